@@ -1,0 +1,9 @@
+DROP TABLE mail_outbox;
+DROP TABLE idempotency_keys;
+DROP TABLE audit_events;
+DROP TABLE password_resets;
+DROP TABLE invitations;
+DROP TABLE api_tokens;
+DROP TABLE refresh_tokens;
+DROP TABLE users;
+DROP TABLE organisations;

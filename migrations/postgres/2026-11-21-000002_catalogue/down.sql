@@ -1,0 +1,13 @@
+DROP TABLE change_events;
+DROP TABLE window_participants;
+DROP TABLE window_scenarios;
+DROP TABLE uit_windows;
+DROP TABLE release_stage_history;
+DROP TABLE release_firmware;
+DROP TABLE releases;
+DROP TABLE scenarios;
+DROP TABLE device_set_members;
+DROP TABLE device_sets;
+DROP TABLE firmware_upgrade_paths;
+DROP TABLE firmware_versions;
+DROP TABLE device_models;

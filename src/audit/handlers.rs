@@ -1,0 +1,75 @@
+use actix_web::{get, web, HttpRequest, HttpResponse};
+use serde::Deserialize;
+use utoipa::IntoParams;
+
+use super::model::{self, AuditEvent, AuditFilter};
+use crate::auth::AuthContext;
+use crate::http::pagination::{page_response, Page, PageRequest};
+use crate::http::responses::{BadRequest, Forbidden, Unauthorized};
+use crate::http::ApiError;
+use crate::AppState;
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct AuditQuery {
+    pub entity_type: Option<String>,
+    pub entity_id: Option<String>,
+    pub actor_org_id: Option<String>,
+    /// Only events at or after this instant (RFC 3339).
+    pub since: Option<chrono::DateTime<chrono::Utc>>,
+    /// Page size, 1-500 (default 50).
+    #[param(minimum = 1, maximum = 500)]
+    pub limit: Option<i64>,
+    /// Opaque cursor from `next_cursor`.
+    #[param(min_length = 1, max_length = 86, pattern = "^[A-Za-z0-9_-]+$")]
+    pub cursor: Option<String>,
+}
+
+/// List audit events
+///
+/// Newest first. Operator admins see every event; an organisation's admins see the events
+/// about their organisation.
+#[utoipa::path(
+    tag = "audit",
+    operation_id = "listAuditEvents",
+    params(AuditQuery),
+    responses(
+        (status = 200, description = "A page of audit events", body = Page<AuditEvent>),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+    ),
+    security(("bearer" = []))
+)]
+#[get("/audit-events")]
+pub async fn list_audit_events(
+    state: web::Data<AppState>,
+    ctx: AuthContext,
+    query: web::Query<AuditQuery>,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    let q = query.into_inner();
+    let page = PageRequest::new(q.limit, q.cursor.as_deref())?;
+    let scope_org = if ctx.is_operator_admin() {
+        None
+    } else if ctx.can_administer(&ctx.org_id) {
+        Some(ctx.org_id.clone())
+    } else {
+        return Err(ApiError::forbidden("Only administrators may read the audit log."));
+    };
+    let filter = AuditFilter {
+        scope_org,
+        entity_type: q.entity_type,
+        entity_id: q.entity_id,
+        actor_org_id: q.actor_org_id,
+        since: q.since.map(|t| t.naive_utc()),
+    };
+    let (after, fetch) = (page.after.clone(), page.fetch());
+    let rows = state
+        .db
+        .run(move |conn| Ok(model::list(conn, filter, after, fetch)?))
+        .await?;
+    let events: Vec<AuditEvent> = rows.into_iter().map(AuditEvent::from).collect();
+    Ok(page_response(&req, &page.finish(events, |e| &e.id)))
+}

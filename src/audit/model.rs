@@ -1,0 +1,147 @@
+//! Audit rows: written by every mutation, read by admins.
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use crate::auth::AuthContext;
+use crate::db::schema::audit_events;
+use crate::db::{new_id, now, DbConn};
+use crate::http::ApiError;
+
+/// Who made a change: a user, or the system (bootstrap, CLI) when both ids are `None`.
+#[derive(Debug, Clone, Default)]
+pub struct Actor {
+    pub user_id: Option<String>,
+    pub org_id: Option<String>,
+    pub request_id: Option<String>,
+}
+
+impl From<&AuthContext> for Actor {
+    fn from(ctx: &AuthContext) -> Self {
+        Self {
+            user_id: Some(ctx.user_id.clone()),
+            org_id: Some(ctx.org_id.clone()),
+            request_id: ctx.request_id.clone(),
+        }
+    }
+}
+
+/// One change to record.
+pub struct Change<'a> {
+    /// Dotted verb, e.g. `organisation.create`.
+    pub action: &'a str,
+    pub entity_type: &'a str,
+    pub entity_id: &'a str,
+    /// The organisation the entity belongs to (decides which org admins can read the row).
+    pub org_id: Option<&'a str>,
+    pub before: Option<serde_json::Value>,
+    pub after: Option<serde_json::Value>,
+}
+
+/// Writes the audit row; call inside the change's own transaction.
+pub fn record(conn: &mut DbConn, actor: &Actor, change: Change<'_>) -> Result<(), ApiError> {
+    diesel::insert_into(audit_events::table)
+        .values((
+            audit_events::id.eq(new_id()),
+            audit_events::occurred_at.eq(now()),
+            audit_events::actor_user_id.eq(&actor.user_id),
+            audit_events::actor_org_id.eq(&actor.org_id),
+            audit_events::org_id.eq(change.org_id),
+            audit_events::action.eq(change.action),
+            audit_events::entity_type.eq(change.entity_type),
+            audit_events::entity_id.eq(change.entity_id),
+            audit_events::before_json.eq(change.before.map(|v| v.to_string())),
+            audit_events::after_json.eq(change.after.map(|v| v.to_string())),
+            audit_events::request_id.eq(&actor.request_id),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+#[derive(Debug, Queryable, Selectable)]
+#[diesel(table_name = audit_events)]
+pub struct AuditRow {
+    pub id: String,
+    pub occurred_at: NaiveDateTime,
+    pub actor_user_id: Option<String>,
+    pub actor_org_id: Option<String>,
+    pub org_id: Option<String>,
+    pub action: String,
+    pub entity_type: String,
+    pub entity_id: String,
+    pub before_json: Option<String>,
+    pub after_json: Option<String>,
+    pub request_id: Option<String>,
+}
+
+/// One audit event.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AuditEvent {
+    pub id: String,
+    pub occurred_at: chrono::DateTime<chrono::Utc>,
+    pub actor_user_id: Option<String>,
+    pub actor_org_id: Option<String>,
+    pub org_id: Option<String>,
+    pub action: String,
+    pub entity_type: String,
+    pub entity_id: String,
+    #[schema(value_type = Option<Object>)]
+    pub before: Option<serde_json::Value>,
+    #[schema(value_type = Option<Object>)]
+    pub after: Option<serde_json::Value>,
+    pub request_id: Option<String>,
+}
+
+impl From<AuditRow> for AuditEvent {
+    fn from(r: AuditRow) -> Self {
+        let parse = |s: Option<String>| s.and_then(|s| serde_json::from_str(&s).ok());
+        Self {
+            id: r.id,
+            occurred_at: r.occurred_at.and_utc(),
+            actor_user_id: r.actor_user_id,
+            actor_org_id: r.actor_org_id,
+            org_id: r.org_id,
+            action: r.action,
+            entity_type: r.entity_type,
+            entity_id: r.entity_id,
+            before: parse(r.before_json),
+            after: parse(r.after_json),
+            request_id: r.request_id,
+        }
+    }
+}
+
+pub struct AuditFilter {
+    /// `None` for operator admins (everything); otherwise the org whose rows are visible.
+    pub scope_org: Option<String>,
+    pub entity_type: Option<String>,
+    pub entity_id: Option<String>,
+    pub actor_org_id: Option<String>,
+    pub since: Option<NaiveDateTime>,
+}
+
+/// Newest first, `limit` rows before the cursor id.
+pub fn list(conn: &mut DbConn, f: AuditFilter, before_id: Option<String>, limit: i64) -> QueryResult<Vec<AuditRow>> {
+    let mut q = audit_events::table.select(AuditRow::as_select()).into_boxed();
+    if let Some(org) = f.scope_org {
+        q = q.filter(audit_events::org_id.eq(org));
+    }
+    if let Some(v) = f.entity_type {
+        q = q.filter(audit_events::entity_type.eq(v));
+    }
+    if let Some(v) = f.entity_id {
+        q = q.filter(audit_events::entity_id.eq(v));
+    }
+    if let Some(v) = f.actor_org_id {
+        q = q.filter(audit_events::actor_org_id.eq(v));
+    }
+    if let Some(v) = f.since {
+        q = q.filter(audit_events::occurred_at.ge(v));
+    }
+    if let Some(id) = before_id {
+        q = q.filter(audit_events::id.lt(id));
+    }
+    q.order(audit_events::id.desc()).limit(limit).load(conn)
+}

@@ -1,0 +1,408 @@
+//! Login, refresh, logout and password reset.
+
+use actix_web::{post, web, HttpRequest, HttpResponse};
+use chrono::Duration;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use super::model::{self, Rotation};
+use super::AuthContext;
+use crate::audit::{self, Actor, Change};
+use crate::http::json::Json;
+use crate::http::responses::{
+    BadRequest, PayloadTooLarge, TooManyRequests, Unauthorized, Unprocessable, UnsupportedMediaType,
+};
+use crate::http::validate::{normalise_email, Validator};
+use crate::http::{client_ip, request_id, ApiError};
+use crate::mail::{self, Template};
+use crate::AppState;
+
+const RESET_TTL_MINUTES: i64 = 60;
+
+pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
+    cfg.service(login)
+        .service(refresh)
+        .service(logout)
+        .service(request_password_reset)
+        .service(confirm_password_reset);
+}
+
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LoginRequest {
+    #[schema(example = "admin@example.org")]
+    pub email: String,
+    pub password: String,
+}
+
+/// An access token and the refresh token that renews it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TokenPair {
+    pub access_token: String,
+    /// Always `Bearer`.
+    pub token_type: String,
+    /// Seconds until the access token expires.
+    pub expires_in: i64,
+    /// Works once; present it to `/auth/refresh` for a new pair.
+    pub refresh_token: String,
+}
+
+fn pair(state: &AppState, user_id: &str, org_id: &str, token_version: i64, refresh_token: String) -> TokenPair {
+    TokenPair {
+        access_token: state.jwt.issue(user_id, org_id, token_version),
+        token_type: "Bearer".into(),
+        expires_in: state.jwt.ttl_seconds,
+        refresh_token,
+    }
+}
+
+/// Audits a change to a session (a refresh-token family) of the actor.
+fn session_event(conn: &mut crate::db::DbConn, actor: &Actor, action: &str, family: &str) -> Result<(), ApiError> {
+    audit::record(
+        conn,
+        actor,
+        Change {
+            action,
+            entity_type: "session",
+            entity_id: family,
+            org_id: actor.org_id.as_deref(),
+            before: None,
+            after: None,
+        },
+    )
+}
+
+fn bad_login() -> ApiError {
+    ApiError::unauthorized("invalid_credentials", "The email or password is incorrect.")
+}
+
+/// Log in
+///
+/// Wrong email and wrong password get the same answer. Attempts are rate limited per
+/// account and per client address.
+#[utoipa::path(
+    tag = "auth",
+    operation_id = "login",
+    request_body = LoginRequest,
+    responses(
+        (status = 200, description = "Signed in", body = TokenPair),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 413, response = PayloadTooLarge),
+        (status = 415, response = UnsupportedMediaType),
+        (status = 422, response = Unprocessable),
+        (status = 429, response = TooManyRequests),
+    ),
+    security(())
+)]
+#[post("/auth/login")]
+pub async fn login(
+    state: web::Data<AppState>,
+    body: Json<LoginRequest>,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    let LoginRequest { email, password } = body.into_inner();
+    let email = normalise_email(&email);
+    state
+        .limits
+        .check(client_ip(&req, state.config.trust_forwarded_for), Some(&email))?;
+    if password.len() > 1024 {
+        return Err(bad_login());
+    }
+    let user = {
+        let email = email.clone();
+        state
+            .db
+            .run(move |conn| Ok(model::find_login_user(conn, &email)?))
+            .await?
+    };
+    let ok = state
+        .hasher
+        .verify(user.as_ref().map(|u| u.password_hash.clone()), password)
+        .await?;
+    let user = match user {
+        Some(u) if ok => u,
+        _ => return Err(bad_login()),
+    };
+    let ttl = state.config.refresh_token_ttl_days as i64;
+    let actor = Actor {
+        user_id: Some(user.id.clone()),
+        org_id: Some(user.org_id.clone()),
+        request_id: request_id(&req),
+    };
+    let refresh_token = state
+        .db
+        .write(move |conn| {
+            let family = crate::db::new_id();
+            let token = model::issue_refresh(conn, actor.user_id.as_deref().unwrap_or_default(), &family, ttl)?;
+            session_event(conn, &actor, "session.login", &family)?;
+            Ok(token)
+        })
+        .await?;
+    tracing::info!(user_id = %user.id, "login");
+    Ok(HttpResponse::Ok().json(pair(&state, &user.id, &user.org_id, user.token_version, refresh_token)))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RefreshRequest {
+    pub refresh_token: String,
+}
+
+/// Refresh tokens
+///
+/// Each refresh token works once. Presenting a spent one again revokes its whole family,
+/// signing out whoever holds the newer tokens too.
+#[utoipa::path(
+    tag = "auth",
+    operation_id = "refreshToken",
+    request_body = RefreshRequest,
+    responses(
+        (status = 200, description = "A new pair", body = TokenPair),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 413, response = PayloadTooLarge),
+        (status = 415, response = UnsupportedMediaType),
+        (status = 422, response = Unprocessable),
+    ),
+    security(())
+)]
+#[post("/auth/refresh")]
+pub async fn refresh(
+    state: web::Data<AppState>,
+    body: Json<RefreshRequest>,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    let secret = body.into_inner().refresh_token;
+    let ttl = state.config.refresh_token_ttl_days as i64;
+    // The revocation on reuse must commit, so the outcome is returned rather than raised.
+    let rid = request_id(&req);
+    let rotation = state
+        .db
+        .write(move |conn| {
+            let rotation = model::rotate_refresh(conn, &secret, ttl)?;
+            if let Rotation::Reused {
+                user_id,
+                org_id,
+                family_id,
+            } = &rotation
+            {
+                let actor = Actor {
+                    user_id: Some(user_id.clone()),
+                    org_id: Some(org_id.clone()),
+                    request_id: rid,
+                };
+                session_event(conn, &actor, "session.revoked_on_reuse", family_id)?;
+            }
+            Ok(rotation)
+        })
+        .await?;
+    match rotation {
+        Rotation::Rotated {
+            user_id,
+            org_id,
+            token_version,
+            refresh_token,
+        } => Ok(HttpResponse::Ok().json(pair(&state, &user_id, &org_id, token_version, refresh_token))),
+        Rotation::Invalid => Err(ApiError::unauthorized(
+            "invalid_refresh_token",
+            "The refresh token is invalid or expired.",
+        )),
+        Rotation::Reused { .. } => {
+            tracing::warn!("refresh token reuse: family revoked");
+            Err(ApiError::unauthorized(
+                "refresh_token_reused",
+                "This refresh token was already used; every session from the same login is now revoked.",
+            ))
+        }
+    }
+}
+
+/// Log out
+///
+/// Revokes the refresh token's family. Access tokens already issued expire on their own.
+#[utoipa::path(
+    tag = "auth",
+    operation_id = "logout",
+    request_body = RefreshRequest,
+    responses(
+        (status = 204, description = "Signed out"),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 413, response = PayloadTooLarge),
+        (status = 415, response = UnsupportedMediaType),
+        (status = 422, response = Unprocessable),
+    ),
+    security(("bearer" = []))
+)]
+#[post("/auth/logout")]
+pub async fn logout(
+    state: web::Data<AppState>,
+    ctx: AuthContext,
+    body: Json<RefreshRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let secret = body.into_inner().refresh_token;
+    state
+        .db
+        .write(move |conn| {
+            // Someone else's (or an unknown) token: nothing to do, and nothing to reveal.
+            if let Some(family) = model::family_of(conn, &secret, &ctx.user_id)? {
+                model::revoke_family(conn, &family)?;
+                session_event(conn, &Actor::from(&ctx), "session.logout", &family)?;
+            }
+            Ok(())
+        })
+        .await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PasswordResetRequest {
+    pub email: String,
+}
+
+/// Request a password reset
+///
+/// Always 202, whether or not the account exists; when it does, a single-use token is emailed.
+#[utoipa::path(
+    tag = "auth",
+    operation_id = "requestPasswordReset",
+    request_body = PasswordResetRequest,
+    responses(
+        (status = 202, description = "If the account exists, an email is on its way"),
+        (status = 400, response = BadRequest),
+        (status = 413, response = PayloadTooLarge),
+        (status = 415, response = UnsupportedMediaType),
+        (status = 422, response = Unprocessable),
+        (status = 429, response = TooManyRequests),
+    ),
+    security(())
+)]
+#[post("/auth/password-reset")]
+pub async fn request_password_reset(
+    state: web::Data<AppState>,
+    body: Json<PasswordResetRequest>,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    let email = normalise_email(&body.into_inner().email);
+    state
+        .limits
+        .check(client_ip(&req, state.config.trust_forwarded_for), Some(&email))?;
+    let public_url = state.config.public_url.trim_end_matches('/').to_string();
+    let rid = request_id(&req);
+    let queued = state
+        .db
+        .write(move |conn| {
+            let Some(user) = model::find_login_user(conn, &email)? else {
+                return Ok(false);
+            };
+            let token = model::create_password_reset(conn, &user.id, Duration::minutes(RESET_TTL_MINUTES))?;
+            let reset_url = format!("{public_url}/reset-password?token={token}");
+            let rendered = mail::render(
+                Template::PasswordReset,
+                &[
+                    ("reset_url", &reset_url),
+                    ("api_url", &format!("{public_url}/api/v1")),
+                    ("token", &token),
+                    ("ttl_minutes", &RESET_TTL_MINUTES.to_string()),
+                    ("public_url", &public_url),
+                ],
+            );
+            mail::enqueue(conn, &email, &rendered)?;
+            let actor = Actor {
+                user_id: None,
+                org_id: None,
+                request_id: rid,
+            };
+            audit::record(
+                conn,
+                &actor,
+                Change {
+                    action: "user.password_reset_requested",
+                    entity_type: "user",
+                    entity_id: &user.id,
+                    org_id: Some(&user.org_id),
+                    before: None,
+                    after: None,
+                },
+            )?;
+            Ok(true)
+        })
+        .await?;
+    if queued {
+        state.mail_wake.notify_one();
+    }
+    Ok(HttpResponse::Accepted().finish())
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PasswordResetConfirm {
+    pub token: String,
+    #[schema(min_length = 12, max_length = 128)]
+    pub new_password: String,
+}
+
+/// Confirm a password reset
+///
+/// Sets the new password and ends every session of the user.
+#[utoipa::path(
+    tag = "auth",
+    operation_id = "confirmPasswordReset",
+    request_body = PasswordResetConfirm,
+    responses(
+        (status = 204, description = "Password changed; sign in again"),
+        (status = 400, response = BadRequest),
+        (status = 413, response = PayloadTooLarge),
+        (status = 415, response = UnsupportedMediaType),
+        (status = 422, response = Unprocessable),
+        (status = 429, response = TooManyRequests),
+    ),
+    security(())
+)]
+#[post("/auth/password-reset/confirm")]
+pub async fn confirm_password_reset(
+    state: web::Data<AppState>,
+    body: Json<PasswordResetConfirm>,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    let PasswordResetConfirm { token, new_password } = body.into_inner();
+    state
+        .limits
+        .check(client_ip(&req, state.config.trust_forwarded_for), None)?;
+    let mut v = Validator::new();
+    v.password("new_password", &new_password);
+    v.finish()?;
+    let hash = state.hasher.hash(new_password).await?;
+    let rid = request_id(&req);
+    state
+        .db
+        .write(move |conn| {
+            let user_id = model::consume_password_reset(conn, &token)?.ok_or_else(|| {
+                ApiError::bad_request("invalid_token", "The reset token is invalid, used or expired.")
+            })?;
+            crate::organisations::model::set_password(conn, &user_id, &hash)?;
+            model::end_all_sessions(conn, &user_id)?;
+            let org_id = crate::organisations::model::user_org(conn, &user_id)?;
+            let actor = Actor {
+                user_id: Some(user_id.clone()),
+                org_id: Some(org_id.clone()),
+                request_id: rid,
+            };
+            audit::record(
+                conn,
+                &actor,
+                Change {
+                    action: "user.password_reset",
+                    entity_type: "user",
+                    entity_id: &user_id,
+                    org_id: Some(&org_id),
+                    before: None,
+                    after: None,
+                },
+            )
+        })
+        .await?;
+    Ok(HttpResponse::NoContent().finish())
+}

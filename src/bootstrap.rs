@@ -1,0 +1,124 @@
+//! First start: with an empty database, an operator organisation and its admin are created.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use diesel::prelude::*;
+
+use crate::audit::{self, Actor, Change};
+use crate::auth::{password, tokens, OrgKind, Role};
+use crate::db::schema::organisations;
+use crate::db::{write_tx, DbConn};
+use crate::http::ApiError;
+use crate::organisations::model::{self, Organisation, User};
+
+/// What `create_operator` made.
+pub struct Created {
+    pub organisation: Organisation,
+    pub admin: User,
+}
+
+/// Creates an operator organisation with one admin, in one transaction.
+pub fn create_operator(
+    conn: &mut DbConn,
+    name: &str,
+    slug: &str,
+    email: &str,
+    password: &str,
+) -> Result<Created, ApiError> {
+    let hash = password::hash_blocking(password)?;
+    write_tx(conn, |conn| {
+        if model::slug_taken(conn, slug, None)?.is_some() {
+            return Err(ApiError::conflict(
+                "slug_taken",
+                format!("an organisation with slug {slug} exists"),
+            ));
+        }
+        if model::email_taken(conn, email)? {
+            return Err(ApiError::conflict(
+                "user_exists",
+                format!("a user with email {email} exists"),
+            ));
+        }
+        let org = Organisation::from(model::insert_org(conn, name, slug, OrgKind::Operator)?);
+        let admin = User::from(model::insert_user(
+            conn,
+            &org.id,
+            email,
+            "Operator admin",
+            Role::Admin,
+            &hash,
+        )?);
+        let actor = Actor::default();
+        for (action, kind, id, after) in [
+            (
+                "organisation.create",
+                "organisation",
+                &org.id,
+                serde_json::to_value(&org)?,
+            ),
+            ("user.create", "user", &admin.id, serde_json::to_value(&admin)?),
+        ] {
+            audit::record(
+                conn,
+                &actor,
+                Change {
+                    action,
+                    entity_type: kind,
+                    entity_id: id,
+                    org_id: Some(&org.id),
+                    before: None,
+                    after: Some(after),
+                },
+            )?;
+        }
+        Ok(Created {
+            organisation: org,
+            admin,
+        })
+    })
+}
+
+/// A random password of 32 URL-safe characters.
+pub fn generate_password() -> String {
+    tokens::new_secret("")[..32].to_string()
+}
+
+/// Writes `contents` to a new file readable by the owner only.
+pub fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let mut file = options.open(path)?;
+    file.write_all(contents.as_bytes())
+}
+
+/// On an empty database, creates the operator and its admin. With no configured password a
+/// random one is written to `<data_dir>/bootstrap-admin-password.txt` (mode 0600).
+pub fn ensure_operator(
+    conn: &mut DbConn,
+    email: &str,
+    configured_password: Option<&str>,
+    data_dir: &Path,
+) -> anyhow::Result<Option<(Created, Option<PathBuf>)>> {
+    let count: i64 = organisations::table.count().get_result(conn)?;
+    if count > 0 {
+        return Ok(None);
+    }
+    let (password, file) = match configured_password {
+        Some(p) => (p.to_string(), None),
+        None => {
+            let p = generate_password();
+            let path = data_dir.join("bootstrap-admin-password.txt");
+            write_private(&path, &format!("{email}\n{p}\n"))?;
+            (p, Some(path))
+        }
+    };
+    let created = create_operator(conn, "Operator", "operator", &email.to_lowercase(), &password)
+        .map_err(|e| anyhow::anyhow!(e.to_string()))?;
+    Ok(Some((created, file)))
+}

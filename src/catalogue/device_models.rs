@@ -1,0 +1,314 @@
+use actix_web::{get, patch, post, web, HttpRequest, HttpResponse};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use super::authorise_owner;
+use super::model::{self, DeviceModel, DeviceModelRow, DeviceType};
+use crate::audit::{self, Actor, Change};
+use crate::auth::AuthContext;
+use crate::db::{new_id, now};
+use crate::http::etag::{tagged, IfMatch};
+use crate::http::idempotency::{self, IdempotencyKey, StoredResponse};
+use crate::http::json::Json;
+use crate::http::pagination::{page_response, Page, PageRequest};
+use crate::http::responses::*;
+use crate::http::validate::Validator;
+use crate::http::ApiError;
+use crate::AppState;
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct DeviceModelQuery {
+    pub device_type: Option<DeviceType>,
+    pub manufacturer_org_id: Option<String>,
+    /// Page size, 1-500 (default 50).
+    #[param(minimum = 1, maximum = 500)]
+    pub limit: Option<i64>,
+    /// Opaque cursor from `next_cursor`.
+    #[param(min_length = 1, max_length = 86, pattern = "^[A-Za-z0-9_-]+$")]
+    pub cursor: Option<String>,
+}
+
+/// List device models
+///
+/// The catalogue is readable by every signed-in user.
+#[utoipa::path(
+    tag = "catalogue",
+    operation_id = "listDeviceModels",
+    params(DeviceModelQuery),
+    responses(
+        (status = 200, description = "A page of device models", body = Page<DeviceModel>),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+    ),
+    security(("bearer" = []))
+)]
+#[get("/device-models")]
+pub async fn list_device_models(
+    state: web::Data<AppState>,
+    _ctx: AuthContext,
+    query: web::Query<DeviceModelQuery>,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    let q = query.into_inner();
+    let page = PageRequest::new(q.limit, q.cursor.as_deref())?;
+    let (after, fetch) = (page.after.clone(), page.fetch());
+    let rows = state
+        .db
+        .run(move |conn| {
+            Ok(model::list_models(
+                conn,
+                q.device_type,
+                q.manufacturer_org_id,
+                after,
+                fetch,
+            )?)
+        })
+        .await?;
+    let items: Vec<DeviceModel> = rows.into_iter().map(DeviceModel::from).collect();
+    Ok(page_response(&req, &page.finish(items, |m| &m.id)))
+}
+
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewDeviceModel {
+    /// The manufacturer (or, for Comms Hubs, the service provider) that owns the product.
+    pub manufacturer_org_id: String,
+    pub device_type: DeviceType,
+    #[schema(example = "Aclara SGM1400")]
+    pub name: String,
+    #[schema(example = "HW 2.1")]
+    pub hardware_version: String,
+    #[serde(default)]
+    pub cpl_listed: bool,
+}
+
+/// Create a device model
+///
+/// Manufacturers create their own products, Comms Hub service providers their Comms Hubs,
+/// the operator any. The same manufacturer, name and hardware version twice is 409.
+#[utoipa::path(
+    tag = "catalogue",
+    operation_id = "createDeviceModel",
+    request_body = NewDeviceModel,
+    params((
+            "Idempotency-Key" = Option<String>, Header, nullable = false,
+            min_length = 1, max_length = 255, pattern = "^[!-~]+$",
+            description = "1-255 visible ASCII characters; replays return the original response for 24 hours"
+        )),
+    responses(
+        (status = 201, description = "Created", body = DeviceModel),
+        (status = 400, response = BadRequest),
+        (status = 413, response = PayloadTooLarge),
+        (status = 415, response = UnsupportedMediaType),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 409, response = Conflict),
+        (status = 422, response = Unprocessable),
+    ),
+    security(("bearer" = []))
+)]
+#[post("/device-models")]
+pub async fn create_device_model(
+    state: web::Data<AppState>,
+    ctx: AuthContext,
+    key: IdempotencyKey,
+    body: Json<NewDeviceModel>,
+) -> Result<HttpResponse, ApiError> {
+    let body = body.into_inner();
+    authorise_owner(&ctx, &body.manufacturer_org_id, body.device_type)?;
+    let mut v = Validator::new();
+    v.text("name", &body.name, 200);
+    v.text("hardware_version", &body.hardware_version, 100);
+    v.finish()?;
+    let idem = key.bind(&ctx.user_id, "POST /device-models", &body);
+    let stored = state
+        .db
+        .write(move |conn| {
+            idempotency::once(conn, idem.as_ref(), |conn| {
+                match model::org_kind(conn, &body.manufacturer_org_id)?.as_deref() {
+                    Some("manufacturer" | "operator") => {}
+                    Some("service_provider") if body.device_type == DeviceType::Chf => {}
+                    Some("service_provider") => {
+                        return Err(ApiError::invalid_field(
+                            "device_type",
+                            "service providers own Comms Hubs (CHF) only",
+                        ))
+                    }
+                    Some(_) => {
+                        return Err(ApiError::invalid_field(
+                            "manufacturer_org_id",
+                            "must be a manufacturer, a service provider or the operator",
+                        ))
+                    }
+                    None => return Err(ApiError::invalid_field("manufacturer_org_id", "no such organisation")),
+                }
+                let (name, hw) = (body.name.trim(), body.hardware_version.trim());
+                if let Some(existing) = model::existing_model(conn, &body.manufacturer_org_id, name, hw)? {
+                    return Err(ApiError::conflict(
+                        "device_model_exists",
+                        "This manufacturer already has a model with this name and hardware version.",
+                    )
+                    .with_context(serde_json::json!({ "existing_id": existing })));
+                }
+                let now = now();
+                let row = DeviceModelRow {
+                    id: new_id(),
+                    manufacturer_org_id: body.manufacturer_org_id.clone(),
+                    device_type: body.device_type.as_str().to_string(),
+                    name: name.to_string(),
+                    hardware_version: hw.to_string(),
+                    cpl_listed: body.cpl_listed,
+                    created_at: now,
+                    updated_at: now,
+                    version: 1,
+                };
+                model::insert_model(conn, &row)?;
+                let created = DeviceModel::from(row);
+                audit::record(
+                    conn,
+                    &Actor::from(&ctx),
+                    Change {
+                        action: "device_model.create",
+                        entity_type: "device_model",
+                        entity_id: &created.id,
+                        org_id: Some(&created.manufacturer_org_id),
+                        before: None,
+                        after: Some(serde_json::to_value(&created)?),
+                    },
+                )?;
+                StoredResponse::created(&created, Some(format!("/api/v1/device-models/{}", created.id)))
+            })
+        })
+        .await?;
+    Ok(stored.into_response())
+}
+
+/// Get a device model
+///
+/// The `ETag` is the one `If-Match` on PATCH expects.
+#[utoipa::path(
+    tag = "catalogue",
+    operation_id = "getDeviceModel",
+    params(("id" = String, Path, description = "Device model id")),
+    responses(
+        (status = 200, description = "The device model", body = DeviceModel, headers(("ETag" = String))),
+        (status = 401, response = Unauthorized),
+        (status = 404, response = NotFound),
+    ),
+    security(("bearer" = []))
+)]
+#[get("/device-models/{id}")]
+pub async fn get_device_model(
+    state: web::Data<AppState>,
+    _ctx: AuthContext,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let id = path.into_inner();
+    let row = state
+        .db
+        .run(move |conn| model::find_model(conn, &id)?.ok_or_else(ApiError::not_found))
+        .await?;
+    Ok(tagged(row.version, &DeviceModel::from(row)))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DeviceModelPatch {
+    pub name: Option<String>,
+    pub hardware_version: Option<String>,
+    pub cpl_listed: Option<bool>,
+}
+
+/// Update a device model
+///
+/// The owner or the operator. The device type and owner cannot change.
+#[utoipa::path(
+    tag = "catalogue",
+    operation_id = "updateDeviceModel",
+    request_body = DeviceModelPatch,
+    params(
+        ("id" = String, Path, description = "Device model id"),
+        ("If-Match" = Option<String>, Header, nullable = false, description = "ETag from a previous read; 412 when stale"),
+    ),
+    responses(
+        (status = 200, description = "Updated", body = DeviceModel, headers(("ETag" = String))),
+        (status = 400, response = BadRequest),
+        (status = 413, response = PayloadTooLarge),
+        (status = 415, response = UnsupportedMediaType),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+        (status = 409, response = Conflict),
+        (status = 412, response = PreconditionFailed),
+        (status = 422, response = Unprocessable),
+    ),
+    security(("bearer" = []))
+)]
+#[patch("/device-models/{id}")]
+pub async fn update_device_model(
+    state: web::Data<AppState>,
+    ctx: AuthContext,
+    path: web::Path<String>,
+    if_match: IfMatch,
+    body: Json<DeviceModelPatch>,
+) -> Result<HttpResponse, ApiError> {
+    let id = path.into_inner();
+    let patch = body.into_inner();
+    let mut v = Validator::new();
+    if let Some(name) = &patch.name {
+        v.text("name", name, 200);
+    }
+    if let Some(hw) = &patch.hardware_version {
+        v.text("hardware_version", hw, 100);
+    }
+    v.finish()?;
+    let row = state
+        .db
+        .write(move |conn| {
+            let before = model::find_model(conn, &id)?.ok_or_else(ApiError::not_found)?;
+            authorise_owner(&ctx, &before.manufacturer_org_id, before.device_type())?;
+            if_match.check(before.version)?;
+            let mut after = before.clone();
+            if let Some(name) = patch.name {
+                after.name = name.trim().to_string();
+            }
+            if let Some(hw) = patch.hardware_version {
+                after.hardware_version = hw.trim().to_string();
+            }
+            if let Some(cpl) = patch.cpl_listed {
+                after.cpl_listed = cpl;
+            }
+            if let Some(existing) =
+                model::existing_model(conn, &after.manufacturer_org_id, &after.name, &after.hardware_version)?
+            {
+                if existing != id {
+                    return Err(ApiError::conflict(
+                        "device_model_exists",
+                        "This manufacturer already has a model with this name and hardware version.",
+                    )
+                    .with_context(serde_json::json!({ "existing_id": existing })));
+                }
+            }
+            if !model::update_model(conn, &after)? {
+                return Err(ApiError::precondition_failed());
+            }
+            let saved = model::find_model(conn, &id)?.ok_or_else(ApiError::not_found)?;
+            audit::record(
+                conn,
+                &Actor::from(&ctx),
+                Change {
+                    action: "device_model.update",
+                    entity_type: "device_model",
+                    entity_id: &id,
+                    org_id: Some(&saved.manufacturer_org_id),
+                    before: Some(serde_json::to_value(DeviceModel::from(before))?),
+                    after: Some(serde_json::to_value(DeviceModel::from(saved.clone()))?),
+                },
+            )?;
+            Ok(saved)
+        })
+        .await?;
+    Ok(tagged(row.version, &DeviceModel::from(row)))
+}

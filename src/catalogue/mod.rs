@@ -1,0 +1,48 @@
+//! Device models and their firmware versions.
+
+pub mod device_models;
+pub mod firmware;
+pub mod model;
+pub mod version;
+
+use serde::{Deserialize, Deserializer};
+
+use crate::auth::{AuthContext, Capability, OrgKind};
+use crate::http::ApiError;
+use model::DeviceType;
+
+pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
+    cfg.service(device_models::list_device_models)
+        .service(device_models::create_device_model)
+        .service(device_models::get_device_model)
+        .service(device_models::update_device_model)
+        .service(firmware::list_firmware)
+        .service(firmware::create_firmware)
+        .service(firmware::get_firmware)
+        .service(firmware::update_firmware);
+}
+
+/// Who may change a product: the operator any; a manufacturer its own; a Comms Hub service
+/// provider its own Comms Hubs. Viewers never.
+pub fn authorise_owner(ctx: &AuthContext, owner_org_id: &str, device_type: DeviceType) -> Result<(), ApiError> {
+    ctx.require(Capability::ManageCatalogue)?;
+    if ctx.is_operator() {
+        return Ok(());
+    }
+    if ctx.org_id != owner_org_id {
+        return Err(ApiError::forbidden(
+            "You may manage only your own organisation's products.",
+        ));
+    }
+    if ctx.org_kind == OrgKind::ServiceProvider && device_type != DeviceType::Chf {
+        return Err(ApiError::forbidden(
+            "Service providers manage Comms Hub (CHF) products only.",
+        ));
+    }
+    Ok(())
+}
+
+/// For PATCH fields that can be cleared: absent is `None`, `null` is `Some(None)`.
+pub fn nullable<'de, T: Deserialize<'de>, D: Deserializer<'de>>(d: D) -> Result<Option<Option<T>>, D::Error> {
+    Option::<T>::deserialize(d).map(Some)
+}

@@ -1,0 +1,460 @@
+use actix_web::{delete, get, patch, post, web, HttpRequest, HttpResponse};
+use chrono::NaiveDate;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use super::model::{self, ContactFields, ContactFilter, ContactRow, LibraryContact};
+use crate::audit::{self, Actor, Change};
+use crate::auth::{AuthContext, Capability};
+use crate::catalogue::model as catalogue;
+use crate::catalogue::nullable;
+use crate::db::{new_id, now, DbConn};
+use crate::http::etag::{tagged, IfMatch};
+use crate::http::idempotency::{self, IdempotencyKey, StoredResponse};
+use crate::http::json::Json;
+use crate::http::pagination::{page_response, Page, PageRequest};
+use crate::http::responses::*;
+use crate::http::validate::Validator;
+use crate::http::ApiError;
+use crate::AppState;
+
+/// The manufacturer itself (a manufacturer or service provider, not a viewer) or the operator.
+fn authorise(ctx: &AuthContext, manufacturer_org_id: &str) -> Result<(), ApiError> {
+    ctx.require(Capability::ManageRoadmaps)?;
+    if ctx.is_operator() || ctx.org_id == manufacturer_org_id {
+        Ok(())
+    } else {
+        Err(ApiError::forbidden(
+            "You may manage only your own organisation's library contacts.",
+        ))
+    }
+}
+
+/// Adds a field error unless `device_model_id` names a product of `manufacturer_org_id`.
+fn check_product(
+    conn: &mut DbConn,
+    v: &mut Validator,
+    manufacturer_org_id: &str,
+    device_model_id: &str,
+) -> Result<(), ApiError> {
+    match catalogue::find_model(conn, device_model_id)? {
+        Some(m) if m.manufacturer_org_id == manufacturer_org_id => {}
+        Some(_) => v.error("device_model_id", "must be a product of manufacturer_org_id"),
+        None => v.error("device_model_id", "no such device model"),
+    }
+    Ok(())
+}
+
+fn audit_change(
+    conn: &mut DbConn,
+    ctx: &AuthContext,
+    action: &str,
+    id: &str,
+    org_id: &str,
+    before: Option<&LibraryContact>,
+    after: Option<&LibraryContact>,
+) -> Result<(), ApiError> {
+    audit::record(
+        conn,
+        &Actor::from(ctx),
+        Change {
+            action,
+            entity_type: "library_contact",
+            entity_id: id,
+            org_id: Some(org_id),
+            before: before.map(serde_json::to_value).transpose()?,
+            after: after.map(serde_json::to_value).transpose()?,
+        },
+    )
+}
+
+fn trimmed(value: Option<String>) -> Option<String> {
+    value.map(|v| v.trim().to_string())
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ContactQuery {
+    pub manufacturer_org_id: Option<String>,
+    pub device_model_id: Option<String>,
+    /// `true`: only entries not verified for more than 365 days; `false`: only the others.
+    pub stale: Option<bool>,
+    /// Page size, 1-500 (default 50).
+    #[param(minimum = 1, maximum = 500)]
+    pub limit: Option<i64>,
+    /// Opaque cursor from `next_cursor`.
+    #[param(min_length = 1, max_length = 86, pattern = "^[A-Za-z0-9_-]+$")]
+    pub cursor: Option<String>,
+}
+
+/// List firmware-library contacts
+///
+/// Every signed-in user. Ordered by id.
+#[utoipa::path(
+    tag = "library-contacts",
+    operation_id = "listLibraryContacts",
+    params(ContactQuery),
+    responses(
+        (status = 200, description = "A page of library contacts", body = Page<LibraryContact>),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+    ),
+    security(("bearer" = []))
+)]
+#[get("/library-contacts")]
+pub async fn list_library_contacts(
+    state: web::Data<AppState>,
+    _ctx: AuthContext,
+    query: web::Query<ContactQuery>,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    let q = query.into_inner();
+    let page = PageRequest::new(q.limit, q.cursor.as_deref())?;
+    let (after, fetch) = (page.after.clone(), page.fetch());
+    let filter = ContactFilter {
+        manufacturer_org_id: q.manufacturer_org_id,
+        device_model_id: q.device_model_id,
+        stale: q.stale,
+    };
+    let today = model::today();
+    let rows = state
+        .db
+        .run(move |conn| Ok(model::list(conn, filter, today, after, fetch)?))
+        .await?;
+    let items: Vec<LibraryContact> = rows.into_iter().map(|r| LibraryContact::new(r, today)).collect();
+    Ok(page_response(&req, &page.finish(items, |c| &c.id)))
+}
+
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewLibraryContact {
+    /// A manufacturer or service provider (or the operator); you must be it, or the operator.
+    pub manufacturer_org_id: String,
+    /// One of the manufacturer's products; omit for all of them.
+    pub device_model_id: Option<String>,
+    #[schema(example = "Firmware library desk", min_length = 1, max_length = 200)]
+    pub contact_name: String,
+    #[schema(example = "firmware@meterwise.example", max_length = 254)]
+    pub email: String,
+    /// 5-30 characters: digits, spaces, `+`, `-` and parentheses.
+    #[schema(
+        example = "+44 20 7946 0000",
+        min_length = 5,
+        max_length = 30,
+        pattern = "^[0-9 +()-]+$"
+    )]
+    pub phone: Option<String>,
+    /// An `http://` or `https://` URL.
+    #[schema(example = "https://meterwise.example/firmware", max_length = 2000)]
+    pub url: Option<String>,
+    #[serde(default)]
+    #[schema(max_length = 4000)]
+    pub notes: String,
+    /// When the entry was last confirmed; not in the future.
+    pub verified_on: NaiveDate,
+}
+
+/// Add a firmware-library contact
+///
+/// The manufacturer itself or the operator.
+#[utoipa::path(
+    tag = "library-contacts",
+    operation_id = "createLibraryContact",
+    request_body = NewLibraryContact,
+    params((
+        "Idempotency-Key" = Option<String>, Header, nullable = false,
+        min_length = 1, max_length = 255, pattern = "^[!-~]+$",
+        description = "1-255 visible ASCII characters; replays return the original response for 24 hours"
+    )),
+    responses(
+        (status = 201, description = "Created", body = LibraryContact),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 413, response = PayloadTooLarge),
+        (status = 415, response = UnsupportedMediaType),
+        (status = 422, response = Unprocessable),
+    ),
+    security(("bearer" = []))
+)]
+#[post("/library-contacts")]
+pub async fn create_library_contact(
+    state: web::Data<AppState>,
+    ctx: AuthContext,
+    key: IdempotencyKey,
+    body: Json<NewLibraryContact>,
+) -> Result<HttpResponse, ApiError> {
+    let body = body.into_inner();
+    authorise(&ctx, &body.manufacturer_org_id)?;
+    let today = model::today();
+    let idem = key.bind(&ctx.user_id, "POST /library-contacts", &body);
+    let stored = state
+        .db
+        .write(move |conn| {
+            idempotency::once(conn, idem.as_ref(), |conn| {
+                let mut v = Validator::new();
+                model::check(
+                    &mut v,
+                    ContactFields {
+                        contact_name: Some(&body.contact_name),
+                        email: Some(&body.email),
+                        phone: body.phone.as_deref(),
+                        url: body.url.as_deref(),
+                        notes: Some(&body.notes),
+                        verified_on: Some(body.verified_on),
+                    },
+                    today,
+                );
+                match catalogue::org_kind(conn, &body.manufacturer_org_id)?.as_deref() {
+                    Some("manufacturer" | "service_provider" | "operator") => {}
+                    Some(_) => v.error(
+                        "manufacturer_org_id",
+                        "must be a manufacturer, a service provider or the operator",
+                    ),
+                    None => v.error("manufacturer_org_id", "no such organisation"),
+                }
+                if let Some(model_id) = &body.device_model_id {
+                    check_product(conn, &mut v, &body.manufacturer_org_id, model_id)?;
+                }
+                v.finish()?;
+                let now = now();
+                let row = ContactRow {
+                    id: new_id(),
+                    manufacturer_org_id: body.manufacturer_org_id.clone(),
+                    device_model_id: body.device_model_id.clone(),
+                    contact_name: body.contact_name.trim().to_string(),
+                    email: body.email.trim().to_string(),
+                    phone: trimmed(body.phone.clone()),
+                    url: trimmed(body.url.clone()),
+                    notes: body.notes.clone(),
+                    verified_on: body.verified_on,
+                    stale_reminded_for: None,
+                    created_at: now,
+                    updated_at: now,
+                    version: 1,
+                };
+                model::insert(conn, &row)?;
+                let created = LibraryContact::new(row, today);
+                audit_change(
+                    conn,
+                    &ctx,
+                    "library_contact.create",
+                    &created.id,
+                    &created.manufacturer_org_id,
+                    None,
+                    Some(&created),
+                )?;
+                StoredResponse::created(&created, Some(format!("/api/v1/library-contacts/{}", created.id)))
+            })
+        })
+        .await?;
+    Ok(stored.into_response())
+}
+
+/// Get a firmware-library contact
+///
+/// Every signed-in user. `stale` tells whether it was verified more than 365 days ago; the
+/// `ETag` is the one `If-Match` on PATCH and DELETE expects.
+#[utoipa::path(
+    tag = "library-contacts",
+    operation_id = "getLibraryContact",
+    params(("id" = String, Path, description = "Library contact id")),
+    responses(
+        (status = 200, description = "The library contact", body = LibraryContact, headers(("ETag" = String))),
+        (status = 401, response = Unauthorized),
+        (status = 404, response = NotFound),
+    ),
+    security(("bearer" = []))
+)]
+#[get("/library-contacts/{id}")]
+pub async fn get_library_contact(
+    state: web::Data<AppState>,
+    _ctx: AuthContext,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let id = path.into_inner();
+    let row = state
+        .db
+        .run(move |conn| model::find(conn, &id)?.ok_or_else(ApiError::not_found))
+        .await?;
+    Ok(tagged(row.version, &LibraryContact::new(row, model::today())))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LibraryContactPatch {
+    /// One of the manufacturer's products, or `null` for all of them.
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<String>)]
+    pub device_model_id: Option<Option<String>>,
+    #[schema(min_length = 1, max_length = 200)]
+    pub contact_name: Option<String>,
+    #[schema(max_length = 254)]
+    pub email: Option<String>,
+    /// A new number, or `null` to clear it.
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<String>, min_length = 5, max_length = 30, pattern = "^[0-9 +()-]+$")]
+    pub phone: Option<Option<String>>,
+    /// A new URL, or `null` to clear it.
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<String>, max_length = 2000)]
+    pub url: Option<Option<String>>,
+    #[schema(max_length = 4000)]
+    pub notes: Option<String>,
+    /// Re-verifying sets this to today; an entry that goes stale again is reminded again.
+    pub verified_on: Option<NaiveDate>,
+}
+
+/// Update a firmware-library contact
+///
+/// The manufacturer itself or the operator. The manufacturer cannot change.
+#[utoipa::path(
+    tag = "library-contacts",
+    operation_id = "updateLibraryContact",
+    request_body = LibraryContactPatch,
+    params(
+        ("id" = String, Path, description = "Library contact id"),
+        ("If-Match" = Option<String>, Header, nullable = false, description = "ETag from a previous read; 412 when stale"),
+    ),
+    responses(
+        (status = 200, description = "Updated", body = LibraryContact, headers(("ETag" = String))),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+        (status = 412, response = PreconditionFailed),
+        (status = 413, response = PayloadTooLarge),
+        (status = 415, response = UnsupportedMediaType),
+        (status = 422, response = Unprocessable),
+    ),
+    security(("bearer" = []))
+)]
+#[patch("/library-contacts/{id}")]
+pub async fn update_library_contact(
+    state: web::Data<AppState>,
+    ctx: AuthContext,
+    path: web::Path<String>,
+    if_match: IfMatch,
+    body: Json<LibraryContactPatch>,
+) -> Result<HttpResponse, ApiError> {
+    let id = path.into_inner();
+    let patch = body.into_inner();
+    let today = model::today();
+    let mut v = Validator::new();
+    model::check(
+        &mut v,
+        ContactFields {
+            contact_name: patch.contact_name.as_deref(),
+            email: patch.email.as_deref(),
+            phone: patch.phone.as_ref().and_then(|p| p.as_deref()),
+            url: patch.url.as_ref().and_then(|u| u.as_deref()),
+            notes: patch.notes.as_deref(),
+            verified_on: patch.verified_on,
+        },
+        today,
+    );
+    v.finish()?;
+    let (version, contact) = state
+        .db
+        .write(move |conn| {
+            model::lock(conn, &id)?;
+            let before_row = model::find(conn, &id)?.ok_or_else(ApiError::not_found)?;
+            authorise(&ctx, &before_row.manufacturer_org_id)?;
+            if_match.check(before_row.version)?;
+            if let Some(Some(model_id)) = &patch.device_model_id {
+                let mut v = Validator::new();
+                check_product(conn, &mut v, &before_row.manufacturer_org_id, model_id)?;
+                v.finish()?;
+            }
+            let mut row = before_row.clone();
+            if let Some(model_id) = patch.device_model_id {
+                row.device_model_id = model_id;
+            }
+            if let Some(name) = patch.contact_name {
+                row.contact_name = name.trim().to_string();
+            }
+            if let Some(email) = patch.email {
+                row.email = email.trim().to_string();
+            }
+            if let Some(phone) = patch.phone {
+                row.phone = trimmed(phone);
+            }
+            if let Some(url) = patch.url {
+                row.url = trimmed(url);
+            }
+            if let Some(notes) = patch.notes {
+                row.notes = notes;
+            }
+            if let Some(date) = patch.verified_on {
+                row.verified_on = date;
+            }
+            let saved = model::update(conn, &row)?.ok_or_else(ApiError::precondition_failed)?;
+            let before = LibraryContact::new(before_row, today);
+            let after = LibraryContact::new(saved.clone(), today);
+            audit_change(
+                conn,
+                &ctx,
+                "library_contact.update",
+                &id,
+                &after.manufacturer_org_id,
+                Some(&before),
+                Some(&after),
+            )?;
+            Ok((saved.version, after))
+        })
+        .await?;
+    Ok(tagged(version, &contact))
+}
+
+/// Delete a firmware-library contact
+///
+/// The manufacturer itself or the operator.
+#[utoipa::path(
+    tag = "library-contacts",
+    operation_id = "deleteLibraryContact",
+    params(
+        ("id" = String, Path, description = "Library contact id"),
+        ("If-Match" = Option<String>, Header, nullable = false, description = "ETag from a previous read; 412 when stale"),
+    ),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+        (status = 412, response = PreconditionFailed),
+    ),
+    security(("bearer" = []))
+)]
+#[delete("/library-contacts/{id}")]
+pub async fn delete_library_contact(
+    state: web::Data<AppState>,
+    ctx: AuthContext,
+    path: web::Path<String>,
+    if_match: IfMatch,
+) -> Result<HttpResponse, ApiError> {
+    let id = path.into_inner();
+    state
+        .db
+        .write(move |conn| {
+            model::lock(conn, &id)?;
+            let row = model::find(conn, &id)?.ok_or_else(ApiError::not_found)?;
+            authorise(&ctx, &row.manufacturer_org_id)?;
+            if_match.check(row.version)?;
+            if !model::delete(conn, &id, row.version)? {
+                return Err(ApiError::precondition_failed());
+            }
+            let before = LibraryContact::new(row, model::today());
+            audit_change(
+                conn,
+                &ctx,
+                "library_contact.delete",
+                &id,
+                &before.manufacturer_org_id,
+                Some(&before),
+                None,
+            )
+        })
+        .await?;
+    Ok(HttpResponse::NoContent().finish())
+}

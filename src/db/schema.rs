@@ -1,0 +1,556 @@
+//! The one diesel schema, shared by SQLite and PostgreSQL (portable column types only).
+
+diesel::table! {
+    organisations (id) {
+        id -> Text,
+        name -> Text,
+        slug -> Text,
+        kind -> Text,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+        version -> BigInt,
+    }
+}
+
+diesel::table! {
+    users (id) {
+        id -> Text,
+        org_id -> Text,
+        email -> Text,
+        name -> Text,
+        role -> Text,
+        password_hash -> Text,
+        token_version -> BigInt,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+        version -> BigInt,
+    }
+}
+
+diesel::table! {
+    refresh_tokens (id) {
+        id -> Text,
+        user_id -> Text,
+        family_id -> Text,
+        token_hash -> Text,
+        expires_at -> Timestamp,
+        used_at -> Nullable<Timestamp>,
+        revoked_at -> Nullable<Timestamp>,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    api_tokens (id) {
+        id -> Text,
+        user_id -> Text,
+        name -> Text,
+        token_hash -> Text,
+        token_prefix -> Text,
+        expires_at -> Nullable<Timestamp>,
+        last_used_at -> Nullable<Timestamp>,
+        revoked_at -> Nullable<Timestamp>,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    invitations (id) {
+        id -> Text,
+        org_id -> Text,
+        email -> Text,
+        role -> Text,
+        token_hash -> Text,
+        invited_by -> Nullable<Text>,
+        expires_at -> Timestamp,
+        accepted_at -> Nullable<Timestamp>,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    password_resets (id) {
+        id -> Text,
+        user_id -> Text,
+        token_hash -> Text,
+        expires_at -> Timestamp,
+        used_at -> Nullable<Timestamp>,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    audit_events (id) {
+        id -> Text,
+        occurred_at -> Timestamp,
+        actor_user_id -> Nullable<Text>,
+        actor_org_id -> Nullable<Text>,
+        org_id -> Nullable<Text>,
+        action -> Text,
+        entity_type -> Text,
+        entity_id -> Text,
+        before_json -> Nullable<Text>,
+        after_json -> Nullable<Text>,
+        request_id -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    idempotency_keys (principal, idem_key) {
+        principal -> Text,
+        idem_key -> Text,
+        fingerprint -> Text,
+        status_code -> Integer,
+        response_body -> Text,
+        location -> Nullable<Text>,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    mail_outbox (id) {
+        id -> Text,
+        recipient -> Text,
+        template -> Text,
+        subject -> Text,
+        body_text -> Text,
+        body_html -> Text,
+        status -> Text,
+        attempts -> Integer,
+        next_attempt_at -> Timestamp,
+        locked_until -> Nullable<Timestamp>,
+        last_error -> Nullable<Text>,
+        created_at -> Timestamp,
+        sent_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::joinable!(users -> organisations (org_id));
+diesel::joinable!(refresh_tokens -> users (user_id));
+diesel::joinable!(api_tokens -> users (user_id));
+diesel::joinable!(invitations -> organisations (org_id));
+diesel::joinable!(password_resets -> users (user_id));
+
+diesel::table! {
+    device_models (id) {
+        id -> Text,
+        manufacturer_org_id -> Text,
+        device_type -> Text,
+        name -> Text,
+        hardware_version -> Text,
+        cpl_listed -> Bool,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+        version -> BigInt,
+    }
+}
+
+diesel::table! {
+    firmware_versions (id) {
+        id -> Text,
+        device_model_id -> Text,
+        version -> Text,
+        version_key -> Text,
+        status -> Text,
+        released_on -> Nullable<Date>,
+        retirement_date -> Nullable<Date>,
+        successor_id -> Nullable<Text>,
+        ota_upgradable -> Bool,
+        notes -> Text,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+        row_version -> BigInt,
+    }
+}
+
+diesel::table! {
+    firmware_upgrade_paths (firmware_id, from_firmware_id) {
+        firmware_id -> Text,
+        from_firmware_id -> Text,
+    }
+}
+
+diesel::table! {
+    device_sets (id) {
+        id -> Text,
+        name -> Text,
+        membership_key -> Text,
+        comms_hub_firmware_id -> Text,
+        prevalence -> BigInt,
+        created_by_org_id -> Text,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+        version -> BigInt,
+    }
+}
+
+diesel::table! {
+    device_set_members (device_set_id, firmware_id) {
+        device_set_id -> Text,
+        firmware_id -> Text,
+    }
+}
+
+diesel::table! {
+    scenarios (code) {
+        code -> Text,
+        title -> Text,
+        description -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    releases (id) {
+        id -> Text,
+        name -> Text,
+        kind -> Text,
+        target_date -> Nullable<Date>,
+        stage -> Text,
+        notes -> Text,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+        version -> BigInt,
+    }
+}
+
+diesel::table! {
+    release_firmware (release_id, firmware_id) {
+        release_id -> Text,
+        firmware_id -> Text,
+    }
+}
+
+diesel::table! {
+    release_stage_history (id) {
+        id -> Text,
+        release_id -> Text,
+        from_stage -> Nullable<Text>,
+        to_stage -> Text,
+        decided_at -> Timestamp,
+        effective_at -> Timestamp,
+        actor_user_id -> Nullable<Text>,
+        actor_org_id -> Nullable<Text>,
+        decision_note -> Text,
+    }
+}
+
+diesel::table! {
+    uit_windows (id) {
+        id -> Text,
+        release_id -> Text,
+        name -> Text,
+        opens_at -> Timestamp,
+        closes_at -> Timestamp,
+        cancelled_at -> Nullable<Timestamp>,
+        cancel_reason -> Nullable<Text>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+        version -> BigInt,
+    }
+}
+
+diesel::table! {
+    window_scenarios (window_id, scenario_code) {
+        window_id -> Text,
+        scenario_code -> Text,
+        position -> Integer,
+    }
+}
+
+diesel::table! {
+    window_participants (window_id, org_id) {
+        window_id -> Text,
+        org_id -> Text,
+        joined_at -> Timestamp,
+        joined_by_user_id -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    change_events (id) {
+        id -> Text,
+        occurred_at -> Timestamp,
+        topic -> Text,
+        kind -> Text,
+        entity_type -> Text,
+        entity_id -> Text,
+        summary -> Text,
+        details_json -> Text,
+        device_types_json -> Text,
+        device_model_ids_json -> Text,
+        manufacturer_org_ids_json -> Text,
+        actor_org_id -> Nullable<Text>,
+        dedupe_key -> Nullable<Text>,
+        consumed_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::joinable!(device_models -> organisations (manufacturer_org_id));
+diesel::joinable!(firmware_versions -> device_models (device_model_id));
+diesel::joinable!(device_set_members -> device_sets (device_set_id));
+diesel::joinable!(device_set_members -> firmware_versions (firmware_id));
+diesel::joinable!(release_firmware -> releases (release_id));
+diesel::joinable!(release_firmware -> firmware_versions (firmware_id));
+diesel::joinable!(release_stage_history -> releases (release_id));
+diesel::joinable!(uit_windows -> releases (release_id));
+diesel::joinable!(window_scenarios -> uit_windows (window_id));
+diesel::joinable!(window_scenarios -> scenarios (scenario_code));
+diesel::joinable!(window_participants -> uit_windows (window_id));
+diesel::joinable!(window_participants -> organisations (org_id));
+
+diesel::table! {
+    claims (id) {
+        id -> Text,
+        window_id -> Text,
+        device_set_id -> Text,
+        org_id -> Text,
+        note -> Text,
+        claimed_by_user_id -> Nullable<Text>,
+        claimed_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    defect_masks (id) {
+        id -> Text,
+        code -> Text,
+        title -> Text,
+        description -> Text,
+        severity -> Text,
+        device_model_id -> Text,
+        symptom -> Text,
+        workaround -> Text,
+        status -> Text,
+        fixed_in_firmware_id -> Nullable<Text>,
+        owner_org_id -> Text,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+        version -> BigInt,
+    }
+}
+
+diesel::table! {
+    defect_mask_firmware (defect_mask_id, firmware_id) {
+        defect_mask_id -> Text,
+        firmware_id -> Text,
+    }
+}
+
+diesel::table! {
+    defect_mask_adoptions (defect_mask_id, org_id) {
+        defect_mask_id -> Text,
+        org_id -> Text,
+        adopted_by_user_id -> Nullable<Text>,
+        adopted_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    results (id) {
+        id -> Text,
+        window_id -> Text,
+        device_set_id -> Text,
+        scenario_code -> Text,
+        org_id -> Text,
+        outcome -> Text,
+        executed_at -> Nullable<Timestamp>,
+        notes -> Text,
+        external_ref -> Nullable<Text>,
+        visibility -> Text,
+        lead -> Bool,
+        defect_mask_ids -> Text,
+        published_by_user_id -> Nullable<Text>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+        version -> BigInt,
+    }
+}
+
+diesel::table! {
+    result_defect_masks (result_id, defect_mask_id) {
+        result_id -> Text,
+        defect_mask_id -> Text,
+    }
+}
+
+diesel::table! {
+    result_revisions (id) {
+        id -> Text,
+        result_id -> Text,
+        revision -> Integer,
+        snapshot_json -> Text,
+        visibility -> Text,
+        replaced_at -> Timestamp,
+        replaced_by_user_id -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    roadmap_items (id) {
+        id -> Text,
+        device_model_id -> Text,
+        owner_org_id -> Text,
+        planned_version -> Text,
+        planned_date -> Nullable<Date>,
+        category -> Text,
+        summary -> Text,
+        status -> Text,
+        visibility -> Text,
+        deleted_at -> Nullable<Timestamp>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+        version -> BigInt,
+    }
+}
+
+diesel::table! {
+    roadmap_item_history (id) {
+        id -> Text,
+        roadmap_item_id -> Text,
+        version -> BigInt,
+        change -> Text,
+        snapshot_json -> Text,
+        changed_at -> Timestamp,
+        changed_by_user_id -> Nullable<Text>,
+        changed_by_org_id -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    library_contacts (id) {
+        id -> Text,
+        manufacturer_org_id -> Text,
+        device_model_id -> Nullable<Text>,
+        contact_name -> Text,
+        email -> Text,
+        phone -> Nullable<Text>,
+        url -> Nullable<Text>,
+        notes -> Text,
+        verified_on -> Date,
+        stale_reminded_for -> Nullable<Date>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+        version -> BigInt,
+    }
+}
+
+diesel::table! {
+    calendar_tokens (user_id) {
+        user_id -> Text,
+        token_hash -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::joinable!(claims -> uit_windows (window_id));
+diesel::joinable!(claims -> device_sets (device_set_id));
+diesel::joinable!(claims -> organisations (org_id));
+diesel::joinable!(defect_masks -> device_models (device_model_id));
+diesel::joinable!(defect_mask_firmware -> defect_masks (defect_mask_id));
+diesel::joinable!(defect_mask_adoptions -> defect_masks (defect_mask_id));
+diesel::joinable!(results -> uit_windows (window_id));
+diesel::joinable!(results -> device_sets (device_set_id));
+diesel::joinable!(results -> organisations (org_id));
+diesel::joinable!(result_defect_masks -> results (result_id));
+diesel::joinable!(result_defect_masks -> defect_masks (defect_mask_id));
+diesel::joinable!(result_revisions -> results (result_id));
+diesel::joinable!(roadmap_items -> device_models (device_model_id));
+diesel::joinable!(roadmap_item_history -> roadmap_items (roadmap_item_id));
+diesel::joinable!(library_contacts -> organisations (manufacturer_org_id));
+diesel::joinable!(calendar_tokens -> users (user_id));
+
+diesel::table! {
+    subscriptions (id) {
+        id -> Text,
+        user_id -> Nullable<Text>,
+        email -> Nullable<Text>,
+        topics_json -> Text,
+        filters_json -> Text,
+        mode -> Text,
+        status -> Text,
+        confirm_token_hash -> Nullable<Text>,
+        confirmation_sent_at -> Nullable<Timestamp>,
+        confirmed_at -> Nullable<Timestamp>,
+        unsubscribe_token -> Text,
+        unsubscribed_at -> Nullable<Timestamp>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+        version -> BigInt,
+    }
+}
+
+diesel::table! {
+    notifications (id) {
+        id -> Text,
+        kind -> Text,
+        subscription_id -> Text,
+        change_event_id -> Nullable<Text>,
+        digest_id -> Nullable<Text>,
+        digest_day -> Nullable<Date>,
+        recipient -> Text,
+        status -> Text,
+        attempts -> Integer,
+        next_attempt_at -> Timestamp,
+        lease_id -> Nullable<Text>,
+        last_error -> Nullable<Text>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+        sent_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    notification_deliveries (id) {
+        id -> Text,
+        notification_id -> Text,
+        attempt -> Integer,
+        attempted_at -> Timestamp,
+        outcome -> Text,
+        error -> Nullable<Text>,
+    }
+}
+
+diesel::joinable!(subscriptions -> users (user_id));
+diesel::joinable!(notifications -> subscriptions (subscription_id));
+diesel::joinable!(notifications -> change_events (change_event_id));
+diesel::joinable!(notification_deliveries -> notifications (notification_id));
+
+diesel::allow_tables_to_appear_in_same_query!(
+    organisations,
+    users,
+    refresh_tokens,
+    api_tokens,
+    invitations,
+    password_resets,
+    audit_events,
+    idempotency_keys,
+    mail_outbox,
+    device_models,
+    firmware_versions,
+    firmware_upgrade_paths,
+    device_sets,
+    device_set_members,
+    scenarios,
+    releases,
+    release_firmware,
+    release_stage_history,
+    uit_windows,
+    window_scenarios,
+    window_participants,
+    change_events,
+    claims,
+    defect_masks,
+    defect_mask_firmware,
+    defect_mask_adoptions,
+    results,
+    result_defect_masks,
+    result_revisions,
+    roadmap_items,
+    roadmap_item_history,
+    library_contacts,
+    calendar_tokens,
+    subscriptions,
+    notifications,
+    notification_deliveries,
+);

@@ -1,0 +1,599 @@
+use actix_web::{get, patch, post, web, HttpRequest, HttpResponse};
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use super::model::{self, DefectMask, MaskFilter, MaskRow, MaskStatus, Severity};
+use crate::audit::{self, Actor, Change};
+use crate::auth::{AuthContext, Capability};
+use crate::catalogue::model::{self as catalogue, DeviceModelRow};
+use crate::catalogue::nullable;
+use crate::db::schema::{defect_mask_adoptions as dma, firmware_versions as fw, organisations};
+use crate::db::{new_id, now, DbConn};
+use crate::events::{self, NewEvent, Topic};
+use crate::http::etag::{tagged, IfMatch};
+use crate::http::idempotency::{self, IdempotencyKey, StoredResponse};
+use crate::http::json::Json;
+use crate::http::pagination::{page_response, Page, PageRequest};
+use crate::http::responses::*;
+use crate::http::validate::Validator;
+use crate::http::ApiError;
+use crate::AppState;
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct MaskQuery {
+    pub device_model_id: Option<String>,
+    /// Masks that list this firmware as affected.
+    pub firmware_id: Option<String>,
+    pub status: Option<MaskStatus>,
+    /// Page size, 1-500 (default 50).
+    #[param(minimum = 1, maximum = 500)]
+    pub limit: Option<i64>,
+    /// Opaque cursor from `next_cursor`.
+    #[param(min_length = 1, max_length = 86, pattern = "^[A-Za-z0-9_-]+$")]
+    pub cursor: Option<String>,
+}
+
+/// List defect masks
+///
+/// Defect masks are industry-visible.
+#[utoipa::path(
+    tag = "defect-masks",
+    operation_id = "listDefectMasks",
+    params(MaskQuery),
+    responses(
+        (status = 200, description = "A page of defect masks", body = Page<DefectMask>),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+    ),
+    security(("bearer" = []))
+)]
+#[get("/defect-masks")]
+pub async fn list_defect_masks(
+    state: web::Data<AppState>,
+    _ctx: AuthContext,
+    query: web::Query<MaskQuery>,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    let q = query.into_inner();
+    let page = PageRequest::new(q.limit, q.cursor.as_deref())?;
+    let (after, fetch) = (page.after.clone(), page.fetch());
+    let filter = MaskFilter {
+        device_model_id: q.device_model_id,
+        firmware_id: q.firmware_id,
+        status: q.status,
+    };
+    let items = state
+        .db
+        .run(move |conn| {
+            let rows = model::list(conn, filter, after, fetch)?;
+            Ok(model::views(conn, rows)?)
+        })
+        .await?;
+    Ok(page_response(&req, &page.finish(items, |m| &m.id)))
+}
+
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewDefectMask {
+    /// Unique, e.g. `DM-0042` (stored upper-case).
+    pub code: String,
+    pub title: String,
+    #[serde(default)]
+    pub description: String,
+    pub severity: Severity,
+    pub device_model_id: String,
+    #[serde(default)]
+    pub affected_firmware_ids: Vec<String>,
+    #[serde(default)]
+    pub symptom: String,
+    #[serde(default)]
+    pub workaround: String,
+    /// Default `open`.
+    pub status: Option<MaskStatus>,
+    pub fixed_in_firmware_id: Option<String>,
+}
+
+fn valid_code(code: &str) -> bool {
+    (2..=32).contains(&code.len())
+        && code
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        && code.as_bytes()[0].is_ascii_alphanumeric()
+}
+
+fn check_texts(v: &mut Validator, title: &str, description: &str, symptom: &str, workaround: &str) {
+    v.text("title", title, 200);
+    for (field, value, max) in [
+        ("description", description, 10_000),
+        ("symptom", symptom, 4000),
+        ("workaround", workaround, 4000),
+    ] {
+        if value.chars().count() > max {
+            v.error(field, format!("must be at most {max} characters"));
+        }
+    }
+}
+
+/// Affected and fixed-in firmware must be versions of the mask's product.
+fn check_firmware(
+    conn: &mut DbConn,
+    model_id: &str,
+    affected: &[String],
+    fixed_in: Option<&str>,
+) -> Result<(), ApiError> {
+    let mut wanted: Vec<String> = affected.to_vec();
+    wanted.extend(fixed_in.map(str::to_string));
+    let found: Vec<(String, String)> = fw::table
+        .filter(fw::id.eq_any(&wanted))
+        .select((fw::id, fw::device_model_id))
+        .load(conn)?;
+    let mut v = Validator::new();
+    let mut check = |field: String, id: &str| match found.iter().find(|(f, _)| f == id) {
+        None => v.error(&field, "no such firmware"),
+        Some((_, m)) if m != model_id => v.error(&field, "must be a firmware version of the mask's device model"),
+        _ => {}
+    };
+    for (i, id) in affected.iter().enumerate() {
+        check(format!("affected_firmware_ids[{i}]"), id);
+    }
+    if let Some(id) = fixed_in {
+        check("fixed_in_firmware_id".into(), id);
+    }
+    v.finish()
+}
+
+fn scoped(event: NewEvent, product: &DeviceModelRow, ctx: &AuthContext) -> NewEvent {
+    event.actor(&ctx.org_id).scope(
+        vec![product.device_type.clone()],
+        vec![product.id.clone()],
+        vec![product.manufacturer_org_id.clone()],
+    )
+}
+
+fn load_one(conn: &mut DbConn, id: &str) -> Result<(DefectMask, i64), ApiError> {
+    let row = model::find(conn, id)?.ok_or_else(ApiError::not_found)?;
+    let version = row.version;
+    let view = model::views(conn, vec![row])?.pop().ok_or_else(ApiError::not_found)?;
+    Ok((view, version))
+}
+
+/// Publish a defect mask
+///
+/// Any organisation that publishes results may publish a mask; it owns it.
+#[utoipa::path(
+    tag = "defect-masks",
+    operation_id = "createDefectMask",
+    request_body = NewDefectMask,
+    params((
+            "Idempotency-Key" = Option<String>, Header, nullable = false,
+            min_length = 1, max_length = 255, pattern = "^[!-~]+$",
+            description = "1-255 visible ASCII characters; replays return the original response for 24 hours"
+        )),
+    responses(
+        (status = 201, description = "Published", body = DefectMask),
+        (status = 400, response = BadRequest),
+        (status = 413, response = PayloadTooLarge),
+        (status = 415, response = UnsupportedMediaType),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 409, response = Conflict),
+        (status = 422, response = Unprocessable),
+    ),
+    security(("bearer" = []))
+)]
+#[post("/defect-masks")]
+pub async fn create_defect_mask(
+    state: web::Data<AppState>,
+    ctx: AuthContext,
+    key: IdempotencyKey,
+    body: Json<NewDefectMask>,
+) -> Result<HttpResponse, ApiError> {
+    ctx.require(Capability::PublishDefectMasks)?;
+    let body = body.into_inner();
+    let code = body.code.trim().to_uppercase();
+    let mut v = Validator::new();
+    if !valid_code(&code) {
+        v.error(
+            "code",
+            "must be 2-32 letters, digits, hyphens or underscores, e.g. DM-0042",
+        );
+    }
+    check_texts(&mut v, &body.title, &body.description, &body.symptom, &body.workaround);
+    v.finish()?;
+    let idem = key.bind(&ctx.user_id, "POST /defect-masks", &body);
+    let stored = state
+        .db
+        .write(move |conn| {
+            idempotency::once(conn, idem.as_ref(), |conn| {
+                let product = catalogue::find_model(conn, &body.device_model_id)?
+                    .ok_or_else(|| ApiError::invalid_field("device_model_id", "no such device model"))?;
+                if let Some(existing) = model::code_taken(conn, &code)? {
+                    return Err(
+                        ApiError::conflict("defect_mask_code_taken", "A defect mask with this code exists.")
+                            .with_context(serde_json::json!({ "existing_id": existing })),
+                    );
+                }
+                let mut affected = body.affected_firmware_ids.clone();
+                affected.sort();
+                affected.dedup();
+                check_firmware(conn, &product.id, &affected, body.fixed_in_firmware_id.as_deref())?;
+                let now = now();
+                let row = MaskRow {
+                    id: new_id(),
+                    code: code.clone(),
+                    title: body.title.trim().to_string(),
+                    description: body.description.clone(),
+                    severity: body.severity.as_str().to_string(),
+                    device_model_id: product.id.clone(),
+                    symptom: body.symptom.clone(),
+                    workaround: body.workaround.clone(),
+                    status: body.status.unwrap_or(MaskStatus::Open).as_str().to_string(),
+                    fixed_in_firmware_id: body.fixed_in_firmware_id.clone(),
+                    owner_org_id: ctx.org_id.clone(),
+                    created_at: now,
+                    updated_at: now,
+                    version: 1,
+                };
+                diesel::insert_into(crate::db::schema::defect_masks::table)
+                    .values(&row)
+                    .execute(conn)?;
+                model::replace_firmware(conn, &row.id, &affected)?;
+                let summary = format!("Defect mask {} published for {}: {}", row.code, product.name, row.title);
+                let details = serde_json::json!({ "code": row.code, "severity": row.severity, "status": row.status });
+                events::record(
+                    conn,
+                    scoped(
+                        NewEvent::new(
+                            Topic::DefectMasks,
+                            "defect_mask.published",
+                            "defect_mask",
+                            &row.id,
+                            summary,
+                        )
+                        .details(details),
+                        &product,
+                        &ctx,
+                    ),
+                )?;
+                let (view, _) = load_one(conn, &row.id)?;
+                audit::record(
+                    conn,
+                    &Actor::from(&ctx),
+                    Change {
+                        action: "defect_mask.create",
+                        entity_type: "defect_mask",
+                        entity_id: &view.id,
+                        org_id: Some(&ctx.org_id),
+                        before: None,
+                        after: Some(serde_json::to_value(&view)?),
+                    },
+                )?;
+                StoredResponse::created(&view, Some(format!("/api/v1/defect-masks/{}", view.id)))
+            })
+        })
+        .await?;
+    Ok(stored.into_response())
+}
+
+/// Get a defect mask
+///
+/// Defect masks are industry-visible; the `ETag` is the one `If-Match` on PATCH expects.
+#[utoipa::path(
+    tag = "defect-masks",
+    operation_id = "getDefectMask",
+    params(("id" = String, Path, description = "Defect mask id")),
+    responses(
+        (status = 200, description = "The defect mask", body = DefectMask, headers(("ETag" = String))),
+        (status = 401, response = Unauthorized),
+        (status = 404, response = NotFound),
+    ),
+    security(("bearer" = []))
+)]
+#[get("/defect-masks/{id}")]
+pub async fn get_defect_mask(
+    state: web::Data<AppState>,
+    _ctx: AuthContext,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let id = path.into_inner();
+    let (view, version) = state.db.run(move |conn| load_one(conn, &id)).await?;
+    Ok(tagged(version, &view))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DefectMaskPatch {
+    pub title: Option<String>,
+    pub description: Option<String>,
+    pub severity: Option<Severity>,
+    pub affected_firmware_ids: Option<Vec<String>>,
+    pub symptom: Option<String>,
+    pub workaround: Option<String>,
+    /// Status changes notify subscribers.
+    pub status: Option<MaskStatus>,
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<String>)]
+    pub fixed_in_firmware_id: Option<Option<String>>,
+}
+
+/// Update a defect mask
+///
+/// The owning organisation or the operator.
+#[utoipa::path(
+    tag = "defect-masks",
+    operation_id = "updateDefectMask",
+    request_body = DefectMaskPatch,
+    params(
+        ("id" = String, Path, description = "Defect mask id"),
+        ("If-Match" = Option<String>, Header, nullable = false, description = "ETag from a previous read; 412 when stale"),
+    ),
+    responses(
+        (status = 200, description = "Updated", body = DefectMask, headers(("ETag" = String))),
+        (status = 400, response = BadRequest),
+        (status = 413, response = PayloadTooLarge),
+        (status = 415, response = UnsupportedMediaType),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+        (status = 412, response = PreconditionFailed),
+        (status = 422, response = Unprocessable),
+    ),
+    security(("bearer" = []))
+)]
+#[patch("/defect-masks/{id}")]
+pub async fn update_defect_mask(
+    state: web::Data<AppState>,
+    ctx: AuthContext,
+    path: web::Path<String>,
+    if_match: IfMatch,
+    body: Json<DefectMaskPatch>,
+) -> Result<HttpResponse, ApiError> {
+    let id = path.into_inner();
+    let patch = body.into_inner();
+    let (view, version) = state
+        .db
+        .write(move |conn| {
+            let before = model::find(conn, &id)?.ok_or_else(ApiError::not_found)?;
+            ctx.require(Capability::PublishDefectMasks)?;
+            if before.owner_org_id != ctx.org_id && !ctx.is_operator() {
+                return Err(ApiError::forbidden("Only the owning organisation or the operator may change a mask."));
+            }
+            if_match.check(before.version)?;
+            let before_view = model::views(conn, vec![before.clone()])?.pop();
+            let mut after = before.clone();
+            if let Some(v) = patch.title {
+                after.title = v.trim().to_string();
+            }
+            if let Some(v) = patch.description {
+                after.description = v;
+            }
+            if let Some(v) = patch.severity {
+                after.severity = v.as_str().to_string();
+            }
+            if let Some(v) = patch.symptom {
+                after.symptom = v;
+            }
+            if let Some(v) = patch.workaround {
+                after.workaround = v;
+            }
+            if let Some(v) = patch.status {
+                after.status = v.as_str().to_string();
+            }
+            if let Some(v) = patch.fixed_in_firmware_id {
+                after.fixed_in_firmware_id = v;
+            }
+            let mut v = Validator::new();
+            check_texts(&mut v, &after.title, &after.description, &after.symptom, &after.workaround);
+            v.finish()?;
+            let affected = patch.affected_firmware_ids.map(|mut a| {
+                a.sort();
+                a.dedup();
+                a
+            });
+            check_firmware(conn, &after.device_model_id, affected.as_deref().unwrap_or_default(), after.fixed_in_firmware_id.as_deref())?;
+            let n = diesel::update(crate::db::schema::defect_masks::table.find(&id))
+                .filter(crate::db::schema::defect_masks::version.eq(before.version))
+                .set((
+                    crate::db::schema::defect_masks::title.eq(&after.title),
+                    crate::db::schema::defect_masks::description.eq(&after.description),
+                    crate::db::schema::defect_masks::severity.eq(&after.severity),
+                    crate::db::schema::defect_masks::symptom.eq(&after.symptom),
+                    crate::db::schema::defect_masks::workaround.eq(&after.workaround),
+                    crate::db::schema::defect_masks::status.eq(&after.status),
+                    crate::db::schema::defect_masks::fixed_in_firmware_id.eq(&after.fixed_in_firmware_id),
+                    crate::db::schema::defect_masks::updated_at.eq(now()),
+                    crate::db::schema::defect_masks::version.eq(before.version + 1),
+                ))
+                .execute(conn)?;
+            if n != 1 {
+                return Err(ApiError::precondition_failed());
+            }
+            if let Some(affected) = &affected {
+                model::replace_firmware(conn, &id, affected)?;
+            }
+            if before.status != after.status {
+                let product = catalogue::find_model(conn, &after.device_model_id)?.ok_or_else(ApiError::not_found)?;
+                let summary = format!("Defect mask {} is now {}, was {}", after.code, after.status, before.status);
+                let details = serde_json::json!({ "field": "status", "from": before.status, "to": after.status, "code": after.code });
+                events::record(
+                    conn,
+                    scoped(NewEvent::new(Topic::DefectMasks, "defect_mask.status_changed", "defect_mask", &id, summary).details(details), &product, &ctx),
+                )?;
+            }
+            let (view, version) = load_one(conn, &id)?;
+            audit::record(
+                conn,
+                &Actor::from(&ctx),
+                Change {
+                    action: "defect_mask.update",
+                    entity_type: "defect_mask",
+                    entity_id: &id,
+                    org_id: Some(&after.owner_org_id),
+                    before: Some(serde_json::to_value(&before_view)?),
+                    after: Some(serde_json::to_value(&view)?),
+                },
+            )?;
+            Ok((view, version))
+        })
+        .await?;
+    Ok(tagged(version, &view))
+}
+
+/// An organisation that follows a defect mask.
+#[derive(Debug, Serialize, ToSchema, Queryable)]
+pub struct Adoption {
+    pub defect_mask_id: String,
+    pub org_id: String,
+    pub org_name: String,
+    pub adopted_at: DateTime<Utc>,
+}
+
+fn adoption(conn: &mut DbConn, mask_id: &str, org_id: &str) -> QueryResult<Option<Adoption>> {
+    dma::table
+        .inner_join(organisations::table.on(organisations::id.eq(dma::org_id)))
+        .filter(dma::defect_mask_id.eq(mask_id).and(dma::org_id.eq(org_id)))
+        .select((dma::defect_mask_id, dma::org_id, organisations::name, dma::adopted_at))
+        .first::<(String, String, String, chrono::NaiveDateTime)>(conn)
+        .optional()
+        .map(|o| {
+            o.map(|(m, org, name, at)| Adoption {
+                defect_mask_id: m,
+                org_id: org,
+                org_name: name,
+                adopted_at: at.and_utc(),
+            })
+        })
+}
+
+/// Adopt a defect mask
+///
+/// Records that the caller's organisation follows the mask. Adopting twice is harmless:
+/// 200 with the existing adoption.
+#[utoipa::path(
+    tag = "defect-masks",
+    operation_id = "adoptDefectMask",
+    params(("id" = String, Path, description = "Defect mask id")),
+    responses(
+        (status = 201, description = "Adopted", body = Adoption),
+        (status = 200, description = "Already adopted", body = Adoption),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+    ),
+    security(("bearer" = []))
+)]
+#[post("/defect-masks/{id}/adoptions")]
+pub async fn adopt_defect_mask(
+    state: web::Data<AppState>,
+    ctx: AuthContext,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let id = path.into_inner();
+    let (created, view) = state
+        .db
+        .write(move |conn| {
+            model::find(conn, &id)?.ok_or_else(ApiError::not_found)?;
+            ctx.require(Capability::PublishDefectMasks)?;
+            if let Some(existing) = adoption(conn, &id, &ctx.org_id)? {
+                return Ok((false, existing));
+            }
+            diesel::insert_into(dma::table)
+                .values((
+                    dma::defect_mask_id.eq(&id),
+                    dma::org_id.eq(&ctx.org_id),
+                    dma::adopted_by_user_id.eq(&ctx.user_id),
+                    dma::adopted_at.eq(now()),
+                ))
+                .execute(conn)?;
+            audit::record(
+                conn,
+                &Actor::from(&ctx),
+                Change {
+                    action: "defect_mask.adopt",
+                    entity_type: "defect_mask",
+                    entity_id: &id,
+                    org_id: Some(&ctx.org_id),
+                    before: None,
+                    after: Some(serde_json::json!({ "org_id": ctx.org_id })),
+                },
+            )?;
+            Ok((true, adoption(conn, &id, &ctx.org_id)?.ok_or_else(ApiError::not_found)?))
+        })
+        .await?;
+    Ok(if created {
+        HttpResponse::Created().json(view)
+    } else {
+        HttpResponse::Ok().json(view)
+    })
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct AdoptionQuery {
+    /// Page size, 1-500 (default 50).
+    #[param(minimum = 1, maximum = 500)]
+    pub limit: Option<i64>,
+    /// Opaque cursor from `next_cursor`.
+    #[param(min_length = 1, max_length = 86, pattern = "^[A-Za-z0-9_-]+$")]
+    pub cursor: Option<String>,
+}
+
+/// List a mask's adoptions
+///
+/// The organisations that follow the mask, by organisation id.
+#[utoipa::path(
+    tag = "defect-masks",
+    operation_id = "listAdoptions",
+    params(("id" = String, Path, description = "Defect mask id"), AdoptionQuery),
+    responses(
+        (status = 200, description = "Organisations following the mask", body = Page<Adoption>),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 404, response = NotFound),
+    ),
+    security(("bearer" = []))
+)]
+#[get("/defect-masks/{id}/adoptions")]
+pub async fn list_adoptions(
+    state: web::Data<AppState>,
+    _ctx: AuthContext,
+    path: web::Path<String>,
+    query: web::Query<AdoptionQuery>,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    let id = path.into_inner();
+    let q = query.into_inner();
+    let page = PageRequest::new(q.limit, q.cursor.as_deref())?;
+    let (after, fetch) = (page.after.clone(), page.fetch());
+    let items = state
+        .db
+        .run(move |conn| {
+            model::find(conn, &id)?.ok_or_else(ApiError::not_found)?;
+            let mut query = dma::table
+                .inner_join(organisations::table.on(organisations::id.eq(dma::org_id)))
+                .filter(dma::defect_mask_id.eq(&id))
+                .select((dma::defect_mask_id, dma::org_id, organisations::name, dma::adopted_at))
+                .into_boxed();
+            if let Some(after) = after {
+                query = query.filter(dma::org_id.gt(after));
+            }
+            let rows: Vec<(String, String, String, chrono::NaiveDateTime)> =
+                query.order(dma::org_id.asc()).limit(fetch).load(conn)?;
+            Ok(rows
+                .into_iter()
+                .map(|(m, org, name, at)| Adoption {
+                    defect_mask_id: m,
+                    org_id: org,
+                    org_name: name,
+                    adopted_at: at.and_utc(),
+                })
+                .collect::<Vec<_>>())
+        })
+        .await?;
+    Ok(page_response(&req, &page.finish(items, |a| &a.org_id)))
+}

@@ -1,0 +1,309 @@
+use actix_web::{get, patch, post, web, HttpRequest, HttpResponse};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use super::model::{self, DeviceSet, DeviceSetRow, SetFilter};
+use crate::audit::{self, Actor, Change};
+use crate::auth::{AuthContext, Capability};
+use crate::db::{new_id, now};
+use crate::http::etag::{tagged, IfMatch};
+use crate::http::idempotency::{self, IdempotencyKey, StoredResponse};
+use crate::http::json::Json;
+use crate::http::pagination::{page_response, Page, PageRequest};
+use crate::http::responses::*;
+use crate::http::validate::Validator;
+use crate::http::ApiError;
+use crate::AppState;
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct DeviceSetQuery {
+    /// Sets that contain this firmware version.
+    pub firmware_id: Option<String>,
+    /// Sets that contain any firmware of this product.
+    pub device_model_id: Option<String>,
+    pub min_prevalence: Option<i64>,
+    /// Page size, 1-500 (default 50).
+    #[param(minimum = 1, maximum = 500)]
+    pub limit: Option<i64>,
+    /// Opaque cursor from `next_cursor`.
+    #[param(min_length = 1, max_length = 86, pattern = "^[A-Za-z0-9_-]+$")]
+    pub cursor: Option<String>,
+}
+
+/// List device sets
+///
+/// Filter by a firmware version, a product or a minimum prevalence.
+#[utoipa::path(
+    tag = "device-sets",
+    operation_id = "listDeviceSets",
+    params(DeviceSetQuery),
+    responses(
+        (status = 200, description = "A page of device sets", body = Page<DeviceSet>),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+    ),
+    security(("bearer" = []))
+)]
+#[get("/device-sets")]
+pub async fn list_device_sets(
+    state: web::Data<AppState>,
+    _ctx: AuthContext,
+    query: web::Query<DeviceSetQuery>,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    let q = query.into_inner();
+    let page = PageRequest::new(q.limit, q.cursor.as_deref())?;
+    let (after, fetch) = (page.after.clone(), page.fetch());
+    let filter = SetFilter {
+        firmware_id: q.firmware_id,
+        device_model_id: q.device_model_id,
+        min_prevalence: q.min_prevalence,
+    };
+    let items = state
+        .db
+        .run(move |conn| {
+            let rows = model::list(conn, filter, after, fetch)?;
+            Ok(model::with_members(conn, rows)?)
+        })
+        .await?;
+    Ok(page_response(&req, &page.finish(items, |s| &s.id)))
+}
+
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewDeviceSet {
+    #[schema(example = "North CH 2.3 + EDMI ESME + Chameleon IHD")]
+    pub name: String,
+    /// Exactly one Comms Hub (CHF) firmware plus one or more device firmware.
+    pub firmware_ids: Vec<String>,
+    #[serde(default)]
+    pub prevalence: i64,
+}
+
+fn exists(existing_id: String) -> ApiError {
+    ApiError::conflict("device_set_exists", "A device set with exactly this membership exists.")
+        .with_context(serde_json::json!({ "existing_id": existing_id }))
+}
+
+/// Register a device set
+///
+/// Membership is the identity: the same firmware combination twice is 409 with the existing id.
+#[utoipa::path(
+    tag = "device-sets",
+    operation_id = "createDeviceSet",
+    request_body = NewDeviceSet,
+    params((
+            "Idempotency-Key" = Option<String>, Header, nullable = false,
+            min_length = 1, max_length = 255, pattern = "^[!-~]+$",
+            description = "1-255 visible ASCII characters; replays return the original response for 24 hours"
+        )),
+    responses(
+        (status = 201, description = "Created", body = DeviceSet),
+        (status = 400, response = BadRequest),
+        (status = 413, response = PayloadTooLarge),
+        (status = 415, response = UnsupportedMediaType),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 409, response = Conflict),
+        (status = 422, response = Unprocessable),
+    ),
+    security(("bearer" = []))
+)]
+#[post("/device-sets")]
+pub async fn create_device_set(
+    state: web::Data<AppState>,
+    ctx: AuthContext,
+    key: IdempotencyKey,
+    body: Json<NewDeviceSet>,
+) -> Result<HttpResponse, ApiError> {
+    ctx.require(Capability::ManageDeviceSets)?;
+    let body = body.into_inner();
+    let mut v = Validator::new();
+    v.text("name", &body.name, 200);
+    if body.prevalence < 0 {
+        v.error("prevalence", "must not be negative");
+    }
+    v.finish()?;
+    let key_text = model::membership_key(&body.firmware_ids);
+    let idem = key.bind(&ctx.user_id, "POST /device-sets", &body);
+    let lookup_key = key_text.clone();
+    let created = state
+        .db
+        .write(move |conn| {
+            idempotency::once(conn, idem.as_ref(), |conn| {
+                let hub = model::check_membership(conn, &body.firmware_ids)?;
+                if let Some(existing) = model::find_by_key(conn, &key_text)? {
+                    return Err(exists(existing));
+                }
+                let now = now();
+                let row = DeviceSetRow {
+                    id: new_id(),
+                    name: body.name.trim().to_string(),
+                    membership_key: key_text.clone(),
+                    comms_hub_firmware_id: hub,
+                    prevalence: body.prevalence,
+                    created_by_org_id: ctx.org_id.clone(),
+                    created_at: now,
+                    updated_at: now,
+                    version: 1,
+                };
+                let mut members = body.firmware_ids.clone();
+                members.sort();
+                model::insert(conn, &row, &members)?;
+                let set = DeviceSet::new(row, members);
+                audit::record(
+                    conn,
+                    &Actor::from(&ctx),
+                    Change {
+                        action: "device_set.create",
+                        entity_type: "device_set",
+                        entity_id: &set.id,
+                        org_id: Some(&ctx.org_id),
+                        before: None,
+                        after: Some(serde_json::to_value(&set)?),
+                    },
+                )?;
+                StoredResponse::created(&set, Some(format!("/api/v1/device-sets/{}", set.id)))
+            })
+        })
+        .await;
+    match created {
+        Ok(stored) => Ok(stored.into_response()),
+        // Two registrations of one membership raced past the check (PostgreSQL): the unique
+        // key turned the loser away; answer it as if the check had seen the winner.
+        Err(e) if e.code == "conflict" => {
+            let found = state
+                .db
+                .run(move |conn| Ok(model::find_by_key(conn, &lookup_key)?))
+                .await?;
+            Err(found.map(exists).unwrap_or(e))
+        }
+        Err(e) => Err(e),
+    }
+}
+
+fn load(conn: &mut crate::db::DbConn, id: &str) -> Result<(DeviceSet, i64), ApiError> {
+    let row = model::find(conn, id)?.ok_or_else(ApiError::not_found)?;
+    let version = row.version;
+    let set = model::with_members(conn, vec![row])?
+        .pop()
+        .ok_or_else(ApiError::not_found)?;
+    Ok((set, version))
+}
+
+/// Get a device set
+///
+/// The `ETag` is the one `If-Match` on PATCH expects.
+#[utoipa::path(
+    tag = "device-sets",
+    operation_id = "getDeviceSet",
+    params(("id" = String, Path, description = "Device set id")),
+    responses(
+        (status = 200, description = "The device set", body = DeviceSet, headers(("ETag" = String))),
+        (status = 401, response = Unauthorized),
+        (status = 404, response = NotFound),
+    ),
+    security(("bearer" = []))
+)]
+#[get("/device-sets/{id}")]
+pub async fn get_device_set(
+    state: web::Data<AppState>,
+    _ctx: AuthContext,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let id = path.into_inner();
+    let (set, version) = state.db.run(move |conn| load(conn, &id)).await?;
+    Ok(tagged(version, &set))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DeviceSetPatch {
+    pub name: Option<String>,
+    pub prevalence: Option<i64>,
+}
+
+/// Update a device set
+///
+/// Name and prevalence, by the registering organisation or the operator. The membership is
+/// the set's identity and cannot change: register another set instead.
+#[utoipa::path(
+    tag = "device-sets",
+    operation_id = "updateDeviceSet",
+    request_body = DeviceSetPatch,
+    params(
+        ("id" = String, Path, description = "Device set id"),
+        ("If-Match" = Option<String>, Header, nullable = false, description = "ETag from a previous read; 412 when stale"),
+    ),
+    responses(
+        (status = 200, description = "Updated", body = DeviceSet, headers(("ETag" = String))),
+        (status = 400, response = BadRequest),
+        (status = 413, response = PayloadTooLarge),
+        (status = 415, response = UnsupportedMediaType),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+        (status = 412, response = PreconditionFailed),
+        (status = 422, response = Unprocessable),
+    ),
+    security(("bearer" = []))
+)]
+#[patch("/device-sets/{id}")]
+pub async fn update_device_set(
+    state: web::Data<AppState>,
+    ctx: AuthContext,
+    path: web::Path<String>,
+    if_match: IfMatch,
+    body: Json<DeviceSetPatch>,
+) -> Result<HttpResponse, ApiError> {
+    let id = path.into_inner();
+    let patch = body.into_inner();
+    let mut v = Validator::new();
+    if let Some(name) = &patch.name {
+        v.text("name", name, 200);
+    }
+    if patch.prevalence.is_some_and(|p| p < 0) {
+        v.error("prevalence", "must not be negative");
+    }
+    v.finish()?;
+    let (set, version) = state
+        .db
+        .write(move |conn| {
+            let before = model::find(conn, &id)?.ok_or_else(ApiError::not_found)?;
+            ctx.require(Capability::ManageDeviceSets)?;
+            if before.created_by_org_id != ctx.org_id && !ctx.is_operator() {
+                return Err(ApiError::forbidden(
+                    "Only the registering organisation or the operator may change a set.",
+                ));
+            }
+            if_match.check(before.version)?;
+            let mut after = before.clone();
+            if let Some(name) = patch.name {
+                after.name = name.trim().to_string();
+            }
+            if let Some(prevalence) = patch.prevalence {
+                after.prevalence = prevalence;
+            }
+            if !model::update(conn, &after)? {
+                return Err(ApiError::precondition_failed());
+            }
+            let (set, version) = load(conn, &id)?;
+            audit::record(
+                conn,
+                &Actor::from(&ctx),
+                Change {
+                    action: "device_set.update",
+                    entity_type: "device_set",
+                    entity_id: &id,
+                    org_id: Some(&before.created_by_org_id),
+                    before: Some(serde_json::json!({ "name": before.name, "prevalence": before.prevalence })),
+                    after: Some(serde_json::json!({ "name": set.name, "prevalence": set.prevalence })),
+                },
+            )?;
+            Ok((set, version))
+        })
+        .await?;
+    Ok(tagged(version, &set))
+}

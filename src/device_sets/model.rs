@@ -1,0 +1,209 @@
+//! Device sets: rows, membership checks and queries.
+
+use chrono::{DateTime, NaiveDateTime, Utc};
+use diesel::prelude::*;
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use crate::db::schema::{device_models as dm, device_set_members as dsm, device_sets as ds, firmware_versions as fw};
+use crate::db::DbConn;
+use crate::http::validate::Validator;
+use crate::http::ApiError;
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = ds)]
+pub struct DeviceSetRow {
+    pub id: String,
+    pub name: String,
+    pub membership_key: String,
+    pub comms_hub_firmware_id: String,
+    pub prevalence: i64,
+    pub created_by_org_id: String,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+    pub version: i64,
+}
+
+/// A Comms Hub firmware plus the firmware of the devices on the same home area network.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct DeviceSet {
+    pub id: String,
+    pub name: String,
+    pub comms_hub_firmware_id: String,
+    /// Every member, the Comms Hub firmware included, sorted.
+    pub firmware_ids: Vec<String>,
+    /// How many such combinations are deployed.
+    pub prevalence: i64,
+    pub created_by_org_id: String,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl DeviceSet {
+    pub fn new(r: DeviceSetRow, firmware_ids: Vec<String>) -> Self {
+        Self {
+            id: r.id,
+            name: r.name,
+            comms_hub_firmware_id: r.comms_hub_firmware_id,
+            firmware_ids,
+            prevalence: r.prevalence,
+            created_by_org_id: r.created_by_org_id,
+            created_at: r.created_at.and_utc(),
+            updated_at: r.updated_at.and_utc(),
+        }
+    }
+}
+
+/// The identity of a membership: its sorted, de-duplicated firmware ids.
+pub fn membership_key(firmware_ids: &[String]) -> String {
+    let mut ids = firmware_ids.to_vec();
+    ids.sort();
+    ids.dedup();
+    ids.join(",")
+}
+
+/// Checks a membership: every firmware exists and is not withdrawn, exactly one is a Comms
+/// Hub (CHF) firmware and at least one is not. Returns the Comms Hub firmware id.
+pub fn check_membership(conn: &mut DbConn, firmware_ids: &[String]) -> Result<String, ApiError> {
+    if firmware_ids.len() < 2 || firmware_ids.len() > 50 {
+        return Err(ApiError::invalid_field(
+            "firmware_ids",
+            "must list between 2 and 50 firmware versions",
+        ));
+    }
+    let mut v = Validator::new();
+    let mut seen = std::collections::HashSet::new();
+    for (i, id) in firmware_ids.iter().enumerate() {
+        if !seen.insert(id) {
+            v.error(&format!("firmware_ids[{i}]"), "is listed twice");
+        }
+    }
+    let found: Vec<(String, String, String)> = fw::table
+        .inner_join(dm::table)
+        .filter(fw::id.eq_any(firmware_ids))
+        .select((fw::id, dm::device_type, fw::status))
+        .load(conn)?;
+    for (i, id) in firmware_ids.iter().enumerate() {
+        match found.iter().find(|(fid, _, _)| fid == id) {
+            None => v.error(&format!("firmware_ids[{i}]"), "no such firmware"),
+            Some((_, _, status)) if status == "withdrawn" => v.error(&format!("firmware_ids[{i}]"), "is withdrawn"),
+            Some(_) => {}
+        }
+    }
+    let hubs: Vec<&String> = found
+        .iter()
+        .filter(|(_, t, _)| t == "CHF")
+        .map(|(id, _, _)| id)
+        .collect();
+    if hubs.len() != 1 {
+        v.error(
+            "firmware_ids",
+            format!(
+                "must contain exactly one Comms Hub (CHF) firmware; found {}",
+                hubs.len()
+            ),
+        );
+    }
+    if found.iter().all(|(_, t, _)| t == "CHF") {
+        v.error(
+            "firmware_ids",
+            "must contain at least one device firmware besides the Comms Hub",
+        );
+    }
+    v.finish()?;
+    Ok(hubs[0].clone())
+}
+
+pub fn find_by_key(conn: &mut DbConn, key: &str) -> QueryResult<Option<String>> {
+    ds::table
+        .filter(ds::membership_key.eq(key))
+        .select(ds::id)
+        .first(conn)
+        .optional()
+}
+
+pub fn find(conn: &mut DbConn, id: &str) -> QueryResult<Option<DeviceSetRow>> {
+    ds::table
+        .find(id)
+        .select(DeviceSetRow::as_select())
+        .first(conn)
+        .optional()
+}
+
+pub fn insert(conn: &mut DbConn, row: &DeviceSetRow, firmware_ids: &[String]) -> QueryResult<()> {
+    diesel::insert_into(ds::table).values(row).execute(conn)?;
+    // Row by row: multi-row inserts are not available through the two-backend connection,
+    // and a set has at most 50 members.
+    for firmware in firmware_ids {
+        diesel::insert_into(dsm::table)
+            .values((dsm::device_set_id.eq(&row.id), dsm::firmware_id.eq(firmware)))
+            .execute(conn)?;
+    }
+    Ok(())
+}
+
+pub fn update(conn: &mut DbConn, row: &DeviceSetRow) -> QueryResult<bool> {
+    let n = diesel::update(ds::table.find(&row.id).filter(ds::version.eq(row.version)))
+        .set((
+            ds::name.eq(&row.name),
+            ds::prevalence.eq(row.prevalence),
+            ds::updated_at.eq(crate::db::now()),
+            ds::version.eq(row.version + 1),
+        ))
+        .execute(conn)?;
+    Ok(n == 1)
+}
+
+/// Attaches members to rows: one query for the whole page.
+pub fn with_members(conn: &mut DbConn, rows: Vec<DeviceSetRow>) -> QueryResult<Vec<DeviceSet>> {
+    let ids: Vec<&String> = rows.iter().map(|r| &r.id).collect();
+    let members: Vec<(String, String)> = dsm::table
+        .filter(dsm::device_set_id.eq_any(ids))
+        .select((dsm::device_set_id, dsm::firmware_id))
+        .order((dsm::device_set_id, dsm::firmware_id))
+        .load(conn)?;
+    Ok(rows
+        .into_iter()
+        .map(|r| {
+            let firmware = members
+                .iter()
+                .filter(|(set, _)| *set == r.id)
+                .map(|(_, f)| f.clone())
+                .collect();
+            DeviceSet::new(r, firmware)
+        })
+        .collect())
+}
+
+pub struct SetFilter {
+    pub firmware_id: Option<String>,
+    pub device_model_id: Option<String>,
+    pub min_prevalence: Option<i64>,
+}
+
+pub fn list(conn: &mut DbConn, f: SetFilter, after: Option<String>, limit: i64) -> QueryResult<Vec<DeviceSetRow>> {
+    let mut q = ds::table.select(DeviceSetRow::as_select()).into_boxed();
+    if let Some(firmware) = f.firmware_id {
+        q = q.filter(
+            ds::id.eq_any(
+                dsm::table
+                    .filter(dsm::firmware_id.eq(firmware))
+                    .select(dsm::device_set_id),
+            ),
+        );
+    }
+    if let Some(model) = f.device_model_id {
+        let sets = dsm::table
+            .inner_join(fw::table)
+            .filter(fw::device_model_id.eq(model))
+            .select(dsm::device_set_id);
+        q = q.filter(ds::id.eq_any(sets));
+    }
+    if let Some(min) = f.min_prevalence {
+        q = q.filter(ds::prevalence.ge(min));
+    }
+    if let Some(after) = after {
+        q = q.filter(ds::id.gt(after));
+    }
+    q.order(ds::id.asc()).limit(limit).load(conn)
+}

@@ -1,0 +1,274 @@
+//! Change events: what subscribers care about, recorded in the transaction of the change.
+//! The notifications issue consumes them in `(occurred_at, id)` order.
+
+use actix_web::{get, web, HttpRequest, HttpResponse};
+use chrono::{DateTime, NaiveDateTime, Utc};
+use diesel::prelude::*;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use crate::auth::AuthContext;
+use crate::db::schema::change_events as ce;
+use crate::db::{new_id, now, DbConn};
+use crate::http::pagination::{page_response, Page, PageRequest};
+use crate::http::responses::{BadRequest, Forbidden, Unauthorized};
+use crate::http::ApiError;
+use crate::AppState;
+
+crate::text_enum!(
+    /// What a change is about, as subscribers choose it.
+    Topic {
+        Releases => "releases",
+        UitWindows => "uit_windows",
+        Retirements => "retirements",
+        Roadmaps => "roadmaps",
+        DefectMasks => "defect_masks",
+    }
+);
+
+pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
+    cfg.service(list_change_events);
+}
+
+/// A change to record. `device_types`, `device_model_ids` and `manufacturer_org_ids` are what
+/// subscription filters match against.
+#[derive(Debug, Clone)]
+pub struct NewEvent {
+    pub topic: Topic,
+    /// Dotted kind, e.g. `window.rescheduled`.
+    pub kind: &'static str,
+    pub entity_type: &'static str,
+    pub entity_id: String,
+    /// One human sentence: "UIT-2027-03 now closes 2027-03-28 10:00 UTC, was 2027-03-21 10:00 UTC".
+    pub summary: String,
+    /// Machine-readable facts, e.g. `{"field": "closes_at", "from": ..., "to": ...}`.
+    pub details: serde_json::Value,
+    pub device_types: Vec<String>,
+    pub device_model_ids: Vec<String>,
+    pub manufacturer_org_ids: Vec<String>,
+    pub actor_org_id: Option<String>,
+    /// Makes the event once-only (clock-driven events).
+    pub dedupe_key: Option<String>,
+}
+
+impl NewEvent {
+    pub fn new(topic: Topic, kind: &'static str, entity_type: &'static str, entity_id: &str, summary: String) -> Self {
+        Self {
+            topic,
+            kind,
+            entity_type,
+            entity_id: entity_id.to_string(),
+            summary,
+            details: serde_json::json!({}),
+            device_types: Vec::new(),
+            device_model_ids: Vec::new(),
+            manufacturer_org_ids: Vec::new(),
+            actor_org_id: None,
+            dedupe_key: None,
+        }
+    }
+
+    pub fn details(mut self, details: serde_json::Value) -> Self {
+        self.details = details;
+        self
+    }
+
+    pub fn actor(mut self, org_id: &str) -> Self {
+        self.actor_org_id = Some(org_id.to_string());
+        self
+    }
+
+    /// Scopes the event to products, for subscription filters.
+    pub fn scope(
+        mut self,
+        device_types: Vec<String>,
+        device_model_ids: Vec<String>,
+        manufacturers: Vec<String>,
+    ) -> Self {
+        self.device_types = dedup(device_types);
+        self.device_model_ids = dedup(device_model_ids);
+        self.manufacturer_org_ids = dedup(manufacturers);
+        self
+    }
+
+    pub fn once(mut self, key: String) -> Self {
+        self.dedupe_key = Some(key);
+        self
+    }
+}
+
+fn dedup(mut v: Vec<String>) -> Vec<String> {
+    v.sort();
+    v.dedup();
+    v
+}
+
+/// Records the event; call inside the change's own transaction.
+pub fn record(conn: &mut DbConn, event: NewEvent) -> Result<String, ApiError> {
+    let id = new_id();
+    let list = |v: &Vec<String>| serde_json::to_string(v).unwrap_or_else(|_| "[]".into());
+    diesel::insert_into(ce::table)
+        .values((
+            ce::id.eq(&id),
+            ce::occurred_at.eq(now()),
+            ce::topic.eq(event.topic.as_str()),
+            ce::kind.eq(event.kind),
+            ce::entity_type.eq(event.entity_type),
+            ce::entity_id.eq(&event.entity_id),
+            ce::summary.eq(&event.summary),
+            ce::details_json.eq(event.details.to_string()),
+            ce::device_types_json.eq(list(&event.device_types)),
+            ce::device_model_ids_json.eq(list(&event.device_model_ids)),
+            ce::manufacturer_org_ids_json.eq(list(&event.manufacturer_org_ids)),
+            ce::actor_org_id.eq(&event.actor_org_id),
+            ce::dedupe_key.eq(&event.dedupe_key),
+        ))
+        .execute(conn)?;
+    Ok(id)
+}
+
+/// Records an event that carries a dedupe key unless one with that key exists.
+/// Returns whether it was recorded.
+pub fn record_once(conn: &mut DbConn, event: NewEvent) -> Result<bool, ApiError> {
+    let key = event
+        .dedupe_key
+        .clone()
+        .ok_or_else(|| ApiError::internal("record_once without a dedupe key"))?;
+    let exists: bool =
+        diesel::select(diesel::dsl::exists(ce::table.filter(ce::dedupe_key.eq(&key)))).get_result(conn)?;
+    if exists {
+        return Ok(false);
+    }
+    record(conn, event)?;
+    Ok(true)
+}
+
+#[derive(Debug, Queryable, Selectable)]
+#[diesel(table_name = ce)]
+struct EventRow {
+    id: String,
+    occurred_at: NaiveDateTime,
+    topic: String,
+    kind: String,
+    entity_type: String,
+    entity_id: String,
+    summary: String,
+    details_json: String,
+    device_types_json: String,
+    device_model_ids_json: String,
+    manufacturer_org_ids_json: String,
+    actor_org_id: Option<String>,
+    consumed_at: Option<NaiveDateTime>,
+}
+
+/// A recorded change.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ChangeEvent {
+    pub id: String,
+    pub occurred_at: DateTime<Utc>,
+    pub topic: Topic,
+    pub kind: String,
+    pub entity_type: String,
+    pub entity_id: String,
+    pub summary: String,
+    #[schema(value_type = Object)]
+    pub details: serde_json::Value,
+    pub device_types: Vec<String>,
+    pub device_model_ids: Vec<String>,
+    pub manufacturer_org_ids: Vec<String>,
+    pub actor_org_id: Option<String>,
+    /// When the notifications fan-out took it; null while pending.
+    pub consumed_at: Option<DateTime<Utc>>,
+}
+
+impl From<EventRow> for ChangeEvent {
+    fn from(r: EventRow) -> Self {
+        let list = |s: &str| serde_json::from_str(s).unwrap_or_default();
+        Self {
+            id: r.id,
+            occurred_at: r.occurred_at.and_utc(),
+            topic: Topic::parse(&r.topic).unwrap_or(Topic::Releases),
+            kind: r.kind,
+            entity_type: r.entity_type,
+            entity_id: r.entity_id,
+            summary: r.summary,
+            details: serde_json::from_str(&r.details_json).unwrap_or_default(),
+            device_types: list(&r.device_types_json),
+            device_model_ids: list(&r.device_model_ids_json),
+            manufacturer_org_ids: list(&r.manufacturer_org_ids_json),
+            actor_org_id: r.actor_org_id,
+            consumed_at: r.consumed_at.map(|t| t.and_utc()),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct EventQuery {
+    pub topic: Option<Topic>,
+    pub entity_type: Option<String>,
+    pub entity_id: Option<String>,
+    /// Page size, 1-500 (default 50).
+    #[param(minimum = 1, maximum = 500)]
+    pub limit: Option<i64>,
+    /// Opaque cursor from `next_cursor`.
+    #[param(min_length = 1, max_length = 86, pattern = "^[A-Za-z0-9_-]+$")]
+    pub cursor: Option<String>,
+}
+
+/// List change events
+///
+/// Oldest first. Operator users only: these are the raw material of notifications.
+#[utoipa::path(
+    tag = "change-events",
+    operation_id = "listChangeEvents",
+    params(EventQuery),
+    responses(
+        (status = 200, description = "A page of change events", body = Page<ChangeEvent>),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+    ),
+    security(("bearer" = []))
+)]
+#[get("/change-events")]
+pub async fn list_change_events(
+    state: web::Data<AppState>,
+    ctx: AuthContext,
+    query: web::Query<EventQuery>,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    if !ctx.is_operator() {
+        return Err(ApiError::forbidden("Change events are for the operator organisation."));
+    }
+    let q = query.into_inner();
+    let page = PageRequest::new(q.limit, q.cursor.as_deref())?;
+    let (after, fetch) = (page.after.clone(), page.fetch());
+    let rows: Vec<EventRow> = state
+        .db
+        .run(move |conn| {
+            let mut query = ce::table.select(EventRow::as_select()).into_boxed();
+            if let Some(topic) = q.topic {
+                query = query.filter(ce::topic.eq(topic.as_str()));
+            }
+            if let Some(v) = q.entity_type {
+                query = query.filter(ce::entity_type.eq(v));
+            }
+            if let Some(v) = q.entity_id {
+                query = query.filter(ce::entity_id.eq(v));
+            }
+            if let Some(after) = after {
+                query = query.filter(ce::id.gt(after));
+            }
+            Ok(query.order(ce::id.asc()).limit(fetch).load(conn)?)
+        })
+        .await?;
+    let items: Vec<ChangeEvent> = rows.into_iter().map(ChangeEvent::from).collect();
+    Ok(page_response(&req, &page.finish(items, |e| &e.id)))
+}
+
+/// Formats an instant the way emails and summaries show it.
+pub fn show(t: NaiveDateTime) -> String {
+    t.format("%Y-%m-%d %H:%M UTC").to_string()
+}

@@ -1,0 +1,53 @@
+//! ETags from row versions and `If-Match` preconditions.
+
+use actix_web::dev::Payload;
+use actix_web::http::header;
+use actix_web::{FromRequest, HttpRequest, HttpResponse};
+use serde::Serialize;
+
+use super::error::ApiError;
+
+/// The strong ETag of a row at `version`.
+pub fn etag(version: i64) -> String {
+    format!("\"{version}\"")
+}
+
+/// A 200 JSON response carrying the row's ETag.
+pub fn tagged<T: Serialize>(version: i64, body: &T) -> HttpResponse {
+    HttpResponse::Ok()
+        .insert_header((header::ETAG, etag(version)))
+        .json(body)
+}
+
+/// The parsed `If-Match` header: `None` when absent (the write is unconditional).
+#[derive(Debug, Clone, Default)]
+pub struct IfMatch(pub Option<Vec<String>>);
+
+impl IfMatch {
+    /// Checks the precondition against the row's current version: 412 when it does not match.
+    pub fn check(&self, current_version: i64) -> Result<(), ApiError> {
+        match &self.0 {
+            None => Ok(()),
+            Some(tags) if tags.iter().any(|t| t == "*" || *t == etag(current_version)) => Ok(()),
+            Some(_) => Err(ApiError::precondition_failed()),
+        }
+    }
+}
+
+impl FromRequest for IfMatch {
+    type Error = ApiError;
+    type Future = std::future::Ready<Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let values: Vec<String> = req
+            .headers()
+            .get_all(header::IF_MATCH)
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .map(|t| t.trim().trim_start_matches("W/").to_string())
+            .filter(|t| !t.is_empty())
+            .collect();
+        let has_header = req.headers().contains_key(header::IF_MATCH);
+        std::future::ready(Ok(IfMatch(has_header.then_some(values))))
+    }
+}

@@ -1,0 +1,153 @@
+//! `Idempotency-Key` on creations: a replay with the same key and body returns the original
+//! response; the same key with another body is 422; keys live 24 hours.
+//!
+//! The key is checked and the response stored inside the creation's own write transaction,
+//! so a creation and its idempotency record commit together or not at all.
+
+use actix_web::dev::Payload;
+use actix_web::http::{header, StatusCode};
+use actix_web::{FromRequest, HttpRequest, HttpResponse};
+use chrono::Duration;
+use diesel::prelude::*;
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use super::error::{ApiError, PROBLEM_JSON};
+use crate::db::schema::idempotency_keys as ik;
+use crate::db::{now, DbConn};
+
+const HEADER: &str = "Idempotency-Key";
+const TTL_HOURS: i64 = 24;
+
+/// The raw header, validated (1-255 visible ASCII characters).
+#[derive(Debug, Clone)]
+pub struct IdempotencyKey(pub Option<String>);
+
+impl FromRequest for IdempotencyKey {
+    type Error = ApiError;
+    type Future = std::future::Ready<Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let result = match req.headers().get(HEADER) {
+            None => Ok(IdempotencyKey(None)),
+            Some(v) => match v.to_str() {
+                Ok(s) if !s.is_empty() && s.len() <= 255 && s.bytes().all(|b| b.is_ascii_graphic()) => {
+                    Ok(IdempotencyKey(Some(s.to_string())))
+                }
+                _ => Err(ApiError::bad_request(
+                    "invalid_idempotency_key",
+                    "Idempotency-Key must be 1-255 visible ASCII characters.",
+                )),
+            },
+        };
+        std::future::ready(result)
+    }
+}
+
+/// A response as stored for replay.
+#[derive(Debug, Clone)]
+pub struct StoredResponse {
+    pub status: u16,
+    pub body: String,
+    pub location: Option<String>,
+    pub replayed: bool,
+}
+
+impl StoredResponse {
+    /// A 201 Created with a JSON body and, when the resource can be read back, a `Location`.
+    pub fn created<T: Serialize>(body: &T, location: Option<String>) -> Result<Self, ApiError> {
+        Ok(Self {
+            status: 201,
+            body: serde_json::to_string(body)?,
+            location,
+            replayed: false,
+        })
+    }
+
+    pub fn into_response(self) -> HttpResponse {
+        let status = StatusCode::from_u16(self.status).unwrap_or(StatusCode::OK);
+        let mut resp = HttpResponse::build(status);
+        let content_type = if self.status >= 400 {
+            PROBLEM_JSON
+        } else {
+            "application/json"
+        };
+        resp.insert_header((header::CONTENT_TYPE, content_type));
+        if let Some(location) = self.location {
+            resp.insert_header((header::LOCATION, location));
+        }
+        if self.replayed {
+            resp.insert_header(("Idempotent-Replayed", "true"));
+        }
+        resp.body(self.body)
+    }
+}
+
+/// A key bound to its caller and request.
+pub struct Idempotency {
+    principal: String,
+    key: String,
+    fingerprint: String,
+}
+
+impl IdempotencyKey {
+    /// Binds the key to the caller (`principal`) and a fingerprint of the operation and body.
+    pub fn bind<B: Serialize>(&self, principal: &str, operation: &str, body: &B) -> Option<Idempotency> {
+        let key = self.0.clone()?;
+        let mut hasher = Sha256::new();
+        hasher.update(operation.as_bytes());
+        hasher.update([0u8]);
+        hasher.update(serde_json::to_vec(body).unwrap_or_default());
+        Some(Idempotency {
+            principal: principal.to_string(),
+            key,
+            fingerprint: hex::encode(hasher.finalize()),
+        })
+    }
+}
+
+/// Runs a creation once per key: inside the caller's write transaction, replays a stored
+/// response when there is one, otherwise runs `create` and stores what it returns.
+pub fn once(
+    conn: &mut DbConn,
+    idem: Option<&Idempotency>,
+    create: impl FnOnce(&mut DbConn) -> Result<StoredResponse, ApiError>,
+) -> Result<StoredResponse, ApiError> {
+    let Some(idem) = idem else {
+        return create(conn);
+    };
+    let expired_before = now() - Duration::hours(TTL_HOURS);
+    diesel::delete(ik::table.filter(ik::created_at.lt(expired_before))).execute(conn)?;
+    let existing: Option<(String, i32, String, Option<String>)> = ik::table
+        .filter(ik::principal.eq(&idem.principal).and(ik::idem_key.eq(&idem.key)))
+        .select((ik::fingerprint, ik::status_code, ik::response_body, ik::location))
+        .first(conn)
+        .optional()?;
+    if let Some((fingerprint, status, body, location)) = existing {
+        if fingerprint != idem.fingerprint {
+            return Err(ApiError::unprocessable(
+                "idempotency_key_reused",
+                "This Idempotency-Key was used with a different request body.",
+            ));
+        }
+        return Ok(StoredResponse {
+            status: status as u16,
+            body,
+            location,
+            replayed: true,
+        });
+    }
+    let response = create(conn)?;
+    diesel::insert_into(ik::table)
+        .values((
+            ik::principal.eq(&idem.principal),
+            ik::idem_key.eq(&idem.key),
+            ik::fingerprint.eq(&idem.fingerprint),
+            ik::status_code.eq(response.status as i32),
+            ik::response_body.eq(&response.body),
+            ik::location.eq(&response.location),
+            ik::created_at.eq(now()),
+        ))
+        .execute(conn)?;
+    Ok(response)
+}

@@ -1,0 +1,116 @@
+//! The one request middleware: request ids, the request span, access logs, metrics, and
+//! rewriting any non-problem error body (actix's own plain-text errors) into problem+json, and
+//! 405 for a served path asked with a method it does not support.
+
+use std::time::Instant;
+
+use actix_web::body::{BoxBody, MessageBody};
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::header::{self, HeaderName, HeaderValue};
+use actix_web::http::StatusCode;
+use actix_web::middleware::Next;
+use actix_web::{web, HttpMessage, ResponseError};
+use tracing::Instrument;
+
+use super::error::{ApiError, PROBLEM_JSON};
+use super::methods;
+use crate::AppState;
+
+pub const REQUEST_ID_HEADER: &str = "x-request-id";
+
+/// The id of the current request, in request extensions (for audit rows).
+#[derive(Debug, Clone)]
+pub struct RequestId(pub String);
+
+/// Accepts a caller's id when it is short and plain; otherwise mints a UUIDv7.
+fn request_id(req: &ServiceRequest) -> String {
+    req.headers()
+        .get(REQUEST_ID_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .filter(|s| !s.is_empty() && s.len() <= 64)
+        .filter(|s| {
+            s.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.')
+        })
+        .map(str::to_string)
+        .unwrap_or_else(|| uuid::Uuid::now_v7().to_string())
+}
+
+pub async fn observe(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
+    let id = request_id(&req);
+    req.extensions_mut().insert(RequestId(id.clone()));
+    let state = req.app_data::<web::Data<AppState>>().cloned();
+    let method = req.method().to_string();
+    let span = tracing::info_span!("request", request_id = %id, method = %method, path = %req.path());
+    let started = Instant::now();
+    // An encoded NUL in the path or query would reach the database as text, which PostgreSQL
+    // refuses; no identifier or filter of this API contains one.
+    let result = if req.uri().to_string().to_ascii_lowercase().contains("%00") {
+        let (http_req, _) = req.into_parts();
+        let refusal = ApiError::bad_request("bad_request", "The path or query contains a NUL (%00) character.");
+        Ok(ServiceResponse::new(
+            http_req,
+            refusal.error_response().map_into_boxed_body(),
+        ))
+    } else {
+        next.call(req)
+            .instrument(span.clone())
+            .await
+            .map(ServiceResponse::map_into_boxed_body)
+    };
+    let mut res = match result {
+        Ok(res) => res,
+        // Handlers' and extractors' errors arrive here already rendered as responses; an Err
+        // only comes from a failing inner service, and actix renders it through ResponseError.
+        Err(err) => return Err(err),
+    };
+    if res.status() == StatusCode::NOT_FOUND {
+        if let Some(allowed) = methods::allowed_methods(&method, res.request().path()) {
+            let allow = allowed.join(", ");
+            let (http_req, _) = res.into_parts();
+            let mut replacement = ApiError::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+                format!("{method} is not supported here; allowed: {allow}."),
+            )
+            .error_response();
+            if let Ok(value) = HeaderValue::from_str(&allow) {
+                replacement.headers_mut().insert(header::ALLOW, value);
+            }
+            res = ServiceResponse::new(http_req, replacement.map_into_boxed_body());
+        }
+    }
+    let status = res.status();
+    let is_problem = res
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ct| ct.starts_with(PROBLEM_JSON));
+    if status.as_u16() >= 400 && !is_problem {
+        let keep_allow = res.headers().get(header::ALLOW).cloned();
+        let (http_req, _) = res.into_parts();
+        let mut replacement = ApiError::from_status(status).error_response();
+        if let Some(allow) = keep_allow {
+            replacement.headers_mut().insert(header::ALLOW, allow);
+        }
+        res = ServiceResponse::new(http_req, replacement.map_into_boxed_body());
+    }
+    if let Ok(value) = HeaderValue::from_str(&id) {
+        res.headers_mut()
+            .insert(HeaderName::from_static(REQUEST_ID_HEADER), value);
+    }
+    let elapsed = started.elapsed();
+    let route = res.request().match_pattern().unwrap_or_else(|| "unmatched".to_string());
+    if let Some(state) = state {
+        state
+            .metrics
+            .observe(&method, &route, status.as_u16(), elapsed.as_secs_f64());
+    }
+    span.in_scope(|| {
+        tracing::info!(status = status.as_u16(), latency_ms = elapsed.as_millis() as u64, route = %route, "request");
+    });
+    Ok(res)
+}

@@ -1,0 +1,349 @@
+//! uit-portal: the UIT collaboration backend for GB smart metering.
+
+/// A closed set of snake_case strings, stored as TEXT and serialised as the same strings.
+#[macro_export]
+macro_rules! text_enum {
+    ($(#[$doc:meta])* $name:ident { $($variant:ident => $text:tt),+ $(,)? }) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+        pub enum $name { $(#[serde(rename = $text)] $variant),+ }
+
+        impl $name {
+            pub const ALL: &'static [$name] = &[$($name::$variant),+];
+
+            pub fn as_str(self) -> &'static str {
+                match self { $($name::$variant => $text),+ }
+            }
+
+            pub fn parse(s: &str) -> Option<Self> {
+                match s { $($text => Some($name::$variant),)+ _ => None }
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+    };
+}
+
+pub mod audit;
+pub mod auth;
+pub mod bootstrap;
+pub mod calendar;
+pub mod catalogue;
+pub mod claims;
+pub mod config;
+pub mod contacts;
+pub mod db;
+pub mod defect_masks;
+pub mod device_sets;
+pub mod events;
+pub mod http;
+pub mod mail;
+pub mod matrix;
+pub mod me;
+pub mod notifications;
+pub mod openapi;
+pub mod ops;
+pub mod organisations;
+pub mod releases;
+pub mod results;
+pub mod roadmaps;
+pub mod seed;
+pub mod telemetry;
+pub mod windows;
+
+use std::net::TcpListener;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::dev::{Server, ServerHandle};
+use actix_web::middleware::from_fn;
+use actix_web::{web, App, HttpServer};
+use diesel::RunQueryDsl;
+use tokio::sync::Notify;
+use utoipa_actix_web::AppExt;
+
+use crate::auth::password::PasswordHasher;
+use crate::auth::tokens::Jwt;
+use crate::config::Config;
+use crate::db::Db;
+use crate::http::error::{json_error, path_error, query_error};
+use crate::http::metrics::Metrics;
+use crate::http::ratelimit::RateLimits;
+use crate::mail::outbox::Delivery;
+use crate::mail::transport::Transport;
+
+/// What every handler shares.
+pub struct AppState {
+    pub config: Config,
+    pub db: Db,
+    pub jwt: Jwt,
+    pub hasher: PasswordHasher,
+    pub limits: RateLimits,
+    pub metrics: Arc<Metrics>,
+    /// Wakes the mail workers when a transaction queued an email.
+    pub mail_wake: Arc<Notify>,
+    /// Wakes the notification workers when notifications were queued.
+    pub notification_wake: Arc<Notify>,
+    /// Set when the process is shutting down: background workers stop taking work.
+    pub stopping: Arc<AtomicBool>,
+}
+
+impl AppState {
+    /// The shared state over a prepared database.
+    pub fn new(config: Config, db: Db) -> anyhow::Result<Self> {
+        let secret = jwt_secret(&config)?;
+        let hash_permits = match config.password_hash_concurrency {
+            0 => Config::cpus(),
+            n => n,
+        };
+        Ok(Self {
+            jwt: Jwt::new(
+                &secret,
+                &config.jwt_issuer,
+                &config.jwt_audience,
+                config.access_token_ttl_seconds as i64,
+            ),
+            hasher: PasswordHasher::new(hash_permits),
+            limits: RateLimits::new(
+                config.login_rate_per_account_per_minute,
+                config.login_rate_per_address_per_minute,
+            ),
+            metrics: Arc::new(Metrics::default()),
+            mail_wake: Arc::new(Notify::new()),
+            notification_wake: Arc::new(Notify::new()),
+            stopping: Arc::new(AtomicBool::new(false)),
+            db,
+            config,
+        })
+    }
+}
+
+/// The JWT secret: configured, or generated once and kept in the data directory.
+fn jwt_secret(config: &Config) -> anyhow::Result<Vec<u8>> {
+    if let Some(secret) = &config.jwt_secret {
+        return Ok(secret.as_bytes().to_vec());
+    }
+    let path = config.data_dir.join("jwt-secret");
+    if let Ok(existing) = std::fs::read_to_string(&path) {
+        let existing = existing.trim();
+        anyhow::ensure!(existing.len() >= 32, "{} is shorter than 32 bytes", path.display());
+        return Ok(existing.as_bytes().to_vec());
+    }
+    let secret = auth::tokens::new_secret("");
+    bootstrap::write_private(&path, &secret)?;
+    tracing::info!(path = %path.display(), "generated a JWT signing secret");
+    Ok(secret.into_bytes())
+}
+
+/// Connects, migrates and bootstraps the database (blocking; run before serving).
+pub fn prepare_database(config: &Config) -> anyhow::Result<Db> {
+    std::fs::create_dir_all(&config.data_dir)?;
+    let target = config.db_target().map_err(|e| anyhow::anyhow!("database_url: {e}"))?;
+    let db = Db::connect(target, config.database_pool_size)?;
+    let mut conn = db.pool.get()?;
+    // Instances starting together on one PostgreSQL take turns: migrations and the bootstrap
+    // check-then-create must not interleave. (SQLite is single-host; its write lock suffices.)
+    let locked = matches!(*conn, db::DbConn::Pg(_));
+    if locked {
+        diesel::sql_query(format!("SELECT pg_advisory_lock({STARTUP_LOCK})")).execute(&mut *conn)?;
+    }
+    let prepared = migrate_and_bootstrap(config, &mut conn);
+    if locked {
+        diesel::sql_query(format!("SELECT pg_advisory_unlock({STARTUP_LOCK})")).execute(&mut *conn)?;
+    }
+    prepared?;
+    Ok(db)
+}
+
+/// The PostgreSQL advisory lock key held while migrating and bootstrapping.
+const STARTUP_LOCK: i64 = 0x5549_5450; // "UITP"
+
+fn migrate_and_bootstrap(config: &Config, conn: &mut db::DbConn) -> anyhow::Result<()> {
+    let applied = db::migrations::run_pending(conn).map_err(|e| anyhow::anyhow!("migrations failed: {e}"))?;
+    if !applied.is_empty() {
+        tracing::info!(?applied, "applied migrations");
+    }
+    if let Some((created, file)) = bootstrap::ensure_operator(
+        conn,
+        &config.bootstrap_email,
+        config.bootstrap_password.as_deref(),
+        &config.data_dir,
+    )? {
+        match file {
+            Some(path) => tracing::warn!(
+                email = %created.admin.email,
+                password_file = %path.display(),
+                "created the operator organisation and its admin; the generated password is in the file"
+            ),
+            None => {
+                tracing::info!(email = %created.admin.email, "created the operator organisation and its admin")
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A bound, ready-to-run server.
+pub struct Application {
+    port: u16,
+    server: Server,
+    state: web::Data<AppState>,
+}
+
+impl Application {
+    /// Prepares the database, binds the listener (port 0 picks a free one) and starts the
+    /// mail workers. Call from inside an actix system.
+    pub async fn build(config: Config) -> anyhow::Result<Self> {
+        let prepared = {
+            let config = config.clone();
+            actix_web::rt::task::spawn_blocking(move || prepare_database(&config)).await??
+        };
+        let state = web::Data::new(AppState::new(config, prepared)?);
+        state.hasher.warm_up();
+
+        let listener = TcpListener::bind(&state.config.bind)?;
+        let port = listener.local_addr()?.port();
+        let spec = openapi::spec();
+        let workers = match state.config.http_workers {
+            0 => Config::cpus(),
+            n => n,
+        };
+        let app_state = state.clone();
+        let server = HttpServer::new(move || {
+            let (app, _) = App::new()
+                .into_utoipa_app()
+                .openapi(openapi::base())
+                .app_data(app_state.clone())
+                .app_data(
+                    web::JsonConfig::default()
+                        .limit(app_state.config.body_limit_bytes)
+                        .error_handler(json_error),
+                )
+                .app_data(web::PayloadConfig::new(app_state.config.body_limit_bytes))
+                .app_data(web::QueryConfig::default().error_handler(query_error))
+                .app_data(web::PathConfig::default().error_handler(path_error))
+                .configure(openapi::routes)
+                .split_for_parts();
+            app.service(utoipa_swagger_ui::SwaggerUi::new("/docs/{_:.*}").url("/openapi.json", spec.clone()))
+                .service(web::resource("/docs").to(|| async {
+                    actix_web::HttpResponse::PermanentRedirect()
+                        .insert_header((actix_web::http::header::LOCATION, "/docs/"))
+                        .finish()
+                }))
+                .default_service(web::to(|| async {
+                    Err::<actix_web::HttpResponse, _>(http::ApiError::not_found())
+                }))
+                .wrap(from_fn(auth::extractor::resolve_caller))
+                .wrap(from_fn(http::middleware::observe))
+        })
+        .workers(workers)
+        .shutdown_timeout(state.config.shutdown_timeout_seconds)
+        .listen(listener)?
+        .run();
+
+        start_background(&state)?;
+        start_housekeeping(&state);
+        tracing::info!(port, backend = ?state.db.backend, "listening");
+        Ok(Self { port, server, state })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub fn handle(&self) -> ServerHandle {
+        self.server.handle()
+    }
+
+    pub fn state(&self) -> web::Data<AppState> {
+        self.state.clone()
+    }
+
+    /// Serves until stopped (SIGTERM/SIGINT stop gracefully, letting requests finish).
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.server.await
+    }
+}
+
+/// Builds the delivery settings for the mail workers over a shared transport.
+pub fn delivery(state: &AppState, transport: Arc<Transport>) -> anyhow::Result<Delivery> {
+    let config = &state.config;
+    Ok(Delivery {
+        db: state.db.clone(),
+        transport,
+        from: config.mail_from.parse()?,
+        message_domain: notifications::delivery::message_domain(&config.public_url),
+        max_attempts: config.mail_max_attempts,
+        wake: state.mail_wake.clone(),
+        poll: Duration::from_millis(config.mail_poll_interval_ms.max(50)),
+        metrics: state.metrics.clone(),
+    })
+}
+
+/// Everything that runs besides HTTP: the mail outbox workers (`mail_workers`), the
+/// notification fan-out, digests and delivery (`notification_workers`) and the clocks. One
+/// transport, so its SMTP connection pool is shared.
+fn start_background(state: &web::Data<AppState>) -> anyhow::Result<()> {
+    let transport = Arc::new(Transport::from_config(&state.config)?);
+    if state.config.mail_workers > 0 {
+        let delivery = Arc::new(delivery(state, transport.clone())?);
+        for _ in 0..state.config.mail_workers {
+            actix_web::rt::spawn(delivery.clone().run());
+        }
+    }
+    notifications::start(state, transport)?;
+    windows::start_clock(state);
+    contacts::start_clock(state);
+    if state.config.public_url.starts_with("http://") && state.config.notification_workers > 0 {
+        tracing::warn!(
+            public_url = %state.config.public_url,
+            "public_url is not https: List-Unsubscribe links in notification emails need https (RFC 8058)"
+        );
+    }
+    Ok(())
+}
+
+/// The `worker` command: the background work of `serve` (mail outbox, notification fan-out,
+/// digests and delivery, clocks) without HTTP, until SIGTERM or SIGINT. At least one
+/// notification worker runs whatever `notification_workers` says.
+pub async fn run_worker(mut config: Config) -> anyhow::Result<()> {
+    config.notification_workers = config.notification_workers.max(1);
+    let db = {
+        let config = config.clone();
+        actix_web::rt::task::spawn_blocking(move || prepare_database(&config)).await??
+    };
+    let state = web::Data::new(AppState::new(config, db)?);
+    start_background(&state)?;
+    tracing::info!(
+        notification_workers = state.config.notification_workers,
+        mail_workers = state.config.mail_workers,
+        backend = ?state.db.backend,
+        "worker running"
+    );
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+    tracing::info!("stopping: finishing the sends in progress");
+    state.stopping.store(true, Ordering::Relaxed);
+    state.notification_wake.notify_waiters();
+    // Workers finish the email they are sending and hand the rest of their batch back.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    Ok(())
+}
+
+fn start_housekeeping(state: &web::Data<AppState>) {
+    let state = state.clone();
+    actix_web::rt::spawn(async move {
+        loop {
+            tokio::time::sleep(Duration::from_secs(60)).await;
+            state.limits.housekeep();
+        }
+    });
+}

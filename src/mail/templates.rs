@@ -1,0 +1,192 @@
+//! Email templates compiled into the binary: each is a folder with `subject.txt`, `body.txt`
+//! and `body.html`, filled by `{{name}}` placeholders (HTML-escaped in the HTML part). Values
+//! are inserted in one pass, so a value that itself contains `{{...}}` stays as it is.
+
+/// The emails the portal sends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Template {
+    Invitation,
+    PasswordReset,
+    /// Double opt-in for a subscription without an account.
+    SubscriptionConfirm,
+    /// One change, to one subscriber.
+    Notification,
+    /// A subscriber's changes of one day.
+    Digest,
+}
+
+macro_rules! parts {
+    ($dir:literal) => {
+        (
+            include_str!(concat!("templates/", $dir, "/subject.txt")),
+            include_str!(concat!("templates/", $dir, "/body.txt")),
+            include_str!(concat!("templates/", $dir, "/body.html")),
+        )
+    };
+}
+
+impl Template {
+    pub fn name(self) -> &'static str {
+        match self {
+            Template::Invitation => "invitation",
+            Template::PasswordReset => "password_reset",
+            Template::SubscriptionConfirm => "subscription_confirm",
+            Template::Notification => "notification",
+            Template::Digest => "digest",
+        }
+    }
+
+    fn parts(self) -> (&'static str, &'static str, &'static str) {
+        match self {
+            Template::Invitation => parts!("invitation"),
+            Template::PasswordReset => parts!("password_reset"),
+            Template::SubscriptionConfirm => parts!("subscription_confirm"),
+            Template::Notification => parts!("notification"),
+            Template::Digest => parts!("digest"),
+        }
+    }
+}
+
+/// A rendered email, ready for the outbox.
+#[derive(Debug, Clone)]
+pub struct Rendered {
+    pub template: &'static str,
+    pub subject: String,
+    pub text: String,
+    pub html: String,
+}
+
+/// Fills the template; unknown placeholders are left as they are, so a test catches them.
+pub fn render(template: Template, vars: &[(&str, &str)]) -> Rendered {
+    render_with_html(template, vars, &[])
+}
+
+/// Like [`render`], plus `html_blocks`: placeholders of the HTML part filled with markup as
+/// given (the caller escapes what goes into it), e.g. a list of a digest's items.
+pub fn render_with_html(template: Template, vars: &[(&str, &str)], html_blocks: &[(&str, &str)]) -> Rendered {
+    let (subject, text, html) = template.parts();
+    Rendered {
+        template: template.name(),
+        // Header injection is impossible: line breaks in a subject become spaces.
+        subject: fill(subject, vars, &[], false).trim().replace(['\r', '\n'], " "),
+        text: fill(text, vars, &[], false),
+        html: fill(html, vars, html_blocks, true),
+    }
+}
+
+/// Replaces each `{{name}}` of `source` once, from `vars` (escaped when `escape`) or `raw`.
+fn fill(source: &str, vars: &[(&str, &str)], raw: &[(&str, &str)], escape: bool) -> String {
+    let mut out = String::with_capacity(source.len() + 256);
+    let mut rest = source;
+    while let Some(start) = rest.find("{{") {
+        out.push_str(&rest[..start]);
+        let after = &rest[start + 2..];
+        let Some(end) = after.find("}}") else {
+            out.push_str(&rest[start..]);
+            return out;
+        };
+        let key = &after[..end];
+        if let Some((_, value)) = raw.iter().find(|(k, _)| *k == key) {
+            out.push_str(value);
+        } else if let Some((_, value)) = vars.iter().find(|(k, _)| *k == key) {
+            if escape {
+                out.push_str(&escape_html(value));
+            } else {
+                out.push_str(value);
+            }
+        } else {
+            out.push_str(&rest[start..start + 2 + end + 2]);
+        }
+        rest = &after[end + 2..];
+    }
+    out.push_str(rest);
+    out
+}
+
+pub fn escape_html(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_placeholder_of_every_template_is_filled() {
+        let vars = [
+            ("org_name", "A & B <Energy>"),
+            ("inviter", "Ann"),
+            ("role", "member"),
+            ("accept_url", "https://x/accept?token=t"),
+            ("api_url", "https://x/api/v1"),
+            ("token", "t"),
+            ("expires_at", "2026-01-01T00:00:00Z"),
+            ("public_url", "https://x"),
+            ("reset_url", "https://x/reset?token=t"),
+            ("ttl_minutes", "60"),
+            ("topics", "uit_windows"),
+            ("filters", "all products"),
+            ("mode", "immediate"),
+            ("confirm_url", "https://x/confirm?token=t"),
+            (
+                "summary",
+                "UIT-1 now closes 2027-03-28 10:00 UTC, was 2027-03-21 10:00 UTC",
+            ),
+            ("subject", "UIT-1 now closes 2027-03-28"),
+            ("changes", "closes_at: a -> b"),
+            ("topic", "UIT windows"),
+            ("kind", "window.extended"),
+            ("occurred_at", "2027-03-20 10:00 UTC"),
+            ("resource_url", "https://x/api/v1/uit-windows/1"),
+            ("reason", "you subscribed"),
+            ("unsubscribe_url", "https://x/api/v1/unsubscribe?token=u"),
+            ("day", "2027-03-20"),
+            ("count", "2 changes"),
+            ("items", "- one"),
+        ];
+        let blocks = [("changes_html", "<p>x</p>"), ("items_html", "<li>one</li>")];
+        for t in [
+            Template::Invitation,
+            Template::PasswordReset,
+            Template::SubscriptionConfirm,
+            Template::Notification,
+            Template::Digest,
+        ] {
+            let r = render_with_html(t, &vars, &blocks);
+            for part in [&r.subject, &r.text, &r.html] {
+                assert!(!part.contains("{{"), "{} has an unfilled placeholder: {part}", t.name());
+            }
+        }
+        let r = render(Template::Invitation, &vars);
+        assert!(r.html.contains("A &amp; B &lt;Energy&gt;"));
+        assert!(r.text.contains("A & B <Energy>"));
+    }
+
+    #[test]
+    fn values_are_inserted_once_and_blocks_verbatim() {
+        let r = render_with_html(
+            Template::Notification,
+            &[
+                ("subject", "Mask {{unsubscribe_url}} <b>"),
+                ("summary", "Mask {{unsubscribe_url}} <b>"),
+                ("unsubscribe_url", "https://x/u"),
+            ],
+            &[("changes_html", "<ul><li>a</li></ul>")],
+        );
+        assert!(r.subject.contains("Mask {{unsubscribe_url}} <b>"));
+        assert!(r.html.contains("Mask {{unsubscribe_url}} &lt;b&gt;"));
+        assert!(r.html.contains("<ul><li>a</li></ul>"));
+        assert!(r.text.contains("{{changes}}"), "unknown placeholders stay visible");
+    }
+}

@@ -1,0 +1,166 @@
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+use uit_portal::config::Config;
+use uit_portal::{bootstrap, openapi, telemetry, Application};
+
+/// UIT Portal: the UIT collaboration backend for GB smart metering.
+#[derive(Parser)]
+#[command(version, about)]
+struct Cli {
+    /// A TOML configuration file (also PORTAL_CONFIG).
+    #[arg(long, global = true)]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the HTTP server (the default).
+    Serve,
+    /// Run the background work without HTTP: notification fan-out, digests and delivery, the
+    /// mail outbox and the clocks, until SIGTERM or SIGINT.
+    Worker,
+    /// Apply pending database migrations and exit.
+    Migrate,
+    /// Create an operator organisation and its admin.
+    CreateOperator {
+        #[arg(long, default_value = "Operator")]
+        name: String,
+        #[arg(long)]
+        slug: String,
+        #[arg(long)]
+        email: String,
+        /// A file holding the password; without it a password is generated and printed once.
+        #[arg(long)]
+        password_file: Option<PathBuf>,
+    },
+    /// Print the OpenAPI document.
+    Openapi,
+    /// Load a small demo industry into an empty catalogue (every account's password: uit-demo-password).
+    SeedDemo,
+    /// Generate a large estate for benchmarks (additive; deterministic for a seed).
+    SeedScale {
+        #[arg(long, default_value_t = 200)]
+        device_models: usize,
+        #[arg(long, default_value_t = 2000)]
+        firmware: usize,
+        #[arg(long, default_value_t = 20000)]
+        device_sets: usize,
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
+        /// Results to generate, with an open benchmark window (see `seed-scale --help`).
+        #[arg(long, default_value_t = 0)]
+        results: usize,
+        /// Give each generated supplier an admin `admin@<slug>.scale` with this password.
+        #[arg(long)]
+        user_password: Option<String>,
+    },
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    if let Some(Command::Openapi) = cli.command {
+        println!("{}", openapi::spec().to_pretty_json()?);
+        return Ok(());
+    }
+    let config = match Config::load(cli.config.as_deref()) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("{e}");
+            std::process::exit(2);
+        }
+    };
+    telemetry::init(&config.log_format, &config.log_level);
+    match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => serve(config),
+        Command::Worker => worker(config),
+        Command::Migrate => {
+            uit_portal::prepare_database(&config)?;
+            println!("database is migrated");
+            Ok(())
+        }
+        Command::CreateOperator {
+            name,
+            slug,
+            email,
+            password_file,
+        } => {
+            let (password, generated) = match password_file {
+                Some(path) => (std::fs::read_to_string(path)?.trim().to_string(), false),
+                None => (bootstrap::generate_password(), true),
+            };
+            anyhow::ensure!(
+                password.chars().count() >= 12,
+                "the password must be at least 12 characters"
+            );
+            let db = uit_portal::prepare_database(&config)?;
+            let mut conn = db.pool.get()?;
+            let created = bootstrap::create_operator(&mut conn, &name, &slug, &email.trim().to_lowercase(), &password)
+                .map_err(|e| anyhow::anyhow!(e.detail))?;
+            println!(
+                "created organisation {} ({})",
+                created.organisation.slug, created.organisation.id
+            );
+            println!("admin: {}", created.admin.email);
+            if generated {
+                println!("password (shown once): {password}");
+            }
+            Ok(())
+        }
+        Command::SeedDemo => {
+            let db = uit_portal::prepare_database(&config)?;
+            let mut conn = db.pool.get()?;
+            let accounts = uit_portal::seed::demo::seed(&mut conn).map_err(|e| anyhow::anyhow!(e.detail))?;
+            println!(
+                "demo industry loaded; every account's password is {}",
+                uit_portal::seed::demo::DEMO_PASSWORD
+            );
+            for a in accounts {
+                println!("  {:<36} {:<8} {} ({})", a.email, a.role, a.organisation, a.kind);
+            }
+            Ok(())
+        }
+        Command::SeedScale {
+            device_models,
+            firmware,
+            device_sets,
+            seed,
+            results,
+            user_password,
+        } => {
+            let db = uit_portal::prepare_database(&config)?;
+            let mut conn = db.pool.get()?;
+            let options = uit_portal::seed::scale::ScaleOptions {
+                device_models,
+                firmware,
+                device_sets,
+                seed,
+                results,
+                user_password,
+            };
+            let started = std::time::Instant::now();
+            let report = uit_portal::seed::scale::seed(&mut conn, &options).map_err(|e| anyhow::anyhow!(e.detail))?;
+            eprintln!("seeded in {:.1} s", started.elapsed().as_secs_f64());
+            println!("{}", serde_json::to_string_pretty(&report)?);
+            Ok(())
+        }
+        Command::Openapi => unreachable!(),
+    }
+}
+
+#[actix_web::main]
+async fn worker(config: Config) -> anyhow::Result<()> {
+    uit_portal::run_worker(config).await?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+#[actix_web::main]
+async fn serve(config: Config) -> anyhow::Result<()> {
+    let app = Application::build(config).await?;
+    app.run_until_stopped().await?;
+    tracing::info!("stopped");
+    Ok(())
+}

@@ -1,0 +1,356 @@
+use std::collections::BTreeMap;
+
+use actix_web::http::header;
+use actix_web::{get, web, HttpRequest, HttpResponse};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use super::model::{self, Cell, Grid, Row, ORDER};
+use crate::auth::AuthContext;
+use crate::http::responses::*;
+use crate::http::ApiError;
+use crate::AppState;
+
+crate::text_enum!(
+    /// How far a device set is in a window: no lead and no visible result (`unclaimed`), a lead
+    /// but no visible result (`claimed`), some visible results (`in_progress`), or a visible
+    /// result other than `not_run` for every scenario (`complete`).
+    CoverageState {
+        Unclaimed => "unclaimed",
+        Claimed => "claimed",
+        InProgress => "in_progress",
+        Complete => "complete",
+    }
+);
+
+fn state_of(row: &Row, scenarios: &[String]) -> CoverageState {
+    let total: i64 = row.cells.values().map(Cell::total).sum();
+    let done = |code: &String| {
+        row.cells
+            .get(code)
+            .is_some_and(|c| c.total() - c.counts.get("not_run").copied().unwrap_or(0) > 0)
+    };
+    if !scenarios.is_empty() && scenarios.iter().all(done) {
+        CoverageState::Complete
+    } else if total > 0 {
+        CoverageState::InProgress
+    } else if row.lead_org_id.is_some() {
+        CoverageState::Claimed
+    } else {
+        CoverageState::Unclaimed
+    }
+}
+
+/// Results of one scenario for a set, as the caller sees them.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ScenarioCoverage {
+    /// Worst visible outcome (see the matrix), null when untested.
+    pub worst: Option<String>,
+    pub results: i64,
+}
+
+/// One device set's coverage.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CoverageItem {
+    pub device_set_id: String,
+    pub name: String,
+    pub prevalence: i64,
+    pub lead_org_id: Option<String>,
+    pub lead_org_name: Option<String>,
+    pub state: CoverageState,
+    pub scenarios: BTreeMap<String, ScenarioCoverage>,
+}
+
+/// Sets and prevalence in one state.
+#[derive(Debug, Default, Serialize, ToSchema)]
+pub struct StateTotal {
+    pub device_sets: i64,
+    pub prevalence: i64,
+}
+
+/// Totals over every set of the window, whatever the `state` filter.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CoverageTotals {
+    pub device_sets: i64,
+    pub prevalence: i64,
+    pub by_state: BTreeMap<String, StateTotal>,
+    /// Share of prevalence with a lead (0-1).
+    pub claimed_share: f64,
+    /// Share of prevalence with at least one visible result.
+    pub tested_share: f64,
+    /// Share of prevalence complete.
+    pub complete_share: f64,
+}
+
+/// The coverage of a window.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Coverage {
+    pub uit_window_id: String,
+    pub scenarios: Vec<String>,
+    pub totals: CoverageTotals,
+    /// Most prevalent first.
+    pub items: Vec<CoverageItem>,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct CoverageQuery {
+    /// Only sets in this state; `unclaimed` lists the gaps, most prevalent first.
+    pub state: Option<CoverageState>,
+}
+
+fn share(part: i64, whole: i64) -> f64 {
+    if whole == 0 {
+        0.0
+    } else {
+        ((part as f64 / whole as f64) * 10_000.0).round() / 10_000.0
+    }
+}
+
+fn coverage(grid: Grid, filter: Option<CoverageState>) -> Coverage {
+    let mut by_state: BTreeMap<String, StateTotal> = CoverageState::ALL
+        .iter()
+        .map(|s| (s.as_str().to_string(), StateTotal::default()))
+        .collect();
+    let (mut sets, mut prevalence) = (0, 0);
+    let mut items = Vec::new();
+    for row in grid.rows {
+        let state = state_of(&row, &grid.scenarios);
+        let t = by_state.entry(state.as_str().to_string()).or_default();
+        t.device_sets += 1;
+        t.prevalence += row.prevalence;
+        sets += 1;
+        prevalence += row.prevalence;
+        if filter.is_some_and(|f| f != state) {
+            continue;
+        }
+        let scenarios = grid
+            .scenarios
+            .iter()
+            .map(|code| {
+                let cell = row.cells.get(code).cloned().unwrap_or_default();
+                (
+                    code.clone(),
+                    ScenarioCoverage {
+                        results: cell.total(),
+                        worst: cell.worst,
+                    },
+                )
+            })
+            .collect();
+        items.push(CoverageItem {
+            device_set_id: row.device_set_id,
+            name: row.name,
+            prevalence: row.prevalence,
+            lead_org_id: row.lead_org_id,
+            lead_org_name: row.lead_org_name,
+            state,
+            scenarios,
+        });
+    }
+    let p = |s: &str| by_state.get(s).map(|t| t.prevalence).unwrap_or(0);
+    let totals = CoverageTotals {
+        device_sets: sets,
+        prevalence,
+        claimed_share: share(prevalence - p("unclaimed"), prevalence),
+        tested_share: share(p("in_progress") + p("complete"), prevalence),
+        complete_share: share(p("complete"), prevalence),
+        by_state,
+    };
+    Coverage {
+        uit_window_id: grid.window.id,
+        scenarios: grid.scenarios,
+        totals,
+        items,
+    }
+}
+
+/// Coverage of a UIT window
+///
+/// Every device set in the window's scope (sets containing firmware of the window's release,
+/// and any set claimed or tested in the window) with its lead, the results per scenario the
+/// caller may see, and its state; totals weighted by prevalence. `?state=unclaimed` lists the
+/// gaps, most prevalent first.
+#[utoipa::path(
+    tag = "uit-windows",
+    operation_id = "getWindowCoverage",
+    params(("id" = String, Path, description = "UIT window id"), CoverageQuery),
+    responses(
+        (status = 200, description = "The window's coverage", body = Coverage),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 404, response = NotFound),
+    ),
+    security(("bearer" = []))
+)]
+#[get("/uit-windows/{id}/coverage")]
+pub async fn window_coverage(
+    state: web::Data<AppState>,
+    ctx: AuthContext,
+    path: web::Path<String>,
+    query: web::Query<CoverageQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let id = path.into_inner();
+    let filter = query.into_inner().state;
+    let grid = state.db.run(move |conn| model::grid(conn, &ctx, &id)).await?;
+    Ok(HttpResponse::Ok().json(coverage(grid, filter)))
+}
+
+/// One row of the matrix.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MatrixRow {
+    pub device_set_id: String,
+    pub device_set_name: String,
+    pub prevalence: i64,
+    pub lead_org_id: Option<String>,
+    pub lead_org_name: Option<String>,
+    /// Keyed by scenario code; every window scenario is present.
+    pub cells: BTreeMap<String, Cell>,
+}
+
+/// Device sets x scenarios of a window, as the caller may see them.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Matrix {
+    pub uit_window_id: String,
+    pub scenarios: Vec<String>,
+    /// Outcome ranks, worst first: fail, known_issue, blocked, pass_with_observations, pass, not_run.
+    pub outcome_order: Vec<String>,
+    /// Counts over the whole matrix, keyed by outcome.
+    pub totals: BTreeMap<String, i64>,
+    /// Most prevalent first.
+    pub rows: Vec<MatrixRow>,
+}
+
+fn matrix(grid: Grid) -> Matrix {
+    let mut totals: BTreeMap<String, i64> = ORDER.iter().map(|o| (o.to_string(), 0)).collect();
+    let rows = grid
+        .rows
+        .into_iter()
+        .map(|row| {
+            let cells = grid
+                .scenarios
+                .iter()
+                .map(|code| {
+                    let cell = row.cells.get(code).cloned().unwrap_or_default();
+                    for (outcome, n) in &cell.counts {
+                        *totals.entry(outcome.clone()).or_default() += n;
+                    }
+                    (code.clone(), cell)
+                })
+                .collect();
+            MatrixRow {
+                device_set_id: row.device_set_id,
+                device_set_name: row.name,
+                prevalence: row.prevalence,
+                lead_org_id: row.lead_org_id,
+                lead_org_name: row.lead_org_name,
+                cells,
+            }
+        })
+        .collect();
+    Matrix {
+        uit_window_id: grid.window.id,
+        scenarios: grid.scenarios,
+        outcome_order: ORDER.iter().map(|o| o.to_string()).collect(),
+        totals,
+        rows,
+    }
+}
+
+/// The matrix as CSV: one line per (device set, scenario), with the worst outcome and a count
+/// column per outcome.
+fn csv(m: &Matrix) -> Result<String, ApiError> {
+    let mut w = csv::Writer::from_writer(Vec::new());
+    let mut header = vec![
+        "device_set_id",
+        "device_set_name",
+        "prevalence",
+        "lead_org",
+        "scenario",
+        "worst",
+    ];
+    header.extend(ORDER);
+    w.write_record(&header).map_err(ApiError::internal)?;
+    for row in &m.rows {
+        for (code, cell) in &row.cells {
+            let mut record = vec![
+                row.device_set_id.clone(),
+                // A leading =, +, - or @ would be a formula to a spreadsheet.
+                neutralise(&row.device_set_name),
+                row.prevalence.to_string(),
+                neutralise(row.lead_org_name.as_deref().unwrap_or("")),
+                code.clone(),
+                cell.worst.clone().unwrap_or_default(),
+            ];
+            record.extend(
+                ORDER
+                    .iter()
+                    .map(|o| cell.counts.get(*o).copied().unwrap_or(0).to_string()),
+            );
+            w.write_record(&record).map_err(ApiError::internal)?;
+        }
+    }
+    String::from_utf8(w.into_inner().map_err(ApiError::internal)?).map_err(ApiError::internal)
+}
+
+fn neutralise(s: &str) -> String {
+    if s.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        format!("'{s}")
+    } else {
+        s.to_string()
+    }
+}
+
+fn wants_csv(req: &HttpRequest) -> bool {
+    req.headers()
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|accept| accept.split(',').any(|part| part.trim().starts_with("text/csv")))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct MatrixQuery {}
+
+/// Compatibility matrix of a UIT window
+///
+/// Device sets x scenarios: per cell the worst visible outcome and the counts per outcome, with
+/// failures explained by a defect mask that is not withdrawn counted apart as `known_issue`.
+/// Each caller sees only the results visibility allows. `Accept: text/csv` gives the same
+/// table as CSV, one line per device set and scenario.
+#[utoipa::path(
+    tag = "uit-windows",
+    operation_id = "getWindowMatrix",
+    params(("id" = String, Path, description = "UIT window id"), MatrixQuery),
+    responses(
+        (status = 200, description = "The matrix (JSON, or CSV with `Accept: text/csv`)",
+            content((Matrix = "application/json"), (String = "text/csv"))),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 404, response = NotFound),
+    ),
+    security(("bearer" = []))
+)]
+#[get("/uit-windows/{id}/matrix")]
+pub async fn window_matrix(
+    state: web::Data<AppState>,
+    ctx: AuthContext,
+    path: web::Path<String>,
+    _query: web::Query<MatrixQuery>,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    let id = path.into_inner();
+    let grid = state.db.run(move |conn| model::grid(conn, &ctx, &id)).await?;
+    let m = matrix(grid);
+    if wants_csv(&req) {
+        let name = format!("attachment; filename=\"matrix-{}.csv\"", m.uit_window_id);
+        return Ok(HttpResponse::Ok()
+            .content_type("text/csv; charset=utf-8")
+            .insert_header((header::CONTENT_DISPOSITION, name))
+            .insert_header((header::VARY, "Accept"))
+            .body(csv(&m)?));
+    }
+    Ok(HttpResponse::Ok().insert_header((header::VARY, "Accept")).json(m))
+}

@@ -1,0 +1,8 @@
+//! Coverage and the compatibility matrix of a UIT window.
+
+pub mod handlers;
+pub mod model;
+
+pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
+    cfg.service(handlers::window_coverage).service(handlers::window_matrix);
+}

@@ -1,0 +1,214 @@
+//! The aggregation behind coverage and the matrix: the window's device sets, their leads, and
+//! per (set, scenario) the counts of visible outcomes, failures explained by a live defect mask
+//! counted apart as `known_issue`. Three queries, whatever the window's size.
+
+use std::collections::{BTreeMap, HashMap};
+
+use diesel::prelude::*;
+use diesel::sql_types::{BigInt, Bool, Integer, Text};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use crate::auth::AuthContext;
+use crate::db::DbConn;
+use crate::http::ApiError;
+use crate::results::model::is_participant;
+use crate::windows::model::WindowRow;
+
+/// Outcome columns, worst first: `fail` outranks a known issue, which outranks `blocked`, and
+/// so on down to `not_run`.
+pub const ORDER: [&str; 6] = [
+    "fail",
+    "known_issue",
+    "blocked",
+    "pass_with_observations",
+    "pass",
+    "not_run",
+];
+
+/// One cell: the worst visible outcome and how many visible results had each outcome.
+#[derive(Debug, Clone, Default, Serialize, ToSchema)]
+pub struct Cell {
+    /// `fail`, `known_issue`, `blocked`, `pass_with_observations`, `pass` or `not_run`; null
+    /// when no visible result exists.
+    pub worst: Option<String>,
+    /// Non-zero counts only, keyed by outcome (`known_issue` for explained failures).
+    pub counts: BTreeMap<String, i64>,
+}
+
+impl Cell {
+    fn add(&mut self, outcome: &str, n: i64) {
+        *self.counts.entry(outcome.to_string()).or_default() += n;
+        let rank = |o: &str| ORDER.iter().position(|x| *x == o).unwrap_or(ORDER.len());
+        if self.worst.as_deref().is_none_or(|w| rank(outcome) < rank(w)) {
+            self.worst = Some(outcome.to_string());
+        }
+    }
+
+    pub fn total(&self) -> i64 {
+        self.counts.values().sum()
+    }
+}
+
+/// A device set in the window's scope, with its lead and cells.
+#[derive(Debug, Clone)]
+pub struct Row {
+    pub device_set_id: String,
+    pub name: String,
+    pub prevalence: i64,
+    pub lead_org_id: Option<String>,
+    pub lead_org_name: Option<String>,
+    pub cells: BTreeMap<String, Cell>,
+}
+
+/// Everything about a window the caller may see.
+pub struct Grid {
+    pub window: WindowRow,
+    pub scenarios: Vec<String>,
+    pub rows: Vec<Row>,
+}
+
+#[derive(QueryableByName)]
+struct SetRow {
+    #[diesel(sql_type = Text)]
+    id: String,
+    #[diesel(sql_type = Text)]
+    name: String,
+    #[diesel(sql_type = BigInt)]
+    prevalence: i64,
+}
+
+#[derive(QueryableByName)]
+struct CountRow {
+    #[diesel(sql_type = Text)]
+    device_set_id: String,
+    #[diesel(sql_type = Text)]
+    scenario_code: String,
+    #[diesel(sql_type = Text)]
+    outcome: String,
+    #[diesel(sql_type = Integer)]
+    known: i32,
+    #[diesel(sql_type = BigInt)]
+    n: i64,
+}
+
+#[derive(QueryableByName)]
+struct LeadRow {
+    #[diesel(sql_type = Text)]
+    device_set_id: String,
+    #[diesel(sql_type = Text)]
+    org_id: String,
+    #[diesel(sql_type = Text)]
+    org_name: String,
+}
+
+/// The window's scope: device sets containing any firmware of its release, plus any set
+/// claimed in it; `grid` adds sets with results the caller may see. Sets tested only in
+/// results the caller may not see stay out, so the scope leaks nothing. (`$n` placeholders
+/// work on both backends: SQLite reads `$2` as a named parameter bound by first use.)
+const SCOPE: &str = "SELECT ds.id, ds.name, ds.prevalence FROM device_sets ds JOIN (
+        SELECT dsm.device_set_id AS id FROM device_set_members dsm
+            JOIN release_firmware rf ON rf.firmware_id = dsm.firmware_id WHERE rf.release_id = $1
+        UNION SELECT c.device_set_id FROM claims c WHERE c.window_id = $2
+    ) scope ON scope.id = ds.id";
+
+/// Visible results of the window, counted per (set, scenario, outcome, known issue).
+const COUNTS: &str = "SELECT r.device_set_id, r.scenario_code, r.outcome,
+        CASE WHEN r.outcome = 'fail' AND r.defect_mask_ids <> '[]' AND EXISTS (
+            SELECT 1 FROM result_defect_masks rdm JOIN defect_masks m ON m.id = rdm.defect_mask_id
+            WHERE rdm.result_id = r.id AND m.status <> 'withdrawn') THEN 1 ELSE 0 END AS known,
+        COUNT(*) AS n
+    FROM results r
+    WHERE r.window_id = $1
+      AND (r.org_id = $2 OR r.visibility = 'industry' OR (r.visibility = 'participants' AND $3))
+    GROUP BY 1, 2, 3, 4";
+
+const LEADS: &str = "SELECT c.device_set_id, c.org_id, o.name AS org_name FROM claims c
+    JOIN organisations o ON o.id = c.org_id WHERE c.window_id = $1";
+
+/// Builds the grid of `window_id` as `ctx` may see it.
+pub fn grid(conn: &mut DbConn, ctx: &AuthContext, window_id: &str) -> Result<Grid, ApiError> {
+    let window = crate::windows::model::find(conn, window_id)?.ok_or_else(ApiError::not_found)?;
+    let scenarios = crate::windows::model::scenarios_of(conn, std::slice::from_ref(&window.id))?
+        .remove(&window.id)
+        .unwrap_or_default();
+    let sees_participants = ctx.is_operator() || is_participant(conn, &window.id, &ctx.org_id)?;
+    let sets: Vec<SetRow> = diesel::sql_query(SCOPE)
+        .bind::<Text, _>(&window.release_id)
+        .bind::<Text, _>(&window.id)
+        .load(conn)?;
+    let counts: Vec<CountRow> = diesel::sql_query(COUNTS)
+        .bind::<Text, _>(&window.id)
+        .bind::<Text, _>(&ctx.org_id)
+        .bind::<Bool, _>(sees_participants)
+        .load(conn)?;
+    let leads: HashMap<String, (String, String)> = diesel::sql_query(LEADS)
+        .bind::<Text, _>(&window.id)
+        .load::<LeadRow>(conn)?
+        .into_iter()
+        .map(|l| (l.device_set_id, (l.org_id, l.org_name)))
+        .collect();
+    let mut sets = sets;
+    let in_scope: std::collections::HashSet<&str> = sets.iter().map(|s| s.id.as_str()).collect();
+    let mut outside: Vec<String> = counts
+        .iter()
+        .map(|c| c.device_set_id.clone())
+        .filter(|id| !in_scope.contains(id.as_str()))
+        .collect();
+    outside.sort();
+    outside.dedup();
+    for chunk in outside.chunks(500) {
+        let extra: Vec<(String, String, i64)> = crate::db::schema::device_sets::table
+            .filter(crate::db::schema::device_sets::id.eq_any(chunk))
+            .select((
+                crate::db::schema::device_sets::id,
+                crate::db::schema::device_sets::name,
+                crate::db::schema::device_sets::prevalence,
+            ))
+            .load(conn)?;
+        sets.extend(
+            extra
+                .into_iter()
+                .map(|(id, name, prevalence)| SetRow { id, name, prevalence }),
+        );
+    }
+    let mut cells: HashMap<String, BTreeMap<String, Cell>> = HashMap::new();
+    for c in counts {
+        let outcome = if c.known == 1 {
+            "known_issue"
+        } else {
+            c.outcome.as_str()
+        };
+        cells
+            .entry(c.device_set_id)
+            .or_default()
+            .entry(c.scenario_code)
+            .or_default()
+            .add(outcome, c.n);
+    }
+    let mut rows: Vec<Row> = sets
+        .into_iter()
+        .map(|s| {
+            let lead = leads.get(&s.id).cloned();
+            Row {
+                cells: cells.remove(&s.id).unwrap_or_default(),
+                lead_org_id: lead.as_ref().map(|l| l.0.clone()),
+                lead_org_name: lead.map(|l| l.1),
+                device_set_id: s.id,
+                name: s.name,
+                prevalence: s.prevalence,
+            }
+        })
+        .collect();
+    // Most prevalent first: that is where coverage matters most.
+    rows.sort_by(|a, b| {
+        b.prevalence
+            .cmp(&a.prevalence)
+            .then_with(|| a.device_set_id.cmp(&b.device_set_id))
+    });
+    Ok(Grid {
+        window,
+        scenarios,
+        rows,
+    })
+}

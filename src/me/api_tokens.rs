@@ -1,0 +1,276 @@
+//! Personal API tokens for test harnesses: `uitp_` + 256 random bits, stored as SHA-256,
+//! shown once.
+
+use actix_web::{delete, get, post, web, HttpRequest, HttpResponse};
+use chrono::{DateTime, Duration, NaiveDateTime, Utc};
+use diesel::prelude::*;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use crate::audit::{self, Actor, Change};
+use crate::auth::tokens::{hash_secret, new_secret, API_TOKEN_PREFIX};
+use crate::auth::AuthContext;
+use crate::db::schema::api_tokens as t;
+use crate::db::{new_id, now};
+use crate::http::json::Json;
+use crate::http::pagination::{page_response, Page, PageRequest};
+use crate::http::responses::*;
+use crate::http::validate::Validator;
+use crate::http::ApiError;
+use crate::AppState;
+
+const DEFAULT_TTL_DAYS: i64 = 90;
+const MAX_TTL_DAYS: i64 = 366;
+
+#[derive(Debug, Queryable, Selectable)]
+#[diesel(table_name = t)]
+struct TokenRow {
+    id: String,
+    name: String,
+    token_prefix: String,
+    expires_at: Option<NaiveDateTime>,
+    last_used_at: Option<NaiveDateTime>,
+    created_at: NaiveDateTime,
+}
+
+/// An API token (without its secret).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ApiToken {
+    pub id: String,
+    pub name: String,
+    /// The first characters of the secret, to tell tokens apart.
+    pub token_prefix: String,
+    pub expires_at: Option<DateTime<Utc>>,
+    pub last_used_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+}
+
+impl From<TokenRow> for ApiToken {
+    fn from(r: TokenRow) -> Self {
+        Self {
+            id: r.id,
+            name: r.name,
+            token_prefix: r.token_prefix,
+            expires_at: r.expires_at.map(|t| t.and_utc()),
+            last_used_at: r.last_used_at.map(|t| t.and_utc()),
+            created_at: r.created_at.and_utc(),
+        }
+    }
+}
+
+/// A new API token with its secret, shown only in this response.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CreatedApiToken {
+    pub id: String,
+    pub name: String,
+    /// The secret: send as `Authorization: Bearer <token>`. It cannot be shown again.
+    pub token: String,
+    pub token_prefix: String,
+    pub expires_at: Option<DateTime<Utc>>,
+    pub last_used_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct TokenQuery {
+    /// Page size, 1-500 (default 50).
+    #[param(minimum = 1, maximum = 500)]
+    pub limit: Option<i64>,
+    /// Opaque cursor from `next_cursor`.
+    #[param(min_length = 1, max_length = 86, pattern = "^[A-Za-z0-9_-]+$")]
+    pub cursor: Option<String>,
+}
+
+/// List my API tokens
+///
+/// Active tokens only; revoked ones are gone.
+#[utoipa::path(
+    tag = "me",
+    operation_id = "listApiTokens",
+    params(TokenQuery),
+    responses(
+        (status = 200, description = "A page of tokens", body = Page<ApiToken>),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+    ),
+    security(("bearer" = []))
+)]
+#[get("/me/api-tokens")]
+pub async fn list_api_tokens(
+    state: web::Data<AppState>,
+    ctx: AuthContext,
+    query: web::Query<TokenQuery>,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    let q = query.into_inner();
+    let page = PageRequest::new(q.limit, q.cursor.as_deref())?;
+    let (after, fetch) = (page.after.clone(), page.fetch());
+    let rows: Vec<TokenRow> = state
+        .db
+        .run(move |conn| {
+            let mut query = t::table
+                .filter(t::user_id.eq(&ctx.user_id).and(t::revoked_at.is_null()))
+                .select(TokenRow::as_select())
+                .into_boxed();
+            if let Some(after) = after {
+                query = query.filter(t::id.gt(after));
+            }
+            Ok(query.order(t::id.asc()).limit(fetch).load(conn)?)
+        })
+        .await?;
+    let items: Vec<ApiToken> = rows.into_iter().map(ApiToken::from).collect();
+    Ok(page_response(&req, &page.finish(items, |t| &t.id)))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewApiToken {
+    #[schema(example = "nightly test harness", min_length = 1, max_length = 100)]
+    pub name: String,
+    /// When it stops working; default 90 days from now, at most 366.
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
+/// Create an API token
+///
+/// The secret is in this response only. `Idempotency-Key` is not honoured here: replaying
+/// would mean keeping the secret, which is stored only as a hash.
+#[utoipa::path(
+    tag = "me",
+    operation_id = "createApiToken",
+    request_body = NewApiToken,
+    responses(
+        (status = 201, description = "Created; copy the token now", body = CreatedApiToken),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 413, response = PayloadTooLarge),
+        (status = 415, response = UnsupportedMediaType),
+        (status = 422, response = Unprocessable),
+    ),
+    security(("bearer" = []))
+)]
+#[post("/me/api-tokens")]
+pub async fn create_api_token(
+    state: web::Data<AppState>,
+    ctx: AuthContext,
+    body: Json<NewApiToken>,
+) -> Result<HttpResponse, ApiError> {
+    let body = body.into_inner();
+    let now = now();
+    let mut v = Validator::new();
+    v.text("name", &body.name, 100);
+    let expires_at = body
+        .expires_at
+        .map(|e| e.naive_utc())
+        .unwrap_or(now + Duration::days(DEFAULT_TTL_DAYS));
+    if expires_at <= now {
+        v.error("expires_at", "must be in the future");
+    } else if expires_at > now + Duration::days(MAX_TTL_DAYS) {
+        v.error("expires_at", format!("must be at most {MAX_TTL_DAYS} days ahead"));
+    }
+    v.finish()?;
+    let secret = new_secret(API_TOKEN_PREFIX);
+    let created = CreatedApiToken {
+        id: new_id(),
+        name: body.name.trim().to_string(),
+        token_prefix: secret.chars().take(12).collect(),
+        token: secret,
+        expires_at: Some(expires_at.and_utc()),
+        last_used_at: None,
+        created_at: now.and_utc(),
+    };
+    let (id, name, prefix, hash) = (
+        created.id.clone(),
+        created.name.clone(),
+        created.token_prefix.clone(),
+        hash_secret(&created.token),
+    );
+    state
+        .db
+        .write(move |conn| {
+            diesel::insert_into(t::table)
+                .values((
+                    t::id.eq(&id),
+                    t::user_id.eq(&ctx.user_id),
+                    t::name.eq(&name),
+                    t::token_hash.eq(&hash),
+                    t::token_prefix.eq(&prefix),
+                    t::expires_at.eq(expires_at),
+                    t::created_at.eq(now),
+                ))
+                .execute(conn)?;
+            audit::record(
+                conn,
+                &Actor::from(&ctx),
+                Change {
+                    action: "api_token.create",
+                    entity_type: "api_token",
+                    entity_id: &id,
+                    org_id: Some(&ctx.org_id),
+                    before: None,
+                    after: Some(serde_json::json!({ "name": name, "token_prefix": prefix, "user_id": ctx.user_id })),
+                },
+            )
+        })
+        .await?;
+    Ok(HttpResponse::Created()
+        .insert_header((
+            actix_web::http::header::LOCATION,
+            format!("/api/v1/me/api-tokens/{}", created.id),
+        ))
+        .json(created))
+}
+
+/// Revoke an API token
+///
+/// Takes effect at once.
+#[utoipa::path(
+    tag = "me",
+    operation_id = "revokeApiToken",
+    params(("id" = String, Path, description = "Token id")),
+    responses(
+        (status = 204, description = "Revoked"),
+        (status = 401, response = Unauthorized),
+        (status = 404, response = NotFound),
+    ),
+    security(("bearer" = []))
+)]
+#[delete("/me/api-tokens/{id}")]
+pub async fn revoke_api_token(
+    state: web::Data<AppState>,
+    ctx: AuthContext,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let id = path.into_inner();
+    state
+        .db
+        .write(move |conn| {
+            let n = diesel::update(
+                t::table
+                    .find(&id)
+                    .filter(t::user_id.eq(&ctx.user_id))
+                    .filter(t::revoked_at.is_null()),
+            )
+            .set(t::revoked_at.eq(now()))
+            .execute(conn)?;
+            if n == 0 {
+                return Err(ApiError::not_found());
+            }
+            audit::record(
+                conn,
+                &Actor::from(&ctx),
+                Change {
+                    action: "api_token.revoke",
+                    entity_type: "api_token",
+                    entity_id: &id,
+                    org_id: Some(&ctx.org_id),
+                    before: None,
+                    after: None,
+                },
+            )
+        })
+        .await?;
+    Ok(HttpResponse::NoContent().finish())
+}

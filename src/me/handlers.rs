@@ -1,0 +1,155 @@
+use actix_web::{get, patch, web, HttpResponse};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::audit::{self, Actor, Change};
+use crate::auth::{model as auth_model, AuthContext, Role};
+use crate::http::etag::{tagged, IfMatch};
+use crate::http::json::Json;
+use crate::http::responses::*;
+use crate::http::validate::Validator;
+use crate::http::ApiError;
+use crate::organisations::model::{self as org_model, Organisation, User};
+use crate::AppState;
+
+/// The signed-in user with their organisation and role.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Me {
+    pub user: User,
+    pub organisation: Organisation,
+    pub role: Role,
+}
+
+fn load(conn: &mut crate::db::DbConn, user_id: &str) -> Result<(Me, i64), ApiError> {
+    let user = org_model::find_user(conn, user_id)?.ok_or_else(ApiError::not_found)?;
+    let org = org_model::find_org(conn, &user.org_id)?.ok_or_else(ApiError::not_found)?;
+    let version = user.version;
+    let user = User::from(user);
+    Ok((
+        Me {
+            role: user.role,
+            user,
+            organisation: Organisation::from(org),
+        },
+        version,
+    ))
+}
+
+/// Who am I
+///
+/// The signed-in user, their organisation and their role in it. The `ETag` is the one
+/// `If-Match` on `PATCH /me` expects.
+#[utoipa::path(
+    tag = "me",
+    operation_id = "getMe",
+    responses(
+        (status = 200, description = "The caller", body = Me, headers(("ETag" = String))),
+        (status = 401, response = Unauthorized),
+    ),
+    security(("bearer" = []))
+)]
+#[get("/me")]
+pub async fn get_me(state: web::Data<AppState>, ctx: AuthContext) -> Result<HttpResponse, ApiError> {
+    let (me, version) = state.db.run(move |conn| load(conn, &ctx.user_id)).await?;
+    Ok(tagged(version, &me))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MePatch {
+    #[schema(min_length = 1, max_length = 200)]
+    pub name: Option<String>,
+    /// A new password; needs `current_password`. Changing it ends every session.
+    #[schema(min_length = 12, max_length = 128)]
+    pub password: Option<String>,
+    pub current_password: Option<String>,
+}
+
+/// Update my profile
+///
+/// Changing the password needs the current one and signs out every session, this one included.
+#[utoipa::path(
+    tag = "me",
+    operation_id = "updateMe",
+    request_body = MePatch,
+    params(("If-Match" = Option<String>, Header, nullable = false, description = "ETag from GET /me; 412 when stale")),
+    responses(
+        (status = 200, description = "Updated", body = Me, headers(("ETag" = String))),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 412, response = PreconditionFailed),
+        (status = 413, response = PayloadTooLarge),
+        (status = 415, response = UnsupportedMediaType),
+        (status = 422, response = Unprocessable),
+    ),
+    security(("bearer" = []))
+)]
+#[patch("/me")]
+pub async fn update_me(
+    state: web::Data<AppState>,
+    ctx: AuthContext,
+    if_match: IfMatch,
+    body: Json<MePatch>,
+) -> Result<HttpResponse, ApiError> {
+    let patch = body.into_inner();
+    let mut v = Validator::new();
+    if let Some(name) = &patch.name {
+        v.text("name", name, 200);
+    }
+    if let Some(password) = &patch.password {
+        v.password("password", password);
+        if patch.current_password.is_none() {
+            v.error("current_password", "is required to change the password");
+        }
+    }
+    v.finish()?;
+    let new_hash = match (&patch.password, &patch.current_password) {
+        (Some(password), Some(current)) => {
+            let user_id = ctx.user_id.clone();
+            let hash = state
+                .db
+                .run(move |conn| Ok(org_model::password_hash(conn, &user_id)?))
+                .await?;
+            if !state.hasher.verify(Some(hash), current.clone()).await? {
+                return Err(ApiError::invalid_field("current_password", "is not correct"));
+            }
+            Some(state.hasher.hash(password.clone()).await?)
+        }
+        _ => None,
+    };
+    let (me, version) = state
+        .db
+        .write(move |conn| {
+            let before = org_model::find_user(conn, &ctx.user_id)?.ok_or_else(ApiError::not_found)?;
+            if_match.check(before.version)?;
+            if let Some(name) = &patch.name {
+                if !org_model::rename_user(conn, &ctx.user_id, name.trim(), before.version)? {
+                    return Err(ApiError::precondition_failed());
+                }
+            }
+            if let Some(hash) = &new_hash {
+                org_model::set_password(conn, &ctx.user_id, hash)?;
+                auth_model::end_all_sessions(conn, &ctx.user_id)?;
+            }
+            let (me, version) = load(conn, &ctx.user_id)?;
+            audit::record(
+                conn,
+                &Actor::from(&ctx),
+                Change {
+                    action: if new_hash.is_some() {
+                        "user.password_change"
+                    } else {
+                        "user.update"
+                    },
+                    entity_type: "user",
+                    entity_id: &ctx.user_id,
+                    org_id: Some(&ctx.org_id),
+                    before: Some(serde_json::to_value(User::from(before))?),
+                    after: Some(serde_json::to_value(&me.user)?),
+                },
+            )?;
+            Ok((me, version))
+        })
+        .await?;
+    Ok(tagged(version, &me))
+}

@@ -1,0 +1,327 @@
+//! Subscription rows, their filters and the queries the handlers and workers share.
+
+use chrono::{DateTime, NaiveDateTime, Utc};
+use diesel::prelude::*;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use super::{Mode, NotificationStatus, SubscriptionStatus};
+use crate::catalogue::model::DeviceType;
+use crate::db::schema::{device_models, notifications as n, organisations, subscriptions as s};
+use crate::db::{now, DbConn};
+use crate::events::Topic;
+use crate::http::validate::Validator;
+use crate::http::ApiError;
+
+/// Most entries in one filter list.
+pub const MAX_FILTER_ITEMS: usize = 100;
+
+/// Unsubscribe tokens start with this, so a leaked one is recognisable.
+pub const UNSUBSCRIBE_TOKEN_PREFIX: &str = "uitu_";
+
+/// Confirmation tokens (double opt-in) start with this.
+pub const CONFIRM_TOKEN_PREFIX: &str = "uitn_";
+
+/// What a subscription narrows changes to. Each list that is not empty must share an entry
+/// with the change; an empty list matches everything.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct Filters {
+    /// Device types, e.g. `ESME`; empty: every type.
+    #[schema(max_items = 100)]
+    pub device_types: Vec<DeviceType>,
+    /// Device model (product) ids; empty: every product.
+    #[schema(max_items = 100)]
+    pub device_model_ids: Vec<String>,
+    /// Manufacturer organisation ids; empty: every manufacturer.
+    #[schema(max_items = 100)]
+    pub manufacturer_org_ids: Vec<String>,
+}
+
+impl Filters {
+    /// Sorted and without repeats, so equal filters compare and store equal.
+    pub fn normalised(mut self) -> Self {
+        self.device_types.sort_by_key(|t| t.as_str());
+        self.device_types.dedup();
+        for list in [&mut self.device_model_ids, &mut self.manufacturer_org_ids] {
+            for id in list.iter_mut() {
+                *id = id.trim().to_string();
+            }
+            list.sort();
+            list.dedup();
+        }
+        self
+    }
+
+    /// Whether a change scoped to these types, products and manufacturers passes.
+    pub fn matches(&self, device_types: &[String], device_model_ids: &[String], manufacturers: &[String]) -> bool {
+        (self.device_types.is_empty()
+            || self
+                .device_types
+                .iter()
+                .any(|t| device_types.iter().any(|d| d == t.as_str())))
+            && (self.device_model_ids.is_empty() || self.device_model_ids.iter().any(|m| device_model_ids.contains(m)))
+            && (self.manufacturer_org_ids.is_empty()
+                || self.manufacturer_org_ids.iter().any(|m| manufacturers.contains(m)))
+    }
+
+    /// Shape checks that need no database.
+    pub fn check(&self, v: &mut Validator) {
+        let lists: [(&str, usize); 3] = [
+            ("filters.device_types", self.device_types.len()),
+            ("filters.device_model_ids", self.device_model_ids.len()),
+            ("filters.manufacturer_org_ids", self.manufacturer_org_ids.len()),
+        ];
+        for (field, len) in lists {
+            if len > MAX_FILTER_ITEMS {
+                v.error(field, format!("must have at most {MAX_FILTER_ITEMS} entries"));
+            }
+        }
+    }
+
+    /// Adds field errors for ids that name no product or no organisation.
+    pub fn check_references(&self, conn: &mut DbConn, v: &mut Validator) -> Result<(), ApiError> {
+        if !self.device_model_ids.is_empty() {
+            let found: Vec<String> = device_models::table
+                .filter(device_models::id.eq_any(&self.device_model_ids))
+                .select(device_models::id)
+                .load(conn)?;
+            if found.len() != self.device_model_ids.len() {
+                v.error("filters.device_model_ids", "names a device model that does not exist");
+            }
+        }
+        if !self.manufacturer_org_ids.is_empty() {
+            let found: Vec<String> = organisations::table
+                .filter(organisations::id.eq_any(&self.manufacturer_org_ids))
+                .select(organisations::id)
+                .load(conn)?;
+            if found.len() != self.manufacturer_org_ids.len() {
+                v.error(
+                    "filters.manufacturer_org_ids",
+                    "names an organisation that does not exist",
+                );
+            }
+        }
+        Ok(())
+    }
+
+    /// "all products", or what the filter names, for emails and the unsubscribe page.
+    pub fn describe(&self) -> String {
+        let mut parts = Vec::new();
+        if !self.device_types.is_empty() {
+            let types: Vec<&str> = self.device_types.iter().map(|t| t.as_str()).collect();
+            parts.push(format!("device types {}", types.join(", ")));
+        }
+        let count = |n: usize, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
+        if !self.device_model_ids.is_empty() {
+            parts.push(count(self.device_model_ids.len(), "product", "products"));
+        }
+        if !self.manufacturer_org_ids.is_empty() {
+            parts.push(count(self.manufacturer_org_ids.len(), "manufacturer", "manufacturers"));
+        }
+        if parts.is_empty() {
+            "all products".into()
+        } else {
+            parts.join("; ")
+        }
+    }
+}
+
+/// Topics without repeats, in their declared order.
+pub fn normalise_topics(topics: &[Topic]) -> Vec<Topic> {
+    Topic::ALL.iter().copied().filter(|t| topics.contains(t)).collect()
+}
+
+pub fn describe_topics(topics: &[Topic]) -> String {
+    topics.iter().map(|t| t.as_str()).collect::<Vec<_>>().join(", ")
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = s)]
+pub struct SubscriptionRow {
+    pub id: String,
+    pub user_id: Option<String>,
+    pub email: Option<String>,
+    pub topics_json: String,
+    pub filters_json: String,
+    pub mode: String,
+    pub status: String,
+    pub confirm_token_hash: Option<String>,
+    pub confirmation_sent_at: Option<NaiveDateTime>,
+    pub confirmed_at: Option<NaiveDateTime>,
+    pub unsubscribe_token: String,
+    pub unsubscribed_at: Option<NaiveDateTime>,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+    pub version: i64,
+}
+
+impl SubscriptionRow {
+    pub fn topics(&self) -> Vec<Topic> {
+        let names: Vec<String> = serde_json::from_str(&self.topics_json).unwrap_or_default();
+        let topics: Vec<Topic> = names.iter().filter_map(|t| Topic::parse(t)).collect();
+        normalise_topics(&topics)
+    }
+
+    pub fn filters(&self) -> Filters {
+        serde_json::from_str(&self.filters_json).unwrap_or_default()
+    }
+
+    pub fn mode(&self) -> Mode {
+        Mode::parse(&self.mode).unwrap_or(Mode::Immediate)
+    }
+
+    pub fn status(&self) -> SubscriptionStatus {
+        SubscriptionStatus::parse(&self.status).unwrap_or(SubscriptionStatus::Unsubscribed)
+    }
+}
+
+pub fn topics_json(topics: &[Topic]) -> String {
+    serde_json::to_string(&normalise_topics(topics)).unwrap_or_else(|_| "[]".into())
+}
+
+pub fn filters_json(filters: &Filters) -> String {
+    serde_json::to_string(filters).unwrap_or_else(|_| "{}".into())
+}
+
+/// A subscription, as its owner sees it.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Subscription {
+    pub id: String,
+    /// Where the emails go: the signed-in user's address, or the confirmed one.
+    #[schema(example = "planner@example.org")]
+    pub email: String,
+    pub topics: Vec<Topic>,
+    pub filters: Filters,
+    pub mode: Mode,
+    pub status: SubscriptionStatus,
+    /// When an address without an account confirmed it; null for users' own subscriptions.
+    pub confirmed_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    /// The one-click unsubscribe link every email carries (`GET` shows a page, `POST` acts).
+    #[schema(
+        example = "https://uit.example.org/api/v1/unsubscribe?token=uitu_q3JzZ0cH1mB2xQ0yWcVt8nKf5dLr9aEu7iO4pS6hTjM"
+    )]
+    pub unsubscribe_url: String,
+}
+
+/// The unsubscribe link of a token.
+pub fn unsubscribe_url(public_url: &str, token: &str) -> String {
+    format!("{}/api/v1/unsubscribe?token={token}", public_url.trim_end_matches('/'))
+}
+
+impl Subscription {
+    /// `email` is the row's own address or, for a user's subscription, the user's.
+    pub fn new(row: SubscriptionRow, email: String, public_url: &str) -> Self {
+        Self {
+            topics: row.topics(),
+            filters: row.filters(),
+            mode: row.mode(),
+            status: row.status(),
+            email,
+            confirmed_at: row.confirmed_at.map(|t| t.and_utc()),
+            created_at: row.created_at.and_utc(),
+            updated_at: row.updated_at.and_utc(),
+            unsubscribe_url: unsubscribe_url(public_url, &row.unsubscribe_token),
+            id: row.id,
+        }
+    }
+}
+
+/// A user's subscription that has not ended, or `None` (also for another user's id).
+pub fn find_own(conn: &mut DbConn, user_id: &str, id: &str) -> QueryResult<Option<SubscriptionRow>> {
+    s::table
+        .filter(s::id.eq(id))
+        .filter(s::user_id.eq(user_id))
+        .filter(s::status.ne(SubscriptionStatus::Unsubscribed.as_str()))
+        .select(SubscriptionRow::as_select())
+        .first(conn)
+        .optional()
+}
+
+/// A page of a user's subscriptions that have not ended, by id.
+pub fn list_own(
+    conn: &mut DbConn,
+    user_id: &str,
+    after: Option<String>,
+    limit: i64,
+) -> QueryResult<Vec<SubscriptionRow>> {
+    let mut q = s::table
+        .filter(s::user_id.eq(user_id))
+        .filter(s::status.ne(SubscriptionStatus::Unsubscribed.as_str()))
+        .select(SubscriptionRow::as_select())
+        .into_boxed();
+    if let Some(after) = after {
+        q = q.filter(s::id.gt(after));
+    }
+    q.order(s::id.asc()).limit(limit).load(conn)
+}
+
+pub fn find_by_unsubscribe_token(conn: &mut DbConn, token: &str) -> QueryResult<Option<SubscriptionRow>> {
+    s::table
+        .filter(s::unsubscribe_token.eq(token))
+        .select(SubscriptionRow::as_select())
+        .first(conn)
+        .optional()
+}
+
+/// Saves the editable fields and status of `row` if it is still at `row.version`; bumps the
+/// version. Returns false when another change came first.
+pub fn update(conn: &mut DbConn, row: &SubscriptionRow) -> QueryResult<bool> {
+    let n = diesel::update(s::table.find(&row.id).filter(s::version.eq(row.version)))
+        .set((
+            s::topics_json.eq(&row.topics_json),
+            s::filters_json.eq(&row.filters_json),
+            s::mode.eq(&row.mode),
+            s::status.eq(&row.status),
+            s::confirmed_at.eq(row.confirmed_at),
+            s::unsubscribed_at.eq(row.unsubscribed_at),
+            s::updated_at.eq(now()),
+            s::version.eq(row.version + 1),
+        ))
+        .execute(conn)?;
+    Ok(n == 1)
+}
+
+pub fn find(conn: &mut DbConn, id: &str) -> QueryResult<Option<SubscriptionRow>> {
+    s::table
+        .find(id)
+        .select(SubscriptionRow::as_select())
+        .first(conn)
+        .optional()
+}
+
+/// Ends a subscription at once: no further notifications are written for it and the ones not
+/// yet sent (pending, failed, waiting for a digest) are cancelled. Returns whether it was live.
+pub fn end(conn: &mut DbConn, row: &SubscriptionRow) -> Result<bool, ApiError> {
+    if row.status() == SubscriptionStatus::Unsubscribed {
+        return Ok(false);
+    }
+    let mut ended = row.clone();
+    ended.status = SubscriptionStatus::Unsubscribed.as_str().into();
+    ended.unsubscribed_at = Some(now());
+    if !update(conn, &ended)? {
+        return Err(ApiError::precondition_failed());
+    }
+    cancel_unsent(conn, &row.id)?;
+    Ok(true)
+}
+
+/// Cancels the notifications of a subscription that were not handed to a worker.
+pub fn cancel_unsent(conn: &mut DbConn, subscription_id: &str) -> QueryResult<usize> {
+    let unsent = [
+        NotificationStatus::Pending.as_str(),
+        NotificationStatus::Failed.as_str(),
+    ];
+    diesel::update(
+        n::table
+            .filter(n::subscription_id.eq(subscription_id))
+            .filter(n::status.eq_any(unsent)),
+    )
+    .set((
+        n::status.eq(NotificationStatus::Cancelled.as_str()),
+        n::updated_at.eq(now()),
+    ))
+    .execute(conn)
+}

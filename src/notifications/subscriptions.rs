@@ -1,0 +1,661 @@
+//! `/subscriptions`: signed-in users subscribe themselves; an address without an account
+//! subscribes with double opt-in (one confirmation email, nothing else until confirmed).
+
+use std::future::Future;
+use std::pin::Pin;
+
+use actix_web::dev::Payload;
+use actix_web::http::header;
+use actix_web::{delete, get, patch, post, web, FromRequest, HttpRequest, HttpResponse};
+use chrono::Duration;
+use diesel::prelude::*;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use super::model::{
+    self, describe_topics, filters_json, normalise_topics, topics_json, Filters, Subscription, SubscriptionRow,
+    CONFIRM_TOKEN_PREFIX, UNSUBSCRIBE_TOKEN_PREFIX,
+};
+use super::{Mode, SubscriptionStatus};
+use crate::audit::{self, Actor, Change};
+use crate::auth::tokens::{hash_secret, new_secret};
+use crate::auth::AuthContext;
+use crate::db::schema::{subscriptions as s, users};
+use crate::db::{new_id, now, DbConn};
+use crate::events::Topic;
+use crate::http::etag::{tagged, IfMatch};
+use crate::http::idempotency::{self, IdempotencyKey, StoredResponse};
+use crate::http::json::Json;
+use crate::http::pagination::{page_response, Page, PageRequest};
+use crate::http::responses::*;
+use crate::http::validate::{normalise_email, Validator};
+use crate::http::{client_ip, request_id, ApiError};
+use crate::mail::{self, Template};
+use crate::AppState;
+
+/// At most one confirmation email per address in this time.
+const CONFIRMATION_INTERVAL_HOURS: i64 = 1;
+
+/// How long a confirmation token works; unconfirmed subscriptions are dropped after it.
+const CONFIRMATION_TTL_HOURS: i64 = 48;
+
+/// The caller when a bearer token is sent, or nobody. A token that is sent but invalid is
+/// still 401: a client that meant to sign in must not be taken for an anonymous one.
+pub struct MaybeAuth(pub Option<AuthContext>);
+
+impl FromRequest for MaybeAuth {
+    type Error = ApiError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        if !req.headers().contains_key(header::AUTHORIZATION) {
+            return Box::pin(async { Ok(MaybeAuth(None)) });
+        }
+        let auth = AuthContext::from_request(req, payload);
+        Box::pin(async move { Ok(MaybeAuth(Some(auth.await?))) })
+    }
+}
+
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewSubscription {
+    /// Only without a bearer token: the address to subscribe. It gets one confirmation email
+    /// and nothing else until the token in it is confirmed. Signed-in users leave it out:
+    /// their own address is used.
+    #[schema(example = "planner@example.org", max_length = 254)]
+    pub email: Option<String>,
+    /// At least one.
+    #[schema(min_items = 1)]
+    pub topics: Vec<Topic>,
+    /// Default: everything.
+    #[serde(default)]
+    pub filters: Filters,
+    /// Default `immediate`.
+    #[serde(default)]
+    pub mode: Option<Mode>,
+}
+
+/// The answer to every subscription request without an account, whatever the address.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SubscriptionRequested {
+    #[schema(
+        example = "If this address can receive email, a confirmation is on its way. Nothing else is sent until it is confirmed."
+    )]
+    pub message: String,
+}
+
+fn requested() -> HttpResponse {
+    HttpResponse::Accepted().json(SubscriptionRequested {
+        message: "If this address can receive email, a confirmation is on its way. Nothing else is sent \
+                  until it is confirmed."
+            .into(),
+    })
+}
+
+fn check_topics(v: &mut Validator, topics: &[Topic]) {
+    if topics.is_empty() {
+        v.error("topics", "must name at least one topic");
+    }
+}
+
+/// Subscribe to changes
+///
+/// With a bearer token: subscribes the signed-in user (mail goes to their address), active at
+/// once: 201 with the subscription. Without one: `email` is required; the answer is always the
+/// same 202, whether or not the address is known or already subscribed. The address receives
+/// one confirmation email (at most one per address per hour; requests in between are dropped)
+/// and nothing else until the token in it is sent to `POST /subscriptions/confirm`; the token
+/// works for 48 hours. Subscribers hear only of what they could read in the API: without an
+/// account, industry-visible changes. `Idempotency-Key` applies to signed-in callers.
+#[utoipa::path(
+    tag = "notifications",
+    operation_id = "createSubscription",
+    request_body = NewSubscription,
+    params((
+            "Idempotency-Key" = Option<String>, Header, nullable = false,
+            min_length = 1, max_length = 255, pattern = "^[!-~]+$",
+            description = "1-255 visible ASCII characters; replays return the original response for 24 hours"
+        )),
+    responses(
+        (status = 201, description = "Subscribed (signed in)", body = Subscription),
+        (status = 202, description = "Without an account: a confirmation email may be on its way", body = SubscriptionRequested),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 413, response = PayloadTooLarge),
+        (status = 415, response = UnsupportedMediaType),
+        (status = 422, response = Unprocessable),
+        (status = 429, response = TooManyRequests),
+    ),
+    security(("bearer" = []), ())
+)]
+#[post("/subscriptions")]
+pub async fn create_subscription(
+    state: web::Data<AppState>,
+    MaybeAuth(auth): MaybeAuth,
+    key: IdempotencyKey,
+    body: Json<NewSubscription>,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    let mut body = body.into_inner();
+    let mut v = Validator::new();
+    check_topics(&mut v, &body.topics);
+    body.filters.check(&mut v);
+    match (&auth, &body.email) {
+        (Some(_), Some(_)) => v.error(
+            "email",
+            "leave it out when signed in: your subscriptions go to your own address",
+        ),
+        (None, None) => v.error("email", "is required without a bearer token"),
+        (None, Some(email)) => v.email("email", email.trim()),
+        (Some(_), None) => {}
+    }
+    v.finish()?;
+    body.topics = normalise_topics(&body.topics);
+    body.filters = std::mem::take(&mut body.filters).normalised();
+    let public_url = state.config.public_url.trim_end_matches('/').to_string();
+    match auth {
+        Some(ctx) => {
+            let idem = key.bind(&ctx.user_id, "POST /subscriptions", &body);
+            let stored = state
+                .db
+                .write(move |conn| {
+                    idempotency::once(conn, idem.as_ref(), |conn| {
+                        let mut v = Validator::new();
+                        body.filters.check_references(conn, &mut v)?;
+                        v.finish()?;
+                        let row = new_row(Some(ctx.user_id.clone()), None, &body, SubscriptionStatus::Active);
+                        diesel::insert_into(s::table).values(&row).execute(conn)?;
+                        let view = Subscription::new(row, ctx.email.clone(), &public_url);
+                        audit_change(
+                            conn,
+                            &Actor::from(&ctx),
+                            "subscription.create",
+                            &view,
+                            None,
+                            Some(&view),
+                        )?;
+                        StoredResponse::created(&view, Some(format!("/api/v1/subscriptions/{}", view.id)))
+                    })
+                })
+                .await?;
+            Ok(stored.into_response())
+        }
+        None => {
+            state
+                .limits
+                .check(client_ip(&req, state.config.trust_forwarded_for), None)?;
+            let email = normalise_email(body.email.as_deref().unwrap_or_default());
+            let actor = Actor {
+                user_id: None,
+                org_id: None,
+                request_id: request_id(&req),
+            };
+            let queued = state
+                .db
+                .write(move |conn| request_confirmation(conn, &actor, &email, &body, &public_url))
+                .await?;
+            if queued {
+                state.mail_wake.notify_one();
+            }
+            Ok(requested())
+        }
+    }
+}
+
+fn new_row(
+    user_id: Option<String>,
+    email: Option<String>,
+    body: &NewSubscription,
+    status: SubscriptionStatus,
+) -> SubscriptionRow {
+    let now = now();
+    SubscriptionRow {
+        id: new_id(),
+        user_id,
+        email,
+        topics_json: topics_json(&body.topics),
+        filters_json: filters_json(&body.filters),
+        mode: body.mode.unwrap_or(Mode::Immediate).as_str().into(),
+        status: status.as_str().into(),
+        confirm_token_hash: None,
+        confirmation_sent_at: None,
+        confirmed_at: None,
+        unsubscribe_token: new_secret(UNSUBSCRIBE_TOKEN_PREFIX),
+        unsubscribed_at: None,
+        created_at: now,
+        updated_at: now,
+        version: 1,
+    }
+}
+
+/// Records a pending subscription for `email` and queues its confirmation, unless the address
+/// had a confirmation within the hour. Returns whether an email was queued. The caller learns
+/// nothing from it: the HTTP answer is the same either way.
+fn request_confirmation(
+    conn: &mut DbConn,
+    actor: &Actor,
+    email: &str,
+    body: &NewSubscription,
+    public_url: &str,
+) -> Result<bool, ApiError> {
+    let mut v = Validator::new();
+    body.filters.check_references(conn, &mut v)?;
+    v.finish()?;
+    let now = now();
+    // Unconfirmed subscriptions whose token expired are dropped here rather than by a sweep.
+    diesel::delete(
+        s::table
+            .filter(s::status.eq(SubscriptionStatus::Pending.as_str()))
+            .filter(s::confirmation_sent_at.lt(now - Duration::hours(CONFIRMATION_TTL_HOURS))),
+    )
+    .execute(conn)?;
+    let recent: bool =
+        diesel::select(diesel::dsl::exists(s::table.filter(s::email.eq(email)).filter(
+            s::confirmation_sent_at.gt(now - Duration::hours(CONFIRMATION_INTERVAL_HOURS)),
+        )))
+        .get_result(conn)?;
+    if recent {
+        return Ok(false);
+    }
+    let token = new_secret(CONFIRM_TOKEN_PREFIX);
+    let mut row = new_row(None, Some(email.to_string()), body, SubscriptionStatus::Pending);
+    row.confirm_token_hash = Some(hash_secret(&token));
+    row.confirmation_sent_at = Some(now);
+    diesel::insert_into(s::table).values(&row).execute(conn)?;
+    let expires_at = (now + Duration::hours(CONFIRMATION_TTL_HOURS))
+        .and_utc()
+        .format("%Y-%m-%d %H:%M UTC")
+        .to_string();
+    let rendered = mail::render(
+        Template::SubscriptionConfirm,
+        &[
+            ("topics", &describe_topics(&body.topics)),
+            ("filters", &body.filters.describe()),
+            ("mode", body.mode.unwrap_or(Mode::Immediate).as_str()),
+            (
+                "confirm_url",
+                &format!("{public_url}/confirm-subscription?token={token}"),
+            ),
+            ("api_url", &format!("{public_url}/api/v1")),
+            ("token", &token),
+            ("expires_at", &expires_at),
+            ("public_url", public_url),
+        ],
+    );
+    mail::enqueue(conn, email, &rendered)?;
+    let view = Subscription::new(row, email.to_string(), public_url);
+    audit_change(conn, actor, "subscription.request", &view, None, Some(&view))?;
+    Ok(true)
+}
+
+fn audit_change(
+    conn: &mut DbConn,
+    actor: &Actor,
+    action: &str,
+    subject: &Subscription,
+    before: Option<&Subscription>,
+    after: Option<&Subscription>,
+) -> Result<(), ApiError> {
+    // The unsubscribe link is a capability; the audit trail does not need it.
+    let redact = |s: &Subscription| {
+        let mut value = serde_json::to_value(s).unwrap_or_default();
+        if let Some(map) = value.as_object_mut() {
+            map.remove("unsubscribe_url");
+        }
+        value
+    };
+    audit::record(
+        conn,
+        actor,
+        Change {
+            action,
+            entity_type: "subscription",
+            entity_id: &subject.id,
+            org_id: actor.org_id.as_deref(),
+            before: before.map(redact),
+            after: after.map(redact),
+        },
+    )
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ConfirmSubscription {
+    /// The token from the confirmation email (`uitn_...`).
+    #[schema(min_length = 1, max_length = 200)]
+    pub token: String,
+}
+
+/// Confirm a subscription
+///
+/// Activates the subscription of an address without an account, with the token from its
+/// confirmation email; from now on changes are emailed there. Confirming again answers the
+/// same. When the address already has an active subscription with the same topics, filters
+/// and mode, that one is returned and no second one is made. An unknown, expired or ended
+/// token is 404.
+#[utoipa::path(
+    tag = "notifications",
+    operation_id = "confirmSubscription",
+    request_body = ConfirmSubscription,
+    responses(
+        (status = 200, description = "The active subscription", body = Subscription),
+        (status = 400, response = BadRequest),
+        (status = 404, response = NotFound),
+        (status = 413, response = PayloadTooLarge),
+        (status = 415, response = UnsupportedMediaType),
+        (status = 422, response = Unprocessable),
+    ),
+    security(())
+)]
+#[post("/subscriptions/confirm")]
+pub async fn confirm_subscription(
+    state: web::Data<AppState>,
+    body: Json<ConfirmSubscription>,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    let hash = hash_secret(body.into_inner().token.trim());
+    let public_url = state.config.public_url.clone();
+    let actor = Actor {
+        user_id: None,
+        org_id: None,
+        request_id: request_id(&req),
+    };
+    let view = state
+        .db
+        .write(move |conn| {
+            let row: SubscriptionRow = s::table
+                .filter(s::confirm_token_hash.eq(&hash))
+                .filter(s::user_id.is_null())
+                .select(SubscriptionRow::as_select())
+                .first(conn)
+                .optional()?
+                .ok_or_else(ApiError::not_found)?;
+            let email = row.email.clone().unwrap_or_default();
+            match row.status() {
+                SubscriptionStatus::Active => return Ok(Subscription::new(row, email, &public_url)),
+                SubscriptionStatus::Unsubscribed => return Err(ApiError::not_found()),
+                SubscriptionStatus::Pending => {}
+            }
+            let sent = row.confirmation_sent_at.unwrap_or(row.created_at);
+            if sent < now() - Duration::hours(CONFIRMATION_TTL_HOURS) {
+                return Err(ApiError::not_found());
+            }
+            let twin: Option<SubscriptionRow> = s::table
+                .filter(s::email.eq(&email))
+                .filter(s::status.eq(SubscriptionStatus::Active.as_str()))
+                .filter(s::topics_json.eq(&row.topics_json))
+                .filter(s::filters_json.eq(&row.filters_json))
+                .filter(s::mode.eq(&row.mode))
+                .select(SubscriptionRow::as_select())
+                .first(conn)
+                .optional()?;
+            if let Some(twin) = twin {
+                diesel::delete(s::table.find(&row.id)).execute(conn)?;
+                return Ok(Subscription::new(twin, email, &public_url));
+            }
+            let before = Subscription::new(row.clone(), email.clone(), &public_url);
+            let mut confirmed = row.clone();
+            confirmed.status = SubscriptionStatus::Active.as_str().into();
+            confirmed.confirmed_at = Some(now());
+            if !model::update(conn, &confirmed)? {
+                return Err(ApiError::conflict(
+                    "retry",
+                    "A concurrent change interfered; retry the request.",
+                ));
+            }
+            let saved = model::find(conn, &row.id)?.ok_or_else(ApiError::not_found)?;
+            let after = Subscription::new(saved, email, &public_url);
+            audit_change(
+                conn,
+                &actor,
+                "subscription.confirm",
+                &after,
+                Some(&before),
+                Some(&after),
+            )?;
+            Ok(after)
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(view))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct SubscriptionQuery {
+    /// Page size, 1-500 (default 50).
+    #[param(minimum = 1, maximum = 500)]
+    pub limit: Option<i64>,
+    /// Opaque cursor from `next_cursor`.
+    #[param(min_length = 1, max_length = 86, pattern = "^[A-Za-z0-9_-]+$")]
+    pub cursor: Option<String>,
+}
+
+/// List my subscriptions
+///
+/// The signed-in user's own subscriptions that have not ended, by id.
+#[utoipa::path(
+    tag = "notifications",
+    operation_id = "listSubscriptions",
+    params(SubscriptionQuery),
+    responses(
+        (status = 200, description = "A page of subscriptions", body = Page<Subscription>),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+    ),
+    security(("bearer" = []))
+)]
+#[get("/subscriptions")]
+pub async fn list_subscriptions(
+    state: web::Data<AppState>,
+    ctx: AuthContext,
+    query: web::Query<SubscriptionQuery>,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    let q = query.into_inner();
+    let page = PageRequest::new(q.limit, q.cursor.as_deref())?;
+    let (after, fetch) = (page.after.clone(), page.fetch());
+    let user_id = ctx.user_id.clone();
+    let rows = state
+        .db
+        .run(move |conn| Ok(model::list_own(conn, &user_id, after, fetch)?))
+        .await?;
+    let items: Vec<Subscription> = rows
+        .into_iter()
+        .map(|r| Subscription::new(r, ctx.email.clone(), &state.config.public_url))
+        .collect();
+    Ok(page_response(&req, &page.finish(items, |s| &s.id)))
+}
+
+/// Get one of my subscriptions
+///
+/// The signed-in user's own subscription; anyone else's id is 404. The `ETag` is the one
+/// `If-Match` on PATCH and DELETE expects.
+#[utoipa::path(
+    tag = "notifications",
+    operation_id = "getSubscription",
+    params(("id" = String, Path, description = "Subscription id")),
+    responses(
+        (status = 200, description = "The subscription", body = Subscription, headers(("ETag" = String))),
+        (status = 401, response = Unauthorized),
+        (status = 404, response = NotFound),
+    ),
+    security(("bearer" = []))
+)]
+#[get("/subscriptions/{id}")]
+pub async fn get_subscription(
+    state: web::Data<AppState>,
+    ctx: AuthContext,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let id = path.into_inner();
+    let user_id = ctx.user_id.clone();
+    let row = state
+        .db
+        .run(move |conn| model::find_own(conn, &user_id, &id)?.ok_or_else(ApiError::not_found))
+        .await?;
+    Ok(tagged(
+        row.version,
+        &Subscription::new(row, ctx.email.clone(), &state.config.public_url),
+    ))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SubscriptionPatch {
+    /// Replaces the topics; at least one.
+    #[schema(min_items = 1)]
+    pub topics: Option<Vec<Topic>>,
+    /// Replaces the filters as a whole.
+    pub filters: Option<Filters>,
+    /// From `daily_digest` to `immediate`, changes already waiting still go out in their digest.
+    pub mode: Option<Mode>,
+}
+
+/// Change one of my subscriptions
+///
+/// Topics, filters and mode of the signed-in user's own subscription; anyone else's id is 404.
+#[utoipa::path(
+    tag = "notifications",
+    operation_id = "updateSubscription",
+    request_body = SubscriptionPatch,
+    params(
+        ("id" = String, Path, description = "Subscription id"),
+        ("If-Match" = Option<String>, Header, nullable = false, description = "ETag from a previous read; 412 when stale"),
+    ),
+    responses(
+        (status = 200, description = "Updated", body = Subscription, headers(("ETag" = String))),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 404, response = NotFound),
+        (status = 412, response = PreconditionFailed),
+        (status = 413, response = PayloadTooLarge),
+        (status = 415, response = UnsupportedMediaType),
+        (status = 422, response = Unprocessable),
+    ),
+    security(("bearer" = []))
+)]
+#[patch("/subscriptions/{id}")]
+pub async fn update_subscription(
+    state: web::Data<AppState>,
+    ctx: AuthContext,
+    path: web::Path<String>,
+    if_match: IfMatch,
+    body: Json<SubscriptionPatch>,
+) -> Result<HttpResponse, ApiError> {
+    let id = path.into_inner();
+    let patch = body.into_inner();
+    let mut v = Validator::new();
+    if let Some(topics) = &patch.topics {
+        check_topics(&mut v, topics);
+    }
+    if let Some(filters) = &patch.filters {
+        filters.check(&mut v);
+    }
+    v.finish()?;
+    let public_url = state.config.public_url.clone();
+    let (version, view) = state
+        .db
+        .write(move |conn| {
+            let before = model::find_own(conn, &ctx.user_id, &id)?.ok_or_else(ApiError::not_found)?;
+            if_match.check(before.version)?;
+            let mut row = before.clone();
+            if let Some(topics) = &patch.topics {
+                row.topics_json = topics_json(topics);
+            }
+            if let Some(filters) = patch.filters {
+                let filters = filters.normalised();
+                let mut v = Validator::new();
+                filters.check_references(conn, &mut v)?;
+                v.finish()?;
+                row.filters_json = filters_json(&filters);
+            }
+            if let Some(mode) = patch.mode {
+                row.mode = mode.as_str().into();
+            }
+            let unchanged = row.topics_json == before.topics_json
+                && row.filters_json == before.filters_json
+                && row.mode == before.mode;
+            if unchanged {
+                return Ok((
+                    before.version,
+                    Subscription::new(before, ctx.email.clone(), &public_url),
+                ));
+            }
+            if !model::update(conn, &row)? {
+                return Err(ApiError::precondition_failed());
+            }
+            let saved = model::find(conn, &id)?.ok_or_else(ApiError::not_found)?;
+            let before = Subscription::new(before, ctx.email.clone(), &public_url);
+            let version = saved.version;
+            let after = Subscription::new(saved, ctx.email.clone(), &public_url);
+            audit_change(
+                conn,
+                &Actor::from(&ctx),
+                "subscription.update",
+                &after,
+                Some(&before),
+                Some(&after),
+            )?;
+            Ok((version, after))
+        })
+        .await?;
+    Ok(tagged(version, &view))
+}
+
+/// End one of my subscriptions
+///
+/// Ends the signed-in user's own subscription at once: nothing more is sent for it, including
+/// notifications already queued. Anyone else's id is 404.
+#[utoipa::path(
+    tag = "notifications",
+    operation_id = "deleteSubscription",
+    params(
+        ("id" = String, Path, description = "Subscription id"),
+        ("If-Match" = Option<String>, Header, nullable = false, description = "ETag from a previous read; 412 when stale"),
+    ),
+    responses(
+        (status = 204, description = "Ended"),
+        (status = 401, response = Unauthorized),
+        (status = 404, response = NotFound),
+        (status = 412, response = PreconditionFailed),
+    ),
+    security(("bearer" = []))
+)]
+#[delete("/subscriptions/{id}")]
+pub async fn delete_subscription(
+    state: web::Data<AppState>,
+    ctx: AuthContext,
+    path: web::Path<String>,
+    if_match: IfMatch,
+) -> Result<HttpResponse, ApiError> {
+    let id = path.into_inner();
+    let public_url = state.config.public_url.clone();
+    state
+        .db
+        .write(move |conn| {
+            let row = model::find_own(conn, &ctx.user_id, &id)?.ok_or_else(ApiError::not_found)?;
+            if_match.check(row.version)?;
+            model::end(conn, &row)?;
+            let before = Subscription::new(row, ctx.email.clone(), &public_url);
+            audit_change(
+                conn,
+                &Actor::from(&ctx),
+                "subscription.delete",
+                &before,
+                Some(&before),
+                None,
+            )
+        })
+        .await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// The address a subscription's mail goes to: its own, or its user's current one.
+pub fn recipient_of(conn: &mut DbConn, row: &SubscriptionRow) -> QueryResult<Option<String>> {
+    match (&row.email, &row.user_id) {
+        (Some(email), _) => Ok(Some(email.clone())),
+        (None, Some(user_id)) => users::table.find(user_id).select(users::email).first(conn).optional(),
+        (None, None) => Ok(None),
+    }
+}

@@ -1,0 +1,286 @@
+//! `/unsubscribe?token=`: the link every notification email carries. `GET` shows what will
+//! stop and a button; `POST` with the form body `List-Unsubscribe=One-Click` (RFC 8058, as
+//! mail clients send it) ends the subscription at once: no sign-in, no redirect, idempotent,
+//! and whatever was not sent yet is cancelled.
+
+use actix_web::http::header;
+use actix_web::{get, post, web, HttpRequest, HttpResponse};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use super::model::{self, describe_topics, SubscriptionRow};
+use super::{Mode, SubscriptionStatus};
+use crate::audit::{self, Actor, Change};
+use crate::http::responses::*;
+use crate::http::{request_id, ApiError};
+use crate::mail::templates::escape_html;
+use crate::AppState;
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct UnsubscribeQuery {
+    /// The token of the email's unsubscribe link (`uitu_...`).
+    #[param(min_length = 1, max_length = 200)]
+    pub token: String,
+}
+
+/// RFC 8058's only value.
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, ToSchema)]
+pub enum OneClickValue {
+    #[serde(rename = "One-Click")]
+    OneClick,
+}
+
+/// The one-click form body (`application/x-www-form-urlencoded`).
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
+pub struct OneClick {
+    #[serde(rename = "List-Unsubscribe")]
+    pub list_unsubscribe: OneClickValue,
+}
+
+/// "a•••@example.org": enough to recognise one's own address, not to harvest it.
+fn masked(email: &str) -> String {
+    match email.split_once('@') {
+        Some((local, domain)) => {
+            let first: String = local.chars().take(1).collect();
+            format!("{first}\u{2022}\u{2022}\u{2022}@{domain}")
+        }
+        None => "\u{2022}\u{2022}\u{2022}".into(),
+    }
+}
+
+fn describe(row: &SubscriptionRow, email: &str) -> String {
+    let mode = match row.mode() {
+        Mode::Immediate => "as they happen",
+        Mode::DailyDigest => "as a daily digest",
+    };
+    format!(
+        "emails about {} for {}, {mode}, to {}",
+        describe_topics(&row.topics()),
+        row.filters().describe(),
+        masked(email)
+    )
+}
+
+/// A small self-contained page; the token is in the URL, so it is neither cached nor sent on.
+fn page(title: &str, body: &str) -> HttpResponse {
+    let html = format!(
+        "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+         <title>{title} - UIT Portal</title></head>\n\
+         <body style=\"font-family: sans-serif; line-height: 1.5; max-width: 40em; margin: 2em auto\">\n\
+         <h1>{title}</h1>\n{body}\n</body></html>\n",
+        title = escape_html(title)
+    );
+    HttpResponse::Ok()
+        .insert_header((header::CONTENT_TYPE, "text/html; charset=utf-8"))
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .insert_header(("Referrer-Policy", "no-referrer"))
+        .insert_header((
+            header::CONTENT_SECURITY_POLICY,
+            "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'",
+        ))
+        .body(html)
+}
+
+fn lookup(conn: &mut crate::db::DbConn, token: &str) -> Result<(SubscriptionRow, String), ApiError> {
+    let row = model::find_by_unsubscribe_token(conn, token)?.ok_or_else(ApiError::not_found)?;
+    let email = super::subscriptions::recipient_of(conn, &row)?.unwrap_or_default();
+    Ok((row, email))
+}
+
+/// The unsubscribe page
+///
+/// What the email's unsubscribe link opens: an HTML page saying which emails will stop, with
+/// a button that posts the one-click form. Opening it changes nothing (link scanners open
+/// links). An unknown token is 404.
+#[utoipa::path(
+    tag = "notifications",
+    operation_id = "showUnsubscribe",
+    params(UnsubscribeQuery),
+    responses(
+        (status = 200, description = "An HTML page with the unsubscribe button", content_type = "text/html", body = String),
+        (status = 400, response = BadRequest),
+        (status = 404, response = NotFound),
+    ),
+    security(())
+)]
+#[get("/unsubscribe")]
+pub async fn unsubscribe_page(
+    state: web::Data<AppState>,
+    query: web::Query<UnsubscribeQuery>,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    let token = query.into_inner().token;
+    let (row, email) = {
+        let token = token.clone();
+        state.db.run(move |conn| lookup(conn, &token)).await?
+    };
+    if row.status() == SubscriptionStatus::Unsubscribed {
+        return Ok(page(
+            "Unsubscribed",
+            &format!(
+                "<p>This subscription has ended: no more {} are sent.</p>",
+                escape_html(&describe(&row, &email))
+            ),
+        ));
+    }
+    let action = format!(
+        "{}?{}",
+        req.path(),
+        serde_urlencoded::to_string([("token", &token)]).unwrap_or_default()
+    );
+    Ok(page(
+        "Unsubscribe",
+        &format!(
+            "<p>Unsubscribing stops {}. Notifications not sent yet are cancelled.</p>\n\
+             <form method=\"post\" action=\"{}\">\
+             <input type=\"hidden\" name=\"List-Unsubscribe\" value=\"One-Click\">\
+             <button type=\"submit\">Unsubscribe</button></form>",
+            escape_html(&describe(&row, &email)),
+            escape_html(&action)
+        ),
+    ))
+}
+
+/// Whether `body` is RFC 8058's one-click form: `List-Unsubscribe=One-Click`, URL-encoded or
+/// as multipart/form-data (both are allowed by the RFC). `Err` for another content type.
+fn one_click(content_type: &str, body: &[u8]) -> Result<bool, ApiError> {
+    let media = content_type
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase();
+    match media.as_str() {
+        "application/x-www-form-urlencoded" => {
+            let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(body).unwrap_or_default();
+            Ok(pairs.iter().any(|(k, v)| k == "List-Unsubscribe" && v == "One-Click"))
+        }
+        "multipart/form-data" => {
+            let text = String::from_utf8_lossy(body);
+            let named = text.contains("name=\"List-Unsubscribe\"");
+            let value = text.split("name=\"List-Unsubscribe\"").nth(1).is_some_and(|rest| {
+                rest.split("\r\n\r\n")
+                    .nth(1)
+                    .is_some_and(|v| v.starts_with("One-Click"))
+            });
+            Ok(named && value)
+        }
+        _ => Err(ApiError::new(
+            actix_web::http::StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            "The body must be the form List-Unsubscribe=One-Click (application/x-www-form-urlencoded).",
+        )),
+    }
+}
+
+/// Unsubscribe with one click
+///
+/// RFC 8058 one-click unsubscribe, as mail clients post it from the `List-Unsubscribe` header
+/// and as the unsubscribe page's button does: the body is the form
+/// `List-Unsubscribe=One-Click`. Ends the subscription at once, with no sign-in and no
+/// redirect, and cancels its notifications not sent yet. Posting again answers the same. The
+/// answer is a short HTML page. An unknown token is 404.
+#[utoipa::path(
+    tag = "notifications",
+    operation_id = "unsubscribe",
+    params(UnsubscribeQuery),
+    request_body(content = OneClick, content_type = "application/x-www-form-urlencoded"),
+    responses(
+        (status = 200, description = "Unsubscribed (also when it already was)", content_type = "text/html", body = String),
+        (status = 400, response = BadRequest),
+        (status = 404, response = NotFound),
+        (status = 413, response = PayloadTooLarge),
+        (status = 415, response = UnsupportedMediaType),
+    ),
+    security(())
+)]
+#[post("/unsubscribe")]
+pub async fn unsubscribe(
+    state: web::Data<AppState>,
+    query: web::Query<UnsubscribeQuery>,
+    body: web::Bytes,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    let content_type = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    if !one_click(content_type, &body)? {
+        return Err(ApiError::bad_request(
+            "malformed_body",
+            "The body must be the form List-Unsubscribe=One-Click (RFC 8058).",
+        ));
+    }
+    let token = query.into_inner().token;
+    let actor = Actor {
+        user_id: None,
+        org_id: None,
+        request_id: request_id(&req),
+    };
+    let public_url = state.config.public_url.clone();
+    let (row, email) = state
+        .db
+        .write(move |conn| {
+            let (row, email) = lookup(conn, &token)?;
+            if model::end(conn, &row)? {
+                let before = model::Subscription::new(row.clone(), email.clone(), &public_url);
+                let mut after = before.clone();
+                after.status = SubscriptionStatus::Unsubscribed;
+                let redact = |s: &model::Subscription| {
+                    let mut v = serde_json::to_value(s).unwrap_or_default();
+                    if let Some(map) = v.as_object_mut() {
+                        map.remove("unsubscribe_url");
+                    }
+                    v
+                };
+                audit::record(
+                    conn,
+                    &actor,
+                    Change {
+                        action: "subscription.unsubscribe",
+                        entity_type: "subscription",
+                        entity_id: &row.id,
+                        org_id: None,
+                        before: Some(redact(&before)),
+                        after: Some(redact(&after)),
+                    },
+                )?;
+            }
+            Ok((row, email))
+        })
+        .await?;
+    Ok(page(
+        "Unsubscribed",
+        &format!(
+            "<p>Done: no more {} will be sent. Notifications not sent yet are cancelled.</p>",
+            escape_html(&describe(&row, &email))
+        ),
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_click_bodies_are_recognised() {
+        let form = "application/x-www-form-urlencoded";
+        assert!(one_click(form, b"List-Unsubscribe=One-Click").unwrap());
+        assert!(one_click(
+            "application/x-www-form-urlencoded; charset=utf-8",
+            b"List-Unsubscribe=One-Click"
+        )
+        .unwrap());
+        assert!(!one_click(form, b"List-Unsubscribe=Other").unwrap());
+        assert!(!one_click(form, b"").unwrap());
+        let multipart =
+            "--b\r\nContent-Disposition: form-data; name=\"List-Unsubscribe\"\r\n\r\nOne-Click\r\n--b--\r\n";
+        assert!(one_click("multipart/form-data; boundary=b", multipart.as_bytes()).unwrap());
+        assert_eq!(one_click("application/json", b"{}").unwrap_err().status.as_u16(), 415);
+        assert_eq!(masked("alice@example.org"), "a\u{2022}\u{2022}\u{2022}@example.org");
+    }
+}

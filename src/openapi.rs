@@ -1,0 +1,108 @@
+//! The OpenAPI document: routes and spec come from one list (`routes`).
+
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+use utoipa_actix_web::service_config::ServiceConfig;
+use utoipa_actix_web::{scope, AppExt};
+
+use crate::http::error::{FieldError, Problem};
+use crate::http::responses::*;
+
+/// Every route of the service: `/api/v1/...` plus the operational endpoints.
+pub fn routes(cfg: &mut ServiceConfig) {
+    cfg.service(
+        scope::scope("/api/v1")
+            .configure(crate::auth::handlers::routes)
+            .configure(crate::me::routes)
+            .configure(crate::organisations::routes)
+            .configure(crate::catalogue::routes)
+            .configure(crate::device_sets::routes)
+            .configure(crate::releases::routes)
+            .configure(crate::windows::routes)
+            .configure(crate::claims::routes)
+            .configure(crate::results::routes)
+            .configure(crate::matrix::routes)
+            .configure(crate::defect_masks::routes)
+            .configure(crate::roadmaps::routes)
+            .configure(crate::contacts::routes)
+            .configure(crate::calendar::routes)
+            .configure(crate::events::routes)
+            .configure(crate::notifications::routes)
+            .configure(crate::audit::routes),
+    )
+    .configure(crate::ops::routes);
+}
+
+struct Security;
+
+impl Modify for Security {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("JWT access token or uitp_ API token")
+                    .description(Some(
+                        "A JWT from /api/v1/auth/login, or a personal API token (uitp_...).",
+                    ))
+                    .build(),
+            ),
+        );
+    }
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "UIT Portal API",
+        description = "Collaboration on User Integration Testing of smart-metering firmware: \
+                       organisations, device sets, claims, results, defect masks, roadmaps and notifications. \
+                       Errors are application/problem+json (RFC 9457) with a stable `code`.",
+        license(name = "Apache-2.0", identifier = "Apache-2.0"),
+        contact(name = "UIT Portal maintainers")
+    ),
+    servers((url = "/", description = "This server")),
+    components(
+        schemas(Problem, FieldError),
+        responses(BadRequest, Unauthorized, Forbidden, NotFound, Conflict, PreconditionFailed,
+                  PayloadTooLarge, UnsupportedMediaType, Unprocessable, TooManyRequests, Unavailable)
+    ),
+    modifiers(&Security),
+    tags(
+        (name = "auth", description = "Sign in, tokens and password reset"),
+        (name = "me", description = "The signed-in user and their API tokens"),
+        (name = "organisations", description = "Organisations, members and invitations"),
+        (name = "catalogue", description = "Device models and firmware versions with their lifecycle"),
+        (name = "device-sets", description = "Comms Hub firmware plus the device firmware around it"),
+        (name = "releases", description = "Releases and their stage track"),
+        (name = "uit-windows", description = "UIT windows, scenarios and participants"),
+        (name = "claims", description = "Organisations leading on device sets in a window"),
+        (name = "results", description = "Compatibility results with visibility, revisions, batches and JUnit uploads"),
+        (name = "defect-masks", description = "Known defects the industry matches failures against"),
+        (name = "roadmaps", description = "Planned firmware versions per product"),
+        (name = "library-contacts", description = "Whom to ask for firmware and support of a product"),
+        (name = "calendar", description = "An iCalendar feed of windows, retirements and roadmap dates"),
+        (name = "change-events", description = "Changes subscribers are told about"),
+        (name = "notifications", description = "Email subscriptions, one-click unsubscribe and the notification outbox"),
+        (name = "audit", description = "The audit log"),
+        (name = "operations", description = "Health, readiness and metrics"),
+    )
+)]
+pub struct ApiDoc;
+
+/// The document's fixed parts (info, components, tags), before routes add their paths.
+pub fn base() -> utoipa::openapi::OpenApi {
+    ApiDoc::openapi()
+}
+
+/// The complete document, as served at `/openapi.json` and committed in `openapi/openapi.json`.
+pub fn spec() -> utoipa::openapi::OpenApi {
+    let (_, spec) = actix_web::App::new()
+        .into_utoipa_app()
+        .openapi(base())
+        .configure(routes)
+        .split_for_parts();
+    spec
+}

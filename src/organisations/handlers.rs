@@ -1,0 +1,276 @@
+use actix_web::{get, patch, post, web, HttpRequest, HttpResponse};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use super::model::{self, Organisation};
+use crate::audit::{self, Actor, Change};
+use crate::auth::{AuthContext, OperatorAdmin, OrgKind};
+use crate::http::etag::{tagged, IfMatch};
+use crate::http::idempotency::{self, IdempotencyKey, StoredResponse};
+use crate::http::json::Json;
+use crate::http::pagination::{page_response, Page, PageRequest};
+use crate::http::responses::*;
+use crate::http::validate::Validator;
+use crate::http::ApiError;
+use crate::AppState;
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct OrganisationQuery {
+    pub kind: Option<OrgKind>,
+    /// Page size, 1-500 (default 50).
+    #[param(minimum = 1, maximum = 500)]
+    pub limit: Option<i64>,
+    /// Opaque cursor from `next_cursor`.
+    #[param(min_length = 1, max_length = 86, pattern = "^[A-Za-z0-9_-]+$")]
+    pub cursor: Option<String>,
+}
+
+/// List organisations
+///
+/// Every organisation, to any signed-in user: the directory is public within the portal.
+/// Filter with `kind`; ordered by id.
+#[utoipa::path(
+    tag = "organisations",
+    operation_id = "listOrganisations",
+    params(OrganisationQuery),
+    responses(
+        (status = 200, description = "A page of organisations", body = Page<Organisation>),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+    ),
+    security(("bearer" = []))
+)]
+#[get("/organisations")]
+pub async fn list_organisations(
+    state: web::Data<AppState>,
+    _ctx: AuthContext,
+    query: web::Query<OrganisationQuery>,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    let q = query.into_inner();
+    let page = PageRequest::new(q.limit, q.cursor.as_deref())?;
+    let (after, fetch) = (page.after.clone(), page.fetch());
+    let rows = state
+        .db
+        .run(move |conn| Ok(model::list_orgs(conn, q.kind, after, fetch)?))
+        .await?;
+    let items: Vec<Organisation> = rows.into_iter().map(Organisation::from).collect();
+    Ok(page_response(&req, &page.finish(items, |o| &o.id)))
+}
+
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewOrganisation {
+    #[schema(example = "Northern Energy Supply Ltd", min_length = 1, max_length = 200)]
+    pub name: String,
+    /// 2-63 lower-case letters, digits and hyphens, not starting or ending with a hyphen; unique.
+    #[schema(example = "northern-energy", pattern = "^[a-z0-9][a-z0-9-]{0,61}[a-z0-9]$")]
+    pub slug: String,
+    pub kind: OrgKind,
+}
+
+pub(crate) fn validate_slug(v: &mut Validator, slug: &str) {
+    let ok = (2..=63).contains(&slug.len())
+        && slug
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !slug.starts_with('-')
+        && !slug.ends_with('-');
+    if !ok {
+        v.error(
+            "slug",
+            "must be 2-63 lower-case letters, digits or hyphens, not starting or ending with a hyphen",
+        );
+    }
+}
+
+/// Create an organisation
+///
+/// Operator admins only. Invite the organisation's first admin next.
+#[utoipa::path(
+    tag = "organisations",
+    operation_id = "createOrganisation",
+    request_body = NewOrganisation,
+    params((
+            "Idempotency-Key" = Option<String>, Header, nullable = false,
+            min_length = 1, max_length = 255, pattern = "^[!-~]+$",
+            description = "1-255 visible ASCII characters; replays return the original response for 24 hours"
+        )),
+    responses(
+        (status = 201, description = "Created", body = Organisation),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 409, response = Conflict),
+        (status = 413, response = PayloadTooLarge),
+        (status = 415, response = UnsupportedMediaType),
+        (status = 422, response = Unprocessable),
+    ),
+    security(("bearer" = []))
+)]
+#[post("/organisations")]
+pub async fn create_organisation(
+    state: web::Data<AppState>,
+    OperatorAdmin(ctx): OperatorAdmin,
+    key: IdempotencyKey,
+    body: Json<NewOrganisation>,
+) -> Result<HttpResponse, ApiError> {
+    let body = body.into_inner();
+    let mut v = Validator::new();
+    v.text("name", &body.name, 200);
+    validate_slug(&mut v, &body.slug);
+    v.finish()?;
+    let idem = key.bind(&ctx.user_id, "POST /organisations", &body);
+    let stored = state
+        .db
+        .write(move |conn| {
+            idempotency::once(conn, idem.as_ref(), |conn| {
+                if let Some(existing) = model::slug_taken(conn, &body.slug, None)? {
+                    return Err(
+                        ApiError::conflict("slug_taken", "An organisation with this slug exists.")
+                            .with_context(serde_json::json!({ "existing_id": existing })),
+                    );
+                }
+                let org = Organisation::from(model::insert_org(conn, body.name.trim(), &body.slug, body.kind)?);
+                audit::record(
+                    conn,
+                    &Actor::from(&ctx),
+                    Change {
+                        action: "organisation.create",
+                        entity_type: "organisation",
+                        entity_id: &org.id,
+                        org_id: Some(&org.id),
+                        before: None,
+                        after: Some(serde_json::to_value(&org)?),
+                    },
+                )?;
+                StoredResponse::created(&org, Some(format!("/api/v1/organisations/{}", org.id)))
+            })
+        })
+        .await?;
+    Ok(stored.into_response())
+}
+
+/// Get an organisation
+///
+/// Any signed-in user may read any organisation; the `ETag` is the one `If-Match` on PATCH
+/// expects.
+#[utoipa::path(
+    tag = "organisations",
+    operation_id = "getOrganisation",
+    params(("id" = String, Path, description = "Organisation id")),
+    responses(
+        (status = 200, description = "The organisation", body = Organisation, headers(("ETag" = String))),
+        (status = 401, response = Unauthorized),
+        (status = 404, response = NotFound),
+    ),
+    security(("bearer" = []))
+)]
+#[get("/organisations/{id}")]
+pub async fn get_organisation(
+    state: web::Data<AppState>,
+    _ctx: AuthContext,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let id = path.into_inner();
+    let row = state
+        .db
+        .run(move |conn| model::find_org(conn, &id)?.ok_or_else(ApiError::not_found))
+        .await?;
+    Ok(tagged(row.version, &Organisation::from(row)))
+}
+
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OrganisationPatch {
+    #[schema(min_length = 1, max_length = 200)]
+    pub name: Option<String>,
+    /// 2-63 lower-case letters, digits and hyphens, not starting or ending with a hyphen; unique.
+    #[schema(pattern = "^[a-z0-9][a-z0-9-]{0,61}[a-z0-9]$")]
+    pub slug: Option<String>,
+}
+
+/// Update an organisation
+///
+/// Operator admins only. The kind cannot change: it decides what the organisation's data means.
+#[utoipa::path(
+    tag = "organisations",
+    operation_id = "updateOrganisation",
+    request_body = OrganisationPatch,
+    params(
+        ("id" = String, Path, description = "Organisation id"),
+        ("If-Match" = Option<String>, Header, nullable = false, description = "ETag from a previous read; 412 when stale"),
+    ),
+    responses(
+        (status = 200, description = "Updated", body = Organisation, headers(("ETag" = String))),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+        (status = 409, response = Conflict),
+        (status = 412, response = PreconditionFailed),
+        (status = 413, response = PayloadTooLarge),
+        (status = 415, response = UnsupportedMediaType),
+        (status = 422, response = Unprocessable),
+    ),
+    security(("bearer" = []))
+)]
+#[patch("/organisations/{id}")]
+pub async fn update_organisation(
+    state: web::Data<AppState>,
+    OperatorAdmin(ctx): OperatorAdmin,
+    path: web::Path<String>,
+    if_match: IfMatch,
+    body: Json<OrganisationPatch>,
+) -> Result<HttpResponse, ApiError> {
+    let id = path.into_inner();
+    let patch = body.into_inner();
+    let mut v = Validator::new();
+    if let Some(name) = &patch.name {
+        v.text("name", name, 200);
+    }
+    if let Some(slug) = &patch.slug {
+        validate_slug(&mut v, slug);
+    }
+    v.finish()?;
+    let row = state
+        .db
+        .write(move |conn| {
+            let before = model::find_org(conn, &id)?.ok_or_else(ApiError::not_found)?;
+            if_match.check(before.version)?;
+            let mut after = before.clone();
+            if let Some(name) = patch.name {
+                after.name = name.trim().to_string();
+            }
+            if let Some(slug) = patch.slug {
+                if model::slug_taken(conn, &slug, Some(&id))?.is_some() {
+                    return Err(ApiError::conflict(
+                        "slug_taken",
+                        "An organisation with this slug exists.",
+                    ));
+                }
+                after.slug = slug;
+            }
+            if !model::update_org(conn, &after)? {
+                return Err(ApiError::precondition_failed());
+            }
+            let updated = model::find_org(conn, &id)?.ok_or_else(ApiError::not_found)?;
+            audit::record(
+                conn,
+                &Actor::from(&ctx),
+                Change {
+                    action: "organisation.update",
+                    entity_type: "organisation",
+                    entity_id: &id,
+                    org_id: Some(&id),
+                    before: Some(serde_json::to_value(Organisation::from(before))?),
+                    after: Some(serde_json::to_value(Organisation::from(updated.clone()))?),
+                },
+            )?;
+            Ok(updated)
+        })
+        .await?;
+    Ok(tagged(row.version, &Organisation::from(row)))
+}

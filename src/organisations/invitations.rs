@@ -1,0 +1,228 @@
+use actix_web::{post, web, HttpRequest, HttpResponse};
+use chrono::Duration;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use super::model::{self, Invitation, User};
+use crate::audit::{self, Actor, Change};
+use crate::auth::tokens::hash_secret;
+use crate::auth::{AuthContext, Role};
+use crate::http::idempotency::{self, IdempotencyKey, StoredResponse};
+use crate::http::json::Json;
+use crate::http::responses::*;
+use crate::http::validate::{normalise_email, Validator};
+use crate::http::{client_ip, request_id, ApiError};
+use crate::mail::{self, Template};
+use crate::AppState;
+
+const INVITATION_TTL_DAYS: i64 = 7;
+
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewInvitation {
+    #[schema(format = Email, max_length = 254)]
+    pub email: String,
+    pub role: Role,
+}
+
+/// Invite someone to an organisation
+///
+/// The organisation's admins (or operator admins). Emails a single-use link valid for 7 days.
+#[utoipa::path(
+    tag = "organisations",
+    operation_id = "createInvitation",
+    request_body = NewInvitation,
+    params(
+        ("id" = String, Path, description = "Organisation id"),
+        (
+            "Idempotency-Key" = Option<String>, Header, nullable = false,
+            min_length = 1, max_length = 255, pattern = "^[!-~]+$",
+            description = "1-255 visible ASCII characters; replays return the original response for 24 hours"
+        ),
+    ),
+    responses(
+        (status = 201, description = "Invitation sent", body = Invitation),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+        (status = 409, response = Conflict),
+        (status = 413, response = PayloadTooLarge),
+        (status = 415, response = UnsupportedMediaType),
+        (status = 422, response = Unprocessable),
+    ),
+    security(("bearer" = []))
+)]
+#[post("/organisations/{id}/invitations")]
+pub async fn create_invitation(
+    state: web::Data<AppState>,
+    ctx: AuthContext,
+    path: web::Path<String>,
+    key: IdempotencyKey,
+    body: Json<NewInvitation>,
+) -> Result<HttpResponse, ApiError> {
+    let org_id = path.into_inner();
+    let body = body.into_inner();
+    let mut v = Validator::new();
+    v.email("email", &body.email);
+    v.finish()?;
+    let email = normalise_email(&body.email);
+    let idem = key.bind(
+        &ctx.user_id,
+        &format!("POST /organisations/{org_id}/invitations"),
+        &body,
+    );
+    let public_url = state.config.public_url.trim_end_matches('/').to_string();
+    let stored = state
+        .db
+        .write(move |conn| {
+            let org = model::find_org(conn, &org_id)?.ok_or_else(ApiError::not_found)?;
+            if !ctx.can_administer(&org_id) {
+                return Err(ApiError::forbidden(
+                    "Only the organisation's admins may invite members.",
+                ));
+            }
+            idempotency::once(conn, idem.as_ref(), |conn| {
+                if model::email_taken(conn, &email)? {
+                    return Err(ApiError::conflict(
+                        "user_exists",
+                        "A user with this email already exists.",
+                    ));
+                }
+                let ttl = Duration::days(INVITATION_TTL_DAYS);
+                let (invitation, token) =
+                    model::create_invitation(conn, &org_id, &email, body.role, &ctx.user_id, ttl)?;
+                let rendered = mail::render(
+                    Template::Invitation,
+                    &[
+                        ("org_name", &org.name),
+                        ("inviter", &ctx.email),
+                        ("role", body.role.as_str()),
+                        ("accept_url", &format!("{public_url}/accept-invitation?token={token}")),
+                        ("api_url", &format!("{public_url}/api/v1")),
+                        ("token", &token),
+                        (
+                            "expires_at",
+                            &invitation.expires_at.format("%Y-%m-%d %H:%M UTC").to_string(),
+                        ),
+                        ("public_url", &public_url),
+                    ],
+                );
+                mail::enqueue(conn, &email, &rendered)?;
+                audit::record(
+                    conn,
+                    &Actor::from(&ctx),
+                    Change {
+                        action: "invitation.create",
+                        entity_type: "invitation",
+                        entity_id: &invitation.id,
+                        org_id: Some(&org_id),
+                        before: None,
+                        after: Some(serde_json::to_value(&invitation)?),
+                    },
+                )?;
+                StoredResponse::created(&invitation, None)
+            })
+        })
+        .await?;
+    if !stored.replayed {
+        state.mail_wake.notify_one();
+    }
+    Ok(stored.into_response())
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AcceptInvitation {
+    pub token: String,
+    #[schema(min_length = 1, max_length = 200)]
+    pub name: String,
+    #[schema(min_length = 12, max_length = 128)]
+    pub password: String,
+}
+
+/// Accept an invitation
+///
+/// Creates the account with the invited email and role; sign in afterwards.
+#[utoipa::path(
+    tag = "organisations",
+    operation_id = "acceptInvitation",
+    request_body = AcceptInvitation,
+    params((
+            "Idempotency-Key" = Option<String>, Header, nullable = false,
+            min_length = 1, max_length = 255, pattern = "^[!-~]+$",
+            description = "1-255 visible ASCII characters; replays return the original response for 24 hours"
+        )),
+    responses(
+        (status = 201, description = "Account created", body = User),
+        (status = 400, response = BadRequest),
+        (status = 409, response = Conflict),
+        (status = 413, response = PayloadTooLarge),
+        (status = 415, response = UnsupportedMediaType),
+        (status = 422, response = Unprocessable),
+        (status = 429, response = TooManyRequests),
+    ),
+    security(())
+)]
+#[post("/invitations/accept")]
+pub async fn accept_invitation(
+    state: web::Data<AppState>,
+    key: IdempotencyKey,
+    body: Json<AcceptInvitation>,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    let AcceptInvitation { token, name, password } = body.into_inner();
+    state
+        .limits
+        .check(client_ip(&req, state.config.trust_forwarded_for), None)?;
+    let mut v = Validator::new();
+    v.text("name", &name, 200);
+    v.password("password", &password);
+    v.finish()?;
+    // No login yet, so the invitation itself is the principal. The fingerprint leaves the
+    // password out: nothing derived from it is stored but its argon2 hash.
+    let idem = key.bind(
+        &format!("invitation:{}", hash_secret(&token)),
+        "POST /invitations/accept",
+        &serde_json::json!({ "name": name }),
+    );
+    let hash = state.hasher.hash(password).await?;
+    let rid = request_id(&req);
+    let stored = state
+        .db
+        .write(move |conn| {
+            idempotency::once(conn, idem.as_ref(), |conn| {
+                let (org_id, email, role) = model::consume_invitation(conn, &token)?.ok_or_else(|| {
+                    ApiError::bad_request("invalid_token", "The invitation is invalid, used or expired.")
+                })?;
+                if model::email_taken(conn, &email)? {
+                    return Err(ApiError::conflict(
+                        "user_exists",
+                        "A user with this email already exists.",
+                    ));
+                }
+                let user = User::from(model::insert_user(conn, &org_id, &email, name.trim(), role, &hash)?);
+                let actor = Actor {
+                    user_id: Some(user.id.clone()),
+                    org_id: Some(org_id.clone()),
+                    request_id: rid,
+                };
+                audit::record(
+                    conn,
+                    &actor,
+                    Change {
+                        action: "invitation.accept",
+                        entity_type: "user",
+                        entity_id: &user.id,
+                        org_id: Some(&org_id),
+                        before: None,
+                        after: Some(serde_json::to_value(&user)?),
+                    },
+                )?;
+                let location = format!("/api/v1/organisations/{org_id}/members/{}", user.id);
+                StoredResponse::created(&user, Some(location))
+            })
+        })
+        .await?;
+    Ok(stored.into_response())
+}

@@ -1,0 +1,262 @@
+use actix_web::{delete, get, patch, web, HttpRequest, HttpResponse};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use super::model::{self, User};
+use crate::audit::{self, Actor, Change};
+use crate::auth::{AuthContext, Role};
+use crate::db::DbConn;
+use crate::http::etag::{tagged, IfMatch};
+use crate::http::json::Json;
+use crate::http::pagination::{page_response, Page, PageRequest};
+use crate::http::responses::*;
+use crate::http::ApiError;
+use crate::AppState;
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct MemberQuery {
+    /// Page size, 1-500 (default 50).
+    #[param(minimum = 1, maximum = 500)]
+    pub limit: Option<i64>,
+    /// Opaque cursor from `next_cursor`.
+    #[param(min_length = 1, max_length = 86, pattern = "^[A-Za-z0-9_-]+$")]
+    pub cursor: Option<String>,
+}
+
+/// The organisation must exist (404 otherwise) and the caller must belong to it or be an
+/// operator admin (403): organisations are a public directory, their members are not.
+fn authorise_reader(conn: &mut DbConn, ctx: &AuthContext, org_id: &str) -> Result<(), ApiError> {
+    model::find_org(conn, org_id)?.ok_or_else(ApiError::not_found)?;
+    if ctx.org_id != org_id && !ctx.is_operator_admin() {
+        return Err(ApiError::forbidden(
+            "Only members of this organisation may see its members.",
+        ));
+    }
+    Ok(())
+}
+
+/// The organisation must exist (404 otherwise) and the caller must administer it (403).
+fn authorise_admin(conn: &mut DbConn, ctx: &AuthContext, org_id: &str) -> Result<(), ApiError> {
+    model::find_org(conn, org_id)?.ok_or_else(ApiError::not_found)?;
+    if !ctx.can_administer(org_id) {
+        return Err(ApiError::forbidden(
+            "Only the organisation's admins may manage its members.",
+        ));
+    }
+    Ok(())
+}
+
+/// List an organisation's members
+///
+/// Visible to the organisation's own users and to operator admins.
+#[utoipa::path(
+    tag = "organisations",
+    operation_id = "listMembers",
+    params(("id" = String, Path, description = "Organisation id"), MemberQuery),
+    responses(
+        (status = 200, description = "A page of members", body = Page<User>),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+    ),
+    security(("bearer" = []))
+)]
+#[get("/organisations/{id}/members")]
+pub async fn list_members(
+    state: web::Data<AppState>,
+    ctx: AuthContext,
+    path: web::Path<String>,
+    query: web::Query<MemberQuery>,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    let org_id = path.into_inner();
+    let q = query.into_inner();
+    let page = PageRequest::new(q.limit, q.cursor.as_deref())?;
+    let (after, fetch) = (page.after.clone(), page.fetch());
+    let rows = state
+        .db
+        .run(move |conn| {
+            authorise_reader(conn, &ctx, &org_id)?;
+            Ok(model::list_members(conn, &org_id, after, fetch)?)
+        })
+        .await?;
+    let items: Vec<User> = rows.into_iter().map(User::from).collect();
+    Ok(page_response(&req, &page.finish(items, |u| &u.id)))
+}
+
+/// Get one member
+///
+/// Visible to the organisation's own users and to operator admins; carries the ETag that
+/// `If-Match` on PATCH and DELETE expects.
+#[utoipa::path(
+    tag = "organisations",
+    operation_id = "getMember",
+    params(("id" = String, Path, description = "Organisation id"), ("user_id" = String, Path, description = "User id")),
+    responses(
+        (status = 200, description = "The member", body = User, headers(("ETag" = String))),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+    ),
+    security(("bearer" = []))
+)]
+#[get("/organisations/{id}/members/{user_id}")]
+pub async fn get_member(
+    state: web::Data<AppState>,
+    ctx: AuthContext,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let (org_id, user_id) = path.into_inner();
+    let row = state
+        .db
+        .run(move |conn| {
+            authorise_reader(conn, &ctx, &org_id)?;
+            model::find_user(conn, &user_id)?
+                .filter(|u| u.org_id == org_id)
+                .ok_or_else(ApiError::not_found)
+        })
+        .await?;
+    Ok(tagged(row.version, &User::from(row)))
+}
+
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MemberPatch {
+    pub role: Role,
+}
+
+fn last_admin() -> ApiError {
+    ApiError::conflict("last_admin", "An organisation must keep at least one admin.")
+}
+
+/// Change a member's role
+///
+/// The organisation's admins (or operator admins). The last admin cannot be demoted.
+#[utoipa::path(
+    tag = "organisations",
+    operation_id = "updateMember",
+    request_body = MemberPatch,
+    params(
+        ("id" = String, Path, description = "Organisation id"),
+        ("user_id" = String, Path, description = "User id"),
+        ("If-Match" = Option<String>, Header, nullable = false, description = "ETag of the member; 412 when stale"),
+    ),
+    responses(
+        (status = 200, description = "Updated", body = User, headers(("ETag" = String))),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+        (status = 409, response = Conflict),
+        (status = 412, response = PreconditionFailed),
+        (status = 413, response = PayloadTooLarge),
+        (status = 415, response = UnsupportedMediaType),
+        (status = 422, response = Unprocessable),
+    ),
+    security(("bearer" = []))
+)]
+#[patch("/organisations/{id}/members/{user_id}")]
+pub async fn update_member(
+    state: web::Data<AppState>,
+    ctx: AuthContext,
+    path: web::Path<(String, String)>,
+    if_match: IfMatch,
+    body: Json<MemberPatch>,
+) -> Result<HttpResponse, ApiError> {
+    let (org_id, user_id) = path.into_inner();
+    let role = body.into_inner().role;
+    let row = state
+        .db
+        .write(move |conn| {
+            authorise_admin(conn, &ctx, &org_id)?;
+            model::lock_org(conn, &org_id)?;
+            let before = model::find_user(conn, &user_id)?
+                .filter(|u| u.org_id == org_id)
+                .ok_or_else(ApiError::not_found)?;
+            if_match.check(before.version)?;
+            if before.role == "admin" && role != Role::Admin && model::admin_count(conn, &org_id)? <= 1 {
+                return Err(last_admin());
+            }
+            if !model::set_role(conn, &user_id, role, before.version)? {
+                return Err(ApiError::precondition_failed());
+            }
+            let after = model::find_user(conn, &user_id)?.ok_or_else(ApiError::not_found)?;
+            audit::record(
+                conn,
+                &Actor::from(&ctx),
+                Change {
+                    action: "member.update",
+                    entity_type: "user",
+                    entity_id: &user_id,
+                    org_id: Some(&org_id),
+                    before: Some(serde_json::to_value(User::from(before))?),
+                    after: Some(serde_json::to_value(User::from(after.clone()))?),
+                },
+            )?;
+            Ok(after)
+        })
+        .await?;
+    Ok(tagged(row.version, &User::from(row)))
+}
+
+/// Remove a member
+///
+/// Deletes the user's account and every token it holds. The last admin cannot be removed.
+#[utoipa::path(
+    tag = "organisations",
+    operation_id = "removeMember",
+    params(
+        ("id" = String, Path, description = "Organisation id"),
+        ("user_id" = String, Path, description = "User id"),
+        ("If-Match" = Option<String>, Header, nullable = false, description = "ETag of the member; 412 when stale"),
+    ),
+    responses(
+        (status = 204, description = "Removed"),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+        (status = 409, response = Conflict),
+        (status = 412, response = PreconditionFailed),
+    ),
+    security(("bearer" = []))
+)]
+#[delete("/organisations/{id}/members/{user_id}")]
+pub async fn remove_member(
+    state: web::Data<AppState>,
+    ctx: AuthContext,
+    path: web::Path<(String, String)>,
+    if_match: IfMatch,
+) -> Result<HttpResponse, ApiError> {
+    let (org_id, user_id) = path.into_inner();
+    state
+        .db
+        .write(move |conn| {
+            authorise_admin(conn, &ctx, &org_id)?;
+            model::lock_org(conn, &org_id)?;
+            let before = model::find_user(conn, &user_id)?
+                .filter(|u| u.org_id == org_id)
+                .ok_or_else(ApiError::not_found)?;
+            if_match.check(before.version)?;
+            if before.role == "admin" && model::admin_count(conn, &org_id)? <= 1 {
+                return Err(last_admin());
+            }
+            model::delete_user(conn, &user_id)?;
+            audit::record(
+                conn,
+                &Actor::from(&ctx),
+                Change {
+                    action: "member.remove",
+                    entity_type: "user",
+                    entity_id: &user_id,
+                    org_id: Some(&org_id),
+                    before: Some(serde_json::to_value(User::from(before))?),
+                    after: None,
+                },
+            )
+        })
+        .await?;
+    Ok(HttpResponse::NoContent().finish())
+}

@@ -1,0 +1,339 @@
+//! Organisations, their users and invitations: rows, API types and queries.
+
+use chrono::{DateTime, NaiveDateTime, Utc};
+use diesel::prelude::*;
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use crate::auth::tokens::{hash_secret, new_secret};
+use crate::auth::{OrgKind, Role};
+use crate::db::schema::{invitations, organisations, users};
+use crate::db::{new_id, now, DbConn};
+use crate::http::ApiError;
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = organisations)]
+pub struct OrgRow {
+    pub id: String,
+    pub name: String,
+    pub slug: String,
+    pub kind: String,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+    pub version: i64,
+}
+
+/// An organisation taking part in the portal.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Organisation {
+    pub id: String,
+    pub name: String,
+    pub slug: String,
+    pub kind: OrgKind,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl From<OrgRow> for Organisation {
+    fn from(r: OrgRow) -> Self {
+        Self {
+            id: r.id,
+            name: r.name,
+            slug: r.slug,
+            kind: OrgKind::parse(&r.kind).unwrap_or(OrgKind::Other),
+            created_at: r.created_at.and_utc(),
+            updated_at: r.updated_at.and_utc(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = users)]
+pub struct UserRow {
+    pub id: String,
+    pub org_id: String,
+    pub email: String,
+    pub name: String,
+    pub role: String,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+    pub version: i64,
+}
+
+/// A user (never with credentials).
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct User {
+    pub id: String,
+    pub org_id: String,
+    pub email: String,
+    pub name: String,
+    pub role: Role,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl From<UserRow> for User {
+    fn from(r: UserRow) -> Self {
+        Self {
+            id: r.id,
+            org_id: r.org_id,
+            email: r.email,
+            name: r.name,
+            role: Role::parse(&r.role).unwrap_or(Role::Viewer),
+            created_at: r.created_at.and_utc(),
+            updated_at: r.updated_at.and_utc(),
+        }
+    }
+}
+
+pub fn list_orgs(
+    conn: &mut DbConn,
+    kind: Option<OrgKind>,
+    after: Option<String>,
+    limit: i64,
+) -> QueryResult<Vec<OrgRow>> {
+    let mut q = organisations::table.select(OrgRow::as_select()).into_boxed();
+    if let Some(kind) = kind {
+        q = q.filter(organisations::kind.eq(kind.as_str()));
+    }
+    if let Some(after) = after {
+        q = q.filter(organisations::id.gt(after));
+    }
+    q.order(organisations::id.asc()).limit(limit).load(conn)
+}
+
+pub fn find_org(conn: &mut DbConn, id: &str) -> QueryResult<Option<OrgRow>> {
+    organisations::table
+        .find(id)
+        .select(OrgRow::as_select())
+        .first(conn)
+        .optional()
+}
+
+pub fn slug_taken(conn: &mut DbConn, slug: &str, except_id: Option<&str>) -> QueryResult<Option<String>> {
+    let mut q = organisations::table
+        .filter(organisations::slug.eq(slug))
+        .select(organisations::id)
+        .into_boxed();
+    if let Some(id) = except_id {
+        q = q.filter(organisations::id.ne(id.to_string()));
+    }
+    q.first(conn).optional()
+}
+
+pub fn insert_org(conn: &mut DbConn, name: &str, slug: &str, kind: OrgKind) -> QueryResult<OrgRow> {
+    let now = now();
+    let row = OrgRow {
+        id: new_id(),
+        name: name.to_string(),
+        slug: slug.to_string(),
+        kind: kind.as_str().to_string(),
+        created_at: now,
+        updated_at: now,
+        version: 1,
+    };
+    diesel::insert_into(organisations::table).values(&row).execute(conn)?;
+    Ok(row)
+}
+
+/// Updates name and slug when the row is still at `version`; `false` when it moved on.
+pub fn update_org(conn: &mut DbConn, row: &OrgRow) -> QueryResult<bool> {
+    let n = diesel::update(
+        organisations::table
+            .find(&row.id)
+            .filter(organisations::version.eq(row.version)),
+    )
+    .set((
+        organisations::name.eq(&row.name),
+        organisations::slug.eq(&row.slug),
+        organisations::updated_at.eq(now()),
+        organisations::version.eq(row.version + 1),
+    ))
+    .execute(conn)?;
+    Ok(n == 1)
+}
+
+pub fn find_user(conn: &mut DbConn, id: &str) -> QueryResult<Option<UserRow>> {
+    users::table
+        .find(id)
+        .select(UserRow::as_select())
+        .first(conn)
+        .optional()
+}
+
+pub fn user_org(conn: &mut DbConn, user_id: &str) -> QueryResult<String> {
+    users::table.find(user_id).select(users::org_id).first(conn)
+}
+
+pub fn email_taken(conn: &mut DbConn, email: &str) -> QueryResult<bool> {
+    diesel::select(diesel::dsl::exists(users::table.filter(users::email.eq(email)))).get_result(conn)
+}
+
+pub fn insert_user(
+    conn: &mut DbConn,
+    org_id: &str,
+    email: &str,
+    name: &str,
+    role: Role,
+    password_hash: &str,
+) -> QueryResult<UserRow> {
+    let now = now();
+    let id = new_id();
+    diesel::insert_into(users::table)
+        .values((
+            users::id.eq(&id),
+            users::org_id.eq(org_id),
+            users::email.eq(email),
+            users::name.eq(name),
+            users::role.eq(role.as_str()),
+            users::password_hash.eq(password_hash),
+            users::token_version.eq(0i64),
+            users::created_at.eq(now),
+            users::updated_at.eq(now),
+            users::version.eq(1i64),
+        ))
+        .execute(conn)?;
+    users::table.find(&id).select(UserRow::as_select()).first(conn)
+}
+
+pub fn set_password(conn: &mut DbConn, user_id: &str, hash: &str) -> QueryResult<()> {
+    diesel::update(users::table.find(user_id))
+        .set((
+            users::password_hash.eq(hash),
+            users::updated_at.eq(now()),
+            users::version.eq(users::version + 1),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+pub fn password_hash(conn: &mut DbConn, user_id: &str) -> QueryResult<String> {
+    users::table.find(user_id).select(users::password_hash).first(conn)
+}
+
+/// Renames a user when still at `version`.
+pub fn rename_user(conn: &mut DbConn, user_id: &str, name: &str, version: i64) -> QueryResult<bool> {
+    let n = diesel::update(users::table.find(user_id).filter(users::version.eq(version)))
+        .set((
+            users::name.eq(name),
+            users::updated_at.eq(now()),
+            users::version.eq(version + 1),
+        ))
+        .execute(conn)?;
+    Ok(n == 1)
+}
+
+pub fn list_members(conn: &mut DbConn, org_id: &str, after: Option<String>, limit: i64) -> QueryResult<Vec<UserRow>> {
+    let mut q = users::table
+        .filter(users::org_id.eq(org_id))
+        .select(UserRow::as_select())
+        .into_boxed();
+    if let Some(after) = after {
+        q = q.filter(users::id.gt(after));
+    }
+    q.order(users::id.asc()).limit(limit).load(conn)
+}
+
+pub fn admin_count(conn: &mut DbConn, org_id: &str) -> QueryResult<i64> {
+    users::table
+        .filter(users::org_id.eq(org_id).and(users::role.eq("admin")))
+        .count()
+        .get_result(conn)
+}
+
+/// Serialises membership changes of one organisation (PostgreSQL row lock; on SQLite the
+/// write transaction already holds the database's single write lock).
+pub fn lock_org(conn: &mut DbConn, org_id: &str) -> QueryResult<()> {
+    if let DbConn::Pg(_) = conn {
+        diesel::sql_query("SELECT id FROM organisations WHERE id = $1 FOR UPDATE")
+            .bind::<diesel::sql_types::Text, _>(org_id)
+            .execute(conn)?;
+    }
+    Ok(())
+}
+
+pub fn set_role(conn: &mut DbConn, user_id: &str, role: Role, version: i64) -> QueryResult<bool> {
+    let n = diesel::update(users::table.find(user_id).filter(users::version.eq(version)))
+        .set((
+            users::role.eq(role.as_str()),
+            users::updated_at.eq(now()),
+            users::version.eq(version + 1),
+        ))
+        .execute(conn)?;
+    Ok(n == 1)
+}
+
+pub fn delete_user(conn: &mut DbConn, user_id: &str) -> QueryResult<usize> {
+    diesel::delete(users::table.find(user_id)).execute(conn)
+}
+
+/// A pending invitation.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Invitation {
+    pub id: String,
+    pub org_id: String,
+    pub email: String,
+    pub role: Role,
+    pub expires_at: DateTime<Utc>,
+    pub created_at: DateTime<Utc>,
+}
+
+/// Creates an invitation; returns it and its single-use secret (which only goes in the email).
+pub fn create_invitation(
+    conn: &mut DbConn,
+    org_id: &str,
+    email: &str,
+    role: Role,
+    invited_by: &str,
+    ttl: chrono::Duration,
+) -> QueryResult<(Invitation, String)> {
+    let secret = new_secret("uiti_");
+    let now = now();
+    let id = new_id();
+    diesel::insert_into(invitations::table)
+        .values((
+            invitations::id.eq(&id),
+            invitations::org_id.eq(org_id),
+            invitations::email.eq(email),
+            invitations::role.eq(role.as_str()),
+            invitations::token_hash.eq(hash_secret(&secret)),
+            invitations::invited_by.eq(invited_by),
+            invitations::expires_at.eq(now + ttl),
+            invitations::created_at.eq(now),
+        ))
+        .execute(conn)?;
+    let invitation = Invitation {
+        id,
+        org_id: org_id.to_string(),
+        email: email.to_string(),
+        role,
+        expires_at: (now + ttl).and_utc(),
+        created_at: now.and_utc(),
+    };
+    Ok((invitation, secret))
+}
+
+/// Spends an invitation token: `(org_id, email, role)` when valid.
+pub fn consume_invitation(conn: &mut DbConn, secret: &str) -> Result<Option<(String, String, Role)>, ApiError> {
+    let now = now();
+    let found: Option<(String, String, String, String)> = invitations::table
+        .filter(invitations::token_hash.eq(hash_secret(secret)))
+        .filter(invitations::accepted_at.is_null())
+        .filter(invitations::expires_at.gt(now))
+        .select((
+            invitations::id,
+            invitations::org_id,
+            invitations::email,
+            invitations::role,
+        ))
+        .first(conn)
+        .optional()?;
+    let Some((id, org_id, email, role)) = found else {
+        return Ok(None);
+    };
+    let n = diesel::update(invitations::table.find(&id).filter(invitations::accepted_at.is_null()))
+        .set(invitations::accepted_at.eq(now))
+        .execute(conn)?;
+    let role = Role::parse(&role).ok_or_else(|| ApiError::internal("bad role"))?;
+    Ok((n == 1).then_some((org_id, email, role)))
+}

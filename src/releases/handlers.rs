@@ -1,0 +1,414 @@
+use actix_web::{get, patch, post, web, HttpRequest, HttpResponse};
+use chrono::{Datelike, NaiveDate};
+use serde::{Deserialize, Deserializer, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use super::model::{self, Release, ReleaseRow, StageChangeRow};
+use super::{ReleaseKind, Stage};
+use crate::audit::{self, Actor, Change};
+use crate::auth::{AuthContext, Capability};
+use crate::db::{new_id, now};
+use crate::events::{self, NewEvent, Topic};
+use crate::http::etag::{tagged, IfMatch};
+use crate::http::idempotency::{self, IdempotencyKey, StoredResponse};
+use crate::http::json::Json;
+use crate::http::pagination::{page_response, Page, PageRequest};
+use crate::http::responses::*;
+use crate::http::validate::Validator;
+use crate::http::ApiError;
+use crate::AppState;
+
+/// Longest `notes`, in characters.
+const MAX_NOTES: usize = 10_000;
+
+/// Tells an absent field (`None`) from an explicit `null` (`Some(None)`).
+pub(crate) fn present<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(d).map(Some)
+}
+
+fn check_notes(v: &mut Validator, notes: &str) {
+    if notes.chars().count() > MAX_NOTES {
+        v.error("notes", format!("must be at most {MAX_NOTES} characters"));
+    }
+}
+
+fn name_taken(existing_id: String) -> ApiError {
+    ApiError::conflict("release_name_taken", "A release with this name exists.")
+        .with_context(serde_json::json!({ "existing_id": existing_id }))
+}
+
+fn show_date(d: Option<NaiveDate>) -> String {
+    d.map(|d| d.format("%Y-%m-%d").to_string())
+        .unwrap_or_else(|| "none".into())
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ReleaseQuery {
+    pub kind: Option<ReleaseKind>,
+    pub stage: Option<Stage>,
+    /// Page size, 1-500 (default 50).
+    #[param(minimum = 1, maximum = 500)]
+    pub limit: Option<i64>,
+    /// Opaque cursor from `next_cursor`.
+    #[param(min_length = 1, max_length = 86, pattern = "^[A-Za-z0-9_-]+$")]
+    pub cursor: Option<String>,
+}
+
+/// List releases
+///
+/// Every release, to any signed-in user. Filter with `kind` and `stage`; ordered by id.
+#[utoipa::path(
+    tag = "releases",
+    operation_id = "listReleases",
+    params(ReleaseQuery),
+    responses(
+        (status = 200, description = "A page of releases", body = Page<Release>),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+    ),
+    security(("bearer" = []))
+)]
+#[get("/releases")]
+pub async fn list_releases(
+    state: web::Data<AppState>,
+    _ctx: AuthContext,
+    query: web::Query<ReleaseQuery>,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    let q = query.into_inner();
+    let page = PageRequest::new(q.limit, q.cursor.as_deref())?;
+    let (after, fetch) = (page.after.clone(), page.fetch());
+    let items = state
+        .db
+        .run(move |conn| {
+            let rows = model::list(conn, q.kind, q.stage, after, fetch)?;
+            let ids: Vec<String> = rows.iter().map(|r| r.id.clone()).collect();
+            let mut firmware = model::firmware_of(conn, &ids)?;
+            Ok(rows
+                .into_iter()
+                .map(|r| {
+                    let f = firmware.remove(&r.id).unwrap_or_default();
+                    Release::new(r, f)
+                })
+                .collect::<Vec<_>>())
+        })
+        .await?;
+    Ok(page_response(&req, &page.finish(items, |r| &r.id)))
+}
+
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewRelease {
+    /// Unique.
+    #[schema(example = "CHF 4.2.1 planned maintenance", min_length = 1, max_length = 200)]
+    pub name: String,
+    pub kind: ReleaseKind,
+    /// The planned production date.
+    #[serde(default)]
+    pub target_date: Option<NaiveDate>,
+    /// Firmware versions the release carries; each must exist.
+    #[serde(default)]
+    #[schema(max_items = 500)]
+    pub firmware_ids: Vec<String>,
+    #[serde(default)]
+    #[schema(max_length = 10000)]
+    pub notes: String,
+}
+
+/// Create a release
+///
+/// Operator organisations only. The release starts at `content_agreed`; that first stage is
+/// kept in its history and subscribers to `releases` are told.
+#[utoipa::path(
+    tag = "releases",
+    operation_id = "createRelease",
+    request_body = NewRelease,
+    params((
+        "Idempotency-Key" = Option<String>, Header, nullable = false,
+        min_length = 1, max_length = 255, pattern = "^[!-~]+$",
+        description = "1-255 visible ASCII characters; replays return the original response for 24 hours"
+    )),
+    responses(
+        (status = 201, description = "Created", body = Release),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 409, response = Conflict),
+        (status = 413, response = PayloadTooLarge),
+        (status = 415, response = UnsupportedMediaType),
+        (status = 422, response = Unprocessable),
+    ),
+    security(("bearer" = []))
+)]
+#[post("/releases")]
+pub async fn create_release(
+    state: web::Data<AppState>,
+    ctx: AuthContext,
+    key: IdempotencyKey,
+    body: Json<NewRelease>,
+) -> Result<HttpResponse, ApiError> {
+    ctx.require(Capability::ManageIndustry)?;
+    let body = body.into_inner();
+    let idem = key.bind(&ctx.user_id, "POST /releases", &body);
+    let stored = state
+        .db
+        .write(move |conn| {
+            idempotency::once(conn, idem.as_ref(), |conn| {
+                let mut v = Validator::new();
+                v.text("name", &body.name, 200);
+                if let Some(date) = body.target_date {
+                    model::check_year(&mut v, "target_date", date.year());
+                }
+                check_notes(&mut v, &body.notes);
+                let firmware = model::check_firmware(conn, &mut v, body.firmware_ids)?;
+                v.finish()?;
+                let name = body.name.trim().to_string();
+                if let Some(existing) = model::name_taken(conn, &name, None)? {
+                    return Err(name_taken(existing));
+                }
+                let now = now();
+                let row = ReleaseRow {
+                    id: new_id(),
+                    name,
+                    kind: body.kind.as_str().to_string(),
+                    target_date: body.target_date,
+                    stage: Stage::ContentAgreed.as_str().to_string(),
+                    notes: body.notes,
+                    created_at: now,
+                    updated_at: now,
+                    version: 1,
+                };
+                model::insert(conn, &row)?;
+                model::set_firmware(conn, &row.id, &firmware)?;
+                model::insert_stage_change(
+                    conn,
+                    &StageChangeRow {
+                        id: new_id(),
+                        release_id: row.id.clone(),
+                        from_stage: None,
+                        to_stage: row.stage.clone(),
+                        decided_at: now,
+                        effective_at: now,
+                        actor_user_id: Some(ctx.user_id.clone()),
+                        actor_org_id: Some(ctx.org_id.clone()),
+                        decision_note: "Release created".into(),
+                    },
+                )?;
+                let (_, release) = model::load(conn, &row.id)?;
+                let scope = model::product_scope(conn, &release.id)?;
+                events::record(
+                    conn,
+                    scope.apply(
+                        NewEvent::new(
+                            Topic::Releases,
+                            "release.created",
+                            "release",
+                            &release.id,
+                            format!("Release {} created ({})", release.name, release.kind),
+                        )
+                        .details(serde_json::json!({
+                            "name": release.name,
+                            "kind": release.kind,
+                            "stage": release.stage,
+                            "target_date": release.target_date,
+                            "firmware_ids": release.firmware_ids,
+                        }))
+                        .actor(&ctx.org_id),
+                    ),
+                )?;
+                audit::record(
+                    conn,
+                    &Actor::from(&ctx),
+                    Change {
+                        action: "release.create",
+                        entity_type: "release",
+                        entity_id: &release.id,
+                        org_id: Some(&ctx.org_id),
+                        before: None,
+                        after: Some(serde_json::to_value(&release)?),
+                    },
+                )?;
+                StoredResponse::created(&release, Some(format!("/api/v1/releases/{}", release.id)))
+            })
+        })
+        .await?;
+    Ok(stored.into_response())
+}
+
+/// Get a release
+///
+/// Any signed-in user; the `ETag` is the one `If-Match` on PATCH expects.
+#[utoipa::path(
+    tag = "releases",
+    operation_id = "getRelease",
+    params(("id" = String, Path, description = "Release id")),
+    responses(
+        (status = 200, description = "The release", body = Release, headers(("ETag" = String))),
+        (status = 401, response = Unauthorized),
+        (status = 404, response = NotFound),
+    ),
+    security(("bearer" = []))
+)]
+#[get("/releases/{id}")]
+pub async fn get_release(
+    state: web::Data<AppState>,
+    _ctx: AuthContext,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let id = path.into_inner();
+    let (row, release) = state.db.run(move |conn| model::load(conn, &id)).await?;
+    Ok(tagged(row.version, &release))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReleasePatch {
+    #[schema(min_length = 1, max_length = 200)]
+    pub name: Option<String>,
+    /// A new date, or `null` to clear it. A change is announced to subscribers.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<NaiveDate>)]
+    pub target_date: Option<Option<NaiveDate>>,
+    #[schema(max_length = 10000)]
+    pub notes: Option<String>,
+    /// Replaces the release's firmware; each must exist.
+    #[schema(max_items = 500)]
+    pub firmware_ids: Option<Vec<String>>,
+}
+
+/// Update a release
+///
+/// Operator organisations only. Name, target date, notes and firmware; the stage moves with
+/// `POST /releases/{id}/stage`. A target date change is announced to subscribers.
+#[utoipa::path(
+    tag = "releases",
+    operation_id = "updateRelease",
+    request_body = ReleasePatch,
+    params(
+        ("id" = String, Path, description = "Release id"),
+        ("If-Match" = Option<String>, Header, nullable = false, description = "ETag from a previous read; 412 when stale"),
+    ),
+    responses(
+        (status = 200, description = "Updated", body = Release, headers(("ETag" = String))),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+        (status = 409, response = Conflict),
+        (status = 412, response = PreconditionFailed),
+        (status = 413, response = PayloadTooLarge),
+        (status = 415, response = UnsupportedMediaType),
+        (status = 422, response = Unprocessable),
+    ),
+    security(("bearer" = []))
+)]
+#[patch("/releases/{id}")]
+pub async fn update_release(
+    state: web::Data<AppState>,
+    ctx: AuthContext,
+    path: web::Path<String>,
+    if_match: IfMatch,
+    body: Json<ReleasePatch>,
+) -> Result<HttpResponse, ApiError> {
+    ctx.require(Capability::ManageIndustry)?;
+    let id = path.into_inner();
+    let patch = body.into_inner();
+    let (version, release) = state
+        .db
+        .write(move |conn| {
+            model::lock(conn, &id)?;
+            let (before_row, before) = model::load(conn, &id)?;
+            let mut v = Validator::new();
+            if let Some(name) = &patch.name {
+                v.text("name", name, 200);
+            }
+            if let Some(Some(date)) = patch.target_date {
+                model::check_year(&mut v, "target_date", date.year());
+            }
+            if let Some(notes) = &patch.notes {
+                check_notes(&mut v, notes);
+            }
+            let firmware = match patch.firmware_ids {
+                Some(ids) => Some(model::check_firmware(conn, &mut v, ids)?),
+                None => None,
+            };
+            v.finish()?;
+            // After validation: a request that could never succeed is 422, not 412.
+            if_match.check(before_row.version)?;
+            let mut row = before_row.clone();
+            if let Some(name) = patch.name {
+                let name = name.trim().to_string();
+                if let Some(existing) = model::name_taken(conn, &name, Some(&id))? {
+                    return Err(name_taken(existing));
+                }
+                row.name = name;
+            }
+            if let Some(date) = patch.target_date {
+                row.target_date = date;
+            }
+            if let Some(notes) = patch.notes {
+                row.notes = notes;
+            }
+            if !model::update(conn, &row)? {
+                return Err(ApiError::precondition_failed());
+            }
+            if let Some(firmware) = &firmware {
+                model::set_firmware(conn, &id, firmware)?;
+            }
+            let (after_row, after) = model::load(conn, &id)?;
+            if before.target_date != after.target_date {
+                let summary = match (before.target_date, after.target_date) {
+                    (Some(_), Some(_)) => format!(
+                        "Release {} target date moved from {} to {}",
+                        after.name,
+                        show_date(before.target_date),
+                        show_date(after.target_date)
+                    ),
+                    (None, _) => format!(
+                        "Release {} target date set to {}",
+                        after.name,
+                        show_date(after.target_date)
+                    ),
+                    (_, None) => format!(
+                        "Release {} target date cleared, was {}",
+                        after.name,
+                        show_date(before.target_date)
+                    ),
+                };
+                let scope = model::product_scope(conn, &id)?;
+                events::record(
+                    conn,
+                    scope.apply(
+                        NewEvent::new(Topic::Releases, "release.date_changed", "release", &id, summary)
+                            .details(serde_json::json!({
+                                "field": "target_date",
+                                "from": before.target_date,
+                                "to": after.target_date,
+                            }))
+                            .actor(&ctx.org_id),
+                    ),
+                )?;
+            }
+            audit::record(
+                conn,
+                &Actor::from(&ctx),
+                Change {
+                    action: "release.update",
+                    entity_type: "release",
+                    entity_id: &id,
+                    org_id: Some(&ctx.org_id),
+                    before: Some(serde_json::to_value(&before)?),
+                    after: Some(serde_json::to_value(&after)?),
+                },
+            )?;
+            Ok((after_row.version, after))
+        })
+        .await?;
+    Ok(tagged(version, &release))
+}

@@ -1,0 +1,328 @@
+//! Releases, their firmware and stage history: rows, API types and queries.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
+use diesel::prelude::*;
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use super::{ReleaseKind, Stage};
+use crate::db::schema::{device_models, firmware_versions, release_firmware, release_stage_history, releases};
+use crate::db::{now, DbConn};
+use crate::events::NewEvent;
+use crate::http::validate::Validator;
+use crate::http::ApiError;
+
+/// Most firmware versions one release may carry.
+pub const MAX_FIRMWARE: usize = 500;
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = releases)]
+pub struct ReleaseRow {
+    pub id: String,
+    pub name: String,
+    pub kind: String,
+    pub target_date: Option<NaiveDate>,
+    pub stage: String,
+    pub notes: String,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+    pub version: i64,
+}
+
+impl ReleaseRow {
+    pub fn kind(&self) -> ReleaseKind {
+        ReleaseKind::parse(&self.kind).unwrap_or(ReleaseKind::SecRelease)
+    }
+
+    pub fn stage(&self) -> Stage {
+        Stage::parse(&self.stage).unwrap_or(Stage::ContentAgreed)
+    }
+}
+
+/// A firmware release moving through PIT, SIT, UIT and deployment.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Release {
+    pub id: String,
+    #[schema(example = "CHF 4.2.1 planned maintenance")]
+    pub name: String,
+    pub kind: ReleaseKind,
+    /// The planned production date.
+    pub target_date: Option<NaiveDate>,
+    pub stage: Stage,
+    pub notes: String,
+    /// The firmware versions the release carries, sorted.
+    pub firmware_ids: Vec<String>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl Release {
+    pub fn new(r: ReleaseRow, firmware_ids: Vec<String>) -> Self {
+        Self {
+            kind: r.kind(),
+            stage: r.stage(),
+            id: r.id,
+            name: r.name,
+            target_date: r.target_date,
+            notes: r.notes,
+            firmware_ids,
+            created_at: r.created_at.and_utc(),
+            updated_at: r.updated_at.and_utc(),
+        }
+    }
+}
+
+pub fn list(
+    conn: &mut DbConn,
+    kind: Option<ReleaseKind>,
+    stage: Option<Stage>,
+    after: Option<String>,
+    limit: i64,
+) -> QueryResult<Vec<ReleaseRow>> {
+    let mut q = releases::table.select(ReleaseRow::as_select()).into_boxed();
+    if let Some(kind) = kind {
+        q = q.filter(releases::kind.eq(kind.as_str()));
+    }
+    if let Some(stage) = stage {
+        q = q.filter(releases::stage.eq(stage.as_str()));
+    }
+    if let Some(after) = after {
+        q = q.filter(releases::id.gt(after));
+    }
+    q.order(releases::id.asc()).limit(limit).load(conn)
+}
+
+pub fn find(conn: &mut DbConn, id: &str) -> QueryResult<Option<ReleaseRow>> {
+    releases::table
+        .find(id)
+        .select(ReleaseRow::as_select())
+        .first(conn)
+        .optional()
+}
+
+/// Serialises changes to one release (PostgreSQL row lock; on SQLite the write transaction
+/// already holds the database's single write lock).
+pub fn lock(conn: &mut DbConn, id: &str) -> QueryResult<()> {
+    if let DbConn::Pg(_) = conn {
+        diesel::sql_query("SELECT id FROM releases WHERE id = $1 FOR UPDATE")
+            .bind::<diesel::sql_types::Text, _>(id)
+            .execute(conn)?;
+    }
+    Ok(())
+}
+
+/// The release with its firmware; 404 when missing.
+pub fn load(conn: &mut DbConn, id: &str) -> Result<(ReleaseRow, Release), ApiError> {
+    let row = find(conn, id)?.ok_or_else(ApiError::not_found)?;
+    let firmware = firmware_of(conn, std::slice::from_ref(&row.id))?
+        .remove(&row.id)
+        .unwrap_or_default();
+    Ok((row.clone(), Release::new(row, firmware)))
+}
+
+/// The id of another release with this name.
+pub fn name_taken(conn: &mut DbConn, name: &str, except_id: Option<&str>) -> QueryResult<Option<String>> {
+    let mut q = releases::table
+        .filter(releases::name.eq(name))
+        .select(releases::id)
+        .into_boxed();
+    if let Some(id) = except_id {
+        q = q.filter(releases::id.ne(id.to_string()));
+    }
+    q.first(conn).optional()
+}
+
+/// Firmware ids per release, each list sorted.
+pub fn firmware_of(conn: &mut DbConn, release_ids: &[String]) -> QueryResult<HashMap<String, Vec<String>>> {
+    let pairs: Vec<(String, String)> = release_firmware::table
+        .filter(release_firmware::release_id.eq_any(release_ids))
+        .select((release_firmware::release_id, release_firmware::firmware_id))
+        .order((release_firmware::release_id.asc(), release_firmware::firmware_id.asc()))
+        .load(conn)?;
+    let mut map: HashMap<String, Vec<String>> = HashMap::new();
+    for (release, firmware) in pairs {
+        map.entry(release).or_default().push(firmware);
+    }
+    Ok(map)
+}
+
+/// Adds a field error unless `year` has four digits. RFC 3339 dates and instants do; chrono
+/// also parses years like `+100000` or `-0001`, which PostgreSQL refuses (a 500) and SQLite
+/// would store as text that no longer sorts.
+pub fn check_year(v: &mut Validator, field: &str, year: i32) {
+    if !(0..=9999).contains(&year) {
+        v.error(field, "must have a four-digit year (0000-9999)");
+    }
+}
+
+/// Drops repeated ids, keeping the first of each.
+pub fn dedup_keep_order(ids: Vec<String>) -> Vec<String> {
+    let mut seen = std::collections::HashSet::new();
+    ids.into_iter().filter(|id| seen.insert(id.clone())).collect()
+}
+
+/// Adds a field error for each firmware id that names no firmware version (or one for too
+/// many); returns the ids without repeats.
+pub fn check_firmware(conn: &mut DbConn, v: &mut Validator, ids: Vec<String>) -> QueryResult<Vec<String>> {
+    if ids.len() > MAX_FIRMWARE {
+        v.error(
+            "firmware_ids",
+            format!("must list at most {MAX_FIRMWARE} firmware versions"),
+        );
+        return Ok(Vec::new());
+    }
+    let found: Vec<String> = firmware_versions::table
+        .filter(firmware_versions::id.eq_any(&ids))
+        .select(firmware_versions::id)
+        .load(conn)?;
+    for (i, id) in ids.iter().enumerate() {
+        if !found.contains(id) {
+            v.error(&format!("firmware_ids[{i}]"), "no such firmware version");
+        }
+    }
+    Ok(dedup_keep_order(ids))
+}
+
+/// Replaces the release's firmware with `ids`.
+pub fn set_firmware(conn: &mut DbConn, release_id: &str, ids: &[String]) -> QueryResult<()> {
+    diesel::delete(release_firmware::table.filter(release_firmware::release_id.eq(release_id))).execute(conn)?;
+    // One row at a time: MultiConnection has no batch insert.
+    for firmware_id in ids {
+        diesel::insert_into(release_firmware::table)
+            .values((
+                release_firmware::release_id.eq(release_id),
+                release_firmware::firmware_id.eq(firmware_id),
+            ))
+            .execute(conn)?;
+    }
+    Ok(())
+}
+
+pub fn insert(conn: &mut DbConn, row: &ReleaseRow) -> QueryResult<()> {
+    diesel::insert_into(releases::table).values(row).execute(conn)?;
+    Ok(())
+}
+
+/// Saves name, target date, notes and stage when the row is still at `row.version`;
+/// `false` when it moved on.
+pub fn update(conn: &mut DbConn, row: &ReleaseRow) -> QueryResult<bool> {
+    let n = diesel::update(releases::table.find(&row.id).filter(releases::version.eq(row.version)))
+        .set((
+            releases::name.eq(&row.name),
+            releases::target_date.eq(row.target_date),
+            releases::notes.eq(&row.notes),
+            releases::stage.eq(&row.stage),
+            releases::updated_at.eq(now()),
+            releases::version.eq(row.version + 1),
+        ))
+        .execute(conn)?;
+    Ok(n == 1)
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = release_stage_history)]
+pub struct StageChangeRow {
+    pub id: String,
+    pub release_id: String,
+    pub from_stage: Option<String>,
+    pub to_stage: String,
+    pub decided_at: NaiveDateTime,
+    pub effective_at: NaiveDateTime,
+    pub actor_user_id: Option<String>,
+    pub actor_org_id: Option<String>,
+    pub decision_note: String,
+}
+
+/// One decision on a release's track: who moved it, when, and why.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct StageChange {
+    pub id: String,
+    pub release_id: String,
+    /// Null for the release's creation.
+    pub from_stage: Option<Stage>,
+    pub to_stage: Stage,
+    /// When the decision was recorded.
+    pub decided_at: DateTime<Utc>,
+    /// When the stage takes effect (for deployment phases, when the phase starts).
+    pub effective_at: DateTime<Utc>,
+    pub actor_user_id: Option<String>,
+    pub actor_org_id: Option<String>,
+    pub decision_note: String,
+}
+
+impl From<StageChangeRow> for StageChange {
+    fn from(r: StageChangeRow) -> Self {
+        Self {
+            id: r.id,
+            release_id: r.release_id,
+            from_stage: r.from_stage.as_deref().and_then(Stage::parse),
+            to_stage: Stage::parse(&r.to_stage).unwrap_or(Stage::ContentAgreed),
+            decided_at: r.decided_at.and_utc(),
+            effective_at: r.effective_at.and_utc(),
+            actor_user_id: r.actor_user_id,
+            actor_org_id: r.actor_org_id,
+            decision_note: r.decision_note,
+        }
+    }
+}
+
+pub fn insert_stage_change(conn: &mut DbConn, row: &StageChangeRow) -> QueryResult<()> {
+    diesel::insert_into(release_stage_history::table)
+        .values(row)
+        .execute(conn)?;
+    Ok(())
+}
+
+/// Oldest first.
+pub fn stage_history(
+    conn: &mut DbConn,
+    release_id: &str,
+    after: Option<String>,
+    limit: i64,
+) -> QueryResult<Vec<StageChangeRow>> {
+    let mut q = release_stage_history::table
+        .filter(release_stage_history::release_id.eq(release_id))
+        .select(StageChangeRow::as_select())
+        .into_boxed();
+    if let Some(after) = after {
+        q = q.filter(release_stage_history::id.gt(after));
+    }
+    q.order(release_stage_history::id.asc()).limit(limit).load(conn)
+}
+
+/// The products a release touches, for subscription filters on its change events.
+#[derive(Debug, Clone, Default)]
+pub struct ProductScope {
+    pub device_types: Vec<String>,
+    pub device_model_ids: Vec<String>,
+    pub manufacturer_org_ids: Vec<String>,
+}
+
+impl ProductScope {
+    /// Scopes `event` to these products.
+    pub fn apply(self, event: NewEvent) -> NewEvent {
+        event.scope(self.device_types, self.device_model_ids, self.manufacturer_org_ids)
+    }
+}
+
+/// The device types, models and manufacturers of the release's firmware.
+pub fn product_scope(conn: &mut DbConn, release_id: &str) -> QueryResult<ProductScope> {
+    let rows: Vec<(String, String, String)> = release_firmware::table
+        .inner_join(firmware_versions::table.inner_join(device_models::table))
+        .filter(release_firmware::release_id.eq(release_id))
+        .select((
+            device_models::device_type,
+            device_models::id,
+            device_models::manufacturer_org_id,
+        ))
+        .load(conn)?;
+    let mut scope = ProductScope::default();
+    for (device_type, model_id, manufacturer) in rows {
+        scope.device_types.push(device_type);
+        scope.device_model_ids.push(model_id);
+        scope.manufacturer_org_ids.push(manufacturer);
+    }
+    Ok(scope)
+}

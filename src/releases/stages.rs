@@ -1,0 +1,240 @@
+//! Moving a release along its track, and the record of every move.
+
+use actix_web::{get, post, web, HttpRequest, HttpResponse};
+use chrono::{DateTime, Datelike, Duration, SubsecRound, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use super::model::{self, Release, StageChange, StageChangeRow};
+use super::{ReleaseKind, Stage};
+use crate::audit::{self, Actor, Change};
+use crate::auth::{AuthContext, Capability};
+use crate::db::{new_id, now};
+use crate::events::{self, show, NewEvent, Topic};
+use crate::http::etag::{tagged, IfMatch};
+use crate::http::json::Json;
+use crate::http::pagination::{page_response, Page, PageRequest};
+use crate::http::responses::*;
+use crate::http::validate::Validator;
+use crate::http::ApiError;
+use crate::AppState;
+
+/// OTA deployment notice to suppliers (SEC Appendix AB).
+const DEPLOYMENT_NOTICE_DAYS: i64 = 7;
+
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StageMove {
+    /// The next stage on the track, or `withdrawn`.
+    pub stage: Stage,
+    /// Why: kept in the release's stage history.
+    #[schema(
+        example = "SIT exit criteria met; no open severity 1 defects.",
+        min_length = 1,
+        max_length = 2000
+    )]
+    pub decision_note: String,
+    /// When the stage takes effect (RFC 3339; default now). For the deployment phases this is
+    /// when the phase starts, and it must be at least 7 days away unless the release is
+    /// `unplanned_maintenance`.
+    #[serde(default)]
+    pub effective_at: Option<DateTime<Utc>>,
+}
+
+fn illegal_move(current: Stage) -> ApiError {
+    let allowed = current.allowed_moves();
+    let names: Vec<&str> = allowed.iter().map(|s| s.as_str()).collect();
+    let detail = if names.is_empty() {
+        format!("Release is in {current}; it cannot move any further.")
+    } else {
+        format!("Release is in {current}; it can move to {}.", names.join(" or "))
+    };
+    ApiError::unprocessable("illegal_stage_move", detail)
+        .with_context(serde_json::json!({ "current": current, "allowed": allowed }))
+}
+
+/// Move a release to its next stage
+///
+/// Operator organisations only. A release moves exactly one stage forward, or to `withdrawn`
+/// from any stage before `complete`; anything else is 422 `illegal_stage_move`, naming the
+/// allowed stages. A deployment phase (`deployment_phase_1`, `deployment_phase_2`,
+/// `mass_deployment`) must start at least 7 days after this request (`effective_at`) unless
+/// the release is `unplanned_maintenance` (422 `insufficient_notice`). Each move is kept with
+/// who, when and the note, and subscribers to `releases` are told.
+#[utoipa::path(
+    tag = "releases",
+    operation_id = "moveReleaseStage",
+    request_body = StageMove,
+    params(
+        ("id" = String, Path, description = "Release id"),
+        ("If-Match" = Option<String>, Header, nullable = false, description = "ETag from a previous read; 412 when stale"),
+    ),
+    responses(
+        (status = 200, description = "Moved; the updated release", body = Release, headers(("ETag" = String))),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+        (status = 412, response = PreconditionFailed),
+        (status = 413, response = PayloadTooLarge),
+        (status = 415, response = UnsupportedMediaType),
+        (status = 422, response = Unprocessable),
+    ),
+    security(("bearer" = []))
+)]
+#[post("/releases/{id}/stage")]
+pub async fn move_stage(
+    state: web::Data<AppState>,
+    ctx: AuthContext,
+    path: web::Path<String>,
+    if_match: IfMatch,
+    body: Json<StageMove>,
+) -> Result<HttpResponse, ApiError> {
+    ctx.require(Capability::ManageIndustry)?;
+    let id = path.into_inner();
+    let body = body.into_inner();
+    let mut v = Validator::new();
+    v.text("decision_note", &body.decision_note, 2000);
+    if let Some(t) = body.effective_at {
+        model::check_year(&mut v, "effective_at", t.year());
+    }
+    v.finish()?;
+    let (version, release) = state
+        .db
+        .write(move |conn| {
+            model::lock(conn, &id)?;
+            let (mut row, before) = model::load(conn, &id)?;
+            if_match.check(row.version)?;
+            let current = row.stage();
+            if !current.allowed_moves().contains(&body.stage) {
+                return Err(illegal_move(current));
+            }
+            let now = now();
+            let effective_at = body.effective_at.map(|t| t.naive_utc().trunc_subsecs(6)).unwrap_or(now);
+            let earliest = now + Duration::days(DEPLOYMENT_NOTICE_DAYS);
+            if body.stage.is_deployment() && row.kind() != ReleaseKind::UnplannedMaintenance && effective_at < earliest
+            {
+                return Err(ApiError::unprocessable(
+                    "insufficient_notice",
+                    format!(
+                        "OTA deployment needs at least {DEPLOYMENT_NOTICE_DAYS} days' notice (SEC Appendix AB): \
+                         {} would start {}, but the earliest start for notice given now is {}. \
+                         Only unplanned_maintenance releases are exempt.",
+                        body.stage,
+                        show(effective_at),
+                        show(earliest)
+                    ),
+                )
+                .with_context(serde_json::json!({
+                    "effective_at": effective_at.and_utc(),
+                    "earliest_effective_at": earliest.and_utc(),
+                })));
+            }
+            row.stage = body.stage.as_str().to_string();
+            if !model::update(conn, &row)? {
+                return Err(ApiError::precondition_failed());
+            }
+            let note = body.decision_note.trim().to_string();
+            model::insert_stage_change(
+                conn,
+                &StageChangeRow {
+                    id: new_id(),
+                    release_id: id.clone(),
+                    from_stage: Some(current.as_str().to_string()),
+                    to_stage: row.stage.clone(),
+                    decided_at: now,
+                    effective_at,
+                    actor_user_id: Some(ctx.user_id.clone()),
+                    actor_org_id: Some(ctx.org_id.clone()),
+                    decision_note: note.clone(),
+                },
+            )?;
+            let (after_row, after) = model::load(conn, &id)?;
+            let scope = model::product_scope(conn, &id)?;
+            events::record(
+                conn,
+                scope.apply(
+                    NewEvent::new(
+                        Topic::Releases,
+                        "release.stage_changed",
+                        "release",
+                        &id,
+                        format!("Release {} moved from {} to {}", after.name, current, after.stage),
+                    )
+                    .details(serde_json::json!({
+                        "from": current,
+                        "to": after.stage,
+                        "effective_at": effective_at.and_utc(),
+                        "decision_note": note,
+                    }))
+                    .actor(&ctx.org_id),
+                ),
+            )?;
+            audit::record(
+                conn,
+                &Actor::from(&ctx),
+                Change {
+                    action: "release.stage",
+                    entity_type: "release",
+                    entity_id: &id,
+                    org_id: Some(&ctx.org_id),
+                    before: Some(serde_json::to_value(&before)?),
+                    after: Some(serde_json::to_value(&after)?),
+                },
+            )?;
+            Ok((after_row.version, after))
+        })
+        .await?;
+    Ok(tagged(version, &release))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct StageQuery {
+    /// Page size, 1-500 (default 50).
+    #[param(minimum = 1, maximum = 500)]
+    pub limit: Option<i64>,
+    /// Opaque cursor from `next_cursor`.
+    #[param(min_length = 1, max_length = 86, pattern = "^[A-Za-z0-9_-]+$")]
+    pub cursor: Option<String>,
+}
+
+/// List a release's stage history
+///
+/// Any signed-in user. Every move, oldest first, beginning with the release's creation
+/// (`from_stage` null): who decided it, when, when it takes effect, and the note.
+#[utoipa::path(
+    tag = "releases",
+    operation_id = "listReleaseStages",
+    params(("id" = String, Path, description = "Release id"), StageQuery),
+    responses(
+        (status = 200, description = "A page of stage changes", body = Page<StageChange>),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 404, response = NotFound),
+    ),
+    security(("bearer" = []))
+)]
+#[get("/releases/{id}/stages")]
+pub async fn list_stages(
+    state: web::Data<AppState>,
+    _ctx: AuthContext,
+    path: web::Path<String>,
+    query: web::Query<StageQuery>,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    let id = path.into_inner();
+    let q = query.into_inner();
+    let page = PageRequest::new(q.limit, q.cursor.as_deref())?;
+    let (after, fetch) = (page.after.clone(), page.fetch());
+    let rows = state
+        .db
+        .run(move |conn| {
+            model::find(conn, &id)?.ok_or_else(ApiError::not_found)?;
+            Ok(model::stage_history(conn, &id, after, fetch)?)
+        })
+        .await?;
+    let items: Vec<StageChange> = rows.into_iter().map(StageChange::from).collect();
+    Ok(page_response(&req, &page.finish(items, |c| &c.id)))
+}

@@ -1,0 +1,422 @@
+use actix_web::{get, patch, post, web, HttpRequest, HttpResponse};
+use chrono::{DateTime, NaiveDateTime, Utc};
+use diesel::prelude::*;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use super::model::{self, Outcome, ResultInput, ResultRow, TestResult, Visibility, WriteOutcome};
+use crate::audit::{self, Actor, Change};
+use crate::auth::{AuthContext, Capability};
+use crate::catalogue::nullable;
+use crate::db::schema::{result_revisions as rr, results as r};
+use crate::db::DbConn;
+use crate::http::etag::{tagged, IfMatch};
+use crate::http::idempotency::{self, IdempotencyKey, StoredResponse};
+use crate::http::json::Json;
+use crate::http::pagination::{page_response, Page, PageRequest};
+use crate::http::responses::*;
+use crate::http::ApiError;
+use crate::AppState;
+
+/// Publish a result
+///
+/// One current result per (window, device set, scenario, organisation): a second POST is 409
+/// with the existing id (amend it with PATCH, or use the batch endpoint to upsert). `lead` is
+/// set when the organisation holds the claim. Publishing joins the window.
+#[utoipa::path(
+    tag = "results",
+    operation_id = "createResult",
+    request_body = ResultInput,
+    params((
+            "Idempotency-Key" = Option<String>, Header, nullable = false,
+            min_length = 1, max_length = 255, pattern = "^[!-~]+$",
+            description = "1-255 visible ASCII characters; replays return the original response for 24 hours"
+        )),
+    responses(
+        (status = 201, description = "Published", body = TestResult),
+        (status = 400, response = BadRequest),
+        (status = 413, response = PayloadTooLarge),
+        (status = 415, response = UnsupportedMediaType),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 409, response = Conflict),
+        (status = 422, response = Unprocessable),
+    ),
+    security(("bearer" = []))
+)]
+#[post("/results")]
+pub async fn create_result(
+    state: web::Data<AppState>,
+    ctx: AuthContext,
+    key: IdempotencyKey,
+    body: Json<ResultInput>,
+) -> Result<HttpResponse, ApiError> {
+    ctx.require(Capability::Participate)?;
+    let item = body.into_inner();
+    let idem = key.bind(&ctx.user_id, "POST /results", &item);
+    let stored = state
+        .db
+        .write(move |conn| {
+            idempotency::once(conn, idem.as_ref(), |conn| {
+                let errors = model::validate(conn, std::slice::from_ref(&item), "")?;
+                if !errors.is_empty() {
+                    return Err(ApiError::validation(errors));
+                }
+                let existing: Option<String> = r::table
+                    .filter(r::window_id.eq(&item.uit_window_id))
+                    .filter(r::device_set_id.eq(&item.device_set_id))
+                    .filter(r::scenario_code.eq(&item.scenario))
+                    .filter(r::org_id.eq(&ctx.org_id))
+                    .select(r::id)
+                    .first(conn)
+                    .optional()?;
+                if let Some(id) = existing {
+                    return Err(ApiError::conflict(
+                        "result_exists",
+                        "Your organisation already has a result for this window, device set and scenario; amend it with PATCH.",
+                    )
+                    .with_context(serde_json::json!({ "existing_id": id })));
+                }
+                let (_, row) = model::upsert(conn, &ctx, std::slice::from_ref(&item))?.pop().ok_or_else(|| ApiError::internal("no row"))?;
+                let result = TestResult::from(row);
+                audit::record(
+                    conn,
+                    &Actor::from(&ctx),
+                    Change {
+                        action: "result.create",
+                        entity_type: "result",
+                        entity_id: &result.id,
+                        org_id: Some(&ctx.org_id),
+                        before: None,
+                        after: Some(serde_json::to_value(&result)?),
+                    },
+                )?;
+                StoredResponse::created(&result, Some(format!("/api/v1/results/{}", result.id)))
+            })
+        })
+        .await?;
+    Ok(stored.into_response())
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ResultQuery {
+    pub uit_window_id: Option<String>,
+    pub device_set_id: Option<String>,
+    pub scenario: Option<String>,
+    pub outcome: Option<Outcome>,
+    pub org_id: Option<String>,
+    pub visibility: Option<Visibility>,
+    /// Page size, 1-500 (default 50).
+    #[param(minimum = 1, maximum = 500)]
+    pub limit: Option<i64>,
+    /// Opaque cursor from `next_cursor`.
+    #[param(min_length = 1, max_length = 86, pattern = "^[A-Za-z0-9_-]+$")]
+    pub cursor: Option<String>,
+}
+
+/// List results
+///
+/// Only what the caller may read: its own organisation's results, `industry` ones, and
+/// `participants` ones of windows it joined (the operator reads those of every window).
+#[utoipa::path(
+    tag = "results",
+    operation_id = "listResults",
+    params(ResultQuery),
+    responses(
+        (status = 200, description = "A page of results", body = Page<TestResult>),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+    ),
+    security(("bearer" = []))
+)]
+#[get("/results")]
+pub async fn list_results(
+    state: web::Data<AppState>,
+    ctx: AuthContext,
+    query: web::Query<ResultQuery>,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    let q = query.into_inner();
+    let page = PageRequest::new(q.limit, q.cursor.as_deref())?;
+    let (after, fetch) = (page.after.clone(), page.fetch());
+    let rows: Vec<ResultRow> = state
+        .db
+        .run(move |conn| {
+            let mut query = model::visible_to(&ctx);
+            if let Some(v) = q.uit_window_id {
+                query = query.filter(r::window_id.eq(v));
+            }
+            if let Some(v) = q.device_set_id {
+                query = query.filter(r::device_set_id.eq(v));
+            }
+            if let Some(v) = q.scenario {
+                query = query.filter(r::scenario_code.eq(v));
+            }
+            if let Some(v) = q.outcome {
+                query = query.filter(r::outcome.eq(v.as_str()));
+            }
+            if let Some(v) = q.org_id {
+                query = query.filter(r::org_id.eq(v));
+            }
+            if let Some(v) = q.visibility {
+                query = query.filter(r::visibility.eq(v.as_str()));
+            }
+            if let Some(after) = after {
+                query = query.filter(r::id.gt(after));
+            }
+            Ok(query
+                .select(ResultRow::as_select())
+                .order(r::id.asc())
+                .limit(fetch)
+                .load(conn)?)
+        })
+        .await?;
+    let items: Vec<TestResult> = rows.into_iter().map(TestResult::from).collect();
+    Ok(page_response(&req, &page.finish(items, |r| &r.id)))
+}
+
+/// The row, when `ctx` may read it; otherwise the same 404 as a missing id.
+fn readable(conn: &mut DbConn, ctx: &AuthContext, id: &str) -> Result<ResultRow, ApiError> {
+    let row: ResultRow = r::table
+        .find(id)
+        .select(ResultRow::as_select())
+        .first(conn)
+        .optional()?
+        .ok_or_else(ApiError::not_found)?;
+    if !model::may_read(conn, ctx, &row.org_id, &row.visibility, &row.window_id)? {
+        return Err(ApiError::not_found());
+    }
+    Ok(row)
+}
+
+/// Get a result
+///
+/// A result the caller may not read is the same 404 as a missing one.
+#[utoipa::path(
+    tag = "results",
+    operation_id = "getResult",
+    params(("id" = String, Path, description = "Result id")),
+    responses(
+        (status = 200, description = "The result", body = TestResult, headers(("ETag" = String))),
+        (status = 401, response = Unauthorized),
+        (status = 404, response = NotFound),
+    ),
+    security(("bearer" = []))
+)]
+#[get("/results/{id}")]
+pub async fn get_result(
+    state: web::Data<AppState>,
+    ctx: AuthContext,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let id = path.into_inner();
+    let row = state.db.run(move |conn| readable(conn, &ctx, &id)).await?;
+    Ok(tagged(row.version, &TestResult::from(row)))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ResultPatch {
+    pub outcome: Option<Outcome>,
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<DateTime<Utc>>)]
+    pub executed_at: Option<Option<DateTime<Utc>>>,
+    pub notes: Option<String>,
+    pub defect_mask_ids: Option<Vec<String>>,
+    pub visibility: Option<Visibility>,
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<String>)]
+    pub external_ref: Option<Option<String>>,
+}
+
+/// Amend a result
+///
+/// The publishing organisation only. The previous revision is kept
+/// (`GET /results/{id}/revisions`); an amendment that changes nothing keeps the revision.
+#[utoipa::path(
+    tag = "results",
+    operation_id = "updateResult",
+    request_body = ResultPatch,
+    params(
+        ("id" = String, Path, description = "Result id"),
+        ("If-Match" = Option<String>, Header, nullable = false, description = "ETag from a previous read; 412 when stale"),
+    ),
+    responses(
+        (status = 200, description = "Amended", body = TestResult, headers(("ETag" = String))),
+        (status = 400, response = BadRequest),
+        (status = 413, response = PayloadTooLarge),
+        (status = 415, response = UnsupportedMediaType),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+        (status = 412, response = PreconditionFailed),
+        (status = 422, response = Unprocessable),
+    ),
+    security(("bearer" = []))
+)]
+#[patch("/results/{id}")]
+pub async fn update_result(
+    state: web::Data<AppState>,
+    ctx: AuthContext,
+    path: web::Path<String>,
+    if_match: IfMatch,
+    body: Json<ResultPatch>,
+) -> Result<HttpResponse, ApiError> {
+    let id = path.into_inner();
+    let patch = body.into_inner();
+    let row = state
+        .db
+        .write(move |conn| {
+            let before = readable(conn, &ctx, &id)?;
+            if before.org_id != ctx.org_id {
+                return Err(ApiError::forbidden(
+                    "Only the publishing organisation may amend a result.",
+                ));
+            }
+            ctx.require(Capability::Participate)?;
+            if_match.check(before.version)?;
+            let current = TestResult::from(before.clone());
+            let item = ResultInput {
+                uit_window_id: current.uit_window_id.clone(),
+                device_set_id: current.device_set_id.clone(),
+                scenario: current.scenario.clone(),
+                outcome: patch.outcome.unwrap_or(current.outcome),
+                executed_at: patch.executed_at.unwrap_or(current.executed_at),
+                notes: patch.notes.unwrap_or(current.notes.clone()),
+                defect_mask_ids: patch.defect_mask_ids.unwrap_or(current.defect_mask_ids.clone()),
+                visibility: Some(patch.visibility.unwrap_or(current.visibility)),
+                external_ref: patch.external_ref.unwrap_or(current.external_ref.clone()),
+            };
+            let errors = model::validate(conn, std::slice::from_ref(&item), "")?
+                .into_iter()
+                .filter(|e| e.field != "uit_window_id")
+                .collect::<Vec<_>>();
+            if !errors.is_empty() {
+                return Err(ApiError::validation(errors));
+            }
+            let (outcome, after) = model::upsert(conn, &ctx, std::slice::from_ref(&item))?
+                .pop()
+                .ok_or_else(|| ApiError::internal("no row"))?;
+            if outcome != WriteOutcome::Unchanged {
+                audit::record(
+                    conn,
+                    &Actor::from(&ctx),
+                    Change {
+                        action: "result.amend",
+                        entity_type: "result",
+                        entity_id: &id,
+                        org_id: Some(&ctx.org_id),
+                        before: Some(serde_json::to_value(&current)?),
+                        after: Some(serde_json::to_value(TestResult::from(after.clone()))?),
+                    },
+                )?;
+            }
+            Ok(after)
+        })
+        .await?;
+    Ok(tagged(row.version, &TestResult::from(row)))
+}
+
+/// A result as it was before an amendment.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Revision {
+    pub revision: i64,
+    /// When the next revision replaced it.
+    pub replaced_at: DateTime<Utc>,
+    pub replaced_by_user_id: Option<String>,
+    pub result: TestResult,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct RevisionQuery {
+    /// Page size, 1-500 (default 50).
+    #[param(minimum = 1, maximum = 500)]
+    pub limit: Option<i64>,
+    /// Opaque cursor from `next_cursor`.
+    #[param(min_length = 1, max_length = 86, pattern = "^[A-Za-z0-9_-]+$")]
+    pub cursor: Option<String>,
+}
+
+/// List a result's earlier revisions
+///
+/// Oldest first. Each revision keeps the visibility it had: one that was private is shown
+/// only to its organisation even if the result is shared now.
+#[utoipa::path(
+    tag = "results",
+    operation_id = "listResultRevisions",
+    params(("id" = String, Path, description = "Result id"), RevisionQuery),
+    responses(
+        (status = 200, description = "Earlier revisions", body = Page<Revision>),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 404, response = NotFound),
+    ),
+    security(("bearer" = []))
+)]
+#[get("/results/{id}/revisions")]
+pub async fn list_revisions(
+    state: web::Data<AppState>,
+    ctx: AuthContext,
+    path: web::Path<String>,
+    query: web::Query<RevisionQuery>,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    let id = path.into_inner();
+    let q = query.into_inner();
+    let page = PageRequest::new(q.limit, q.cursor.as_deref())?;
+    let (after, fetch) = (page.after.clone(), page.fetch());
+    let items = state
+        .db
+        .run(move |conn| {
+            let current = readable(conn, &ctx, &id)?;
+            // A result has few revisions: filter by each revision's own visibility, then page.
+            let rows: Vec<(String, i32, String, String, NaiveDateTime, Option<String>)> = rr::table
+                .filter(rr::result_id.eq(&id))
+                .select((
+                    rr::id,
+                    rr::revision,
+                    rr::snapshot_json,
+                    rr::visibility,
+                    rr::replaced_at,
+                    rr::replaced_by_user_id,
+                ))
+                .order(rr::id.asc())
+                .load(conn)?;
+            let mut out = Vec::new();
+            for (rev_id, revision, snapshot, visibility, at, by) in rows {
+                if after.as_ref().is_some_and(|a| rev_id <= *a) {
+                    continue;
+                }
+                if model::may_read(conn, &ctx, &current.org_id, &visibility, &current.window_id)? {
+                    let result: TestResult = serde_json::from_str(&snapshot)?;
+                    out.push((
+                        rev_id,
+                        Revision {
+                            revision: revision as i64,
+                            replaced_at: at.and_utc(),
+                            replaced_by_user_id: by,
+                            result,
+                        },
+                    ));
+                }
+                if out.len() as i64 >= fetch {
+                    break;
+                }
+            }
+            Ok(out)
+        })
+        .await?;
+    let page = page.finish(items, |(rev_id, _)| rev_id);
+    let revisions: Vec<&Revision> = page.items.iter().map(|(_, r)| r).collect();
+    Ok(page_response(
+        &req,
+        &Page {
+            items: revisions,
+            next_cursor: page.next_cursor,
+        },
+    ))
+}

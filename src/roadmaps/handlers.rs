@@ -1,0 +1,446 @@
+use actix_web::{delete, get, patch, post, web, HttpRequest, HttpResponse};
+use chrono::{Datelike, NaiveDate};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use super::announce::announce;
+use super::model::{self, ItemFilter, Order, RoadmapItem, RoadmapRow, Viewer};
+use super::{RoadmapCategory, RoadmapChangeKind, RoadmapStatus, RoadmapVisibility};
+use crate::audit::{self, Actor, Change};
+use crate::auth::{AuthContext, Capability};
+use crate::catalogue::model as catalogue;
+use crate::catalogue::{authorise_owner, nullable};
+use crate::db::{new_id, now, DbConn};
+use crate::http::etag::{tagged, IfMatch};
+use crate::http::idempotency::{self, IdempotencyKey, StoredResponse};
+use crate::http::json::Json;
+use crate::http::pagination::{page_response, Page, PageRequest};
+use crate::http::responses::*;
+use crate::http::validate::Validator;
+use crate::http::ApiError;
+use crate::AppState;
+
+const MAX_VERSION: usize = 100;
+const MAX_SUMMARY: usize = 2000;
+
+/// 400 unless `from` and `to` are dates with four-digit years; 422 when `to` is before `from`.
+pub(super) fn check_range(from: Option<NaiveDate>, to: Option<NaiveDate>) -> Result<(), ApiError> {
+    for d in [from, to].into_iter().flatten() {
+        if !(0..=9999).contains(&d.year()) {
+            return Err(ApiError::bad_request(
+                "invalid_query",
+                "from and to must be dates with a four-digit year (YYYY-MM-DD).",
+            ));
+        }
+    }
+    if let (Some(from), Some(to)) = (from, to) {
+        if from > to {
+            return Err(ApiError::invalid_field("to", "must not be before from"));
+        }
+    }
+    Ok(())
+}
+
+fn check_fields(v: &mut Validator, version: Option<&str>, summary: Option<&str>, date: Option<NaiveDate>) {
+    if let Some(version) = version {
+        v.text("planned_version", version, MAX_VERSION);
+    }
+    if let Some(summary) = summary {
+        v.text("summary", summary, MAX_SUMMARY);
+    }
+    if let Some(date) = date {
+        crate::releases::model::check_year(v, "planned_date", date.year());
+    }
+}
+
+fn audit_change(
+    conn: &mut DbConn,
+    ctx: &AuthContext,
+    action: &str,
+    before: Option<&RoadmapItem>,
+    after: &RoadmapItem,
+) -> Result<(), ApiError> {
+    audit::record(
+        conn,
+        &Actor::from(ctx),
+        Change {
+            action,
+            entity_type: "roadmap_item",
+            entity_id: &after.id,
+            org_id: Some(&after.owner_org_id),
+            before: before.map(serde_json::to_value).transpose()?,
+            after: Some(serde_json::to_value(after)?),
+        },
+    )
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct RoadmapItemQuery {
+    pub device_model_id: Option<String>,
+    /// The product's manufacturer (the item's owner).
+    pub manufacturer_org_id: Option<String>,
+    /// Planned on or after this date (undated items drop out).
+    pub from: Option<NaiveDate>,
+    /// Planned on or before this date (undated items drop out).
+    pub to: Option<NaiveDate>,
+    pub status: Option<RoadmapStatus>,
+    /// Page size, 1-500 (default 50).
+    #[param(minimum = 1, maximum = 500)]
+    pub limit: Option<i64>,
+    /// Opaque cursor from `next_cursor`.
+    #[param(min_length = 1, max_length = 86, pattern = "^[A-Za-z0-9_-]+$")]
+    pub cursor: Option<String>,
+}
+
+/// List roadmap items
+///
+/// Only the items you may see: your organisation's own, `industry` ones, `participants` ones
+/// while your organisation takes part in an open UIT window, and all of them for the operator.
+/// Ordered by id. `to` before `from` is 422.
+#[utoipa::path(
+    tag = "roadmaps",
+    operation_id = "listRoadmapItems",
+    params(RoadmapItemQuery),
+    responses(
+        (status = 200, description = "A page of roadmap items", body = Page<RoadmapItem>),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 422, response = Unprocessable),
+    ),
+    security(("bearer" = []))
+)]
+#[get("/roadmap-items")]
+pub async fn list_roadmap_items(
+    state: web::Data<AppState>,
+    ctx: AuthContext,
+    query: web::Query<RoadmapItemQuery>,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    let q = query.into_inner();
+    check_range(q.from, q.to)?;
+    let page = PageRequest::new(q.limit, q.cursor.as_deref())?;
+    let (after, fetch) = (page.after.clone(), page.fetch());
+    let filter = ItemFilter {
+        device_model_id: q.device_model_id,
+        owner_org_id: q.manufacturer_org_id,
+        from: q.from,
+        to: q.to,
+        status: q.status,
+    };
+    let rows = state
+        .db
+        .run(move |conn| {
+            let viewer = Viewer::of(conn, &ctx)?;
+            Ok(model::select(conn, &viewer, filter, Order::ById { after }, fetch)?)
+        })
+        .await?;
+    let items: Vec<RoadmapItem> = rows
+        .into_iter()
+        .map(|(row, product)| RoadmapItem::new(row, product.device_type()))
+        .collect();
+    Ok(page_response(&req, &page.finish(items, |i| &i.id)))
+}
+
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewRoadmapItem {
+    /// The product; you must own it (or be the operator).
+    pub device_model_id: String,
+    #[schema(example = "1.11", min_length = 1, max_length = 100)]
+    pub planned_version: String,
+    /// When the version is planned; omit while undated.
+    pub planned_date: Option<NaiveDate>,
+    pub category: RoadmapCategory,
+    #[schema(
+        example = "Fixes the tariff switch defect DM-0042",
+        min_length = 1,
+        max_length = 2000
+    )]
+    pub summary: String,
+    /// Default `proposed`.
+    pub status: Option<RoadmapStatus>,
+    /// Default `private`.
+    pub visibility: Option<RoadmapVisibility>,
+}
+
+/// Add a roadmap item
+///
+/// The product's manufacturer (a Comms Hub service provider for its hubs) or the operator.
+/// A shared item is announced to subscribers (`roadmap.published`).
+#[utoipa::path(
+    tag = "roadmaps",
+    operation_id = "createRoadmapItem",
+    request_body = NewRoadmapItem,
+    params((
+        "Idempotency-Key" = Option<String>, Header, nullable = false,
+        min_length = 1, max_length = 255, pattern = "^[!-~]+$",
+        description = "1-255 visible ASCII characters; replays return the original response for 24 hours"
+    )),
+    responses(
+        (status = 201, description = "Created", body = RoadmapItem),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 413, response = PayloadTooLarge),
+        (status = 415, response = UnsupportedMediaType),
+        (status = 422, response = Unprocessable),
+    ),
+    security(("bearer" = []))
+)]
+#[post("/roadmap-items")]
+pub async fn create_roadmap_item(
+    state: web::Data<AppState>,
+    ctx: AuthContext,
+    key: IdempotencyKey,
+    body: Json<NewRoadmapItem>,
+) -> Result<HttpResponse, ApiError> {
+    ctx.require(Capability::ManageRoadmaps)?;
+    let body = body.into_inner();
+    let mut v = Validator::new();
+    check_fields(
+        &mut v,
+        Some(&body.planned_version),
+        Some(&body.summary),
+        body.planned_date,
+    );
+    v.finish()?;
+    let idem = key.bind(&ctx.user_id, "POST /roadmap-items", &body);
+    let stored = state
+        .db
+        .write(move |conn| {
+            idempotency::once(conn, idem.as_ref(), |conn| {
+                let product = catalogue::find_model(conn, &body.device_model_id)?
+                    .ok_or_else(|| ApiError::invalid_field("device_model_id", "no such device model"))?;
+                authorise_owner(&ctx, &product.manufacturer_org_id, product.device_type())?;
+                let now = now();
+                let row = RoadmapRow {
+                    id: new_id(),
+                    device_model_id: product.id.clone(),
+                    owner_org_id: product.manufacturer_org_id.clone(),
+                    planned_version: body.planned_version.trim().to_string(),
+                    planned_date: body.planned_date,
+                    category: body.category.as_str().to_string(),
+                    summary: body.summary.trim().to_string(),
+                    status: body.status.unwrap_or(RoadmapStatus::Proposed).as_str().to_string(),
+                    visibility: body
+                        .visibility
+                        .unwrap_or(RoadmapVisibility::Private)
+                        .as_str()
+                        .to_string(),
+                    deleted_at: None,
+                    created_at: now,
+                    updated_at: now,
+                    version: 1,
+                };
+                model::insert(conn, &row)?;
+                let item = RoadmapItem::new(row.clone(), product.device_type());
+                model::record_history(conn, &ctx, &row, &item, RoadmapChangeKind::Created)?;
+                announce(conn, &ctx, &product, None, &item)?;
+                audit_change(conn, &ctx, "roadmap_item.create", None, &item)?;
+                StoredResponse::created(&item, Some(format!("/api/v1/roadmap-items/{}", item.id)))
+            })
+        })
+        .await?;
+    Ok(stored.into_response())
+}
+
+/// Get a roadmap item
+///
+/// 404 when it does not exist, was deleted, or is not visible to you.
+#[utoipa::path(
+    tag = "roadmaps",
+    operation_id = "getRoadmapItem",
+    params(("id" = String, Path, description = "Roadmap item id")),
+    responses(
+        (status = 200, description = "The roadmap item", body = RoadmapItem, headers(("ETag" = String))),
+        (status = 401, response = Unauthorized),
+        (status = 404, response = NotFound),
+    ),
+    security(("bearer" = []))
+)]
+#[get("/roadmap-items/{id}")]
+pub async fn get_roadmap_item(
+    state: web::Data<AppState>,
+    ctx: AuthContext,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let id = path.into_inner();
+    let (row, product) = state
+        .db
+        .run(move |conn| {
+            let viewer = Viewer::of(conn, &ctx)?;
+            model::find_visible(conn, &viewer, &id)
+        })
+        .await?;
+    Ok(tagged(row.version, &RoadmapItem::new(row, product.device_type())))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RoadmapItemPatch {
+    #[schema(min_length = 1, max_length = 100)]
+    pub planned_version: Option<String>,
+    /// A new date, or `null` for undated. A move is announced (`roadmap.date_moved`).
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<NaiveDate>)]
+    pub planned_date: Option<Option<NaiveDate>>,
+    pub category: Option<RoadmapCategory>,
+    #[schema(min_length = 1, max_length = 2000)]
+    pub summary: Option<String>,
+    /// Any status may follow any other; a change is announced (`roadmap.status_changed`).
+    pub status: Option<RoadmapStatus>,
+    /// Sharing a private item is announced (`roadmap.published`).
+    pub visibility: Option<RoadmapVisibility>,
+}
+
+/// Update a roadmap item
+///
+/// The product's owner or the operator. Every change is kept in the item's history.
+#[utoipa::path(
+    tag = "roadmaps",
+    operation_id = "updateRoadmapItem",
+    request_body = RoadmapItemPatch,
+    params(
+        ("id" = String, Path, description = "Roadmap item id"),
+        ("If-Match" = Option<String>, Header, nullable = false, description = "ETag from a previous read; 412 when stale"),
+    ),
+    responses(
+        (status = 200, description = "Updated", body = RoadmapItem, headers(("ETag" = String))),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+        (status = 412, response = PreconditionFailed),
+        (status = 413, response = PayloadTooLarge),
+        (status = 415, response = UnsupportedMediaType),
+        (status = 422, response = Unprocessable),
+    ),
+    security(("bearer" = []))
+)]
+#[patch("/roadmap-items/{id}")]
+pub async fn update_roadmap_item(
+    state: web::Data<AppState>,
+    ctx: AuthContext,
+    path: web::Path<String>,
+    if_match: IfMatch,
+    body: Json<RoadmapItemPatch>,
+) -> Result<HttpResponse, ApiError> {
+    let id = path.into_inner();
+    let patch = body.into_inner();
+    let mut v = Validator::new();
+    check_fields(
+        &mut v,
+        patch.planned_version.as_deref(),
+        patch.summary.as_deref(),
+        patch.planned_date.flatten(),
+    );
+    v.finish()?;
+    let (version, item) = state
+        .db
+        .write(move |conn| {
+            model::lock(conn, &id)?;
+            let viewer = Viewer::of(conn, &ctx)?;
+            let (before_row, product) = model::find_visible(conn, &viewer, &id)?;
+            authorise_owner(&ctx, &product.manufacturer_org_id, product.device_type())?;
+            if_match.check(before_row.version)?;
+            let before = RoadmapItem::new(before_row.clone(), product.device_type());
+            let mut row = before_row.clone();
+            if let Some(version) = patch.planned_version {
+                row.planned_version = version.trim().to_string();
+            }
+            if let Some(date) = patch.planned_date {
+                row.planned_date = date;
+            }
+            if let Some(category) = patch.category {
+                row.category = category.as_str().to_string();
+            }
+            if let Some(summary) = patch.summary {
+                row.summary = summary.trim().to_string();
+            }
+            if let Some(status) = patch.status {
+                row.status = status.as_str().to_string();
+            }
+            if let Some(visibility) = patch.visibility {
+                row.visibility = visibility.as_str().to_string();
+            }
+            let unchanged = row.planned_version == before_row.planned_version
+                && row.planned_date == before_row.planned_date
+                && row.category == before_row.category
+                && row.summary == before_row.summary
+                && row.status == before_row.status
+                && row.visibility == before_row.visibility;
+            if unchanged {
+                return Ok((before_row.version, before));
+            }
+            let saved = model::update(conn, &row)?.ok_or_else(ApiError::precondition_failed)?;
+            let after = RoadmapItem::new(saved.clone(), product.device_type());
+            model::record_history(conn, &ctx, &saved, &after, RoadmapChangeKind::Updated)?;
+            announce(conn, &ctx, &product, Some(&before), &after)?;
+            audit_change(conn, &ctx, "roadmap_item.update", Some(&before), &after)?;
+            Ok((saved.version, after))
+        })
+        .await?;
+    Ok(tagged(version, &item))
+}
+
+/// Delete a roadmap item
+///
+/// The product's owner or the operator. The item is kept with its history but is gone from
+/// every read (404).
+#[utoipa::path(
+    tag = "roadmaps",
+    operation_id = "deleteRoadmapItem",
+    params(
+        ("id" = String, Path, description = "Roadmap item id"),
+        ("If-Match" = Option<String>, Header, nullable = false, description = "ETag from a previous read; 412 when stale"),
+    ),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+        (status = 412, response = PreconditionFailed),
+    ),
+    security(("bearer" = []))
+)]
+#[delete("/roadmap-items/{id}")]
+pub async fn delete_roadmap_item(
+    state: web::Data<AppState>,
+    ctx: AuthContext,
+    path: web::Path<String>,
+    if_match: IfMatch,
+) -> Result<HttpResponse, ApiError> {
+    let id = path.into_inner();
+    state
+        .db
+        .write(move |conn| {
+            model::lock(conn, &id)?;
+            let viewer = Viewer::of(conn, &ctx)?;
+            let (before_row, product) = model::find_visible(conn, &viewer, &id)?;
+            authorise_owner(&ctx, &product.manufacturer_org_id, product.device_type())?;
+            if_match.check(before_row.version)?;
+            let before = RoadmapItem::new(before_row.clone(), product.device_type());
+            let mut row = before_row;
+            row.deleted_at = Some(now());
+            let saved = model::update(conn, &row)?.ok_or_else(ApiError::precondition_failed)?;
+            let last = RoadmapItem::new(saved.clone(), product.device_type());
+            model::record_history(conn, &ctx, &saved, &last, RoadmapChangeKind::Deleted)?;
+            audit::record(
+                conn,
+                &Actor::from(&ctx),
+                Change {
+                    action: "roadmap_item.delete",
+                    entity_type: "roadmap_item",
+                    entity_id: &before.id,
+                    org_id: Some(&before.owner_org_id),
+                    before: Some(serde_json::to_value(&before)?),
+                    after: None,
+                },
+            )?;
+            Ok(())
+        })
+        .await?;
+    Ok(HttpResponse::NoContent().finish())
+}

@@ -1,0 +1,158 @@
+//! Reading roadmaps: an item's history, and the cross-product view for a date range.
+
+use actix_web::{get, web, HttpRequest, HttpResponse};
+use chrono::NaiveDate;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use super::handlers::check_range;
+use super::model::{self, ItemFilter, Order, RoadmapItem, RoadmapItemChange, Viewer};
+use crate::auth::AuthContext;
+use crate::catalogue::model::DeviceType;
+use crate::http::pagination::{page_response, Page, PageRequest};
+use crate::http::responses::*;
+use crate::http::ApiError;
+use crate::AppState;
+
+/// Most items one roadmap view returns; a wider range is 422 `range_too_large`.
+pub const MAX_VIEW_ITEMS: i64 = 5000;
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct HistoryQuery {
+    /// Page size, 1-500 (default 50).
+    #[param(minimum = 1, maximum = 500)]
+    pub limit: Option<i64>,
+    /// Opaque cursor from `next_cursor`.
+    #[param(min_length = 1, max_length = 86, pattern = "^[A-Za-z0-9_-]+$")]
+    pub cursor: Option<String>,
+}
+
+/// List a roadmap item's history
+///
+/// Every change, oldest first, each with the whole item as it was after the change and who
+/// made it. Visible to those who may see the item now; 404 once it is deleted.
+#[utoipa::path(
+    tag = "roadmaps",
+    operation_id = "listRoadmapItemHistory",
+    params(("id" = String, Path, description = "Roadmap item id"), HistoryQuery),
+    responses(
+        (status = 200, description = "A page of changes", body = Page<RoadmapItemChange>),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 404, response = NotFound),
+    ),
+    security(("bearer" = []))
+)]
+#[get("/roadmap-items/{id}/history")]
+pub async fn list_roadmap_item_history(
+    state: web::Data<AppState>,
+    ctx: AuthContext,
+    path: web::Path<String>,
+    query: web::Query<HistoryQuery>,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    let id = path.into_inner();
+    let q = query.into_inner();
+    let page = PageRequest::new(q.limit, q.cursor.as_deref())?;
+    let (after, fetch) = (page.after.clone(), page.fetch());
+    let rows = state
+        .db
+        .run(move |conn| {
+            let viewer = Viewer::of(conn, &ctx)?;
+            model::find_visible(conn, &viewer, &id)?;
+            Ok(model::history(conn, &id, after, fetch)?)
+        })
+        .await?;
+    let items: Vec<RoadmapItemChange> = rows.into_iter().map(RoadmapItemChange::from).collect();
+    Ok(page_response(&req, &page.finish(items, |c| &c.id)))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct RoadmapViewQuery {
+    /// Planned on or after this date.
+    pub from: Option<NaiveDate>,
+    /// Planned on or before this date.
+    pub to: Option<NaiveDate>,
+}
+
+/// One product's planned versions in the view.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RoadmapProduct {
+    pub device_model_id: String,
+    pub device_model_name: String,
+    pub device_type: DeviceType,
+    pub manufacturer_org_id: String,
+    /// By planned date.
+    pub items: Vec<RoadmapItem>,
+}
+
+/// The roadmap across all products
+///
+/// The dated items you may see, planned between `from` and `to` (both optional, inclusive),
+/// grouped per product (by product name) and sorted by planned date. At most 5000 items: a
+/// range holding more is 422 `range_too_large`.
+#[utoipa::path(
+    tag = "roadmaps",
+    operation_id = "getRoadmap",
+    params(RoadmapViewQuery),
+    responses(
+        (status = 200, description = "Products with their planned versions", body = Vec<RoadmapProduct>),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 422, response = Unprocessable),
+    ),
+    security(("bearer" = []))
+)]
+#[get("/roadmap")]
+pub async fn roadmap_view(
+    state: web::Data<AppState>,
+    ctx: AuthContext,
+    query: web::Query<RoadmapViewQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let q = query.into_inner();
+    check_range(q.from, q.to)?;
+    let filter = ItemFilter {
+        from: q.from,
+        to: q.to,
+        ..ItemFilter::default()
+    };
+    let rows = state
+        .db
+        .run(move |conn| {
+            let viewer = Viewer::of(conn, &ctx)?;
+            Ok(model::select(conn, &viewer, filter, Order::ByDate, MAX_VIEW_ITEMS + 1)?)
+        })
+        .await?;
+    if rows.len() as i64 > MAX_VIEW_ITEMS {
+        return Err(ApiError::unprocessable(
+            "range_too_large",
+            format!("More than {MAX_VIEW_ITEMS} roadmap items are planned in this range; narrow from and to."),
+        )
+        .with_context(serde_json::json!({ "max_items": MAX_VIEW_ITEMS })));
+    }
+    let mut products: Vec<RoadmapProduct> = Vec::new();
+    let mut at: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
+    for (row, product) in rows {
+        let device_type = product.device_type();
+        let index = *at.entry(product.id.clone()).or_insert_with(|| {
+            products.push(RoadmapProduct {
+                device_model_id: product.id.clone(),
+                device_model_name: product.name.clone(),
+                device_type,
+                manufacturer_org_id: product.manufacturer_org_id.clone(),
+                items: Vec::new(),
+            });
+            products.len() - 1
+        });
+        products[index].items.push(RoadmapItem::new(row, device_type));
+    }
+    products.sort_by(|a, b| {
+        (a.device_model_name.as_str(), a.device_model_id.as_str())
+            .cmp(&(b.device_model_name.as_str(), b.device_model_id.as_str()))
+    });
+    Ok(HttpResponse::Ok().json(products))
+}

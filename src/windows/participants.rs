@@ -1,0 +1,234 @@
+//! Organisations taking part in a UIT window.
+
+use actix_web::{get, post, web, HttpRequest, HttpResponse};
+use chrono::{DateTime, NaiveDateTime, Utc};
+use diesel::prelude::*;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use super::model;
+use super::WindowStatus;
+use crate::audit::{self, Actor, Change};
+use crate::auth::{AuthContext, Capability, OrgKind};
+use crate::db::schema::{organisations, window_participants as wp};
+use crate::db::{now, DbConn};
+use crate::http::json::Json;
+use crate::http::pagination::{page_response, Page, PageRequest};
+use crate::http::responses::*;
+use crate::http::ApiError;
+use crate::organisations::model as orgs;
+use crate::AppState;
+
+/// An organisation's participation in a window.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Participant {
+    pub window_id: String,
+    pub org_id: String,
+    pub org_name: String,
+    pub joined_at: DateTime<Utc>,
+}
+
+/// Makes `org_id` a participant of the window; `true` when it was not one already.
+/// 404 when the window does not exist; 422 `window_not_open_for_joining` when it is closed or
+/// cancelled. Call inside the caller's write transaction (a claim joins the window too).
+pub fn join(conn: &mut DbConn, window_id: &str, org_id: &str, user_id: &str) -> Result<bool, ApiError> {
+    let window = model::find(conn, window_id)?.ok_or_else(ApiError::not_found)?;
+    let status = window.status_at(now());
+    if matches!(status, WindowStatus::Closed | WindowStatus::Cancelled) {
+        return Err(ApiError::unprocessable(
+            "window_not_open_for_joining",
+            format!(
+                "{} is {status}; only scheduled and open windows can be joined.",
+                window.name
+            ),
+        )
+        .with_context(serde_json::json!({ "status": status })));
+    }
+    let values = (
+        wp::window_id.eq(window_id),
+        wp::org_id.eq(org_id),
+        wp::joined_at.eq(now()),
+        wp::joined_by_user_id.eq(Some(user_id)),
+    );
+    // ON CONFLICT DO NOTHING makes concurrent joins of one organisation safe; the upsert
+    // needs the concrete backend.
+    let inserted = match conn {
+        DbConn::Pg(c) => diesel::insert_into(wp::table)
+            .values(values)
+            .on_conflict_do_nothing()
+            .execute(c)?,
+        DbConn::Sqlite(c) => diesel::insert_into(wp::table)
+            .values(values)
+            .on_conflict_do_nothing()
+            .execute(c)?,
+    };
+    Ok(inserted == 1)
+}
+
+type ParticipantRow = (String, String, String, NaiveDateTime);
+
+fn participant(r: ParticipantRow) -> Participant {
+    Participant {
+        window_id: r.0,
+        org_id: r.1,
+        org_name: r.2,
+        joined_at: r.3.and_utc(),
+    }
+}
+
+fn participants(
+    conn: &mut DbConn,
+    window_id: &str,
+    only_org: Option<&str>,
+    after: Option<String>,
+    limit: i64,
+) -> QueryResult<Vec<ParticipantRow>> {
+    let mut q = wp::table
+        .inner_join(organisations::table)
+        .filter(wp::window_id.eq(window_id))
+        .select((wp::window_id, wp::org_id, organisations::name, wp::joined_at))
+        .into_boxed();
+    if let Some(org) = only_org {
+        q = q.filter(wp::org_id.eq(org.to_string()));
+    }
+    if let Some(after) = after {
+        q = q.filter(wp::org_id.gt(after));
+    }
+    q.order(wp::org_id.asc()).limit(limit).load(conn)
+}
+
+#[derive(Debug, Default, Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct JoinWindow {
+    /// The organisation to enrol; default the caller's own. Only the operator may name another.
+    #[serde(default)]
+    pub org_id: Option<String>,
+}
+
+/// Join a UIT window
+///
+/// Enrols the caller's organisation (or, for the operator, the named one) in a scheduled or
+/// open window; closed and cancelled windows refuse (422 `window_not_open_for_joining`).
+/// Joining again changes nothing and answers 200 with the existing participation.
+#[utoipa::path(
+    tag = "uit-windows",
+    operation_id = "joinUitWindow",
+    request_body = JoinWindow,
+    params(("id" = String, Path, description = "UIT window id")),
+    responses(
+        (status = 200, description = "Already a participant", body = Participant),
+        (status = 201, description = "Joined", body = Participant),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+        (status = 413, response = PayloadTooLarge),
+        (status = 415, response = UnsupportedMediaType),
+        (status = 422, response = Unprocessable),
+    ),
+    security(("bearer" = []))
+)]
+#[post("/uit-windows/{id}/participants")]
+pub async fn join_window(
+    state: web::Data<AppState>,
+    ctx: AuthContext,
+    path: web::Path<String>,
+    body: Json<JoinWindow>,
+) -> Result<HttpResponse, ApiError> {
+    ctx.require(Capability::Participate)?;
+    let window_id = path.into_inner();
+    let org_id = body.into_inner().org_id.unwrap_or_else(|| ctx.org_id.clone());
+    if org_id != ctx.org_id && !ctx.is_operator() {
+        return Err(ApiError::forbidden("Only the operator may enrol another organisation."));
+    }
+    let (joined, participation) = state
+        .db
+        .write(move |conn| {
+            model::find(conn, &window_id)?.ok_or_else(ApiError::not_found)?;
+            let org = orgs::find_org(conn, &org_id)?
+                .ok_or_else(|| ApiError::invalid_field("org_id", "no such organisation"))?;
+            let kind = OrgKind::parse(&org.kind).unwrap_or(OrgKind::Other);
+            if !Capability::Participate.allowed_for(kind) {
+                return Err(ApiError::invalid_field(
+                    "org_id",
+                    format!("organisations of kind {kind} do not take part in windows"),
+                ));
+            }
+            let joined = join(conn, &window_id, &org_id, &ctx.user_id)?;
+            let found = participants(conn, &window_id, Some(&org_id), None, 1)?
+                .pop()
+                .map(participant)
+                .ok_or_else(|| ApiError::internal("participation vanished"))?;
+            if joined {
+                audit::record(
+                    conn,
+                    &Actor::from(&ctx),
+                    Change {
+                        action: "uit_window.join",
+                        entity_type: "uit_window",
+                        entity_id: &window_id,
+                        org_id: Some(&org_id),
+                        before: None,
+                        after: Some(serde_json::to_value(&found)?),
+                    },
+                )?;
+            }
+            Ok((joined, found))
+        })
+        .await?;
+    Ok(if joined {
+        HttpResponse::Created().json(participation)
+    } else {
+        HttpResponse::Ok().json(participation)
+    })
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ParticipantQuery {
+    /// Page size, 1-500 (default 50).
+    #[param(minimum = 1, maximum = 500)]
+    pub limit: Option<i64>,
+    /// Opaque cursor from `next_cursor`.
+    #[param(min_length = 1, max_length = 86, pattern = "^[A-Za-z0-9_-]+$")]
+    pub cursor: Option<String>,
+}
+
+/// List a UIT window's participants
+///
+/// Any signed-in user; ordered by organisation id.
+#[utoipa::path(
+    tag = "uit-windows",
+    operation_id = "listUitWindowParticipants",
+    params(("id" = String, Path, description = "UIT window id"), ParticipantQuery),
+    responses(
+        (status = 200, description = "A page of participants", body = Page<Participant>),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 404, response = NotFound),
+    ),
+    security(("bearer" = []))
+)]
+#[get("/uit-windows/{id}/participants")]
+pub async fn list_participants(
+    state: web::Data<AppState>,
+    _ctx: AuthContext,
+    path: web::Path<String>,
+    query: web::Query<ParticipantQuery>,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    let window_id = path.into_inner();
+    let q = query.into_inner();
+    let page = PageRequest::new(q.limit, q.cursor.as_deref())?;
+    let (after, fetch) = (page.after.clone(), page.fetch());
+    let rows = state
+        .db
+        .run(move |conn| {
+            model::find(conn, &window_id)?.ok_or_else(ApiError::not_found)?;
+            Ok(participants(conn, &window_id, None, after, fetch)?)
+        })
+        .await?;
+    let items: Vec<Participant> = rows.into_iter().map(participant).collect();
+    Ok(page_response(&req, &page.finish(items, |p| &p.org_id)))
+}

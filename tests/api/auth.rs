@@ -1,0 +1,334 @@
+use jsonwebtoken::{encode, Algorithm, EncodingKey, Header};
+use serde_json::json;
+
+use crate::helpers::{TestApp, ADMIN_EMAIL, ADMIN_PASSWORD, JWT_SECRET};
+
+#[test]
+fn login_gives_a_token_pair_that_works() {
+    let app = TestApp::spawn();
+    let pair = app.login_pair(ADMIN_EMAIL, ADMIN_PASSWORD);
+    assert_eq!(pair["token_type"], "Bearer");
+    assert_eq!(pair["expires_in"], 900);
+    assert!(pair["refresh_token"].as_str().unwrap().starts_with("uitr_"));
+    let me = app.get("/api/v1/me", pair["access_token"].as_str());
+    me.expect(200);
+    assert_eq!(me.json()["user"]["email"], ADMIN_EMAIL);
+    assert_eq!(me.json()["organisation"]["kind"], "operator");
+    assert_eq!(me.json()["role"], "admin");
+}
+
+#[test]
+fn unknown_email_and_wrong_password_get_the_same_answer() {
+    let app = TestApp::spawn();
+    let wrong_password = app.post(
+        "/api/v1/auth/login",
+        None,
+        &json!({ "email": ADMIN_EMAIL, "password": "not the password" }),
+    );
+    let unknown = app.post(
+        "/api/v1/auth/login",
+        None,
+        &json!({ "email": "nobody@example.org", "password": "not the password" }),
+    );
+    wrong_password.expect_code(401, "invalid_credentials");
+    assert_eq!(wrong_password.status, unknown.status);
+    assert_eq!(wrong_password.body, unknown.body);
+    // Email matching ignores case and surrounding space.
+    let upper = app.post(
+        "/api/v1/auth/login",
+        None,
+        &json!({ "email": format!(" {} ", ADMIN_EMAIL.to_uppercase()), "password": ADMIN_PASSWORD }),
+    );
+    upper.expect(200);
+}
+
+#[test]
+fn logins_are_rate_limited_per_account_and_per_address() {
+    let app = TestApp::spawn_with(|c| {
+        c.login_rate_per_account_per_minute = 3;
+        c.login_rate_per_address_per_minute = 6;
+    });
+    for _ in 0..3 {
+        app.post(
+            "/api/v1/auth/login",
+            None,
+            &json!({ "email": ADMIN_EMAIL, "password": "wrong wrong wrong" }),
+        )
+        .expect(401);
+    }
+    let limited = app.post(
+        "/api/v1/auth/login",
+        None,
+        &json!({ "email": ADMIN_EMAIL, "password": ADMIN_PASSWORD }),
+    );
+    limited.expect_code(429, "rate_limited");
+    let retry: u64 = limited.header("retry-after").expect("Retry-After").parse().unwrap();
+    assert!((1..=60).contains(&retry));
+    // Other accounts from the same address still have budget, until the address runs out.
+    let mut statuses = Vec::new();
+    for i in 0..4 {
+        statuses.push(
+            app.post(
+                "/api/v1/auth/login",
+                None,
+                &json!({ "email": format!("x{i}@example.org"), "password": "wrong wrong wrong" }),
+            )
+            .status,
+        );
+    }
+    assert_eq!(statuses[0], 401);
+    assert_eq!(*statuses.last().unwrap(), 429, "{statuses:?}");
+}
+
+fn claims(sub: &str, org: &str, exp_offset: i64, iss: &str, aud: &str) -> serde_json::Value {
+    let now = chrono::Utc::now().timestamp();
+    json!({ "sub": sub, "org": org, "tv": 0, "iat": now, "exp": now + exp_offset, "iss": iss, "aud": aud })
+}
+
+#[test]
+fn forged_expired_and_foreign_tokens_are_rejected() {
+    let app = TestApp::spawn();
+    let token = app.admin_token();
+    let me = app.get("/api/v1/me", Some(&token)).json();
+    let (sub, org) = (
+        me["user"]["id"].as_str().unwrap(),
+        me["organisation"]["id"].as_str().unwrap(),
+    );
+    let key = EncodingKey::from_secret(JWT_SECRET.as_bytes());
+    let sign = |c: &serde_json::Value| encode(&Header::new(Algorithm::HS256), c, &key).unwrap();
+
+    // The honest token, re-signed by us, works: the failures below are about what changed.
+    app.get(
+        "/api/v1/me",
+        Some(&sign(&claims(sub, org, 600, "uit-portal", "uit-portal-api"))),
+    )
+    .expect(200);
+
+    let expired = sign(&claims(sub, org, -120, "uit-portal", "uit-portal-api"));
+    let wrong_aud = sign(&claims(sub, org, 600, "uit-portal", "someone-else"));
+    let wrong_iss = sign(&claims(sub, org, 600, "evil", "uit-portal-api"));
+    let other_key = encode(
+        &Header::new(Algorithm::HS256),
+        &claims(sub, org, 600, "uit-portal", "uit-portal-api"),
+        &EncodingKey::from_secret(b"another-secret-another-secret-another-secret"),
+    )
+    .unwrap();
+    let hs512 = encode(
+        &Header::new(Algorithm::HS512),
+        &claims(sub, org, 600, "uit-portal", "uit-portal-api"),
+        &key,
+    )
+    .unwrap();
+    let mut tampered = token.clone();
+    let dot = tampered.rfind('.').unwrap();
+    tampered.replace_range(
+        dot + 1..dot + 3,
+        if &token[dot + 1..dot + 3] == "AA" { "BB" } else { "AA" },
+    );
+    use base64::Engine;
+    let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let none = format!(
+        "{}.{}.",
+        b64.encode(r#"{"alg":"none","typ":"JWT"}"#),
+        b64.encode(claims(sub, org, 600, "uit-portal", "uit-portal-api").to_string())
+    );
+    let mut no_exp = claims(sub, org, 600, "uit-portal", "uit-portal-api");
+    no_exp.as_object_mut().unwrap().remove("exp");
+    let no_exp = sign(&no_exp);
+    for (name, bad) in [
+        ("expired", expired),
+        ("wrong audience", wrong_aud),
+        ("wrong issuer", wrong_iss),
+        ("other key", other_key),
+        ("HS512", hs512),
+        ("tampered", tampered),
+        ("alg none", none),
+        ("no exp", no_exp),
+        ("garbage", "abc.def.ghi".to_string()),
+        ("unknown api token", "uitp_doesnotexist".to_string()),
+    ] {
+        let resp = app.get("/api/v1/me", Some(&bad));
+        assert_eq!(resp.status, 401, "{name} token was accepted: {}", resp.body);
+        resp.expect_code(401, "invalid_token");
+    }
+    app.get("/api/v1/me", None).expect_code(401, "invalid_token");
+    app.send(
+        "GET",
+        "/api/v1/me",
+        None,
+        &[("authorization", &format!("Basic {token}"))],
+        None,
+    )
+    .expect(401);
+}
+
+#[test]
+fn refresh_rotates_and_reuse_revokes_the_family() {
+    let app = TestApp::spawn();
+    let first = app.login_pair(ADMIN_EMAIL, ADMIN_PASSWORD);
+    let r1 = first["refresh_token"].as_str().unwrap();
+    let second = app.post("/api/v1/auth/refresh", None, &json!({ "refresh_token": r1 }));
+    second.expect(200);
+    let r2 = second.json()["refresh_token"].as_str().unwrap().to_string();
+    assert_ne!(r1, r2);
+    app.get("/api/v1/me", second.json()["access_token"].as_str())
+        .expect(200);
+
+    // A second, unrelated login is a different family and survives.
+    let other = app.login_pair(ADMIN_EMAIL, ADMIN_PASSWORD);
+
+    // r1 is spent: presenting it again is reuse, which revokes r2 as well.
+    app.post("/api/v1/auth/refresh", None, &json!({ "refresh_token": r1 }))
+        .expect_code(401, "refresh_token_reused");
+    app.post("/api/v1/auth/refresh", None, &json!({ "refresh_token": r2 }))
+        .expect_code(401, "invalid_refresh_token");
+    app.post(
+        "/api/v1/auth/refresh",
+        None,
+        &json!({ "refresh_token": other["refresh_token"] }),
+    )
+    .expect(200);
+    app.post(
+        "/api/v1/auth/refresh",
+        None,
+        &json!({ "refresh_token": "uitr_nonsense" }),
+    )
+    .expect_code(401, "invalid_refresh_token");
+}
+
+#[test]
+fn logout_revokes_the_family() {
+    let app = TestApp::spawn();
+    let pair = app.login_pair(ADMIN_EMAIL, ADMIN_PASSWORD);
+    let access = pair["access_token"].as_str().unwrap();
+    app.post(
+        "/api/v1/auth/logout",
+        None,
+        &json!({ "refresh_token": pair["refresh_token"] }),
+    )
+    .expect(401);
+    app.post(
+        "/api/v1/auth/logout",
+        Some(access),
+        &json!({ "refresh_token": pair["refresh_token"] }),
+    )
+    .expect(204);
+    app.post(
+        "/api/v1/auth/refresh",
+        None,
+        &json!({ "refresh_token": pair["refresh_token"] }),
+    )
+    .expect(401);
+}
+
+#[test]
+fn password_reset_emails_a_single_use_token_and_ends_sessions() {
+    let app = TestApp::spawn();
+    let old = app.login_pair(ADMIN_EMAIL, ADMIN_PASSWORD);
+
+    // Unknown addresses get the same 202 and no email.
+    let unknown = app.post(
+        "/api/v1/auth/password-reset",
+        None,
+        &json!({ "email": "ghost@example.org" }),
+    );
+    unknown.expect(202);
+    let known = app.post("/api/v1/auth/password-reset", None, &json!({ "email": ADMIN_EMAIL }));
+    known.expect(202);
+    assert_eq!(unknown.body, known.body);
+
+    let email = app.smtp.wait_for(ADMIN_EMAIL);
+    assert_eq!(
+        email.header("Subject").as_deref(),
+        Some("Reset your UIT Portal password")
+    );
+    let message_id = email.header("Message-ID").expect("Message-ID");
+    assert!(
+        message_id.starts_with('<') && message_id.ends_with("@portal.example.org>"),
+        "{message_id}"
+    );
+    assert!(email
+        .header("Content-Type")
+        .unwrap()
+        .starts_with("multipart/alternative"));
+    assert!(email.data.contains("Content-Type: text/plain"));
+    assert!(email.data.contains("Content-Type: text/html"));
+    assert!(email.from.contains("no-reply"));
+    let token = email.token("uitx_");
+    assert!(email
+        .decoded()
+        .contains(&format!("https://portal.example.org/reset-password?token={token}")));
+    assert!(app
+        .smtp
+        .received()
+        .iter()
+        .all(|m| !m.to.iter().any(|t| t.contains("ghost"))));
+
+    app.post(
+        "/api/v1/auth/password-reset/confirm",
+        None,
+        &json!({ "token": token, "new_password": "short" }),
+    )
+    .expect_code(422, "validation_failed");
+    app.post(
+        "/api/v1/auth/password-reset/confirm",
+        None,
+        &json!({ "token": token, "new_password": "a brand new password" }),
+    )
+    .expect(204);
+    app.post(
+        "/api/v1/auth/password-reset/confirm",
+        None,
+        &json!({ "token": token, "new_password": "another new password" }),
+    )
+    .expect_code(400, "invalid_token");
+
+    app.get("/api/v1/me", old["access_token"].as_str()).expect(401);
+    app.post(
+        "/api/v1/auth/refresh",
+        None,
+        &json!({ "refresh_token": old["refresh_token"] }),
+    )
+    .expect(401);
+    app.post(
+        "/api/v1/auth/login",
+        None,
+        &json!({ "email": ADMIN_EMAIL, "password": ADMIN_PASSWORD }),
+    )
+    .expect(401);
+    app.login(ADMIN_EMAIL, "a brand new password");
+}
+
+#[test]
+fn undeliverable_mail_is_classified_permanent_and_not_retried() {
+    let app = TestApp::spawn();
+    let admin = app.admin_token();
+    let org = app.create_org(&admin, "supplier");
+    app.post(
+        &format!("/api/v1/organisations/{org}/invitations"),
+        Some(&admin),
+        &json!({ "email": "reject-me@example.org", "role": "member" }),
+    )
+    .expect(201);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let metrics = app.get("/metrics", Some(&admin)).body;
+        // The depth is read before the counters are rendered, so wait for both to settle.
+        if metrics.contains("mail_deliveries_total{outcome=\"dead\"} 1") && metrics.contains("mail_outbox_depth 0") {
+            assert!(
+                metrics.contains("mail_deliveries_total{outcome=\"retry\"} 0"),
+                "{metrics}"
+            );
+            assert!(
+                metrics.contains("mail_deliveries_total{outcome=\"sent\"} 0"),
+                "{metrics}"
+            );
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "rejected mail never marked dead: {metrics}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}

@@ -1,0 +1,390 @@
+//! Device models and firmware: ownership, lifecycle, version order and retirement events.
+
+use serde_json::{json, Value};
+
+use crate::helpers::{TestApp, TestUser};
+
+/// Creates a device model owned by `org`; returns its id.
+pub fn product(app: &TestApp, token: &str, org: &str, device_type: &str) -> String {
+    let name = format!(
+        "{device_type} model {}",
+        &uuid::Uuid::new_v4().simple().to_string()[..6]
+    );
+    let resp = app.post(
+        "/api/v1/device-models",
+        Some(token),
+        &json!({ "manufacturer_org_id": org, "device_type": device_type, "name": name, "hardware_version": "HW1" }),
+    );
+    resp.expect(201);
+    resp.json()["id"].as_str().unwrap().to_string()
+}
+
+/// Adds a firmware version to a product; returns its id.
+pub fn firmware(app: &TestApp, token: &str, model: &str, version: &str, status: &str) -> String {
+    let resp = app.post(
+        &format!("/api/v1/device-models/{model}/firmware"),
+        Some(token),
+        &json!({ "version": version, "status": status }),
+    );
+    resp.expect(201);
+    resp.json()["id"].as_str().unwrap().to_string()
+}
+
+fn status_of(app: &TestApp, token: &str, firmware: &str) -> Value {
+    app.get(&format!("/api/v1/firmware/{firmware}"), Some(token)).json()["status"].clone()
+}
+
+fn set_status(app: &TestApp, token: &str, firmware: &str, status: &str) -> crate::helpers::Resp {
+    app.patch(
+        &format!("/api/v1/firmware/{firmware}"),
+        Some(token),
+        &json!({ "status": status }),
+    )
+}
+
+struct Industry {
+    admin: String,
+    maker: TestUser,
+    other_maker: TestUser,
+}
+
+fn industry(app: &TestApp) -> Industry {
+    let admin = app.admin_token();
+    let maker = app.user_in_new_org(&admin, "manufacturer", "member");
+    let other_maker = app.user_in_new_org(&admin, "manufacturer", "admin");
+    Industry {
+        admin,
+        maker,
+        other_maker,
+    }
+}
+
+#[test]
+fn device_models_are_managed_by_their_owner_and_the_operator() {
+    let app = TestApp::spawn();
+    let Industry {
+        admin,
+        maker,
+        other_maker,
+    } = industry(&app);
+    let supplier = app.user_in_new_org(&admin, "supplier", "admin");
+    let reviewer = app.user_in_new_org(&admin, "reviewer", "admin");
+    let maker_viewer = app.invite_user(&admin, &maker.org_id, "viewer");
+    let csp = app.user_in_new_org(&admin, "service_provider", "member");
+
+    let body = |org: &str, t: &str, name: &str| json!({ "manufacturer_org_id": org, "device_type": t, "name": name, "hardware_version": "v2", "cpl_listed": true });
+    let created = app.post(
+        "/api/v1/device-models",
+        Some(&maker.token),
+        &body(&maker.org_id, "ESME", "Meter One"),
+    );
+    created.expect(201);
+    let model = created.json();
+    assert_eq!(model["device_type"], "ESME");
+    assert_eq!(model["cpl_listed"], true);
+    let id = model["id"].as_str().unwrap();
+
+    for (who, token, org) in [
+        ("another manufacturer", &other_maker.token, &maker.org_id),
+        ("a supplier", &supplier.token, &supplier.org_id),
+        ("a reviewer", &reviewer.token, &reviewer.org_id),
+        ("a viewer", &maker_viewer.token, &maker.org_id),
+    ] {
+        let resp = app.post(
+            "/api/v1/device-models",
+            Some(token),
+            &body(org, "GSME", &format!("by {who}")),
+        );
+        assert_eq!(resp.status, 403, "{who}: {}", resp.body);
+        resp.expect_code(403, "forbidden");
+    }
+    app.post(
+        "/api/v1/device-models",
+        Some(&csp.token),
+        &body(&csp.org_id, "CHF", "Hub North"),
+    )
+    .expect(201);
+    app.post(
+        "/api/v1/device-models",
+        Some(&csp.token),
+        &body(&csp.org_id, "ESME", "Not a hub"),
+    )
+    .expect(403);
+    app.post(
+        "/api/v1/device-models",
+        Some(&admin),
+        &body(&other_maker.org_id, "IHD", "Display"),
+    )
+    .expect(201);
+    app.post(
+        "/api/v1/device-models",
+        Some(&admin),
+        &body(&supplier.org_id, "IHD", "Display"),
+    )
+    .expect_code(422, "validation_failed");
+    let dup = app.post(
+        "/api/v1/device-models",
+        Some(&admin),
+        &body(&maker.org_id, "ESME", "Meter One"),
+    );
+    assert_eq!(
+        dup.expect_code(409, "device_model_exists")["context"]["existing_id"],
+        id
+    );
+    app.post(
+        "/api/v1/device-models",
+        Some(&admin),
+        &body(&maker.org_id, "TOASTER", "x"),
+    )
+    .expect(400);
+
+    let esme = app
+        .get("/api/v1/device-models?device_type=ESME", Some(&reviewer.token))
+        .json();
+    assert_eq!(esme["items"].as_array().unwrap().len(), 1);
+    let theirs = app.get(
+        &format!("/api/v1/device-models?manufacturer_org_id={}", other_maker.org_id),
+        Some(&supplier.token),
+    );
+    assert_eq!(theirs.json()["items"][0]["device_type"], "IHD");
+
+    let path = format!("/api/v1/device-models/{id}");
+    let etag = app.get(&path, Some(&supplier.token)).header("etag").unwrap();
+    app.patch(&path, Some(&other_maker.token), &json!({ "cpl_listed": false }))
+        .expect_code(403, "forbidden");
+    app.patch(&path, Some(&maker.token), &json!({ "device_type": "GSME" }))
+        .expect(400);
+    let updated = app.send(
+        "PATCH",
+        &path,
+        Some(&maker.token),
+        &[("if-match", &etag)],
+        Some(("application/json", br#"{"cpl_listed":false}"#.to_vec())),
+    );
+    updated.expect(200);
+    assert_eq!(updated.json()["cpl_listed"], false);
+    app.send(
+        "PATCH",
+        &path,
+        Some(&maker.token),
+        &[("if-match", &etag)],
+        Some(("application/json", br#"{"name":"x"}"#.to_vec())),
+    )
+    .expect_code(412, "precondition_failed");
+    let missing = app.get(
+        "/api/v1/device-models/01900000-0000-7000-8000-000000000000",
+        Some(&maker.token),
+    );
+    missing.expect_code(404, "not_found");
+}
+
+#[test]
+fn the_firmware_lifecycle_is_enforced_and_deploying_n_plus_one_makes_n_previous() {
+    let app = TestApp::spawn();
+    let Industry { maker, other_maker, .. } = industry(&app);
+    let model = product(&app, &maker.token, &maker.org_id, "ESME");
+    let v1 = firmware(&app, &maker.token, &model, "1.0", "planned");
+
+    let illegal = set_status(&app, &maker.token, &v1, "approved");
+    let body = illegal.expect_code(422, "illegal_status_move");
+    assert!(
+        body["detail"].as_str().unwrap().contains("in_test or withdrawn"),
+        "{body}"
+    );
+    assert_eq!(body["context"]["allowed"], json!(["in_test", "withdrawn"]));
+    set_status(&app, &other_maker.token, &v1, "in_test").expect_code(403, "forbidden");
+
+    for step in ["in_test", "approved", "deployed"] {
+        set_status(&app, &maker.token, &v1, step).expect(200);
+    }
+    set_status(&app, &maker.token, &v1, "in_test").expect_code(422, "illegal_status_move");
+
+    let v2 = firmware(&app, &maker.token, &model, "1.1", "approved");
+    set_status(&app, &maker.token, &v2, "deployed").expect(200);
+    assert_eq!(
+        status_of(&app, &maker.token, &v1),
+        "previous",
+        "N became N-1 in the same transaction"
+    );
+    assert_eq!(status_of(&app, &maker.token, &v2), "deployed");
+    let v3 = firmware(&app, &maker.token, &model, "1.2", "deployed");
+    assert_eq!(status_of(&app, &maker.token, &v2), "previous");
+    assert_eq!(status_of(&app, &maker.token, &v3), "deployed");
+    let deployed = app
+        .get(
+            &format!("/api/v1/device-models/{model}/firmware?status=deployed"),
+            Some(&maker.token),
+        )
+        .json();
+    assert_eq!(deployed["items"].as_array().unwrap().len(), 1);
+
+    set_status(&app, &maker.token, &v1, "retired").expect(200);
+    let final_move = set_status(&app, &maker.token, &v1, "withdrawn");
+    assert!(final_move.expect_code(422, "illegal_status_move")["detail"]
+        .as_str()
+        .unwrap()
+        .contains("final"));
+    let v4 = firmware(&app, &maker.token, &model, "2.0", "in_test");
+    set_status(&app, &maker.token, &v4, "withdrawn").expect(200);
+    set_status(&app, &maker.token, &v4, "in_test").expect(422);
+}
+
+#[test]
+fn versions_order_naturally_for_successors_and_single_hop_upgrades() {
+    let app = TestApp::spawn();
+    let Industry { admin, maker, .. } = industry(&app);
+    let model = product(&app, &maker.token, &maker.org_id, "GSME");
+    let other_model = product(&app, &admin, &maker.org_id, "PPMID");
+    let v19 = firmware(&app, &maker.token, &model, "1.9", "deployed");
+    let v110 = firmware(&app, &maker.token, &model, "1.10", "approved");
+    let elsewhere = firmware(&app, &maker.token, &other_model, "9.9", "planned");
+
+    app.patch(
+        &format!("/api/v1/firmware/{v19}"),
+        Some(&maker.token),
+        &json!({ "successor_id": v110 }),
+    )
+    .expect(200);
+    let back = app.patch(
+        &format!("/api/v1/firmware/{v110}"),
+        Some(&maker.token),
+        &json!({ "successor_id": v19 }),
+    );
+    assert!(back.expect_code(422, "validation_failed")["errors"][0]["message"]
+        .as_str()
+        .unwrap()
+        .contains("not later"));
+    app.patch(
+        &format!("/api/v1/firmware/{v19}"),
+        Some(&maker.token),
+        &json!({ "successor_id": elsewhere }),
+    )
+    .expect_code(422, "validation_failed");
+    let upgraded = app.patch(
+        &format!("/api/v1/firmware/{v110}"),
+        Some(&maker.token),
+        &json!({ "upgrade_from": [v19] }),
+    );
+    upgraded.expect(200);
+    assert_eq!(upgraded.json()["upgrade_from"], json!([v19]));
+    app.patch(
+        &format!("/api/v1/firmware/{v19}"),
+        Some(&maker.token),
+        &json!({ "upgrade_from": [v110] }),
+    )
+    .expect_code(422, "validation_failed");
+    let dup = app.post(
+        &format!("/api/v1/device-models/{model}/firmware"),
+        Some(&maker.token),
+        &json!({ "version": "1.10" }),
+    );
+    assert_eq!(dup.expect_code(409, "firmware_exists")["context"]["existing_id"], v110);
+    app.post(
+        &format!("/api/v1/device-models/{model}/firmware"),
+        Some(&maker.token),
+        &json!({ "version": "beta" }),
+    )
+    .expect_code(422, "validation_failed");
+    app.post(
+        "/api/v1/device-models/01900000-0000-7000-8000-000000000000/firmware",
+        Some(&maker.token),
+        &json!({ "version": "1" }),
+    )
+    .expect(404);
+    let cleared = app.patch(
+        &format!("/api/v1/firmware/{v19}"),
+        Some(&maker.token),
+        &json!({ "successor_id": null }),
+    );
+    assert!(cleared.json()["successor_id"].is_null());
+}
+
+#[test]
+fn retirement_dates_and_retirements_are_change_events_with_from_and_to() {
+    let app = TestApp::spawn();
+    let Industry { admin, maker, .. } = industry(&app);
+    let model = product(&app, &maker.token, &maker.org_id, "ESME");
+    let old = firmware(&app, &maker.token, &model, "4.1", "deployed");
+    let new = firmware(&app, &maker.token, &model, "4.2", "approved");
+    let path = format!("/api/v1/firmware/{old}");
+    app.patch(
+        &path,
+        Some(&maker.token),
+        &json!({ "retirement_date": "2027-06-30", "successor_id": new }),
+    )
+    .expect(200);
+    app.patch(&path, Some(&maker.token), &json!({ "retirement_date": "2027-09-30" }))
+        .expect(200);
+    app.patch(&path, Some(&maker.token), &json!({ "notes": "no event for notes" }))
+        .expect(200);
+    set_status(&app, &maker.token, &new, "deployed").expect(200);
+    set_status(&app, &maker.token, &old, "retired").expect(200);
+
+    let events = app.get(&format!("/api/v1/change-events?entity_id={old}"), Some(&admin));
+    events.expect(200);
+    let items = events.json()["items"].as_array().unwrap().clone();
+    let kinds: Vec<&str> = items.iter().map(|e| e["kind"].as_str().unwrap()).collect();
+    assert_eq!(
+        kinds,
+        [
+            "firmware.retirement_scheduled",
+            "firmware.retirement_moved",
+            "firmware.retired"
+        ]
+    );
+    assert!(items.iter().all(|e| e["topic"] == "retirements"));
+    let moved = &items[1];
+    assert_eq!(moved["details"]["from"], "2027-06-30");
+    assert_eq!(moved["details"]["to"], "2027-09-30");
+    assert_eq!(moved["details"]["successor_version"], "4.2");
+    let summary = moved["summary"].as_str().unwrap();
+    assert!(
+        summary.contains("now retires on 2027-09-30, was 2027-06-30") && summary.contains("successor is 4.2"),
+        "{summary}"
+    );
+    assert_eq!(moved["device_types"], json!(["ESME"]));
+    assert_eq!(moved["device_model_ids"], json!([model]));
+    assert_eq!(moved["manufacturer_org_ids"], json!([maker.org_id]));
+    app.get("/api/v1/change-events", Some(&maker.token))
+        .expect_code(403, "forbidden");
+}
+
+#[test]
+fn catalogue_json_routes_reject_bad_input_with_problems() {
+    let app = TestApp::spawn_with(|c| c.body_limit_bytes = 4096);
+    let Industry { maker, .. } = industry(&app);
+    let model = product(&app, &maker.token, &maker.org_id, "IHD");
+    let fw = firmware(&app, &maker.token, &model, "1.0", "planned");
+    for (method, path) in [
+        ("POST", "/api/v1/device-models".to_string()),
+        ("PATCH", format!("/api/v1/device-models/{model}")),
+        ("POST", format!("/api/v1/device-models/{model}/firmware")),
+        ("PATCH", format!("/api/v1/firmware/{fw}")),
+        ("POST", "/api/v1/device-sets".to_string()),
+    ] {
+        let t = Some(maker.token.as_str());
+        app.send(method, &path, t, &[], Some(("application/json", b"{not json".to_vec())))
+            .expect_code(400, "malformed_body");
+        app.send(
+            method,
+            &path,
+            t,
+            &[],
+            Some(("application/json", br#"{"unexpected": 1}"#.to_vec())),
+        )
+        .expect(400);
+        app.send(method, &path, t, &[], Some(("text/plain", b"{}".to_vec())))
+            .expect_code(415, "unsupported_media_type");
+        let huge = json!({ "name": "x".repeat(8000) }).to_string().into_bytes();
+        app.send(method, &path, t, &[], Some(("application/json", huge)))
+            .expect_code(413, "payload_too_large");
+    }
+    for path in [
+        "/api/v1/device-models",
+        &format!("/api/v1/device-models/{model}/firmware"),
+        "/api/v1/device-sets",
+    ] {
+        app.get(&format!("{path}?bogus=1"), Some(&maker.token))
+            .expect_code(400, "invalid_query");
+    }
+}

@@ -1,0 +1,125 @@
+//! Claims: one lead per set per window, decided by the database under contention.
+
+use serde_json::json;
+
+use crate::helpers::TestApp;
+use crate::results::{open_window, world};
+
+#[test]
+fn a_hundred_concurrent_claims_give_one_201_and_ninety_nine_409s() {
+    let app = TestApp::spawn_with(|c| c.database_pool_size = 8);
+    let w = world(&app);
+    let contenders = [&w.a, &w.b, &w.outsider];
+    let path = format!("/api/v1/uit-windows/{}/claims", w.window);
+    let body = json!({ "device_set_id": w.sets[2], "note": "we lead" });
+    let results: Vec<(u16, serde_json::Value)> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..100)
+            .map(|i| {
+                let (token, path, body) = (&contenders[i % 3].token, &path, &body);
+                let app = &app;
+                s.spawn(move || {
+                    let r = app.post(path, Some(token), body);
+                    (r.status, r.json())
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let winners: Vec<_> = results.iter().filter(|(s, _)| *s == 201).collect();
+    assert_eq!(
+        winners.len(),
+        1,
+        "{:?}",
+        results.iter().map(|(s, _)| s).collect::<Vec<_>>()
+    );
+    let holder = &winners[0].1["org_id"];
+    for (status, body) in results.iter().filter(|(s, _)| *s != 201) {
+        assert_eq!(*status, 409, "{body}");
+        assert_eq!(body["code"], "claim_conflict");
+        assert_eq!(&body["context"]["holder"]["org_id"], holder, "the 409 names the holder");
+    }
+    let claims = app.get(&path, Some(&w.reviewer.token)).json();
+    assert_eq!(claims["items"].as_array().unwrap().len(), 1);
+}
+
+#[test]
+fn claims_join_the_window_and_are_released_by_their_holder_or_the_operator() {
+    let app = TestApp::spawn();
+    let w = world(&app);
+    let path = format!("/api/v1/uit-windows/{}/claims", w.window);
+    let claim = app.post(&path, Some(&w.outsider.token), &json!({ "device_set_id": w.sets[0] }));
+    claim.expect(201);
+    let participants = app
+        .get(
+            &format!("/api/v1/uit-windows/{}/participants", w.window),
+            Some(&w.a.token),
+        )
+        .json();
+    assert!(
+        participants["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p["org_id"] == w.outsider.org_id.as_str()),
+        "claiming joined the window"
+    );
+
+    app.post(&path, Some(&w.reviewer.token), &json!({ "device_set_id": w.sets[1] }))
+        .expect_code(403, "forbidden");
+    app.post(&path, Some(&w.a_viewer.token), &json!({ "device_set_id": w.sets[1] }))
+        .expect_code(403, "forbidden");
+    app.post(
+        &path,
+        Some(&w.a.token),
+        &json!({ "device_set_id": "01900000-0000-7000-8000-000000000000" }),
+    )
+    .expect_code(422, "validation_failed");
+    app.post(
+        "/api/v1/uit-windows/01900000-0000-7000-8000-000000000000/claims",
+        Some(&w.a.token),
+        &json!({ "device_set_id": w.sets[1] }),
+    )
+    .expect_code(404, "not_found");
+
+    let claim_path = format!("/api/v1/claims/{}", claim.json()["id"].as_str().unwrap());
+    app.delete(&claim_path, Some(&w.a.token)).expect_code(403, "forbidden");
+    app.delete(&claim_path, Some(&w.outsider.token)).expect(204);
+    app.delete(&claim_path, Some(&w.outsider.token))
+        .expect_code(404, "not_found");
+    let again = app.post(&path, Some(&w.a.token), &json!({ "device_set_id": w.sets[0] }));
+    again.expect(201);
+    app.delete(
+        &format!("/api/v1/claims/{}", again.json()["id"].as_str().unwrap()),
+        Some(&w.admin),
+    )
+    .expect(204);
+
+    // Closed and cancelled windows refuse claims.
+    let cancelled = open_window(&app, &w.admin, &w.release);
+    app.patch(
+        &format!("/api/v1/uit-windows/{cancelled}"),
+        Some(&w.admin),
+        &json!({ "status": "cancelled", "cancel_reason": "test" }),
+    )
+    .expect(200);
+    app.post(
+        &format!("/api/v1/uit-windows/{cancelled}/claims"),
+        Some(&w.a.token),
+        &json!({ "device_set_id": w.sets[0] }),
+    )
+    .expect_code(422, "window_not_open_for_claims");
+    let now = chrono::Utc::now();
+    let closed = app.post(
+        "/api/v1/uit-windows",
+        Some(&w.admin),
+        &json!({ "release_id": w.release, "name": "UIT-closed", "opens_at": (now - chrono::Duration::days(9)).to_rfc3339(),
+                 "closes_at": (now - chrono::Duration::days(2)).to_rfc3339() }),
+    );
+    closed.expect(201);
+    app.post(
+        &format!("/api/v1/uit-windows/{}/claims", closed.json()["id"].as_str().unwrap()),
+        Some(&w.a.token),
+        &json!({ "device_set_id": w.sets[0] }),
+    )
+    .expect_code(422, "window_not_open_for_claims");
+}

@@ -1,0 +1,316 @@
+//! `TestApp`: the real server on port 0 against a fresh database, driven over HTTP.
+//! With `TEST_DATABASE_URL=postgres://...` each app gets its own PostgreSQL schema;
+//! otherwise a temporary SQLite file.
+
+use std::sync::mpsc;
+use std::time::Duration;
+
+use actix_web::dev::ServerHandle;
+use diesel::connection::SimpleConnection;
+use serde_json::{json, Value};
+use uit_portal::config::Config;
+use uit_portal::db::DbTarget;
+use uit_portal::Application;
+
+use crate::smtp::SmtpServer;
+
+pub const JWT_SECRET: &str = "test-secret-test-secret-test-secret-0123456789";
+pub const ADMIN_EMAIL: &str = "operator-admin@example.org";
+pub const ADMIN_PASSWORD: &str = "correct horse battery staple";
+
+/// A response, read fully.
+#[derive(Debug)]
+pub struct Resp {
+    pub status: u16,
+    pub headers: ureq::http::HeaderMap,
+    pub body: String,
+}
+
+impl Resp {
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.body))
+    }
+
+    pub fn header(&self, name: &str) -> Option<String> {
+        self.headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_string)
+    }
+
+    /// Asserts the status and, for errors, a problem+json body with the given code.
+    #[track_caller]
+    pub fn expect(&self, status: u16) -> &Self {
+        assert_eq!(self.status, status, "unexpected status; body: {}", self.body);
+        if status >= 400 {
+            let ct = self.header("content-type").unwrap_or_default();
+            assert!(
+                ct.starts_with("application/problem+json"),
+                "error without problem+json: {ct} {}",
+                self.body
+            );
+        }
+        self
+    }
+
+    #[track_caller]
+    pub fn expect_code(&self, status: u16, code: &str) -> Value {
+        self.expect(status);
+        let body = self.json();
+        assert_eq!(body["code"], code, "unexpected problem code: {}", self.body);
+        assert_eq!(body["status"], status);
+        body
+    }
+}
+
+/// A signed-in test user.
+#[derive(Debug, Clone)]
+pub struct TestUser {
+    pub id: String,
+    pub org_id: String,
+    pub email: String,
+    pub token: String,
+}
+
+pub struct TestApp {
+    pub base: String,
+    pub smtp: SmtpServer,
+    pub config: Config,
+    handle: ServerHandle,
+    agent: ureq::Agent,
+    pg_schema: Option<(DbTarget, String)>,
+    _dir: tempfile::TempDir,
+}
+
+impl TestApp {
+    pub fn spawn() -> Self {
+        Self::spawn_with(|_| {})
+    }
+
+    /// Starts a server whose configuration `tweak` may adjust.
+    pub fn spawn_with(tweak: impl FnOnce(&mut Config)) -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let smtp = SmtpServer::start();
+        let mut config = Config {
+            bind: "127.0.0.1:0".into(),
+            data_dir: dir.path().to_path_buf(),
+            database_pool_size: 4,
+            jwt_secret: Some(JWT_SECRET.into()),
+            mail_transport: "smtp".into(),
+            smtp_url: Some(smtp.url()),
+            mail_poll_interval_ms: 100,
+            log_level: "warn".into(),
+            bootstrap_email: ADMIN_EMAIL.into(),
+            bootstrap_password: Some(ADMIN_PASSWORD.into()),
+            http_workers: 1,
+            shutdown_timeout_seconds: 1,
+            public_url: "https://portal.example.org".into(),
+            ..Config::default()
+        };
+        let pg_schema = fresh_postgres_schema();
+        if let Some((target, schema)) = &pg_schema {
+            config.database_url = Some(with_search_path(&target.url, schema));
+        }
+        tweak(&mut config);
+        config.validate().expect("test configuration is valid");
+        uit_portal::telemetry::init("pretty", &config.log_level);
+
+        let (tx, rx) = mpsc::channel();
+        let server_config = config.clone();
+        std::thread::spawn(move || {
+            actix_web::rt::System::new().block_on(async move {
+                match Application::build(server_config).await {
+                    Ok(app) => {
+                        tx.send(Ok((app.port(), app.handle()))).unwrap();
+                        let _ = app.run_until_stopped().await;
+                    }
+                    Err(e) => tx.send(Err(e.to_string())).unwrap(),
+                }
+            })
+        });
+        let (port, handle) = rx
+            .recv_timeout(Duration::from_secs(60))
+            .expect("server start")
+            .expect("server builds");
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_global(Some(Duration::from_secs(30)))
+            .build()
+            .into();
+        TestApp {
+            base: format!("http://127.0.0.1:{port}"),
+            smtp,
+            config,
+            handle,
+            agent,
+            pg_schema,
+            _dir: dir,
+        }
+    }
+
+    /// Sends a request with optional bearer token, extra headers and raw body.
+    pub fn send(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        headers: &[(&str, &str)],
+        body: Option<(&str, Vec<u8>)>,
+    ) -> Resp {
+        let mut builder = ureq::http::Request::builder()
+            .method(method)
+            .uri(format!("{}{}", self.base, path));
+        if let Some(t) = token {
+            builder = builder.header("authorization", format!("Bearer {t}"));
+        }
+        for (k, v) in headers {
+            builder = builder.header(*k, *v);
+        }
+        let result = match body {
+            Some((content_type, bytes)) => {
+                let request = builder.header("content-type", content_type).body(bytes).unwrap();
+                self.agent.run(request)
+            }
+            None => self.agent.run(builder.body(()).unwrap()),
+        };
+        let mut resp = result.unwrap_or_else(|e| panic!("{method} {path} failed: {e}"));
+        let status = resp.status().as_u16();
+        let headers = resp.headers().clone();
+        let body = resp
+            .body_mut()
+            .with_config()
+            .limit(64 * 1024 * 1024)
+            .read_to_string()
+            .unwrap_or_default();
+        Resp { status, headers, body }
+    }
+
+    pub fn get(&self, path: &str, token: Option<&str>) -> Resp {
+        self.send("GET", path, token, &[], None)
+    }
+
+    pub fn post(&self, path: &str, token: Option<&str>, body: &Value) -> Resp {
+        self.send(
+            "POST",
+            path,
+            token,
+            &[],
+            Some(("application/json", body.to_string().into_bytes())),
+        )
+    }
+
+    pub fn patch(&self, path: &str, token: Option<&str>, body: &Value) -> Resp {
+        self.send(
+            "PATCH",
+            path,
+            token,
+            &[],
+            Some(("application/json", body.to_string().into_bytes())),
+        )
+    }
+
+    pub fn delete(&self, path: &str, token: Option<&str>) -> Resp {
+        self.send("DELETE", path, token, &[], None)
+    }
+
+    /// Logs in; panics unless it succeeds. Returns the token pair JSON.
+    pub fn login_pair(&self, email: &str, password: &str) -> Value {
+        let resp = self.post(
+            "/api/v1/auth/login",
+            None,
+            &json!({ "email": email, "password": password }),
+        );
+        resp.expect(200);
+        resp.json()
+    }
+
+    pub fn login(&self, email: &str, password: &str) -> String {
+        self.login_pair(email, password)["access_token"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    }
+
+    /// The bootstrap operator admin's access token.
+    pub fn admin_token(&self) -> String {
+        self.login(ADMIN_EMAIL, ADMIN_PASSWORD)
+    }
+
+    /// Creates an organisation of `kind` as the operator admin; returns its id.
+    pub fn create_org(&self, admin: &str, kind: &str) -> String {
+        let slug = format!("{kind}-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]).replace('_', "-");
+        let resp = self.post(
+            "/api/v1/organisations",
+            Some(admin),
+            &json!({ "name": format!("Org {slug}"), "slug": slug, "kind": kind }),
+        );
+        resp.expect(201);
+        resp.json()["id"].as_str().unwrap().to_string()
+    }
+
+    /// Invites a user into `org_id` with `role` (as `inviter`), accepts the emailed invitation
+    /// and signs the user in.
+    pub fn invite_user(&self, inviter: &str, org_id: &str, role: &str) -> TestUser {
+        let email = format!("user-{}@example.org", uuid::Uuid::new_v4().simple());
+        self.post(
+            &format!("/api/v1/organisations/{org_id}/invitations"),
+            Some(inviter),
+            &json!({ "email": email, "role": role }),
+        )
+        .expect(201);
+        let token = self.smtp.wait_for(&email).token("uiti_");
+        let password = "a long enough password".to_string();
+        let accepted = self.post(
+            "/api/v1/invitations/accept",
+            None,
+            &json!({ "token": token, "name": "Test User", "password": password }),
+        );
+        accepted.expect(201);
+        let pair = self.login_pair(&email, &password);
+        TestUser {
+            id: accepted.json()["id"].as_str().unwrap().to_string(),
+            org_id: org_id.to_string(),
+            email,
+            token: pair["access_token"].as_str().unwrap().to_string(),
+        }
+    }
+
+    /// A new organisation of `kind` with one user of `role` in it.
+    pub fn user_in_new_org(&self, admin: &str, kind: &str, role: &str) -> TestUser {
+        let org = self.create_org(admin, kind);
+        self.invite_user(admin, &org, role)
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        // stop() sends the command at once; its future only reports completion.
+        drop(self.handle.stop(false));
+        if let Some((target, schema)) = self.pg_schema.take() {
+            if let Ok(mut conn) = target.connect() {
+                let _ = conn.batch_execute(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"));
+            }
+        }
+    }
+}
+
+/// The PostgreSQL server under test, when `TEST_DATABASE_URL` names one.
+pub fn postgres_target() -> Option<DbTarget> {
+    let url = std::env::var("TEST_DATABASE_URL")
+        .ok()
+        .filter(|u| u.starts_with("postgres"))?;
+    Some(DbTarget::parse(&url, "normal").expect("TEST_DATABASE_URL"))
+}
+
+/// Creates an empty schema for one test.
+pub fn fresh_postgres_schema() -> Option<(DbTarget, String)> {
+    let target = postgres_target()?;
+    let schema = format!("t_{}", uuid::Uuid::new_v4().simple());
+    let mut conn = target.connect().expect("connect to TEST_DATABASE_URL");
+    conn.batch_execute(&format!("CREATE SCHEMA {schema}"))
+        .expect("create schema");
+    Some((target, schema))
+}
+
+/// The URL with libpq's `options` setting the schema search path.
+pub fn with_search_path(url: &str, schema: &str) -> String {
+    let sep = if url.contains('?') { '&' } else { '?' };
+    format!("{url}{sep}options=-csearch_path%3D{schema}")
+}

@@ -1,0 +1,355 @@
+//! The world the security suite acts in, and how it turns an operation of the spec into a
+//! concrete request: ids of real resources, and a body the server accepts.
+
+use serde_json::json;
+
+use super::{fill, Op, Org};
+use crate::catalogue::{firmware, product};
+use crate::helpers::{Resp, TestApp, TestUser, ADMIN_EMAIL};
+use crate::results::{publish, world, World, SCENARIOS};
+
+/// `results::world` (organisations in every role, device sets, an open window) plus what these
+/// tests need: more viewers and admins, and one resource of each kind, some private.
+pub struct Fx {
+    pub w: World,
+    pub operator_viewer: TestUser,
+    pub a_admin: TestUser,
+    /// Removed by the own-organisation admin test.
+    pub a_spare: TestUser,
+    pub maker_viewer: TestUser,
+    pub other_maker: TestUser,
+    pub reviewer_member: TestUser,
+    pub reviewer_spare: TestUser,
+    /// A's API token: (id, secret).
+    pub a_token: (String, String),
+    pub claim: String,
+    pub mask: String,
+    pub a_set: String,
+    pub new_hub_fw: String,
+    pub contact: String,
+    pub private_result: String,
+    pub industry_result: String,
+    pub private_item: String,
+    pub industry_item: String,
+    /// A's own subscription.
+    pub subscription: String,
+    /// A dead notification, for the operator's retry.
+    pub dead_notification: String,
+}
+
+/// A subscription of the signed-in user of `token`; its id.
+pub fn subscribe(app: &TestApp, token: &str) -> String {
+    let resp = app.post("/api/v1/subscriptions", Some(token), &json!({ "topics": ["releases"] }));
+    resp.expect(201);
+    id_of(&resp)
+}
+
+/// A notification that gave up, written straight to the outbox: making one through SMTP
+/// failures is the notification tests' business. Its recipient is refused by the test SMTP
+/// server, so a retry dies again.
+fn dead_notification(app: &TestApp) -> String {
+    use diesel::prelude::*;
+    use uit_portal::db::schema::{notifications as n, subscriptions as s};
+    let email = format!("reject-{}@example.org", short());
+    let resp = app.post(
+        "/api/v1/subscriptions",
+        None,
+        &json!({ "email": email, "topics": ["releases"] }),
+    );
+    resp.expect(202);
+    let mut conn = app.config.db_target().unwrap().connect().unwrap();
+    let subscription: String = s::table
+        .filter(s::email.eq(&email))
+        .select(s::id)
+        .first(&mut conn)
+        .unwrap();
+    let id = uuid::Uuid::now_v7().to_string();
+    let now = chrono::Utc::now().naive_utc();
+    diesel::insert_into(n::table)
+        .values((
+            n::id.eq(&id),
+            n::kind.eq("event"),
+            n::subscription_id.eq(&subscription),
+            n::recipient.eq(&email),
+            n::status.eq("dead"),
+            n::attempts.eq(5),
+            n::next_attempt_at.eq(now),
+            n::last_error.eq("550 5.1.1 mailbox unavailable"),
+            n::created_at.eq(now),
+            n::updated_at.eq(now),
+        ))
+        .execute(&mut conn)
+        .unwrap();
+    id
+}
+
+pub fn id_of(resp: &Resp) -> String {
+    resp.json()["id"].as_str().unwrap().to_string()
+}
+
+pub fn short() -> String {
+    uuid::Uuid::new_v4().simple().to_string()[..8].to_string()
+}
+
+pub fn spawn() -> TestApp {
+    // Dozens of users sign in from one address in a few seconds.
+    TestApp::spawn_with(|c| {
+        c.login_rate_per_account_per_minute = 10_000;
+        c.login_rate_per_address_per_minute = 10_000;
+    })
+}
+
+impl Fx {
+    pub fn new(app: &TestApp) -> Fx {
+        let w = world(app);
+        let admin = w.admin.clone();
+        let operator_org = app.get("/api/v1/me", Some(&admin)).json()["organisation"]["id"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let operator_viewer = app.invite_user(&admin, &operator_org, "viewer");
+        let a_admin = app.invite_user(&admin, &w.a.org_id, "admin");
+        let a_spare = app.invite_user(&admin, &w.a.org_id, "member");
+        let maker_viewer = app.invite_user(&admin, &w.maker.org_id, "viewer");
+        let other_maker = app.user_in_new_org(&admin, "manufacturer", "admin");
+        let reviewer_member = app.invite_user(&admin, &w.reviewer.org_id, "member");
+        let reviewer_spare = app.invite_user(&admin, &w.reviewer.org_id, "member");
+
+        let token = app.post("/api/v1/me/api-tokens", Some(&w.a.token), &json!({ "name": "harness" }));
+        token.expect(201);
+        let a_token = (id_of(&token), token.json()["token"].as_str().unwrap().to_string());
+
+        let claim = app.post(
+            &format!("/api/v1/uit-windows/{}/claims", w.window),
+            Some(&w.a.token),
+            &json!({ "device_set_id": w.sets[0] }),
+        );
+        claim.expect(201);
+        let mask = app.post(
+            "/api/v1/defect-masks",
+            Some(&w.a.token),
+            &json!({ "code": format!("DM-{}", 100_000 + rand_digits()), "title": "Display freezes",
+                     "severity": "minor", "device_model_id": w.esme_model }),
+        );
+        mask.expect(201);
+        // A Comms Hub of the operator's making, so that device sets with new memberships exist.
+        let hub = product(app, &admin, &w.maker.org_id, "CHF");
+        let hub_fw = firmware(app, &admin, &hub, "1.0", "deployed");
+        let new_hub_fw = firmware(app, &admin, &hub, "1.1", "in_test");
+        let a_set = app.post(
+            "/api/v1/device-sets",
+            Some(&w.a.token),
+            &json!({ "name": "A's set", "firmware_ids": [hub_fw, w.esme_fw], "prevalence": 10 }),
+        );
+        a_set.expect(201);
+        let contact = app.post(
+            "/api/v1/library-contacts",
+            Some(&w.maker.token),
+            &json!({ "manufacturer_org_id": w.maker.org_id, "contact_name": "Firmware desk",
+                     "email": "firmware@maker.example", "verified_on": "2026-01-05" }),
+        );
+        contact.expect(201);
+        let private_result = publish(app, &w.a.token, &w.window, &w.sets[0], SCENARIOS[0], "fail", "private");
+        private_result.expect(201);
+        let industry_result = publish(app, &w.a.token, &w.window, &w.sets[0], SCENARIOS[1], "pass", "industry");
+        industry_result.expect(201);
+        let item = |visibility: &str| {
+            let resp = app.post(
+                "/api/v1/roadmap-items",
+                Some(&w.maker.token),
+                &json!({ "device_model_id": w.esme_model, "planned_version": "1.2", "category": "defect_fix",
+                         "summary": "Fixes the tariff switch", "visibility": visibility }),
+            );
+            resp.expect(201);
+            id_of(&resp)
+        };
+        let (private_item, industry_item) = (item("private"), item("industry"));
+        let subscription = subscribe(app, &w.a.token);
+        let dead_notification = dead_notification(app);
+        Fx {
+            subscription,
+            dead_notification,
+            operator_viewer,
+            a_admin,
+            a_spare,
+            maker_viewer,
+            other_maker,
+            reviewer_member,
+            reviewer_spare,
+            a_token,
+            claim: id_of(&claim),
+            mask: id_of(&mask),
+            a_set: id_of(&a_set),
+            new_hub_fw,
+            contact: id_of(&contact),
+            private_result: id_of(&private_result),
+            industry_result: id_of(&industry_result),
+            private_item,
+            industry_item,
+            w,
+        }
+    }
+
+    /// The ids for the parameters of `path`, the owner's token and the token of a peer: another
+    /// organisation of a kind that could act on such a resource of its own. `shared` picks
+    /// results and roadmap items every organisation sees instead of private ones.
+    pub fn target(&self, path: &str, shared: bool) -> Target {
+        let w = &self.w;
+        let (result, item) = if shared {
+            (&self.industry_result, &self.industry_item)
+        } else {
+            (&self.private_result, &self.private_item)
+        };
+        let one = |id: &str, owner: &TestUser, peer: &TestUser| Target {
+            ids: vec![id.to_string()],
+            peer_ids: vec![id.to_string()],
+            owner: owner.token.clone(),
+            peer: peer.token.clone(),
+        };
+        let operator = TestUser {
+            id: String::new(),
+            org_id: String::new(),
+            email: ADMIN_EMAIL.into(),
+            token: w.admin.clone(),
+        };
+        let resource = path.trim_start_matches("/api/v1/").split('/').next().unwrap();
+        match resource {
+            "claims" => one(&self.claim, &w.a, &w.b),
+            "defect-masks" => one(&self.mask, &w.a, &w.b),
+            "device-models" => one(&w.esme_model, &w.maker, &self.other_maker),
+            "device-sets" => one(&self.a_set, &w.a, &w.b),
+            "firmware" => one(&w.esme_fw, &w.maker, &self.other_maker),
+            "library-contacts" => one(&self.contact, &w.maker, &self.other_maker),
+            "me" => one(&self.a_token.0, &w.a, &w.b),
+            "releases" => one(&w.release, &operator, &w.b),
+            "results" => one(result, &w.a, &w.b),
+            "roadmap-items" => one(item, &w.maker, &self.other_maker),
+            "uit-windows" => one(&w.window, &operator, &w.outsider),
+            "subscriptions" => one(&self.subscription, &w.a, &w.b),
+            "notifications" => one(&self.dead_notification, &operator, &w.b),
+            // The peer, an admin of another organisation, asks about A's member under its own
+            // organisation's path (under A's path it would be 403, see FOREIGN).
+            "organisations" if path.contains("{user_id}") => Target {
+                ids: vec![w.a.org_id.clone(), w.a.id.clone()],
+                peer_ids: vec![w.outsider.org_id.clone(), w.a.id.clone()],
+                owner: self.a_admin.token.clone(),
+                peer: w.outsider.token.clone(),
+            },
+            "organisations" => one(&w.a.org_id, &self.a_admin, &w.outsider),
+            _ => panic!("no fixture for {path}: extend Fx::target in tests/api/security.rs"),
+        }
+    }
+
+    /// A request body for `op` that the server accepts from a user entitled to it (`None`: the
+    /// operation takes no body). Names are fresh on every call.
+    pub fn body(&self, op: &str) -> Option<(&'static str, Vec<u8>)> {
+        let w = &self.w;
+        let now = chrono::Utc::now();
+        let value = match op {
+            "POST /api/v1/auth/logout" => json!({ "refresh_token": "not one of yours" }),
+            "POST /api/v1/defect-masks" => json!({ "code": format!("DM-{}", 100_000 + rand_digits()),
+                "title": "Tariff switch missed", "severity": "major", "device_model_id": w.esme_model }),
+            "PATCH /api/v1/defect-masks/{id}" => json!({ "title": "Display freezes after top-up" }),
+            "POST /api/v1/device-models" => json!({ "manufacturer_org_id": w.maker.org_id, "device_type": "ESME",
+                "name": format!("ESME {}", short()), "hardware_version": "HW2" }),
+            "PATCH /api/v1/device-models/{id}" => json!({ "hardware_version": "HW1b" }),
+            "POST /api/v1/device-models/{id}/firmware" => json!({ "version": format!("9.{}", rand_digits()) }),
+            "POST /api/v1/device-sets" => json!({ "name": "new set", "firmware_ids": [self.new_hub_fw, w.esme_fw] }),
+            "PATCH /api/v1/device-sets/{id}" => json!({ "prevalence": 42 }),
+            "PATCH /api/v1/firmware/{id}" => json!({ "notes": "Fixes the tariff switch." }),
+            "POST /api/v1/library-contacts" => json!({ "manufacturer_org_id": w.maker.org_id,
+                "contact_name": "Out of hours", "email": "oncall@maker.example", "verified_on": "2026-02-01" }),
+            "PATCH /api/v1/library-contacts/{id}" => json!({ "notes": "Ask for the N-1 image too." }),
+            "PATCH /api/v1/me" => json!({ "name": "Renamed" }),
+            "POST /api/v1/me/api-tokens" => json!({ "name": "mine" }),
+            "POST /api/v1/organisations" => json!({ "name": "New Supplier", "slug": format!("new-{}", short()),
+                "kind": "supplier" }),
+            "PATCH /api/v1/organisations/{id}" => json!({ "name": format!("Supplier {}", short()) }),
+            "POST /api/v1/organisations/{id}/invitations" => json!({
+                "email": format!("invitee-{}@example.org", short()), "role": "member" }),
+            "PATCH /api/v1/organisations/{id}/members/{user_id}" => json!({ "role": "viewer" }),
+            "POST /api/v1/releases" => json!({ "name": format!("R-{}", short()), "kind": "sec_release" }),
+            "PATCH /api/v1/releases/{id}" => json!({ "notes": "Content agreed at the board." }),
+            "POST /api/v1/releases/{id}/stage" => json!({ "stage": "pit", "decision_note": "PIT starts" }),
+            "POST /api/v1/results" => json!({ "uit_window_id": w.window, "device_set_id": w.sets[1],
+                "scenario": SCENARIOS[0], "outcome": "pass", "visibility": "industry" }),
+            "POST /api/v1/results/batch" => json!({ "items": [{ "uit_window_id": w.window,
+                "device_set_id": w.sets[2], "scenario": SCENARIOS[0], "outcome": "blocked" }] }),
+            "POST /api/v1/results/junit" => {
+                let xml = format!(r#"<testsuite><testcase name="{}"/></testsuite>"#, SCENARIOS[1]);
+                return Some(("application/xml", xml.into_bytes()));
+            }
+            "PATCH /api/v1/results/{id}" => json!({ "notes": "Amended after a rerun." }),
+            "POST /api/v1/roadmap-items" => json!({ "device_model_id": w.esme_model, "planned_version": "2.0",
+                "category": "enhancement", "summary": "Faster top-ups" }),
+            "PATCH /api/v1/roadmap-items/{id}" => json!({ "summary": "Fixes the tariff switch for good" }),
+            "POST /api/v1/scenarios" => {
+                json!({ "code": format!("scenario_{}", short()), "title": "Change of tenancy" })
+            }
+            "POST /api/v1/uit-windows" => json!({ "release_id": w.release, "name": format!("UIT-{}", short()),
+                "opens_at": (now + chrono::Duration::days(20)).to_rfc3339(),
+                "closes_at": (now + chrono::Duration::days(25)).to_rfc3339() }),
+            "PATCH /api/v1/subscriptions/{id}" => json!({ "mode": "daily_digest" }),
+            "PATCH /api/v1/uit-windows/{id}" => json!({ "closes_at": (now + chrono::Duration::days(11)).to_rfc3339() }),
+            "POST /api/v1/uit-windows/{id}/claims" => json!({ "device_set_id": w.sets[1] }),
+            "POST /api/v1/uit-windows/{id}/participants" => json!({}),
+            _ => return None,
+        };
+        Some(("application/json", value.to_string().into_bytes()))
+    }
+
+    /// The query string `op` needs, if any.
+    pub fn query(&self, op: &str) -> String {
+        match op {
+            "POST /api/v1/results/junit" => format!(
+                "?uit_window_id={}&device_set_id={}&visibility=industry",
+                self.w.window, self.w.sets[2]
+            ),
+            _ => String::new(),
+        }
+    }
+
+    pub fn user(&self, org: Org) -> (&str, &TestUser) {
+        match org {
+            Org::Operator => (&self.w.admin, &self.operator_viewer),
+            Org::Supplier => (&self.w.a.token, &self.w.a_viewer),
+            Org::Manufacturer => (&self.w.maker.token, &self.maker_viewer),
+        }
+    }
+}
+
+/// A resource an operation acts on, as its owner and as a peer from another organisation
+/// address it.
+pub struct Target {
+    pub ids: Vec<String>,
+    pub peer_ids: Vec<String>,
+    pub owner: String,
+    pub peer: String,
+}
+
+/// Digits that make a fresh code or version.
+pub fn rand_digits() -> u32 {
+    uuid::Uuid::new_v4().as_u128() as u32 % 900_000
+}
+
+/// One request as `op` would be sent: method, path (ids filled in, query added) and body.
+pub struct Call {
+    pub method: String,
+    pub path: String,
+    pub body: Option<(&'static str, Vec<u8>)>,
+}
+
+impl Call {
+    pub fn new(fx: &Fx, op: &Op, ids: &[String]) -> Call {
+        let key = op.key();
+        Call {
+            method: op.method.clone(),
+            path: format!("{}{}", fill(&op.path, ids), fx.query(&key)),
+            body: fx.body(&key),
+        }
+    }
+
+    pub fn send(&self, app: &TestApp, token: &str) -> Resp {
+        app.send(&self.method, &self.path, Some(token), &[], self.body.clone())
+    }
+}
