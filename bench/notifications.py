@@ -103,7 +103,7 @@ def main():
     ap.add_argument("--binary", default=os.path.join(ROOT, "target", "release", "uit-portal"))
     ap.add_argument("--subscribers", type=int, default=10_000)
     ap.add_argument("--runs", type=int, default=3)
-    ap.add_argument("--workers", type=int, default=2, help="PORTAL_NOTIFICATION_WORKERS")
+    ap.add_argument("--workers", type=int, default=16, help="PORTAL_NOTIFICATION_WORKERS (the default)")
     ap.add_argument("--batch", type=int, default=50, help="PORTAL_NOTIFICATION_BATCH_SIZE")
     ap.add_argument("--smtp-pool", type=int, default=4, help="PORTAL_SMTP_POOL_SIZE")
     args = ap.parse_args()
@@ -187,7 +187,9 @@ def main():
                 log.seek(log_offset)
                 for line in log:
                     if "fanned out change events" in line:
-                        fields = json.loads(line).get("fields", {})
+                        record = json.loads(line)
+                        # The JSON log flattens an event's fields into the record.
+                        fields = record.get("fields", record)
                         if fields.get("notifications") == args.subscribers:
                             fanout_ms = fields["elapsed_ms"]
             spread = arrivals[-1] - arrivals[0]

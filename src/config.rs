@@ -60,7 +60,7 @@ pub struct Config {
     pub login_rate_per_address_per_minute: u32,
     /// Take the client address from `X-Forwarded-For` (only behind a trusted proxy).
     pub trust_forwarded_for: bool,
-    /// Concurrent argon2 hashes; 0 means the number of CPUs.
+    /// Concurrent argon2 hashes (threads of low CPU priority); 0 means the number of CPUs.
     pub password_hash_concurrency: usize,
     /// HTTP worker threads; 0 means the number of CPUs.
     pub http_workers: usize,

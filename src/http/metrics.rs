@@ -49,8 +49,9 @@ impl Metrics {
         *inner.mail.entry(outcome).or_default() += 1;
     }
 
-    /// Prometheus text exposition; `outbox_depth` is read from the database by the caller.
-    pub fn render(&self, outbox_depth: Option<i64>) -> String {
+    /// Prometheus text exposition; the outbox depths (account emails, notifications) are read
+    /// from the database by the caller.
+    pub fn render(&self, outbox_depth: Option<(i64, i64)>) -> String {
         let inner = self.0.lock().unwrap_or_else(|p| p.into_inner());
         let mut out = String::new();
         out.push_str("# HELP http_requests_total HTTP requests by method, route and status.\n");
@@ -85,7 +86,9 @@ impl Metrics {
                 h.count
             );
         }
-        out.push_str("# HELP mail_deliveries_total Mail delivery attempts by outcome.\n");
+        out.push_str(
+            "# HELP mail_deliveries_total Delivery attempts of account emails and notifications by outcome.\n",
+        );
         out.push_str("# TYPE mail_deliveries_total counter\n");
         for outcome in ["sent", "retry", "dead"] {
             let _ = writeln!(
@@ -94,10 +97,15 @@ impl Metrics {
                 inner.mail.get(outcome).copied().unwrap_or(0)
             );
         }
-        if let Some(depth) = outbox_depth {
-            out.push_str("# HELP mail_outbox_depth Emails waiting to be delivered.\n");
+        if let Some((mail, notifications)) = outbox_depth {
+            out.push_str("# HELP mail_outbox_depth Account emails waiting to be delivered.\n");
             out.push_str("# TYPE mail_outbox_depth gauge\n");
-            let _ = writeln!(out, "mail_outbox_depth {depth}");
+            let _ = writeln!(out, "mail_outbox_depth {mail}");
+            out.push_str(
+                "# HELP notification_outbox_depth Notifications due or in flight (pending, failed, sending).\n",
+            );
+            out.push_str("# TYPE notification_outbox_depth gauge\n");
+            let _ = writeln!(out, "notification_outbox_depth {notifications}");
         }
         out
     }

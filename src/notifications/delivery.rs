@@ -122,6 +122,14 @@ pub fn message_id(notification_id: &str, recipient: &str, domain: &str) -> Strin
     format!("<n.{notification_id}.{}@{domain}>", &hex::encode(digest)[..12])
 }
 
+/// Notifications due or in flight, for `/metrics`.
+pub fn depth(conn: &mut DbConn) -> QueryResult<i64> {
+    n::table
+        .filter(n::status.eq_any(["pending", "failed", "sending"]))
+        .count()
+        .get_result(conn)
+}
+
 fn backoff(attempts: i32) -> Duration {
     Duration::seconds((30i64 << (attempts - 1).clamp(0, 10)).min(3600))
 }

@@ -78,7 +78,16 @@ pub async fn metrics(state: web::Data<AppState>, ctx: AuthContext) -> Result<Htt
     if !ctx.is_operator() {
         return Err(ApiError::forbidden("Metrics are for the operator organisation."));
     }
-    let depth = state.db.run(|conn| Ok(crate::mail::outbox::depth(conn)?)).await.ok();
+    let depth = state
+        .db
+        .run(|conn| {
+            Ok((
+                crate::mail::outbox::depth(conn)?,
+                crate::notifications::delivery::depth(conn)?,
+            ))
+        })
+        .await
+        .ok();
     Ok(HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4")
         .body(state.metrics.render(depth)))

@@ -122,6 +122,7 @@ fn metrics_are_for_the_operator_and_count_requests() {
     );
     assert!(metrics.body.contains("http_request_duration_seconds_bucket"));
     assert!(metrics.body.contains("mail_outbox_depth"));
+    assert!(metrics.body.contains("notification_outbox_depth 0"));
     assert!(
         metrics.body.contains("mail_deliveries_total{outcome=\"sent\"} 1"),
         "the invitation was delivered: {}",
