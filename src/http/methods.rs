@@ -38,7 +38,8 @@ fn templates() -> &'static [Template] {
             .map(|(path, item)| {
                 let methods = [
                     ("GET", item.get.is_some()),
-                    ("HEAD", item.head.is_some()),
+                    // Every GET also answers HEAD (the `observe` middleware routes it as GET).
+                    ("HEAD", item.head.is_some() || item.get.is_some()),
                     ("POST", item.post.is_some()),
                     ("PUT", item.put.is_some()),
                     ("PATCH", item.patch.is_some()),
@@ -87,12 +88,13 @@ mod tests {
 
     #[test]
     fn unsupported_methods_on_served_paths_are_named() {
-        assert_eq!(allowed_methods("PUT", "/api/v1/me"), Some(vec!["GET", "PATCH"]));
-        assert_eq!(allowed_methods("TRACE", "/healthz"), Some(vec!["GET"]));
+        assert_eq!(allowed_methods("PUT", "/api/v1/me"), Some(vec!["GET", "HEAD", "PATCH"]));
+        assert_eq!(allowed_methods("TRACE", "/healthz"), Some(vec!["GET", "HEAD"]));
+        assert_eq!(allowed_methods("HEAD", "/api/v1/auth/login"), Some(vec!["POST"]));
         assert_eq!(allowed_methods("OPTIONS", "/api/v1/results/batch"), Some(vec!["POST"]));
         assert_eq!(
             allowed_methods("POST", "/api/v1/organisations/abc/members/def"),
-            Some(vec!["GET", "PATCH", "DELETE"])
+            Some(vec!["GET", "HEAD", "PATCH", "DELETE"])
         );
     }
 

@@ -37,7 +37,7 @@ fn request_id(req: &ServiceRequest) -> String {
 }
 
 pub async fn observe(
-    req: ServiceRequest,
+    mut req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
     let id = request_id(&req);
@@ -48,6 +48,11 @@ pub async fn observe(
     let started = Instant::now();
     // An encoded NUL in the path or query would reach the database as text, which PostgreSQL
     // refuses; no identifier or filter of this API contains one.
+    // HEAD is GET without the body (RFC 9110 9.3.2): routed as GET, and actix-web's HTTP/1
+    // encoder leaves the body out because the request on the wire was HEAD.
+    if req.method() == actix_web::http::Method::HEAD {
+        req.head_mut().method = actix_web::http::Method::GET;
+    }
     let result = if req.uri().to_string().to_ascii_lowercase().contains("%00") {
         let (http_req, _) = req.into_parts();
         let refusal = ApiError::bad_request("bad_request", "The path or query contains a NUL (%00) character.");

@@ -11,17 +11,23 @@ fn unsupported_methods_on_served_paths_are_405_with_allow() {
     let app = TestApp::spawn();
     let admin = app.admin_token();
     for (method, path, allow) in [
-        ("PUT", "/api/v1/me", "GET, PATCH"),
-        ("TRACE", "/healthz", "GET"),
-        ("DELETE", "/api/v1/organisations", "GET, POST"),
+        ("PUT", "/api/v1/me", "GET, HEAD, PATCH"),
+        ("TRACE", "/healthz", "GET, HEAD"),
+        ("DELETE", "/api/v1/organisations", "GET, HEAD, POST"),
+        ("HEAD", "/api/v1/auth/login", "POST"),
         (
             "POST",
             "/api/v1/organisations/some-id/members/other-id",
-            "GET, PATCH, DELETE",
+            "GET, HEAD, PATCH, DELETE",
         ),
     ] {
         let resp = app.send(method, path, Some(&admin), &[], None);
-        resp.expect_code(405, "method_not_allowed");
+        if method == "HEAD" {
+            // The same answer without its body.
+            assert_eq!((resp.status, resp.body.as_str()), (405, ""), "{method} {path}");
+        } else {
+            resp.expect_code(405, "method_not_allowed");
+        }
         assert_eq!(resp.header("allow").as_deref(), Some(allow), "{method} {path}");
     }
     // A path the API does not serve stays 404, whatever the method.
@@ -30,6 +36,25 @@ fn unsupported_methods_on_served_paths_are_405_with_allow() {
     // A served method whose resource is missing stays 404 too.
     app.get("/api/v1/organisations/no-such-id", Some(&admin))
         .expect_code(404, "not_found");
+}
+
+#[test]
+fn head_answers_like_get_without_a_body() {
+    let app = TestApp::spawn();
+    let admin = app.admin_token();
+    for (path, token) in [("/healthz", None), ("/api/v1/me", Some(admin.as_str()))] {
+        let get = app.send("GET", path, token, &[], None);
+        get.expect(200);
+        let head = app.send("HEAD", path, token, &[], None);
+        head.expect(200);
+        assert!(head.body.is_empty(), "HEAD {path} sent a body: {}", head.body);
+        assert_eq!(head.header("content-type"), get.header("content-type"), "HEAD {path}");
+        assert_eq!(head.header("etag"), get.header("etag"), "HEAD {path}");
+    }
+    // The same rules as GET: credentials first.
+    let denied = app.send("HEAD", "/api/v1/me", None, &[], None);
+    assert_eq!(denied.status, 401);
+    assert!(denied.body.is_empty());
 }
 
 #[test]
