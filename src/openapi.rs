@@ -104,5 +104,33 @@ pub fn spec() -> utoipa::openapi::OpenApi {
         .openapi(base())
         .configure(routes)
         .split_for_parts();
+    let mut spec = spec;
+    document_nul_refusal(&mut spec);
     spec
+}
+
+/// Any path or query may carry a `%00`, which the service refuses before routing with 422
+/// `invalid_character` (PostgreSQL cannot store or compare U+0000), so every operation
+/// documents 422.
+fn document_nul_refusal(spec: &mut utoipa::openapi::OpenApi) {
+    use utoipa::openapi::{Ref, RefOr};
+    for item in spec.paths.paths.values_mut() {
+        let operations = [
+            &mut item.get,
+            &mut item.put,
+            &mut item.post,
+            &mut item.delete,
+            &mut item.options,
+            &mut item.head,
+            &mut item.patch,
+            &mut item.trace,
+        ];
+        for operation in operations.into_iter().flatten() {
+            operation
+                .responses
+                .responses
+                .entry("422".to_string())
+                .or_insert_with(|| RefOr::Ref(Ref::from_response_name("Unprocessable")));
+        }
+    }
 }

@@ -115,7 +115,10 @@ pub struct FeedQuery {
 #[utoipa::path(
     tag = "calendar",
     operation_id = "getCalendarFeed",
-    params(("token" = String, Query, description = "The feed token (`uitc_...`)")),
+    params((
+        "token" = String, Query, min_length = 1, max_length = 200, pattern = "^[A-Za-z0-9_-]+$",
+        description = "The feed token (`uitc_...`)"
+    )),
     responses(
         (status = 200, description = "The calendar", content_type = "text/calendar", body = String),
         (status = 400, response = BadRequest),

@@ -47,7 +47,8 @@ pub async fn observe(
     let span = tracing::info_span!("request", request_id = %id, method = %method, path = %req.path());
     let started = Instant::now();
     // An encoded NUL in the path or query would reach the database as text, which PostgreSQL
-    // refuses; no identifier or filter of this API contains one.
+    // refuses; no identifier or filter of this API contains one. 422 like a NUL in a JSON body
+    // (every operation documents it, see `openapi::spec`).
     // HEAD is GET without the body (RFC 9110 9.3.2): routed as GET, and actix-web's HTTP/1
     // encoder leaves the body out because the request on the wire was HEAD.
     if req.method() == actix_web::http::Method::HEAD {
@@ -55,7 +56,10 @@ pub async fn observe(
     }
     let result = if req.uri().to_string().to_ascii_lowercase().contains("%00") {
         let (http_req, _) = req.into_parts();
-        let refusal = ApiError::bad_request("bad_request", "The path or query contains a NUL (%00) character.");
+        let refusal = ApiError::unprocessable(
+            "invalid_character",
+            "The path or query contains a NUL (%00) character, which the service cannot store or match.",
+        );
         Ok(ServiceResponse::new(
             http_req,
             refusal.error_response().map_into_boxed_body(),

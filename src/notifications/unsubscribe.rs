@@ -21,7 +21,7 @@ use crate::AppState;
 #[into_params(parameter_in = Query)]
 pub struct UnsubscribeQuery {
     /// The token of the email's unsubscribe link (`uitu_...`).
-    #[param(min_length = 1, max_length = 200)]
+    #[param(min_length = 1, max_length = 200, pattern = "^[A-Za-z0-9_-]+$")]
     pub token: String,
 }
 
