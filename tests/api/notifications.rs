@@ -1005,11 +1005,16 @@ fn two_instances_on_one_postgresql_deliver_each_notification_exactly_once() {
         .local_addr()
         .unwrap()
         .port();
+    // Each instance sends from its own address, so the split between them shows.
     let server = binary(&one, &url, &smtp, &["serve"])
         .env("PORTAL_BIND", format!("127.0.0.1:{port}"))
+        .env("PORTAL_MAIL_FROM", "UIT Portal <one@uit-portal.test>")
         .spawn()
         .unwrap();
-    let worker = binary(&two, &url, &smtp, &["worker"]).spawn().unwrap();
+    let worker = binary(&two, &url, &smtp, &["worker"])
+        .env("PORTAL_MAIL_FROM", "UIT Portal <two@uit-portal.test>")
+        .spawn()
+        .unwrap();
     wait_until(120, "every notification to arrive", || {
         message_ids(&smtp).len() == TOTAL
     });
@@ -1021,5 +1026,12 @@ fn two_instances_on_one_postgresql_deliver_each_notification_exactly_once() {
     assert_eq!(ids.len(), TOTAL, "no losses");
     let doubled: Vec<_> = ids.iter().filter(|(_, n)| **n > 1).collect();
     assert!(doubled.is_empty(), "no duplicates: {doubled:?}");
+    let by = |address: &str| smtp.received().iter().filter(|m| m.from.contains(address)).count();
+    let (first, second) = (by("one@uit-portal.test"), by("two@uit-portal.test"));
+    eprintln!("two instances: {first} + {second} emails");
+    assert!(
+        first > 0 && second > 0,
+        "both instances must have delivered a share: {first} + {second}"
+    );
     drop_schema(pg);
 }
