@@ -18,11 +18,14 @@ Prints the medians over the runs as a markdown table.
     python3 bench/notifications.py                      # SQLite
     python3 bench/notifications.py --backend postgres   # PostgreSQL on 127.0.0.1:5432
     python3 bench/notifications.py --subscribers 10000 --runs 3 --workers 2 --batch 50
+
+Each run also measures a baseline: the sink fed by smtplib over one connection.
 """
 import argparse
 import http.client
 import json
 import os
+import smtplib
 import socketserver
 import sqlite3
 import statistics
@@ -90,6 +93,24 @@ INSERT INTO subscriptions (id, user_id, email, topics_json, filters_json, mode, 
     confirmation_sent_at, confirmed_at, unsubscribe_token, unsubscribed_at, created_at, updated_at, version)
 SELECT 'bench-sub-' || i, NULL, 'subscriber-' || i || '@example.org', '["uit_windows"]', '{{}}', 'immediate',
     'active', NULL, '{now}', '{now}', 'uitu_bench_' || i, NULL, '{now}', '{now}', 1 FROM n"""
+
+
+def sink_baseline(sink, count=2000):
+    """The sink's own rate: `count` emails of a notification's size over one connection from
+    Python's smtplib, which sends a message and its terminating dot in one write. Returns
+    emails/s; the sink forgets them afterwards."""
+    body = ("Subject: baseline\r\nMessage-ID: <b@bench>\r\n\r\n" + "x" * 76 + "\r\n") * 40
+    with sink.lock:
+        start = len(sink.arrivals)
+    client = smtplib.SMTP("127.0.0.1", sink.server_address[1])
+    for _ in range(count):
+        client.sendmail("bench@example.org", ["baseline@example.org"], body)
+    client.quit()
+    with sink.lock:
+        arrivals = sink.arrivals[start:]
+        del sink.arrivals[start:]
+        sink.connections -= 1
+    return (count - 1) / (arrivals[-1] - arrivals[0])
 
 
 def parse_time(s):
@@ -167,6 +188,7 @@ def main():
 
         runs = []
         for run in range(args.runs):
+            baseline = sink_baseline(sink)
             before = len(sink.arrivals)
             log_offset = os.path.getsize(log_path)
             closes = start + timedelta(days=11 + run)
@@ -198,9 +220,12 @@ def main():
                 "consumed_ms": consumed * 1000,
                 "rate": args.subscribers / spread if spread > 0 else float("inf"),
                 "last_s": arrivals[-1] - changed,
+                "baseline": baseline,
+                "ratio": (args.subscribers / spread) / baseline if spread > 0 else float("inf"),
             })
             print(f"run {run + 1}: fan-out {fanout_ms} ms (consumed after {consumed * 1000:.0f} ms), "
-                  f"{runs[-1]['rate']:.0f} emails/s, last email {runs[-1]['last_s']:.1f} s after the change",
+                  f"{runs[-1]['rate']:.0f} emails/s ({runs[-1]['ratio']:.2f}x the sink baseline's "
+                  f"{baseline:.0f}/s), last email {runs[-1]['last_s']:.1f} s after the change",
                   file=sys.stderr)
 
         med = lambda key: statistics.median(r[key] for r in runs if r[key] is not None)  # noqa: E731
@@ -212,6 +237,8 @@ def main():
         print(f"| fan-out of one change to {args.subscribers:,} subscribers (transaction) | {med('fanout_ms'):.0f} ms | < 1 s |")
         print(f"| change -> event consumed (includes the 50 ms poll) | {med('consumed_ms'):.0f} ms | |")
         print(f"| delivery to the SMTP sink | {med('rate'):.0f} emails/s | >= 300 emails/s |")
+        print(f"| baseline: the sink fed by smtplib, 1 connection | {med('baseline'):.0f} emails/s | |")
+        print(f"| delivery / baseline | {med('ratio'):.2f}x | |")
         print(f"| change -> last of {args.subscribers:,} emails | {med('last_s'):.1f} s | |")
     finally:
         server.terminate()
