@@ -99,12 +99,11 @@ pub fn base() -> utoipa::openapi::OpenApi {
 
 /// The complete document, as served at `/openapi.json` and committed in `openapi/openapi.json`.
 pub fn spec() -> utoipa::openapi::OpenApi {
-    let (_, spec) = actix_web::App::new()
+    let (_, mut spec) = actix_web::App::new()
         .into_utoipa_app()
         .openapi(base())
         .configure(routes)
         .split_for_parts();
-    let mut spec = spec;
     document_nul_refusal(&mut spec);
     spec
 }

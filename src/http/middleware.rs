@@ -46,14 +46,14 @@ pub async fn observe(
     let method = req.method().to_string();
     let span = tracing::info_span!("request", request_id = %id, method = %method, path = %req.path());
     let started = Instant::now();
-    // An encoded NUL in the path or query would reach the database as text, which PostgreSQL
-    // refuses; no identifier or filter of this API contains one. 422 like a NUL in a JSON body
-    // (every operation documents it, see `openapi::spec`).
     // HEAD is GET without the body (RFC 9110 9.3.2): routed as GET, and actix-web's HTTP/1
     // encoder leaves the body out because the request on the wire was HEAD.
     if req.method() == actix_web::http::Method::HEAD {
         req.head_mut().method = actix_web::http::Method::GET;
     }
+    // An encoded NUL in the path or query would reach the database as text, which PostgreSQL
+    // refuses; no identifier or filter of this API contains one. 422 like a NUL in a JSON body
+    // (every operation documents it, see `openapi::spec`).
     let result = if req.uri().to_string().to_ascii_lowercase().contains("%00") {
         let (http_req, _) = req.into_parts();
         let refusal = ApiError::unprocessable(
