@@ -65,18 +65,18 @@ fi
 
 # ---- serve the demo industry ------------------------------------------------------------------
 # Only the PORTAL_* settings below reach the server (it rejects unknown PORTAL_* variables).
-run_portal() {
-    env -i PATH="$PATH" HOME="${HOME:-/tmp}" \
-        PORTAL_BIND=127.0.0.1:0 \
-        PORTAL_DATA_DIR="$WORK/data" \
-        PORTAL_PUBLIC_URL=http://127.0.0.1 \
-        PORTAL_MAIL_TRANSPORT=memory \
-        PORTAL_LOG_FORMAT=json \
-        PORTAL_LOG_LEVEL=info \
-        "$BIN" "$@"
-}
+# A command, not a shell function: started with `&`, a function runs in a subshell, `$!` is
+# that subshell, and the cleanup's kill would leave the server itself running.
+PORTAL=(env -i PATH="$PATH" HOME="${HOME:-/tmp}"
+    PORTAL_BIND=127.0.0.1:0
+    PORTAL_DATA_DIR="$WORK/data"
+    PORTAL_PUBLIC_URL=http://127.0.0.1
+    PORTAL_MAIL_TRANSPORT=memory
+    PORTAL_LOG_FORMAT=json
+    PORTAL_LOG_LEVEL=info
+    "$BIN")
 LOG="$WORK/server.log"
-run_portal seed-demo >"$WORK/seed.log" 2>&1 || {
+"${PORTAL[@]}" seed-demo >"$WORK/seed.log" 2>&1 || {
     echo "seed-demo failed:" >&2
     cat "$WORK/seed.log" >&2
     exit 1
@@ -86,7 +86,7 @@ grep -q 'admin@northern-lights.demo' "$WORK/seed.log" || {
     cat "$WORK/seed.log" >&2
     exit 1
 }
-run_portal serve >"$LOG" 2>&1 &
+"${PORTAL[@]}" serve >"$LOG" 2>&1 &
 SERVER_PID=$!
 
 # The server logs the port it bound once it listens.
