@@ -215,13 +215,14 @@ def main():
                         if fields.get("notifications") == args.subscribers:
                             fanout_ms = fields["elapsed_ms"]
             spread = arrivals[-1] - arrivals[0]
+            rate = args.subscribers / spread if spread > 0 else float("inf")
             runs.append({
                 "fanout_ms": fanout_ms,
                 "consumed_ms": consumed * 1000,
-                "rate": args.subscribers / spread if spread > 0 else float("inf"),
+                "rate": rate,
                 "last_s": arrivals[-1] - changed,
                 "baseline": baseline,
-                "ratio": (args.subscribers / spread) / baseline if spread > 0 else float("inf"),
+                "ratio": rate / baseline,
             })
             print(f"run {run + 1}: fan-out {fanout_ms} ms (consumed after {consumed * 1000:.0f} ms), "
                   f"{runs[-1]['rate']:.0f} emails/s ({runs[-1]['ratio']:.2f}x the sink baseline's "

@@ -90,6 +90,12 @@ impl ApiError {
         Self::new(StatusCode::UNPROCESSABLE_ENTITY, code, detail)
     }
 
+    /// 422 `invalid_character`: text holding U+0000, which PostgreSQL cannot store or compare
+    /// (in a JSON body, or as `%00` in the path or query).
+    pub fn invalid_character(detail: impl Into<String>) -> Self {
+        Self::unprocessable("invalid_character", detail)
+    }
+
     pub fn unauthorized(code: &'static str, detail: impl Into<String>) -> Self {
         Self::new(StatusCode::UNAUTHORIZED, code, detail)
     }

@@ -41,8 +41,7 @@ pub fn from_object<T: DeserializeOwned>(mut value: serde_json::Value) -> Result<
     integral_floats_to_integers(&mut value);
     if has_nul(&value) {
         // Well-formed JSON, valid by the schema, but text the service cannot store: 422.
-        return Err(ApiError::unprocessable(
-            "invalid_character",
+        return Err(ApiError::invalid_character(
             "Text must not contain NUL (U+0000) characters.",
         ));
     }

@@ -54,10 +54,10 @@ pub async fn observe(
     // An encoded NUL in the path or query would reach the database as text, which PostgreSQL
     // refuses; no identifier or filter of this API contains one. 422 like a NUL in a JSON body
     // (every operation documents it, see `openapi::spec`).
-    let result = if req.uri().to_string().to_ascii_lowercase().contains("%00") {
+    let nul = req.uri().path_and_query().is_some_and(|pq| pq.as_str().contains("%00"));
+    let result = if nul {
         let (http_req, _) = req.into_parts();
-        let refusal = ApiError::unprocessable(
-            "invalid_character",
+        let refusal = ApiError::invalid_character(
             "The path or query contains a NUL (%00) character, which the service cannot store or match.",
         );
         Ok(ServiceResponse::new(

@@ -125,7 +125,11 @@ pub fn message_id(notification_id: &str, recipient: &str, domain: &str) -> Strin
 /// Notifications due or in flight, for `/metrics`.
 pub fn depth(conn: &mut DbConn) -> QueryResult<i64> {
     n::table
-        .filter(n::status.eq_any(["pending", "failed", "sending"]))
+        .filter(n::status.eq_any([
+            NotificationStatus::Pending.as_str(),
+            NotificationStatus::Failed.as_str(),
+            NotificationStatus::Sending.as_str(),
+        ]))
         .count()
         .get_result(conn)
 }
