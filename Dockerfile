@@ -1,10 +1,8 @@
 # syntax=docker/dockerfile:1
 
 # ---- build ------------------------------------------------------------------
+# libpq and OpenSSL are built from source and linked statically (feature `bundled-libpq`).
 FROM rust:1-bookworm AS builder
-RUN apt-get update \
- && apt-get install -y --no-install-recommends libpq-dev \
- && rm -rf /var/lib/apt/lists/*
 WORKDIR /build
 
 # Dependencies first, against placeholder sources, so this layer stays cached while only
@@ -27,9 +25,9 @@ RUN touch src/lib.rs src/main.rs \
 
 # ---- runtime ----------------------------------------------------------------
 FROM debian:bookworm-slim
-# libpq5: the binary links the PostgreSQL client; curl: for HEALTHCHECK.
+# ca-certificates: for TLS to PostgreSQL and SMTP; curl: for HEALTHCHECK.
 RUN apt-get update \
- && apt-get install -y --no-install-recommends libpq5 ca-certificates curl \
+ && apt-get install -y --no-install-recommends ca-certificates curl \
  && rm -rf /var/lib/apt/lists/* \
  && groupadd --system --gid 10001 portal \
  && useradd --system --uid 10001 --gid portal --home-dir /var/lib/uit-portal --no-create-home \
@@ -37,7 +35,11 @@ RUN apt-get update \
  && install -d -o portal -g portal -m 0750 /var/lib/uit-portal
 COPY --from=builder /usr/local/bin/uit-portal /usr/local/bin/uit-portal
 
+# The bundled OpenSSL looks for CA certificates under its own prefix; point it at Debian's
+# (used with sslmode=verify-full and sslrootcert=system).
 ENV PORTAL_BIND=0.0.0.0:8080 \
+    SSL_CERT_DIR=/etc/ssl/certs \
+    SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt \
     PORTAL_DATA_DIR=/var/lib/uit-portal \
     PORTAL_LOG_FORMAT=json
 WORKDIR /var/lib/uit-portal

@@ -207,7 +207,8 @@ impl Application {
         state.hasher.warm_up();
 
         let listener = TcpListener::bind(&state.config.bind)?;
-        let port = listener.local_addr()?.port();
+        let local = listener.local_addr()?;
+        let port = local.port();
         let spec = openapi::spec();
         let workers = match state.config.http_workers {
             0 => Config::cpus(),
@@ -248,7 +249,16 @@ impl Application {
 
         start_background(&state)?;
         start_housekeeping(&state);
-        tracing::info!(port, backend = ?state.db.backend, "listening");
+        // What a newcomer needs first: where the server answers and where its docs are.
+        let public = state.config.public_url.trim_end_matches('/');
+        tracing::info!(
+            port,
+            backend = ?state.db.backend,
+            url = %format!("http://{local}"),
+            docs = %format!("{public}/docs/"),
+            spec = %format!("{public}/openapi.json"),
+            "listening: API docs at {public}/docs/"
+        );
         Ok(Self { port, server, state })
     }
 

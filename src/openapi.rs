@@ -57,9 +57,7 @@ impl Modify for Security {
 #[openapi(
     info(
         title = "UIT Portal API",
-        description = "Collaboration on User Integration Testing of smart-metering firmware: \
-                       organisations, device sets, claims, results, defect masks, roadmaps and notifications. \
-                       Errors are application/problem+json (RFC 9457) with a stable `code`.",
+        description = include_str!("openapi_intro.md"),
         license(name = "Apache-2.0", identifier = "Apache-2.0"),
         contact(name = "UIT Portal maintainers")
     ),
