@@ -113,14 +113,8 @@ fn main() -> anyhow::Result<()> {
         Command::SeedDemo => {
             let db = uit_portal::prepare_database(&config)?;
             let mut conn = db.pool.get()?;
-            let accounts = uit_portal::seed::demo::seed(&mut conn).map_err(|e| anyhow::anyhow!(e.detail))?;
-            println!(
-                "demo industry loaded; every account's password is {}",
-                uit_portal::seed::demo::DEMO_PASSWORD
-            );
-            for a in accounts {
-                println!("  {:<36} {:<8} {} ({})", a.email, a.role, a.organisation, a.kind);
-            }
+            let demo = uit_portal::seed::demo::seed(&mut conn).map_err(|e| anyhow::anyhow!(e.detail))?;
+            print_demo(&config, &demo);
             Ok(())
         }
         Command::SeedScale {
@@ -179,4 +173,29 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     app.run_until_stopped().await?;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// `seed-demo`'s closing message: the accounts, the open window and three first calls to try.
+fn print_demo(config: &Config, demo: &uit_portal::seed::demo::Demo) {
+    let password = uit_portal::seed::demo::DEMO_PASSWORD;
+    println!("demo industry loaded; every account's password is {password}");
+    for a in &demo.accounts {
+        println!("  {:<36} {:<8} {} ({})", a.email, a.role, a.organisation, a.kind);
+    }
+    let base = config.public_url.trim_end_matches('/');
+    let window = &demo.window_id;
+    println!();
+    println!("open UIT window: {} (id {window})", demo.window_name);
+    println!("  with claims, results (one a known issue, one an unexplained failure), defect masks,");
+    println!("  roadmap items and firmware-library contacts; API docs at {base}/docs/");
+    println!();
+    println!("three first calls (start the server with `uit-portal serve`; uses jq):");
+    println!(
+        "  TOKEN=$(curl -s {base}/api/v1/auth/login -H 'Content-Type: application/json' \\\n    \
+         -d '{{\"email\":\"admin@northern-lights.demo\",\"password\":\"{password}\"}}' | jq -r .access_token)"
+    );
+    println!("  curl -s {base}/api/v1/uit-windows/{window}/coverage -H \"Authorization: Bearer $TOKEN\"");
+    println!(
+        "  curl -s {base}/api/v1/uit-windows/{window}/matrix -H \"Authorization: Bearer $TOKEN\" -H 'Accept: text/csv'"
+    );
 }

@@ -38,7 +38,7 @@ const ORGS: [(&str, &str, &str); 12] = [
 ];
 
 /// Products: (owner slug, device type, name, hardware version, firmware versions oldest first).
-const PRODUCTS: [(&str, &str, &str, &str, [&str; 3]); 10] = [
+pub const PRODUCTS: [(&str, &str, &str, &str, [&str; 3]); 10] = [
     (
         "csp-north",
         "CHF",
@@ -105,8 +105,15 @@ const PRODUCTS: [(&str, &str, &str, &str, [&str; 3]); 10] = [
     ),
 ];
 
-/// Loads the demo estate; refuses when the catalogue already holds data.
-pub fn seed(conn: &mut DbConn) -> Result<Vec<DemoAccount>, ApiError> {
+/// What `seed-demo` loaded, for its closing message.
+pub struct Demo {
+    pub accounts: Vec<DemoAccount>,
+    pub window_id: String,
+    pub window_name: String,
+}
+
+/// Loads the demo estate and its window's activity; refuses when the catalogue already holds data.
+pub fn seed(conn: &mut DbConn) -> Result<Demo, ApiError> {
     let existing: i64 = device_models::table.count().get_result(conn)?;
     if existing > 0 {
         return Err(ApiError::conflict(
@@ -129,11 +136,17 @@ pub fn seed(conn: &mut DbConn) -> Result<Vec<DemoAccount>, ApiError> {
     let id_of = |slug: &str| org_ids.iter().find(|o| o.2 == slug).map(|o| o.0.clone()).expect("org");
     let mut accounts = Vec::new();
     let mut user_rows = Vec::new();
+    // (org slug, org id, admin user id), for the activity.
+    let mut admins: Vec<(String, String, String)> = Vec::new();
     let mut add_user = |org_id: &str, org_name: &str, slug: &str, kind: &'static str, role: &'static str| {
         let email = format!("{role}@{slug}.demo");
+        let user_id = new_id();
+        if role == "admin" {
+            admins.push((slug.to_string(), org_id.to_string(), user_id.clone()));
+        }
         user_rows.push(format!(
             "({}, {}, {}, {}, {}, {}, 0, {}, {}, 1)",
-            q(&new_id()),
+            q(&user_id),
             q(org_id),
             q(&email),
             q(&format!("{org_name} {role}")),
@@ -174,6 +187,8 @@ pub fn seed(conn: &mut DbConn) -> Result<Vec<DemoAccount>, ApiError> {
     let mut firmware_rows = Vec::new();
     // (device type, [previous, deployed, approved] ids)
     let mut firmware: Vec<(&str, [String; 3])> = Vec::new();
+    // Per product, in PRODUCTS order: (model id, [N-1, N, N+1] firmware ids).
+    let mut products: Vec<(String, [String; 3])> = Vec::new();
     for (owner, device_type, name, hw, versions) in PRODUCTS {
         let model_id = new_id();
         model_rows.push(model_row(&model_id, &id_of(owner), device_type, name, hw, now));
@@ -192,6 +207,7 @@ pub fn seed(conn: &mut DbConn) -> Result<Vec<DemoAccount>, ApiError> {
             };
             firmware_rows.push(firmware_row(&row, now));
         }
+        products.push((model_id.clone(), ids.clone()));
         firmware.push((device_type, ids));
     }
     let of_type =
@@ -207,6 +223,7 @@ pub fn seed(conn: &mut DbConn) -> Result<Vec<DemoAccount>, ApiError> {
     // 24 sets: every hub's deployed firmware with each ESME (and a GSME, an IHD), plus the
     // new hub firmware under test in the release with the most prevalent combinations.
     let mut sets = Vec::new();
+    let mut set_ids = Vec::new();
     let mut members = Vec::new();
     let mut combos: Vec<(String, Vec<String>)> = Vec::new();
     for hub in &hubs {
@@ -230,8 +247,9 @@ pub fn seed(conn: &mut DbConn) -> Result<Vec<DemoAccount>, ApiError> {
     }
     for (n, (hub, ids)) in combos.iter().enumerate() {
         let prevalence = (250_000 / (1 + n as i64)) + rng.below(5000) as i64;
+        let set_id = new_id();
         let (set, rows) = set_rows(
-            &new_id(),
+            &set_id,
             &format!("Demo set {:02}", n + 1),
             hub,
             ids,
@@ -240,6 +258,7 @@ pub fn seed(conn: &mut DbConn) -> Result<Vec<DemoAccount>, ApiError> {
             now,
         );
         sets.push(set);
+        set_ids.push(set_id);
         members.extend(rows);
     }
 
@@ -315,9 +334,10 @@ pub fn seed(conn: &mut DbConn) -> Result<Vec<DemoAccount>, ApiError> {
             "uit_windows",
             "id, release_id, name, opens_at, closes_at, cancelled_at, cancel_reason, created_at, updated_at, version",
             &[format!(
-                "({}, {}, 'UIT-2026-11', {}, {}, NULL, NULL, {}, {}, 1)",
+                "({}, {}, {}, {}, {}, NULL, NULL, {}, {}, 1)",
                 q(&window_id),
                 q(&release_id),
+                q(WINDOW_NAME),
                 ts(opened),
                 ts(closes),
                 ts(now),
@@ -345,7 +365,28 @@ pub fn seed(conn: &mut DbConn) -> Result<Vec<DemoAccount>, ApiError> {
             "window_id, org_id, joined_at, joined_by_user_id",
             &participants,
         )?;
+        let orgs: Vec<(String, String, String)> = admins
+            .iter()
+            .cloned()
+            .chain(std::iter::once((operator.1.clone(), operator.0.clone(), String::new())))
+            .collect();
+        super::activity::seed(
+            conn,
+            &super::activity::Estate {
+                now,
+                window_id: &window_id,
+                sets: &set_ids,
+                orgs: &orgs,
+                products: &products,
+            },
+        )?;
         Ok::<_, ApiError>(())
     })?;
-    Ok(accounts)
+    Ok(Demo {
+        accounts,
+        window_id,
+        window_name: WINDOW_NAME.into(),
+    })
 }
+
+const WINDOW_NAME: &str = "UIT-2026-11";

@@ -1,6 +1,7 @@
 //! Data for trying the portal (`seed-demo`) and for benchmarks (`seed-scale`), written with
 //! plain multi-row INSERTs that both backends accept.
 
+pub mod activity;
 pub mod demo;
 pub mod scale;
 

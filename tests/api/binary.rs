@@ -153,7 +153,15 @@ fn seed_demo_and_seed_scale_load_data_the_api_serves() {
     };
     let demo = run(&["seed-demo"]);
     assert!(demo.status.success(), "{}", String::from_utf8_lossy(&demo.stderr));
-    assert!(String::from_utf8_lossy(&demo.stdout).contains("admin@northern-lights.demo"));
+    let printed = String::from_utf8_lossy(&demo.stdout).to_string();
+    assert!(printed.contains("admin@northern-lights.demo"));
+    // The closing message names the open window and gives three first calls to try.
+    assert!(printed.contains("open UIT window: UIT-2026-11"), "{printed}");
+    assert!(printed.contains("/api/v1/auth/login"), "{printed}");
+    assert!(
+        printed.contains("/coverage") && printed.contains("/matrix"),
+        "{printed}"
+    );
     assert!(!run(&["seed-demo"]).status.success(), "a second demo load is refused");
     let scale = run(&[
         "seed-scale",
@@ -201,6 +209,26 @@ fn seed_demo_and_seed_scale_load_data_the_api_serves() {
     };
     let windows = get("/api/v1/uit-windows?status=open");
     assert_eq!(windows["items"][0]["name"], "UIT-2026-11");
+    // The demo window has activity to look at, shown by the usual visibility rules: Thames
+    // Valley (a participant) sees the shared results and its own, not Northern Lights' private one.
+    let window = windows["items"][0]["id"].as_str().unwrap();
+    let results = get(&format!("/api/v1/results?uit_window_id={window}&limit=500"));
+    let results = results["items"].as_array().unwrap();
+    assert_eq!(results.len(), 15, "16 results, one private to another organisation");
+    assert!(results.iter().all(|r| r["visibility"] != "private"));
+    assert!(results
+        .iter()
+        .any(|r| r["outcome"] == "fail" && !r["defect_mask_ids"].as_array().unwrap().is_empty()));
+    assert_eq!(get("/api/v1/defect-masks")["items"].as_array().unwrap().len(), 2);
+    assert_eq!(get("/api/v1/library-contacts")["items"].as_array().unwrap().len(), 3);
+    let roadmap = get("/api/v1/roadmap-items");
+    assert_eq!(
+        roadmap["items"].as_array().unwrap().len(),
+        2,
+        "the private item is its owner's"
+    );
+    let matrix = get(&format!("/api/v1/uit-windows/{window}/matrix"));
+    assert!(matrix.to_string().contains("known_issue"), "{matrix}");
     let busiest = report["busiest_firmware_id"].as_str().unwrap();
     let sets = get(&format!("/api/v1/device-sets?firmware_id={busiest}&limit=500"));
     assert_eq!(
