@@ -27,6 +27,9 @@ impl Estate<'_> {
     }
 }
 
+/// (claim index, scenario index, outcome, visibility, notes, defect mask index)
+type DemoResult = (usize, usize, &'static str, &'static str, &'static str, Option<usize>);
+
 const SCENARIOS: [&str; 4] = [
     "install_and_commission",
     "prepayment_top_up",
@@ -137,7 +140,7 @@ pub fn seed(conn: &mut DbConn, e: &Estate<'_>) -> Result<(), ApiError> {
     )?;
 
     // Results on the claimed sets: (claim index, scenario index, outcome, visibility, notes, mask).
-    let results: [(usize, usize, &str, &str, &str, Option<usize>); 16] = [
+    let results: [DemoResult; 16] = [
         (0, 0, "pass", "industry", "", None),
         (0, 1, "pass", "industry", "", None),
         (0, 2, "pass", "industry", "", None),
