@@ -1035,3 +1035,78 @@ fn two_instances_on_one_postgresql_deliver_each_notification_exactly_once() {
     );
     drop_schema(pg);
 }
+
+/// The change events recorded so far, oldest first, as (id, kind).
+fn change_events(app: &TestApp) -> Vec<(String, String)> {
+    use uit_portal::db::schema::change_events as ce;
+    ce::table
+        .order((ce::occurred_at.asc(), ce::id.asc()))
+        .select((ce::id, ce::kind))
+        .load(&mut db(app))
+        .unwrap()
+}
+
+/// The change events a subscription was given a notification for.
+fn notified_events(app: &TestApp, subscription_id: &str) -> Vec<String> {
+    use uit_portal::db::schema::notifications as n;
+    n::table
+        .filter(n::subscription_id.eq(subscription_id))
+        .order(n::change_event_id.asc())
+        .select(n::change_event_id)
+        .load::<Option<String>>(&mut db(app))
+        .unwrap()
+        .into_iter()
+        .flatten()
+        .collect()
+}
+
+#[test]
+fn subscribers_hear_only_of_changes_after_they_became_active() {
+    // No pump: the fan-out runs when the test says, so every event below is still pending when
+    // the subscriptions appear (the old fan-out took every pending event).
+    let app = TestApp::spawn_with(|c| c.notification_workers = 0);
+    let admin = app.admin_token();
+    let (wid, _) = window_of(&app, &admin, "CHF", Duration::days(10), Duration::days(20));
+    let before_user = change_events(&app).len();
+    assert!(before_user >= 2, "release created, window scheduled");
+
+    let user = app.user_in_new_org(&admin, "supplier", "member");
+    let user_sub = subscribe(&app, &user.token, json!({ "topics": ["releases", "uit_windows"] }));
+    // An address asks, a change happens while it is pending, then it confirms.
+    let email = unique_email("late");
+    subscribe_anonymously(&app, &email, json!({ "topics": ["uit_windows"] })).expect(202);
+    let token = app.smtp.wait_for(&email).token("uitn_");
+    app.patch(
+        &format!("/api/v1/uit-windows/{wid}"),
+        Some(&admin),
+        &json!({ "closes_at": at(Duration::days(21)) }),
+    )
+    .expect(200);
+    std::thread::sleep(StdDuration::from_millis(5));
+    let confirm = app.post("/api/v1/subscriptions/confirm", None, &json!({ "token": token }));
+    confirm.expect(200);
+    let anon_sub = confirm.json();
+    std::thread::sleep(StdDuration::from_millis(5));
+    app.patch(
+        &format!("/api/v1/uit-windows/{wid}"),
+        Some(&admin),
+        &json!({ "closes_at": at(Duration::days(22)) }),
+    )
+    .expect(200);
+
+    let events = change_events(&app);
+    assert_eq!(events.len(), before_user + 2);
+    let (while_pending, after_both) = (&events[before_user].0, &events[before_user + 1].0);
+    uit_portal::notifications::fanout::run(&mut db(&app)).unwrap();
+
+    assert_eq!(
+        notified_events(&app, user_sub["id"].as_str().unwrap()),
+        [while_pending.clone(), after_both.clone()],
+        "the user hears of what happened after subscribing, not of the release and window before"
+    );
+    assert_eq!(
+        notified_events(&app, anon_sub["id"].as_str().unwrap()),
+        [after_both.clone()],
+        "the address hears of nothing from before its confirmation"
+    );
+}
