@@ -1121,7 +1121,7 @@ fn subscribers_hear_only_of_changes_after_they_became_active() {
     );
     assert_eq!(
         notified_events(&app, anon_sub["id"].as_str().unwrap()),
-        [after_both.clone()],
+        std::slice::from_ref(after_both),
         "the address hears of nothing from before its confirmation"
     );
 }
