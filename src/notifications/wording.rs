@@ -296,6 +296,8 @@ pub fn describe(change: &Change) -> Wording {
                 _ => plain(change.summary.clone(), None),
             }
         }
+        // The summaries of these already say a status change in words ("is now fixed, was
+        // open"); dates and sharing get a sentence of their own.
         _ => {
             let detail = match (d.get("field").and_then(|f| f.as_str()), words(d.get("to"))) {
                 (Some("planned_date" | "retirement_date"), _) => match (date_of(d.get("from")), date_of(d.get("to"))) {
@@ -304,10 +306,6 @@ pub fn describe(change: &Change) -> Wording {
                     (Some(from), None) => Some(format!("No date any more; it was {}.", day(from))),
                     (None, None) => None,
                 },
-                (Some("status"), Some(to)) => Some(match words(d.get("from")) {
-                    Some(from) => format!("Now {to} instead of {from}."),
-                    None => format!("Now {to}."),
-                }),
                 (Some("visibility"), Some(to)) => Some(match to.as_str() {
                     "participants" => "Now visible to the organisations taking part in an open UIT window.".into(),
                     "industry" => "Now visible to the whole industry.".into(),
