@@ -3,6 +3,7 @@ use serde::Deserialize;
 use utoipa::IntoParams;
 
 use super::model::{self, AuditEvent, AuditFilter};
+use super::visibility;
 use crate::auth::AuthContext;
 use crate::http::pagination::{page_response, Page, PageRequest};
 use crate::http::responses::{BadRequest, Forbidden, Unauthorized};
@@ -29,7 +30,9 @@ pub struct AuditQuery {
 /// List audit events
 ///
 /// Newest first. Operator admins see every event; an organisation's admins see the events
-/// about their organisation.
+/// about their organisation. `before` and `after` follow the audited entity's own visibility,
+/// as it was in each snapshot: another organisation's private result, a roadmap item's private
+/// era, someone else's subscription or API token show as null with `redacted` true.
 #[utoipa::path(
     tag = "audit",
     operation_id = "listAuditEvents",
@@ -66,10 +69,14 @@ pub async fn list_audit_events(
         since: q.since.map(|t| t.naive_utc()),
     };
     let (after, fetch) = (page.after.clone(), page.fetch());
-    let rows = state
+    let events = state
         .db
-        .run(move |conn| Ok(model::list(conn, filter, after, fetch)?))
+        .run(move |conn| {
+            let rows = model::list(conn, filter, after, fetch)?;
+            let mut events: Vec<AuditEvent> = rows.into_iter().map(AuditEvent::from).collect();
+            visibility::redact(conn, &ctx, &mut events)?;
+            Ok(events)
+        })
         .await?;
-    let events: Vec<AuditEvent> = rows.into_iter().map(AuditEvent::from).collect();
     Ok(page_response(&req, &page.finish(events, |e| &e.id)))
 }

@@ -2,6 +2,7 @@
 
 pub mod handlers;
 pub mod model;
+pub mod visibility;
 
 pub use model::{record, Actor, Change};
 

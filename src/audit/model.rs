@@ -92,6 +92,10 @@ pub struct AuditEvent {
     #[schema(value_type = Option<Object>)]
     pub after: Option<serde_json::Value>,
     pub request_id: Option<String>,
+    /// True when some of `before`/`after` is withheld (null, or ids left out) because the
+    /// audited entity's own visibility does not admit you, e.g. another organisation's
+    /// private result.
+    pub redacted: bool,
 }
 
 impl From<AuditRow> for AuditEvent {
@@ -109,6 +113,7 @@ impl From<AuditRow> for AuditEvent {
             before: parse(r.before_json),
             after: parse(r.after_json),
             request_id: r.request_id,
+            redacted: false,
         }
     }
 }

@@ -144,10 +144,12 @@ mod tests {
                 "UIT-1 now closes 2027-03-28 10:00 UTC, was 2027-03-21 10:00 UTC",
             ),
             ("subject", "UIT-1 now closes 2027-03-28"),
-            ("changes", "closes_at: a -> b"),
-            ("topic", "UIT windows"),
-            ("kind", "window.extended"),
-            ("occurred_at", "2027-03-20 10:00 UTC"),
+            ("headline", "UIT window UIT-1 extended by 7 days"),
+            (
+                "details",
+                "UIT-1 now closes Sun 28 Mar 2027 10:00 UTC instead of Sun 21 Mar 10:00 UTC.",
+            ),
+            ("facts", "Changed by: DCC"),
             ("resource_url", "https://x/api/v1/uit-windows/1"),
             ("reason", "you subscribed"),
             ("unsubscribe_url", "https://x/api/v1/unsubscribe?token=u"),
@@ -155,7 +157,11 @@ mod tests {
             ("count", "2 changes"),
             ("items", "- one"),
         ];
-        let blocks = [("changes_html", "<p>x</p>"), ("items_html", "<li>one</li>")];
+        let blocks = [
+            ("details_html", "<p>x</p>"),
+            ("facts_html", "<p>y</p>"),
+            ("items_html", "<li>one</li>"),
+        ];
         for t in [
             Template::Invitation,
             Template::PasswordReset,
@@ -179,14 +185,14 @@ mod tests {
             Template::Notification,
             &[
                 ("subject", "Mask {{unsubscribe_url}} <b>"),
-                ("summary", "Mask {{unsubscribe_url}} <b>"),
+                ("headline", "Mask {{unsubscribe_url}} <b>"),
                 ("unsubscribe_url", "https://x/u"),
             ],
-            &[("changes_html", "<ul><li>a</li></ul>")],
+            &[("details_html", "<ul><li>a</li></ul>")],
         );
         assert!(r.subject.contains("Mask {{unsubscribe_url}} <b>"));
         assert!(r.html.contains("Mask {{unsubscribe_url}} &lt;b&gt;"));
         assert!(r.html.contains("<ul><li>a</li></ul>"));
-        assert!(r.text.contains("{{changes}}"), "unknown placeholders stay visible");
+        assert!(r.text.contains("{{details}}"), "unknown placeholders stay visible");
     }
 }

@@ -274,3 +274,12 @@ pub async fn revoke_api_token(
         .await?;
     Ok(HttpResponse::NoContent().finish())
 }
+
+/// Whether the user may read the API token `id` (revoked ones included), e.g. in the audit
+/// log: the tokens of `/me/api-tokens` are their user's own.
+pub fn readable_by(conn: &mut crate::db::DbConn, user_id: &str, id: &str) -> QueryResult<bool> {
+    diesel::select(diesel::dsl::exists(
+        t::table.filter(t::id.eq(id)).filter(t::user_id.eq(user_id)),
+    ))
+    .get_result(conn)
+}

@@ -346,9 +346,19 @@ struct Context {
     digests: HashMap<String, Vec<Change>>,
 }
 
-type ChangeRow = (String, NaiveDateTime, String, String, String, String, String, String);
+type ChangeRow = (
+    String,
+    NaiveDateTime,
+    String,
+    String,
+    String,
+    String,
+    String,
+    String,
+    Option<String>,
+);
 
-fn change((id, occurred_at, topic, kind, entity_type, entity_id, summary, details): ChangeRow) -> Change {
+fn change((id, occurred_at, topic, kind, entity_type, entity_id, summary, details, actor_org_id): ChangeRow) -> Change {
     Change {
         id,
         occurred_at,
@@ -358,6 +368,8 @@ fn change((id, occurred_at, topic, kind, entity_type, entity_id, summary, detail
         entity_id,
         summary,
         details: serde_json::from_str(&details).unwrap_or_default(),
+        actor_org_id,
+        names: Default::default(),
     }
 }
 
@@ -370,6 +382,7 @@ const CHANGE_COLUMNS: (
     ce::entity_id,
     ce::summary,
     ce::details_json,
+    ce::actor_org_id,
 ) = (
     ce::id,
     ce::occurred_at,
@@ -379,6 +392,7 @@ const CHANGE_COLUMNS: (
     ce::entity_id,
     ce::summary,
     ce::details_json,
+    ce::actor_org_id,
 );
 
 fn load_context(conn: &mut DbConn, batch: &[Claimed]) -> QueryResult<Context> {
@@ -421,6 +435,8 @@ fn load_context(conn: &mut DbConn, batch: &[Claimed]) -> QueryResult<Context> {
             }
         }
     }
+    let mut changes: HashMap<String, Change> = changes;
+    super::wording::name_all(conn, changes.values_mut().chain(digests.values_mut().flatten()))?;
     Ok(Context {
         subscriptions,
         changes,

@@ -1,11 +1,13 @@
-//! What a notification email says: the change's summary, what changed from and to, a link
-//! back to the API resource, why the subscriber gets it and how to stop it.
+//! What a notification email says: the change in sentences (see [`super::wording`]), the
+//! names of what it is about and who made it, a link back to the API resource, why the
+//! subscriber gets it and how to stop it.
 
 use chrono::{NaiveDate, NaiveDateTime};
 
 use super::model::{describe_topics, unsubscribe_url, Filters};
+use super::wording::{self, Names};
 use super::Mode;
-use crate::events::{show, Topic};
+use crate::events::Topic;
 use crate::mail::templates::{escape_html, render_with_html, Rendered};
 use crate::mail::Template;
 
@@ -20,6 +22,9 @@ pub struct Change {
     pub entity_id: String,
     pub summary: String,
     pub details: serde_json::Value,
+    pub actor_org_id: Option<String>,
+    /// Filled by [`wording::name_all`] before rendering.
+    pub names: Names,
 }
 
 /// The subscription an email is sent for.
@@ -45,29 +50,15 @@ pub fn resource_path(entity_type: &str, entity_id: &str) -> Option<String> {
     Some(format!("/api/v1/{collection}/{entity_id}"))
 }
 
-fn topic_label(topic: &str) -> &str {
-    match Topic::parse(topic) {
-        Some(Topic::Releases) => "Releases",
-        Some(Topic::UitWindows) => "UIT windows",
-        Some(Topic::Retirements) => "Firmware retirements",
-        Some(Topic::Roadmaps) => "Roadmaps",
-        Some(Topic::DefectMasks) => "Defect masks",
-        None => topic,
+/// A topic as people call it.
+pub fn topic_label(topic: Topic) -> &'static str {
+    match topic {
+        Topic::Releases => "Releases",
+        Topic::UitWindows => "UIT windows",
+        Topic::Retirements => "Firmware retirements",
+        Topic::Roadmaps => "Roadmaps",
+        Topic::DefectMasks => "Defect masks",
     }
-}
-
-fn value(v: Option<&serde_json::Value>) -> String {
-    match v {
-        None | Some(serde_json::Value::Null) => "(none)".into(),
-        Some(serde_json::Value::String(s)) => s.clone(),
-        Some(other) => other.to_string(),
-    }
-}
-
-/// "closes_at: from 2027-03-21T10:00:00Z to 2027-03-28T10:00:00Z", when the details name a field.
-pub fn what_changed(details: &serde_json::Value) -> Option<(String, String, String)> {
-    let field = details.get("field")?.as_str()?.to_string();
-    Some((field, value(details.get("from")), value(details.get("to"))))
 }
 
 fn link(public_url: &str, change: &Change) -> String {
@@ -87,7 +78,7 @@ fn reason(recipient: &Recipient) -> String {
     )
 }
 
-/// The subject line; long summaries are cut at a word.
+/// The subject line; long headlines are cut at a word.
 fn subject_summary(summary: &str) -> String {
     const MAX: usize = 160;
     if summary.chars().count() <= MAX {
@@ -98,30 +89,57 @@ fn subject_summary(summary: &str) -> String {
     format!("{cut}...")
 }
 
+/// The names and facts under the sentences: release, window, who, when, topic.
+fn facts(change: &Change) -> Vec<(&'static str, String)> {
+    let mut facts = Vec::new();
+    if let Some(release) = &change.names.release {
+        facts.push(("Release", release.clone()));
+    }
+    if let Some(window) = &change.names.window {
+        facts.push(("UIT window", window.clone()));
+    }
+    if let Some(org) = &change.names.actor_org {
+        facts.push(("Changed by", org.clone()));
+    }
+    facts.push(("When", wording::instant(change.occurred_at.and_utc())));
+    if let Some(topic) = Topic::parse(&change.topic) {
+        facts.push(("Topic", topic_label(topic).to_string()));
+    }
+    facts
+}
+
 /// One change, to one subscriber.
 pub fn render_change(public_url: &str, recipient: &Recipient, change: &Change) -> Rendered {
     let public_url = public_url.trim_end_matches('/');
-    let (changes, changes_html) = match what_changed(&change.details) {
-        Some((field, from, to)) => (
-            format!("What changed: {field}, from {from} to {to}\n"),
-            format!(
-                "<p>What changed: <code>{}</code>, from <strong>{}</strong> to <strong>{}</strong></p>",
-                escape_html(&field),
-                escape_html(&from),
-                escape_html(&to)
-            ),
-        ),
-        None => (String::new(), String::new()),
-    };
+    let words = wording::describe(change);
+    let (mut details, mut details_html) = (String::new(), String::new());
+    if let Some(detail) = &words.detail {
+        details.push_str(&format!("{detail}\n"));
+        details_html.push_str(&format!("<p>{}</p>\n", escape_html(detail)));
+    }
+    if let Some(note) = &words.note {
+        details.push_str(&format!("The decision note: \"{note}\"\n"));
+        details_html.push_str(&format!(
+            "<p>The decision note:</p>\n<blockquote>{}</blockquote>\n",
+            escape_html(note)
+        ));
+    }
+    let (mut facts_text, mut facts_html) = (String::new(), String::from("<p style=\"color: #444\">"));
+    for (i, (label, value)) in facts(change).iter().enumerate() {
+        facts_text.push_str(&format!("{label}: {value}\n"));
+        if i > 0 {
+            facts_html.push_str("<br>");
+        }
+        facts_html.push_str(&format!("{label}: {}", escape_html(value)));
+    }
+    facts_html.push_str("</p>");
     render_with_html(
         Template::Notification,
         &[
-            ("subject", &subject_summary(&change.summary)),
-            ("summary", &change.summary),
-            ("changes", &changes),
-            ("topic", topic_label(&change.topic)),
-            ("kind", &change.kind),
-            ("occurred_at", &show(change.occurred_at)),
+            ("subject", &subject_summary(&words.headline)),
+            ("headline", &words.headline),
+            ("details", &details),
+            ("facts", &facts_text),
             ("resource_url", &link(public_url, change)),
             ("reason", &reason(recipient)),
             (
@@ -130,7 +148,7 @@ pub fn render_change(public_url: &str, recipient: &Recipient, change: &Change) -
             ),
             ("public_url", public_url),
         ],
-        &[("changes_html", &changes_html)],
+        &[("details_html", &details_html), ("facts_html", &facts_html)],
     )
 }
 
@@ -142,10 +160,20 @@ pub fn render_digest(public_url: &str, recipient: &Recipient, day: NaiveDate, ch
     for change in changes {
         let url = link(public_url, change);
         let at = change.occurred_at.format("%H:%M UTC");
-        items.push_str(&format!("- {at}  {}\n  {url}\n", change.summary));
+        let words = wording::describe(change);
+        let by = change
+            .names
+            .actor_org
+            .as_ref()
+            .map(|org| format!(" (by {org})"))
+            .unwrap_or_default();
+        let detail = words.detail.map(|d| format!("{d} ")).unwrap_or_default();
+        items.push_str(&format!("- {at}  {}{by}\n  {detail}{url}\n", words.headline));
         items_html.push_str(&format!(
-            "<li><strong>{at}</strong> {}<br><a href=\"{}\">{}</a></li>\n",
-            escape_html(&change.summary),
+            "<li><strong>{at}</strong> {}{}<br>{}<a href=\"{}\">{}</a></li>\n",
+            escape_html(&words.headline),
+            escape_html(&by),
+            escape_html(&detail),
             escape_html(&url),
             escape_html(&url)
         ));
@@ -157,7 +185,7 @@ pub fn render_digest(public_url: &str, recipient: &Recipient, day: NaiveDate, ch
     render_with_html(
         Template::Digest,
         &[
-            ("day", &day.format("%Y-%m-%d").to_string()),
+            ("day", &wording::day(day)),
             ("count", &count),
             ("items", &items),
             ("reason", &reason(recipient)),
@@ -189,6 +217,12 @@ mod tests {
             entity_id: "w1".into(),
             summary: summary.into(),
             details,
+            actor_org_id: Some("o1".into()),
+            names: Names {
+                actor_org: Some("DCC <Operator>".into()),
+                release: Some("CHF 4.2.1".into()),
+                window: Some("UIT-2027-03".into()),
+            },
         }
     }
 
@@ -202,32 +236,51 @@ mod tests {
     }
 
     #[test]
-    fn a_change_email_says_what_changed_links_back_and_offers_unsubscribe() {
+    fn a_change_email_says_what_changed_in_words_links_back_and_offers_unsubscribe() {
         let c = change(
-            "UIT-2027-03 now closes 2027-03-28 10:00 UTC, was 2027-03-21 10:00 UTC <b>",
+            "UIT-2027-03 now closes 2027-03-28 10:00 UTC, was 2027-03-21 10:00 UTC",
             json!({ "field": "closes_at", "from": "2027-03-21T10:00:00Z", "to": "2027-03-28T10:00:00Z" }),
         );
         let r = render_change("https://uit.example.org/", &recipient(Mode::Immediate), &c);
-        assert!(r.subject.starts_with("[UIT Portal] UIT-2027-03 now closes 2027-03-28"));
+        assert_eq!(
+            r.subject,
+            "[UIT Portal] UIT window UIT-2027-03 of release CHF 4.2.1 extended by 7 days"
+        );
+        for part in [&r.subject, &r.text, &r.html] {
+            for code in ["window.extended", "closes_at", "uit_windows", "2027-03-28T10"] {
+                assert!(!part.contains(code), "{code} in {part}");
+            }
+        }
         for part in [&r.text, &r.html] {
             assert!(part.contains("https://uit.example.org/api/v1/uit-windows/w1"));
             assert!(part.contains("https://uit.example.org/api/v1/unsubscribe?token=uitu_abc"));
-            assert!(part.contains("2027-03-21T10:00:00Z") && part.contains("2027-03-28T10:00:00Z"));
+            assert!(part
+                .contains("now closes Sun 28 Mar 2027 10:00 UTC instead of Sun 21 Mar 10:00 UTC: extended by 7 days"));
             assert!(!part.contains("{{"), "{part}");
         }
-        assert!(r
-            .text
-            .contains("What changed: closes_at, from 2027-03-21T10:00:00Z to 2027-03-28T10:00:00Z"));
-        assert!(r.html.contains("&lt;b&gt;") && !r.html.contains("<b>"));
+        assert!(r.text.contains("Changed by: DCC <Operator>") && r.text.contains("Release: CHF 4.2.1"));
+        assert!(r.html.contains("DCC &lt;Operator&gt;") && !r.html.contains("<Operator>"));
+        assert!(r.text.contains("you subscribed to UIT windows for all products"));
     }
 
     #[test]
     fn a_digest_lists_the_days_changes() {
-        let changes = [change("First", json!({})), change("Second <i>", json!({}))];
+        let mut first = change("First", json!({}));
+        first.kind = "window.opened".into();
+        let mut second = change("Second <i>", json!({}));
+        second.entity_type = "defect_mask".into();
         let day = NaiveDate::from_ymd_opt(2027, 3, 20).unwrap();
-        let r = render_digest("https://uit.example.org", &recipient(Mode::DailyDigest), day, &changes);
-        assert_eq!(r.subject, "[UIT Portal] Daily digest for 2027-03-20: 2 changes");
-        assert!(r.text.contains("- 09:30 UTC  First") && r.text.contains("Second <i>"));
+        let r = render_digest(
+            "https://uit.example.org",
+            &recipient(Mode::DailyDigest),
+            day,
+            &[first, second],
+        );
+        assert_eq!(r.subject, "[UIT Portal] Daily digest for Sat 20 Mar 2027: 2 changes");
+        assert!(r
+            .text
+            .contains("- 09:30 UTC  UIT window UIT-2027-03 of release CHF 4.2.1 is open (by DCC <Operator>)"));
+        assert!(r.text.contains("Second <i>"));
         assert!(r.html.contains("Second &lt;i&gt;"));
         assert!(r.text.contains("as a daily digest"));
         assert!(!r.html.contains("{{") && !r.text.contains("{{"));
@@ -235,7 +288,8 @@ mod tests {
 
     #[test]
     fn long_subjects_are_cut_at_a_word() {
-        let c = change(&"word ".repeat(60), json!({}));
+        let mut c = change(&"word ".repeat(60), json!({}));
+        c.entity_type = "defect_mask".into();
         let r = render_change("https://x", &recipient(Mode::Immediate), &c);
         assert!(r.subject.len() < 180 && r.subject.ends_with("..."));
     }

@@ -69,6 +69,9 @@ pub struct Subscriber {
     pub recipient: String,
     /// `None` for an address without an account: it hears of industry-visible changes only.
     pub reader: Option<Reader>,
+    /// When it became active (confirmed, for an address without an account): it hears of
+    /// changes that occurred from then on only, never of the past.
+    pub active_since: NaiveDateTime,
 }
 
 /// Who may read an event's subject, beyond the topic and filters.
@@ -190,9 +193,7 @@ pub fn fan_out_batch(conn: &mut DbConn, now: NaiveDateTime) -> Result<(usize, us
     if events.is_empty() {
         return Ok((0, 0));
     }
-    let t0 = Instant::now();
     let subscribers = active_subscribers(conn)?;
-    let t1 = Instant::now();
     let participants = if events.iter().any(|e| e.entity_type == "roadmap_item") {
         open_window_participants(conn, now)?
     } else {
@@ -207,15 +208,7 @@ pub fn fan_out_batch(conn: &mut DbConn, now: NaiveDateTime) -> Result<(usize, us
             break;
         }
     }
-    let t2 = Instant::now();
     let written = insert(conn, &rows)?;
-    let t3 = Instant::now();
-    tracing::info!(
-        load_ms = (t1 - t0).as_millis() as u64,
-        match_ms = (t2 - t1).as_millis() as u64,
-        insert_ms = (t3 - t2).as_millis() as u64,
-        "PHASES"
-    );
     // When the work was done, so `consumed_at - occurred_at` is the fan-out's latency.
     let done = crate::db::now();
     for chunk in consumed.chunks(INSERT_CHUNK) {
@@ -272,7 +265,8 @@ fn notifications_for(
     );
     let today = now.date();
     for sub in subscribers {
-        if !sub.topics.contains(&topic)
+        if event.occurred_at < sub.active_since
+            || !sub.topics.contains(&topic)
             || !sub.filters.matches(&types, &models, &makers)
             || !audience.admits(sub.reader.as_ref(), participants)
         {
@@ -398,7 +392,9 @@ pub fn active_subscribers(conn: &mut DbConn) -> QueryResult<Vec<Subscriber>> {
                 (Some(_), ..) => return None,
             };
             let recipient = row.email.clone().or(user_email)?;
+            let active_since = row.confirmed_at.unwrap_or(row.created_at);
             Some(Subscriber {
+                active_since,
                 topics: row.topics(),
                 filters: row.filters(),
                 mode: row.mode(),

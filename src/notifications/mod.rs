@@ -18,6 +18,7 @@ pub mod operator;
 pub mod reminders;
 pub mod subscriptions;
 pub mod unsubscribe;
+pub mod wording;
 
 use std::sync::Arc;
 use std::time::Duration;

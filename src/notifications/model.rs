@@ -132,8 +132,13 @@ pub fn normalise_topics(topics: &[Topic]) -> Vec<Topic> {
     Topic::ALL.iter().copied().filter(|t| topics.contains(t)).collect()
 }
 
+/// The topics as people call them, e.g. "Releases, UIT windows".
 pub fn describe_topics(topics: &[Topic]) -> String {
-    topics.iter().map(|t| t.as_str()).collect::<Vec<_>>().join(", ")
+    topics
+        .iter()
+        .map(|t| super::email::topic_label(*t))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
@@ -229,11 +234,25 @@ impl Subscription {
     }
 }
 
+/// Who reads a subscription through the API: the user it belongs to, nobody else (an address
+/// without an account reaches its own through the links in its emails only).
+fn owned_by(user_id: &str) -> diesel::dsl::Eq<s::user_id, String> {
+    s::user_id.eq(user_id.to_string())
+}
+
+/// Whether the user may read the subscription `id` (ended ones included), e.g. in the audit log.
+pub fn readable_by(conn: &mut DbConn, user_id: &str, id: &str) -> QueryResult<bool> {
+    diesel::select(diesel::dsl::exists(
+        s::table.filter(s::id.eq(id)).filter(owned_by(user_id)),
+    ))
+    .get_result(conn)
+}
+
 /// A user's subscription that has not ended, or `None` (also for another user's id).
 pub fn find_own(conn: &mut DbConn, user_id: &str, id: &str) -> QueryResult<Option<SubscriptionRow>> {
     s::table
         .filter(s::id.eq(id))
-        .filter(s::user_id.eq(user_id))
+        .filter(owned_by(user_id))
         .filter(s::status.ne(SubscriptionStatus::Unsubscribed.as_str()))
         .select(SubscriptionRow::as_select())
         .first(conn)
@@ -248,7 +267,7 @@ pub fn list_own(
     limit: i64,
 ) -> QueryResult<Vec<SubscriptionRow>> {
     let mut q = s::table
-        .filter(s::user_id.eq(user_id))
+        .filter(owned_by(user_id))
         .filter(s::status.ne(SubscriptionStatus::Unsubscribed.as_str()))
         .select(SubscriptionRow::as_select())
         .into_boxed();

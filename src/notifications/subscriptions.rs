@@ -105,7 +105,8 @@ fn check_topics(v: &mut Validator, topics: &[Topic]) {
 /// same 202, whether or not the address is known or already subscribed. The address receives
 /// one confirmation email (at most one per address per hour; requests in between are dropped)
 /// and nothing else until the token in it is sent to `POST /subscriptions/confirm`; the token
-/// works for 48 hours. Subscribers hear only of what they could read in the API: without an
+/// works for 48 hours. Asking again while the address has a request pending replaces that
+/// request's topics, filters and mode: the one confirmation confirms the latest choice. Subscribers hear only of what they could read in the API: without an
 /// account, industry-visible changes. `Idempotency-Key` applies to signed-in callers.
 #[utoipa::path(
     tag = "notifications",
@@ -229,8 +230,9 @@ fn new_row(
 }
 
 /// Records a pending subscription for `email` and queues its confirmation, unless the address
-/// had a confirmation within the hour. Returns whether an email was queued. The caller learns
-/// nothing from it: the HTTP answer is the same either way.
+/// had a confirmation within the hour; a pending request of the address takes the new choice
+/// instead of a second row. Returns whether an email was queued. The caller learns nothing
+/// from it: the HTTP answer is the same either way.
 fn request_confirmation(
     conn: &mut DbConn,
     actor: &Actor,
@@ -254,24 +256,52 @@ fn request_confirmation(
             s::confirmation_sent_at.gt(now - Duration::hours(CONFIRMATION_INTERVAL_HOURS)),
         )))
         .get_result(conn)?;
+    // One pending request per address: asking again replaces its choice, so the one
+    // confirmation (the email already sent, or the next one) confirms the latest.
+    let pending: Option<SubscriptionRow> = s::table
+        .filter(s::email.eq(email))
+        .filter(s::user_id.is_null())
+        .filter(s::status.eq(SubscriptionStatus::Pending.as_str()))
+        .order(s::created_at.desc())
+        .select(SubscriptionRow::as_select())
+        .first(conn)
+        .optional()?;
     if recent {
+        if let Some(before) = pending {
+            let mut row = before.clone();
+            row.topics_json = topics_json(&body.topics);
+            row.filters_json = filters_json(&body.filters);
+            row.mode = body.mode.unwrap_or(Mode::Immediate).as_str().into();
+            let changed = (&row.topics_json, &row.filters_json, &row.mode)
+                != (&before.topics_json, &before.filters_json, &before.mode);
+            if changed && model::update(conn, &row)? {
+                let view = |r: SubscriptionRow| Subscription::new(r, email.to_string(), public_url);
+                let (before, after) = (view(before), view(row));
+                audit_change(conn, actor, "subscription.request", &after, Some(&before), Some(&after))?;
+            }
+        }
         return Ok(false);
+    }
+    if let Some(stale) = pending {
+        // Its token is older than the interval: the new email carries the only token.
+        diesel::delete(s::table.find(&stale.id)).execute(conn)?;
     }
     let token = new_secret(CONFIRM_TOKEN_PREFIX);
     let mut row = new_row(None, Some(email.to_string()), body, SubscriptionStatus::Pending);
     row.confirm_token_hash = Some(hash_secret(&token));
     row.confirmation_sent_at = Some(now);
     diesel::insert_into(s::table).values(&row).execute(conn)?;
-    let expires_at = (now + Duration::hours(CONFIRMATION_TTL_HOURS))
-        .and_utc()
-        .format("%Y-%m-%d %H:%M UTC")
-        .to_string();
+    let expires_at = super::wording::instant((now + Duration::hours(CONFIRMATION_TTL_HOURS)).and_utc());
+    let mode = match body.mode.unwrap_or(Mode::Immediate) {
+        Mode::Immediate => "an email for each change, as it happens",
+        Mode::DailyDigest => "one email a day (a daily digest)",
+    };
     let rendered = mail::render(
         Template::SubscriptionConfirm,
         &[
             ("topics", &describe_topics(&body.topics)),
             ("filters", &body.filters.describe()),
-            ("mode", body.mode.unwrap_or(Mode::Immediate).as_str()),
+            ("mode", mode),
             (
                 "confirm_url",
                 &format!("{public_url}/confirm-subscription?token={token}"),

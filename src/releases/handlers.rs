@@ -62,7 +62,8 @@ pub struct ReleaseQuery {
 
 /// List releases
 ///
-/// Every release, to any signed-in user. Filter with `kind` and `stage`; ordered by id.
+/// Every release, to any signed-in user. Filter with `kind` and `stage` (the stage in effect
+/// now); ordered by id.
 #[utoipa::path(
     tag = "releases",
     operation_id = "listReleases",
@@ -90,11 +91,13 @@ pub async fn list_releases(
             let rows = model::list(conn, q.kind, q.stage, after, fetch)?;
             let ids: Vec<String> = rows.iter().map(|r| r.id.clone()).collect();
             let mut firmware = model::firmware_of(conn, &ids)?;
+            let mut tracks = model::tracks(conn, &ids, now())?;
             Ok(rows
                 .into_iter()
                 .map(|r| {
                     let f = firmware.remove(&r.id).unwrap_or_default();
-                    Release::new(r, f)
+                    let track = tracks.remove(&r.id).unwrap_or_default();
+                    Release::new(r, f, track)
                 })
                 .collect::<Vec<_>>())
         })

@@ -4,7 +4,7 @@ pub mod handlers;
 pub mod model;
 pub mod stages;
 
-pub use model::{product_scope, ProductScope};
+pub use model::{product_scope, ProductScope, Track};
 
 crate::text_enum!(
     /// What kind of release: it decides the UIT window cap and the deployment notice rule.
@@ -29,6 +29,16 @@ crate::text_enum!(
         MassDeployment => "mass_deployment",
         Complete => "complete",
         Withdrawn => "withdrawn",
+    }
+);
+
+crate::text_enum!(
+    /// Where a decided move stands: `effective` (it has taken effect), `scheduled` (it takes
+    /// effect later) or `superseded` (a later withdrawal took effect first).
+    StageMoveStatus {
+        Effective => "effective",
+        Scheduled => "scheduled",
+        Superseded => "superseded",
     }
 );
 

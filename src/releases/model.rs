@@ -1,13 +1,13 @@
 //! Releases, their firmware and stage history: rows, API types and queries.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
 use diesel::prelude::*;
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use super::{ReleaseKind, Stage};
+use super::{ReleaseKind, Stage, StageMoveStatus};
 use crate::db::schema::{device_models, firmware_versions, release_firmware, release_stage_history, releases};
 use crate::db::{now, DbConn};
 use crate::events::NewEvent;
@@ -36,6 +36,8 @@ impl ReleaseRow {
         ReleaseKind::parse(&self.kind).unwrap_or(ReleaseKind::SecRelease)
     }
 
+    /// The last decided stage: the head of the track, which the next move follows. It may not
+    /// be in effect yet (see [`Track`]).
     pub fn stage(&self) -> Stage {
         Stage::parse(&self.stage).unwrap_or(Stage::ContentAgreed)
     }
@@ -50,7 +52,12 @@ pub struct Release {
     pub kind: ReleaseKind,
     /// The planned production date.
     pub target_date: Option<NaiveDate>,
+    /// The stage in effect now. A move decided for later (a deployment phase starts at its
+    /// `effective_at`) changes it only when it takes effect; until then it is in
+    /// `pending_moves`.
     pub stage: Stage,
+    /// Moves decided but not in effect yet, in the order they take effect; empty when none.
+    pub pending_moves: Vec<PendingMove>,
     pub notes: String,
     /// The firmware versions the release carries, sorted.
     pub firmware_ids: Vec<String>,
@@ -59,10 +66,11 @@ pub struct Release {
 }
 
 impl Release {
-    pub fn new(r: ReleaseRow, firmware_ids: Vec<String>) -> Self {
+    pub fn new(r: ReleaseRow, firmware_ids: Vec<String>, track: Track) -> Self {
         Self {
             kind: r.kind(),
-            stage: r.stage(),
+            stage: track.in_effect.unwrap_or_else(|| r.stage()),
+            pending_moves: track.pending,
             id: r.id,
             name: r.name,
             target_date: r.target_date,
@@ -72,6 +80,89 @@ impl Release {
             updated_at: r.updated_at.and_utc(),
         }
     }
+}
+
+/// A move that is decided but has not taken effect.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct PendingMove {
+    /// The stage history entry that decided it.
+    pub stage_change_id: String,
+    pub stage: Stage,
+    /// When it takes effect (for a deployment phase, when the phase starts).
+    pub effective_at: DateTime<Utc>,
+}
+
+/// Where a release stands at an instant, worked out from its stage history: moves take
+/// effect at their `effective_at`, not when they are decided.
+#[derive(Debug, Clone, Default)]
+pub struct Track {
+    /// The stage in effect: the last decided move whose `effective_at` has come.
+    pub in_effect: Option<Stage>,
+    /// Decided moves not in effect yet, in the order they take effect.
+    pub pending: Vec<PendingMove>,
+    /// History entries that will never take effect: a later decision (a withdrawal) takes
+    /// effect before them.
+    pub superseded: HashSet<String>,
+    /// The last decided move: its stage and when it takes effect. The next move may not take
+    /// effect before it (a withdrawal may: it supersedes what has not happened yet).
+    pub last: Option<(Stage, NaiveDateTime)>,
+}
+
+impl Track {
+    /// The track of one release at `now`, from its history oldest decision first.
+    pub fn of(history: &[StageChangeRow], now: NaiveDateTime) -> Self {
+        let stage = |r: &StageChangeRow| Stage::parse(&r.to_stage).unwrap_or(Stage::ContentAgreed);
+        let mut track = Track {
+            in_effect: history.iter().rev().find(|r| r.effective_at <= now).map(stage),
+            last: history.last().map(|r| (stage(r), r.effective_at)),
+            ..Track::default()
+        };
+        let mut earliest_later: Option<NaiveDateTime> = None;
+        for r in history.iter().rev() {
+            if earliest_later.is_some_and(|later| later < r.effective_at) {
+                track.superseded.insert(r.id.clone());
+            } else if r.effective_at > now {
+                track.pending.push(PendingMove {
+                    stage_change_id: r.id.clone(),
+                    stage: stage(r),
+                    effective_at: r.effective_at.and_utc(),
+                });
+            }
+            earliest_later = Some(earliest_later.map_or(r.effective_at, |t| t.min(r.effective_at)));
+        }
+        track
+            .pending
+            .sort_by(|a, b| (a.effective_at, &a.stage_change_id).cmp(&(b.effective_at, &b.stage_change_id)));
+        track
+    }
+
+    /// Where the history entry `row` stands at `now`.
+    pub fn status_of(&self, row: &StageChangeRow, now: NaiveDateTime) -> StageMoveStatus {
+        if self.superseded.contains(&row.id) {
+            StageMoveStatus::Superseded
+        } else if row.effective_at > now {
+            StageMoveStatus::Scheduled
+        } else {
+            StageMoveStatus::Effective
+        }
+    }
+}
+
+/// The tracks of `release_ids` at `now`.
+pub fn tracks(conn: &mut DbConn, release_ids: &[String], now: NaiveDateTime) -> QueryResult<HashMap<String, Track>> {
+    let rows: Vec<StageChangeRow> = release_stage_history::table
+        .filter(release_stage_history::release_id.eq_any(release_ids))
+        .select(StageChangeRow::as_select())
+        .order((release_stage_history::release_id.asc(), release_stage_history::id.asc()))
+        .load(conn)?;
+    let mut per_release: HashMap<String, Vec<StageChangeRow>> = HashMap::new();
+    for row in rows {
+        per_release.entry(row.release_id.clone()).or_default().push(row);
+    }
+    Ok(per_release
+        .into_iter()
+        .map(|(id, history)| (id, Track::of(&history, now)))
+        .collect())
 }
 
 pub fn list(
@@ -86,7 +177,21 @@ pub fn list(
         q = q.filter(releases::kind.eq(kind.as_str()));
     }
     if let Some(stage) = stage {
-        q = q.filter(releases::stage.eq(stage.as_str()));
+        // By the stage in effect: each release's last decided move that has taken effect.
+        let now = now();
+        let latest = diesel::alias!(release_stage_history as latest);
+        let in_effect = latest
+            .filter(latest.field(release_stage_history::effective_at).le(now))
+            .group_by(latest.field(release_stage_history::release_id))
+            .select(diesel::dsl::max(latest.field(release_stage_history::id)));
+        q = q.filter(
+            releases::id.eq_any(
+                release_stage_history::table
+                    .filter(release_stage_history::to_stage.eq(stage.as_str()))
+                    .filter(release_stage_history::id.nullable().eq_any(in_effect))
+                    .select(release_stage_history::release_id),
+            ),
+        );
     }
     if let Some(after) = after {
         q = q.filter(releases::id.gt(after));
@@ -116,10 +221,10 @@ pub fn lock(conn: &mut DbConn, id: &str) -> QueryResult<()> {
 /// The release with its firmware; 404 when missing.
 pub fn load(conn: &mut DbConn, id: &str) -> Result<(ReleaseRow, Release), ApiError> {
     let row = find(conn, id)?.ok_or_else(ApiError::not_found)?;
-    let firmware = firmware_of(conn, std::slice::from_ref(&row.id))?
-        .remove(&row.id)
-        .unwrap_or_default();
-    Ok((row.clone(), Release::new(row, firmware)))
+    let ids = std::slice::from_ref(&row.id);
+    let firmware = firmware_of(conn, ids)?.remove(&row.id).unwrap_or_default();
+    let track = tracks(conn, ids, now())?.remove(&row.id).unwrap_or_default();
+    Ok((row.clone(), Release::new(row, firmware, track)))
 }
 
 /// The id of another release with this name.
@@ -245,16 +350,22 @@ pub struct StageChange {
     pub to_stage: Stage,
     /// When the decision was recorded.
     pub decided_at: DateTime<Utc>,
-    /// When the stage takes effect (for deployment phases, when the phase starts).
+    /// When the stage takes effect (for deployment phases, when the phase starts): the
+    /// release's `stage` changes then, not when the move is decided.
     pub effective_at: DateTime<Utc>,
+    /// `effective` once `effective_at` has come, `scheduled` before, `superseded` when a later
+    /// decision (a withdrawal) took effect first, so this move never will.
+    pub status: StageMoveStatus,
     pub actor_user_id: Option<String>,
     pub actor_org_id: Option<String>,
     pub decision_note: String,
 }
 
-impl From<StageChangeRow> for StageChange {
-    fn from(r: StageChangeRow) -> Self {
+impl StageChange {
+    /// The entry as it stands at `now` on `track`, its release's.
+    pub fn new(r: StageChangeRow, track: &Track, now: NaiveDateTime) -> Self {
         Self {
+            status: track.status_of(&r, now),
             id: r.id,
             release_id: r.release_id,
             from_stage: r.from_stage.as_deref().and_then(Stage::parse),

@@ -53,14 +53,42 @@ fn illegal_move(current: Stage) -> ApiError {
         .with_context(serde_json::json!({ "current": current, "allowed": allowed }))
 }
 
+/// 422 `stage_move_out_of_order`: a move may not take effect before the move it follows.
+fn out_of_order(
+    stage: Stage,
+    effective_at: chrono::NaiveDateTime,
+    previous: Stage,
+    previous_at: chrono::NaiveDateTime,
+) -> ApiError {
+    ApiError::unprocessable(
+        "stage_move_out_of_order",
+        format!(
+            "{stage} would take effect {}, before the move it follows ({previous}) takes effect {}. \
+             Moves take effect in the order they are decided: choose an effective_at on or after {}.",
+            show(effective_at),
+            show(previous_at),
+            show(previous_at)
+        ),
+    )
+    .with_context(serde_json::json!({
+        "effective_at": effective_at.and_utc(),
+        "previous_stage": previous,
+        "previous_effective_at": previous_at.and_utc(),
+    }))
+}
+
 /// Move a release to its next stage
 ///
 /// Operator organisations only. A release moves exactly one stage forward, or to `withdrawn`
 /// from any stage before `complete`; anything else is 422 `illegal_stage_move`, naming the
 /// allowed stages. A deployment phase (`deployment_phase_1`, `deployment_phase_2`,
 /// `mass_deployment`) must start at least 7 days after this request (`effective_at`) unless
-/// the release is `unplanned_maintenance` (422 `insufficient_notice`). Each move is kept with
-/// who, when and the note, and subscribers to `releases` are told.
+/// the release is `unplanned_maintenance` (422 `insufficient_notice`). A move may not take
+/// effect before the move it follows (422 `stage_move_out_of_order`), except `withdrawn`, which
+/// supersedes the moves that have not taken effect yet. The release's `stage` changes when the
+/// move takes effect; until then the move is in its `pending_moves`, and the next move follows
+/// it. Each move is kept with who, when, when it takes effect and the note, and subscribers to
+/// `releases` are told.
 #[utoipa::path(
     tag = "releases",
     operation_id = "moveReleaseStage",
@@ -105,6 +133,7 @@ pub async fn move_stage(
             model::lock(conn, &id)?;
             let (mut row, before) = model::load(conn, &id)?;
             if_match.check(row.version)?;
+            // The move follows the last decided stage, which may not be in effect yet.
             let current = row.stage();
             if !current.allowed_moves().contains(&body.stage) {
                 return Err(illegal_move(current));
@@ -129,6 +158,14 @@ pub async fn move_stage(
                     "effective_at": effective_at.and_utc(),
                     "earliest_effective_at": earliest.and_utc(),
                 })));
+            }
+            let track = model::tracks(conn, std::slice::from_ref(&id), now)?
+                .remove(&id)
+                .unwrap_or_default();
+            if let Some((previous, previous_at)) = track.last {
+                if body.stage != Stage::Withdrawn && effective_at < previous_at {
+                    return Err(out_of_order(body.stage, effective_at, previous, previous_at));
+                }
             }
             row.stage = body.stage.as_str().to_string();
             if !model::update(conn, &row)? {
@@ -159,11 +196,21 @@ pub async fn move_stage(
                         "release.stage_changed",
                         "release",
                         &id,
-                        format!("Release {} moved from {} to {}", after.name, current, after.stage),
+                        if effective_at > now {
+                            format!(
+                                "Release {} moves from {} to {} on {}",
+                                after.name,
+                                current,
+                                body.stage,
+                                show(effective_at)
+                            )
+                        } else {
+                            format!("Release {} moved from {} to {}", after.name, current, body.stage)
+                        },
                     )
                     .details(serde_json::json!({
                         "from": current,
-                        "to": after.stage,
+                        "to": body.stage,
                         "effective_at": effective_at.and_utc(),
                         "decision_note": note,
                     }))
@@ -203,7 +250,8 @@ pub struct StageQuery {
 /// List a release's stage history
 ///
 /// Any signed-in user. Every move, oldest first, beginning with the release's creation
-/// (`from_stage` null): who decided it, when, when it takes effect, and the note.
+/// (`from_stage` null): who decided it, when, when it takes effect (`effective_at`), whether it
+/// has (`status`), and the note.
 #[utoipa::path(
     tag = "releases",
     operation_id = "listReleaseStages",
@@ -228,13 +276,20 @@ pub async fn list_stages(
     let q = query.into_inner();
     let page = PageRequest::new(q.limit, q.cursor.as_deref())?;
     let (after, fetch) = (page.after.clone(), page.fetch());
-    let rows = state
+    let items = state
         .db
         .run(move |conn| {
             model::find(conn, &id)?.ok_or_else(ApiError::not_found)?;
-            Ok(model::stage_history(conn, &id, after, fetch)?)
+            let now = now();
+            let track = model::tracks(conn, std::slice::from_ref(&id), now)?
+                .remove(&id)
+                .unwrap_or_default();
+            let rows = model::stage_history(conn, &id, after, fetch)?;
+            Ok(rows
+                .into_iter()
+                .map(|r| StageChange::new(r, &track, now))
+                .collect::<Vec<_>>())
         })
         .await?;
-    let items: Vec<StageChange> = rows.into_iter().map(StageChange::from).collect();
     Ok(page_response(&req, &page.finish(items, |c| &c.id)))
 }

@@ -52,7 +52,7 @@ pub fn announce(
             "roadmap.published",
             format!(
                 "{label} ({}) published to {audience}: planned for {}, {}",
-                after.category,
+                after.category.as_str().replace('_', " "),
                 show_date(after.planned_date),
                 after.status
             ),

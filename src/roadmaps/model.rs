@@ -112,13 +112,33 @@ impl Viewer {
 
     /// Whether an item that is not deleted may be shown.
     pub fn can_see(&self, row: &RoadmapRow) -> bool {
+        self.admits(&row.owner_org_id, row.visibility())
+    }
+
+    /// The rule: an item of `owner_org_id` with `visibility` is shown to the operator, the
+    /// owner, and those its visibility names.
+    pub fn admits(&self, owner_org_id: &str, visibility: RoadmapVisibility) -> bool {
         self.operator
-            || row.owner_org_id == self.org_id
-            || match row.visibility() {
+            || owner_org_id == self.org_id
+            || match visibility {
                 RoadmapVisibility::Industry => true,
                 RoadmapVisibility::Participants => self.participant,
                 RoadmapVisibility::Private => false,
             }
+    }
+
+    /// Whether a kept state of an item (a history snapshot, an audit row's before or after:
+    /// a serialised [`RoadmapItem`]) may be shown, by the visibility the item had then. A
+    /// snapshot that does not say is the operator's alone.
+    pub fn admits_snapshot(&self, snapshot: &serde_json::Value) -> bool {
+        let text = |key: &str| snapshot.get(key).and_then(|v| v.as_str());
+        match (text("owner_org_id"), text("visibility")) {
+            (Some(owner), Some(visibility)) => self.admits(
+                owner,
+                RoadmapVisibility::parse(visibility).unwrap_or(RoadmapVisibility::Private),
+            ),
+            _ => self.operator,
+        }
     }
 
     /// The visibilities shown to anyone but the owner.

@@ -32,7 +32,9 @@ pub struct HistoryQuery {
 /// List a roadmap item's history
 ///
 /// Every change, oldest first, each with the whole item as it was after the change and who
-/// made it. Visible to those who may see the item now; 404 once it is deleted.
+/// made it. Visible to those who may see the item now; 404 once it is deleted. Each entry is
+/// shown only to those the item's visibility at that time admitted: what an item said while
+/// it was private stays with its owner (and the operator) after it is shared.
 #[utoipa::path(
     tag = "roadmaps",
     operation_id = "listRoadmapItemHistory",
@@ -62,11 +64,29 @@ pub async fn list_roadmap_item_history(
         .run(move |conn| {
             let viewer = Viewer::of(conn, &ctx)?;
             model::find_visible(conn, &viewer, &id)?;
-            Ok(model::history(conn, &id, after, fetch)?)
+            // Each entry by the visibility its snapshot had: a private era stays private.
+            let mut shown = Vec::new();
+            let mut cursor = after;
+            loop {
+                let rows = model::history(conn, &id, cursor.clone(), fetch)?;
+                let exhausted = (rows.len() as i64) < fetch;
+                for row in rows {
+                    cursor = Some(row.id.clone());
+                    let change = RoadmapItemChange::from(row);
+                    if viewer.admits_snapshot(&change.snapshot) {
+                        shown.push(change);
+                        if shown.len() as i64 >= fetch {
+                            return Ok(shown);
+                        }
+                    }
+                }
+                if exhausted {
+                    return Ok(shown);
+                }
+            }
         })
         .await?;
-    let items: Vec<RoadmapItemChange> = rows.into_iter().map(RoadmapItemChange::from).collect();
-    Ok(page_response(&req, &page.finish(items, |c| &c.id)))
+    Ok(page_response(&req, &page.finish(rows, |c| &c.id)))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]

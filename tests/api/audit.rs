@@ -123,3 +123,148 @@ fn sessions_are_audited_logins_logouts_and_reuse_revocations() {
         ]
     );
 }
+
+/// The audit rows about `entity_id` that `token` reads.
+fn audit_rows(app: &TestApp, token: &str, entity_id: &str) -> Vec<serde_json::Value> {
+    let resp = app.get(
+        &format!("/api/v1/audit-events?entity_id={entity_id}&limit=500"),
+        Some(token),
+    );
+    resp.expect(200);
+    resp.json()["items"].as_array().unwrap().clone()
+}
+
+#[test]
+fn audit_rows_show_only_what_the_audited_entitys_own_visibility_admits() {
+    let app = TestApp::spawn();
+    let w = crate::results::world(&app);
+    let secret = "Mode change bricks the hub: do not ship 3.0";
+    let private = app.post(
+        "/api/v1/results",
+        Some(&w.a.token),
+        &json!({ "uit_window_id": w.window, "device_set_id": w.sets[0], "scenario": "change_of_mode",
+                 "outcome": "fail", "notes": secret, "visibility": "private",
+                 "executed_at": "2026-11-20T10:00:00Z" }),
+    );
+    private.expect(201);
+    let private_id = private.json()["id"].as_str().unwrap().to_string();
+    let shared = crate::results::publish(
+        &app,
+        &w.a.token,
+        &w.window,
+        &w.sets[1],
+        "install_and_commission",
+        "pass",
+        "industry",
+    );
+    shared.expect(201);
+    let shared_id = shared.json()["id"].as_str().unwrap().to_string();
+    let batch = app.post(
+        "/api/v1/results/batch",
+        Some(&w.a.token),
+        &json!({ "items": [
+            { "uit_window_id": w.window, "device_set_id": w.sets[2], "scenario": "prepayment_top_up",
+              "outcome": "fail", "notes": secret, "visibility": "private" },
+            { "uit_window_id": w.window, "device_set_id": w.sets[2], "scenario": "install_and_commission",
+              "outcome": "pass", "visibility": "industry" },
+        ] }),
+    );
+    batch.expect(200);
+    let batch_ids: Vec<String> = batch.json()["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["id"].as_str().unwrap().to_string())
+        .collect();
+
+    // The other tenant's side: the operator admin reads every row, but not the private result.
+    let all = app.get("/api/v1/audit-events?limit=500", Some(&w.admin));
+    all.expect(200);
+    assert!(!all.body.contains(secret), "private notes leak through the audit log");
+    let rows = audit_rows(&app, &w.admin, &private_id);
+    assert_eq!(rows.len(), 1);
+    assert_eq!(
+        rows[0]["action"], "result.create",
+        "the change itself is still on record"
+    );
+    assert!(rows[0]["after"].is_null() && rows[0]["before"].is_null(), "{}", rows[0]);
+    assert_eq!(rows[0]["redacted"], true);
+    let rows = audit_rows(&app, &w.admin, &shared_id);
+    assert_eq!(rows[0]["after"]["outcome"], "pass", "an industry result is everyone's");
+    assert_eq!(rows[0]["redacted"], false);
+    let batches: Vec<serde_json::Value> = all.json()["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["action"] == "result.batch")
+        .cloned()
+        .collect();
+    assert_eq!(batches.len(), 1);
+    assert_eq!(
+        batches[0]["after"]["created"],
+        json!([batch_ids[1]]),
+        "only the readable id"
+    );
+    assert_eq!(batches[0]["redacted"], true);
+
+    // Amended to participants: the operator reads the new state, never the private one before.
+    app.patch(
+        &format!("/api/v1/results/{private_id}"),
+        Some(&w.a.token),
+        &json!({ "visibility": "participants", "notes": "Fixed in 3.0.1" }),
+    )
+    .expect(200);
+    let rows = audit_rows(&app, &w.admin, &private_id);
+    assert_eq!(rows[0]["action"], "result.amend");
+    assert!(rows[0]["before"].is_null(), "{}", rows[0]);
+    assert_eq!(rows[0]["after"]["notes"], "Fixed in 3.0.1");
+    assert!(rows[1]["after"].is_null(), "the private creation stays hidden");
+
+    // The supplier's own admin reads all of it.
+    let a_admin = app.invite_user(&w.admin, &w.a.org_id, "admin");
+    let own = app.get("/api/v1/audit-events?limit=500", Some(&a_admin.token));
+    own.expect(200);
+    assert!(own.body.contains(secret));
+    let rows = audit_rows(&app, &a_admin.token, &private_id);
+    assert_eq!(rows[0]["before"]["visibility"], "private");
+    assert_eq!(rows[1]["after"]["notes"], secret);
+    assert!(rows.iter().all(|r| r["redacted"] == false));
+
+    // API tokens and subscriptions are their user's own, even to admins.
+    let token = app.post(
+        "/api/v1/me/api-tokens",
+        Some(&w.outsider.token),
+        &json!({ "name": "harness" }),
+    );
+    token.expect(201);
+    let token = token.json();
+    let rows = audit_rows(&app, &w.admin, token["id"].as_str().unwrap());
+    assert!(rows[0]["after"].is_null() && rows[0]["redacted"] == true, "{}", rows[0]);
+    let rows = audit_rows(&app, &w.outsider.token, token["id"].as_str().unwrap());
+    assert_eq!(rows[0]["after"]["token_prefix"], token["token_prefix"]);
+    let sub = app.post(
+        "/api/v1/subscriptions",
+        Some(&w.a_viewer.token),
+        &json!({ "topics": ["releases"] }),
+    );
+    sub.expect(201);
+    let sub_id = sub.json()["id"].as_str().unwrap().to_string();
+    for reader in [&w.admin, &a_admin.token] {
+        let rows = audit_rows(&app, reader, &sub_id);
+        assert_eq!(rows.len(), 1);
+        assert!(rows[0]["after"].is_null(), "someone else's subscription: {}", rows[0]);
+    }
+    let address = "anonymous-reader@example.org";
+    app.post(
+        "/api/v1/subscriptions",
+        None,
+        &json!({ "email": address, "topics": ["releases"] }),
+    )
+    .expect(202);
+    let requests = app.get(
+        "/api/v1/audit-events?entity_type=subscription&limit=500",
+        Some(&w.admin),
+    );
+    requests.expect(200);
+    assert!(!requests.body.contains(address), "{}", requests.body);
+}

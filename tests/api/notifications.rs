@@ -220,10 +220,12 @@ fn an_anonymous_subscriber_confirms_gets_one_email_per_change_and_unsubscribes_i
     assert!(mail.data.contains("text/plain") && mail.data.contains("text/html"));
     let text = mail.decoded();
     let now_closes = format!(
-        "{name} now closes {} UTC, was {was} UTC",
-        new_close.format("%Y-%m-%d %H:%M")
+        "{name} now closes {} instead of ",
+        new_close.format("%a %-d %b %Y %H:%M UTC")
     );
     assert!(text.contains(&now_closes), "says what changed from and to: {text}");
+    let was = chrono::NaiveDateTime::parse_from_str(&was, "%Y-%m-%d %H:%M").unwrap();
+    assert!(text.contains(&was.format("%a %-d %b").to_string()), "{text}");
     assert!(
         text.contains(&format!("{PUBLIC}/api/v1/uit-windows/{wid}")),
         "links back"
@@ -236,7 +238,7 @@ fn an_anonymous_subscriber_confirms_gets_one_email_per_change_and_unsubscribes_i
     let page = app.get(&path, None);
     page.expect(200);
     assert!(page.header("content-type").unwrap().starts_with("text/html"));
-    assert!(page.body.contains("uit_windows") && page.body.contains("List-Unsubscribe"));
+    assert!(page.body.contains("UIT windows") && page.body.contains("List-Unsubscribe"));
     assert!(page.body.contains("method=\"post\""));
 
     // One click: at once, no login, no redirect, and again is the same.
@@ -305,7 +307,8 @@ fn anonymous_requests_say_the_same_whatever_the_address_and_confirm_once_an_hour
         "a subscribed address gets nothing new either"
     );
     let text = to(&app.smtp, &fresh)[0].decoded();
-    assert!(text.contains("roadmaps") && text.contains("daily_digest"), "{text}");
+    assert!(text.contains("Roadmaps") && text.contains("daily digest"), "{text}");
+    assert!(!text.contains("daily_digest"), "no internal codes: {text}");
 
     // Bad requests.
     let bad = |body: Value, token: Option<&str>| app.post("/api/v1/subscriptions", token, &body);
@@ -469,7 +472,11 @@ fn filters_and_topics_decide_who_hears_of_a_change() {
     delivered(&app);
     let hub_mail = notifications_to(&app, &hubs.email);
     assert_eq!(hub_mail.len(), 1);
-    assert!(hub_mail[0].decoded().contains(&format!("{name} scheduled")));
+    let text = hub_mail[0].decoded();
+    assert!(
+        text.contains(&format!("UIT window {name} of release Release {name} scheduled")),
+        "{text}"
+    );
     assert!(
         notifications_to(&app, &meters.email).is_empty(),
         "ESME filter: not about ESMEs"
@@ -644,7 +651,11 @@ fn daily_digests_group_a_subscribers_day_into_one_email() {
         "{subject}"
     );
     let text = mails[0].decoded();
-    assert!(text.contains(&format!("{name} scheduled")) && text.contains(&format!("{name} now closes")));
+    assert!(
+        text.contains(&format!("UIT window {name} of release Release {name} scheduled"))
+            && text.contains(&format!("{name} now closes")),
+        "{text}"
+    );
     let rows = outbox(&app, &admin, &format!("subscription_id={}", id(&sub)));
     let digest = rows.iter().find(|n| n["kind"] == "digest").unwrap();
     assert_eq!(digest["status"], "sent");
@@ -777,7 +788,11 @@ fn reminders_for_closing_windows_and_retiring_firmware_are_sent_once() {
     let count = |part: &str| subjects.iter().filter(|s| s.contains(part)).count();
     assert_eq!(count("retires in 5 days"), 1, "{subjects:?}");
     assert_eq!(count("retires in 20 days"), 1, "{subjects:?}");
-    assert_eq!(count(&format!("{name} closes soon")), 1, "{subjects:?}");
+    assert_eq!(
+        count(&format!("UIT window {name} of release Release {name} closes soon")),
+        1,
+        "{subjects:?}"
+    );
 }
 
 #[test]
@@ -1034,4 +1049,228 @@ fn two_instances_on_one_postgresql_deliver_each_notification_exactly_once() {
         "both instances must have delivered a share: {first} + {second}"
     );
     drop_schema(pg);
+}
+
+/// The change events recorded so far, oldest first, as (id, kind).
+fn change_events(app: &TestApp) -> Vec<(String, String)> {
+    use uit_portal::db::schema::change_events as ce;
+    ce::table
+        .order((ce::occurred_at.asc(), ce::id.asc()))
+        .select((ce::id, ce::kind))
+        .load(&mut db(app))
+        .unwrap()
+}
+
+/// The change events a subscription was given a notification for.
+fn notified_events(app: &TestApp, subscription_id: &str) -> Vec<String> {
+    use uit_portal::db::schema::notifications as n;
+    n::table
+        .filter(n::subscription_id.eq(subscription_id))
+        .order(n::change_event_id.asc())
+        .select(n::change_event_id)
+        .load::<Option<String>>(&mut db(app))
+        .unwrap()
+        .into_iter()
+        .flatten()
+        .collect()
+}
+
+#[test]
+fn subscribers_hear_only_of_changes_after_they_became_active() {
+    // No pump: the fan-out runs when the test says, so every event below is still pending when
+    // the subscriptions appear (the old fan-out took every pending event).
+    let app = TestApp::spawn_with(|c| c.notification_workers = 0);
+    let admin = app.admin_token();
+    let (wid, _) = window_of(&app, &admin, "CHF", Duration::days(10), Duration::days(20));
+    let before_user = change_events(&app).len();
+    assert!(before_user >= 2, "release created, window scheduled");
+
+    let user = app.user_in_new_org(&admin, "supplier", "member");
+    let user_sub = subscribe(&app, &user.token, json!({ "topics": ["releases", "uit_windows"] }));
+    // An address asks, a change happens while it is pending, then it confirms.
+    let email = unique_email("late");
+    subscribe_anonymously(&app, &email, json!({ "topics": ["uit_windows"] })).expect(202);
+    let token = app.smtp.wait_for(&email).token("uitn_");
+    app.patch(
+        &format!("/api/v1/uit-windows/{wid}"),
+        Some(&admin),
+        &json!({ "closes_at": at(Duration::days(21)) }),
+    )
+    .expect(200);
+    std::thread::sleep(StdDuration::from_millis(5));
+    let confirm = app.post("/api/v1/subscriptions/confirm", None, &json!({ "token": token }));
+    confirm.expect(200);
+    let anon_sub = confirm.json();
+    std::thread::sleep(StdDuration::from_millis(5));
+    app.patch(
+        &format!("/api/v1/uit-windows/{wid}"),
+        Some(&admin),
+        &json!({ "closes_at": at(Duration::days(22)) }),
+    )
+    .expect(200);
+
+    let events = change_events(&app);
+    assert_eq!(events.len(), before_user + 2);
+    let (while_pending, after_both) = (&events[before_user].0, &events[before_user + 1].0);
+    uit_portal::notifications::fanout::run(&mut db(&app)).unwrap();
+
+    assert_eq!(
+        notified_events(&app, user_sub["id"].as_str().unwrap()),
+        [while_pending.clone(), after_both.clone()],
+        "the user hears of what happened after subscribing, not of the release and window before"
+    );
+    assert_eq!(
+        notified_events(&app, anon_sub["id"].as_str().unwrap()),
+        std::slice::from_ref(after_both),
+        "the address hears of nothing from before its confirmation"
+    );
+}
+
+/// The codes an email must not show a person.
+const INTERNAL_CODES: [&str; 12] = [
+    "window.extended",
+    "release.stage_changed",
+    "closes_at",
+    "opens_at",
+    "effective_at",
+    "decision_note",
+    "uit_windows",
+    "deployment_phase",
+    "content_agreed",
+    "sec_release",
+    "daily_digest",
+    "{{",
+];
+
+#[test]
+fn emails_tell_of_changes_in_sentences_that_name_what_and_who() {
+    use chrono::Datelike;
+    let app = TestApp::spawn();
+    let admin = app.admin_token();
+    let operator = app.get("/api/v1/me", Some(&admin)).json()["organisation"]["name"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (wid, name) = window_of(&app, &admin, "CHF", Duration::days(10), Duration::days(20));
+    let release_id = app.get(&format!("/api/v1/uit-windows/{wid}"), Some(&admin)).json()["release_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let day = |days: i64| (Utc::now() + Duration::days(days)).date_naive();
+    let old_close = day(20).and_hms_opt(21, 43, 0).unwrap();
+    let new_close = day(24).and_hms_opt(17, 0, 0).unwrap();
+    let instant = |t: chrono::NaiveDateTime| format!("{}Z", t.format("%Y-%m-%dT%H:%M:%S"));
+    app.patch(
+        &format!("/api/v1/uit-windows/{wid}"),
+        Some(&admin),
+        &json!({ "closes_at": instant(old_close) }),
+    )
+    .expect(200);
+    crate::releases::advance_to(&app, &admin, &release_id, "approved");
+    fanned_out(&app);
+
+    // Subscribed from here on: an extension and a stage move.
+    let user = app.user_in_new_org(&admin, "supplier", "member");
+    subscribe(&app, &user.token, json!({ "topics": ["releases", "uit_windows"] }));
+    app.patch(
+        &format!("/api/v1/uit-windows/{wid}"),
+        Some(&admin),
+        &json!({ "closes_at": instant(new_close) }),
+    )
+    .expect(200);
+    let starts = day(30).and_hms_opt(9, 0, 0).unwrap();
+    let note = "Exit criteria met; no open severity 1 defects.";
+    app.post(
+        &format!("/api/v1/releases/{release_id}/stage"),
+        Some(&admin),
+        &json!({ "stage": "deployment_phase_1", "decision_note": note, "effective_at": instant(starts) }),
+    )
+    .expect(200);
+    wait_until(15, "two emails", || notifications_to(&app, &user.email).len() == 2);
+    delivered(&app);
+    let mails = notifications_to(&app, &user.email);
+    assert_eq!(mails.len(), 2);
+    for mail in &mails {
+        let subject = mail.header("Subject").unwrap();
+        let text = mail.decoded();
+        for code in INTERNAL_CODES {
+            assert!(!subject.contains(code), "{code} in the subject {subject}");
+            assert!(!text.contains(code), "{code} in the email: {text}");
+        }
+        assert!(text.contains(&format!("Changed by: {operator}")), "names who: {text}");
+        assert!(
+            text.contains(&format!("Release: Release {name}")),
+            "names the release: {text}"
+        );
+    }
+    let find = |part: &str| {
+        mails
+            .iter()
+            .find(|m| m.header("Subject").unwrap().contains(part))
+            .unwrap_or_else(|| panic!("no email with {part}"))
+            .decoded()
+    };
+
+    let extended = find("extended by 4 days");
+    let sentence = format!(
+        "{name} now closes {} instead of {}: extended by 4 days.",
+        new_close.format("%a %-d %b %Y %H:%M UTC"),
+        if old_close.year() == new_close.year() {
+            old_close.format("%a %-d %b %H:%M UTC").to_string()
+        } else {
+            old_close.format("%a %-d %b %Y %H:%M UTC").to_string()
+        }
+    );
+    assert!(extended.contains(&sentence), "{sentence} in {extended}");
+    assert!(extended.contains(&format!("UIT window: {name}")));
+
+    let moved = find("moves to deployment phase 1");
+    assert!(
+        moved.contains(&format!(
+            "moves from approved to deployment phase 1 on {}",
+            starts.format("%a %-d %b %Y %H:%M UTC")
+        )),
+        "says when it takes effect: {moved}"
+    );
+    assert!(moved.contains("until then it stays in approved"), "{moved}");
+    assert!(
+        moved.contains(&format!("The decision note: \"{note}\"")),
+        "quotes the note: {moved}"
+    );
+}
+
+#[test]
+fn asking_again_while_pending_updates_the_request_and_one_confirmation_confirms_the_latest() {
+    let app = TestApp::spawn();
+    let email = unique_email("second-thoughts");
+    let first = subscribe_anonymously(&app, &email, json!({ "topics": ["roadmaps"], "mode": "daily_digest" }));
+    first.expect(202);
+    let token = app.smtp.wait_for(&email).token("uitn_");
+    let second = subscribe_anonymously(
+        &app,
+        &email,
+        json!({ "topics": ["releases", "uit_windows"], "filters": { "device_types": ["CHF"] } }),
+    );
+    second.expect(202);
+    assert_eq!(second.body, first.body, "the same answer whatever the state");
+    std::thread::sleep(StdDuration::from_millis(500));
+    assert_eq!(to(&app.smtp, &email).len(), 1, "still one confirmation email an hour");
+
+    let confirmed = app.post("/api/v1/subscriptions/confirm", None, &json!({ "token": token }));
+    confirmed.expect(200);
+    let sub = confirmed.json();
+    assert_eq!(
+        sub["topics"],
+        json!(["releases", "uit_windows"]),
+        "the latest choice: {sub}"
+    );
+    assert_eq!(sub["mode"], "immediate");
+    assert_eq!(sub["filters"]["device_types"], json!(["CHF"]));
+    use uit_portal::db::schema::subscriptions as s;
+    let rows: i64 = s::table
+        .filter(s::email.eq(&email))
+        .count()
+        .get_result(&mut db(&app))
+        .unwrap();
+    assert_eq!(rows, 1, "one request, updated, not a second one");
 }

@@ -52,11 +52,12 @@ const TRACK: [&str; 10] = [
     "complete",
 ];
 
-/// Moves a fresh release along the track up to `stage` (deployment phases 8 days out).
+/// Moves a fresh release along the track up to `stage` (deployment phases and completion 8
+/// days out: they are decided now and take effect then).
 pub fn advance_to(app: &TestApp, token: &str, release: &str, stage: &str) {
     let later = at(Duration::days(8));
     for next in TRACK.iter().skip(1) {
-        let deployment = next.starts_with("deployment") || *next == "mass_deployment";
+        let deployment = next.starts_with("deployment") || *next == "mass_deployment" || *next == "complete";
         move_to(app, token, release, next, deployment.then_some(later.as_str())).expect(200);
         if *next == stage {
             return;
@@ -593,13 +594,19 @@ fn a_release_walks_the_whole_track_to_complete() {
     let rid = id(&created.json());
     let start = at(Duration::days(10));
     for stage in TRACK.iter().skip(1) {
-        let deployment = stage.starts_with("deployment") || *stage == "mass_deployment";
-        let moved = move_to(&app, &admin, &rid, stage, deployment.then_some(start.as_str()));
+        let later = stage.starts_with("deployment") || *stage == "mass_deployment" || *stage == "complete";
+        let moved = move_to(&app, &admin, &rid, stage, later.then_some(start.as_str()));
         moved.expect(200);
-        assert_eq!(moved.json()["stage"], *stage);
+        // Deployment starts in 10 days: until then the release stays approved.
+        let in_effect = if later { "approved" } else { *stage };
+        assert_eq!(moved.json()["stage"], in_effect);
     }
     let body = app.get(&format!("/api/v1/releases/{rid}"), Some(&admin));
-    assert_eq!(body.json()["stage"], "complete");
+    assert_eq!(body.json()["stage"], "approved");
+    let pending: Vec<Value> = body.json()["pending_moves"].as_array().unwrap().clone();
+    let stages: Vec<&str> = pending.iter().map(|m| m["stage"].as_str().unwrap()).collect();
+    assert_eq!(stages, &TRACK[6..]);
+    assert!(pending.iter().all(|m| m["effective_at"] == start.as_str()));
     assert_eq!(body.header("etag").as_deref(), Some("\"10\""));
     let problem = move_to(&app, &admin, &rid, "withdrawn", None).expect_code(422, "illegal_stage_move");
     assert_eq!(problem["detail"], "Release is in complete; it cannot move any further.");
@@ -629,6 +636,7 @@ fn a_release_walks_the_whole_track_to_complete() {
         assert_eq!(step["actor_user_id"], me["user"]["id"]);
         assert_eq!(step["actor_org_id"], me["organisation"]["id"]);
         assert!(step["decided_at"].is_string());
+        assert_eq!(step["status"], if i < 6 { "effective" } else { "scheduled" });
     }
     assert_eq!(history[6]["effective_at"], start.as_str());
     assert_eq!(history[3]["effective_at"], history[3]["decided_at"]);
@@ -700,8 +708,122 @@ fn deployment_needs_seven_days_notice_unless_the_release_is_unplanned() {
         Some(&at(Duration::days(1))),
     )
     .expect(200);
-    move_to(&app, &admin, &urgent, "deployment_phase_2", None).expect(200);
-    move_to(&app, &admin, &urgent, "mass_deployment", None).expect(200);
+    // No notice, but no phase before the one it follows either.
+    move_to(&app, &admin, &urgent, "deployment_phase_2", None).expect_code(422, "stage_move_out_of_order");
+    move_to(
+        &app,
+        &admin,
+        &urgent,
+        "deployment_phase_2",
+        Some(&at(Duration::days(1) + Duration::minutes(1))),
+    )
+    .expect(200);
+}
+
+#[test]
+fn deployment_phases_take_effect_in_order_when_they_start() {
+    let app = TestApp::spawn();
+    let admin = app.admin_token();
+    let rid = id(&release(&app, &admin, "sec_release"));
+    advance_to(&app, &admin, &rid, "approved");
+    let phase1_at = at(Duration::days(30));
+    let moved = move_to(&app, &admin, &rid, "deployment_phase_1", Some(&phase1_at));
+    moved.expect(200);
+    let body = moved.json();
+    assert_eq!(body["stage"], "approved", "phase 1 starts in 30 days, not now");
+    assert_eq!(body["pending_moves"].as_array().unwrap().len(), 1);
+    assert_eq!(body["pending_moves"][0]["stage"], "deployment_phase_1");
+    assert_eq!(body["pending_moves"][0]["effective_at"], phase1_at.as_str());
+
+    // Phase 2 may not start before phase 1 does.
+    for early in [at(Duration::days(7) + Duration::hours(1)), at(Duration::days(29))] {
+        let problem =
+            move_to(&app, &admin, &rid, "deployment_phase_2", Some(&early)).expect_code(422, "stage_move_out_of_order");
+        let detail = problem["detail"].as_str().unwrap();
+        assert!(
+            detail.contains("deployment_phase_1") && detail.contains("before"),
+            "{detail}"
+        );
+        assert_eq!(problem["context"]["previous_effective_at"], phase1_at.as_str());
+        assert_eq!(problem["context"]["previous_stage"], "deployment_phase_1");
+    }
+    let phase2_at = at(Duration::days(44));
+    let moved = move_to(&app, &admin, &rid, "deployment_phase_2", Some(&phase2_at));
+    moved.expect(200);
+    assert_eq!(moved.json()["stage"], "approved");
+    let pending: Vec<Value> = moved.json()["pending_moves"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["stage"].clone())
+        .collect();
+    assert_eq!(pending, [json!("deployment_phase_1"), json!("deployment_phase_2")]);
+
+    // Every read agrees: the release is approved until phase 1 starts.
+    assert_eq!(
+        app.get(&format!("/api/v1/releases/{rid}"), Some(&admin)).json()["stage"],
+        "approved"
+    );
+    let listed = |stage: &str| {
+        app.get(&format!("/api/v1/releases?stage={stage}&limit=500"), Some(&admin))
+            .json()["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["id"] == rid.as_str())
+    };
+    assert!(listed("approved"));
+    assert!(!listed("deployment_phase_1") && !listed("deployment_phase_2"));
+
+    // The history says when each move takes effect.
+    let history = app.get(&format!("/api/v1/releases/{rid}/stages"), Some(&admin)).json();
+    let items = history["items"].as_array().unwrap();
+    let entry = |stage: &str| items.iter().find(|h| h["to_stage"] == stage).unwrap().clone();
+    assert_eq!(entry("approved")["status"], "effective");
+    assert_eq!(entry("deployment_phase_1")["effective_at"], phase1_at.as_str());
+    assert_eq!(entry("deployment_phase_1")["status"], "scheduled");
+    assert_eq!(entry("deployment_phase_2")["effective_at"], phase2_at.as_str());
+    let events = events_of_kind(&app, &admin, &rid, "release.stage_changed");
+    let last = events.last().unwrap();
+    assert!(
+        last["summary"]
+            .as_str()
+            .unwrap()
+            .contains("moves from deployment_phase_1 to deployment_phase_2 on"),
+        "{last}"
+    );
+
+    // A withdrawal now supersedes what has not started.
+    let withdrawn = move_to(&app, &admin, &rid, "withdrawn", None);
+    withdrawn.expect(200);
+    assert_eq!(withdrawn.json()["stage"], "withdrawn");
+    assert!(withdrawn.json()["pending_moves"].as_array().unwrap().is_empty());
+    let history = app.get(&format!("/api/v1/releases/{rid}/stages"), Some(&admin)).json();
+    for h in history["items"].as_array().unwrap() {
+        if h["to_stage"].as_str().unwrap().starts_with("deployment") {
+            assert_eq!(h["status"], "superseded", "{h}");
+        }
+    }
+
+    // When the start comes, the move takes effect without anyone touching the release.
+    let urgent = id(&release(&app, &admin, "unplanned_maintenance"));
+    advance_to(&app, &admin, &urgent, "approved");
+    let soon = at(Duration::seconds(2));
+    let moved = move_to(&app, &admin, &urgent, "deployment_phase_1", Some(&soon));
+    moved.expect(200);
+    assert_eq!(moved.json()["stage"], "approved");
+    std::thread::sleep(std::time::Duration::from_millis(3200));
+    let now = app.get(&format!("/api/v1/releases/{urgent}"), Some(&admin)).json();
+    assert_eq!(now["stage"], "deployment_phase_1");
+    assert!(now["pending_moves"].as_array().unwrap().is_empty());
+    let listed = app
+        .get("/api/v1/releases?stage=deployment_phase_1", Some(&admin))
+        .json();
+    assert!(listed["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|r| r["id"] == urgent.as_str()));
 }
 
 #[test]

@@ -693,3 +693,65 @@ fn bad_bodies_on_roadmap_routes_are_400_or_415() {
     let got = app.get(&format!("/api/v1/roadmap-items/{iid}"), Some(&maker.token));
     assert_eq!(got.header("etag").as_deref(), Some("\"1\""));
 }
+
+#[test]
+fn history_shows_each_snapshot_only_to_those_its_own_visibility_admitted() {
+    let app = TestApp::spawn();
+    let Cast {
+        admin, maker, supplier, ..
+    } = cast(&app);
+    let model = product(&app, &maker.token, &maker.org_id, "ESME");
+    let secret = "Drops the tariff switch fix; only if the regulator agrees";
+    let draft = item(
+        &app,
+        &maker.token,
+        &model,
+        json!({ "visibility": "private", "summary": secret }),
+    );
+    let iid = id(&draft);
+    let path = format!("/api/v1/roadmap-items/{iid}");
+    app.patch(
+        &path,
+        Some(&maker.token),
+        &json!({ "summary": format!("{secret} (v2)") }),
+    )
+    .expect(200);
+    // Shared only with the participants first, then with the industry.
+    app.patch(
+        &path,
+        Some(&maker.token),
+        &json!({ "visibility": "participants", "summary": "Fixes the tariff switch defect" }),
+    )
+    .expect(200);
+    app.patch(&path, Some(&maker.token), &json!({ "visibility": "industry" }))
+        .expect(200);
+
+    let history = |token: &str, query: &str| -> (Vec<Value>, String) {
+        let resp = app.get(&format!("{path}/history{query}"), Some(token));
+        resp.expect(200);
+        (resp.json()["items"].as_array().unwrap().clone(), resp.body.clone())
+    };
+    let (all, _) = history(&maker.token, "");
+    assert_eq!(all.len(), 4, "the owner sees every entry");
+    let (operator, _) = history(&admin, "");
+    assert_eq!(operator.len(), 4, "so does the operator");
+
+    // Someone outside any window: only the industry-era entry.
+    let (outside, body) = history(&supplier.token, "");
+    assert!(!body.contains(secret), "the private era leaks: {body}");
+    assert_eq!(outside.len(), 1);
+    assert_eq!(outside[0]["version"], 4);
+    assert_eq!(outside[0]["snapshot"]["visibility"], "industry");
+    // Pages skip what is hidden rather than coming back short or empty.
+    let (first, _) = history(&supplier.token, "?limit=1");
+    assert_eq!(first.len(), 1);
+    assert_eq!(first[0]["version"], 4);
+
+    // A participant of an open window also sees the participants-era entry.
+    let open = open_window(&app, &admin);
+    join(&app, &supplier.token, &open);
+    let (joined, body) = history(&supplier.token, "");
+    assert!(!body.contains(secret));
+    let versions: Vec<i64> = joined.iter().map(|h| h["version"].as_i64().unwrap()).collect();
+    assert_eq!(versions, [3, 4]);
+}

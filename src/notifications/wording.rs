@@ -1,0 +1,397 @@
+//! How an email tells of a change, in sentences a person reads: names instead of ids, dates
+//! as people write them ("Fri 19 Dec 2026 17:00 UTC"), how much a date moved, and no internal
+//! codes (event kinds, field names, topic codes).
+
+use std::collections::{HashMap, HashSet};
+
+use chrono::{DateTime, Datelike, Duration, NaiveDate, Utc};
+use diesel::prelude::*;
+
+use super::email::Change;
+use crate::db::schema::{organisations, releases, uit_windows};
+use crate::db::DbConn;
+
+/// The names an email shows for a change's ids.
+#[derive(Debug, Clone, Default)]
+pub struct Names {
+    /// The organisation that made the change; none for the clock's own events.
+    pub actor_org: Option<String>,
+    pub release: Option<String>,
+    pub window: Option<String>,
+}
+
+/// What an email says about one change.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Wording {
+    /// One line: the subject, and the first line of the body.
+    pub headline: String,
+    /// What changed, as a sentence, when there is more to say than the headline.
+    pub detail: Option<String>,
+    /// A note the decision-maker wrote, quoted as given.
+    pub note: Option<String>,
+}
+
+/// Fills in the names of `changes` (acting organisations, windows and their releases,
+/// releases) in three queries.
+pub fn name_all<'a>(conn: &mut DbConn, changes: impl Iterator<Item = &'a mut Change>) -> QueryResult<()> {
+    let changes: Vec<&mut Change> = changes.collect();
+    let ids = |pick: &dyn Fn(&Change) -> Option<String>| -> Vec<String> {
+        let set: HashSet<String> = changes.iter().filter_map(|c| pick(c)).collect();
+        set.into_iter().collect()
+    };
+    let org_ids = ids(&|c| c.actor_org_id.clone());
+    let window_ids = ids(&|c| (c.entity_type == "uit_window").then(|| c.entity_id.clone()));
+    let orgs: HashMap<String, String> = organisations::table
+        .filter(organisations::id.eq_any(&org_ids))
+        .select((organisations::id, organisations::name))
+        .load::<(String, String)>(conn)?
+        .into_iter()
+        .collect();
+    let windows: HashMap<String, (String, String)> = uit_windows::table
+        .filter(uit_windows::id.eq_any(&window_ids))
+        .select((uit_windows::id, uit_windows::name, uit_windows::release_id))
+        .load::<(String, String, String)>(conn)?
+        .into_iter()
+        .map(|(id, name, release)| (id, (name, release)))
+        .collect();
+    let mut release_ids = ids(&|c| (c.entity_type == "release").then(|| c.entity_id.clone()));
+    release_ids.extend(windows.values().map(|(_, release)| release.clone()));
+    let release_names: HashMap<String, String> = releases::table
+        .filter(releases::id.eq_any(&release_ids))
+        .select((releases::id, releases::name))
+        .load::<(String, String)>(conn)?
+        .into_iter()
+        .collect();
+    for change in changes {
+        change.names.actor_org = change.actor_org_id.as_ref().and_then(|id| orgs.get(id).cloned());
+        match change.entity_type.as_str() {
+            "uit_window" => {
+                if let Some((name, release)) = windows.get(&change.entity_id) {
+                    change.names.window = Some(name.clone());
+                    change.names.release = release_names.get(release).cloned();
+                }
+            }
+            "release" => change.names.release = release_names.get(&change.entity_id).cloned(),
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// "Fri 19 Dec 2026 17:00 UTC".
+pub fn instant(t: DateTime<Utc>) -> String {
+    t.format("%a %-d %b %Y %H:%M UTC").to_string()
+}
+
+/// Like [`instant`], without the year when it is `reference`'s: "Mon 15 Dec 21:43 UTC".
+fn instant_beside(t: DateTime<Utc>, reference: DateTime<Utc>) -> String {
+    if t.year() == reference.year() {
+        t.format("%a %-d %b %H:%M UTC").to_string()
+    } else {
+        instant(t)
+    }
+}
+
+/// "Fri 19 Dec 2026".
+pub fn day(d: NaiveDate) -> String {
+    d.format("%a %-d %b %Y").to_string()
+}
+
+/// A length of time as people say it: minutes under an hour, hours under two days, then
+/// days (rounded).
+pub fn span(d: Duration) -> String {
+    let seconds = d.num_seconds().unsigned_abs();
+    let plural = |n: u64, unit: &str| format!("{n} {unit}{}", if n == 1 { "" } else { "s" });
+    let round = |unit: u64| (seconds + unit / 2) / unit;
+    if seconds < 3_600 {
+        plural(round(60).max(1), "minute")
+    } else if seconds < 48 * 3_600 {
+        plural(round(3_600), "hour")
+    } else {
+        plural(round(86_400), "day")
+    }
+}
+
+/// A stage of the release track in words.
+pub fn stage(code: &str) -> String {
+    match code {
+        "pit" => "PIT".into(),
+        "sit" => "SIT".into(),
+        "uit" => "UIT".into(),
+        other => other.replace('_', " "),
+    }
+}
+
+/// A code from the details (a status, a category) in words.
+fn words(v: Option<&serde_json::Value>) -> Option<String> {
+    v.and_then(|v| v.as_str()).map(|s| s.replace('_', " "))
+}
+
+fn instant_of(v: Option<&serde_json::Value>) -> Option<DateTime<Utc>> {
+    DateTime::parse_from_rfc3339(v?.as_str()?)
+        .ok()
+        .map(|t| t.with_timezone(&Utc))
+}
+
+fn date_of(v: Option<&serde_json::Value>) -> Option<NaiveDate> {
+    v?.as_str()?.get(..10)?.parse().ok()
+}
+
+/// "later"/"earlier" with how much: "4 days later".
+fn moved(from: DateTime<Utc>, to: DateTime<Utc>) -> String {
+    let direction = if to >= from { "later" } else { "earlier" };
+    format!("{} {direction}", span(to - from))
+}
+
+/// The words for `change`.
+pub fn describe(change: &Change) -> Wording {
+    let d = &change.details;
+    let names = &change.names;
+    let plain = |headline: String, detail: Option<String>| Wording {
+        headline,
+        detail,
+        note: None,
+    };
+    match change.entity_type.as_str() {
+        "uit_window" => {
+            let window = names.window.clone().unwrap_or_else(|| "A UIT window".into());
+            let of_release = names
+                .release
+                .as_ref()
+                .map(|r| format!(" of release {r}"))
+                .unwrap_or_default();
+            let subject = format!("UIT window {window}{of_release}");
+            let (from, to) = (instant_of(d.get("from")), instant_of(d.get("to")));
+            let closes = instant_of(d.get("closes_at"));
+            match (change.kind.as_str(), from, to) {
+                ("window.extended" | "window.shortened", Some(from), Some(to)) => {
+                    let how = if to >= from { "extended" } else { "shortened" };
+                    let by = span(to - from);
+                    plain(
+                        format!("{subject} {how} by {by}"),
+                        Some(format!(
+                            "{window} now closes {} instead of {}: {how} by {by}.",
+                            instant(to),
+                            instant_beside(from, to)
+                        )),
+                    )
+                }
+                ("window.rescheduled", Some(from), Some(to)) => plain(
+                    format!("{subject} now opens {}", instant(to)),
+                    Some(format!(
+                        "{window} now opens {} instead of {}: {}.",
+                        instant(to),
+                        instant_beside(from, to),
+                        moved(from, to)
+                    )),
+                ),
+                ("window.scheduled", ..) => plain(
+                    format!("{subject} scheduled"),
+                    match (instant_of(d.get("opens_at")), closes) {
+                        (Some(opens), Some(closes)) => Some(format!(
+                            "{window} opens {} and closes {}.",
+                            instant(opens),
+                            instant(closes)
+                        )),
+                        _ => None,
+                    },
+                ),
+                ("window.cancelled", ..) => plain(
+                    format!("{subject} cancelled"),
+                    d.get("cancel_reason")
+                        .and_then(|r| r.as_str())
+                        .filter(|r| !r.trim().is_empty())
+                        .map(|r| format!("The reason given: {r}")),
+                ),
+                ("window.opened", ..) => plain(
+                    format!("{subject} is open"),
+                    closes.map(|c| format!("{window} is open until {}.", instant(c))),
+                ),
+                ("window.closing_soon", ..) => plain(
+                    format!("{subject} closes soon"),
+                    closes.map(|c| format!("{window} closes {}.", instant(c))),
+                ),
+                ("window.closed", ..) => plain(
+                    format!("{subject} has closed"),
+                    closes.map(|c| format!("{window} closed {}.", instant(c))),
+                ),
+                _ => plain(change.summary.clone(), None),
+            }
+        }
+        "release" => {
+            let release = names
+                .release
+                .clone()
+                .or_else(|| d.get("name").and_then(|n| n.as_str()).map(str::to_string))
+                .unwrap_or_else(|| "a release".into());
+            match change.kind.as_str() {
+                "release.stage_changed" => {
+                    let named = |key: &str| d.get(key).and_then(|v| v.as_str()).map(stage);
+                    let from = named("from").unwrap_or_else(|| "its last stage".into());
+                    let to = named("to").unwrap_or_else(|| "its next stage".into());
+                    let effective = instant_of(d.get("effective_at"));
+                    let later = effective.filter(|t| *t > change.occurred_at.and_utc() + Duration::minutes(1));
+                    let (headline, detail) = match (later, effective) {
+                        (Some(at), _) => (
+                            format!("Release {release} moves to {to} on {}", day(at.date_naive())),
+                            format!(
+                                "Release {release} moves from {from} to {to} on {}, {} from this decision; \
+                                 until then it stays in {from}.",
+                                instant(at),
+                                span(at - change.occurred_at.and_utc())
+                            ),
+                        ),
+                        (None, Some(at)) => (
+                            format!("Release {release} moved to {to}"),
+                            format!(
+                                "Release {release} moved from {from} to {to}, in effect from {}.",
+                                instant(at)
+                            ),
+                        ),
+                        (None, None) => (
+                            format!("Release {release} moved to {to}"),
+                            format!("Release {release} moved from {from} to {to}."),
+                        ),
+                    };
+                    Wording {
+                        headline,
+                        detail: Some(detail),
+                        note: d
+                            .get("decision_note")
+                            .and_then(|n| n.as_str())
+                            .filter(|n| !n.trim().is_empty())
+                            .map(str::to_string),
+                    }
+                }
+                "release.date_changed" => {
+                    let (from, to) = (date_of(d.get("from")), date_of(d.get("to")));
+                    let detail = match (from, to) {
+                        (Some(from), Some(to)) => {
+                            let at = |d: NaiveDate| d.and_hms_opt(0, 0, 0).unwrap_or_default().and_utc();
+                            format!(
+                                "The target date of release {release} is now {} instead of {}: {}.",
+                                day(to),
+                                day(from),
+                                moved(at(from), at(to))
+                            )
+                        }
+                        (None, Some(to)) => format!("The target date of release {release} is set to {}.", day(to)),
+                        (Some(from), None) => {
+                            format!("Release {release} no longer has a target date; it was {}.", day(from))
+                        }
+                        (None, None) => change.summary.clone(),
+                    };
+                    plain(format!("Release {release}: target date changed"), Some(detail))
+                }
+                "release.created" => plain(
+                    format!("Release {release} created"),
+                    d.get("kind").and_then(|k| k.as_str()).map(|kind| {
+                        let kind = match kind {
+                            "sec_release" => "SEC release".to_string(),
+                            other => format!("{} release", other.replace('_', " ")),
+                        };
+                        format!("A new {kind}, at its first stage (content agreed).")
+                    }),
+                ),
+                _ => plain(change.summary.clone(), None),
+            }
+        }
+        // The summaries of these already say a status change in words ("is now fixed, was
+        // open"); dates and sharing get a sentence of their own.
+        _ => {
+            let detail = match (d.get("field").and_then(|f| f.as_str()), words(d.get("to"))) {
+                (Some("planned_date" | "retirement_date"), _) => match (date_of(d.get("from")), date_of(d.get("to"))) {
+                    (Some(from), Some(to)) => Some(format!("Now {} instead of {}.", day(to), day(from))),
+                    (None, Some(to)) => Some(format!("Now {}.", day(to))),
+                    (Some(from), None) => Some(format!("No date any more; it was {}.", day(from))),
+                    (None, None) => None,
+                },
+                (Some("visibility"), Some(to)) => Some(match to.as_str() {
+                    "participants" => "Now visible to the organisations taking part in an open UIT window.".into(),
+                    "industry" => "Now visible to the whole industry.".into(),
+                    _ => format!("Now {to}."),
+                }),
+                _ => None,
+            };
+            plain(change.summary.clone(), detail)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn window_change(kind: &str, details: serde_json::Value) -> Change {
+        Change {
+            id: "e1".into(),
+            occurred_at: NaiveDate::from_ymd_opt(2026, 12, 5)
+                .unwrap()
+                .and_hms_opt(9, 0, 0)
+                .unwrap(),
+            topic: "uit_windows".into(),
+            kind: kind.into(),
+            entity_type: "uit_window".into(),
+            entity_id: "w1".into(),
+            summary: "UIT-2026-12 now closes 2026-12-19 17:00 UTC, was 2026-12-15 21:43 UTC".into(),
+            details,
+            actor_org_id: Some("o1".into()),
+            names: Names {
+                actor_org: Some("Data Communications Company".into()),
+                release: Some("CHF 4.2.1".into()),
+                window: Some("UIT-2026-12".into()),
+            },
+        }
+    }
+
+    #[test]
+    fn an_extension_reads_as_a_sentence() {
+        let c = window_change(
+            "window.extended",
+            json!({ "field": "closes_at", "from": "2026-12-15T21:43:00Z", "to": "2026-12-19T17:00:00Z" }),
+        );
+        let w = describe(&c);
+        assert_eq!(
+            w.headline,
+            "UIT window UIT-2026-12 of release CHF 4.2.1 extended by 4 days"
+        );
+        assert_eq!(
+            w.detail.as_deref(),
+            Some(
+                "UIT-2026-12 now closes Sat 19 Dec 2026 17:00 UTC instead of Tue 15 Dec 21:43 UTC: extended by 4 days."
+            )
+        );
+    }
+
+    #[test]
+    fn spans_read_naturally() {
+        assert_eq!(span(Duration::minutes(1)), "1 minute");
+        assert_eq!(span(Duration::minutes(-90)), "2 hours");
+        assert_eq!(span(Duration::hours(47)), "47 hours");
+        assert_eq!(span(Duration::hours(91)), "4 days");
+        assert_eq!(span(Duration::days(1) + Duration::hours(1)), "25 hours");
+    }
+
+    #[test]
+    fn a_scheduled_stage_move_says_when_and_quotes_the_note() {
+        let mut c = window_change(
+            "release.stage_changed",
+            json!({ "from": "approved", "to": "deployment_phase_1",
+                    "effective_at": "2026-12-15T09:00:00Z", "decision_note": "Exit criteria met." }),
+        );
+        c.entity_type = "release".into();
+        let w = describe(&c);
+        assert_eq!(
+            w.headline,
+            "Release CHF 4.2.1 moves to deployment phase 1 on Tue 15 Dec 2026"
+        );
+        let detail = w.detail.unwrap();
+        assert!(
+            detail.contains("on Tue 15 Dec 2026 09:00 UTC, 10 days from this decision"),
+            "{detail}"
+        );
+        assert!(detail.contains("stays in approved"), "{detail}");
+        assert_eq!(w.note.as_deref(), Some("Exit criteria met."));
+    }
+}
