@@ -306,8 +306,11 @@ fn items_of(conn: &mut DbConn, q: &JunitQuery, report: &Report) -> Result<Vec<Re
         .collect();
     let mut err = ApiError::validation(errors);
     err.detail = format!(
-        "{} problem(s) in the JUnit report; each error names its testcase or suite. The window's scenarios: {}.",
-        problems.len(),
+        "{} in the JUnit report; each error names its testcase or suite. The window's scenarios: {}.",
+        match problems.len() {
+            1 => "1 problem".to_string(),
+            n => format!("{n} problems"),
+        },
         scenarios.join(", ")
     );
     Err(err.with_context(serde_json::json!({
