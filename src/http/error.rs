@@ -27,7 +27,7 @@ pub struct Problem {
     pub detail: String,
     /// Stable, snake_case machine-readable code.
     pub code: String,
-    /// Per-field messages, for `validation_failed`.
+    /// Per-field messages, for `validation_failed`; for `malformed_body`, where the body stops fitting.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub errors: Vec<FieldError>,
     /// Extra facts for the client, e.g. the existing id on a conflict.

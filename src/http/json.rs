@@ -6,6 +6,8 @@
 //! is 400 `malformed_body`. Limits, content type and syntax errors stay with actix's
 //! `web::Json` and the app's `JsonConfig`.
 //!
+//! A body that does not fit `T` names where: `errors[0].field` is its path (`items[217].outcome`).
+//!
 //! JSON Schema counts `8398.0` as an integer, serde does not: a whole number written with a
 //! fraction is read as the integer it is, so what the spec calls an integer is accepted.
 
@@ -16,7 +18,7 @@ use actix_web::dev::Payload;
 use actix_web::{web, FromRequest, HttpRequest};
 use serde::de::DeserializeOwned;
 
-use super::error::ApiError;
+use super::error::{ApiError, FieldError};
 
 /// A JSON object body deserialised into `T`.
 #[derive(Debug)]
@@ -51,7 +53,20 @@ pub fn from_object<T: DeserializeOwned>(mut value: serde_json::Value) -> Result<
             "The JSON body must be an object.",
         ));
     }
-    T::deserialize(value).map_err(|e| ApiError::bad_request("malformed_body", format!("The JSON body is invalid: {e}")))
+    serde_path_to_error::deserialize(value).map_err(|e| {
+        // Where the body stops fitting `T` (e.g. `items[217].outcome`), as a field error so a
+        // client finds the item the way it finds one that fails validation.
+        let field = e.path().to_string();
+        let message = e.into_inner().to_string();
+        let mut err = ApiError::bad_request(
+            "malformed_body",
+            format!("The JSON body is invalid at {field}: {message}"),
+        );
+        if field != "." {
+            err.errors.push(FieldError { field, message });
+        }
+        err
+    })
 }
 
 /// Whether any string or key holds U+0000, which PostgreSQL cannot store in text.
@@ -155,6 +170,22 @@ mod tests {
         let err = from_object::<Numbers>(json!({"count": 1.5, "share": 1, "ids": []})).unwrap_err();
         assert_eq!(err.code, "malformed_body");
         assert!(from_object::<Numbers>(json!({"count": -9.2e18, "share": 0.5, "ids": [1e19]})).is_ok());
+    }
+
+    #[derive(Debug, Deserialize)]
+    #[allow(dead_code)]
+    struct Batch {
+        items: Vec<Numbers>,
+    }
+
+    #[test]
+    fn a_body_that_does_not_fit_names_the_path() {
+        let mut items = vec![json!({"count": 1, "share": 1, "ids": []}); 218];
+        items[217] = json!({"count": "many", "share": 1, "ids": []});
+        let err = from_object::<Batch>(json!({ "items": items })).unwrap_err();
+        assert_eq!(err.code, "malformed_body");
+        assert_eq!(err.errors[0].field, "items[217].count");
+        assert!(err.detail.contains("items[217].count"), "{}", err.detail);
     }
 
     #[test]

@@ -1,14 +1,13 @@
-//! Many results at once: a JSON batch or a JUnit report, in one transaction. Items are upserted
-//! by (window, device set, scenario, organisation); identical items change nothing; any invalid
-//! item rejects the whole request with per-item errors.
+//! Many results at once: a JSON batch (here) or a JUnit report (`upload`), in one transaction.
+//! Items are upserted by (window, device set, scenario, organisation); an amendment changes only
+//! the fields an item sends; identical items change nothing; any invalid item rejects the whole
+//! request with per-item errors.
 
-use actix_web::http::header;
-use actix_web::{post, web, HttpRequest, HttpResponse};
+use actix_web::{post, web, HttpResponse};
 use serde::{Deserialize, Serialize};
-use utoipa::{IntoParams, ToSchema};
+use utoipa::ToSchema;
 
-use super::junit;
-use super::model::{self, ResultInput, Visibility, WriteOutcome};
+use super::model::{self, ResultInput, WriteOutcome};
 use crate::audit::{self, Actor, Change};
 use crate::auth::{AuthContext, Capability};
 use crate::http::idempotency::{self, IdempotencyKey, StoredResponse};
@@ -32,6 +31,8 @@ pub struct BatchItem {
     pub index: usize,
     pub id: String,
     pub status: WriteOutcome,
+    /// For an update, the fields it changed, e.g. `["outcome"]`; otherwise empty.
+    pub changed: Vec<String>,
 }
 
 /// The outcome of a batch: counts and, per item, the result id and what happened.
@@ -43,19 +44,15 @@ pub struct BatchOutcome {
     pub items: Vec<BatchItem>,
 }
 
-/// Validates, writes and audits `items` in the caller's write transaction.
-fn write_all(
+/// Writes and audits validated `items` in the caller's write transaction.
+pub(super) fn write_all(
     conn: &mut crate::db::DbConn,
     ctx: &AuthContext,
     items: &[ResultInput],
     source: &str,
 ) -> Result<BatchOutcome, ApiError> {
-    let errors = model::validate(conn, items, "items")?;
-    if !errors.is_empty() {
-        return Err(ApiError::validation(errors));
-    }
     let written = model::upsert(conn, ctx, items)?;
-    let count = |o: WriteOutcome| written.iter().filter(|(w, _)| *w == o).count();
+    let count = |o: WriteOutcome| written.iter().filter(|w| w.status == o).count();
     let outcome = BatchOutcome {
         created: count(WriteOutcome::Created),
         updated: count(WriteOutcome::Updated),
@@ -63,10 +60,11 @@ fn write_all(
         items: written
             .iter()
             .enumerate()
-            .map(|(index, (status, row))| BatchItem {
+            .map(|(index, w)| BatchItem {
                 index,
-                id: row.id.clone(),
-                status: *status,
+                id: w.row.id.clone(),
+                status: w.status,
+                changed: w.changed.iter().map(|f| f.to_string()).collect(),
             })
             .collect(),
     };
@@ -74,8 +72,8 @@ fn write_all(
         let ids = |o: WriteOutcome| {
             written
                 .iter()
-                .filter(|(w, _)| *w == o)
-                .map(|(_, r)| r.id.clone())
+                .filter(|w| w.status == o)
+                .map(|w| w.row.id.clone())
                 .collect::<Vec<_>>()
         };
         audit::record(
@@ -98,7 +96,7 @@ fn write_all(
     Ok(outcome)
 }
 
-fn ok(outcome: &BatchOutcome) -> Result<StoredResponse, ApiError> {
+pub(super) fn ok(outcome: &BatchOutcome) -> Result<StoredResponse, ApiError> {
     Ok(StoredResponse {
         status: 200,
         body: serde_json::to_string(outcome)?,
@@ -110,8 +108,12 @@ fn ok(outcome: &BatchOutcome) -> Result<StoredResponse, ApiError> {
 /// Publish results in a batch
 ///
 /// Up to 1000 results in one transaction, created or amended by (window, device set, scenario,
-/// organisation). Re-submitting identical items changes nothing. One invalid item rejects the
-/// whole batch with `errors[].field` like `items[3].scenario`.
+/// organisation). An amendment changes only the fields an item sends (one left out keeps its
+/// value; `items[].changed` says what changed); re-submitting identical items changes nothing.
+/// One invalid item rejects the whole batch with `errors[].field` like `items[3].scenario`; a
+/// body that does not fit the schema is 400 `malformed_body` with the same kind of path
+/// (`items[217].outcome`). A first result in a window joins it while it accepts participants
+/// (422 `window_not_open_for_joining` otherwise).
 #[utoipa::path(
     tag = "results",
     operation_id = "createResultBatch",
@@ -152,94 +154,13 @@ pub async fn create_batch(
         .db
         .write(move |conn| {
             idempotency::once(conn, idem.as_ref(), |conn| {
+                let errors = model::validate(conn, &batch.items)?;
+                if !errors.is_empty() {
+                    return Err(ApiError::validation(model::field_errors(errors, "items")));
+                }
                 ok(&write_all(conn, &ctx, &batch.items, "batch")?)
             })
         })
-        .await?;
-    Ok(stored.into_response())
-}
-
-#[derive(Debug, Deserialize, Serialize, IntoParams)]
-#[serde(deny_unknown_fields)]
-#[into_params(parameter_in = Query)]
-pub struct JunitQuery {
-    pub uit_window_id: String,
-    pub device_set_id: String,
-    /// Default `private`.
-    pub visibility: Option<Visibility>,
-}
-
-/// Upload a JUnit report
-///
-/// The body is JUnit XML (`application/xml`). Each `testcase` name is a scenario code of the
-/// window; `failure` or `error` makes it `fail`, `skipped` `not_run`, otherwise `pass`; failure
-/// messages become notes. Same upsert rules as the batch. Documents with a DOCTYPE are refused.
-#[utoipa::path(
-    tag = "results",
-    operation_id = "uploadJunit",
-    params(JunitQuery, (
-            "Idempotency-Key" = Option<String>, Header, nullable = false,
-            min_length = 1, max_length = 255, pattern = "^[!-~]+$",
-            description = "1-255 visible ASCII characters; replays return the original response for 24 hours"
-        )),
-    request_body(content = String, content_type = "application/xml", description = "A JUnit XML report"),
-    responses(
-        (status = 200, description = "Written", body = BatchOutcome),
-        (status = 400, response = BadRequest),
-        (status = 401, response = Unauthorized),
-        (status = 403, response = Forbidden),
-        (status = 413, response = PayloadTooLarge),
-        (status = 415, response = UnsupportedMediaType),
-        (status = 422, response = Unprocessable),
-    ),
-    security(("bearer" = []))
-)]
-#[post("/results/junit")]
-pub async fn upload_junit(
-    state: web::Data<AppState>,
-    ctx: AuthContext,
-    key: IdempotencyKey,
-    query: web::Query<JunitQuery>,
-    req: HttpRequest,
-    body: web::Bytes,
-) -> Result<HttpResponse, ApiError> {
-    ctx.require(Capability::Participate)?;
-    let content_type = req
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
-    let mime = content_type.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
-    if !matches!(mime.as_str(), "application/xml" | "text/xml" | "application/junit+xml") {
-        return Err(ApiError::new(
-            actix_web::http::StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "unsupported_media_type",
-            "The request body must be JUnit XML (application/xml).",
-        ));
-    }
-    let text =
-        std::str::from_utf8(&body).map_err(|_| ApiError::bad_request("invalid_junit", "The report must be UTF-8."))?;
-    let cases = junit::parse(text)
-        .map_err(|m| ApiError::bad_request("invalid_junit", format!("The JUnit report is invalid: {m}.")))?;
-    let q = query.into_inner();
-    let items: Vec<ResultInput> = cases
-        .into_iter()
-        .map(|c| ResultInput {
-            uit_window_id: q.uit_window_id.clone(),
-            device_set_id: q.device_set_id.clone(),
-            scenario: c.scenario,
-            outcome: c.outcome,
-            executed_at: c.executed_at,
-            notes: c.notes,
-            defect_mask_ids: Vec::new(),
-            visibility: q.visibility,
-            external_ref: None,
-        })
-        .collect();
-    let idem = key.bind(&ctx.user_id, "POST /results/junit", &(&q, &items));
-    let stored = state
-        .db
-        .write(move |conn| idempotency::once(conn, idem.as_ref(), |conn| ok(&write_all(conn, &ctx, &items, "junit")?)))
         .await?;
     Ok(stored.into_response())
 }

@@ -22,7 +22,9 @@ use crate::AppState;
 ///
 /// One current result per (window, device set, scenario, organisation): a second POST is 409
 /// with the existing id (amend it with PATCH, or use the batch endpoint to upsert). `lead` is
-/// set when the organisation holds the claim. Publishing joins the window.
+/// set when the organisation holds the claim. A first result in a window joins it, as `POST
+/// /uit-windows/{id}/participants` would: a closed or cancelled window refuses (422
+/// `window_not_open_for_joining`); an organisation that already takes part may still publish.
 #[utoipa::path(
     tag = "results",
     operation_id = "createResult",
@@ -58,9 +60,9 @@ pub async fn create_result(
         .db
         .write(move |conn| {
             idempotency::once(conn, idem.as_ref(), |conn| {
-                let errors = model::validate(conn, std::slice::from_ref(&item), "")?;
+                let errors = model::validate(conn, std::slice::from_ref(&item))?;
                 if !errors.is_empty() {
-                    return Err(ApiError::validation(errors));
+                    return Err(ApiError::validation(model::field_errors(errors, "")));
                 }
                 let existing: Option<String> = r::table
                     .filter(r::window_id.eq(&item.uit_window_id))
@@ -77,8 +79,8 @@ pub async fn create_result(
                     )
                     .with_context(serde_json::json!({ "existing_id": id })));
                 }
-                let (_, row) = model::upsert(conn, &ctx, std::slice::from_ref(&item))?.pop().ok_or_else(|| ApiError::internal("no row"))?;
-                let result = TestResult::from(row);
+                let written = model::upsert(conn, &ctx, std::slice::from_ref(&item))?.pop().ok_or_else(|| ApiError::internal("no row"))?;
+                let result = TestResult::from(written.row);
                 audit::record(
                     conn,
                     &Actor::from(&ctx),
@@ -233,8 +235,9 @@ pub struct ResultPatch {
 
 /// Amend a result
 ///
-/// The publishing organisation only. The previous revision is kept
-/// (`GET /results/{id}/revisions`); an amendment that changes nothing keeps the revision.
+/// The publishing organisation only. Fields left out keep their values. The previous revision
+/// is kept (`GET /results/{id}/revisions`, which says what each amendment changed); an
+/// amendment that changes nothing keeps the revision.
 #[utoipa::path(
     tag = "results",
     operation_id = "updateResult",
@@ -278,28 +281,30 @@ pub async fn update_result(
             ctx.require(Capability::Participate)?;
             if_match.check(before.version)?;
             let current = TestResult::from(before.clone());
+            // An amendment of the one result: what the patch leaves out keeps its value.
             let item = ResultInput {
                 uit_window_id: current.uit_window_id.clone(),
                 device_set_id: current.device_set_id.clone(),
                 scenario: current.scenario.clone(),
                 outcome: patch.outcome.unwrap_or(current.outcome),
-                executed_at: patch.executed_at.unwrap_or(current.executed_at),
-                notes: patch.notes.unwrap_or(current.notes.clone()),
-                defect_mask_ids: patch.defect_mask_ids.unwrap_or(current.defect_mask_ids.clone()),
-                visibility: Some(patch.visibility.unwrap_or(current.visibility)),
-                external_ref: patch.external_ref.unwrap_or(current.external_ref.clone()),
+                executed_at: patch.executed_at,
+                notes: patch.notes,
+                defect_mask_ids: patch.defect_mask_ids,
+                visibility: patch.visibility,
+                external_ref: patch.external_ref,
             };
-            let errors = model::validate(conn, std::slice::from_ref(&item), "")?
+            let errors = model::validate(conn, std::slice::from_ref(&item))?
                 .into_iter()
                 .filter(|e| e.field != "uit_window_id")
                 .collect::<Vec<_>>();
             if !errors.is_empty() {
-                return Err(ApiError::validation(errors));
+                return Err(ApiError::validation(model::field_errors(errors, "")));
             }
-            let (outcome, after) = model::upsert(conn, &ctx, std::slice::from_ref(&item))?
+            let written = model::upsert(conn, &ctx, std::slice::from_ref(&item))?
                 .pop()
                 .ok_or_else(|| ApiError::internal("no row"))?;
-            if outcome != WriteOutcome::Unchanged {
+            let after = written.row;
+            if written.status != WriteOutcome::Unchanged {
                 audit::record(
                     conn,
                     &Actor::from(&ctx),
@@ -326,6 +331,8 @@ pub struct Revision {
     /// When the next revision replaced it.
     pub replaced_at: DateTime<Utc>,
     pub replaced_by_user_id: Option<String>,
+    /// The fields the amendment that replaced this revision changed, e.g. `["outcome", "notes"]`.
+    pub changed: Vec<String>,
     pub result: TestResult,
 }
 
@@ -386,19 +393,29 @@ pub async fn list_revisions(
                 ))
                 .order(rr::id.asc())
                 .load(conn)?;
+            let snapshots = rows
+                .iter()
+                .map(|row| serde_json::from_str::<TestResult>(&row.2))
+                .collect::<Result<Vec<_>, _>>()?;
+            let now = TestResult::from(current.clone());
             let mut out = Vec::new();
-            for (rev_id, revision, snapshot, visibility, at, by) in rows {
+            for (i, (rev_id, revision, _, visibility, at, by)) in rows.into_iter().enumerate() {
                 if after.as_ref().is_some_and(|a| rev_id <= *a) {
                     continue;
                 }
                 if model::may_read(conn, &ctx, &current.org_id, &visibility, &current.window_id)? {
-                    let result: TestResult = serde_json::from_str(&snapshot)?;
+                    let result = snapshots[i].clone();
+                    let next = snapshots.get(i + 1).unwrap_or(&now);
                     out.push((
                         rev_id,
                         Revision {
                             revision: revision as i64,
                             replaced_at: at.and_utc(),
                             replaced_by_user_id: by,
+                            changed: model::changed_fields(&result, next)
+                                .into_iter()
+                                .map(String::from)
+                                .collect(),
                             result,
                         },
                     ));

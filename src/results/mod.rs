@@ -4,12 +4,14 @@ pub mod bulk;
 pub mod handlers;
 pub mod junit;
 pub mod model;
+pub mod multipart;
+pub mod upload;
 
 pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     cfg.service(handlers::create_result)
         .service(handlers::list_results)
         .service(bulk::create_batch)
-        .service(bulk::upload_junit)
+        .service(upload::upload_junit)
         .service(handlers::get_result)
         .service(handlers::update_result)
         .service(handlers::list_revisions);

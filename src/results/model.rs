@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::auth::AuthContext;
+use crate::catalogue::nullable;
 use crate::db::schema::{
     claims, device_sets, result_defect_masks as rdm, result_revisions as rr, results as r, uit_windows,
     window_participants as wp, window_scenarios as ws,
@@ -143,7 +144,9 @@ pub fn is_participant(conn: &mut DbConn, window_id: &str, org_id: &str) -> Query
     .get_result(conn)
 }
 
-/// One result as submitted (single, batch item or JUnit test case).
+/// One result as submitted (single, batch item or JUnit test case). A batch or JUnit item
+/// that amends an existing result changes only the fields it sends: one left out keeps its
+/// current value. On creation, left-out fields take the defaults below.
 #[derive(Debug, Clone, Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ResultInput {
@@ -152,15 +155,30 @@ pub struct ResultInput {
     /// One of the window's scenario codes.
     pub scenario: String,
     pub outcome: Outcome,
-    pub executed_at: Option<DateTime<Utc>>,
-    #[serde(default)]
-    pub notes: String,
-    /// Defect masks that explain a failure.
-    #[serde(default)]
-    pub defect_mask_ids: Vec<String>,
+    /// Default none; `null` clears it on an amendment.
+    #[serde(default, deserialize_with = "nullable", skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<DateTime<Utc>>)]
+    pub executed_at: Option<Option<DateTime<Utc>>>,
+    /// Default empty.
+    #[serde(default, deserialize_with = "present", skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = String)]
+    pub notes: Option<String>,
+    /// Defect masks that explain a failure; default none.
+    #[serde(default, deserialize_with = "present", skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Vec<String>)]
+    pub defect_mask_ids: Option<Vec<String>>,
     /// Default `private`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub visibility: Option<Visibility>,
-    pub external_ref: Option<String>,
+    /// Default none; `null` clears it on an amendment.
+    #[serde(default, deserialize_with = "nullable", skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>)]
+    pub external_ref: Option<Option<String>>,
+}
+
+/// A field that may be left out but, when sent, must not be `null`.
+fn present<'de, T: Deserialize<'de>, D: serde::Deserializer<'de>>(d: D) -> Result<Option<T>, D::Error> {
+    T::deserialize(d).map(Some)
 }
 
 impl ResultInput {
@@ -172,37 +190,83 @@ impl ResultInput {
         )
     }
 
-    fn masks(&self) -> Vec<String> {
-        let mut masks = self.defect_mask_ids.clone();
-        masks.sort();
-        masks.dedup();
-        masks
+    fn masks(&self) -> Option<Vec<String>> {
+        self.defect_mask_ids.as_ref().map(|ids| {
+            let mut masks = ids.clone();
+            masks.sort();
+            masks.dedup();
+            masks
+        })
     }
 
-    /// Whether the stored row already says exactly this.
-    fn same_as(&self, row: &ResultRow) -> bool {
-        row.outcome == self.outcome.as_str()
-            && row.executed_at == self.executed_at.map(|t| crate::db::truncate(t.naive_utc()))
-            && row.notes == self.notes
-            && row.defect_mask_ids == serde_json::to_string(&self.masks()).unwrap_or_default()
-            && row.visibility == self.visibility.unwrap_or(Visibility::Private).as_str()
-            && row.external_ref == self.external_ref
+    /// The stored values this item asks for: what it sends, and for what it leaves out the
+    /// current row's value (an amendment) or the default (a creation).
+    fn apply(&self, row: &mut ResultRow) -> Result<(), serde_json::Error> {
+        row.outcome = self.outcome.as_str().to_string();
+        if let Some(t) = self.executed_at {
+            row.executed_at = t.map(|t| crate::db::truncate(t.naive_utc()));
+        }
+        if let Some(notes) = &self.notes {
+            row.notes = notes.clone();
+        }
+        if let Some(masks) = self.masks() {
+            row.defect_mask_ids = serde_json::to_string(&masks)?;
+        }
+        if let Some(v) = self.visibility {
+            row.visibility = v.as_str().to_string();
+        }
+        if let Some(e) = &self.external_ref {
+            row.external_ref = e.clone();
+        }
+        Ok(())
     }
 }
 
+/// The fields a publisher sets that differ between two states of a result, in API names.
+pub fn changed_fields(before: &TestResult, after: &TestResult) -> Vec<&'static str> {
+    [
+        ("outcome", before.outcome != after.outcome),
+        ("executed_at", before.executed_at != after.executed_at),
+        ("notes", before.notes != after.notes),
+        ("defect_mask_ids", before.defect_mask_ids != after.defect_mask_ids),
+        ("visibility", before.visibility != after.visibility),
+        ("external_ref", before.external_ref != after.external_ref),
+    ]
+    .into_iter()
+    .filter(|(_, differs)| *differs)
+    .map(|(name, _)| name)
+    .collect()
+}
+
+/// A problem with one item of a write: its position, the field and what is wrong.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ItemError {
+    pub index: usize,
+    pub field: String,
+    pub message: String,
+}
+
+/// Item errors as field errors: `items[i].field` (or `field` when `prefix` is empty).
+pub fn field_errors(errors: Vec<ItemError>, prefix: &str) -> Vec<FieldError> {
+    errors
+        .into_iter()
+        .map(|e| FieldError {
+            field: if prefix.is_empty() {
+                e.field
+            } else {
+                format!("{prefix}[{}].{}", e.index, e.field)
+            },
+            message: e.message,
+        })
+        .collect()
+}
+
 /// Checks items against the database with a handful of set-based queries (not one per item);
-/// returns every problem as `items[i].field` (or `field` when `prefix` is empty).
-pub fn validate(conn: &mut DbConn, items: &[ResultInput], prefix: &str) -> Result<Vec<FieldError>, ApiError> {
-    let field = |i: usize, name: &str| {
-        if prefix.is_empty() {
-            name.to_string()
-        } else {
-            format!("{prefix}[{i}].{name}")
-        }
-    };
+/// returns every problem with the item's position.
+pub fn validate(conn: &mut DbConn, items: &[ResultInput]) -> Result<Vec<ItemError>, ApiError> {
     let window_ids: Vec<String> = unique(items.iter().map(|i| i.uit_window_id.clone()));
     let set_ids: Vec<String> = unique(items.iter().map(|i| i.device_set_id.clone()));
-    let mask_ids: Vec<String> = unique(items.iter().flat_map(|i| i.defect_mask_ids.clone()));
+    let mask_ids: Vec<String> = unique(items.iter().flat_map(|i| i.defect_mask_ids.clone().unwrap_or_default()));
     let windows: HashMap<String, Option<NaiveDateTime>> = chunked(&window_ids, |chunk| {
         uit_windows::table
             .filter(uit_windows::id.eq_any(chunk))
@@ -235,8 +299,9 @@ pub fn validate(conn: &mut DbConn, items: &[ResultInput], prefix: &str) -> Resul
     let mut seen = HashSet::new();
     for (i, item) in items.iter().enumerate() {
         let mut error = |name: &str, message: &str| {
-            errors.push(FieldError {
-                field: field(i, name),
+            errors.push(ItemError {
+                index: i,
+                field: name.to_string(),
                 message: message.into(),
             })
         };
@@ -251,22 +316,28 @@ pub fn validate(conn: &mut DbConn, items: &[ResultInput], prefix: &str) -> Resul
         if !sets.contains(&item.device_set_id) {
             error("device_set_id", "no such device set");
         }
-        for (m, id) in item.defect_mask_ids.iter().enumerate() {
+        let item_masks = item.defect_mask_ids.as_deref().unwrap_or_default();
+        for (m, id) in item_masks.iter().enumerate() {
             if !masks.contains(id) {
                 error(&format!("defect_mask_ids[{m}]"), "no such defect mask");
             }
         }
-        if item.defect_mask_ids.len() > 20 {
+        if item_masks.len() > 20 {
             error("defect_mask_ids", "at most 20 defect masks");
         }
-        if item.notes.chars().count() > 4000 {
+        if item.notes.as_ref().is_some_and(|n| n.chars().count() > 4000) {
             error("notes", "must be at most 4000 characters");
         }
-        if item.external_ref.as_ref().is_some_and(|e| e.chars().count() > 200) {
+        if item
+            .external_ref
+            .as_ref()
+            .is_some_and(|e| e.as_ref().is_some_and(|e| e.chars().count() > 200))
+        {
             error("external_ref", "must be at most 200 characters");
         }
         if item
             .executed_at
+            .flatten()
             .is_some_and(|t| t.naive_utc() > now() + chrono::Duration::hours(24))
         {
             error("executed_at", "must not be in the future");
@@ -306,14 +377,20 @@ pub enum WriteOutcome {
     Unchanged,
 }
 
+/// One written item: what happened, the row as it is now, and for an update the fields it
+/// changed.
+#[derive(Debug, Clone)]
+pub struct Written {
+    pub status: WriteOutcome,
+    pub row: ResultRow,
+    pub changed: Vec<&'static str>,
+}
+
 /// Writes validated items for the caller's organisation: creates, amends (keeping the old
-/// revision) or leaves alone what is identical. Lead flags come from the caller's claims; the
-/// organisation joins every window it publishes in.
-pub fn upsert(
-    conn: &mut DbConn,
-    ctx: &AuthContext,
-    items: &[ResultInput],
-) -> Result<Vec<(WriteOutcome, ResultRow)>, ApiError> {
+/// revision; fields an item leaves out keep their values) or leaves alone what would not
+/// change. Lead flags come from the caller's claims. Publishing in a window the organisation
+/// has not joined joins it, under the same rule as joining ([`crate::windows::participants::accepts_joining`]).
+pub fn upsert(conn: &mut DbConn, ctx: &AuthContext, items: &[ResultInput]) -> Result<Vec<Written>, ApiError> {
     let window_ids = unique(items.iter().map(|i| i.uit_window_id.clone()));
     let set_ids = unique(items.iter().map(|i| i.device_set_id.clone()));
     let mut existing: HashMap<(String, String, String), ResultRow> = HashMap::new();
@@ -349,74 +426,100 @@ pub fn upsert(
     .into_iter()
     .collect();
     for window in &window_ids {
-        join_quietly(conn, window, &ctx.org_id, &ctx.user_id)?;
+        join_by_publishing(conn, ctx, window)?;
     }
     let now = now();
     let mut out = Vec::with_capacity(items.len());
     for item in items {
-        let masks = item.masks();
         let lead = leads.contains(&(item.uit_window_id.clone(), item.device_set_id.clone()));
         match existing.get(&item.key()) {
-            Some(row) if item.same_as(row) => out.push((WriteOutcome::Unchanged, row.clone())),
             Some(row) => {
+                let mut updated = row.clone();
+                item.apply(&mut updated)?;
+                let changed = changed_fields(&TestResult::from(row.clone()), &TestResult::from(updated.clone()));
+                if changed.is_empty() {
+                    out.push(Written {
+                        status: WriteOutcome::Unchanged,
+                        row: row.clone(),
+                        changed,
+                    });
+                    continue;
+                }
                 keep_revision(conn, row, &ctx.user_id, now)?;
                 let updated = ResultRow {
-                    outcome: item.outcome.as_str().to_string(),
-                    executed_at: item.executed_at.map(|t| crate::db::truncate(t.naive_utc())),
-                    notes: item.notes.clone(),
-                    external_ref: item.external_ref.clone(),
-                    visibility: item.visibility.unwrap_or(Visibility::Private).as_str().to_string(),
                     lead,
-                    defect_mask_ids: serde_json::to_string(&masks)?,
                     published_by_user_id: Some(ctx.user_id.clone()),
                     updated_at: now,
                     version: row.version + 1,
-                    ..row.clone()
+                    ..updated
                 };
                 save(conn, &updated, row.version)?;
-                replace_masks(conn, &updated.id, &masks)?;
-                out.push((WriteOutcome::Updated, updated));
+                if item.defect_mask_ids.is_some() {
+                    replace_masks(conn, &updated.id, &item.masks().unwrap_or_default())?;
+                }
+                out.push(Written {
+                    status: WriteOutcome::Updated,
+                    row: updated,
+                    changed,
+                });
             }
             None => {
-                let created = ResultRow {
+                let mut created = ResultRow {
                     id: new_id(),
                     window_id: item.uit_window_id.clone(),
                     device_set_id: item.device_set_id.clone(),
                     scenario_code: item.scenario.clone(),
                     org_id: ctx.org_id.clone(),
-                    outcome: item.outcome.as_str().to_string(),
-                    executed_at: item.executed_at.map(|t| crate::db::truncate(t.naive_utc())),
-                    notes: item.notes.clone(),
-                    external_ref: item.external_ref.clone(),
-                    visibility: item.visibility.unwrap_or(Visibility::Private).as_str().to_string(),
+                    outcome: String::new(),
+                    executed_at: None,
+                    notes: String::new(),
+                    external_ref: None,
+                    visibility: Visibility::Private.as_str().to_string(),
                     lead,
-                    defect_mask_ids: serde_json::to_string(&masks)?,
+                    defect_mask_ids: "[]".to_string(),
                     published_by_user_id: Some(ctx.user_id.clone()),
                     created_at: now,
                     updated_at: now,
                     version: 1,
                 };
+                item.apply(&mut created)?;
                 diesel::insert_into(r::table).values(&created).execute(conn)?;
-                replace_masks(conn, &created.id, &masks)?;
-                out.push((WriteOutcome::Created, created));
+                replace_masks(conn, &created.id, &item.masks().unwrap_or_default())?;
+                out.push(Written {
+                    status: WriteOutcome::Created,
+                    row: created,
+                    changed: Vec::new(),
+                });
             }
         }
     }
     Ok(out)
 }
 
-/// Joins the window unless already a participant; publishing in a window is taking part.
-/// Unlike `windows::join` it does not refuse closed windows: late results are still results.
-fn join_quietly(conn: &mut DbConn, window_id: &str, org_id: &str, user_id: &str) -> QueryResult<()> {
-    if !is_participant(conn, window_id, org_id)? {
-        diesel::insert_into(wp::table)
-            .values((
-                wp::window_id.eq(window_id),
-                wp::org_id.eq(org_id),
-                wp::joined_at.eq(now()),
-                wp::joined_by_user_id.eq(user_id),
-            ))
-            .execute(conn)?;
+/// Publishing in a window is taking part: the first result of an organisation joins it, but
+/// only while the window accepts participants (the rule of `POST .../participants`). An
+/// organisation that already takes part may still publish once the window has closed.
+fn join_by_publishing(conn: &mut DbConn, ctx: &AuthContext, window_id: &str) -> Result<(), ApiError> {
+    if is_participant(conn, window_id, &ctx.org_id)? {
+        return Ok(());
+    }
+    if crate::windows::join(conn, window_id, &ctx.org_id, &ctx.user_id)? {
+        crate::audit::record(
+            conn,
+            &crate::audit::Actor::from(ctx),
+            crate::audit::Change {
+                action: "uit_window.join",
+                entity_type: "uit_window",
+                entity_id: window_id,
+                org_id: Some(&ctx.org_id),
+                before: None,
+                after: Some(serde_json::json!({
+                    "uit_window_id": window_id,
+                    "org_id": ctx.org_id,
+                    "joined_by": "result",
+                })),
+            },
+        )?;
     }
     Ok(())
 }

@@ -28,12 +28,11 @@ pub struct Participant {
     pub joined_at: DateTime<Utc>,
 }
 
-/// Makes `org_id` a participant of the window; `true` when it was not one already.
-/// 404 when the window does not exist; 422 `window_not_open_for_joining` when it is closed or
-/// cancelled. Call inside the caller's write transaction (a claim joins the window too).
-pub fn join(conn: &mut DbConn, window_id: &str, org_id: &str, user_id: &str) -> Result<bool, ApiError> {
-    let window = model::find(conn, window_id)?.ok_or_else(ApiError::not_found)?;
-    let status = window.status_at(now());
+/// The one rule for becoming a participant, however it happens (joining, claiming, publishing
+/// a result): scheduled and open windows accept participants; closed and cancelled ones refuse
+/// with 422 `window_not_open_for_joining`.
+pub fn accepts_joining(window: &model::WindowRow, at: NaiveDateTime) -> Result<(), ApiError> {
+    let status = window.status_at(at);
     if matches!(status, WindowStatus::Closed | WindowStatus::Cancelled) {
         return Err(ApiError::unprocessable(
             "window_not_open_for_joining",
@@ -42,8 +41,18 @@ pub fn join(conn: &mut DbConn, window_id: &str, org_id: &str, user_id: &str) -> 
                 window.name
             ),
         )
-        .with_context(serde_json::json!({ "status": status })));
+        .with_context(serde_json::json!({ "status": status, "uit_window_id": window.id })));
     }
+    Ok(())
+}
+
+/// Makes `org_id` a participant of the window; `true` when it was not one already.
+/// 404 when the window does not exist; 422 `window_not_open_for_joining` when it does not
+/// accept participants ([`accepts_joining`]). Call inside the caller's write transaction (a
+/// claim and a first result join the window too).
+pub fn join(conn: &mut DbConn, window_id: &str, org_id: &str, user_id: &str) -> Result<bool, ApiError> {
+    let window = model::find(conn, window_id)?.ok_or_else(ApiError::not_found)?;
+    accepts_joining(&window, now())?;
     let values = (
         wp::window_id.eq(window_id),
         wp::org_id.eq(org_id),

@@ -11,6 +11,7 @@ mod contract;
 mod defect_masks;
 mod device_sets;
 mod helpers;
+mod junit;
 mod matrix;
 mod me;
 mod migrations;

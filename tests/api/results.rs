@@ -456,88 +456,195 @@ fn batches_are_all_or_nothing_upserts_and_replays_change_nothing() {
     .expect_code(403, "forbidden");
 }
 
-fn junit(app: &TestApp, w: &World, token: &str, xml: &str, content_type: &str) -> Resp {
-    app.send(
-        "POST",
-        &format!(
-            "/api/v1/results/junit?uit_window_id={}&device_set_id={}&visibility=industry",
-            w.window, w.sets[1]
-        ),
-        Some(token),
-        &[],
-        Some((content_type, xml.as_bytes().to_vec())),
-    )
+/// A window of `release` that closed three days ago.
+fn closed_window(app: &TestApp, admin: &str, release: &str) -> String {
+    let now = chrono::Utc::now();
+    let resp = app.post(
+        "/api/v1/uit-windows",
+        Some(admin),
+        &json!({
+            "release_id": release,
+            "name": format!("UIT-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]),
+            "opens_at": (now - chrono::Duration::days(20)).to_rfc3339(),
+            "closes_at": (now - chrono::Duration::days(3)).to_rfc3339(),
+        }),
+    );
+    resp.expect(201);
+    assert_eq!(resp.json()["status"], "closed");
+    resp.json()["id"].as_str().unwrap().to_string()
 }
 
 #[test]
-fn junit_reports_become_results_and_hostile_xml_is_a_clear_400() {
+fn a_closed_window_cannot_be_joined_through_a_result() {
     let app = TestApp::spawn();
     let w = world(&app);
-    let report = r#"<?xml version="1.0" encoding="UTF-8"?>
-<testsuites><testsuite name="nightly" timestamp="2026-11-20T22:00:00">
-  <testcase name="install_and_commission" time="31.2"/>
-  <testcase name="prepayment_top_up"><failure message="credit not applied">PPMID shows &lt;0&gt;</failure></testcase>
-  <testcase name="comms_hub_replacement"><skipped/></testcase>
-  <testcase name="change_of_mode"><error message="timeout"/></testcase>
-</testsuite></testsuites>"#;
-    let uploaded = junit(&app, &w, &w.b.token, report, "application/xml");
-    uploaded.expect(200);
-    assert_eq!(uploaded.json()["created"], 4);
-    let results = app
-        .get(
-            &format!("/api/v1/results?device_set_id={}&org_id={}", w.sets[1], w.b.org_id),
-            Some(&w.outsider.token),
-        )
-        .json();
-    let mut outcomes: Vec<(String, String)> = results["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| {
-            (
-                r["scenario"].as_str().unwrap().to_string(),
-                r["outcome"].as_str().unwrap().to_string(),
-            )
-        })
-        .collect();
-    outcomes.sort();
-    assert_eq!(
-        outcomes,
-        [
-            ("change_of_mode".into(), "fail".into()),
-            ("comms_hub_replacement".into(), "not_run".into()),
-            ("install_and_commission".into(), "pass".into()),
-            ("prepayment_top_up".into(), "fail".into())
-        ]
-    );
-    let failing = results["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|r| r["scenario"] == "prepayment_top_up")
-        .unwrap();
-    assert_eq!(failing["notes"], "credit not applied\nPPMID shows <0>");
-    assert_eq!(failing["executed_at"], "2026-11-20T22:00:00Z");
-    assert_eq!(junit(&app, &w, &w.b.token, report, "text/xml").json()["unchanged"], 4);
+    let closed = closed_window(&app, &w.admin, &w.release);
+    let participants = format!("/api/v1/uit-windows/{closed}/participants");
+    app.post(&participants, Some(&w.outsider.token), &json!({}))
+        .expect_code(422, "window_not_open_for_joining");
 
-    let laughs = r#"<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol"><!ENTITY lol1 "&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;"><!ENTITY lol2 "&lol1;&lol1;&lol1;&lol1;&lol1;&lol1;&lol1;&lol1;&lol1;&lol1;">]><testsuite><testcase name="install_and_commission"><failure>&lol2;</failure></testcase></testsuite>"#;
-    let body = junit(&app, &w, &w.b.token, laughs, "application/xml").expect_code(400, "invalid_junit");
-    assert!(body["detail"].as_str().unwrap().contains("DOCTYPE"));
-    junit(&app, &w, &w.b.token, "<testsuite><testcase name=", "application/xml").expect_code(400, "invalid_junit");
-    junit(&app, &w, &w.b.token, report, "application/json").expect_code(415, "unsupported_media_type");
-    let unknown = r#"<testsuite><testcase name="not_a_scenario"/></testsuite>"#;
-    assert_eq!(
-        junit(&app, &w, &w.b.token, unknown, "application/xml").expect_code(422, "validation_failed")["errors"][0]
-            ["field"],
-        "items[0].scenario"
-    );
-    let path = format!("/api/v1/results/junit?uit_window_id={}", w.window);
+    let item = json!({ "uit_window_id": closed, "device_set_id": w.sets[0], "scenario": SCENARIOS[0],
+                       "outcome": "pass", "visibility": "participants" });
+    let single = app.post("/api/v1/results", Some(&w.outsider.token), &item);
+    let problem = single.expect_code(422, "window_not_open_for_joining");
+    assert_eq!(problem["context"]["uit_window_id"], closed.as_str());
+    app.post(
+        "/api/v1/results/batch",
+        Some(&w.outsider.token),
+        &json!({ "items": [item] }),
+    )
+    .expect_code(422, "window_not_open_for_joining");
     app.send(
         "POST",
-        &path,
-        Some(&w.b.token),
+        &format!(
+            "/api/v1/results/junit?uit_window_id={closed}&device_set_id={}",
+            w.sets[0]
+        ),
+        Some(&w.outsider.token),
         &[],
-        Some(("application/xml", report.as_bytes().to_vec())),
+        Some((
+            "application/xml",
+            br#"<testsuite><testcase name="install_and_commission"/></testsuite>"#.to_vec(),
+        )),
     )
-    .expect_code(400, "invalid_query");
+    .expect_code(422, "window_not_open_for_joining");
+
+    let listed = app.get(&participants, Some(&w.outsider.token)).json();
+    assert_eq!(listed["items"].as_array().unwrap().len(), 0, "nobody joined: {listed}");
+    assert_eq!(
+        app.get(&format!("/api/v1/results?uit_window_id={closed}"), Some(&w.admin))
+            .json()["items"],
+        json!([]),
+        "nothing was written"
+    );
+
+    // Publishing in a window the organisation already takes part in still works after it closes.
+    let open = app.post(
+        "/api/v1/results",
+        Some(&w.a.token),
+        &json!({ "uit_window_id": w.window, "device_set_id": w.sets[0], "scenario": SCENARIOS[0], "outcome": "pass" }),
+    );
+    open.expect(201);
+    let now = chrono::Utc::now();
+    app.patch(
+        &format!("/api/v1/uit-windows/{}", w.window),
+        Some(&w.admin),
+        &json!({ "opens_at": (now - chrono::Duration::days(20)).to_rfc3339(),
+                 "closes_at": (now - chrono::Duration::days(1)).to_rfc3339() }),
+    )
+    .expect(200);
+    publish(&app, &w.a.token, &w.window, &w.sets[0], SCENARIOS[1], "fail", "private").expect(201);
+    publish(
+        &app,
+        &w.outsider.token,
+        &w.window,
+        &w.sets[0],
+        SCENARIOS[1],
+        "fail",
+        "private",
+    )
+    .expect_code(422, "window_not_open_for_joining");
+}
+
+#[test]
+fn a_batch_amendment_keeps_the_fields_it_leaves_out_and_the_revision_says_what_changed() {
+    let app = TestApp::spawn();
+    let w = world(&app);
+    let item = json!({ "uit_window_id": w.window, "device_set_id": w.sets[0], "scenario": SCENARIOS[0],
+                       "outcome": "pass", "visibility": "industry", "notes": "paired at 2nd attempt",
+                       "external_ref": "RUN-17", "executed_at": "2026-11-20T10:00:00Z" });
+    let fresh =
+        json!({ "uit_window_id": w.window, "device_set_id": w.sets[1], "scenario": SCENARIOS[0], "outcome": "pass" });
+    let first = app.post(
+        "/api/v1/results/batch",
+        Some(&w.a.token),
+        &json!({ "items": [item, fresh] }),
+    );
+    first.expect(200);
+    let id = first.json()["items"][0]["id"].as_str().unwrap().to_string();
+    let fresh_id = first.json()["items"][1]["id"].as_str().unwrap().to_string();
+    let created = app.get(&format!("/api/v1/results/{fresh_id}"), Some(&w.a.token)).json();
+    assert_eq!(
+        (&created["visibility"], &created["notes"], &created["executed_at"]),
+        (&json!("private"), &json!(""), &Value::Null),
+        "defaults on create"
+    );
+
+    // Re-sent with a new outcome only: visibility, notes, reference and time stay.
+    let resent =
+        json!({ "uit_window_id": w.window, "device_set_id": w.sets[0], "scenario": SCENARIOS[0], "outcome": "fail" });
+    let second = app.post("/api/v1/results/batch", Some(&w.a.token), &json!({ "items": [resent] }));
+    second.expect(200);
+    assert_eq!(second.json()["updated"], 1);
+    assert_eq!(second.json()["items"][0]["changed"], json!(["outcome"]));
+    let now = app.get(&format!("/api/v1/results/{id}"), Some(&w.b.token));
+    now.expect(200);
+    let now = now.json();
+    assert_eq!(now["outcome"], "fail");
+    assert_eq!(now["visibility"], "industry");
+    assert_eq!(now["notes"], "paired at 2nd attempt");
+    assert_eq!(now["external_ref"], "RUN-17");
+    assert_eq!(now["executed_at"], "2026-11-20T10:00:00Z");
+
+    // null clears a nullable field; the revisions say what each amendment changed.
+    let cleared = json!({ "uit_window_id": w.window, "device_set_id": w.sets[0], "scenario": SCENARIOS[0], "outcome": "fail",
+                          "external_ref": null, "notes": "" });
+    let third = app.post(
+        "/api/v1/results/batch",
+        Some(&w.a.token),
+        &json!({ "items": [cleared] }),
+    );
+    assert_eq!(third.json()["items"][0]["changed"], json!(["notes", "external_ref"]));
+    let revisions = app
+        .get(&format!("/api/v1/results/{id}/revisions"), Some(&w.a.token))
+        .json();
+    let changed: Vec<&Value> = revisions["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| &r["changed"])
+        .collect();
+    assert_eq!(changed, [&json!(["outcome"]), &json!(["notes", "external_ref"])]);
+    assert_eq!(revisions["items"][0]["result"]["outcome"], "pass");
+
+    // A PATCH amends the same way.
+    let patched = app.patch(
+        &format!("/api/v1/results/{id}"),
+        Some(&w.a.token),
+        &json!({ "notes": "x" }),
+    );
+    patched.expect(200);
+    assert_eq!(patched.json()["visibility"], "industry");
+    // notes may be left out, but not sent as null.
+    let null_notes = json!({ "uit_window_id": w.window, "device_set_id": w.sets[0], "scenario": SCENARIOS[0], "outcome": "fail", "notes": null });
+    app.post(
+        "/api/v1/results/batch",
+        Some(&w.a.token),
+        &json!({ "items": [null_notes] }),
+    )
+    .expect_code(400, "malformed_body");
+}
+
+#[test]
+fn a_batch_item_that_does_not_parse_is_named_by_its_path() {
+    let app = TestApp::spawn();
+    let w = world(&app);
+    let mut items: Vec<Value> = (0..218)
+        .map(|i| {
+            json!({ "uit_window_id": w.window, "device_set_id": w.sets[i % 3], "scenario": SCENARIOS[i % 4], "outcome": "pass" })
+        })
+        .collect();
+    items[217]["outcome"] = json!("passed");
+    let refused = app.post("/api/v1/results/batch", Some(&w.a.token), &json!({ "items": items }));
+    let problem = refused.expect_code(400, "malformed_body");
+    assert_eq!(problem["errors"][0]["field"], "items[217].outcome", "{problem}");
+    assert!(problem["errors"][0]["message"].as_str().unwrap().contains("passed"));
+    assert!(problem["detail"].as_str().unwrap().contains("items[217].outcome"));
+
+    items[217]["outcome"] = json!("pass");
+    items[3]["executed_at"] = json!("yesterday");
+    let problem = app
+        .post("/api/v1/results/batch", Some(&w.a.token), &json!({ "items": items }))
+        .expect_code(400, "malformed_body");
+    assert_eq!(problem["errors"][0]["field"], "items[3].executed_at", "{problem}");
 }
