@@ -78,6 +78,9 @@ pub struct TestResult {
     pub revision: i64,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// Names, known-issue masks and the embedded device set (`super::context::describe`).
+    #[serde(flatten)]
+    pub context: super::context::ResultContext,
 }
 
 impl From<ResultRow> for TestResult {
@@ -98,6 +101,7 @@ impl From<ResultRow> for TestResult {
             revision: row.version,
             created_at: row.created_at.and_utc(),
             updated_at: row.updated_at.and_utc(),
+            context: Default::default(),
         }
     }
 }

@@ -134,7 +134,8 @@ fn coverage_states_totals_and_gaps_by_prevalence() {
         json!({ "device_sets": 1, "prevalence": 20000 })
     );
     assert_eq!(c["totals"]["complete_share"], 0.7905);
-    assert_eq!(c["totals"]["claimed_share"], 0.9881);
+    // Only claims count as claimed: sets[2] has results but no lead (5000 / 25300).
+    assert_eq!(c["totals"]["claimed_share"], 0.1976);
 
     // A not_run result makes a set in progress, not complete.
     publish(
@@ -199,14 +200,14 @@ fn the_matrix_as_csv() {
     csv.expect(200);
     assert!(csv.header("content-type").unwrap().starts_with("text/csv"));
     let lines: Vec<&str> = csv.body.lines().collect();
-    assert_eq!(lines[0], "device_set_id,device_set_name,prevalence,lead_org,scenario,worst,fail,known_issue,blocked,pass_with_observations,pass,not_run");
+    assert_eq!(lines[0], "device_set_id,device_set_name,prevalence,lead_org,scenario,worst,fail,known_issue,blocked,pass_with_observations,pass,not_run,known_issue_masks,CHF,ESME,GSME,GPF,PPMID,HCALCS,IHD,CAD");
     assert_eq!(lines.len(), 1 + 3 * 4, "one line per set and scenario");
     let line = lines
         .iter()
         .find(|l| l.starts_with(&w.sets[1]) && l.contains(SCENARIOS[1]))
         .unwrap();
     assert!(
-        line.ends_with(",prepayment_top_up,pass_with_observations,0,0,0,1,0,0"),
+        line.contains(",prepayment_top_up,pass_with_observations,0,0,0,1,0,0,,"),
         "{line}"
     );
     let json = app.get(&format!("/api/v1/uit-windows/{}/matrix", w.window), Some(&w.b.token));
