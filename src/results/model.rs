@@ -78,7 +78,8 @@ pub struct TestResult {
     pub revision: i64,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
-    /// Names, known-issue masks and the embedded device set (`super::context::describe`).
+    /// Names beside the ids, whether a failure is a known issue (and which masks explain it),
+    /// and the device set when asked for with `?embed=device_set`.
     #[serde(flatten)]
     pub context: super::context::ResultContext,
 }
