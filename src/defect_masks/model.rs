@@ -19,8 +19,9 @@ crate::text_enum!(
 );
 
 crate::text_enum!(
-    /// Where a known defect stands. Failures matched by a mask that is not `withdrawn` count
-    /// as known issues.
+    /// Where a known defect stands. A failure citing a mask that is not `withdrawn` and
+    /// concerns the result's device set (one of its affected firmware versions, or its device
+    /// model when it names none) counts as a known issue.
     MaskStatus {
         Open => "open",
         Mitigated => "mitigated",
