@@ -64,7 +64,7 @@ impl Modify for Security {
     servers((url = "/", description = "This server")),
     components(
         schemas(Problem, FieldError),
-        responses(BadRequest, Unauthorized, Forbidden, NotFound, Conflict, PreconditionFailed,
+        responses(BadRequest, Unauthorized, Forbidden, NotFound, NotAcceptable, Conflict, PreconditionFailed,
                   PayloadTooLarge, UnsupportedMediaType, Unprocessable, TooManyRequests, Unavailable)
     ),
     modifiers(&Security),
@@ -103,7 +103,35 @@ pub fn spec() -> utoipa::openapi::OpenApi {
         .configure(routes)
         .split_for_parts();
     document_nul_refusal(&mut spec);
+    document_not_acceptable(&mut spec);
     spec
+}
+
+/// Every operation that answers with a body refuses an `Accept` that admits none of its media
+/// types with 406 (`crate::http::accept`), so each documents it.
+fn document_not_acceptable(spec: &mut utoipa::openapi::OpenApi) {
+    use utoipa::openapi::{Ref, RefOr};
+    for item in spec.paths.paths.values_mut() {
+        let operations = [
+            &mut item.get,
+            &mut item.put,
+            &mut item.post,
+            &mut item.delete,
+            &mut item.patch,
+        ];
+        for operation in operations.into_iter().flatten() {
+            let has_body = operation.responses.responses.iter().any(|(status, response)| {
+                status.starts_with('2') && matches!(response, RefOr::T(r) if !r.content.is_empty())
+            });
+            if has_body {
+                operation
+                    .responses
+                    .responses
+                    .entry("406".to_string())
+                    .or_insert_with(|| RefOr::Ref(Ref::from_response_name("NotAcceptable")));
+            }
+        }
+    }
 }
 
 /// Any path or query may carry a `%00`, which the service refuses before routing with 422

@@ -1,80 +1,21 @@
+use actix_web::http::header;
 use actix_web::{delete, get, post, web, HttpRequest, HttpResponse};
-use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::prelude::*;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
 
+use super::model::{self, set_lead, Claim, ClaimFilter};
 use crate::audit::{self, Actor, Change};
 use crate::auth::{AuthContext, Capability};
-use crate::db::schema::{claims, device_sets, organisations, results};
-use crate::db::{new_id, now, DbConn};
+use crate::db::schema::{claims, device_sets};
+use crate::db::{new_id, now};
+use crate::device_sets::composition::Embed;
 use crate::http::json::Json;
 use crate::http::pagination::{page_response, Page, PageRequest};
 use crate::http::responses::*;
 use crate::http::ApiError;
 use crate::windows::{self, WindowStatus};
 use crate::AppState;
-
-/// An organisation's lead on a device set in a window.
-#[derive(Debug, Clone, Serialize, ToSchema)]
-pub struct Claim {
-    pub id: String,
-    pub uit_window_id: String,
-    pub device_set_id: String,
-    pub org_id: String,
-    pub org_name: String,
-    pub note: String,
-    pub claimed_at: DateTime<Utc>,
-}
-
-type ClaimTuple = (String, String, String, String, String, String, NaiveDateTime);
-
-fn to_claim(t: ClaimTuple) -> Claim {
-    let (id, uit_window_id, device_set_id, org_id, org_name, note, at) = t;
-    Claim {
-        id,
-        uit_window_id,
-        device_set_id,
-        org_id,
-        org_name,
-        note,
-        claimed_at: at.and_utc(),
-    }
-}
-
-fn load_claims(
-    conn: &mut DbConn,
-    window_id: &str,
-    claim_id: Option<&str>,
-    device_set_id: Option<&str>,
-    after: Option<String>,
-    limit: i64,
-) -> QueryResult<Vec<Claim>> {
-    let mut q = claims::table
-        .inner_join(organisations::table.on(organisations::id.eq(claims::org_id)))
-        .filter(claims::window_id.eq(window_id.to_string()))
-        .select((
-            claims::id,
-            claims::window_id,
-            claims::device_set_id,
-            claims::org_id,
-            organisations::name,
-            claims::note,
-            claims::claimed_at,
-        ))
-        .into_boxed();
-    if let Some(id) = claim_id {
-        q = q.filter(claims::id.eq(id.to_string()));
-    }
-    if let Some(set) = device_set_id {
-        q = q.filter(claims::device_set_id.eq(set.to_string()));
-    }
-    if let Some(after) = after {
-        q = q.filter(claims::id.gt(after));
-    }
-    let rows: Vec<ClaimTuple> = q.order(claims::id.asc()).limit(limit).load(conn)?;
-    Ok(rows.into_iter().map(to_claim).collect())
-}
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -84,32 +25,26 @@ pub struct NewClaim {
     pub note: String,
 }
 
-/// Marks `org`'s results on (window, set) as lead or not.
-fn set_lead(conn: &mut DbConn, window_id: &str, set_id: &str, org_id: &str, lead: bool) -> QueryResult<usize> {
-    diesel::update(
-        results::table.filter(
-            results::window_id
-                .eq(window_id)
-                .and(results::device_set_id.eq(set_id))
-                .and(results::org_id.eq(org_id)),
-        ),
-    )
-    .set(results::lead.eq(lead))
-    .execute(conn)
+fn location(claim: &Claim) -> (header::HeaderName, String) {
+    (header::LOCATION, format!("/api/v1/claims/{}", claim.id))
 }
 
 /// Claim a device set
 ///
 /// The caller's organisation leads on the set in this window (and joins the window). A set has
-/// at most one lead per window: a second claim is 409 naming the holder. Closed and cancelled
-/// windows refuse claims.
+/// at most one lead per window: another organisation's claim is 409 naming the holder.
+/// Claiming a set your organisation already leads on changes nothing and answers 200 with the
+/// existing claim. Closed and cancelled windows refuse claims. `Location` is the claim.
 #[utoipa::path(
     tag = "claims",
     operation_id = "createClaim",
     request_body = NewClaim,
     params(("id" = String, Path, description = "UIT window id")),
     responses(
-        (status = 201, description = "Claimed", body = Claim),
+        (status = 200, description = "Your organisation already held this claim; nothing changed",
+            body = Claim, headers(("Location" = String, description = "The claim"))),
+        (status = 201, description = "Claimed", body = Claim,
+            headers(("Location" = String, description = "The claim"))),
         (status = 400, response = BadRequest),
         (status = 413, response = PayloadTooLarge),
         (status = 415, response = UnsupportedMediaType),
@@ -135,10 +70,17 @@ pub async fn create_claim(
         return Err(ApiError::invalid_field("note", "must be at most 2000 characters"));
     }
     let (w, s) = (window_id.clone(), device_set_id.clone());
+    let org = ctx.org_id.clone();
     let inserted = state
         .db
         .write(move |conn| {
             let window = windows::model::find(conn, &window_id)?.ok_or_else(ApiError::not_found)?;
+            // Asking again for what you hold is answered with what you hold.
+            if let Some(held) = model::holder(conn, &window_id, &device_set_id)? {
+                if held.org_id == ctx.org_id {
+                    return Ok((false, held));
+                }
+            }
             let status = window.status_at(now());
             if matches!(status, WindowStatus::Closed | WindowStatus::Cancelled) {
                 return Err(ApiError::unprocessable(
@@ -168,10 +110,8 @@ pub async fn create_claim(
                 ))
                 .execute(conn)?;
             windows::join(conn, &window_id, &ctx.org_id, &ctx.user_id)?;
-            set_lead(conn, &window_id, &device_set_id, &ctx.org_id, true)?;
-            let claim = load_claims(conn, &window_id, Some(&id), None, None, 1)?
-                .pop()
-                .ok_or_else(ApiError::not_found)?;
+            set_lead(conn, &window_id, &device_set_id, &ctx.org_id, true, &ctx.user_id)?;
+            let claim = model::find(conn, &id)?.ok_or_else(ApiError::not_found)?;
             audit::record(
                 conn,
                 &Actor::from(&ctx),
@@ -184,23 +124,18 @@ pub async fn create_claim(
                     after: Some(serde_json::to_value(&claim)?),
                 },
             )?;
-            Ok(claim)
+            Ok((true, claim))
         })
         .await;
     match inserted {
-        Ok(claim) => Ok(HttpResponse::Created()
-            .insert_header((
-                actix_web::http::header::LOCATION,
-                format!("/api/v1/uit-windows/{w}/claims"),
-            ))
-            .json(claim)),
-        // The unique key refused the insert: say who holds the set.
+        Ok((true, claim)) => Ok(HttpResponse::Created().insert_header(location(&claim)).json(claim)),
+        Ok((false, claim)) => Ok(HttpResponse::Ok().insert_header(location(&claim)).json(claim)),
+        // The unique key refused the insert: say who holds the set (or, when a concurrent
+        // request of the caller's own organisation won, answer with its claim).
         Err(e) if e.code == "conflict" => {
-            let holder = state
-                .db
-                .run(move |conn| Ok(load_claims(conn, &w, None, Some(&s), None, 1)?.pop()))
-                .await?;
+            let holder = state.db.run(move |conn| Ok(model::holder(conn, &w, &s)?)).await?;
             match holder {
+                Some(h) if h.org_id == org => Ok(HttpResponse::Ok().insert_header(location(&h)).json(h)),
                 Some(h) => Err(ApiError::conflict(
                     "claim_conflict",
                     format!("{} already leads on this device set in this window.", h.org_name),
@@ -218,6 +153,8 @@ pub async fn create_claim(
 #[into_params(parameter_in = Query)]
 pub struct ClaimQuery {
     pub device_set_id: Option<String>,
+    /// `device_set` embeds each claim's device set (name, prevalence, composition).
+    pub embed: Option<Embed>,
     /// Page size, 1-500 (default 50).
     #[param(minimum = 1, maximum = 500)]
     pub limit: Option<i64>,
@@ -257,17 +194,64 @@ pub async fn list_claims(
         .db
         .run(move |conn| {
             windows::model::find(conn, &window_id)?.ok_or_else(ApiError::not_found)?;
-            Ok(load_claims(
-                conn,
-                &window_id,
-                None,
-                q.device_set_id.as_deref(),
-                after,
-                fetch,
-            )?)
+            let filter = ClaimFilter {
+                window_id: Some(&window_id),
+                device_set_id: q.device_set_id.as_deref(),
+                ..Default::default()
+            };
+            let mut items = model::load(conn, filter, after, fetch)?;
+            if q.embed == Some(Embed::DeviceSet) {
+                model::embed_device_sets(conn, &mut items)?;
+            }
+            Ok(items)
         })
         .await?;
     Ok(page_response(&req, &page.finish(items, |c| &c.id)))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ClaimEmbedQuery {
+    /// `device_set` embeds the claim's device set (name, prevalence, composition).
+    pub embed: Option<Embed>,
+}
+
+/// Get a claim
+///
+/// Claims are visible to every authenticated user, as in the window's list.
+#[utoipa::path(
+    tag = "claims",
+    operation_id = "getClaim",
+    params(("id" = String, Path, description = "Claim id"), ClaimEmbedQuery),
+    responses(
+        (status = 200, description = "The claim", body = Claim),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 404, response = NotFound),
+    ),
+    security(("bearer" = []))
+)]
+#[get("/claims/{id}")]
+pub async fn get_claim(
+    state: web::Data<AppState>,
+    _ctx: AuthContext,
+    path: web::Path<String>,
+    query: web::Query<ClaimEmbedQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let id = path.into_inner();
+    let embed = query.into_inner().embed;
+    let claim = state
+        .db
+        .run(move |conn| {
+            let mut claim = model::find(conn, &id)?.ok_or_else(ApiError::not_found)?;
+            if embed == Some(Embed::DeviceSet) {
+                model::embed_device_sets(conn, std::slice::from_mut(&mut claim))?;
+            }
+            Ok(claim)
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(claim))
 }
 
 /// Release a claim
@@ -308,9 +292,9 @@ pub async fn release_claim(
                     "Only the claiming organisation or the operator may release a claim.",
                 ));
             }
-            let before = load_claims(conn, &window_id, Some(&id), None, None, 1)?.pop();
+            let before = model::find(conn, &id)?;
             diesel::delete(claims::table.find(&id)).execute(conn)?;
-            set_lead(conn, &window_id, &set_id, &org_id, false)?;
+            set_lead(conn, &window_id, &set_id, &org_id, false, &ctx.user_id)?;
             audit::record(
                 conn,
                 &Actor::from(&ctx),

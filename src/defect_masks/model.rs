@@ -19,8 +19,9 @@ crate::text_enum!(
 );
 
 crate::text_enum!(
-    /// Where a known defect stands. Failures matched by a mask that is not `withdrawn` count
-    /// as known issues.
+    /// Where a known defect stands. A failure citing a mask that is not `withdrawn` and
+    /// concerns the result's device set (one of its affected firmware versions, or its device
+    /// model when it names none) counts as a known issue.
     MaskStatus {
         Open => "open",
         Mitigated => "mitigated",
@@ -170,4 +171,54 @@ pub fn replace_firmware(conn: &mut DbConn, mask_id: &str, firmware: &[String]) -
 /// Of `ids`, the masks that exist.
 pub fn existing(conn: &mut DbConn, ids: &[String]) -> QueryResult<Vec<String>> {
     dm::table.filter(dm::id.eq_any(ids)).select(dm::id).load(conn)
+}
+
+/// The one rule for when a defect mask explains a failure, as an SQL condition over the
+/// unaliased `results` and `defect_masks` tables (the matrix and result reads both use it):
+/// the mask is not withdrawn, and it concerns the result's device set: the set contains one
+/// of the mask's affected firmware versions, or, for a mask that names no affected versions,
+/// any firmware of the mask's device model. A mask of another product explains nothing.
+pub const EXPLAINS_FAILURE: &str = "(defect_masks.status <> 'withdrawn' AND (
+    EXISTS (SELECT 1 FROM defect_mask_firmware dmf_x
+                JOIN device_set_members dsm_x ON dsm_x.firmware_id = dmf_x.firmware_id
+            WHERE dmf_x.defect_mask_id = defect_masks.id AND dsm_x.device_set_id = results.device_set_id)
+    OR (NOT EXISTS (SELECT 1 FROM defect_mask_firmware dmf_y WHERE dmf_y.defect_mask_id = defect_masks.id)
+        AND EXISTS (SELECT 1 FROM device_set_members dsm_y
+                        JOIN firmware_versions fw_y ON fw_y.id = dsm_y.firmware_id
+                    WHERE dsm_y.device_set_id = results.device_set_id
+                      AND fw_y.device_model_id = defect_masks.device_model_id))))";
+
+/// A defect mask named by its code beside its id.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, serde::Deserialize, ToSchema)]
+pub struct MaskRef {
+    pub id: String,
+    #[schema(example = "DM-0042")]
+    pub code: String,
+}
+
+/// Of the masks each failed result cites, those that explain it (`EXPLAINS_FAILURE`), keyed
+/// by result id; results that are not failures or cite no applicable mask are absent.
+pub fn explaining(
+    conn: &mut DbConn,
+    result_ids: &[String],
+) -> QueryResult<std::collections::HashMap<String, Vec<MaskRef>>> {
+    use crate::db::schema::{result_defect_masks as rdm, results as r};
+    let mut out: std::collections::HashMap<String, Vec<MaskRef>> = std::collections::HashMap::new();
+    for chunk in result_ids.chunks(500) {
+        let rows: Vec<(String, String, String)> = rdm::table
+            .inner_join(r::table.on(r::id.eq(rdm::result_id)))
+            .inner_join(dm::table.on(dm::id.eq(rdm::defect_mask_id)))
+            .filter(rdm::result_id.eq_any(chunk))
+            .filter(r::outcome.eq("fail"))
+            .filter(diesel::dsl::sql::<diesel::sql_types::Bool>(EXPLAINS_FAILURE))
+            .select((rdm::result_id, dm::id, dm::code))
+            .load(conn)?;
+        for (result, id, code) in rows {
+            out.entry(result).or_default().push(MaskRef { id, code });
+        }
+    }
+    for masks in out.values_mut() {
+        masks.sort_by(|a, b| a.code.cmp(&b.code));
+    }
+    Ok(out)
 }

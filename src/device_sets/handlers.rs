@@ -78,7 +78,9 @@ pub struct NewDeviceSet {
     pub name: String,
     /// Exactly one Comms Hub (CHF) firmware plus one or more device firmware.
     pub firmware_ids: Vec<String>,
+    /// 0 to 100,000,000 (default 0).
     #[serde(default)]
+    #[schema(minimum = 0, maximum = 100_000_000)]
     pub prevalence: i64,
 }
 
@@ -122,9 +124,7 @@ pub async fn create_device_set(
     let body = body.into_inner();
     let mut v = Validator::new();
     v.text("name", &body.name, 200);
-    if body.prevalence < 0 {
-        v.error("prevalence", "must not be negative");
-    }
+    model::check_prevalence(&mut v, "prevalence", body.prevalence);
     v.finish()?;
     let key_text = model::membership_key(&body.firmware_ids);
     let idem = key.bind(&ctx.user_id, "POST /device-sets", &body);
@@ -152,7 +152,9 @@ pub async fn create_device_set(
                 let mut members = body.firmware_ids.clone();
                 members.sort();
                 model::insert(conn, &row, &members)?;
-                let set = DeviceSet::new(row, members);
+                let set = model::with_members(conn, vec![row])?
+                    .pop()
+                    .ok_or_else(|| ApiError::internal("device set vanished"))?;
                 audit::record(
                     conn,
                     &Actor::from(&ctx),
@@ -222,6 +224,8 @@ pub async fn get_device_set(
 #[serde(deny_unknown_fields)]
 pub struct DeviceSetPatch {
     pub name: Option<String>,
+    /// 0 to 100,000,000.
+    #[schema(minimum = 0, maximum = 100_000_000)]
     pub prevalence: Option<i64>,
 }
 
@@ -264,8 +268,8 @@ pub async fn update_device_set(
     if let Some(name) = &patch.name {
         v.text("name", name, 200);
     }
-    if patch.prevalence.is_some_and(|p| p < 0) {
-        v.error("prevalence", "must not be negative");
+    if let Some(prevalence) = patch.prevalence {
+        model::check_prevalence(&mut v, "prevalence", prevalence);
     }
     v.finish()?;
     let (set, version) = state

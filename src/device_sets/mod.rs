@@ -1,5 +1,6 @@
 //! Device sets: one Comms Hub firmware plus the device firmware around it.
 
+pub mod composition;
 pub mod handlers;
 pub mod model;
 

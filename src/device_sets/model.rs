@@ -5,7 +5,10 @@ use diesel::prelude::*;
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use crate::db::schema::{device_models as dm, device_set_members as dsm, device_sets as ds, firmware_versions as fw};
+use super::composition::{self, Composition};
+use crate::db::schema::{
+    device_models as dm, device_set_members as dsm, device_sets as ds, firmware_versions as fw, organisations as o,
+};
 use crate::db::DbConn;
 use crate::http::validate::Validator;
 use crate::http::ApiError;
@@ -24,6 +27,10 @@ pub struct DeviceSetRow {
     pub version: i64,
 }
 
+/// The largest prevalence a set may declare: the GB estate is tens of millions of homes, so
+/// this leaves room while keeping sums of many sets far from any integer limit.
+pub const MAX_PREVALENCE: i64 = 100_000_000;
+
 /// A Comms Hub firmware plus the firmware of the devices on the same home area network.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct DeviceSet {
@@ -32,25 +39,41 @@ pub struct DeviceSet {
     pub comms_hub_firmware_id: String,
     /// Every member, the Comms Hub firmware included, sorted.
     pub firmware_ids: Vec<String>,
-    /// How many such combinations are deployed.
+    /// What the set is: the Comms Hub firmware and each device's type, manufacturer, model
+    /// and firmware version.
+    pub composition: Composition,
+    /// How many such combinations are deployed (0 to 100,000,000).
+    #[schema(maximum = 100_000_000, minimum = 0)]
     pub prevalence: i64,
     pub created_by_org_id: String,
+    pub created_by_org_name: String,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
 
 impl DeviceSet {
-    pub fn new(r: DeviceSetRow, firmware_ids: Vec<String>) -> Self {
+    fn new(r: DeviceSetRow, firmware_ids: Vec<String>, composition: Composition, org_name: String) -> Self {
         Self {
             id: r.id,
             name: r.name,
             comms_hub_firmware_id: r.comms_hub_firmware_id,
             firmware_ids,
+            composition,
             prevalence: r.prevalence,
             created_by_org_id: r.created_by_org_id,
+            created_by_org_name: org_name,
             created_at: r.created_at.and_utc(),
             updated_at: r.updated_at.and_utc(),
         }
+    }
+}
+
+/// 422 on `field` unless `prevalence` is within 0..=MAX_PREVALENCE.
+pub fn check_prevalence(v: &mut Validator, field: &str, prevalence: i64) {
+    if prevalence < 0 {
+        v.error(field, "must not be negative");
+    } else if prevalence > MAX_PREVALENCE {
+        v.error(field, "must be at most 100000000 (the GB estate is tens of millions)");
     }
 }
 
@@ -154,23 +177,31 @@ pub fn update(conn: &mut DbConn, row: &DeviceSetRow) -> QueryResult<bool> {
     Ok(n == 1)
 }
 
-/// Attaches members to rows: one query for the whole page.
+/// Attaches members, compositions and organisation names to rows: three queries for the
+/// whole page.
 pub fn with_members(conn: &mut DbConn, rows: Vec<DeviceSetRow>) -> QueryResult<Vec<DeviceSet>> {
-    let ids: Vec<&String> = rows.iter().map(|r| &r.id).collect();
-    let members: Vec<(String, String)> = dsm::table
-        .filter(dsm::device_set_id.eq_any(ids))
-        .select((dsm::device_set_id, dsm::firmware_id))
-        .order((dsm::device_set_id, dsm::firmware_id))
-        .load(conn)?;
+    let ids: Vec<String> = rows.iter().map(|r| r.id.clone()).collect();
+    let mut compositions = composition::load(conn, &ids)?;
+    let mut org_ids: Vec<&String> = rows.iter().map(|r| &r.created_by_org_id).collect();
+    org_ids.sort();
+    org_ids.dedup();
+    let orgs: std::collections::HashMap<String, String> = o::table
+        .filter(o::id.eq_any(org_ids))
+        .select((o::id, o::name))
+        .load::<(String, String)>(conn)?
+        .into_iter()
+        .collect();
     Ok(rows
         .into_iter()
-        .map(|r| {
-            let firmware = members
-                .iter()
-                .filter(|(set, _)| *set == r.id)
-                .map(|(_, f)| f.clone())
+        .filter_map(|r| {
+            let composition = compositions.remove(&r.id)?;
+            let mut firmware: Vec<String> = std::iter::once(&composition.comms_hub)
+                .chain(&composition.devices)
+                .map(|m| m.firmware_id.clone())
                 .collect();
-            DeviceSet::new(r, firmware)
+            firmware.sort();
+            let org_name = orgs.get(&r.created_by_org_id).cloned().unwrap_or_default();
+            Some(DeviceSet::new(r, firmware, composition, org_name))
         })
         .collect())
 }

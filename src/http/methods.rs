@@ -9,6 +9,8 @@ use std::sync::OnceLock;
 
 /// One path template of the spec, split into segments, with the methods it allows.
 struct Template {
+    /// The spec's path, e.g. `/api/v1/claims/{id}`.
+    path: String,
     /// `None` for a `{parameter}` segment.
     segments: Vec<Option<String>>,
     methods: Vec<&'static str>,
@@ -54,10 +56,25 @@ fn templates() -> &'static [Template] {
                     .split('/')
                     .map(|s| (!(s.starts_with('{') && s.ends_with('}'))).then(|| s.to_string()))
                     .collect();
-                Template { segments, methods }
+                Template {
+                    path: path.clone(),
+                    segments,
+                    methods,
+                }
             })
             .collect()
     })
+}
+
+/// The spec's path template that serves `path`, if any: a literal segment outranks a
+/// parameter, as in routing.
+pub fn template_of(path: &str) -> Option<&'static str> {
+    let parts: Vec<&str> = path.split('/').collect();
+    templates()
+        .iter()
+        .filter(|t| t.matches(&parts))
+        .min_by_key(|t| t.params())
+        .map(|t| t.path.as_str())
 }
 
 /// When `path` is served but not with `method`, the methods it is served with (for `Allow`).

@@ -1,6 +1,7 @@
 //! The one request middleware: request ids, the request span, access logs, metrics, and
-//! rewriting any non-problem error body (actix's own plain-text errors) into problem+json, and
-//! 405 for a served path asked with a method it does not support.
+//! rewriting any non-problem error body (actix's own plain-text errors) into problem+json,
+//! 405 for a served path asked with a method it does not support, and 406 for an `Accept`
+//! its route cannot satisfy.
 
 use std::time::Instant;
 
@@ -13,7 +14,7 @@ use actix_web::{web, HttpMessage, ResponseError};
 use tracing::Instrument;
 
 use super::error::{ApiError, PROBLEM_JSON};
-use super::methods;
+use super::{accept, methods};
 use crate::AppState;
 
 pub const REQUEST_ID_HEADER: &str = "x-request-id";
@@ -55,11 +56,16 @@ pub async fn observe(
     // refuses; no identifier or filter of this API contains one. 422 like a NUL in a JSON body
     // (every operation documents it, see `openapi::spec`).
     let nul = req.uri().path_and_query().is_some_and(|pq| pq.as_str().contains("%00"));
-    let result = if nul {
-        let (http_req, _) = req.into_parts();
-        let refusal = ApiError::invalid_character(
+    let refusal = if nul {
+        Some(ApiError::invalid_character(
             "The path or query contains a NUL (%00) character, which the service cannot store or match.",
-        );
+        ))
+    } else {
+        // An Accept that admits none of the route's media types: 406, decided once for all.
+        accept::refusal(req.request())
+    };
+    let result = if let Some(refusal) = refusal {
+        let (http_req, _) = req.into_parts();
         Ok(ServiceResponse::new(
             http_req,
             refusal.error_response().map_into_boxed_body(),

@@ -1,5 +1,6 @@
 //! Cross-cutting HTTP machinery.
 
+pub mod accept;
 pub mod error;
 pub mod etag;
 pub mod idempotency;

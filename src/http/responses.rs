@@ -58,6 +58,11 @@ problem_response!(
     "If-Match does not match the resource's current ETag."
 );
 problem_response!(
+    /// 406
+    NotAcceptable,
+    "The Accept header admits none of the media types this operation answers with."
+);
+problem_response!(
     /// 413
     PayloadTooLarge,
     "The request body exceeds the configured limit."

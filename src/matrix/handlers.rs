@@ -7,6 +7,8 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::model::{self, Cell, Grid, Row, ORDER};
 use crate::auth::AuthContext;
+use crate::device_sets::composition::{Composition, DEVICE_TYPE_ORDER};
+use crate::http::accept;
 use crate::http::responses::*;
 use crate::http::ApiError;
 use crate::AppState;
@@ -54,6 +56,8 @@ pub struct ScenarioCoverage {
 pub struct CoverageItem {
     pub device_set_id: String,
     pub name: String,
+    /// The Comms Hub firmware and each device's type, manufacturer, model and firmware version.
+    pub composition: Option<Composition>,
     pub prevalence: i64,
     pub lead_org_id: Option<String>,
     pub lead_org_name: Option<String>,
@@ -65,16 +69,26 @@ pub struct CoverageItem {
 #[derive(Debug, Default, Serialize, ToSchema)]
 pub struct StateTotal {
     pub device_sets: i64,
-    pub prevalence: i64,
+    #[serde(serialize_with = "saturating")]
+    #[schema(value_type = i64)]
+    pub prevalence: i128,
+}
+
+/// Prevalence is summed in i128, which no number of sets can overflow; it is written as a
+/// JSON integer within i64 (never reached while each set is at most 100,000,000).
+fn saturating<S: serde::Serializer>(v: &i128, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_i64(i64::try_from(*v).unwrap_or(if *v < 0 { i64::MIN } else { i64::MAX }))
 }
 
 /// Totals over every set of the window, whatever the `state` filter.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct CoverageTotals {
     pub device_sets: i64,
-    pub prevalence: i64,
+    #[serde(serialize_with = "saturating")]
+    #[schema(value_type = i64)]
+    pub prevalence: i128,
     pub by_state: BTreeMap<String, StateTotal>,
-    /// Share of prevalence with a lead (0-1).
+    /// Share of prevalence with a lead, i.e. claimed in this window (0-1).
     pub claimed_share: f64,
     /// Share of prevalence with at least one visible result.
     pub tested_share: f64,
@@ -86,7 +100,10 @@ pub struct CoverageTotals {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Coverage {
     pub uit_window_id: String,
+    pub uit_window_name: String,
     pub scenarios: Vec<String>,
+    /// Scenario titles keyed by code.
+    pub scenario_titles: BTreeMap<String, String>,
     pub totals: CoverageTotals,
     /// Most prevalent first.
     pub items: Vec<CoverageItem>,
@@ -100,7 +117,7 @@ pub struct CoverageQuery {
     pub state: Option<CoverageState>,
 }
 
-fn share(part: i64, whole: i64) -> f64 {
+fn share(part: i128, whole: i128) -> f64 {
     if whole == 0 {
         0.0
     } else {
@@ -113,15 +130,18 @@ fn coverage(grid: Grid, filter: Option<CoverageState>) -> Coverage {
         .iter()
         .map(|s| (s.as_str().to_string(), StateTotal::default()))
         .collect();
-    let (mut sets, mut prevalence) = (0, 0);
+    let (mut sets, mut prevalence, mut claimed) = (0, 0i128, 0i128);
     let mut items = Vec::new();
     for row in grid.rows {
         let state = state_of(&row, &grid.scenarios);
         let t = by_state.entry(state.as_str().to_string()).or_default();
         t.device_sets += 1;
-        t.prevalence += row.prevalence;
+        t.prevalence += i128::from(row.prevalence);
         sets += 1;
-        prevalence += row.prevalence;
+        prevalence += i128::from(row.prevalence);
+        if row.lead_org_id.is_some() {
+            claimed += i128::from(row.prevalence);
+        }
         if filter.is_some_and(|f| f != state) {
             continue;
         }
@@ -142,6 +162,7 @@ fn coverage(grid: Grid, filter: Option<CoverageState>) -> Coverage {
         items.push(CoverageItem {
             device_set_id: row.device_set_id,
             name: row.name,
+            composition: row.composition,
             prevalence: row.prevalence,
             lead_org_id: row.lead_org_id,
             lead_org_name: row.lead_org_name,
@@ -153,14 +174,16 @@ fn coverage(grid: Grid, filter: Option<CoverageState>) -> Coverage {
     let totals = CoverageTotals {
         device_sets: sets,
         prevalence,
-        claimed_share: share(prevalence - p("unclaimed"), prevalence),
+        claimed_share: share(claimed, prevalence),
         tested_share: share(p("in_progress") + p("complete"), prevalence),
         complete_share: share(p("complete"), prevalence),
         by_state,
     };
     Coverage {
         uit_window_id: grid.window.id,
+        uit_window_name: grid.window.name,
         scenarios: grid.scenarios,
+        scenario_titles: grid.scenario_titles,
         totals,
         items,
     }
@@ -202,6 +225,8 @@ pub async fn window_coverage(
 pub struct MatrixRow {
     pub device_set_id: String,
     pub device_set_name: String,
+    /// The Comms Hub firmware and each device's type, manufacturer, model and firmware version.
+    pub composition: Option<Composition>,
     pub prevalence: i64,
     pub lead_org_id: Option<String>,
     pub lead_org_name: Option<String>,
@@ -213,7 +238,10 @@ pub struct MatrixRow {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Matrix {
     pub uit_window_id: String,
+    pub uit_window_name: String,
     pub scenarios: Vec<String>,
+    /// Scenario titles keyed by code.
+    pub scenario_titles: BTreeMap<String, String>,
     /// Outcome ranks, worst first: fail, known_issue, blocked, pass_with_observations, pass, not_run.
     pub outcome_order: Vec<String>,
     /// Counts over the whole matrix, keyed by outcome.
@@ -242,6 +270,7 @@ fn matrix(grid: Grid) -> Matrix {
             MatrixRow {
                 device_set_id: row.device_set_id,
                 device_set_name: row.name,
+                composition: row.composition,
                 prevalence: row.prevalence,
                 lead_org_id: row.lead_org_id,
                 lead_org_name: row.lead_org_name,
@@ -251,15 +280,20 @@ fn matrix(grid: Grid) -> Matrix {
         .collect();
     Matrix {
         uit_window_id: grid.window.id,
+        uit_window_name: grid.window.name,
         scenarios: grid.scenarios,
+        scenario_titles: grid.scenario_titles,
         outcome_order: ORDER.iter().map(|o| o.to_string()).collect(),
         totals,
         rows,
     }
 }
 
-/// The matrix as CSV: one line per (device set, scenario), with the worst outcome and a count
-/// column per outcome.
+/// The matrix as CSV: one line per (device set, scenario): the set, the lead, the scenario,
+/// the worst outcome, a count column per outcome, the codes of the defect masks behind known
+/// issues, then a column per device type (each member as "manufacturer model version",
+/// several joined by "; "). New columns come after the original ones, so readers that go by
+/// position keep working.
 fn csv(m: &Matrix) -> Result<String, ApiError> {
     let mut w = csv::Writer::from_writer(Vec::new());
     let mut header = vec![
@@ -271,8 +305,17 @@ fn csv(m: &Matrix) -> Result<String, ApiError> {
         "worst",
     ];
     header.extend(ORDER);
+    header.push("known_issue_masks");
+    header.extend(DEVICE_TYPE_ORDER.iter().map(|t| t.as_str()));
     w.write_record(&header).map_err(ApiError::internal)?;
     for row in &m.rows {
+        let devices: Vec<String> = DEVICE_TYPE_ORDER
+            .iter()
+            .map(|t| {
+                let labels = row.composition.as_ref().map(|c| c.labels_of(*t)).unwrap_or_default();
+                neutralise(&labels.join("; "))
+            })
+            .collect();
         for (code, cell) in &row.cells {
             let mut record = vec![
                 row.device_set_id.clone(),
@@ -288,6 +331,8 @@ fn csv(m: &Matrix) -> Result<String, ApiError> {
                     .iter()
                     .map(|o| cell.counts.get(*o).copied().unwrap_or(0).to_string()),
             );
+            record.push(neutralise(&cell.known_issue_masks.join(" ")));
+            record.extend(devices.iter().cloned());
             w.write_record(&record).map_err(ApiError::internal)?;
         }
     }
@@ -302,13 +347,6 @@ fn neutralise(s: &str) -> String {
     }
 }
 
-fn wants_csv(req: &HttpRequest) -> bool {
-    req.headers()
-        .get(header::ACCEPT)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|accept| accept.split(',').any(|part| part.trim().starts_with("text/csv")))
-}
-
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
@@ -317,9 +355,12 @@ pub struct MatrixQuery {}
 /// Compatibility matrix of a UIT window
 ///
 /// Device sets x scenarios: per cell the worst visible outcome and the counts per outcome, with
-/// failures explained by a defect mask that is not withdrawn counted apart as `known_issue`.
-/// Each caller sees only the results visibility allows. `Accept: text/csv` gives the same
-/// table as CSV, one line per device set and scenario.
+/// failures explained by a defect mask counted apart as `known_issue` (and the masks' codes).
+/// A mask explains a failure when it is not withdrawn and concerns the set: the set holds one
+/// of its affected firmware versions or, for a mask naming none, firmware of its device model.
+/// Each row carries the set's composition. Each caller sees only the results visibility
+/// allows. `Accept: text/csv` gives the same table as CSV, one line per device set and
+/// scenario, with a column per device type and the codes of the masks behind known issues.
 #[utoipa::path(
     tag = "uit-windows",
     operation_id = "getWindowMatrix",
@@ -344,7 +385,7 @@ pub async fn window_matrix(
     let id = path.into_inner();
     let grid = state.db.run(move |conn| model::grid(conn, &ctx, &id)).await?;
     let m = matrix(grid);
-    if wants_csv(&req) {
+    if accept::prefers(&req, "text/csv", "application/json") {
         let name = format!("attachment; filename=\"matrix-{}.csv\"", m.uit_window_id);
         return Ok(HttpResponse::Ok()
             .content_type("text/csv; charset=utf-8")

@@ -1,6 +1,7 @@
-//! The aggregation behind coverage and the matrix: the window's device sets, their leads, and
-//! per (set, scenario) the counts of visible outcomes, failures explained by a live defect mask
-//! counted apart as `known_issue`. Three queries, whatever the window's size.
+//! The aggregation behind coverage and the matrix: the window's device sets, their leads and
+//! compositions, and per (set, scenario) the counts of visible outcomes, failures explained by
+//! a defect mask that applies to the set counted apart as `known_issue` (with the masks' codes).
+//! A fixed handful of queries, whatever the window's size.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -11,6 +12,8 @@ use utoipa::ToSchema;
 
 use crate::auth::AuthContext;
 use crate::db::DbConn;
+use crate::defect_masks::model::EXPLAINS_FAILURE;
+use crate::device_sets::composition::{self, Composition};
 use crate::http::ApiError;
 use crate::results::model::is_participant;
 use crate::windows::model::WindowRow;
@@ -34,6 +37,8 @@ pub struct Cell {
     pub worst: Option<String>,
     /// Non-zero counts only, keyed by outcome (`known_issue` for explained failures).
     pub counts: BTreeMap<String, i64>,
+    /// Codes of the defect masks behind the cell's known issues, sorted.
+    pub known_issue_masks: Vec<String>,
 }
 
 impl Cell {
@@ -58,6 +63,7 @@ pub struct Row {
     pub prevalence: i64,
     pub lead_org_id: Option<String>,
     pub lead_org_name: Option<String>,
+    pub composition: Option<Composition>,
     pub cells: BTreeMap<String, Cell>,
 }
 
@@ -65,6 +71,8 @@ pub struct Row {
 pub struct Grid {
     pub window: WindowRow,
     pub scenarios: Vec<String>,
+    /// Scenario titles keyed by code.
+    pub scenario_titles: BTreeMap<String, String>,
     pub rows: Vec<Row>,
 }
 
@@ -93,6 +101,16 @@ struct CountRow {
 }
 
 #[derive(QueryableByName)]
+struct MaskRow {
+    #[diesel(sql_type = Text)]
+    device_set_id: String,
+    #[diesel(sql_type = Text)]
+    scenario_code: String,
+    #[diesel(sql_type = Text)]
+    code: String,
+}
+
+#[derive(QueryableByName)]
 struct LeadRow {
     #[diesel(sql_type = Text)]
     device_set_id: String,
@@ -112,16 +130,38 @@ const SCOPE: &str = "SELECT ds.id, ds.name, ds.prevalence FROM device_sets ds JO
         UNION SELECT c.device_set_id FROM claims c WHERE c.window_id = $2
     ) scope ON scope.id = ds.id";
 
+/// The results of window `$1` the caller may see: its organisation's (`$2`), `industry` ones,
+/// and `participants` ones when it may see those (`$3`).
+const VISIBLE: &str = "results.window_id = $1
+      AND (results.org_id = $2 OR results.visibility = 'industry'
+           OR (results.visibility = 'participants' AND $3))";
+
 /// Visible results of the window, counted per (set, scenario, outcome, known issue).
-const COUNTS: &str = "SELECT r.device_set_id, r.scenario_code, r.outcome,
-        CASE WHEN r.outcome = 'fail' AND r.defect_mask_ids <> '[]' AND EXISTS (
-            SELECT 1 FROM result_defect_masks rdm JOIN defect_masks m ON m.id = rdm.defect_mask_id
-            WHERE rdm.result_id = r.id AND m.status <> 'withdrawn') THEN 1 ELSE 0 END AS known,
-        COUNT(*) AS n
-    FROM results r
-    WHERE r.window_id = $1
-      AND (r.org_id = $2 OR r.visibility = 'industry' OR (r.visibility = 'participants' AND $3))
-    GROUP BY 1, 2, 3, 4";
+fn counts_sql() -> String {
+    format!(
+        "SELECT results.device_set_id, results.scenario_code, results.outcome,
+            CASE WHEN results.outcome = 'fail' AND results.defect_mask_ids <> '[]' AND EXISTS (
+                SELECT 1 FROM result_defect_masks rdm JOIN defect_masks ON defect_masks.id = rdm.defect_mask_id
+                WHERE rdm.result_id = results.id AND {explains}) THEN 1 ELSE 0 END AS known,
+            COUNT(*) AS n
+        FROM results
+        WHERE {VISIBLE}
+        GROUP BY 1, 2, 3, 4",
+        explains = EXPLAINS_FAILURE
+    )
+}
+
+/// The masks behind the visible known issues, per (set, scenario).
+fn masks_sql() -> String {
+    format!(
+        "SELECT DISTINCT results.device_set_id, results.scenario_code, defect_masks.code
+        FROM results
+            JOIN result_defect_masks rdm ON rdm.result_id = results.id
+            JOIN defect_masks ON defect_masks.id = rdm.defect_mask_id
+        WHERE {VISIBLE} AND results.outcome = 'fail' AND {explains}",
+        explains = EXPLAINS_FAILURE
+    )
+}
 
 const LEADS: &str = "SELECT c.device_set_id, c.org_id, o.name AS org_name FROM claims c
     JOIN organisations o ON o.id = c.org_id WHERE c.window_id = $1";
@@ -137,7 +177,12 @@ pub fn grid(conn: &mut DbConn, ctx: &AuthContext, window_id: &str) -> Result<Gri
         .bind::<Text, _>(&window.release_id)
         .bind::<Text, _>(&window.id)
         .load(conn)?;
-    let counts: Vec<CountRow> = diesel::sql_query(COUNTS)
+    let counts: Vec<CountRow> = diesel::sql_query(counts_sql())
+        .bind::<Text, _>(&window.id)
+        .bind::<Text, _>(&ctx.org_id)
+        .bind::<Bool, _>(sees_participants)
+        .load(conn)?;
+    let masks: Vec<MaskRow> = diesel::sql_query(masks_sql())
         .bind::<Text, _>(&window.id)
         .bind::<Text, _>(&ctx.org_id)
         .bind::<Bool, _>(sees_participants)
@@ -186,11 +231,24 @@ pub fn grid(conn: &mut DbConn, ctx: &AuthContext, window_id: &str) -> Result<Gri
             .or_default()
             .add(outcome, c.n);
     }
+    for m in masks {
+        let cell = cells
+            .entry(m.device_set_id)
+            .or_default()
+            .entry(m.scenario_code)
+            .or_default();
+        cell.known_issue_masks.push(m.code);
+        cell.known_issue_masks.sort();
+        cell.known_issue_masks.dedup();
+    }
+    let set_ids: Vec<String> = sets.iter().map(|s| s.id.clone()).collect();
+    let mut compositions = composition::load(conn, &set_ids)?;
     let mut rows: Vec<Row> = sets
         .into_iter()
         .map(|s| {
             let lead = leads.get(&s.id).cloned();
             Row {
+                composition: compositions.remove(&s.id),
                 cells: cells.remove(&s.id).unwrap_or_default(),
                 lead_org_id: lead.as_ref().map(|l| l.0.clone()),
                 lead_org_name: lead.map(|l| l.1),
@@ -206,9 +264,16 @@ pub fn grid(conn: &mut DbConn, ctx: &AuthContext, window_id: &str) -> Result<Gri
             .cmp(&a.prevalence)
             .then_with(|| a.device_set_id.cmp(&b.device_set_id))
     });
+    let scenario_titles = crate::db::schema::scenarios::table
+        .filter(crate::db::schema::scenarios::code.eq_any(&scenarios))
+        .select((crate::db::schema::scenarios::code, crate::db::schema::scenarios::title))
+        .load::<(String, String)>(conn)?
+        .into_iter()
+        .collect();
     Ok(Grid {
         window,
         scenarios,
+        scenario_titles,
         rows,
     })
 }

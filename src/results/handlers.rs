@@ -10,6 +10,7 @@ use crate::auth::{AuthContext, Capability};
 use crate::catalogue::nullable;
 use crate::db::schema::{result_revisions as rr, results as r};
 use crate::db::DbConn;
+use crate::device_sets::composition::Embed;
 use crate::http::etag::{tagged, IfMatch};
 use crate::http::idempotency::{self, IdempotencyKey, StoredResponse};
 use crate::http::json::Json;
@@ -80,7 +81,8 @@ pub async fn create_result(
                     .with_context(serde_json::json!({ "existing_id": id })));
                 }
                 let written = model::upsert(conn, &ctx, std::slice::from_ref(&item))?.pop().ok_or_else(|| ApiError::internal("no row"))?;
-                let result = TestResult::from(written.row);
+                let mut result = TestResult::from(written.row);
+                super::context::describe(conn, std::slice::from_mut(&mut result), None)?;
                 audit::record(
                     conn,
                     &Actor::from(&ctx),
@@ -110,6 +112,8 @@ pub struct ResultQuery {
     pub outcome: Option<Outcome>,
     pub org_id: Option<String>,
     pub visibility: Option<Visibility>,
+    /// `device_set` embeds each result's device set (name, prevalence, composition).
+    pub embed: Option<Embed>,
     /// Page size, 1-500 (default 50).
     #[param(minimum = 1, maximum = 500)]
     pub limit: Option<i64>,
@@ -143,7 +147,7 @@ pub async fn list_results(
     let q = query.into_inner();
     let page = PageRequest::new(q.limit, q.cursor.as_deref())?;
     let (after, fetch) = (page.after.clone(), page.fetch());
-    let rows: Vec<ResultRow> = state
+    let items: Vec<TestResult> = state
         .db
         .run(move |conn| {
             let mut query = model::visible_to(&ctx);
@@ -168,14 +172,16 @@ pub async fn list_results(
             if let Some(after) = after {
                 query = query.filter(r::id.gt(after));
             }
-            Ok(query
+            let rows: Vec<ResultRow> = query
                 .select(ResultRow::as_select())
                 .order(r::id.asc())
                 .limit(fetch)
-                .load(conn)?)
+                .load(conn)?;
+            let mut items: Vec<TestResult> = rows.into_iter().map(TestResult::from).collect();
+            super::context::describe(conn, &mut items, q.embed)?;
+            Ok(items)
         })
         .await?;
-    let items: Vec<TestResult> = rows.into_iter().map(TestResult::from).collect();
     Ok(page_response(&req, &page.finish(items, |r| &r.id)))
 }
 
@@ -199,9 +205,10 @@ fn readable(conn: &mut DbConn, ctx: &AuthContext, id: &str) -> Result<ResultRow,
 #[utoipa::path(
     tag = "results",
     operation_id = "getResult",
-    params(("id" = String, Path, description = "Result id")),
+    params(("id" = String, Path, description = "Result id"), ResultEmbedQuery),
     responses(
         (status = 200, description = "The result", body = TestResult, headers(("ETag" = String))),
+        (status = 400, response = BadRequest),
         (status = 401, response = Unauthorized),
         (status = 404, response = NotFound),
     ),
@@ -212,10 +219,33 @@ pub async fn get_result(
     state: web::Data<AppState>,
     ctx: AuthContext,
     path: web::Path<String>,
+    query: web::Query<ResultEmbedQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let id = path.into_inner();
-    let row = state.db.run(move |conn| readable(conn, &ctx, &id)).await?;
-    Ok(tagged(row.version, &TestResult::from(row)))
+    let embed = query.into_inner().embed;
+    let (version, result) = state
+        .db
+        .run(move |conn| {
+            let row = readable(conn, &ctx, &id)?;
+            Ok((row.version, described(conn, row, embed)?))
+        })
+        .await?;
+    Ok(tagged(version, &result))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ResultEmbedQuery {
+    /// `device_set` embeds the result's device set (name, prevalence, composition).
+    pub embed: Option<Embed>,
+}
+
+/// The API view of one row, with names and known-issue masks.
+fn described(conn: &mut DbConn, row: ResultRow, embed: Option<Embed>) -> Result<TestResult, ApiError> {
+    let mut result = TestResult::from(row);
+    super::context::describe(conn, std::slice::from_mut(&mut result), embed)?;
+    Ok(result)
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -318,10 +348,10 @@ pub async fn update_result(
                     },
                 )?;
             }
-            Ok(after)
+            Ok((after.version, described(conn, after, None)?))
         })
         .await?;
-    Ok(tagged(row.version, &TestResult::from(row)))
+    Ok(tagged(row.0, &row.1))
 }
 
 /// A result as it was before an amendment.

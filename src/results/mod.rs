@@ -1,6 +1,7 @@
 //! Compatibility results, their revisions, batches and JUnit uploads.
 
 pub mod bulk;
+pub mod context;
 pub mod handlers;
 pub mod junit;
 pub mod model;

@@ -79,6 +79,10 @@ pub struct TestResult {
     pub revision: i64,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// Names beside the ids, whether a failure is a known issue (and which masks explain it),
+    /// and the device set when asked for with `?embed=device_set`.
+    #[serde(flatten)]
+    pub context: super::context::ResultContext,
 }
 
 impl From<ResultRow> for TestResult {
@@ -99,6 +103,7 @@ impl From<ResultRow> for TestResult {
             revision: row.version,
             created_at: row.created_at.and_utc(),
             updated_at: row.updated_at.and_utc(),
+            context: Default::default(),
         }
     }
 }

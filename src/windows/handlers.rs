@@ -64,6 +64,23 @@ fn check_length(release: &ReleaseRow, opens_at: NaiveDateTime, closes_at: NaiveD
     Ok(())
 }
 
+/// "<release> UIT — <opening month>", made unique with " (2)", " (3)"... The release's name
+/// is shortened so the whole stays within the 100 characters a window's name may have.
+fn default_name(conn: &mut DbConn, release: &ReleaseRow, opens_at: NaiveDateTime) -> Result<String, ApiError> {
+    let release_name: String = release.name.trim().chars().take(64).collect();
+    let base = format!("{} UIT — {}", release_name.trim_end(), opens_at.format("%B %Y"));
+    for n in 1..1000 {
+        let name = if n == 1 { base.clone() } else { format!("{base} ({n})") };
+        if model::name_taken(conn, &name)?.is_none() {
+            return Ok(name);
+        }
+    }
+    Err(ApiError::conflict(
+        "window_name_taken",
+        "Too many windows of this release open in this month; name the window.",
+    ))
+}
+
 /// The release's products, scoping `event` for subscription filters.
 fn scoped(conn: &mut DbConn, release_id: &str, event: NewEvent) -> Result<NewEvent, ApiError> {
     Ok(releases::product_scope(conn, release_id)?.apply(event))
@@ -125,9 +142,11 @@ pub async fn list_windows(
 pub struct NewWindow {
     /// A release that is neither `complete` nor `withdrawn`.
     pub release_id: String,
-    /// Unique.
+    /// Unique. Default: the release's name and the window's opening month, e.g. "SEC Release
+    /// Feb 2027 UIT — March 2027" (with " (2)", " (3)"... when a window of that name exists).
     #[schema(example = "UIT-2027-03", min_length = 1, max_length = 100)]
-    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
     pub opens_at: DateTime<Utc>,
     /// After `opens_at`; at most 28 days later for a `planned_maintenance` release.
     pub closes_at: DateTime<Utc>,
@@ -182,7 +201,9 @@ pub async fn create_window(
                     .scenarios
                     .unwrap_or_else(|| DEFAULT_SCENARIOS.iter().map(|c| c.to_string()).collect());
                 let mut v = Validator::new();
-                v.text("name", &body.name, 100);
+                if let Some(name) = &body.name {
+                    v.text("name", name, 100);
+                }
                 releases::check_year(&mut v, "opens_at", body.opens_at.year());
                 releases::check_year(&mut v, "closes_at", body.closes_at.year());
                 if closes_at <= opens_at {
@@ -206,13 +227,19 @@ pub async fn create_window(
                 let release = release.ok_or_else(ApiError::not_found)?;
                 check_release_in_progress(&release)?;
                 check_length(&release, opens_at, closes_at)?;
-                let name = body.name.trim().to_string();
-                if let Some(existing) = model::name_taken(conn, &name)? {
-                    return Err(
-                        ApiError::conflict("window_name_taken", "A UIT window with this name exists.")
-                            .with_context(serde_json::json!({ "existing_id": existing })),
-                    );
-                }
+                let name = match &body.name {
+                    Some(name) => {
+                        let name = name.trim().to_string();
+                        if let Some(existing) = model::name_taken(conn, &name)? {
+                            return Err(
+                                ApiError::conflict("window_name_taken", "A UIT window with this name exists.")
+                                    .with_context(serde_json::json!({ "existing_id": existing })),
+                            );
+                        }
+                        name
+                    }
+                    None => default_name(conn, &release, opens_at)?,
+                };
                 let now = now();
                 let row = WindowRow {
                     id: new_id(),

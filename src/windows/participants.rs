@@ -22,7 +22,7 @@ use crate::AppState;
 /// An organisation's participation in a window.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct Participant {
-    pub window_id: String,
+    pub uit_window_id: String,
     pub org_id: String,
     pub org_name: String,
     pub joined_at: DateTime<Utc>,
@@ -78,7 +78,7 @@ type ParticipantRow = (String, String, String, NaiveDateTime);
 
 fn participant(r: ParticipantRow) -> Participant {
     Participant {
-        window_id: r.0,
+        uit_window_id: r.0,
         org_id: r.1,
         org_name: r.2,
         joined_at: r.3.and_utc(),

@@ -226,3 +226,95 @@ fn prevalence_is_updated_by_the_registering_org_or_the_operator_and_reviewers_on
         .expect(200);
     let _ = &e.maker;
 }
+
+#[test]
+fn a_set_says_what_it_is_and_results_embed_it_on_request() {
+    let app = TestApp::spawn();
+    let e = estate(&app);
+    let supplier = app.user_in_new_org(&e.admin, "supplier", "member");
+    let created = app.post(
+        "/api/v1/device-sets",
+        Some(&supplier.token),
+        &json!({ "name": "Hub + meter + IHD", "firmware_ids": [e.ihd_fw, e.esme_fw, e.hub_fw], "prevalence": 1200 }),
+    );
+    created.expect(201);
+    let set = created.json();
+    let composition = &set["composition"];
+    assert_eq!(composition["comms_hub"]["firmware_id"], e.hub_fw.as_str());
+    assert_eq!(composition["comms_hub"]["firmware_version"], "2.3");
+    assert_eq!(composition["comms_hub"]["device_model_id"], e.hub.as_str());
+    assert_eq!(composition["comms_hub"]["manufacturer_org_id"], e.maker.org_id.as_str());
+    let devices: Vec<(&str, &str, &str)> = composition["devices"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| {
+            (
+                d["device_type"].as_str().unwrap(),
+                d["firmware_version"].as_str().unwrap(),
+                d["device_model_id"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(devices[0], ("ESME", "1.0", e.esme.as_str()));
+    assert_eq!((devices[1].0, devices[1].1), ("IHD", "7"));
+    let maker = composition["devices"][0]["manufacturer_name"].as_str().unwrap();
+    assert!(maker.starts_with("Org manufacturer-"));
+    let summary = composition["summary"].as_str().unwrap();
+    assert!(
+        summary.starts_with("CHF: ") && summary.contains(" + ESME: ") && summary.contains(" 1.0"),
+        "{summary}"
+    );
+    assert!(set["created_by_org_name"]
+        .as_str()
+        .unwrap()
+        .starts_with("Org supplier-"));
+
+    let id = set["id"].as_str().unwrap();
+    let got = app
+        .get(&format!("/api/v1/device-sets/{id}"), Some(&supplier.token))
+        .json();
+    assert_eq!(got["composition"], set["composition"]);
+    let listed = app
+        .get(
+            &format!("/api/v1/device-sets?firmware_id={}", e.ihd_fw),
+            Some(&supplier.token),
+        )
+        .json();
+    assert_eq!(listed["items"][0]["composition"], set["composition"]);
+
+    // A result names its organisation, set and scenario, and embeds the set on request.
+    let release = app.post(
+        "/api/v1/releases",
+        Some(&e.admin),
+        &json!({ "name": "R-compose", "kind": "sec_release", "firmware_ids": [e.hub_fw2] }),
+    );
+    release.expect(201);
+    let window = crate::results::open_window(&app, &e.admin, release.json()["id"].as_str().unwrap());
+    let published = crate::results::publish(
+        &app,
+        &supplier.token,
+        &window,
+        id,
+        "install_and_commission",
+        "pass",
+        "industry",
+    );
+    published.expect(201);
+    let result = published.json();
+    assert_eq!(result["device_set_name"], "Hub + meter + IHD");
+    assert_eq!(result["org_name"], set["created_by_org_name"]);
+    assert!(!result["scenario_title"].as_str().unwrap().is_empty());
+    assert!(result.get("device_set").is_none());
+    let path = format!("/api/v1/results/{}?embed=device_set", result["id"].as_str().unwrap());
+    let embedded = app.get(&path, Some(&e.maker.token)).json();
+    assert_eq!(embedded["device_set"]["composition"], set["composition"]);
+    let list = app
+        .get(
+            &format!("/api/v1/results?uit_window_id={window}&embed=device_set"),
+            Some(&e.maker.token),
+        )
+        .json();
+    assert_eq!(list["items"][0]["device_set"]["composition"], set["composition"]);
+    assert_eq!(list["items"][0]["device_set"]["name"], "Hub + meter + IHD");
+}

@@ -134,7 +134,8 @@ fn coverage_states_totals_and_gaps_by_prevalence() {
         json!({ "device_sets": 1, "prevalence": 20000 })
     );
     assert_eq!(c["totals"]["complete_share"], 0.7905);
-    assert_eq!(c["totals"]["claimed_share"], 0.9881);
+    // Only claims count as claimed: sets[2] has results but no lead (5000 / 25300).
+    assert_eq!(c["totals"]["claimed_share"], 0.1976);
 
     // A not_run result makes a set in progress, not complete.
     publish(
@@ -199,16 +200,287 @@ fn the_matrix_as_csv() {
     csv.expect(200);
     assert!(csv.header("content-type").unwrap().starts_with("text/csv"));
     let lines: Vec<&str> = csv.body.lines().collect();
-    assert_eq!(lines[0], "device_set_id,device_set_name,prevalence,lead_org,scenario,worst,fail,known_issue,blocked,pass_with_observations,pass,not_run");
+    assert_eq!(lines[0], "device_set_id,device_set_name,prevalence,lead_org,scenario,worst,fail,known_issue,blocked,pass_with_observations,pass,not_run,known_issue_masks,CHF,ESME,GSME,GPF,PPMID,HCALCS,IHD,CAD");
     assert_eq!(lines.len(), 1 + 3 * 4, "one line per set and scenario");
     let line = lines
         .iter()
         .find(|l| l.starts_with(&w.sets[1]) && l.contains(SCENARIOS[1]))
         .unwrap();
     assert!(
-        line.ends_with(",prepayment_top_up,pass_with_observations,0,0,0,1,0,0"),
+        line.contains(",prepayment_top_up,pass_with_observations,0,0,0,1,0,0,,"),
         "{line}"
     );
     let json = app.get(&format!("/api/v1/uit-windows/{}/matrix", w.window), Some(&w.b.token));
     assert!(json.header("content-type").unwrap().starts_with("application/json"));
+}
+
+fn matrix_cell(app: &TestApp, token: &str, window: &str, set: &str, scenario: &str) -> Value {
+    let m = app
+        .get(&format!("/api/v1/uit-windows/{window}/matrix"), Some(token))
+        .json();
+    m["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["device_set_id"] == set)
+        .unwrap()["cells"][scenario]
+        .clone()
+}
+
+#[test]
+fn only_a_mask_of_the_sets_products_makes_a_failure_a_known_issue() {
+    let app = TestApp::spawn();
+    let w = world(&app);
+    let mask = |code: &str, body: Value| -> String {
+        let mut body = body;
+        body["code"] = json!(code);
+        body["title"] = json!("t");
+        body["severity"] = json!("minor");
+        let r = app.post("/api/v1/defect-masks", Some(&w.maker.token), &body);
+        r.expect(201);
+        r.json()["id"].as_str().unwrap().to_string()
+    };
+    // sets[0] is the new hub + ESME 1.0: no gas meter in it.
+    let gas_model = crate::catalogue::product(&app, &w.maker.token, &w.maker.org_id, "GSME");
+    let foreign = mask("DM-GAS", json!({ "device_model_id": gas_model }));
+    let older_esme = crate::catalogue::firmware(&app, &w.maker.token, &w.esme_model, "0.9", "previous");
+    let other_version = mask(
+        "DM-OLD",
+        json!({ "device_model_id": w.esme_model, "affected_firmware_ids": [older_esme] }),
+    );
+    let applies = mask(
+        "DM-ESME",
+        json!({ "device_model_id": w.esme_model, "affected_firmware_ids": [w.esme_fw] }),
+    );
+    let fail = |token: &str, scenario: &str, masks: Vec<&String>| {
+        let r = app.post(
+            "/api/v1/results",
+            Some(token),
+            &json!({ "uit_window_id": w.window, "device_set_id": w.sets[0], "scenario": scenario,
+                     "outcome": "fail", "visibility": "industry", "defect_mask_ids": masks }),
+        );
+        r.expect(201);
+        r.json()
+    };
+    // Masks of another product, or of versions the set does not hold, explain nothing.
+    let unexplained = fail(&w.a.token, SCENARIOS[0], vec![&foreign, &other_version]);
+    assert_eq!(unexplained["known_issue"], false, "{unexplained}");
+    assert_eq!(unexplained["known_issue_masks"], json!([]));
+    let c = matrix_cell(&app, &w.reviewer.token, &w.window, &w.sets[0], SCENARIOS[0]);
+    assert_eq!(c["worst"], "fail", "{c}");
+    assert_eq!(c["counts"], json!({ "fail": 1 }));
+
+    // A mask of the set's ESME firmware does; the response and the matrix say which.
+    let explained = fail(&w.b.token, SCENARIOS[1], vec![&foreign, &applies]);
+    assert_eq!(explained["known_issue"], true, "{explained}");
+    assert_eq!(
+        explained["known_issue_masks"],
+        json!([{ "id": applies, "code": "DM-ESME" }])
+    );
+    let read = app
+        .get(
+            &format!("/api/v1/results/{}", explained["id"].as_str().unwrap()),
+            Some(&w.reviewer.token),
+        )
+        .json();
+    assert_eq!(read["known_issue_masks"], explained["known_issue_masks"]);
+    let c = matrix_cell(&app, &w.reviewer.token, &w.window, &w.sets[0], SCENARIOS[1]);
+    assert_eq!(c["worst"], "known_issue");
+    assert_eq!(c["known_issue_masks"], json!(["DM-ESME"]));
+
+    // A mask naming no versions covers its whole product.
+    let whole_product = mask("DM-ANY", json!({ "device_model_id": w.esme_model }));
+    let any = fail(&w.outsider.token, SCENARIOS[2], vec![&whole_product]);
+    assert_eq!(any["known_issue_masks"][0]["code"], "DM-ANY");
+
+    let csv = app.send(
+        "GET",
+        &format!("/api/v1/uit-windows/{}/matrix", w.window),
+        Some(&w.reviewer.token),
+        &[("accept", "text/csv")],
+        None,
+    );
+    let mut reader = csv::Reader::from_reader(csv.body.as_bytes());
+    let header = reader.headers().unwrap().clone();
+    let col = |name: &str| header.iter().position(|h| h == name).unwrap();
+    let rows: Vec<csv::StringRecord> = reader.records().map(|r| r.unwrap()).collect();
+    let line = |scenario: &str| {
+        rows.iter()
+            .find(|r| r[col("device_set_id")] == w.sets[0] && r[col("scenario")] == *scenario)
+            .unwrap()
+            .clone()
+    };
+    assert_eq!(&line(SCENARIOS[0])[col("known_issue_masks")], "");
+    assert_eq!(&line(SCENARIOS[0])[col("worst")], "fail");
+    assert_eq!(&line(SCENARIOS[1])[col("known_issue_masks")], "DM-ESME");
+    assert_eq!(&line(SCENARIOS[1])[col("known_issue")], "1");
+}
+
+#[test]
+fn rows_say_what_each_device_set_is() {
+    let app = TestApp::spawn();
+    let w = world(&app);
+    let coverage = app
+        .get(
+            &format!("/api/v1/uit-windows/{}/coverage", w.window),
+            Some(&w.reviewer.token),
+        )
+        .json();
+    let item = coverage["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["device_set_id"] == w.sets[2].as_str())
+        .unwrap()
+        .clone();
+    let composition = &item["composition"];
+    assert_eq!(composition["comms_hub"]["device_type"], "CHF");
+    assert_eq!(composition["comms_hub"]["firmware_version"], "3.0");
+    let devices: Vec<(&str, &str)> = composition["devices"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| {
+            (
+                d["device_type"].as_str().unwrap(),
+                d["firmware_version"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(devices, [("ESME", "1.0"), ("GSME", "2.0")]);
+    let maker = composition["devices"][0]["manufacturer_name"].as_str().unwrap();
+    assert!(maker.starts_with("Org manufacturer-"), "{composition}");
+    assert!(composition["devices"][0]["model_name"]
+        .as_str()
+        .unwrap()
+        .starts_with("ESME model"));
+    assert_eq!(coverage["scenario_titles"].as_object().unwrap().len(), 4);
+    assert!(coverage["uit_window_name"].as_str().unwrap().starts_with("UIT-"));
+
+    let matrix = app
+        .get(
+            &format!("/api/v1/uit-windows/{}/matrix", w.window),
+            Some(&w.reviewer.token),
+        )
+        .json();
+    let row = matrix["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["device_set_id"] == w.sets[2].as_str())
+        .unwrap()
+        .clone();
+    assert_eq!(&row["composition"], composition);
+
+    let csv = app.send(
+        "GET",
+        &format!("/api/v1/uit-windows/{}/matrix", w.window),
+        Some(&w.reviewer.token),
+        &[("accept", "text/csv")],
+        None,
+    );
+    let mut reader = csv::Reader::from_reader(csv.body.as_bytes());
+    let header = reader.headers().unwrap().clone();
+    let col = |name: &str| header.iter().position(|h| h == name).unwrap();
+    let record = reader
+        .records()
+        .map(|r| r.unwrap())
+        .find(|r| r[col("device_set_id")] == w.sets[2])
+        .unwrap();
+    assert!(record[col("CHF")].ends_with(" 3.0"), "{record:?}");
+    assert!(record[col("ESME")].starts_with(maker) && record[col("ESME")].ends_with(" 1.0"));
+    assert!(record[col("GSME")].ends_with(" 2.0"));
+    assert_eq!(&record[col("IHD")], "");
+}
+
+#[test]
+fn prevalence_is_bounded_and_totals_cannot_overflow() {
+    let app = TestApp::spawn();
+    let w = world(&app);
+    let hub = crate::catalogue::product(&app, &w.admin, &w.maker.org_id, "CHF");
+    let hub_fw = crate::catalogue::firmware(&app, &w.admin, &hub, "9.0", "in_test");
+    let too_many = app.post(
+        "/api/v1/device-sets",
+        Some(&w.admin),
+        &json!({ "name": "huge", "firmware_ids": [hub_fw, w.esme_fw], "prevalence": 100_000_001 }),
+    );
+    let problem = too_many.expect_code(422, "validation_failed");
+    assert_eq!(problem["errors"][0]["field"], "prevalence", "{problem}");
+    app.post(
+        "/api/v1/device-sets",
+        Some(&w.admin),
+        &json!({ "name": "huge", "firmware_ids": [hub_fw, w.esme_fw], "prevalence": i64::MAX }),
+    )
+    .expect_code(422, "validation_failed");
+    app.patch(
+        &format!("/api/v1/device-sets/{}", w.sets[0]),
+        Some(&w.admin),
+        &json!({ "prevalence": i64::MAX }),
+    )
+    .expect_code(422, "validation_failed");
+    for set in &w.sets {
+        app.patch(
+            &format!("/api/v1/device-sets/{set}"),
+            Some(&w.admin),
+            &json!({ "prevalence": 100_000_000 }),
+        )
+        .expect(200);
+    }
+    let totals = app
+        .get(
+            &format!("/api/v1/uit-windows/{}/coverage", w.window),
+            Some(&w.reviewer.token),
+        )
+        .json()["totals"]
+        .clone();
+    assert_eq!(totals["prevalence"], 300_000_000i64);
+    assert_eq!(totals["by_state"]["unclaimed"]["prevalence"], 300_000_000i64);
+}
+
+#[test]
+fn accept_decides_the_representation_or_is_refused_with_406() {
+    let app = TestApp::spawn();
+    let w = world(&app);
+    let matrix = format!("/api/v1/uit-windows/{}/matrix", w.window);
+    let coverage = format!("/api/v1/uit-windows/{}/coverage", w.window);
+    let get = |path: &str, accept: Option<&str>| {
+        let headers: Vec<(&str, &str)> = accept.map(|a| vec![("accept", a)]).unwrap_or_default();
+        app.send("GET", path, Some(&w.b.token), &headers, None)
+    };
+    // No CSV here: 406 as problem+json, not JSON with 200.
+    for path in [coverage.as_str(), "/api/v1/uit-windows", "/api/v1/device-sets"] {
+        let refused = get(path, Some("text/csv"));
+        let body = refused.expect_code(406, "not_acceptable");
+        assert!(refused
+            .header("content-type")
+            .unwrap()
+            .starts_with("application/problem+json"));
+        assert_eq!(body["context"]["available"], json!(["application/json"]), "{path}");
+    }
+    get(&matrix, Some("application/json;q=0, text/html")).expect_code(406, "not_acceptable");
+    // The matrix has CSV.
+    let csv = get(&matrix, Some("text/csv"));
+    csv.expect(200);
+    assert!(csv.header("content-type").unwrap().starts_with("text/csv"));
+    let csv = get(&matrix, Some("application/json;q=0.5, text/csv"));
+    assert!(csv.header("content-type").unwrap().starts_with("text/csv"));
+    // JSON for the usual clients.
+    let browser = "text/html,application/xhtml+xml,application/xml;q=0.9,image/avif,*/*;q=0.8";
+    for accept in [
+        None,
+        Some("*/*"),
+        Some("application/json"),
+        Some("application/problem+json"),
+        Some("application/*"),
+        Some(browser),
+    ] {
+        for path in [matrix.as_str(), coverage.as_str()] {
+            let r = get(path, accept);
+            r.expect(200);
+            assert!(
+                r.header("content-type").unwrap().starts_with("application/json"),
+                "{path} with {accept:?}"
+            );
+        }
+    }
 }

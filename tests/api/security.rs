@@ -52,6 +52,7 @@ use Foreign::{Hidden, Open, OwnerOnly, Readable};
 #[rustfmt::skip]
 const FOREIGN: &[(&str, Foreign, &str)] = &[
     ("DELETE /api/v1/claims/{id}", OwnerOnly, "claims are visible to all; the claiming org or the operator releases one"),
+    ("GET /api/v1/claims/{id}", Readable, "claims are visible to all authenticated users"),
     ("GET /api/v1/defect-masks/{id}", Readable, "defect masks are industry-visible"),
     ("PATCH /api/v1/defect-masks/{id}", OwnerOnly, "owner org or operator"),
     ("GET /api/v1/defect-masks/{id}/adoptions", Readable, "defect masks are industry-visible"),

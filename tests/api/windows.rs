@@ -563,7 +563,11 @@ fn organisations_join_open_and_scheduled_windows_once() {
     first.expect(201);
     let joined = first.json();
     assert_eq!(joined["org_id"], supplier.org_id.as_str());
-    assert_eq!(joined["window_id"], open.as_str());
+    assert_eq!(joined["uit_window_id"], open.as_str());
+    assert!(
+        joined.get("window_id").is_none(),
+        "one name for the window's id: {joined}"
+    );
     assert!(joined["org_name"].as_str().unwrap().starts_with("Org supplier-"));
     let again = join(&app, &supplier.token, &open, json!({ "org_id": supplier.org_id }));
     again.expect(200);
@@ -872,4 +876,44 @@ fn bad_bodies_on_window_routes_are_400_or_415() {
     let got = app.get(&format!("/api/v1/uit-windows/{wid}"), Some(&admin));
     assert_eq!(got.header("etag").as_deref(), Some("\"1\""));
     assert_eq!(got.json()["participant_count"], 0);
+}
+
+#[test]
+fn a_window_without_a_name_is_named_after_its_release_and_opening_month() {
+    let app = TestApp::spawn();
+    let admin = app.admin_token();
+    let (fw, _, _) = firmware(&app, &admin, "CHF");
+    let created = app.post(
+        "/api/v1/releases",
+        Some(&admin),
+        &json!({ "name": "SEC Release Feb 2027", "kind": "sec_release", "firmware_ids": [fw] }),
+    );
+    created.expect(201);
+    let rel = id(&created.json());
+    let unnamed = |opens_at: &str, closes_at: &str| {
+        app.post(
+            "/api/v1/uit-windows",
+            Some(&admin),
+            &json!({ "release_id": rel, "opens_at": opens_at, "closes_at": closes_at }),
+        )
+    };
+    let first = unnamed("2030-03-02T09:00:00Z", "2030-03-30T17:00:00Z");
+    first.expect(201);
+    assert_eq!(first.json()["name"], "SEC Release Feb 2027 UIT — March 2030");
+    // Names stay unique: a second window opening that month is numbered.
+    let second = unnamed("2030-03-20T09:00:00Z", "2030-04-10T17:00:00Z");
+    second.expect(201);
+    assert_eq!(second.json()["name"], "SEC Release Feb 2027 UIT — March 2030 (2)");
+    let later = unnamed("2030-05-01T09:00:00Z", "2030-05-20T17:00:00Z");
+    assert_eq!(later.json()["name"], "SEC Release Feb 2027 UIT — May 2030");
+    // A name given explicitly is still checked.
+    let taken = schedule(
+        &app,
+        &admin,
+        &rel,
+        "SEC Release Feb 2027 UIT — May 2030",
+        "2030-06-01T09:00:00Z",
+        "2030-06-20T17:00:00Z",
+    );
+    taken.expect_code(409, "window_name_taken");
 }

@@ -1,0 +1,173 @@
+//! Claims: the API type and queries, and the lead flag of the claimer's results.
+
+use chrono::{DateTime, NaiveDateTime, Utc};
+use diesel::prelude::*;
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use crate::db::schema::{claims, device_sets, organisations, results, uit_windows};
+use crate::db::{now, DbConn};
+use crate::device_sets::composition::{self, DeviceSetSummary};
+use crate::results::model::{keep_revision, ResultRow};
+
+/// An organisation's lead on a device set in a window.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Claim {
+    pub id: String,
+    pub uit_window_id: String,
+    pub uit_window_name: String,
+    pub device_set_id: String,
+    pub device_set_name: String,
+    pub org_id: String,
+    pub org_name: String,
+    pub note: String,
+    pub claimed_at: DateTime<Utc>,
+    /// The device set's name, prevalence and composition; only with `?embed=device_set`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub device_set: Option<DeviceSetSummary>,
+}
+
+type ClaimTuple = (
+    String,
+    String,
+    String,
+    String,
+    String,
+    String,
+    String,
+    String,
+    NaiveDateTime,
+);
+
+fn to_claim(t: ClaimTuple) -> Claim {
+    let (id, uit_window_id, uit_window_name, device_set_id, device_set_name, org_id, org_name, note, at) = t;
+    Claim {
+        id,
+        uit_window_id,
+        uit_window_name,
+        device_set_id,
+        device_set_name,
+        org_id,
+        org_name,
+        note,
+        claimed_at: at.and_utc(),
+        device_set: None,
+    }
+}
+
+/// Which claims to load.
+#[derive(Debug, Default)]
+pub struct ClaimFilter<'a> {
+    pub window_id: Option<&'a str>,
+    pub claim_id: Option<&'a str>,
+    pub device_set_id: Option<&'a str>,
+}
+
+/// Claims matching `f`, by id, after the cursor `after`.
+pub fn load(conn: &mut DbConn, f: ClaimFilter, after: Option<String>, limit: i64) -> QueryResult<Vec<Claim>> {
+    let mut q = claims::table
+        .inner_join(organisations::table.on(organisations::id.eq(claims::org_id)))
+        .inner_join(device_sets::table.on(device_sets::id.eq(claims::device_set_id)))
+        .inner_join(uit_windows::table.on(uit_windows::id.eq(claims::window_id)))
+        .select((
+            claims::id,
+            claims::window_id,
+            uit_windows::name,
+            claims::device_set_id,
+            device_sets::name,
+            claims::org_id,
+            organisations::name,
+            claims::note,
+            claims::claimed_at,
+        ))
+        .into_boxed();
+    if let Some(window) = f.window_id {
+        q = q.filter(claims::window_id.eq(window.to_string()));
+    }
+    if let Some(id) = f.claim_id {
+        q = q.filter(claims::id.eq(id.to_string()));
+    }
+    if let Some(set) = f.device_set_id {
+        q = q.filter(claims::device_set_id.eq(set.to_string()));
+    }
+    if let Some(after) = after {
+        q = q.filter(claims::id.gt(after));
+    }
+    let rows: Vec<ClaimTuple> = q.order(claims::id.asc()).limit(limit).load(conn)?;
+    Ok(rows.into_iter().map(to_claim).collect())
+}
+
+/// One claim by id.
+pub fn find(conn: &mut DbConn, id: &str) -> QueryResult<Option<Claim>> {
+    Ok(load(
+        conn,
+        ClaimFilter {
+            claim_id: Some(id),
+            ..Default::default()
+        },
+        None,
+        1,
+    )?
+    .pop())
+}
+
+/// The claim on `set_id` in `window_id`, whoever holds it.
+pub fn holder(conn: &mut DbConn, window_id: &str, set_id: &str) -> QueryResult<Option<Claim>> {
+    Ok(load(
+        conn,
+        ClaimFilter {
+            window_id: Some(window_id),
+            device_set_id: Some(set_id),
+            ..Default::default()
+        },
+        None,
+        1,
+    )?
+    .pop())
+}
+
+/// Embeds the device sets of a page of claims: two queries, whatever the page size.
+pub fn embed_device_sets(conn: &mut DbConn, claims: &mut [Claim]) -> QueryResult<()> {
+    let ids: Vec<String> = claims.iter().map(|c| c.device_set_id.clone()).collect();
+    let summaries = composition::summaries(conn, &ids)?;
+    for claim in claims {
+        claim.device_set = summaries.get(&claim.device_set_id).cloned();
+    }
+    Ok(())
+}
+
+/// Marks `org`'s results on (window, set) as lead or not. `lead` is part of a result's
+/// representation, so each result whose flag changes gets a new version (and ETag) and keeps
+/// its previous revision, as an amendment would: an `If-Match` read before the claim moved
+/// is stale after it.
+pub fn set_lead(
+    conn: &mut DbConn,
+    window_id: &str,
+    set_id: &str,
+    org_id: &str,
+    lead: bool,
+    user_id: &str,
+) -> Result<usize, crate::http::ApiError> {
+    let changing: Vec<ResultRow> = results::table
+        .filter(
+            results::window_id
+                .eq(window_id)
+                .and(results::device_set_id.eq(set_id))
+                .and(results::org_id.eq(org_id))
+                .and(results::lead.ne(lead)),
+        )
+        .select(ResultRow::as_select())
+        .load(conn)?;
+    let at = now();
+    for row in &changing {
+        keep_revision(conn, row, user_id, at)?;
+        diesel::update(results::table.find(&row.id))
+            .set((
+                results::lead.eq(lead),
+                results::version.eq(results::version + 1),
+                results::updated_at.eq(at),
+            ))
+            .execute(conn)?;
+    }
+    Ok(changing.len())
+}
