@@ -19,6 +19,7 @@ use crate::AppState;
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"device_set_id": "0193a1c2-4f10-7a88-b1c3-77d0e2f4a9b2", "note": "We lead on this set for the November release."}))]
 pub struct NewClaim {
     pub device_set_id: String,
     #[serde(default)]

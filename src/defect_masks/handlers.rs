@@ -78,6 +78,7 @@ pub async fn list_defect_masks(
 
 #[derive(Debug, Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"code": "DM-0042", "title": "Comms Hub replacement loses the PPMID binding", "description": "After a Comms Hub replacement the PPMID shows 'No connection' until it is paired again.", "severity": "major", "device_model_id": "0193a1c0-2d44-7e19-9b07-6a1f3c5e7d90", "affected_firmware_ids": ["0193a1c0-3a01-7c2e-8f11-0b2c4d6e8fa1"], "symptom": "PPMID shows 'No connection' after the hub swap.", "workaround": "Pair the PPMID again from the meter menu.", "status": "open"}))]
 pub struct NewDefectMask {
     /// Unique, e.g. `DM-0042` (stored upper-case).
     pub code: String,

@@ -73,6 +73,7 @@ pub async fn list_device_sets(
 
 #[derive(Debug, Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"name": "North CH 2.3 + E470 1.9 + Glow IHD 6.1", "firmware_ids": ["0193a1c0-3a01-7c2e-8f11-0b2c4d6e8fa1", "0193a1c0-3a02-7d3f-9a22-1c3d5e7f9ab2", "0193a1c0-3a03-7e40-ab33-2d4e6f80abc3"], "prevalence": 412000}))]
 pub struct NewDeviceSet {
     #[schema(example = "North CH 2.3 + EDMI ESME + Chameleon IHD")]
     pub name: String,

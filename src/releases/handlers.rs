@@ -107,6 +107,7 @@ pub async fn list_releases(
 
 #[derive(Debug, Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"name": "CHF 4.2.1 planned maintenance", "kind": "planned_maintenance", "target_date": "2027-04-15", "firmware_ids": ["0193a1c0-3a01-7c2e-8f11-0b2c4d6e8fa1"], "notes": "Fixes DM-0042 on Central/South Comms Hubs."}))]
 pub struct NewRelease {
     /// Unique.
     #[schema(example = "CHF 4.2.1 planned maintenance", min_length = 1, max_length = 200)]

@@ -20,6 +20,7 @@ const MAX_ITEMS: usize = 1000;
 
 #[derive(Debug, Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"items": [{"uit_window_id": "0193a1c2-5b7e-7c41-8d2f-3e9a1b6c4d01", "device_set_id": "0193a1c2-4f10-7a88-b1c3-77d0e2f4a9b2", "scenario": "install_and_commission", "outcome": "pass", "executed_at": "2026-12-03T09:05:00Z", "visibility": "industry", "external_ref": "RUN-1040"}, {"uit_window_id": "0193a1c2-5b7e-7c41-8d2f-3e9a1b6c4d01", "device_set_id": "0193a1c2-4f10-7a88-b1c3-77d0e2f4a9b2", "scenario": "prepayment_top_up", "outcome": "pass_with_observations", "notes": "Top-up reached the meter after 95 s.", "visibility": "participants"}]}))]
 pub struct ResultBatch {
     /// 1 to 1000 results.
     pub items: Vec<ResultInput>,

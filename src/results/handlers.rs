@@ -250,6 +250,7 @@ fn described(conn: &mut DbConn, row: ResultRow, embed: Option<Embed>) -> Result<
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"outcome": "pass", "notes": "Passed on re-run after the HAN interference was fixed.", "external_ref": "RUN-1057"}))]
 pub struct ResultPatch {
     pub outcome: Option<Outcome>,
     #[serde(default, deserialize_with = "nullable")]

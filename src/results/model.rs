@@ -154,6 +154,7 @@ pub fn is_participant(conn: &mut DbConn, window_id: &str, org_id: &str) -> Query
 /// current value. On creation, left-out fields take the defaults below.
 #[derive(Debug, Clone, Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"uit_window_id": "0193a1c2-5b7e-7c41-8d2f-3e9a1b6c4d01", "device_set_id": "0193a1c2-4f10-7a88-b1c3-77d0e2f4a9b2", "scenario": "change_of_mode", "outcome": "fail", "executed_at": "2026-12-03T14:20:00Z", "notes": "Credit to prepay timed out at the meter (alert 8F3E).", "defect_mask_ids": ["0193a1c1-9e22-7f05-a6b4-5c8d9e0f1a23"], "visibility": "industry", "external_ref": "RUN-1042"}))]
 pub struct ResultInput {
     pub uit_window_id: String,
     pub device_set_id: String,

@@ -139,6 +139,7 @@ pub async fn list_windows(
 
 #[derive(Debug, Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"release_id": "0193a1bf-7711-7a02-8c3d-4e5f60718293", "name": "UIT-2027-03", "opens_at": "2027-03-01T09:00:00Z", "closes_at": "2027-03-26T17:00:00Z", "scenarios": ["install_and_commission", "prepayment_top_up", "comms_hub_replacement", "change_of_mode"]}))]
 pub struct NewWindow {
     /// A release that is neither `complete` nor `withdrawn`.
     pub release_id: String,
