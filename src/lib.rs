@@ -109,10 +109,7 @@ impl AppState {
                 config.access_token_ttl_seconds as i64,
             ),
             hasher: PasswordHasher::new(hash_permits),
-            limits: RateLimits::new(
-                config.login_rate_per_account_per_minute,
-                config.login_rate_per_address_per_minute,
-            ),
+            limits: RateLimits::new(&config, db.clone()),
             metrics: Arc::new(Metrics::default()),
             mail_wake: Arc::new(Notify::new()),
             notification_wake: Arc::new(Notify::new()),
@@ -343,7 +340,9 @@ fn start_housekeeping(state: &web::Data<AppState>) {
     actix_web::rt::spawn(async move {
         loop {
             tokio::time::sleep(Duration::from_secs(60)).await;
-            state.limits.housekeep();
+            if let Err(e) = state.limits.housekeep().await {
+                tracing::warn!(error = %e, "rate-limit housekeeping failed");
+            }
         }
     });
 }

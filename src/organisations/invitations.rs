@@ -9,6 +9,7 @@ use crate::auth::tokens::hash_secret;
 use crate::auth::{AuthContext, Role};
 use crate::http::idempotency::{self, IdempotencyKey, StoredResponse};
 use crate::http::json::Json;
+use crate::http::ratelimit::{Bucket, Spend};
 use crate::http::responses::*;
 use crate::http::validate::{normalise_email, Validator};
 use crate::http::{client_ip, request_id, ApiError};
@@ -137,8 +138,10 @@ pub struct AcceptInvitation {
     pub token: String,
     #[schema(min_length = 1, max_length = 200)]
     pub name: String,
+    /// The account's password. `password` is accepted as a deprecated alias.
+    #[serde(alias = "password")]
     #[schema(min_length = 12, max_length = 128)]
-    pub password: String,
+    pub new_password: String,
 }
 
 /// Accept an invitation
@@ -171,13 +174,16 @@ pub async fn accept_invitation(
     body: Json<AcceptInvitation>,
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
-    let AcceptInvitation { token, name, password } = body.into_inner();
-    state
-        .limits
-        .check(client_ip(&req, state.config.trust_forwarded_for), None)?;
+    let AcceptInvitation {
+        token,
+        name,
+        new_password: password,
+    } = body.into_inner();
+    let ip = client_ip(&req, state.config.trust_forwarded_for);
+    state.limits.check([Spend::address(Bucket::TokenAddress, ip)]).await?;
     let mut v = Validator::new();
     v.text("name", &name, 200);
-    v.password("password", &password);
+    v.password("new_password", &password);
     v.finish()?;
     // No login yet, so the invitation itself is the principal. The fingerprint leaves the
     // password out: nothing derived from it is stored but its argon2 hash.

@@ -63,7 +63,8 @@ fn logins_are_rate_limited_per_account_and_per_address() {
     );
     limited.expect_code(429, "rate_limited");
     let retry: u64 = limited.header("retry-after").expect("Retry-After").parse().unwrap();
-    assert!((1..=60).contains(&retry));
+    // A sliding window of a minute: the attempts of this minute still weigh on the next one.
+    assert!((1..=120).contains(&retry), "{retry}");
     // Other accounts from the same address still have budget, until the address runs out.
     let mut statuses = Vec::new();
     for i in 0..4 {
