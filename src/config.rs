@@ -283,11 +283,26 @@ impl Config {
             return Err(invalid("login_rate_per_account_per_minute", "rates must be at least 1"));
         }
         for (setting, rate) in [
-            ("password_reset_rate_per_account_per_hour", self.password_reset_rate_per_account_per_hour),
-            ("password_reset_rate_per_address_per_hour", self.password_reset_rate_per_address_per_hour),
-            ("password_check_rate_per_user_per_hour", self.password_check_rate_per_user_per_hour),
-            ("subscription_rate_per_address_per_hour", self.subscription_rate_per_address_per_hour),
-            ("subscription_rate_per_mailbox_per_hour", self.subscription_rate_per_mailbox_per_hour),
+            (
+                "password_reset_rate_per_account_per_hour",
+                self.password_reset_rate_per_account_per_hour,
+            ),
+            (
+                "password_reset_rate_per_address_per_hour",
+                self.password_reset_rate_per_address_per_hour,
+            ),
+            (
+                "password_check_rate_per_user_per_hour",
+                self.password_check_rate_per_user_per_hour,
+            ),
+            (
+                "subscription_rate_per_address_per_hour",
+                self.subscription_rate_per_address_per_hour,
+            ),
+            (
+                "subscription_rate_per_mailbox_per_hour",
+                self.subscription_rate_per_mailbox_per_hour,
+            ),
         ] {
             if rate == 0 {
                 return Err(invalid(setting, "must be at least 1"));

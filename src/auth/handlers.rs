@@ -9,11 +9,11 @@ use super::model::{self, Rotation};
 use super::AuthContext;
 use crate::audit::{self, Actor, Change};
 use crate::http::json::Json;
+use crate::http::ratelimit::{Bucket, Spend};
 use crate::http::responses::{
     BadRequest, PayloadTooLarge, TooManyRequests, Unauthorized, Unprocessable, UnsupportedMediaType,
 };
 use crate::http::validate::{normalise_email, Validator};
-use crate::http::ratelimit::{Bucket, Spend};
 use crate::http::{client_ip, request_id, ApiError};
 use crate::mail::{self, Template};
 use crate::AppState;

@@ -162,9 +162,7 @@ impl RateLimits {
     /// Deletes counters no window can read any more.
     pub async fn housekeep(&self) -> Result<usize, ApiError> {
         self.db
-            .run(|conn| {
-                Ok(diesel::delete(rl::table.filter(rl::expires_at.lt(crate::db::now()))).execute(conn)?)
-            })
+            .run(|conn| Ok(diesel::delete(rl::table.filter(rl::expires_at.lt(crate::db::now()))).execute(conn)?))
             .await
     }
 }
