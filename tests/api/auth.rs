@@ -547,3 +547,27 @@ fn login_budgets_hold_across_two_instances_on_one_database() {
         "two instances share one budget of 4"
     );
 }
+
+#[test]
+fn anonymous_subscriptions_are_capped_per_mailbox_and_per_address() {
+    let app = TestApp::spawn_with(|c| {
+        c.subscription_rate_per_mailbox_per_hour = 2;
+        c.subscription_rate_per_address_per_hour = 4;
+    });
+    let subscribe = |email: &str| {
+        app.post(
+            "/api/v1/subscriptions",
+            None,
+            &json!({ "email": email, "topics": ["releases"] }),
+        )
+    };
+    subscribe("victim@example.org").expect(202);
+    subscribe("VICTIM@example.org").expect(202);
+    subscribe("victim@example.org").expect_code(429, "rate_limited");
+    subscribe("second@example.org").expect(202);
+    subscribe("third@example.org").expect(202);
+    // Four confirmations from this address this hour: the next mailbox waits too.
+    subscribe("fourth@example.org").expect_code(429, "rate_limited");
+    // Neither bucket is the login one.
+    app.login(ADMIN_EMAIL, ADMIN_PASSWORD);
+}
