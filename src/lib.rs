@@ -139,8 +139,11 @@ fn jwt_secret(config: &Config) -> anyhow::Result<Vec<u8>> {
 
 /// Connects, migrates and bootstraps the database (blocking; run before serving).
 pub fn prepare_database(config: &Config) -> anyhow::Result<Db> {
-    std::fs::create_dir_all(&config.data_dir)?;
+    bootstrap::private_dir(&config.data_dir)?;
     let target = config.db_target().map_err(|e| anyhow::anyhow!("database_url: {e}"))?;
+    if target.backend == db::Backend::Sqlite && !target.url.starts_with(':') && !target.url.starts_with("file:") {
+        bootstrap::private_sqlite_file(std::path::Path::new(&target.url))?;
+    }
     let db = Db::connect(target, config.database_pool_size)?;
     let mut conn = db.pool.get()?;
     // Instances starting together on one PostgreSQL take turns: migrations and the bootstrap

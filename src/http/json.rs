@@ -6,6 +6,9 @@
 //! is 400 `malformed_body`. Limits, content type and syntax errors stay with actix's
 //! `web::Json` and the app's `JsonConfig`.
 //!
+//! An object with the same key twice is 400 `duplicate_key` naming it (serde_json would keep
+//! the last one silently; see `unique_keys`).
+//!
 //! JSON Schema counts `8398.0` as an integer, serde does not: a whole number written with a
 //! fraction is read as the integer it is, so what the spec calls an integer is accepted.
 
@@ -17,6 +20,7 @@ use actix_web::{web, FromRequest, HttpRequest};
 use serde::de::DeserializeOwned;
 
 use super::error::ApiError;
+use super::unique_keys::UniqueKeys;
 
 /// A JSON object body deserialised into `T`.
 #[derive(Debug)]
@@ -91,9 +95,12 @@ impl<T: DeserializeOwned + 'static> FromRequest for Json<T> {
     type Future = Pin<Box<dyn Future<Output = Result<Self, Self::Error>>>>;
 
     fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
-        let body = web::Json::<serde_json::Value>::from_request(req, payload);
+        let body = web::Json::<UniqueKeys>::from_request(req, payload);
         Box::pin(async move {
-            let value = body.await?.into_inner();
+            let UniqueKeys { value, duplicate } = body.await?.into_inner();
+            if let Some(key) = duplicate {
+                return Err(ApiError::duplicate_key(&key).into());
+            }
             Ok(Json(from_object(value)?))
         })
     }
