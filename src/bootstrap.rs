@@ -154,7 +154,7 @@ pub fn ensure_operator(
         None => {
             let p = generate_password();
             let path = data_dir.join("bootstrap-admin-password.txt");
-            write_private(&path, &format!("{email}\n{p}\n"))?;
+            write_private(&path, format!("{email}\n{p}\n"))?;
             (p, Some(path))
         }
     };
