@@ -85,7 +85,7 @@ pub fn generate_password() -> String {
 }
 
 /// Writes `contents` to a new file readable by the owner only.
-pub fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
+pub fn write_private(path: &Path, contents: impl AsRef<[u8]>) -> std::io::Result<()> {
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create(true).truncate(true);
     #[cfg(unix)]
@@ -94,7 +94,47 @@ pub fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
         options.mode(0o600);
     }
     let mut file = options.open(path)?;
-    file.write_all(contents.as_bytes())
+    file.write_all(contents.as_ref())
+}
+
+/// Creates `dir` (with its parents) and makes it accessible to the owner only (0700): it holds
+/// the database, secrets and emails with live tokens. A directory the server does not own
+/// keeps its mode, with a warning.
+pub fn private_dir(dir: &Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(dir)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        if let Err(e) = std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)) {
+            tracing::warn!(dir = %dir.display(), error = %e, "could not make the directory private (0700)");
+        }
+    }
+    Ok(())
+}
+
+/// Makes the SQLite database at `path` readable by the owner only (0600), creating it empty
+/// (which SQLite reads as a new database) when missing: SQLite creates its `-wal` and `-shm`
+/// files with the database file's mode. Existing files of an older install are tightened.
+pub fn private_sqlite_file(path: &Path) -> std::io::Result<()> {
+    let mut options = std::fs::OpenOptions::new();
+    options.append(true).create(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    options.open(path)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        for suffix in ["", "-wal", "-shm", "-journal"] {
+            let file = PathBuf::from(format!("{}{suffix}", path.display()));
+            if file.exists() {
+                std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600))?;
+            }
+        }
+    }
+    Ok(())
 }
 
 /// On an empty database, creates the operator and its admin. With no configured password a
@@ -114,7 +154,7 @@ pub fn ensure_operator(
         None => {
             let p = generate_password();
             let path = data_dir.join("bootstrap-admin-password.txt");
-            write_private(&path, &format!("{email}\n{p}\n"))?;
+            write_private(&path, format!("{email}\n{p}\n"))?;
             (p, Some(path))
         }
     };

@@ -58,6 +58,17 @@ pub struct Config {
     pub bootstrap_password_file: Option<PathBuf>,
     pub login_rate_per_account_per_minute: u32,
     pub login_rate_per_address_per_minute: u32,
+    /// Password-reset requests per requested account per hour (a bucket of its own, so
+    /// flooding resets cannot lock the account out of login).
+    pub password_reset_rate_per_account_per_hour: u32,
+    /// Password-reset requests per client address per hour.
+    pub password_reset_rate_per_address_per_hour: u32,
+    /// Current-password checks (`PATCH /me` changing the password) per user per hour.
+    pub password_check_rate_per_user_per_hour: u32,
+    /// Anonymous subscription requests (each emails a confirmation) per client address per hour.
+    pub subscription_rate_per_address_per_hour: u32,
+    /// Anonymous subscription requests per mailbox per hour.
+    pub subscription_rate_per_mailbox_per_hour: u32,
     /// Take the client address from `X-Forwarded-For` (only behind a trusted proxy).
     pub trust_forwarded_for: bool,
     /// Concurrent argon2 hashes (threads of low CPU priority); 0 means the number of CPUs.
@@ -113,6 +124,11 @@ impl Default for Config {
             bootstrap_password_file: None,
             login_rate_per_account_per_minute: 10,
             login_rate_per_address_per_minute: 60,
+            password_reset_rate_per_account_per_hour: 5,
+            password_reset_rate_per_address_per_hour: 30,
+            password_check_rate_per_user_per_hour: 10,
+            subscription_rate_per_address_per_hour: 20,
+            subscription_rate_per_mailbox_per_hour: 5,
             trust_forwarded_for: false,
             password_hash_concurrency: 0,
             http_workers: 0,
@@ -265,6 +281,32 @@ impl Config {
         }
         if self.login_rate_per_account_per_minute == 0 || self.login_rate_per_address_per_minute == 0 {
             return Err(invalid("login_rate_per_account_per_minute", "rates must be at least 1"));
+        }
+        for (setting, rate) in [
+            (
+                "password_reset_rate_per_account_per_hour",
+                self.password_reset_rate_per_account_per_hour,
+            ),
+            (
+                "password_reset_rate_per_address_per_hour",
+                self.password_reset_rate_per_address_per_hour,
+            ),
+            (
+                "password_check_rate_per_user_per_hour",
+                self.password_check_rate_per_user_per_hour,
+            ),
+            (
+                "subscription_rate_per_address_per_hour",
+                self.subscription_rate_per_address_per_hour,
+            ),
+            (
+                "subscription_rate_per_mailbox_per_hour",
+                self.subscription_rate_per_mailbox_per_hour,
+            ),
+        ] {
+            if rate == 0 {
+                return Err(invalid(setting, "must be at least 1"));
+            }
         }
         Ok(())
     }

@@ -109,10 +109,7 @@ impl AppState {
                 config.access_token_ttl_seconds as i64,
             ),
             hasher: PasswordHasher::new(hash_permits),
-            limits: RateLimits::new(
-                config.login_rate_per_account_per_minute,
-                config.login_rate_per_address_per_minute,
-            ),
+            limits: RateLimits::new(&config, db.clone()),
             metrics: Arc::new(Metrics::default()),
             mail_wake: Arc::new(Notify::new()),
             notification_wake: Arc::new(Notify::new()),
@@ -142,8 +139,11 @@ fn jwt_secret(config: &Config) -> anyhow::Result<Vec<u8>> {
 
 /// Connects, migrates and bootstraps the database (blocking; run before serving).
 pub fn prepare_database(config: &Config) -> anyhow::Result<Db> {
-    std::fs::create_dir_all(&config.data_dir)?;
+    bootstrap::private_dir(&config.data_dir)?;
     let target = config.db_target().map_err(|e| anyhow::anyhow!("database_url: {e}"))?;
+    if target.backend == db::Backend::Sqlite && !target.url.starts_with(':') && !target.url.starts_with("file:") {
+        bootstrap::private_sqlite_file(std::path::Path::new(&target.url))?;
+    }
     let db = Db::connect(target, config.database_pool_size)?;
     let mut conn = db.pool.get()?;
     // Instances starting together on one PostgreSQL take turns: migrations and the bootstrap
@@ -353,7 +353,9 @@ fn start_housekeeping(state: &web::Data<AppState>) {
     actix_web::rt::spawn(async move {
         loop {
             tokio::time::sleep(Duration::from_secs(60)).await;
-            state.limits.housekeep();
+            if let Err(e) = state.limits.housekeep().await {
+                tracing::warn!(error = %e, "rate-limit housekeeping failed");
+            }
         }
     });
 }

@@ -9,6 +9,7 @@ use super::model::{self, Rotation};
 use super::AuthContext;
 use crate::audit::{self, Actor, Change};
 use crate::http::json::Json;
+use crate::http::ratelimit::{Bucket, Spend};
 use crate::http::responses::{
     BadRequest, PayloadTooLarge, TooManyRequests, Unauthorized, Unprocessable, UnsupportedMediaType,
 };
@@ -103,9 +104,14 @@ pub async fn login(
 ) -> Result<HttpResponse, ApiError> {
     let LoginRequest { email, password } = body.into_inner();
     let email = normalise_email(&email);
+    let ip = client_ip(&req, state.config.trust_forwarded_for);
     state
         .limits
-        .check(client_ip(&req, state.config.trust_forwarded_for), Some(&email))?;
+        .check([
+            Spend::address(Bucket::LoginAddress, ip),
+            Some(Spend::account(Bucket::LoginAccount, &email)),
+        ])
+        .await?;
     if password.len() > 1024 {
         return Err(bad_login());
     }
@@ -264,7 +270,10 @@ pub struct PasswordResetRequest {
 
 /// Request a password reset
 ///
-/// Always 202, whether or not the account exists; when it does, a single-use token is emailed.
+/// Always 202, whether or not the account exists, and in the same time: the lookup and the
+/// email happen after the answer. When the account exists, a single-use token is emailed.
+/// Rate limited per requested account and per client address, in buckets of their own (not
+/// the login ones).
 #[utoipa::path(
     tag = "auth",
     operation_id = "requestPasswordReset",
@@ -286,11 +295,25 @@ pub async fn request_password_reset(
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     let email = normalise_email(&body.into_inner().email);
+    let ip = client_ip(&req, state.config.trust_forwarded_for);
     state
         .limits
-        .check(client_ip(&req, state.config.trust_forwarded_for), Some(&email))?;
-    let public_url = state.config.public_url.trim_end_matches('/').to_string();
+        .check([
+            Spend::address(Bucket::ResetAddress, ip),
+            Some(Spend::account(Bucket::ResetAccount, &email)),
+        ])
+        .await?;
+    // Answering before the work keeps the response time independent of whether the account
+    // exists (a lookup that finds one also writes a token, an email and an audit row).
     let rid = request_id(&req);
+    let task = queue_password_reset(state.clone(), email, rid);
+    actix_web::rt::spawn(tracing::Instrument::instrument(task, tracing::Span::current()));
+    Ok(HttpResponse::Accepted().finish())
+}
+
+/// Writes the reset token, its email and the audit row when the account exists.
+async fn queue_password_reset(state: web::Data<AppState>, email: String, rid: Option<String>) {
+    let public_url = state.config.public_url.trim_end_matches('/').to_string();
     let queued = state
         .db
         .write(move |conn| {
@@ -329,24 +352,27 @@ pub async fn request_password_reset(
             )?;
             Ok(true)
         })
-        .await?;
-    if queued {
-        state.mail_wake.notify_one();
+        .await;
+    match queued {
+        Ok(true) => state.mail_wake.notify_one(),
+        Ok(false) => {}
+        Err(e) => tracing::error!(error = %e, "password reset request not queued"),
     }
-    Ok(HttpResponse::Accepted().finish())
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PasswordResetConfirm {
     pub token: String,
+    /// The new password (the same name as in `PATCH /me` and invitation acceptance).
     #[schema(min_length = 12, max_length = 128)]
     pub new_password: String,
 }
 
 /// Confirm a password reset
 ///
-/// Sets the new password and ends every session of the user.
+/// Sets the new password and ends every credential of the user: sessions (access and refresh
+/// tokens), API tokens, the calendar feed token and any other outstanding reset token.
 #[utoipa::path(
     tag = "auth",
     operation_id = "confirmPasswordReset",
@@ -368,9 +394,8 @@ pub async fn confirm_password_reset(
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     let PasswordResetConfirm { token, new_password } = body.into_inner();
-    state
-        .limits
-        .check(client_ip(&req, state.config.trust_forwarded_for), None)?;
+    let ip = client_ip(&req, state.config.trust_forwarded_for);
+    state.limits.check([Spend::address(Bucket::TokenAddress, ip)]).await?;
     let mut v = Validator::new();
     v.password("new_password", &new_password);
     v.finish()?;
@@ -383,7 +408,7 @@ pub async fn confirm_password_reset(
                 ApiError::bad_request("invalid_token", "The reset token is invalid, used or expired.")
             })?;
             crate::organisations::model::set_password(conn, &user_id, &hash)?;
-            model::end_all_sessions(conn, &user_id)?;
+            let ended = model::end_all_credentials(conn, &user_id)?;
             let org_id = crate::organisations::model::user_org(conn, &user_id)?;
             let actor = Actor {
                 user_id: Some(user_id.clone()),
@@ -399,7 +424,7 @@ pub async fn confirm_password_reset(
                     entity_id: &user_id,
                     org_id: Some(&org_id),
                     before: None,
-                    after: None,
+                    after: Some(serde_json::json!({ "credentials_ended": ended })),
                 },
             )
         })

@@ -4,7 +4,7 @@ use chrono::{Duration, NaiveDateTime};
 use diesel::prelude::*;
 
 use super::tokens::{hash_secret, new_secret, REFRESH_TOKEN_PREFIX};
-use crate::db::schema::{password_resets, refresh_tokens, users};
+use crate::db::schema::{api_tokens, calendar_tokens, password_resets, refresh_tokens, users};
 use crate::db::{new_id, now, DbConn};
 use crate::http::ApiError;
 
@@ -146,20 +146,46 @@ pub fn family_of(conn: &mut DbConn, secret: &str, user_id: &str) -> QueryResult<
         .optional()
 }
 
-/// Ends every session of a user: access tokens by bumping token_version, refresh tokens by
-/// revoking them.
-pub fn end_all_sessions(conn: &mut DbConn, user_id: &str) -> QueryResult<()> {
+/// What ending a user's credentials ended, for the audit row.
+#[derive(Debug, Default, serde::Serialize)]
+pub struct EndedCredentials {
+    pub refresh_tokens: usize,
+    pub api_tokens: usize,
+    pub calendar_tokens: usize,
+    pub password_resets: usize,
+}
+
+/// Ends every credential of a user, as a password reset or change must: access tokens by
+/// bumping token_version, refresh tokens and API tokens by revoking them, the calendar feed
+/// token by deleting it, and outstanding password-reset tokens by spending them.
+pub fn end_all_credentials(conn: &mut DbConn, user_id: &str) -> QueryResult<EndedCredentials> {
+    let now = now();
     diesel::update(users::table.find(user_id))
         .set((
             users::token_version.eq(users::token_version + 1),
-            users::updated_at.eq(now()),
+            users::updated_at.eq(now),
         ))
         .execute(conn)?;
-    diesel::update(refresh_tokens::table.filter(refresh_tokens::user_id.eq(user_id)))
+    let refresh_tokens = diesel::update(refresh_tokens::table.filter(refresh_tokens::user_id.eq(user_id)))
         .filter(refresh_tokens::revoked_at.is_null())
-        .set(refresh_tokens::revoked_at.eq(now()))
+        .set(refresh_tokens::revoked_at.eq(now))
         .execute(conn)?;
-    Ok(())
+    let api_tokens = diesel::update(api_tokens::table.filter(api_tokens::user_id.eq(user_id)))
+        .filter(api_tokens::revoked_at.is_null())
+        .set(api_tokens::revoked_at.eq(now))
+        .execute(conn)?;
+    let calendar_tokens =
+        diesel::delete(calendar_tokens::table.filter(calendar_tokens::user_id.eq(user_id))).execute(conn)?;
+    let password_resets = diesel::update(password_resets::table.filter(password_resets::user_id.eq(user_id)))
+        .filter(password_resets::used_at.is_null())
+        .set(password_resets::used_at.eq(now))
+        .execute(conn)?;
+    Ok(EndedCredentials {
+        refresh_tokens,
+        api_tokens,
+        calendar_tokens,
+        password_resets,
+    })
 }
 
 /// Creates a single-use reset token valid for `ttl`; returns the secret.

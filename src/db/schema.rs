@@ -65,6 +65,7 @@ diesel::table! {
         expires_at -> Timestamp,
         accepted_at -> Nullable<Timestamp>,
         created_at -> Timestamp,
+        revoked_at -> Nullable<Timestamp>,
     }
 }
 
@@ -516,6 +517,15 @@ diesel::joinable!(notifications -> subscriptions (subscription_id));
 diesel::joinable!(notifications -> change_events (change_event_id));
 diesel::joinable!(notification_deliveries -> notifications (notification_id));
 
+diesel::table! {
+    rate_limit_counters (bucket_key, window_start) {
+        bucket_key -> Text,
+        window_start -> Timestamp,
+        hits -> BigInt,
+        expires_at -> Timestamp,
+    }
+}
+
 diesel::allow_tables_to_appear_in_same_query!(
     organisations,
     users,
@@ -553,4 +563,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     subscriptions,
     notifications,
     notification_deliveries,
+    rate_limit_counters,
 );

@@ -143,6 +143,15 @@ impl ApiError {
         e
     }
 
+    /// 400: a JSON object of the body has `key` (a path such as `items[3].outcome`) twice.
+    pub fn duplicate_key(key: &str) -> Self {
+        Self::bad_request(
+            "duplicate_key",
+            format!("The JSON body has the key {key} more than once; send each key once."),
+        )
+        .with_context(serde_json::json!({ "key": key }))
+    }
+
     pub fn unavailable() -> Self {
         Self::new(
             StatusCode::SERVICE_UNAVAILABLE,

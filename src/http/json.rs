@@ -7,6 +7,8 @@
 //! `web::Json` and the app's `JsonConfig`.
 //!
 //! A body that does not fit `T` names where: `errors[0].field` is its path (`items[217].outcome`).
+//! An object with the same key twice is 400 `duplicate_key` naming it (serde_json would keep
+//! the last one silently; see `unique_keys`).
 //!
 //! JSON Schema counts `8398.0` as an integer, serde does not: a whole number written with a
 //! fraction is read as the integer it is, so what the spec calls an integer is accepted.
@@ -19,6 +21,7 @@ use actix_web::{web, FromRequest, HttpRequest};
 use serde::de::DeserializeOwned;
 
 use super::error::{ApiError, FieldError};
+use super::unique_keys::UniqueKeys;
 
 /// A JSON object body deserialised into `T`.
 #[derive(Debug)]
@@ -106,9 +109,12 @@ impl<T: DeserializeOwned + 'static> FromRequest for Json<T> {
     type Future = Pin<Box<dyn Future<Output = Result<Self, Self::Error>>>>;
 
     fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
-        let body = web::Json::<serde_json::Value>::from_request(req, payload);
+        let body = web::Json::<UniqueKeys>::from_request(req, payload);
         Box::pin(async move {
-            let value = body.await?.into_inner();
+            let UniqueKeys { value, duplicate } = body.await?.into_inner();
+            if let Some(key) = duplicate {
+                return Err(ApiError::duplicate_key(&key).into());
+            }
             Ok(Json(from_object(value)?))
         })
     }

@@ -37,6 +37,31 @@ fn request_id(req: &ServiceRequest) -> String {
         .unwrap_or_else(|| uuid::Uuid::now_v7().to_string())
 }
 
+/// The Content-Security-Policy of the Swagger UI under `/docs`: everything it loads is
+/// served from the binary ('self'); its stylesheet carries `data:` images and React sets
+/// inline styles. No page may frame it.
+pub const DOCS_CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; \
+     img-src 'self' data:; font-src 'self' data:; connect-src 'self'; object-src 'none'; \
+     base-uri 'self'; form-action 'self'; frame-ancestors 'none'";
+
+/// Headers every response gets: `nosniff` everywhere; the CSP on the docs; and `no-store` on
+/// the API's JSON (it carries tokens and what the caller's credentials may see; a handler
+/// that chose its own caching keeps it).
+fn security_headers(path: &str, headers: &mut header::HeaderMap) {
+    headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    if path == "/docs" || path.starts_with("/docs/") {
+        headers.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(DOCS_CSP));
+        headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    }
+    let json = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ct| ct.starts_with("application/json") || ct.starts_with(PROBLEM_JSON));
+    if json && path.starts_with("/api/") && !headers.contains_key(header::CACHE_CONTROL) {
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+}
+
 pub async fn observe(
     mut req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
@@ -117,6 +142,8 @@ pub async fn observe(
         res.headers_mut()
             .insert(HeaderName::from_static(REQUEST_ID_HEADER), value);
     }
+    let request = res.request().clone();
+    security_headers(request.path(), res.headers_mut());
     let elapsed = started.elapsed();
     let route = res.request().match_pattern().unwrap_or_else(|| "unmatched".to_string());
     if let Some(state) = state {

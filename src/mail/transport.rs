@@ -6,13 +6,15 @@ use std::time::Duration;
 use lettre::message::header::{HeaderName, HeaderValue};
 use lettre::message::{Mailbox, MultiPart};
 use lettre::transport::smtp::PoolConfig;
-use lettre::{FileTransport, Message, SmtpTransport, Transport as _};
+use lettre::{Message, SmtpTransport, Transport as _};
 
 use crate::config::Config;
 
 pub enum Transport {
     Smtp(SmtpTransport),
-    File(FileTransport),
+    /// `.eml` files in this directory (0700), each readable by the owner only (0600): they
+    /// carry live invitation, reset and confirmation tokens.
+    File(std::path::PathBuf),
     Memory(Arc<Mutex<Vec<Vec<u8>>>>),
 }
 
@@ -40,8 +42,8 @@ impl Transport {
             "memory" => Transport::Memory(Arc::default()),
             _ => {
                 let dir = config.mail_dir();
-                std::fs::create_dir_all(&dir)?;
-                Transport::File(FileTransport::new(dir))
+                crate::bootstrap::private_dir(&dir)?;
+                Transport::File(dir)
             }
         })
     }
@@ -52,10 +54,13 @@ impl Transport {
                 permanent: is_permanent(&e),
                 message: e.to_string(),
             }),
-            Transport::File(t) => t.send(message).map(|_| ()).map_err(|e| SendError {
-                permanent: false,
-                message: e.to_string(),
-            }),
+            Transport::File(dir) => {
+                let path = dir.join(format!("{}.eml", uuid::Uuid::new_v4()));
+                crate::bootstrap::write_private(&path, message.formatted()).map_err(|e| SendError {
+                    permanent: false,
+                    message: e.to_string(),
+                })
+            }
             Transport::Memory(store) => {
                 store
                     .lock()

@@ -6,6 +6,7 @@ use crate::audit::{self, Actor, Change};
 use crate::auth::{model as auth_model, AuthContext, Role};
 use crate::http::etag::{tagged, IfMatch};
 use crate::http::json::Json;
+use crate::http::ratelimit::{Bucket, Spend};
 use crate::http::responses::*;
 use crate::http::validate::Validator;
 use crate::http::ApiError;
@@ -59,15 +60,20 @@ pub async fn get_me(state: web::Data<AppState>, ctx: AuthContext) -> Result<Http
 pub struct MePatch {
     #[schema(min_length = 1, max_length = 200)]
     pub name: Option<String>,
-    /// A new password; needs `current_password`. Changing it ends every session.
+    /// A new password; needs `current_password`. Changing it ends every session and every
+    /// API and calendar-feed token. `password` is accepted as a deprecated alias.
+    #[serde(alias = "password")]
     #[schema(min_length = 12, max_length = 128)]
-    pub password: Option<String>,
+    pub new_password: Option<String>,
+    /// The password in use, to change it. Checks are rate limited per user.
     pub current_password: Option<String>,
 }
 
 /// Update my profile
 ///
-/// Changing the password needs the current one and signs out every session, this one included.
+/// Changing the password needs the current one and ends every credential of the user: every
+/// session (this one included), API token and calendar feed token. Wrong current passwords
+/// are rate limited per user (429).
 #[utoipa::path(
     tag = "me",
     operation_id = "updateMe",
@@ -81,6 +87,7 @@ pub struct MePatch {
         (status = 413, response = PayloadTooLarge),
         (status = 415, response = UnsupportedMediaType),
         (status = 422, response = Unprocessable),
+        (status = 429, response = TooManyRequests),
     ),
     security(("bearer" = []))
 )]
@@ -96,15 +103,20 @@ pub async fn update_me(
     if let Some(name) = &patch.name {
         v.text("name", name, 200);
     }
-    if let Some(password) = &patch.password {
-        v.password("password", password);
+    if let Some(password) = &patch.new_password {
+        v.password("new_password", password);
         if patch.current_password.is_none() {
             v.error("current_password", "is required to change the password");
         }
     }
     v.finish()?;
-    let new_hash = match (&patch.password, &patch.current_password) {
+    let new_hash = match (&patch.new_password, &patch.current_password) {
         (Some(password), Some(current)) => {
+            // A stolen access token must not become an oracle for the password.
+            state
+                .limits
+                .check([Some(Spend::new(Bucket::PasswordCheck, ctx.user_id.clone()))])
+                .await?;
             let user_id = ctx.user_id.clone();
             let hash = state
                 .db
@@ -129,7 +141,7 @@ pub async fn update_me(
             }
             if let Some(hash) = &new_hash {
                 org_model::set_password(conn, &ctx.user_id, hash)?;
-                auth_model::end_all_sessions(conn, &ctx.user_id)?;
+                auth_model::end_all_credentials(conn, &ctx.user_id)?;
             }
             let (me, version) = load(conn, &ctx.user_id)?;
             audit::record(

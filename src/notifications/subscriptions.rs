@@ -27,6 +27,7 @@ use crate::http::etag::{tagged, IfMatch};
 use crate::http::idempotency::{self, IdempotencyKey, StoredResponse};
 use crate::http::json::Json;
 use crate::http::pagination::{page_response, Page, PageRequest};
+use crate::http::ratelimit::{Bucket, Spend};
 use crate::http::responses::*;
 use crate::http::validate::{normalise_email, Validator};
 use crate::http::{client_ip, request_id, ApiError};
@@ -182,10 +183,16 @@ pub async fn create_subscription(
             Ok(stored.into_response())
         }
         None => {
+            let email = normalise_email(body.email.as_deref().unwrap_or_default());
+            // Each request emails a confirmation: capped per client address and per mailbox.
+            let ip = client_ip(&req, state.config.trust_forwarded_for);
             state
                 .limits
-                .check(client_ip(&req, state.config.trust_forwarded_for), None)?;
-            let email = normalise_email(body.email.as_deref().unwrap_or_default());
+                .check([
+                    Spend::address(Bucket::SubscribeAddress, ip),
+                    Some(Spend::account(Bucket::SubscribeMailbox, &email)),
+                ])
+                .await?;
             let actor = Actor {
                 user_id: None,
                 org_id: None,

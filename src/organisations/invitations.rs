@@ -1,14 +1,17 @@
-use actix_web::{post, web, HttpRequest, HttpResponse};
+use actix_web::{delete, get, post, web, HttpRequest, HttpResponse};
 use chrono::Duration;
 use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
+use utoipa::{IntoParams, ToSchema};
 
+use super::members::authorise_admin;
 use super::model::{self, Invitation, User};
 use crate::audit::{self, Actor, Change};
 use crate::auth::tokens::hash_secret;
 use crate::auth::{AuthContext, Role};
 use crate::http::idempotency::{self, IdempotencyKey, StoredResponse};
 use crate::http::json::Json;
+use crate::http::pagination::{page_response, Page, PageRequest};
+use crate::http::ratelimit::{Bucket, Spend};
 use crate::http::responses::*;
 use crate::http::validate::{normalise_email, Validator};
 use crate::http::{client_ip, request_id, ApiError};
@@ -131,14 +134,115 @@ pub async fn create_invitation(
     Ok(stored.into_response())
 }
 
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct InvitationQuery {
+    /// Page size, 1-500 (default 50).
+    #[param(minimum = 1, maximum = 500)]
+    pub limit: Option<i64>,
+    /// Opaque cursor from `next_cursor`.
+    #[param(min_length = 1, max_length = 86, pattern = "^[A-Za-z0-9_-]+$")]
+    pub cursor: Option<String>,
+}
+
+/// List pending invitations
+///
+/// The organisation's admins (or operator admins). Invitations that can still be accepted:
+/// not accepted, revoked or expired. The links themselves are never shown again.
+#[utoipa::path(
+    tag = "organisations",
+    operation_id = "listInvitations",
+    params(("id" = String, Path, description = "Organisation id"), InvitationQuery),
+    responses(
+        (status = 200, description = "A page of pending invitations", body = Page<Invitation>),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+    ),
+    security(("bearer" = []))
+)]
+#[get("/organisations/{id}/invitations")]
+pub async fn list_invitations(
+    state: web::Data<AppState>,
+    ctx: AuthContext,
+    path: web::Path<String>,
+    query: web::Query<InvitationQuery>,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    let org_id = path.into_inner();
+    let q = query.into_inner();
+    let page = PageRequest::new(q.limit, q.cursor.as_deref())?;
+    let (after, fetch) = (page.after.clone(), page.fetch());
+    let items = state
+        .db
+        .run(move |conn| {
+            authorise_admin(conn, &ctx, &org_id)?;
+            Ok(model::list_pending_invitations(conn, &org_id, after, fetch)?)
+        })
+        .await?;
+    Ok(page_response(&req, &page.finish(items, |i| &i.id)))
+}
+
+/// Revoke a pending invitation
+///
+/// The organisation's admins (or operator admins). Its link stops working at once (400
+/// `invalid_token` on acceptance). 404 when no pending invitation has this id.
+#[utoipa::path(
+    tag = "organisations",
+    operation_id = "revokeInvitation",
+    params(
+        ("id" = String, Path, description = "Organisation id"),
+        ("invitation_id" = String, Path, description = "Invitation id"),
+    ),
+    responses(
+        (status = 204, description = "Revoked"),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+    ),
+    security(("bearer" = []))
+)]
+#[delete("/organisations/{id}/invitations/{invitation_id}")]
+pub async fn revoke_invitation(
+    state: web::Data<AppState>,
+    ctx: AuthContext,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let (org_id, invitation_id) = path.into_inner();
+    state
+        .db
+        .write(move |conn| {
+            authorise_admin(conn, &ctx, &org_id)?;
+            let revoked = model::revoke_invitation(conn, &org_id, &invitation_id)?.ok_or_else(ApiError::not_found)?;
+            audit::record(
+                conn,
+                &Actor::from(&ctx),
+                Change {
+                    action: "invitation.revoke",
+                    entity_type: "invitation",
+                    entity_id: &invitation_id,
+                    org_id: Some(&org_id),
+                    before: Some(serde_json::to_value(&revoked)?),
+                    after: None,
+                },
+            )
+        })
+        .await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AcceptInvitation {
     pub token: String,
     #[schema(min_length = 1, max_length = 200)]
     pub name: String,
+    /// The account's password. `password` is accepted as a deprecated alias.
+    #[serde(alias = "password")]
     #[schema(min_length = 12, max_length = 128)]
-    pub password: String,
+    pub new_password: String,
 }
 
 /// Accept an invitation
@@ -171,13 +275,16 @@ pub async fn accept_invitation(
     body: Json<AcceptInvitation>,
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
-    let AcceptInvitation { token, name, password } = body.into_inner();
-    state
-        .limits
-        .check(client_ip(&req, state.config.trust_forwarded_for), None)?;
+    let AcceptInvitation {
+        token,
+        name,
+        new_password: password,
+    } = body.into_inner();
+    let ip = client_ip(&req, state.config.trust_forwarded_for);
+    state.limits.check([Spend::address(Bucket::TokenAddress, ip)]).await?;
     let mut v = Validator::new();
     v.text("name", &name, 200);
-    v.password("password", &password);
+    v.password("new_password", &password);
     v.finish()?;
     // No login yet, so the invitation itself is the principal. The fingerprint leaves the
     // password out: nothing derived from it is stored but its argon2 hash.

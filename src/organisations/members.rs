@@ -38,7 +38,7 @@ fn authorise_reader(conn: &mut DbConn, ctx: &AuthContext, org_id: &str) -> Resul
 }
 
 /// The organisation must exist (404 otherwise) and the caller must administer it (403).
-fn authorise_admin(conn: &mut DbConn, ctx: &AuthContext, org_id: &str) -> Result<(), ApiError> {
+pub(super) fn authorise_admin(conn: &mut DbConn, ctx: &AuthContext, org_id: &str) -> Result<(), ApiError> {
     model::find_org(conn, org_id)?.ok_or_else(ApiError::not_found)?;
     if !ctx.can_administer(org_id) {
         return Err(ApiError::forbidden(

@@ -319,6 +319,7 @@ pub fn consume_invitation(conn: &mut DbConn, secret: &str) -> Result<Option<(Str
     let found: Option<(String, String, String, String)> = invitations::table
         .filter(invitations::token_hash.eq(hash_secret(secret)))
         .filter(invitations::accepted_at.is_null())
+        .filter(invitations::revoked_at.is_null())
         .filter(invitations::expires_at.gt(now))
         .select((
             invitations::id,
@@ -336,4 +337,79 @@ pub fn consume_invitation(conn: &mut DbConn, secret: &str) -> Result<Option<(Str
         .execute(conn)?;
     let role = Role::parse(&role).ok_or_else(|| ApiError::internal("bad role"))?;
     Ok((n == 1).then_some((org_id, email, role)))
+}
+
+type InvitationRow = (String, String, String, String, NaiveDateTime, NaiveDateTime);
+
+fn invitation(r: InvitationRow) -> Invitation {
+    Invitation {
+        id: r.0,
+        org_id: r.1,
+        email: r.2,
+        role: Role::parse(&r.3).unwrap_or(Role::Viewer),
+        expires_at: r.4.and_utc(),
+        created_at: r.5.and_utc(),
+    }
+}
+
+/// Invitations of `org_id` that can still be accepted: not accepted, revoked or expired.
+pub fn list_pending_invitations(
+    conn: &mut DbConn,
+    org_id: &str,
+    after: Option<String>,
+    limit: i64,
+) -> QueryResult<Vec<Invitation>> {
+    let mut q = invitations::table
+        .filter(invitations::org_id.eq(org_id))
+        .filter(invitations::accepted_at.is_null())
+        .filter(invitations::revoked_at.is_null())
+        .filter(invitations::expires_at.gt(now()))
+        .select((
+            invitations::id,
+            invitations::org_id,
+            invitations::email,
+            invitations::role,
+            invitations::expires_at,
+            invitations::created_at,
+        ))
+        .into_boxed();
+    if let Some(after) = after {
+        q = q.filter(invitations::id.gt(after));
+    }
+    let rows: Vec<InvitationRow> = q.order(invitations::id.asc()).limit(limit).load(conn)?;
+    Ok(rows.into_iter().map(invitation).collect())
+}
+
+/// Revokes a pending invitation of `org_id`; the invitation as it was, or `None` when there
+/// is no such pending invitation.
+pub fn revoke_invitation(conn: &mut DbConn, org_id: &str, id: &str) -> QueryResult<Option<Invitation>> {
+    let now = now();
+    let found: Option<InvitationRow> = invitations::table
+        .find(id)
+        .filter(invitations::org_id.eq(org_id))
+        .filter(invitations::accepted_at.is_null())
+        .filter(invitations::revoked_at.is_null())
+        .filter(invitations::expires_at.gt(now))
+        .select((
+            invitations::id,
+            invitations::org_id,
+            invitations::email,
+            invitations::role,
+            invitations::expires_at,
+            invitations::created_at,
+        ))
+        .first(conn)
+        .optional()?;
+    let Some(row) = found else {
+        return Ok(None);
+    };
+    let n = diesel::update(
+        invitations::table
+            .find(id)
+            .filter(invitations::accepted_at.is_null())
+            .filter(invitations::revoked_at.is_null()),
+    )
+    .set(invitations::revoked_at.eq(now))
+    .execute(conn)?;
+    Ok((n == 1).then(|| invitation(row)))
 }

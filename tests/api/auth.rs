@@ -63,7 +63,8 @@ fn logins_are_rate_limited_per_account_and_per_address() {
     );
     limited.expect_code(429, "rate_limited");
     let retry: u64 = limited.header("retry-after").expect("Retry-After").parse().unwrap();
-    assert!((1..=60).contains(&retry));
+    // A sliding window of a minute: the attempts of this minute still weigh on the next one.
+    assert!((1..=120).contains(&retry), "{retry}");
     // Other accounts from the same address still have budget, until the address runs out.
     let mut statuses = Vec::new();
     for i in 0..4 {
@@ -331,4 +332,242 @@ fn undeliverable_mail_is_classified_permanent_and_not_retried() {
         );
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
+}
+
+/// The reset emails sent to `to` so far, waiting (up to 10 s) until there are `n`.
+fn reset_emails(app: &TestApp, to: &str, n: usize) -> Vec<crate::smtp::Received> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let found: Vec<_> = app
+            .smtp
+            .received()
+            .into_iter()
+            .filter(|m| m.to.iter().any(|t| t.eq_ignore_ascii_case(to)))
+            .filter(|m| m.header("Subject").is_some_and(|s| s.contains("Reset")))
+            .collect();
+        if found.len() >= n {
+            return found;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{} of {n} emails to {to}",
+            found.len()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn a_password_reset_ends_every_credential_and_voids_the_other_reset_tokens() {
+    let app = TestApp::spawn();
+    let admin = app.admin_token();
+    let user = app.user_in_new_org(&admin, "supplier", "member");
+    let pair = app.login_pair(&user.email, "a long enough password");
+    let api_token = app.post(
+        "/api/v1/me/api-tokens",
+        Some(&user.token),
+        &json!({ "name": "harness" }),
+    );
+    api_token.expect(201);
+    let api_token = api_token.json()["token"].as_str().unwrap().to_string();
+    let feed = app.post("/api/v1/me/calendar-token", Some(&user.token), &json!({}));
+    feed.expect(201);
+    let feed = feed.json()["token"].as_str().unwrap().to_string();
+    app.get("/api/v1/me", Some(&api_token)).expect(200);
+    app.get(&format!("/api/v1/calendar.ics?token={feed}"), None).expect(200);
+
+    // Two reset links are out; one is used.
+    for _ in 0..2 {
+        app.post("/api/v1/auth/password-reset", None, &json!({ "email": user.email }))
+            .expect(202);
+    }
+    let emails = reset_emails(&app, &user.email, 2);
+    let text = emails[0].decoded();
+    assert!(
+        text.contains("API tokens") && text.contains("calendar feed"),
+        "the email says what a reset ends: {text}"
+    );
+    let (first, second) = (emails[0].token("uitx_"), emails[1].token("uitx_"));
+    assert_ne!(first, second);
+    app.post(
+        "/api/v1/auth/password-reset/confirm",
+        None,
+        &json!({ "token": second, "new_password": "a brand new password" }),
+    )
+    .expect(204);
+
+    app.get("/api/v1/me", Some(&api_token))
+        .expect_code(401, "invalid_token");
+    app.get(&format!("/api/v1/calendar.ics?token={feed}"), None).expect(404);
+    app.get("/api/v1/me", Some(&user.token)).expect(401);
+    app.post(
+        "/api/v1/auth/refresh",
+        None,
+        &json!({ "refresh_token": pair["refresh_token"] }),
+    )
+    .expect(401);
+    app.post(
+        "/api/v1/auth/password-reset/confirm",
+        None,
+        &json!({ "token": first, "new_password": "the attacker's password" }),
+    )
+    .expect_code(400, "invalid_token");
+    let fresh = app.login(&user.email, "a brand new password");
+    let tokens = app.get("/api/v1/me/api-tokens", Some(&fresh));
+    tokens.expect(200);
+    assert_eq!(
+        tokens.json()["items"],
+        json!([]),
+        "revoked tokens are gone from the list"
+    );
+}
+
+#[test]
+fn flooding_password_resets_does_not_lock_the_account_out_of_login() {
+    let app = TestApp::spawn_with(|c| {
+        c.login_rate_per_account_per_minute = 3;
+        c.login_rate_per_address_per_minute = 3;
+        c.password_reset_rate_per_account_per_hour = 4;
+    });
+    let mut statuses = Vec::new();
+    for _ in 0..6 {
+        statuses.push(
+            app.post("/api/v1/auth/password-reset", None, &json!({ "email": ADMIN_EMAIL }))
+                .status,
+        );
+    }
+    assert_eq!(
+        statuses,
+        [202, 202, 202, 202, 429, 429],
+        "resets have a budget of their own"
+    );
+    let limited = app.post("/api/v1/auth/password-reset", None, &json!({ "email": ADMIN_EMAIL }));
+    let body = limited.expect_code(429, "rate_limited");
+    assert!(limited.header("retry-after").is_some(), "{body}");
+    // The victim still signs in: the login bucket was not touched.
+    app.login(ADMIN_EMAIL, ADMIN_PASSWORD);
+    // Another account from the same address still asks for a reset (per-account bucket).
+    app.post(
+        "/api/v1/auth/password-reset",
+        None,
+        &json!({ "email": "other@example.org" }),
+    )
+    .expect(202);
+}
+
+#[test]
+fn password_reset_requests_are_limited_per_address_too() {
+    let app = TestApp::spawn_with(|c| c.password_reset_rate_per_address_per_hour = 3);
+    for i in 0..3 {
+        app.post(
+            "/api/v1/auth/password-reset",
+            None,
+            &json!({ "email": format!("someone{i}@example.org") }),
+        )
+        .expect(202);
+    }
+    app.post(
+        "/api/v1/auth/password-reset",
+        None,
+        &json!({ "email": "x@example.org" }),
+    )
+    .expect_code(429, "rate_limited");
+    app.login(ADMIN_EMAIL, ADMIN_PASSWORD);
+}
+
+/// The median of `samples`, in microseconds.
+fn median(mut samples: Vec<u128>) -> u128 {
+    samples.sort_unstable();
+    samples[samples.len() / 2]
+}
+
+#[test]
+fn a_reset_request_takes_as_long_whether_or_not_the_account_exists() {
+    let app = TestApp::spawn_with(|c| {
+        c.password_reset_rate_per_account_per_hour = 10_000;
+        c.password_reset_rate_per_address_per_hour = 10_000;
+    });
+    let ask = |email: &str| {
+        // Past the previous request's background work, which would slow whichever came next.
+        std::thread::sleep(std::time::Duration::from_millis(10));
+        let started = std::time::Instant::now();
+        app.post("/api/v1/auth/password-reset", None, &json!({ "email": email }))
+            .expect(202);
+        started.elapsed().as_micros()
+    };
+    // Warm up both paths, then interleave so that load affects both series alike.
+    ask(ADMIN_EMAIL);
+    ask("ghost@example.org");
+    let (mut known, mut unknown) = (Vec::new(), Vec::new());
+    for _ in 0..100 {
+        known.push(ask(ADMIN_EMAIL));
+        unknown.push(ask("ghost@example.org"));
+    }
+    let (known, unknown) = (median(known), median(unknown));
+    eprintln!("password reset: {known} µs for an account, {unknown} µs for none");
+    // Before, the existing account cost a token, an email and an audit row more: 20-40%
+    // slower here. Now both answer after the same rate-limit write (within ~10% as noise goes).
+    assert!(
+        known <= unknown + unknown * 15 / 100 + 50,
+        "an existing account answers slower: {known} µs vs {unknown} µs"
+    );
+}
+
+#[test]
+fn login_budgets_hold_across_two_instances_on_one_database() {
+    let rates = |c: &mut uit_portal::config::Config| {
+        c.login_rate_per_account_per_minute = 4;
+        c.login_rate_per_address_per_minute = 1000;
+    };
+    let one = TestApp::spawn_with(rates);
+    let shared = one
+        .config
+        .database_url
+        .clone()
+        .unwrap_or_else(|| format!("sqlite://{}", one.config.data_dir.join("portal.db").display()));
+    let two = TestApp::spawn_with(|c| {
+        rates(c);
+        c.database_url = Some(shared.clone());
+    });
+    let mut statuses = Vec::new();
+    for i in 0..8 {
+        let app = if i % 2 == 0 { &one } else { &two };
+        statuses.push(
+            app.post(
+                "/api/v1/auth/login",
+                None,
+                &json!({ "email": ADMIN_EMAIL, "password": "wrong wrong wrong" }),
+            )
+            .status,
+        );
+    }
+    assert_eq!(
+        statuses,
+        [401, 401, 401, 401, 429, 429, 429, 429],
+        "two instances share one budget of 4"
+    );
+}
+
+#[test]
+fn anonymous_subscriptions_are_capped_per_mailbox_and_per_address() {
+    let app = TestApp::spawn_with(|c| {
+        c.subscription_rate_per_mailbox_per_hour = 2;
+        c.subscription_rate_per_address_per_hour = 4;
+    });
+    let subscribe = |email: &str| {
+        app.post(
+            "/api/v1/subscriptions",
+            None,
+            &json!({ "email": email, "topics": ["releases"] }),
+        )
+    };
+    subscribe("victim@example.org").expect(202);
+    subscribe("VICTIM@example.org").expect(202);
+    subscribe("victim@example.org").expect_code(429, "rate_limited");
+    subscribe("second@example.org").expect(202);
+    subscribe("third@example.org").expect(202);
+    // Four confirmations from this address this hour: the next mailbox waits too.
+    subscribe("fourth@example.org").expect_code(429, "rate_limited");
+    // Neither bucket is the login one.
+    app.login(ADMIN_EMAIL, ADMIN_PASSWORD);
 }

@@ -102,6 +102,8 @@ impl TestApp {
             http_workers: 1,
             shutdown_timeout_seconds: 1,
             public_url: "https://portal.example.org".into(),
+            // Every anonymous subscriber of the suite comes from 127.0.0.1; the cap has its own test.
+            subscription_rate_per_address_per_hour: 10_000,
             ..Config::default()
         };
         let pg_schema = fresh_postgres_schema();

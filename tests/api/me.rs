@@ -109,3 +109,86 @@ fn profile_updates_and_password_changes() {
     .expect(401);
     app.login(ADMIN_EMAIL, "a new long password");
 }
+
+#[test]
+fn a_password_change_ends_api_and_calendar_tokens_too() {
+    let app = TestApp::spawn();
+    let admin = app.admin_token();
+    let user = app.user_in_new_org(&admin, "supplier", "member");
+    let api_token = app.post(
+        "/api/v1/me/api-tokens",
+        Some(&user.token),
+        &json!({ "name": "harness" }),
+    );
+    api_token.expect(201);
+    let api_token = api_token.json()["token"].as_str().unwrap().to_string();
+    let feed = app.post("/api/v1/me/calendar-token", Some(&user.token), &json!({}));
+    feed.expect(201);
+    let feed = feed.json()["token"].as_str().unwrap().to_string();
+
+    // `new_password` is the one name for a new password, as in reset confirmation.
+    app.patch(
+        "/api/v1/me",
+        Some(&api_token),
+        &json!({ "new_password": "a changed password", "current_password": "a long enough password" }),
+    )
+    .expect(200);
+    app.get("/api/v1/me", Some(&api_token))
+        .expect_code(401, "invalid_token");
+    app.get(&format!("/api/v1/calendar.ics?token={feed}"), None).expect(404);
+    app.login(&user.email, "a changed password");
+}
+
+#[test]
+fn new_password_is_the_name_and_password_a_deprecated_alias() {
+    let app = TestApp::spawn();
+    let token = app.admin_token();
+    let short = app.patch(
+        "/api/v1/me",
+        Some(&token),
+        &json!({ "new_password": "short", "current_password": ADMIN_PASSWORD }),
+    );
+    let body = short.expect_code(422, "validation_failed");
+    assert!(body.to_string().contains("new_password"), "{body}");
+    // Both names at once: which one was meant is unclear.
+    app.patch(
+        "/api/v1/me",
+        Some(&token),
+        &json!({ "new_password": "one long password", "password": "another long password",
+                 "current_password": ADMIN_PASSWORD }),
+    )
+    .expect_code(400, "malformed_body");
+    // The spec documents the one name and mentions the alias.
+    let spec = app.get("/openapi.json", None).json();
+    for schema in ["MePatch", "AcceptInvitation", "PasswordResetConfirm"] {
+        let props = &spec["components"]["schemas"][schema]["properties"];
+        assert!(props["new_password"].is_object(), "{schema}: {props}");
+        assert!(props["password"].is_null(), "{schema}: {props}");
+    }
+}
+
+#[test]
+fn current_password_checks_are_rate_limited_per_user() {
+    let app = TestApp::spawn_with(|c| c.password_check_rate_per_user_per_hour = 3);
+    let token = app.admin_token();
+    for _ in 0..3 {
+        app.patch(
+            "/api/v1/me",
+            Some(&token),
+            &json!({ "new_password": "a guessed long password", "current_password": "guess" }),
+        )
+        .expect_code(422, "validation_failed");
+    }
+    // The budget is spent: even the right password waits now.
+    let limited = app.patch(
+        "/api/v1/me",
+        Some(&token),
+        &json!({ "new_password": "a guessed long password", "current_password": ADMIN_PASSWORD }),
+    );
+    limited.expect_code(429, "rate_limited");
+    assert!(limited.header("retry-after").is_some());
+    // Renaming needs no password and is not limited; login has its own bucket.
+    app.patch("/api/v1/me", Some(&token), &json!({ "name": "Still me" }))
+        .expect(200);
+    app.login(ADMIN_EMAIL, ADMIN_PASSWORD);
+}

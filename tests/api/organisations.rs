@@ -481,3 +481,178 @@ fn reviewers_and_viewers_cannot_write_industry_data() {
     let name = app.get(&format!("/api/v1/organisations/{target}"), Some(&admin)).json()["name"].clone();
     assert!(name.as_str().unwrap().starts_with("Org"), "unchanged: {name}");
 }
+
+#[test]
+fn admins_list_and_revoke_pending_invitations() {
+    let app = TestApp::spawn();
+    let operator = app.admin_token();
+    let org = app.create_org(&operator, "supplier");
+    let org_admin = app.invite_user(&operator, &org, "admin");
+    let member = app.invite_user(&org_admin.token, &org, "member");
+    let invite = |email: &str| {
+        let resp = app.post(
+            &format!("/api/v1/organisations/{org}/invitations"),
+            Some(&org_admin.token),
+            &json!({ "email": email, "role": "member" }),
+        );
+        resp.expect(201);
+        resp.json()["id"].as_str().unwrap().to_string()
+    };
+    let kept = invite("kept@example.org");
+    let withdrawn = invite("withdrawn@example.org");
+    let list = app.get(
+        &format!("/api/v1/organisations/{org}/invitations"),
+        Some(&org_admin.token),
+    );
+    list.expect(200);
+    let items = list.json()["items"].as_array().unwrap().clone();
+    let ids: Vec<&str> = items.iter().map(|i| i["id"].as_str().unwrap()).collect();
+    // Accepted invitations (the members') are no longer pending.
+    assert_eq!(ids, [kept.as_str(), withdrawn.as_str()], "{items:?}");
+    assert!(items.iter().all(|i| i.get("token").is_none() && i["email"].is_string()));
+
+    // Members, viewers and other organisations' admins may not.
+    app.get(&format!("/api/v1/organisations/{org}/invitations"), Some(&member.token))
+        .expect(403);
+    let outsider = app.user_in_new_org(&operator, "supplier", "admin");
+    app.get(
+        &format!("/api/v1/organisations/{org}/invitations"),
+        Some(&outsider.token),
+    )
+    .expect(403);
+    app.delete(
+        &format!("/api/v1/organisations/{org}/invitations/{withdrawn}"),
+        Some(&member.token),
+    )
+    .expect(403);
+    app.delete(
+        &format!("/api/v1/organisations/{}/invitations/{withdrawn}", outsider.org_id),
+        Some(&outsider.token),
+    )
+    .expect_code(404, "not_found");
+
+    app.delete(
+        &format!("/api/v1/organisations/{org}/invitations/{withdrawn}"),
+        Some(&org_admin.token),
+    )
+    .expect(204);
+    app.delete(
+        &format!("/api/v1/organisations/{org}/invitations/{withdrawn}"),
+        Some(&org_admin.token),
+    )
+    .expect_code(404, "not_found");
+    let token = app.smtp.wait_for("withdrawn@example.org").token("uiti_");
+    app.post(
+        "/api/v1/invitations/accept",
+        None,
+        &json!({ "token": token, "name": "Too Late", "new_password": "a long enough password" }),
+    )
+    .expect_code(400, "invalid_token");
+    // The operator admin sees (and could revoke) what is left.
+    let list = app.get(&format!("/api/v1/organisations/{org}/invitations"), Some(&operator));
+    list.expect(200);
+    assert_eq!(list.json()["items"].as_array().unwrap().len(), 1);
+    assert_eq!(list.json()["items"][0]["id"], kept.as_str());
+    let audit = app.get(
+        &format!("/api/v1/audit-events?entity_type=invitation&entity_id={withdrawn}"),
+        Some(&operator),
+    );
+    assert_eq!(audit.json()["items"][0]["action"], "invitation.revoke");
+    // The kept one still works, with the documented field name.
+    let token = app.smtp.wait_for("kept@example.org").token("uiti_");
+    app.post(
+        "/api/v1/invitations/accept",
+        None,
+        &json!({ "token": token, "name": "Kept", "new_password": "a long enough password" }),
+    )
+    .expect(201);
+    let list = app.get(
+        &format!("/api/v1/organisations/{org}/invitations"),
+        Some(&org_admin.token),
+    );
+    assert_eq!(list.json()["items"], json!([]));
+}
+
+#[test]
+fn admins_list_and_revoke_their_members_api_tokens_without_seeing_secrets() {
+    let app = TestApp::spawn();
+    let operator = app.admin_token();
+    let org = app.create_org(&operator, "supplier");
+    let org_admin = app.invite_user(&operator, &org, "admin");
+    let member = app.invite_user(&org_admin.token, &org, "member");
+    let create = |user: &str, name: &str| {
+        let resp = app.post("/api/v1/me/api-tokens", Some(user), &json!({ "name": name }));
+        resp.expect(201);
+        let body = resp.json();
+        (
+            body["id"].as_str().unwrap().to_string(),
+            body["token"].as_str().unwrap().to_string(),
+        )
+    };
+    let (leaked_id, leaked) = create(&member.token, "leaked harness");
+    let (kept_id, kept) = create(&member.token, "nightly");
+    let (own_id, _) = create(&org_admin.token, "admin's");
+    let outsider = app.user_in_new_org(&operator, "supplier", "admin");
+    let (foreign_id, foreign) = create(&outsider.token, "someone else's");
+
+    let list = app.get(
+        &format!("/api/v1/organisations/{org}/api-tokens"),
+        Some(&org_admin.token),
+    );
+    list.expect(200);
+    for secret in [&leaked, &kept] {
+        assert!(!list.body.contains(secret.as_str()), "a secret in the list");
+    }
+    let items = list.json()["items"].as_array().unwrap().clone();
+    let ids: Vec<&str> = items.iter().map(|i| i["id"].as_str().unwrap()).collect();
+    assert_eq!(ids, [leaked_id.as_str(), kept_id.as_str(), own_id.as_str()]);
+    assert_eq!(items[0]["user_id"], member.id.as_str());
+    assert_eq!(items[0]["user_email"], member.email.as_str());
+    assert_eq!(items[0]["name"], "leaked harness");
+    assert!(items
+        .iter()
+        .all(|i| i.get("token").is_none() && i.get("token_hash").is_none()));
+    let mine = app.get(
+        &format!("/api/v1/organisations/{org}/api-tokens?user_id={}", member.id),
+        Some(&org_admin.token),
+    );
+    assert_eq!(mine.json()["items"].as_array().unwrap().len(), 2);
+
+    // A member may not see or revoke the others' tokens; another org's admin neither.
+    app.get(&format!("/api/v1/organisations/{org}/api-tokens"), Some(&member.token))
+        .expect(403);
+    app.get(
+        &format!("/api/v1/organisations/{org}/api-tokens"),
+        Some(&outsider.token),
+    )
+    .expect(403);
+    app.delete(
+        &format!("/api/v1/organisations/{org}/api-tokens/{foreign_id}"),
+        Some(&org_admin.token),
+    )
+    .expect_code(404, "not_found");
+    app.get("/api/v1/me", Some(&foreign)).expect(200);
+
+    app.get("/api/v1/me", Some(&leaked)).expect(200);
+    app.delete(
+        &format!("/api/v1/organisations/{org}/api-tokens/{leaked_id}"),
+        Some(&org_admin.token),
+    )
+    .expect(204);
+    app.get("/api/v1/me", Some(&leaked)).expect_code(401, "invalid_token");
+    app.get("/api/v1/me", Some(&kept)).expect(200);
+    app.delete(
+        &format!("/api/v1/organisations/{org}/api-tokens/{leaked_id}"),
+        Some(&org_admin.token),
+    )
+    .expect_code(404, "not_found");
+    // The operator admin may too.
+    app.delete(
+        &format!("/api/v1/organisations/{org}/api-tokens/{kept_id}"),
+        Some(&operator),
+    )
+    .expect(204);
+    app.get("/api/v1/me", Some(&kept)).expect(401);
+    let left = app.get("/api/v1/me/api-tokens", Some(&member.token));
+    assert_eq!(left.json()["items"], json!([]));
+}

@@ -214,3 +214,136 @@ fn dates_the_database_cannot_store_are_422_not_500() {
     );
     token.expect(token.status);
 }
+
+#[test]
+fn json_objects_with_a_key_twice_are_400_naming_the_key_for_every_json_route() {
+    let app = TestApp::spawn();
+    let admin = app.admin_token();
+    for (method, path, token) in json_routes(&app, &admin) {
+        let body = br#"{"name": "first", "name": "second"}"#.to_vec();
+        let resp = app.send(method, &path, token.as_deref(), &[], Some(("application/json", body)));
+        let problem = resp.expect_code(400, "duplicate_key");
+        assert_eq!(problem["context"]["key"], "name", "{method} {path}: {problem}");
+        assert!(problem["detail"].as_str().unwrap().contains("name"), "{problem}");
+    }
+    // Nested keys are named with their path; nothing was written.
+    let before = app.get("/api/v1/me", Some(&admin)).json();
+    let resp = app.send(
+        "PATCH",
+        "/api/v1/me",
+        Some(&admin),
+        &[],
+        Some(("application/json", br#"{"name": "Once", "name": "Twice"}"#.to_vec())),
+    );
+    resp.expect_code(400, "duplicate_key");
+    assert_eq!(app.get("/api/v1/me", Some(&admin)).json(), before);
+    let resp = app.send(
+        "POST",
+        "/api/v1/results/batch",
+        Some(&admin),
+        &[],
+        Some((
+            "application/json",
+            br#"{"items": [{"outcome": "pass"}, {"outcome": "pass", "outcome": "fail"}]}"#.to_vec(),
+        )),
+    );
+    assert_eq!(
+        resp.expect_code(400, "duplicate_key")["context"]["key"],
+        "items[1].outcome"
+    );
+}
+
+#[test]
+fn responses_carry_nosniff_the_docs_a_csp_and_api_json_no_store() {
+    let app = TestApp::spawn();
+    let admin = app.admin_token();
+    let me = app.get("/api/v1/me", Some(&admin));
+    me.expect(200);
+    assert_eq!(me.header("x-content-type-options").as_deref(), Some("nosniff"));
+    assert_eq!(me.header("cache-control").as_deref(), Some("no-store"));
+    let login = app.post(
+        "/api/v1/auth/login",
+        None,
+        &json!({ "email": ADMIN_EMAIL, "password": ADMIN_PASSWORD }),
+    );
+    assert_eq!(login.header("cache-control").as_deref(), Some("no-store"), "tokens");
+    let problem = app.get("/api/v1/me", None);
+    assert_eq!(problem.header("cache-control").as_deref(), Some("no-store"));
+    assert_eq!(problem.header("x-content-type-options").as_deref(), Some("nosniff"));
+    for path in ["/healthz", "/openapi.json", "/no/such/route", "/docs/"] {
+        let resp = app.get(path, None);
+        assert_eq!(
+            resp.header("x-content-type-options").as_deref(),
+            Some("nosniff"),
+            "{path}"
+        );
+    }
+    // The Swagger UI: a policy that forbids framing and loads only what the binary serves.
+    let docs = app.get("/docs/", None);
+    docs.expect(200);
+    let csp = docs.header("content-security-policy").expect("a CSP on /docs/");
+    assert!(csp.contains("frame-ancestors 'none'"), "{csp}");
+    assert!(
+        csp.contains("script-src 'self'") && !csp.contains("unsafe-eval"),
+        "{csp}"
+    );
+    // Everything the page loads is served from here, so 'self' covers it, and none of it is inline.
+    assert!(
+        !docs.body.contains("<script>") && !docs.body.contains("http"),
+        "{}",
+        docs.body
+    );
+    for asset in ["swagger-ui-bundle.js", "swagger-initializer.js", "swagger-ui.css"] {
+        let resp = app.get(&format!("/docs/{asset}"), None);
+        resp.expect(200);
+        assert!(resp.header("content-security-policy").is_some(), "{asset}");
+    }
+    assert!(app
+        .get("/docs/swagger-initializer.js", None)
+        .body
+        .contains("/openapi.json"));
+}
+
+#[cfg(unix)]
+#[test]
+fn the_data_directory_database_and_emails_are_private_to_the_server() {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = |path: &std::path::Path| std::fs::metadata(path).unwrap().permissions().mode() & 0o777;
+    let app = TestApp::spawn_with(|c| {
+        // A directory the server creates itself (the test's temporary one is 0700 already).
+        c.data_dir = c.data_dir.join("portal-data");
+        c.mail_transport = "file".into();
+    });
+    let data = app.config.data_dir.clone();
+    assert_eq!(mode(&data), 0o700, "data directory");
+    if app.config.database_url.is_none() {
+        let db = data.join("portal.db");
+        assert_eq!(mode(&db), 0o600, "portal.db");
+        for suffix in ["-wal", "-shm"] {
+            let file = data.join(format!("portal.db{suffix}"));
+            if file.exists() {
+                assert_eq!(mode(&file), 0o600, "portal.db{suffix}");
+            }
+        }
+    }
+    let mail = data.join("mail");
+    assert_eq!(mode(&mail), 0o700, "mail directory");
+    // An email with a live token.
+    app.post("/api/v1/auth/password-reset", None, &json!({ "email": ADMIN_EMAIL }))
+        .expect(202);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let eml = loop {
+        let found = std::fs::read_dir(&mail)
+            .unwrap()
+            .filter_map(Result::ok)
+            .map(|e| e.path())
+            .find(|p| p.extension().is_some_and(|e| e == "eml"));
+        if let Some(path) = found {
+            break path;
+        }
+        assert!(std::time::Instant::now() < deadline, "no .eml written");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    assert_eq!(mode(&eml), 0o600, "{}", eml.display());
+    assert!(std::fs::read_to_string(&eml).unwrap().contains("uitx_"));
+}

@@ -74,6 +74,10 @@ const FOREIGN: &[(&str, Foreign, &str)] = &[
     ("PATCH /api/v1/organisations/{id}", OwnerOnly, "operator admin only"),
     ("POST /api/v1/organisations/{id}/invitations", OwnerOnly, "the organisation's admin"),
     ("GET /api/v1/organisations/{id}/members", OwnerOnly, "members of that organisation and operator admins"),
+    ("GET /api/v1/organisations/{id}/invitations", OwnerOnly, "the organisation's admins and operator admins"),
+    ("DELETE /api/v1/organisations/{id}/invitations/{invitation_id}", Hidden, "an invitation belongs to its own organisation only"),
+    ("GET /api/v1/organisations/{id}/api-tokens", OwnerOnly, "the organisation's admins and operator admins"),
+    ("DELETE /api/v1/organisations/{id}/api-tokens/{token_id}", Hidden, "a token belongs to a member of its own organisation only"),
     ("GET /api/v1/organisations/{id}/members/{user_id}", Hidden, "a user id is a member only of its own organisation"),
     ("PATCH /api/v1/organisations/{id}/members/{user_id}", Hidden, "a user id is a member only of its own organisation"),
     ("DELETE /api/v1/organisations/{id}/members/{user_id}", Hidden, "a user id is a member only of its own organisation"),
@@ -99,6 +103,13 @@ const FOREIGN: &[(&str, Foreign, &str)] = &[
     ("GET /api/v1/uit-windows/{id}/matrix", Readable, "UIT windows are industry-visible (results filtered)"),
     ("GET /api/v1/uit-windows/{id}/participants", Readable, "UIT windows are industry-visible"),
     ("POST /api/v1/uit-windows/{id}/participants", Open, "any participating organisation joins a window"),
+];
+
+/// Reads under `/organisations/{id}` that only that organisation (or the operator) may make.
+const ORG_ADMIN_READS: &[&str] = &[
+    "GET /api/v1/organisations/{id}/members",
+    "GET /api/v1/organisations/{id}/invitations",
+    "GET /api/v1/organisations/{id}/api-tokens",
 ];
 
 /// The kinds of organisation whose users the write tests act as.
@@ -150,6 +161,8 @@ const WRITES: &[(&str, Writer)] = &[
     ("POST /api/v1/organisations/{id}/invitations", OwnOrgAdmin("an org admin manages its members, whatever the org's kind")),
     ("PATCH /api/v1/organisations/{id}/members/{user_id}", OwnOrgAdmin("an org admin manages its members, whatever the org's kind")),
     ("DELETE /api/v1/organisations/{id}/members/{user_id}", OwnOrgAdmin("an org admin manages its members, whatever the org's kind")),
+    ("DELETE /api/v1/organisations/{id}/invitations/{invitation_id}", OwnOrgAdmin("an org admin manages its members, whatever the org's kind")),
+    ("DELETE /api/v1/organisations/{id}/api-tokens/{token_id}", OwnOrgAdmin("an org admin manages its members' credentials, whatever the org's kind")),
     ("POST /api/v1/releases", Writer::Org(Org::Operator)),
     ("PATCH /api/v1/releases/{id}", Writer::Org(Org::Operator)),
     ("POST /api/v1/releases/{id}/stage", Writer::Org(Org::Operator)),
@@ -299,7 +312,8 @@ fn every_route_is_classified() {
                 Some((_, Readable, _)) if op.method != "GET" => {
                     problems.push(format!("{key}: only a GET can be Readable"))
                 }
-                Some((_, Open | OwnerOnly, _)) if !op.is_write() && key != "GET /api/v1/organisations/{id}/members" => {
+                // Reads about an organisation by its (public) id: its admins' business, 403 to others.
+                Some((_, Open | OwnerOnly, _)) if !op.is_write() && !ORG_ADMIN_READS.contains(&key.as_str()) => {
                     problems.push(format!("{key}: a read is Hidden or Readable"))
                 }
                 _ => {}
@@ -477,6 +491,17 @@ fn write_routes_are_forbidden_to_viewers_and_reviewers() {
         } else {
             (&fx.reviewer_member, &fx.reviewer_spare)
         };
+        let (invitation, token) = if admin_of.org_id == fx.w.a.org_id {
+            &fx.a_credentials
+        } else {
+            &fx.reviewer_credentials
+        };
+        if op.path.contains("{invitation_id}") {
+            return vec![admin_of.org_id.clone(), invitation.clone()];
+        }
+        if op.path.contains("{token_id}") {
+            return vec![admin_of.org_id.clone(), token.clone()];
+        }
         match op.method.as_str() {
             "PATCH" => vec![admin_of.org_id.clone(), changed.id.clone()],
             "DELETE" => vec![admin_of.org_id.clone(), removed.id.clone()],

@@ -22,6 +22,11 @@ pub struct Fx {
     pub reviewer_spare: TestUser,
     /// A's API token: (id, secret).
     pub a_token: (String, String),
+    /// A pending invitation of A's organisation and an API token of A's viewer: (invitation
+    /// id, token id), for A's admin to revoke.
+    pub a_credentials: (String, String),
+    /// The same in the reviewer's organisation (the token is the reviewer member's).
+    pub reviewer_credentials: (String, String),
     pub claim: String,
     pub mask: String,
     pub a_set: String,
@@ -119,6 +124,20 @@ impl Fx {
         token.expect(201);
         let a_token = (id_of(&token), token.json()["token"].as_str().unwrap().to_string());
 
+        let credentials = |org_id: &str, member: &TestUser| {
+            let invitation = app.post(
+                &format!("/api/v1/organisations/{org_id}/invitations"),
+                Some(&admin),
+                &json!({ "email": format!("pending-{}@example.org", short()), "role": "member" }),
+            );
+            invitation.expect(201);
+            let token = app.post("/api/v1/me/api-tokens", Some(&member.token), &json!({ "name": "ci" }));
+            token.expect(201);
+            (id_of(&invitation), id_of(&token))
+        };
+        let a_credentials = credentials(&w.a.org_id, &w.a_viewer);
+        let reviewer_credentials = credentials(&w.reviewer.org_id, &reviewer_member);
+
         let claim = app.post(
             &format!("/api/v1/uit-windows/{}/claims", w.window),
             Some(&w.a.token),
@@ -177,6 +196,8 @@ impl Fx {
             reviewer_member,
             reviewer_spare,
             a_token,
+            a_credentials,
+            reviewer_credentials,
             claim: id_of(&claim),
             mask: id_of(&mask),
             a_set: id_of(&a_set),
@@ -235,6 +256,20 @@ impl Fx {
                 owner: self.a_admin.token.clone(),
                 peer: w.outsider.token.clone(),
             },
+            // The same for A's invitations and members' API tokens.
+            "organisations" if path.contains("{invitation_id}") || path.contains("{token_id}") => {
+                let id = if path.contains("{invitation_id}") {
+                    &self.a_credentials.0
+                } else {
+                    &self.a_credentials.1
+                };
+                Target {
+                    ids: vec![w.a.org_id.clone(), id.clone()],
+                    peer_ids: vec![w.outsider.org_id.clone(), id.clone()],
+                    owner: self.a_admin.token.clone(),
+                    peer: w.outsider.token.clone(),
+                }
+            }
             "organisations" => one(&w.a.org_id, &self.a_admin, &w.outsider),
             _ => panic!("no fixture for {path}: extend Fx::target in tests/api/security.rs"),
         }
