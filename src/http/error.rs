@@ -278,7 +278,23 @@ pub fn json_error(err: actix_web::error::JsonPayloadError, _req: &actix_web::Htt
             "unsupported_media_type",
             "The request body must be application/json.",
         ),
-        J::Deserialize(e) => ApiError::bad_request("malformed_body", format!("The JSON body is invalid: {e}")),
+        J::Deserialize(e) => {
+            let text = e.to_string();
+            match super::unique_keys::path_of(&text) {
+                // Where the document broke (`items[217].outcome`), as a field error like a
+                // body that parses but does not fit.
+                Some((field, message)) => {
+                    let mut api =
+                        ApiError::bad_request("malformed_body", format!("The JSON body is invalid {text}"));
+                    api.errors.push(FieldError {
+                        field: field.to_string(),
+                        message: message.to_string(),
+                    });
+                    api
+                }
+                None => ApiError::bad_request("malformed_body", format!("The JSON body is invalid: {text}")),
+            }
+        }
         _ => ApiError::bad_request("malformed_body", "The request body could not be read."),
     };
     api.into()

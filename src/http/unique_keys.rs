@@ -4,8 +4,12 @@
 //! "visibility": "private"}` would be read as whichever came last while a proxy or a log reader
 //! sees the first: an ambiguity a client never means. Bodies are read through this once (see
 //! [`super::json::Json`]) and refused with a problem naming the key and where it is.
+//!
+//! A body that is not JSON at all fails here too; the error then says where in the document it
+//! broke, as a path (`at items[217].outcome: expected value at line 1 column 9000`), which
+//! [`path_of`] reads back for the problem's `errors[].field`.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::fmt;
 
 use serde::de::{DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
@@ -22,9 +26,11 @@ pub struct UniqueKeys {
 impl<'de> Deserialize<'de> for UniqueKeys {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let duplicate = RefCell::new(None);
+        let placed = Cell::new(false);
         let value = Reader {
             at: &Segment::Root,
             duplicate: &duplicate,
+            placed: &placed,
         }
         .deserialize(deserializer)?;
         Ok(UniqueKeys {
@@ -55,6 +61,28 @@ impl fmt::Display for Segment<'_> {
 struct Reader<'a> {
     at: &'a Segment<'a>,
     duplicate: &'a RefCell<Option<String>>,
+    /// Whether an error has been given its path already (the innermost reader names it).
+    placed: &'a Cell<bool>,
+}
+
+impl Reader<'_> {
+    /// `err` as raised while reading the value at `at`, with that path in front.
+    fn place<E: serde::de::Error>(&self, at: &Segment<'_>, err: E) -> E {
+        if self.placed.replace(true) {
+            return err;
+        }
+        // The format's own position (" at line 1 column 9") is added again on the way out.
+        let text = err.to_string();
+        let text = text.rfind(" at line ").map_or(text.as_str(), |i| &text[..i]);
+        E::custom(format_args!("at {at}: {text}"))
+    }
+}
+
+/// The path a syntax error was placed at by the reader, and the rest of its message.
+pub fn path_of(message: &str) -> Option<(&str, &str)> {
+    let rest = message.strip_prefix("at ")?;
+    let (path, text) = rest.split_once(": ")?;
+    (!path.is_empty() && !path.contains(' ')).then_some((path, text))
 }
 
 impl<'de> DeserializeSeed<'de> for Reader<'_> {
@@ -115,8 +143,9 @@ impl<'de> Visitor<'de> for Reader<'_> {
             let reader = Reader {
                 at: &at,
                 duplicate: self.duplicate,
+                placed: self.placed,
             };
-            match seq.next_element_seed(reader)? {
+            match seq.next_element_seed(reader).map_err(|e| self.place(&at, e))? {
                 Some(item) => items.push(item),
                 None => return Ok(Value::Array(items)),
             }
@@ -127,10 +156,13 @@ impl<'de> Visitor<'de> for Reader<'_> {
         let mut fields = Map::new();
         while let Some(key) = map.next_key::<String>()? {
             let at = Segment::Key(self.at, &key);
-            let value = map.next_value_seed(Reader {
-                at: &at,
-                duplicate: self.duplicate,
-            })?;
+            let value = map
+                .next_value_seed(Reader {
+                    at: &at,
+                    duplicate: self.duplicate,
+                    placed: self.placed,
+                })
+                .map_err(|e| self.place(&at, e))?;
             if fields.contains_key(&key) {
                 let mut first = self.duplicate.borrow_mut();
                 if first.is_none() {
@@ -158,6 +190,20 @@ mod tests {
         let read = read(text);
         assert_eq!(read.value, serde_json::from_str::<serde_json::Value>(text).unwrap());
         assert_eq!(read.duplicate, None);
+    }
+
+    #[test]
+    fn a_syntax_error_says_where_in_the_document_it_broke() {
+        let mut items = vec![r#"{"outcome": "pass"}"#.to_string(); 218];
+        items[217] = r#"{"scenario": "x", "outcome": pass}"#.into();
+        let text = format!(r#"{{"items": [{}]}}"#, items.join(","));
+        let err = serde_json::from_str::<UniqueKeys>(&text).unwrap_err().to_string();
+        let (path, rest) = super::path_of(&err).unwrap_or_else(|| panic!("{err}"));
+        assert_eq!(path, "items[217].outcome");
+        assert!(rest.starts_with("expected value at line 1 column"), "{err}");
+        // An error outside any value keeps serde_json's own words.
+        let err = serde_json::from_str::<UniqueKeys>("{} x").unwrap_err().to_string();
+        assert_eq!(super::path_of(&err), None, "{err}");
     }
 
     #[test]

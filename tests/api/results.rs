@@ -647,4 +647,22 @@ fn a_batch_item_that_does_not_parse_is_named_by_its_path() {
         .post("/api/v1/results/batch", Some(&w.a.token), &json!({ "items": items }))
         .expect_code(400, "malformed_body");
     assert_eq!(problem["errors"][0]["field"], "items[3].executed_at", "{problem}");
+
+    // JSON that does not even parse says where it broke, too.
+    items[3]["executed_at"] = json!("2026-12-01T10:00:00Z");
+    items[217]["outcome"] = json!("PLACEHOLDER");
+    let text = json!({ "items": items }).to_string().replace("\"PLACEHOLDER\"", "pass");
+    let problem = app
+        .send(
+            "POST",
+            "/api/v1/results/batch",
+            Some(&w.a.token),
+            &[],
+            Some(("application/json", text.into_bytes())),
+        )
+        .expect_code(400, "malformed_body");
+    assert_eq!(problem["errors"][0]["field"], "items[217].outcome", "{problem}");
+    assert!(problem["detail"].as_str().unwrap().contains("line 1 column"), "{problem}");
+    let listed = app.get(&format!("/api/v1/results?uit_window_id={}", w.window), Some(&w.a.token));
+    assert_eq!(listed.json()["items"].as_array().unwrap().len(), 0, "nothing was written");
 }
