@@ -37,7 +37,7 @@ pub fn redact(conn: &mut DbConn, ctx: &AuthContext, events: &mut [AuditEvent]) -
                     roadmap_viewer.as_ref().is_some_and(|v| v.admits_snapshot(&snapshot))
                 }
                 "subscription" => crate::notifications::model::readable_by(conn, &ctx.user_id, &event.entity_id)?,
-                "api_token" => crate::me::api_tokens::readable_by(conn, &ctx.user_id, &event.entity_id)?,
+                "api_token" => crate::me::api_tokens::readable_by(conn, ctx, &event.entity_id)?,
                 // A calendar token is its user's own (the row's id is the user's).
                 "calendar_token" => event.entity_id == ctx.user_id,
                 _ => true,

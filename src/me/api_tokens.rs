@@ -275,11 +275,16 @@ pub async fn revoke_api_token(
     Ok(HttpResponse::NoContent().finish())
 }
 
-/// Whether the user may read the API token `id` (revoked ones included), e.g. in the audit
-/// log: the tokens of `/me/api-tokens` are their user's own.
-pub fn readable_by(conn: &mut crate::db::DbConn, user_id: &str, id: &str) -> QueryResult<bool> {
-    diesel::select(diesel::dsl::exists(
-        t::table.filter(t::id.eq(id)).filter(t::user_id.eq(user_id)),
-    ))
-    .get_result(conn)
+/// Whether the caller may read the API token `id` (revoked ones included), e.g. in the audit
+/// log: its user, and whoever administers the user's organisation (who may list and revoke it
+/// through `/organisations/{id}/api-tokens`). Secrets are never stored, so never shown.
+pub fn readable_by(conn: &mut crate::db::DbConn, ctx: &AuthContext, id: &str) -> QueryResult<bool> {
+    use crate::db::schema::users;
+    let owner: Option<(String, String)> = t::table
+        .inner_join(users::table)
+        .filter(t::id.eq(id))
+        .select((t::user_id, users::org_id))
+        .first(conn)
+        .optional()?;
+    Ok(owner.is_some_and(|(user_id, org_id)| user_id == ctx.user_id || ctx.can_administer(&org_id)))
 }
