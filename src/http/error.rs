@@ -284,8 +284,7 @@ pub fn json_error(err: actix_web::error::JsonPayloadError, _req: &actix_web::Htt
                 // Where the document broke (`items[217].outcome`), as a field error like a
                 // body that parses but does not fit.
                 Some((field, message)) => {
-                    let mut api =
-                        ApiError::bad_request("malformed_body", format!("The JSON body is invalid {text}"));
+                    let mut api = ApiError::bad_request("malformed_body", format!("The JSON body is invalid {text}"));
                     api.errors.push(FieldError {
                         field: field.to_string(),
                         message: message.to_string(),

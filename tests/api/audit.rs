@@ -240,11 +240,17 @@ fn audit_rows_show_only_what_the_audited_entitys_own_visibility_admits() {
     token.expect(201);
     let token = token.json();
     let rows = audit_rows(&app, &a_admin.token, token["id"].as_str().unwrap());
-    assert!(rows.is_empty() || (rows[0]["after"].is_null() && rows[0]["redacted"] == true), "{rows:?}");
+    assert!(
+        rows.is_empty() || (rows[0]["after"].is_null() && rows[0]["redacted"] == true),
+        "{rows:?}"
+    );
     for reader in [&w.outsider.token, &w.admin] {
         let rows = audit_rows(&app, reader, token["id"].as_str().unwrap());
         assert_eq!(rows[0]["after"]["token_prefix"], token["token_prefix"]);
-        assert!(!rows[0].to_string().contains(token["token"].as_str().unwrap()), "no secret");
+        assert!(
+            !rows[0].to_string().contains(token["token"].as_str().unwrap()),
+            "no secret"
+        );
     }
     // Subscriptions are their user's own, even to admins.
     let sub = app.post(

@@ -662,7 +662,14 @@ fn a_batch_item_that_does_not_parse_is_named_by_its_path() {
         )
         .expect_code(400, "malformed_body");
     assert_eq!(problem["errors"][0]["field"], "items[217].outcome", "{problem}");
-    assert!(problem["detail"].as_str().unwrap().contains("line 1 column"), "{problem}");
+    assert!(
+        problem["detail"].as_str().unwrap().contains("line 1 column"),
+        "{problem}"
+    );
     let listed = app.get(&format!("/api/v1/results?uit_window_id={}", w.window), Some(&w.a.token));
-    assert_eq!(listed.json()["items"].as_array().unwrap().len(), 0, "nothing was written");
+    assert_eq!(
+        listed.json()["items"].as_array().unwrap().len(),
+        0,
+        "nothing was written"
+    );
 }
