@@ -30,6 +30,7 @@ pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
 
 #[derive(Debug, Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"email": "test.lead@northern-lights.example", "password": "correct horse battery staple"}))]
 pub struct LoginRequest {
     #[schema(example = "admin@example.org")]
     pub email: String,
@@ -38,6 +39,7 @@ pub struct LoginRequest {
 
 /// An access token and the refresh token that renews it.
 #[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({"access_token": "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIwMTkzYTFjMiJ9.3q2-7w", "token_type": "Bearer", "expires_in": 900, "refresh_token": "uitr_Zk3mQ8vN2pL5xR7tW1yB4cH6jD9fG0sAqE2uY5iO8pL"}))]
 pub struct TokenPair {
     pub access_token: String,
     /// Always `Bearer`.
@@ -362,6 +364,7 @@ async fn queue_password_reset(state: web::Data<AppState>, email: String, rid: Op
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"token": "uitx_Hq4nV7xK2mR9tL5wB8cD3fJ6aZ1eY0uS7gWkNpQrTvX", "new_password": "a long passphrase of my own"}))]
 pub struct PasswordResetConfirm {
     pub token: String,
     /// The new password (the same name as in `PATCH /me` and invitation acceptance).

@@ -22,6 +22,7 @@ const INVITATION_TTL_DAYS: i64 = 7;
 
 #[derive(Debug, Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"email": "jo.bloggs@severn-supply.example", "role": "member"}))]
 pub struct NewInvitation {
     #[schema(format = Email, max_length = 254)]
     pub email: String,
@@ -235,6 +236,7 @@ pub async fn revoke_invitation(
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"token": "uiti_Wm5qT8zN3kP6vR9xC2bF4hJ7aL1eY0uS7gQnMrPsUw", "name": "Jo Bloggs", "new_password": "a long passphrase of my own"}))]
 pub struct AcceptInvitation {
     pub token: String,
     #[schema(min_length = 1, max_length = 200)]
