@@ -451,14 +451,7 @@ pub fn confirm(conn: &mut DbConn, hash: &str, public_url: &str, actor: &Actor) -
     }
     let saved = model::find(conn, &row.id)?.ok_or_else(ApiError::not_found)?;
     let after = Subscription::new(saved, email, public_url);
-    audit_change(
-        conn,
-        actor,
-        "subscription.confirm",
-        &after,
-        Some(&before),
-        Some(&after),
-    )?;
+    audit_change(conn, actor, "subscription.confirm", &after, Some(&before), Some(&after))?;
     Ok(after)
 }
 

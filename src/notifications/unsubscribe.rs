@@ -123,7 +123,10 @@ pub async fn unsubscribe_page(
     if row.status() == SubscriptionStatus::Unsubscribed {
         return Ok(page(
             "Unsubscribed",
-            format!("This subscription has ended: no more {} are sent.", describe(&row, &email)),
+            format!(
+                "This subscription has ended: no more {} are sent.",
+                describe(&row, &email)
+            ),
             None,
         ));
     }

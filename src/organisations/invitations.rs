@@ -217,32 +217,31 @@ pub fn accept(
     hash: &str,
     rid: Option<String>,
 ) -> Result<User, ApiError> {
-        let (org_id, email, role) = model::consume_invitation(conn, token)?.ok_or_else(|| {
-            ApiError::bad_request("invalid_token", "The invitation is invalid, used or expired.")
-        })?;
-        if model::email_taken(conn, &email)? {
-            return Err(ApiError::conflict(
-                "user_exists",
-                "A user with this email already exists.",
-            ));
-        }
-        let user = User::from(model::insert_user(conn, &org_id, &email, name.trim(), role, hash)?);
-        let actor = Actor {
-            user_id: Some(user.id.clone()),
-            org_id: Some(org_id.clone()),
-            request_id: rid,
-        };
-        audit::record(
-            conn,
-            &actor,
-            Change {
-                action: "invitation.accept",
-                entity_type: "user",
-                entity_id: &user.id,
-                org_id: Some(&org_id),
-                before: None,
-                after: Some(serde_json::to_value(&user)?),
-            },
-        )?;
+    let (org_id, email, role) = model::consume_invitation(conn, token)?
+        .ok_or_else(|| ApiError::bad_request("invalid_token", "The invitation is invalid, used or expired."))?;
+    if model::email_taken(conn, &email)? {
+        return Err(ApiError::conflict(
+            "user_exists",
+            "A user with this email already exists.",
+        ));
+    }
+    let user = User::from(model::insert_user(conn, &org_id, &email, name.trim(), role, hash)?);
+    let actor = Actor {
+        user_id: Some(user.id.clone()),
+        org_id: Some(org_id.clone()),
+        request_id: rid,
+    };
+    audit::record(
+        conn,
+        &actor,
+        Change {
+            action: "invitation.accept",
+            entity_type: "user",
+            entity_id: &user.id,
+            org_id: Some(&org_id),
+            before: None,
+            after: Some(serde_json::to_value(&user)?),
+        },
+    )?;
     Ok(user)
 }

@@ -350,6 +350,12 @@ pub fn peek_invitation(conn: &mut DbConn, secret: &str) -> Result<Option<(String
         .first(conn)
         .optional()?;
     found
-        .map(|(org, email, role)| Ok((org, email, Role::parse(&role).ok_or_else(|| ApiError::internal("bad role"))?)))
+        .map(|(org, email, role)| {
+            Ok((
+                org,
+                email,
+                Role::parse(&role).ok_or_else(|| ApiError::internal("bad role"))?,
+            ))
+        })
         .transpose()
 }

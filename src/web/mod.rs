@@ -26,7 +26,12 @@ const STYLE: &str = include_str!("assets/style.css");
 /// browsers may keep it for a year.
 pub fn style_path() -> &'static str {
     static PATH: OnceLock<String> = OnceLock::new();
-    PATH.get_or_init(|| format!("/assets/style.{}.css", &hex::encode(Sha256::digest(STYLE.as_bytes()))[..16]))
+    PATH.get_or_init(|| {
+        format!(
+            "/assets/style.{}.css",
+            &hex::encode(Sha256::digest(STYLE.as_bytes()))[..16]
+        )
+    })
 }
 
 /// Every HTML response's policy: nothing inline, nothing from elsewhere, no framing.

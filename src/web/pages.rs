@@ -33,8 +33,10 @@ fn forbidden() -> HttpResponse {
         StatusCode::FORBIDDEN,
         Exposure::Private,
         "This form has expired",
-        &["The form was not sent from this page of the portal, or it was open for too long. \
-           Nothing was changed. Go back, reload the page and try again."],
+        &[
+            "The form was not sent from this page of the portal, or it was open for too long. \
+           Nothing was changed. Go back, reload the page and try again.",
+        ],
         Some(("/", "Go to the home page")),
     )
 }
@@ -225,7 +227,9 @@ pub async fn sign_in(state: web::Data<AppState>, req: HttpRequest, body: web::By
                 email: f.email,
                 error: Some(e.detail),
             };
-            return Ok(render(StatusCode::UNAUTHORIZED, Exposure::Private, &page, |b| guard.apply(b)));
+            return Ok(render(StatusCode::UNAUTHORIZED, Exposure::Private, &page, |b| {
+                guard.apply(b)
+            }));
         }
         Err(e) => return Err(e),
     };
@@ -251,7 +255,10 @@ fn signed_in(state: &AppState, secret: &str, to: &str) -> HttpResponse {
             header::SET_COOKIE,
             session::cookie(state, session::session_cookie(state), secret, None),
         ))
-        .append_header((header::SET_COOKIE, session::cookie(state, session::pre_cookie(state), "", Some(0))))
+        .append_header((
+            header::SET_COOKIE,
+            session::cookie(state, session::pre_cookie(state), "", Some(0)),
+        ))
         .finish()
 }
 
@@ -366,7 +373,11 @@ pub async fn confirm_subscription_page(
     query: web::Query<TokenQuery>,
 ) -> Page {
     let Some(token) = query.into_inner().token.filter(|t| !t.is_empty() && t.len() <= 200) else {
-        return Ok(subscribe_again(StatusCode::NOT_FOUND, "This link does not work", "The link has no token."));
+        return Ok(subscribe_again(
+            StatusCode::NOT_FOUND,
+            "This link does not work",
+            "The link has no token.",
+        ));
     };
     let hash = hash_secret(token.trim());
     let row = state
@@ -383,7 +394,14 @@ pub async fn confirm_subscription_page(
     let guard = session::guard(&state, &req, None);
     let done = row.status() == SubscriptionStatus::Active;
     let page = ConfirmPage {
-        chrome: Chrome::new(if done { "Subscription confirmed" } else { "Confirm your subscription" }, None),
+        chrome: Chrome::new(
+            if done {
+                "Subscription confirmed"
+            } else {
+                "Confirm your subscription"
+            },
+            None,
+        ),
         what: described(&row),
         token,
         csrf: guard.csrf.clone(),
@@ -467,7 +485,13 @@ fn reset_dead_end() -> HttpResponse {
     )
 }
 
-fn reset_form(state: &AppState, req: &HttpRequest, token: String, error: Option<String>, status: StatusCode) -> HttpResponse {
+fn reset_form(
+    state: &AppState,
+    req: &HttpRequest,
+    token: String,
+    error: Option<String>,
+    status: StatusCode,
+) -> HttpResponse {
     let guard = session::guard(state, req, None);
     let page = ResetPage {
         chrome: Chrome::new("Choose a new password", None),
@@ -518,7 +542,13 @@ pub async fn reset_password(state: web::Data<AppState>, req: HttpRequest, body: 
         Err(e) if e.status == StatusCode::TOO_MANY_REQUESTS => return Ok(too_many(&e)),
         Err(e) if e.status == StatusCode::UNPROCESSABLE_ENTITY => {
             let error = field_error(&e, "new_password", "The password").or(Some(e.detail));
-            return Ok(reset_form(&state, &req, f.token, error, StatusCode::UNPROCESSABLE_ENTITY));
+            return Ok(reset_form(
+                &state,
+                &req,
+                f.token,
+                error,
+                StatusCode::UNPROCESSABLE_ENTITY,
+            ));
         }
         Err(e) if e.code == "invalid_token" => return Ok(reset_dead_end()),
         Err(e) => return Err(e),
@@ -530,7 +560,8 @@ pub async fn reset_password(state: web::Data<AppState>, req: HttpRequest, body: 
         &["Your new password is set. Every session you had has ended, on every device and in every program: sign in again with the new password."],
         Some(("/sign-in", "Sign in")),
     );
-    if let Ok(v) = header::HeaderValue::from_str(&session::cookie(&state, session::session_cookie(&state), "", Some(0))) {
+    if let Ok(v) = header::HeaderValue::from_str(&session::cookie(&state, session::session_cookie(&state), "", Some(0)))
+    {
         res.headers_mut().append(header::SET_COOKIE, v);
     }
     Ok(res)
@@ -634,9 +665,12 @@ pub async fn accept_invitation(state: web::Data<AppState>, req: HttpRequest, bod
             name_error: field_error(&e, "name", "The name"),
             password_error: field_error(&e, "password", "The password"),
         };
-        return Ok(render(StatusCode::UNPROCESSABLE_ENTITY, Exposure::Private, &page, |b| {
-            guard.apply(b)
-        }));
+        return Ok(render(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Exposure::Private,
+            &page,
+            |b| guard.apply(b),
+        ));
     }
     let hash = state.hasher.hash(f.password).await?;
     let rid = request_id(&req);
