@@ -22,16 +22,26 @@ use crate::http::ApiError;
 /// The stylesheet, compiled in.
 const STYLE: &str = include_str!("assets/style.css");
 
-/// `/assets/style.<first 16 hex digits of its SHA-256>.css`: a new name for every change, so
-/// browsers may keep it for a year.
+/// The icon, compiled in (so browsers need not ask for a missing /favicon.ico).
+const ICON: &str = include_str!("assets/icon.svg");
+
+/// `/assets/<stem>.<first 16 hex digits of the content's SHA-256>.<ext>`: a new name for every
+/// change, so browsers may keep each for a year.
+fn hashed(stem: &str, ext: &str, content: &str) -> String {
+    format!(
+        "/assets/{stem}.{}.{ext}",
+        &hex::encode(Sha256::digest(content.as_bytes()))[..16]
+    )
+}
+
 pub fn style_path() -> &'static str {
     static PATH: OnceLock<String> = OnceLock::new();
-    PATH.get_or_init(|| {
-        format!(
-            "/assets/style.{}.css",
-            &hex::encode(Sha256::digest(STYLE.as_bytes()))[..16]
-        )
-    })
+    PATH.get_or_init(|| hashed("style", "css", STYLE))
+}
+
+pub fn icon_path() -> &'static str {
+    static PATH: OnceLock<String> = OnceLock::new();
+    PATH.get_or_init(|| hashed("icon", "svg", ICON))
 }
 
 /// Every HTML response's policy: nothing inline, nothing from elsewhere, no framing.
@@ -94,6 +104,7 @@ pub fn render(
 pub struct Chrome {
     pub title: String,
     pub css: &'static str,
+    pub icon: &'static str,
     pub nav: Option<Nav>,
 }
 
@@ -109,6 +120,7 @@ impl Chrome {
         Self {
             title: title.into(),
             css: style_path(),
+            icon: icon_path(),
             nav,
         }
     }
@@ -159,17 +171,26 @@ pub async fn not_found(req: HttpRequest) -> Result<HttpResponse, ApiError> {
     Err(ApiError::not_found())
 }
 
-async fn stylesheet() -> HttpResponse {
+fn asset(content_type: &'static str, body: &'static str) -> HttpResponse {
     HttpResponse::Ok()
-        .insert_header((header::CONTENT_TYPE, "text/css; charset=utf-8"))
+        .insert_header((header::CONTENT_TYPE, content_type))
         .insert_header((header::CACHE_CONTROL, "public, max-age=31536000, immutable"))
         .insert_header((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
-        .body(STYLE)
+        .body(body)
+}
+
+async fn stylesheet() -> HttpResponse {
+    asset("text/css; charset=utf-8", STYLE)
+}
+
+async fn icon() -> HttpResponse {
+    asset("image/svg+xml", ICON)
 }
 
 /// The page routes (plain actix resources: not in the OpenAPI document).
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource(style_path()).route(web::get().to(stylesheet)))
+        .service(web::resource(icon_path()).route(web::get().to(icon)))
         .service(web::resource("/").route(web::get().to(pages::home)))
         .service(
             web::resource("/sign-in")
