@@ -536,3 +536,76 @@ fn a_password_change_ends_the_web_session() {
     assert!(!home.body.contains("Signed in as"), "{}", home.body);
     assert!(home.body.contains("href=\"/sign-in\""));
 }
+
+#[test]
+fn the_home_page_lists_the_windows_the_api_lists() {
+    use crate::releases::{at, id, release};
+    use chrono::Duration;
+    let app = TestApp::spawn();
+    let admin = app.admin_token();
+    for (name, from, to) in [
+        ("UIT-OPEN-<b>", Duration::days(-1), Duration::days(5)),
+        ("UIT-SOON", Duration::days(3), Duration::days(9)),
+        ("UIT-PAST", Duration::days(-9), Duration::days(-3)),
+    ] {
+        let rel = id(&release(&app, &admin, "sec_release"));
+        app.post(
+            "/api/v1/uit-windows",
+            Some(&admin),
+            &json!({ "release_id": rel, "name": name, "opens_at": at(from), "closes_at": at(to) }),
+        )
+        .expect(201);
+    }
+    let mut b = Browser::new(&app);
+    assert!(!b.get("/").body.contains("UIT-SOON"), "signed out: no windows");
+    let viewer = app.user_in_new_org(&admin, "reviewer", "viewer");
+    assert_eq!(b.sign_in(&viewer.email, "a long enough password").status, 303);
+    let home = b.get("/").body;
+    assert!(
+        home.contains("Open UIT windows (1)") && home.contains("UIT-OPEN-&#60;b&#62;"),
+        "{home}"
+    );
+    assert!(
+        home.contains("Upcoming UIT windows (1)") && home.contains("UIT-SOON"),
+        "{home}"
+    );
+    assert!(!home.contains("UIT-PAST"), "{home}");
+    assert!(home.contains("UTC"), "times say their zone: {home}");
+}
+
+#[test]
+fn the_unsubscribe_page_wears_the_layout_and_one_click_still_works() {
+    let app = TestApp::spawn();
+    let user = app.user_in_new_org(&app.admin_token(), "supplier", "member");
+    let sub = app.post(
+        "/api/v1/subscriptions",
+        Some(&user.token),
+        &json!({ "topics": ["releases"] }),
+    );
+    sub.expect(201);
+    let url = sub.json()["unsubscribe_url"].as_str().unwrap().to_string();
+    let path = &url[url.find("/api/v1/unsubscribe").unwrap()..];
+    let page = app.get(path, None);
+    assert_eq!(page.status, 200);
+    assert_token_page(&page);
+    assert!(
+        page.body.contains("/assets/style.") && page.body.contains("UIT Portal"),
+        "{}",
+        page.body
+    );
+    assert!(page.body.contains("List-Unsubscribe") && page.body.contains("Unsubscribe</button>"));
+    // RFC 8058: the mail client's POST, no CSRF token, no cookie.
+    let done = app.send(
+        "POST",
+        path,
+        None,
+        &[],
+        Some((
+            "application/x-www-form-urlencoded",
+            b"List-Unsubscribe=One-Click".to_vec(),
+        )),
+    );
+    assert_eq!(done.status, 200, "{}", done.body);
+    assert!(done.body.contains("no more"));
+    assert!(app.get(path, None).body.contains("This subscription has ended"));
+}
