@@ -197,7 +197,13 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .route(web::get().to(pages::sign_in_page))
                 .route(web::post().to(pages::sign_in)),
         )
-        .service(web::resource("/sign-out").route(web::post().to(pages::sign_out)))
+        .service(
+            web::resource("/sign-out")
+                .route(web::post().to(pages::sign_out))
+                // A bookmarked or typed sign-out address: a GET changes nothing, so it only
+                // leads home, where the sign-out button is.
+                .route(web::get().to(|| async { pages::home_redirect() })),
+        )
         .service(
             web::resource("/confirm-subscription")
                 .route(web::get().to(pages::confirm_subscription_page))

@@ -80,6 +80,11 @@ fn see_other(location: &str) -> HttpResponseBuilder {
     b
 }
 
+/// 303 to the home page.
+pub fn home_redirect() -> HttpResponse {
+    see_other("/").finish()
+}
+
 // ---- home -------------------------------------------------------------------------------------
 
 /// A window as the home page lists it.

@@ -312,6 +312,7 @@ fn a_post_without_a_valid_csrf_token_is_403_and_changes_nothing() {
     let mut signed = Browser::new(&app);
     assert_eq!(signed.sign_in(ADMIN_EMAIL, ADMIN_PASSWORD).status, 303);
     assert_eq!(signed.post("/sign-out", &[("csrf", &csrf)]).status, 403);
+    assert_eq!(signed.get("/sign-out").status, 303, "a GET does not sign out");
     assert!(signed.get("/").body.contains("Signed in as"));
     let home = signed.get("/");
     let session_csrf = hidden(&home.body, "csrf");
