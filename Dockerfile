@@ -16,6 +16,8 @@ RUN mkdir src \
  && rm -rf src
 
 COPY migrations ./migrations
+# askama.toml points the page templates' compiler at src/web/templates.
+COPY askama.toml ./
 COPY src ./src
 # COPY keeps the files' own mtimes, which may be older than the placeholder build: touch the
 # crate roots so cargo rebuilds the crate itself.

@@ -53,6 +53,8 @@ pub mod results;
 pub mod roadmaps;
 pub mod seed;
 pub mod telemetry;
+#[path = "web/mod.rs"]
+pub mod ui;
 pub mod windows;
 
 use std::net::TcpListener;
@@ -91,6 +93,8 @@ pub struct AppState {
     pub notification_wake: Arc<Notify>,
     /// Set when the process is shutting down: background workers stop taking work.
     pub stopping: Arc<AtomicBool>,
+    /// The key of the web forms' CSRF tokens, derived from the JWT secret (`ui::session`).
+    pub web_key: [u8; 32],
 }
 
 impl AppState {
@@ -114,6 +118,7 @@ impl AppState {
             mail_wake: Arc::new(Notify::new()),
             notification_wake: Arc::new(Notify::new()),
             stopping: Arc::new(AtomicBool::new(false)),
+            web_key: ui::session::derive_key(&secret),
             db,
             config,
         })
@@ -236,9 +241,8 @@ impl Application {
                         .insert_header((actix_web::http::header::LOCATION, "/docs/"))
                         .finish()
                 }))
-                .default_service(web::to(|| async {
-                    Err::<actix_web::HttpResponse, _>(http::ApiError::not_found())
-                }))
+                .configure(ui::routes)
+                .default_service(web::to(ui::not_found))
                 .wrap(from_fn(auth::extractor::resolve_caller))
                 .wrap(from_fn(http::middleware::observe))
         })

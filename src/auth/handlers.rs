@@ -79,6 +79,41 @@ fn bad_login() -> ApiError {
     ApiError::unauthorized("invalid_credentials", "The email or password is incorrect.")
 }
 
+/// The credential check of every sign-in (the API's login and the web page's): the rate limits
+/// per account and per address, one argon2 verification whether or not the account exists, and
+/// one answer for a wrong email and a wrong password alike.
+pub async fn authenticate(
+    state: &AppState,
+    req: &HttpRequest,
+    email: &str,
+    password: String,
+) -> Result<model::LoginUser, ApiError> {
+    let email = normalise_email(email);
+    let ip = client_ip(req, state.config.trust_forwarded_for);
+    state
+        .limits
+        .check([
+            Spend::address(Bucket::LoginAddress, ip),
+            Some(Spend::account(Bucket::LoginAccount, &email)),
+        ])
+        .await?;
+    if password.len() > 1024 {
+        return Err(bad_login());
+    }
+    let user = state
+        .db
+        .run(move |conn| Ok(model::find_login_user(conn, &email)?))
+        .await?;
+    let ok = state
+        .hasher
+        .verify(user.as_ref().map(|u| u.password_hash.clone()), password)
+        .await?;
+    match user {
+        Some(u) if ok => Ok(u),
+        _ => Err(bad_login()),
+    }
+}
+
 /// Log in
 ///
 /// Wrong email and wrong password get the same answer. Attempts are rate limited per
@@ -105,33 +140,7 @@ pub async fn login(
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     let LoginRequest { email, password } = body.into_inner();
-    let email = normalise_email(&email);
-    let ip = client_ip(&req, state.config.trust_forwarded_for);
-    state
-        .limits
-        .check([
-            Spend::address(Bucket::LoginAddress, ip),
-            Some(Spend::account(Bucket::LoginAccount, &email)),
-        ])
-        .await?;
-    if password.len() > 1024 {
-        return Err(bad_login());
-    }
-    let user = {
-        let email = email.clone();
-        state
-            .db
-            .run(move |conn| Ok(model::find_login_user(conn, &email)?))
-            .await?
-    };
-    let ok = state
-        .hasher
-        .verify(user.as_ref().map(|u| u.password_hash.clone()), password)
-        .await?;
-    let user = match user {
-        Some(u) if ok => u,
-        _ => return Err(bad_login()),
-    };
+    let user = authenticate(&state, &req, &email, password).await?;
     let ttl = state.config.refresh_token_ttl_days as i64;
     let actor = Actor {
         user_id: Some(user.id.clone()),
@@ -397,13 +406,26 @@ pub async fn confirm_password_reset(
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     let PasswordResetConfirm { token, new_password } = body.into_inner();
-    let ip = client_ip(&req, state.config.trust_forwarded_for);
+    reset_password(&state, &req, token, new_password).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// Spends a reset token: checks the new password against the rules (422 naming
+/// `new_password`), sets it and ends every session of the user. The API's confirmation and
+/// the web page's form both call it.
+pub async fn reset_password(
+    state: &AppState,
+    req: &HttpRequest,
+    token: String,
+    new_password: String,
+) -> Result<(), ApiError> {
+    let ip = client_ip(req, state.config.trust_forwarded_for);
     state.limits.check([Spend::address(Bucket::TokenAddress, ip)]).await?;
     let mut v = Validator::new();
     v.password("new_password", &new_password);
     v.finish()?;
     let hash = state.hasher.hash(new_password).await?;
-    let rid = request_id(&req);
+    let rid = request_id(req);
     state
         .db
         .write(move |conn| {
@@ -431,6 +453,5 @@ pub async fn confirm_password_reset(
                 },
             )
         })
-        .await?;
-    Ok(HttpResponse::NoContent().finish())
+        .await
 }

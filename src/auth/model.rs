@@ -226,3 +226,16 @@ pub fn consume_password_reset(conn: &mut DbConn, secret: &str) -> QueryResult<Op
     .execute(conn)?;
     Ok((flipped == 1).then_some(user_id))
 }
+
+/// Whether a reset token is unspent and unexpired, without spending it (for the page the
+/// reset email links to: a GET changes nothing).
+pub fn password_reset_usable(conn: &mut DbConn, secret: &str) -> QueryResult<bool> {
+    let found: Option<String> = password_resets::table
+        .filter(password_resets::token_hash.eq(hash_secret(secret)))
+        .filter(password_resets::used_at.is_null())
+        .filter(password_resets::expires_at.gt(now()))
+        .select(password_resets::id)
+        .first(conn)
+        .optional()?;
+    Ok(found.is_some())
+}

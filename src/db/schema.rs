@@ -70,6 +70,18 @@ diesel::table! {
 }
 
 diesel::table! {
+    web_sessions (id) {
+        id -> Text,
+        token_hash -> Text,
+        user_id -> Text,
+        token_version -> BigInt,
+        created_at -> Timestamp,
+        last_seen_at -> Timestamp,
+        expires_at -> Timestamp,
+    }
+}
+
+diesel::table! {
     password_resets (id) {
         id -> Text,
         user_id -> Text,
@@ -131,6 +143,7 @@ diesel::joinable!(refresh_tokens -> users (user_id));
 diesel::joinable!(api_tokens -> users (user_id));
 diesel::joinable!(invitations -> organisations (org_id));
 diesel::joinable!(password_resets -> users (user_id));
+diesel::joinable!(web_sessions -> users (user_id));
 
 diesel::table! {
     device_models (id) {
@@ -564,4 +577,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     notifications,
     notification_deliveries,
     rate_limit_counters,
+    web_sessions,
 );

@@ -124,11 +124,12 @@ pub async fn observe(
         }
     }
     let status = res.status();
+    // The web pages' own error pages (src/web/) are HTML by design and stay as they are.
     let is_problem = res
         .headers()
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|ct| ct.starts_with(PROBLEM_JSON));
+        .is_some_and(|ct| ct.starts_with(PROBLEM_JSON) || ct.starts_with("text/html"));
     if status.as_u16() >= 400 && !is_problem {
         let keep_allow = res.headers().get(header::ALLOW).cloned();
         let (http_req, _) = res.into_parts();

@@ -399,61 +399,67 @@ pub async fn confirm_subscription(
     };
     let view = state
         .db
-        .write(move |conn| {
-            let row: SubscriptionRow = s::table
-                .filter(s::confirm_token_hash.eq(&hash))
-                .filter(s::user_id.is_null())
-                .select(SubscriptionRow::as_select())
-                .first(conn)
-                .optional()?
-                .ok_or_else(ApiError::not_found)?;
-            let email = row.email.clone().unwrap_or_default();
-            match row.status() {
-                SubscriptionStatus::Active => return Ok(Subscription::new(row, email, &public_url)),
-                SubscriptionStatus::Unsubscribed => return Err(ApiError::not_found()),
-                SubscriptionStatus::Pending => {}
-            }
-            let sent = row.confirmation_sent_at.unwrap_or(row.created_at);
-            if sent < now() - Duration::hours(CONFIRMATION_TTL_HOURS) {
-                return Err(ApiError::not_found());
-            }
-            let twin: Option<SubscriptionRow> = s::table
-                .filter(s::email.eq(&email))
-                .filter(s::status.eq(SubscriptionStatus::Active.as_str()))
-                .filter(s::topics_json.eq(&row.topics_json))
-                .filter(s::filters_json.eq(&row.filters_json))
-                .filter(s::mode.eq(&row.mode))
-                .select(SubscriptionRow::as_select())
-                .first(conn)
-                .optional()?;
-            if let Some(twin) = twin {
-                diesel::delete(s::table.find(&row.id)).execute(conn)?;
-                return Ok(Subscription::new(twin, email, &public_url));
-            }
-            let before = Subscription::new(row.clone(), email.clone(), &public_url);
-            let mut confirmed = row.clone();
-            confirmed.status = SubscriptionStatus::Active.as_str().into();
-            confirmed.confirmed_at = Some(now());
-            if !model::update(conn, &confirmed)? {
-                return Err(ApiError::conflict(
-                    "retry",
-                    "A concurrent change interfered; retry the request.",
-                ));
-            }
-            let saved = model::find(conn, &row.id)?.ok_or_else(ApiError::not_found)?;
-            let after = Subscription::new(saved, email, &public_url);
-            audit_change(
-                conn,
-                &actor,
-                "subscription.confirm",
-                &after,
-                Some(&before),
-                Some(&after),
-            )?;
-            Ok(after)
-        })
+        .write(move |conn| confirm(conn, &hash, &public_url, &actor))
         .await?;
     Ok(HttpResponse::Ok().json(view))
+}
+
+/// The subscription a confirmation token (by its hash) confirms: a pending one whose token has
+/// not expired, or one it confirmed already; `None` for an unknown, expired or ended token.
+/// Reads only (the page the confirmation email links to shows it before the button).
+pub fn confirmable(conn: &mut DbConn, hash: &str) -> Result<Option<SubscriptionRow>, ApiError> {
+    let row: Option<SubscriptionRow> = s::table
+        .filter(s::confirm_token_hash.eq(hash))
+        .filter(s::user_id.is_null())
+        .select(SubscriptionRow::as_select())
+        .first(conn)
+        .optional()?;
+    let Some(row) = row else { return Ok(None) };
+    match row.status() {
+        SubscriptionStatus::Active => Ok(Some(row)),
+        SubscriptionStatus::Unsubscribed => Ok(None),
+        SubscriptionStatus::Pending => {
+            let sent = row.confirmation_sent_at.unwrap_or(row.created_at);
+            Ok((sent >= now() - Duration::hours(CONFIRMATION_TTL_HOURS)).then_some(row))
+        }
+    }
+}
+
+/// Confirms the subscription of a confirmation token (by its hash), with its audit row; the
+/// API's confirmation and the web page's button both call it.
+pub fn confirm(conn: &mut DbConn, hash: &str, public_url: &str, actor: &Actor) -> Result<Subscription, ApiError> {
+    let row = confirmable(conn, hash)?.ok_or_else(ApiError::not_found)?;
+    let email = row.email.clone().unwrap_or_default();
+    if row.status() == SubscriptionStatus::Active {
+        return Ok(Subscription::new(row, email, public_url));
+    }
+    let twin: Option<SubscriptionRow> = s::table
+        .filter(s::email.eq(&email))
+        .filter(s::status.eq(SubscriptionStatus::Active.as_str()))
+        .filter(s::topics_json.eq(&row.topics_json))
+        .filter(s::filters_json.eq(&row.filters_json))
+        .filter(s::mode.eq(&row.mode))
+        .select(SubscriptionRow::as_select())
+        .first(conn)
+        .optional()?;
+    if let Some(twin) = twin {
+        diesel::delete(s::table.find(&row.id)).execute(conn)?;
+        return Ok(Subscription::new(twin, email, public_url));
+    }
+    let before = Subscription::new(row.clone(), email.clone(), public_url);
+    let mut confirmed = row.clone();
+    confirmed.status = SubscriptionStatus::Active.as_str().into();
+    confirmed.confirmed_at = Some(now());
+    if !model::update(conn, &confirmed)? {
+        return Err(ApiError::conflict(
+            "retry",
+            "A concurrent change interfered; retry the request.",
+        ));
+    }
+    let saved = model::find(conn, &row.id)?.ok_or_else(ApiError::not_found)?;
+    let after = Subscription::new(saved, email, public_url);
+    audit_change(conn, actor, "subscription.confirm", &after, Some(&before), Some(&after))?;
+    Ok(after)
 }
 
 #[derive(Debug, Deserialize, IntoParams)]

@@ -13,7 +13,6 @@ use super::{Mode, SubscriptionStatus};
 use crate::audit::{self, Actor, Change};
 use crate::http::responses::*;
 use crate::http::{request_id, ApiError};
-use crate::mail::templates::escape_html;
 use crate::AppState;
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -63,25 +62,29 @@ fn describe(row: &SubscriptionRow, email: &str) -> String {
     )
 }
 
-/// A small self-contained page; the token is in the URL, so it is neither cached nor sent on.
-fn page(title: &str, body: &str) -> HttpResponse {
-    let html = format!(
-        "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
-         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
-         <title>{title} - UIT Portal</title></head>\n\
-         <body style=\"font-family: sans-serif; line-height: 1.5; max-width: 40em; margin: 2em auto\">\n\
-         <h1>{title}</h1>\n{body}\n</body></html>\n",
-        title = escape_html(title)
-    );
-    HttpResponse::Ok()
-        .insert_header((header::CONTENT_TYPE, "text/html; charset=utf-8"))
-        .insert_header((header::CACHE_CONTROL, "no-store"))
-        .insert_header(("Referrer-Policy", "no-referrer"))
-        .insert_header((
-            header::CONTENT_SECURITY_POLICY,
-            "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'",
-        ))
-        .body(html)
+/// The unsubscribe page, in the portal's layout (src/web/templates/unsubscribe.html).
+#[derive(askama::Template)]
+#[template(path = "unsubscribe.html")]
+struct UnsubscribePage {
+    chrome: crate::ui::Chrome,
+    description: String,
+    /// The form's target, when there is still something to unsubscribe from.
+    action: Option<String>,
+}
+
+/// The token is in the URL, so the page is neither cached nor sent on as a referrer.
+fn page(title: &str, description: String, action: Option<String>) -> HttpResponse {
+    let page = UnsubscribePage {
+        chrome: crate::ui::Chrome::new(title, None),
+        description,
+        action,
+    };
+    crate::ui::render(
+        actix_web::http::StatusCode::OK,
+        crate::ui::Exposure::Private,
+        &page,
+        |_| {},
+    )
 }
 
 fn lookup(conn: &mut crate::db::DbConn, token: &str) -> Result<(SubscriptionRow, String), ApiError> {
@@ -120,10 +123,11 @@ pub async fn unsubscribe_page(
     if row.status() == SubscriptionStatus::Unsubscribed {
         return Ok(page(
             "Unsubscribed",
-            &format!(
-                "<p>This subscription has ended: no more {} are sent.</p>",
-                escape_html(&describe(&row, &email))
+            format!(
+                "This subscription has ended: no more {} are sent.",
+                describe(&row, &email)
             ),
+            None,
         ));
     }
     let action = format!(
@@ -131,17 +135,7 @@ pub async fn unsubscribe_page(
         req.path(),
         serde_urlencoded::to_string([("token", &token)]).unwrap_or_default()
     );
-    Ok(page(
-        "Unsubscribe",
-        &format!(
-            "<p>Unsubscribing stops {}. Notifications not sent yet are cancelled.</p>\n\
-             <form method=\"post\" action=\"{}\">\
-             <input type=\"hidden\" name=\"List-Unsubscribe\" value=\"One-Click\">\
-             <button type=\"submit\">Unsubscribe</button></form>",
-            escape_html(&describe(&row, &email)),
-            escape_html(&action)
-        ),
-    ))
+    Ok(page("Unsubscribe", describe(&row, &email), Some(action)))
 }
 
 /// Whether `body` is RFC 8058's one-click form: `List-Unsubscribe=One-Click`, URL-encoded or
@@ -255,10 +249,11 @@ pub async fn unsubscribe(
         .await?;
     Ok(page(
         "Unsubscribed",
-        &format!(
-            "<p>Done: no more {} will be sent. Notifications not sent yet are cancelled.</p>",
-            escape_html(&describe(&row, &email))
+        format!(
+            "Done: no more {} will be sent. Notifications not sent yet are cancelled.",
+            describe(&row, &email)
         ),
+        None,
     ))
 }
 

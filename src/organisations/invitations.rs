@@ -282,12 +282,7 @@ pub async fn accept_invitation(
         name,
         new_password: password,
     } = body.into_inner();
-    let ip = client_ip(&req, state.config.trust_forwarded_for);
-    state.limits.check([Spend::address(Bucket::TokenAddress, ip)]).await?;
-    let mut v = Validator::new();
-    v.text("name", &name, 200);
-    v.password("new_password", &password);
-    v.finish()?;
+    check_acceptance(&state, &req, &name, &password).await?;
     // No login yet, so the invitation itself is the principal. The fingerprint leaves the
     // password out: nothing derived from it is stored but its argon2 hash.
     let idem = key.bind(
@@ -301,37 +296,61 @@ pub async fn accept_invitation(
         .db
         .write(move |conn| {
             idempotency::once(conn, idem.as_ref(), |conn| {
-                let (org_id, email, role) = model::consume_invitation(conn, &token)?.ok_or_else(|| {
-                    ApiError::bad_request("invalid_token", "The invitation is invalid, used or expired.")
-                })?;
-                if model::email_taken(conn, &email)? {
-                    return Err(ApiError::conflict(
-                        "user_exists",
-                        "A user with this email already exists.",
-                    ));
-                }
-                let user = User::from(model::insert_user(conn, &org_id, &email, name.trim(), role, &hash)?);
-                let actor = Actor {
-                    user_id: Some(user.id.clone()),
-                    org_id: Some(org_id.clone()),
-                    request_id: rid,
-                };
-                audit::record(
-                    conn,
-                    &actor,
-                    Change {
-                        action: "invitation.accept",
-                        entity_type: "user",
-                        entity_id: &user.id,
-                        org_id: Some(&org_id),
-                        before: None,
-                        after: Some(serde_json::to_value(&user)?),
-                    },
-                )?;
+                let user = accept(conn, &token, &name, &hash, rid)?;
+                let org_id = &user.org_id;
                 let location = format!("/api/v1/organisations/{org_id}/members/{}", user.id);
                 StoredResponse::created(&user, Some(location))
             })
         })
         .await?;
     Ok(stored.into_response())
+}
+
+/// What accepting an invitation checks before hashing the password: the rate limit per client
+/// address and the name and password rules (422 naming `name` or `new_password`).
+pub async fn check_acceptance(state: &AppState, req: &HttpRequest, name: &str, password: &str) -> Result<(), ApiError> {
+    let ip = client_ip(req, state.config.trust_forwarded_for);
+    state.limits.check([Spend::address(Bucket::TokenAddress, ip)]).await?;
+    let mut v = Validator::new();
+    v.text("name", name, 200);
+    v.password("new_password", password);
+    v.finish()
+}
+
+/// Spends an invitation token and creates the invited account (`hash`: the new password's
+/// argon2 hash), with its audit row. The API's acceptance and the web page's form both call it.
+pub fn accept(
+    conn: &mut crate::db::DbConn,
+    token: &str,
+    name: &str,
+    hash: &str,
+    rid: Option<String>,
+) -> Result<User, ApiError> {
+    let (org_id, email, role) = model::consume_invitation(conn, token)?
+        .ok_or_else(|| ApiError::bad_request("invalid_token", "The invitation is invalid, used or expired."))?;
+    if model::email_taken(conn, &email)? {
+        return Err(ApiError::conflict(
+            "user_exists",
+            "A user with this email already exists.",
+        ));
+    }
+    let user = User::from(model::insert_user(conn, &org_id, &email, name.trim(), role, hash)?);
+    let actor = Actor {
+        user_id: Some(user.id.clone()),
+        org_id: Some(org_id.clone()),
+        request_id: rid,
+    };
+    audit::record(
+        conn,
+        &actor,
+        Change {
+            action: "invitation.accept",
+            entity_type: "user",
+            entity_id: &user.id,
+            org_id: Some(&org_id),
+            before: None,
+            after: Some(serde_json::to_value(&user)?),
+        },
+    )?;
+    Ok(user)
 }

@@ -413,3 +413,26 @@ pub fn revoke_invitation(conn: &mut DbConn, org_id: &str, id: &str) -> QueryResu
     .execute(conn)?;
     Ok((n == 1).then(|| invitation(row)))
 }
+
+/// What an unspent, unexpired invitation offers, without spending it: `(organisation name,
+/// email, role)`. For the page the invitation email links to (a GET changes nothing).
+pub fn peek_invitation(conn: &mut DbConn, secret: &str) -> Result<Option<(String, String, Role)>, ApiError> {
+    let found: Option<(String, String, String)> = invitations::table
+        .inner_join(organisations::table)
+        .filter(invitations::token_hash.eq(hash_secret(secret)))
+        .filter(invitations::accepted_at.is_null())
+        .filter(invitations::revoked_at.is_null())
+        .filter(invitations::expires_at.gt(now()))
+        .select((organisations::name, invitations::email, invitations::role))
+        .first(conn)
+        .optional()?;
+    found
+        .map(|(org, email, role)| {
+            Ok((
+                org,
+                email,
+                Role::parse(&role).ok_or_else(|| ApiError::internal("bad role"))?,
+            ))
+        })
+        .transpose()
+}

@@ -24,4 +24,5 @@ mod roadmaps;
 mod robustness;
 mod security;
 mod smtp;
+mod web;
 mod windows;

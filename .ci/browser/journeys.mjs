@@ -1,0 +1,265 @@
+// Browser journeys against the real server, in Debian's Chromium driven by playwright-core
+// (no browser is downloaded). Each journey starts where a person starts: the link in the
+// email the server wrote (an .eml file of the `file` mail transport), and goes on by clicking.
+//
+//   node .ci/browser/journeys.mjs BASE_URL DATA_DIR MAIL_DIR SCREENSHOT_DIR
+//
+// Run by .ci/browser.sh, which starts the server. Fails (exit 1) on the first broken step,
+// on any console error (a CSP violation included) and on any page error.
+import { readFileSync, readdirSync, mkdirSync } from "node:fs";
+import { join } from "node:path";
+import { chromium } from "playwright-core";
+
+const [base, dataDir, mailDir, shots] = process.argv.slice(2);
+if (!base || !dataDir || !mailDir || !shots) {
+  console.error("usage: journeys.mjs BASE_URL DATA_DIR MAIL_DIR SCREENSHOT_DIR");
+  process.exit(2);
+}
+mkdirSync(shots, { recursive: true });
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+function check(condition, message) {
+  if (!condition) throw new Error(message);
+}
+
+// ---- the API, as a program uses it --------------------------------------------------------
+async function api(method, path, { token, body } = {}) {
+  const headers = { accept: "application/json" };
+  if (token) headers.authorization = `Bearer ${token}`;
+  if (body !== undefined) headers["content-type"] = "application/json";
+  const res = await fetch(`${base}/api/v1${path}`, {
+    method,
+    headers,
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const text = await res.text();
+  return { status: res.status, json: text ? JSON.parse(text) : null, text };
+}
+
+async function waitForServer() {
+  for (let i = 0; i < 300; i++) {
+    try {
+      const res = await fetch(`${base}/healthz`);
+      if (res.ok) return;
+    } catch {
+      // not listening yet
+    }
+    await sleep(100);
+  }
+  throw new Error(`the server did not answer on ${base}/healthz within 30 s`);
+}
+
+// ---- the emails the server wrote -------------------------------------------------------------
+// A minimal MIME reader: the decoded text of every part (quoted-printable and base64).
+function decodeParts(raw) {
+  const text = raw.replace(/\r\n/g, "\n");
+  const out = [];
+  const boundaries = [...text.matchAll(/boundary="?([^";\n]+)"?/gi)].map((m) => m[1]);
+  let parts = [text];
+  for (const b of boundaries) {
+    parts = parts.flatMap((p) => p.split(`--${b}`));
+  }
+  for (const part of parts) {
+    const split = part.indexOf("\n\n");
+    if (split < 0) continue;
+    const head = part.slice(0, split);
+    let body = part.slice(split + 2);
+    const encoding = (head.match(/content-transfer-encoding:\s*([\w-]+)/i) || [])[1] || "";
+    if (/quoted-printable/i.test(encoding)) {
+      body = Buffer.from(
+        body.replace(/=\n/g, "").replace(/=([0-9A-F]{2})/gi, (_, h) => String.fromCharCode(parseInt(h, 16))),
+        "latin1",
+      ).toString("utf8");
+    } else if (/base64/i.test(encoding)) {
+      body = Buffer.from(body.replace(/\s+/g, ""), "base64").toString("utf8");
+    }
+    out.push(head + "\n\n" + body);
+  }
+  return out.join("\n");
+}
+
+// Waits for an email to `to` holding a link to `path`; returns the link, as written.
+async function linkFromEmail(to, path) {
+  const pattern = new RegExp(`https?://[^\\s"'<>]+${path.replace(/[-/]/g, "\\$&")}\\?token=[A-Za-z0-9_-]+`);
+  for (let i = 0; i < 150; i++) {
+    let files = [];
+    try {
+      files = readdirSync(mailDir).filter((f) => f.endsWith(".eml"));
+    } catch {
+      // the directory appears with the first email
+    }
+    for (const f of files) {
+      const raw = readFileSync(join(mailDir, f), "utf8");
+      if (!raw.toLowerCase().includes(to.toLowerCase())) continue;
+      const found = decodeParts(raw).match(pattern);
+      if (found) return found[0];
+    }
+    await sleep(100);
+  }
+  throw new Error(`no email to ${to} with a ${path} link within 15 s`);
+}
+
+// ---- the browser -----------------------------------------------------------------------------
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
+  headless: true,
+  args: [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+  ],
+});
+
+const problems = [];
+async function newPage() {
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  // A refused form answers its document with 4xx on purpose; any other failed load is a fault.
+  page.on("console", (m) => {
+    if (m.type() === "error" && !m.text().startsWith("Failed to load resource")) {
+      problems.push(`console error on ${page.url()}: ${m.text()}`);
+    }
+  });
+  page.on("response", (r) => {
+    if (r.request().resourceType() !== "document" && r.status() >= 400) {
+      problems.push(`${r.status()} for ${r.url()} (on ${page.url()})`);
+    }
+  });
+  page.on("pageerror", (e) => problems.push(`page error on ${page.url()}: ${e.message}`));
+  page.on("request", (r) => {
+    if (!r.url().startsWith(base)) problems.push(`request outside the portal: ${r.url()}`);
+  });
+  return { context, page };
+}
+
+let shot = 0;
+async function screenshot(page, name) {
+  shot += 1;
+  const file = join(shots, `${String(shot).padStart(2, "0")}-${name}.png`);
+  await page.screenshot({ path: file, fullPage: true });
+  console.log(`  screenshot ${file}`);
+}
+
+async function expectText(page, text) {
+  const body = await page.locator("body").innerText();
+  check(body.includes(text), `${page.url()}: expected "${text}" in:\n${body}`);
+}
+
+async function journey(name, run) {
+  const started = Date.now();
+  console.log(`journey: ${name}`);
+  await run();
+  console.log(`  ok in ${Date.now() - started} ms`);
+}
+
+await waitForServer();
+// The bootstrap admin: the file holds the email on its first line and the password on its second.
+const [adminEmail, adminPassword] = readFileSync(join(dataDir, "bootstrap-admin-password.txt"), "utf8")
+  .split("\n")
+  .map((line) => line.trim());
+const stamp = Date.now();
+
+await journey("(a) an anonymous subscriber confirms from the email", async () => {
+  const email = `subscriber-${stamp}@example.org`;
+  const asked = await api("POST", "/subscriptions", {
+    body: { email, topics: ["releases", "uit_windows"], mode: "daily_digest" },
+  });
+  check(asked.status === 202, `subscribe: ${asked.status} ${asked.text}`);
+  const link = await linkFromEmail(email, "/confirm-subscription");
+  const { context, page } = await newPage();
+  const res = await page.goto(link);
+  check(res.status() === 200, `confirmation page: ${res.status()}`);
+  check(res.headers()["referrer-policy"] === "no-referrer", "the token page sends no referrer");
+  await expectText(page, "Confirm your subscription");
+  await expectText(page, "Releases");
+  await expectText(page, "UIT windows");
+  await expectText(page, "one email a day");
+  await screenshot(page, "confirm-subscription");
+  await page.getByRole("button", { name: "Confirm subscription" }).click();
+  await page.waitForLoadState();
+  await expectText(page, "Confirmed");
+  check(!page.url().includes("token="), `the token left the URL: ${page.url()}`);
+  await screenshot(page, "subscription-confirmed");
+  await context.close();
+});
+
+let member = null;
+await journey("(b) an invited colleague accepts and is signed in", async () => {
+  const login = await api("POST", "/auth/login", { body: { email: adminEmail, password: adminPassword } });
+  check(login.status === 200, `admin login: ${login.status} ${login.text}`);
+  const token = login.json.access_token;
+  const me = await api("GET", "/me", { token });
+  const orgId = me.json.organisation.id;
+  const email = `colleague-${stamp}@example.org`;
+  const invited = await api("POST", `/organisations/${orgId}/invitations`, {
+    token,
+    body: { email, role: "member" },
+  });
+  check(invited.status === 201, `invitation: ${invited.status} ${invited.text}`);
+  const link = await linkFromEmail(email, "/accept-invitation");
+  const { context, page } = await newPage();
+  await page.goto(link);
+  await expectText(page, me.json.organisation.name);
+  await expectText(page, "member");
+  await screenshot(page, "accept-invitation");
+  await page.getByLabel("Your name").fill("Casey Colleague");
+  await page.getByLabel("Password").fill("a long enough password");
+  await page.getByRole("button", { name: "Accept and sign in" }).click();
+  await page.waitForURL(`${base}/`);
+  await expectText(page, "Signed in as Casey Colleague");
+  await screenshot(page, "home-signed-in");
+  member = { email, context, page };
+});
+
+await journey("(c) a locked-out user resets the password, signs in with it, signs out", async () => {
+  const asked = await api("POST", "/auth/password-reset", { body: { email: member.email } });
+  check(asked.status === 202, `reset request: ${asked.status}`);
+  const link = await linkFromEmail(member.email, "/reset-password");
+  const { context, page } = await newPage();
+  await page.goto(link);
+  await expectText(page, "Choose a new password");
+  await page.getByLabel("New password").fill("too short");
+  await page.getByRole("button", { name: "Set the new password" }).click();
+  await page.waitForLoadState();
+  await expectText(page, "The password must be at least 12 characters.");
+  await screenshot(page, "reset-password-refused");
+  await page.getByLabel("New password").fill("a fresh and long passphrase");
+  await page.getByRole("button", { name: "Set the new password" }).click();
+  await page.waitForLoadState();
+  await expectText(page, "Password changed");
+  await screenshot(page, "password-changed");
+
+  // The reset ended the session the invitation started.
+  await member.page.reload();
+  await expectText(member.page, "Sign in");
+  check(!(await member.page.locator("body").innerText()).includes("Signed in as"), "the old session survived the reset");
+  await member.context.close();
+
+  await page.getByRole("link", { name: "Sign in" }).first().click();
+  await page.waitForURL(`${base}/sign-in`);
+  await page.getByLabel("Email address").fill(member.email);
+  await page.getByLabel("Password").fill("a fresh and long passphrase");
+  await screenshot(page, "sign-in");
+  await page.getByRole("button", { name: "Sign in" }).click();
+  await page.waitForURL(`${base}/`);
+  await expectText(page, "Signed in as Casey Colleague");
+  await page.locator("main").getByRole("button", { name: "Sign out" }).click();
+  await page.waitForURL(`${base}/`);
+  await expectText(page, "Welcome");
+  check(!(await page.locator("body").innerText()).includes("Signed in as"), "still signed in after signing out");
+  await screenshot(page, "signed-out");
+  await context.close();
+});
+
+await browser.close();
+if (problems.length) {
+  console.error("problems seen in the browser:\n" + problems.join("\n"));
+  process.exit(1);
+}
+console.log("all journeys passed");
