@@ -63,7 +63,7 @@ impl Modify for Security {
     ),
     servers((url = "/", description = "This server")),
     components(
-        schemas(Problem, FieldError),
+        schemas(Problem, FieldError, crate::device_sets::composition::Embed),
         responses(BadRequest, Unauthorized, Forbidden, NotFound, NotAcceptable, Conflict, PreconditionFailed,
                   PayloadTooLarge, UnsupportedMediaType, Unprocessable, TooManyRequests, Unavailable)
     ),
