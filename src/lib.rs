@@ -261,7 +261,7 @@ impl Application {
             url = %format!("http://{local}"),
             docs = %format!("{public}/docs/"),
             spec = %format!("{public}/openapi.json"),
-            "listening: API docs at {public}/docs/"
+            "listening"
         );
         Ok(Self { port, server, state })
     }

@@ -109,6 +109,15 @@ fn first_start_bootstraps_an_operator_and_stops_gracefully_on_sigterm() {
     );
     assert!(!stderr.contains(password), "the password itself is never logged");
     assert!(stderr.lines().any(|l| l.starts_with('{')), "json logs");
+    // A newcomer learns from the start-up log where the docs are; scripts find the port in the
+    // same line (message `listening`, `.ci/fuzz.sh` and `.ci/client.sh` read it).
+    let listening: serde_json::Value = stderr
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .find(|l| l["message"] == "listening")
+        .expect("a `listening` line");
+    assert_eq!(listening["port"], port);
+    assert_eq!(listening["docs"], "http://localhost:8080/docs/", "{listening}");
 }
 
 #[test]
