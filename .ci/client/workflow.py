@@ -38,6 +38,7 @@ from uit_portal_client.api.results import (
 from uit_portal_client.api.uit_windows import get_window_coverage, get_window_matrix, list_uit_windows
 from uit_portal_client.models import (
     CoverageState,
+    JunitForm,
     LoginRequest,
     NewApiToken,
     NewClaim,
@@ -188,10 +189,11 @@ def main():
                       for s, b in zip(scenarios, bodies))
     report = (f'<?xml version="1.0" encoding="UTF-8"?>\n<testsuite name="harness" tests="{len(scenarios)}">\n'
               f"{cases}\n</testsuite>\n").encode()
-    # The generated code sends `body.payload`, i.e. it expects the `File` an octet-stream body
-    # with `format: binary` generates to; the spec says only `type: string` (see .ci/client/README.md).
+    # The report goes up as a multipart/form-data form (what `curl -F file=@report.xml` sends),
+    # the generated client's typed way for a file (see .ci/client/README.md).
+    form = JunitForm(file=File(payload=io.BytesIO(report), file_name="report.xml", mime_type="application/xml"))
     junit = call(upload_junit, 200, client=harness, uit_window_id=window.id, device_set_id=second.device_set_id,
-                 visibility=Visibility.PARTICIPANTS, body=File(payload=io.BytesIO(report), mime_type="application/xml"))
+                 visibility=Visibility.PARTICIPANTS, body=form)
     assert (junit.created, junit.updated, junit.unchanged) == (len(scenarios), 0, 0), junit
     published = all_pages(list_results, client=harness, uit_window_id=window.id,
                           device_set_id=second.device_set_id, org_id=org_id)
