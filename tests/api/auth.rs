@@ -503,13 +503,19 @@ fn a_reset_request_takes_as_long_whether_or_not_the_account_exists() {
         known.push(ask(ADMIN_EMAIL));
         unknown.push(ask("ghost@example.org"));
     }
+    // The fastest of each series: load from the tests running beside this one only ever adds
+    // time, so the minimum is the work the request itself does (the median moved by 20% from run
+    // to run on a busy machine).
+    let (known_min, unknown_min) = (*known.iter().min().unwrap(), *unknown.iter().min().unwrap());
     let (known, unknown) = (median(known), median(unknown));
-    eprintln!("password reset: {known} µs for an account, {unknown} µs for none");
-    // Before, the existing account cost a token, an email and an audit row more: 20-40%
-    // slower here. Now both answer after the same rate-limit write (within ~10% as noise goes).
+    eprintln!(
+        "password reset: {known} µs (fastest {known_min}) for an account, {unknown} µs (fastest {unknown_min}) for none"
+    );
+    // Before, the existing account cost a token, an email and an audit row more inline: 20-40%
+    // slower here. Now both answer after the same rate-limit write.
     assert!(
-        known <= unknown + unknown * 15 / 100 + 50,
-        "an existing account answers slower: {known} µs vs {unknown} µs"
+        known_min <= unknown_min + unknown_min * 15 / 100 + 50,
+        "an existing account answers slower: fastest {known_min} µs vs {unknown_min} µs"
     );
 }
 
