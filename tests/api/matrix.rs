@@ -317,6 +317,58 @@ fn only_a_mask_of_the_sets_products_makes_a_failure_a_known_issue() {
 }
 
 #[test]
+fn mask_codes_and_names_of_a_private_known_issue_stay_with_its_organisation() {
+    let app = TestApp::spawn();
+    let w = world(&app);
+    let mask = app.post(
+        "/api/v1/defect-masks",
+        Some(&w.maker.token),
+        &json!({ "code": "DM-PRIV", "title": "t", "severity": "minor",
+                 "device_model_id": w.esme_model, "affected_firmware_ids": [w.esme_fw] }),
+    );
+    mask.expect(201);
+    let private = app.post(
+        "/api/v1/results",
+        Some(&w.a.token),
+        &json!({ "uit_window_id": w.window, "device_set_id": w.sets[0], "scenario": SCENARIOS[3],
+                 "outcome": "fail", "visibility": "private", "notes": "private triage note",
+                 "defect_mask_ids": [mask.json()["id"]] }),
+    );
+    private.expect(201);
+    let csv_cell = |token: &str| {
+        let csv = app.send(
+            "GET",
+            &format!("/api/v1/uit-windows/{}/matrix", w.window),
+            Some(token),
+            &[("accept", "text/csv")],
+            None,
+        );
+        csv.expect(200);
+        csv.body
+    };
+    // Supplier A's viewer reads its own organisation's known issue, with the mask behind it.
+    let own = matrix_cell(&app, &w.a_viewer.token, &w.window, &w.sets[0], SCENARIOS[3]);
+    assert_eq!(own["known_issue_masks"], json!(["DM-PRIV"]), "{own}");
+    assert!(csv_cell(&w.a_viewer.token).contains("DM-PRIV"));
+    // Another participant and a reviewer see no trace of it: no count, no mask code, no result
+    // in the embedded read.
+    for reader in [&w.b.token, &w.reviewer.token] {
+        let m = app
+            .get(&format!("/api/v1/uit-windows/{}/matrix", w.window), Some(reader))
+            .body;
+        assert!(!m.contains("DM-PRIV") && !m.contains("known_issue\":1"), "{m}");
+        assert!(!csv_cell(reader).contains("DM-PRIV"));
+        let listed = app.get(
+            &format!("/api/v1/results?uit_window_id={}&embed=device_set", w.window),
+            Some(reader),
+        );
+        listed.expect(200);
+        assert!(!listed.body.contains("private triage note"), "{}", listed.body);
+        assert!(!listed.body.contains("DM-PRIV"), "{}", listed.body);
+    }
+}
+
+#[test]
 fn rows_say_what_each_device_set_is() {
     let app = TestApp::spawn();
     let w = world(&app);
