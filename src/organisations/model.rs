@@ -313,14 +313,22 @@ pub fn create_invitation(
     Ok((invitation, secret))
 }
 
+/// An invitation that can still be accepted: not accepted, not revoked, not expired at `now`.
+/// The one rule for spending, listing, revoking and showing invitations.
+#[diesel::dsl::auto_type(no_type_alias)]
+fn pending(now: NaiveDateTime) -> _ {
+    invitations::accepted_at
+        .is_null()
+        .and(invitations::revoked_at.is_null())
+        .and(invitations::expires_at.gt(now))
+}
+
 /// Spends an invitation token: `(org_id, email, role)` when valid.
 pub fn consume_invitation(conn: &mut DbConn, secret: &str) -> Result<Option<(String, String, Role)>, ApiError> {
     let now = now();
     let found: Option<(String, String, String, String)> = invitations::table
         .filter(invitations::token_hash.eq(hash_secret(secret)))
-        .filter(invitations::accepted_at.is_null())
-        .filter(invitations::revoked_at.is_null())
-        .filter(invitations::expires_at.gt(now))
+        .filter(pending(now))
         .select((
             invitations::id,
             invitations::org_id,
@@ -361,9 +369,7 @@ pub fn list_pending_invitations(
 ) -> QueryResult<Vec<Invitation>> {
     let mut q = invitations::table
         .filter(invitations::org_id.eq(org_id))
-        .filter(invitations::accepted_at.is_null())
-        .filter(invitations::revoked_at.is_null())
-        .filter(invitations::expires_at.gt(now()))
+        .filter(pending(now()))
         .select((
             invitations::id,
             invitations::org_id,
@@ -387,9 +393,7 @@ pub fn revoke_invitation(conn: &mut DbConn, org_id: &str, id: &str) -> QueryResu
     let found: Option<InvitationRow> = invitations::table
         .find(id)
         .filter(invitations::org_id.eq(org_id))
-        .filter(invitations::accepted_at.is_null())
-        .filter(invitations::revoked_at.is_null())
-        .filter(invitations::expires_at.gt(now))
+        .filter(pending(now))
         .select((
             invitations::id,
             invitations::org_id,
@@ -420,9 +424,7 @@ pub fn peek_invitation(conn: &mut DbConn, secret: &str) -> Result<Option<(String
     let found: Option<(String, String, String)> = invitations::table
         .inner_join(organisations::table)
         .filter(invitations::token_hash.eq(hash_secret(secret)))
-        .filter(invitations::accepted_at.is_null())
-        .filter(invitations::revoked_at.is_null())
-        .filter(invitations::expires_at.gt(now()))
+        .filter(pending(now()))
         .select((organisations::name, invitations::email, invitations::role))
         .first(conn)
         .optional()?;
