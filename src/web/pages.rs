@@ -28,6 +28,16 @@ fn form<T: DeserializeOwned>(body: &[u8]) -> Option<T> {
     serde_urlencoded::from_bytes(body).ok()
 }
 
+/// A signed-out form's fields, when its CSRF token (bound to the pre-session cookie) is valid;
+/// `None`, to be answered with 403, for a body that does not parse or a missing or wrong token.
+fn checked_form<T: DeserializeOwned>(state: &AppState, req: &HttpRequest, body: &[u8]) -> Option<T> {
+    let csrf = form::<CsrfForm>(body)?.csrf;
+    if !session::csrf_ok(state, req, None, csrf.as_deref()) {
+        return None;
+    }
+    form(body)
+}
+
 fn forbidden() -> HttpResponse {
     message(
         StatusCode::FORBIDDEN,
@@ -206,7 +216,6 @@ pub async fn sign_in_page(state: web::Data<AppState>, req: HttpRequest) -> Page 
 
 #[derive(Deserialize)]
 struct SignInForm {
-    csrf: Option<String>,
     #[serde(default)]
     email: String,
     #[serde(default)]
@@ -214,12 +223,9 @@ struct SignInForm {
 }
 
 pub async fn sign_in(state: web::Data<AppState>, req: HttpRequest, body: web::Bytes) -> Page {
-    let Some(f) = form::<SignInForm>(&body) else {
+    let Some(f) = checked_form::<SignInForm>(&state, &req, &body) else {
         return Ok(forbidden());
     };
-    if !session::csrf_ok(&state, &req, None, f.csrf.as_deref()) {
-        return Ok(forbidden());
-    }
     // The API's login check: rate limits, argon2, one answer for every failure.
     let user = match crate::auth::handlers::authenticate(&state, &req, &f.email, f.password).await {
         Ok(user) => user,
@@ -417,18 +423,14 @@ pub async fn confirm_subscription_page(
 
 #[derive(Deserialize)]
 struct TokenForm {
-    csrf: Option<String>,
     #[serde(default)]
     token: String,
 }
 
 pub async fn confirm_subscription(state: web::Data<AppState>, req: HttpRequest, body: web::Bytes) -> Page {
-    let Some(f) = form::<TokenForm>(&body) else {
+    let Some(f) = checked_form::<TokenForm>(&state, &req, &body) else {
         return Ok(forbidden());
     };
-    if !session::csrf_ok(&state, &req, None, f.csrf.as_deref()) {
-        return Ok(forbidden());
-    }
     let hash = hash_secret(f.token.trim());
     let public_url = state.config.public_url.clone();
     let actor = Actor {
@@ -526,7 +528,6 @@ pub async fn reset_password_page(state: web::Data<AppState>, req: HttpRequest, q
 
 #[derive(Deserialize)]
 struct ResetForm {
-    csrf: Option<String>,
     #[serde(default)]
     token: String,
     #[serde(default)]
@@ -534,12 +535,9 @@ struct ResetForm {
 }
 
 pub async fn reset_password(state: web::Data<AppState>, req: HttpRequest, body: web::Bytes) -> Page {
-    let Some(f) = form::<ResetForm>(&body) else {
+    let Some(f) = checked_form::<ResetForm>(&state, &req, &body) else {
         return Ok(forbidden());
     };
-    if !session::csrf_ok(&state, &req, None, f.csrf.as_deref()) {
-        return Ok(forbidden());
-    }
     // The API's confirmation (`POST /auth/password-reset/confirm`): its rules, and every
     // session of the user ends (web sessions too: they record the token version).
     match crate::auth::handlers::reset_password(&state, &req, f.token.clone(), f.new_password).await {
@@ -634,7 +632,6 @@ pub async fn accept_invitation_page(
 
 #[derive(Deserialize)]
 struct AcceptForm {
-    csrf: Option<String>,
     #[serde(default)]
     token: String,
     #[serde(default)]
@@ -644,12 +641,9 @@ struct AcceptForm {
 }
 
 pub async fn accept_invitation(state: web::Data<AppState>, req: HttpRequest, body: web::Bytes) -> Page {
-    let Some(f) = form::<AcceptForm>(&body) else {
+    let Some(f) = checked_form::<AcceptForm>(&state, &req, &body) else {
         return Ok(forbidden());
     };
-    if !session::csrf_ok(&state, &req, None, f.csrf.as_deref()) {
-        return Ok(forbidden());
-    }
     // The API's acceptance (`POST /invitations/accept`): its rate limit, rules and effects.
     if let Err(e) = crate::organisations::invitations::check_acceptance(&state, &req, &f.name, &f.password).await {
         if e.status == StatusCode::TOO_MANY_REQUESTS {
