@@ -7,6 +7,7 @@
 //! Pages are registered outside the utoipa scope, so the OpenAPI document never lists them.
 //! Sessions and CSRF live in [`session`].
 
+pub mod member;
 pub mod pages;
 pub mod session;
 
@@ -149,6 +150,32 @@ pub fn message(
         link: link.map(|(href, text)| (href.to_string(), text.to_string())),
     };
     render(status, exposure, &page, |_| {})
+}
+
+/// The page for a domain error a page handler met: 404, 403, 409, 422 and the rest as a
+/// message in the layout (the API's detail is written for people too); 5xx stays the API's
+/// problem+json with its request id, logged where it happened.
+pub fn error_page(e: ApiError) -> Result<HttpResponse, ApiError> {
+    let title = match e.status {
+        StatusCode::NOT_FOUND => "Not found",
+        StatusCode::FORBIDDEN => "Not allowed",
+        StatusCode::CONFLICT => "Not possible now",
+        StatusCode::TOO_MANY_REQUESTS => "Too many attempts",
+        s if s.is_client_error() => "That did not work",
+        _ => return Err(e),
+    };
+    let detail = if e.status == StatusCode::NOT_FOUND {
+        "There is nothing here that you may see. It may have been removed, or the link may be mistyped.".to_string()
+    } else {
+        e.detail.clone()
+    };
+    Ok(message(
+        e.status,
+        Exposure::Private,
+        title,
+        &[detail.as_str()],
+        Some(("/", "Go to the home page")),
+    ))
 }
 
 /// Whether the request comes from a browser wanting a page: not under `/api/`, and `Accept`

@@ -8,6 +8,7 @@ use askama::Template;
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 
+use super::member::{forbidden, safe_next};
 use super::session::{self, FormGuard, WebSession};
 use super::{message, render, Chrome, Exposure, Nav};
 use crate::audit::{self, Actor, Change};
@@ -36,19 +37,6 @@ fn checked_form<T: DeserializeOwned>(state: &AppState, req: &HttpRequest, body: 
         return None;
     }
     form(body)
-}
-
-fn forbidden() -> HttpResponse {
-    message(
-        StatusCode::FORBIDDEN,
-        Exposure::Private,
-        "This form has expired",
-        &[
-            "The form was not sent from this page of the portal, or it was open for too long. \
-           Nothing was changed. Go back, reload the page and try again.",
-        ],
-        Some(("/", "Go to the home page")),
-    )
 }
 
 fn too_many(e: &ApiError) -> HttpResponse {
@@ -196,18 +184,27 @@ pub async fn home(state: web::Data<AppState>, req: HttpRequest) -> Page {
 pub struct SignInPage {
     pub chrome: Chrome,
     pub csrf: String,
+    /// Where to go after signing in (a path on this site).
+    pub next: String,
     pub email: String,
     pub error: Option<String>,
 }
 
-pub async fn sign_in_page(state: web::Data<AppState>, req: HttpRequest) -> Page {
+#[derive(Deserialize)]
+pub struct NextQuery {
+    next: Option<String>,
+}
+
+pub async fn sign_in_page(state: web::Data<AppState>, req: HttpRequest, query: web::Query<NextQuery>) -> Page {
+    let next = safe_next(query.next.as_deref());
     if session::current(&state, &req).await?.is_some() {
-        return Ok(see_other("/").finish());
+        return Ok(see_other(&next).finish());
     }
     let guard = session::guard(&state, &req, None);
     let page = SignInPage {
         chrome: Chrome::new("Sign in", None),
         csrf: guard.csrf.clone(),
+        next,
         email: String::new(),
         error: None,
     };
@@ -220,6 +217,7 @@ struct SignInForm {
     email: String,
     #[serde(default)]
     password: String,
+    next: Option<String>,
 }
 
 pub async fn sign_in(state: web::Data<AppState>, req: HttpRequest, body: web::Bytes) -> Page {
@@ -235,6 +233,7 @@ pub async fn sign_in(state: web::Data<AppState>, req: HttpRequest, body: web::By
             let page = SignInPage {
                 chrome: Chrome::new("Sign in", None),
                 csrf: guard.csrf.clone(),
+                next: safe_next(f.next.as_deref()),
                 email: f.email,
                 error: Some(e.detail),
             };
@@ -246,6 +245,7 @@ pub async fn sign_in(state: web::Data<AppState>, req: HttpRequest, body: web::By
     };
     let previous = session::cookie_value(&req, session::session_cookie(&state));
     let rid = request_id(&req);
+    let next = safe_next(f.next.as_deref());
     let (user_id, org_id) = (user.id.clone(), user.org_id.clone());
     let secret = state
         .db
@@ -256,7 +256,7 @@ pub async fn sign_in(state: web::Data<AppState>, req: HttpRequest, body: web::By
         })
         .await?;
     tracing::info!(user_id = %user.id, "web sign-in");
-    Ok(signed_in(&state, &secret, "/"))
+    Ok(signed_in(&state, &secret, &next))
 }
 
 /// The redirect after a sign-in: the session cookie set, the pre-session cookie spent.
