@@ -41,16 +41,23 @@ BASE="http://127.0.0.1:$PORT"
 ADMIN_EMAIL=admin@uit-portal.localhost
 
 # Only the PORTAL_* settings below reach the server (it rejects unknown PORTAL_* variables).
-env -i PATH="$PATH" HOME="${HOME:-/tmp}" \
-    PORTAL_BIND="127.0.0.1:$PORT" \
-    PORTAL_DATA_DIR="$WORK/data" \
-    PORTAL_PUBLIC_URL="$BASE" \
-    PORTAL_MAIL_TRANSPORT=file \
-    PORTAL_MAIL_DIR="$WORK/mail" \
-    PORTAL_BOOTSTRAP_EMAIL="$ADMIN_EMAIL" \
-    PORTAL_LOG_FORMAT=json \
-    PORTAL_LOG_LEVEL=info \
-    "$BIN" serve >"$WORK/server.log" 2>&1 &
+portal() {
+    env -i PATH="$PATH" HOME="${HOME:-/tmp}" \
+        PORTAL_BIND="127.0.0.1:$PORT" \
+        PORTAL_DATA_DIR="$WORK/data" \
+        PORTAL_PUBLIC_URL="$BASE" \
+        PORTAL_MAIL_TRANSPORT=file \
+        PORTAL_MAIL_DIR="$WORK/mail" \
+        PORTAL_BOOTSTRAP_EMAIL="$ADMIN_EMAIL" \
+        PORTAL_LOG_FORMAT=json \
+        PORTAL_LOG_LEVEL=info \
+        "$BIN" "$@"
+}
+# The demo industry (seed-demo: organisations, accounts with the password uit-demo-password,
+# the open window UIT-2026-11 with claims and results of every visibility), so the journeys
+# sign in as the people WEB.md names.
+portal seed-demo >"$WORK/seed.log" 2>&1
+portal serve >"$WORK/server.log" 2>&1 &
 SERVER_PID=$!
 
 rm -rf "$SHOTS"
