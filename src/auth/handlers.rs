@@ -337,7 +337,6 @@ async fn queue_password_reset(state: web::Data<AppState>, email: String, rid: Op
                 Template::PasswordReset,
                 &[
                     ("reset_url", &reset_url),
-                    ("api_url", &format!("{public_url}/api/v1")),
                     ("token", &token),
                     ("ttl_minutes", &RESET_TTL_MINUTES.to_string()),
                     ("public_url", &public_url),

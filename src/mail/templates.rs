@@ -129,7 +129,6 @@ mod tests {
             ("inviter", "Ann"),
             ("role", "member"),
             ("accept_url", "https://x/accept?token=t"),
-            ("api_url", "https://x/api/v1"),
             ("token", "t"),
             ("expires_at", "2026-01-01T00:00:00Z"),
             ("public_url", "https://x"),

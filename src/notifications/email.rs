@@ -36,18 +36,19 @@ pub struct Recipient {
     pub unsubscribe_token: String,
 }
 
-/// The API path of what a change is about.
-pub fn resource_path(entity_type: &str, entity_id: &str) -> Option<String> {
+/// The portal page of what a change is about (the web pages in `src/web/`; members sign in
+/// first, and come back to it).
+pub fn page_path(entity_type: &str, entity_id: &str) -> Option<String> {
     let collection = match entity_type {
         "release" => "releases",
-        "uit_window" => "uit-windows",
+        "uit_window" => "windows",
         "firmware" => "firmware",
         "defect_mask" => "defect-masks",
-        "roadmap_item" => "roadmap-items",
+        "roadmap_item" => "roadmap",
         "library_contact" => "library-contacts",
         _ => return None,
     };
-    Some(format!("/api/v1/{collection}/{entity_id}"))
+    Some(format!("/{collection}/{entity_id}"))
 }
 
 /// A topic as people call it.
@@ -62,7 +63,7 @@ pub fn topic_label(topic: Topic) -> &'static str {
 }
 
 fn link(public_url: &str, change: &Change) -> String {
-    let path = resource_path(&change.entity_type, &change.entity_id).unwrap_or_else(|| "/api/v1".into());
+    let path = page_path(&change.entity_type, &change.entity_id).unwrap_or_else(|| "/".into());
     format!("{public_url}{path}")
 }
 
@@ -170,12 +171,11 @@ pub fn render_digest(public_url: &str, recipient: &Recipient, day: NaiveDate, ch
         let detail = words.detail.map(|d| format!("{d} ")).unwrap_or_default();
         items.push_str(&format!("- {at}  {}{by}\n  {detail}{url}\n", words.headline));
         items_html.push_str(&format!(
-            "<li><strong>{at}</strong> {}{}<br>{}<a href=\"{}\">{}</a></li>\n",
+            "<li><strong>{at}</strong> {}{}<br>{}<a href=\"{}\">Open it in the portal</a></li>\n",
             escape_html(&words.headline),
             escape_html(&by),
             escape_html(&detail),
             escape_html(&url),
-            escape_html(&url)
         ));
     }
     let count = match changes.len() {
@@ -252,7 +252,7 @@ mod tests {
             }
         }
         for part in [&r.text, &r.html] {
-            assert!(part.contains("https://uit.example.org/api/v1/uit-windows/w1"));
+            assert!(part.contains("https://uit.example.org/windows/w1"));
             assert!(part.contains("https://uit.example.org/api/v1/unsubscribe?token=uitu_abc"));
             assert!(part
                 .contains("now closes Sun 28 Mar 2027 10:00 UTC instead of Sun 21 Mar 10:00 UTC: extended by 7 days"));

@@ -313,7 +313,6 @@ fn request_confirmation(
                 "confirm_url",
                 &format!("{public_url}/confirm-subscription?token={token}"),
             ),
-            ("api_url", &format!("{public_url}/api/v1")),
             ("token", &token),
             ("expires_at", &expires_at),
             ("public_url", public_url),

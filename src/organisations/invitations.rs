@@ -103,7 +103,6 @@ pub async fn create_invitation(
                         ("inviter", &ctx.email),
                         ("role", body.role.as_str()),
                         ("accept_url", &format!("{public_url}/accept-invitation?token={token}")),
-                        ("api_url", &format!("{public_url}/api/v1")),
                         ("token", &token),
                         (
                             "expires_at",

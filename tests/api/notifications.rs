@@ -25,7 +25,7 @@ fn unique_email(prefix: &str) -> String {
 }
 
 /// Polls `check` every 20 ms until it holds; panics with `what` after `secs` seconds.
-fn wait_until(secs: u64, what: &str, mut check: impl FnMut() -> bool) {
+pub(crate) fn wait_until(secs: u64, what: &str, mut check: impl FnMut() -> bool) {
     let deadline = Instant::now() + StdDuration::from_secs(secs);
     while !check() {
         assert!(Instant::now() < deadline, "timed out after {secs} s waiting for {what}");
@@ -49,12 +49,12 @@ fn notifications_to(app: &TestApp, email: &str) -> Vec<Received> {
 }
 
 /// A connection to the app's own database.
-fn db(app: &TestApp) -> DbConn {
+pub(crate) fn db(app: &TestApp) -> DbConn {
     app.config.db_target().unwrap().connect().unwrap()
 }
 
 /// Waits until the fan-out has consumed every change event.
-fn fanned_out(app: &TestApp) {
+pub(crate) fn fanned_out(app: &TestApp) {
     wait_until(15, "the fan-out to consume every change event", || {
         let mut conn = db(app);
         let pending: i64 = uit_portal::db::schema::change_events::table
@@ -67,7 +67,7 @@ fn fanned_out(app: &TestApp) {
 }
 
 /// Waits until no notification is due or in flight (pending, sending) for immediate delivery.
-fn delivered(app: &TestApp) {
+pub(crate) fn delivered(app: &TestApp) {
     fanned_out(app);
     wait_until(15, "every notification to be delivered", || {
         use uit_portal::db::schema::notifications as n;
@@ -227,8 +227,8 @@ fn an_anonymous_subscriber_confirms_gets_one_email_per_change_and_unsubscribes_i
     let was = chrono::NaiveDateTime::parse_from_str(&was, "%Y-%m-%d %H:%M").unwrap();
     assert!(text.contains(&was.format("%a %-d %b").to_string()), "{text}");
     assert!(
-        text.contains(&format!("{PUBLIC}/api/v1/uit-windows/{wid}")),
-        "links back"
+        text.contains(&format!("{PUBLIC}/windows/{wid}")),
+        "links to the window's page"
     );
     let url = unsubscribe.trim_start_matches('<').trim_end_matches('>').to_string();
     assert!(text.contains(&url), "a visible unsubscribe link");
