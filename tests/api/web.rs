@@ -7,14 +7,14 @@ use crate::helpers::{Resp, TestApp, ADMIN_EMAIL, ADMIN_PASSWORD};
 
 /// A browser in miniature: keeps the cookies the server sets and sends them back.
 /// Redirects are not followed, so their cookies and targets can be checked.
-struct Browser<'a> {
+pub(crate) struct Browser<'a> {
     app: &'a TestApp,
     agent: ureq::Agent,
     cookies: Vec<(String, String)>,
 }
 
 impl<'a> Browser<'a> {
-    fn new(app: &'a TestApp) -> Self {
+    pub(crate) fn new(app: &'a TestApp) -> Self {
         let agent: ureq::Agent = ureq::Agent::config_builder()
             .http_status_as_error(false)
             .max_redirects(0)
@@ -28,7 +28,7 @@ impl<'a> Browser<'a> {
         }
     }
 
-    fn send(&self, method: &str, path: &str, body: Option<String>) -> Resp {
+    pub(crate) fn send(&self, method: &str, path: &str, body: Option<String>) -> Resp {
         let builder = ureq::http::Request::builder()
             .method(method)
             .uri(format!("{}{}", self.app.base, path))
@@ -71,24 +71,24 @@ impl<'a> Browser<'a> {
         }
     }
 
-    fn get(&mut self, path: &str) -> Resp {
+    pub(crate) fn get(&mut self, path: &str) -> Resp {
         let resp = self.send("GET", path, None);
         self.keep(&resp);
         resp
     }
 
-    fn post(&mut self, path: &str, fields: &[(&str, &str)]) -> Resp {
+    pub(crate) fn post(&mut self, path: &str, fields: &[(&str, &str)]) -> Resp {
         let body = serde_urlencoded::to_string(fields).unwrap();
         let resp = self.send("POST", path, Some(body));
         self.keep(&resp);
         resp
     }
 
-    fn has_cookie(&self, suffix: &str) -> bool {
+    pub(crate) fn has_cookie(&self, suffix: &str) -> bool {
         self.cookies.iter().any(|(k, _)| k.ends_with(suffix))
     }
 
-    fn sign_in(&mut self, email: &str, password: &str) -> Resp {
+    pub(crate) fn sign_in(&mut self, email: &str, password: &str) -> Resp {
         let page = self.get("/sign-in");
         assert_eq!(page.status, 200, "{}", page.body);
         let csrf = hidden(&page.body, "csrf");
@@ -96,7 +96,7 @@ impl<'a> Browser<'a> {
     }
 }
 
-fn set_cookies(resp: &Resp) -> Vec<String> {
+pub(crate) fn set_cookies(resp: &Resp) -> Vec<String> {
     resp.headers
         .get_all("set-cookie")
         .iter()
@@ -106,7 +106,7 @@ fn set_cookies(resp: &Resp) -> Vec<String> {
 }
 
 /// The value of the hidden field `name` in a page.
-fn hidden(body: &str, name: &str) -> String {
+pub(crate) fn hidden(body: &str, name: &str) -> String {
     let marker = format!("name=\"{name}\" value=\"");
     let start = body
         .find(&marker)
@@ -116,7 +116,7 @@ fn hidden(body: &str, name: &str) -> String {
 }
 
 #[track_caller]
-fn assert_html_headers(resp: &Resp) {
+pub(crate) fn assert_html_headers(resp: &Resp) {
     let ct = resp.header("content-type").unwrap_or_default();
     assert!(ct.starts_with("text/html"), "not HTML: {ct}");
     let csp = resp.header("content-security-policy").expect("a CSP");
@@ -135,13 +135,13 @@ fn assert_html_headers(resp: &Resp) {
 }
 
 #[track_caller]
-fn assert_token_page(resp: &Resp) {
+pub(crate) fn assert_token_page(resp: &Resp) {
     assert_html_headers(resp);
     assert_eq!(resp.header("referrer-policy").as_deref(), Some("no-referrer"));
     assert_eq!(resp.header("cache-control").as_deref(), Some("no-store"));
 }
 
-fn unique_email(tag: &str) -> String {
+pub(crate) fn unique_email(tag: &str) -> String {
     format!("{tag}-{}@example.org", uuid::Uuid::new_v4().simple())
 }
 
@@ -486,7 +486,7 @@ fn opening_a_landing_page_changes_nothing_and_its_button_does() {
 }
 
 /// The `n`th (from 0) email to `to`, waiting up to 10 s for it.
-fn nth_mail(app: &TestApp, to: &str, n: usize) -> crate::smtp::Received {
+pub(crate) fn nth_mail(app: &TestApp, to: &str, n: usize) -> crate::smtp::Received {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     loop {
         let mut mails: Vec<_> = app
