@@ -308,9 +308,11 @@ await journey("(e) subscribe on the page, confirm, hear of a window change, unsu
 
   await page.goto(await linkFromEmail(email, "/confirm-subscription"));
   await expectText(page, "UIT windows");
+  await expectText(page, "one email for each change");
   await page.getByRole("button", { name: "Confirm subscription" }).click();
   await page.waitForLoadState();
   await expectText(page, "Confirmed");
+  await screenshot(page, "subscribe-confirmed");
 
   // A window change: the operator extends the demo window by a day.
   const login = await api("POST", "/auth/login", { body: { email: adminEmail, password: adminPassword } });
@@ -332,6 +334,35 @@ await journey("(e) subscribe on the page, confirm, hear of a window change, unsu
   await page.waitForLoadState();
   await expectText(page, "no more");
   await screenshot(page, "unsubscribed");
+  await context.close();
+});
+
+await journey("(f) a forgotten password from the sign-in page; a supplier's home page", async () => {
+  const viewer = "viewer@northern-lights.demo";
+  const { context, page } = await newPage();
+  await page.goto(`${base}/sign-in`);
+  await page.getByRole("link", { name: "Ask for a link to choose a new one" }).click();
+  await page.waitForURL(`${base}/forgot-password`);
+  await page.getByLabel("Email address").fill(viewer);
+  await screenshot(page, "forgot-password");
+  await page.getByRole("button", { name: "Email me a link" }).click();
+  await page.waitForLoadState();
+  await expectText(page, "If an account exists for that address, an email with a link is on its way");
+  await screenshot(page, "forgot-password-sent");
+  await linkFromEmail(viewer, "/reset-password");
+
+  await page.goto(`${base}/sign-in`);
+  await page.getByLabel("Email address").fill("admin@northern-lights.demo");
+  await page.getByLabel("Password").fill("uit-demo-password");
+  await page.getByRole("button", { name: "Sign in" }).click();
+  await page.waitForURL(`${base}/`);
+  await expectText(page, "Claims of Northern Lights Energy");
+  await expectText(page, "Recent changes");
+  const claimed = page.locator("section", { hasText: "Claims of Northern Lights Energy" });
+  check((await claimed.locator("tbody tr").count()) > 0, "the supplier's claims are listed");
+  const href = await claimed.locator("tbody a").first().getAttribute("href");
+  check(/^\/windows\/[0-9a-f-]+$/.test(href || ""), `a claim links to its window page: ${href}`);
+  await screenshot(page, "home-supplier");
   await context.close();
 });
 
