@@ -8,7 +8,11 @@
 // on any console error (a CSP violation included) and on any page error.
 import { readFileSync, readdirSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
+import { createRequire } from "node:module";
 import { chromium } from "playwright-core";
+
+// axe-core's browser bundle, injected into each screenshotted page (see `accessible`).
+const axeSource = readFileSync(createRequire(import.meta.url).resolve("axe-core/axe.min.js"), "utf8");
 
 const [base, dataDir, mailDir, shots] = process.argv.slice(2);
 if (!base || !dataDir || !mailDir || !shots) {
@@ -80,9 +84,9 @@ function decodeParts(raw) {
 }
 
 // Waits for an email to `to` holding a link to `path`; returns the link, as written.
-async function linkFromEmail(to, path) {
+async function linkFromEmail(to, path, seconds = 15) {
   const pattern = new RegExp(`https?://[^\\s"'<>]+${path.replace(/[-/]/g, "\\$&")}\\?token=[A-Za-z0-9_-]+`);
-  for (let i = 0; i < 150; i++) {
+  for (let i = 0; i < seconds * 10; i++) {
     let files = [];
     try {
       files = readdirSync(mailDir).filter((f) => f.endsWith(".eml"));
@@ -97,7 +101,7 @@ async function linkFromEmail(to, path) {
     }
     await sleep(100);
   }
-  throw new Error(`no email to ${to} with a ${path} link within 15 s`);
+  throw new Error(`no email to ${to} with a ${path} link within ${seconds} s`);
 }
 
 // ---- the browser -----------------------------------------------------------------------------
@@ -138,12 +142,41 @@ async function newPage() {
   return { context, page };
 }
 
+// WCAG 2.0, 2.1 and 2.2, levels A and AA (axe-core's tags; 2.2 adds AA rules only).
+const WCAG_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa"];
+
+// Runs axe-core on the page; throws listing the violations (rule, help, elements) if any.
+// The pages' CSP forbids inline scripts, so axe is not added as a <script>: page.evaluate goes
+// through the DevTools protocol (Runtime.evaluate), which the page's CSP does not govern.
+async function accessible(page, name) {
+  const loaded = await page.evaluate(() => typeof window.axe !== "undefined");
+  if (!loaded) await page.evaluate(axeSource);
+  const violations = await page.evaluate(async (tags) => {
+    const result = await window.axe.run(document, { runOnly: { type: "tag", values: tags }, resultTypes: ["violations"] });
+    return result.violations.map((v) => ({
+      id: v.id,
+      impact: v.impact,
+      help: v.help,
+      targets: v.nodes.map((n) => n.target.join(" ")),
+    }));
+  }, WCAG_TAGS);
+  if (violations.length) {
+    const listed = violations
+      .map((v) => `  - ${v.id} (${v.impact}): ${v.help}\n      ${v.targets.join("\n      ")}`)
+      .join("\n");
+    throw new Error(`axe-core: ${violations.length} WCAG A/AA violation(s) on ${name} (${page.url()}):\n${listed}`);
+  }
+}
+
 let shot = 0;
+// Keeps a screenshot of the page under SCREENSHOT_DIR and checks it with axe-core: every page
+// a journey shows is also an accessibility check.
 async function screenshot(page, name) {
   shot += 1;
   const file = join(shots, `${String(shot).padStart(2, "0")}-${name}.png`);
   await page.screenshot({ path: file, fullPage: true });
   console.log(`  screenshot ${file}`);
+  await accessible(page, name);
 }
 
 async function expectText(page, text) {
@@ -254,6 +287,82 @@ await journey("(c) a locked-out user resets the password, signs in with it, sign
   await expectText(page, "Welcome");
   check(!(await page.locator("body").innerText()).includes("Signed in as"), "still signed in after signing out");
   await screenshot(page, "signed-out");
+  await context.close();
+});
+
+// ---- rest journeys ----
+await journey("(e) subscribe on the page, confirm, hear of a window change, unsubscribe from the email", async () => {
+  const email = `follower-${stamp}@example.org`;
+  const { context, page } = await newPage();
+  await page.goto(`${base}/`);
+  await page.getByRole("link", { name: "Subscribe by email" }).click();
+  await page.waitForURL(`${base}/subscribe`);
+  await page.getByLabel("Email address").fill(email);
+  await page.getByLabel("UIT windows").check();
+  await page.getByLabel("One email for each change, as it happens").check();
+  await screenshot(page, "subscribe");
+  await page.getByRole("button", { name: "Subscribe" }).click();
+  await page.waitForLoadState();
+  await expectText(page, "Check your inbox");
+  await screenshot(page, "subscribe-check-inbox");
+
+  await page.goto(await linkFromEmail(email, "/confirm-subscription"));
+  await expectText(page, "UIT windows");
+  await expectText(page, "one email for each change");
+  await page.getByRole("button", { name: "Confirm subscription" }).click();
+  await page.waitForLoadState();
+  await expectText(page, "Confirmed");
+  await screenshot(page, "subscribe-confirmed");
+
+  // A window change: the operator extends the demo window by a day.
+  const login = await api("POST", "/auth/login", { body: { email: adminEmail, password: adminPassword } });
+  check(login.status === 200, `admin login: ${login.status} ${login.text}`);
+  const token = login.json.access_token;
+  const windows = await api("GET", "/uit-windows?status=open&limit=500", { token });
+  const demo = windows.json.items.find((w) => w.name === "UIT-2026-11") || windows.json.items[0];
+  check(demo, `no open window to change: ${windows.text}`);
+  const closes = new Date(Date.parse(demo.closes_at) + 24 * 3600 * 1000).toISOString();
+  const moved = await api("PATCH", `/uit-windows/${demo.id}`, { token, body: { closes_at: closes } });
+  check(moved.status === 200, `extending ${demo.name}: ${moved.status} ${moved.text}`);
+
+  // The notification arrives (immediate mode) carrying its unsubscribe link.
+  const unsubscribe = await linkFromEmail(email, "/api/v1/unsubscribe", 60);
+  const res = await page.goto(unsubscribe);
+  check(res.status() === 200, `unsubscribe page: ${res.status()}`);
+  await screenshot(page, "unsubscribe");
+  await page.getByRole("button", { name: "Unsubscribe" }).click();
+  await page.waitForLoadState();
+  await expectText(page, "no more");
+  await screenshot(page, "unsubscribed");
+  await context.close();
+});
+
+await journey("(f) a forgotten password from the sign-in page; a supplier's home page", async () => {
+  const viewer = "viewer@northern-lights.demo";
+  const { context, page } = await newPage();
+  await page.goto(`${base}/sign-in`);
+  await page.getByRole("link", { name: "Ask for a link to choose a new one" }).click();
+  await page.waitForURL(`${base}/forgot-password`);
+  await page.getByLabel("Email address").fill(viewer);
+  await screenshot(page, "forgot-password");
+  await page.getByRole("button", { name: "Email me a link" }).click();
+  await page.waitForLoadState();
+  await expectText(page, "If an account exists for that address, an email with a link is on its way");
+  await screenshot(page, "forgot-password-sent");
+  await linkFromEmail(viewer, "/reset-password");
+
+  await page.goto(`${base}/sign-in`);
+  await page.getByLabel("Email address").fill("admin@northern-lights.demo");
+  await page.getByLabel("Password").fill("uit-demo-password");
+  await page.getByRole("button", { name: "Sign in" }).click();
+  await page.waitForURL(`${base}/`);
+  await expectText(page, "Claims of Northern Lights Energy");
+  await expectText(page, "Recent changes");
+  const claimed = page.locator("section", { hasText: "Claims of Northern Lights Energy" });
+  check((await claimed.locator("tbody tr").count()) > 0, "the supplier's claims are listed");
+  const href = await claimed.locator("tbody a").first().getAttribute("href");
+  check(/^\/windows\/[0-9a-f-]+$/.test(href || ""), `a claim links to its window page: ${href}`);
+  await screenshot(page, "home-supplier");
   await context.close();
 });
 

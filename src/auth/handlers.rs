@@ -305,8 +305,15 @@ pub async fn request_password_reset(
     body: Json<PasswordResetRequest>,
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
-    let email = normalise_email(&body.into_inner().email);
-    let ip = client_ip(&req, state.config.trust_forwarded_for);
+    request_reset(&state, &req, &body.into_inner().email).await?;
+    Ok(HttpResponse::Accepted().finish())
+}
+
+/// Takes a reset request for `email` (rate limits first) and returns at once; the email, when
+/// the account exists, is written after. The API's request and the web page's form both call it.
+pub async fn request_reset(state: &web::Data<AppState>, req: &HttpRequest, email: &str) -> Result<(), ApiError> {
+    let email = normalise_email(email);
+    let ip = client_ip(req, state.config.trust_forwarded_for);
     state
         .limits
         .check([
@@ -316,10 +323,10 @@ pub async fn request_password_reset(
         .await?;
     // Answering before the work keeps the response time independent of whether the account
     // exists (a lookup that finds one also writes a token, an email and an audit row).
-    let rid = request_id(&req);
+    let rid = request_id(req);
     let task = queue_password_reset(state.clone(), email, rid);
     actix_web::rt::spawn(tracing::Instrument::instrument(task, tracing::Span::current()));
-    Ok(HttpResponse::Accepted().finish())
+    Ok(())
 }
 
 /// Writes the reset token, its email and the audit row when the account exists.

@@ -61,6 +61,8 @@ pub struct ClaimFilter<'a> {
     pub window_id: Option<&'a str>,
     pub claim_id: Option<&'a str>,
     pub device_set_id: Option<&'a str>,
+    /// The claiming organisation.
+    pub org_id: Option<&'a str>,
 }
 
 /// Claims matching `f`, by id, after the cursor `after`.
@@ -89,6 +91,9 @@ pub fn load(conn: &mut DbConn, f: ClaimFilter, after: Option<String>, limit: i64
     }
     if let Some(set) = f.device_set_id {
         q = q.filter(claims::device_set_id.eq(set.to_string()));
+    }
+    if let Some(org) = f.org_id {
+        q = q.filter(claims::org_id.eq(org.to_string()));
     }
     if let Some(after) = after {
         q = q.filter(claims::id.gt(after));

@@ -130,7 +130,18 @@ pub async fn observe(
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|ct| ct.starts_with(PROBLEM_JSON) || ct.starts_with("text/html"));
-    if status.as_u16() >= 400 && !is_problem {
+    if status == StatusCode::METHOD_NOT_ALLOWED && !is_problem && crate::ui::wants_html(res.request()) {
+        // A page asked with a method it does not take: a page for browsers, like the 404.
+        let allow = res
+            .headers()
+            .get(header::ALLOW)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("GET")
+            .to_string();
+        let (http_req, _) = res.into_parts();
+        let page = crate::ui::rest::method_not_allowed(&method, &allow);
+        res = ServiceResponse::new(http_req, page.map_into_boxed_body());
+    } else if status.as_u16() >= 400 && !is_problem {
         let keep_allow = res.headers().get(header::ALLOW).cloned();
         let (http_req, _) = res.into_parts();
         let mut replacement = ApiError::from_status(status).error_response();

@@ -346,7 +346,7 @@ struct Context {
     digests: HashMap<String, Vec<Change>>,
 }
 
-type ChangeRow = (
+pub(crate) type ChangeRow = (
     String,
     NaiveDateTime,
     String,
@@ -358,7 +358,9 @@ type ChangeRow = (
     Option<String>,
 );
 
-fn change((id, occurred_at, topic, kind, entity_type, entity_id, summary, details, actor_org_id): ChangeRow) -> Change {
+pub(crate) fn change(
+    (id, occurred_at, topic, kind, entity_type, entity_id, summary, details, actor_org_id): ChangeRow,
+) -> Change {
     Change {
         id,
         occurred_at,
@@ -373,7 +375,7 @@ fn change((id, occurred_at, topic, kind, entity_type, entity_id, summary, detail
     }
 }
 
-const CHANGE_COLUMNS: (
+pub(crate) const CHANGE_COLUMNS: (
     ce::id,
     ce::occurred_at,
     ce::topic,

@@ -407,7 +407,7 @@ pub fn active_subscribers(conn: &mut DbConn) -> QueryResult<Vec<Subscriber>> {
 }
 
 /// Organisations that joined a UIT window open at `now`.
-fn open_window_participants(conn: &mut DbConn, now: NaiveDateTime) -> QueryResult<HashSet<String>> {
+pub(crate) fn open_window_participants(conn: &mut DbConn, now: NaiveDateTime) -> QueryResult<HashSet<String>> {
     let orgs: Vec<String> = wp::table
         .inner_join(uit_windows::table)
         .filter(uit_windows::cancelled_at.is_null())

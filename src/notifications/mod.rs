@@ -15,6 +15,7 @@ pub mod email;
 pub mod fanout;
 pub mod model;
 pub mod operator;
+pub mod recent;
 pub mod reminders;
 pub mod subscriptions;
 pub mod unsubscribe;

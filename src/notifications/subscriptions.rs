@@ -183,31 +183,49 @@ pub async fn create_subscription(
             Ok(stored.into_response())
         }
         None => {
-            let email = normalise_email(body.email.as_deref().unwrap_or_default());
-            // Each request emails a confirmation: capped per client address and per mailbox.
-            let ip = client_ip(&req, state.config.trust_forwarded_for);
-            state
-                .limits
-                .check([
-                    Spend::address(Bucket::SubscribeAddress, ip),
-                    Some(Spend::account(Bucket::SubscribeMailbox, &email)),
-                ])
-                .await?;
-            let actor = Actor {
-                user_id: None,
-                org_id: None,
-                request_id: request_id(&req),
-            };
-            let queued = state
-                .db
-                .write(move |conn| request_confirmation(conn, &actor, &email, &body, &public_url))
-                .await?;
-            if queued {
-                state.mail_wake.notify_one();
-            }
+            subscribe_address(&state, &req, body).await?;
             Ok(requested())
         }
     }
+}
+
+/// A subscription request from an address without an account (`body.email`): the checks,
+/// rate limits, then a pending subscription and its confirmation
+/// email, or nothing when one went out within the hour. The caller answers the same either
+/// way. The API's anonymous `POST /subscriptions` and the web page's form both call it.
+pub async fn subscribe_address(state: &AppState, req: &HttpRequest, mut body: NewSubscription) -> Result<(), ApiError> {
+    // The handler's rules again (a no-op after them), for callers that did not check.
+    let mut v = Validator::new();
+    check_topics(&mut v, &body.topics);
+    body.filters.check(&mut v);
+    v.email("email", body.email.as_deref().unwrap_or_default().trim());
+    v.finish()?;
+    body.topics = normalise_topics(&body.topics);
+    body.filters = std::mem::take(&mut body.filters).normalised();
+    let public_url = state.config.public_url.trim_end_matches('/').to_string();
+    let email = normalise_email(body.email.as_deref().unwrap_or_default());
+    // Each request emails a confirmation: capped per client address and per mailbox.
+    let ip = client_ip(req, state.config.trust_forwarded_for);
+    state
+        .limits
+        .check([
+            Spend::address(Bucket::SubscribeAddress, ip),
+            Some(Spend::account(Bucket::SubscribeMailbox, &email)),
+        ])
+        .await?;
+    let actor = Actor {
+        user_id: None,
+        org_id: None,
+        request_id: request_id(req),
+    };
+    let queued = state
+        .db
+        .write(move |conn| request_confirmation(conn, &actor, &email, &body, &public_url))
+        .await?;
+    if queued {
+        state.mail_wake.notify_one();
+    }
+    Ok(())
 }
 
 fn new_row(

@@ -9,6 +9,7 @@
 
 pub mod member;
 pub mod pages;
+pub mod rest;
 pub mod session;
 
 use std::sync::OnceLock;
@@ -245,5 +246,6 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             web::resource("/accept-invitation")
                 .route(web::get().to(pages::accept_invitation_page))
                 .route(web::post().to(pages::accept_invitation)),
-        );
+        )
+        .configure(rest::routes);
 }

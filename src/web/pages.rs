@@ -31,7 +31,7 @@ fn form<T: DeserializeOwned>(body: &[u8]) -> Option<T> {
 
 /// A signed-out form's fields, when its CSRF token (bound to the pre-session cookie) is valid;
 /// `None`, to be answered with 403, for a body that does not parse or a missing or wrong token.
-fn checked_form<T: DeserializeOwned>(state: &AppState, req: &HttpRequest, body: &[u8]) -> Option<T> {
+pub(crate) fn checked_form<T: DeserializeOwned>(state: &AppState, req: &HttpRequest, body: &[u8]) -> Option<T> {
     let csrf = form::<CsrfForm>(body)?.csrf;
     if !session::csrf_ok(state, req, None, csrf.as_deref()) {
         return None;
@@ -39,7 +39,7 @@ fn checked_form<T: DeserializeOwned>(state: &AppState, req: &HttpRequest, body: 
     form(body)
 }
 
-fn too_many(e: &ApiError) -> HttpResponse {
+pub(crate) fn too_many(e: &ApiError) -> HttpResponse {
     let mut res = message(
         StatusCode::TOO_MANY_REQUESTS,
         Exposure::Private,
@@ -87,17 +87,25 @@ pub fn home_redirect() -> HttpResponse {
 
 /// A window as the home page lists it.
 pub struct WindowLine {
+    pub id: String,
     pub name: String,
     pub status: &'static str,
     pub opens: String,
     pub closes: String,
+    /// "in 4 days", beside the date that is next: opening for an upcoming window, else closing.
+    pub next_in: String,
     pub scenarios: String,
     pub participants: i64,
 }
 
 impl From<&UitWindow> for WindowLine {
     fn from(w: &UitWindow) -> Self {
+        let next = match w.status {
+            WindowStatus::Scheduled => w.opens_at,
+            _ => w.closes_at,
+        };
         Self {
+            id: w.id.clone(),
             name: w.name.clone(),
             status: match w.status {
                 WindowStatus::Open => "open",
@@ -107,6 +115,7 @@ impl From<&UitWindow> for WindowLine {
             },
             opens: human_time(w.opens_at),
             closes: human_time(w.closes_at),
+            next_in: super::rest::relative(next, chrono::Utc::now()),
             scenarios: w.scenarios.join(", "),
             participants: w.participant_count,
         }
@@ -131,6 +140,7 @@ pub struct Signed {
     pub role: &'static str,
     pub open: Vec<WindowLine>,
     pub upcoming: Vec<WindowLine>,
+    pub extras: super::rest::HomeExtras,
     pub csrf: String,
 }
 
@@ -144,9 +154,10 @@ pub async fn home(state: web::Data<AppState>, req: HttpRequest) -> Page {
         return Ok(render(StatusCode::OK, Exposure::Plain, &page, |_| {}));
     };
     // The API's list (`GET /uit-windows`): the same query, so the same windows.
-    let (open, upcoming) = state
+    let me = s.clone();
+    let (open, upcoming, extras) = state
         .db
-        .run(|conn| {
+        .run(move |conn| {
             let now = now();
             let mut lists = Vec::new();
             for status in [WindowStatus::Open, WindowStatus::Scheduled] {
@@ -155,7 +166,8 @@ pub async fn home(state: web::Data<AppState>, req: HttpRequest) -> Page {
             }
             let upcoming = lists.pop().unwrap_or_default();
             let open = lists.pop().unwrap_or_default();
-            Ok((open, upcoming))
+            let extras = super::rest::home_extras(conn, &me, now)?;
+            Ok((open, upcoming, extras))
         })
         .await?;
     let guard = session::guard(&state, &req, Some(&s));
@@ -171,6 +183,7 @@ pub async fn home(state: web::Data<AppState>, req: HttpRequest) -> Page {
             role: s.role.as_str(),
             open: open.into_iter().map(WindowLine::from).collect(),
             upcoming: upcoming.into_iter().map(WindowLine::from).collect(),
+            extras,
             csrf: guard.csrf.clone(),
         }),
     };
@@ -343,8 +356,11 @@ fn subscribe_again(status: StatusCode, title: &str, what: &str) -> HttpResponse 
         status,
         Exposure::Private,
         title,
-        &[what, "Confirmation links work once, for 48 hours. You can ask for a new one: see how to subscribe on the home page."],
-        Some(("/#subscribe", "How to subscribe")),
+        &[
+            what,
+            "Confirmation links work once, for 48 hours. You can ask for a new one.",
+        ],
+        Some(("/subscribe", "Subscribe again")),
     )
 }
 
@@ -486,9 +502,9 @@ fn reset_dead_end() -> HttpResponse {
         "This link does not work",
         &[
             "This password reset link is unknown, has expired or was used already. Reset links work once, for 60 minutes.",
-            "Ask for a new link with POST /api/v1/auth/password-reset (your email address in the body), or ask your organisation's administrator.",
+            "Ask for a new link, or ask your organisation's administrator.",
         ],
-        Some(("/sign-in", "Sign in")),
+        Some(("/forgot-password", "Ask for a new link")),
     )
 }
 

@@ -26,4 +26,5 @@ mod security;
 mod smtp;
 mod web;
 mod web_links;
+mod web_rest;
 mod windows;

@@ -1,0 +1,58 @@
+//! The latest changes a reader may hear of, for the home page: the newest change events, each
+//! kept only when the fan-out's own rule ([`fanout::audience`]) would tell this reader of it,
+//! named and worded as the notification emails are.
+
+use std::collections::HashSet;
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+
+use super::delivery::{change, ChangeRow, CHANGE_COLUMNS};
+use super::email::Change;
+use super::fanout::{self, Reader};
+use super::wording;
+use crate::db::schema::change_events as ce;
+use crate::db::DbConn;
+
+/// Events read per query while looking for `limit` the reader may see.
+const SCAN_CHUNK: i64 = 200;
+
+/// At most this many events are looked at, however few of them the reader may see.
+const SCAN_MAX: i64 = 2_000;
+
+/// Up to `limit` of the newest changes `reader` would be notified of, newest first, with the
+/// names filled in (see [`wording::describe`]).
+pub fn latest_for(conn: &mut DbConn, reader: &Reader, now: NaiveDateTime, limit: usize) -> QueryResult<Vec<Change>> {
+    let mut participants: Option<HashSet<String>> = None;
+    let mut found: Vec<Change> = Vec::new();
+    let mut offset = 0;
+    while found.len() < limit && offset < SCAN_MAX {
+        let rows: Vec<ChangeRow> = ce::table
+            .order((ce::occurred_at.desc(), ce::id.desc()))
+            .select(CHANGE_COLUMNS)
+            .offset(offset)
+            .limit(SCAN_CHUNK)
+            .load(conn)?;
+        let scanned = rows.len() as i64;
+        for row in rows {
+            let c = change(row);
+            let audience = fanout::audience(&c.entity_type, &c.details);
+            if matches!(audience, fanout::Audience::Participants { .. }) && participants.is_none() {
+                participants = Some(fanout::open_window_participants(conn, now)?);
+            }
+            let empty = HashSet::new();
+            if audience.admits(Some(reader), participants.as_ref().unwrap_or(&empty)) {
+                found.push(c);
+                if found.len() == limit {
+                    break;
+                }
+            }
+        }
+        if scanned < SCAN_CHUNK {
+            break;
+        }
+        offset += SCAN_CHUNK;
+    }
+    wording::name_all(conn, found.iter_mut())?;
+    Ok(found)
+}
