@@ -366,6 +366,114 @@ await journey("(f) a forgotten password from the sign-in page; a supplier's home
   await context.close();
 });
 
+// ---- library journeys ----
+await journey("(l) a member reads the library pages from the navigation and manages a subscription", async () => {
+  // The demo industry has no masks, roadmap or contacts yet: Meterwise publishes some, as a program would.
+  const login = await api("POST", "/auth/login", { body: { email: "admin@meterwise.demo", password: "uit-demo-password" } });
+  check(login.status === 200, `login: ${login.status} ${login.text}`);
+  const token = login.json.access_token;
+  const me = await api("GET", "/me", { token });
+  const orgId = me.json.org_id || (me.json.organisation && me.json.organisation.id);
+  const models = await api("GET", `/device-models?manufacturer_org_id=${orgId}`, { token });
+  check(models.status === 200 && models.json.items.length > 0, `models: ${models.status} ${models.text}`);
+  const model = models.json.items[0].id;
+  const fw = await api("GET", `/device-models/${model}/firmware`, { token });
+  const fwId = fw.json.items[0].id;
+  const code = `DM-${String(stamp).slice(-4)}`;
+  const mask = await api("POST", "/defect-masks", {
+    token,
+    body: {
+      code, title: "Tariff switch lost after a comms hub swap", severity: "major", device_model_id: model,
+      affected_firmware_ids: [fwId], symptom: "The ESME keeps the old tariff", workaround: "Re-send the tariff",
+    },
+  });
+  check(mask.status === 201, `mask: ${mask.status} ${mask.text}`);
+  const day = (n) => new Date(Date.now() + n * 86400000).toISOString().slice(0, 10);
+  for (const [summary, visibility, status, date] of [
+    ["Fixes the tariff switch defect", "industry", "committed", day(45)],
+    ["Adds the new load-limiting command", "industry", "proposed", day(120)],
+  ]) {
+    const item = await api("POST", "/roadmap-items", {
+      token,
+      body: { device_model_id: model, planned_version: `1.${summary.length}`, planned_date: date, category: "defect_fix", summary, status, visibility },
+    });
+    check(item.status === 201, `roadmap: ${item.status} ${item.text}`);
+  }
+  for (const [name, verified] of [["Meterwise firmware desk", day(-20)], ["Meterwise old support line", day(-500)]]) {
+    const c = await api("POST", "/library-contacts", {
+      token,
+      body: { manufacturer_org_id: orgId, contact_name: name, email: "firmware@meterwise.demo", notes: "", verified_on: verified },
+    });
+    check(c.status === 201, `contact: ${c.status} ${c.text}`);
+  }
+
+  const { context, page } = await newPage();
+  await page.goto(`${base}/sign-in`);
+  await page.getByLabel("Email address").fill("member@northern-lights.demo");
+  await page.getByLabel("Password").fill("uit-demo-password");
+  await page.getByRole("button", { name: "Sign in" }).click();
+  await page.waitForURL(`${base}/`);
+  const nav = page.getByRole("navigation", { name: "Portal" });
+
+  await nav.getByRole("link", { name: "Defect masks" }).click();
+  await page.waitForURL(`${base}/defect-masks`);
+  await expectText(page, code);
+  await screenshot(page, "defect-masks");
+  await page.getByRole("link", { name: code }).click();
+  await page.waitForURL(/\/defect-masks\/[0-9a-f-]+$/);
+  await expectText(page, "Re-send the tariff");
+  await screenshot(page, "defect-mask");
+
+  await nav.getByRole("link", { name: "Roadmap" }).click();
+  await page.waitForURL(`${base}/roadmap`);
+  await expectText(page, "Fixes the tariff switch defect");
+  await screenshot(page, "roadmap");
+
+  await nav.getByRole("link", { name: "Contacts" }).click();
+  await page.waitForURL(`${base}/library-contacts`);
+  await expectText(page, "stale: last confirmed");
+  await screenshot(page, "library-contacts");
+
+  await nav.getByRole("link", { name: "Calendar" }).click();
+  await page.waitForURL(`${base}/calendar`);
+  await expectText(page, "UIT-2026-11");
+  await page.getByRole("button", { name: "Create my calendar feed link" }).click();
+  await page.waitForLoadState();
+  await expectText(page, "shown only this once");
+  const feedUrl = await page.getByLabel(/Feed link/).inputValue();
+  const feed = await fetch(feedUrl);
+  check(feed.status === 200 && (await feed.text()).startsWith("BEGIN:VCALENDAR"), `feed: ${feed.status}`);
+  await screenshot(page, "calendar");
+
+  await nav.getByRole("link", { name: "Subscriptions" }).click();
+  await page.waitForURL(`${base}/subscriptions`);
+  await expectText(page, "You have no subscriptions.");
+  const add = page.locator("form[action='/subscriptions']");
+  await add.getByRole("button", { name: "Subscribe" }).click();
+  await page.waitForLoadState();
+  await expectText(page, "Topics: must name at least one topic.");
+  await screenshot(page, "subscription-refused");
+  await add.getByLabel("Defect masks").check();
+  await add.getByLabel("Roadmaps").check();
+  await add.getByLabel("ESME").check();
+  await add.getByRole("button", { name: "Subscribe" }).click();
+  await page.waitForURL(`${base}/subscriptions`);
+  await expectText(page, "My subscriptions (1)");
+  await expectText(page, "an email for each change");
+  await page.getByText("Change", { exact: true }).click();
+  const change = page.locator("form.subscription").first();
+  await change.getByLabel("one email a day (daily digest)").check();
+  await screenshot(page, "subscription-change");
+  await change.getByRole("button", { name: "Save changes" }).click();
+  await page.waitForURL(`${base}/subscriptions`);
+  await expectText(page, "a daily digest");
+  await screenshot(page, "subscriptions");
+  await page.getByRole("button", { name: "Unsubscribe" }).click();
+  await page.waitForURL(`${base}/subscriptions`);
+  await expectText(page, "You have no subscriptions.");
+  await context.close();
+});
+
 await browser.close();
 if (problems.length) {
   console.error("problems seen in the browser:\n" + problems.join("\n"));

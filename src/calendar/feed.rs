@@ -41,6 +41,42 @@ pub fn build(conn: &mut DbConn, viewer: &Viewer, now: NaiveDateTime) -> Result<S
         .name("UIT Portal")
         .ttl(&Duration::hours(1));
 
+    let Entries {
+        windows,
+        retiring,
+        successors,
+        committed,
+    } = entries(conn, viewer, since)?;
+    for (w, release) in windows {
+        calendar.push(window_event(&w, &release));
+    }
+    for (f, product) in retiring {
+        let successor = f.successor_id.as_ref().and_then(|id| successors.get(id));
+        if let Some(event) = retirement_event(&f, &product, successor.map(String::as_str)) {
+            calendar.push(event);
+        }
+    }
+    for (item, product) in committed {
+        if let Some(event) = roadmap_event(&item, &product) {
+            calendar.push(event);
+        }
+    }
+
+    Ok(refold(&calendar.to_string()))
+}
+
+/// What the feed holds for `viewer` from `since` on: windows (with their release's name),
+/// firmware retirements (with their product; successor versions by id) and the committed
+/// roadmap dates the viewer may see. The feed and the calendar page both read it.
+pub struct Entries {
+    pub windows: Vec<(WindowRow, String)>,
+    pub retiring: Vec<(FirmwareRow, DeviceModelRow)>,
+    pub successors: std::collections::HashMap<String, String>,
+    pub committed: Vec<(roadmaps::RoadmapRow, DeviceModelRow)>,
+}
+
+/// The feed's entries for `viewer` that end or fall on or after `since`, each kind by date.
+pub fn entries(conn: &mut DbConn, viewer: &Viewer, since: NaiveDateTime) -> Result<Entries, ApiError> {
     let windows: Vec<(WindowRow, String)> = uit_windows::table
         .inner_join(releases::table)
         .filter(uit_windows::closes_at.ge(since))
@@ -48,9 +84,6 @@ pub fn build(conn: &mut DbConn, viewer: &Viewer, now: NaiveDateTime) -> Result<S
         .order((uit_windows::opens_at.asc(), uit_windows::id.asc()))
         .limit(MAX_PER_KIND)
         .load(conn)?;
-    for (w, release) in windows {
-        calendar.push(window_event(&w, &release));
-    }
 
     let retiring: Vec<(FirmwareRow, DeviceModelRow)> = firmware_versions::table
         .inner_join(device_models::table)
@@ -66,13 +99,6 @@ pub fn build(conn: &mut DbConn, viewer: &Viewer, now: NaiveDateTime) -> Result<S
         .load::<(String, String)>(conn)?
         .into_iter()
         .collect();
-    for (f, product) in retiring {
-        let successor = f.successor_id.as_ref().and_then(|id| successors.get(id));
-        if let Some(event) = retirement_event(&f, &product, successor.map(String::as_str)) {
-            calendar.push(event);
-        }
-    }
-
     let committed = roadmaps::select(
         conn,
         viewer,
@@ -84,13 +110,12 @@ pub fn build(conn: &mut DbConn, viewer: &Viewer, now: NaiveDateTime) -> Result<S
         Order::ByDate,
         MAX_PER_KIND,
     )?;
-    for (item, product) in committed {
-        if let Some(event) = roadmap_event(&item, &product) {
-            calendar.push(event);
-        }
-    }
-
-    Ok(refold(&calendar.to_string()))
+    Ok(Entries {
+        windows,
+        retiring,
+        successors,
+        committed,
+    })
 }
 
 /// TEXT values may not hold control characters other than tab; line breaks become `\n`

@@ -50,51 +50,59 @@ pub struct CalendarToken {
 pub async fn rotate_calendar_token(state: web::Data<AppState>, ctx: AuthContext) -> Result<HttpResponse, ApiError> {
     let token = new_secret(CALENDAR_TOKEN_PREFIX);
     let hash = hash_secret(&token);
-    let created_at = state
-        .db
-        .write(move |conn| {
-            let previous: Option<chrono::NaiveDateTime> = ct::table
-                .find(&ctx.user_id)
-                .select(ct::created_at)
-                .first(conn)
-                .optional()?;
-            diesel::delete(ct::table.find(&ctx.user_id)).execute(conn)?;
-            let created_at = now();
-            diesel::insert_into(ct::table)
-                .values((
-                    ct::user_id.eq(&ctx.user_id),
-                    ct::token_hash.eq(&hash),
-                    ct::created_at.eq(created_at),
-                ))
-                .execute(conn)?;
-            audit::record(
-                conn,
-                &Actor::from(&ctx),
-                Change {
-                    action: if previous.is_some() {
-                        "calendar_token.rotate"
-                    } else {
-                        "calendar_token.create"
-                    },
-                    entity_type: "calendar_token",
-                    entity_id: &ctx.user_id,
-                    org_id: Some(&ctx.org_id),
-                    before: previous.map(|t| serde_json::json!({ "created_at": t.and_utc() })),
-                    after: Some(serde_json::json!({ "created_at": created_at.and_utc() })),
-                },
-            )?;
-            Ok(created_at)
-        })
-        .await?;
-    let url = format!(
-        "{}/api/v1/calendar.ics?token={token}",
-        state.config.public_url.trim_end_matches('/')
-    );
+    let created_at = state.db.write(move |conn| store_token(conn, &ctx, &hash)).await?;
+    let url = feed_url(&state.config.public_url, &token);
     Ok(HttpResponse::Created().json(CalendarToken {
         token,
         url,
         created_at: created_at.and_utc(),
     }))
+}
+
+/// The feed URL of a token.
+pub fn feed_url(public_url: &str, token: &str) -> String {
+    format!("{}/api/v1/calendar.ics?token={token}", public_url.trim_end_matches('/'))
+}
+
+/// Stores the hash of the caller's new feed token in place of the old one (whose URL stops
+/// working), with its audit row; returns when. The API's `POST /me/calendar-token` and the
+/// calendar page's button both call it.
+pub fn store_token(
+    conn: &mut crate::db::DbConn,
+    ctx: &AuthContext,
+    hash: &str,
+) -> Result<chrono::NaiveDateTime, ApiError> {
+    let previous: Option<chrono::NaiveDateTime> = ct::table
+        .find(&ctx.user_id)
+        .select(ct::created_at)
+        .first(conn)
+        .optional()?;
+    diesel::delete(ct::table.find(&ctx.user_id)).execute(conn)?;
+    let created_at = now();
+    diesel::insert_into(ct::table)
+        .values((
+            ct::user_id.eq(&ctx.user_id),
+            ct::token_hash.eq(hash),
+            ct::created_at.eq(created_at),
+        ))
+        .execute(conn)?;
+    audit::record(
+        conn,
+        &Actor::from(ctx),
+        Change {
+            action: if previous.is_some() {
+                "calendar_token.rotate"
+            } else {
+                "calendar_token.create"
+            },
+            entity_type: "calendar_token",
+            entity_id: &ctx.user_id,
+            org_id: Some(&ctx.org_id),
+            before: previous.map(|t| serde_json::json!({ "created_at": t.and_utc() })),
+            after: Some(serde_json::json!({ "created_at": created_at.and_utc() })),
+        },
+    )?;
+    Ok(created_at)
 }
 
 #[derive(Debug, Deserialize)]

@@ -294,7 +294,7 @@ pub async fn create_firmware(
     Ok(stored.into_response())
 }
 
-fn load_view(conn: &mut DbConn, id: &str) -> Result<(Firmware, i64), ApiError> {
+pub fn load_view(conn: &mut DbConn, id: &str) -> Result<(Firmware, i64), ApiError> {
     let (row, product) = model::find_firmware_with_model(conn, id)?.ok_or_else(ApiError::not_found)?;
     let version = row.row_version;
     let view = model::firmware_views(conn, vec![row], &product)?

@@ -155,7 +155,7 @@ fn scoped(event: NewEvent, product: &DeviceModelRow, ctx: &AuthContext) -> NewEv
     )
 }
 
-fn load_one(conn: &mut DbConn, id: &str) -> Result<(DefectMask, i64), ApiError> {
+pub fn load_one(conn: &mut DbConn, id: &str) -> Result<(DefectMask, i64), ApiError> {
     let row = model::find(conn, id)?.ok_or_else(ApiError::not_found)?;
     let version = row.version;
     let view = model::views(conn, vec![row])?.pop().ok_or_else(ApiError::not_found)?;

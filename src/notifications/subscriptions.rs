@@ -140,8 +140,7 @@ pub async fn create_subscription(
 ) -> Result<HttpResponse, ApiError> {
     let mut body = body.into_inner();
     let mut v = Validator::new();
-    check_topics(&mut v, &body.topics);
-    body.filters.check(&mut v);
+    check_new(&mut v, &body);
     match (&auth, &body.email) {
         (Some(_), Some(_)) => v.error(
             "email",
@@ -152,8 +151,7 @@ pub async fn create_subscription(
         (Some(_), None) => {}
     }
     v.finish()?;
-    body.topics = normalise_topics(&body.topics);
-    body.filters = std::mem::take(&mut body.filters).normalised();
+    normalise_new(&mut body);
     let public_url = state.config.public_url.trim_end_matches('/').to_string();
     match auth {
         Some(ctx) => {
@@ -162,20 +160,7 @@ pub async fn create_subscription(
                 .db
                 .write(move |conn| {
                     idempotency::once(conn, idem.as_ref(), |conn| {
-                        let mut v = Validator::new();
-                        body.filters.check_references(conn, &mut v)?;
-                        v.finish()?;
-                        let row = new_row(Some(ctx.user_id.clone()), None, &body, SubscriptionStatus::Active);
-                        diesel::insert_into(s::table).values(&row).execute(conn)?;
-                        let view = Subscription::new(row, ctx.email.clone(), &public_url);
-                        audit_change(
-                            conn,
-                            &Actor::from(&ctx),
-                            "subscription.create",
-                            &view,
-                            None,
-                            Some(&view),
-                        )?;
+                        let view = create_own(conn, &ctx, &body, &public_url)?;
                         StoredResponse::created(&view, Some(format!("/api/v1/subscriptions/{}", view.id)))
                     })
                 })
@@ -196,12 +181,10 @@ pub async fn create_subscription(
 pub async fn subscribe_address(state: &AppState, req: &HttpRequest, mut body: NewSubscription) -> Result<(), ApiError> {
     // The handler's rules again (a no-op after them), for callers that did not check.
     let mut v = Validator::new();
-    check_topics(&mut v, &body.topics);
-    body.filters.check(&mut v);
+    check_new(&mut v, &body);
     v.email("email", body.email.as_deref().unwrap_or_default().trim());
     v.finish()?;
-    body.topics = normalise_topics(&body.topics);
-    body.filters = std::mem::take(&mut body.filters).normalised();
+    normalise_new(&mut body);
     let public_url = state.config.public_url.trim_end_matches('/').to_string();
     let email = normalise_email(body.email.as_deref().unwrap_or_default());
     // Each request emails a confirmation: capped per client address and per mailbox.
@@ -226,6 +209,37 @@ pub async fn subscribe_address(state: &AppState, req: &HttpRequest, mut body: Ne
         state.mail_wake.notify_one();
     }
     Ok(())
+}
+
+/// The checks a new subscription gets before the database: at least one topic, filter sizes.
+pub fn check_new(v: &mut Validator, body: &NewSubscription) {
+    check_topics(v, &body.topics);
+    body.filters.check(v);
+}
+
+/// Topics and filters sorted and without repeats, as they are stored.
+pub fn normalise_new(body: &mut NewSubscription) {
+    body.topics = normalise_topics(&body.topics);
+    body.filters = std::mem::take(&mut body.filters).normalised();
+}
+
+/// Subscribes the signed-in caller (active at once, mail to their own address), with its
+/// audit row: the API's create with a bearer token and the subscriptions page both call it,
+/// after [`check_new`] and [`normalise_new`].
+pub fn create_own(
+    conn: &mut DbConn,
+    ctx: &AuthContext,
+    body: &NewSubscription,
+    public_url: &str,
+) -> Result<Subscription, ApiError> {
+    let mut v = Validator::new();
+    body.filters.check_references(conn, &mut v)?;
+    v.finish()?;
+    let row = new_row(Some(ctx.user_id.clone()), None, body, SubscriptionStatus::Active);
+    diesel::insert_into(s::table).values(&row).execute(conn)?;
+    let view = Subscription::new(row, ctx.email.clone(), public_url);
+    audit_change(conn, &Actor::from(ctx), "subscription.create", &view, None, Some(&view))?;
+    Ok(view)
 }
 
 fn new_row(
@@ -606,61 +620,74 @@ pub async fn update_subscription(
     let id = path.into_inner();
     let patch = body.into_inner();
     let mut v = Validator::new();
-    if let Some(topics) = &patch.topics {
-        check_topics(&mut v, topics);
-    }
-    if let Some(filters) = &patch.filters {
-        filters.check(&mut v);
-    }
+    check_patch(&mut v, &patch);
     v.finish()?;
     let public_url = state.config.public_url.clone();
     let (version, view) = state
         .db
-        .write(move |conn| {
-            let before = model::find_own(conn, &ctx.user_id, &id)?.ok_or_else(ApiError::not_found)?;
-            if_match.check(before.version)?;
-            let mut row = before.clone();
-            if let Some(topics) = &patch.topics {
-                row.topics_json = topics_json(topics);
-            }
-            if let Some(filters) = patch.filters {
-                let filters = filters.normalised();
-                let mut v = Validator::new();
-                filters.check_references(conn, &mut v)?;
-                v.finish()?;
-                row.filters_json = filters_json(&filters);
-            }
-            if let Some(mode) = patch.mode {
-                row.mode = mode.as_str().into();
-            }
-            let unchanged = row.topics_json == before.topics_json
-                && row.filters_json == before.filters_json
-                && row.mode == before.mode;
-            if unchanged {
-                return Ok((
-                    before.version,
-                    Subscription::new(before, ctx.email.clone(), &public_url),
-                ));
-            }
-            if !model::update(conn, &row)? {
-                return Err(ApiError::precondition_failed());
-            }
-            let saved = model::find(conn, &id)?.ok_or_else(ApiError::not_found)?;
-            let before = Subscription::new(before, ctx.email.clone(), &public_url);
-            let version = saved.version;
-            let after = Subscription::new(saved, ctx.email.clone(), &public_url);
-            audit_change(
-                conn,
-                &Actor::from(&ctx),
-                "subscription.update",
-                &after,
-                Some(&before),
-                Some(&after),
-            )?;
-            Ok((version, after))
-        })
+        .write(move |conn| update_own(conn, &ctx, &id, &if_match, patch, &public_url))
         .await?;
     Ok(tagged(version, &view))
+}
+
+/// The checks a change gets before the database: at least one topic, filter sizes.
+pub fn check_patch(v: &mut Validator, patch: &SubscriptionPatch) {
+    if let Some(topics) = &patch.topics {
+        check_topics(v, topics);
+    }
+    if let Some(filters) = &patch.filters {
+        filters.check(v);
+    }
+}
+
+/// Changes the caller's own subscription `id` (404 for anyone else's), with its audit row
+/// when something changed; returns its version and view. The API's PATCH and the
+/// subscriptions page both call it, after [`check_patch`].
+pub fn update_own(
+    conn: &mut DbConn,
+    ctx: &AuthContext,
+    id: &str,
+    if_match: &IfMatch,
+    patch: SubscriptionPatch,
+    public_url: &str,
+) -> Result<(i64, Subscription), ApiError> {
+    let before = model::find_own(conn, &ctx.user_id, id)?.ok_or_else(ApiError::not_found)?;
+    if_match.check(before.version)?;
+    let mut row = before.clone();
+    if let Some(topics) = &patch.topics {
+        row.topics_json = topics_json(topics);
+    }
+    if let Some(filters) = patch.filters {
+        let filters = filters.normalised();
+        let mut v = Validator::new();
+        filters.check_references(conn, &mut v)?;
+        v.finish()?;
+        row.filters_json = filters_json(&filters);
+    }
+    if let Some(mode) = patch.mode {
+        row.mode = mode.as_str().into();
+    }
+    let unchanged =
+        row.topics_json == before.topics_json && row.filters_json == before.filters_json && row.mode == before.mode;
+    if unchanged {
+        return Ok((before.version, Subscription::new(before, ctx.email.clone(), public_url)));
+    }
+    if !model::update(conn, &row)? {
+        return Err(ApiError::precondition_failed());
+    }
+    let saved = model::find(conn, id)?.ok_or_else(ApiError::not_found)?;
+    let before = Subscription::new(before, ctx.email.clone(), public_url);
+    let version = saved.version;
+    let after = Subscription::new(saved, ctx.email.clone(), public_url);
+    audit_change(
+        conn,
+        &Actor::from(ctx),
+        "subscription.update",
+        &after,
+        Some(&before),
+        Some(&after),
+    )?;
+    Ok((version, after))
 }
 
 /// End one of my subscriptions
@@ -693,22 +720,32 @@ pub async fn delete_subscription(
     let public_url = state.config.public_url.clone();
     state
         .db
-        .write(move |conn| {
-            let row = model::find_own(conn, &ctx.user_id, &id)?.ok_or_else(ApiError::not_found)?;
-            if_match.check(row.version)?;
-            model::end(conn, &row)?;
-            let before = Subscription::new(row, ctx.email.clone(), &public_url);
-            audit_change(
-                conn,
-                &Actor::from(&ctx),
-                "subscription.delete",
-                &before,
-                Some(&before),
-                None,
-            )
-        })
+        .write(move |conn| end_own(conn, &ctx, &id, &if_match, &public_url))
         .await?;
     Ok(HttpResponse::NoContent().finish())
+}
+
+/// Ends the caller's own subscription `id` (404 for anyone else's), with its audit row: the
+/// API's DELETE and the subscriptions page both call it.
+pub fn end_own(
+    conn: &mut DbConn,
+    ctx: &AuthContext,
+    id: &str,
+    if_match: &IfMatch,
+    public_url: &str,
+) -> Result<(), ApiError> {
+    let row = model::find_own(conn, &ctx.user_id, id)?.ok_or_else(ApiError::not_found)?;
+    if_match.check(row.version)?;
+    model::end(conn, &row)?;
+    let before = Subscription::new(row, ctx.email.clone(), public_url);
+    audit_change(
+        conn,
+        &Actor::from(ctx),
+        "subscription.delete",
+        &before,
+        Some(&before),
+        None,
+    )
 }
 
 /// The address a subscription's mail goes to: its own, or its user's current one.

@@ -24,7 +24,7 @@ const MAX_VERSION: usize = 100;
 const MAX_SUMMARY: usize = 2000;
 
 /// 400 unless `from` and `to` are dates with four-digit years; 422 when `to` is before `from`.
-pub(super) fn check_range(from: Option<NaiveDate>, to: Option<NaiveDate>) -> Result<(), ApiError> {
+pub fn check_range(from: Option<NaiveDate>, to: Option<NaiveDate>) -> Result<(), ApiError> {
     for d in [from, to].into_iter().flatten() {
         if !(0..=9999).contains(&d.year()) {
             return Err(ApiError::bad_request(

@@ -7,6 +7,7 @@
 //! Pages are registered outside the utoipa scope, so the OpenAPI document never lists them.
 //! Sessions and CSRF live in [`session`].
 
+pub mod library;
 pub mod member;
 pub mod pages;
 pub mod rest;
@@ -217,7 +218,8 @@ async fn icon() -> HttpResponse {
 
 /// The page routes (plain actix resources: not in the OpenAPI document).
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.service(web::resource(style_path()).route(web::get().to(stylesheet)))
+    cfg.configure(library::routes)
+        .service(web::resource(style_path()).route(web::get().to(stylesheet)))
         .service(web::resource(icon_path()).route(web::get().to(icon)))
         .service(web::resource("/").route(web::get().to(pages::home)))
         .service(

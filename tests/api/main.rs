@@ -27,4 +27,5 @@ mod smtp;
 mod web;
 mod web_links;
 mod web_rest;
+mod web_library;
 mod windows;

@@ -1,0 +1,222 @@
+//! The reference pages (releases, firmware, defect masks, the roadmap, library contacts, the
+//! calendar) and the signed-in user's subscriptions. Each page calls the domain functions its
+//! `GET /api/v1/...` twin calls, with the member's `AuthContext`, so it shows what the API
+//! would; the lists are small reference data, read whole and paged here at 50.
+
+pub mod calendar;
+pub mod reference;
+pub mod roadmap;
+pub mod subscriptions;
+
+use std::collections::HashMap;
+
+use actix_web::http::header;
+use actix_web::{web, HttpResponse};
+use chrono::NaiveDate;
+
+use crate::catalogue::model::{self as catalogue, DeviceModelRow};
+use crate::db::DbConn;
+use crate::http::ApiError;
+
+/// Rows a page shows.
+pub const PAGE_SIZE: usize = 50;
+
+/// The most rows a reference list reads before paging (far above what the industry keeps).
+pub const MAX_ROWS: i64 = 10_000;
+
+pub type Page = Result<HttpResponse, ApiError>;
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(web::resource("/releases/{id}").route(web::get().to(reference::release)))
+        .service(web::resource("/firmware/{id}").route(web::get().to(reference::firmware)))
+        .service(web::resource("/defect-masks").route(web::get().to(reference::masks)))
+        .service(web::resource("/defect-masks/{id}").route(web::get().to(reference::mask)))
+        .service(web::resource("/roadmap").route(web::get().to(roadmap::roadmap)))
+        .service(web::resource("/roadmap/{id}").route(web::get().to(roadmap::item)))
+        .service(web::resource("/library-contacts").route(web::get().to(reference::contacts)))
+        .service(web::resource("/library-contacts/{id}").route(web::get().to(reference::contact)))
+        .service(
+            web::resource("/calendar")
+                .route(web::get().to(calendar::calendar))
+                .route(web::post().to(calendar::create_feed)),
+        )
+        .service(
+            web::resource("/subscriptions")
+                .route(web::get().to(subscriptions::list))
+                .route(web::post().to(subscriptions::create)),
+        )
+        .service(web::resource("/subscriptions/{id}").route(web::post().to(subscriptions::change)))
+        .service(web::resource("/subscriptions/{id}/delete").route(web::post().to(subscriptions::delete)));
+}
+
+/// 303 to `location` (same site).
+pub fn see_other(location: &str) -> HttpResponse {
+    HttpResponse::SeeOther()
+        .insert_header((header::LOCATION, location.to_string()))
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .finish()
+}
+
+/// "Fri 19 Dec 2026".
+pub fn human_date(d: NaiveDate) -> String {
+    d.format("%a %-d %b %Y").to_string()
+}
+
+/// "in 4 days", "today", "3 days ago": beside a deadline.
+pub fn relative_days(d: NaiveDate, today: NaiveDate) -> String {
+    let days = (d - today).num_days();
+    match days {
+        0 => "today".into(),
+        1 => "tomorrow".into(),
+        -1 => "yesterday".into(),
+        n if n > 1 => format!("in {n} days"),
+        n => format!("{} days ago", -n),
+    }
+}
+
+/// "in 3 hours", "in 4 days", "2 days ago".
+pub fn relative_time(t: chrono::DateTime<chrono::Utc>, now: chrono::DateTime<chrono::Utc>) -> String {
+    let secs = (t - now).num_seconds();
+    let (n, unit) = match secs.abs() {
+        s if s < 3600 => (s / 60, "minute"),
+        s if s < 86_400 => (s / 3600, "hour"),
+        s => (s / 86_400, "day"),
+    };
+    let plural = if n == 1 { "" } else { "s" };
+    if secs >= 0 {
+        format!("in {n} {unit}{plural}")
+    } else {
+        format!("{n} {unit}{plural} ago")
+    }
+}
+
+/// One page of a list: which, how many, and the links to its neighbours (with the filters).
+pub struct Pager {
+    pub page: usize,
+    pub pages: usize,
+    pub total: usize,
+    pub prev: Option<String>,
+    pub next: Option<String>,
+}
+
+/// Page `page` (from 1) of `items`; `path` and `filters` make the neighbours' links.
+pub fn paginate<T>(items: Vec<T>, page: Option<usize>, path: &str, filters: &[(&str, String)]) -> (Vec<T>, Pager) {
+    let total = items.len();
+    let pages = total.div_ceil(PAGE_SIZE).max(1);
+    let page = page.unwrap_or(1).clamp(1, pages);
+    let link = |p: usize| {
+        let mut pairs: Vec<(&str, String)> = filters.iter().filter(|(_, v)| !v.is_empty()).cloned().collect();
+        if p > 1 {
+            pairs.push(("page", p.to_string()));
+        }
+        match serde_urlencoded::to_string(&pairs).unwrap_or_default() {
+            q if q.is_empty() => path.to_string(),
+            q => format!("{path}?{q}"),
+        }
+    };
+    let pager = Pager {
+        page,
+        pages,
+        total,
+        prev: (page > 1).then(|| link(page - 1)),
+        next: (page < pages).then(|| link(page + 1)),
+    };
+    let shown = items.into_iter().skip((page - 1) * PAGE_SIZE).take(PAGE_SIZE).collect();
+    (shown, pager)
+}
+
+/// The page a row at `index` (from 0) of a list lands on.
+pub fn page_of(index: usize) -> usize {
+    index / PAGE_SIZE + 1
+}
+
+/// Names for ids, from the directory every signed-in user may read (`GET /organisations`,
+/// `GET /device-models`, `GET /firmware/{id}`), so pages say names, never ids.
+pub struct Names {
+    orgs: HashMap<String, String>,
+    models: HashMap<String, DeviceModelRow>,
+    firmware: HashMap<String, Option<(String, String)>>,
+}
+
+impl Names {
+    pub fn load(conn: &mut DbConn) -> Result<Self, ApiError> {
+        let orgs = crate::organisations::model::list_orgs(conn, None, None, MAX_ROWS)?
+            .into_iter()
+            .map(|o| (o.id, o.name))
+            .collect();
+        let models = catalogue::list_models(conn, None, None, None, MAX_ROWS)?
+            .into_iter()
+            .map(|m| (m.id.clone(), m))
+            .collect();
+        Ok(Self {
+            orgs,
+            models,
+            firmware: HashMap::new(),
+        })
+    }
+
+    pub fn org(&self, id: &str) -> String {
+        self.orgs
+            .get(id)
+            .cloned()
+            .unwrap_or_else(|| "an organisation no longer listed".into())
+    }
+
+    pub fn model(&self, id: &str) -> Option<&DeviceModelRow> {
+        self.models.get(id)
+    }
+
+    /// "Acme ESME-2 (ESME, hardware 1.0)".
+    pub fn product(&self, id: &str) -> String {
+        match self.models.get(id) {
+            Some(m) => format!(
+                "{} {} ({}, hardware {})",
+                self.org(&m.manufacturer_org_id),
+                m.name,
+                m.device_type,
+                m.hardware_version
+            ),
+            None => "a product no longer listed".into(),
+        }
+    }
+
+    /// Every product by name, for filter menus: (id, label).
+    pub fn products(&self) -> Vec<(String, String)> {
+        let mut all: Vec<(String, String)> = self.models.keys().map(|id| (id.clone(), self.product(id))).collect();
+        all.sort_by(|a, b| a.1.cmp(&b.1));
+        all
+    }
+
+    /// Every manufacturer of a listed product, by name: (id, name).
+    pub fn manufacturers(&self) -> Vec<(String, String)> {
+        let mut ids: Vec<&String> = self.models.values().map(|m| &m.manufacturer_org_id).collect();
+        ids.sort();
+        ids.dedup();
+        let mut all: Vec<(String, String)> = ids.into_iter().map(|id| (id.clone(), self.org(id))).collect();
+        all.sort_by(|a, b| a.1.cmp(&b.1));
+        all
+    }
+
+    /// A firmware version's (product label, version), read once per id.
+    pub fn firmware(&mut self, conn: &mut DbConn, id: &str) -> Result<Option<(String, String)>, ApiError> {
+        if let Some(known) = self.firmware.get(id) {
+            return Ok(known.clone());
+        }
+        let found = catalogue::find_firmware(conn, id)?.map(|f| (self.product(&f.device_model_id), f.version));
+        self.firmware.insert(id.to_string(), found.clone());
+        Ok(found)
+    }
+
+    /// "version 3.10.2": its version only (the product is said beside it).
+    pub fn firmware_version(&mut self, conn: &mut DbConn, id: &str) -> Result<String, ApiError> {
+        Ok(self
+            .firmware(conn, id)?
+            .map(|(_, v)| v)
+            .unwrap_or_else(|| "a version no longer listed".into()))
+    }
+}
+
+/// Words for an enum's code: "deployment_phase_1" -> "deployment phase 1".
+pub fn words(code: &str) -> String {
+    code.replace('_', " ")
+}
