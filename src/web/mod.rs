@@ -10,6 +10,7 @@
 pub mod member;
 pub mod pages;
 pub mod session;
+pub mod windows;
 
 use std::sync::OnceLock;
 
@@ -245,5 +246,6 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             web::resource("/accept-invitation")
                 .route(web::get().to(pages::accept_invitation_page))
                 .route(web::post().to(pages::accept_invitation)),
-        );
+        )
+        .configure(windows::routes);
 }

@@ -25,4 +25,5 @@ mod robustness;
 mod security;
 mod smtp;
 mod web;
+mod web_windows;
 mod windows;

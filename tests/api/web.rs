@@ -7,14 +7,14 @@ use crate::helpers::{Resp, TestApp, ADMIN_EMAIL, ADMIN_PASSWORD};
 
 /// A browser in miniature: keeps the cookies the server sets and sends them back.
 /// Redirects are not followed, so their cookies and targets can be checked.
-struct Browser<'a> {
+pub(crate) struct Browser<'a> {
     app: &'a TestApp,
     agent: ureq::Agent,
     cookies: Vec<(String, String)>,
 }
 
 impl<'a> Browser<'a> {
-    fn new(app: &'a TestApp) -> Self {
+    pub(crate) fn new(app: &'a TestApp) -> Self {
         let agent: ureq::Agent = ureq::Agent::config_builder()
             .http_status_as_error(false)
             .max_redirects(0)
@@ -71,13 +71,13 @@ impl<'a> Browser<'a> {
         }
     }
 
-    fn get(&mut self, path: &str) -> Resp {
+    pub(crate) fn get(&mut self, path: &str) -> Resp {
         let resp = self.send("GET", path, None);
         self.keep(&resp);
         resp
     }
 
-    fn post(&mut self, path: &str, fields: &[(&str, &str)]) -> Resp {
+    pub(crate) fn post(&mut self, path: &str, fields: &[(&str, &str)]) -> Resp {
         let body = serde_urlencoded::to_string(fields).unwrap();
         let resp = self.send("POST", path, Some(body));
         self.keep(&resp);
@@ -88,7 +88,7 @@ impl<'a> Browser<'a> {
         self.cookies.iter().any(|(k, _)| k.ends_with(suffix))
     }
 
-    fn sign_in(&mut self, email: &str, password: &str) -> Resp {
+    pub(crate) fn sign_in(&mut self, email: &str, password: &str) -> Resp {
         let page = self.get("/sign-in");
         assert_eq!(page.status, 200, "{}", page.body);
         let csrf = hidden(&page.body, "csrf");
@@ -106,7 +106,7 @@ fn set_cookies(resp: &Resp) -> Vec<String> {
 }
 
 /// The value of the hidden field `name` in a page.
-fn hidden(body: &str, name: &str) -> String {
+pub(crate) fn hidden(body: &str, name: &str) -> String {
     let marker = format!("name=\"{name}\" value=\"");
     let start = body
         .find(&marker)
