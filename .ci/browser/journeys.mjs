@@ -291,7 +291,7 @@ await journey("(c) a locked-out user resets the password, signs in with it, sign
 });
 
 // ---- rest journeys ----
-await journey("(e) subscribe on the page, confirm, hear of a window change, unsubscribe from the email", async () => {
+await journey("(g) subscribe on the page, confirm, hear of a window change, unsubscribe from the email", async () => {
   const email = `follower-${stamp}@example.org`;
   const { context, page } = await newPage();
   await page.goto(`${base}/`);
@@ -337,7 +337,7 @@ await journey("(e) subscribe on the page, confirm, hear of a window change, unsu
   await context.close();
 });
 
-await journey("(f) a forgotten password from the sign-in page; a supplier's home page", async () => {
+await journey("(h) a forgotten password from the sign-in page; a supplier's home page", async () => {
   const viewer = "viewer@northern-lights.demo";
   const { context, page } = await newPage();
   await page.goto(`${base}/sign-in`);
@@ -472,6 +472,111 @@ await journey("(l) a member reads the library pages from the navigation and mana
   await page.waitForURL(`${base}/subscriptions`);
   await expectText(page, "You have no subscriptions.");
   await context.close();
+});
+
+// ---- windows journeys ----
+const PRIVATE_NOTE = "Re-run after the lab's HAN interference is fixed."; // src/seed/activity.rs
+
+async function signInAs(email) {
+  const { context, page } = await newPage();
+  await page.goto(`${base}/sign-in`);
+  await page.getByLabel("Email address").fill(email);
+  await page.getByLabel("Password").fill("uit-demo-password");
+  await page.getByRole("button", { name: "Sign in" }).click();
+  await page.waitForURL(`${base}/`);
+  return { context, page };
+}
+
+async function openDemoWindow(page) {
+  await page.getByRole("navigation", { name: "Portal" }).getByRole("link", { name: "Windows" }).click();
+  await page.waitForURL(`${base}/windows`);
+  await page.getByRole("link", { name: "UIT-2026-11" }).click();
+  await page.waitForURL(/\/windows\/[^/?]+$/);
+  await expectText(page, "Coverage, weighted by prevalence");
+  await expectText(page, "Compatibility matrix");
+  return new URL(page.url()).pathname;
+}
+
+await journey("(d) the SECAS reviewer reads the window's heatmap, a cell and the CSV, then signs out", async () => {
+  const { context, page } = await signInAs("admin@secas.demo");
+  await page.getByRole("navigation", { name: "Portal" }).getByRole("link", { name: "Windows" }).click();
+  await page.waitForURL(`${base}/windows`);
+  await expectText(page, "UIT-2026-11");
+  await screenshot(page, "windows-list");
+  const windowPath = await openDemoWindow(page);
+  check((await page.locator("table.heatmap tbody tr").count()) > 0, "the heatmap has rows");
+  check((await page.locator("td.cell.o-pass").count()) > 0, "the heatmap shows passes");
+  const html = await page.content();
+  const text = await page.locator("body").innerText();
+  check(!text.includes(PRIVATE_NOTE) && !html.includes("HAN interference"), "the private note reached the reviewer");
+  check((await page.getByRole("button", { name: /Lead this set/ }).count()) === 0, "a reviewer got a claim button");
+  await screenshot(page, "window-reviewer");
+  await page.emulateMedia({ media: "print" });
+  await expectText(page, "Printed from UIT Portal on");
+  check(!(await page.locator("header.top").isVisible()), "the print shows the navigation");
+  await screenshot(page, "window-print");
+  await page.emulateMedia({ media: "screen" });
+
+  // A failing cell (a known issue or a failure), with its results.
+  await page.locator("td.cell.o-known a, td.cell.o-fail a").first().click();
+  await page.waitForURL(/\/cell\?/);
+  await expectText(page, "you may see");
+  check(!(await page.content()).includes("HAN interference"), "the private note reached the reviewer's cell page");
+  await screenshot(page, "window-cell");
+  await page.getByRole("link", { name: /^Back to UIT-2026-11/ }).click();
+  await page.waitForURL(`${base}${windowPath}`);
+
+  const [download] = await Promise.all([
+    page.waitForEvent("download"),
+    page.getByRole("link", { name: "Download the whole matrix as CSV" }).click(),
+  ]);
+  const file = await download.path();
+  const csv = readFileSync(file, "utf8");
+  check(csv.startsWith("device_set_id,device_set_name,prevalence,lead_org,scenario,worst"), `CSV header: ${csv.slice(0, 120)}`);
+  check(csv.trim().split("\n").length > 1, "the CSV has rows");
+  check(!csv.includes("HAN interference"), "the private note reached the reviewer's CSV");
+
+  await page.getByRole("button", { name: "Sign out" }).click();
+  await page.waitForURL(`${base}/`);
+  await expectText(page, "Welcome");
+  await context.close();
+});
+
+await journey("(e) a supplier leads a set from the page; a viewer has no button and a forged POST is 403", async () => {
+  const { context, page } = await signInAs("member@northern-lights.demo");
+  const windowPath = await openDemoWindow(page);
+  const button = page.getByRole("button", { name: /Lead this set/ }).first();
+  const row = page.locator("table.heatmap tbody tr").filter({ has: button });
+  const setName = (await row.locator("th").first().innerText()).split("\n")[0].trim();
+  await button.click();
+  await page.waitForURL(`${base}${windowPath}`);
+  const led = page.locator("table.heatmap tbody tr").filter({ has: page.locator("th", { hasText: setName }) });
+  const leadCell = await led.locator("td.lead").innerText();
+  check(leadCell.includes("Led by Northern Lights Energy"), `after claiming ${setName}: ${leadCell}`);
+  check((await led.getByRole("button", { name: /Release/ }).count()) === 1, "our claim has a Release button");
+  await screenshot(page, "window-claimed");
+  await context.close();
+
+  const viewer = await signInAs("viewer@northern-lights.demo");
+  await openDemoWindow(viewer.page);
+  check((await viewer.page.getByRole("button", { name: /Lead this set/ }).count()) === 0, "a viewer got a claim button");
+  check((await viewer.page.getByRole("button", { name: /Release/ }).count()) === 0, "a viewer got a release button");
+  await screenshot(viewer.page, "window-viewer");
+  // The set's id from a cell link of an unclaimed row.
+  const free = viewer.page.locator("table.heatmap tbody tr").filter({ hasText: "no lead" }).first();
+  const href = await free.locator("td.cell a").first().getAttribute("href");
+  const setId = new URL(href, base).searchParams.get("device_set");
+  const windowId = windowPath.split("/").pop();
+  const forged = await viewer.page.request.post(`${base}/windows/${windowId}/claim`, {
+    form: { device_set_id: setId },
+    maxRedirects: 0,
+  });
+  check(forged.status() === 403, `a forged POST answered ${forged.status()}`);
+  const login = await api("POST", "/auth/login", { body: { email: "admin@secas.demo", password: "uit-demo-password" } });
+  check(login.status === 200, `reviewer login: ${login.status}`);
+  const claims = await api("GET", `/uit-windows/${windowId}/claims?device_set_id=${setId}`, { token: login.json.access_token });
+  check(claims.status === 200 && claims.json.items.length === 0, `the forged POST claimed the set: ${claims.text}`);
+  await viewer.context.close();
 });
 
 await browser.close();

@@ -64,9 +64,22 @@ pub async fn create_claim(
     path: web::Path<String>,
     body: Json<NewClaim>,
 ) -> Result<HttpResponse, ApiError> {
+    match claim(&state, ctx, path.into_inner(), body.into_inner()).await? {
+        (true, claim) => Ok(HttpResponse::Created().insert_header(location(&claim)).json(claim)),
+        (false, claim) => Ok(HttpResponse::Ok().insert_header(location(&claim)).json(claim)),
+    }
+}
+
+/// Claims a device set for the caller's organisation (the API's and the window page's one
+/// path): `(true, claim)` when made now, `(false, claim)` when the organisation already held it.
+pub async fn claim(
+    state: &AppState,
+    ctx: AuthContext,
+    window_id: String,
+    new: NewClaim,
+) -> Result<(bool, Claim), ApiError> {
     ctx.require(Capability::Participate)?;
-    let window_id = path.into_inner();
-    let NewClaim { device_set_id, note } = body.into_inner();
+    let NewClaim { device_set_id, note } = new;
     if note.chars().count() > 2000 {
         return Err(ApiError::invalid_field("note", "must be at most 2000 characters"));
     }
@@ -129,14 +142,13 @@ pub async fn create_claim(
         })
         .await;
     match inserted {
-        Ok((true, claim)) => Ok(HttpResponse::Created().insert_header(location(&claim)).json(claim)),
-        Ok((false, claim)) => Ok(HttpResponse::Ok().insert_header(location(&claim)).json(claim)),
+        Ok(made) => Ok(made),
         // The unique key refused the insert: say who holds the set (or, when a concurrent
         // request of the caller's own organisation won, answer with its claim).
         Err(e) if e.code == "conflict" => {
             let holder = state.db.run(move |conn| Ok(model::holder(conn, &w, &s)?)).await?;
             match holder {
-                Some(h) if h.org_id == org => Ok(HttpResponse::Ok().insert_header(location(&h)).json(h)),
+                Some(h) if h.org_id == org => Ok((false, h)),
                 Some(h) => Err(ApiError::conflict(
                     "claim_conflict",
                     format!("{} already leads on this device set in this window.", h.org_name),
@@ -277,7 +289,13 @@ pub async fn release_claim(
     ctx: AuthContext,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let id = path.into_inner();
+    release(&state, ctx, path.into_inner()).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// Releases claim `id` (the API's and the window page's one path): the claiming organisation
+/// or the operator.
+pub async fn release(state: &AppState, ctx: AuthContext, id: String) -> Result<(), ApiError> {
     state
         .db
         .write(move |conn| {
@@ -310,5 +328,5 @@ pub async fn release_claim(
             )
         })
         .await?;
-    Ok(HttpResponse::NoContent().finish())
+    Ok(())
 }

@@ -25,7 +25,7 @@ crate::text_enum!(
     }
 );
 
-fn state_of(row: &Row, scenarios: &[String]) -> CoverageState {
+pub fn state_of(row: &Row, scenarios: &[String]) -> CoverageState {
     let total: i64 = row.cells.values().map(Cell::total).sum();
     let done = |code: &String| {
         row.cells
@@ -125,7 +125,8 @@ fn share(part: i128, whole: i128) -> f64 {
     }
 }
 
-fn coverage(grid: Grid, filter: Option<CoverageState>) -> Coverage {
+/// The coverage of `grid` (the body of `GET /uit-windows/{id}/coverage`), items in `filter`'s state.
+pub fn coverage(grid: Grid, filter: Option<CoverageState>) -> Coverage {
     let mut by_state: BTreeMap<String, StateTotal> = CoverageState::ALL
         .iter()
         .map(|s| (s.as_str().to_string(), StateTotal::default()))
@@ -250,7 +251,8 @@ pub struct Matrix {
     pub rows: Vec<MatrixRow>,
 }
 
-fn matrix(grid: Grid) -> Matrix {
+/// The matrix of `grid` (the body of `GET /uit-windows/{id}/matrix`).
+pub fn matrix(grid: Grid) -> Matrix {
     let mut totals: BTreeMap<String, i64> = ORDER.iter().map(|o| (o.to_string(), 0)).collect();
     let rows = grid
         .rows
@@ -294,7 +296,7 @@ fn matrix(grid: Grid) -> Matrix {
 /// issues, then a column per device type (each member as "manufacturer model version",
 /// several joined by "; "). New columns come after the original ones, so readers that go by
 /// position keep working.
-fn csv(m: &Matrix) -> Result<String, ApiError> {
+pub fn csv(m: &Matrix) -> Result<String, ApiError> {
     let mut w = csv::Writer::from_writer(Vec::new());
     let mut header = vec![
         "device_set_id",

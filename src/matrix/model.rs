@@ -68,6 +68,7 @@ pub struct Row {
 }
 
 /// Everything about a window the caller may see.
+#[derive(Clone)]
 pub struct Grid {
     pub window: WindowRow,
     pub scenarios: Vec<String>,

@@ -147,42 +147,49 @@ pub async fn list_results(
     let q = query.into_inner();
     let page = PageRequest::new(q.limit, q.cursor.as_deref())?;
     let (after, fetch) = (page.after.clone(), page.fetch());
-    let items: Vec<TestResult> = state
-        .db
-        .run(move |conn| {
-            let mut query = model::visible_to(&ctx);
-            if let Some(v) = q.uit_window_id {
-                query = query.filter(r::window_id.eq(v));
-            }
-            if let Some(v) = q.device_set_id {
-                query = query.filter(r::device_set_id.eq(v));
-            }
-            if let Some(v) = q.scenario {
-                query = query.filter(r::scenario_code.eq(v));
-            }
-            if let Some(v) = q.outcome {
-                query = query.filter(r::outcome.eq(v.as_str()));
-            }
-            if let Some(v) = q.org_id {
-                query = query.filter(r::org_id.eq(v));
-            }
-            if let Some(v) = q.visibility {
-                query = query.filter(r::visibility.eq(v.as_str()));
-            }
-            if let Some(after) = after {
-                query = query.filter(r::id.gt(after));
-            }
-            let rows: Vec<ResultRow> = query
-                .select(ResultRow::as_select())
-                .order(r::id.asc())
-                .limit(fetch)
-                .load(conn)?;
-            let mut items: Vec<TestResult> = rows.into_iter().map(TestResult::from).collect();
-            super::context::describe(conn, &mut items, q.embed)?;
-            Ok(items)
-        })
-        .await?;
+    let items: Vec<TestResult> = state.db.run(move |conn| list(conn, &ctx, q, after, fetch)).await?;
     Ok(page_response(&req, &page.finish(items, |r| &r.id)))
+}
+
+/// The results `ctx` may read matching `q` (its paging fields aside), by id after `after`, at
+/// most `fetch`, described (names, known-issue masks): the API's list and the pages' one read.
+pub fn list(
+    conn: &mut DbConn,
+    ctx: &AuthContext,
+    q: ResultQuery,
+    after: Option<String>,
+    fetch: i64,
+) -> Result<Vec<TestResult>, ApiError> {
+    let mut query = model::visible_to(ctx);
+    if let Some(v) = q.uit_window_id {
+        query = query.filter(r::window_id.eq(v));
+    }
+    if let Some(v) = q.device_set_id {
+        query = query.filter(r::device_set_id.eq(v));
+    }
+    if let Some(v) = q.scenario {
+        query = query.filter(r::scenario_code.eq(v));
+    }
+    if let Some(v) = q.outcome {
+        query = query.filter(r::outcome.eq(v.as_str()));
+    }
+    if let Some(v) = q.org_id {
+        query = query.filter(r::org_id.eq(v));
+    }
+    if let Some(v) = q.visibility {
+        query = query.filter(r::visibility.eq(v.as_str()));
+    }
+    if let Some(after) = after {
+        query = query.filter(r::id.gt(after));
+    }
+    let rows: Vec<ResultRow> = query
+        .select(ResultRow::as_select())
+        .order(r::id.asc())
+        .limit(fetch)
+        .load(conn)?;
+    let mut items: Vec<TestResult> = rows.into_iter().map(TestResult::from).collect();
+    super::context::describe(conn, &mut items, q.embed)?;
+    Ok(items)
 }
 
 /// The row, when `ctx` may read it; otherwise the same 404 as a missing id.
@@ -409,54 +416,7 @@ pub async fn list_revisions(
     let (after, fetch) = (page.after.clone(), page.fetch());
     let items = state
         .db
-        .run(move |conn| {
-            let current = readable(conn, &ctx, &id)?;
-            // A result has few revisions: filter by each revision's own visibility, then page.
-            let rows: Vec<(String, i32, String, String, NaiveDateTime, Option<String>)> = rr::table
-                .filter(rr::result_id.eq(&id))
-                .select((
-                    rr::id,
-                    rr::revision,
-                    rr::snapshot_json,
-                    rr::visibility,
-                    rr::replaced_at,
-                    rr::replaced_by_user_id,
-                ))
-                .order(rr::id.asc())
-                .load(conn)?;
-            let snapshots = rows
-                .iter()
-                .map(|row| serde_json::from_str::<TestResult>(&row.2))
-                .collect::<Result<Vec<_>, _>>()?;
-            let now = TestResult::from(current.clone());
-            let mut out = Vec::new();
-            for (i, (rev_id, revision, _, visibility, at, by)) in rows.into_iter().enumerate() {
-                if after.as_ref().is_some_and(|a| rev_id <= *a) {
-                    continue;
-                }
-                if model::may_read(conn, &ctx, &current.org_id, &visibility, &current.window_id)? {
-                    let result = snapshots[i].clone();
-                    let next = snapshots.get(i + 1).unwrap_or(&now);
-                    out.push((
-                        rev_id,
-                        Revision {
-                            revision: revision as i64,
-                            replaced_at: at.and_utc(),
-                            replaced_by_user_id: by,
-                            changed: model::changed_fields(&result, next)
-                                .into_iter()
-                                .map(String::from)
-                                .collect(),
-                            result,
-                        },
-                    ));
-                }
-                if out.len() as i64 >= fetch {
-                    break;
-                }
-            }
-            Ok(out)
-        })
+        .run(move |conn| revisions(conn, &ctx, &id, after, fetch))
         .await?;
     let page = page.finish(items, |(rev_id, _)| rev_id);
     let revisions: Vec<&Revision> = page.items.iter().map(|(_, r)| r).collect();
@@ -467,4 +427,62 @@ pub async fn list_revisions(
             next_cursor: page.next_cursor,
         },
     ))
+}
+
+/// The earlier revisions of result `id` that `ctx` may read (each by its own visibility),
+/// oldest first, keyed by revision id, after `after`, at most `fetch`; 404 when `ctx` may not
+/// read the result.
+pub fn revisions(
+    conn: &mut DbConn,
+    ctx: &AuthContext,
+    id: &str,
+    after: Option<String>,
+    fetch: i64,
+) -> Result<Vec<(String, Revision)>, ApiError> {
+    let current = readable(conn, ctx, id)?;
+    // A result has few revisions: filter by each revision's own visibility, then page.
+    let rows: Vec<(String, i32, String, String, NaiveDateTime, Option<String>)> = rr::table
+        .filter(rr::result_id.eq(id))
+        .select((
+            rr::id,
+            rr::revision,
+            rr::snapshot_json,
+            rr::visibility,
+            rr::replaced_at,
+            rr::replaced_by_user_id,
+        ))
+        .order(rr::id.asc())
+        .load(conn)?;
+    let snapshots = rows
+        .iter()
+        .map(|row| serde_json::from_str::<TestResult>(&row.2))
+        .collect::<Result<Vec<_>, _>>()?;
+    let now = TestResult::from(current.clone());
+    let mut out = Vec::new();
+    for (i, (rev_id, revision, _, visibility, at, by)) in rows.into_iter().enumerate() {
+        if after.as_ref().is_some_and(|a| rev_id <= *a) {
+            continue;
+        }
+        if model::may_read(conn, ctx, &current.org_id, &visibility, &current.window_id)? {
+            let result = snapshots[i].clone();
+            let next = snapshots.get(i + 1).unwrap_or(&now);
+            out.push((
+                rev_id,
+                Revision {
+                    revision: revision as i64,
+                    replaced_at: at.and_utc(),
+                    replaced_by_user_id: by,
+                    changed: model::changed_fields(&result, next)
+                        .into_iter()
+                        .map(String::from)
+                        .collect(),
+                    result,
+                },
+            ));
+        }
+        if out.len() as i64 >= fetch {
+            break;
+        }
+    }
+    Ok(out)
 }

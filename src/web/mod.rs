@@ -12,6 +12,7 @@ pub mod member;
 pub mod pages;
 pub mod rest;
 pub mod session;
+pub mod windows;
 
 use std::sync::OnceLock;
 
@@ -249,5 +250,6 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .route(web::get().to(pages::accept_invitation_page))
                 .route(web::post().to(pages::accept_invitation)),
         )
-        .configure(rest::routes);
+        .configure(rest::routes)
+        .configure(windows::routes);
 }

@@ -85,6 +85,14 @@ fn participant(r: ParticipantRow) -> Participant {
     }
 }
 
+/// A window's participants, ordered by organisation id, at most `limit`.
+pub fn list(conn: &mut DbConn, window_id: &str, limit: i64) -> QueryResult<Vec<Participant>> {
+    Ok(participants(conn, window_id, None, None, limit)?
+        .into_iter()
+        .map(participant)
+        .collect())
+}
+
 fn participants(
     conn: &mut DbConn,
     window_id: &str,

@@ -28,4 +28,5 @@ mod web;
 mod web_links;
 mod web_rest;
 mod web_library;
+mod web_windows;
 mod windows;
