@@ -25,15 +25,19 @@ const SCAN_MAX: i64 = 2_000;
 pub fn latest_for(conn: &mut DbConn, reader: &Reader, now: NaiveDateTime, limit: usize) -> QueryResult<Vec<Change>> {
     let mut participants: Option<HashSet<String>> = None;
     let mut found: Vec<Change> = Vec::new();
-    let mut offset = 0;
-    while found.len() < limit && offset < SCAN_MAX {
-        let rows: Vec<ChangeRow> = ce::table
-            .order((ce::occurred_at.desc(), ce::id.desc()))
-            .select(CHANGE_COLUMNS)
-            .offset(offset)
-            .limit(SCAN_CHUNK)
-            .load(conn)?;
-        let scanned = rows.len() as i64;
+    let mut before: Option<String> = None;
+    let mut scanned = 0;
+    // Newest first by id (UUIDv7, so in the order they were recorded), on the primary key's
+    // index, a chunk at a time.
+    while found.len() < limit && scanned < SCAN_MAX {
+        let mut query = ce::table.select(CHANGE_COLUMNS).into_boxed();
+        if let Some(before) = before.take() {
+            query = query.filter(ce::id.lt(before));
+        }
+        let rows: Vec<ChangeRow> = query.order(ce::id.desc()).limit(SCAN_CHUNK).load(conn)?;
+        let chunk = rows.len() as i64;
+        scanned += chunk;
+        before = rows.last().map(|r| r.0.clone());
         for row in rows {
             let c = change(row);
             let audience = fanout::audience(&c.entity_type, &c.details);
@@ -48,10 +52,9 @@ pub fn latest_for(conn: &mut DbConn, reader: &Reader, now: NaiveDateTime, limit:
                 }
             }
         }
-        if scanned < SCAN_CHUNK {
+        if chunk < SCAN_CHUNK {
             break;
         }
-        offset += SCAN_CHUNK;
     }
     wording::name_all(conn, found.iter_mut())?;
     Ok(found)

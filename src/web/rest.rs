@@ -350,3 +350,25 @@ pub fn home_extras(conn: &mut DbConn, s: &WebSession, now: chrono::NaiveDateTime
         changes,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use chrono::{Duration, TimeZone, Utc};
+
+    use super::{page_path, relative};
+
+    #[test]
+    fn relative_time_says_which_way() {
+        let now = Utc.with_ymd_and_hms(2026, 12, 15, 12, 0, 0).unwrap();
+        assert_eq!(relative(now + Duration::days(4), now), "in 4 days");
+        assert_eq!(relative(now - Duration::hours(3), now), "3 hours ago");
+        assert_eq!(relative(now + Duration::minutes(1), now), "in 1 minute");
+    }
+
+    #[test]
+    fn changes_link_to_the_pages_of_their_subjects() {
+        assert_eq!(page_path("uit_window", "w1").as_deref(), Some("/windows/w1"));
+        assert_eq!(page_path("roadmap_item", "r1").as_deref(), Some("/roadmap/r1"));
+        assert_eq!(page_path("session", "s1"), None);
+    }
+}
