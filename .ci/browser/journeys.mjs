@@ -423,6 +423,17 @@ await journey("(l) a member reads the library pages from the navigation and mana
   await page.waitForURL(/\/defect-masks\/[0-9a-f-]+$/);
   await expectText(page, "Re-send the tariff");
   await screenshot(page, "defect-mask");
+  await page.getByRole("link", { name: /^version / }).first().click();
+  await page.waitForURL(/\/firmware\/[0-9a-f-]+$/);
+  await expectText(page, "Meterwise");
+  await expectText(page, code);
+  await screenshot(page, "firmware");
+  const releases = await api("GET", "/releases", { token });
+  check(releases.status === 200 && releases.json.items.length > 0, `releases: ${releases.status}`);
+  await page.goto(`${base}/releases/${releases.json.items[0].id}`);
+  await expectText(page, "Stage in effect");
+  await expectText(page, "Stage history");
+  await screenshot(page, "release");
 
   await nav.getByRole("link", { name: "Roadmap" }).click();
   await page.waitForURL(`${base}/roadmap`);
