@@ -220,3 +220,40 @@ impl Names {
 pub fn words(code: &str) -> String {
     code.replace('_', " ")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::{page_of, paginate, relative_days, PAGE_SIZE};
+
+    #[test]
+    fn lists_page_at_fifty_and_keep_their_filters_in_the_links() {
+        let items: Vec<usize> = (0..120).collect();
+        let (shown, pager) = paginate(
+            items.clone(),
+            Some(2),
+            "/defect-masks",
+            &[("status", "open".into()), ("device_model_id", String::new())],
+        );
+        assert_eq!(shown.first(), Some(&PAGE_SIZE));
+        assert_eq!(shown.len(), PAGE_SIZE);
+        assert_eq!((pager.page, pager.pages, pager.total), (2, 3, 120));
+        assert_eq!(pager.prev.as_deref(), Some("/defect-masks?status=open"));
+        assert_eq!(pager.next.as_deref(), Some("/defect-masks?status=open&page=3"));
+        let (shown, pager) = paginate(items, Some(99), "/roadmap", &[]);
+        assert_eq!((shown.len(), pager.page, pager.next), (20, 3, None));
+        let (shown, pager) = paginate(Vec::<u8>::new(), None, "/roadmap", &[]);
+        assert!(shown.is_empty());
+        assert_eq!((pager.page, pager.pages, pager.prev), (1, 1, None));
+        assert_eq!((page_of(0), page_of(49), page_of(50)), (1, 1, 2));
+    }
+
+    #[test]
+    fn days_read_as_people_say_them() {
+        let today = chrono::NaiveDate::from_ymd_opt(2026, 12, 5).unwrap();
+        let day = |n: i64| today + chrono::Duration::days(n);
+        assert_eq!(relative_days(day(0), today), "today");
+        assert_eq!(relative_days(day(1), today), "tomorrow");
+        assert_eq!(relative_days(day(4), today), "in 4 days");
+        assert_eq!(relative_days(day(-3), today), "3 days ago");
+    }
+}

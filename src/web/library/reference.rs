@@ -143,7 +143,11 @@ pub async fn release(state: web::Data<AppState>, member: Member, path: web::Path
                 href: format!("/windows/{}", w.id),
                 status: words(w.status.as_str()),
                 opens: human_time(w.opens_at),
-                closes: human_time(w.closes_at),
+                closes: format!(
+                    "{} ({})",
+                    human_time(w.closes_at),
+                    super::relative_time(w.closes_at, at)
+                ),
                 name: w.name,
             })
             .collect(),
