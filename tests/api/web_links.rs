@@ -72,16 +72,21 @@ fn mails_to(app: &TestApp, email: &str) -> Vec<Received> {
 }
 
 #[test]
-#[ignore = "until the window and library pages are merged (this session)"]
 fn every_link_of_every_email_leads_to_a_page_that_does_what_its_text_says() {
     let app = TestApp::spawn();
     let w = world(&app);
     let (member, digest_reader) = (&w.a, &w.b);
     let anonymous = format!("anon-{}@example.org", uuid::Uuid::new_v4().simple());
 
-    // Subscribers: a member (immediate), a colleague of another organisation (daily digest) and
-    // an address without an account (confirmed from its email).
-    for (user, mode) in [(member, "immediate"), (digest_reader, "daily_digest")] {
+    // Subscribers: a supplier's member (immediate), another supplier's (daily digest), the
+    // manufacturer's admin (immediate: stale contact reminders go to its admins only) and an
+    // address without an account (confirmed from its email).
+    let maker_admin = app.invite_user(&w.admin, &w.maker.org_id, "admin");
+    for (user, mode) in [
+        (member, "immediate"),
+        (digest_reader, "daily_digest"),
+        (&maker_admin, "immediate"),
+    ] {
         app.post(
             "/api/v1/subscriptions",
             Some(&user.token),
@@ -212,6 +217,7 @@ fn every_link_of_every_email_leads_to_a_page_that_does_what_its_text_says() {
     for (reader, password) in [
         (member.email.as_str(), Some(PASSWORD)),
         (digest_reader.email.as_str(), Some(PASSWORD)),
+        (maker_admin.email.as_str(), Some(PASSWORD)),
         (anonymous.as_str(), None),
         (invitee.as_str(), None),
     ] {
