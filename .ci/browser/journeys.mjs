@@ -291,7 +291,7 @@ await journey("(c) a locked-out user resets the password, signs in with it, sign
 });
 
 // ---- rest journeys ----
-await journey("(g) subscribe on the page, confirm, hear of a window change, unsubscribe from the email", async () => {
+await journey("(d) subscribe on the page, confirm, hear of a window change, unsubscribe from the email", async () => {
   const email = `follower-${stamp}@example.org`;
   const { context, page } = await newPage();
   await page.goto(`${base}/`);
@@ -337,7 +337,7 @@ await journey("(g) subscribe on the page, confirm, hear of a window change, unsu
   await context.close();
 });
 
-await journey("(h) a forgotten password from the sign-in page; a supplier's home page", async () => {
+await journey("(e) a forgotten password from the sign-in page; a supplier's home page", async () => {
   const viewer = "viewer@northern-lights.demo";
   const { context, page } = await newPage();
   await page.goto(`${base}/sign-in`);
@@ -367,7 +367,7 @@ await journey("(h) a forgotten password from the sign-in page; a supplier's home
 });
 
 // ---- library journeys ----
-await journey("(l) a member reads the library pages from the navigation and manages a subscription", async () => {
+await journey("(f) a member reads the library pages from the navigation and manages a subscription", async () => {
   // The demo industry has no masks, roadmap or contacts yet: Meterwise publishes some, as a program would.
   const login = await api("POST", "/auth/login", { body: { email: "admin@meterwise.demo", password: "uit-demo-password" } });
   check(login.status === 200, `login: ${login.status} ${login.text}`);
@@ -508,7 +508,7 @@ async function openDemoWindow(page) {
   return new URL(page.url()).pathname;
 }
 
-await journey("(d) the SECAS reviewer reads the window's heatmap, a cell and the CSV, then signs out", async () => {
+await journey("(g) the SECAS reviewer reads the window's heatmap, a cell and the CSV, then signs out", async () => {
   const { context, page } = await signInAs("admin@secas.demo");
   await page.getByRole("navigation", { name: "Portal" }).getByRole("link", { name: "Windows" }).click();
   await page.waitForURL(`${base}/windows`);
@@ -553,7 +553,7 @@ await journey("(d) the SECAS reviewer reads the window's heatmap, a cell and the
   await context.close();
 });
 
-await journey("(e) a supplier leads a set from the page; a viewer has no button and a forged POST is 403", async () => {
+await journey("(h) a supplier leads a set from the page; a viewer has no button and a forged POST is 403", async () => {
   const { context, page } = await signInAs("member@northern-lights.demo");
   const windowPath = await openDemoWindow(page);
   const button = page.getByRole("button", { name: /Lead this set/ }).first();
