@@ -583,6 +583,13 @@ await journey("(h) a supplier leads a set from the page; a viewer has no button 
     maxRedirects: 0,
   });
   check(forged.status() === 403, `a forged POST answered ${forged.status()}`);
+  // With the page's own token the domain still refuses a viewer.
+  const csrf = await viewer.page.locator('input[name="csrf"]').first().getAttribute("value");
+  const refused = await viewer.page.request.post(`${base}/windows/${windowId}/claim`, {
+    form: { csrf, device_set_id: setId },
+    maxRedirects: 0,
+  });
+  check(refused.status() === 403, `a viewer's POST with a valid token answered ${refused.status()}`);
   const login = await api("POST", "/auth/login", { body: { email: "admin@secas.demo", password: "uit-demo-password" } });
   check(login.status === 200, `reviewer login: ${login.status}`);
   const claims = await api("GET", `/uit-windows/${windowId}/claims?device_set_id=${setId}`, { token: login.json.access_token });

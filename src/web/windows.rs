@@ -473,6 +473,8 @@ pub struct WindowPage {
     pub by_name: bool,
     pub filtered: bool,
     pub total_rows: usize,
+    /// `total_rows` with thousands separators.
+    pub total_text: String,
     pub first: usize,
     pub last: usize,
     pub rows: Vec<RowView>,
@@ -687,6 +689,7 @@ pub async fn window(
         type_choices: choices("any", filter.device_type.map(|t| t.as_str()), &type_opts),
         by_name: filter.by_name,
         filtered: filter.state.is_some() || filter.outcome.is_some() || filter.device_type.is_some(),
+        total_text: thousands(total_rows as i64),
         total_rows,
         first,
         last,
