@@ -10,6 +10,13 @@ page 20 and a filtered page. Standard library only.
     cargo build --release
     python3 bench/web_window.py                        # 2,000-set window, 80,000 results
     python3 bench/web_window.py --binary target/debug/uit-portal --requests 20
+
+Measured 2026-12-05 with the DEBUG build (the release build did not finish in time on the
+shared 2 cores), --device-sets 2000 --results 80000 --requests 10: first page median 3,348 ms,
+p90 5,060 ms, 88 KB. Weight is within the bar; the time is not, in debug: the page costs what
+the API's matrix costs (GET /uit-windows/{id}/matrix timed 1.8-3.2 s on the same debug server,
+73 ms median in release per the README's results benchmark) plus rendering 50 rows. Re-run
+against target/release/uit-portal for the figure that counts.
 """
 import argparse
 import http.client
