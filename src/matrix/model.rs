@@ -3,10 +3,10 @@
 //! a defect mask that applies to the set counted apart as `known_issue` (with the masks' codes).
 //! A fixed handful of queries, whatever the window's size.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use diesel::prelude::*;
-use diesel::sql_types::{BigInt, Bool, Integer, Text};
+use diesel::sql_types::{BigInt, Bool, Text};
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -95,8 +95,6 @@ struct CountRow {
     scenario_code: String,
     #[diesel(sql_type = Text)]
     outcome: String,
-    #[diesel(sql_type = Integer)]
-    known: i32,
     #[diesel(sql_type = BigInt)]
     n: i64,
 }
@@ -107,6 +105,8 @@ struct MaskRow {
     device_set_id: String,
     #[diesel(sql_type = Text)]
     scenario_code: String,
+    #[diesel(sql_type = Text)]
+    result_id: String,
     #[diesel(sql_type = Text)]
     code: String,
 }
@@ -140,26 +140,25 @@ const VISIBLE: &str = "results.window_id = $1
 /// Visible results of the window, counted per (set, scenario, outcome, known issue).
 fn counts_sql() -> String {
     format!(
-        "SELECT results.device_set_id, results.scenario_code, results.outcome,
-            CASE WHEN results.outcome = 'fail' AND results.defect_mask_ids <> '[]' AND EXISTS (
-                SELECT 1 FROM result_defect_masks rdm JOIN defect_masks ON defect_masks.id = rdm.defect_mask_id
-                WHERE rdm.result_id = results.id AND {explains}) THEN 1 ELSE 0 END AS known,
-            COUNT(*) AS n
+        "SELECT results.device_set_id, results.scenario_code, results.outcome, COUNT(*) AS n
         FROM results
         WHERE {VISIBLE}
-        GROUP BY 1, 2, 3, 4",
-        explains = EXPLAINS_FAILURE
+        GROUP BY 1, 2, 3"
     )
 }
 
-/// The masks behind the visible known issues, per (set, scenario).
+/// The visible failures that a mask explains (known issues), with the masks' codes: one row
+/// per (result, mask). Counted apart from `counts_sql`, so the explanation is worked out for
+/// the few failures citing masks, not inside the aggregate over every result of the window.
 fn masks_sql() -> String {
     format!(
-        "SELECT DISTINCT results.device_set_id, results.scenario_code, defect_masks.code
+        "SELECT DISTINCT results.device_set_id, results.scenario_code, results.id AS result_id,
+            defect_masks.code
         FROM results
             JOIN result_defect_masks rdm ON rdm.result_id = results.id
             JOIN defect_masks ON defect_masks.id = rdm.defect_mask_id
-        WHERE {VISIBLE} AND results.outcome = 'fail' AND {explains}",
+        WHERE {VISIBLE} AND results.outcome = 'fail' AND results.defect_mask_ids <> '[]'
+            AND {explains}",
         explains = EXPLAINS_FAILURE
     )
 }
@@ -218,29 +217,33 @@ pub fn grid(conn: &mut DbConn, ctx: &AuthContext, window_id: &str) -> Result<Gri
                 .map(|(id, name, prevalence)| SetRow { id, name, prevalence }),
         );
     }
+    // Per (set, scenario): the explained failures and their masks' codes.
+    let mut known: HashMap<(String, String), (HashSet<String>, Vec<String>)> = HashMap::new();
+    for m in masks {
+        let entry = known.entry((m.device_set_id, m.scenario_code)).or_default();
+        entry.0.insert(m.result_id);
+        entry.1.push(m.code);
+    }
     let mut cells: HashMap<String, BTreeMap<String, Cell>> = HashMap::new();
     for c in counts {
-        let outcome = if c.known == 1 {
-            "known_issue"
-        } else {
-            c.outcome.as_str()
+        let key = (c.device_set_id, c.scenario_code);
+        let explained = match (c.outcome.as_str(), known.get(&key)) {
+            ("fail", Some((ids, _))) => ids.len() as i64,
+            _ => 0,
         };
-        cells
-            .entry(c.device_set_id)
-            .or_default()
-            .entry(c.scenario_code)
-            .or_default()
-            .add(outcome, c.n);
+        let cell = cells.entry(key.0).or_default().entry(key.1).or_default();
+        if explained > 0 {
+            cell.add("known_issue", explained);
+        }
+        if c.n > explained {
+            cell.add(&c.outcome, c.n - explained);
+        }
     }
-    for m in masks {
-        let cell = cells
-            .entry(m.device_set_id)
-            .or_default()
-            .entry(m.scenario_code)
-            .or_default();
-        cell.known_issue_masks.push(m.code);
-        cell.known_issue_masks.sort();
-        cell.known_issue_masks.dedup();
+    for ((set, scenario), (_, mut codes)) in known {
+        codes.sort();
+        codes.dedup();
+        let cell = cells.entry(set).or_default().entry(scenario).or_default();
+        cell.known_issue_masks = codes;
     }
     let set_ids: Vec<String> = sets.iter().map(|s| s.id.clone()).collect();
     let mut compositions = composition::load(conn, &set_ids)?;
