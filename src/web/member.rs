@@ -8,7 +8,7 @@ use std::pin::Pin;
 
 use actix_web::dev::Payload;
 use actix_web::error::InternalError;
-use actix_web::http::{header, StatusCode};
+use actix_web::http::StatusCode;
 use actix_web::{web, FromRequest, HttpRequest, HttpResponse};
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
@@ -96,10 +96,7 @@ pub fn forbidden() -> HttpResponse {
 /// Where a signed-out visitor is sent: sign in, then back to `path_and_query`.
 pub fn sign_in_first(path_and_query: &str) -> HttpResponse {
     let next = serde_urlencoded::to_string([("next", path_and_query)]).unwrap_or_default();
-    HttpResponse::SeeOther()
-        .insert_header((header::LOCATION, format!("/sign-in?{next}")))
-        .insert_header((header::CACHE_CONTROL, "no-store"))
-        .finish()
+    super::see_other(&format!("/sign-in?{next}"))
 }
 
 /// A `next` target that stays on this site: a path, never `//host` or a scheme.

@@ -155,6 +155,19 @@ pub fn message(
     render(status, exposure, &page, |_| {})
 }
 
+/// 303 to `location` on this site, never cached.
+pub fn see_other(location: &str) -> HttpResponse {
+    redirect(location).finish()
+}
+
+/// [`see_other`]'s builder, for a redirect that also sets cookies.
+pub fn redirect(location: &str) -> HttpResponseBuilder {
+    let mut b = HttpResponse::SeeOther();
+    b.insert_header((header::LOCATION, location.to_string()))
+        .insert_header((header::CACHE_CONTROL, "no-store"));
+    b
+}
+
 /// The page for a domain error a page handler met: 404, 403, 409, 422 and the rest as a
 /// message in the layout (the API's detail is written for people too); 5xx stays the API's
 /// problem+json with its request id, logged where it happened.

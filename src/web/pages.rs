@@ -3,14 +3,14 @@
 //! POST checks its CSRF token first and answers 403 without one.
 
 use actix_web::http::{header, StatusCode};
-use actix_web::{web, HttpRequest, HttpResponse, HttpResponseBuilder};
+use actix_web::{web, HttpRequest, HttpResponse};
 use askama::Template;
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 
 use super::member::{forbidden, safe_next};
 use super::session::{self, FormGuard, WebSession};
-use super::{message, render, Chrome, Exposure, Nav};
+use super::{message, redirect, render, Chrome, Exposure, Nav};
 use crate::audit::{self, Actor, Change};
 use crate::auth::tokens::hash_secret;
 use crate::db::now;
@@ -71,16 +71,9 @@ fn nav(session: &WebSession, guard: &FormGuard) -> Nav {
     }
 }
 
-fn see_other(location: &str) -> HttpResponseBuilder {
-    let mut b = HttpResponse::SeeOther();
-    b.insert_header((header::LOCATION, location.to_string()))
-        .insert_header((header::CACHE_CONTROL, "no-store"));
-    b
-}
-
 /// 303 to the home page.
 pub fn home_redirect() -> HttpResponse {
-    see_other("/").finish()
+    redirect("/").finish()
 }
 
 // ---- home -------------------------------------------------------------------------------------
@@ -211,7 +204,7 @@ pub struct NextQuery {
 pub async fn sign_in_page(state: web::Data<AppState>, req: HttpRequest, query: web::Query<NextQuery>) -> Page {
     let next = safe_next(query.next.as_deref());
     if session::current(&state, &req).await?.is_some() {
-        return Ok(see_other(&next).finish());
+        return Ok(redirect(&next).finish());
     }
     let guard = session::guard(&state, &req, None);
     let page = SignInPage {
@@ -274,7 +267,7 @@ pub async fn sign_in(state: web::Data<AppState>, req: HttpRequest, body: web::By
 
 /// The redirect after a sign-in: the session cookie set, the pre-session cookie spent.
 fn signed_in(state: &AppState, secret: &str, to: &str) -> HttpResponse {
-    see_other(to)
+    redirect(to)
         .append_header((
             header::SET_COOKIE,
             session::cookie(state, session::session_cookie(state), secret, None),
@@ -323,7 +316,7 @@ pub async fn sign_out(state: web::Data<AppState>, req: HttpRequest, body: web::B
     let token = form::<CsrfForm>(&body).and_then(|f| f.csrf);
     let Some(s) = current else {
         // Nothing to end; say so by going to sign in.
-        return Ok(see_other("/sign-in").finish());
+        return Ok(redirect("/sign-in").finish());
     };
     if !session::csrf_ok(&state, &req, Some(&s), token.as_deref()) {
         return Ok(forbidden());
@@ -336,7 +329,7 @@ pub async fn sign_out(state: web::Data<AppState>, req: HttpRequest, body: web::B
             record(conn, &s.user_id, &s.org_id, rid, "session.logout", &s.id)
         })
         .await?;
-    Ok(see_other("/")
+    Ok(redirect("/")
         .append_header((
             header::SET_COOKIE,
             session::cookie(&state, session::session_cookie(&state), "", Some(0)),

@@ -289,20 +289,6 @@ const CLAIMS_SHOWN: usize = 50;
 /// How many recent changes the home page lists.
 const CHANGES_SHOWN: usize = 10;
 
-/// The page that shows a change's subject (the URL scheme of the pages).
-fn page_path(entity_type: &str, id: &str) -> Option<String> {
-    let path = match entity_type {
-        "uit_window" => format!("/windows/{id}"),
-        "release" => format!("/releases/{id}"),
-        "firmware" => format!("/firmware/{id}"),
-        "defect_mask" => format!("/defect-masks/{id}"),
-        "roadmap_item" => format!("/roadmap/{id}"),
-        "library_contact" => format!("/library-contacts/{id}"),
-        _ => return None,
-    };
-    Some(path)
-}
-
 /// The organisation's claims (claims are readable by every signed-in user, as in the API) and
 /// the latest changes the person would be notified of (the fan-out's audience rule).
 pub fn home_extras(conn: &mut DbConn, s: &WebSession, now: chrono::NaiveDateTime) -> Result<HomeExtras, ApiError> {
@@ -340,7 +326,7 @@ pub fn home_extras(conn: &mut DbConn, s: &WebSession, now: chrono::NaiveDateTime
                 detail: words.detail,
                 when: human_time(at),
                 ago: relative(at, now_utc),
-                href: page_path(&c.entity_type, &c.entity_id),
+                href: crate::notifications::email::page_path(&c.entity_type, &c.entity_id),
             }
         })
         .collect();
@@ -355,7 +341,8 @@ pub fn home_extras(conn: &mut DbConn, s: &WebSession, now: chrono::NaiveDateTime
 mod tests {
     use chrono::{Duration, TimeZone, Utc};
 
-    use super::{page_path, relative};
+    use super::relative;
+    use crate::notifications::email::page_path;
 
     #[test]
     fn relative_time_says_which_way() {

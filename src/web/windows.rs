@@ -20,7 +20,7 @@ use serde::Deserialize;
 
 use super::member::{forbidden, safe_next, Member};
 use super::pages::human_time;
-use super::{error_page, render, Chrome, Exposure};
+use super::{error_page, render, see_other, Chrome, Exposure};
 use crate::auth::Capability;
 use crate::catalogue::model::DeviceType;
 use crate::claims::handlers::NewClaim;
@@ -154,13 +154,6 @@ fn status_words(status: WindowStatus, opens: DateTime<Utc>, closes: DateTime<Utc
         WindowStatus::Closed => format!("closed {} ({})", human_time(closes), relative(closes, now)),
         WindowStatus::Cancelled => "cancelled".to_string(),
     }
-}
-
-fn see_other(location: &str) -> HttpResponse {
-    HttpResponse::SeeOther()
-        .insert_header((header::LOCATION, location.to_string()))
-        .insert_header((header::CACHE_CONTROL, "no-store"))
-        .finish()
 }
 
 /// A link to page `n` of a list, keeping its filters.

@@ -10,7 +10,6 @@ pub mod subscriptions;
 
 use std::collections::HashMap;
 
-use actix_web::http::header;
 use actix_web::{web, HttpResponse};
 use chrono::NaiveDate;
 
@@ -49,13 +48,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(web::resource("/subscriptions/{id}/delete").route(web::post().to(subscriptions::delete)));
 }
 
-/// 303 to `location` (same site).
-pub fn see_other(location: &str) -> HttpResponse {
-    HttpResponse::SeeOther()
-        .insert_header((header::LOCATION, location.to_string()))
-        .insert_header((header::CACHE_CONTROL, "no-store"))
-        .finish()
-}
+pub use crate::ui::see_other;
 
 /// "Fri 19 Dec 2026".
 pub fn human_date(d: NaiveDate) -> String {
