@@ -95,6 +95,27 @@ fn private_roadmap_items_appear_only_for_their_owner_on_the_roadmap_and_calendar
         calendar.body
     );
 
+    // Viewers read as their organisation does: the owner's viewer sees the private item,
+    // the other organisation's viewer does not.
+    for (org, sees) in [(&maker.org_id, true), (&other.org_id, false)] {
+        let viewer = app.invite_user(&admin, org, "viewer");
+        let mut browser = signed_in(&app, &viewer);
+        let page = browser.get("/roadmap");
+        assert_eq!(page.status, 200, "{}", page.body);
+        assert_eq!(page.body.contains("Secret private plan ZX1"), sees, "{}", page.body);
+        let calendar = browser.get("/calendar");
+        assert_eq!(
+            calendar.body.contains(&format!("/roadmap/{secret}")),
+            sees,
+            "{}",
+            calendar.body
+        );
+        assert_eq!(
+            browser.get(&format!("/roadmap/{secret}")).status,
+            if sees { 303 } else { 404 }
+        );
+    }
+
     // The API agrees with both pages.
     let seen = |token: &str| -> Vec<String> {
         app.get("/api/v1/roadmap-items", Some(token)).json()["items"]

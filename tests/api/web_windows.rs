@@ -74,7 +74,8 @@ fn a_private_note_is_seen_by_its_organisation_only_on_every_window_page() {
     let window = format!("/windows/{}", w.window);
     let csv = format!("/windows/{}/matrix.csv", w.window);
 
-    for other in [&w.b, &w.reviewer] {
+    let b_viewer = app.invite_user(&w.admin, &w.b.org_id, "viewer");
+    for other in [&w.b, &w.reviewer, &b_viewer] {
         let mut b = signed_in(&app, other);
         let page = b.get(&window);
         assert_eq!(page.status, 200, "{}", page.body);
@@ -119,6 +120,15 @@ fn a_private_note_is_seen_by_its_organisation_only_on_every_window_page() {
     );
     let c = owner.get(&cell);
     assert!(c.body.contains(&secret), "the owner reads its own note: {}", c.body);
+    // So does the owner's viewer, on the cell page and in the CSV.
+    let mut own_viewer = signed_in(&app, &w.a_viewer);
+    let vc = own_viewer.get(&cell);
+    assert!(
+        vc.body.contains(&secret),
+        "the owner's viewer reads its note: {}",
+        vc.body
+    );
+    assert!(own_viewer.get(&csv).status == 200);
     assert!(c.body.contains("2 results you may see"), "{}", c.body);
     // The CSV counts the owner's private failure.
     let file = owner.get(&csv);
