@@ -22,6 +22,8 @@ pub fn routes(cfg: &mut ServiceConfig) {
             .configure(crate::claims::routes)
             .configure(crate::results::routes)
             .configure(crate::matrix::routes)
+            .configure(crate::readiness::routes)
+            .configure(crate::review_packs::routes)
             .configure(crate::defect_masks::routes)
             .configure(crate::roadmaps::routes)
             .configure(crate::contacts::routes)
@@ -79,6 +81,7 @@ impl Modify for Security {
         (name = "claims", description = "Organisations leading on device sets in a window"),
         (name = "results", description = "Compatibility results with visibility, revisions, batches and JUnit uploads"),
         (name = "defect-masks", description = "Known defects the industry matches failures against"),
+        (name = "review-packs", description = "Evidence frozen for review, reviewers' verdicts and the differences between packs"),
         (name = "roadmaps", description = "Planned firmware versions per product"),
         (name = "library-contacts", description = "Whom to ask for firmware and support of a product"),
         (name = "calendar", description = "An iCalendar feed of windows, retirements and roadmap dates"),

@@ -246,6 +246,10 @@ diesel::table! {
         actor_user_id -> Nullable<Text>,
         actor_org_id -> Nullable<Text>,
         decision_note -> Text,
+        review_pack_id -> Nullable<Text>,
+        review_pack_sha256 -> Nullable<Text>,
+        reviews -> Nullable<Text>,
+        override_reason -> Nullable<Text>,
     }
 }
 
@@ -261,6 +265,7 @@ diesel::table! {
         created_at -> Timestamp,
         updated_at -> Timestamp,
         version -> BigInt,
+        exit_criteria -> Nullable<Text>,
     }
 }
 
@@ -539,7 +544,53 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    review_packs (id) {
+        id -> Text,
+        window_id -> Text,
+        release_id -> Text,
+        title -> Text,
+        sha256 -> Text,
+        bytes -> BigInt,
+        results -> BigInt,
+        readiness_met -> Bool,
+        summary -> Text,
+        created_at -> Timestamp,
+        created_by_user_id -> Nullable<Text>,
+        created_by_org_id -> Text,
+    }
+}
+
+diesel::table! {
+    review_pack_parts (pack_id, part, seq) {
+        pack_id -> Text,
+        part -> Text,
+        seq -> Integer,
+        body -> Text,
+    }
+}
+
+diesel::table! {
+    pack_reviews (id) {
+        id -> Text,
+        pack_id -> Text,
+        org_id -> Text,
+        user_id -> Nullable<Text>,
+        verdict -> Text,
+        comment -> Text,
+        created_at -> Timestamp,
+        superseded_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::joinable!(review_packs -> uit_windows (window_id));
+diesel::joinable!(review_pack_parts -> review_packs (pack_id));
+diesel::joinable!(pack_reviews -> review_packs (pack_id));
+
 diesel::allow_tables_to_appear_in_same_query!(
+    review_packs,
+    review_pack_parts,
+    pack_reviews,
     organisations,
     users,
     refresh_tokens,

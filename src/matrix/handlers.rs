@@ -341,7 +341,8 @@ pub fn csv(m: &Matrix) -> Result<String, ApiError> {
     String::from_utf8(w.into_inner().map_err(ApiError::internal)?).map_err(ApiError::internal)
 }
 
-fn neutralise(s: &str) -> String {
+/// A cell that a spreadsheet would read as a formula, quoted.
+pub fn neutralise(s: &str) -> String {
     if s.starts_with(['=', '+', '-', '@', '\t', '\r']) {
         format!("'{s}")
     } else {

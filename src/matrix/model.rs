@@ -132,10 +132,45 @@ const SCOPE: &str = "SELECT ds.id, ds.name, ds.prevalence FROM device_sets ds JO
     ) scope ON scope.id = ds.id";
 
 /// The results of window `$1` the caller may see: its organisation's (`$2`), `industry` ones,
-/// and `participants` ones when it may see those (`$3`).
+/// and `participants` ones when it may see those (`$3`); its own `private` ones only when
+/// `$4` (shared evidence leaves them out).
 const VISIBLE: &str = "results.window_id = $1
       AND (results.org_id = $2 OR results.visibility = 'industry'
-           OR (results.visibility = 'participants' AND $3))";
+           OR (results.visibility = 'participants' AND $3))
+      AND ($4 OR results.visibility <> 'private')";
+
+/// Which of the results a caller may see a grid counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Evidence {
+    /// Every result the caller may read, its own private working notes included (the matrix
+    /// and coverage).
+    Readable,
+    /// Shared evidence only: the results at `participants` or `industry` visibility the caller
+    /// may read. A `private` result counts for no one else, the operator included, and not for
+    /// its owner either, since nobody else could check it (readiness).
+    Shared,
+    /// `industry` results only, whoever asks: what every organisation may read (review packs).
+    Industry,
+}
+
+/// The binds behind [`VISIBLE`] for `ctx` and `evidence`: the reader's organisation, whether
+/// it sees `participants` results, whether its own `private` ones count. For
+/// [`Evidence::Industry`] the organisation is the empty string, which no organisation's id is.
+fn lens(
+    conn: &mut DbConn,
+    ctx: &AuthContext,
+    window_id: &str,
+    evidence: Evidence,
+) -> QueryResult<(String, bool, bool)> {
+    Ok(match evidence {
+        Evidence::Industry => (String::new(), false, false),
+        Evidence::Readable | Evidence::Shared => (
+            ctx.org_id.clone(),
+            ctx.is_operator() || is_participant(conn, window_id, &ctx.org_id)?,
+            evidence == Evidence::Readable,
+        ),
+    })
+}
 
 /// Visible results of the window, counted per (set, scenario, outcome, known issue).
 fn counts_sql() -> String {
@@ -168,24 +203,38 @@ const LEADS: &str = "SELECT c.device_set_id, c.org_id, o.name AS org_name FROM c
 
 /// Builds the grid of `window_id` as `ctx` may see it.
 pub fn grid(conn: &mut DbConn, ctx: &AuthContext, window_id: &str) -> Result<Grid, ApiError> {
+    grid_of(conn, ctx, window_id, Evidence::Readable, true)
+}
+
+/// Builds the grid of `window_id` from the `evidence` `ctx` may see; each row's composition
+/// only when `with_compositions`.
+pub fn grid_of(
+    conn: &mut DbConn,
+    ctx: &AuthContext,
+    window_id: &str,
+    evidence: Evidence,
+    with_compositions: bool,
+) -> Result<Grid, ApiError> {
     let window = crate::windows::model::find(conn, window_id)?.ok_or_else(ApiError::not_found)?;
+    let (org, sees_participants, own_private) = lens(conn, ctx, &window.id, evidence)?;
     let scenarios = crate::windows::model::scenarios_of(conn, std::slice::from_ref(&window.id))?
         .remove(&window.id)
         .unwrap_or_default();
-    let sees_participants = ctx.is_operator() || is_participant(conn, &window.id, &ctx.org_id)?;
     let sets: Vec<SetRow> = diesel::sql_query(SCOPE)
         .bind::<Text, _>(&window.release_id)
         .bind::<Text, _>(&window.id)
         .load(conn)?;
     let counts: Vec<CountRow> = diesel::sql_query(counts_sql())
         .bind::<Text, _>(&window.id)
-        .bind::<Text, _>(&ctx.org_id)
+        .bind::<Text, _>(&org)
         .bind::<Bool, _>(sees_participants)
+        .bind::<Bool, _>(own_private)
         .load(conn)?;
     let masks: Vec<MaskRow> = diesel::sql_query(masks_sql())
         .bind::<Text, _>(&window.id)
-        .bind::<Text, _>(&ctx.org_id)
+        .bind::<Text, _>(&org)
         .bind::<Bool, _>(sees_participants)
+        .bind::<Bool, _>(own_private)
         .load(conn)?;
     let leads: HashMap<String, (String, String)> = diesel::sql_query(LEADS)
         .bind::<Text, _>(&window.id)
@@ -246,7 +295,11 @@ pub fn grid(conn: &mut DbConn, ctx: &AuthContext, window_id: &str) -> Result<Gri
         cell.known_issue_masks = codes;
     }
     let set_ids: Vec<String> = sets.iter().map(|s| s.id.clone()).collect();
-    let mut compositions = composition::load(conn, &set_ids)?;
+    let mut compositions = if with_compositions {
+        composition::load(conn, &set_ids)?
+    } else {
+        HashMap::new()
+    };
     let mut rows: Vec<Row> = sets
         .into_iter()
         .map(|s| {
@@ -280,4 +333,38 @@ pub fn grid(conn: &mut DbConn, ctx: &AuthContext, window_id: &str) -> Result<Gri
         scenario_titles,
         rows,
     })
+}
+
+#[derive(QueryableByName)]
+struct PublisherRow {
+    #[diesel(sql_type = Text)]
+    org_id: String,
+    #[diesel(sql_type = Text)]
+    org_name: String,
+    #[diesel(sql_type = BigInt)]
+    n: i64,
+}
+
+/// The supplier organisations with `evidence` in window `window_id` that `ctx` may see, with
+/// how many results each published, by name.
+pub fn publishers(
+    conn: &mut DbConn,
+    ctx: &AuthContext,
+    window_id: &str,
+    evidence: Evidence,
+) -> Result<Vec<(String, String, i64)>, ApiError> {
+    let (org, sees_participants, own_private) = lens(conn, ctx, window_id, evidence)?;
+    let sql = format!(
+        "SELECT results.org_id, o.name AS org_name, COUNT(*) AS n
+        FROM results JOIN organisations o ON o.id = results.org_id
+        WHERE {VISIBLE} AND o.kind = 'supplier'
+        GROUP BY results.org_id, o.name ORDER BY o.name, results.org_id"
+    );
+    let rows: Vec<PublisherRow> = diesel::sql_query(sql)
+        .bind::<Text, _>(window_id)
+        .bind::<Text, _>(&org)
+        .bind::<Bool, _>(sees_participants)
+        .bind::<Bool, _>(own_private)
+        .load(conn)?;
+    Ok(rows.into_iter().map(|r| (r.org_id, r.org_name, r.n)).collect())
 }

@@ -31,6 +31,62 @@ pub struct Wording {
     pub note: Option<String>,
 }
 
+/// The evidence a stage decision cites, in words: the review pack (its title and the start of
+/// its hash), what it froze, whether the exit criteria were met, the verdicts, any override.
+fn evidence(d: &serde_json::Value) -> Option<String> {
+    let pack = d.get("review_pack").filter(|p| p.is_object())?;
+    let text = |v: &serde_json::Value, key: &str| v.get(key).and_then(|x| x.as_str()).unwrap_or_default().to_string();
+    let summary = pack.get("summary").cloned().unwrap_or_default();
+    let int = |key: &str| summary.get(key).and_then(|x| x.as_i64()).unwrap_or(0);
+    let tested = summary.get("tested_share").and_then(|x| x.as_f64()).unwrap_or(0.0);
+    let sha = text(pack, "sha256");
+    let mut out = format!(
+        "The decision rests on review pack \"{}\" (SHA-256 {}…): {} industry results, {}% of the installed base \
+         tested, {} unexplained failures, {} open UIT issues.",
+        text(pack, "title"),
+        &sha[..sha.len().min(12)],
+        int("results"),
+        crate::readiness::criteria::percent(tested),
+        int("unexplained_failures"),
+        int("open_uit_issues"),
+    );
+    let criteria: Vec<String> = summary
+        .get("criteria")
+        .and_then(|c| c.as_array())
+        .map(|a| {
+            a.iter()
+                .map(|c| {
+                    let met = c.get("met").and_then(|m| m.as_bool()).unwrap_or(false);
+                    format!("{} ({})", text(c, "description"), if met { "met" } else { "not met" })
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    if criteria.is_empty() {
+        out += " The window had no exit criteria.";
+    } else {
+        out += &format!(" Exit criteria: {}.", criteria.join("; "));
+    }
+    let reviews: Vec<String> = pack
+        .get("reviews")
+        .and_then(|r| r.as_array())
+        .map(|a| {
+            a.iter()
+                .map(|r| format!("{} {}", text(r, "org_name"), text(r, "verdict")))
+                .collect()
+        })
+        .unwrap_or_default();
+    if reviews.is_empty() {
+        out += " No reviewer had recorded a verdict.";
+    } else {
+        out += &format!(" Verdicts: {}.", reviews.join(", "));
+    }
+    if let Some(reason) = d.get("override_reason").and_then(|r| r.as_str()) {
+        out += &format!(" The operator overrode the unmet criteria: {reason}");
+    }
+    Some(out)
+}
+
 /// Fills in the names of `changes` (acting organisations, windows and their releases,
 /// releases) in three queries.
 pub fn name_all<'a>(conn: &mut DbConn, changes: impl Iterator<Item = &'a mut Change>) -> QueryResult<()> {
@@ -252,6 +308,10 @@ pub fn describe(change: &Change) -> Wording {
                             format!("Release {release} moved to {to}"),
                             format!("Release {release} moved from {from} to {to}."),
                         ),
+                    };
+                    let detail = match evidence(d) {
+                        Some(evidence) => format!("{detail} {evidence}"),
+                        None => detail,
                     };
                     Wording {
                         headline,

@@ -192,17 +192,15 @@ pub async fn create_release(
                 model::set_firmware(conn, &row.id, &firmware)?;
                 model::insert_stage_change(
                     conn,
-                    &StageChangeRow {
-                        id: new_id(),
-                        release_id: row.id.clone(),
-                        from_stage: None,
-                        to_stage: row.stage.clone(),
-                        decided_at: now,
-                        effective_at: now,
-                        actor_user_id: Some(ctx.user_id.clone()),
-                        actor_org_id: Some(ctx.org_id.clone()),
-                        decision_note: "Release created".into(),
-                    },
+                    &StageChangeRow::plain(
+                        &row.id,
+                        None,
+                        row.stage.clone(),
+                        now,
+                        now,
+                        Some((&ctx.user_id, &ctx.org_id)),
+                        "Release created".into(),
+                    ),
                 )?;
                 let (_, release) = model::load(conn, &row.id)?;
                 let scope = model::product_scope(conn, &release.id)?;

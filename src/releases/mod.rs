@@ -1,5 +1,6 @@
 //! Releases and their stage track.
 
+pub mod gate;
 pub mod handlers;
 pub mod model;
 pub mod stages;

@@ -13,6 +13,7 @@ use crate::db::{now, DbConn};
 use crate::events::NewEvent;
 use crate::http::validate::Validator;
 use crate::http::ApiError;
+use crate::review_packs::model::ReviewSnapshot;
 
 /// Most firmware versions one release may carry.
 pub const MAX_FIRMWARE: usize = 500;
@@ -338,6 +339,40 @@ pub struct StageChangeRow {
     pub actor_user_id: Option<String>,
     pub actor_org_id: Option<String>,
     pub decision_note: String,
+    pub review_pack_id: Option<String>,
+    pub review_pack_sha256: Option<String>,
+    /// JSON list of [`ReviewSnapshot`]s.
+    pub reviews: Option<String>,
+    pub override_reason: Option<String>,
+}
+
+impl StageChangeRow {
+    /// A decision that cites no review pack.
+    pub fn plain(
+        release_id: &str,
+        from_stage: Option<String>,
+        to_stage: String,
+        decided_at: NaiveDateTime,
+        effective_at: NaiveDateTime,
+        actor: Option<(&str, &str)>,
+        decision_note: String,
+    ) -> Self {
+        Self {
+            id: crate::db::new_id(),
+            release_id: release_id.to_string(),
+            from_stage,
+            to_stage,
+            decided_at,
+            effective_at,
+            actor_user_id: actor.map(|a| a.0.to_string()),
+            actor_org_id: actor.map(|a| a.1.to_string()),
+            decision_note,
+            review_pack_id: None,
+            review_pack_sha256: None,
+            reviews: None,
+            override_reason: None,
+        }
+    }
 }
 
 /// One decision on a release's track: who moved it, when, and why.
@@ -359,13 +394,30 @@ pub struct StageChange {
     pub actor_user_id: Option<String>,
     pub actor_org_id: Option<String>,
     pub decision_note: String,
+    /// The review pack the decision cites (moves to `production_proving` and `approved`).
+    pub review_pack_id: Option<String>,
+    /// The cited pack's SHA-256, as it was when the decision was made.
+    pub review_pack_sha256: Option<String>,
+    /// The current verdicts on the pack when the decision was made.
+    pub reviews: Option<Vec<ReviewSnapshot>>,
+    /// Why the operator went ahead although the pack's exit criteria were not met.
+    pub override_reason: Option<String>,
 }
 
 impl StageChange {
     /// The entry as it stands at `now` on `track`, its release's.
-    pub fn new(r: StageChangeRow, track: &Track, now: NaiveDateTime) -> Self {
-        Self {
+    pub fn new(r: StageChangeRow, track: &Track, now: NaiveDateTime) -> QueryResult<Self> {
+        Ok(Self {
             status: track.status_of(&r, now),
+            reviews: r
+                .reviews
+                .as_deref()
+                .map(serde_json::from_str)
+                .transpose()
+                .map_err(|e| diesel::result::Error::DeserializationError(Box::new(e)))?,
+            review_pack_id: r.review_pack_id,
+            review_pack_sha256: r.review_pack_sha256,
+            override_reason: r.override_reason,
             id: r.id,
             release_id: r.release_id,
             from_stage: r.from_stage.as_deref().and_then(Stage::parse),
@@ -375,7 +427,7 @@ impl StageChange {
             actor_user_id: r.actor_user_id,
             actor_org_id: r.actor_org_id,
             decision_note: r.decision_note,
-        }
+        })
     }
 }
 

@@ -6,10 +6,10 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::model::{self, Release, StageChange, StageChangeRow};
-use super::{ReleaseKind, Stage};
+use super::{gate, ReleaseKind, Stage};
 use crate::audit::{self, Actor, Change};
 use crate::auth::{AuthContext, Capability};
-use crate::db::{new_id, now};
+use crate::db::now;
 use crate::events::{self, show, NewEvent, Topic};
 use crate::http::etag::{tagged, IfMatch};
 use crate::http::json::Json;
@@ -39,6 +39,16 @@ pub struct StageMove {
     /// `unplanned_maintenance`.
     #[serde(default)]
     pub effective_at: Option<DateTime<Utc>>,
+    /// The review pack the decision rests on (`POST /uit-windows/{id}/review-packs`), of one
+    /// of the release's UIT windows. Required to move to `production_proving` or `approved`;
+    /// recorded, with its hash and the verdicts on it at this moment, for any move.
+    #[serde(default)]
+    pub review_pack_id: Option<String>,
+    /// Going ahead although the pack does not meet its window's exit criteria: why. Recorded
+    /// in the history and told to subscribers. Only with a pack whose criteria are unmet.
+    #[serde(default)]
+    #[schema(max_length = 2000)]
+    pub override_reason: Option<String>,
 }
 
 fn illegal_move(current: Stage) -> ApiError {
@@ -89,6 +99,12 @@ fn out_of_order(
 /// move takes effect; until then the move is in its `pending_moves`, and the next move follows
 /// it. Each move is kept with who, when, when it takes effect and the note, and subscribers to
 /// `releases` are told.
+///
+/// The stage gate: moving to `production_proving` or `approved` needs `review_pack_id`
+/// (422 `review_pack_required`), and is refused while that pack's exit criteria are unmet
+/// (422 `exit_criteria_unmet`, naming them) unless `override_reason` says why to go ahead.
+/// The decision records the pack, its SHA-256, the verdicts current at that moment and any
+/// override; the email to subscribers summarises the pack.
 #[utoipa::path(
     tag = "releases",
     operation_id = "moveReleaseStage",
@@ -123,6 +139,9 @@ pub async fn move_stage(
     let body = body.into_inner();
     let mut v = Validator::new();
     v.text("decision_note", &body.decision_note, 2000);
+    if let Some(reason) = &body.override_reason {
+        v.text("override_reason", reason, 2000);
+    }
     if let Some(t) = body.effective_at {
         model::check_year(&mut v, "effective_at", t.year());
     }
@@ -167,6 +186,13 @@ pub async fn move_stage(
                     return Err(out_of_order(body.stage, effective_at, previous, previous_at));
                 }
             }
+            let cited = gate::check(
+                conn,
+                &row,
+                body.stage,
+                body.review_pack_id.as_deref(),
+                body.override_reason.as_deref(),
+            )?;
             row.stage = body.stage.as_str().to_string();
             if !model::update(conn, &row)? {
                 return Err(ApiError::precondition_failed());
@@ -175,15 +201,19 @@ pub async fn move_stage(
             model::insert_stage_change(
                 conn,
                 &StageChangeRow {
-                    id: new_id(),
-                    release_id: id.clone(),
-                    from_stage: Some(current.as_str().to_string()),
-                    to_stage: row.stage.clone(),
-                    decided_at: now,
-                    effective_at,
-                    actor_user_id: Some(ctx.user_id.clone()),
-                    actor_org_id: Some(ctx.org_id.clone()),
-                    decision_note: note.clone(),
+                    review_pack_id: cited.as_ref().map(|c| c.pack.id.clone()),
+                    review_pack_sha256: cited.as_ref().map(|c| c.pack.sha256.clone()),
+                    reviews: cited.as_ref().map(|c| serde_json::to_string(&c.reviews)).transpose()?,
+                    override_reason: cited.as_ref().and_then(|c| c.override_reason.clone()),
+                    ..StageChangeRow::plain(
+                        &id,
+                        Some(current.as_str().to_string()),
+                        row.stage.clone(),
+                        now,
+                        effective_at,
+                        Some((&ctx.user_id, &ctx.org_id)),
+                        note.clone(),
+                    )
                 },
             )?;
             let (after_row, after) = model::load(conn, &id)?;
@@ -213,6 +243,8 @@ pub async fn move_stage(
                         "to": body.stage,
                         "effective_at": effective_at.and_utc(),
                         "decision_note": note,
+                        "review_pack": cited.as_ref().map(gate::Cited::details),
+                        "override_reason": cited.as_ref().and_then(|c| c.override_reason.clone()),
                     }))
                     .actor(&ctx.org_id),
                 ),
@@ -288,7 +320,7 @@ pub async fn list_stages(
             Ok(rows
                 .into_iter()
                 .map(|r| StageChange::new(r, &track, now))
-                .collect::<Vec<_>>())
+                .collect::<Result<Vec<_>, _>>()?)
         })
         .await?;
     Ok(page_response(&req, &page.finish(items, |c| &c.id)))

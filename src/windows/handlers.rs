@@ -17,6 +17,7 @@ use crate::http::pagination::{page_response, Page, PageRequest};
 use crate::http::responses::*;
 use crate::http::validate::Validator;
 use crate::http::ApiError;
+use crate::readiness::criteria::{self, ExitCriteria};
 use crate::releases::model::{self as releases, ReleaseRow};
 use crate::releases::ReleaseKind;
 use crate::AppState;
@@ -155,6 +156,10 @@ pub struct NewWindow {
     #[serde(default)]
     #[schema(min_items = 1, max_items = 100)]
     pub scenarios: Option<Vec<String>>,
+    /// What the shared evidence must show before the firmware leaves UIT; see
+    /// `GET /uit-windows/{id}/readiness`. Default: none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exit_criteria: Option<ExitCriteria>,
 }
 
 /// Schedule a UIT window
@@ -223,6 +228,9 @@ pub async fn create_window(
                 if release.is_none() {
                     v.error("release_id", "no such release");
                 }
+                if let Some(criteria) = &body.exit_criteria {
+                    criteria.validate(&mut v, &codes);
+                }
                 v.finish()?;
                 let codes = releases::dedup_keep_order(codes);
                 let release = release.ok_or_else(ApiError::not_found)?;
@@ -253,6 +261,7 @@ pub async fn create_window(
                     created_at: now,
                     updated_at: now,
                     version: 1,
+                    exit_criteria: body.exit_criteria.as_ref().and_then(ExitCriteria::to_stored),
                 };
                 model::insert(conn, &row, &codes)?;
                 let (_, window) = model::load(conn, &row.id)?;
@@ -342,9 +351,14 @@ pub struct WindowPatch {
     /// Why, with `status: cancelled`.
     #[schema(max_length = 2000)]
     pub cancel_reason: Option<String>,
+    /// Replaces the exit criteria as a whole; `null` (or `{}`) removes them. Announced to
+    /// subscribers as `window.exit_criteria_changed`.
+    #[serde(default, deserialize_with = "crate::catalogue::nullable")]
+    #[schema(value_type = Option<ExitCriteria>)]
+    pub exit_criteria: Option<Option<ExitCriteria>>,
 }
 
-/// Reschedule, extend, shorten or cancel a UIT window
+/// Reschedule, extend, shorten or cancel a UIT window, or set its exit criteria
 ///
 /// Operator organisations only. The same rules as scheduling apply to new times. A cancelled
 /// window cannot change (422 `window_cancelled`). Each change is announced to subscribers
@@ -411,6 +425,10 @@ pub async fn update_window(
                 ));
             }
             let mut row = before_row.clone();
+            if let Some(criteria) = &patch.exit_criteria {
+                row.exit_criteria = criteria::checked(criteria.as_ref(), &before.scenarios)?;
+            }
+            let criteria_changed = row.exit_criteria != before_row.exit_criteria;
             if cancel {
                 row.cancelled_at = Some(now());
                 row.cancel_reason = patch.cancel_reason.map(|r| r.trim().to_string());
@@ -435,7 +453,7 @@ pub async fn update_window(
                 check_release_in_progress(&release)?;
                 check_length(&release, row.opens_at, row.closes_at)?;
             }
-            if !moved && !cancel {
+            if !moved && !cancel && !criteria_changed {
                 return Ok((before_row.version, before));
             }
             if !model::update(conn, &row)? {
@@ -471,6 +489,9 @@ pub async fn update_window(
                     ),
                     serde_json::json!({ "field": "closes_at", "from": before.closes_at, "to": after.closes_at }),
                 ));
+            }
+            if criteria_changed {
+                changes.push(criteria::change(&after, &before.exit_criteria));
             }
             if cancel {
                 let summary = match &after.cancel_reason {

@@ -11,6 +11,7 @@ use super::WindowStatus;
 use crate::db::schema::{uit_windows, window_participants, window_scenarios};
 use crate::db::{now, DbConn};
 use crate::http::ApiError;
+use crate::readiness::criteria::ExitCriteria;
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = uit_windows)]
@@ -25,6 +26,8 @@ pub struct WindowRow {
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
     pub version: i64,
+    /// JSON of [`ExitCriteria`]; null when none are set.
+    pub exit_criteria: Option<String>,
 }
 
 impl WindowRow {
@@ -59,13 +62,17 @@ pub struct UitWindow {
     pub cancel_reason: Option<String>,
     /// How many organisations have joined.
     pub participant_count: i64,
+    /// What the shared evidence must show before the firmware leaves UIT (see
+    /// `GET /uit-windows/{id}/readiness`); null when the operator has set none.
+    pub exit_criteria: Option<ExitCriteria>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
 
 impl UitWindow {
-    fn new(r: WindowRow, now: NaiveDateTime, scenarios: Vec<String>, participant_count: i64) -> Self {
-        Self {
+    fn new(r: WindowRow, now: NaiveDateTime, scenarios: Vec<String>, participant_count: i64) -> QueryResult<Self> {
+        Ok(Self {
+            exit_criteria: ExitCriteria::from_stored(r.exit_criteria.as_deref())?,
             status: r.status_at(now),
             id: r.id,
             release_id: r.release_id,
@@ -78,7 +85,7 @@ impl UitWindow {
             participant_count,
             created_at: r.created_at.and_utc(),
             updated_at: r.updated_at.and_utc(),
-        }
+        })
     }
 }
 
@@ -168,14 +175,13 @@ pub fn assemble(conn: &mut DbConn, rows: Vec<WindowRow>, now: NaiveDateTime) -> 
     let ids: Vec<String> = rows.iter().map(|r| r.id.clone()).collect();
     let mut scenarios = scenarios_of(conn, &ids)?;
     let counts = participant_counts(conn, &ids)?;
-    Ok(rows
-        .into_iter()
+    rows.into_iter()
         .map(|r| {
             let s = scenarios.remove(&r.id).unwrap_or_default();
             let n = counts.get(&r.id).copied().unwrap_or(0);
             UitWindow::new(r, now, s, n)
         })
-        .collect())
+        .collect()
 }
 
 /// The window as the API shows it now; 404 when missing.
@@ -202,7 +208,7 @@ pub fn insert(conn: &mut DbConn, row: &WindowRow, scenarios: &[String]) -> Query
     Ok(())
 }
 
-/// Saves the schedule and cancellation when the row is still at `row.version`; `false` when
+/// Saves the schedule, cancellation and exit criteria when the row is still at `row.version`; `false` when
 /// it moved on.
 pub fn update(conn: &mut DbConn, row: &WindowRow) -> QueryResult<bool> {
     let n = diesel::update(
@@ -215,6 +221,7 @@ pub fn update(conn: &mut DbConn, row: &WindowRow) -> QueryResult<bool> {
         uit_windows::closes_at.eq(row.closes_at),
         uit_windows::cancelled_at.eq(row.cancelled_at),
         uit_windows::cancel_reason.eq(&row.cancel_reason),
+        uit_windows::exit_criteria.eq(&row.exit_criteria),
         uit_windows::updated_at.eq(now()),
         uit_windows::version.eq(row.version + 1),
     ))

@@ -54,15 +54,46 @@ const TRACK: [&str; 10] = [
 
 /// Moves a fresh release along the track up to `stage` (deployment phases and completion 8
 /// days out: they are decided now and take effect then).
+/// Leaving UIT cites a review pack: the first time one is needed, a window of the release
+/// (without exit criteria) is scheduled and its evidence frozen.
 pub fn advance_to(app: &TestApp, token: &str, release: &str, stage: &str) {
     let later = at(Duration::days(8));
+    let mut pack: Option<String> = None;
     for next in TRACK.iter().skip(1) {
         let deployment = next.starts_with("deployment") || *next == "mass_deployment" || *next == "complete";
-        move_to(app, token, release, next, deployment.then_some(later.as_str())).expect(200);
+        let mut body = json!({ "stage": next, "decision_note": format!("Agreed to move to {next}") });
+        if deployment {
+            body["effective_at"] = json!(later);
+        }
+        if matches!(*next, "production_proving" | "approved") {
+            let pack = pack.get_or_insert_with(|| freeze_pack(app, token, release));
+            body["review_pack_id"] = json!(pack);
+        }
+        app.post(&format!("/api/v1/releases/{release}/stage"), Some(token), &body)
+            .expect(200);
         if *next == stage {
             return;
         }
     }
+}
+
+/// Schedules a window of `release` (from tomorrow, for four days) and freezes a review pack
+/// of it; returns the pack's id.
+pub fn freeze_pack(app: &TestApp, token: &str, release: &str) -> String {
+    let window = app.post(
+        "/api/v1/uit-windows",
+        Some(token),
+        &json!({ "release_id": release, "opens_at": at(Duration::days(1)), "closes_at": at(Duration::days(5)) }),
+    );
+    window.expect(201);
+    let window = window.json()["id"].as_str().unwrap().to_string();
+    let pack = app.post(
+        &format!("/api/v1/uit-windows/{window}/review-packs"),
+        Some(token),
+        &json!({}),
+    );
+    pack.expect(201);
+    pack.json()["id"].as_str().unwrap().to_string()
 }
 
 /// The change events about `entity_id`, oldest first (as the operator admin reads them).
@@ -593,9 +624,17 @@ fn a_release_walks_the_whole_track_to_complete() {
     created.expect(201);
     let rid = id(&created.json());
     let start = at(Duration::days(10));
+    let pack = freeze_pack(&app, &admin, &rid);
     for stage in TRACK.iter().skip(1) {
         let later = stage.starts_with("deployment") || *stage == "mass_deployment" || *stage == "complete";
-        let moved = move_to(&app, &admin, &rid, stage, later.then_some(start.as_str()));
+        let mut body = json!({ "stage": stage, "decision_note": format!("Agreed to move to {stage}") });
+        if later {
+            body["effective_at"] = json!(start);
+        }
+        if matches!(*stage, "production_proving" | "approved") {
+            body["review_pack_id"] = json!(pack);
+        }
+        let moved = app.post(&format!("/api/v1/releases/{rid}/stage"), Some(&admin), &body);
         moved.expect(200);
         // Deployment starts in 10 days: until then the release stays approved.
         let in_effect = if later { "approved" } else { *stage };
@@ -639,6 +678,12 @@ fn a_release_walks_the_whole_track_to_complete() {
         assert_eq!(step["status"], if i < 6 { "effective" } else { "scheduled" });
     }
     assert_eq!(history[6]["effective_at"], start.as_str());
+    assert_eq!(
+        history[4]["review_pack_id"],
+        pack.as_str(),
+        "leaving UIT cites the pack"
+    );
+    assert!(history[3]["review_pack_id"].is_null());
     assert_eq!(history[3]["effective_at"], history[3]["decided_at"]);
 
     let moves = events_of_kind(&app, &admin, &rid, "release.stage_changed");

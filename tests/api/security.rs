@@ -100,6 +100,13 @@ const FOREIGN: &[(&str, Foreign, &str)] = &[
     ("GET /api/v1/uit-windows/{id}/claims", Readable, "claims are visible to all authenticated users"),
     ("POST /api/v1/uit-windows/{id}/claims", Open, "any participating organisation claims device sets"),
     ("GET /api/v1/uit-windows/{id}/coverage", Readable, "UIT windows are industry-visible (results filtered)"),
+    ("GET /api/v1/uit-windows/{id}/readiness", Readable, "UIT windows are industry-visible (shared evidence filtered)"),
+    ("GET /api/v1/uit-windows/{id}/review-packs", Readable, "review packs hold only industry-visible evidence"),
+    ("POST /api/v1/uit-windows/{id}/review-packs", OwnerOnly, "the operator freezes a window's evidence"),
+    ("GET /api/v1/review-packs/{id}", Readable, "review packs hold only industry-visible evidence"),
+    ("GET /api/v1/review-packs/{id}/diff", Readable, "review packs hold only industry-visible evidence"),
+    ("GET /api/v1/review-packs/{id}/reviews", Readable, "verdicts on a pack are as public as the pack"),
+    ("POST /api/v1/review-packs/{id}/reviews", Open, "every reviewer organisation records its verdict on the operator's pack"),
     ("GET /api/v1/uit-windows/{id}/matrix", Readable, "UIT windows are industry-visible (results filtered)"),
     ("GET /api/v1/uit-windows/{id}/participants", Readable, "UIT windows are industry-visible"),
     ("POST /api/v1/uit-windows/{id}/participants", Open, "any participating organisation joins a window"),
@@ -130,9 +137,12 @@ enum Writer {
     /// An admin of any organisation, reviewers included, for their own organisation only;
     /// viewers get 403 (the reason says why).
     OwnOrgAdmin(&'static str),
+    /// A member (or admin) of a reviewer organisation or of the operator; viewers and the
+    /// other kinds get 403 (the reason says why).
+    Reviewers(&'static str),
 }
 
-use Writer::{OwnOrgAdmin, SelfService};
+use Writer::{OwnOrgAdmin, Reviewers, SelfService};
 
 /// Every write operation (POST, PUT, PATCH, DELETE) that needs credentials.
 #[rustfmt::skip]
@@ -180,6 +190,8 @@ const WRITES: &[(&str, Writer)] = &[
     ("PATCH /api/v1/uit-windows/{id}", Writer::Org(Org::Operator)),
     ("POST /api/v1/uit-windows/{id}/claims", Writer::Org(Org::Supplier)),
     ("POST /api/v1/uit-windows/{id}/participants", Writer::Org(Org::Supplier)),
+    ("POST /api/v1/uit-windows/{id}/review-packs", Writer::Org(Org::Operator)),
+    ("POST /api/v1/review-packs/{id}/reviews", Reviewers("SECAS and the working groups review; their verdict is part of the evidence")),
 ];
 
 /// API.md's routes that need no credentials (the calendar feed takes its own feed token).
@@ -534,6 +546,13 @@ fn write_routes_are_forbidden_to_viewers_and_reviewers() {
                 allowed.push((a_call, fx.a_admin.token.clone(), "the supplier's admin".into()));
                 let own = Call::new(&fx, op, &own_org_ids(op, reviewer));
                 allowed.push((own, reviewer.token.clone(), "a reviewer admin, for its own org".into()));
+            }
+            Reviewers(_) => {
+                let call = Call::new(&fx, op, &ids(op));
+                expect_forbidden(&call.send(&app, &fx.reviewer_viewer.token), "a reviewer viewer", &key);
+                expect_forbidden(&call.send(&app, &fx.operator_viewer.token), "an operator viewer", &key);
+                expect_forbidden(&call.send(&app, &fx.w.a.token), "a supplier member", &key);
+                allowed.push((call, reviewer.token.clone(), "a reviewer admin".into()));
             }
             SelfService(_) => self_service.push(op),
         }

@@ -77,7 +77,7 @@ pub async fn release(state: web::Data<AppState>, member: Member, path: web::Path
             let history: Vec<_> = releases::stage_history(conn, &id, None, MAX_ROWS)?
                 .into_iter()
                 .map(|r| releases::StageChange::new(r, &track, at))
-                .collect();
+                .collect::<Result<_, _>>()?;
             let rows = crate::windows::model::list(conn, Some(id.clone()), None, at, None, MAX_ROWS)?;
             let mut windows = crate::windows::model::assemble(conn, rows, at)?;
             windows.sort_by_key(|w| w.opens_at);

@@ -20,6 +20,7 @@ pub struct Fx {
     pub other_maker: TestUser,
     pub reviewer_member: TestUser,
     pub reviewer_spare: TestUser,
+    pub reviewer_viewer: TestUser,
     /// A's API token: (id, secret).
     pub a_token: (String, String),
     /// A pending invitation of A's organisation and an API token of A's viewer: (invitation
@@ -40,6 +41,8 @@ pub struct Fx {
     pub subscription: String,
     /// A dead notification, for the operator's retry.
     pub dead_notification: String,
+    /// A review pack of the window.
+    pub pack: String,
 }
 
 /// A subscription of the signed-in user of `token`; its id.
@@ -119,6 +122,7 @@ impl Fx {
         let other_maker = app.user_in_new_org(&admin, "manufacturer", "admin");
         let reviewer_member = app.invite_user(&admin, &w.reviewer.org_id, "member");
         let reviewer_spare = app.invite_user(&admin, &w.reviewer.org_id, "member");
+        let reviewer_viewer = app.invite_user(&admin, &w.reviewer.org_id, "viewer");
 
         let token = app.post("/api/v1/me/api-tokens", Some(&w.a.token), &json!({ "name": "harness" }));
         token.expect(201);
@@ -185,7 +189,15 @@ impl Fx {
         let (private_item, industry_item) = (item("private"), item("industry"));
         let subscription = subscribe(app, &w.a.token);
         let dead_notification = dead_notification(app);
+        let pack = app.post(
+            &format!("/api/v1/uit-windows/{}/review-packs", w.window),
+            Some(&admin),
+            &json!({}),
+        );
+        pack.expect(201);
+        let pack = id_of(&pack);
         Fx {
+            pack,
             subscription,
             dead_notification,
             operator_viewer,
@@ -195,6 +207,7 @@ impl Fx {
             other_maker,
             reviewer_member,
             reviewer_spare,
+            reviewer_viewer,
             a_token,
             a_credentials,
             reviewer_credentials,
@@ -248,6 +261,8 @@ impl Fx {
             "uit-windows" => one(&w.window, &operator, &w.outsider),
             "subscriptions" => one(&self.subscription, &w.a, &w.b),
             "notifications" => one(&self.dead_notification, &operator, &w.b),
+            // Packs are the operator's; the peer is a reviewer, whose verdicts they await.
+            "review-packs" => one(&self.pack, &operator, &w.reviewer),
             // The peer, an admin of another organisation, asks about A's member under its own
             // organisation's path (under A's path it would be 403, see FOREIGN).
             "organisations" if path.contains("{user_id}") => Target {
@@ -328,6 +343,8 @@ impl Fx {
             "PATCH /api/v1/uit-windows/{id}" => json!({ "closes_at": (now + chrono::Duration::days(11)).to_rfc3339() }),
             "POST /api/v1/uit-windows/{id}/claims" => json!({ "device_set_id": w.sets[1] }),
             "POST /api/v1/uit-windows/{id}/participants" => json!({}),
+            "POST /api/v1/uit-windows/{id}/review-packs" => json!({ "title": "security fixture" }),
+            "POST /api/v1/review-packs/{id}/reviews" => json!({ "verdict": "approve" }),
             _ => return None,
         };
         Some(("application/json", value.to_string().into_bytes()))
@@ -340,6 +357,7 @@ impl Fx {
                 "?uit_window_id={}&device_set_id={}&visibility=industry",
                 self.w.window, self.w.sets[2]
             ),
+            "GET /api/v1/review-packs/{id}/diff" => format!("?against={}", self.pack),
             _ => String::new(),
         }
     }

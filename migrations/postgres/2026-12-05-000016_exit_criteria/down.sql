@@ -1,0 +1,1 @@
+ALTER TABLE uit_windows DROP COLUMN exit_criteria;

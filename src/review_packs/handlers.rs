@@ -1,0 +1,465 @@
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use actix_web::http::header;
+use actix_web::web::Bytes;
+use actix_web::{get, post, web, HttpRequest, HttpResponse};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use super::diff::{self, PackDiff};
+use super::model::{self, Review, ReviewPack, Verdict};
+use crate::audit::{self, Actor, Change};
+use crate::auth::{AuthContext, Capability, OrgKind};
+use crate::db::Db;
+use crate::events::{self, NewEvent, Topic};
+use crate::http::accept;
+use crate::http::idempotency::{self, IdempotencyKey, StoredResponse};
+use crate::http::json::Json;
+use crate::http::pagination::{page_response, Page, PageRequest};
+use crate::http::responses::*;
+use crate::http::validate::Validator;
+use crate::http::ApiError;
+use crate::AppState;
+
+#[derive(Debug, Default, Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewReviewPack {
+    /// Default: "<window> review pack, <date and time>".
+    #[serde(default)]
+    #[schema(example = "UIT-2027-03 exit review", max_length = 200)]
+    pub title: Option<String>,
+}
+
+/// Freeze a window's evidence in a review pack
+///
+/// Operator organisations only. Freezes, at this moment: the window and its release, every
+/// `industry` result (with its revision, names and the masks that explain it), the matrix,
+/// coverage and readiness computed from those results, the defect masks they cite and the
+/// window's unresolved UIT issues. The pack is stored as canonical JSON (keys sorted, no
+/// insignificant whitespace) and never changes, whatever happens to the results later; its
+/// SHA-256 (`sha256`, and the `ETag` of `GET /review-packs/{id}`) can be recomputed by anyone
+/// from the download. Every organisation may read a pack: it holds only what they may read.
+#[utoipa::path(
+    tag = "review-packs",
+    operation_id = "createReviewPack",
+    request_body = NewReviewPack,
+    params(
+        ("id" = String, Path, description = "UIT window id"),
+        ("Idempotency-Key" = Option<String>, Header, nullable = false,
+         min_length = 1, max_length = 255, pattern = "^[!-~]+$",
+         description = "1-255 visible ASCII characters; replays return the original response for 24 hours"),
+    ),
+    responses(
+        (status = 201, description = "Frozen", body = ReviewPack, headers(("Location" = String))),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+        (status = 409, response = Conflict),
+        (status = 413, response = PayloadTooLarge),
+        (status = 415, response = UnsupportedMediaType),
+        (status = 422, response = Unprocessable),
+    ),
+    security(("bearer" = []))
+)]
+#[post("/uit-windows/{id}/review-packs")]
+pub async fn create_pack(
+    state: web::Data<AppState>,
+    ctx: AuthContext,
+    path: web::Path<String>,
+    key: IdempotencyKey,
+    body: Json<NewReviewPack>,
+) -> Result<HttpResponse, ApiError> {
+    ctx.require(Capability::ManageIndustry)?;
+    let window_id = path.into_inner();
+    let body = body.into_inner();
+    if let Some(title) = &body.title {
+        let mut v = Validator::new();
+        v.text("title", title, 200);
+        v.finish()?;
+    }
+    let idem = key.bind(
+        &ctx.user_id,
+        &format!("POST /uit-windows/{window_id}/review-packs"),
+        &body,
+    );
+    let stored = state
+        .db
+        .write(move |conn| {
+            idempotency::once(conn, idem.as_ref(), |conn| {
+                crate::windows::model::find(conn, &window_id)?.ok_or_else(ApiError::not_found)?;
+                let uit_issues = super::open_issues(conn, &ctx, &window_id)?;
+                let row = model::create(
+                    conn,
+                    model::NewPack {
+                        ctx: &ctx,
+                        window_id: &window_id,
+                        title: body.title,
+                        uit_issues,
+                    },
+                )?;
+                let pack = row.api(conn)?;
+                events::record(
+                    conn,
+                    NewEvent::new(
+                        Topic::UitWindows,
+                        "review_pack.created",
+                        "uit_window",
+                        &window_id,
+                        format!(
+                            "Review pack \"{}\" frozen: {} industry results, exit criteria {}",
+                            pack.title,
+                            pack.summary.results,
+                            if pack.readiness_met { "met" } else { "not met" }
+                        ),
+                    )
+                    .details(serde_json::json!({
+                        "review_pack_id": pack.id,
+                        "sha256": pack.sha256,
+                        "readiness_met": pack.readiness_met,
+                        "unmet": pack.summary.unmet,
+                    }))
+                    .actor(&ctx.org_id),
+                )?;
+                audit::record(
+                    conn,
+                    &Actor::from(&ctx),
+                    Change {
+                        action: "review_pack.create",
+                        entity_type: "review_pack",
+                        entity_id: &pack.id,
+                        org_id: Some(&ctx.org_id),
+                        before: None,
+                        after: Some(serde_json::to_value(&pack)?),
+                    },
+                )?;
+                StoredResponse::created(&pack, Some(format!("/api/v1/review-packs/{}", pack.id)))
+            })
+        })
+        .await?;
+    Ok(stored.into_response())
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct PackListQuery {
+    /// Page size, 1-500 (default 50).
+    #[param(minimum = 1, maximum = 500)]
+    pub limit: Option<i64>,
+    /// Opaque cursor from `next_cursor`.
+    #[param(min_length = 1, max_length = 86, pattern = "^[A-Za-z0-9_-]+$")]
+    pub cursor: Option<String>,
+}
+
+/// List a window's review packs
+///
+/// Any signed-in user. Oldest first, each with its hash, summary and current verdicts.
+#[utoipa::path(
+    tag = "review-packs",
+    operation_id = "listReviewPacks",
+    params(("id" = String, Path, description = "UIT window id"), PackListQuery),
+    responses(
+        (status = 200, description = "A page of review packs", body = Page<ReviewPack>),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 404, response = NotFound),
+    ),
+    security(("bearer" = []))
+)]
+#[get("/uit-windows/{id}/review-packs")]
+pub async fn list_packs(
+    state: web::Data<AppState>,
+    _ctx: AuthContext,
+    path: web::Path<String>,
+    query: web::Query<PackListQuery>,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    let window_id = path.into_inner();
+    let q = query.into_inner();
+    let page = PageRequest::new(q.limit, q.cursor.as_deref())?;
+    let (after, fetch) = (page.after.clone(), page.fetch());
+    let items = state
+        .db
+        .run(move |conn| {
+            crate::windows::model::find(conn, &window_id)?.ok_or_else(ApiError::not_found)?;
+            model::of_window(conn, &window_id, after, fetch)?
+                .into_iter()
+                .map(|row| row.api(conn))
+                .collect::<Result<Vec<ReviewPack>, ApiError>>()
+        })
+        .await?;
+    Ok(page_response(&req, &page.finish(items, |p| &p.id)))
+}
+
+/// The stored parts of a pack, read a part per blocking hop as the client takes them, so a
+/// large pack streams with flat memory.
+struct Parts {
+    rx: tokio::sync::mpsc::Receiver<Result<Bytes, std::io::Error>>,
+}
+
+impl futures_core::Stream for Parts {
+    type Item = Result<Bytes, std::io::Error>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        self.rx.poll_recv(cx)
+    }
+}
+
+fn stream_part(db: Db, pack_id: String, part: &'static str) -> Parts {
+    let (tx, rx) = tokio::sync::mpsc::channel(2);
+    actix_web::rt::spawn(async move {
+        for seq in 0.. {
+            let id = pack_id.clone();
+            let body = db.run(move |conn| Ok(model::part(conn, &id, part, seq)?)).await;
+            let item = match body {
+                Ok(Some(body)) => Ok(Bytes::from(body)),
+                Ok(None) => break,
+                Err(e) => {
+                    tracing::error!(pack_id = %pack_id, error = ?e, "reading a review pack's part failed");
+                    Err(std::io::Error::other("review pack could not be read"))
+                }
+            };
+            let failed = item.is_err();
+            if tx.send(item).await.is_err() || failed {
+                break;
+            }
+        }
+    });
+    Parts { rx }
+}
+
+/// Download a review pack
+///
+/// Any signed-in user. The frozen evidence as canonical JSON (keys sorted, no insignificant
+/// whitespace); its SHA-256 is the `ETag` (and the pack's `sha256`), so anyone can check the
+/// download. `Accept: text/csv` gives the pack's results table instead (one line per result).
+/// `If-None-Match` with the ETag answers 304. Streamed: the size of a pack does not matter.
+#[utoipa::path(
+    tag = "review-packs",
+    operation_id = "getReviewPack",
+    params(("id" = String, Path, description = "Review pack id")),
+    responses(
+        (status = 200, description = "The pack (JSON), or its results (CSV with `Accept: text/csv`)",
+            content((Object = "application/json"), (String = "text/csv")), headers(("ETag" = String))),
+        (status = 304, description = "Not modified (the ETag matches)"),
+        (status = 401, response = Unauthorized),
+        (status = 404, response = NotFound),
+    ),
+    security(("bearer" = []))
+)]
+#[get("/review-packs/{id}")]
+pub async fn get_pack(
+    state: web::Data<AppState>,
+    _ctx: AuthContext,
+    path: web::Path<String>,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    let id = path.into_inner();
+    let lookup = id.clone();
+    let row = state
+        .db
+        .run(move |conn| model::find(conn, &lookup)?.ok_or_else(ApiError::not_found))
+        .await?;
+    let csv = accept::prefers(&req, "text/csv", "application/json");
+    // The CSV is another representation of the same pack: its own tag.
+    let etag = if csv {
+        format!("\"{}-csv\"", row.sha256)
+    } else {
+        format!("\"{}\"", row.sha256)
+    };
+    let unchanged = req
+        .headers()
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.split(',').any(|t| t.trim() == etag || t.trim() == "*"));
+    if unchanged {
+        return Ok(HttpResponse::NotModified().insert_header((header::ETAG, etag)).finish());
+    }
+    let mut resp = HttpResponse::Ok();
+    resp.insert_header((header::ETAG, etag))
+        .insert_header((header::CACHE_CONTROL, "private, max-age=31536000, immutable"));
+    if csv {
+        resp.content_type("text/csv; charset=utf-8").insert_header((
+            header::CONTENT_DISPOSITION,
+            format!("attachment; filename=\"review-pack-{id}.csv\""),
+        ));
+        Ok(resp.streaming(stream_part(state.db.clone(), id, "csv")))
+    } else {
+        resp.content_type("application/json")
+            .insert_header((header::CONTENT_LENGTH, row.bytes.to_string()));
+        Ok(resp.streaming(stream_part(state.db.clone(), id, "json")))
+    }
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct DiffQuery {
+    /// The earlier pack to compare with (of the same window).
+    pub against: String,
+}
+
+/// Compare two review packs
+///
+/// Any signed-in user. What changed from the pack `against` to this one (both of one window):
+/// the cells whose worst outcome changed, the results added, amended (a new revision) or gone
+/// (no longer an industry result), and the exit criteria that flipped.
+#[utoipa::path(
+    tag = "review-packs",
+    operation_id = "diffReviewPacks",
+    params(("id" = String, Path, description = "Review pack id"), DiffQuery),
+    responses(
+        (status = 200, description = "The differences", body = PackDiff),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 404, response = NotFound),
+        (status = 422, response = Unprocessable),
+    ),
+    security(("bearer" = []))
+)]
+#[get("/review-packs/{id}/diff")]
+pub async fn diff_packs(
+    state: web::Data<AppState>,
+    _ctx: AuthContext,
+    path: web::Path<String>,
+    query: web::Query<DiffQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let id = path.into_inner();
+    let against = query.into_inner().against;
+    let out = state.db.run(move |conn| diff::diff(conn, &id, &against)).await?;
+    Ok(HttpResponse::Ok().json(out))
+}
+
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewReview {
+    pub verdict: Verdict,
+    /// Required with `concerns` and `reject`: what the concern is.
+    #[serde(default)]
+    #[schema(max_length = 4000)]
+    pub comment: String,
+}
+
+/// Record a verdict on a review pack
+///
+/// Reviewer organisations (SECAS, working groups) and the operator; not viewers. One current
+/// verdict per organisation: a new one supersedes the organisation's previous verdict, which
+/// stays in the history. `concerns` and `reject` need a comment. A decision that cites the pack
+/// (`POST /releases/{id}/stage`) records the verdicts current at that moment.
+#[utoipa::path(
+    tag = "review-packs",
+    operation_id = "reviewPack",
+    request_body = NewReview,
+    params(("id" = String, Path, description = "Review pack id")),
+    responses(
+        (status = 201, description = "Recorded", body = Review),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+        (status = 413, response = PayloadTooLarge),
+        (status = 415, response = UnsupportedMediaType),
+        (status = 422, response = Unprocessable),
+    ),
+    security(("bearer" = []))
+)]
+#[post("/review-packs/{id}/reviews")]
+pub async fn create_review(
+    state: web::Data<AppState>,
+    ctx: AuthContext,
+    path: web::Path<String>,
+    body: Json<NewReview>,
+) -> Result<HttpResponse, ApiError> {
+    ctx.require(Capability::ReadIndustry)?;
+    if !matches!(ctx.org_kind, OrgKind::Reviewer | OrgKind::Operator) {
+        return Err(ApiError::forbidden(
+            "Verdicts on review packs are recorded by reviewers (SECAS, working groups) and the operator.",
+        ));
+    }
+    if ctx.role == crate::auth::Role::Viewer {
+        return Err(ApiError::forbidden(
+            "Viewers read packs; members and admins record verdicts.",
+        ));
+    }
+    let id = path.into_inner();
+    let body = body.into_inner();
+    let comment = body.comment.trim().to_string();
+    let mut v = Validator::new();
+    if comment.chars().count() > 4000 {
+        v.error("comment", "must be at most 4000 characters");
+    }
+    if comment.is_empty() && body.verdict != Verdict::Approve {
+        v.error("comment", format!("say what the {} are about", body.verdict));
+    }
+    v.finish()?;
+    let review = state
+        .db
+        .write(move |conn| {
+            model::find(conn, &id)?.ok_or_else(ApiError::not_found)?;
+            let review = model::review(conn, &ctx, &id, body.verdict, &comment)?;
+            audit::record(
+                conn,
+                &Actor::from(&ctx),
+                Change {
+                    action: "review_pack.review",
+                    entity_type: "review_pack",
+                    entity_id: &id,
+                    org_id: Some(&ctx.org_id),
+                    before: None,
+                    after: Some(serde_json::to_value(&review)?),
+                },
+            )?;
+            Ok(review)
+        })
+        .await?;
+    Ok(HttpResponse::Created()
+        .insert_header((
+            header::LOCATION,
+            format!("/api/v1/review-packs/{}/reviews", review.review_pack_id),
+        ))
+        .json(review))
+}
+
+/// List the verdicts on a review pack
+///
+/// Any signed-in user. Every verdict, oldest first; `current` marks each organisation's latest.
+#[utoipa::path(
+    tag = "review-packs",
+    operation_id = "listPackReviews",
+    params(("id" = String, Path, description = "Review pack id"), PackListQuery),
+    responses(
+        (status = 200, description = "A page of verdicts", body = Page<Review>),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 404, response = NotFound),
+    ),
+    security(("bearer" = []))
+)]
+#[get("/review-packs/{id}/reviews")]
+pub async fn list_reviews(
+    state: web::Data<AppState>,
+    _ctx: AuthContext,
+    path: web::Path<String>,
+    query: web::Query<PackListQuery>,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    let id = path.into_inner();
+    let q = query.into_inner();
+    let page = PageRequest::new(q.limit, q.cursor.as_deref())?;
+    let (after, fetch) = (page.after.clone(), page.fetch());
+    let items = state
+        .db
+        .run(move |conn| {
+            model::find(conn, &id)?.ok_or_else(ApiError::not_found)?;
+            let all = model::reviews(conn, &id, false)?;
+            Ok(all
+                .into_iter()
+                .filter(|r| after.as_ref().is_none_or(|a| r.id > *a))
+                .take(fetch as usize)
+                .collect::<Vec<Review>>())
+        })
+        .await?;
+    Ok(page_response(&req, &page.finish(items, |r| &r.id)))
+}
