@@ -9,16 +9,13 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::diff::{self, PackDiff};
 use super::model::{self, Review, ReviewPack, Verdict};
-use crate::audit::{self, Actor, Change};
-use crate::auth::{AuthContext, Capability, OrgKind};
+use crate::auth::{AuthContext, Capability};
 use crate::db::Db;
-use crate::events::{self, NewEvent, Topic};
 use crate::http::accept;
 use crate::http::idempotency::{self, IdempotencyKey, StoredResponse};
 use crate::http::json::Json;
 use crate::http::pagination::{page_response, Page, PageRequest};
 use crate::http::responses::*;
-use crate::http::validate::Validator;
 use crate::http::ApiError;
 use crate::AppState;
 
@@ -74,11 +71,7 @@ pub async fn create_pack(
     ctx.require(Capability::ManageIndustry)?;
     let window_id = path.into_inner();
     let body = body.into_inner();
-    if let Some(title) = &body.title {
-        let mut v = Validator::new();
-        v.text("title", title, 200);
-        v.finish()?;
-    }
+    super::check_title(body.title.as_deref())?;
     let idem = key.bind(
         &ctx.user_id,
         &format!("POST /uit-windows/{window_id}/review-packs"),
@@ -88,52 +81,7 @@ pub async fn create_pack(
         .db
         .write(move |conn| {
             idempotency::once(conn, idem.as_ref(), |conn| {
-                crate::windows::model::find(conn, &window_id)?.ok_or_else(ApiError::not_found)?;
-                let uit_issues = super::open_issues(conn, &ctx, &window_id)?;
-                let row = model::create(
-                    conn,
-                    model::NewPack {
-                        ctx: &ctx,
-                        window_id: &window_id,
-                        title: body.title,
-                        uit_issues,
-                    },
-                )?;
-                let pack = row.api(conn)?;
-                events::record(
-                    conn,
-                    NewEvent::new(
-                        Topic::UitWindows,
-                        "review_pack.created",
-                        "uit_window",
-                        &window_id,
-                        format!(
-                            "Review pack \"{}\" frozen: {} industry results, exit criteria {}",
-                            pack.title,
-                            pack.summary.results,
-                            if pack.readiness_met { "met" } else { "not met" }
-                        ),
-                    )
-                    .details(serde_json::json!({
-                        "review_pack_id": pack.id,
-                        "sha256": pack.sha256,
-                        "readiness_met": pack.readiness_met,
-                        "unmet": pack.summary.unmet,
-                    }))
-                    .actor(&ctx.org_id),
-                )?;
-                audit::record(
-                    conn,
-                    &Actor::from(&ctx),
-                    Change {
-                        action: "review_pack.create",
-                        entity_type: "review_pack",
-                        entity_id: &pack.id,
-                        org_id: Some(&ctx.org_id),
-                        before: None,
-                        after: Some(serde_json::to_value(&pack)?),
-                    },
-                )?;
+                let pack = super::freeze(conn, &ctx, &window_id, body.title)?;
                 StoredResponse::created(&pack, Some(format!("/api/v1/review-packs/{}", pack.id)))
             })
         })
@@ -195,7 +143,7 @@ pub async fn list_packs(
 
 /// The stored parts of a pack, read a part per blocking hop as the client takes them, so a
 /// large pack streams with flat memory.
-struct Parts {
+pub struct Parts {
     rx: tokio::sync::mpsc::Receiver<Result<Bytes, std::io::Error>>,
 }
 
@@ -207,7 +155,7 @@ impl futures_core::Stream for Parts {
     }
 }
 
-fn stream_part(db: Db, pack_id: String, part: &'static str) -> Parts {
+pub fn stream_part(db: Db, pack_id: String, part: &'static str) -> Parts {
     let (tx, rx) = tokio::sync::mpsc::channel(2);
     actix_web::rt::spawn(async move {
         for seq in 0.. {
@@ -372,47 +320,12 @@ pub async fn create_review(
     path: web::Path<String>,
     body: Json<NewReview>,
 ) -> Result<HttpResponse, ApiError> {
-    ctx.require(Capability::ReadIndustry)?;
-    if !matches!(ctx.org_kind, OrgKind::Reviewer | OrgKind::Operator) {
-        return Err(ApiError::forbidden(
-            "Verdicts on review packs are recorded by reviewers (SECAS, working groups) and the operator.",
-        ));
-    }
-    if ctx.role == crate::auth::Role::Viewer {
-        return Err(ApiError::forbidden(
-            "Viewers read packs; members and admins record verdicts.",
-        ));
-    }
     let id = path.into_inner();
     let body = body.into_inner();
-    let comment = body.comment.trim().to_string();
-    let mut v = Validator::new();
-    if comment.chars().count() > 4000 {
-        v.error("comment", "must be at most 4000 characters");
-    }
-    if comment.is_empty() && body.verdict != Verdict::Approve {
-        v.error("comment", format!("say what the {} are about", body.verdict));
-    }
-    v.finish()?;
+    let comment = super::check_verdict(&ctx, body.verdict, &body.comment)?;
     let review = state
         .db
-        .write(move |conn| {
-            model::find(conn, &id)?.ok_or_else(ApiError::not_found)?;
-            let review = model::review(conn, &ctx, &id, body.verdict, &comment)?;
-            audit::record(
-                conn,
-                &Actor::from(&ctx),
-                Change {
-                    action: "review_pack.review",
-                    entity_type: "review_pack",
-                    entity_id: &id,
-                    org_id: Some(&ctx.org_id),
-                    before: None,
-                    after: Some(serde_json::to_value(&review)?),
-                },
-            )?;
-            Ok(review)
-        })
+        .write(move |conn| super::record_verdict(conn, &ctx, &id, body.verdict, &comment))
         .await?;
     Ok(HttpResponse::Created()
         .insert_header((

@@ -5,9 +5,13 @@ pub mod diff;
 pub mod handlers;
 pub mod model;
 
-use crate::auth::AuthContext;
+use crate::audit::{self, Actor, Change};
+use crate::auth::{AuthContext, Capability, OrgKind, Role};
 use crate::db::DbConn;
+use crate::events::{self, NewEvent, Topic};
+use crate::http::validate::Validator;
 use crate::http::ApiError;
+use model::{Review, ReviewPack, Verdict};
 
 pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     cfg.service(handlers::create_pack)
@@ -26,4 +30,129 @@ pub fn open_issues(
 ) -> Result<Vec<serde_json::Value>, ApiError> {
     // UIT issues land with their own domain (crate::uit_issues); until then there are none.
     Ok(Vec::new())
+}
+
+/// 422 when a pack's title is blank or longer than 200 characters.
+pub fn check_title(title: Option<&str>) -> Result<(), ApiError> {
+    if let Some(title) = title {
+        let mut v = Validator::new();
+        v.text("title", title, 200);
+        v.finish()?;
+    }
+    Ok(())
+}
+
+/// Freezes the evidence of `window_id` into a new pack for the operator `ctx` (in the
+/// caller's write transaction), announces it to subscribers of `uit_windows` and audits it.
+pub fn freeze(
+    conn: &mut DbConn,
+    ctx: &AuthContext,
+    window_id: &str,
+    title: Option<String>,
+) -> Result<ReviewPack, ApiError> {
+    ctx.require(Capability::ManageIndustry)?;
+    crate::windows::model::find(conn, window_id)?.ok_or_else(ApiError::not_found)?;
+    let uit_issues = open_issues(conn, ctx, window_id)?;
+    let row = model::create(
+        conn,
+        model::NewPack {
+            ctx,
+            window_id,
+            title,
+            uit_issues,
+        },
+    )?;
+    let pack = row.api(conn)?;
+    events::record(
+        conn,
+        NewEvent::new(
+            Topic::UitWindows,
+            "review_pack.created",
+            "uit_window",
+            window_id,
+            format!(
+                "Review pack \"{}\" frozen: {} industry results, exit criteria {}",
+                pack.title,
+                pack.summary.results,
+                if pack.readiness_met { "met" } else { "not met" }
+            ),
+        )
+        .details(serde_json::json!({
+            "review_pack_id": pack.id,
+            "sha256": pack.sha256,
+            "readiness_met": pack.readiness_met,
+            "unmet": pack.summary.unmet,
+        }))
+        .actor(&ctx.org_id),
+    )?;
+    audit::record(
+        conn,
+        &Actor::from(ctx),
+        Change {
+            action: "review_pack.create",
+            entity_type: "review_pack",
+            entity_id: &pack.id,
+            org_id: Some(&ctx.org_id),
+            before: None,
+            after: Some(serde_json::to_value(&pack)?),
+        },
+    )?;
+    Ok(pack)
+}
+
+/// Whether `ctx` may record a verdict (members and admins of reviewer organisations and of the
+/// operator: 403 otherwise), and the comment to record (422 when `concerns` or `reject` come
+/// without one, or it is too long).
+pub fn check_verdict(ctx: &AuthContext, verdict: Verdict, comment: &str) -> Result<String, ApiError> {
+    if !matches!(ctx.org_kind, OrgKind::Reviewer | OrgKind::Operator) {
+        return Err(ApiError::forbidden(
+            "Verdicts on review packs are recorded by reviewers (SECAS, working groups) and the operator.",
+        ));
+    }
+    if ctx.role == Role::Viewer {
+        return Err(ApiError::forbidden(
+            "Viewers read packs; members and admins record verdicts.",
+        ));
+    }
+    let comment = comment.trim().to_string();
+    let mut v = Validator::new();
+    if comment.chars().count() > 4000 {
+        v.error("comment", "must be at most 4000 characters");
+    }
+    if comment.is_empty() && verdict != Verdict::Approve {
+        v.error("comment", format!("say what the {verdict} are about"));
+    }
+    v.finish()?;
+    Ok(comment)
+}
+
+/// Whether `ctx` may record verdicts at all (for pages: whether to show the form).
+pub fn may_review(ctx: &AuthContext) -> bool {
+    check_verdict(ctx, Verdict::Approve, "").is_ok()
+}
+
+/// Records the verdict (checked with [`check_verdict`]) of `ctx`'s organisation on `pack_id`,
+/// superseding its previous one; 404 when the pack does not exist.
+pub fn record_verdict(
+    conn: &mut DbConn,
+    ctx: &AuthContext,
+    pack_id: &str,
+    verdict: Verdict,
+    comment: &str,
+) -> Result<Review, ApiError> {
+    model::find(conn, pack_id)?.ok_or_else(ApiError::not_found)?;
+    let review = model::review(conn, ctx, pack_id, verdict, comment)?;
+    audit::record(
+        conn,
+        &Actor::from(ctx),
+        Change {
+            action: "review_pack.review",
+            entity_type: "review_pack",
+            entity_id: pack_id,
+            org_id: Some(&ctx.org_id),
+            before: None,
+            after: Some(serde_json::to_value(&review)?),
+        },
+    )?;
+    Ok(review)
 }

@@ -442,6 +442,16 @@ pub struct NewPack<'a> {
 /// transaction, which is what makes the pack one consistent moment).
 pub fn create(conn: &mut DbConn, new: NewPack<'_>) -> Result<PackRow, ApiError> {
     let ctx = new.ctx;
+    // One moment: SQLite's write transaction already keeps writers out; on PostgreSQL the
+    // evidence tables are locked against writes until the pack is stored, so every section
+    // (matrix, readiness, results) reads the same data.
+    if let DbConn::Pg(_) = conn {
+        diesel::sql_query(
+            "LOCK TABLE results, result_defect_masks, defect_masks, claims, uit_windows, window_participants \
+             IN SHARE MODE",
+        )
+        .execute(conn)?;
+    }
     let grid = matrix::grid_of(conn, ctx, new.window_id, Evidence::Industry, true)?;
     let readiness: Readiness = readiness::readiness_of(conn, ctx, &grid, Evidence::Industry)?;
     let window = crate::windows::model::load(conn, new.window_id)?.1;

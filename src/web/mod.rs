@@ -7,6 +7,7 @@
 //! Pages are registered outside the utoipa scope, so the OpenAPI document never lists them.
 //! Sessions and CSRF live in [`session`].
 
+pub mod evidence;
 pub mod library;
 pub mod member;
 pub mod pages;
@@ -264,5 +265,6 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .route(web::post().to(pages::accept_invitation)),
         )
         .configure(rest::routes)
-        .configure(windows::routes);
+        .configure(windows::routes)
+        .configure(evidence::routes);
 }
