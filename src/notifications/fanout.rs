@@ -514,7 +514,7 @@ mod tests {
         let joined = reader("supplier-a", OrgKind::Supplier, Role::Viewer);
         let other = reader("supplier-b", OrgKind::Supplier, Role::Admin);
         let participants = Participation {
-            open: ["supplier-a".to_string()].into(),
+            open: HashSet::from(["supplier-a".to_string()]),
             ..Participation::default()
         };
         let item = |visibility: &str| {
@@ -563,12 +563,14 @@ mod tests {
         assert_eq!(a.window_id(), Some("w1"));
         let participation = Participation {
             // Taking part in an open window is not enough: it must be this window.
-            open: ["supplier-c".to_string()].into(),
-            windows: [
-                ("w1".to_string(), ["supplier-a".to_string(), "supplier-b".to_string()].into()),
-                ("w2".to_string(), ["supplier-c".to_string()].into()),
-            ]
-            .into(),
+            open: HashSet::from(["supplier-c".to_string()]),
+            windows: HashMap::from([
+                (
+                    "w1".to_string(),
+                    HashSet::from(["supplier-a".to_string(), "supplier-b".to_string()]),
+                ),
+                ("w2".to_string(), HashSet::from(["supplier-c".to_string()])),
+            ]),
         };
         let hears = |r: &Reader| a.admits(Some(r), &participation);
         assert!(hears(&reader("supplier-b", OrgKind::Supplier, Role::Viewer)), "a participant of w1");

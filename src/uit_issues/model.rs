@@ -157,7 +157,8 @@ pub struct UitIssue {
 /// visibility (the window's participants and the operator; reviewers only through joining,
 /// which they cannot), plus the organisations that raised and that resolve the issue.
 pub fn visible_to(ctx: &AuthContext) -> ui::BoxedQuery<'static, DbBackend> {
-    let query = ui::table.select(IssueRow::as_select()).into_boxed();
+    // The default selection: every column, in the order of `IssueRow`.
+    let query = ui::table.into_boxed();
     if ctx.is_operator() {
         return query;
     }
@@ -175,7 +176,7 @@ pub fn visible_to(ctx: &AuthContext) -> ui::BoxedQuery<'static, DbBackend> {
 pub fn find_visible(conn: &mut DbConn, ctx: &AuthContext, id: &str) -> Result<IssueRow, ApiError> {
     visible_to(ctx)
         .filter(ui::id.eq(id.to_string()))
-        .first(conn)
+        .first::<IssueRow>(conn)
         .optional()?
         .ok_or_else(ApiError::not_found)
 }
@@ -184,7 +185,7 @@ pub fn find_visible(conn: &mut DbConn, ctx: &AuthContext, id: &str) -> Result<Is
 pub fn may_read(conn: &mut DbConn, ctx: &AuthContext, id: &str) -> QueryResult<bool> {
     Ok(visible_to(ctx)
         .filter(ui::id.eq(id.to_string()))
-        .first(conn)
+        .first::<IssueRow>(conn)
         .optional()?
         .is_some())
 }
@@ -335,7 +336,7 @@ pub fn update(conn: &mut DbConn, row: &IssueRow) -> QueryResult<bool> {
 }
 
 /// One step of an issue's history.
-#[derive(Debug, Clone, Serialize, ToSchema, Queryable, Selectable, Insertable)]
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = h)]
 pub struct HistoryRow {
     pub id: String,

@@ -48,3 +48,8 @@ CREATE TABLE uit_issue_history (
     occurred_at TIMESTAMP NOT NULL
 );
 CREATE INDEX uit_issue_history_issue ON uit_issue_history (uit_issue_id, id);
+
+-- The new notification topic.
+ALTER TABLE change_events DROP CONSTRAINT change_events_topic_check;
+ALTER TABLE change_events ADD CONSTRAINT change_events_topic_check
+    CHECK (topic IN ('releases','uit_windows','retirements','roadmaps','defect_masks','uit_issues'));

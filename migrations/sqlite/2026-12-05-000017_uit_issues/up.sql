@@ -1,3 +1,9 @@
+-- Runs outside diesel's transaction (metadata.toml): a CHECK constraint changes only by
+-- rebuilding the table, and the rebuild of change_events (which notifications reference)
+-- needs foreign keys off, which SQLite allows only outside a transaction (the procedure of
+-- https://sqlite.org/lang_altertable.html#otheralter).
+PRAGMA foreign_keys = OFF;
+BEGIN;
 -- UIT issues: incidents found in a UIT window, before they are known defects. Visible like
 -- participants-level results (the window's participants, the operator) plus the raising and
 -- resolving organisations (src/uit_issues/model.rs).
@@ -48,3 +54,33 @@ CREATE TABLE uit_issue_history (
     occurred_at TIMESTAMP NOT NULL
 );
 CREATE INDEX uit_issue_history_issue ON uit_issue_history (uit_issue_id, id);
+
+-- The new notification topic.
+CREATE TABLE change_events_rebuilt (
+    id TEXT PRIMARY KEY NOT NULL,
+    occurred_at TIMESTAMP NOT NULL,
+    topic TEXT NOT NULL CHECK (topic IN ('releases','uit_windows','retirements','roadmaps','defect_masks','uit_issues')),
+    kind TEXT NOT NULL,
+    entity_type TEXT NOT NULL,
+    entity_id TEXT NOT NULL,
+    summary TEXT NOT NULL,
+    details_json TEXT NOT NULL,
+    device_types_json TEXT NOT NULL DEFAULT '[]',
+    device_model_ids_json TEXT NOT NULL DEFAULT '[]',
+    manufacturer_org_ids_json TEXT NOT NULL DEFAULT '[]',
+    actor_org_id TEXT,
+    dedupe_key TEXT UNIQUE,
+    consumed_at TIMESTAMP
+);
+INSERT INTO change_events_rebuilt (id, occurred_at, topic, kind, entity_type, entity_id, summary, details_json,
+    device_types_json, device_model_ids_json, manufacturer_org_ids_json, actor_org_id, dedupe_key, consumed_at)
+SELECT id, occurred_at, topic, kind, entity_type, entity_id, summary, details_json,
+    device_types_json, device_model_ids_json, manufacturer_org_ids_json, actor_org_id, dedupe_key, consumed_at
+FROM change_events;
+DROP TABLE change_events;
+ALTER TABLE change_events_rebuilt RENAME TO change_events;
+CREATE INDEX change_events_pending ON change_events (occurred_at, id) WHERE consumed_at IS NULL;
+CREATE INDEX change_events_entity ON change_events (entity_type, entity_id, id);
+CREATE INDEX change_events_topic ON change_events (topic, id);
+COMMIT;
+PRAGMA foreign_keys = ON;
