@@ -182,69 +182,69 @@ pub fn validate_new(body: &NewDefectMask) -> Result<String, ApiError> {
 /// inside the caller's write transaction; `code` comes from [`validate_new`]. The one way a
 /// mask is created (`POST /defect-masks`, and a UIT issue turned into a mask).
 pub fn publish(conn: &mut DbConn, ctx: &AuthContext, body: &NewDefectMask, code: &str) -> Result<DefectMask, ApiError> {
-        let product = catalogue::find_model(conn, &body.device_model_id)?
-            .ok_or_else(|| ApiError::invalid_field("device_model_id", "no such device model"))?;
-        if let Some(existing) = model::code_taken(conn, code)? {
-            return Err(
-                ApiError::conflict("defect_mask_code_taken", "A defect mask with this code exists.")
-                    .with_context(serde_json::json!({ "existing_id": existing })),
-            );
-        }
-        let mut affected = body.affected_firmware_ids.clone();
-        affected.sort();
-        affected.dedup();
-        check_firmware(conn, &product.id, &affected, body.fixed_in_firmware_id.as_deref())?;
-        let now = now();
-        let row = MaskRow {
-            id: new_id(),
-            code: code.to_string(),
-            title: body.title.trim().to_string(),
-            description: body.description.clone(),
-            severity: body.severity.as_str().to_string(),
-            device_model_id: product.id.clone(),
-            symptom: body.symptom.clone(),
-            workaround: body.workaround.clone(),
-            status: body.status.unwrap_or(MaskStatus::Open).as_str().to_string(),
-            fixed_in_firmware_id: body.fixed_in_firmware_id.clone(),
-            owner_org_id: ctx.org_id.clone(),
-            created_at: now,
-            updated_at: now,
-            version: 1,
-        };
-        diesel::insert_into(crate::db::schema::defect_masks::table)
-            .values(&row)
-            .execute(conn)?;
-        model::replace_firmware(conn, &row.id, &affected)?;
-        let summary = format!("Defect mask {} published for {}: {}", row.code, product.name, row.title);
-        let details = serde_json::json!({ "code": row.code, "severity": row.severity, "status": row.status });
-        events::record(
-            conn,
-            scoped(
-                NewEvent::new(
-                    Topic::DefectMasks,
-                    "defect_mask.published",
-                    "defect_mask",
-                    &row.id,
-                    summary,
-                )
-                .details(details),
-                &product,
-                ctx,
-            ),
-        )?;
-        let (view, _) = load_one(conn, &row.id)?;
-        audit::record(
-            conn,
-            &Actor::from(ctx),
-            Change {
-                action: "defect_mask.create",
-                entity_type: "defect_mask",
-                entity_id: &view.id,
-                org_id: Some(&ctx.org_id),
-                before: None,
-                after: Some(serde_json::to_value(&view)?),
-            },
-        )?;
+    let product = catalogue::find_model(conn, &body.device_model_id)?
+        .ok_or_else(|| ApiError::invalid_field("device_model_id", "no such device model"))?;
+    if let Some(existing) = model::code_taken(conn, code)? {
+        return Err(
+            ApiError::conflict("defect_mask_code_taken", "A defect mask with this code exists.")
+                .with_context(serde_json::json!({ "existing_id": existing })),
+        );
+    }
+    let mut affected = body.affected_firmware_ids.clone();
+    affected.sort();
+    affected.dedup();
+    check_firmware(conn, &product.id, &affected, body.fixed_in_firmware_id.as_deref())?;
+    let now = now();
+    let row = MaskRow {
+        id: new_id(),
+        code: code.to_string(),
+        title: body.title.trim().to_string(),
+        description: body.description.clone(),
+        severity: body.severity.as_str().to_string(),
+        device_model_id: product.id.clone(),
+        symptom: body.symptom.clone(),
+        workaround: body.workaround.clone(),
+        status: body.status.unwrap_or(MaskStatus::Open).as_str().to_string(),
+        fixed_in_firmware_id: body.fixed_in_firmware_id.clone(),
+        owner_org_id: ctx.org_id.clone(),
+        created_at: now,
+        updated_at: now,
+        version: 1,
+    };
+    diesel::insert_into(crate::db::schema::defect_masks::table)
+        .values(&row)
+        .execute(conn)?;
+    model::replace_firmware(conn, &row.id, &affected)?;
+    let summary = format!("Defect mask {} published for {}: {}", row.code, product.name, row.title);
+    let details = serde_json::json!({ "code": row.code, "severity": row.severity, "status": row.status });
+    events::record(
+        conn,
+        scoped(
+            NewEvent::new(
+                Topic::DefectMasks,
+                "defect_mask.published",
+                "defect_mask",
+                &row.id,
+                summary,
+            )
+            .details(details),
+            &product,
+            ctx,
+        ),
+    )?;
+    let (view, _) = load_one(conn, &row.id)?;
+    audit::record(
+        conn,
+        &Actor::from(ctx),
+        Change {
+            action: "defect_mask.create",
+            entity_type: "defect_mask",
+            entity_id: &view.id,
+            org_id: Some(&ctx.org_id),
+            before: None,
+            after: Some(serde_json::to_value(&view)?),
+        },
+    )?;
     Ok(view)
 }
 

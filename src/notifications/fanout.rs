@@ -184,9 +184,7 @@ impl Audience {
             (Audience::Industry, _) => true,
             (Audience::Nobody, _) | (_, None) => false,
             (Audience::Participants { owner_org_id }, Some(r)) => {
-                r.org_kind == OrgKind::Operator
-                    || r.org_id == *owner_org_id
-                    || participation.open.contains(&r.org_id)
+                r.org_kind == OrgKind::Operator || r.org_id == *owner_org_id || participation.open.contains(&r.org_id)
             }
             (Audience::WindowParticipants { window_id, org_ids }, Some(r)) => {
                 r.org_kind == OrgKind::Operator
@@ -271,7 +269,12 @@ pub fn fan_out_batch(conn: &mut DbConn, now: NaiveDateTime) -> Result<(usize, us
     }
     let audiences: Vec<Audience> = events
         .iter()
-        .map(|e| audience(&e.entity_type, &serde_json::from_str(&e.details_json).unwrap_or_default()))
+        .map(|e| {
+            audience(
+                &e.entity_type,
+                &serde_json::from_str(&e.details_json).unwrap_or_default(),
+            )
+        })
         .collect();
     participation.load_windows(conn, audiences.iter())?;
     let mut rows = Vec::new();
@@ -573,16 +576,34 @@ mod tests {
             ]),
         };
         let hears = |r: &Reader| a.admits(Some(r), &participation);
-        assert!(hears(&reader("supplier-b", OrgKind::Supplier, Role::Viewer)), "a participant of w1");
-        assert!(hears(&reader("supplier-a", OrgKind::Supplier, Role::Member)), "the raiser");
-        assert!(hears(&reader("maker", OrgKind::Manufacturer, Role::Admin)), "the resolver");
+        assert!(
+            hears(&reader("supplier-b", OrgKind::Supplier, Role::Viewer)),
+            "a participant of w1"
+        );
+        assert!(
+            hears(&reader("supplier-a", OrgKind::Supplier, Role::Member)),
+            "the raiser"
+        );
+        assert!(
+            hears(&reader("maker", OrgKind::Manufacturer, Role::Admin)),
+            "the resolver"
+        );
         assert!(hears(&reader("dcc", OrgKind::Operator, Role::Viewer)), "the operator");
-        assert!(!hears(&reader("supplier-c", OrgKind::Supplier, Role::Admin)), "another window's participant");
+        assert!(
+            !hears(&reader("supplier-c", OrgKind::Supplier, Role::Admin)),
+            "another window's participant"
+        );
         assert!(!hears(&reader("secas", OrgKind::Reviewer, Role::Admin)), "a reviewer");
         assert!(!a.admits(None, &participation), "an address without an account");
         // Participants of a window the fan-out did not load hear nothing rather than too much.
-        assert!(!a.admits(Some(&reader("supplier-b", OrgKind::Supplier, Role::Member)), &Participation::default()));
-        assert_eq!(audience("uit_issue", &json!({ "uit_window_id": "w1" })), Audience::Nobody);
+        assert!(!a.admits(
+            Some(&reader("supplier-b", OrgKind::Supplier, Role::Member)),
+            &Participation::default()
+        ));
+        assert_eq!(
+            audience("uit_issue", &json!({ "uit_window_id": "w1" })),
+            Audience::Nobody
+        );
     }
 
     #[test]

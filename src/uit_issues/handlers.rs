@@ -470,9 +470,11 @@ pub async fn update_issue(
                 }
             }
             if !changed.is_empty() {
-                let severity = (before.severity != after.severity)
-                    .then(|| format!(" (now {}, was {})", after.severity, before.severity))
-                    .unwrap_or_default();
+                let severity = if before.severity != after.severity {
+                    format!(" (now {}, was {})", after.severity, before.severity)
+                } else {
+                    String::new()
+                };
                 notify::record(
                     conn,
                     &after,

@@ -70,7 +70,11 @@ impl IssueStatus {
 
     /// Where an issue may go from here.
     pub fn allowed(self) -> Vec<IssueStatus> {
-        IssueStatus::ALL.iter().copied().filter(|to| self.step(*to).is_some()).collect()
+        IssueStatus::ALL
+            .iter()
+            .copied()
+            .filter(|to| self.step(*to).is_some())
+            .collect()
     }
 
     /// Still to be dealt with: neither resolved, confirmed nor `wont_fix`.

@@ -8,9 +8,9 @@ use super::handlers::{audit_change, history_row};
 use super::model::{self, IssueStatus, IssueStep, Party, UitIssue};
 use super::notify;
 use crate::auth::{AuthContext, Capability};
+use crate::db::now;
 use crate::defect_masks::handlers::{self as masks, NewDefectMask};
 use crate::defect_masks::model::DefectMask;
-use crate::db::now;
 use crate::http::etag::{tagged, IfMatch};
 use crate::http::idempotency::{self, IdempotencyKey, StoredResponse};
 use crate::http::json::Json;
@@ -99,7 +99,9 @@ pub async fn transition_issue(
             let step = from.step(body.to).ok_or_else(|| illegal(from, body.to))?;
             if !before.acts_as(&ctx, step.party) {
                 return Err(ApiError::forbidden(match step.party {
-                    Party::Resolver => "Only the resolving organisation (or the operator) moves an issue to this status.",
+                    Party::Resolver => {
+                        "Only the resolving organisation (or the operator) moves an issue to this status."
+                    }
                     Party::Raiser => {
                         "Only the organisation that raised the issue (or the operator) confirms or reopens it."
                     }

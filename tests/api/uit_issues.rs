@@ -61,7 +61,15 @@ fn fields(body: &Value) -> Vec<String> {
 fn raise_list_read_and_edit_an_issue() {
     let app = TestApp::spawn();
     let w = world(&app);
-    let result = publish(&app, &w.a.token, &w.window, &w.sets[0], SCENARIOS[0], "fail", "participants");
+    let result = publish(
+        &app,
+        &w.a.token,
+        &w.window,
+        &w.sets[0],
+        SCENARIOS[0],
+        "fail",
+        "participants",
+    );
     result.expect(201);
     let created = raise(
         &app,
@@ -116,9 +124,18 @@ fn raise_list_read_and_edit_an_issue() {
         assert_eq!(got.header("etag").as_deref(), Some("\"1\""));
     }
     let window_filter = format!("?uit_window_id={}", w.window);
-    assert_eq!(listed(&app, &w.b.token, &window_filter), vec![issue_id.clone(), minor.clone()]);
-    assert_eq!(listed(&app, &w.maker.token, "?severity=blocking"), vec![issue_id.clone()]);
-    assert_eq!(listed(&app, &w.admin, "?severity=minor&status=open"), vec![minor.clone()]);
+    assert_eq!(
+        listed(&app, &w.b.token, &window_filter),
+        vec![issue_id.clone(), minor.clone()]
+    );
+    assert_eq!(
+        listed(&app, &w.maker.token, "?severity=blocking"),
+        vec![issue_id.clone()]
+    );
+    assert_eq!(
+        listed(&app, &w.admin, "?severity=minor&status=open"),
+        vec![minor.clone()]
+    );
     assert_eq!(
         listed(&app, &w.a.token, &format!("?resolving_org_id={}", w.a.org_id)),
         Vec::<String>::new()
@@ -180,13 +197,26 @@ fn bad_input_names_the_field_and_writes_nothing() {
     let other_window = open_window(&app, &admin, &w.release);
     let b_private = publish(&app, &w.b.token, &w.window, &w.sets[0], SCENARIOS[0], "fail", "private");
     b_private.expect(201);
-    let a_elsewhere = publish(&app, &w.a.token, &other_window, &w.sets[0], SCENARIOS[0], "fail", "industry");
+    let a_elsewhere = publish(
+        &app,
+        &w.a.token,
+        &other_window,
+        &w.sets[0],
+        SCENARIOS[0],
+        "fail",
+        "industry",
+    );
     a_elsewhere.expect(201);
     let a_here = publish(&app, &w.a.token, &w.window, &w.sets[1], SCENARIOS[0], "fail", "private");
     a_here.expect(201);
 
-    let body = raise(&app, &w, &w.a.token, json!({ "title": "  ", "description": "x".repeat(10_001) }))
-        .expect_code(422, "validation_failed");
+    let body = raise(
+        &app,
+        &w,
+        &w.a.token,
+        json!({ "title": "  ", "description": "x".repeat(10_001) }),
+    )
+    .expect_code(422, "validation_failed");
     assert_eq!(fields(&body), ["title", "description"]);
 
     let body = raise(
@@ -209,17 +239,16 @@ fn bad_input_names_the_field_and_writes_nothing() {
     assert!(messages.iter().all(|m| *m == messages[0]), "{messages:?}");
     assert!(!body.to_string().contains(&id(&b_private)));
 
-    let supplier = raise(&app, &w, &w.a.token, json!({ "resolving_org_id": w.b.org_id }))
-        .expect_code(422, "validation_failed");
+    let supplier =
+        raise(&app, &w, &w.a.token, json!({ "resolving_org_id": w.b.org_id })).expect_code(422, "validation_failed");
     assert_eq!(fields(&supplier), ["resolving_org_id"]);
     let reviewer = raise(&app, &w, &w.a.token, json!({ "resolving_org_id": w.reviewer.org_id }))
         .expect_code(422, "validation_failed");
     assert_eq!(fields(&reviewer), ["resolving_org_id"]);
-    let nobody = raise(&app, &w, &w.a.token, json!({ "resolving_org_id": MISSING }))
-        .expect_code(422, "validation_failed");
+    let nobody =
+        raise(&app, &w, &w.a.token, json!({ "resolving_org_id": MISSING })).expect_code(422, "validation_failed");
     assert_eq!(fields(&nobody), ["resolving_org_id"]);
-    let window = raise(&app, &w, &w.a.token, json!({ "uit_window_id": MISSING }))
-        .expect_code(422, "validation_failed");
+    let window = raise(&app, &w, &w.a.token, json!({ "uit_window_id": MISSING })).expect_code(422, "validation_failed");
     assert_eq!(fields(&window), ["uit_window_id"]);
 
     raise(&app, &w, &w.a.token, json!({ "severity": "critical" })).expect(400);
@@ -243,7 +272,12 @@ fn bad_input_names_the_field_and_writes_nothing() {
         .as_str()
         .unwrap()
         .to_string();
-    let own = raise(&app, &w, &w.a.token, json!({ "resolving_org_id": operator_org, "result_ids": [id(&a_here)] }));
+    let own = raise(
+        &app,
+        &w,
+        &w.a.token,
+        json!({ "resolving_org_id": operator_org, "result_ids": [id(&a_here)] }),
+    );
     own.expect(201);
     assert_eq!(own.json()["result_ids"], json!([id(&a_here)]));
     // A's private result is cited, but only A reads its id.
@@ -334,16 +368,50 @@ fn the_status_track_moves_by_the_right_party_and_nothing_else() {
         .as_array()
         .unwrap()
         .iter()
-        .map(|s| (s["from_status"].clone(), s["to_status"].clone(), s["actor_org_id"].clone(), s["comment"].clone()))
+        .map(|s| {
+            (
+                s["from_status"].clone(),
+                s["to_status"].clone(),
+                s["actor_org_id"].clone(),
+                s["comment"].clone(),
+            )
+        })
         .collect();
     let maker = json!(w.maker.org_id);
     let a = json!(w.a.org_id);
     assert_eq!(steps.len(), 10, "{steps:?}");
     assert_eq!(steps[0], (Value::Null, json!("open"), a.clone(), json!("")));
-    assert_eq!(steps[1], (json!("open"), json!("triaged"), maker.clone(), json!("Reproduced on the bench.")));
-    assert_eq!(steps[2], (json!("triaged"), json!("wont_fix"), maker.clone(), json!("Works as specified.")));
-    assert_eq!(steps[3], (json!("wont_fix"), json!("open"), a.clone(), json!("It breaks prepayment customers.")));
-    assert_eq!(steps[9], (json!("resolved"), json!("confirmed"), a.clone(), json!("Passes now.")));
+    assert_eq!(
+        steps[1],
+        (
+            json!("open"),
+            json!("triaged"),
+            maker.clone(),
+            json!("Reproduced on the bench.")
+        )
+    );
+    assert_eq!(
+        steps[2],
+        (
+            json!("triaged"),
+            json!("wont_fix"),
+            maker.clone(),
+            json!("Works as specified.")
+        )
+    );
+    assert_eq!(
+        steps[3],
+        (
+            json!("wont_fix"),
+            json!("open"),
+            a.clone(),
+            json!("It breaks prepayment customers.")
+        )
+    );
+    assert_eq!(
+        steps[9],
+        (json!("resolved"), json!("confirmed"), a.clone(), json!("Passes now."))
+    );
     app.get(&format!("{path}/history"), Some(&w.outsider.token))
         .expect_code(404, "not_found");
 
@@ -376,7 +444,8 @@ fn an_understood_issue_becomes_a_linked_defect_mask() {
                 "workaround": "Re-send the top-up." })
     };
     // The raiser is not the resolving party; an outsider does not see the issue.
-    app.post(&path, Some(&w.a.token), &mask("DM-7001")).expect_code(403, "forbidden");
+    app.post(&path, Some(&w.a.token), &mask("DM-7001"))
+        .expect_code(403, "forbidden");
     app.post(&path, Some(&w.outsider.token), &mask("DM-7001"))
         .expect_code(404, "not_found");
     let bad = app.post(&path, Some(&w.maker.token), &mask("no spaces allowed"));
@@ -414,8 +483,12 @@ fn an_understood_issue_becomes_a_linked_defect_mask() {
 }
 
 fn subscribe(app: &TestApp, token: &str) {
-    app.post("/api/v1/subscriptions", Some(token), &json!({ "topics": ["uit_issues"] }))
-        .expect(201);
+    app.post(
+        "/api/v1/subscriptions",
+        Some(token),
+        &json!({ "topics": ["uit_issues"] }),
+    )
+    .expect(201);
 }
 
 /// Waits for an assignment email to `email`: the first whose subject names a UIT issue.
@@ -463,7 +536,15 @@ fn outsiders_neither_see_nor_hear_of_an_issue() {
     app.post("/api/v1/subscriptions/confirm", None, &json!({ "token": token }))
         .expect(200);
 
-    let result = publish(&app, &w.a.token, &w.window, &w.sets[0], SCENARIOS[0], "fail", "participants");
+    let result = publish(
+        &app,
+        &w.a.token,
+        &w.window,
+        &w.sets[0],
+        SCENARIOS[0],
+        "fail",
+        "participants",
+    );
     result.expect(201);
     let issue = id(raise(&app, &w, &w.a.token, json!({ "result_ids": [id(&result)] })).expect(201));
     move_to(&app, &issue, &w.maker.token, "triaged", "On it.").expect(200);
@@ -508,8 +589,15 @@ fn outsiders_neither_see_nor_hear_of_an_issue() {
         assert!(heard(email).is_empty(), "{email} heard of an issue it may not read");
     }
     for m in app.smtp.received() {
-        if m.to.iter().any(|t| [&w.outsider.email, &w.reviewer.email, &anonymous].contains(&t)) {
-            assert!(!m.decoded().contains("hub swap"), "an outsider was told: {}", m.decoded());
+        if m.to
+            .iter()
+            .any(|t| [&w.outsider.email, &w.reviewer.email, &anonymous].contains(&t))
+        {
+            assert!(
+                !m.decoded().contains("hub swap"),
+                "an outsider was told: {}",
+                m.decoded()
+            );
         }
     }
 }
@@ -526,10 +614,18 @@ fn the_resolving_admins_are_emailed_on_assignment_and_a_new_party_takes_over() {
     let issue = id(raise(&app, &w, &w.a.token, json!({})).expect(201));
     let mail = assignment_to(&app, &maker_admin.email);
     let text = mail.decoded();
-    assert!(mail.header("Subject").unwrap_or_default().contains("blocking UIT issue"), "{text}");
+    assert!(
+        mail.header("Subject")
+            .unwrap_or_default()
+            .contains("blocking UIT issue"),
+        "{text}"
+    );
     assert!(text.contains("Prepayment top-up lost after a hub swap"), "{text}");
     assert!(text.contains(&format!("{PUBLIC}/api/v1/uit-issues/{issue}")), "{text}");
-    assert!(assignments_to(&app, &w.maker.email).is_empty(), "members are not emailed");
+    assert!(
+        assignments_to(&app, &w.maker.email).is_empty(),
+        "members are not emailed"
+    );
 
     move_to(&app, &issue, &w.maker.token, "triaged", "").expect(200);
     // Only a manufacturer, service provider or the operator resolves; not other suppliers.
@@ -563,7 +659,10 @@ fn the_resolving_admins_are_emailed_on_assignment_and_a_new_party_takes_over() {
     rows.expect(200);
     let items = rows.json()["items"].as_array().unwrap().clone();
     assert!(!items.is_empty());
-    assert!(items.iter().all(|e| e["redacted"] == true && e["after"].is_null()), "{items:?}");
+    assert!(
+        items.iter().all(|e| e["redacted"] == true && e["after"].is_null()),
+        "{items:?}"
+    );
 }
 
 #[test]
