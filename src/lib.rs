@@ -57,6 +57,7 @@ pub mod seed;
 pub mod telemetry;
 #[path = "web/mod.rs"]
 pub mod ui;
+pub mod uit_issues;
 pub mod windows;
 
 use std::net::TcpListener;

@@ -25,6 +25,7 @@ pub fn routes(cfg: &mut ServiceConfig) {
             .configure(crate::readiness::routes)
             .configure(crate::review_packs::routes)
             .configure(crate::defect_masks::routes)
+            .configure(crate::uit_issues::routes)
             .configure(crate::roadmaps::routes)
             .configure(crate::contacts::routes)
             .configure(crate::calendar::routes)
@@ -82,6 +83,7 @@ impl Modify for Security {
         (name = "results", description = "Compatibility results with visibility, revisions, batches and JUnit uploads"),
         (name = "defect-masks", description = "Known defects the industry matches failures against"),
         (name = "review-packs", description = "Evidence frozen for review, reviewers' verdicts and the differences between packs"),
+        (name = "uit-issues", description = "Incidents found in UIT windows, triaged by their resolving party and turned into defect masks"),
         (name = "roadmaps", description = "Planned firmware versions per product"),
         (name = "library-contacts", description = "Whom to ask for firmware and support of a product"),
         (name = "calendar", description = "An iCalendar feed of windows, retirements and roadmap dates"),

@@ -24,6 +24,16 @@ pub fn redact(conn: &mut DbConn, ctx: &AuthContext, events: &mut [AuditEvent]) -
             let Some(snapshot) = snapshot else { continue };
             let keep = match event.entity_type.as_str() {
                 "result" => result_readable(conn, ctx, &event.entity_id, &snapshot)?,
+                "uit_issue" => {
+                    if crate::uit_issues::model::may_read(conn, ctx, &event.entity_id)? {
+                        let (kept, cut) = readable_issue_results(conn, ctx, snapshot)?;
+                        event.redacted |= cut;
+                        *slot = Some(kept);
+                    } else {
+                        event.redacted = true;
+                    }
+                    continue;
+                }
                 "result_batch" => {
                     let (kept, cut) = visible_batch(conn, ctx, snapshot)?;
                     event.redacted |= cut;
@@ -77,6 +87,30 @@ fn result_readable(
         Some((org, visibility, window)) => may_read(conn, ctx, &org, &visibility, &window)?,
         None => true,
     })
+}
+
+/// A UIT issue snapshot is shown to those who may read the issue now, with the cited results
+/// narrowed to those the reader may read. Returns the snapshot and whether any id was left out.
+fn readable_issue_results(
+    conn: &mut DbConn,
+    ctx: &AuthContext,
+    mut snapshot: serde_json::Value,
+) -> Result<(serde_json::Value, bool), ApiError> {
+    let ids: Vec<String> = snapshot
+        .get("result_ids")
+        .and_then(|v| v.as_array())
+        .map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_string)).collect())
+        .unwrap_or_default();
+    if ids.is_empty() {
+        return Ok((snapshot, false));
+    }
+    let readable: HashSet<String> = crate::uit_issues::model::readable_results(conn, ctx, &ids)?
+        .into_iter()
+        .collect();
+    let kept: Vec<&String> = ids.iter().filter(|id| readable.contains(*id)).collect();
+    let cut = kept.len() < ids.len();
+    snapshot["result_ids"] = serde_json::json!(kept);
+    Ok((snapshot, cut))
 }
 
 /// A batch row lists the ids it wrote: only those of results the reader may read stay.

@@ -587,6 +587,60 @@ diesel::joinable!(review_packs -> uit_windows (window_id));
 diesel::joinable!(review_pack_parts -> review_packs (pack_id));
 diesel::joinable!(pack_reviews -> review_packs (pack_id));
 
+diesel::table! {
+    uit_issues (id) {
+        id -> Text,
+        window_id -> Text,
+        title -> Text,
+        description -> Text,
+        severity -> Text,
+        status -> Text,
+        raised_by_org_id -> Text,
+        raised_by_user_id -> Nullable<Text>,
+        resolving_org_id -> Text,
+        defect_mask_id -> Nullable<Text>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+        version -> BigInt,
+    }
+}
+
+diesel::table! {
+    uit_issue_device_sets (uit_issue_id, device_set_id) {
+        uit_issue_id -> Text,
+        device_set_id -> Text,
+    }
+}
+
+diesel::table! {
+    uit_issue_results (uit_issue_id, result_id) {
+        uit_issue_id -> Text,
+        result_id -> Text,
+    }
+}
+
+diesel::table! {
+    uit_issue_history (id) {
+        id -> Text,
+        uit_issue_id -> Text,
+        from_status -> Nullable<Text>,
+        to_status -> Text,
+        resolving_org_id -> Text,
+        comment -> Text,
+        actor_user_id -> Nullable<Text>,
+        actor_org_id -> Nullable<Text>,
+        occurred_at -> Timestamp,
+    }
+}
+
+diesel::joinable!(uit_issues -> uit_windows (window_id));
+diesel::joinable!(uit_issues -> defect_masks (defect_mask_id));
+diesel::joinable!(uit_issue_device_sets -> uit_issues (uit_issue_id));
+diesel::joinable!(uit_issue_device_sets -> device_sets (device_set_id));
+diesel::joinable!(uit_issue_results -> uit_issues (uit_issue_id));
+diesel::joinable!(uit_issue_results -> results (result_id));
+diesel::joinable!(uit_issue_history -> uit_issues (uit_issue_id));
+
 diesel::allow_tables_to_appear_in_same_query!(
     review_packs,
     review_pack_parts,
@@ -629,4 +683,8 @@ diesel::allow_tables_to_appear_in_same_query!(
     notification_deliveries,
     rate_limit_counters,
     web_sessions,
+    uit_issues,
+    uit_issue_device_sets,
+    uit_issue_results,
+    uit_issue_history,
 );

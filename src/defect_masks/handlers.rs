@@ -162,6 +162,92 @@ pub fn load_one(conn: &mut DbConn, id: &str) -> Result<(DefectMask, i64), ApiErr
     Ok((view, version))
 }
 
+/// The checks of a new mask that need no database: its code (returned normalised, upper-case)
+/// and its texts. 422 naming each bad field.
+pub fn validate_new(body: &NewDefectMask) -> Result<String, ApiError> {
+    let code = body.code.trim().to_uppercase();
+    let mut v = Validator::new();
+    if !valid_code(&code) {
+        v.error(
+            "code",
+            "must be 2-32 letters, digits, hyphens or underscores, e.g. DM-0042",
+        );
+    }
+    check_texts(&mut v, &body.title, &body.description, &body.symptom, &body.workaround);
+    v.finish()?;
+    Ok(code)
+}
+
+/// Publishes a mask owned by the caller's organisation, with its change event and audit row,
+/// inside the caller's write transaction; `code` comes from [`validate_new`]. The one way a
+/// mask is created (`POST /defect-masks`, and a UIT issue turned into a mask).
+pub fn publish(conn: &mut DbConn, ctx: &AuthContext, body: &NewDefectMask, code: &str) -> Result<DefectMask, ApiError> {
+    let product = catalogue::find_model(conn, &body.device_model_id)?
+        .ok_or_else(|| ApiError::invalid_field("device_model_id", "no such device model"))?;
+    if let Some(existing) = model::code_taken(conn, code)? {
+        return Err(
+            ApiError::conflict("defect_mask_code_taken", "A defect mask with this code exists.")
+                .with_context(serde_json::json!({ "existing_id": existing })),
+        );
+    }
+    let mut affected = body.affected_firmware_ids.clone();
+    affected.sort();
+    affected.dedup();
+    check_firmware(conn, &product.id, &affected, body.fixed_in_firmware_id.as_deref())?;
+    let now = now();
+    let row = MaskRow {
+        id: new_id(),
+        code: code.to_string(),
+        title: body.title.trim().to_string(),
+        description: body.description.clone(),
+        severity: body.severity.as_str().to_string(),
+        device_model_id: product.id.clone(),
+        symptom: body.symptom.clone(),
+        workaround: body.workaround.clone(),
+        status: body.status.unwrap_or(MaskStatus::Open).as_str().to_string(),
+        fixed_in_firmware_id: body.fixed_in_firmware_id.clone(),
+        owner_org_id: ctx.org_id.clone(),
+        created_at: now,
+        updated_at: now,
+        version: 1,
+    };
+    diesel::insert_into(crate::db::schema::defect_masks::table)
+        .values(&row)
+        .execute(conn)?;
+    model::replace_firmware(conn, &row.id, &affected)?;
+    let summary = format!("Defect mask {} published for {}: {}", row.code, product.name, row.title);
+    let details = serde_json::json!({ "code": row.code, "severity": row.severity, "status": row.status });
+    events::record(
+        conn,
+        scoped(
+            NewEvent::new(
+                Topic::DefectMasks,
+                "defect_mask.published",
+                "defect_mask",
+                &row.id,
+                summary,
+            )
+            .details(details),
+            &product,
+            ctx,
+        ),
+    )?;
+    let (view, _) = load_one(conn, &row.id)?;
+    audit::record(
+        conn,
+        &Actor::from(ctx),
+        Change {
+            action: "defect_mask.create",
+            entity_type: "defect_mask",
+            entity_id: &view.id,
+            org_id: Some(&ctx.org_id),
+            before: None,
+            after: Some(serde_json::to_value(&view)?),
+        },
+    )?;
+    Ok(view)
+}
+
 /// Publish a defect mask
 ///
 /// Any organisation that publishes results may publish a mask; it owns it.
@@ -195,84 +281,13 @@ pub async fn create_defect_mask(
 ) -> Result<HttpResponse, ApiError> {
     ctx.require(Capability::PublishDefectMasks)?;
     let body = body.into_inner();
-    let code = body.code.trim().to_uppercase();
-    let mut v = Validator::new();
-    if !valid_code(&code) {
-        v.error(
-            "code",
-            "must be 2-32 letters, digits, hyphens or underscores, e.g. DM-0042",
-        );
-    }
-    check_texts(&mut v, &body.title, &body.description, &body.symptom, &body.workaround);
-    v.finish()?;
+    let code = validate_new(&body)?;
     let idem = key.bind(&ctx.user_id, "POST /defect-masks", &body);
     let stored = state
         .db
         .write(move |conn| {
             idempotency::once(conn, idem.as_ref(), |conn| {
-                let product = catalogue::find_model(conn, &body.device_model_id)?
-                    .ok_or_else(|| ApiError::invalid_field("device_model_id", "no such device model"))?;
-                if let Some(existing) = model::code_taken(conn, &code)? {
-                    return Err(
-                        ApiError::conflict("defect_mask_code_taken", "A defect mask with this code exists.")
-                            .with_context(serde_json::json!({ "existing_id": existing })),
-                    );
-                }
-                let mut affected = body.affected_firmware_ids.clone();
-                affected.sort();
-                affected.dedup();
-                check_firmware(conn, &product.id, &affected, body.fixed_in_firmware_id.as_deref())?;
-                let now = now();
-                let row = MaskRow {
-                    id: new_id(),
-                    code: code.clone(),
-                    title: body.title.trim().to_string(),
-                    description: body.description.clone(),
-                    severity: body.severity.as_str().to_string(),
-                    device_model_id: product.id.clone(),
-                    symptom: body.symptom.clone(),
-                    workaround: body.workaround.clone(),
-                    status: body.status.unwrap_or(MaskStatus::Open).as_str().to_string(),
-                    fixed_in_firmware_id: body.fixed_in_firmware_id.clone(),
-                    owner_org_id: ctx.org_id.clone(),
-                    created_at: now,
-                    updated_at: now,
-                    version: 1,
-                };
-                diesel::insert_into(crate::db::schema::defect_masks::table)
-                    .values(&row)
-                    .execute(conn)?;
-                model::replace_firmware(conn, &row.id, &affected)?;
-                let summary = format!("Defect mask {} published for {}: {}", row.code, product.name, row.title);
-                let details = serde_json::json!({ "code": row.code, "severity": row.severity, "status": row.status });
-                events::record(
-                    conn,
-                    scoped(
-                        NewEvent::new(
-                            Topic::DefectMasks,
-                            "defect_mask.published",
-                            "defect_mask",
-                            &row.id,
-                            summary,
-                        )
-                        .details(details),
-                        &product,
-                        &ctx,
-                    ),
-                )?;
-                let (view, _) = load_one(conn, &row.id)?;
-                audit::record(
-                    conn,
-                    &Actor::from(&ctx),
-                    Change {
-                        action: "defect_mask.create",
-                        entity_type: "defect_mask",
-                        entity_id: &view.id,
-                        org_id: Some(&ctx.org_id),
-                        before: None,
-                        after: Some(serde_json::to_value(&view)?),
-                    },
-                )?;
+                let view = publish(conn, &ctx, &body, &code)?;
                 StoredResponse::created(&view, Some(format!("/api/v1/defect-masks/{}", view.id)))
             })
         })

@@ -23,6 +23,7 @@ crate::text_enum!(
         Retirements => "retirements",
         Roadmaps => "roadmaps",
         DefectMasks => "defect_masks",
+        UitIssues => "uit_issues",
     }
 );
 

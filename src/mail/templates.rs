@@ -13,6 +13,8 @@ pub enum Template {
     Notification,
     /// A subscriber's changes of one day.
     Digest,
+    /// A UIT issue assigned to an organisation, to its admins.
+    UitIssueAssigned,
 }
 
 macro_rules! parts {
@@ -33,6 +35,7 @@ impl Template {
             Template::SubscriptionConfirm => "subscription_confirm",
             Template::Notification => "notification",
             Template::Digest => "digest",
+            Template::UitIssueAssigned => "uit_issue_assigned",
         }
     }
 
@@ -43,6 +46,7 @@ impl Template {
             Template::SubscriptionConfirm => parts!("subscription_confirm"),
             Template::Notification => parts!("notification"),
             Template::Digest => parts!("digest"),
+            Template::UitIssueAssigned => parts!("uit_issue_assigned"),
         }
     }
 }
@@ -155,6 +159,12 @@ mod tests {
             ("day", "2027-03-20"),
             ("count", "2 changes"),
             ("items", "- one"),
+            ("raiser", "Supplier A"),
+            ("window", "UIT-2027-03"),
+            ("title", "Top-up lost"),
+            ("severity", "blocking"),
+            ("description", "The credit never arrives."),
+            ("issue_url", "https://x/api/v1/uit-issues/1"),
         ];
         let blocks = [
             ("details_html", "<p>x</p>"),
@@ -167,6 +177,7 @@ mod tests {
             Template::SubscriptionConfirm,
             Template::Notification,
             Template::Digest,
+            Template::UitIssueAssigned,
         ] {
             let r = render_with_html(t, &vars, &blocks);
             for part in [&r.subject, &r.text, &r.html] {

@@ -37,9 +37,11 @@ pub struct Recipient {
 }
 
 /// The portal page of what a change is about (the web pages in `src/web/`; members sign in
-/// first, and come back to it).
+/// first, and come back to it). UIT issues have no page yet: their link is the API resource,
+/// as account emails link API paths.
 pub fn page_path(entity_type: &str, entity_id: &str) -> Option<String> {
     let collection = match entity_type {
+        "uit_issue" => return Some(format!("/api/v1/uit-issues/{entity_id}")),
         "release" => "releases",
         "uit_window" => "windows",
         "firmware" => "firmware",
@@ -59,6 +61,7 @@ pub fn topic_label(topic: Topic) -> &'static str {
         Topic::Retirements => "Firmware retirements",
         Topic::Roadmaps => "Roadmaps",
         Topic::DefectMasks => "Defect masks",
+        Topic::UitIssues => "UIT issues",
     }
 }
 

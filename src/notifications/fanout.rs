@@ -8,7 +8,7 @@
 //! `(occurred_at, id)` order. The unique `(subscription_id, change_event_id)` index and
 //! `ON CONFLICT DO NOTHING` make a repeated run harmless all the same.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::time::Instant;
 
 use chrono::{Duration, NaiveDate, NaiveDateTime};
@@ -85,6 +85,10 @@ pub enum Audience {
     Owner { owner_org_id: String },
     /// Admin users of the owner organisation only.
     OwnerAdmins { owner_org_id: String },
+    /// Users of the operator, of `org_ids` and of every organisation that joined UIT window
+    /// `window_id` (a UIT issue: participants-level visibility, plus the organisations that
+    /// raised it and resolve it; the rule of `uit_issues::model::visible_to`).
+    WindowParticipants { window_id: String, org_ids: Vec<String> },
     /// Nobody (an event the fan-out does not know how to scope).
     Nobody,
 }
@@ -111,19 +115,84 @@ pub fn audience(entity_type: &str, details: &serde_json::Value) -> Audience {
             Some(owner_org_id) => Audience::OwnerAdmins { owner_org_id },
             None => Audience::Nobody,
         },
+        "uit_issue" => match (
+            owner("uit_window_id"),
+            owner("raised_by_org_id"),
+            owner("resolving_org_id"),
+        ) {
+            (Some(window_id), Some(raiser), Some(resolver)) => Audience::WindowParticipants {
+                window_id,
+                org_ids: vec![raiser, resolver],
+            },
+            _ => Audience::Nobody,
+        },
         _ => Audience::Nobody,
     }
 }
 
+/// Who takes part where, as far as the audiences of a batch of events need it.
+#[derive(Debug, Clone, Default)]
+pub struct Participation {
+    /// Organisations taking part in a UIT window open now.
+    pub open: HashSet<String>,
+    /// Organisations that joined each window, for the windows the events name.
+    pub windows: HashMap<String, HashSet<String>>,
+}
+
+impl Participation {
+    /// Loads the participants of the windows among `audiences` not loaded yet.
+    pub fn load_windows<'a>(
+        &mut self,
+        conn: &mut DbConn,
+        audiences: impl Iterator<Item = &'a Audience>,
+    ) -> QueryResult<()> {
+        let mut wanted: Vec<String> = audiences
+            .filter_map(Audience::window_id)
+            .filter(|w| !self.windows.contains_key(*w))
+            .map(str::to_string)
+            .collect();
+        wanted.sort();
+        wanted.dedup();
+        for chunk in wanted.chunks(INSERT_CHUNK) {
+            let rows: Vec<(String, String)> = wp::table
+                .filter(wp::window_id.eq_any(chunk))
+                .select((wp::window_id, wp::org_id))
+                .load(conn)?;
+            for w in chunk {
+                self.windows.entry(w.clone()).or_default();
+            }
+            for (w, org) in rows {
+                self.windows.entry(w).or_default().insert(org);
+            }
+        }
+        Ok(())
+    }
+}
+
 impl Audience {
-    /// Whether `reader` (`None`: no account) is in it; `participants` are the organisations
-    /// taking part in an open window.
-    pub fn admits(&self, reader: Option<&Reader>, participants: &HashSet<String>) -> bool {
+    /// The window whose participants decide this audience, if any.
+    pub fn window_id(&self) -> Option<&str> {
+        match self {
+            Audience::WindowParticipants { window_id, .. } => Some(window_id),
+            _ => None,
+        }
+    }
+
+    /// Whether `reader` (`None`: no account) is in it, given who takes part where.
+    pub fn admits(&self, reader: Option<&Reader>, participation: &Participation) -> bool {
         match (self, reader) {
             (Audience::Industry, _) => true,
             (Audience::Nobody, _) | (_, None) => false,
             (Audience::Participants { owner_org_id }, Some(r)) => {
-                r.org_kind == OrgKind::Operator || r.org_id == *owner_org_id || participants.contains(&r.org_id)
+                r.org_kind == OrgKind::Operator || r.org_id == *owner_org_id || participation.open.contains(&r.org_id)
+            }
+            (Audience::WindowParticipants { window_id, org_ids }, Some(r)) => {
+                r.org_kind == OrgKind::Operator
+                    || org_ids.contains(&r.org_id)
+                    || participation
+                        .windows
+                        .get(window_id)
+                        .is_some_and(|orgs| orgs.contains(&r.org_id))
             }
             (Audience::Owner { owner_org_id }, Some(r)) => r.org_id == *owner_org_id,
             (Audience::OwnerAdmins { owner_org_id }, Some(r)) => r.org_id == *owner_org_id && r.role == Role::Admin,
@@ -194,15 +263,24 @@ pub fn fan_out_batch(conn: &mut DbConn, now: NaiveDateTime) -> Result<(usize, us
         return Ok((0, 0));
     }
     let subscribers = active_subscribers(conn)?;
-    let participants = if events.iter().any(|e| e.entity_type == "roadmap_item") {
-        open_window_participants(conn, now)?
-    } else {
-        HashSet::new()
-    };
+    let mut participation = Participation::default();
+    if events.iter().any(|e| e.entity_type == "roadmap_item") {
+        participation.open = open_window_participants(conn, now)?;
+    }
+    let audiences: Vec<Audience> = events
+        .iter()
+        .map(|e| {
+            audience(
+                &e.entity_type,
+                &serde_json::from_str(&e.details_json).unwrap_or_default(),
+            )
+        })
+        .collect();
+    participation.load_windows(conn, audiences.iter())?;
     let mut rows = Vec::new();
     let mut consumed = Vec::new();
     for event in &events {
-        notifications_for(event, &subscribers, &participants, now, &mut rows);
+        notifications_for(event, &subscribers, &participation, now, &mut rows);
         consumed.push(event.id.clone());
         if rows.len() >= ROWS_PER_TX {
             break;
@@ -244,7 +322,7 @@ pub fn day_end(day: NaiveDate) -> NaiveDateTime {
 fn notifications_for(
     event: &PendingEvent,
     subscribers: &[Subscriber],
-    participants: &HashSet<String>,
+    participation: &Participation,
     now: NaiveDateTime,
     rows: &mut Vec<NewNotification>,
 ) {
@@ -268,7 +346,7 @@ fn notifications_for(
         if event.occurred_at < sub.active_since
             || !sub.topics.contains(&topic)
             || !sub.filters.matches(&types, &models, &makers)
-            || !audience.admits(sub.reader.as_ref(), participants)
+            || !audience.admits(sub.reader.as_ref(), participation)
         {
             continue;
         }
@@ -438,7 +516,10 @@ mod tests {
         let operator = reader("dcc", OrgKind::Operator, Role::Admin);
         let joined = reader("supplier-a", OrgKind::Supplier, Role::Viewer);
         let other = reader("supplier-b", OrgKind::Supplier, Role::Admin);
-        let participants: HashSet<String> = ["supplier-a".to_string()].into();
+        let participants = Participation {
+            open: HashSet::from(["supplier-a".to_string()]),
+            ..Participation::default()
+        };
         let item = |visibility: &str| {
             audience(
                 "roadmap_item",
@@ -469,11 +550,60 @@ mod tests {
     #[test]
     fn stale_contacts_reach_the_manufacturers_admins_only() {
         let a = audience("library_contact", &json!({ "manufacturer_org_id": "maker" }));
-        let none = HashSet::new();
+        let none = Participation::default();
         assert!(a.admits(Some(&reader("maker", OrgKind::Manufacturer, Role::Admin)), &none));
         assert!(!a.admits(Some(&reader("maker", OrgKind::Manufacturer, Role::Member)), &none));
         assert!(!a.admits(Some(&reader("dcc", OrgKind::Operator, Role::Admin)), &none));
         assert!(!a.admits(None, &none));
+    }
+
+    #[test]
+    fn uit_issues_reach_the_windows_participants_the_operator_the_raiser_and_the_resolver() {
+        let a = audience(
+            "uit_issue",
+            &json!({ "uit_window_id": "w1", "raised_by_org_id": "supplier-a", "resolving_org_id": "maker" }),
+        );
+        assert_eq!(a.window_id(), Some("w1"));
+        let participation = Participation {
+            // Taking part in an open window is not enough: it must be this window.
+            open: HashSet::from(["supplier-c".to_string()]),
+            windows: HashMap::from([
+                (
+                    "w1".to_string(),
+                    HashSet::from(["supplier-a".to_string(), "supplier-b".to_string()]),
+                ),
+                ("w2".to_string(), HashSet::from(["supplier-c".to_string()])),
+            ]),
+        };
+        let hears = |r: &Reader| a.admits(Some(r), &participation);
+        assert!(
+            hears(&reader("supplier-b", OrgKind::Supplier, Role::Viewer)),
+            "a participant of w1"
+        );
+        assert!(
+            hears(&reader("supplier-a", OrgKind::Supplier, Role::Member)),
+            "the raiser"
+        );
+        assert!(
+            hears(&reader("maker", OrgKind::Manufacturer, Role::Admin)),
+            "the resolver"
+        );
+        assert!(hears(&reader("dcc", OrgKind::Operator, Role::Viewer)), "the operator");
+        assert!(
+            !hears(&reader("supplier-c", OrgKind::Supplier, Role::Admin)),
+            "another window's participant"
+        );
+        assert!(!hears(&reader("secas", OrgKind::Reviewer, Role::Admin)), "a reviewer");
+        assert!(!a.admits(None, &participation), "an address without an account");
+        // Participants of a window the fan-out did not load hear nothing rather than too much.
+        assert!(!a.admits(
+            Some(&reader("supplier-b", OrgKind::Supplier, Role::Member)),
+            &Participation::default()
+        ));
+        assert_eq!(
+            audience("uit_issue", &json!({ "uit_window_id": "w1" })),
+            Audience::Nobody
+        );
     }
 
     #[test]

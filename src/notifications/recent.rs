@@ -2,14 +2,12 @@
 //! kept only when the fan-out's own rule ([`fanout::audience`]) would tell this reader of it,
 //! named and worded as the notification emails are.
 
-use std::collections::HashSet;
-
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 use super::delivery::{change, ChangeRow, CHANGE_COLUMNS};
 use super::email::Change;
-use super::fanout::{self, Reader};
+use super::fanout::{self, Participation, Reader};
 use super::wording;
 use crate::db::schema::change_events as ce;
 use crate::db::DbConn;
@@ -23,7 +21,8 @@ const SCAN_MAX: i64 = 2_000;
 /// Up to `limit` of the newest changes `reader` would be notified of, newest first, with the
 /// names filled in (see [`wording::describe`]).
 pub fn latest_for(conn: &mut DbConn, reader: &Reader, now: NaiveDateTime, limit: usize) -> QueryResult<Vec<Change>> {
-    let mut participants: Option<HashSet<String>> = None;
+    let mut participation = Participation::default();
+    let mut open_loaded = false;
     let mut found: Vec<Change> = Vec::new();
     let mut before: Option<String> = None;
     let mut scanned = 0;
@@ -41,11 +40,12 @@ pub fn latest_for(conn: &mut DbConn, reader: &Reader, now: NaiveDateTime, limit:
         for row in rows {
             let c = change(row);
             let audience = fanout::audience(&c.entity_type, &c.details);
-            if matches!(audience, fanout::Audience::Participants { .. }) && participants.is_none() {
-                participants = Some(fanout::open_window_participants(conn, now)?);
+            if matches!(audience, fanout::Audience::Participants { .. }) && !open_loaded {
+                participation.open = fanout::open_window_participants(conn, now)?;
+                open_loaded = true;
             }
-            let empty = HashSet::new();
-            if audience.admits(Some(reader), participants.as_ref().unwrap_or(&empty)) {
+            participation.load_windows(conn, std::iter::once(&audience))?;
+            if audience.admits(Some(reader), &participation) {
                 found.push(c);
                 if found.len() == limit {
                     break;

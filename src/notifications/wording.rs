@@ -96,7 +96,7 @@ pub fn name_all<'a>(conn: &mut DbConn, changes: impl Iterator<Item = &'a mut Cha
         set.into_iter().collect()
     };
     let org_ids = ids(&|c| c.actor_org_id.clone());
-    let window_ids = ids(&|c| (c.entity_type == "uit_window").then(|| c.entity_id.clone()));
+    let window_ids = ids(&|c| window_of(c).map(str::to_string));
     let orgs: HashMap<String, String> = organisations::table
         .filter(organisations::id.eq_any(&org_ids))
         .select((organisations::id, organisations::name))
@@ -121,8 +121,8 @@ pub fn name_all<'a>(conn: &mut DbConn, changes: impl Iterator<Item = &'a mut Cha
     for change in changes {
         change.names.actor_org = change.actor_org_id.as_ref().and_then(|id| orgs.get(id).cloned());
         match change.entity_type.as_str() {
-            "uit_window" => {
-                if let Some((name, release)) = windows.get(&change.entity_id) {
+            "uit_window" | "uit_issue" => {
+                if let Some((name, release)) = window_of(change).and_then(|w| windows.get(w)) {
                     change.names.window = Some(name.clone());
                     change.names.release = release_names.get(release).cloned();
                 }
@@ -132,6 +132,15 @@ pub fn name_all<'a>(conn: &mut DbConn, changes: impl Iterator<Item = &'a mut Cha
         }
     }
     Ok(())
+}
+
+/// The UIT window a change is about or within: the window itself, or a UIT issue's window.
+fn window_of(change: &Change) -> Option<&str> {
+    match change.entity_type.as_str() {
+        "uit_window" => Some(&change.entity_id),
+        "uit_issue" => change.details.get("uit_window_id").and_then(|w| w.as_str()),
+        _ => None,
+    }
 }
 
 /// "Fri 19 Dec 2026 17:00 UTC".

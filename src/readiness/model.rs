@@ -409,12 +409,11 @@ pub fn readiness_of(
     Ok(assess(grid, criteria.as_ref(), &publishers, &open_blocking))
 }
 
-/// The unresolved blocking UIT issues of the window that `ctx` may see.
+/// The unresolved (`open` or `triaged`) blocking UIT issues of the window that `ctx` may see.
 fn open_blocking_issues(
-    _conn: &mut DbConn,
-    _ctx: &AuthContext,
-    _window_id: &str,
+    conn: &mut DbConn,
+    ctx: &AuthContext,
+    window_id: &str,
 ) -> Result<Vec<(String, String)>, ApiError> {
-    // UIT issues land with their own domain (crate::uit_issues); until then there are none.
-    Ok(Vec::new())
+    Ok(crate::uit_issues::model::open_blocking(conn, ctx, window_id)?)
 }

@@ -22,14 +22,38 @@ pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
         .service(handlers::list_reviews);
 }
 
-/// The window's unresolved UIT issues as a pack freezes them.
-pub fn open_issues(
-    _conn: &mut DbConn,
-    _ctx: &AuthContext,
-    _window_id: &str,
-) -> Result<Vec<serde_json::Value>, ApiError> {
-    // UIT issues land with their own domain (crate::uit_issues); until then there are none.
-    Ok(Vec::new())
+/// The window's unresolved (`open` or `triaged`) UIT issues as a pack freezes them: id,
+/// title, severity, status, resolving organisation and when raised. Their descriptions and the
+/// results they cite stay behind the participants rule; freezing a pack is the operator
+/// publishing that these issues exist.
+pub fn open_issues(conn: &mut DbConn, ctx: &AuthContext, window_id: &str) -> Result<Vec<serde_json::Value>, ApiError> {
+    use crate::db::schema::{organisations as o, uit_issues as ui};
+    use diesel::prelude::*;
+    let rows: Vec<crate::uit_issues::model::IssueRow> = crate::uit_issues::model::visible_to(ctx)
+        .filter(ui::window_id.eq(window_id.to_string()))
+        .filter(ui::status.eq_any(crate::uit_issues::model::PENDING))
+        .order(ui::id.asc())
+        .load(conn)?;
+    let names: std::collections::HashMap<String, String> = o::table
+        .filter(o::id.eq_any(rows.iter().map(|r| r.resolving_org_id.clone()).collect::<Vec<_>>()))
+        .select((o::id, o::name))
+        .load::<(String, String)>(conn)?
+        .into_iter()
+        .collect();
+    Ok(rows
+        .into_iter()
+        .map(|r| {
+            serde_json::json!({
+                "id": r.id,
+                "title": r.title,
+                "severity": r.severity,
+                "status": r.status,
+                "resolving_org_id": r.resolving_org_id,
+                "resolving_org_name": names.get(&r.resolving_org_id),
+                "raised_at": r.created_at.and_utc(),
+            })
+        })
+        .collect())
 }
 
 /// 422 when a pack's title is blank or longer than 200 characters.

@@ -447,7 +447,7 @@ pub fn create(conn: &mut DbConn, new: NewPack<'_>) -> Result<PackRow, ApiError> 
     // (matrix, readiness, results) reads the same data.
     if let DbConn::Pg(_) = conn {
         diesel::sql_query(
-            "LOCK TABLE results, result_defect_masks, defect_masks, claims, uit_windows, window_participants \
+            "LOCK TABLE results, result_defect_masks, defect_masks, claims, uit_windows, window_participants, uit_issues \
              IN SHARE MODE",
         )
         .execute(conn)?;

@@ -26,6 +26,7 @@ mod roadmaps;
 mod robustness;
 mod security;
 mod smtp;
+mod uit_issues;
 mod web;
 mod web_library;
 mod web_links;

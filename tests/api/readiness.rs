@@ -244,3 +244,61 @@ fn exit_criteria_are_validated_versioned_and_announced() {
     )
     .expect(404);
 }
+
+#[test]
+fn an_unresolved_blocking_uit_issue_holds_readiness_and_is_frozen_in_packs() {
+    let app = TestApp::spawn();
+    let w = world(&app);
+    set_criteria(&app, &w, json!({ "no_open_blocking_issues": true }));
+    let raised = app.post(
+        "/api/v1/uit-issues",
+        Some(&w.a.token),
+        &json!({ "uit_window_id": w.window, "title": "Top-up lost after CoS", "severity": "blocking",
+                 "resolving_org_id": w.maker.org_id, "device_set_ids": [w.sets[0]] }),
+    );
+    raised.expect(201);
+    let issue = raised.json()["id"].as_str().unwrap().to_string();
+    let r = readiness(&app, &w, &w.b.token);
+    assert_eq!(r["unmet"], json!(["no_open_blocking_issues"]));
+    let finding = &criterion(&r, "no_open_blocking_issues")["findings"][0];
+    assert_eq!(finding["uit_issue_id"], issue.as_str());
+    assert_eq!(finding["title"], "Top-up lost after CoS");
+    // Who may not see the issue measures nothing against it.
+    assert_eq!(readiness(&app, &w, &w.outsider.token)["met"], true);
+
+    let pack = app.post(
+        &format!("/api/v1/uit-windows/{}/review-packs", w.window),
+        Some(&w.admin),
+        &json!({}),
+    );
+    pack.expect(201);
+    let pack = pack.json();
+    assert_eq!(pack["readiness_met"], false);
+    assert_eq!(pack["summary"]["open_uit_issues"], 1);
+    let doc = app
+        .get(
+            &format!("/api/v1/review-packs/{}", pack["id"].as_str().unwrap()),
+            Some(&w.reviewer.token),
+        )
+        .json();
+    assert_eq!(doc["uit_issues"][0]["title"], "Top-up lost after CoS");
+    assert_eq!(doc["uit_issues"][0]["severity"], "blocking");
+    assert!(
+        doc["uit_issues"][0].get("description").is_none(),
+        "the description stays with participants"
+    );
+
+    for to in ["triaged", "resolved"] {
+        app.post(
+            &format!("/api/v1/uit-issues/{issue}/transitions"),
+            Some(&w.maker.token),
+            &json!({ "to": to, "comment": "fixed in 1.3" }),
+        )
+        .expect(200);
+    }
+    assert_eq!(
+        readiness(&app, &w, &w.b.token)["met"],
+        true,
+        "a resolved issue no longer blocks"
+    );
+}

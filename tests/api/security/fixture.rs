@@ -43,6 +43,8 @@ pub struct Fx {
     pub dead_notification: String,
     /// A review pack of the window.
     pub pack: String,
+    /// A UIT issue A raised in the window, for the manufacturer to resolve.
+    pub uit_issue: String,
 }
 
 /// A subscription of the signed-in user of `token`; its id.
@@ -196,8 +198,16 @@ impl Fx {
         );
         pack.expect(201);
         let pack = id_of(&pack);
+        let uit_issue = app.post(
+            "/api/v1/uit-issues",
+            Some(&w.a.token),
+            &json!({ "uit_window_id": w.window, "title": "Top-up lost", "severity": "blocking",
+                     "resolving_org_id": w.maker.org_id }),
+        );
+        uit_issue.expect(201);
         Fx {
             pack,
+            uit_issue: id_of(&uit_issue),
             subscription,
             dead_notification,
             operator_viewer,
@@ -259,6 +269,9 @@ impl Fx {
             "results" => one(result, &w.a, &w.b),
             "roadmap-items" => one(item, &w.maker, &self.other_maker),
             "uit-windows" => one(&w.window, &operator, &w.outsider),
+            // The resolving manufacturer's moves are made by w.maker (see WRITES); the outsider
+            // joined no window and neither raised nor resolves the issue.
+            "uit-issues" => one(&self.uit_issue, &w.a, &w.outsider),
             "subscriptions" => one(&self.subscription, &w.a, &w.b),
             "notifications" => one(&self.dead_notification, &operator, &w.b),
             // Packs are the operator's; the peer is a reviewer, whose verdicts they await.
@@ -336,6 +349,12 @@ impl Fx {
             "POST /api/v1/scenarios" => {
                 json!({ "code": format!("scenario_{}", short()), "title": "Change of tenancy" })
             }
+            "POST /api/v1/uit-issues" => json!({ "uit_window_id": w.window, "title": "Display blank",
+                "severity": "minor", "resolving_org_id": w.maker.org_id }),
+            "PATCH /api/v1/uit-issues/{id}" => json!({ "title": "Top-up lost after a hub swap" }),
+            "POST /api/v1/uit-issues/{id}/transitions" => json!({ "to": "triaged" }),
+            "POST /api/v1/uit-issues/{id}/defect-mask" => json!({ "code": format!("DM-{}", 100_000 + rand_digits()),
+                "title": "Top-up lost", "severity": "major", "device_model_id": w.esme_model }),
             "POST /api/v1/uit-windows" => json!({ "release_id": w.release, "name": format!("UIT-{}", short()),
                 "opens_at": (now + chrono::Duration::days(20)).to_rfc3339(),
                 "closes_at": (now + chrono::Duration::days(25)).to_rfc3339() }),

@@ -1,0 +1,55 @@
+-- UIT issues: incidents found in a UIT window, before they are known defects. Visible like
+-- participants-level results (the window's participants, the operator) plus the raising and
+-- resolving organisations (src/uit_issues/model.rs).
+CREATE TABLE uit_issues (
+    id TEXT PRIMARY KEY NOT NULL,
+    window_id TEXT NOT NULL REFERENCES uit_windows (id),
+    title TEXT NOT NULL,
+    description TEXT NOT NULL DEFAULT '',
+    severity TEXT NOT NULL CHECK (severity IN ('blocking','major','minor')),
+    status TEXT NOT NULL CHECK (status IN ('open','triaged','resolved','confirmed','wont_fix')),
+    raised_by_org_id TEXT NOT NULL REFERENCES organisations (id),
+    -- No foreign key: users can be removed, their issues stay.
+    raised_by_user_id TEXT,
+    resolving_org_id TEXT NOT NULL REFERENCES organisations (id),
+    defect_mask_id TEXT REFERENCES defect_masks (id),
+    created_at TIMESTAMP NOT NULL,
+    updated_at TIMESTAMP NOT NULL,
+    version BIGINT NOT NULL DEFAULT 1
+);
+CREATE INDEX uit_issues_window ON uit_issues (window_id, status, severity);
+CREATE INDEX uit_issues_resolving ON uit_issues (resolving_org_id, id);
+CREATE INDEX uit_issues_raiser ON uit_issues (raised_by_org_id, id);
+
+CREATE TABLE uit_issue_device_sets (
+    uit_issue_id TEXT NOT NULL REFERENCES uit_issues (id) ON DELETE CASCADE,
+    device_set_id TEXT NOT NULL REFERENCES device_sets (id),
+    PRIMARY KEY (uit_issue_id, device_set_id)
+);
+
+CREATE TABLE uit_issue_results (
+    uit_issue_id TEXT NOT NULL REFERENCES uit_issues (id) ON DELETE CASCADE,
+    result_id TEXT NOT NULL REFERENCES results (id),
+    PRIMARY KEY (uit_issue_id, result_id)
+);
+CREATE INDEX uit_issue_results_result ON uit_issue_results (result_id);
+
+-- Every step of an issue: raised (from_status NULL), each status transition and each
+-- reassignment, with who, when, the comment and the resolving organisation after the step.
+CREATE TABLE uit_issue_history (
+    id TEXT PRIMARY KEY NOT NULL,
+    uit_issue_id TEXT NOT NULL REFERENCES uit_issues (id) ON DELETE CASCADE,
+    from_status TEXT,
+    to_status TEXT NOT NULL,
+    resolving_org_id TEXT NOT NULL,
+    comment TEXT NOT NULL DEFAULT '',
+    actor_user_id TEXT,
+    actor_org_id TEXT,
+    occurred_at TIMESTAMP NOT NULL
+);
+CREATE INDEX uit_issue_history_issue ON uit_issue_history (uit_issue_id, id);
+
+-- The new notification topic.
+ALTER TABLE change_events DROP CONSTRAINT change_events_topic_check;
+ALTER TABLE change_events ADD CONSTRAINT change_events_topic_check
+    CHECK (topic IN ('releases','uit_windows','retirements','roadmaps','defect_masks','uit_issues'));
