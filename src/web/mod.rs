@@ -186,11 +186,16 @@ pub fn error_page(e: ApiError) -> Result<HttpResponse, ApiError> {
     } else {
         e.detail.clone()
     };
+    // Which field and why, one line each: "comment: say what the concerns are about".
+    let fields: Vec<String> = e.errors.iter().map(|f| format!("{}: {}", f.field, f.message)).collect();
+    let lines: Vec<&str> = std::iter::once(detail.as_str())
+        .chain(fields.iter().map(String::as_str))
+        .collect();
     Ok(message(
         e.status,
         Exposure::Private,
         title,
-        &[detail.as_str()],
+        &lines,
         Some(("/", "Go to the home page")),
     ))
 }

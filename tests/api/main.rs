@@ -28,6 +28,7 @@ mod security;
 mod smtp;
 mod uit_issues;
 mod web;
+mod web_evidence;
 mod web_library;
 mod web_links;
 mod web_rest;
