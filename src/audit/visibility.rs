@@ -24,6 +24,7 @@ pub fn redact(conn: &mut DbConn, ctx: &AuthContext, events: &mut [AuditEvent]) -
             let Some(snapshot) = snapshot else { continue };
             let keep = match event.entity_type.as_str() {
                 "result" => result_readable(conn, ctx, &event.entity_id, &snapshot)?,
+                "result_comment" => crate::results::comments::snapshot_readable(conn, ctx, &snapshot)?,
                 "result_batch" => {
                     let (kept, cut) = visible_batch(conn, ctx, snapshot)?;
                     event.redacted |= cut;

@@ -539,6 +539,23 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    result_comments (id) {
+        id -> Text,
+        result_id -> Text,
+        org_id -> Text,
+        author_user_id -> Text,
+        author_name -> Text,
+        body -> Text,
+        created_at -> Timestamp,
+        deleted_at -> Nullable<Timestamp>,
+        deleted_by_user_id -> Nullable<Text>,
+    }
+}
+
+diesel::joinable!(result_comments -> results (result_id));
+diesel::joinable!(result_comments -> organisations (org_id));
+
 diesel::allow_tables_to_appear_in_same_query!(
     organisations,
     users,
@@ -578,4 +595,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     notification_deliveries,
     rate_limit_counters,
     web_sessions,
+    result_comments,
 );
