@@ -237,10 +237,7 @@ pub async fn create_comment(
             v.text("body", &new.body, MAX_BODY);
             v.finish()?;
             idempotency::once(conn, idem.as_ref(), |conn| {
-                let author_name: String = users::table
-                    .find(&ctx.user_id)
-                    .select(users::name)
-                    .first(conn)?;
+                let author_name: String = users::table.find(&ctx.user_id).select(users::name).first(conn)?;
                 let comment_id = new_id();
                 diesel::insert_into(rc::table)
                     .values((

@@ -75,7 +75,14 @@ fn comments_are_posted_and_listed_oldest_first_with_their_author() {
     comment(&app, &w.reviewer.token, &result, "Is DM-0042 meant to cover it?").expect(201);
 
     // Everyone who reads the result reads its thread, in order, viewers too.
-    for token in [&w.a.token, &w.a_viewer.token, &w.b.token, &w.outsider.token, &w.reviewer.token, &w.admin] {
+    for token in [
+        &w.a.token,
+        &w.a_viewer.token,
+        &w.b.token,
+        &w.outsider.token,
+        &w.reviewer.token,
+        &w.admin,
+    ] {
         assert_eq!(
             bodies(&app, token, &result),
             vec![
@@ -98,14 +105,20 @@ fn comments_are_posted_and_listed_oldest_first_with_their_author() {
     rest.expect(200);
     assert_eq!(rest.json()["items"][0]["body"], "Is DM-0042 meant to cover it?");
     assert_eq!(rest.json()["next_cursor"], Value::Null);
-    app.get(&format!("/api/v1/results/{result}/comments?limit=501"), Some(&w.b.token))
-        .expect_code(400, "invalid_query");
+    app.get(
+        &format!("/api/v1/results/{result}/comments?limit=501"),
+        Some(&w.b.token),
+    )
+    .expect_code(400, "invalid_query");
     app.get(&format!("/api/v1/results/{result}/comments?sort=new"), Some(&w.b.token))
         .expect_code(400, "invalid_query");
 
     // The write is audited.
     let audit = app.get(
-        &format!("/api/v1/audit-events?entity_type=result_comment&entity_id={}", c["id"].as_str().unwrap()),
+        &format!(
+            "/api/v1/audit-events?entity_type=result_comment&entity_id={}",
+            c["id"].as_str().unwrap()
+        ),
         Some(&w.admin),
     );
     audit.expect(200);
@@ -144,7 +157,10 @@ fn a_private_results_comments_are_its_organisations_alone() {
     let w = world(&app);
     let private = result_id(&app, &w.a.token, &w, SCENARIOS[0], "private");
     comment(&app, &w.a.token, &private, "Our own working note.").expect(201);
-    assert_eq!(bodies(&app, &w.a_viewer.token, &private), vec![json!("Our own working note.")]);
+    assert_eq!(
+        bodies(&app, &w.a_viewer.token, &private),
+        vec![json!("Our own working note.")]
+    );
     // Another organisation (a participant of the window), a non-participant, a reviewer and
     // the operator: 404 like a missing id on GET and POST, and nothing was posted.
     for token in [&w.b.token, &w.outsider.token, &w.reviewer.token, &w.admin] {
@@ -192,7 +208,12 @@ fn reviewers_comment_on_industry_results_and_viewers_only_read() {
     let app = TestApp::spawn();
     let w = world(&app);
     let industry = result_id(&app, &w.a.token, &w, SCENARIOS[2], "industry");
-    let reviewed = comment(&app, &w.reviewer.token, &industry, "SECAS: please attach the HAN trace.");
+    let reviewed = comment(
+        &app,
+        &w.reviewer.token,
+        &industry,
+        "SECAS: please attach the HAN trace.",
+    );
     reviewed.expect(201);
     assert_eq!(reviewed.json()["org_id"], w.reviewer.org_id.as_str());
     // A viewer of the publishing organisation, and a reviewer's viewer, may read but not post.
@@ -221,9 +242,14 @@ fn bad_comments_are_refused_naming_the_field() {
     assert_eq!(problem["errors"][0]["message"], "must be at most 4000 characters");
     comment(&app, &w.b.token, &result, &"é".repeat(4000)).expect(201);
     let path = format!("/api/v1/results/{result}/comments");
-    app.post(&path, Some(&w.b.token), &json!({ "body": "Hi", "visibility": "private" }))
+    app.post(
+        &path,
+        Some(&w.b.token),
+        &json!({ "body": "Hi", "visibility": "private" }),
+    )
+    .expect_code(400, "malformed_body");
+    app.post(&path, Some(&w.b.token), &json!({}))
         .expect_code(400, "malformed_body");
-    app.post(&path, Some(&w.b.token), &json!({})).expect_code(400, "malformed_body");
     app.post(&path, Some(&w.b.token), &json!({ "body": 42 }))
         .expect_code(400, "malformed_body");
     app.post(&path, Some(&w.b.token), &json!({ "body": "a\u{0}b" }))
@@ -246,7 +272,13 @@ fn the_author_or_their_admin_deletes_a_comment_which_stays_listed_without_its_bo
 
     // Not the author: another member of the same organisation, another organisation's admin
     // (the reviewer, the outsider), the operator admin; a viewer of the author's organisation.
-    for token in [&a_other.token, &w.reviewer.token, &w.outsider.token, &w.admin, &w.a_viewer.token] {
+    for token in [
+        &a_other.token,
+        &w.reviewer.token,
+        &w.outsider.token,
+        &w.admin,
+        &w.a_viewer.token,
+    ] {
         app.delete(&path(&first), Some(token)).expect_code(403, "forbidden");
     }
     // A comment of another result, or none, is 404.
@@ -256,7 +288,8 @@ fn the_author_or_their_admin_deletes_a_comment_which_stays_listed_without_its_bo
         Some(&w.a.token),
     )
     .expect_code(404, "not_found");
-    app.delete(&path(MISSING), Some(&w.a.token)).expect_code(404, "not_found");
+    app.delete(&path(MISSING), Some(&w.a.token))
+        .expect_code(404, "not_found");
 
     // The author, an admin of the author's organisation, and the reviewer its own.
     app.delete(&path(&first), Some(&w.a.token)).expect(204);
@@ -282,7 +315,11 @@ fn the_author_or_their_admin_deletes_a_comment_which_stays_listed_without_its_bo
     audit.expect(200);
     let events = audit.json()["items"].as_array().unwrap().clone();
     let actions: Vec<&str> = events.iter().map(|e| e["action"].as_str().unwrap()).collect();
-    assert_eq!(actions.iter().filter(|a| **a == "result_comment.delete").count(), 1, "{actions:?}");
+    assert_eq!(
+        actions.iter().filter(|a| **a == "result_comment.delete").count(),
+        1,
+        "{actions:?}"
+    );
     let deletion = events.iter().find(|e| e["action"] == "result_comment.delete").unwrap();
     assert_eq!(deletion["before"]["body"], "First thought.");
     assert_eq!(deletion["after"]["deleted"], true);
