@@ -8,8 +8,8 @@ use std::time::Duration;
 use actix_web::dev::ServerHandle;
 use diesel::connection::SimpleConnection;
 use serde_json::{json, Value};
-use uit_portal::config::Config;
 use uit_portal::auth::Role;
+use uit_portal::config::Config;
 use uit_portal::db::{DbConn, DbTarget};
 use uit_portal::Application;
 
@@ -243,9 +243,38 @@ impl TestApp {
             .to_string()
     }
 
-    /// The bootstrap operator admin's access token.
+    /// The bootstrap operator admin's access token, signed directly for the admin as the
+    /// database has them now (a sign-in costs an argon2 verification, on threads of low
+    /// priority); the tests of signing in call [`TestApp::login`] themselves.
     pub fn admin_token(&self) -> String {
-        self.login(ADMIN_EMAIL, ADMIN_PASSWORD)
+        use diesel::prelude::*;
+        use uit_portal::db::schema::users;
+        let admin: Option<(String, String, i64)> = self.with_db(|conn| {
+            users::table
+                .filter(users::email.eq(&self.config.bootstrap_email))
+                .select((users::id, users::org_id, users::token_version))
+                .first(conn)
+                .optional()
+                .expect("look up the bootstrap admin")
+        });
+        match admin {
+            Some((id, org_id, token_version)) if self.config.jwt_secret.is_some() => {
+                self.sign(&id, &org_id, token_version)
+            }
+            _ => self.login(ADMIN_EMAIL, ADMIN_PASSWORD),
+        }
+    }
+
+    /// An access token for the user, as a sign-in would issue it.
+    fn sign(&self, user_id: &str, org_id: &str, token_version: i64) -> String {
+        let secret = self.config.jwt_secret.as_deref().expect("a configured JWT secret");
+        uit_portal::auth::tokens::Jwt::new(
+            secret.as_bytes(),
+            &self.config.jwt_issuer,
+            &self.config.jwt_audience,
+            self.config.access_token_ttl_seconds as i64,
+        )
+        .issue(user_id, org_id, token_version)
     }
 
     /// Creates an organisation of `kind` as the operator admin; returns its id.
@@ -276,14 +305,8 @@ impl TestApp {
             uit_portal::organisations::model::insert_user(conn, org_id, &email, "Test User", role, user_password_hash())
                 .expect("insert the user")
         });
-        let token = match &self.config.jwt_secret {
-            Some(secret) => uit_portal::auth::tokens::Jwt::new(
-                secret.as_bytes(),
-                &self.config.jwt_issuer,
-                &self.config.jwt_audience,
-                self.config.access_token_ttl_seconds as i64,
-            )
-            .issue(&user.id, org_id, 0),
+        let token = match self.config.jwt_secret {
+            Some(_) => self.sign(&user.id, org_id, 0),
             None => self.login(&email, USER_PASSWORD),
         };
         TestUser {
