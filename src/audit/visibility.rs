@@ -34,6 +34,7 @@ pub fn redact(conn: &mut DbConn, ctx: &AuthContext, events: &mut [AuditEvent]) -
                     }
                     continue;
                 }
+                "result_comment" => crate::results::comments::snapshot_readable(conn, ctx, &snapshot)?,
                 "result_batch" => {
                     let (kept, cut) = visible_batch(conn, ctx, snapshot)?;
                     event.redacted |= cut;

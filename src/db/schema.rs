@@ -641,6 +641,23 @@ diesel::joinable!(uit_issue_results -> uit_issues (uit_issue_id));
 diesel::joinable!(uit_issue_results -> results (result_id));
 diesel::joinable!(uit_issue_history -> uit_issues (uit_issue_id));
 
+diesel::table! {
+    result_comments (id) {
+        id -> Text,
+        result_id -> Text,
+        org_id -> Text,
+        author_user_id -> Text,
+        author_name -> Text,
+        body -> Text,
+        created_at -> Timestamp,
+        deleted_at -> Nullable<Timestamp>,
+        deleted_by_user_id -> Nullable<Text>,
+    }
+}
+
+diesel::joinable!(result_comments -> results (result_id));
+diesel::joinable!(result_comments -> organisations (org_id));
+
 diesel::allow_tables_to_appear_in_same_query!(
     review_packs,
     review_pack_parts,
@@ -680,6 +697,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     calendar_tokens,
     subscriptions,
     notifications,
+    result_comments,
     notification_deliveries,
     rate_limit_counters,
     web_sessions,

@@ -192,8 +192,9 @@ pub fn list(
     Ok(items)
 }
 
-/// The row, when `ctx` may read it; otherwise the same 404 as a missing id.
-fn readable(conn: &mut DbConn, ctx: &AuthContext, id: &str) -> Result<ResultRow, ApiError> {
+/// The row, when `ctx` may read it; otherwise the same 404 as a missing id. The one check of
+/// every read of a single result and of what hangs off it (revisions, comments).
+pub fn readable(conn: &mut DbConn, ctx: &AuthContext, id: &str) -> Result<ResultRow, ApiError> {
     let row: ResultRow = r::table
         .find(id)
         .select(ResultRow::as_select())

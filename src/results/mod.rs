@@ -1,6 +1,7 @@
-//! Compatibility results, their revisions, batches and JUnit uploads.
+//! Compatibility results, their revisions, batches, JUnit uploads and comments.
 
 pub mod bulk;
+pub mod comments;
 pub mod context;
 pub mod handlers;
 pub mod junit;
@@ -15,5 +16,8 @@ pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
         .service(upload::upload_junit)
         .service(handlers::get_result)
         .service(handlers::update_result)
-        .service(handlers::list_revisions);
+        .service(handlers::list_revisions)
+        .service(comments::list_comments)
+        .service(comments::create_comment)
+        .service(comments::delete_comment);
 }

@@ -56,7 +56,7 @@ fn org_admins_read_their_own_audit_trail_only() {
     let admin = app.admin_token();
     let a = app.user_in_new_org(&admin, "supplier", "admin");
     let b = app.user_in_new_org(&admin, "manufacturer", "admin");
-    let a_member = app.invite_user(&a.token, &a.org_id, "member");
+    let a_member = app.invite_user_by_email(&a.token, &a.org_id, "member");
     app.post("/api/v1/me/api-tokens", Some(&b.token), &json!({ "name": "b" }))
         .expect(201);
 

@@ -2,14 +2,15 @@
 //! With `TEST_DATABASE_URL=postgres://...` each app gets its own PostgreSQL schema;
 //! otherwise a temporary SQLite file.
 
-use std::sync::mpsc;
+use std::sync::{mpsc, Mutex, OnceLock};
 use std::time::Duration;
 
 use actix_web::dev::ServerHandle;
 use diesel::connection::SimpleConnection;
 use serde_json::{json, Value};
+use uit_portal::auth::Role;
 use uit_portal::config::Config;
-use uit_portal::db::DbTarget;
+use uit_portal::db::{DbConn, DbTarget};
 use uit_portal::Application;
 
 use crate::smtp::SmtpServer;
@@ -17,6 +18,15 @@ use crate::smtp::SmtpServer;
 pub const JWT_SECRET: &str = "test-secret-test-secret-test-secret-0123456789";
 pub const ADMIN_EMAIL: &str = "operator-admin@example.org";
 pub const ADMIN_PASSWORD: &str = "correct horse battery staple";
+/// The password of every test user, invited or seeded.
+pub const USER_PASSWORD: &str = "a long enough password";
+
+/// `USER_PASSWORD`'s argon2id hash, computed once per test process: every seeded user shares
+/// it (argon2 is what made each user cost a noticeable fraction of a second).
+fn user_password_hash() -> &'static str {
+    static HASH: OnceLock<String> = OnceLock::new();
+    HASH.get_or_init(|| uit_portal::auth::password::hash_blocking(USER_PASSWORD).expect("hash"))
+}
 
 /// A response, read fully.
 #[derive(Debug)]
@@ -76,6 +86,8 @@ pub struct TestApp {
     handle: ServerHandle,
     agent: ureq::Agent,
     pg_schema: Option<(DbTarget, String)>,
+    /// The fixtures' own connection to the app's database, opened on first use.
+    fixtures_db: Mutex<Option<DbConn>>,
     _dir: tempfile::TempDir,
 }
 
@@ -143,6 +155,7 @@ impl TestApp {
             handle,
             agent,
             pg_schema,
+            fixtures_db: Mutex::new(None),
             _dir: dir,
         }
     }
@@ -230,9 +243,38 @@ impl TestApp {
             .to_string()
     }
 
-    /// The bootstrap operator admin's access token.
+    /// The bootstrap operator admin's access token, signed directly for the admin as the
+    /// database has them now (a sign-in costs an argon2 verification, on threads of low
+    /// priority); the tests of signing in call [`TestApp::login`] themselves.
     pub fn admin_token(&self) -> String {
-        self.login(ADMIN_EMAIL, ADMIN_PASSWORD)
+        use diesel::prelude::*;
+        use uit_portal::db::schema::users;
+        let admin: Option<(String, String, i64)> = self.with_db(|conn| {
+            users::table
+                .filter(users::email.eq(&self.config.bootstrap_email))
+                .select((users::id, users::org_id, users::token_version))
+                .first(conn)
+                .optional()
+                .expect("look up the bootstrap admin")
+        });
+        match admin {
+            Some((id, org_id, token_version)) if self.config.jwt_secret.is_some() => {
+                self.sign(&id, &org_id, token_version)
+            }
+            _ => self.login(ADMIN_EMAIL, ADMIN_PASSWORD),
+        }
+    }
+
+    /// An access token for the user, as a sign-in would issue it.
+    fn sign(&self, user_id: &str, org_id: &str, token_version: i64) -> String {
+        let secret = self.config.jwt_secret.as_deref().expect("a configured JWT secret");
+        uit_portal::auth::tokens::Jwt::new(
+            secret.as_bytes(),
+            &self.config.jwt_issuer,
+            &self.config.jwt_audience,
+            self.config.access_token_ttl_seconds as i64,
+        )
+        .issue(user_id, org_id, token_version)
     }
 
     /// Creates an organisation of `kind` as the operator admin; returns its id.
@@ -247,9 +289,51 @@ impl TestApp {
         resp.json()["id"].as_str().unwrap().to_string()
     }
 
-    /// Invites a user into `org_id` with `role` (as `inviter`), accepts the emailed invitation
-    /// and signs the user in.
-    pub fn invite_user(&self, inviter: &str, org_id: &str, role: &str) -> TestUser {
+    /// A user of `role` in `org_id`, as an accepted invitation would leave one (name "Test
+    /// User", password [`USER_PASSWORD`], able to sign in), inserted directly with a signed
+    /// access token: no email, no SMTP wait, no argon2 per user. `_inviter` is kept so the
+    /// call reads like the flow it stands for ([`TestApp::invite_user_by_email`]).
+    pub fn invite_user(&self, _inviter: &str, org_id: &str, role: &str) -> TestUser {
+        self.seed_user(org_id, role)
+    }
+
+    /// See [`TestApp::invite_user`].
+    pub fn seed_user(&self, org_id: &str, role: &str) -> TestUser {
+        let email = format!("user-{}@example.org", uuid::Uuid::new_v4().simple());
+        let role = Role::parse(role).unwrap_or_else(|| panic!("no such role: {role}"));
+        let user = self.with_db(|conn| {
+            uit_portal::organisations::model::insert_user(conn, org_id, &email, "Test User", role, user_password_hash())
+                .expect("insert the user")
+        });
+        let token = match self.config.jwt_secret {
+            Some(_) => self.sign(&user.id, org_id, 0),
+            None => self.login(&email, USER_PASSWORD),
+        };
+        TestUser {
+            id: user.id,
+            org_id: org_id.to_string(),
+            email,
+            token,
+        }
+    }
+
+    /// Runs `f` on the fixtures' connection to the app's database.
+    pub fn with_db<T>(&self, f: impl FnOnce(&mut DbConn) -> T) -> T {
+        let mut guard = self.fixtures_db.lock().unwrap_or_else(|e| e.into_inner());
+        let conn = guard.get_or_insert_with(|| {
+            self.config
+                .db_target()
+                .expect("database target")
+                .connect()
+                .expect("connect to the app's database")
+        });
+        f(conn)
+    }
+
+    /// Invites a user into `org_id` with `role` (as `inviter`) through the real flow: the
+    /// invitation, its email (waited for at the SMTP server), the acceptance and a sign-in.
+    /// For the tests of invitations themselves; others take [`TestApp::invite_user`].
+    pub fn invite_user_by_email(&self, inviter: &str, org_id: &str, role: &str) -> TestUser {
         let email = format!("user-{}@example.org", uuid::Uuid::new_v4().simple());
         self.post(
             &format!("/api/v1/organisations/{org_id}/invitations"),
@@ -258,7 +342,7 @@ impl TestApp {
         )
         .expect(201);
         let token = self.smtp.wait_for(&email).token("uiti_");
-        let password = "a long enough password".to_string();
+        let password = USER_PASSWORD.to_string();
         let accepted = self.post(
             "/api/v1/invitations/accept",
             None,
@@ -279,10 +363,18 @@ impl TestApp {
         let org = self.create_org(admin, kind);
         self.invite_user(admin, &org, role)
     }
+
+    /// [`TestApp::user_in_new_org`] through the real invitation flow (its email included).
+    pub fn user_in_new_org_by_email(&self, admin: &str, kind: &str, role: &str) -> TestUser {
+        let org = self.create_org(admin, kind);
+        self.invite_user_by_email(admin, &org, role)
+    }
 }
 
 impl Drop for TestApp {
     fn drop(&mut self) {
+        // The fixtures' connection first: PostgreSQL drops the schema below.
+        self.fixtures_db.get_mut().unwrap_or_else(|e| e.into_inner()).take();
         // stop() sends the command at once; its future only reports completion.
         drop(self.handle.stop(false));
         if let Some((target, schema)) = self.pg_schema.take() {

@@ -6,6 +6,7 @@ mod binary;
 mod calendar;
 mod catalogue;
 mod claims;
+mod comments;
 mod contacts;
 mod contract;
 mod defect_masks;

@@ -114,7 +114,7 @@ fn metrics_are_for_the_operator_and_count_requests() {
     let app = TestApp::spawn();
     app.get("/metrics", None).expect_code(401, "invalid_token");
     let admin = app.admin_token();
-    let supplier = app.user_in_new_org(&admin, "supplier", "admin");
+    let supplier = app.user_in_new_org_by_email(&admin, "supplier", "admin");
     app.get("/metrics", Some(&supplier.token)).expect_code(403, "forbidden");
     app.get("/healthz", None).expect(200);
     let metrics = app.get("/metrics", Some(&admin));

@@ -310,8 +310,8 @@ fn members_are_managed_by_their_admins_and_the_last_admin_stays() {
     let admin = app.admin_token();
     let org = app.create_org(&admin, "supplier");
     let boss = app.invite_user(&admin, &org, "admin");
-    let member = app.invite_user(&boss.token, &org, "member");
-    let viewer = app.invite_user(&boss.token, &org, "viewer");
+    let member = app.invite_user_by_email(&boss.token, &org, "member");
+    let viewer = app.invite_user_by_email(&boss.token, &org, "viewer");
 
     let members = app.get(&format!("/api/v1/organisations/{org}/members"), Some(&viewer.token));
     members.expect(200);
@@ -488,7 +488,7 @@ fn admins_list_and_revoke_pending_invitations() {
     let operator = app.admin_token();
     let org = app.create_org(&operator, "supplier");
     let org_admin = app.invite_user(&operator, &org, "admin");
-    let member = app.invite_user(&org_admin.token, &org, "member");
+    let member = app.invite_user_by_email(&org_admin.token, &org, "member");
     let invite = |email: &str| {
         let resp = app.post(
             &format!("/api/v1/organisations/{org}/invitations"),
@@ -579,7 +579,7 @@ fn admins_list_and_revoke_their_members_api_tokens_without_seeing_secrets() {
     let operator = app.admin_token();
     let org = app.create_org(&operator, "supplier");
     let org_admin = app.invite_user(&operator, &org, "admin");
-    let member = app.invite_user(&org_admin.token, &org, "member");
+    let member = app.invite_user_by_email(&org_admin.token, &org, "member");
     let create = |user: &str, name: &str| {
         let resp = app.post("/api/v1/me/api-tokens", Some(user), &json!({ "name": name }));
         resp.expect(201);

@@ -88,6 +88,9 @@ const FOREIGN: &[(&str, Foreign, &str)] = &[
     ("GET /api/v1/results/{id}", Hidden, "a private result is its organisation's alone"),
     ("PATCH /api/v1/results/{id}", Hidden, "a private result is its organisation's alone"),
     ("GET /api/v1/results/{id}/revisions", Hidden, "a private result is its organisation's alone"),
+    ("GET /api/v1/results/{id}/comments", Hidden, "a comment is visible to exactly those who may read its result"),
+    ("POST /api/v1/results/{id}/comments", Hidden, "a comment is visible to exactly those who may read its result"),
+    ("DELETE /api/v1/results/{id}/comments/{comment_id}", Hidden, "a comment is visible to exactly those who may read its result"),
     ("GET /api/v1/roadmap-items/{id}", Hidden, "a private roadmap item is its manufacturer's (and the operator's)"),
     ("PATCH /api/v1/roadmap-items/{id}", Hidden, "a private roadmap item is its manufacturer's (and the operator's)"),
     ("DELETE /api/v1/roadmap-items/{id}", Hidden, "a private roadmap item is its manufacturer's (and the operator's)"),
@@ -145,9 +148,12 @@ enum Writer {
     /// A member (or admin) of a reviewer organisation or of the operator; viewers and the
     /// other kinds get 403 (the reason says why).
     Reviewers(&'static str),
+    /// Every organisation that may read the resource, reviewers included, each acting on what
+    /// is its own; viewers get 403 (the reason says why).
+    Reader(&'static str),
 }
 
-use Writer::{OwnOrgAdmin, Reviewers, SelfService};
+use Writer::{OwnOrgAdmin, Reader, Reviewers, SelfService};
 
 /// Every write operation (POST, PUT, PATCH, DELETE) that needs credentials.
 #[rustfmt::skip]
@@ -185,6 +191,8 @@ const WRITES: &[(&str, Writer)] = &[
     ("POST /api/v1/results/batch", Writer::Org(Org::Supplier)),
     ("POST /api/v1/results/junit", Writer::Org(Org::Supplier)),
     ("PATCH /api/v1/results/{id}", Writer::Org(Org::Supplier)),
+    ("POST /api/v1/results/{id}/comments", Reader("anyone who may read a result comments on it; reviewers (SECAS, working groups) are the point: they review shared results")),
+    ("DELETE /api/v1/results/{id}/comments/{comment_id}", Reader("the author, reviewers included, or an admin of the author's organisation deletes a comment")),
     ("POST /api/v1/roadmap-items", Writer::Org(Org::Manufacturer)),
     ("PATCH /api/v1/roadmap-items/{id}", Writer::Org(Org::Manufacturer)),
     ("DELETE /api/v1/roadmap-items/{id}", Writer::Org(Org::Manufacturer)),
@@ -396,6 +404,10 @@ fn another_tenants_id_answers_like_a_missing_id_where_the_resource_is_tenant_sco
     let probes = [
         (format!("/api/v1/results/{}", fx.private_result), fx.w.a.token.clone()),
         (
+            format!("/api/v1/results/{}/comments", fx.private_result),
+            fx.w.a.token.clone(),
+        ),
+        (
             format!("/api/v1/roadmap-items/{}", fx.private_item),
             fx.w.maker.token.clone(),
         ),
@@ -562,6 +574,15 @@ fn write_routes_are_forbidden_to_viewers_and_reviewers() {
                 expect_forbidden(&call.send(&app, &fx.operator_viewer.token), "an operator viewer", &key);
                 expect_forbidden(&call.send(&app, &fx.w.a.token), "a supplier member", &key);
                 allowed.push((call, reviewer.token.clone(), "a reviewer admin".into()));
+            }
+            // A supplier member and a reviewer each act on their own: the supplier's comment
+            // (which its viewer may not delete) and the reviewer's.
+            Reader(_) => {
+                let call = Call::new(&fx, op, &ids(op));
+                expect_forbidden(&call.send(&app, &fx.w.a_viewer.token), "a supplier viewer", &key);
+                allowed.push((call, fx.w.a.token.clone(), "a supplier member".into()));
+                let own = Call::new(&fx, op, &fx.reviewer_ids(&op.path));
+                allowed.push((own, reviewer.token.clone(), "a reviewer admin".into()));
             }
             SelfService(_) => self_service.push(op),
         }

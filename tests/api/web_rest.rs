@@ -23,7 +23,7 @@ fn mails_to(app: &TestApp, to: &str) -> usize {
 #[test]
 fn forgot_password_answers_alike_for_any_address_and_emails_only_an_account() {
     let app = TestApp::spawn();
-    let user = app.user_in_new_org(&app.admin_token(), "supplier", "member");
+    let user = app.user_in_new_org_by_email(&app.admin_token(), "supplier", "member");
     let unknown = unique_email("nobody");
     let mut b = Browser::new(&app);
     let sign_in = b.get("/sign-in");
@@ -63,7 +63,7 @@ fn forgot_password_answers_alike_for_any_address_and_emails_only_an_account() {
     );
 
     // A form that did not come from the page: 403, and no email.
-    let other = app.user_in_new_org(&app.admin_token(), "supplier", "member");
+    let other = app.user_in_new_org_by_email(&app.admin_token(), "supplier", "member");
     nth_mail(&app, &other.email, 0); // the invitation
     let invited = mails_to(&app, &other.email);
     for fields in [

@@ -35,6 +35,10 @@ pub struct Fx {
     pub contact: String,
     pub private_result: String,
     pub industry_result: String,
+    /// A's comments on its private and its industry result, and the reviewer's on the latter.
+    pub private_comment: String,
+    pub industry_comment: String,
+    pub reviewer_comment: String,
     pub private_item: String,
     pub industry_item: String,
     /// A's own subscription.
@@ -178,6 +182,18 @@ impl Fx {
         private_result.expect(201);
         let industry_result = publish(app, &w.a.token, &w.window, &w.sets[0], SCENARIOS[1], "pass", "industry");
         industry_result.expect(201);
+        let comment = |result: &Resp, token: &str| {
+            let resp = app.post(
+                &format!("/api/v1/results/{}/comments", id_of(result)),
+                Some(token),
+                &json!({ "body": "Seen on our meters too." }),
+            );
+            resp.expect(201);
+            id_of(&resp)
+        };
+        let private_comment = comment(&private_result, &w.a.token);
+        let industry_comment = comment(&industry_result, &w.a.token);
+        let reviewer_comment = comment(&industry_result, &w.reviewer.token);
         let item = |visibility: &str| {
             let resp = app.post(
                 "/api/v1/roadmap-items",
@@ -228,6 +244,9 @@ impl Fx {
             contact: id_of(&contact),
             private_result: id_of(&private_result),
             industry_result: id_of(&industry_result),
+            private_comment,
+            industry_comment,
+            reviewer_comment,
             private_item,
             industry_item,
             w,
@@ -258,6 +277,19 @@ impl Fx {
         };
         let resource = path.trim_start_matches("/api/v1/").split('/').next().unwrap();
         match resource {
+            "results" if path.contains("{comment_id}") => {
+                let comment = if shared {
+                    &self.industry_comment
+                } else {
+                    &self.private_comment
+                };
+                Target {
+                    ids: vec![result.clone(), comment.clone()],
+                    peer_ids: vec![result.clone(), comment.clone()],
+                    owner: w.a.token.clone(),
+                    peer: w.b.token.clone(),
+                }
+            }
             "claims" => one(&self.claim, &w.a, &w.b),
             "defect-masks" => one(&self.mask, &w.a, &w.b),
             "device-models" => one(&w.esme_model, &w.maker, &self.other_maker),
@@ -303,6 +335,16 @@ impl Fx {
         }
     }
 
+    /// The ids with which the reviewer acts on a resource of its own (its comment on the
+    /// industry result), for the write routes open to every reader.
+    pub fn reviewer_ids(&self, path: &str) -> Vec<String> {
+        let mut ids = vec![self.industry_result.clone()];
+        if path.contains("{comment_id}") {
+            ids.push(self.reviewer_comment.clone());
+        }
+        ids
+    }
+
     /// A request body for `op` that the server accepts from a user entitled to it (`None`: the
     /// operation takes no body). Names are fresh on every call.
     pub fn body(&self, op: &str) -> Option<(&'static str, Vec<u8>)> {
@@ -343,6 +385,7 @@ impl Fx {
                 return Some(("application/xml", xml.into_bytes()));
             }
             "PATCH /api/v1/results/{id}" => json!({ "notes": "Amended after a rerun." }),
+            "POST /api/v1/results/{id}/comments" => json!({ "body": "Reproduced on our rig." }),
             "POST /api/v1/roadmap-items" => json!({ "device_model_id": w.esme_model, "planned_version": "2.0",
                 "category": "enhancement", "summary": "Faster top-ups" }),
             "PATCH /api/v1/roadmap-items/{id}" => json!({ "summary": "Fixes the tariff switch for good" }),
