@@ -8,6 +8,7 @@
 // on any console error (a CSP violation included) and on any page error.
 import { readFileSync, readdirSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
+import { createHash } from "node:crypto";
 import { createRequire } from "node:module";
 import { chromium } from "playwright-core";
 
@@ -595,6 +596,60 @@ await journey("(h) a supplier leads a set from the page; a viewer has no button 
   const claims = await api("GET", `/uit-windows/${windowId}/claims?device_set_id=${setId}`, { token: login.json.access_token });
   check(claims.status === 200 && claims.json.items.length === 0, `the forged POST claimed the set: ${claims.text}`);
   await viewer.context.close();
+});
+
+await journey("(i) the operator freezes a review pack; the SECAS reviewer checks its hash and records concerns", async () => {
+  const login = await api("POST", "/auth/login", { body: { email: adminEmail, password: adminPassword } });
+  check(login.status === 200, `operator login: ${login.status}`);
+  const token = login.json.access_token;
+  const windows = await api("GET", "/uit-windows?limit=500", { token });
+  const demo = windows.json.items.find((w) => w.name === "UIT-2026-11");
+  check(demo, "the demo window exists");
+  const patched = await api("PATCH", `/uit-windows/${demo.id}`, {
+    token,
+    body: { exit_criteria: { min_publishing_suppliers: 2, max_unexplained_failures: 0 } },
+  });
+  check(patched.status === 200, `setting exit criteria: ${patched.status} ${patched.text}`);
+
+  const { context, page } = await newPage();
+  await page.goto(`${base}/sign-in`);
+  await page.getByLabel("Email address").fill(adminEmail);
+  await page.getByLabel("Password").fill(adminPassword);
+  await page.getByRole("button", { name: "Sign in" }).click();
+  await page.waitForURL(`${base}/`);
+  await openDemoWindow(page);
+  await page.getByRole("link", { name: /Readiness against the exit criteria/ }).click();
+  await page.waitForURL(/\/windows\/[^/]+\/readiness$/);
+  await expectText(page, "At least 2 suppliers published shared results");
+  await screenshot(page, "readiness-operator");
+  await page.getByLabel(/Title/).fill("UIT-2026-11 exit review");
+  await page.getByRole("button", { name: "Freeze a review pack now" }).click();
+  await page.waitForURL(/\/review-packs\/[^/]+$/);
+  await expectText(page, "This is the window's first pack.");
+  const packPath = new URL(page.url()).pathname;
+  await context.close();
+
+  const reviewer = await signInAs("admin@secas.demo");
+  await openDemoWindow(reviewer.page);
+  await reviewer.page.getByRole("link", { name: /Readiness against the exit criteria/ }).click();
+  await reviewer.page.getByRole("link", { name: "UIT-2026-11 exit review" }).click();
+  await reviewer.page.waitForURL(`${base}${packPath}`);
+  const shown = (await reviewer.page.locator("code.hash").innerText()).trim();
+  const [download] = await Promise.all([
+    reviewer.page.waitForEvent("download"),
+    reviewer.page.getByRole("link", { name: /the pack \(JSON/ }).click(),
+  ]);
+  const bytes = readFileSync(await download.path());
+  const digest = createHash("sha256").update(bytes).digest("hex");
+  check(digest === shown, `the pack's SHA-256 ${digest} differs from the page's ${shown}`);
+  check(!bytes.toString("utf8").includes("HAN interference"), "a private note reached the pack");
+  await reviewer.page.getByLabel("Concerns", { exact: true }).check();
+  await reviewer.page.getByLabel(/Comment/).fill("Prepayment top-up is untested on the most prevalent GSME sets.");
+  await reviewer.page.getByRole("button", { name: "Record the verdict" }).click();
+  await reviewer.page.waitForURL(`${base}${packPath}#verdicts`);
+  await expectText(reviewer.page, "Prepayment top-up is untested");
+  await screenshot(reviewer.page, "review-pack-reviewer");
+  await reviewer.context.close();
 });
 
 await browser.close();

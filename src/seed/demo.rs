@@ -332,16 +332,18 @@ pub fn seed(conn: &mut DbConn) -> Result<Demo, ApiError> {
         insert_rows(
             conn,
             "uit_windows",
-            "id, release_id, name, opens_at, closes_at, cancelled_at, cancel_reason, created_at, updated_at, version",
+            "id, release_id, name, opens_at, closes_at, cancelled_at, cancel_reason, created_at, updated_at, version, \
+             exit_criteria",
             &[format!(
-                "({}, {}, {}, {}, {}, NULL, NULL, {}, {}, 1)",
+                "({}, {}, {}, {}, {}, NULL, NULL, {}, {}, 1, {})",
                 q(&window_id),
                 q(&release_id),
                 q(WINDOW_NAME),
                 ts(opened),
                 ts(closes),
                 ts(now),
-                ts(now)
+                ts(now),
+                q(EXIT_CRITERIA)
             )],
         )?;
         let window_scenarios: Vec<String> = scenarios
@@ -390,3 +392,5 @@ pub fn seed(conn: &mut DbConn) -> Result<Demo, ApiError> {
 }
 
 const WINDOW_NAME: &str = "UIT-2026-11";
+/// What the demo window must show before its firmware leaves UIT (see /windows/{id}/readiness).
+const EXIT_CRITERIA: &str = r#"{"min_weighted_share":0.5,"max_unexplained_failures":0,"min_publishing_suppliers":3,"no_open_blocking_issues":true}"#;
