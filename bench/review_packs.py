@@ -9,7 +9,7 @@ same run:
   (bar: median under 50 ms);
 - POST /uit-windows/{id}/review-packs, freezing every industry result (bar: under 2 s);
 - GET /review-packs/{id}: the download, with the server's resident memory before and after
-  (it streams: memory must not grow by the pack's size), and the hash checked;
+  (it streams: memory grows by a few parts, not by the pack's size), and the hash checked;
 - GET /review-packs/{id}/diff of two packs.
 
 Standard library only.
@@ -64,8 +64,14 @@ def rss_kb(pid):
 
 class Api:
     def __init__(self, port, token=None):
+        self.port = port
         self.conn = http.client.HTTPConnection("127.0.0.1", port, timeout=600)
         self.token = token
+
+    def fresh(self):
+        # The server closes idle keep-alive connections: start a new one when that happened.
+        self.conn.close()
+        self.conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=600)
 
     def call(self, method, path, body=None, expect=200):
         headers = {"accept": "application/json"}
@@ -75,8 +81,13 @@ class Api:
         if body is not None:
             data = json.dumps(body)
             headers["content-type"] = "application/json"
-        self.conn.request(method, path, body=data, headers=headers)
-        resp = self.conn.getresponse()
+        try:
+            self.conn.request(method, path, body=data, headers=headers)
+            resp = self.conn.getresponse()
+        except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError):
+            self.fresh()
+            self.conn.request(method, path, body=data, headers=headers)
+            resp = self.conn.getresponse()
         raw = resp.read()
         if resp.status != expect:
             raise SystemExit(f"{method} {path} -> {resp.status} {raw[:300]!r}")
@@ -157,6 +168,7 @@ def main():
         rows.append(("create a review pack", statistics.median(pack_ms), pack_ms[-1]))
 
         before = rss_kb(server.pid)
+        supplier.fresh()
         start = time.perf_counter()
         supplier.conn.request("GET", f"/api/v1/review-packs/{packs[0]['id']}",
                               headers={"authorization": f"Bearer {supplier.token}"})
@@ -194,10 +206,12 @@ def main():
               f"server RSS {before / 1024:.0f} MB before the download, peak {peak / 1024:.0f} MB during it")
         readiness_ok = max(rows[1][1], rows[2][1]) < 50
         pack_ok = rows[3][1] < 2000
-        streams = (peak - before) * 1024 < size / 4
+        # Streaming holds at most a few 1 MiB parts (a channel of two, the one being sent) plus
+        # the database's page cache, whatever the pack's size: a fixed bound, not a share.
+        streams = (peak - before) < 16 * 1024
         print(f"readiness median under 50 ms: {'met' if readiness_ok else 'missed'}")
         print(f"pack created in under 2 s: {'met' if pack_ok else 'missed'}")
-        print(f"download streams (RSS grows by less than a quarter of the pack): {'met' if streams else 'missed'}")
+        print(f"download streams (RSS grows by less than 16 MB): {'met' if streams else 'missed'}")
         sys.exit(0 if hash_ok else 1)
     finally:
         server.terminate()
