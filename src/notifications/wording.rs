@@ -280,6 +280,17 @@ pub fn describe(change: &Change) -> Wording {
                     format!("{subject} has closed"),
                     closes.map(|c| format!("{window} closed {}.", instant(c))),
                 ),
+                ("window.exit_criteria_changed", ..) => plain(
+                    format!("{subject}: exit criteria changed"),
+                    Some(format!("{}.", change.summary)),
+                ),
+                ("review_pack.created", ..) => plain(
+                    format!("{subject}: evidence frozen for review"),
+                    Some(format!(
+                        "{}. Reviewers record their verdict on the pack's page, linked from the window's readiness.",
+                        change.summary
+                    )),
+                ),
                 _ => plain(change.summary.clone(), None),
             }
         }
@@ -440,6 +451,41 @@ mod tests {
         assert_eq!(span(Duration::hours(47)), "47 hours");
         assert_eq!(span(Duration::hours(91)), "4 days");
         assert_eq!(span(Duration::days(1) + Duration::hours(1)), "25 hours");
+    }
+
+    #[test]
+    fn a_frozen_review_pack_and_new_exit_criteria_are_told_in_words() {
+        let mut c = window_change("review_pack.created", json!({ "readiness_met": false }));
+        c.summary = "Review pack \"exit review\" frozen: 11 industry results, exit criteria not met".into();
+        let w = describe(&c);
+        assert!(w.headline.ends_with(": evidence frozen for review"), "{}", w.headline);
+        assert!(w.detail.unwrap().starts_with("Review pack \"exit review\" frozen"));
+        let w = describe(&window_change("window.exit_criteria_changed", json!({})));
+        assert!(w.headline.ends_with(": exit criteria changed"), "{}", w.headline);
+    }
+
+    #[test]
+    fn a_stage_move_citing_a_pack_summarises_the_evidence() {
+        let mut c = window_change(
+            "release.stage_changed",
+            json!({ "from": "uit", "to": "production_proving", "effective_at": "2026-12-05T09:00:00Z",
+                    "override_reason": "Rig fault RIG-7.",
+                    "review_pack": { "title": "exit review", "sha256": "abcdef0123456789",
+                        "summary": { "results": 11, "tested_share": 0.417, "unexplained_failures": 1, "open_uit_issues": 0,
+                                     "criteria": [{ "description": "At most 0 shared failures", "met": false }] },
+                        "reviews": [{ "org_name": "SECAS", "verdict": "concerns" }] } }),
+        );
+        c.entity_type = "release".into();
+        let detail = describe(&c).detail.unwrap();
+        for part in [
+            "review pack \"exit review\" (SHA-256 abcdef012345…)",
+            "11 industry results, 41.7% of the installed base tested",
+            "At most 0 shared failures (not met)",
+            "Verdicts: SECAS concerns.",
+            "overrode the unmet criteria: Rig fault RIG-7.",
+        ] {
+            assert!(detail.contains(part), "{part} not in: {detail}");
+        }
     }
 
     #[test]
