@@ -27,11 +27,7 @@ crate::text_enum!(
 
 pub fn state_of(row: &Row, scenarios: &[String]) -> CoverageState {
     let total: i64 = row.cells.values().map(Cell::total).sum();
-    let done = |code: &String| {
-        row.cells
-            .get(code)
-            .is_some_and(|c| c.total() - c.counts.get("not_run").copied().unwrap_or(0) > 0)
-    };
+    let done = |code: &String| row.cells.get(code).is_some_and(Cell::tested);
     if !scenarios.is_empty() && scenarios.iter().all(done) {
         CoverageState::Complete
     } else if total > 0 {
@@ -117,7 +113,8 @@ pub struct CoverageQuery {
     pub state: Option<CoverageState>,
 }
 
-fn share(part: i128, whole: i128) -> f64 {
+/// `part` of `whole` (0-1), to four decimal places; 0 when `whole` is.
+pub fn share(part: i128, whole: i128) -> f64 {
     if whole == 0 {
         0.0
     } else {

@@ -53,6 +53,11 @@ impl Cell {
     pub fn total(&self) -> i64 {
         self.counts.values().sum()
     }
+
+    /// Whether a result other than `not_run` is in the cell.
+    pub fn tested(&self) -> bool {
+        self.total() - self.counts.get("not_run").copied().unwrap_or(0) > 0
+    }
 }
 
 /// A device set in the window's scope, with its lead and cells.

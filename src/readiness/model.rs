@@ -146,7 +146,7 @@ pub struct Readiness {
 }
 
 fn tested(cell: Option<&Cell>) -> bool {
-    cell.is_some_and(|c| c.total() - c.counts.get("not_run").copied().unwrap_or(0) > 0)
+    cell.is_some_and(Cell::tested)
 }
 
 fn measured(criterion: Criterion, description: String, threshold: f64, measured: f64, met: bool) -> Measured {
@@ -176,11 +176,7 @@ fn share_tested(grid: &Grid, code: &str) -> f64 {
     let weight = |r: &Row| if total > 0 { i128::from(r.prevalence) } else { 1 };
     let whole: i128 = grid.rows.iter().map(weight).sum();
     let part: i128 = grid.rows.iter().filter(|r| tested(r.cells.get(code))).map(weight).sum();
-    if whole == 0 {
-        0.0
-    } else {
-        ((part as f64 / whole as f64) * 10_000.0).round() / 10_000.0
-    }
+    crate::matrix::handlers::share(part, whole)
 }
 
 fn weighted_share(grid: &Grid, threshold: f64) -> Measured {

@@ -272,6 +272,17 @@ pub fn of_window(conn: &mut DbConn, window_id: &str, after: Option<String>, limi
     q.order(review_packs::id.asc()).limit(limit).load(conn)
 }
 
+/// The window's pack frozen just before `pack_id`, if any: (id, title).
+pub fn previous(conn: &mut DbConn, window_id: &str, pack_id: &str) -> QueryResult<Option<(String, String)>> {
+    review_packs::table
+        .filter(review_packs::window_id.eq(window_id))
+        .filter(review_packs::id.lt(pack_id))
+        .order(review_packs::id.desc())
+        .select((review_packs::id, review_packs::title))
+        .first(conn)
+        .optional()
+}
+
 /// One stored part of a pack, by sequence number (`None` past the end).
 pub fn part(conn: &mut DbConn, pack_id: &str, part: &str, seq: i32) -> QueryResult<Option<String>> {
     parts::table

@@ -281,11 +281,7 @@ pub async fn pack(state: web::Data<AppState>, member: Member, path: web::Path<St
         .db
         .run(move |conn| {
             let row = packs::find(conn, &pid)?.ok_or_else(ApiError::not_found)?;
-            let earlier: Vec<packs::PackRow> = packs::of_window(conn, &row.window_id, None, 10_000)?
-                .into_iter()
-                .filter(|p| p.id < row.id)
-                .collect();
-            let previous = earlier.last().map(|p| (p.id.clone(), p.title.clone()));
+            let previous = packs::previous(conn, &row.window_id, &row.id)?;
             let diff = match &previous {
                 Some((prev, _)) => Some(crate::review_packs::diff::diff(conn, &pid, prev)?),
                 None => None,
