@@ -102,7 +102,8 @@ fn readiness_follows_the_shared_evidence_each_caller_may_see() {
     assert_eq!(r["met"], true, "{r}");
     assert_eq!(r["evidence"]["results"], 8, "the private result is not evidence");
 
-    for user in [&w.a.token, &w.b.token] {
+    // A participant's viewer reads what its organisation reads.
+    for user in [&w.a.token, &w.b.token, &w.a_viewer.token] {
         let r = readiness(&app, &w, user);
         assert_eq!(r["met"], true, "participants see the same shared evidence: {r}");
         assert_eq!(criterion(&r, "max_unexplained_failures")["measured"], 0.0);

@@ -106,6 +106,11 @@ fn a_pack_freezes_industry_evidence_under_a_hash_anyone_can_check() {
     }
     assert_eq!(doc["readiness"]["met"], true);
     assert_eq!(download(&app, &w.outsider.token, &first).body, got.body);
+    assert_eq!(
+        download(&app, &w.a_viewer.token, &first).body,
+        got.body,
+        "a viewer reads packs too"
+    );
 
     let again = app.send(
         "GET",

@@ -163,6 +163,41 @@ fn reviewers_read_readiness_and_packs_and_record_verdicts_in_the_browser() {
     assert!(page.body.contains(&format!("/review-packs/{pack_id}")), "{}", page.body);
     assert!(page.body.contains("1 result(s) added"), "{}", page.body);
 
+    // A viewer (of the reviewer organisation, and of a supplier) reads the pages and the
+    // downloads but gets no form, and the domain refuses its POSTs with the page's own token.
+    let reviewer_viewer = app.invite_user(&w.admin, &w.reviewer.org_id, "viewer");
+    for viewer in [&reviewer_viewer, &w.a_viewer] {
+        let mut v = as_user(&app, viewer);
+        let page = v.get(&pack_page);
+        assert_eq!(page.status, 200);
+        assert!(page.body.contains("GSME prepayment untested"));
+        assert!(
+            !page.body.contains("Record the verdict"),
+            "a viewer got the verdict form"
+        );
+        assert!(!page.body.contains(&secret));
+        let download = v.get(&format!("{pack_page}/pack.json"));
+        assert_eq!(hex::encode(Sha256::digest(download.body.as_bytes())), sha);
+        let csrf = hidden(&page.body, "csrf");
+        assert_eq!(
+            v.post(&verdicts, &[("csrf", &csrf), ("verdict", "approve")]).status,
+            403
+        );
+        let ready = v.get(&readiness);
+        assert!(!ready.body.contains("Freeze a review pack"));
+        assert_eq!(v.post(&freeze, &[("csrf", &csrf)]).status, 403);
+    }
+    // The supplier's viewer reads its organisation's participants-level evidence; the
+    // reviewer's viewer does not.
+    assert!(as_user(&app, &w.a_viewer)
+        .get(&readiness)
+        .body
+        .contains("failure(s) no defect mask explains"));
+    assert!(!as_user(&app, &reviewer_viewer)
+        .get(&readiness)
+        .body
+        .contains("failure(s) no defect mask explains"));
+
     // Signed out: to the sign-in page; a missing pack: the 404 page.
     let mut anonymous = Browser::new(&app);
     assert_eq!(anonymous.get(&pack_page).status, 303);
