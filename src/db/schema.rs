@@ -299,6 +299,7 @@ diesel::table! {
         device_types_json -> Text,
         device_model_ids_json -> Text,
         manufacturer_org_ids_json -> Text,
+        uit_window_ids_json -> Text,
         actor_org_id -> Nullable<Text>,
         dedupe_key -> Nullable<Text>,
         consumed_at -> Nullable<Timestamp>,

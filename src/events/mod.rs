@@ -24,6 +24,7 @@ crate::text_enum!(
         Roadmaps => "roadmaps",
         DefectMasks => "defect_masks",
         UitIssues => "uit_issues",
+        Results => "results",
     }
 );
 
@@ -47,6 +48,9 @@ pub struct NewEvent {
     pub device_types: Vec<String>,
     pub device_model_ids: Vec<String>,
     pub manufacturer_org_ids: Vec<String>,
+    /// The UIT windows the change is about or within, for the `uit_window_ids` filter. A
+    /// change to a window itself needs none: [`record`] takes its `entity_id`.
+    pub uit_window_ids: Vec<String>,
     pub actor_org_id: Option<String>,
     /// Makes the event once-only (clock-driven events).
     pub dedupe_key: Option<String>,
@@ -64,6 +68,7 @@ impl NewEvent {
             device_types: Vec::new(),
             device_model_ids: Vec::new(),
             manufacturer_org_ids: Vec::new(),
+            uit_window_ids: Vec::new(),
             actor_org_id: None,
             dedupe_key: None,
         }
@@ -92,6 +97,12 @@ impl NewEvent {
         self
     }
 
+    /// Places the event in UIT windows, for the `uit_window_ids` filter.
+    pub fn windows(mut self, window_ids: Vec<String>) -> Self {
+        self.uit_window_ids = dedup(window_ids);
+        self
+    }
+
     pub fn once(mut self, key: String) -> Self {
         self.dedupe_key = Some(key);
         self
@@ -108,6 +119,10 @@ fn dedup(mut v: Vec<String>) -> Vec<String> {
 pub fn record(conn: &mut DbConn, event: NewEvent) -> Result<String, ApiError> {
     let id = new_id();
     let list = |v: &Vec<String>| serde_json::to_string(v).unwrap_or_else(|_| "[]".into());
+    let mut windows = event.uit_window_ids.clone();
+    if windows.is_empty() && event.entity_type == "uit_window" {
+        windows.push(event.entity_id.clone());
+    }
     diesel::insert_into(ce::table)
         .values((
             ce::id.eq(&id),
@@ -121,6 +136,7 @@ pub fn record(conn: &mut DbConn, event: NewEvent) -> Result<String, ApiError> {
             ce::device_types_json.eq(list(&event.device_types)),
             ce::device_model_ids_json.eq(list(&event.device_model_ids)),
             ce::manufacturer_org_ids_json.eq(list(&event.manufacturer_org_ids)),
+            ce::uit_window_ids_json.eq(list(&windows)),
             ce::actor_org_id.eq(&event.actor_org_id),
             ce::dedupe_key.eq(&event.dedupe_key),
         ))
@@ -158,6 +174,7 @@ struct EventRow {
     device_types_json: String,
     device_model_ids_json: String,
     manufacturer_org_ids_json: String,
+    uit_window_ids_json: String,
     actor_org_id: Option<String>,
     consumed_at: Option<NaiveDateTime>,
 }
@@ -177,6 +194,8 @@ pub struct ChangeEvent {
     pub device_types: Vec<String>,
     pub device_model_ids: Vec<String>,
     pub manufacturer_org_ids: Vec<String>,
+    /// The UIT windows the change is about or within.
+    pub uit_window_ids: Vec<String>,
     pub actor_org_id: Option<String>,
     /// When the notifications fan-out took it; null while pending.
     pub consumed_at: Option<DateTime<Utc>>,
@@ -197,6 +216,7 @@ impl From<EventRow> for ChangeEvent {
             device_types: list(&r.device_types_json),
             device_model_ids: list(&r.device_model_ids_json),
             manufacturer_org_ids: list(&r.manufacturer_org_ids_json),
+            uit_window_ids: list(&r.uit_window_ids_json),
             actor_org_id: r.actor_org_id,
             consumed_at: r.consumed_at.map(|t| t.and_utc()),
         }

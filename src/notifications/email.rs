@@ -43,7 +43,7 @@ pub fn page_path(entity_type: &str, entity_id: &str) -> Option<String> {
     let collection = match entity_type {
         "uit_issue" => return Some(format!("/api/v1/uit-issues/{entity_id}")),
         "release" => "releases",
-        "uit_window" => "windows",
+        "uit_window" | "results" => "windows",
         "firmware" => "firmware",
         "defect_mask" => "defect-masks",
         "roadmap_item" => "roadmap",
@@ -62,6 +62,7 @@ pub fn topic_label(topic: Topic) -> &'static str {
         Topic::Roadmaps => "Roadmaps",
         Topic::DefectMasks => "Defect masks",
         Topic::UitIssues => "UIT issues",
+        Topic::Results => "Results (new failures and known issues)",
     }
 }
 

@@ -49,6 +49,7 @@ pub struct PendingEvent {
     pub device_types_json: String,
     pub device_model_ids_json: String,
     pub manufacturer_org_ids_json: String,
+    pub uit_window_ids_json: String,
 }
 
 /// The reader behind a user's subscription.
@@ -79,6 +80,9 @@ pub struct Subscriber {
 pub enum Audience {
     /// Every signed-in user and every confirmed address.
     Industry,
+    /// Every signed-in user, no address without an account (industry-visible results: the API
+    /// shows them to every organisation, but only with a token).
+    Members,
     /// Users of the owner, of the operator and of organisations in a UIT window open now.
     Participants { owner_org_id: String },
     /// Users of the owner organisation only.
@@ -114,6 +118,21 @@ pub fn audience(entity_type: &str, details: &serde_json::Value) -> Audience {
         "library_contact" => match owner("manufacturer_org_id") {
             Some(owner_org_id) => Audience::OwnerAdmins { owner_org_id },
             None => Audience::Nobody,
+        },
+        // New failures and known issues of shared results: `industry` ones reach every
+        // member, `participants` ones the rule of `results::model::visible_to` (the window's
+        // participants, the operator, the publisher). Private results make no event.
+        "results" => match (
+            details.get("visibility").and_then(|v| v.as_str()),
+            owner("uit_window_id"),
+            owner("org_id"),
+        ) {
+            (Some("industry"), Some(_), Some(_)) => Audience::Members,
+            (Some("participants"), Some(window_id), Some(publisher)) => Audience::WindowParticipants {
+                window_id,
+                org_ids: vec![publisher],
+            },
+            _ => Audience::Nobody,
         },
         "uit_issue" => match (
             owner("uit_window_id"),
@@ -183,6 +202,7 @@ impl Audience {
         match (self, reader) {
             (Audience::Industry, _) => true,
             (Audience::Nobody, _) | (_, None) => false,
+            (Audience::Members, Some(_)) => true,
             (Audience::Participants { owner_org_id }, Some(r)) => {
                 r.org_kind == OrgKind::Operator || r.org_id == *owner_org_id || participation.open.contains(&r.org_id)
             }
@@ -256,6 +276,7 @@ pub fn fan_out_batch(conn: &mut DbConn, now: NaiveDateTime) -> Result<(usize, us
             ce::device_types_json,
             ce::device_model_ids_json,
             ce::manufacturer_org_ids_json,
+            ce::uit_window_ids_json,
         ))
         .limit(EVENTS_PER_TX)
         .load(conn)?;
@@ -336,16 +357,17 @@ fn notifications_for(
         return;
     }
     let list = |s: &str| serde_json::from_str::<Vec<String>>(s).unwrap_or_default();
-    let (types, models, makers) = (
+    let (types, models, makers, windows) = (
         list(&event.device_types_json),
         list(&event.device_model_ids_json),
         list(&event.manufacturer_org_ids_json),
+        list(&event.uit_window_ids_json),
     );
     let today = now.date();
     for sub in subscribers {
         if event.occurred_at < sub.active_since
             || !sub.topics.contains(&topic)
-            || !sub.filters.matches(&types, &models, &makers)
+            || !sub.filters.matches(&types, &models, &makers, &windows)
             || !audience.admits(sub.reader.as_ref(), participation)
         {
             continue;
@@ -607,25 +629,67 @@ mod tests {
     }
 
     #[test]
+    fn shared_results_reach_whoever_may_read_them() {
+        let of = |visibility: &str| {
+            audience(
+                "results",
+                &json!({ "visibility": visibility, "uit_window_id": "w1", "org_id": "supplier-a" }),
+            )
+        };
+        let participation = Participation {
+            windows: HashMap::from([("w1".to_string(), HashSet::from(["supplier-b".to_string()]))]),
+            ..Participation::default()
+        };
+        let reviewer = reader("secas", OrgKind::Reviewer, Role::Viewer);
+        let joined = reader("supplier-b", OrgKind::Supplier, Role::Viewer);
+        let publisher = reader("supplier-a", OrgKind::Supplier, Role::Member);
+        let other = reader("supplier-c", OrgKind::Supplier, Role::Admin);
+
+        let industry = of("industry");
+        assert_eq!(industry, Audience::Members);
+        assert!(industry.admits(Some(&reviewer), &participation) && industry.admits(Some(&other), &participation));
+        assert!(!industry.admits(None, &participation), "results need an account");
+
+        let shared = of("participants");
+        assert_eq!(shared.window_id(), Some("w1"));
+        assert!(shared.admits(Some(&joined), &participation) && shared.admits(Some(&publisher), &participation));
+        assert!(shared.admits(Some(&reader("dcc", OrgKind::Operator, Role::Viewer)), &participation));
+        assert!(!shared.admits(Some(&reviewer), &participation) && !shared.admits(Some(&other), &participation));
+        assert!(!shared.admits(None, &participation));
+
+        assert_eq!(of("private"), Audience::Nobody, "a private result is nobody's news");
+    }
+
+    #[test]
     fn filters_match_when_every_named_list_shares_an_entry() {
         use crate::catalogue::model::DeviceType;
         let v = |items: &[&str]| items.iter().map(|s| s.to_string()).collect::<Vec<_>>();
         let all = Filters::default();
-        assert!(all.matches(&[], &[], &[]));
+        assert!(all.matches(&[], &[], &[], &[]));
         let esme = Filters {
             device_types: vec![DeviceType::Esme],
             ..Filters::default()
         };
-        assert!(esme.matches(&v(&["CHF", "ESME"]), &[], &[]));
-        assert!(!esme.matches(&v(&["CHF"]), &[], &[]));
-        assert!(!esme.matches(&[], &[], &[]), "an unscoped change is not about ESMEs");
+        assert!(esme.matches(&v(&["CHF", "ESME"]), &[], &[], &[]));
+        assert!(!esme.matches(&v(&["CHF"]), &[], &[], &[]));
+        assert!(
+            !esme.matches(&[], &[], &[], &[]),
+            "an unscoped change is not about ESMEs"
+        );
         let both = Filters {
             device_types: vec![DeviceType::Esme],
             manufacturer_org_ids: v(&["m1"]),
             ..Filters::default()
         };
-        assert!(both.matches(&v(&["ESME"]), &v(&["p"]), &v(&["m1", "m2"])));
-        assert!(!both.matches(&v(&["ESME"]), &v(&["p"]), &v(&["m2"])));
+        assert!(both.matches(&v(&["ESME"]), &v(&["p"]), &v(&["m1", "m2"]), &[]));
+        assert!(!both.matches(&v(&["ESME"]), &v(&["p"]), &v(&["m2"]), &[]));
+        let window = Filters {
+            uit_window_ids: v(&["w1"]),
+            ..Filters::default()
+        };
+        assert!(window.matches(&[], &[], &[], &v(&["w1"])));
+        assert!(!window.matches(&[], &[], &[], &v(&["w2"])));
+        assert!(!window.matches(&[], &[], &[], &[]), "a release is in no window");
     }
 }
 

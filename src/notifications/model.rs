@@ -7,7 +7,7 @@ use utoipa::ToSchema;
 
 use super::{Mode, NotificationStatus, SubscriptionStatus};
 use crate::catalogue::model::DeviceType;
-use crate::db::schema::{device_models, notifications as n, organisations, subscriptions as s};
+use crate::db::schema::{device_models, notifications as n, organisations, subscriptions as s, uit_windows};
 use crate::db::{now, DbConn};
 use crate::events::Topic;
 use crate::http::validate::Validator;
@@ -36,6 +36,11 @@ pub struct Filters {
     /// Manufacturer organisation ids; empty: every manufacturer.
     #[schema(max_items = 100)]
     pub manufacturer_org_ids: Vec<String>,
+    /// UIT window ids: changes within these windows (the windows themselves, their UIT issues
+    /// and results); empty: every window. A change within no window (a release, a roadmap
+    /// item, firmware) does not pass a list that is not empty.
+    #[schema(max_items = 100)]
+    pub uit_window_ids: Vec<String>,
 }
 
 impl Filters {
@@ -43,7 +48,11 @@ impl Filters {
     pub fn normalised(mut self) -> Self {
         self.device_types.sort_by_key(|t| t.as_str());
         self.device_types.dedup();
-        for list in [&mut self.device_model_ids, &mut self.manufacturer_org_ids] {
+        for list in [
+            &mut self.device_model_ids,
+            &mut self.manufacturer_org_ids,
+            &mut self.uit_window_ids,
+        ] {
             for id in list.iter_mut() {
                 *id = id.trim().to_string();
             }
@@ -53,8 +62,14 @@ impl Filters {
         self
     }
 
-    /// Whether a change scoped to these types, products and manufacturers passes.
-    pub fn matches(&self, device_types: &[String], device_model_ids: &[String], manufacturers: &[String]) -> bool {
+    /// Whether a change scoped to these types, products, manufacturers and windows passes.
+    pub fn matches(
+        &self,
+        device_types: &[String],
+        device_model_ids: &[String],
+        manufacturers: &[String],
+        windows: &[String],
+    ) -> bool {
         (self.device_types.is_empty()
             || self
                 .device_types
@@ -63,14 +78,16 @@ impl Filters {
             && (self.device_model_ids.is_empty() || self.device_model_ids.iter().any(|m| device_model_ids.contains(m)))
             && (self.manufacturer_org_ids.is_empty()
                 || self.manufacturer_org_ids.iter().any(|m| manufacturers.contains(m)))
+            && (self.uit_window_ids.is_empty() || self.uit_window_ids.iter().any(|w| windows.contains(w)))
     }
 
     /// Shape checks that need no database.
     pub fn check(&self, v: &mut Validator) {
-        let lists: [(&str, usize); 3] = [
+        let lists: [(&str, usize); 4] = [
             ("filters.device_types", self.device_types.len()),
             ("filters.device_model_ids", self.device_model_ids.len()),
             ("filters.manufacturer_org_ids", self.manufacturer_org_ids.len()),
+            ("filters.uit_window_ids", self.uit_window_ids.len()),
         ];
         for (field, len) in lists {
             if len > MAX_FILTER_ITEMS {
@@ -79,7 +96,7 @@ impl Filters {
         }
     }
 
-    /// Adds field errors for ids that name no product or no organisation.
+    /// Adds field errors for ids that name no product, no organisation or no UIT window.
     pub fn check_references(&self, conn: &mut DbConn, v: &mut Validator) -> Result<(), ApiError> {
         if !self.device_model_ids.is_empty() {
             let found: Vec<String> = device_models::table
@@ -102,6 +119,15 @@ impl Filters {
                 );
             }
         }
+        if !self.uit_window_ids.is_empty() {
+            let found: Vec<String> = uit_windows::table
+                .filter(uit_windows::id.eq_any(&self.uit_window_ids))
+                .select(uit_windows::id)
+                .load(conn)?;
+            if found.len() != self.uit_window_ids.len() {
+                v.error("filters.uit_window_ids", "names a UIT window that does not exist");
+            }
+        }
         Ok(())
     }
 
@@ -119,12 +145,21 @@ impl Filters {
         if !self.manufacturer_org_ids.is_empty() {
             parts.push(count(self.manufacturer_org_ids.len(), "manufacturer", "manufacturers"));
         }
+        if !self.uit_window_ids.is_empty() {
+            parts.push(count(self.uit_window_ids.len(), "UIT window", "UIT windows"));
+        }
         if parts.is_empty() {
             "all products".into()
         } else {
             parts.join("; ")
         }
     }
+}
+
+/// Whether hearing of `topic` needs an account: UIT issues and results are read with a token
+/// only, so an address without one would hear of nothing (and is refused them).
+pub fn needs_account(topic: Topic) -> bool {
+    matches!(topic, Topic::UitIssues | Topic::Results)
 }
 
 /// Topics without repeats, in their declared order.

@@ -108,7 +108,12 @@ fn check_topics(v: &mut Validator, topics: &[Topic]) {
 /// and nothing else until the token in it is sent to `POST /subscriptions/confirm`; the token
 /// works for 48 hours. Asking again while the address has a request pending replaces that
 /// request's topics, filters and mode: the one confirmation confirms the latest choice. Subscribers hear only of what they could read in the API: without an
-/// account, industry-visible changes. `Idempotency-Key` applies to signed-in callers.
+/// account, industry-visible changes; the topics `results` and `uit_issues` need an account
+/// (422 naming `topics[i]` without one). `results` tells of new failures and new known issues
+/// of the results the subscriber may read (participants-level ones of windows its
+/// organisation joined, industry ones), one change per window and visibility a write touched;
+/// `filters.uit_window_ids` narrows any topic to changes within those windows.
+/// `Idempotency-Key` applies to signed-in callers.
 #[utoipa::path(
     tag = "notifications",
     operation_id = "createSubscription",
@@ -183,6 +188,17 @@ pub async fn subscribe_address(state: &AppState, req: &HttpRequest, mut body: Ne
     let mut v = Validator::new();
     check_new(&mut v, &body);
     v.email("email", body.email.as_deref().unwrap_or_default().trim());
+    for (i, topic) in body.topics.iter().enumerate() {
+        if model::needs_account(*topic) {
+            v.error(
+                &format!("topics[{i}]"),
+                format!(
+                    "`{}` tells of what only signed-in organisations may read; subscribe with an account to follow it",
+                    topic.as_str()
+                ),
+            );
+        }
+    }
     v.finish()?;
     normalise_new(&mut body);
     let public_url = state.config.public_url.trim_end_matches('/').to_string();

@@ -121,7 +121,7 @@ pub fn name_all<'a>(conn: &mut DbConn, changes: impl Iterator<Item = &'a mut Cha
     for change in changes {
         change.names.actor_org = change.actor_org_id.as_ref().and_then(|id| orgs.get(id).cloned());
         match change.entity_type.as_str() {
-            "uit_window" | "uit_issue" => {
+            "uit_window" | "uit_issue" | "results" => {
                 if let Some((name, release)) = window_of(change).and_then(|w| windows.get(w)) {
                     change.names.window = Some(name.clone());
                     change.names.release = release_names.get(release).cloned();
@@ -138,8 +138,75 @@ pub fn name_all<'a>(conn: &mut DbConn, changes: impl Iterator<Item = &'a mut Cha
 fn window_of(change: &Change) -> Option<&str> {
     match change.entity_type.as_str() {
         "uit_window" => Some(&change.entity_id),
-        "uit_issue" => change.details.get("uit_window_id").and_then(|w| w.as_str()),
+        "uit_issue" | "results" => change.details.get("uit_window_id").and_then(|w| w.as_str()),
         _ => None,
+    }
+}
+
+/// Results named one by one in an email; the rest are counted.
+const RESULTS_NAMED: usize = 10;
+
+/// New failures and known issues of shared results: who published how many where, the first
+/// few by device set and scenario (with the masks that explain the known issues), and who
+/// else can read them.
+fn results(change: &Change) -> Wording {
+    let d = &change.details;
+    let text = |key: &str| d.get(key).and_then(|v| v.as_str()).unwrap_or_default().to_string();
+    let count = |key: &str| d.get(key).and_then(|v| v.as_u64()).unwrap_or(0) as usize;
+    let window = change
+        .names
+        .window
+        .clone()
+        .unwrap_or_else(|| match text("window_name") {
+            name if name.is_empty() => "a UIT window".into(),
+            name => name,
+        });
+    let org = change
+        .names
+        .actor_org
+        .clone()
+        .unwrap_or_else(|| match text("org_name") {
+            name if name.is_empty() => "An organisation".into(),
+            name => name,
+        });
+    let counted = crate::results::notify::counted(count("failures"), count("known_issues"));
+    let items = d.get("items").and_then(|v| v.as_array()).cloned().unwrap_or_default();
+    let named: Vec<String> = items
+        .iter()
+        .take(RESULTS_NAMED)
+        .map(|i| {
+            let field = |key: &str| i.get(key).and_then(|v| v.as_str()).unwrap_or_default();
+            let masks: Vec<&str> = i
+                .get("masks")
+                .and_then(|m| m.as_array())
+                .map(|m| m.iter().filter_map(|c| c.as_str()).collect())
+                .unwrap_or_default();
+            let scenario = field("scenario").replace('_', " ");
+            if masks.is_empty() {
+                format!("{} ({scenario}): failed", field("device_set_name"))
+            } else {
+                format!(
+                    "{} ({scenario}): failed, a known issue ({})",
+                    field("device_set_name"),
+                    masks.join(", ")
+                )
+            }
+        })
+        .collect();
+    let rest = items.len().saturating_sub(RESULTS_NAMED) + count("more");
+    let mut detail = format!("{org} published {counted} in {window}: {}", named.join("; "));
+    if rest > 0 {
+        detail.push_str(&format!("; and {rest} more"));
+    }
+    detail.push('.');
+    detail.push_str(match text("visibility").as_str() {
+        "industry" => " They are visible to every organisation.",
+        _ => " They are shared with the window's participants.",
+    });
+    Wording {
+        headline: format!("{window}: {counted} from {org}"),
+        detail: Some(detail),
+        note: None,
     }
 }
 
@@ -294,6 +361,7 @@ pub fn describe(change: &Change) -> Wording {
                 _ => plain(change.summary.clone(), None),
             }
         }
+        "results" => results(change),
         "release" => {
             let release = names
                 .release
@@ -440,6 +508,36 @@ mod tests {
             w.detail.as_deref(),
             Some(
                 "UIT-2026-12 now closes Sat 19 Dec 2026 17:00 UTC instead of Tue 15 Dec 21:43 UTC: extended by 4 days."
+            )
+        );
+    }
+
+    #[test]
+    fn new_failures_name_the_cells_and_who_reads_them() {
+        let mut c = window_change(
+            "results.failed",
+            json!({
+                "uit_window_id": "w1", "window_name": "UIT-2026-12", "org_id": "o2", "org_name": "Northern Lights",
+                "visibility": "participants", "failures": 1, "known_issues": 1, "more": 0,
+                "items": [
+                    { "device_set_name": "CHF 4.2 + ESME A", "scenario": "change_of_mode", "masks": [] },
+                    { "device_set_name": "CHF 4.2 + GSME B", "scenario": "top_up", "masks": ["DM-0042"] },
+                ],
+            }),
+        );
+        c.entity_type = "results".into();
+        c.names.actor_org = Some("Northern Lights".into());
+        let w = describe(&c);
+        assert_eq!(
+            w.headline,
+            "UIT-2026-12: 1 new failure and 1 new known issue from Northern Lights"
+        );
+        assert_eq!(
+            w.detail.as_deref(),
+            Some(
+                "Northern Lights published 1 new failure and 1 new known issue in UIT-2026-12: \
+                 CHF 4.2 + ESME A (change of mode): failed; CHF 4.2 + GSME B (top up): failed, a known issue (DM-0042). \
+                 They are shared with the window's participants."
             )
         );
     }

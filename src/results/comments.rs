@@ -120,6 +120,67 @@ pub fn snapshot_readable(conn: &mut DbConn, ctx: &AuthContext, snapshot: &serde_
     }
 }
 
+/// The comments of result `result_id` by id after `after`, at most `fetch`, oldest first, if
+/// `ctx` may read the result (404 alike when it is missing or hidden).
+pub fn read(
+    conn: &mut DbConn,
+    ctx: &AuthContext,
+    result_id: &str,
+    after: Option<String>,
+    fetch: i64,
+) -> Result<Vec<Comment>, ApiError> {
+    readable(conn, ctx, result_id)?;
+    Ok(load(conn, result_id, after, fetch)?)
+}
+
+/// What posting `body` on result `result_id` needs: a result `ctx` may read (404 otherwise),
+/// a role that writes, a body of 1-4000 characters.
+fn check_post(conn: &mut DbConn, ctx: &AuthContext, result_id: &str, body: &str) -> Result<(), ApiError> {
+    readable(conn, ctx, result_id)?;
+    may_write(ctx)?;
+    let mut v = Validator::new();
+    v.text("body", body, MAX_BODY);
+    v.finish()
+}
+
+/// Stores the comment and its audit row, after [`check_post`].
+fn insert(conn: &mut DbConn, ctx: &AuthContext, result_id: &str, body: &str) -> Result<Comment, ApiError> {
+    let author_name: String = users::table.find(&ctx.user_id).select(users::name).first(conn)?;
+    let comment_id = new_id();
+    diesel::insert_into(rc::table)
+        .values((
+            rc::id.eq(&comment_id),
+            rc::result_id.eq(result_id),
+            rc::org_id.eq(&ctx.org_id),
+            rc::author_user_id.eq(&ctx.user_id),
+            rc::author_name.eq(&author_name),
+            rc::body.eq(body.trim()),
+            rc::created_at.eq(now()),
+        ))
+        .execute(conn)?;
+    let comment = find(conn, result_id, &comment_id)?.ok_or_else(ApiError::not_found)?;
+    audit::record(
+        conn,
+        &Actor::from(ctx),
+        Change {
+            action: "result_comment.create",
+            entity_type: "result_comment",
+            entity_id: &comment.id,
+            org_id: Some(&ctx.org_id),
+            before: None,
+            after: Some(serde_json::to_value(&comment)?),
+        },
+    )?;
+    Ok(comment)
+}
+
+/// Posts a comment on result `result_id` as `ctx` (the rules of `POST /results/{id}/comments`;
+/// the result page's form calls it).
+pub fn post(conn: &mut DbConn, ctx: &AuthContext, result_id: &str, body: &str) -> Result<Comment, ApiError> {
+    check_post(conn, ctx, result_id, body)?;
+    insert(conn, ctx, result_id, body)
+}
+
 /// Viewers read; every other role of every organisation kind may comment.
 fn may_write(ctx: &AuthContext) -> Result<(), ApiError> {
     if ctx.role == Role::Viewer {
@@ -169,13 +230,7 @@ pub async fn list_comments(
     let q = query.into_inner();
     let page = PageRequest::new(q.limit, q.cursor.as_deref())?;
     let (after, fetch) = (page.after.clone(), page.fetch());
-    let items = state
-        .db
-        .run(move |conn| {
-            readable(conn, &ctx, &id)?;
-            Ok(load(conn, &id, after, fetch)?)
-        })
-        .await?;
+    let items = state.db.run(move |conn| read(conn, &ctx, &id, after, fetch)).await?;
     Ok(page_response(&req, &page.finish(items, |c| &c.id)))
 }
 
@@ -231,38 +286,9 @@ pub async fn create_comment(
         .db
         .write(move |conn| {
             // Visibility first, also for a replay: a result that narrowed since is 404.
-            readable(conn, &ctx, &id)?;
-            may_write(&ctx)?;
-            let mut v = Validator::new();
-            v.text("body", &new.body, MAX_BODY);
-            v.finish()?;
+            check_post(conn, &ctx, &id, &new.body)?;
             idempotency::once(conn, idem.as_ref(), |conn| {
-                let author_name: String = users::table.find(&ctx.user_id).select(users::name).first(conn)?;
-                let comment_id = new_id();
-                diesel::insert_into(rc::table)
-                    .values((
-                        rc::id.eq(&comment_id),
-                        rc::result_id.eq(&id),
-                        rc::org_id.eq(&ctx.org_id),
-                        rc::author_user_id.eq(&ctx.user_id),
-                        rc::author_name.eq(&author_name),
-                        rc::body.eq(new.body.trim()),
-                        rc::created_at.eq(now()),
-                    ))
-                    .execute(conn)?;
-                let comment = find(conn, &id, &comment_id)?.ok_or_else(ApiError::not_found)?;
-                audit::record(
-                    conn,
-                    &Actor::from(&ctx),
-                    Change {
-                        action: "result_comment.create",
-                        entity_type: "result_comment",
-                        entity_id: &comment.id,
-                        org_id: Some(&ctx.org_id),
-                        before: None,
-                        after: Some(serde_json::to_value(&comment)?),
-                    },
-                )?;
+                let comment = insert(conn, &ctx, &id, &new.body)?;
                 StoredResponse::created(&comment, None)
             })
         })

@@ -7,6 +7,7 @@ pub mod handlers;
 pub mod junit;
 pub mod model;
 pub mod multipart;
+pub mod notify;
 pub mod upload;
 
 pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {

@@ -396,6 +396,7 @@ pub struct Written {
 /// revision; fields an item leaves out keep their values) or leaves alone what would not
 /// change. Lead flags come from the caller's claims. Publishing in a window the organisation
 /// has not joined joins it, under the same rule as joining ([`crate::windows::participants::accepts_joining`]).
+/// New shared failures become `results` change events ([`super::notify`]).
 pub fn upsert(conn: &mut DbConn, ctx: &AuthContext, items: &[ResultInput]) -> Result<Vec<Written>, ApiError> {
     let window_ids = unique(items.iter().map(|i| i.uit_window_id.clone()));
     let set_ids = unique(items.iter().map(|i| i.device_set_id.clone()));
@@ -436,6 +437,7 @@ pub fn upsert(conn: &mut DbConn, ctx: &AuthContext, items: &[ResultInput]) -> Re
     }
     let now = now();
     let mut out = Vec::with_capacity(items.len());
+    let mut failed = Vec::new();
     for item in items {
         let lead = leads.contains(&(item.uit_window_id.clone(), item.device_set_id.clone()));
         match existing.get(&item.key()) {
@@ -462,6 +464,9 @@ pub fn upsert(conn: &mut DbConn, ctx: &AuthContext, items: &[ResultInput]) -> Re
                 save(conn, &updated, row.version)?;
                 if item.defect_mask_ids.is_some() {
                     replace_masks(conn, &updated.id, &item.masks().unwrap_or_default())?;
+                }
+                if super::notify::newly_failed(Some(row), &updated) {
+                    failed.push(updated.clone());
                 }
                 out.push(Written {
                     status: WriteOutcome::Updated,
@@ -491,6 +496,9 @@ pub fn upsert(conn: &mut DbConn, ctx: &AuthContext, items: &[ResultInput]) -> Re
                 item.apply(&mut created)?;
                 diesel::insert_into(r::table).values(&created).execute(conn)?;
                 replace_masks(conn, &created.id, &item.masks().unwrap_or_default())?;
+                if super::notify::newly_failed(None, &created) {
+                    failed.push(created.clone());
+                }
                 out.push(Written {
                     status: WriteOutcome::Created,
                     row: created,
@@ -499,6 +507,7 @@ pub fn upsert(conn: &mut DbConn, ctx: &AuthContext, items: &[ResultInput]) -> Re
             }
         }
     }
+    super::notify::record(conn, ctx, &failed)?;
     Ok(out)
 }
 

@@ -90,7 +90,8 @@ pub fn record(
         NewEvent::new(Topic::UitIssues, kind, "uit_issue", &row.id, summary)
             .details(details)
             .actor(actor_org_id)
-            .scope(types, models, makers),
+            .scope(types, models, makers)
+            .windows(vec![row.window_id.clone()]),
     )?;
     Ok(())
 }

@@ -85,70 +85,77 @@ pub async fn transition_issue(
     if_match: IfMatch,
     body: Json<Transition>,
 ) -> Result<HttpResponse, ApiError> {
-    ctx.require(Capability::Participate)?;
     let id = path.into_inner();
     let body = body.into_inner();
+    let view = state
+        .db
+        .write(move |conn| transition(conn, &ctx, &id, &body, &if_match))
+        .await?;
+    Ok(tagged(view.version, &view))
+}
+
+/// Moves issue `id` to `body.to` for `ctx`: the track's rules, the party, the comment a step
+/// needs, the precondition; keeps the history, tells subscribers, audits. The API's
+/// `POST /uit-issues/{id}/transitions` and the issue page's buttons both call it.
+pub fn transition(
+    conn: &mut crate::db::DbConn,
+    ctx: &AuthContext,
+    id: &str,
+    body: &Transition,
+    if_match: &IfMatch,
+) -> Result<UitIssue, ApiError> {
+    ctx.require(Capability::Participate)?;
     if body.comment.chars().count() > 2000 {
         return Err(ApiError::invalid_field("comment", "must be at most 2000 characters"));
     }
-    let view = state
-        .db
-        .write(move |conn| {
-            let before = model::find_visible(conn, &ctx, &id)?;
-            let from = before.status();
-            let step = from.step(body.to).ok_or_else(|| illegal(from, body.to))?;
-            if !before.acts_as(&ctx, step.party) {
-                return Err(ApiError::forbidden(match step.party {
-                    Party::Resolver => {
-                        "Only the resolving organisation (or the operator) moves an issue to this status."
-                    }
-                    Party::Raiser => {
-                        "Only the organisation that raised the issue (or the operator) confirms or reopens it."
-                    }
-                }));
-            }
-            let comment = body.comment.trim().to_string();
-            if step.needs_comment && comment.is_empty() {
-                let mut v = Validator::new();
-                v.error("comment", format!("must give the reason for moving to {}", body.to));
-                v.finish()?;
-            }
-            if_match.check(before.version)?;
-            let before_view = model::view(conn, &ctx, before.clone())?;
-            let mut after = before.clone();
-            after.status = body.to.as_str().to_string();
-            after.updated_at = now();
-            after.version = before.version + 1;
-            if !model::update(conn, &after)? {
-                return Err(ApiError::precondition_failed());
-            }
-            model::insert_history(conn, &history_row(&after, &ctx, Some(&before.status), &comment))?;
-            let names = notify::names(conn, &after)?;
-            let reason = if comment.is_empty() {
-                String::new()
-            } else {
-                format!(": {comment}")
-            };
-            notify::record(
-                conn,
-                &after,
-                "uit_issue.status_changed",
-                format!(
-                    "UIT issue \"{}\" in {} is now {}, was {}{reason}",
-                    after.title,
-                    names.window,
-                    body.to.words(),
-                    from.words()
-                ),
-                &ctx.org_id,
-                serde_json::json!({ "field": "status", "from": from, "to": body.to, "comment": comment }),
-            )?;
-            let view = model::view(conn, &ctx, after)?;
-            audit_change(conn, &ctx, "uit_issue.transition", &id, Some(&before_view), &view)?;
-            Ok(view)
-        })
-        .await?;
-    Ok(tagged(view.version, &view))
+    let before = model::find_visible(conn, ctx, id)?;
+    let from = before.status();
+    let step = from.step(body.to).ok_or_else(|| illegal(from, body.to))?;
+    if !before.acts_as(ctx, step.party) {
+        return Err(ApiError::forbidden(match step.party {
+            Party::Resolver => "Only the resolving organisation (or the operator) moves an issue to this status.",
+            Party::Raiser => "Only the organisation that raised the issue (or the operator) confirms or reopens it.",
+        }));
+    }
+    let comment = body.comment.trim().to_string();
+    if step.needs_comment && comment.is_empty() {
+        let mut v = Validator::new();
+        v.error("comment", format!("must give the reason for moving to {}", body.to));
+        v.finish()?;
+    }
+    if_match.check(before.version)?;
+    let before_view = model::view(conn, ctx, before.clone())?;
+    let mut after = before.clone();
+    after.status = body.to.as_str().to_string();
+    after.updated_at = now();
+    after.version = before.version + 1;
+    if !model::update(conn, &after)? {
+        return Err(ApiError::precondition_failed());
+    }
+    model::insert_history(conn, &history_row(&after, ctx, Some(&before.status), &comment))?;
+    let names = notify::names(conn, &after)?;
+    let reason = if comment.is_empty() {
+        String::new()
+    } else {
+        format!(": {comment}")
+    };
+    notify::record(
+        conn,
+        &after,
+        "uit_issue.status_changed",
+        format!(
+            "UIT issue \"{}\" in {} is now {}, was {}{reason}",
+            after.title,
+            names.window,
+            body.to.words(),
+            from.words()
+        ),
+        &ctx.org_id,
+        serde_json::json!({ "field": "status", "from": from, "to": body.to, "comment": comment }),
+    )?;
+    let view = model::view(conn, ctx, after)?;
+    audit_change(conn, ctx, "uit_issue.transition", id, Some(&before_view), &view)?;
+    Ok(view)
 }
 
 #[derive(Debug, Deserialize, IntoParams)]

@@ -153,6 +153,7 @@ fn subscribe_form(
         email: choice.email.clone(),
         topics: Topic::ALL
             .iter()
+            .filter(|t| !crate::notifications::model::needs_account(**t))
             .map(|t| TopicBox {
                 code: t.as_str(),
                 label: topic_label(*t),

@@ -22,6 +22,7 @@ mod organisations;
 mod readiness;
 mod releases;
 mod results;
+mod results_topic;
 mod review_packs;
 mod roadmaps;
 mod robustness;

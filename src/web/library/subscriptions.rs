@@ -63,6 +63,7 @@ impl Chosen {
                 },
                 "device_model_ids" if !value.is_empty() => c.filters.device_model_ids.push(value.to_string()),
                 "manufacturer_org_ids" if !value.is_empty() => c.filters.manufacturer_org_ids.push(value.to_string()),
+                "uit_window_ids" if !value.is_empty() => c.filters.uit_window_ids.push(value.to_string()),
                 "mode" => match Mode::parse(value) {
                     Some(m) => c.mode = Some(m),
                     None => v.error("mode", "must be immediate or daily digest"),
@@ -85,6 +86,7 @@ pub struct SubForm {
     pub device_types: Vec<Choice>,
     pub products: Vec<Choice>,
     pub manufacturers: Vec<Choice>,
+    pub windows: Vec<Choice>,
     pub daily: bool,
     pub errors: FormErrors,
 }
@@ -95,6 +97,7 @@ pub struct FormErrors {
     pub device_types: Option<String>,
     pub products: Option<String>,
     pub manufacturers: Option<String>,
+    pub windows: Option<String>,
     pub mode: Option<String>,
     pub other: Option<String>,
 }
@@ -115,6 +118,7 @@ impl FormErrors {
             "filters.device_types",
             "filters.device_model_ids",
             "filters.manufacturer_org_ids",
+            "filters.uit_window_ids",
             "mode",
         ];
         let other = e.errors.iter().any(|f| !known.contains(&f.field.as_str())) || e.errors.is_empty();
@@ -123,17 +127,50 @@ impl FormErrors {
             device_types: find("filters.device_types", "Device types:"),
             products: find("filters.device_model_ids", "Products:"),
             manufacturers: find("filters.manufacturer_org_ids", "Manufacturers:"),
+            windows: find("filters.uit_window_ids", "UIT windows:"),
             mode: find("mode", "How often:"),
             other: other.then(|| e.detail.clone()),
         }
     }
 }
 
-fn form(names: &Names, key: &str, action: String, submit: &'static str, c: &Chosen, errors: FormErrors) -> SubForm {
+/// The directory's names, and the UIT windows by name (newest first) for the window filter.
+struct Lists {
+    names: Names,
+    windows: Vec<(String, String)>,
+}
+
+impl Lists {
+    fn load(conn: &mut crate::db::DbConn) -> Result<Self, ApiError> {
+        use crate::db::schema::uit_windows as w;
+        use diesel::prelude::*;
+        let windows = w::table
+            .order((w::opens_at.desc(), w::id.asc()))
+            .select((w::id, w::name))
+            .limit(MAX_ROWS)
+            .load(conn)?;
+        Ok(Self {
+            names: Names::load(conn)?,
+            windows,
+        })
+    }
+
+    fn window(&self, id: &str) -> String {
+        self.windows
+            .iter()
+            .find(|(w, _)| w == id)
+            .map(|(_, name)| name.clone())
+            .unwrap_or_else(|| "a UIT window no longer listed".into())
+    }
+}
+
+fn form(lists: &Lists, key: &str, action: String, submit: &'static str, c: &Chosen, errors: FormErrors) -> SubForm {
+    let names = &lists.names;
     let open = errors.topics.is_some()
         || errors.device_types.is_some()
         || errors.products.is_some()
         || errors.manufacturers.is_some()
+        || errors.windows.is_some()
         || errors.mode.is_some()
         || errors.other.is_some();
     SubForm {
@@ -175,6 +212,15 @@ fn form(names: &Names, key: &str, action: String, submit: &'static str, c: &Chos
                 label,
             })
             .collect(),
+        windows: lists
+            .windows
+            .iter()
+            .map(|(id, name)| Choice {
+                on: c.filters.uit_window_ids.contains(id),
+                value: id.clone(),
+                label: name.clone(),
+            })
+            .collect(),
         daily: c.mode == Some(Mode::DailyDigest),
         errors,
     }
@@ -207,7 +253,8 @@ struct Retry {
 }
 
 /// "device types ESME, GSME; products: ...; manufacturers: ..." in names.
-fn describe(names: &Names, f: &Filters) -> String {
+fn describe(lists: &Lists, f: &Filters) -> String {
+    let names = &lists.names;
     let mut parts = Vec::new();
     if !f.device_types.is_empty() {
         let types: Vec<&str> = f.device_types.iter().map(|t| t.as_str()).collect();
@@ -220,6 +267,10 @@ fn describe(names: &Names, f: &Filters) -> String {
     if !f.manufacturer_org_ids.is_empty() {
         let orgs: Vec<String> = f.manufacturer_org_ids.iter().map(|o| names.org(o)).collect();
         parts.push(format!("manufacturers {}", orgs.join(", ")));
+    }
+    if !f.uit_window_ids.is_empty() {
+        let windows: Vec<String> = f.uit_window_ids.iter().map(|w| lists.window(w)).collect();
+        parts.push(format!("UIT windows {}", windows.join(", ")));
     }
     if parts.is_empty() {
         "all products".into()
@@ -234,7 +285,7 @@ async fn page(state: &AppState, member: &Member, retry: Option<Retry>) -> Page {
     let user_id = member.auth.user_id.clone();
     let (rows, names) = state
         .db
-        .run(move |conn| Ok((model::list_own(conn, &user_id, None, MAX_ROWS)?, Names::load(conn)?)))
+        .run(move |conn| Ok((model::list_own(conn, &user_id, None, MAX_ROWS)?, Lists::load(conn)?)))
         .await?;
     let (mut retry_new, mut retry_one) = (None, None);
     match retry {

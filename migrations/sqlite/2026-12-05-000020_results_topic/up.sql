@@ -1,0 +1,43 @@
+-- Runs outside diesel's transaction (metadata.toml), like 000017: a CHECK constraint changes
+-- only by rebuilding the table, which needs foreign keys off.
+PRAGMA foreign_keys = OFF;
+BEGIN;
+-- The `results` topic (new failures and new known issues of shared results), and the UIT
+-- windows a change is about, which the subscription filter `uit_window_ids` matches.
+CREATE TABLE change_events_rebuilt (
+    id TEXT PRIMARY KEY NOT NULL,
+    occurred_at TIMESTAMP NOT NULL,
+    topic TEXT NOT NULL CHECK (topic IN ('releases','uit_windows','retirements','roadmaps','defect_masks','uit_issues','results')),
+    kind TEXT NOT NULL,
+    entity_type TEXT NOT NULL,
+    entity_id TEXT NOT NULL,
+    summary TEXT NOT NULL,
+    details_json TEXT NOT NULL,
+    device_types_json TEXT NOT NULL DEFAULT '[]',
+    device_model_ids_json TEXT NOT NULL DEFAULT '[]',
+    manufacturer_org_ids_json TEXT NOT NULL DEFAULT '[]',
+    uit_window_ids_json TEXT NOT NULL DEFAULT '[]',
+    actor_org_id TEXT,
+    dedupe_key TEXT UNIQUE,
+    consumed_at TIMESTAMP
+);
+INSERT INTO change_events_rebuilt (id, occurred_at, topic, kind, entity_type, entity_id, summary, details_json,
+    device_types_json, device_model_ids_json, manufacturer_org_ids_json, uit_window_ids_json, actor_org_id,
+    dedupe_key, consumed_at)
+SELECT id, occurred_at, topic, kind, entity_type, entity_id, summary, details_json,
+    device_types_json, device_model_ids_json, manufacturer_org_ids_json,
+    CASE
+        WHEN entity_type = 'uit_window' THEN json_array(entity_id)
+        WHEN entity_type = 'uit_issue' AND json_extract(details_json, '$.uit_window_id') IS NOT NULL
+            THEN json_array(json_extract(details_json, '$.uit_window_id'))
+        ELSE '[]'
+    END,
+    actor_org_id, dedupe_key, consumed_at
+FROM change_events;
+DROP TABLE change_events;
+ALTER TABLE change_events_rebuilt RENAME TO change_events;
+CREATE INDEX change_events_pending ON change_events (occurred_at, id) WHERE consumed_at IS NULL;
+CREATE INDEX change_events_entity ON change_events (entity_type, entity_id, id);
+CREATE INDEX change_events_topic ON change_events (topic, id);
+COMMIT;
+PRAGMA foreign_keys = ON;
