@@ -84,9 +84,11 @@ function decodeParts(raw) {
   return out.join("\n");
 }
 
-// Waits for an email to `to` holding a link to `path`; returns the link, as written.
-async function linkFromEmail(to, path, seconds = 15) {
-  const pattern = new RegExp(`https?://[^\\s"'<>]+${path.replace(/[-/]/g, "\\$&")}\\?token=[A-Za-z0-9_-]+`);
+// Waits for an email to `to` holding a link to `path` (with a `?token=` unless `token` is
+// false: then the link is the page itself); returns the link, as written.
+async function linkFromEmail(to, path, seconds = 15, token = true) {
+  const tail = token ? "\\?token=[A-Za-z0-9_-]+" : "(?![\\w/-])";
+  const pattern = new RegExp(`https?://[^\\s"'<>]+${path.replace(/[-/]/g, "\\$&")}${tail}`);
   for (let i = 0; i < seconds * 10; i++) {
     let files = [];
     try {
@@ -650,6 +652,74 @@ await journey("(i) the operator freezes a review pack; the SECAS reviewer checks
   await expectText(reviewer.page, "Prepayment top-up is untested");
   await screenshot(reviewer.page, "review-pack-reviewer");
   await reviewer.context.close();
+});
+
+await journey("(j) a participant opens a UIT issue from its email, comments on its result; the resolver triages it", async () => {
+  const password = "uit-demo-password";
+  const tv = await api("POST", "/auth/login", { body: { email: "admin@thames-valley.demo", password } });
+  const nl = await api("POST", "/auth/login", { body: { email: "member@northern-lights.demo", password } });
+  check(tv.status === 200 && nl.status === 200, `demo logins: ${tv.status} ${nl.status}`);
+  const windows = await api("GET", "/uit-windows?limit=500", { token: nl.json.access_token });
+  const demo = windows.json.items.find((w) => w.name === "UIT-2026-11");
+  const sub = await api("POST", "/subscriptions", {
+    token: nl.json.access_token,
+    body: { topics: ["uit_issues"], filters: { uit_window_ids: [demo.id] } },
+  });
+  check(sub.status === 201, `subscribing: ${sub.status} ${sub.text}`);
+  const orgs = await api("GET", "/organisations?limit=500", { token: tv.json.access_token });
+  const maker = orgs.json.items.find((o) => o.slug === "meterwise");
+  const shared = await api("GET", `/results?uit_window_id=${demo.id}&visibility=participants&limit=1`, {
+    token: tv.json.access_token,
+  });
+  check(shared.status === 200 && shared.json.items.length === 1, `a shared result: ${shared.text}`);
+  const result = shared.json.items[0];
+  const title = `Top-up lost after a hub swap (${stamp})`;
+  const raised = await api("POST", "/uit-issues", {
+    token: tv.json.access_token,
+    body: {
+      uit_window_id: demo.id,
+      title,
+      description: "The PPMID shows the credit; the meter never applies it.",
+      severity: "blocking",
+      device_set_ids: [result.device_set_id],
+      result_ids: [result.id],
+      resolving_org_id: maker.id,
+    },
+  });
+  check(raised.status === 201, `raising: ${raised.status} ${raised.text}`);
+  const issuePath = `/uit-issues/${raised.json.id}`;
+
+  // The email's link asks a signed-out browser to sign in first, then shows the issue.
+  const { context, page } = await newPage();
+  await page.goto(await linkFromEmail("member@northern-lights.demo", issuePath, 60, false));
+  await page.waitForURL(/\/sign-in\?next=/);
+  await page.getByLabel("Email address").fill("member@northern-lights.demo");
+  await page.getByLabel("Password").fill(password);
+  await page.getByRole("button", { name: "Sign in" }).click();
+  await page.waitForURL(`${base}${issuePath}`);
+  await expectText(page, title);
+  await expectText(page, "Raised, for Meterwise to resolve");
+  check((await page.getByRole("button", { name: "Mark as triaged" }).count()) === 0, "a bystander can triage");
+  await screenshot(page, "uit-issue-participant");
+  await page.locator("main a[href*='/cell?']").first().click();
+  await page.waitForURL(/\/cell\?/);
+  const note = `Seen on our rig too (${stamp}).`;
+  await page.getByLabel(/^Your comment on/).first().fill(note);
+  await page.getByRole("button", { name: "Post the comment" }).first().click();
+  await page.waitForURL(/\/cell\?.*#r-/);
+  await expectText(page, note);
+  await screenshot(page, "cell-comment");
+  await context.close();
+
+  const resolver = await signInAs("admin@meterwise.demo");
+  await resolver.page.goto(`${base}${issuePath}`);
+  await resolver.page.getByLabel(/^Comment/).first().fill("Reproduced in our lab.");
+  await resolver.page.getByRole("button", { name: "Mark as triaged" }).click();
+  await resolver.page.waitForURL(`${base}${issuePath}`);
+  await expectText(resolver.page, "open to triaged");
+  await expectText(resolver.page, "Reproduced in our lab.");
+  await screenshot(resolver.page, "uit-issue-resolver");
+  await resolver.context.close();
 });
 
 await browser.close();

@@ -164,7 +164,7 @@ mod tests {
             ("title", "Top-up lost"),
             ("severity", "blocking"),
             ("description", "The credit never arrives."),
-            ("issue_url", "https://x/api/v1/uit-issues/1"),
+            ("issue_url", "https://x/uit-issues/1"),
         ];
         let blocks = [
             ("details_html", "<p>x</p>"),

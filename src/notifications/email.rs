@@ -37,11 +37,10 @@ pub struct Recipient {
 }
 
 /// The portal page of what a change is about (the web pages in `src/web/`; members sign in
-/// first, and come back to it). UIT issues have no page yet: their link is the API resource,
-/// as account emails link API paths.
+/// first, and come back to it). New results link to their window's page.
 pub fn page_path(entity_type: &str, entity_id: &str) -> Option<String> {
     let collection = match entity_type {
-        "uit_issue" => return Some(format!("/api/v1/uit-issues/{entity_id}")),
+        "uit_issue" => "uit-issues",
         "release" => "releases",
         "uit_window" | "results" => "windows",
         "firmware" => "firmware",

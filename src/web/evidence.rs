@@ -42,7 +42,8 @@ pub struct CriterionView {
     pub description: String,
     pub met: bool,
     pub measured: String,
-    pub findings: Vec<String>,
+    /// Each finding in words, with the page behind it when there is one.
+    pub findings: Vec<(String, Option<String>)>,
     pub more: i64,
 }
 
@@ -79,6 +80,17 @@ fn finding_words(f: &Finding) -> String {
     }
 }
 
+/// The page behind a finding: a blocking issue's page, or the cell of a failure.
+fn finding_href(window_id: &str, f: &Finding) -> Option<String> {
+    match (f.kind, &f.uit_issue_id, &f.device_set_id, &f.scenario) {
+        (FindingKind::BlockingIssue, Some(id), ..) => Some(format!("/uit-issues/{id}")),
+        (FindingKind::UnexplainedFailure, _, Some(set), Some(scenario)) => Some(format!(
+            "/windows/{window_id}/cell?device_set={set}&scenario={scenario}"
+        )),
+        _ => None,
+    }
+}
+
 fn criteria_views(r: &Readiness) -> Vec<CriterionView> {
     r.criteria
         .iter()
@@ -86,7 +98,12 @@ fn criteria_views(r: &Readiness) -> Vec<CriterionView> {
             description: m.description.clone(),
             met: m.met,
             measured: amount(m.criterion, m.measured),
-            findings: m.findings.iter().take(FINDINGS_SHOWN).map(finding_words).collect(),
+            findings: m
+                .findings
+                .iter()
+                .take(FINDINGS_SHOWN)
+                .map(|f| (finding_words(f), finding_href(&r.uit_window_id, f)))
+                .collect(),
             more: (m.findings_total - FINDINGS_SHOWN as i64).max(0),
         })
         .collect()

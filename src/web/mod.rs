@@ -7,7 +7,9 @@
 //! Pages are registered outside the utoipa scope, so the OpenAPI document never lists them.
 //! Sessions and CSRF live in [`session`].
 
+pub mod comments;
 pub mod evidence;
+pub mod issues;
 pub mod library;
 pub mod member;
 pub mod pages;
@@ -271,5 +273,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         )
         .configure(rest::routes)
         .configure(windows::routes)
-        .configure(evidence::routes);
+        .configure(evidence::routes)
+        .configure(issues::routes)
+        .configure(comments::routes);
 }

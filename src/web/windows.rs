@@ -745,6 +745,7 @@ pub struct RevisionView {
 
 /// A result behind a cell.
 pub struct ResultView {
+    pub id: String,
     pub org: String,
     pub outcome: &'static str,
     pub class: &'static str,
@@ -756,6 +757,7 @@ pub struct ResultView {
     pub lead: bool,
     pub revision: i64,
     pub revisions: Vec<RevisionView>,
+    pub comments: Vec<super::comments::CommentView>,
 }
 
 #[derive(Template)]
@@ -767,6 +769,8 @@ pub struct CellPage {
     pub set_name: String,
     pub scenario_title: String,
     pub results: Vec<ResultView>,
+    pub may_comment: bool,
+    pub csrf: String,
 }
 
 fn result_outcome(r: &TestResult) -> &'static str {
@@ -819,16 +823,18 @@ pub async fn cell(
             };
             let results = crate::results::handlers::list(conn, &ctx, q, None, 500)?;
             let mut revisions = BTreeMap::new();
+            let mut threads = BTreeMap::new();
             for r in &results {
                 revisions.insert(
                     r.id.clone(),
                     crate::results::handlers::revisions(conn, &ctx, &r.id, None, 100)?,
                 );
+                threads.insert(r.id.clone(), super::comments::thread(conn, &ctx, &r.id)?);
             }
-            Ok((window, set_name, title, results, revisions))
+            Ok((window, set_name, title, results, (revisions, threads)))
         })
         .await;
-    let (window, set_name, title, mut results, mut revisions) = match loaded {
+    let (window, set_name, title, mut results, (mut revisions, mut threads)) = match loaded {
         Ok(x) => x,
         Err(e) => return error_page(e),
     };
@@ -839,6 +845,8 @@ pub async fn cell(
             let outcome = result_outcome(&r);
             let (label, class) = outcome_label(Some(outcome));
             ResultView {
+                comments: threads.remove(&r.id).unwrap_or_default(),
+                id: r.id.clone(),
                 org: r.context.org_name.clone(),
                 outcome: label,
                 class,
@@ -880,6 +888,8 @@ pub async fn cell(
         set_name,
         scenario_title: title,
         results: views,
+        may_comment: super::comments::may_comment(&member),
+        csrf: member.csrf().to_string(),
     };
     Ok(render(StatusCode::OK, Exposure::Private, &page, |_| {}))
 }

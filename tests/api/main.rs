@@ -31,6 +31,7 @@ mod smtp;
 mod uit_issues;
 mod web;
 mod web_evidence;
+mod web_issues;
 mod web_library;
 mod web_links;
 mod web_rest;

@@ -581,7 +581,7 @@ fn outsiders_neither_see_nor_hear_of_an_issue() {
     assert_eq!(b_mails.len(), 2, "raised and triaged");
     let text = b_mails[0].decoded();
     assert!(text.contains("Prepayment top-up lost after a hub swap"), "{text}");
-    assert!(text.contains(&format!("{PUBLIC}/api/v1/uit-issues/{issue}")), "{text}");
+    assert!(text.contains(&format!("{PUBLIC}/uit-issues/{issue}")), "{text}");
     assert_eq!(heard(&w.maker.email).len(), 2);
     for email in [&w.outsider.email, &w.reviewer.email, &anonymous] {
         assert!(heard(email).is_empty(), "{email} heard of an issue it may not read");
@@ -619,7 +619,7 @@ fn the_resolving_admins_are_emailed_on_assignment_and_a_new_party_takes_over() {
         "{text}"
     );
     assert!(text.contains("Prepayment top-up lost after a hub swap"), "{text}");
-    assert!(text.contains(&format!("{PUBLIC}/api/v1/uit-issues/{issue}")), "{text}");
+    assert!(text.contains(&format!("{PUBLIC}/uit-issues/{issue}")), "{text}");
     assert!(
         assignments_to(&app, &w.maker.email).is_empty(),
         "members are not emailed"
@@ -640,7 +640,7 @@ fn the_resolving_admins_are_emailed_on_assignment_and_a_new_party_takes_over() {
     assert_eq!(passed.json()["status"], "open");
     assert_eq!(passed.json()["resolving_org_id"], csp.org_id.as_str());
     let mail = assignment_to(&app, &csp.email);
-    assert!(mail.decoded().contains(&format!("/api/v1/uit-issues/{issue}")));
+    assert!(mail.decoded().contains(&format!("{PUBLIC}/uit-issues/{issue}")));
     // The old resolver, not a participant, no longer sees it; the new one moves it.
     app.get(&path, Some(&w.maker.token)).expect_code(404, "not_found");
     move_to(&app, &issue, &csp_member.token, "triaged", "").expect(200);
