@@ -367,6 +367,26 @@ diesel::table! {
 }
 
 diesel::table! {
+    result_counts (window_id, device_set_id, scenario_code, visibility, outcome) {
+        window_id -> Text,
+        device_set_id -> Text,
+        scenario_code -> Text,
+        visibility -> Text,
+        outcome -> Text,
+        n -> BigInt,
+    }
+}
+
+diesel::table! {
+    result_publishers (window_id, org_id, visibility) {
+        window_id -> Text,
+        org_id -> Text,
+        visibility -> Text,
+        n -> BigInt,
+    }
+}
+
+diesel::table! {
     results (id) {
         id -> Text,
         window_id -> Text,
@@ -690,6 +710,8 @@ diesel::allow_tables_to_appear_in_same_query!(
     defect_mask_firmware,
     defect_mask_adoptions,
     results,
+    result_counts,
+    result_publishers,
     result_defect_masks,
     result_revisions,
     roadmap_items,

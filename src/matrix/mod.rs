@@ -1,5 +1,6 @@
 //! Coverage and the compatibility matrix of a UIT window.
 
+pub mod cells;
 pub mod handlers;
 pub mod model;
 

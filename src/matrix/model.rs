@@ -177,18 +177,8 @@ fn lens(
     })
 }
 
-/// Visible results of the window, counted per (set, scenario, outcome, known issue).
-fn counts_sql() -> String {
-    format!(
-        "SELECT results.device_set_id, results.scenario_code, results.outcome, COUNT(*) AS n
-        FROM results
-        WHERE {VISIBLE}
-        GROUP BY 1, 2, 3"
-    )
-}
-
 /// The visible failures that a mask explains (known issues), with the masks' codes: one row
-/// per (result, mask). Counted apart from `counts_sql`, so the explanation is worked out for
+/// per (result, mask). Counted apart from the per-cell counts (`cells::COUNTS`), so the explanation is worked out for
 /// the few failures citing masks, not inside the aggregate over every result of the window.
 fn masks_sql() -> String {
     format!(
@@ -229,7 +219,8 @@ pub fn grid_of(
         .bind::<Text, _>(&window.release_id)
         .bind::<Text, _>(&window.id)
         .load(conn)?;
-    let counts: Vec<CountRow> = diesel::sql_query(counts_sql())
+    // The per-cell aggregates, plus the reader's own results they cannot attribute.
+    let counts: Vec<CountRow> = diesel::sql_query(super::cells::COUNTS)
         .bind::<Text, _>(&window.id)
         .bind::<Text, _>(&org)
         .bind::<Bool, _>(sees_participants)
@@ -278,10 +269,15 @@ pub fn grid_of(
         entry.0.insert(m.result_id);
         entry.1.push(m.code);
     }
-    let mut cells: HashMap<String, BTreeMap<String, Cell>> = HashMap::new();
+    // A (set, scenario, outcome) may come from both parts of the counts: add them up first.
+    let mut summed: HashMap<(String, String, String), i64> = HashMap::new();
     for c in counts {
-        let key = (c.device_set_id, c.scenario_code);
-        let explained = match (c.outcome.as_str(), known.get(&key)) {
+        *summed.entry((c.device_set_id, c.scenario_code, c.outcome)).or_default() += c.n;
+    }
+    let mut cells: HashMap<String, BTreeMap<String, Cell>> = HashMap::new();
+    for ((set, scenario, outcome), n) in summed {
+        let key = (set, scenario);
+        let explained = match (outcome.as_str(), known.get(&key)) {
             ("fail", Some((ids, _))) => ids.len() as i64,
             _ => 0,
         };
@@ -289,8 +285,8 @@ pub fn grid_of(
         if explained > 0 {
             cell.add("known_issue", explained);
         }
-        if c.n > explained {
-            cell.add(&c.outcome, c.n - explained);
+        if n > explained {
+            cell.add(&outcome, n - explained);
         }
     }
     for ((set, scenario), (_, mut codes)) in known {
@@ -359,12 +355,7 @@ pub fn publishers(
     evidence: Evidence,
 ) -> Result<Vec<(String, String, i64)>, ApiError> {
     let (org, sees_participants, own_private) = lens(conn, ctx, window_id, evidence)?;
-    let sql = format!(
-        "SELECT results.org_id, o.name AS org_name, COUNT(*) AS n
-        FROM results JOIN organisations o ON o.id = results.org_id
-        WHERE {VISIBLE} AND o.kind = 'supplier'
-        GROUP BY results.org_id, o.name ORDER BY o.name, results.org_id"
-    );
+    let sql = super::cells::publishers_sql(VISIBLE);
     let rows: Vec<PublisherRow> = diesel::sql_query(sql)
         .bind::<Text, _>(window_id)
         .bind::<Text, _>(&org)

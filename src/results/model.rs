@@ -396,7 +396,8 @@ pub struct Written {
 /// revision; fields an item leaves out keep their values) or leaves alone what would not
 /// change. Lead flags come from the caller's claims. Publishing in a window the organisation
 /// has not joined joins it, under the same rule as joining ([`crate::windows::participants::accepts_joining`]).
-/// New shared failures become `results` change events ([`super::notify`]).
+/// New shared failures become `results` change events ([`super::notify`]); the per-cell
+/// aggregates follow every write ([`crate::matrix::cells`]).
 pub fn upsert(conn: &mut DbConn, ctx: &AuthContext, items: &[ResultInput]) -> Result<Vec<Written>, ApiError> {
     let window_ids = unique(items.iter().map(|i| i.uit_window_id.clone()));
     let set_ids = unique(items.iter().map(|i| i.device_set_id.clone()));
@@ -438,6 +439,7 @@ pub fn upsert(conn: &mut DbConn, ctx: &AuthContext, items: &[ResultInput]) -> Re
     let now = now();
     let mut out = Vec::with_capacity(items.len());
     let mut failed = Vec::new();
+    let mut deltas = crate::matrix::cells::Deltas::default();
     for item in items {
         let lead = leads.contains(&(item.uit_window_id.clone(), item.device_set_id.clone()));
         match existing.get(&item.key()) {
@@ -465,6 +467,7 @@ pub fn upsert(conn: &mut DbConn, ctx: &AuthContext, items: &[ResultInput]) -> Re
                 if item.defect_mask_ids.is_some() {
                     replace_masks(conn, &updated.id, &item.masks().unwrap_or_default())?;
                 }
+                deltas.written(Some(row), &updated);
                 if super::notify::newly_failed(Some(row), &updated) {
                     failed.push(updated.clone());
                 }
@@ -496,6 +499,7 @@ pub fn upsert(conn: &mut DbConn, ctx: &AuthContext, items: &[ResultInput]) -> Re
                 item.apply(&mut created)?;
                 diesel::insert_into(r::table).values(&created).execute(conn)?;
                 replace_masks(conn, &created.id, &item.masks().unwrap_or_default())?;
+                deltas.written(None, &created);
                 if super::notify::newly_failed(None, &created) {
                     failed.push(created.clone());
                 }
@@ -507,6 +511,7 @@ pub fn upsert(conn: &mut DbConn, ctx: &AuthContext, items: &[ResultInput]) -> Re
             }
         }
     }
+    deltas.apply(conn)?;
     super::notify::record(conn, ctx, &failed)?;
     Ok(out)
 }

@@ -233,6 +233,8 @@ pub fn seed(conn: &mut DbConn, e: &Estate<'_>) -> Result<(), ApiError> {
         &result_rows,
     )?;
     insert_rows(conn, "result_defect_masks", "result_id, defect_mask_id", &result_masks)?;
+    // Rows loaded around `results::model::upsert`: recount the per-cell aggregates.
+    crate::matrix::cells::rebuild(conn)?;
 
     // Roadmap items: (product index, owner slug, version, days ahead, category, summary, status, visibility).
     let roadmap = [

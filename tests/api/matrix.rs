@@ -536,3 +536,136 @@ fn accept_decides_the_representation_or_is_refused_with_406() {
         }
     }
 }
+
+#[derive(diesel::QueryableByName, Debug, PartialEq)]
+struct Counted {
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    k: String,
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    n: i64,
+}
+
+/// `sql`'s rows as (key, n), sorted.
+fn counted(app: &TestApp, sql: &str) -> Vec<(String, i64)> {
+    use diesel::RunQueryDsl;
+    let mut conn = crate::notifications::db(app);
+    let mut rows: Vec<(String, i64)> = diesel::sql_query(sql)
+        .load::<Counted>(&mut conn)
+        .unwrap()
+        .into_iter()
+        .map(|c| (c.k, c.n))
+        .collect();
+    rows.sort();
+    rows
+}
+
+#[test]
+fn the_per_cell_aggregates_follow_every_kind_of_write_and_the_grid_reads_them_per_reader() {
+    let app = TestApp::spawn();
+    let w = world(&app);
+    // Creations at every visibility, by two suppliers.
+    for (user, set, scenario, outcome, visibility) in [
+        (&w.a, 0, 0, "fail", "private"),
+        (&w.a, 0, 1, "pass", "participants"),
+        (&w.a, 1, 0, "pass", "industry"),
+        (&w.b, 0, 0, "pass", "industry"),
+        (&w.b, 2, 3, "blocked", "participants"),
+    ] {
+        publish(
+            &app,
+            &user.token,
+            &w.window,
+            &w.sets[set],
+            SCENARIOS[scenario],
+            outcome,
+            visibility,
+        )
+        .expect(201);
+    }
+    // Amendments: an outcome and a visibility by PATCH, both in a batch, and an unchanged item.
+    let private = app.get(
+        &format!("/api/v1/results?uit_window_id={}&visibility=private", w.window),
+        Some(&w.a.token),
+    );
+    let private_id = private.json()["items"][0]["id"].as_str().unwrap().to_string();
+    app.patch(
+        &format!("/api/v1/results/{private_id}"),
+        Some(&w.a.token),
+        &json!({ "visibility": "participants" }),
+    )
+    .expect(200);
+    app.patch(
+        &format!("/api/v1/results/{private_id}"),
+        Some(&w.a.token),
+        &json!({ "outcome": "pass" }),
+    )
+    .expect(200);
+    let item = |set: usize, scenario: usize, outcome: &str, visibility: &str| {
+        json!({ "uit_window_id": w.window, "device_set_id": w.sets[set], "scenario": SCENARIOS[scenario],
+                "outcome": outcome, "visibility": visibility })
+    };
+    app.post(
+        "/api/v1/results/batch",
+        Some(&w.b.token),
+        &json!({ "items": [
+            item(0, 0, "fail", "private"),
+            item(2, 3, "blocked", "participants"),
+            item(1, 1, "pass_with_observations", "participants"),
+        ] }),
+    )
+    .expect(200);
+
+    let aggregate = counted(
+        &app,
+        "SELECT window_id || '/' || device_set_id || '/' || scenario_code || '/' || visibility || '/' || outcome AS k, n
+         FROM result_counts WHERE n <> 0",
+    );
+    let recount = counted(
+        &app,
+        "SELECT window_id || '/' || device_set_id || '/' || scenario_code || '/' || visibility || '/' || outcome AS k,
+            COUNT(*) AS n FROM results GROUP BY window_id, device_set_id, scenario_code, visibility, outcome",
+    );
+    assert_eq!(aggregate, recount);
+    assert_eq!(
+        counted(
+            &app,
+            "SELECT window_id || '/' || org_id || '/' || visibility AS k, n FROM result_publishers WHERE n <> 0"
+        ),
+        counted(
+            &app,
+            "SELECT window_id || '/' || org_id || '/' || visibility AS k, COUNT(*) AS n FROM results
+             GROUP BY window_id, org_id, visibility"
+        )
+    );
+
+    // Each reader's cell (set 0, scenario 0): A's result, a private failure made a
+    // participants' pass; B's, an industry pass made a private failure.
+    let cell = |token: &str| matrix_cell(&app, token, &w.window, &w.sets[0], SCENARIOS[0]);
+    assert_eq!(
+        cell(&w.b.token)["counts"],
+        json!({ "fail": 1, "pass": 1 }),
+        "B's own private failure counts for B"
+    );
+    assert_eq!(
+        cell(&w.a.token)["counts"],
+        json!({ "pass": 1 }),
+        "B's private failure is not A's to see"
+    );
+    assert_eq!(cell(&w.admin)["counts"], json!({ "pass": 1 }), "nor the operator's");
+    assert!(
+        cell(&w.reviewer.token)["counts"]
+            .as_object()
+            .is_none_or(|c| c.is_empty()),
+        "industry only: nothing left"
+    );
+    // Set 1, scenario 0: A's industry pass; B's participants pass with observations is in
+    // set 1, scenario 1. Set 2, scenario 3: B's blocked, unchanged by the batch.
+    assert_eq!(
+        matrix_cell(&app, &w.reviewer.token, &w.window, &w.sets[1], SCENARIOS[0])["counts"],
+        json!({ "pass": 1 })
+    );
+    assert_eq!(
+        matrix_cell(&app, &w.a.token, &w.window, &w.sets[2], SCENARIOS[3])["counts"],
+        json!({ "blocked": 1 })
+    );
+}

@@ -236,5 +236,7 @@ pub fn seed(
             insert_rows(conn, "result_defect_masks", "result_id, defect_mask_id", &masked)
         })?;
     }
+    // Rows loaded around `results::model::upsert`: recount the per-cell aggregates.
+    write_tx(conn, crate::matrix::cells::rebuild)?;
     Ok(bench_window)
 }

@@ -1,0 +1,2 @@
+DROP TABLE result_publishers;
+DROP TABLE result_counts;
