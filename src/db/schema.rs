@@ -367,13 +367,20 @@ diesel::table! {
 }
 
 diesel::table! {
-    result_counts (window_id, device_set_id, scenario_code, visibility, outcome) {
+    result_cells (window_id, device_set_id, scenario_code) {
         window_id -> Text,
         device_set_id -> Text,
         scenario_code -> Text,
-        visibility -> Text,
-        outcome -> Text,
-        n -> BigInt,
+        industry_fail -> BigInt,
+        industry_blocked -> BigInt,
+        industry_pass_with_observations -> BigInt,
+        industry_pass -> BigInt,
+        industry_not_run -> BigInt,
+        participants_fail -> BigInt,
+        participants_blocked -> BigInt,
+        participants_pass_with_observations -> BigInt,
+        participants_pass -> BigInt,
+        participants_not_run -> BigInt,
     }
 }
 
@@ -710,7 +717,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     defect_mask_firmware,
     defect_mask_adoptions,
     results,
-    result_counts,
+    result_cells,
     result_publishers,
     result_defect_masks,
     result_revisions,

@@ -178,7 +178,7 @@ fn lens(
 }
 
 /// The visible failures that a mask explains (known issues), with the masks' codes: one row
-/// per (result, mask). Counted apart from the per-cell counts (`cells::COUNTS`), so the explanation is worked out for
+/// per (result, mask). Counted apart from the per-cell counts (`cells::cells_sql`), so the explanation is worked out for
 /// the few failures citing masks, not inside the aggregate over every result of the window.
 fn masks_sql() -> String {
     format!(
@@ -220,12 +220,30 @@ pub fn grid_of(
         .bind::<Text, _>(&window.id)
         .load(conn)?;
     // The per-cell aggregates, plus the reader's own results they cannot attribute.
-    let counts: Vec<CountRow> = diesel::sql_query(super::cells::COUNTS)
+    let cell_rows: Vec<super::cells::Cell> = diesel::sql_query(super::cells::cells_sql())
         .bind::<Text, _>(&window.id)
-        .bind::<Text, _>(&org)
-        .bind::<Bool, _>(sees_participants)
-        .bind::<Bool, _>(own_private)
         .load(conn)?;
+    let mut counts: Vec<CountRow> = Vec::new();
+    if !org.is_empty() && (own_private || !sees_participants) {
+        counts = diesel::sql_query(super::cells::OWN)
+            .bind::<Text, _>(&window.id)
+            .bind::<Text, _>(&org)
+            .bind::<Bool, _>(sees_participants)
+            .bind::<Bool, _>(own_private)
+            .load(conn)?;
+    }
+    for c in cell_rows {
+        for (outcome, n) in super::cells::OUTCOMES.iter().zip(c.visible(sees_participants)) {
+            if n > 0 {
+                counts.push(CountRow {
+                    device_set_id: c.device_set_id.clone(),
+                    scenario_code: c.scenario_code.clone(),
+                    outcome: outcome.to_string(),
+                    n,
+                });
+            }
+        }
+    }
     let masks: Vec<MaskRow> = diesel::sql_query(masks_sql())
         .bind::<Text, _>(&window.id)
         .bind::<Text, _>(&org)
