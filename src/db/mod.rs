@@ -74,10 +74,15 @@ impl DbTarget {
             Backend::Sqlite => {
                 let mut conn = diesel::SqliteConnection::establish(&self.url)?;
                 // WAL lets readers run beside the single writer; busy_timeout makes writers
-                // queue instead of failing; foreign keys are off by default in SQLite.
+                // queue instead of failing; foreign keys are off by default in SQLite. The
+                // planner needs statistics to pick the right index for a window's grid (the
+                // partial index of failures citing masks over a scan of the window): `optimize`
+                // with 0x10002, as SQLite advises for long-lived connections, gathers them when
+                // a table has none or has grown tenfold, sampling at most 1,000 rows per index.
                 conn.batch_execute(&format!(
                     "PRAGMA busy_timeout = 10000; PRAGMA journal_mode = WAL; \
-                     PRAGMA foreign_keys = ON; PRAGMA synchronous = {};",
+                     PRAGMA foreign_keys = ON; PRAGMA synchronous = {}; \
+                     PRAGMA analysis_limit = 1000; PRAGMA optimize = 0x10002;",
                     self.sqlite_synchronous
                 ))
                 .map_err(diesel::ConnectionError::CouldntSetupConfiguration)?;

@@ -227,14 +227,24 @@ impl Cell {
 }
 
 /// Per (set, scenario, outcome), the reader's own results of window `$1` (`$2` its
-/// organisation) that [`cells_sql`] does not hold: its `participants` ones when it does not see
-/// those (`NOT $3`), its `private` ones when they count (`$4`). Only needed when one of the
-/// two holds.
+/// organisation) at the visibilities `$3` and `$4` (the same one twice when only one is
+/// wanted): those [`cells_sql`] does not hold. See [`own_visibilities`].
 pub const OWN: &str = "SELECT device_set_id, scenario_code, outcome, COUNT(*) AS n
     FROM results
-    WHERE window_id = $1 AND org_id = $2
-        AND ((visibility = 'participants' AND NOT $3) OR (visibility = 'private' AND $4))
+    WHERE window_id = $1 AND org_id = $2 AND visibility IN ($3, $4)
     GROUP BY device_set_id, scenario_code, outcome";
+
+/// The visibilities of the reader's own results that the cells do not hold for it: its
+/// `participants` ones when it does not see other organisations' (`!sees_participants`), its
+/// `private` ones when they count (`own_private`); none (no query at all) otherwise.
+pub fn own_visibilities(sees_participants: bool, own_private: bool) -> Option<(&'static str, &'static str)> {
+    match (!sees_participants, own_private) {
+        (true, true) => Some(("participants", "private")),
+        (true, false) => Some(("participants", "participants")),
+        (false, true) => Some(("private", "private")),
+        (false, false) => None,
+    }
+}
 
 /// Per organisation, the results of window `$1` it published that a reader may see: the
 /// `VISIBLE` rule of `model.rs` itself, applied to the aggregate (named `results` for it).
@@ -247,4 +257,17 @@ pub fn publishers_sql(visible: &str) -> String {
         HAVING SUM(results.n) > 0
         ORDER BY o.name, results.org_id"
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn own_results_are_counted_only_where_the_cells_leave_them_out() {
+        assert_eq!(own_visibilities(true, false), None, "a participant's shared evidence");
+        assert_eq!(own_visibilities(true, true), Some(("private", "private")));
+        assert_eq!(own_visibilities(false, false), Some(("participants", "participants")));
+        assert_eq!(own_visibilities(false, true), Some(("participants", "private")));
+    }
 }

@@ -224,12 +224,15 @@ pub fn grid_of(
         .bind::<Text, _>(&window.id)
         .load(conn)?;
     let mut counts: Vec<CountRow> = Vec::new();
-    if !org.is_empty() && (own_private || !sees_participants) {
+    if let (false, Some((v1, v2))) = (
+        org.is_empty(),
+        super::cells::own_visibilities(sees_participants, own_private),
+    ) {
         counts = diesel::sql_query(super::cells::OWN)
             .bind::<Text, _>(&window.id)
             .bind::<Text, _>(&org)
-            .bind::<Bool, _>(sees_participants)
-            .bind::<Bool, _>(own_private)
+            .bind::<Text, _>(v1)
+            .bind::<Text, _>(v2)
             .load(conn)?;
     }
     for c in cell_rows {
