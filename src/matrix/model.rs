@@ -223,27 +223,27 @@ pub fn grid_of(
     let cell_rows: Vec<super::cells::Cell> = diesel::sql_query(super::cells::cells_sql())
         .bind::<Text, _>(&window.id)
         .load(conn)?;
-    let mut counts: Vec<CountRow> = Vec::new();
+    // Per (set, scenario): the visible counts in the order of `cells::OUTCOMES`.
+    let mut raw: HashMap<(String, String), [i64; 5]> = HashMap::with_capacity(cell_rows.len());
+    for c in cell_rows {
+        let visible = c.visible(sees_participants);
+        if visible.iter().any(|n| *n > 0) {
+            raw.insert((c.device_set_id, c.scenario_code), visible);
+        }
+    }
     if let (false, Some((v1, v2))) = (
         org.is_empty(),
         super::cells::own_visibilities(sees_participants, own_private),
     ) {
-        counts = diesel::sql_query(super::cells::OWN)
+        let own: Vec<CountRow> = diesel::sql_query(super::cells::OWN)
             .bind::<Text, _>(&window.id)
             .bind::<Text, _>(&org)
             .bind::<Text, _>(v1)
             .bind::<Text, _>(v2)
             .load(conn)?;
-    }
-    for c in cell_rows {
-        for (outcome, n) in super::cells::OUTCOMES.iter().zip(c.visible(sees_participants)) {
-            if n > 0 {
-                counts.push(CountRow {
-                    device_set_id: c.device_set_id.clone(),
-                    scenario_code: c.scenario_code.clone(),
-                    outcome: outcome.to_string(),
-                    n,
-                });
+        for c in own {
+            if let Some(i) = super::cells::OUTCOMES.iter().position(|o| *o == c.outcome) {
+                raw.entry((c.device_set_id, c.scenario_code)).or_default()[i] += c.n;
             }
         }
     }
@@ -261,10 +261,11 @@ pub fn grid_of(
         .collect();
     let mut sets = sets;
     let in_scope: std::collections::HashSet<&str> = sets.iter().map(|s| s.id.as_str()).collect();
-    let mut outside: Vec<String> = counts
-        .iter()
-        .map(|c| c.device_set_id.clone())
+    let mut outside: Vec<String> = raw
+        .keys()
+        .map(|(set, _)| set)
         .filter(|id| !in_scope.contains(id.as_str()))
+        .cloned()
         .collect();
     outside.sort();
     outside.dedup();
@@ -290,25 +291,23 @@ pub fn grid_of(
         entry.0.insert(m.result_id);
         entry.1.push(m.code);
     }
-    // A (set, scenario, outcome) may come from both parts of the counts: add them up first.
-    let mut summed: HashMap<(String, String, String), i64> = HashMap::new();
-    for c in counts {
-        *summed.entry((c.device_set_id, c.scenario_code, c.outcome)).or_default() += c.n;
-    }
     let mut cells: HashMap<String, BTreeMap<String, Cell>> = HashMap::new();
-    for ((set, scenario, outcome), n) in summed {
-        let key = (set, scenario);
-        let explained = match (outcome.as_str(), known.get(&key)) {
-            ("fail", Some((ids, _))) => ids.len() as i64,
-            _ => 0,
-        };
-        let cell = cells.entry(key.0).or_default().entry(key.1).or_default();
-        if explained > 0 {
-            cell.add("known_issue", explained);
+    for (key, counts) in raw {
+        let mut cell = Cell::default();
+        for (i, (outcome, n)) in super::cells::OUTCOMES.iter().zip(counts).enumerate() {
+            // Failures a mask explains are known issues, counted apart.
+            let explained = match (i, known.get(&key)) {
+                (0, Some((ids, _))) => (ids.len() as i64).min(n),
+                _ => 0,
+            };
+            if explained > 0 {
+                cell.add("known_issue", explained);
+            }
+            if n > explained {
+                cell.add(outcome, n - explained);
+            }
         }
-        if n > explained {
-            cell.add(&outcome, n - explained);
-        }
+        cells.entry(key.0).or_default().insert(key.1, cell);
     }
     for ((set, scenario), (_, mut codes)) in known {
         codes.sort();
