@@ -196,6 +196,9 @@ fn masks_sql() -> String {
 const LEADS: &str = "SELECT c.device_set_id, c.org_id, o.name AS org_name FROM claims c
     JOIN organisations o ON o.id = c.org_id WHERE c.window_id = $1";
 
+/// A cell's failures that masks explain: their result ids, and the masks' codes.
+type Explained = (HashSet<String>, Vec<String>);
+
 /// Builds the grid of `window_id` as `ctx` may see it.
 pub fn grid(conn: &mut DbConn, ctx: &AuthContext, window_id: &str) -> Result<Grid, ApiError> {
     grid_of(conn, ctx, window_id, Evidence::Readable, true)
@@ -223,12 +226,12 @@ pub fn grid_of(
     let cell_rows: Vec<super::cells::Cell> = diesel::sql_query(super::cells::cells_sql())
         .bind::<Text, _>(&window.id)
         .load(conn)?;
-    // Per (set, scenario): the visible counts in the order of `cells::OUTCOMES`.
-    let mut raw: HashMap<(String, String), [i64; 5]> = HashMap::with_capacity(cell_rows.len());
+    // Per set, per scenario: the visible counts in the order of `cells::OUTCOMES`.
+    let mut raw: HashMap<String, BTreeMap<String, [i64; 5]>> = HashMap::new();
     for c in cell_rows {
         let visible = c.visible(sees_participants);
         if visible.iter().any(|n| *n > 0) {
-            raw.insert((c.device_set_id, c.scenario_code), visible);
+            raw.entry(c.device_set_id).or_default().insert(c.scenario_code, visible);
         }
     }
     if let (false, Some((v1, v2))) = (
@@ -243,7 +246,10 @@ pub fn grid_of(
             .load(conn)?;
         for c in own {
             if let Some(i) = super::cells::OUTCOMES.iter().position(|o| *o == c.outcome) {
-                raw.entry((c.device_set_id, c.scenario_code)).or_default()[i] += c.n;
+                raw.entry(c.device_set_id)
+                    .or_default()
+                    .entry(c.scenario_code)
+                    .or_default()[i] += c.n;
             }
         }
     }
@@ -263,7 +269,6 @@ pub fn grid_of(
     let in_scope: std::collections::HashSet<&str> = sets.iter().map(|s| s.id.as_str()).collect();
     let mut outside: Vec<String> = raw
         .keys()
-        .map(|(set, _)| set)
         .filter(|id| !in_scope.contains(id.as_str()))
         .cloned()
         .collect();
@@ -285,35 +290,48 @@ pub fn grid_of(
         );
     }
     // Per (set, scenario): the explained failures and their masks' codes.
-    let mut known: HashMap<(String, String), (HashSet<String>, Vec<String>)> = HashMap::new();
+    let mut known: HashMap<String, HashMap<String, Explained>> = HashMap::new();
     for m in masks {
-        let entry = known.entry((m.device_set_id, m.scenario_code)).or_default();
+        let entry = known
+            .entry(m.device_set_id)
+            .or_default()
+            .entry(m.scenario_code)
+            .or_default();
         entry.0.insert(m.result_id);
         entry.1.push(m.code);
     }
-    let mut cells: HashMap<String, BTreeMap<String, Cell>> = HashMap::new();
-    for (key, counts) in raw {
-        let mut cell = Cell::default();
-        for (i, (outcome, n)) in super::cells::OUTCOMES.iter().zip(counts).enumerate() {
-            // Failures a mask explains are known issues, counted apart.
-            let explained = match (i, known.get(&key)) {
-                (0, Some((ids, _))) => (ids.len() as i64).min(n),
-                _ => 0,
-            };
-            if explained > 0 {
-                cell.add("known_issue", explained);
-            }
-            if n > explained {
-                cell.add(outcome, n - explained);
-            }
-        }
-        cells.entry(key.0).or_default().insert(key.1, cell);
+    let mut cells: HashMap<String, BTreeMap<String, Cell>> = HashMap::with_capacity(raw.len());
+    for (set, by_scenario) in raw {
+        let explained_in = known.get(&set);
+        let row: BTreeMap<String, Cell> = by_scenario
+            .into_iter()
+            .map(|(scenario, counts)| {
+                let mut cell = Cell::default();
+                for (i, (outcome, n)) in super::cells::OUTCOMES.iter().zip(counts).enumerate() {
+                    // Failures a mask explains are known issues, counted apart.
+                    let explained = match (i, explained_in.and_then(|k| k.get(&scenario))) {
+                        (0, Some((ids, _))) => (ids.len() as i64).min(n),
+                        _ => 0,
+                    };
+                    if explained > 0 {
+                        cell.add("known_issue", explained);
+                    }
+                    if n > explained {
+                        cell.add(outcome, n - explained);
+                    }
+                }
+                (scenario, cell)
+            })
+            .collect();
+        cells.insert(set, row);
     }
-    for ((set, scenario), (_, mut codes)) in known {
-        codes.sort();
-        codes.dedup();
-        let cell = cells.entry(set).or_default().entry(scenario).or_default();
-        cell.known_issue_masks = codes;
+    for (set, by_scenario) in known {
+        for (scenario, (_, mut codes)) in by_scenario {
+            codes.sort();
+            codes.dedup();
+            let cell = cells.entry(set.clone()).or_default().entry(scenario).or_default();
+            cell.known_issue_masks = codes;
+        }
     }
     let set_ids: Vec<String> = sets.iter().map(|s| s.id.clone()).collect();
     let mut compositions = if with_compositions {
