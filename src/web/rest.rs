@@ -229,9 +229,13 @@ pub async fn subscribe(state: web::Data<AppState>, req: HttpRequest, body: web::
         Err(e) if e.status == StatusCode::TOO_MANY_REQUESTS => return Ok(too_many(&e)),
         Err(e) if e.status == StatusCode::UNPROCESSABLE_ENTITY => {
             let said = |field: &str, text: &str| e.errors.iter().any(|f| f.field == field).then(|| text.to_string());
+            // A topic the page does not offer (only a hand-made form sends one) is named too.
+            let members_only = e.errors.iter().any(|f| f.field.starts_with("topics[")).then(|| {
+                "Results and UIT issues are for signed-in members: sign in and use your subscriptions page.".to_string()
+            });
             let errors = (
                 said("email", "Enter an email address, like name@example.org."),
-                said("topics", "Choose at least one topic."),
+                said("topics", "Choose at least one topic.").or(members_only),
             );
             let signed_in = signed_in(&state, &req).await?;
             return Ok(subscribe_form(

@@ -105,6 +105,22 @@ fn subscribe_records_a_pending_subscription_and_sends_one_confirmation() {
     );
     assert_eq!(bad.status, 422, "{}", bad.body);
     assert!(bad.body.contains("Enter an email address"), "{}", bad.body);
+    // The page offers no member-only topic; a hand-made form asking for one is told why.
+    assert!(
+        !page.body.contains("value=\"results\"") && !page.body.contains("value=\"uit_issues\""),
+        "{}",
+        page.body
+    );
+    let members_only = b.post(
+        "/subscribe",
+        &[("csrf", &csrf), ("email", &email), ("topic", "results")],
+    );
+    assert_eq!(members_only.status, 422, "{}", members_only.body);
+    assert!(
+        members_only.body.contains("for signed-in members"),
+        "{}",
+        members_only.body
+    );
     std::thread::sleep(Duration::from_millis(300));
     assert_eq!(mails_to(&app, &email), 0, "nothing sent for refused forms");
 
