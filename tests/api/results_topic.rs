@@ -57,6 +57,8 @@ fn new_shared_failures_reach_exactly_their_readers_once_per_write() {
     // digest; the manufacturer narrowed to another window. An address without an account is
     // refused the topic: results are read with a token only.
     subscribe(&app, &w.b.token, json!({ "topics": ["results"] }));
+    // A viewer reads its organisation's results and the shared ones: it hears of them too.
+    subscribe(&app, &w.a_viewer.token, json!({ "topics": ["results"] }));
     subscribe(
         &app,
         &w.outsider.token,
@@ -181,7 +183,39 @@ fn new_shared_failures_reach_exactly_their_readers_once_per_write() {
     for hidden in ["set 5000", "set 20000", "DM-0777"] {
         assert!(!text.contains(hidden), "the outsider was told of {hidden}: {text}");
     }
+    assert_eq!(
+        heard(&app, &w.a_viewer.email).len(),
+        2,
+        "the publisher's viewer hears of both"
+    );
     assert!(heard(&app, &w.maker.email).is_empty(), "another window's subscriber");
+
+    // The home page's recent changes follow the same rule: the shared news (the only one with
+    // a known issue) for the participant and the publisher's viewer, not for the outsider.
+    let shared_news = "1 new failure and 1 new known issue";
+    for (user, sees) in [
+        (&w.b, true),
+        (&w.a_viewer, true),
+        (&w.outsider, false),
+        (&w.reviewer, false),
+    ] {
+        let mut browser = crate::web::Browser::new(&app);
+        assert_eq!(browser.sign_in(&user.email, crate::helpers::USER_PASSWORD).status, 303);
+        let home = browser.get("/");
+        assert_eq!(home.body.contains(shared_news), sees, "{}: {}", user.email, home.body);
+        assert!(
+            home.body.contains("1 new failure from"),
+            "the industry news for {}",
+            user.email
+        );
+        // (The mask's code itself is industry news of the defect-mask topic.)
+        assert_eq!(
+            home.body.contains("set 5000"),
+            sees,
+            "the shared cell for {}",
+            user.email
+        );
+    }
     assert!(
         heard(&app, &w.reviewer.email).is_empty(),
         "a digest subscriber gets no email at once"

@@ -23,6 +23,11 @@ fn id(resp: &crate::helpers::Resp) -> String {
     v["id"].as_str().unwrap().to_string()
 }
 
+/// The issue's current version, as the page's hidden field carries it.
+fn hidden_version(app: &TestApp, w: &crate::results::World, issue: &str) -> String {
+    app.get(&format!("/api/v1/uit-issues/{issue}"), Some(&w.a.token)).json()["version"].to_string()
+}
+
 #[test]
 fn issues_are_read_and_moved_on_their_pages_by_their_parties_only() {
     let app = TestApp::spawn();
@@ -97,6 +102,36 @@ fn issues_are_read_and_moved_on_their_pages_by_their_parties_only() {
             empty.body
         );
     }
+
+    // Viewers of the resolver and of the raiser read the issue but get no buttons, and a move
+    // posted with their own page's token is refused.
+    for org in [&w.maker.org_id, &w.a.org_id] {
+        let viewer = app.invite_user(&w.admin, org, "viewer");
+        let mut v = as_user(&app, &viewer);
+        let shown = v.get(&page);
+        assert_eq!(shown.status, 200);
+        assert!(shown.body.contains(&secret), "{}", shown.body);
+        assert!(
+            !shown.body.contains("Move it on"),
+            "a viewer has no moves: {}",
+            shown.body
+        );
+        let csrf = hidden(&shown.body, "csrf");
+        let refused = v.post(
+            &format!("{page}/transitions"),
+            &[
+                ("csrf", &csrf),
+                ("to", "triaged"),
+                ("version", &hidden_version(&app, &w, &issue)),
+            ],
+        );
+        assert_eq!(refused.status, 403, "{}", refused.body);
+    }
+    assert_eq!(
+        app.get(&format!("/api/v1/uit-issues/{issue}"), Some(&w.a.token)).json()["status"],
+        "open",
+        "no viewer moved it"
+    );
 
     // The resolver triages it; won't-fix needs a reason, and says so on the page.
     let mut maker = as_user(&app, &w.maker);
