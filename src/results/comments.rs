@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::handlers::readable;
+use super::model::ResultRow;
 use crate::audit::{self, Actor, Change};
 use crate::auth::{AuthContext, Role};
 use crate::db::schema::{organisations, result_comments as rc, users};
@@ -134,13 +135,14 @@ pub fn read(
 }
 
 /// What posting `body` on result `result_id` needs: a result `ctx` may read (404 otherwise),
-/// a role that writes, a body of 1-4000 characters.
-fn check_post(conn: &mut DbConn, ctx: &AuthContext, result_id: &str, body: &str) -> Result<(), ApiError> {
-    readable(conn, ctx, result_id)?;
+/// a role that writes, a body of 1-4000 characters. Returns the result.
+fn check_post(conn: &mut DbConn, ctx: &AuthContext, result_id: &str, body: &str) -> Result<ResultRow, ApiError> {
+    let result = readable(conn, ctx, result_id)?;
     may_write(ctx)?;
     let mut v = Validator::new();
     v.text("body", body, MAX_BODY);
-    v.finish()
+    v.finish()?;
+    Ok(result)
 }
 
 /// Stores the comment and its audit row, after [`check_post`].
@@ -175,14 +177,15 @@ fn insert(conn: &mut DbConn, ctx: &AuthContext, result_id: &str, body: &str) -> 
 }
 
 /// Posts a comment on result `result_id` as `ctx` (the rules of `POST /results/{id}/comments`;
-/// the result page's form calls it).
-pub fn post(conn: &mut DbConn, ctx: &AuthContext, result_id: &str, body: &str) -> Result<Comment, ApiError> {
-    check_post(conn, ctx, result_id, body)?;
-    insert(conn, ctx, result_id, body)
+/// the result page's form calls it); returns the result commented on.
+pub fn post(conn: &mut DbConn, ctx: &AuthContext, result_id: &str, body: &str) -> Result<ResultRow, ApiError> {
+    let result = check_post(conn, ctx, result_id, body)?;
+    insert(conn, ctx, result_id, body)?;
+    Ok(result)
 }
 
 /// Viewers read; every other role of every organisation kind may comment.
-fn may_write(ctx: &AuthContext) -> Result<(), ApiError> {
+pub fn may_write(ctx: &AuthContext) -> Result<(), ApiError> {
     if ctx.role == Role::Viewer {
         return Err(ApiError::forbidden("Viewers have read-only access."));
     }

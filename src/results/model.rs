@@ -367,7 +367,7 @@ fn chunked<T>(ids: &[String], mut query: impl FnMut(&[String]) -> QueryResult<Ve
     Ok(out)
 }
 
-fn unique(values: impl Iterator<Item = String>) -> Vec<String> {
+pub(super) fn unique(values: impl Iterator<Item = String>) -> Vec<String> {
     let mut v: Vec<String> = values.collect();
     v.sort();
     v.dedup();

@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use diesel::prelude::*;
 
-use super::model::{ResultRow, Visibility};
+use super::model::{unique, ResultRow, Visibility};
 use crate::auth::AuthContext;
 use crate::db::schema::{
     device_models, device_set_members as dsm, device_sets, firmware_versions as fw, organisations, uit_windows,
@@ -162,13 +162,6 @@ pub fn counted(failures: usize, known_issues: usize) -> String {
             n(k, "new known issue", "new known issues")
         ),
     }
-}
-
-fn unique(values: impl Iterator<Item = String>) -> Vec<String> {
-    let mut v: Vec<String> = values.collect();
-    v.sort();
-    v.dedup();
-    v
 }
 
 #[cfg(test)]

@@ -9,7 +9,7 @@ use serde::Deserialize;
 use super::member::{forbidden, Member};
 use super::pages::human_time;
 use super::{error_page, see_other};
-use crate::auth::{AuthContext, Role};
+use crate::auth::AuthContext;
 use crate::db::DbConn;
 use crate::http::ApiError;
 use crate::results::comments::{self, Comment};
@@ -52,9 +52,10 @@ pub fn thread(conn: &mut DbConn, ctx: &AuthContext, result_id: &str) -> Result<V
         .collect())
 }
 
-/// Whether the member may comment (viewers read only), so the page shows the form only then.
+/// Whether the member may comment (the API's rule: viewers read only), so the page shows the
+/// form only then.
 pub fn may_comment(member: &Member) -> bool {
-    member.auth.role != Role::Viewer
+    comments::may_write(&member.auth).is_ok()
 }
 
 #[derive(Deserialize)]
@@ -77,10 +78,7 @@ pub async fn comment(
     let ctx = member.auth;
     let posted = state
         .db
-        .write(move |conn| {
-            comments::post(conn, &ctx, &id, &form.body)?;
-            crate::results::handlers::readable(conn, &ctx, &id)
-        })
+        .write(move |conn| comments::post(conn, &ctx, &id, &form.body))
         .await;
     match posted {
         Ok(r) => Ok(see_other(&format!(
