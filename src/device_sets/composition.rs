@@ -105,6 +105,27 @@ fn rank(t: DeviceType) -> usize {
         .unwrap_or(DEVICE_TYPE_ORDER.len())
 }
 
+/// A member's product: (device type, device model id, manufacturer id).
+pub type Product = (String, String, String);
+
+/// The products of each set's members, keyed by set id: one [`Product`] per member, what subscription filters match a change about those sets
+/// against. One query per 500 sets.
+pub fn products(conn: &mut DbConn, set_ids: &[String]) -> QueryResult<HashMap<String, Vec<Product>>> {
+    let mut out: HashMap<String, Vec<Product>> = HashMap::new();
+    for chunk in set_ids.chunks(500) {
+        let rows: Vec<(String, String, String, String)> = dsm::table
+            .inner_join(fw::table.on(fw::id.eq(dsm::firmware_id)))
+            .inner_join(dm::table.on(dm::id.eq(fw::device_model_id)))
+            .filter(dsm::device_set_id.eq_any(chunk))
+            .select((dsm::device_set_id, dm::device_type, dm::id, dm::manufacturer_org_id))
+            .load(conn)?;
+        for (set, device_type, model, maker) in rows {
+            out.entry(set).or_default().push((device_type, model, maker));
+        }
+    }
+    Ok(out)
+}
+
 type MemberTuple = (String, String, String, String, String, String, String, String, String);
 
 /// The compositions of `set_ids`, keyed by set id: one query per 500 sets.

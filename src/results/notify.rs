@@ -11,9 +11,7 @@ use diesel::prelude::*;
 
 use super::model::{unique, ResultRow, Visibility};
 use crate::auth::AuthContext;
-use crate::db::schema::{
-    device_models, device_set_members as dsm, device_sets, firmware_versions as fw, organisations, uit_windows,
-};
+use crate::db::schema::{device_sets, organisations, uit_windows};
 use crate::db::DbConn;
 use crate::defect_masks::model::explaining;
 use crate::events::{self, NewEvent, Topic};
@@ -53,7 +51,6 @@ pub fn record(conn: &mut DbConn, ctx: &AuthContext, failed: &[ResultRow]) -> Res
     let known = explaining(conn, &ids)?;
     let set_ids = unique(failed.iter().map(|r| r.device_set_id.clone()));
     let mut set_names: HashMap<String, String> = HashMap::new();
-    let mut products: HashMap<String, Vec<(String, String, String)>> = HashMap::new();
     for chunk in set_ids.chunks(500) {
         set_names.extend(
             device_sets::table
@@ -61,21 +58,8 @@ pub fn record(conn: &mut DbConn, ctx: &AuthContext, failed: &[ResultRow]) -> Res
                 .select((device_sets::id, device_sets::name))
                 .load::<(String, String)>(conn)?,
         );
-        let rows: Vec<(String, String, String, String)> = dsm::table
-            .inner_join(fw::table.on(fw::id.eq(dsm::firmware_id)))
-            .inner_join(device_models::table.on(device_models::id.eq(fw::device_model_id)))
-            .filter(dsm::device_set_id.eq_any(chunk))
-            .select((
-                dsm::device_set_id,
-                device_models::device_type,
-                device_models::id,
-                device_models::manufacturer_org_id,
-            ))
-            .load(conn)?;
-        for (set, t, m, o) in rows {
-            products.entry(set).or_default().push((t, m, o));
-        }
     }
+    let products = crate::device_sets::composition::products(conn, &set_ids)?;
     let org_name: String = organisations::table
         .find(&ctx.org_id)
         .select(organisations::name)

@@ -6,10 +6,7 @@
 use diesel::prelude::*;
 
 use super::model::IssueRow;
-use crate::db::schema::{
-    device_models, device_set_members as dsm, firmware_versions as fw, organisations, uit_issue_device_sets as ids,
-    uit_windows, users,
-};
+use crate::db::schema::{organisations, uit_issue_device_sets as ids, uit_windows, users};
 use crate::db::DbConn;
 use crate::events::{self, NewEvent, Topic};
 use crate::http::ApiError;
@@ -68,17 +65,14 @@ pub fn record(
             details.insert(k.clone(), v.clone());
         }
     }
-    let products: Vec<(String, String, String)> = ids::table
-        .inner_join(dsm::table.on(dsm::device_set_id.eq(ids::device_set_id)))
-        .inner_join(fw::table.on(fw::id.eq(dsm::firmware_id)))
-        .inner_join(device_models::table.on(device_models::id.eq(fw::device_model_id)))
+    let set_ids: Vec<String> = ids::table
         .filter(ids::uit_issue_id.eq(&row.id))
-        .select((
-            device_models::device_type,
-            device_models::id,
-            device_models::manufacturer_org_id,
-        ))
+        .select(ids::device_set_id)
         .load(conn)?;
+    let products: Vec<(String, String, String)> = crate::device_sets::composition::products(conn, &set_ids)?
+        .into_values()
+        .flatten()
+        .collect();
     let (mut types, mut models, mut makers) = (Vec::new(), Vec::new(), Vec::new());
     for (t, m, o) in products {
         types.push(t);
