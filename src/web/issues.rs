@@ -19,11 +19,12 @@ use super::member::{forbidden, Member};
 use super::pages::human_time;
 use super::{error_page, render, see_other, Chrome, Exposure};
 use crate::auth::{AuthContext, Capability};
-use crate::db::schema::{defect_masks, device_sets, uit_windows};
+use crate::db::schema::{defect_masks, device_sets, results, uit_windows};
 use crate::db::DbConn;
 use crate::http::etag::{etag, IfMatch};
 use crate::http::ApiError;
-use crate::uit_issues::model::{self as issues, IssueFilter, IssueRow, IssueStatus};
+use crate::results::model::ResultRow;
+use crate::uit_issues::model::{self as issues, IssueFilter, IssueRow, IssueSeverity, IssueStatus};
 use crate::uit_issues::transitions::{transition, Transition};
 use crate::AppState;
 
@@ -107,12 +108,12 @@ pub async fn list(state: web::Data<AppState>, member: Member, path: web::Path<St
         Ok(x) => x,
         Err(e) => return error_page(e),
     };
-    let rank = |r: &IssueRow| (!r.status().is_pending(), r.severity().as_str() != "blocking");
+    let rank = |r: &IssueRow| (!r.status().is_pending(), r.severity() != IssueSeverity::Blocking);
     rows.sort_by(|a, b| rank(a).cmp(&rank(b)).then(b.updated_at.cmp(&a.updated_at)));
     let pending = rows.iter().filter(|r| r.status().is_pending()).count();
     let blocking = rows
         .iter()
-        .filter(|r| r.status().is_pending() && r.severity().as_str() == "blocking")
+        .filter(|r| r.status().is_pending() && r.severity() == IssueSeverity::Blocking)
         .count();
     let page = ListPage {
         chrome: Chrome::new(format!("UIT issues of {name}"), Some(member.nav())),
@@ -187,23 +188,32 @@ fn load(conn: &mut DbConn, ctx: &AuthContext, id: &str) -> Result<Loaded, ApiErr
     let row = issues::find_visible(conn, ctx, id)?;
     let view = issues::view(conn, ctx, row.clone())?;
     let window_name = window_name(conn, &row.window_id)?;
-    let mut sets: Vec<String> = device_sets::table
-        .filter(device_sets::id.eq_any(&view.device_set_ids))
-        .select(device_sets::name)
+    // `view` holds only the cited results the member may read.
+    let mut found: Vec<ResultRow> = results::table
+        .filter(results::id.eq_any(&view.result_ids))
+        .select(ResultRow::as_select())
         .load(conn)?;
-    sets.sort();
-    // Only the cited results the member may read (`view` has left the others out).
-    let mut found = crate::results::model::visible_to(ctx)
-        .filter(crate::db::schema::results::id.eq_any(view.result_ids.clone()))
-        .select(crate::results::model::ResultRow::as_select())
-        .load::<crate::results::model::ResultRow>(conn)?;
     found.sort_by(|a, b| (&a.device_set_id, &a.scenario_code).cmp(&(&b.device_set_id, &b.scenario_code)));
+    // The names of the issue's sets and of the cited results' sets, in one query.
+    let mut set_ids: Vec<&String> = view
+        .device_set_ids
+        .iter()
+        .chain(found.iter().map(|r| &r.device_set_id))
+        .collect();
+    set_ids.sort();
+    set_ids.dedup();
     let set_names: HashMap<String, String> = device_sets::table
-        .filter(device_sets::id.eq_any(found.iter().map(|r| r.device_set_id.clone()).collect::<Vec<_>>()))
+        .filter(device_sets::id.eq_any(set_ids))
         .select((device_sets::id, device_sets::name))
         .load::<(String, String)>(conn)?
         .into_iter()
         .collect();
+    let mut sets: Vec<String> = view
+        .device_set_ids
+        .iter()
+        .filter_map(|id| set_names.get(id).cloned())
+        .collect();
+    sets.sort();
     let names = Names::load(conn)?;
     let results = found
         .into_iter()
