@@ -89,6 +89,8 @@ pub struct Config {
     pub notification_lease_seconds: i64,
     /// The hour (UTC) after the end of a day at which that day's digests are sent.
     pub notification_digest_hour: u32,
+    /// Memory for matrix and coverage bodies kept between requests (MiB; 0 keeps none).
+    pub grid_cache_mb: usize,
 }
 
 impl Default for Config {
@@ -139,6 +141,7 @@ impl Default for Config {
             notification_batch_size: 50,
             notification_lease_seconds: 120,
             notification_digest_hour: 7,
+            grid_cache_mb: 16,
         }
     }
 }

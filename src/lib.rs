@@ -98,6 +98,8 @@ pub struct AppState {
     pub stopping: Arc<AtomicBool>,
     /// The key of the web forms' CSRF tokens, derived from the JWT secret (`ui::session`).
     pub web_key: [u8; 32],
+    /// Matrix and coverage bodies already built, by window version and reader.
+    pub grids: Arc<matrix::versions::GridCache>,
 }
 
 impl AppState {
@@ -122,6 +124,7 @@ impl AppState {
             notification_wake: Arc::new(Notify::new()),
             stopping: Arc::new(AtomicBool::new(false)),
             web_key: ui::session::derive_key(&secret),
+            grids: Arc::new(matrix::versions::GridCache::new(config.grid_cache_mb * 1024 * 1024)),
             db,
             config,
         })

@@ -385,6 +385,15 @@ diesel::table! {
 }
 
 diesel::table! {
+    /// The versions behind the grids' ETags (`matrix::versions`): scope '' for everything
+    /// but results (bumped by triggers), a window's id for its results.
+    grid_versions (scope) {
+        scope -> Text,
+        version -> BigInt,
+    }
+}
+
+diesel::table! {
     result_publishers (window_id, org_id, visibility) {
         window_id -> Text,
         org_id -> Text,

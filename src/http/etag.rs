@@ -19,6 +19,18 @@ pub fn tagged<T: Serialize>(version: i64, body: &T) -> HttpResponse {
         .json(body)
 }
 
+/// The entity tags an `If-None-Match` header lists (weak ones by their opaque part, `*` as
+/// itself); empty when there is none.
+pub fn if_none_match(req: &HttpRequest) -> Vec<String> {
+    req.headers()
+        .get_all(header::IF_NONE_MATCH)
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(|t| t.trim().trim_start_matches("W/").to_string())
+        .filter(|t| !t.is_empty())
+        .collect()
+}
+
 /// The parsed `If-Match` header: `None` when absent (the write is unconditional).
 #[derive(Debug, Clone, Default)]
 pub struct IfMatch(pub Option<Vec<String>>);

@@ -153,6 +153,7 @@ pub fn recount_sql() -> String {
 
 /// Recounts both aggregates from `results` (after rows were loaded around [`Deltas`]).
 pub fn rebuild(conn: &mut DbConn) -> QueryResult<()> {
+    super::versions::bump_all(conn)?;
     conn.batch_execute(&format!(
         "DELETE FROM result_cells;
          DELETE FROM result_publishers;

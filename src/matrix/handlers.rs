@@ -6,11 +6,12 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::model::{self, Cell, Grid, Row, ORDER};
+use super::versions::Answer;
 use crate::auth::AuthContext;
 use crate::device_sets::composition::{Composition, DEVICE_TYPE_ORDER};
-use crate::http::accept;
 use crate::http::responses::*;
 use crate::http::ApiError;
+use crate::http::{accept, etag};
 use crate::AppState;
 
 crate::text_enum!(
@@ -192,13 +193,16 @@ pub fn coverage(grid: Grid, filter: Option<CoverageState>) -> Coverage {
 /// Every device set in the window's scope (sets containing firmware of the window's release,
 /// and any set claimed or tested in the window) with its lead, the results per scenario the
 /// caller may see, and its state; totals weighted by prevalence. `?state=unclaimed` lists the
-/// gaps, most prevalent first.
+/// gaps, most prevalent first. The `ETag` changes with anything the answer is built from (a
+/// result, a claim, a defect mask, a device set, the release's firmware, a participant, an
+/// organisation's name); `If-None-Match` with the current one answers 304.
 #[utoipa::path(
     tag = "uit-windows",
     operation_id = "getWindowCoverage",
     params(("id" = String, Path, description = "UIT window id"), CoverageQuery),
     responses(
-        (status = 200, description = "The window's coverage", body = Coverage),
+        (status = 200, description = "The window's coverage", body = Coverage, headers(("ETag" = String))),
+        (status = 304, description = "Not modified (the ETag matches)"),
         (status = 400, response = BadRequest),
         (status = 401, response = Unauthorized),
         (status = 404, response = NotFound),
@@ -211,11 +215,44 @@ pub async fn window_coverage(
     ctx: AuthContext,
     path: web::Path<String>,
     query: web::Query<CoverageQuery>,
+    req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     let id = path.into_inner();
     let filter = query.into_inner().state;
-    let grid = state.db.run(move |conn| model::grid(conn, &ctx, &id)).await?;
-    Ok(HttpResponse::Ok().json(coverage(grid, filter)))
+    let kind = match filter {
+        Some(s) => format!("coverage.{}", s.as_str()),
+        None => "coverage".to_string(),
+    };
+    let tags = etag::if_none_match(&req);
+    let grids = state.grids.clone();
+    let answer = state
+        .db
+        .run(move |conn| {
+            grids.answer(conn, &ctx, &id, &kind, &tags, |conn| {
+                let grid = model::grid(conn, &ctx, &id)?;
+                Ok(serde_json::to_vec(&coverage(grid, filter))?)
+            })
+        })
+        .await?;
+    let mut ok = HttpResponse::Ok();
+    ok.content_type("application/json");
+    Ok(respond(answer, ok))
+}
+
+/// A grid's answer: 304, or the body with the headers `ok` already holds. Either way the
+/// ETag, and `Cache-Control: private, no-cache`: a reader's own view, to be revalidated.
+fn respond(answer: Answer, ok: actix_web::HttpResponseBuilder) -> HttpResponse {
+    let (mut resp, tag, body) = match answer {
+        Answer::NotModified(tag) => (HttpResponse::NotModified(), tag, None),
+        Answer::Body(tag, body) => (ok, tag, Some(body)),
+    };
+    resp.insert_header((header::ETAG, tag))
+        .insert_header((header::VARY, "Accept"))
+        .insert_header((header::CACHE_CONTROL, "private, no-cache"));
+    match body {
+        Some(body) => resp.body(body),
+        None => resp.finish(),
+    }
 }
 
 /// One row of the matrix.
@@ -361,13 +398,16 @@ pub struct MatrixQuery {}
 /// Each row carries the set's composition. Each caller sees only the results visibility
 /// allows. `Accept: text/csv` gives the same table as CSV, one line per device set and
 /// scenario, with a column per device type and the codes of the masks behind known issues.
+/// Each representation has its own `ETag`, which changes with anything the matrix is built
+/// from; `If-None-Match` with the current one answers 304.
 #[utoipa::path(
     tag = "uit-windows",
     operation_id = "getWindowMatrix",
     params(("id" = String, Path, description = "UIT window id"), MatrixQuery),
     responses(
         (status = 200, description = "The matrix (JSON, or CSV with `Accept: text/csv`)",
-            content((Matrix = "application/json"), (String = "text/csv"))),
+            content((Matrix = "application/json"), (String = "text/csv")), headers(("ETag" = String))),
+        (status = 304, description = "Not modified (the ETag matches)"),
         (status = 400, response = BadRequest),
         (status = 401, response = Unauthorized),
         (status = 404, response = NotFound),
@@ -383,15 +423,30 @@ pub async fn window_matrix(
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     let id = path.into_inner();
-    let grid = state.db.run(move |conn| model::grid(conn, &ctx, &id)).await?;
-    let m = matrix(grid);
-    if accept::prefers(&req, "text/csv", "application/json") {
-        let name = format!("attachment; filename=\"matrix-{}.csv\"", m.uit_window_id);
-        return Ok(HttpResponse::Ok()
-            .content_type("text/csv; charset=utf-8")
-            .insert_header((header::CONTENT_DISPOSITION, name))
-            .insert_header((header::VARY, "Accept"))
-            .body(csv(&m)?));
+    let as_csv = accept::prefers(&req, "text/csv", "application/json");
+    let kind = if as_csv { "matrix.csv" } else { "matrix" };
+    let mut ok = HttpResponse::Ok();
+    if as_csv {
+        let name = format!("attachment; filename=\"matrix-{id}.csv\"");
+        ok.content_type("text/csv; charset=utf-8")
+            .insert_header((header::CONTENT_DISPOSITION, name));
+    } else {
+        ok.content_type("application/json");
     }
-    Ok(HttpResponse::Ok().insert_header((header::VARY, "Accept")).json(m))
+    let tags = etag::if_none_match(&req);
+    let grids = state.grids.clone();
+    let answer = state
+        .db
+        .run(move |conn| {
+            grids.answer(conn, &ctx, &id, kind, &tags, |conn| {
+                let m = matrix(model::grid(conn, &ctx, &id)?);
+                Ok(if as_csv {
+                    csv(&m)?.into_bytes()
+                } else {
+                    serde_json::to_vec(&m)?
+                })
+            })
+        })
+        .await?;
+    Ok(respond(answer, ok))
 }

@@ -397,7 +397,8 @@ pub struct Written {
 /// change. Lead flags come from the caller's claims. Publishing in a window the organisation
 /// has not joined joins it, under the same rule as joining ([`crate::windows::participants::accepts_joining`]).
 /// New shared failures become `results` change events ([`super::notify`]); the per-cell
-/// aggregates follow every write ([`crate::matrix::cells`]).
+/// aggregates and the windows' grid versions follow every write ([`crate::matrix::cells`],
+/// [`crate::matrix::versions`]).
 pub fn upsert(conn: &mut DbConn, ctx: &AuthContext, items: &[ResultInput]) -> Result<Vec<Written>, ApiError> {
     let window_ids = unique(items.iter().map(|i| i.uit_window_id.clone()));
     let set_ids = unique(items.iter().map(|i| i.device_set_id.clone()));
@@ -512,6 +513,11 @@ pub fn upsert(conn: &mut DbConn, ctx: &AuthContext, items: &[ResultInput]) -> Re
         }
     }
     deltas.apply(conn)?;
+    let written = out
+        .iter()
+        .filter(|w| !matches!(w.status, WriteOutcome::Unchanged))
+        .map(|w| w.row.window_id.clone());
+    crate::matrix::versions::bump(conn, &unique(written))?;
     super::notify::record(conn, ctx, &failed)?;
     Ok(out)
 }

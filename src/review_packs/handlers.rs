@@ -217,11 +217,9 @@ pub async fn get_pack(
     } else {
         format!("\"{}\"", row.sha256)
     };
-    let unchanged = req
-        .headers()
-        .get(header::IF_NONE_MATCH)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.split(',').any(|t| t.trim() == etag || t.trim() == "*"));
+    let unchanged = crate::http::etag::if_none_match(&req)
+        .iter()
+        .any(|t| *t == etag || t == "*");
     if unchanged {
         return Ok(HttpResponse::NotModified().insert_header((header::ETAG, etag)).finish());
     }

@@ -1,0 +1,15 @@
+DROP TRIGGER grid_version ON claims;
+DROP TRIGGER grid_version ON defect_masks;
+DROP TRIGGER grid_version ON defect_mask_firmware;
+DROP TRIGGER grid_version ON device_sets;
+DROP TRIGGER grid_version ON device_set_members;
+DROP TRIGGER grid_version ON device_models;
+DROP TRIGGER grid_version ON firmware_versions;
+DROP TRIGGER grid_version ON release_firmware;
+DROP TRIGGER grid_version ON uit_windows;
+DROP TRIGGER grid_version ON window_scenarios;
+DROP TRIGGER grid_version ON window_participants;
+DROP TRIGGER grid_version ON scenarios;
+DROP TRIGGER grid_version ON organisations;
+DROP FUNCTION bump_grid_version();
+DROP TABLE grid_versions;
