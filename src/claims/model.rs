@@ -8,7 +8,8 @@ use utoipa::ToSchema;
 use crate::db::schema::{claims, device_sets, organisations, results, uit_windows};
 use crate::db::{now, DbConn};
 use crate::device_sets::composition::{self, DeviceSetSummary};
-use crate::results::model::{keep_revision, ResultRow};
+use crate::results::model::ResultRow;
+use crate::results::writes::Writes;
 
 /// An organisation's lead on a device set in a window.
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -164,15 +165,16 @@ pub fn set_lead(
         .select(ResultRow::as_select())
         .load(conn)?;
     let at = now();
+    let mut writes = Writes::default();
     for row in &changing {
-        keep_revision(conn, row, user_id, at)?;
-        diesel::update(results::table.find(&row.id))
-            .set((
-                results::lead.eq(lead),
-                results::version.eq(results::version + 1),
-                results::updated_at.eq(at),
-            ))
-            .execute(conn)?;
+        let after = ResultRow {
+            lead,
+            version: row.version + 1,
+            updated_at: at,
+            ..row.clone()
+        };
+        writes.amend(row, after, user_id, at, None)?;
     }
+    writes.flush(conn)?;
     Ok(changing.len())
 }

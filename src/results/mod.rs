@@ -9,6 +9,7 @@ pub mod model;
 pub mod multipart;
 pub mod notify;
 pub mod upload;
+pub mod writes;
 
 pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     cfg.service(handlers::create_result)

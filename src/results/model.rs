@@ -11,8 +11,7 @@ use utoipa::ToSchema;
 use crate::auth::AuthContext;
 use crate::catalogue::nullable;
 use crate::db::schema::{
-    claims, device_sets, result_defect_masks as rdm, result_revisions as rr, results as r, uit_windows,
-    window_participants as wp, window_scenarios as ws,
+    claims, device_sets, results as r, uit_windows, window_participants as wp, window_scenarios as ws,
 };
 use crate::db::{new_id, now, DbConn};
 use crate::http::{ApiError, FieldError};
@@ -441,6 +440,7 @@ pub fn upsert(conn: &mut DbConn, ctx: &AuthContext, items: &[ResultInput]) -> Re
     let mut out = Vec::with_capacity(items.len());
     let mut failed = Vec::new();
     let mut deltas = crate::matrix::cells::Deltas::default();
+    let mut writes = super::writes::Writes::default();
     for item in items {
         let lead = leads.contains(&(item.uit_window_id.clone(), item.device_set_id.clone()));
         match existing.get(&item.key()) {
@@ -456,7 +456,6 @@ pub fn upsert(conn: &mut DbConn, ctx: &AuthContext, items: &[ResultInput]) -> Re
                     });
                     continue;
                 }
-                keep_revision(conn, row, &ctx.user_id, now)?;
                 let updated = ResultRow {
                     lead,
                     published_by_user_id: Some(ctx.user_id.clone()),
@@ -464,10 +463,8 @@ pub fn upsert(conn: &mut DbConn, ctx: &AuthContext, items: &[ResultInput]) -> Re
                     version: row.version + 1,
                     ..updated
                 };
-                save(conn, &updated, row.version)?;
-                if item.defect_mask_ids.is_some() {
-                    replace_masks(conn, &updated.id, &item.masks().unwrap_or_default())?;
-                }
+                let masks = item.defect_mask_ids.is_some().then(|| item.masks().unwrap_or_default());
+                writes.amend(row, updated.clone(), &ctx.user_id, now, masks)?;
                 deltas.written(Some(row), &updated);
                 if super::notify::newly_failed(Some(row), &updated) {
                     failed.push(updated.clone());
@@ -498,8 +495,7 @@ pub fn upsert(conn: &mut DbConn, ctx: &AuthContext, items: &[ResultInput]) -> Re
                     version: 1,
                 };
                 item.apply(&mut created)?;
-                diesel::insert_into(r::table).values(&created).execute(conn)?;
-                replace_masks(conn, &created.id, &item.masks().unwrap_or_default())?;
+                writes.create(created.clone(), item.masks().unwrap_or_default());
                 deltas.written(None, &created);
                 if super::notify::newly_failed(None, &created) {
                     failed.push(created.clone());
@@ -512,6 +508,7 @@ pub fn upsert(conn: &mut DbConn, ctx: &AuthContext, items: &[ResultInput]) -> Re
             }
         }
     }
+    writes.flush(conn)?;
     deltas.apply(conn)?;
     let written = out
         .iter()
@@ -546,55 +543,6 @@ fn join_by_publishing(conn: &mut DbConn, ctx: &AuthContext, window_id: &str) -> 
                 })),
             },
         )?;
-    }
-    Ok(())
-}
-
-/// Stores the row as it was before an amendment.
-pub fn keep_revision(conn: &mut DbConn, row: &ResultRow, user_id: &str, at: NaiveDateTime) -> Result<(), ApiError> {
-    let snapshot = serde_json::to_string(&TestResult::from(row.clone()))?;
-    diesel::insert_into(rr::table)
-        .values((
-            rr::id.eq(new_id()),
-            rr::result_id.eq(&row.id),
-            rr::revision.eq(row.version as i32),
-            rr::snapshot_json.eq(snapshot),
-            rr::visibility.eq(&row.visibility),
-            rr::replaced_at.eq(at),
-            rr::replaced_by_user_id.eq(user_id),
-        ))
-        .execute(conn)?;
-    Ok(())
-}
-
-/// Saves an amended row when the stored one is still at `expected_version`.
-pub fn save(conn: &mut DbConn, row: &ResultRow, expected_version: i64) -> Result<(), ApiError> {
-    let n = diesel::update(r::table.find(&row.id).filter(r::version.eq(expected_version)))
-        .set((
-            r::outcome.eq(&row.outcome),
-            r::executed_at.eq(row.executed_at),
-            r::notes.eq(&row.notes),
-            r::external_ref.eq(&row.external_ref),
-            r::visibility.eq(&row.visibility),
-            r::lead.eq(row.lead),
-            r::defect_mask_ids.eq(&row.defect_mask_ids),
-            r::published_by_user_id.eq(&row.published_by_user_id),
-            r::updated_at.eq(row.updated_at),
-            r::version.eq(row.version),
-        ))
-        .execute(conn)?;
-    if n != 1 {
-        return Err(ApiError::precondition_failed());
-    }
-    Ok(())
-}
-
-pub fn replace_masks(conn: &mut DbConn, result_id: &str, masks: &[String]) -> QueryResult<()> {
-    diesel::delete(rdm::table.filter(rdm::result_id.eq(result_id))).execute(conn)?;
-    for m in masks {
-        diesel::insert_into(rdm::table)
-            .values((rdm::result_id.eq(result_id), rdm::defect_mask_id.eq(m)))
-            .execute(conn)?;
     }
     Ok(())
 }
