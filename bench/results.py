@@ -1,8 +1,10 @@
 #!/usr/bin/env python3
-"""Matrix, coverage and batch latency at scale (issue 4): seeds 20,000 device sets and
+"""Matrix, coverage and batch latency at scale (issues 4 and 14): seeds 20,000 device sets and
 1,000,000 results (an open benchmark window holds 2,000 sets x 4 scenarios x 10 suppliers),
 starts the release build, and times against a baseline measured in the same run (reading one
-result by id). Standard library only.
+result by id): repeated reads of an unchanged window, the same with If-None-Match (304), the
+matrix built afresh after a write, and batches of 1,000 creations and 1,000 amendments; then
+each bar of issue 14 with met or missed. Standard library only.
 
     cargo build --release
     python3 bench/results.py                      # SQLite
@@ -36,13 +38,16 @@ def timed(fn, n, warmup=3):
     return statistics.median(samples), samples[max(0, int(len(samples) * 0.95) - 1)]
 
 
-def get(conn, path, token, accept="application/json"):
-    conn.request("GET", path, headers={"authorization": f"Bearer {token}", "accept": accept})
+def get(conn, path, token, accept="application/json", etag=None, expect=200):
+    headers = {"authorization": f"Bearer {token}", "accept": accept}
+    if etag:
+        headers["if-none-match"] = etag
+    conn.request("GET", path, headers=headers)
     resp = conn.getresponse()
     body = resp.read()
-    if resp.status != 200:
+    if resp.status != expect:
         raise SystemExit(f"GET {path} -> {resp.status} {body[:300]!r}")
-    return body
+    return resp.getheader("etag")
 
 
 def main():
@@ -101,6 +106,29 @@ def main():
             ("coverage ?state=unclaimed", lambda: get(conn, coverage_path + "?state=unclaimed", supplier)),
         ]:
             rows.append((name,) + timed(fn, args.requests))
+        # The same matrix with the ETag of the last answer: 304, no body.
+        tag = get(conn, matrix_path, supplier)
+        if tag:  # (a build from before issue 14 sends none)
+            rows.append(("matrix, unchanged (If-None-Match: 304)",)
+                        + timed(lambda: get(conn, matrix_path, supplier, etag=tag, expect=304), args.requests))
+        # Built afresh: another supplier records one result before each (untimed) request.
+        one_set = request(conn, "GET", coverage_path, supplier)["items"][-1]["device_set_id"]
+        flips = iter(range(10**9))
+
+        def rebuilt():
+            outcome = ["pass", "fail"][next(flips) % 2]
+            request(conn, "POST", "/api/v1/results/batch", writer, {"items": [{
+                "uit_window_id": window, "device_set_id": one_set, "scenario": "install_and_commission",
+                "outcome": outcome, "visibility": "industry"}]})
+            start = time.perf_counter()
+            get(conn, matrix_path, supplier)
+            return (time.perf_counter() - start) * 1000
+
+        for _ in range(3):
+            rebuilt()
+        built = sorted(rebuilt() for _ in range(args.requests))
+        rows.append(("matrix rebuilt after a write (supplier)", statistics.median(built),
+                     built[max(0, int(len(built) * 0.95) - 1)]))
 
         sets = [i["device_set_id"] for i in request(conn, "GET", coverage_path, supplier)["items"]][:250]
         scenarios = ["install_and_commission", "prepayment_top_up", "comms_hub_replacement", "change_of_mode"]
@@ -135,7 +163,15 @@ def main():
         print("| scenario | median ms | p95 (batches: max) ms | median / baseline |")
         print("|---|---:|---:|---:|")
         for name, median, p95 in rows:
-            print(f"| {name} | {median:.1f} | {p95:.1f} | {median / base:.0f}x |")
+            print(f"| {name} | {median:.1f} | {p95:.1f} | {median / base:.1f}x |")
+        by_name = {name: median for name, median, _ in rows}
+        batch_bar = 30 if args.backend == "sqlite" else 60
+        print()
+        for name, bar in [("matrix (supplier, participant)", 10), ("coverage (supplier)", 10),
+                          ("matrix rebuilt after a write (supplier)", 10),
+                          ("batch of 1,000: create", batch_bar), ("batch of 1,000: amend all", batch_bar)]:
+            verdict = "met" if by_name[name] <= bar else "missed"
+            print(f"- {name}: median {by_name[name]:.1f} ms (bar: <= {bar} ms): {verdict}")
     finally:
         server.terminate()
         server.wait(timeout=60)

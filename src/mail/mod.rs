@@ -1,6 +1,7 @@
 //! Email: templates, transports and the outbox with its delivery workers.
 
 pub mod outbox;
+pub mod smtp;
 pub mod templates;
 pub mod transport;
 

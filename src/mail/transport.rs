@@ -5,13 +5,13 @@ use std::time::Duration;
 
 use lettre::message::header::{HeaderName, HeaderValue};
 use lettre::message::{Mailbox, MultiPart};
-use lettre::transport::smtp::PoolConfig;
-use lettre::{Message, SmtpTransport, Transport as _};
+use lettre::Message;
 
 use crate::config::Config;
 
 pub enum Transport {
-    Smtp(SmtpTransport),
+    /// Our own connections with Nagle off, lettre's SMTP client over them (`super::smtp`).
+    Smtp(Box<super::smtp::Smtp>),
     /// `.eml` files in this directory (0700), each readable by the owner only (0600): they
     /// carry live invitation, reset and confirmation tokens.
     File(std::path::PathBuf),
@@ -30,14 +30,11 @@ impl Transport {
         Ok(match config.mail_transport.as_str() {
             "smtp" => {
                 let url = config.smtp_url.as_deref().unwrap_or_default();
-                // Every worker keeps its connection between emails: lettre opens a connection
-                // for each concurrent send anyway, but closes those beyond the pool's size.
+                // Every worker keeps its connection between emails: a connection is opened for
+                // each concurrent send anyway, and those beyond the pool's size are closed.
                 let workers = config.mail_workers + config.notification_workers;
-                let transport = SmtpTransport::from_url(url)?
-                    .pool_config(PoolConfig::new().max_size(config.smtp_pool_size.max(workers).max(1)))
-                    .timeout(Some(Duration::from_secs(20)))
-                    .build();
-                Transport::Smtp(transport)
+                let keep = config.smtp_pool_size.max(workers).max(1) as usize;
+                Transport::Smtp(Box::new(super::smtp::Smtp::new(url, keep, Duration::from_secs(20))?))
             }
             "memory" => Transport::Memory(Arc::default()),
             _ => {
@@ -50,8 +47,8 @@ impl Transport {
 
     pub fn send(&self, message: &Message) -> Result<(), SendError> {
         match self {
-            Transport::Smtp(t) => t.send(message).map(|_| ()).map_err(|e| SendError {
-                permanent: is_permanent(&e),
+            Transport::Smtp(t) => t.send(message).map_err(|e| SendError {
+                permanent: matches!(&e, super::smtp::Failure::Smtp(e) if is_permanent(e)),
                 message: e.to_string(),
             }),
             Transport::File(dir) => {
