@@ -4,6 +4,7 @@
 //! A fixed handful of queries, whatever the window's size.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
 
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Bool, Text};
@@ -82,7 +83,7 @@ pub struct Grid {
     pub rows: Vec<Row>,
 }
 
-#[derive(QueryableByName)]
+#[derive(Clone, QueryableByName)]
 struct SetRow {
     #[diesel(sql_type = Text)]
     id: String,
@@ -203,6 +204,78 @@ const LEADS: &str = "SELECT c.device_set_id, c.org_id, o.name AS org_name FROM c
 /// A cell's failures that masks explain: their result ids, and the masks' codes.
 type Explained = (HashSet<String>, Vec<String>);
 
+/// What a window's grid is drawn on, the same for every reader and changed only with the global
+/// grid version (`super::versions`): the window, its scenarios and their titles, the sets in its
+/// scope with their compositions, and the leads. Built once per version and kept, so a grid
+/// after a result write reads only the counts.
+struct Frame {
+    window: WindowRow,
+    scenarios: Vec<String>,
+    scenario_titles: BTreeMap<String, String>,
+    sets: Vec<SetRow>,
+    leads: HashMap<String, (String, String)>,
+    compositions: HashMap<String, Composition>,
+}
+
+/// Frames kept: the few windows being looked at.
+const FRAMES: usize = 4;
+
+/// The kept frames, most recently used last, by window id and global version. Window ids are
+/// unique across databases (UUIDv7), so one process serving several (the tests) cannot mix
+/// them up.
+static FRAME_CACHE: std::sync::Mutex<Vec<(String, i64, Arc<Frame>)>> = std::sync::Mutex::new(Vec::new());
+
+/// The frame of `window_id` at the current global version: kept, or built and kept.
+fn frame(conn: &mut DbConn, window_id: &str) -> Result<Arc<Frame>, ApiError> {
+    let (global, _) = super::versions::of(conn, window_id)?.ok_or_else(ApiError::not_found)?;
+    {
+        let mut kept = FRAME_CACHE.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(at) = kept.iter().position(|(w, v, _)| w == window_id && *v == global) {
+            let hit = kept.remove(at);
+            let frame = hit.2.clone();
+            kept.push(hit);
+            return Ok(frame);
+        }
+    }
+    let window = crate::windows::model::find(conn, window_id)?.ok_or_else(ApiError::not_found)?;
+    let scenarios = crate::windows::model::scenarios_of(conn, std::slice::from_ref(&window.id))?
+        .remove(&window.id)
+        .unwrap_or_default();
+    let sets: Vec<SetRow> = diesel::sql_query(SCOPE)
+        .bind::<Text, _>(&window.release_id)
+        .bind::<Text, _>(&window.id)
+        .load(conn)?;
+    let leads: HashMap<String, (String, String)> = diesel::sql_query(LEADS)
+        .bind::<Text, _>(&window.id)
+        .load::<LeadRow>(conn)?
+        .into_iter()
+        .map(|l| (l.device_set_id, (l.org_id, l.org_name)))
+        .collect();
+    let set_ids: Vec<String> = sets.iter().map(|s| s.id.clone()).collect();
+    let compositions = composition::load(conn, &set_ids)?;
+    let scenario_titles = crate::db::schema::scenarios::table
+        .filter(crate::db::schema::scenarios::code.eq_any(&scenarios))
+        .select((crate::db::schema::scenarios::code, crate::db::schema::scenarios::title))
+        .load::<(String, String)>(conn)?
+        .into_iter()
+        .collect();
+    let frame = Arc::new(Frame {
+        window,
+        scenarios,
+        scenario_titles,
+        sets,
+        leads,
+        compositions,
+    });
+    let mut kept = FRAME_CACHE.lock().unwrap_or_else(|p| p.into_inner());
+    kept.retain(|(w, _, _)| w != window_id);
+    kept.push((window_id.to_string(), global, frame.clone()));
+    if kept.len() > FRAMES {
+        kept.remove(0);
+    }
+    Ok(frame)
+}
+
 /// Builds the grid of `window_id` as `ctx` may see it.
 pub fn grid(conn: &mut DbConn, ctx: &AuthContext, window_id: &str) -> Result<Grid, ApiError> {
     grid_of(conn, ctx, window_id, Evidence::Readable, true)
@@ -217,15 +290,9 @@ pub fn grid_of(
     evidence: Evidence,
     with_compositions: bool,
 ) -> Result<Grid, ApiError> {
-    let window = crate::windows::model::find(conn, window_id)?.ok_or_else(ApiError::not_found)?;
+    let frame = frame(conn, window_id)?;
+    let window = frame.window.clone();
     let (org, sees_participants, own_private) = lens(conn, ctx, &window.id, evidence)?;
-    let scenarios = crate::windows::model::scenarios_of(conn, std::slice::from_ref(&window.id))?
-        .remove(&window.id)
-        .unwrap_or_default();
-    let sets: Vec<SetRow> = diesel::sql_query(SCOPE)
-        .bind::<Text, _>(&window.release_id)
-        .bind::<Text, _>(&window.id)
-        .load(conn)?;
     // The per-cell aggregates, plus the reader's own results they cannot attribute.
     let cell_rows: Vec<super::cells::Cell> = diesel::sql_query(super::cells::cells_sql())
         .bind::<Text, _>(&window.id)
@@ -263,14 +330,9 @@ pub fn grid_of(
         .bind::<Bool, _>(sees_participants)
         .bind::<Bool, _>(own_private)
         .load(conn)?;
-    let leads: HashMap<String, (String, String)> = diesel::sql_query(LEADS)
-        .bind::<Text, _>(&window.id)
-        .load::<LeadRow>(conn)?
-        .into_iter()
-        .map(|l| (l.device_set_id, (l.org_id, l.org_name)))
-        .collect();
-    let mut sets = sets;
-    let in_scope: std::collections::HashSet<&str> = sets.iter().map(|s| s.id.as_str()).collect();
+    let leads = &frame.leads;
+    let mut sets: Vec<SetRow> = frame.sets.clone();
+    let in_scope: std::collections::HashSet<&str> = frame.sets.iter().map(|s| s.id.as_str()).collect();
     let mut outside: Vec<String> = raw
         .keys()
         .filter(|id| !in_scope.contains(id.as_str()))
@@ -337,9 +399,10 @@ pub fn grid_of(
             cell.known_issue_masks = codes;
         }
     }
-    let set_ids: Vec<String> = sets.iter().map(|s| s.id.clone()).collect();
-    let mut compositions = if with_compositions {
-        composition::load(conn, &set_ids)?
+    // Compositions from the frame; sets outside the scope (tested there all the same) have
+    // theirs read now.
+    let mut extra_compositions = if with_compositions && !outside.is_empty() {
+        composition::load(conn, &outside)?
     } else {
         HashMap::new()
     };
@@ -347,8 +410,14 @@ pub fn grid_of(
         .into_iter()
         .map(|s| {
             let lead = leads.get(&s.id).cloned();
+            let composition = match with_compositions {
+                true => extra_compositions
+                    .remove(&s.id)
+                    .or_else(|| frame.compositions.get(&s.id).cloned()),
+                false => None,
+            };
             Row {
-                composition: compositions.remove(&s.id),
+                composition,
                 cells: cells.remove(&s.id).unwrap_or_default(),
                 lead_org_id: lead.as_ref().map(|l| l.0.clone()),
                 lead_org_name: lead.map(|l| l.1),
@@ -364,16 +433,10 @@ pub fn grid_of(
             .cmp(&a.prevalence)
             .then_with(|| a.device_set_id.cmp(&b.device_set_id))
     });
-    let scenario_titles = crate::db::schema::scenarios::table
-        .filter(crate::db::schema::scenarios::code.eq_any(&scenarios))
-        .select((crate::db::schema::scenarios::code, crate::db::schema::scenarios::title))
-        .load::<(String, String)>(conn)?
-        .into_iter()
-        .collect();
     Ok(Grid {
         window,
-        scenarios,
-        scenario_titles,
+        scenarios: frame.scenarios.clone(),
+        scenario_titles: frame.scenario_titles.clone(),
         rows,
     })
 }
