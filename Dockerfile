@@ -6,11 +6,12 @@ FROM rust:1-bookworm AS builder
 WORKDIR /build
 
 # Dependencies first, against placeholder sources, so this layer stays cached while only
-# src/ changes. (If the manifest gains a build.rs or explicit [[bench]]/[[test]] paths, add
-# placeholders for them here too.)
+# src/ changes. (The build script src/build.rs gets a placeholder too; if the manifest gains
+# explicit [[bench]]/[[test]] paths, add placeholders for them here as well.)
 COPY Cargo.toml Cargo.lock ./
 RUN mkdir src \
  && echo 'fn main() {}' > src/main.rs \
+ && echo 'fn main() {}' > src/build.rs \
  && touch src/lib.rs \
  && cargo build --release --locked \
  && rm -rf src
