@@ -181,7 +181,8 @@ pub struct Smtp {
     timeout: Duration,
     max_idle: usize,
     idle: Mutex<Vec<Idle>>,
-    runtime: tokio::runtime::Runtime,
+    /// Taken only by `drop`.
+    runtime: Option<tokio::runtime::Runtime>,
 }
 
 impl Smtp {
@@ -205,7 +206,7 @@ impl Smtp {
             timeout,
             max_idle,
             idle: Mutex::default(),
-            runtime,
+            runtime: Some(runtime),
         })
     }
 
@@ -276,7 +277,10 @@ impl Smtp {
 
     /// Sends `message`, blocking the calling (blocking-pool) thread, within the timeout.
     pub fn send(&self, message: &Message) -> Result<(), Failure> {
-        self.runtime.block_on(async {
+        let Some(runtime) = &self.runtime else {
+            return Err(Failure::Io(io::Error::other("the SMTP transport is shutting down")));
+        };
+        runtime.block_on(async {
             tokio::time::timeout(self.timeout, self.send_async(message))
                 .await
                 .unwrap_or_else(|_| {
@@ -286,6 +290,17 @@ impl Smtp {
                     )))
                 })
         })
+    }
+}
+
+impl Drop for Smtp {
+    /// The last holder may be an async task (a delivery worker's loop), where a runtime may not
+    /// block to stop: the kept connections go first, then the runtime stops in the background.
+    fn drop(&mut self) {
+        self.idle.lock().unwrap_or_else(|p| p.into_inner()).clear();
+        if let Some(runtime) = self.runtime.take() {
+            runtime.shutdown_background();
+        }
     }
 }
 
