@@ -115,20 +115,28 @@ def main():
         one_set = request(conn, "GET", coverage_path, supplier)["items"][-1]["device_set_id"]
         flips = iter(range(10**9))
 
+        recorded = []
+
         def rebuilt():
             outcome = ["pass", "fail"][next(flips) % 2]
+            start = time.perf_counter()
             request(conn, "POST", "/api/v1/results/batch", writer, {"items": [{
                 "uit_window_id": window, "device_set_id": one_set, "scenario": "install_and_commission",
                 "outcome": outcome, "visibility": "industry"}]})
+            recorded.append((time.perf_counter() - start) * 1000)
             start = time.perf_counter()
             get(conn, matrix_path, supplier)
             return (time.perf_counter() - start) * 1000
 
         for _ in range(3):
             rebuilt()
+        recorded.clear()
         built = sorted(rebuilt() for _ in range(args.requests))
         rows.append(("matrix rebuilt after a write (supplier)", statistics.median(built),
                      built[max(0, int(len(built) * 0.95) - 1)]))
+        recorded.sort()
+        rows.append(("one result recorded (one-item batch, amending)", statistics.median(recorded),
+                     recorded[max(0, int(len(recorded) * 0.95) - 1)]))
 
         sets = [i["device_set_id"] for i in request(conn, "GET", coverage_path, supplier)["items"]][:250]
         scenarios = ["install_and_commission", "prepayment_top_up", "comms_hub_replacement", "change_of_mode"]
@@ -169,6 +177,7 @@ def main():
         print()
         for name, bar in [("matrix (supplier, participant)", 10), ("coverage (supplier)", 10),
                           ("matrix rebuilt after a write (supplier)", 10),
+                          ("one result recorded (one-item batch, amending)", 1.5),
                           ("batch of 1,000: create", batch_bar), ("batch of 1,000: amend all", batch_bar)]:
             verdict = "met" if by_name[name] <= bar else "missed"
             print(f"- {name}: median {by_name[name]:.1f} ms (bar: <= {bar} ms): {verdict}")
