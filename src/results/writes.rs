@@ -15,6 +15,21 @@ use crate::notifications::fanout::values_clause;
 /// PostgreSQL's 65,535.
 const CHUNK: usize = 500;
 
+type Boxed<'a> = diesel::query_builder::BoxedSqlQuery<'a, DbBackend, diesel::query_builder::SqlQuery>;
+
+/// Binds what a result's author writes, `outcome` to `published_by_user_id`, in the order both
+/// the amendment's and the creation's column lists name them.
+fn bind_written<'a>(q: Boxed<'a>, row: &'a ResultRow) -> Boxed<'a> {
+    q.bind::<Text, _>(&row.outcome)
+        .bind::<Nullable<Timestamp>, _>(row.executed_at)
+        .bind::<Text, _>(&row.notes)
+        .bind::<Nullable<Text>, _>(&row.external_ref)
+        .bind::<Text, _>(&row.visibility)
+        .bind::<Bool, _>(row.lead)
+        .bind::<Text, _>(&row.defect_mask_ids)
+        .bind::<Nullable<Text>, _>(&row.published_by_user_id)
+}
+
 /// A stored row as it was before an amendment.
 struct Revision {
     result_id: String,
@@ -64,7 +79,7 @@ impl Writes {
     }
 
     /// Keeps `row` as a revision replaced by `user_id` at `at`.
-    pub fn keep(&mut self, row: &ResultRow, user_id: &str, at: NaiveDateTime) -> Result<(), ApiError> {
+    fn keep(&mut self, row: &ResultRow, user_id: &str, at: NaiveDateTime) -> Result<(), ApiError> {
         self.revisions.push(Revision {
             result_id: row.id.clone(),
             revision: row.version as i32,
@@ -112,17 +127,8 @@ impl Writes {
             );
             let mut q = diesel::sql_query(sql).into_boxed::<DbBackend>();
             for (row, expected) in chunk {
-                q = q
-                    .bind::<Text, _>(&row.id)
-                    .bind::<BigInt, _>(*expected)
-                    .bind::<Text, _>(&row.outcome)
-                    .bind::<Nullable<Timestamp>, _>(row.executed_at)
-                    .bind::<Text, _>(&row.notes)
-                    .bind::<Nullable<Text>, _>(&row.external_ref)
-                    .bind::<Text, _>(&row.visibility)
-                    .bind::<Bool, _>(row.lead)
-                    .bind::<Text, _>(&row.defect_mask_ids)
-                    .bind::<Nullable<Text>, _>(&row.published_by_user_id)
+                q = q.bind::<Text, _>(&row.id).bind::<BigInt, _>(*expected);
+                q = bind_written(q, row)
                     .bind::<Timestamp, _>(row.updated_at)
                     .bind::<BigInt, _>(row.version);
             }
@@ -144,15 +150,8 @@ impl Writes {
                     .bind::<Text, _>(&row.window_id)
                     .bind::<Text, _>(&row.device_set_id)
                     .bind::<Text, _>(&row.scenario_code)
-                    .bind::<Text, _>(&row.org_id)
-                    .bind::<Text, _>(&row.outcome)
-                    .bind::<Nullable<Timestamp>, _>(row.executed_at)
-                    .bind::<Text, _>(&row.notes)
-                    .bind::<Nullable<Text>, _>(&row.external_ref)
-                    .bind::<Text, _>(&row.visibility)
-                    .bind::<Bool, _>(row.lead)
-                    .bind::<Text, _>(&row.defect_mask_ids)
-                    .bind::<Nullable<Text>, _>(&row.published_by_user_id)
+                    .bind::<Text, _>(&row.org_id);
+                q = bind_written(q, row)
                     .bind::<Timestamp, _>(row.created_at)
                     .bind::<Timestamp, _>(row.updated_at)
                     .bind::<BigInt, _>(row.version);

@@ -4,7 +4,7 @@
 use serde_json::json;
 
 use crate::helpers::{Resp, TestApp};
-use crate::results::{publish, world, World, SCENARIOS};
+use crate::results::{claim, publish, world, World, SCENARIOS};
 
 fn get(app: &TestApp, path: &str, token: &str, accept: &str, tag: Option<&str>) -> Resp {
     let mut headers = vec![("accept", accept)];
@@ -77,12 +77,7 @@ fn an_unchanged_window_answers_304_and_each_input_of_the_grid_moves_the_tag() {
         (
             "a claim",
             Box::new(|| {
-                app.post(
-                    &format!("/api/v1/uit-windows/{}/claims", w.window),
-                    Some(&w.b.token),
-                    &json!({ "device_set_id": w.sets[1] }),
-                )
-                .expect(201);
+                claim(&app, &w, &w.b.token, &w.sets[1]).expect(201);
             }),
         ),
         (
@@ -235,12 +230,7 @@ fn coverage_is_tagged_per_filter_and_an_unknown_window_is_404() {
         Some(&tag_of(&gaps)),
     )
     .expect(304);
-    app.post(
-        &format!("/api/v1/uit-windows/{}/claims", w.window),
-        Some(&w.b.token),
-        &json!({ "device_set_id": w.sets[0] }),
-    )
-    .expect(201);
+    claim(&app, &w, &w.b.token, &w.sets[0]).expect(201);
     let after = get(
         &app,
         &format!("{path}?state=unclaimed"),

@@ -103,6 +103,15 @@ pub fn open_window(app: &TestApp, admin: &str, release: &str) -> String {
     resp.json()["id"].as_str().unwrap().to_string()
 }
 
+/// `token`'s organisation claims `set` in the world's window.
+pub fn claim(app: &TestApp, w: &World, token: &str, set: &str) -> Resp {
+    app.post(
+        &format!("/api/v1/uit-windows/{}/claims", w.window),
+        Some(token),
+        &json!({ "device_set_id": set }),
+    )
+}
+
 pub fn publish(
     app: &TestApp,
     token: &str,
@@ -225,12 +234,7 @@ fn visibility_decides_who_sees_a_result_in_every_read_path() {
 fn one_current_result_per_key_lead_from_the_claim_and_amendments_keep_revisions() {
     let app = TestApp::spawn();
     let w = world(&app);
-    app.post(
-        &format!("/api/v1/uit-windows/{}/claims", w.window),
-        Some(&w.a.token),
-        &json!({ "device_set_id": w.sets[0] }),
-    )
-    .expect(201);
+    claim(&app, &w, &w.a.token, &w.sets[0]).expect(201);
     let first = publish(
         &app,
         &w.a.token,
