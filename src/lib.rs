@@ -249,7 +249,7 @@ impl Application {
                 }))
                 .configure(ui::routes)
                 .default_service(web::to(ui::not_found))
-                .wrap(from_fn(auth::extractor::resolve_caller))
+                .wrap(from_fn(auth::extractor::confirm_caller))
                 .wrap(from_fn(http::middleware::observe))
         })
         .workers(workers)

@@ -3,12 +3,14 @@
 
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
-use actix_web::body::MessageBody;
+use actix_web::body::{BoxBody, MessageBody};
 use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
-use actix_web::http::header;
+use actix_web::http::{header, StatusCode};
 use actix_web::middleware::Next;
-use actix_web::{web, FromRequest, HttpMessage, HttpRequest};
+use actix_web::{web, FromRequest, HttpMessage, HttpRequest, ResponseError};
 use chrono::Duration;
 use diesel::prelude::*;
 
@@ -99,18 +101,46 @@ pub fn bearer(req: &HttpRequest) -> Option<String> {
     (scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty()).then(|| token.trim().to_string())
 }
 
-async fn authenticate(req: HttpRequest) -> Result<AuthContext, ApiError> {
-    let state = req
-        .app_data::<web::Data<AppState>>()
-        .cloned()
-        .ok_or_else(|| ApiError::internal("no state"))?;
-    let token = bearer(&req).ok_or_else(ApiError::invalid_token)?;
-    let rid = request_id(&req);
-    if token.starts_with(API_TOKEN_PREFIX) {
-        let hash = hash_secret(&token);
-        state
-            .db
-            .run(move |conn| {
+/// What a request's bearer token says, checked as far as it can be without the database: a
+/// JWT's signature, expiry, issuer and audience; an API token's form (its hash is looked up).
+#[derive(Debug, Clone)]
+enum Credentials {
+    ApiToken {
+        hash: String,
+    },
+    Jwt {
+        user_id: String,
+        org_id: String,
+        token_version: i64,
+    },
+    /// A caller already known (a signed-in page's session).
+    Known(Box<AuthContext>),
+}
+
+impl Credentials {
+    /// The credentials of `req`: 401 when it has none or its JWT does not verify.
+    fn of(req: &HttpRequest, state: &AppState) -> Result<Self, ApiError> {
+        let token = bearer(req).ok_or_else(ApiError::invalid_token)?;
+        if token.starts_with(API_TOKEN_PREFIX) {
+            return Ok(Credentials::ApiToken {
+                hash: hash_secret(&token),
+            });
+        }
+        let claims = state.jwt.verify(&token).ok_or_else(ApiError::invalid_token)?;
+        Ok(Credentials::Jwt {
+            user_id: claims.sub,
+            org_id: claims.org,
+            token_version: claims.tv,
+        })
+    }
+
+    /// The caller these credentials name, read now: 401 for an unknown, revoked or expired API
+    /// token, and for a JWT whose user's sessions ended (token version) or who changed
+    /// organisation.
+    fn resolve(self, conn: &mut crate::db::DbConn, rid: Option<String>) -> Result<AuthContext, ApiError> {
+        match self {
+            Credentials::Known(ctx) => Ok(*ctx),
+            Credentials::ApiToken { hash } => {
                 let found: Option<(
                     String,
                     String,
@@ -139,58 +169,160 @@ async fn authenticate(req: HttpRequest) -> Result<AuthContext, ApiError> {
                 }
                 let row = load_user(conn, &user_id)?.ok_or_else(ApiError::invalid_token)?;
                 context(row, Some(token_id), rid)
-            })
-            .await
-    } else {
-        let claims = state.jwt.verify(&token).ok_or_else(ApiError::invalid_token)?;
-        state
-            .db
-            .run(move |conn| {
-                let row = load_user(conn, &claims.sub)?.ok_or_else(ApiError::invalid_token)?;
+            }
+            Credentials::Jwt {
+                user_id,
+                org_id,
+                token_version,
+            } => {
+                let row = load_user(conn, &user_id)?.ok_or_else(ApiError::invalid_token)?;
                 // A password reset or change bumps token_version; the org must still match.
-                if row.4 != claims.tv || row.1 != claims.org {
+                if row.4 != token_version || row.1 != org_id {
                     return Err(ApiError::invalid_token());
                 }
                 context(row, None, rid)
-            })
-            .await
+            }
+        }
     }
+}
+
+/// The caller of a request, not yet read from the database: the request seam. A handler takes
+/// a `Caller` and hands it to [`crate::db::Db::read_as`] or [`crate::db::Db::write_as`], whose
+/// one database closure loads the caller (with the same checks as ever: revocation, token
+/// version, role) and then does the handler's work, so a request costs one blocking hop and
+/// one pool checkout, and a write's caller is read in the write's own transaction.
+///
+/// Credentials that fail without the database (none, a JWT that does not verify) are 401 here,
+/// before any other extractor's error. Those that need the database to fail (an unknown or
+/// revoked API token, a JWT of a user whose sessions ended) are found in the closure; should
+/// another extractor or the handler answer with an error first, [`confirm_caller`] checks them
+/// then, so 401 still comes before any body's error.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    credentials: Credentials,
+    request_id: Option<String>,
+    confirmed: Arc<AtomicBool>,
+}
+
+impl Caller {
+    /// Loads the caller on `conn` (the closure's own connection).
+    pub fn resolve(self, conn: &mut crate::db::DbConn) -> Result<AuthContext, ApiError> {
+        let ctx = self.credentials.resolve(conn, self.request_id)?;
+        self.confirmed.store(true, Ordering::Relaxed);
+        Ok(ctx)
+    }
+
+    /// The organisation a JWT or a page's session names, before the database confirms it;
+    /// `None` for an API token. For keys of caches that the closure re-checks, never for a
+    /// decision.
+    pub fn claimed_org(&self) -> Option<&str> {
+        match &self.credentials {
+            Credentials::Jwt { org_id, .. } => Some(org_id),
+            Credentials::Known(ctx) => Some(&ctx.org_id),
+            Credentials::ApiToken { .. } => None,
+        }
+    }
+}
+
+impl From<AuthContext> for Caller {
+    /// A caller already loaded (a page's session, or a test of a domain function).
+    fn from(ctx: AuthContext) -> Self {
+        Caller {
+            request_id: ctx.request_id.clone(),
+            credentials: Credentials::Known(Box::new(ctx)),
+            confirmed: Arc::new(AtomicBool::new(true)),
+        }
+    }
+}
+
+/// In a request's extensions once a handler's extractor took its credentials: whether the
+/// database confirmed them. Read by [`confirm_caller`].
+#[derive(Clone)]
+struct Pending(Arc<AtomicBool>);
+
+fn pending(req: &HttpRequest) -> Arc<AtomicBool> {
+    let flag = Arc::new(AtomicBool::new(false));
+    req.extensions_mut().insert(Pending(flag.clone()));
+    flag
+}
+
+fn state_of(req: &HttpRequest) -> Result<web::Data<AppState>, ApiError> {
+    req.app_data::<web::Data<AppState>>()
+        .cloned()
+        .ok_or_else(|| ApiError::internal("no state"))
+}
+
+impl FromRequest for Caller {
+    type Error = ApiError;
+    type Future = std::future::Ready<Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        std::future::ready((|| {
+            let state = state_of(req)?;
+            let credentials = Credentials::of(req, &state)?;
+            Ok(Caller {
+                credentials,
+                request_id: request_id(req),
+                confirmed: pending(req),
+            })
+        })())
+    }
+}
+
+/// The caller of `req` in a hop of its own: for [`AuthContext`]'s extractor and for
+/// [`confirm_caller`].
+async fn authenticate(req: HttpRequest) -> Result<AuthContext, ApiError> {
+    let state = state_of(&req)?;
+    let credentials = Credentials::of(&req, &state)?;
+    let rid = request_id(&req);
+    state.db.run(move |conn| credentials.resolve(conn, rid)).await
 }
 
 impl FromRequest for AuthContext {
     type Error = ApiError;
     type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
 
+    /// The caller loaded before the handler runs, in a hop of its own (see [`Caller`] for the
+    /// one-hop seam).
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        Box::pin(caller(req.clone()))
+        let req = req.clone();
+        let confirmed = pending(&req);
+        Box::pin(async move {
+            let ctx = authenticate(req).await?;
+            confirmed.store(true, Ordering::Relaxed);
+            Ok(ctx)
+        })
     }
 }
 
-/// The caller as [`resolve_caller`] found it before the handler ran.
-#[derive(Clone)]
-struct Resolved(Result<AuthContext, ApiError>);
-
-/// Middleware: resolves the credentials of a request that carries any, before the handler's
-/// extractors run. actix-web polls a handler's extractors together, so without this a body
-/// that fails to parse (400, 413, 415) would answer while an API token still waited for its
-/// database lookup; API.md's order is 401 first. Requests without credentials cost nothing.
-pub async fn resolve_caller(
+/// Middleware: API.md's order is 401 first. When a route that needs a caller answered with
+/// another client error (a body that does not parse, a field that fails validation, a missing
+/// id) before the database confirmed its credentials, they are checked now and a failure
+/// replaces the answer with 401. Successful requests and requests without credentials cost
+/// nothing; the check runs only on that error path.
+pub async fn confirm_caller(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
-) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
-    if req.headers().contains_key(header::AUTHORIZATION) && req.path().starts_with("/api/") {
-        let resolved = authenticate(req.request().clone()).await;
-        req.extensions_mut().insert(Resolved(resolved));
+) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
+    let res = next.call(req).await?.map_into_boxed_body();
+    let status = res.status();
+    if !status.is_client_error() || status == StatusCode::UNAUTHORIZED {
+        return Ok(res);
     }
-    next.call(req).await
-}
-
-/// The caller: resolved by the middleware when it ran, else here.
-async fn caller(req: HttpRequest) -> Result<AuthContext, ApiError> {
-    let resolved = req.extensions().get::<Resolved>().cloned();
-    match resolved {
-        Some(Resolved(result)) => result,
-        None => authenticate(req).await,
+    let unconfirmed = res
+        .request()
+        .extensions()
+        .get::<Pending>()
+        .is_some_and(|p| !p.0.load(Ordering::Relaxed));
+    if !unconfirmed {
+        return Ok(res);
+    }
+    match authenticate(res.request().clone()).await {
+        Err(e) if e.status == StatusCode::UNAUTHORIZED => {
+            let (http_req, _) = res.into_parts();
+            Ok(ServiceResponse::new(http_req, e.error_response().map_into_boxed_body()))
+        }
+        _ => Ok(res),
     }
 }
 
@@ -204,7 +336,7 @@ impl FromRequest for OperatorAdmin {
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         let req = req.clone();
         Box::pin(async move {
-            let ctx = caller(req).await?;
+            let ctx = AuthContext::from_request(&req, &mut Payload::None).await?;
             if !ctx.is_operator_admin() {
                 return Err(ApiError::forbidden("Only operator administrators may do this."));
             }

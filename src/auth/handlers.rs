@@ -6,8 +6,8 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::model::{self, Rotation};
-use super::AuthContext;
 use crate::audit::{self, Actor, Change};
+use crate::auth::Caller;
 use crate::http::json::Json;
 use crate::http::ratelimit::{Bucket, Spend};
 use crate::http::responses::{
@@ -255,13 +255,13 @@ pub async fn refresh(
 #[post("/auth/logout")]
 pub async fn logout(
     state: web::Data<AppState>,
-    ctx: AuthContext,
+    caller: Caller,
     body: Json<RefreshRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let secret = body.into_inner().refresh_token;
     state
         .db
-        .write(move |conn| {
+        .write_as(caller, move |conn, ctx| {
             // Someone else's (or an unknown) token: nothing to do, and nothing to reveal.
             if let Some(family) = model::family_of(conn, &secret, &ctx.user_id)? {
                 model::revoke_family(conn, &family)?;

@@ -8,7 +8,7 @@ use utoipa::ToSchema;
 use super::feed;
 use crate::audit::{self, Actor, Change};
 use crate::auth::tokens::{hash_secret, new_secret};
-use crate::auth::{AuthContext, OrgKind};
+use crate::auth::{AuthContext, Caller, OrgKind};
 use crate::db::now;
 use crate::db::schema::{calendar_tokens as ct, organisations, users};
 use crate::http::responses::*;
@@ -47,10 +47,13 @@ pub struct CalendarToken {
     security(("bearer" = []))
 )]
 #[post("/me/calendar-token")]
-pub async fn rotate_calendar_token(state: web::Data<AppState>, ctx: AuthContext) -> Result<HttpResponse, ApiError> {
+pub async fn rotate_calendar_token(state: web::Data<AppState>, caller: Caller) -> Result<HttpResponse, ApiError> {
     let token = new_secret(CALENDAR_TOKEN_PREFIX);
     let hash = hash_secret(&token);
-    let created_at = state.db.write(move |conn| store_token(conn, &ctx, &hash)).await?;
+    let created_at = state
+        .db
+        .write_as(caller, move |conn, ctx| store_token(conn, &ctx, &hash))
+        .await?;
     let url = feed_url(&state.config.public_url, &token);
     Ok(HttpResponse::Created().json(CalendarToken {
         token,

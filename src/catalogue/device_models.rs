@@ -5,7 +5,7 @@ use utoipa::{IntoParams, ToSchema};
 use super::authorise_owner;
 use super::model::{self, DeviceModel, DeviceModelRow, DeviceType};
 use crate::audit::{self, Actor, Change};
-use crate::auth::AuthContext;
+use crate::auth::{AuthContext, Caller};
 use crate::db::{new_id, now};
 use crate::http::etag::{tagged, IfMatch};
 use crate::http::idempotency::{self, IdempotencyKey, StoredResponse};
@@ -47,7 +47,7 @@ pub struct DeviceModelQuery {
 #[get("/device-models")]
 pub async fn list_device_models(
     state: web::Data<AppState>,
-    _ctx: AuthContext,
+    caller: Caller,
     query: web::Query<DeviceModelQuery>,
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
@@ -56,7 +56,7 @@ pub async fn list_device_models(
     let (after, fetch) = (page.after.clone(), page.fetch());
     let rows = state
         .db
-        .run(move |conn| {
+        .read_as(caller, move |conn, _ctx| {
             Ok(model::list_models(
                 conn,
                 q.device_type,
@@ -202,13 +202,15 @@ pub async fn create_device_model(
 #[get("/device-models/{id}")]
 pub async fn get_device_model(
     state: web::Data<AppState>,
-    _ctx: AuthContext,
+    caller: Caller,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let id = path.into_inner();
     let row = state
         .db
-        .run(move |conn| model::find_model(conn, &id)?.ok_or_else(ApiError::not_found))
+        .read_as(caller, move |conn, _ctx| {
+            model::find_model(conn, &id)?.ok_or_else(ApiError::not_found)
+        })
         .await?;
     Ok(tagged(row.version, &DeviceModel::from(row)))
 }
@@ -249,7 +251,7 @@ pub struct DeviceModelPatch {
 #[patch("/device-models/{id}")]
 pub async fn update_device_model(
     state: web::Data<AppState>,
-    ctx: AuthContext,
+    caller: Caller,
     path: web::Path<String>,
     if_match: IfMatch,
     body: Json<DeviceModelPatch>,
@@ -266,7 +268,7 @@ pub async fn update_device_model(
     v.finish()?;
     let row = state
         .db
-        .write(move |conn| {
+        .write_as(caller, move |conn, ctx| {
             let before = model::find_model(conn, &id)?.ok_or_else(ApiError::not_found)?;
             authorise_owner(&ctx, &before.manufacturer_org_id, before.device_type())?;
             if_match.check(before.version)?;

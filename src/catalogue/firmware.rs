@@ -6,7 +6,7 @@ use utoipa::{IntoParams, ToSchema};
 use super::model::{self, DeviceModelRow, Firmware, FirmwareRow, FirmwareStatus};
 use super::{authorise_owner, nullable, version};
 use crate::audit::{self, Actor, Change};
-use crate::auth::AuthContext;
+use crate::auth::{AuthContext, Caller};
 use crate::db::DbConn;
 use crate::events::{self, NewEvent, Topic};
 use crate::http::etag::{tagged, IfMatch};
@@ -49,7 +49,7 @@ pub struct FirmwareQuery {
 #[get("/device-models/{id}/firmware")]
 pub async fn list_firmware(
     state: web::Data<AppState>,
-    _ctx: AuthContext,
+    caller: Caller,
     path: web::Path<String>,
     query: web::Query<FirmwareQuery>,
     req: HttpRequest,
@@ -60,7 +60,7 @@ pub async fn list_firmware(
     let (after, fetch) = (page.after.clone(), page.fetch());
     let items = state
         .db
-        .run(move |conn| {
+        .read_as(caller, move |conn, _ctx| {
             let product = model::find_model(conn, &model_id)?.ok_or_else(ApiError::not_found)?;
             let rows = model::list_firmware(conn, &model_id, q.status, after, fetch)?;
             Ok(model::firmware_views(conn, rows, &product)?)
@@ -321,11 +321,11 @@ pub fn load_view(conn: &mut DbConn, id: &str) -> Result<(Firmware, i64), ApiErro
 #[get("/firmware/{id}")]
 pub async fn get_firmware(
     state: web::Data<AppState>,
-    _ctx: AuthContext,
+    caller: Caller,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let id = path.into_inner();
-    let (view, version) = state.db.run(move |conn| load_view(conn, &id)).await?;
+    let (view, version) = state.db.read_as(caller, move |conn, _ctx| load_view(conn, &id)).await?;
     Ok(tagged(version, &view))
 }
 
@@ -379,7 +379,7 @@ pub struct FirmwarePatch {
 #[patch("/firmware/{id}")]
 pub async fn update_firmware(
     state: web::Data<AppState>,
-    ctx: AuthContext,
+    caller: Caller,
     path: web::Path<String>,
     if_match: IfMatch,
     body: Json<FirmwarePatch>,
@@ -388,7 +388,7 @@ pub async fn update_firmware(
     let patch = body.into_inner();
     let (view, version) = state
         .db
-        .write(move |conn| {
+        .write_as(caller, move |conn, ctx| {
             let (before, product) = model::find_firmware_with_model(conn, &id)?.ok_or_else(ApiError::not_found)?;
             authorise_owner(&ctx, &product.manufacturer_org_id, product.device_type())?;
             if_match.check(before.row_version)?;

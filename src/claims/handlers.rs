@@ -6,7 +6,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::model::{self, set_lead, Claim, ClaimFilter};
 use crate::audit::{self, Actor, Change};
-use crate::auth::{AuthContext, Capability};
+use crate::auth::{AuthContext, Caller, Capability};
 use crate::db::schema::{claims, device_sets};
 use crate::db::{new_id, now};
 use crate::device_sets::composition::Embed;
@@ -194,7 +194,7 @@ pub struct ClaimQuery {
 #[get("/uit-windows/{id}/claims")]
 pub async fn list_claims(
     state: web::Data<AppState>,
-    _ctx: AuthContext,
+    caller: Caller,
     path: web::Path<String>,
     query: web::Query<ClaimQuery>,
     req: HttpRequest,
@@ -205,7 +205,7 @@ pub async fn list_claims(
     let (after, fetch) = (page.after.clone(), page.fetch());
     let items = state
         .db
-        .run(move |conn| {
+        .read_as(caller, move |conn, _ctx| {
             windows::model::find(conn, &window_id)?.ok_or_else(ApiError::not_found)?;
             let filter = ClaimFilter {
                 window_id: Some(&window_id),
@@ -248,7 +248,7 @@ pub struct ClaimEmbedQuery {
 #[get("/claims/{id}")]
 pub async fn get_claim(
     state: web::Data<AppState>,
-    _ctx: AuthContext,
+    caller: Caller,
     path: web::Path<String>,
     query: web::Query<ClaimEmbedQuery>,
 ) -> Result<HttpResponse, ApiError> {
@@ -256,7 +256,7 @@ pub async fn get_claim(
     let embed = query.into_inner().embed;
     let claim = state
         .db
-        .run(move |conn| {
+        .read_as(caller, move |conn, _ctx| {
             let mut claim = model::find(conn, &id)?.ok_or_else(ApiError::not_found)?;
             if embed == Some(Embed::DeviceSet) {
                 model::embed_device_sets(conn, std::slice::from_mut(&mut claim))?;
@@ -286,19 +286,19 @@ pub async fn get_claim(
 #[delete("/claims/{id}")]
 pub async fn release_claim(
     state: web::Data<AppState>,
-    ctx: AuthContext,
+    caller: Caller,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    release(&state, ctx, path.into_inner()).await?;
+    release(&state, caller, path.into_inner()).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
 /// Releases claim `id` (the API's and the window page's one path): the claiming organisation
 /// or the operator.
-pub async fn release(state: &AppState, ctx: AuthContext, id: String) -> Result<(), ApiError> {
+pub async fn release(state: &AppState, caller: Caller, id: String) -> Result<(), ApiError> {
     state
         .db
-        .write(move |conn| {
+        .write_as(caller, move |conn, ctx| {
             let (window_id, set_id, org_id): (String, String, String) = claims::table
                 .find(&id)
                 .select((claims::window_id, claims::device_set_id, claims::org_id))

@@ -5,7 +5,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::model::{self, ContactFields, ContactFilter, ContactRow, LibraryContact};
 use crate::audit::{self, Actor, Change};
-use crate::auth::{AuthContext, Capability};
+use crate::auth::{AuthContext, Caller, Capability};
 use crate::catalogue::model as catalogue;
 use crate::catalogue::nullable;
 use crate::db::{new_id, now, DbConn};
@@ -105,7 +105,7 @@ pub struct ContactQuery {
 #[get("/library-contacts")]
 pub async fn list_library_contacts(
     state: web::Data<AppState>,
-    _ctx: AuthContext,
+    caller: Caller,
     query: web::Query<ContactQuery>,
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
@@ -120,7 +120,9 @@ pub async fn list_library_contacts(
     let today = model::today();
     let rows = state
         .db
-        .run(move |conn| Ok(model::list(conn, filter, today, after, fetch)?))
+        .read_as(caller, move |conn, _ctx| {
+            Ok(model::list(conn, filter, today, after, fetch)?)
+        })
         .await?;
     let items: Vec<LibraryContact> = rows.into_iter().map(|r| LibraryContact::new(r, today)).collect();
     Ok(page_response(&req, &page.finish(items, |c| &c.id)))
@@ -270,13 +272,15 @@ pub async fn create_library_contact(
 #[get("/library-contacts/{id}")]
 pub async fn get_library_contact(
     state: web::Data<AppState>,
-    _ctx: AuthContext,
+    caller: Caller,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let id = path.into_inner();
     let row = state
         .db
-        .run(move |conn| model::find(conn, &id)?.ok_or_else(ApiError::not_found))
+        .read_as(caller, move |conn, _ctx| {
+            model::find(conn, &id)?.ok_or_else(ApiError::not_found)
+        })
         .await?;
     Ok(tagged(row.version, &LibraryContact::new(row, model::today())))
 }
@@ -333,7 +337,7 @@ pub struct LibraryContactPatch {
 #[patch("/library-contacts/{id}")]
 pub async fn update_library_contact(
     state: web::Data<AppState>,
-    ctx: AuthContext,
+    caller: Caller,
     path: web::Path<String>,
     if_match: IfMatch,
     body: Json<LibraryContactPatch>,
@@ -357,7 +361,7 @@ pub async fn update_library_contact(
     v.finish()?;
     let (version, contact) = state
         .db
-        .write(move |conn| {
+        .write_as(caller, move |conn, ctx| {
             model::lock(conn, &id)?;
             let before_row = model::find(conn, &id)?.ok_or_else(ApiError::not_found)?;
             authorise(&ctx, &before_row.manufacturer_org_id)?;
@@ -429,14 +433,14 @@ pub async fn update_library_contact(
 #[delete("/library-contacts/{id}")]
 pub async fn delete_library_contact(
     state: web::Data<AppState>,
-    ctx: AuthContext,
+    caller: Caller,
     path: web::Path<String>,
     if_match: IfMatch,
 ) -> Result<HttpResponse, ApiError> {
     let id = path.into_inner();
     state
         .db
-        .write(move |conn| {
+        .write_as(caller, move |conn, ctx| {
             model::lock(conn, &id)?;
             let row = model::find(conn, &id)?.ok_or_else(ApiError::not_found)?;
             authorise(&ctx, &row.manufacturer_org_id)?;

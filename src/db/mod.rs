@@ -10,6 +10,7 @@ use diesel::connection::{AnsiTransactionManager, SimpleConnection, TransactionMa
 use diesel::prelude::*;
 use diesel::r2d2::{self, ManageConnection, R2D2Connection};
 
+use crate::auth::extractor::{AuthContext, Caller};
 use crate::http::error::ApiError;
 
 /// A connection to whichever backend the configured URL names.
@@ -162,6 +163,38 @@ impl Db {
         F: FnOnce(&mut DbConn) -> Result<T, ApiError> + Send + 'static,
     {
         self.run(move |conn| write_tx(conn, f)).await
+    }
+}
+
+impl Db {
+    /// The request seam for reads: loads `caller` and runs `f` with it, on one pooled
+    /// connection in one blocking hop. 401 when the credentials no longer hold.
+    pub async fn read_as<T, F>(&self, caller: Caller, f: F) -> Result<T, ApiError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut DbConn, AuthContext) -> Result<T, ApiError> + Send + 'static,
+    {
+        self.run(move |conn| {
+            let ctx = caller.resolve(conn)?;
+            f(conn, ctx)
+        })
+        .await
+    }
+
+    /// The request seam for writes: like [`Db::read_as`], with the caller loaded inside the
+    /// write's one transaction (see [`write_tx`]).
+    pub async fn write_as<T, F>(&self, caller: Caller, f: F) -> Result<T, ApiError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut DbConn, AuthContext) -> Result<T, ApiError> + Send + 'static,
+    {
+        self.run(move |conn| {
+            write_tx(conn, |conn| {
+                let ctx = caller.resolve(conn)?;
+                f(conn, ctx)
+            })
+        })
+        .await
     }
 }
 

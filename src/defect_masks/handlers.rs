@@ -6,7 +6,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::model::{self, DefectMask, MaskFilter, MaskRow, MaskStatus, Severity};
 use crate::audit::{self, Actor, Change};
-use crate::auth::{AuthContext, Capability};
+use crate::auth::{AuthContext, Caller, Capability};
 use crate::catalogue::model::{self as catalogue, DeviceModelRow};
 use crate::catalogue::nullable;
 use crate::db::schema::{defect_mask_adoptions as dma, firmware_versions as fw, organisations};
@@ -54,7 +54,7 @@ pub struct MaskQuery {
 #[get("/defect-masks")]
 pub async fn list_defect_masks(
     state: web::Data<AppState>,
-    _ctx: AuthContext,
+    caller: Caller,
     query: web::Query<MaskQuery>,
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
@@ -68,7 +68,7 @@ pub async fn list_defect_masks(
     };
     let items = state
         .db
-        .run(move |conn| {
+        .read_as(caller, move |conn, _ctx| {
             let rows = model::list(conn, filter, after, fetch)?;
             Ok(model::views(conn, rows)?)
         })
@@ -312,11 +312,11 @@ pub async fn create_defect_mask(
 #[get("/defect-masks/{id}")]
 pub async fn get_defect_mask(
     state: web::Data<AppState>,
-    _ctx: AuthContext,
+    caller: Caller,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let id = path.into_inner();
-    let (view, version) = state.db.run(move |conn| load_one(conn, &id)).await?;
+    let (view, version) = state.db.read_as(caller, move |conn, _ctx| load_one(conn, &id)).await?;
     Ok(tagged(version, &view))
 }
 
@@ -363,16 +363,14 @@ pub struct DefectMaskPatch {
 #[patch("/defect-masks/{id}")]
 pub async fn update_defect_mask(
     state: web::Data<AppState>,
-    ctx: AuthContext,
+    caller: Caller,
     path: web::Path<String>,
     if_match: IfMatch,
     body: Json<DefectMaskPatch>,
 ) -> Result<HttpResponse, ApiError> {
     let id = path.into_inner();
     let patch = body.into_inner();
-    let (view, version) = state
-        .db
-        .write(move |conn| {
+    let (view, version) = state.db.write_as(caller, move |conn, ctx| {
             let before = model::find(conn, &id)?.ok_or_else(ApiError::not_found)?;
             ctx.require(Capability::PublishDefectMasks)?;
             if before.owner_org_id != ctx.org_id && !ctx.is_operator() {
@@ -505,13 +503,13 @@ fn adoption(conn: &mut DbConn, mask_id: &str, org_id: &str) -> QueryResult<Optio
 #[post("/defect-masks/{id}/adoptions")]
 pub async fn adopt_defect_mask(
     state: web::Data<AppState>,
-    ctx: AuthContext,
+    caller: Caller,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let id = path.into_inner();
     let (created, view) = state
         .db
-        .write(move |conn| {
+        .write_as(caller, move |conn, ctx| {
             model::find(conn, &id)?.ok_or_else(ApiError::not_found)?;
             ctx.require(Capability::PublishDefectMasks)?;
             if let Some(existing) = adoption(conn, &id, &ctx.org_id)? {
@@ -577,7 +575,7 @@ pub struct AdoptionQuery {
 #[get("/defect-masks/{id}/adoptions")]
 pub async fn list_adoptions(
     state: web::Data<AppState>,
-    _ctx: AuthContext,
+    caller: Caller,
     path: web::Path<String>,
     query: web::Query<AdoptionQuery>,
     req: HttpRequest,
@@ -588,7 +586,7 @@ pub async fn list_adoptions(
     let (after, fetch) = (page.after.clone(), page.fetch());
     let items = state
         .db
-        .run(move |conn| {
+        .read_as(caller, move |conn, _ctx| {
             model::find(conn, &id)?.ok_or_else(ApiError::not_found)?;
             let mut query = dma::table
                 .inner_join(organisations::table.on(organisations::id.eq(dma::org_id)))

@@ -4,7 +4,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::model::{self, DeviceSet, DeviceSetRow, SetFilter};
 use crate::audit::{self, Actor, Change};
-use crate::auth::{AuthContext, Capability};
+use crate::auth::{AuthContext, Caller, Capability};
 use crate::db::{new_id, now};
 use crate::http::etag::{tagged, IfMatch};
 use crate::http::idempotency::{self, IdempotencyKey, StoredResponse};
@@ -49,7 +49,7 @@ pub struct DeviceSetQuery {
 #[get("/device-sets")]
 pub async fn list_device_sets(
     state: web::Data<AppState>,
-    _ctx: AuthContext,
+    caller: Caller,
     query: web::Query<DeviceSetQuery>,
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
@@ -63,7 +63,7 @@ pub async fn list_device_sets(
     };
     let items = state
         .db
-        .run(move |conn| {
+        .read_as(caller, move |conn, _ctx| {
             let rows = model::list(conn, filter, after, fetch)?;
             Ok(model::with_members(conn, rows)?)
         })
@@ -213,11 +213,11 @@ fn load(conn: &mut crate::db::DbConn, id: &str) -> Result<(DeviceSet, i64), ApiE
 #[get("/device-sets/{id}")]
 pub async fn get_device_set(
     state: web::Data<AppState>,
-    _ctx: AuthContext,
+    caller: Caller,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let id = path.into_inner();
-    let (set, version) = state.db.run(move |conn| load(conn, &id)).await?;
+    let (set, version) = state.db.read_as(caller, move |conn, _ctx| load(conn, &id)).await?;
     Ok(tagged(version, &set))
 }
 
@@ -258,7 +258,7 @@ pub struct DeviceSetPatch {
 #[patch("/device-sets/{id}")]
 pub async fn update_device_set(
     state: web::Data<AppState>,
-    ctx: AuthContext,
+    caller: Caller,
     path: web::Path<String>,
     if_match: IfMatch,
     body: Json<DeviceSetPatch>,
@@ -275,7 +275,7 @@ pub async fn update_device_set(
     v.finish()?;
     let (set, version) = state
         .db
-        .write(move |conn| {
+        .write_as(caller, move |conn, ctx| {
             let before = model::find(conn, &id)?.ok_or_else(ApiError::not_found)?;
             ctx.require(Capability::ManageDeviceSets)?;
             if before.created_by_org_id != ctx.org_id && !ctx.is_operator() {

@@ -7,7 +7,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::model::{self, Cell, Grid, Row, ORDER};
 use super::versions::Answer;
-use crate::auth::AuthContext;
+use crate::auth::Caller;
 use crate::device_sets::composition::{Composition, DEVICE_TYPE_ORDER};
 use crate::http::responses::*;
 use crate::http::ApiError;
@@ -212,7 +212,7 @@ pub fn coverage(grid: Grid, filter: Option<CoverageState>) -> Coverage {
 #[get("/uit-windows/{id}/coverage")]
 pub async fn window_coverage(
     state: web::Data<AppState>,
-    ctx: AuthContext,
+    caller: Caller,
     path: web::Path<String>,
     query: web::Query<CoverageQuery>,
     req: HttpRequest,
@@ -227,7 +227,7 @@ pub async fn window_coverage(
     let grids = state.grids.clone();
     let answer = state
         .db
-        .run(move |conn| {
+        .read_as(caller, move |conn, ctx| {
             grids.answer(conn, &ctx, &id, &kind, &tags, |conn| {
                 let grid = model::grid(conn, &ctx, &id)?;
                 Ok(serde_json::to_vec(&coverage(grid, filter))?)
@@ -417,7 +417,7 @@ pub struct MatrixQuery {}
 #[get("/uit-windows/{id}/matrix")]
 pub async fn window_matrix(
     state: web::Data<AppState>,
-    ctx: AuthContext,
+    caller: Caller,
     path: web::Path<String>,
     _query: web::Query<MatrixQuery>,
     req: HttpRequest,
@@ -437,7 +437,7 @@ pub async fn window_matrix(
     let grids = state.grids.clone();
     let answer = state
         .db
-        .run(move |conn| {
+        .read_as(caller, move |conn, ctx| {
             grids.answer(conn, &ctx, &id, kind, &tags, |conn| {
                 let m = matrix(model::grid(conn, &ctx, &id)?);
                 Ok(if as_csv {

@@ -9,7 +9,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use crate::audit::{self, Actor, Change};
 use crate::auth::tokens::{hash_secret, new_secret, API_TOKEN_PREFIX};
-use crate::auth::AuthContext;
+use crate::auth::{AuthContext, Caller};
 use crate::db::schema::api_tokens as t;
 use crate::db::{new_id, now};
 use crate::http::json::Json;
@@ -100,7 +100,7 @@ pub struct TokenQuery {
 #[get("/me/api-tokens")]
 pub async fn list_api_tokens(
     state: web::Data<AppState>,
-    ctx: AuthContext,
+    caller: Caller,
     query: web::Query<TokenQuery>,
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
@@ -109,7 +109,7 @@ pub async fn list_api_tokens(
     let (after, fetch) = (page.after.clone(), page.fetch());
     let rows: Vec<TokenRow> = state
         .db
-        .run(move |conn| {
+        .read_as(caller, move |conn, ctx| {
             let mut query = t::table
                 .filter(t::user_id.eq(&ctx.user_id).and(t::revoked_at.is_null()))
                 .select(TokenRow::as_select())
@@ -154,7 +154,7 @@ pub struct NewApiToken {
 #[post("/me/api-tokens")]
 pub async fn create_api_token(
     state: web::Data<AppState>,
-    ctx: AuthContext,
+    caller: Caller,
     body: Json<NewApiToken>,
 ) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
@@ -189,7 +189,7 @@ pub async fn create_api_token(
     );
     state
         .db
-        .write(move |conn| {
+        .write_as(caller, move |conn, ctx| {
             diesel::insert_into(t::table)
                 .values((
                     t::id.eq(&id),
@@ -240,13 +240,13 @@ pub async fn create_api_token(
 #[delete("/me/api-tokens/{id}")]
 pub async fn revoke_api_token(
     state: web::Data<AppState>,
-    ctx: AuthContext,
+    caller: Caller,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let id = path.into_inner();
     state
         .db
-        .write(move |conn| {
+        .write_as(caller, move |conn, ctx| {
             let n = diesel::update(
                 t::table
                     .find(&id)

@@ -3,7 +3,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::audit::{self, Actor, Change};
-use crate::auth::{model as auth_model, AuthContext, Role};
+use crate::auth::{model as auth_model, AuthContext, Caller, Role};
 use crate::http::etag::{tagged, IfMatch};
 use crate::http::json::Json;
 use crate::http::ratelimit::{Bucket, Spend};
@@ -50,8 +50,11 @@ fn load(conn: &mut crate::db::DbConn, user_id: &str) -> Result<(Me, i64), ApiErr
     security(("bearer" = []))
 )]
 #[get("/me")]
-pub async fn get_me(state: web::Data<AppState>, ctx: AuthContext) -> Result<HttpResponse, ApiError> {
-    let (me, version) = state.db.run(move |conn| load(conn, &ctx.user_id)).await?;
+pub async fn get_me(state: web::Data<AppState>, caller: Caller) -> Result<HttpResponse, ApiError> {
+    let (me, version) = state
+        .db
+        .read_as(caller, move |conn, ctx| load(conn, &ctx.user_id))
+        .await?;
     Ok(tagged(version, &me))
 }
 

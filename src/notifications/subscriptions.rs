@@ -19,7 +19,7 @@ use super::model::{
 use super::{Mode, SubscriptionStatus};
 use crate::audit::{self, Actor, Change};
 use crate::auth::tokens::{hash_secret, new_secret};
-use crate::auth::AuthContext;
+use crate::auth::{AuthContext, Caller};
 use crate::db::schema::{subscriptions as s, users};
 use crate::db::{new_id, now, DbConn};
 use crate::events::Topic;
@@ -628,7 +628,7 @@ pub struct SubscriptionPatch {
 #[patch("/subscriptions/{id}")]
 pub async fn update_subscription(
     state: web::Data<AppState>,
-    ctx: AuthContext,
+    caller: Caller,
     path: web::Path<String>,
     if_match: IfMatch,
     body: Json<SubscriptionPatch>,
@@ -641,7 +641,9 @@ pub async fn update_subscription(
     let public_url = state.config.public_url.clone();
     let (version, view) = state
         .db
-        .write(move |conn| update_own(conn, &ctx, &id, &if_match, patch, &public_url))
+        .write_as(caller, move |conn, ctx| {
+            update_own(conn, &ctx, &id, &if_match, patch, &public_url)
+        })
         .await?;
     Ok(tagged(version, &view))
 }
@@ -728,7 +730,7 @@ pub fn update_own(
 #[delete("/subscriptions/{id}")]
 pub async fn delete_subscription(
     state: web::Data<AppState>,
-    ctx: AuthContext,
+    caller: Caller,
     path: web::Path<String>,
     if_match: IfMatch,
 ) -> Result<HttpResponse, ApiError> {
@@ -736,7 +738,9 @@ pub async fn delete_subscription(
     let public_url = state.config.public_url.clone();
     state
         .db
-        .write(move |conn| end_own(conn, &ctx, &id, &if_match, &public_url))
+        .write_as(caller, move |conn, ctx| {
+            end_own(conn, &ctx, &id, &if_match, &public_url)
+        })
         .await?;
     Ok(HttpResponse::NoContent().finish())
 }

@@ -9,7 +9,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::members::authorise_admin;
 use crate::audit::{self, Actor, Change};
-use crate::auth::AuthContext;
+use crate::auth::Caller;
 use crate::db::now;
 use crate::db::schema::{api_tokens as t, users};
 use crate::http::pagination::{page_response, Page, PageRequest};
@@ -93,7 +93,7 @@ pub struct MemberTokenQuery {
 #[get("/organisations/{id}/api-tokens")]
 pub async fn list_member_api_tokens(
     state: web::Data<AppState>,
-    ctx: AuthContext,
+    caller: Caller,
     path: web::Path<String>,
     query: web::Query<MemberTokenQuery>,
     req: HttpRequest,
@@ -104,7 +104,7 @@ pub async fn list_member_api_tokens(
     let (after, fetch) = (page.after.clone(), page.fetch());
     let rows: Vec<Row> = state
         .db
-        .run(move |conn| {
+        .read_as(caller, move |conn, ctx| {
             authorise_admin(conn, &ctx, &org_id)?;
             let mut query = t::table
                 .inner_join(users::table)
@@ -155,13 +155,13 @@ pub async fn list_member_api_tokens(
 #[delete("/organisations/{id}/api-tokens/{token_id}")]
 pub async fn revoke_member_api_token(
     state: web::Data<AppState>,
-    ctx: AuthContext,
+    caller: Caller,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
     let (org_id, token_id) = path.into_inner();
     state
         .db
-        .write(move |conn| {
+        .write_as(caller, move |conn, ctx| {
             authorise_admin(conn, &ctx, &org_id)?;
             let found: Option<(String, String, String)> = t::table
                 .inner_join(users::table)

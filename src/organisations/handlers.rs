@@ -4,7 +4,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::model::{self, Organisation};
 use crate::audit::{self, Actor, Change};
-use crate::auth::{AuthContext, OperatorAdmin, OrgKind};
+use crate::auth::{Caller, OperatorAdmin, OrgKind};
 use crate::http::etag::{tagged, IfMatch};
 use crate::http::idempotency::{self, IdempotencyKey, StoredResponse};
 use crate::http::json::Json;
@@ -45,7 +45,7 @@ pub struct OrganisationQuery {
 #[get("/organisations")]
 pub async fn list_organisations(
     state: web::Data<AppState>,
-    _ctx: AuthContext,
+    caller: Caller,
     query: web::Query<OrganisationQuery>,
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
@@ -54,7 +54,9 @@ pub async fn list_organisations(
     let (after, fetch) = (page.after.clone(), page.fetch());
     let rows = state
         .db
-        .run(move |conn| Ok(model::list_orgs(conn, q.kind, after, fetch)?))
+        .read_as(caller, move |conn, _ctx| {
+            Ok(model::list_orgs(conn, q.kind, after, fetch)?)
+        })
         .await?;
     let items: Vec<Organisation> = rows.into_iter().map(Organisation::from).collect();
     Ok(page_response(&req, &page.finish(items, |o| &o.id)))
@@ -171,13 +173,15 @@ pub async fn create_organisation(
 #[get("/organisations/{id}")]
 pub async fn get_organisation(
     state: web::Data<AppState>,
-    _ctx: AuthContext,
+    caller: Caller,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let id = path.into_inner();
     let row = state
         .db
-        .run(move |conn| model::find_org(conn, &id)?.ok_or_else(ApiError::not_found))
+        .read_as(caller, move |conn, _ctx| {
+            model::find_org(conn, &id)?.ok_or_else(ApiError::not_found)
+        })
         .await?;
     Ok(tagged(row.version, &Organisation::from(row)))
 }

@@ -7,7 +7,7 @@ use super::members::authorise_admin;
 use super::model::{self, Invitation, User};
 use crate::audit::{self, Actor, Change};
 use crate::auth::tokens::hash_secret;
-use crate::auth::{AuthContext, Role};
+use crate::auth::{AuthContext, Caller, Role};
 use crate::http::idempotency::{self, IdempotencyKey, StoredResponse};
 use crate::http::json::Json;
 use crate::http::pagination::{page_response, Page, PageRequest};
@@ -166,7 +166,7 @@ pub struct InvitationQuery {
 #[get("/organisations/{id}/invitations")]
 pub async fn list_invitations(
     state: web::Data<AppState>,
-    ctx: AuthContext,
+    caller: Caller,
     path: web::Path<String>,
     query: web::Query<InvitationQuery>,
     req: HttpRequest,
@@ -177,7 +177,7 @@ pub async fn list_invitations(
     let (after, fetch) = (page.after.clone(), page.fetch());
     let items = state
         .db
-        .run(move |conn| {
+        .read_as(caller, move |conn, ctx| {
             authorise_admin(conn, &ctx, &org_id)?;
             Ok(model::list_pending_invitations(conn, &org_id, after, fetch)?)
         })
@@ -207,13 +207,13 @@ pub async fn list_invitations(
 #[delete("/organisations/{id}/invitations/{invitation_id}")]
 pub async fn revoke_invitation(
     state: web::Data<AppState>,
-    ctx: AuthContext,
+    caller: Caller,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
     let (org_id, invitation_id) = path.into_inner();
     state
         .db
-        .write(move |conn| {
+        .write_as(caller, move |conn, ctx| {
             authorise_admin(conn, &ctx, &org_id)?;
             let revoked = model::revoke_invitation(conn, &org_id, &invitation_id)?.ok_or_else(ApiError::not_found)?;
             audit::record(

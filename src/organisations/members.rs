@@ -4,7 +4,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::model::{self, User};
 use crate::audit::{self, Actor, Change};
-use crate::auth::{AuthContext, Role};
+use crate::auth::{AuthContext, Caller, Role};
 use crate::db::DbConn;
 use crate::http::etag::{tagged, IfMatch};
 use crate::http::json::Json;
@@ -67,7 +67,7 @@ pub(super) fn authorise_admin(conn: &mut DbConn, ctx: &AuthContext, org_id: &str
 #[get("/organisations/{id}/members")]
 pub async fn list_members(
     state: web::Data<AppState>,
-    ctx: AuthContext,
+    caller: Caller,
     path: web::Path<String>,
     query: web::Query<MemberQuery>,
     req: HttpRequest,
@@ -78,7 +78,7 @@ pub async fn list_members(
     let (after, fetch) = (page.after.clone(), page.fetch());
     let rows = state
         .db
-        .run(move |conn| {
+        .read_as(caller, move |conn, ctx| {
             authorise_reader(conn, &ctx, &org_id)?;
             Ok(model::list_members(conn, &org_id, after, fetch)?)
         })
@@ -106,13 +106,13 @@ pub async fn list_members(
 #[get("/organisations/{id}/members/{user_id}")]
 pub async fn get_member(
     state: web::Data<AppState>,
-    ctx: AuthContext,
+    caller: Caller,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
     let (org_id, user_id) = path.into_inner();
     let row = state
         .db
-        .run(move |conn| {
+        .read_as(caller, move |conn, ctx| {
             authorise_reader(conn, &ctx, &org_id)?;
             model::find_user(conn, &user_id)?
                 .filter(|u| u.org_id == org_id)
@@ -161,7 +161,7 @@ fn last_admin() -> ApiError {
 #[patch("/organisations/{id}/members/{user_id}")]
 pub async fn update_member(
     state: web::Data<AppState>,
-    ctx: AuthContext,
+    caller: Caller,
     path: web::Path<(String, String)>,
     if_match: IfMatch,
     body: Json<MemberPatch>,
@@ -170,7 +170,7 @@ pub async fn update_member(
     let role = body.into_inner().role;
     let row = state
         .db
-        .write(move |conn| {
+        .write_as(caller, move |conn, ctx| {
             authorise_admin(conn, &ctx, &org_id)?;
             model::lock_org(conn, &org_id)?;
             let before = model::find_user(conn, &user_id)?
@@ -226,14 +226,14 @@ pub async fn update_member(
 #[delete("/organisations/{id}/members/{user_id}")]
 pub async fn remove_member(
     state: web::Data<AppState>,
-    ctx: AuthContext,
+    caller: Caller,
     path: web::Path<(String, String)>,
     if_match: IfMatch,
 ) -> Result<HttpResponse, ApiError> {
     let (org_id, user_id) = path.into_inner();
     state
         .db
-        .write(move |conn| {
+        .write_as(caller, move |conn, ctx| {
             authorise_admin(conn, &ctx, &org_id)?;
             model::lock_org(conn, &org_id)?;
             let before = model::find_user(conn, &user_id)?

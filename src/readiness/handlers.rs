@@ -1,7 +1,7 @@
 use actix_web::{get, web, HttpResponse};
 
 use super::model::{self, Readiness};
-use crate::auth::AuthContext;
+use crate::auth::Caller;
 use crate::http::responses::*;
 use crate::http::ApiError;
 use crate::AppState;
@@ -29,10 +29,13 @@ use crate::AppState;
 #[get("/uit-windows/{id}/readiness")]
 pub async fn window_readiness(
     state: web::Data<AppState>,
-    ctx: AuthContext,
+    caller: Caller,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let id = path.into_inner();
-    let readiness = state.db.run(move |conn| model::readiness(conn, &ctx, &id)).await?;
+    let readiness = state
+        .db
+        .read_as(caller, move |conn, ctx| model::readiness(conn, &ctx, &id))
+        .await?;
     Ok(HttpResponse::Ok().json(readiness))
 }

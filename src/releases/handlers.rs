@@ -6,7 +6,7 @@ use utoipa::{IntoParams, ToSchema};
 use super::model::{self, Release, ReleaseRow, StageChangeRow};
 use super::{ReleaseKind, Stage};
 use crate::audit::{self, Actor, Change};
-use crate::auth::{AuthContext, Capability};
+use crate::auth::{AuthContext, Caller, Capability};
 use crate::db::{new_id, now};
 use crate::events::{self, NewEvent, Topic};
 use crate::http::etag::{tagged, IfMatch};
@@ -78,7 +78,7 @@ pub struct ReleaseQuery {
 #[get("/releases")]
 pub async fn list_releases(
     state: web::Data<AppState>,
-    _ctx: AuthContext,
+    caller: Caller,
     query: web::Query<ReleaseQuery>,
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
@@ -87,7 +87,7 @@ pub async fn list_releases(
     let (after, fetch) = (page.after.clone(), page.fetch());
     let items = state
         .db
-        .run(move |conn| {
+        .read_as(caller, move |conn, _ctx| {
             let rows = model::list(conn, q.kind, q.stage, after, fetch)?;
             let ids: Vec<String> = rows.iter().map(|r| r.id.clone()).collect();
             let mut firmware = model::firmware_of(conn, &ids)?;
@@ -260,11 +260,14 @@ pub async fn create_release(
 #[get("/releases/{id}")]
 pub async fn get_release(
     state: web::Data<AppState>,
-    _ctx: AuthContext,
+    caller: Caller,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let id = path.into_inner();
-    let (row, release) = state.db.run(move |conn| model::load(conn, &id)).await?;
+    let (row, release) = state
+        .db
+        .read_as(caller, move |conn, _ctx| model::load(conn, &id))
+        .await?;
     Ok(tagged(row.version, &release))
 }
 

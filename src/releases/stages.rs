@@ -8,7 +8,7 @@ use utoipa::{IntoParams, ToSchema};
 use super::model::{self, Release, StageChange, StageChangeRow};
 use super::{gate, ReleaseKind, Stage};
 use crate::audit::{self, Actor, Change};
-use crate::auth::{AuthContext, Capability};
+use crate::auth::{AuthContext, Caller, Capability};
 use crate::db::now;
 use crate::events::{self, show, NewEvent, Topic};
 use crate::http::etag::{tagged, IfMatch};
@@ -299,7 +299,7 @@ pub struct StageQuery {
 #[get("/releases/{id}/stages")]
 pub async fn list_stages(
     state: web::Data<AppState>,
-    _ctx: AuthContext,
+    caller: Caller,
     path: web::Path<String>,
     query: web::Query<StageQuery>,
     req: HttpRequest,
@@ -310,7 +310,7 @@ pub async fn list_stages(
     let (after, fetch) = (page.after.clone(), page.fetch());
     let items = state
         .db
-        .run(move |conn| {
+        .read_as(caller, move |conn, _ctx| {
             model::find(conn, &id)?.ok_or_else(ApiError::not_found)?;
             let now = now();
             let track = model::tracks(conn, std::slice::from_ref(&id), now)?

@@ -18,7 +18,7 @@ use utoipa::{IntoParams, ToSchema};
 use super::handlers::readable;
 use super::model::ResultRow;
 use crate::audit::{self, Actor, Change};
-use crate::auth::{AuthContext, Role};
+use crate::auth::{AuthContext, Caller, Role};
 use crate::db::schema::{organisations, result_comments as rc, users};
 use crate::db::{new_id, now, DbConn};
 use crate::http::idempotency::{self, IdempotencyKey, StoredResponse};
@@ -224,7 +224,7 @@ pub struct CommentQuery {
 #[get("/results/{id}/comments")]
 pub async fn list_comments(
     state: web::Data<AppState>,
-    ctx: AuthContext,
+    caller: Caller,
     path: web::Path<String>,
     query: web::Query<CommentQuery>,
     req: HttpRequest,
@@ -233,7 +233,10 @@ pub async fn list_comments(
     let q = query.into_inner();
     let page = PageRequest::new(q.limit, q.cursor.as_deref())?;
     let (after, fetch) = (page.after.clone(), page.fetch());
-    let items = state.db.run(move |conn| read(conn, &ctx, &id, after, fetch)).await?;
+    let items = state
+        .db
+        .read_as(caller, move |conn, ctx| read(conn, &ctx, &id, after, fetch))
+        .await?;
     Ok(page_response(&req, &page.finish(items, |c| &c.id)))
 }
 
@@ -322,13 +325,13 @@ pub async fn create_comment(
 #[delete("/results/{id}/comments/{comment_id}")]
 pub async fn delete_comment(
     state: web::Data<AppState>,
-    ctx: AuthContext,
+    caller: Caller,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
     let (id, comment_id) = path.into_inner();
     state
         .db
-        .write(move |conn| {
+        .write_as(caller, move |conn, ctx| {
             readable(conn, &ctx, &id)?;
             let before = find(conn, &id, &comment_id)?.ok_or_else(ApiError::not_found)?;
             may_write(&ctx)?;

@@ -6,7 +6,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::model::{self, Outcome, ResultInput, ResultRow, TestResult, Visibility, WriteOutcome};
 use crate::audit::{self, Actor, Change};
-use crate::auth::{AuthContext, Capability};
+use crate::auth::{AuthContext, Caller, Capability};
 use crate::catalogue::nullable;
 use crate::db::schema::{result_revisions as rr, results as r};
 use crate::db::DbConn;
@@ -140,14 +140,17 @@ pub struct ResultQuery {
 #[get("/results")]
 pub async fn list_results(
     state: web::Data<AppState>,
-    ctx: AuthContext,
+    caller: Caller,
     query: web::Query<ResultQuery>,
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     let q = query.into_inner();
     let page = PageRequest::new(q.limit, q.cursor.as_deref())?;
     let (after, fetch) = (page.after.clone(), page.fetch());
-    let items: Vec<TestResult> = state.db.run(move |conn| list(conn, &ctx, q, after, fetch)).await?;
+    let items: Vec<TestResult> = state
+        .db
+        .read_as(caller, move |conn, ctx| list(conn, &ctx, q, after, fetch))
+        .await?;
     Ok(page_response(&req, &page.finish(items, |r| &r.id)))
 }
 
@@ -225,7 +228,7 @@ pub fn readable(conn: &mut DbConn, ctx: &AuthContext, id: &str) -> Result<Result
 #[get("/results/{id}")]
 pub async fn get_result(
     state: web::Data<AppState>,
-    ctx: AuthContext,
+    caller: Caller,
     path: web::Path<String>,
     query: web::Query<ResultEmbedQuery>,
 ) -> Result<HttpResponse, ApiError> {
@@ -233,7 +236,7 @@ pub async fn get_result(
     let embed = query.into_inner().embed;
     let (version, result) = state
         .db
-        .run(move |conn| {
+        .read_as(caller, move |conn, ctx| {
             let row = readable(conn, &ctx, &id)?;
             Ok((row.version, described(conn, row, embed)?))
         })
@@ -301,7 +304,7 @@ pub struct ResultPatch {
 #[patch("/results/{id}")]
 pub async fn update_result(
     state: web::Data<AppState>,
-    ctx: AuthContext,
+    caller: Caller,
     path: web::Path<String>,
     if_match: IfMatch,
     body: Json<ResultPatch>,
@@ -310,7 +313,7 @@ pub async fn update_result(
     let patch = body.into_inner();
     let row = state
         .db
-        .write(move |conn| {
+        .write_as(caller, move |conn, ctx| {
             let before = readable(conn, &ctx, &id)?;
             if before.org_id != ctx.org_id {
                 return Err(ApiError::forbidden(
@@ -406,7 +409,7 @@ pub struct RevisionQuery {
 #[get("/results/{id}/revisions")]
 pub async fn list_revisions(
     state: web::Data<AppState>,
-    ctx: AuthContext,
+    caller: Caller,
     path: web::Path<String>,
     query: web::Query<RevisionQuery>,
     req: HttpRequest,
@@ -417,7 +420,7 @@ pub async fn list_revisions(
     let (after, fetch) = (page.after.clone(), page.fetch());
     let items = state
         .db
-        .run(move |conn| revisions(conn, &ctx, &id, after, fetch))
+        .read_as(caller, move |conn, ctx| revisions(conn, &ctx, &id, after, fetch))
         .await?;
     let page = page.finish(items, |(rev_id, _)| rev_id);
     let revisions: Vec<&Revision> = page.items.iter().map(|(_, r)| r).collect();

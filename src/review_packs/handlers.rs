@@ -9,7 +9,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::diff::{self, PackDiff};
 use super::model::{self, Review, ReviewPack, Verdict};
-use crate::auth::{AuthContext, Capability};
+use crate::auth::{AuthContext, Caller, Capability};
 use crate::db::Db;
 use crate::http::accept;
 use crate::http::idempotency::{self, IdempotencyKey, StoredResponse};
@@ -119,7 +119,7 @@ pub struct PackListQuery {
 #[get("/uit-windows/{id}/review-packs")]
 pub async fn list_packs(
     state: web::Data<AppState>,
-    _ctx: AuthContext,
+    caller: Caller,
     path: web::Path<String>,
     query: web::Query<PackListQuery>,
     req: HttpRequest,
@@ -130,7 +130,7 @@ pub async fn list_packs(
     let (after, fetch) = (page.after.clone(), page.fetch());
     let items = state
         .db
-        .run(move |conn| {
+        .read_as(caller, move |conn, _ctx| {
             crate::windows::model::find(conn, &window_id)?.ok_or_else(ApiError::not_found)?;
             model::of_window(conn, &window_id, after, fetch)?
                 .into_iter()
@@ -200,7 +200,7 @@ pub fn stream_part(db: Db, pack_id: String, part: &'static str) -> Parts {
 #[get("/review-packs/{id}")]
 pub async fn get_pack(
     state: web::Data<AppState>,
-    _ctx: AuthContext,
+    caller: Caller,
     path: web::Path<String>,
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
@@ -208,7 +208,9 @@ pub async fn get_pack(
     let lookup = id.clone();
     let row = state
         .db
-        .run(move |conn| model::find(conn, &lookup)?.ok_or_else(ApiError::not_found))
+        .read_as(caller, move |conn, _ctx| {
+            model::find(conn, &lookup)?.ok_or_else(ApiError::not_found)
+        })
         .await?;
     let csv = accept::prefers(&req, "text/csv", "application/json");
     // The CSV is another representation of the same pack: its own tag.
@@ -268,13 +270,16 @@ pub struct DiffQuery {
 #[get("/review-packs/{id}/diff")]
 pub async fn diff_packs(
     state: web::Data<AppState>,
-    _ctx: AuthContext,
+    caller: Caller,
     path: web::Path<String>,
     query: web::Query<DiffQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let id = path.into_inner();
     let against = query.into_inner().against;
-    let out = state.db.run(move |conn| diff::diff(conn, &id, &against)).await?;
+    let out = state
+        .db
+        .read_as(caller, move |conn, _ctx| diff::diff(conn, &id, &against))
+        .await?;
     Ok(HttpResponse::Ok().json(out))
 }
 
@@ -351,7 +356,7 @@ pub async fn create_review(
 #[get("/review-packs/{id}/reviews")]
 pub async fn list_reviews(
     state: web::Data<AppState>,
-    _ctx: AuthContext,
+    caller: Caller,
     path: web::Path<String>,
     query: web::Query<PackListQuery>,
     req: HttpRequest,
@@ -362,7 +367,7 @@ pub async fn list_reviews(
     let (after, fetch) = (page.after.clone(), page.fetch());
     let items = state
         .db
-        .run(move |conn| {
+        .read_as(caller, move |conn, _ctx| {
             model::find(conn, &id)?.ok_or_else(ApiError::not_found)?;
             let all = model::reviews(conn, &id, false)?;
             Ok(all

@@ -7,7 +7,7 @@ use super::announce::announce;
 use super::model::{self, ItemFilter, Order, RoadmapItem, RoadmapRow, Viewer};
 use super::{RoadmapCategory, RoadmapChangeKind, RoadmapStatus, RoadmapVisibility};
 use crate::audit::{self, Actor, Change};
-use crate::auth::{AuthContext, Capability};
+use crate::auth::{AuthContext, Caller, Capability};
 use crate::catalogue::model as catalogue;
 use crate::catalogue::{authorise_owner, nullable};
 use crate::db::{new_id, now, DbConn};
@@ -114,7 +114,7 @@ pub struct RoadmapItemQuery {
 #[get("/roadmap-items")]
 pub async fn list_roadmap_items(
     state: web::Data<AppState>,
-    ctx: AuthContext,
+    caller: Caller,
     query: web::Query<RoadmapItemQuery>,
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
@@ -131,7 +131,7 @@ pub async fn list_roadmap_items(
     };
     let rows = state
         .db
-        .run(move |conn| {
+        .read_as(caller, move |conn, ctx| {
             let viewer = Viewer::of(conn, &ctx)?;
             Ok(model::select(conn, &viewer, filter, Order::ById { after }, fetch)?)
         })
@@ -263,13 +263,13 @@ pub async fn create_roadmap_item(
 #[get("/roadmap-items/{id}")]
 pub async fn get_roadmap_item(
     state: web::Data<AppState>,
-    ctx: AuthContext,
+    caller: Caller,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let id = path.into_inner();
     let (row, product) = state
         .db
-        .run(move |conn| {
+        .read_as(caller, move |conn, ctx| {
             let viewer = Viewer::of(conn, &ctx)?;
             model::find_visible(conn, &viewer, &id)
         })
@@ -322,7 +322,7 @@ pub struct RoadmapItemPatch {
 #[patch("/roadmap-items/{id}")]
 pub async fn update_roadmap_item(
     state: web::Data<AppState>,
-    ctx: AuthContext,
+    caller: Caller,
     path: web::Path<String>,
     if_match: IfMatch,
     body: Json<RoadmapItemPatch>,
@@ -339,7 +339,7 @@ pub async fn update_roadmap_item(
     v.finish()?;
     let (version, item) = state
         .db
-        .write(move |conn| {
+        .write_as(caller, move |conn, ctx| {
             model::lock(conn, &id)?;
             let viewer = Viewer::of(conn, &ctx)?;
             let (before_row, product) = model::find_visible(conn, &viewer, &id)?;
@@ -408,14 +408,14 @@ pub async fn update_roadmap_item(
 #[delete("/roadmap-items/{id}")]
 pub async fn delete_roadmap_item(
     state: web::Data<AppState>,
-    ctx: AuthContext,
+    caller: Caller,
     path: web::Path<String>,
     if_match: IfMatch,
 ) -> Result<HttpResponse, ApiError> {
     let id = path.into_inner();
     state
         .db
-        .write(move |conn| {
+        .write_as(caller, move |conn, ctx| {
             model::lock(conn, &id)?;
             let viewer = Viewer::of(conn, &ctx)?;
             let (before_row, product) = model::find_visible(conn, &viewer, &id)?;

@@ -7,7 +7,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::handlers::check_range;
 use super::model::{self, ItemFilter, Order, RoadmapItem, RoadmapItemChange, Viewer};
-use crate::auth::AuthContext;
+use crate::auth::Caller;
 use crate::catalogue::model::DeviceType;
 use crate::http::pagination::{page_response, Page, PageRequest};
 use crate::http::responses::*;
@@ -50,7 +50,7 @@ pub struct HistoryQuery {
 #[get("/roadmap-items/{id}/history")]
 pub async fn list_roadmap_item_history(
     state: web::Data<AppState>,
-    ctx: AuthContext,
+    caller: Caller,
     path: web::Path<String>,
     query: web::Query<HistoryQuery>,
     req: HttpRequest,
@@ -61,7 +61,7 @@ pub async fn list_roadmap_item_history(
     let (after, fetch) = (page.after.clone(), page.fetch());
     let rows = state
         .db
-        .run(move |conn| {
+        .read_as(caller, move |conn, ctx| {
             let viewer = Viewer::of(conn, &ctx)?;
             model::find_visible(conn, &viewer, &id)?;
             // Each entry by the visibility its snapshot had: a private era stays private.
@@ -130,7 +130,7 @@ pub struct RoadmapProduct {
 #[get("/roadmap")]
 pub async fn roadmap_view(
     state: web::Data<AppState>,
-    ctx: AuthContext,
+    caller: Caller,
     query: web::Query<RoadmapViewQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let q = query.into_inner();
@@ -142,7 +142,7 @@ pub async fn roadmap_view(
     };
     let rows = state
         .db
-        .run(move |conn| {
+        .read_as(caller, move |conn, ctx| {
             let viewer = Viewer::of(conn, &ctx)?;
             Ok(model::select(conn, &viewer, filter, Order::ByDate, MAX_VIEW_ITEMS + 1)?)
         })

@@ -8,7 +8,7 @@ use utoipa::{IntoParams, ToSchema};
 use super::model::{self, HistoryRow, IssueFilter, IssueRow, IssueSeverity, IssueStatus, Party, UitIssue};
 use super::notify;
 use crate::audit::{self, Actor, Change};
-use crate::auth::{AuthContext, Capability, OrgKind};
+use crate::auth::{AuthContext, Caller, Capability, OrgKind};
 use crate::db::schema::{device_sets, results as r};
 use crate::db::{new_id, now, DbConn};
 use crate::http::etag::{tagged, IfMatch};
@@ -57,7 +57,7 @@ pub struct IssueQuery {
 #[get("/uit-issues")]
 pub async fn list_issues(
     state: web::Data<AppState>,
-    ctx: AuthContext,
+    caller: Caller,
     query: web::Query<IssueQuery>,
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
@@ -72,7 +72,7 @@ pub async fn list_issues(
     };
     let items = state
         .db
-        .run(move |conn| {
+        .read_as(caller, move |conn, ctx| {
             let rows = model::list(conn, &ctx, filter, after, fetch)?;
             Ok(model::views(conn, &ctx, rows)?)
         })
@@ -334,13 +334,13 @@ pub async fn create_issue(
 #[get("/uit-issues/{id}")]
 pub async fn get_issue(
     state: web::Data<AppState>,
-    ctx: AuthContext,
+    caller: Caller,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let id = path.into_inner();
     let view = state
         .db
-        .run(move |conn| {
+        .read_as(caller, move |conn, ctx| {
             let row = model::find_visible(conn, &ctx, &id)?;
             model::view(conn, &ctx, row)
         })

@@ -7,7 +7,7 @@ use utoipa::{IntoParams, ToSchema};
 use super::handlers::{audit_change, history_row};
 use super::model::{self, IssueStatus, IssueStep, Party, UitIssue};
 use super::notify;
-use crate::auth::{AuthContext, Capability};
+use crate::auth::{AuthContext, Caller, Capability};
 use crate::db::now;
 use crate::defect_masks::handlers::{self as masks, NewDefectMask};
 use crate::defect_masks::model::DefectMask;
@@ -80,7 +80,7 @@ fn illegal(from: IssueStatus, to: IssueStatus) -> ApiError {
 #[post("/uit-issues/{id}/transitions")]
 pub async fn transition_issue(
     state: web::Data<AppState>,
-    ctx: AuthContext,
+    caller: Caller,
     path: web::Path<String>,
     if_match: IfMatch,
     body: Json<Transition>,
@@ -89,7 +89,7 @@ pub async fn transition_issue(
     let body = body.into_inner();
     let view = state
         .db
-        .write(move |conn| transition(conn, &ctx, &id, &body, &if_match))
+        .write_as(caller, move |conn, ctx| transition(conn, &ctx, &id, &body, &if_match))
         .await?;
     Ok(tagged(view.version, &view))
 }
@@ -189,7 +189,7 @@ pub struct HistoryQuery {
 #[get("/uit-issues/{id}/history")]
 pub async fn issue_history(
     state: web::Data<AppState>,
-    ctx: AuthContext,
+    caller: Caller,
     path: web::Path<String>,
     query: web::Query<HistoryQuery>,
     req: HttpRequest,
@@ -200,7 +200,7 @@ pub async fn issue_history(
     let (after, fetch) = (page.after.clone(), page.fetch());
     let items = state
         .db
-        .run(move |conn| {
+        .read_as(caller, move |conn, ctx| {
             model::find_visible(conn, &ctx, &id)?;
             Ok(model::history(conn, &id, after, fetch)?)
         })

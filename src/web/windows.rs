@@ -958,7 +958,7 @@ pub async fn release(
     let Some(held) = holder else {
         return error_page(ApiError::not_found());
     };
-    match crate::claims::handlers::release(state.get_ref(), member.auth, held.id).await {
+    match crate::claims::handlers::release(state.get_ref(), member.auth.into(), held.id).await {
         Ok(()) => Ok(see_other(&back)),
         Err(e) => error_page(e),
     }

@@ -7,7 +7,7 @@ use super::model::{self, UitWindow, WindowRow};
 use super::scenarios::{self, DEFAULT_SCENARIOS};
 use super::WindowStatus;
 use crate::audit::{self, Actor, Change};
-use crate::auth::{AuthContext, Capability};
+use crate::auth::{AuthContext, Caller, Capability};
 use crate::db::{new_id, now, DbConn};
 use crate::events::{self, show, NewEvent, Topic};
 use crate::http::etag::{tagged, IfMatch};
@@ -120,7 +120,7 @@ pub struct WindowQuery {
 #[get("/uit-windows")]
 pub async fn list_windows(
     state: web::Data<AppState>,
-    _ctx: AuthContext,
+    caller: Caller,
     query: web::Query<WindowQuery>,
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
@@ -129,7 +129,7 @@ pub async fn list_windows(
     let (after, fetch) = (page.after.clone(), page.fetch());
     let items = state
         .db
-        .run(move |conn| {
+        .read_as(caller, move |conn, _ctx| {
             let now = now();
             let rows = model::list(conn, q.release_id, q.status, now, after, fetch)?;
             Ok(model::assemble(conn, rows, now)?)
@@ -324,11 +324,14 @@ pub async fn create_window(
 #[get("/uit-windows/{id}")]
 pub async fn get_window(
     state: web::Data<AppState>,
-    _ctx: AuthContext,
+    caller: Caller,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let id = path.into_inner();
-    let (row, window) = state.db.run(move |conn| model::load(conn, &id)).await?;
+    let (row, window) = state
+        .db
+        .read_as(caller, move |conn, _ctx| model::load(conn, &id))
+        .await?;
     Ok(tagged(row.version, &window))
 }
 

@@ -9,7 +9,7 @@ use utoipa::{IntoParams, ToSchema};
 use super::model;
 use super::WindowStatus;
 use crate::audit::{self, Actor, Change};
-use crate::auth::{AuthContext, Capability, OrgKind};
+use crate::auth::{AuthContext, Caller, Capability, OrgKind};
 use crate::db::schema::{organisations, window_participants as wp};
 use crate::db::{now, DbConn};
 use crate::http::json::Json;
@@ -230,7 +230,7 @@ pub struct ParticipantQuery {
 #[get("/uit-windows/{id}/participants")]
 pub async fn list_participants(
     state: web::Data<AppState>,
-    _ctx: AuthContext,
+    caller: Caller,
     path: web::Path<String>,
     query: web::Query<ParticipantQuery>,
     req: HttpRequest,
@@ -241,7 +241,7 @@ pub async fn list_participants(
     let (after, fetch) = (page.after.clone(), page.fetch());
     let rows = state
         .db
-        .run(move |conn| {
+        .read_as(caller, move |conn, _ctx| {
             model::find(conn, &window_id)?.ok_or_else(ApiError::not_found)?;
             Ok(participants(conn, &window_id, None, after, fetch)?)
         })

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::audit::{self, Actor, Change};
-use crate::auth::{AuthContext, Capability};
+use crate::auth::{AuthContext, Caller, Capability};
 use crate::db::schema::scenarios;
 use crate::db::{now, DbConn};
 use crate::http::idempotency::{self, IdempotencyKey, StoredResponse};
@@ -106,7 +106,7 @@ pub struct ScenarioQuery {
 #[get("/scenarios")]
 pub async fn list_scenarios(
     state: web::Data<AppState>,
-    _ctx: AuthContext,
+    caller: Caller,
     query: web::Query<ScenarioQuery>,
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
@@ -115,7 +115,7 @@ pub async fn list_scenarios(
     let (after, fetch) = (page.after.clone(), page.fetch());
     let rows: Vec<ScenarioRow> = state
         .db
-        .run(move |conn| {
+        .read_as(caller, move |conn, _ctx| {
             let mut q = scenarios::table.select(ScenarioRow::as_select()).into_boxed();
             if let Some(after) = after {
                 q = q.filter(scenarios::code.gt(after));
