@@ -122,11 +122,11 @@ pub async fn create_device_model(
     v.text("name", &body.name, 200);
     v.text("hardware_version", &body.hardware_version, 100);
     v.finish()?;
-    let idem = key.bind(&ctx.user_id, "POST /device-models", &body);
+    let idem = key.bind("POST /device-models", &body);
     let stored = state
         .db
         .write(move |conn| {
-            idempotency::once(conn, idem.as_ref(), |conn| {
+            idempotency::once(conn, idem.as_ref(), &ctx.user_id, |conn| {
                 match model::org_kind(conn, &body.manufacturer_org_id)?.as_deref() {
                     Some("manufacturer" | "operator") => {}
                     Some("service_provider") if body.device_type == DeviceType::Chf => {}

@@ -227,7 +227,7 @@ fn retirement_events(
 #[post("/device-models/{id}/firmware")]
 pub async fn create_firmware(
     state: web::Data<AppState>,
-    ctx: AuthContext,
+    caller: Caller,
     path: web::Path<String>,
     key: IdempotencyKey,
     body: Json<NewFirmware>,
@@ -240,13 +240,13 @@ pub async fn create_firmware(
     }
     validate_common(&mut v, &body.notes, body.released_on, body.retirement_date);
     v.finish()?;
-    let idem = key.bind(&ctx.user_id, &format!("POST /device-models/{model_id}/firmware"), &body);
+    let idem = key.bind(&format!("POST /device-models/{model_id}/firmware"), &body);
     let stored = state
         .db
-        .write(move |conn| {
+        .write_as(caller, move |conn, ctx| {
             let product = model::find_model(conn, &model_id)?.ok_or_else(ApiError::not_found)?;
             authorise_owner(&ctx, &product.manufacturer_org_id, product.device_type())?;
-            idempotency::once(conn, idem.as_ref(), |conn| {
+            idempotency::once(conn, idem.as_ref(), &ctx.user_id, |conn| {
                 let version_text = body.version.trim();
                 if let Some(existing) = model::version_taken(conn, &model_id, version_text)? {
                     return Err(

@@ -190,11 +190,11 @@ pub async fn create_library_contact(
     let body = body.into_inner();
     authorise(&ctx, &body.manufacturer_org_id)?;
     let today = model::today();
-    let idem = key.bind(&ctx.user_id, "POST /library-contacts", &body);
+    let idem = key.bind("POST /library-contacts", &body);
     let stored = state
         .db
         .write(move |conn| {
-            idempotency::once(conn, idem.as_ref(), |conn| {
+            idempotency::once(conn, idem.as_ref(), &ctx.user_id, |conn| {
                 let mut v = Validator::new();
                 model::check(
                     &mut v,

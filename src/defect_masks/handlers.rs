@@ -275,18 +275,18 @@ pub fn publish(conn: &mut DbConn, ctx: &AuthContext, body: &NewDefectMask, code:
 #[post("/defect-masks")]
 pub async fn create_defect_mask(
     state: web::Data<AppState>,
-    ctx: AuthContext,
+    caller: Caller,
     key: IdempotencyKey,
     body: Json<NewDefectMask>,
 ) -> Result<HttpResponse, ApiError> {
-    ctx.require(Capability::PublishDefectMasks)?;
     let body = body.into_inner();
     let code = validate_new(&body)?;
-    let idem = key.bind(&ctx.user_id, "POST /defect-masks", &body);
+    let idem = key.bind("POST /defect-masks", &body);
     let stored = state
         .db
-        .write(move |conn| {
-            idempotency::once(conn, idem.as_ref(), |conn| {
+        .write_as(caller, move |conn, ctx| {
+            ctx.require(Capability::PublishDefectMasks)?;
+            idempotency::once(conn, idem.as_ref(), &ctx.user_id, |conn| {
                 let view = publish(conn, &ctx, &body, &code)?;
                 StoredResponse::created(&view, Some(format!("/api/v1/defect-masks/{}", view.id)))
             })

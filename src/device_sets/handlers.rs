@@ -4,7 +4,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::model::{self, DeviceSet, DeviceSetRow, SetFilter};
 use crate::audit::{self, Actor, Change};
-use crate::auth::{AuthContext, Caller, Capability};
+use crate::auth::{Caller, Capability};
 use crate::db::{new_id, now};
 use crate::http::etag::{tagged, IfMatch};
 use crate::http::idempotency::{self, IdempotencyKey, StoredResponse};
@@ -117,23 +117,23 @@ fn exists(existing_id: String) -> ApiError {
 #[post("/device-sets")]
 pub async fn create_device_set(
     state: web::Data<AppState>,
-    ctx: AuthContext,
+    caller: Caller,
     key: IdempotencyKey,
     body: Json<NewDeviceSet>,
 ) -> Result<HttpResponse, ApiError> {
-    ctx.require(Capability::ManageDeviceSets)?;
     let body = body.into_inner();
     let mut v = Validator::new();
     v.text("name", &body.name, 200);
     model::check_prevalence(&mut v, "prevalence", body.prevalence);
     v.finish()?;
     let key_text = model::membership_key(&body.firmware_ids);
-    let idem = key.bind(&ctx.user_id, "POST /device-sets", &body);
+    let idem = key.bind("POST /device-sets", &body);
     let lookup_key = key_text.clone();
     let created = state
         .db
-        .write(move |conn| {
-            idempotency::once(conn, idem.as_ref(), |conn| {
+        .write_as(caller, move |conn, ctx| {
+            ctx.require(Capability::ManageDeviceSets)?;
+            idempotency::once(conn, idem.as_ref(), &ctx.user_id, |conn| {
                 let hub = model::check_membership(conn, &body.firmware_ids)?;
                 if let Some(existing) = model::find_by_key(conn, &key_text)? {
                     return Err(exists(existing));

@@ -83,34 +83,34 @@ impl StoredResponse {
     }
 }
 
-/// A key bound to its caller and request.
+/// A key bound to its request (the caller is bound by [`once`], inside the request's closure).
 pub struct Idempotency {
-    principal: String,
     key: String,
     fingerprint: String,
 }
 
 impl IdempotencyKey {
-    /// Binds the key to the caller (`principal`) and a fingerprint of the operation and body.
-    pub fn bind<B: Serialize>(&self, principal: &str, operation: &str, body: &B) -> Option<Idempotency> {
+    /// Binds the key to a fingerprint of the operation and body.
+    pub fn bind<B: Serialize>(&self, operation: &str, body: &B) -> Option<Idempotency> {
         let key = self.0.clone()?;
         let mut hasher = Sha256::new();
         hasher.update(operation.as_bytes());
         hasher.update([0u8]);
         hasher.update(serde_json::to_vec(body).unwrap_or_default());
         Some(Idempotency {
-            principal: principal.to_string(),
             key,
             fingerprint: hex::encode(hasher.finalize()),
         })
     }
 }
 
-/// Runs a creation once per key: inside the caller's write transaction, replays a stored
-/// response when there is one, otherwise runs `create` and stores what it returns.
+/// Runs a creation once per key of `principal` (the caller's user id): inside the caller's
+/// write transaction, replays a stored response when there is one, otherwise runs `create` and
+/// stores what it returns.
 pub fn once(
     conn: &mut DbConn,
     idem: Option<&Idempotency>,
+    principal: &str,
     create: impl FnOnce(&mut DbConn) -> Result<StoredResponse, ApiError>,
 ) -> Result<StoredResponse, ApiError> {
     let Some(idem) = idem else {
@@ -119,7 +119,7 @@ pub fn once(
     let expired_before = now() - Duration::hours(TTL_HOURS);
     diesel::delete(ik::table.filter(ik::created_at.lt(expired_before))).execute(conn)?;
     let existing: Option<(String, i32, String, Option<String>)> = ik::table
-        .filter(ik::principal.eq(&idem.principal).and(ik::idem_key.eq(&idem.key)))
+        .filter(ik::principal.eq(principal).and(ik::idem_key.eq(&idem.key)))
         .select((ik::fingerprint, ik::status_code, ik::response_body, ik::location))
         .first(conn)
         .optional()?;
@@ -140,7 +140,7 @@ pub fn once(
     let response = create(conn)?;
     diesel::insert_into(ik::table)
         .values((
-            ik::principal.eq(&idem.principal),
+            ik::principal.eq(principal),
             ik::idem_key.eq(&idem.key),
             ik::fingerprint.eq(&idem.fingerprint),
             ik::status_code.eq(response.status as i32),

@@ -10,7 +10,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::{NotificationKind, NotificationStatus};
 use crate::audit::{self, Actor, Change};
-use crate::auth::{AuthContext, Capability};
+use crate::auth::{AuthContext, Caller, Capability};
 use crate::db::schema::{change_events as ce, notification_deliveries as nd, notifications as n};
 use crate::db::{now, DbConn};
 use crate::http::pagination::{page_response, Page, PageRequest};
@@ -232,14 +232,12 @@ pub async fn list_notifications(
 #[post("/notifications/{id}/retry")]
 pub async fn retry_notification(
     state: web::Data<AppState>,
-    ctx: AuthContext,
+    caller: Caller,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    ctx.require(Capability::ManageIndustry)?;
     let id = path.into_inner();
-    let view = state
-        .db
-        .write(move |conn| {
+    let view = state.db.write_as(caller, move |conn, ctx| {
+            ctx.require(Capability::ManageIndustry)?;
             let before = load_one(conn, &id)?;
             if before.status != NotificationStatus::Dead {
                 return Err(ApiError::unprocessable(

@@ -160,11 +160,11 @@ pub async fn create_subscription(
     let public_url = state.config.public_url.trim_end_matches('/').to_string();
     match auth {
         Some(ctx) => {
-            let idem = key.bind(&ctx.user_id, "POST /subscriptions", &body);
+            let idem = key.bind("POST /subscriptions", &body);
             let stored = state
                 .db
                 .write(move |conn| {
-                    idempotency::once(conn, idem.as_ref(), |conn| {
+                    idempotency::once(conn, idem.as_ref(), &ctx.user_id, |conn| {
                         let view = create_own(conn, &ctx, &body, &public_url)?;
                         StoredResponse::created(&view, Some(format!("/api/v1/subscriptions/{}", view.id)))
                     })

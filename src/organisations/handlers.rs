@@ -124,11 +124,11 @@ pub async fn create_organisation(
     v.text("name", &body.name, 200);
     validate_slug(&mut v, &body.slug);
     v.finish()?;
-    let idem = key.bind(&ctx.user_id, "POST /organisations", &body);
+    let idem = key.bind("POST /organisations", &body);
     let stored = state
         .db
         .write(move |conn| {
-            idempotency::once(conn, idem.as_ref(), |conn| {
+            idempotency::once(conn, idem.as_ref(), &ctx.user_id, |conn| {
                 if let Some(existing) = model::slug_taken(conn, &body.slug, None)? {
                     return Err(
                         ApiError::conflict("slug_taken", "An organisation with this slug exists.")

@@ -7,7 +7,7 @@ use super::members::authorise_admin;
 use super::model::{self, Invitation, User};
 use crate::audit::{self, Actor, Change};
 use crate::auth::tokens::hash_secret;
-use crate::auth::{AuthContext, Caller, Role};
+use crate::auth::{Caller, Role};
 use crate::http::idempotency::{self, IdempotencyKey, StoredResponse};
 use crate::http::json::Json;
 use crate::http::pagination::{page_response, Page, PageRequest};
@@ -60,7 +60,7 @@ pub struct NewInvitation {
 #[post("/organisations/{id}/invitations")]
 pub async fn create_invitation(
     state: web::Data<AppState>,
-    ctx: AuthContext,
+    caller: Caller,
     path: web::Path<String>,
     key: IdempotencyKey,
     body: Json<NewInvitation>,
@@ -71,22 +71,18 @@ pub async fn create_invitation(
     v.email("email", &body.email);
     v.finish()?;
     let email = normalise_email(&body.email);
-    let idem = key.bind(
-        &ctx.user_id,
-        &format!("POST /organisations/{org_id}/invitations"),
-        &body,
-    );
+    let idem = key.bind(&format!("POST /organisations/{org_id}/invitations"), &body);
     let public_url = state.config.public_url.trim_end_matches('/').to_string();
     let stored = state
         .db
-        .write(move |conn| {
+        .write_as(caller, move |conn, ctx| {
             let org = model::find_org(conn, &org_id)?.ok_or_else(ApiError::not_found)?;
             if !ctx.can_administer(&org_id) {
                 return Err(ApiError::forbidden(
                     "Only the organisation's admins may invite members.",
                 ));
             }
-            idempotency::once(conn, idem.as_ref(), |conn| {
+            idempotency::once(conn, idem.as_ref(), &ctx.user_id, |conn| {
                 if model::email_taken(conn, &email)? {
                     return Err(ApiError::conflict(
                         "user_exists",
@@ -284,17 +280,14 @@ pub async fn accept_invitation(
     check_acceptance(&state, &req, &name, &password).await?;
     // No login yet, so the invitation itself is the principal. The fingerprint leaves the
     // password out: nothing derived from it is stored but its argon2 hash.
-    let idem = key.bind(
-        &format!("invitation:{}", hash_secret(&token)),
-        "POST /invitations/accept",
-        &serde_json::json!({ "name": name }),
-    );
+    let principal = format!("invitation:{}", hash_secret(&token));
+    let idem = key.bind("POST /invitations/accept", &serde_json::json!({ "name": name }));
     let hash = state.hasher.hash(password).await?;
     let rid = request_id(&req);
     let stored = state
         .db
         .write(move |conn| {
-            idempotency::once(conn, idem.as_ref(), |conn| {
+            idempotency::once(conn, idem.as_ref(), &principal, |conn| {
                 let user = accept(conn, &token, &name, &hash, rid)?;
                 let org_id = &user.org_id;
                 let location = format!("/api/v1/organisations/{org_id}/members/{}", user.id);

@@ -6,7 +6,7 @@ use utoipa::{IntoParams, ToSchema};
 use super::model::{self, Release, ReleaseRow, StageChangeRow};
 use super::{ReleaseKind, Stage};
 use crate::audit::{self, Actor, Change};
-use crate::auth::{AuthContext, Caller, Capability};
+use crate::auth::{Caller, Capability};
 use crate::db::{new_id, now};
 use crate::events::{self, NewEvent, Topic};
 use crate::http::etag::{tagged, IfMatch};
@@ -153,17 +153,17 @@ pub struct NewRelease {
 #[post("/releases")]
 pub async fn create_release(
     state: web::Data<AppState>,
-    ctx: AuthContext,
+    caller: Caller,
     key: IdempotencyKey,
     body: Json<NewRelease>,
 ) -> Result<HttpResponse, ApiError> {
-    ctx.require(Capability::ManageIndustry)?;
     let body = body.into_inner();
-    let idem = key.bind(&ctx.user_id, "POST /releases", &body);
+    let idem = key.bind("POST /releases", &body);
     let stored = state
         .db
-        .write(move |conn| {
-            idempotency::once(conn, idem.as_ref(), |conn| {
+        .write_as(caller, move |conn, ctx| {
+            ctx.require(Capability::ManageIndustry)?;
+            idempotency::once(conn, idem.as_ref(), &ctx.user_id, |conn| {
                 let mut v = Validator::new();
                 v.text("name", &body.name, 200);
                 if let Some(date) = body.target_date {
@@ -316,17 +316,17 @@ pub struct ReleasePatch {
 #[patch("/releases/{id}")]
 pub async fn update_release(
     state: web::Data<AppState>,
-    ctx: AuthContext,
+    caller: Caller,
     path: web::Path<String>,
     if_match: IfMatch,
     body: Json<ReleasePatch>,
 ) -> Result<HttpResponse, ApiError> {
-    ctx.require(Capability::ManageIndustry)?;
     let id = path.into_inner();
     let patch = body.into_inner();
     let (version, release) = state
         .db
-        .write(move |conn| {
+        .write_as(caller, move |conn, ctx| {
+            ctx.require(Capability::ManageIndustry)?;
             model::lock(conn, &id)?;
             let (before_row, before) = model::load(conn, &id)?;
             let mut v = Validator::new();

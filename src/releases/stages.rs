@@ -8,7 +8,7 @@ use utoipa::{IntoParams, ToSchema};
 use super::model::{self, Release, StageChange, StageChangeRow};
 use super::{gate, ReleaseKind, Stage};
 use crate::audit::{self, Actor, Change};
-use crate::auth::{AuthContext, Caller, Capability};
+use crate::auth::{Caller, Capability};
 use crate::db::now;
 use crate::events::{self, show, NewEvent, Topic};
 use crate::http::etag::{tagged, IfMatch};
@@ -129,12 +129,11 @@ fn out_of_order(
 #[post("/releases/{id}/stage")]
 pub async fn move_stage(
     state: web::Data<AppState>,
-    ctx: AuthContext,
+    caller: Caller,
     path: web::Path<String>,
     if_match: IfMatch,
     body: Json<StageMove>,
 ) -> Result<HttpResponse, ApiError> {
-    ctx.require(Capability::ManageIndustry)?;
     let id = path.into_inner();
     let body = body.into_inner();
     let mut v = Validator::new();
@@ -148,7 +147,8 @@ pub async fn move_stage(
     v.finish()?;
     let (version, release) = state
         .db
-        .write(move |conn| {
+        .write_as(caller, move |conn, ctx| {
+            ctx.require(Capability::ManageIndustry)?;
             model::lock(conn, &id)?;
             let (mut row, before) = model::load(conn, &id)?;
             if_match.check(row.version)?;

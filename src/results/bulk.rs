@@ -9,7 +9,7 @@ use utoipa::ToSchema;
 
 use super::model::{self, ResultInput, WriteOutcome};
 use crate::audit::{self, Actor, Change};
-use crate::auth::{AuthContext, Capability};
+use crate::auth::{AuthContext, Caller, Capability};
 use crate::http::idempotency::{self, IdempotencyKey, StoredResponse};
 use crate::http::json::Json;
 use crate::http::responses::*;
@@ -138,23 +138,23 @@ pub(super) fn ok(outcome: &BatchOutcome) -> Result<StoredResponse, ApiError> {
 #[post("/results/batch")]
 pub async fn create_batch(
     state: web::Data<AppState>,
-    ctx: AuthContext,
+    caller: Caller,
     key: IdempotencyKey,
     body: Json<ResultBatch>,
 ) -> Result<HttpResponse, ApiError> {
-    ctx.require(Capability::Participate)?;
     let batch = body.into_inner();
-    if batch.items.is_empty() || batch.items.len() > MAX_ITEMS {
-        return Err(ApiError::invalid_field(
-            "items",
-            format!("must hold between 1 and {MAX_ITEMS} results"),
-        ));
-    }
-    let idem = key.bind(&ctx.user_id, "POST /results/batch", &batch);
+    let idem = key.bind("POST /results/batch", &batch);
     let stored = state
         .db
-        .write(move |conn| {
-            idempotency::once(conn, idem.as_ref(), |conn| {
+        .write_as(caller, move |conn, ctx| {
+            ctx.require(Capability::Participate)?;
+            if batch.items.is_empty() || batch.items.len() > MAX_ITEMS {
+                return Err(ApiError::invalid_field(
+                    "items",
+                    format!("must hold between 1 and {MAX_ITEMS} results"),
+                ));
+            }
+            idempotency::once(conn, idem.as_ref(), &ctx.user_id, |conn| {
                 let errors = model::validate(conn, &batch.items)?;
                 if !errors.is_empty() {
                     return Err(ApiError::validation(model::field_errors(errors, "items")));

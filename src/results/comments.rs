@@ -280,20 +280,20 @@ pub struct NewComment {
 #[post("/results/{id}/comments")]
 pub async fn create_comment(
     state: web::Data<AppState>,
-    ctx: AuthContext,
+    caller: Caller,
     path: web::Path<String>,
     key: IdempotencyKey,
     body: Json<NewComment>,
 ) -> Result<HttpResponse, ApiError> {
     let id = path.into_inner();
     let new = body.into_inner();
-    let idem = key.bind(&ctx.user_id, &format!("POST /results/{id}/comments"), &new);
+    let idem = key.bind(&format!("POST /results/{id}/comments"), &new);
     let stored = state
         .db
-        .write(move |conn| {
+        .write_as(caller, move |conn, ctx| {
             // Visibility first, also for a replay: a result that narrowed since is 404.
             check_post(conn, &ctx, &id, &new.body)?;
-            idempotency::once(conn, idem.as_ref(), |conn| {
+            idempotency::once(conn, idem.as_ref(), &ctx.user_id, |conn| {
                 let comment = insert(conn, &ctx, &id, &new.body)?;
                 StoredResponse::created(&comment, None)
             })

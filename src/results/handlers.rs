@@ -50,17 +50,15 @@ use crate::AppState;
 #[post("/results")]
 pub async fn create_result(
     state: web::Data<AppState>,
-    ctx: AuthContext,
+    caller: Caller,
     key: IdempotencyKey,
     body: Json<ResultInput>,
 ) -> Result<HttpResponse, ApiError> {
-    ctx.require(Capability::Participate)?;
     let item = body.into_inner();
-    let idem = key.bind(&ctx.user_id, "POST /results", &item);
-    let stored = state
-        .db
-        .write(move |conn| {
-            idempotency::once(conn, idem.as_ref(), |conn| {
+    let idem = key.bind("POST /results", &item);
+    let stored = state.db.write_as(caller, move |conn, ctx| {
+            ctx.require(Capability::Participate)?;
+            idempotency::once(conn, idem.as_ref(), &ctx.user_id, |conn| {
                 let errors = model::validate(conn, std::slice::from_ref(&item))?;
                 if !errors.is_empty() {
                     return Err(ApiError::validation(model::field_errors(errors, "")));

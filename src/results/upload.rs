@@ -15,9 +15,9 @@ use super::bulk::{ok, write_all, BatchOutcome};
 use super::junit::{self, Placed, Report};
 use super::model::{self, ResultInput, Visibility};
 use super::multipart;
-use crate::auth::{AuthContext, Capability};
+use crate::auth::{Caller, Capability};
 use crate::db::schema::{device_sets, window_scenarios as ws};
-use crate::db::DbConn;
+use crate::db::{write_tx, DbConn};
 use crate::http::idempotency::{self, Idempotency, IdempotencyKey};
 use crate::http::responses::*;
 use crate::http::{ApiError, FieldError};
@@ -79,7 +79,6 @@ fn read_report(
     body: &[u8],
     kind: Body,
     key: IdempotencyKey,
-    user_id: &str,
     query: &JunitQuery,
 ) -> Result<(Report, Option<Idempotency>), ApiError> {
     let xml = match kind {
@@ -89,7 +88,7 @@ fn read_report(
     let text = std::str::from_utf8(xml).map_err(|_| invalid("the report must be UTF-8"))?;
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let report = junit::parse(text).map_err(invalid)?;
-    let idem = key.bind(user_id, "POST /results/junit", &(query, text));
+    let idem = key.bind("POST /results/junit", &(query, text));
     Ok((report, idem))
 }
 
@@ -364,31 +363,26 @@ fn items_of(conn: &mut DbConn, q: &JunitQuery, report: &Report) -> Result<Vec<Re
 #[post("/results/junit")]
 pub async fn upload_junit(
     state: web::Data<AppState>,
-    ctx: AuthContext,
+    caller: Caller,
     key: IdempotencyKey,
     query: web::Query<JunitQuery>,
     req: HttpRequest,
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
-    ctx.require(Capability::Participate)?;
-    let kind = body_kind(&req)?;
+    let kind = body_kind(&req);
     let q = query.into_inner();
-    let (report, idem) = {
-        let (q, user_id) = (q.clone(), ctx.user_id.clone());
-        let span = tracing::Span::current();
-        actix_web::rt::task::spawn_blocking(move || {
-            let _entered = span.enter();
-            read_report(&body, kind, key, &user_id, &q)
-        })
-        .await
-        .map_err(|e| ApiError::internal(format!("blocking task failed: {e}")))??
-    };
+    // One hop: the caller, then the report parsed outside the write transaction (CPU work on
+    // untrusted input must not hold SQLite's write lock), then the write.
     let stored = state
         .db
-        .write(move |conn| {
-            idempotency::once(conn, idem.as_ref(), |conn| {
-                let items = items_of(conn, &q, &report)?;
-                ok(&write_all(conn, &ctx, &items, "junit")?)
+        .read_as(caller, move |conn, ctx| {
+            ctx.require(Capability::Participate)?;
+            let (report, idem) = read_report(&body, kind?, key, &q)?;
+            write_tx(conn, |conn| {
+                idempotency::once(conn, idem.as_ref(), &ctx.user_id, |conn| {
+                    let items = items_of(conn, &q, &report)?;
+                    ok(&write_all(conn, &ctx, &items, "junit")?)
+                })
             })
         })
         .await?;

@@ -63,24 +63,20 @@ pub struct NewReviewPack {
 #[post("/uit-windows/{id}/review-packs")]
 pub async fn create_pack(
     state: web::Data<AppState>,
-    ctx: AuthContext,
+    caller: Caller,
     path: web::Path<String>,
     key: IdempotencyKey,
     body: Json<NewReviewPack>,
 ) -> Result<HttpResponse, ApiError> {
-    ctx.require(Capability::ManageIndustry)?;
     let window_id = path.into_inner();
     let body = body.into_inner();
     super::check_title(body.title.as_deref())?;
-    let idem = key.bind(
-        &ctx.user_id,
-        &format!("POST /uit-windows/{window_id}/review-packs"),
-        &body,
-    );
+    let idem = key.bind(&format!("POST /uit-windows/{window_id}/review-packs"), &body);
     let stored = state
         .db
-        .write(move |conn| {
-            idempotency::once(conn, idem.as_ref(), |conn| {
+        .write_as(caller, move |conn, ctx| {
+            ctx.require(Capability::ManageIndustry)?;
+            idempotency::once(conn, idem.as_ref(), &ctx.user_id, |conn| {
                 let pack = super::freeze(conn, &ctx, &window_id, body.title)?;
                 StoredResponse::created(&pack, Some(format!("/api/v1/review-packs/{}", pack.id)))
             })

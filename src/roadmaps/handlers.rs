@@ -192,11 +192,10 @@ pub struct NewRoadmapItem {
 #[post("/roadmap-items")]
 pub async fn create_roadmap_item(
     state: web::Data<AppState>,
-    ctx: AuthContext,
+    caller: Caller,
     key: IdempotencyKey,
     body: Json<NewRoadmapItem>,
 ) -> Result<HttpResponse, ApiError> {
-    ctx.require(Capability::ManageRoadmaps)?;
     let body = body.into_inner();
     let mut v = Validator::new();
     check_fields(
@@ -206,11 +205,12 @@ pub async fn create_roadmap_item(
         body.planned_date,
     );
     v.finish()?;
-    let idem = key.bind(&ctx.user_id, "POST /roadmap-items", &body);
+    let idem = key.bind("POST /roadmap-items", &body);
     let stored = state
         .db
-        .write(move |conn| {
-            idempotency::once(conn, idem.as_ref(), |conn| {
+        .write_as(caller, move |conn, ctx| {
+            ctx.require(Capability::ManageRoadmaps)?;
+            idempotency::once(conn, idem.as_ref(), &ctx.user_id, |conn| {
                 let product = catalogue::find_model(conn, &body.device_model_id)?
                     .ok_or_else(|| ApiError::invalid_field("device_model_id", "no such device model"))?;
                 authorise_owner(&ctx, &product.manufacturer_org_id, product.device_type())?;

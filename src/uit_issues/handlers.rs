@@ -235,11 +235,10 @@ pub(super) fn audit_change(
 #[post("/uit-issues")]
 pub async fn create_issue(
     state: web::Data<AppState>,
-    ctx: AuthContext,
+    caller: Caller,
     key: IdempotencyKey,
     body: Json<NewIssue>,
 ) -> Result<HttpResponse, ApiError> {
-    ctx.require(Capability::Participate)?;
     let body = body.into_inner();
     let mut v = Validator::new();
     check_texts(&mut v, Some(&body.title), Some(&body.description));
@@ -252,13 +251,14 @@ pub async fn create_issue(
         }
     }
     v.finish()?;
-    let idem = key.bind(&ctx.user_id, "POST /uit-issues", &body);
+    let idem = key.bind("POST /uit-issues", &body);
     let public_url = state.config.public_url.clone();
     let (stored, emailed) = state
         .db
-        .write(move |conn| {
+        .write_as(caller, move |conn, ctx| {
+            ctx.require(Capability::Participate)?;
             let mut emailed = 0;
-            let stored = idempotency::once(conn, idem.as_ref(), |conn| {
+            let stored = idempotency::once(conn, idem.as_ref(), &ctx.user_id, |conn| {
                 let window = crate::windows::model::find(conn, &body.uit_window_id)?
                     .ok_or_else(|| ApiError::invalid_field("uit_window_id", "no such UIT window"))?;
                 if window.cancelled_at.is_some() {
@@ -394,21 +394,19 @@ pub struct IssuePatch {
 #[patch("/uit-issues/{id}")]
 pub async fn update_issue(
     state: web::Data<AppState>,
-    ctx: AuthContext,
+    caller: Caller,
     path: web::Path<String>,
     if_match: IfMatch,
     body: Json<IssuePatch>,
 ) -> Result<HttpResponse, ApiError> {
-    ctx.require(Capability::Participate)?;
     let id = path.into_inner();
     let patch = body.into_inner();
     let mut v = Validator::new();
     check_texts(&mut v, patch.title.as_deref(), patch.description.as_deref());
     v.finish()?;
     let public_url = state.config.public_url.clone();
-    let (view, emailed) = state
-        .db
-        .write(move |conn| {
+    let (view, emailed) = state.db.write_as(caller, move |conn, ctx| {
+            ctx.require(Capability::Participate)?;
             let before = model::find_visible(conn, &ctx, &id)?;
             let edits = patch.title.is_some() || patch.description.is_some() || patch.severity.is_some();
             if edits && !before.acts_as(&ctx, Party::Raiser) {

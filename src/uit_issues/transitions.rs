@@ -244,27 +244,27 @@ pub async fn issue_history(
 #[post("/uit-issues/{id}/defect-mask")]
 pub async fn convert_issue(
     state: web::Data<AppState>,
-    ctx: AuthContext,
+    caller: Caller,
     key: IdempotencyKey,
     path: web::Path<String>,
     body: Json<NewDefectMask>,
 ) -> Result<HttpResponse, ApiError> {
-    ctx.require(Capability::Participate)?;
-    ctx.require(Capability::PublishDefectMasks)?;
     let id = path.into_inner();
     let body = body.into_inner();
     let code = masks::validate_new(&body)?;
-    let idem = key.bind(&ctx.user_id, &format!("POST /uit-issues/{id}/defect-mask"), &body);
+    let idem = key.bind(&format!("POST /uit-issues/{id}/defect-mask"), &body);
     let stored = state
         .db
-        .write(move |conn| {
+        .write_as(caller, move |conn, ctx| {
+            ctx.require(Capability::Participate)?;
+            ctx.require(Capability::PublishDefectMasks)?;
             let before = model::find_visible(conn, &ctx, &id)?;
             if !before.acts_as(&ctx, Party::Resolver) {
                 return Err(ApiError::forbidden(
                     "Only the resolving organisation (or the operator) turns an issue into a defect mask.",
                 ));
             }
-            idempotency::once(conn, idem.as_ref(), |conn| {
+            idempotency::once(conn, idem.as_ref(), &ctx.user_id, |conn| {
                 if let Some(existing) = &before.defect_mask_id {
                     return Err(ApiError::conflict(
                         "uit_issue_already_converted",

@@ -7,7 +7,7 @@ use super::model::{self, UitWindow, WindowRow};
 use super::scenarios::{self, DEFAULT_SCENARIOS};
 use super::WindowStatus;
 use crate::audit::{self, Actor, Change};
-use crate::auth::{AuthContext, Caller, Capability};
+use crate::auth::{Caller, Capability};
 use crate::db::{new_id, now, DbConn};
 use crate::events::{self, show, NewEvent, Topic};
 use crate::http::etag::{tagged, IfMatch};
@@ -191,17 +191,17 @@ pub struct NewWindow {
 #[post("/uit-windows")]
 pub async fn create_window(
     state: web::Data<AppState>,
-    ctx: AuthContext,
+    caller: Caller,
     key: IdempotencyKey,
     body: Json<NewWindow>,
 ) -> Result<HttpResponse, ApiError> {
-    ctx.require(Capability::ManageIndustry)?;
     let body = body.into_inner();
-    let idem = key.bind(&ctx.user_id, "POST /uit-windows", &body);
+    let idem = key.bind("POST /uit-windows", &body);
     let stored = state
         .db
-        .write(move |conn| {
-            idempotency::once(conn, idem.as_ref(), |conn| {
+        .write_as(caller, move |conn, ctx| {
+            ctx.require(Capability::ManageIndustry)?;
+            idempotency::once(conn, idem.as_ref(), &ctx.user_id, |conn| {
                 let (opens_at, closes_at) = (instant(body.opens_at), instant(body.closes_at));
                 let codes = body
                     .scenarios
@@ -390,12 +390,11 @@ pub struct WindowPatch {
 #[patch("/uit-windows/{id}")]
 pub async fn update_window(
     state: web::Data<AppState>,
-    ctx: AuthContext,
+    caller: Caller,
     path: web::Path<String>,
     if_match: IfMatch,
     body: Json<WindowPatch>,
 ) -> Result<HttpResponse, ApiError> {
-    ctx.require(Capability::ManageIndustry)?;
     let id = path.into_inner();
     let patch = body.into_inner();
     let mut v = Validator::new();
@@ -417,7 +416,8 @@ pub async fn update_window(
     v.finish()?;
     let (version, window) = state
         .db
-        .write(move |conn| {
+        .write_as(caller, move |conn, ctx| {
+            ctx.require(Capability::ManageIndustry)?;
             model::lock(conn, &id)?;
             let (before_row, before) = model::load(conn, &id)?;
             if_match.check(before_row.version)?;

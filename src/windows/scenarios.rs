@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::audit::{self, Actor, Change};
-use crate::auth::{AuthContext, Caller, Capability};
+use crate::auth::{Caller, Capability};
 use crate::db::schema::scenarios;
 use crate::db::{now, DbConn};
 use crate::http::idempotency::{self, IdempotencyKey, StoredResponse};
@@ -167,11 +167,10 @@ pub struct NewScenario {
 #[post("/scenarios")]
 pub async fn create_scenario(
     state: web::Data<AppState>,
-    ctx: AuthContext,
+    caller: Caller,
     key: IdempotencyKey,
     body: Json<NewScenario>,
 ) -> Result<HttpResponse, ApiError> {
-    ctx.require(Capability::ManageIndustry)?;
     let body = body.into_inner();
     let mut v = Validator::new();
     if !valid_code(&body.code) {
@@ -182,11 +181,12 @@ pub async fn create_scenario(
         v.error("description", "must be at most 5000 characters");
     }
     v.finish()?;
-    let idem = key.bind(&ctx.user_id, "POST /scenarios", &body);
+    let idem = key.bind("POST /scenarios", &body);
     let stored = state
         .db
-        .write(move |conn| {
-            idempotency::once(conn, idem.as_ref(), |conn| {
+        .write_as(caller, move |conn, ctx| {
+            ctx.require(Capability::ManageIndustry)?;
+            idempotency::once(conn, idem.as_ref(), &ctx.user_id, |conn| {
                 let exists: bool =
                     diesel::select(diesel::dsl::exists(scenarios::table.find(&body.code))).get_result(conn)?;
                 if exists {
