@@ -4,7 +4,7 @@ use utoipa::IntoParams;
 
 use super::model::{self, AuditEvent, AuditFilter};
 use super::visibility;
-use crate::auth::AuthContext;
+use crate::auth::Caller;
 use crate::http::pagination::{page_response, Page, PageRequest};
 use crate::http::responses::{BadRequest, Forbidden, Unauthorized};
 use crate::http::ApiError;
@@ -48,30 +48,30 @@ pub struct AuditQuery {
 #[get("/audit-events")]
 pub async fn list_audit_events(
     state: web::Data<AppState>,
-    ctx: AuthContext,
+    caller: Caller,
     query: web::Query<AuditQuery>,
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     let q = query.into_inner();
     let page = PageRequest::new(q.limit, q.cursor.as_deref())?;
-    let scope_org = if ctx.is_operator_admin() {
-        None
-    } else if ctx.can_administer(&ctx.org_id) {
-        Some(ctx.org_id.clone())
-    } else {
-        return Err(ApiError::forbidden("Only administrators may read the audit log."));
-    };
-    let filter = AuditFilter {
-        scope_org,
-        entity_type: q.entity_type,
-        entity_id: q.entity_id,
-        actor_org_id: q.actor_org_id,
-        since: q.since.map(|t| t.naive_utc()),
-    };
     let (after, fetch) = (page.after.clone(), page.fetch());
     let events = state
         .db
-        .run(move |conn| {
+        .read_as(caller, move |conn, ctx| {
+            let scope_org = if ctx.is_operator_admin() {
+                None
+            } else if ctx.can_administer(&ctx.org_id) {
+                Some(ctx.org_id.clone())
+            } else {
+                return Err(ApiError::forbidden("Only administrators may read the audit log."));
+            };
+            let filter = AuditFilter {
+                scope_org,
+                entity_type: q.entity_type,
+                entity_id: q.entity_id,
+                actor_org_id: q.actor_org_id,
+                since: q.since.map(|t| t.naive_utc()),
+            };
             let rows = model::list(conn, filter, after, fetch)?;
             let mut events: Vec<AuditEvent> = rows.into_iter().map(AuditEvent::from).collect();
             visibility::redact(conn, &ctx, &mut events)?;

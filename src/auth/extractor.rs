@@ -1,5 +1,8 @@
-//! `AuthContext`: the caller, from a JWT access token or an API token. A handler that takes
-//! it requires a login; `OperatorAdmin` requires an admin of the operator organisation.
+//! The caller, from a JWT access token or an API token. A handler takes a [`Caller`] (the
+//! credentials, checked as far as they can be without the database) and hands it to
+//! `Db::read_as`/`Db::write_as`, whose closure loads the [`AuthContext`]: one blocking hop per
+//! request. [`AuthContext`] as an extractor loads the caller in a hop of its own, for the few
+//! handlers that need it before their work (a password check).
 
 use std::future::Future;
 use std::pin::Pin;
@@ -55,6 +58,15 @@ impl AuthContext {
 
     pub fn is_operator_admin(&self) -> bool {
         self.is_operator() && self.role == Role::Admin
+    }
+
+    /// 403 unless the caller is an admin of the operator organisation.
+    pub fn require_operator_admin(&self) -> Result<(), ApiError> {
+        if self.is_operator_admin() {
+            Ok(())
+        } else {
+            Err(ApiError::forbidden("Only operator administrators may do this."))
+        }
     }
 
     /// Admin of `org_id`, or an operator admin.
@@ -323,24 +335,5 @@ pub async fn confirm_caller(
             Ok(ServiceResponse::new(http_req, e.error_response().map_into_boxed_body()))
         }
         _ => Ok(res),
-    }
-}
-
-/// An admin of the operator organisation.
-pub struct OperatorAdmin(pub AuthContext);
-
-impl FromRequest for OperatorAdmin {
-    type Error = ApiError;
-    type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
-
-    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        let req = req.clone();
-        Box::pin(async move {
-            let ctx = AuthContext::from_request(&req, &mut Payload::None).await?;
-            if !ctx.is_operator_admin() {
-                return Err(ApiError::forbidden("Only operator administrators may do this."));
-            }
-            Ok(OperatorAdmin(ctx))
-        })
     }
 }

@@ -6,7 +6,7 @@ pub mod model;
 pub mod password;
 pub mod tokens;
 
-pub use extractor::{AuthContext, Caller, OperatorAdmin};
+pub use extractor::{AuthContext, Caller};
 
 text_enum!(
     /// What kind of SEC party an organisation is; it decides what the organisation may do.

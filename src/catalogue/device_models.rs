@@ -5,7 +5,7 @@ use utoipa::{IntoParams, ToSchema};
 use super::authorise_owner;
 use super::model::{self, DeviceModel, DeviceModelRow, DeviceType};
 use crate::audit::{self, Actor, Change};
-use crate::auth::{AuthContext, Caller};
+use crate::auth::Caller;
 use crate::db::{new_id, now};
 use crate::http::etag::{tagged, IfMatch};
 use crate::http::idempotency::{self, IdempotencyKey, StoredResponse};
@@ -112,20 +112,20 @@ pub struct NewDeviceModel {
 #[post("/device-models")]
 pub async fn create_device_model(
     state: web::Data<AppState>,
-    ctx: AuthContext,
+    caller: Caller,
     key: IdempotencyKey,
     body: Json<NewDeviceModel>,
 ) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
-    authorise_owner(&ctx, &body.manufacturer_org_id, body.device_type)?;
-    let mut v = Validator::new();
-    v.text("name", &body.name, 200);
-    v.text("hardware_version", &body.hardware_version, 100);
-    v.finish()?;
     let idem = key.bind("POST /device-models", &body);
     let stored = state
         .db
-        .write(move |conn| {
+        .write_as(caller, move |conn, ctx| {
+            authorise_owner(&ctx, &body.manufacturer_org_id, body.device_type)?;
+            let mut v = Validator::new();
+            v.text("name", &body.name, 200);
+            v.text("hardware_version", &body.hardware_version, 100);
+            v.finish()?;
             idempotency::once(conn, idem.as_ref(), &ctx.user_id, |conn| {
                 match model::org_kind(conn, &body.manufacturer_org_id)?.as_deref() {
                     Some("manufacturer" | "operator") => {}

@@ -6,7 +6,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::model::{self, set_lead, Claim, ClaimFilter};
 use crate::audit::{self, Actor, Change};
-use crate::auth::{AuthContext, Caller, Capability};
+use crate::auth::{Caller, Capability};
 use crate::db::schema::{claims, device_sets};
 use crate::db::{new_id, now};
 use crate::device_sets::composition::Embed;
@@ -60,11 +60,11 @@ fn location(claim: &Claim) -> (header::HeaderName, String) {
 #[post("/uit-windows/{id}/claims")]
 pub async fn create_claim(
     state: web::Data<AppState>,
-    ctx: AuthContext,
+    caller: Caller,
     path: web::Path<String>,
     body: Json<NewClaim>,
 ) -> Result<HttpResponse, ApiError> {
-    match claim(&state, ctx, path.into_inner(), body.into_inner()).await? {
+    match claim(&state, caller, path.into_inner(), body.into_inner()).await? {
         (true, claim) => Ok(HttpResponse::Created().insert_header(location(&claim)).json(claim)),
         (false, claim) => Ok(HttpResponse::Ok().insert_header(location(&claim)).json(claim)),
     }
@@ -74,20 +74,20 @@ pub async fn create_claim(
 /// path): `(true, claim)` when made now, `(false, claim)` when the organisation already held it.
 pub async fn claim(
     state: &AppState,
-    ctx: AuthContext,
+    caller: Caller,
     window_id: String,
     new: NewClaim,
 ) -> Result<(bool, Claim), ApiError> {
-    ctx.require(Capability::Participate)?;
     let NewClaim { device_set_id, note } = new;
-    if note.chars().count() > 2000 {
-        return Err(ApiError::invalid_field("note", "must be at most 2000 characters"));
-    }
     let (w, s) = (window_id.clone(), device_set_id.clone());
-    let org = ctx.org_id.clone();
+    let again = caller.clone();
     let inserted = state
         .db
-        .write(move |conn| {
+        .write_as(caller, move |conn, ctx| {
+            ctx.require(Capability::Participate)?;
+            if note.chars().count() > 2000 {
+                return Err(ApiError::invalid_field("note", "must be at most 2000 characters"));
+            }
             let window = windows::model::find(conn, &window_id)?.ok_or_else(ApiError::not_found)?;
             // Asking again for what you hold is answered with what you hold.
             if let Some(held) = model::holder(conn, &window_id, &device_set_id)? {
@@ -146,7 +146,10 @@ pub async fn claim(
         // The unique key refused the insert: say who holds the set (or, when a concurrent
         // request of the caller's own organisation won, answer with its claim).
         Err(e) if e.code == "conflict" => {
-            let holder = state.db.run(move |conn| Ok(model::holder(conn, &w, &s)?)).await?;
+            let (org, holder) = state
+                .db
+                .read_as(again, move |conn, ctx| Ok((ctx.org_id, model::holder(conn, &w, &s)?)))
+                .await?;
             match holder {
                 Some(h) if h.org_id == org => Ok((false, h)),
                 Some(h) => Err(ApiError::conflict(

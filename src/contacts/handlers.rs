@@ -183,17 +183,17 @@ pub struct NewLibraryContact {
 #[post("/library-contacts")]
 pub async fn create_library_contact(
     state: web::Data<AppState>,
-    ctx: AuthContext,
+    caller: Caller,
     key: IdempotencyKey,
     body: Json<NewLibraryContact>,
 ) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
-    authorise(&ctx, &body.manufacturer_org_id)?;
     let today = model::today();
     let idem = key.bind("POST /library-contacts", &body);
     let stored = state
         .db
-        .write(move |conn| {
+        .write_as(caller, move |conn, ctx| {
+            authorise(&ctx, &body.manufacturer_org_id)?;
             idempotency::once(conn, idem.as_ref(), &ctx.user_id, |conn| {
                 let mut v = Validator::new();
                 model::check(

@@ -7,7 +7,7 @@ use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use crate::auth::AuthContext;
+use crate::auth::Caller;
 use crate::db::schema::change_events as ce;
 use crate::db::{new_id, now, DbConn};
 use crate::http::pagination::{page_response, Page, PageRequest};
@@ -256,19 +256,19 @@ pub struct EventQuery {
 #[get("/change-events")]
 pub async fn list_change_events(
     state: web::Data<AppState>,
-    ctx: AuthContext,
+    caller: Caller,
     query: web::Query<EventQuery>,
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
-    if !ctx.is_operator() {
-        return Err(ApiError::forbidden("Change events are for the operator organisation."));
-    }
     let q = query.into_inner();
     let page = PageRequest::new(q.limit, q.cursor.as_deref())?;
     let (after, fetch) = (page.after.clone(), page.fetch());
     let rows: Vec<EventRow> = state
         .db
-        .run(move |conn| {
+        .read_as(caller, move |conn, ctx| {
+            if !ctx.is_operator() {
+                return Err(ApiError::forbidden("Change events are for the operator organisation."));
+            }
             let mut query = ce::table.select(EventRow::as_select()).into_boxed();
             if let Some(topic) = q.topic {
                 query = query.filter(ce::topic.eq(topic.as_str()));

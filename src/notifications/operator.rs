@@ -10,7 +10,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::{NotificationKind, NotificationStatus};
 use crate::audit::{self, Actor, Change};
-use crate::auth::{AuthContext, Caller, Capability};
+use crate::auth::{Caller, Capability};
 use crate::db::schema::{change_events as ce, notification_deliveries as nd, notifications as n};
 use crate::db::{now, DbConn};
 use crate::http::pagination::{page_response, Page, PageRequest};
@@ -176,21 +176,21 @@ pub struct NotificationQuery {
 #[get("/notifications")]
 pub async fn list_notifications(
     state: web::Data<AppState>,
-    ctx: AuthContext,
+    caller: Caller,
     query: web::Query<NotificationQuery>,
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
-    if !ctx.is_operator() {
-        return Err(ApiError::forbidden(
-            "The notification outbox is for the operator organisation.",
-        ));
-    }
     let q = query.into_inner();
     let page = PageRequest::new(q.limit, q.cursor.as_deref())?;
     let (after, fetch) = (page.after.clone(), page.fetch());
     let items = state
         .db
-        .run(move |conn| {
+        .read_as(caller, move |conn, ctx| {
+            if !ctx.is_operator() {
+                return Err(ApiError::forbidden(
+                    "The notification outbox is for the operator organisation.",
+                ));
+            }
             let mut query = n::table
                 .left_join(ce::table)
                 .select((NotificationRow::as_select(), ce::summary.nullable()))

@@ -538,21 +538,22 @@ pub struct SubscriptionQuery {
 #[get("/subscriptions")]
 pub async fn list_subscriptions(
     state: web::Data<AppState>,
-    ctx: AuthContext,
+    caller: Caller,
     query: web::Query<SubscriptionQuery>,
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     let q = query.into_inner();
     let page = PageRequest::new(q.limit, q.cursor.as_deref())?;
     let (after, fetch) = (page.after.clone(), page.fetch());
-    let user_id = ctx.user_id.clone();
-    let rows = state
+    let (email, rows) = state
         .db
-        .run(move |conn| Ok(model::list_own(conn, &user_id, after, fetch)?))
+        .read_as(caller, move |conn, ctx| {
+            Ok((ctx.email, model::list_own(conn, &ctx.user_id, after, fetch)?))
+        })
         .await?;
     let items: Vec<Subscription> = rows
         .into_iter()
-        .map(|r| Subscription::new(r, ctx.email.clone(), &state.config.public_url))
+        .map(|r| Subscription::new(r, email.clone(), &state.config.public_url))
         .collect();
     Ok(page_response(&req, &page.finish(items, |s| &s.id)))
 }
@@ -575,18 +576,20 @@ pub async fn list_subscriptions(
 #[get("/subscriptions/{id}")]
 pub async fn get_subscription(
     state: web::Data<AppState>,
-    ctx: AuthContext,
+    caller: Caller,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let id = path.into_inner();
-    let user_id = ctx.user_id.clone();
-    let row = state
+    let (email, row) = state
         .db
-        .run(move |conn| model::find_own(conn, &user_id, &id)?.ok_or_else(ApiError::not_found))
+        .read_as(caller, move |conn, ctx| {
+            let row = model::find_own(conn, &ctx.user_id, &id)?.ok_or_else(ApiError::not_found)?;
+            Ok((ctx.email, row))
+        })
         .await?;
     Ok(tagged(
         row.version,
-        &Subscription::new(row, ctx.email.clone(), &state.config.public_url),
+        &Subscription::new(row, email, &state.config.public_url),
     ))
 }
 

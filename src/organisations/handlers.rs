@@ -4,7 +4,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::model::{self, Organisation};
 use crate::audit::{self, Actor, Change};
-use crate::auth::{Caller, OperatorAdmin, OrgKind};
+use crate::auth::{Caller, OrgKind};
 use crate::http::etag::{tagged, IfMatch};
 use crate::http::idempotency::{self, IdempotencyKey, StoredResponse};
 use crate::http::json::Json;
@@ -115,19 +115,20 @@ pub(crate) fn validate_slug(v: &mut Validator, slug: &str) {
 #[post("/organisations")]
 pub async fn create_organisation(
     state: web::Data<AppState>,
-    OperatorAdmin(ctx): OperatorAdmin,
+    caller: Caller,
     key: IdempotencyKey,
     body: Json<NewOrganisation>,
 ) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
-    let mut v = Validator::new();
-    v.text("name", &body.name, 200);
-    validate_slug(&mut v, &body.slug);
-    v.finish()?;
     let idem = key.bind("POST /organisations", &body);
     let stored = state
         .db
-        .write(move |conn| {
+        .write_as(caller, move |conn, ctx| {
+            ctx.require_operator_admin()?;
+            let mut v = Validator::new();
+            v.text("name", &body.name, 200);
+            validate_slug(&mut v, &body.slug);
+            v.finish()?;
             idempotency::once(conn, idem.as_ref(), &ctx.user_id, |conn| {
                 if let Some(existing) = model::slug_taken(conn, &body.slug, None)? {
                     return Err(
@@ -224,24 +225,25 @@ pub struct OrganisationPatch {
 #[patch("/organisations/{id}")]
 pub async fn update_organisation(
     state: web::Data<AppState>,
-    OperatorAdmin(ctx): OperatorAdmin,
+    caller: Caller,
     path: web::Path<String>,
     if_match: IfMatch,
     body: Json<OrganisationPatch>,
 ) -> Result<HttpResponse, ApiError> {
     let id = path.into_inner();
     let patch = body.into_inner();
-    let mut v = Validator::new();
-    if let Some(name) = &patch.name {
-        v.text("name", name, 200);
-    }
-    if let Some(slug) = &patch.slug {
-        validate_slug(&mut v, slug);
-    }
-    v.finish()?;
     let row = state
         .db
-        .write(move |conn| {
+        .write_as(caller, move |conn, ctx| {
+            ctx.require_operator_admin()?;
+            let mut v = Validator::new();
+            if let Some(name) = &patch.name {
+                v.text("name", name, 200);
+            }
+            if let Some(slug) = &patch.slug {
+                validate_slug(&mut v, slug);
+            }
+            v.finish()?;
             let before = model::find_org(conn, &id)?.ok_or_else(ApiError::not_found)?;
             if_match.check(before.version)?;
             let mut after = before.clone();

@@ -9,7 +9,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::diff::{self, PackDiff};
 use super::model::{self, Review, ReviewPack, Verdict};
-use crate::auth::{AuthContext, Caller, Capability};
+use crate::auth::{Caller, Capability};
 use crate::db::Db;
 use crate::http::accept;
 use crate::http::idempotency::{self, IdempotencyKey, StoredResponse};
@@ -315,16 +315,18 @@ pub struct NewReview {
 #[post("/review-packs/{id}/reviews")]
 pub async fn create_review(
     state: web::Data<AppState>,
-    ctx: AuthContext,
+    caller: Caller,
     path: web::Path<String>,
     body: Json<NewReview>,
 ) -> Result<HttpResponse, ApiError> {
     let id = path.into_inner();
     let body = body.into_inner();
-    let comment = super::check_verdict(&ctx, body.verdict, &body.comment)?;
     let review = state
         .db
-        .write(move |conn| super::record_verdict(conn, &ctx, &id, body.verdict, &comment))
+        .write_as(caller, move |conn, ctx| {
+            let comment = super::check_verdict(&ctx, body.verdict, &body.comment)?;
+            super::record_verdict(conn, &ctx, &id, body.verdict, &comment)
+        })
         .await?;
     Ok(HttpResponse::Created()
         .insert_header((

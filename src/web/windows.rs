@@ -931,7 +931,7 @@ pub async fn claim(
         device_set_id: form.device_set_id,
         note: String::new(),
     };
-    match crate::claims::handlers::claim(state.get_ref(), member.auth, id, new).await {
+    match crate::claims::handlers::claim(state.get_ref(), member.auth.into(), id, new).await {
         Ok(_) => Ok(see_other(&back)),
         Err(e) => error_page(e),
     }

@@ -9,7 +9,7 @@ use utoipa::{IntoParams, ToSchema};
 use super::model;
 use super::WindowStatus;
 use crate::audit::{self, Actor, Change};
-use crate::auth::{AuthContext, Caller, Capability, OrgKind};
+use crate::auth::{Caller, Capability, OrgKind};
 use crate::db::schema::{organisations, window_participants as wp};
 use crate::db::{now, DbConn};
 use crate::http::json::Json;
@@ -148,19 +148,20 @@ pub struct JoinWindow {
 #[post("/uit-windows/{id}/participants")]
 pub async fn join_window(
     state: web::Data<AppState>,
-    ctx: AuthContext,
+    caller: Caller,
     path: web::Path<String>,
     body: Json<JoinWindow>,
 ) -> Result<HttpResponse, ApiError> {
-    ctx.require(Capability::Participate)?;
     let window_id = path.into_inner();
-    let org_id = body.into_inner().org_id.unwrap_or_else(|| ctx.org_id.clone());
-    if org_id != ctx.org_id && !ctx.is_operator() {
-        return Err(ApiError::forbidden("Only the operator may enrol another organisation."));
-    }
+    let asked = body.into_inner().org_id;
     let (joined, participation) = state
         .db
-        .write(move |conn| {
+        .write_as(caller, move |conn, ctx| {
+            ctx.require(Capability::Participate)?;
+            let org_id = asked.unwrap_or_else(|| ctx.org_id.clone());
+            if org_id != ctx.org_id && !ctx.is_operator() {
+                return Err(ApiError::forbidden("Only the operator may enrol another organisation."));
+            }
             model::find(conn, &window_id)?.ok_or_else(ApiError::not_found)?;
             let org = orgs::find_org(conn, &org_id)?
                 .ok_or_else(|| ApiError::invalid_field("org_id", "no such organisation"))?;

@@ -700,8 +700,9 @@ fn only_the_public_routes_answer_without_valid_credentials() {
 
 /// Credentials that need a database lookup to reject (an unknown or revoked API token; a
 /// well-signed JWT of a user whose sessions ended) with a body that does not deserialise are
-/// 401, not the body's 400: actix-web polls a handler's extractors together, so the caller is
-/// resolved by a middleware before any extractor runs (`auth::extractor::resolve_caller`).
+/// 401, not the body's 400: handlers load the caller inside their database closure, so when an
+/// extractor or the handler answers with a client error first, a middleware checks the
+/// credentials then (`auth::extractor::confirm_caller`).
 #[test]
 fn invalid_credentials_are_401_whatever_the_body() {
     let app = spawn();
@@ -733,6 +734,13 @@ fn invalid_credentials_are_401_whatever_the_body() {
         "a revoked API token and a body `{{}}`:\n  {}",
         wrong.join("\n  ")
     );
+    // The same for a query that does not parse and a field that fails validation in the handler.
+    app.get("/api/v1/results?limit=0", Some(&revoked))
+        .expect_code(401, "invalid_token");
+    app.get("/api/v1/results?colour=blue", Some(&revoked))
+        .expect_code(401, "invalid_token");
+    app.get("/api/v1/results?limit=0", Some(&admin))
+        .expect(400);
 }
 
 /// `token` (a JWT) with its expiry moved to `exp_offset` seconds from now when non-zero, signed
