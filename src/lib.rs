@@ -159,13 +159,13 @@ pub fn prepare_database(config: &Config) -> anyhow::Result<Db> {
     let mut conn = db.pool.get()?;
     // Instances starting together on one PostgreSQL take turns: migrations and the bootstrap
     // check-then-create must not interleave. (SQLite is single-host; its write lock suffices.)
-    let locked = matches!(*conn, db::DbConn::Pg(_));
+    let locked = matches!(**conn, db::DbConn::Pg(_));
     if locked {
-        diesel::sql_query(format!("SELECT pg_advisory_lock({STARTUP_LOCK})")).execute(&mut *conn)?;
+        diesel::sql_query(format!("SELECT pg_advisory_lock({STARTUP_LOCK})")).execute(&mut **conn)?;
     }
     let prepared = migrate_and_bootstrap(config, &mut conn);
     if locked {
-        diesel::sql_query(format!("SELECT pg_advisory_unlock({STARTUP_LOCK})")).execute(&mut *conn)?;
+        diesel::sql_query(format!("SELECT pg_advisory_unlock({STARTUP_LOCK})")).execute(&mut **conn)?;
     }
     prepared?;
     Ok(db)

@@ -172,7 +172,7 @@ impl Delivery {
                     mo::sent_at.eq(sent_at),
                     mo::locked_until.eq(None::<NaiveDateTime>),
                 ))
-                .execute(&mut conn)
+                .execute(&mut **conn)
                 .map_err(|e| e.to_string())
         });
         if let Err(e) = saved {
