@@ -3,6 +3,9 @@
 
 pub mod migrations;
 pub mod schema;
+pub mod timestamps;
+
+pub use timestamps::{OptTs, Ts};
 
 use std::time::{Duration, Instant};
 

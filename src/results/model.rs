@@ -46,6 +46,7 @@ pub struct ResultRow {
     pub scenario_code: String,
     pub org_id: String,
     pub outcome: String,
+    #[diesel(deserialize_as = crate::db::OptTs)]
     pub executed_at: Option<NaiveDateTime>,
     pub notes: String,
     pub external_ref: Option<String>,
@@ -53,7 +54,9 @@ pub struct ResultRow {
     pub lead: bool,
     pub defect_mask_ids: String,
     pub published_by_user_id: Option<String>,
+    #[diesel(deserialize_as = crate::db::Ts)]
     pub created_at: NaiveDateTime,
+    #[diesel(deserialize_as = crate::db::Ts)]
     pub updated_at: NaiveDateTime,
     pub version: i64,
 }
