@@ -95,7 +95,10 @@ impl FromSql<Nullable<Timestamp>, Sqlite> for OptTs {
     }
 
     fn from_nullable_sql(value: Option<<Sqlite as Backend>::RawValue<'_>>) -> deserialize::Result<Self> {
-        value.map_or(Ok(OptTs(None)), <Self as FromSql<Nullable<Timestamp>, Sqlite>>::from_sql)
+        value.map_or(
+            Ok(OptTs(None)),
+            <Self as FromSql<Nullable<Timestamp>, Sqlite>>::from_sql,
+        )
     }
 }
 
@@ -115,7 +118,10 @@ impl FromSql<Nullable<Timestamp>, MultiBackend> for OptTs {
     }
 
     fn from_nullable_sql(value: Option<<MultiBackend as Backend>::RawValue<'_>>) -> deserialize::Result<Self> {
-        value.map_or(Ok(OptTs(None)), <Self as FromSql<Nullable<Timestamp>, MultiBackend>>::from_sql)
+        value.map_or(
+            Ok(OptTs(None)),
+            <Self as FromSql<Nullable<Timestamp>, MultiBackend>>::from_sql,
+        )
     }
 }
 

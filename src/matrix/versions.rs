@@ -14,7 +14,7 @@
 //! request sees the new version and builds again), never older.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use actix_web::web::Bytes;
 use diesel::prelude::*;
@@ -89,9 +89,14 @@ pub enum Answer {
 
 /// Grid bodies built recently, keyed by window, representation and reader, each with the ETag
 /// it was built at; the least recently used go first when the total passes the capacity.
+///
+/// Builds are single-flight: readers that miss the same body at the same tag wait for the one
+/// that builds it instead of building it too (eight connections asking for a cold 2,000-set
+/// matrix at once built it eight times, with eight times the memory).
 pub struct GridCache {
     capacity: usize,
     inner: Mutex<Inner>,
+    building: Mutex<HashMap<String, Arc<Mutex<()>>>>,
 }
 
 #[derive(Default)]
@@ -113,6 +118,7 @@ impl GridCache {
         Self {
             capacity,
             inner: Mutex::default(),
+            building: Mutex::default(),
         }
     }
 
@@ -169,12 +175,53 @@ impl GridCache {
             return Ok(Answer::NotModified(tag));
         }
         let key = format!("{kind}|{window_id}|{}|{}", ctx.org_id, ctx.is_operator());
-        if let Some(body) = self.get(&key, &tag) {
-            return Ok(Answer::Body(tag, body));
-        }
-        let body = Bytes::from(build(conn)?);
-        self.put(key, tag.clone(), body.clone());
+        let body = self.body(key, &tag, || build(conn))?;
         Ok(Answer::Body(tag, body))
+    }
+
+    /// The body kept under `key` at `tag`, or one `build` makes now, single-flight: of the
+    /// readers missing it at once, one builds while the others wait for its body.
+    fn body(
+        &self,
+        key: String,
+        tag: &str,
+        build: impl FnOnce() -> Result<Vec<u8>, ApiError>,
+    ) -> Result<Bytes, ApiError> {
+        if let Some(body) = self.get(&key, tag) {
+            return Ok(body);
+        }
+        let flight_key = format!("{key}|{tag}");
+        let flight = {
+            let mut building = self.building.lock().unwrap_or_else(|p| p.into_inner());
+            building.entry(flight_key.clone()).or_default().clone()
+        };
+        let turn = flight.lock().unwrap_or_else(|p| p.into_inner());
+        // Built while this reader waited for its turn.
+        if let Some(body) = self.get(&key, tag) {
+            return Ok(body);
+        }
+        let built = build().map(Bytes::from);
+        if let Ok(body) = &built {
+            self.put(key, tag.to_string(), body.clone());
+        }
+        drop(turn);
+        self.building
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&flight_key);
+        let body = built?;
+        give_back_memory();
+        Ok(body)
+    }
+}
+
+/// Returns the allocator's free memory to the system after a grid build, which allocates and
+/// frees tens of megabytes that glibc would otherwise keep resident in its arenas.
+fn give_back_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only releases free memory; it is safe to call from any thread.
+    unsafe {
+        libc::malloc_trim(0);
     }
 }
 
@@ -196,5 +243,38 @@ mod tests {
         assert_eq!(cache.lock().bytes, 6);
         cache.put("big".into(), "1".into(), Bytes::from(vec![0u8; 11]));
         assert!(cache.get("big", "1").is_none(), "a body over the capacity is not kept");
+    }
+
+    #[test]
+    fn readers_missing_the_same_body_at_once_build_it_once() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let cache = Arc::new(GridCache::new(1 << 20));
+        let builds = Arc::new(AtomicUsize::new(0));
+        let threads: Vec<_> = (0..6)
+            .map(|_| {
+                let (cache, builds) = (cache.clone(), builds.clone());
+                std::thread::spawn(move || {
+                    cache
+                        .body("k".into(), "t1", || {
+                            builds.fetch_add(1, Ordering::SeqCst);
+                            std::thread::sleep(std::time::Duration::from_millis(100));
+                            Ok(b"grid".to_vec())
+                        })
+                        .unwrap()
+                })
+            })
+            .collect();
+        for t in threads {
+            assert_eq!(&t.join().unwrap()[..], b"grid");
+        }
+        assert_eq!(builds.load(Ordering::SeqCst), 1);
+        // A failed build is not kept: the next reader builds again.
+        let failed = cache.body("k".into(), "t2", || Err(ApiError::internal("no")));
+        assert!(failed.is_err());
+        assert_eq!(
+            &cache.body("k".into(), "t2", || Ok(b"again".to_vec())).unwrap()[..],
+            b"again"
+        );
+        assert!(cache.building.lock().unwrap().is_empty());
     }
 }

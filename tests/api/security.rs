@@ -739,8 +739,7 @@ fn invalid_credentials_are_401_whatever_the_body() {
         .expect_code(401, "invalid_token");
     app.get("/api/v1/results?colour=blue", Some(&revoked))
         .expect_code(401, "invalid_token");
-    app.get("/api/v1/results?limit=0", Some(&admin))
-        .expect(400);
+    app.get("/api/v1/results?limit=0", Some(&admin)).expect(400);
 }
 
 /// `token` (a JWT) with its expiry moved to `exp_offset` seconds from now when non-zero, signed
