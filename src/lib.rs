@@ -222,6 +222,7 @@ impl Application {
             actix_web::rt::task::spawn_blocking(move || prepare(&config, true)).await??
         };
         prepared.checkpoint_in_background();
+        ops::memory::trim_in_background();
         let state = web::Data::new(AppState::new(config, prepared)?);
         state.hasher.warm_up();
 

@@ -204,6 +204,7 @@ pub fn explaining(
 ) -> QueryResult<std::collections::HashMap<String, Vec<MaskRef>>> {
     use crate::db::schema::{result_defect_masks as rdm, results as r};
     let mut out: std::collections::HashMap<String, Vec<MaskRef>> = std::collections::HashMap::new();
+    // No query for no results (`chunks` of an empty slice yields none).
     for chunk in result_ids.chunks(500) {
         let rows: Vec<(String, String, String)> = rdm::table
             .inner_join(r::table.on(r::id.eq(rdm::result_id)))

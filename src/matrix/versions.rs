@@ -210,18 +210,9 @@ impl GridCache {
             .unwrap_or_else(|p| p.into_inner())
             .remove(&flight_key);
         let body = built?;
-        give_back_memory();
+        // A build allocates and frees tens of megabytes: give them back now.
+        crate::ops::memory::give_back();
         Ok(body)
-    }
-}
-
-/// Returns the allocator's free memory to the system after a grid build, which allocates and
-/// frees tens of megabytes that glibc would otherwise keep resident in its arenas.
-fn give_back_memory() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: malloc_trim only releases free memory; it is safe to call from any thread.
-    unsafe {
-        libc::malloc_trim(0);
     }
 }
 

@@ -1,4 +1,6 @@
-//! Health, readiness and metrics.
+//! Health, readiness and metrics; giving memory back.
+
+pub mod memory;
 
 use actix_web::{get, web, HttpResponse};
 use serde::Serialize;
