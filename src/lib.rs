@@ -150,15 +150,8 @@ fn jwt_secret(config: &Config) -> anyhow::Result<Vec<u8>> {
 
 /// Connects, migrates and bootstraps the database (blocking; run before serving).
 pub fn prepare_database(config: &Config) -> anyhow::Result<Db> {
-    prepare(config, false)
-}
-
-/// [`prepare_database`], with SQLite's WAL checkpoints left to a background task when
-/// `background_checkpoints` (the server's; see [`Db::checkpoint_in_background`]).
-fn prepare(config: &Config, background_checkpoints: bool) -> anyhow::Result<Db> {
     bootstrap::private_dir(&config.data_dir)?;
-    let mut target = config.db_target().map_err(|e| anyhow::anyhow!("database_url: {e}"))?;
-    target.background_checkpoints = background_checkpoints;
+    let target = config.db_target().map_err(|e| anyhow::anyhow!("database_url: {e}"))?;
     if target.backend == db::Backend::Sqlite && !target.url.starts_with(':') && !target.url.starts_with("file:") {
         bootstrap::private_sqlite_file(std::path::Path::new(&target.url))?;
     }
@@ -219,9 +212,8 @@ impl Application {
     pub async fn build(config: Config) -> anyhow::Result<Self> {
         let prepared = {
             let config = config.clone();
-            actix_web::rt::task::spawn_blocking(move || prepare(&config, true)).await??
+            actix_web::rt::task::spawn_blocking(move || prepare_database(&config)).await??
         };
-        prepared.checkpoint_in_background();
         ops::memory::trim_in_background();
         let state = web::Data::new(AppState::new(config, prepared)?);
         state.hasher.warm_up();

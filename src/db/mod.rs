@@ -37,10 +37,6 @@ pub struct DbTarget {
     /// For SQLite the file path; for PostgreSQL the libpq URL.
     pub url: String,
     pub sqlite_synchronous: String,
-    /// SQLite: leave WAL checkpoints to [`Db::checkpoint_in_background`] instead of the
-    /// connection whose commit passes 1,000 WAL pages (`serve` sets it; one-shot commands
-    /// keep SQLite's automatic checkpoints).
-    pub background_checkpoints: bool,
 }
 
 impl DbTarget {
@@ -55,14 +51,12 @@ impl DbTarget {
                 backend: Backend::Sqlite,
                 url: path.to_string(),
                 sqlite_synchronous: sync,
-                background_checkpoints: false,
             })
         } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             Ok(Self {
                 backend: Backend::Postgres,
                 url: url.to_string(),
                 sqlite_synchronous: sync,
-                background_checkpoints: false,
             })
         } else {
             Err("must start with sqlite://, postgres:// or postgresql://".into())
@@ -95,9 +89,8 @@ impl DbTarget {
                     "PRAGMA busy_timeout = 10000; PRAGMA journal_mode = WAL; \
                      PRAGMA foreign_keys = ON; PRAGMA synchronous = {}; \
                      PRAGMA analysis_limit = 1000; PRAGMA optimize = 0x10002; \
-                     PRAGMA mmap_size = 268435456; PRAGMA wal_autocheckpoint = {};",
-                    self.sqlite_synchronous,
-                    if self.background_checkpoints { 0 } else { 1000 }
+                     PRAGMA mmap_size = 268435456;",
+                    self.sqlite_synchronous
                 ))
                 .map_err(diesel::ConnectionError::CouldntSetupConfiguration)?;
                 Ok(DbConn::Sqlite(conn))
@@ -213,30 +206,6 @@ impl Db {
 }
 
 impl Db {
-    /// SQLite: checkpoints the WAL every 200 ms on the blocking pool, so no request's commit
-    /// pays for copying the WAL back into the database (about a third of a 1,000-result
-    /// batch). PASSIVE: it never waits for readers or writers. Runs until the actix system
-    /// that spawned it stops; PostgreSQL needs none of it.
-    pub fn checkpoint_in_background(&self) {
-        if self.backend != Backend::Sqlite {
-            return;
-        }
-        let db = self.clone();
-        actix_web::rt::spawn(async move {
-            let mut every = tokio::time::interval(Duration::from_millis(200));
-            every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            loop {
-                every.tick().await;
-                let done = db
-                    .run(|conn| Ok(conn.batch_execute("PRAGMA wal_checkpoint(PASSIVE)")?))
-                    .await;
-                if let Err(e) = done {
-                    tracing::warn!(error = %e.detail, "WAL checkpoint failed");
-                }
-            }
-        });
-    }
-
     /// The request seam for reads: loads `caller` and runs `f` with it, on one pooled
     /// connection in one blocking hop. 401 when the credentials no longer hold.
     pub async fn read_as<T, F>(&self, caller: Caller, f: F) -> Result<T, ApiError>
@@ -268,14 +237,25 @@ impl Db {
     }
 }
 
+/// The turn of this process's SQLite writers (one process serves one database; in the test
+/// binary, where many servers share the process, their writes take turns too).
+static SQLITE_WRITER: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 /// Runs `f` in a transaction that may write. On SQLite it starts with `BEGIN IMMEDIATE`, so
 /// the write lock is taken up front and concurrent writers queue on `busy_timeout` rather
 /// than failing with SQLITE_BUSY when a read lock would have to be upgraded.
+///
+/// SQLite writers of this process also take turns on [`SQLITE_WRITER`] first: SQLite's busy
+/// handler polls for the lock with sleeps of up to 100 ms, so a writer could keep losing it to
+/// one that commits and begins again in between (2 s at the 99th percentile with two clients
+/// sending 1,000-result batches back to back), while a waiter on a mutex is woken as the lock
+/// is released. Other processes on the same file still queue on `busy_timeout`.
 pub fn write_tx<T, E, F>(conn: &mut DbConn, f: F) -> Result<T, E>
 where
     E: From<diesel::result::Error>,
     F: FnOnce(&mut DbConn) -> Result<T, E>,
 {
+    let _turn = matches!(conn, DbConn::Sqlite(_)).then(|| SQLITE_WRITER.lock().unwrap_or_else(|p| p.into_inner()));
     match conn {
         DbConn::Sqlite(c) => AnsiTransactionManager::begin_transaction_sql(c, "BEGIN IMMEDIATE")?,
         DbConn::Pg(c) => AnsiTransactionManager::begin_transaction(c)?,
