@@ -237,25 +237,14 @@ impl Db {
     }
 }
 
-/// The turn of this process's SQLite writers (one process serves one database; in the test
-/// binary, where many servers share the process, their writes take turns too).
-static SQLITE_WRITER: std::sync::Mutex<()> = std::sync::Mutex::new(());
-
 /// Runs `f` in a transaction that may write. On SQLite it starts with `BEGIN IMMEDIATE`, so
 /// the write lock is taken up front and concurrent writers queue on `busy_timeout` rather
 /// than failing with SQLITE_BUSY when a read lock would have to be upgraded.
-///
-/// SQLite writers of this process also take turns on [`SQLITE_WRITER`] first: SQLite's busy
-/// handler polls for the lock with sleeps of up to 100 ms, so a writer could keep losing it to
-/// one that commits and begins again in between (2 s at the 99th percentile with two clients
-/// sending 1,000-result batches back to back), while a waiter on a mutex is woken as the lock
-/// is released. Other processes on the same file still queue on `busy_timeout`.
 pub fn write_tx<T, E, F>(conn: &mut DbConn, f: F) -> Result<T, E>
 where
     E: From<diesel::result::Error>,
     F: FnOnce(&mut DbConn) -> Result<T, E>,
 {
-    let _turn = matches!(conn, DbConn::Sqlite(_)).then(|| SQLITE_WRITER.lock().unwrap_or_else(|p| p.into_inner()));
     match conn {
         DbConn::Sqlite(c) => AnsiTransactionManager::begin_transaction_sql(c, "BEGIN IMMEDIATE")?,
         DbConn::Pg(c) => AnsiTransactionManager::begin_transaction(c)?,
