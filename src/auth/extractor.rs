@@ -223,17 +223,6 @@ impl Caller {
         self.confirmed.store(true, Ordering::Relaxed);
         Ok(ctx)
     }
-
-    /// The organisation a JWT or a page's session names, before the database confirms it;
-    /// `None` for an API token. For keys of caches that the closure re-checks, never for a
-    /// decision.
-    pub fn claimed_org(&self) -> Option<&str> {
-        match &self.credentials {
-            Credentials::Jwt { org_id, .. } => Some(org_id),
-            Credentials::Known(ctx) => Some(&ctx.org_id),
-            Credentials::ApiToken { .. } => None,
-        }
-    }
 }
 
 impl From<AuthContext> for Caller {
