@@ -285,14 +285,10 @@ impl FromRequest for AuthContext {
 
     /// The caller loaded before the handler runs, in a hop of its own (see [`Caller`] for the
     /// one-hop seam).
-    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        let req = req.clone();
-        let confirmed = pending(&req);
-        Box::pin(async move {
-            let ctx = authenticate(req).await?;
-            confirmed.store(true, Ordering::Relaxed);
-            Ok(ctx)
-        })
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let caller = Caller::from_request(req, payload).into_inner();
+        let state = state_of(req);
+        Box::pin(async move { state?.db.read_as(caller?, |_, ctx| Ok(ctx)).await })
     }
 }
 
