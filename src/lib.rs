@@ -221,7 +221,10 @@ impl Application {
         let listener = TcpListener::bind(&state.config.bind)?;
         let local = listener.local_addr()?;
         let port = local.port();
-        let spec = openapi::spec();
+        // The document is built once and served as bytes: Swagger UI's own handler would keep
+        // a copy of the parsed document per worker (18 MB of the idle heap) and serialise it
+        // at every request.
+        let spec = web::Bytes::from(serde_json::to_vec(&openapi::spec())?);
         let workers = match state.config.http_workers {
             0 => Config::cpus(),
             n => n,
@@ -242,16 +245,28 @@ impl Application {
                 .app_data(web::PathConfig::default().error_handler(path_error))
                 .configure(openapi::routes)
                 .split_for_parts();
-            app.service(utoipa_swagger_ui::SwaggerUi::new("/docs/{_:.*}").url("/openapi.json", spec.clone()))
-                .service(web::resource("/docs").to(|| async {
-                    actix_web::HttpResponse::PermanentRedirect()
-                        .insert_header((actix_web::http::header::LOCATION, "/docs/"))
-                        .finish()
-                }))
-                .configure(ui::routes)
-                .default_service(web::to(ui::not_found))
-                .wrap(from_fn(auth::extractor::confirm_caller))
-                .wrap(from_fn(http::middleware::observe))
+            let spec = spec.clone();
+            app.service(web::resource("/openapi.json").get(move || {
+                let spec = spec.clone();
+                async move {
+                    actix_web::HttpResponse::Ok()
+                        .content_type(actix_web::http::header::ContentType::json())
+                        .body(spec)
+                }
+            }))
+            .service(
+                utoipa_swagger_ui::SwaggerUi::new("/docs/{_:.*}")
+                    .config(utoipa_swagger_ui::Config::new(["/openapi.json"])),
+            )
+            .service(web::resource("/docs").to(|| async {
+                actix_web::HttpResponse::PermanentRedirect()
+                    .insert_header((actix_web::http::header::LOCATION, "/docs/"))
+                    .finish()
+            }))
+            .configure(ui::routes)
+            .default_service(web::to(ui::not_found))
+            .wrap(from_fn(auth::extractor::confirm_caller))
+            .wrap(from_fn(http::middleware::observe))
         })
         .workers(workers)
         .shutdown_timeout(state.config.shutdown_timeout_seconds)
