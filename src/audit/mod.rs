@@ -4,7 +4,8 @@ pub mod handlers;
 pub mod model;
 pub mod visibility;
 
-pub use model::{record, Actor, Change};
+pub(crate) use model::audited;
+pub use model::{changed, created, deleted, record, Actor, Audited, Change};
 
 pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     cfg.service(handlers::list_audit_events);

@@ -60,6 +60,99 @@ pub fn record(conn: &mut DbConn, actor: &Actor, change: Change<'_>) -> Result<()
     Ok(())
 }
 
+/// A resource whose changes are audited: what its rows are called and who reads them.
+pub trait Audited: Serialize {
+    /// The `entity_type` of its audit rows, e.g. `device_model`.
+    const ENTITY: &'static str;
+
+    /// The `entity_id` of its audit rows.
+    fn audit_id(&self) -> &str;
+
+    /// The organisation whose admins read its audit rows: its owner, or `None` when the row
+    /// belongs to the organisation that acted (the operator's catalogue, a window's issue).
+    fn audit_org(&self) -> Option<&str> {
+        None
+    }
+
+    /// What the row records of it; the whole resource unless it holds something a row must
+    /// not (an address, a secret).
+    fn audit_snapshot(&self) -> Result<serde_json::Value, serde_json::Error> {
+        serde_json::to_value(self)
+    }
+}
+
+/// Implements [`Audited`] for a resource: its entity type, the field holding its id and, when
+/// the rows belong to its owner rather than to the acting organisation, the owner's field:
+/// `audited!(DeviceModel, "device_model", id, owner = manufacturer_org_id);`
+macro_rules! audited {
+    ($t:ty, $entity:literal, $id:ident) => {
+        impl $crate::audit::Audited for $t {
+            const ENTITY: &'static str = $entity;
+
+            fn audit_id(&self) -> &str {
+                &self.$id
+            }
+        }
+    };
+    ($t:ty, $entity:literal, $id:ident, owner = $org:ident) => {
+        impl $crate::audit::Audited for $t {
+            const ENTITY: &'static str = $entity;
+
+            fn audit_id(&self) -> &str {
+                &self.$id
+            }
+
+            fn audit_org(&self) -> Option<&str> {
+                Some(&self.$org)
+            }
+        }
+    };
+}
+pub(crate) use audited;
+
+/// Records that `ctx` created `after` (`action`, e.g. `device_model.create`).
+pub fn created<T: Audited>(conn: &mut DbConn, ctx: &AuthContext, action: &str, after: &T) -> Result<(), ApiError> {
+    write(conn, ctx, action, after, None, Some(after))
+}
+
+/// Records that `ctx` changed `before` into `after`.
+pub fn changed<T: Audited>(
+    conn: &mut DbConn,
+    ctx: &AuthContext,
+    action: &str,
+    before: &T,
+    after: &T,
+) -> Result<(), ApiError> {
+    write(conn, ctx, action, after, Some(before), Some(after))
+}
+
+/// Records that `ctx` deleted (or ended) `before`.
+pub fn deleted<T: Audited>(conn: &mut DbConn, ctx: &AuthContext, action: &str, before: &T) -> Result<(), ApiError> {
+    write(conn, ctx, action, before, Some(before), None)
+}
+
+fn write<T: Audited>(
+    conn: &mut DbConn,
+    ctx: &AuthContext,
+    action: &str,
+    subject: &T,
+    before: Option<&T>,
+    after: Option<&T>,
+) -> Result<(), ApiError> {
+    record(
+        conn,
+        &Actor::from(ctx),
+        Change {
+            action,
+            entity_type: T::ENTITY,
+            entity_id: subject.audit_id(),
+            org_id: Some(subject.audit_org().unwrap_or(&ctx.org_id)),
+            before: before.map(Audited::audit_snapshot).transpose()?,
+            after: after.map(Audited::audit_snapshot).transpose()?,
+        },
+    )
+}
+
 #[derive(Debug, Queryable, Selectable)]
 #[diesel(table_name = audit_events)]
 pub struct AuditRow {

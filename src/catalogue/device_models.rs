@@ -4,7 +4,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::authorise_owner;
 use super::model::{self, DeviceModel, DeviceModelRow, DeviceType};
-use crate::audit::{self, Actor, Change};
+use crate::audit;
 use crate::auth::Caller;
 use crate::db::{new_id, now};
 use crate::http::etag::{tagged, IfMatch};
@@ -166,18 +166,7 @@ pub async fn create_device_model(
                 };
                 model::insert_model(conn, &row)?;
                 let created = DeviceModel::from(row);
-                audit::record(
-                    conn,
-                    &Actor::from(&ctx),
-                    Change {
-                        action: "device_model.create",
-                        entity_type: "device_model",
-                        entity_id: &created.id,
-                        org_id: Some(&created.manufacturer_org_id),
-                        before: None,
-                        after: Some(serde_json::to_value(&created)?),
-                    },
-                )?;
+                audit::created(conn, &ctx, "device_model.create", &created)?;
                 StoredResponse::created(&created, Some(format!("/api/v1/device-models/{}", created.id)))
             })
         })
@@ -297,17 +286,12 @@ pub async fn update_device_model(
                 return Err(ApiError::precondition_failed());
             }
             let saved = model::find_model(conn, &id)?.ok_or_else(ApiError::not_found)?;
-            audit::record(
+            audit::changed(
                 conn,
-                &Actor::from(&ctx),
-                Change {
-                    action: "device_model.update",
-                    entity_type: "device_model",
-                    entity_id: &id,
-                    org_id: Some(&saved.manufacturer_org_id),
-                    before: Some(serde_json::to_value(DeviceModel::from(before))?),
-                    after: Some(serde_json::to_value(DeviceModel::from(saved.clone()))?),
-                },
+                &ctx,
+                "device_model.update",
+                &DeviceModel::from(before),
+                &DeviceModel::from(saved.clone()),
             )?;
             Ok(saved)
         })

@@ -275,18 +275,7 @@ pub async fn create_firmware(
                 model::replace_upgrade_paths(conn, &row.id, &body.upgrade_from)?;
                 retirement_events(conn, &ctx, None, &row, &product)?;
                 let created = Firmware::new(row, &product, body.upgrade_from.clone());
-                audit::record(
-                    conn,
-                    &Actor::from(&ctx),
-                    Change {
-                        action: "firmware.create",
-                        entity_type: "firmware",
-                        entity_id: &created.id,
-                        org_id: Some(&product.manufacturer_org_id),
-                        before: None,
-                        after: Some(serde_json::to_value(&created)?),
-                    },
-                )?;
+                audit::created(conn, &ctx, "firmware.create", &created)?;
                 StoredResponse::created(&created, Some(format!("/api/v1/firmware/{}", created.id)))
             })
         })
@@ -392,7 +381,9 @@ pub async fn update_firmware(
             let (before, product) = model::find_firmware_with_model(conn, &id)?.ok_or_else(ApiError::not_found)?;
             authorise_owner(&ctx, &product.manufacturer_org_id, product.device_type())?;
             if_match.check(before.row_version)?;
-            let before_view = model::firmware_views(conn, vec![before.clone()], &product)?.pop();
+            let before_view = model::firmware_views(conn, vec![before.clone()], &product)?
+                .pop()
+                .ok_or_else(|| ApiError::internal("no row"))?;
             let mut after = before.clone();
             if let Some(status) = patch.status {
                 if status != before.status() {
@@ -437,18 +428,7 @@ pub async fn update_firmware(
             }
             retirement_events(conn, &ctx, Some(&before), &after, &product)?;
             let (view, version) = load_view(conn, &id)?;
-            audit::record(
-                conn,
-                &Actor::from(&ctx),
-                Change {
-                    action: "firmware.update",
-                    entity_type: "firmware",
-                    entity_id: &id,
-                    org_id: Some(&product.manufacturer_org_id),
-                    before: Some(serde_json::to_value(&before_view)?),
-                    after: Some(serde_json::to_value(&view)?),
-                },
-            )?;
+            audit::changed(conn, &ctx, "firmware.update", &before_view, &view)?;
             Ok((view, version))
         })
         .await?;

@@ -442,3 +442,5 @@ pub fn new_firmware_row(model_id: &str, version_text: &str, status: FirmwareStat
         row_version: 1,
     }
 }
+crate::audit::audited!(DeviceModel, "device_model", id, owner = manufacturer_org_id);
+crate::audit::audited!(Firmware, "firmware", id, owner = manufacturer_org_id);

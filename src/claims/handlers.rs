@@ -5,7 +5,7 @@ use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
 
 use super::model::{self, set_lead, Claim, ClaimFilter};
-use crate::audit::{self, Actor, Change};
+use crate::audit;
 use crate::auth::{Caller, Capability};
 use crate::db::schema::{claims, device_sets};
 use crate::db::{new_id, now};
@@ -126,18 +126,7 @@ pub async fn claim(
             windows::join(conn, &window_id, &ctx.org_id, &ctx.user_id)?;
             set_lead(conn, &window_id, &device_set_id, &ctx.org_id, true, &ctx.user_id)?;
             let claim = model::find(conn, &id)?.ok_or_else(ApiError::not_found)?;
-            audit::record(
-                conn,
-                &Actor::from(&ctx),
-                Change {
-                    action: "claim.create",
-                    entity_type: "claim",
-                    entity_id: &id,
-                    org_id: Some(&ctx.org_id),
-                    before: None,
-                    after: Some(serde_json::to_value(&claim)?),
-                },
-            )?;
+            audit::created(conn, &ctx, "claim.create", &claim)?;
             Ok((true, claim))
         })
         .await;
@@ -314,21 +303,10 @@ pub async fn release(state: &AppState, caller: Caller, id: String) -> Result<(),
                     "Only the claiming organisation or the operator may release a claim.",
                 ));
             }
-            let before = model::find(conn, &id)?;
+            let before = model::find(conn, &id)?.ok_or_else(ApiError::not_found)?;
             diesel::delete(claims::table.find(&id)).execute(conn)?;
             set_lead(conn, &window_id, &set_id, &org_id, false, &ctx.user_id)?;
-            audit::record(
-                conn,
-                &Actor::from(&ctx),
-                Change {
-                    action: "claim.release",
-                    entity_type: "claim",
-                    entity_id: &id,
-                    org_id: Some(&org_id),
-                    before: Some(serde_json::to_value(&before)?),
-                    after: None,
-                },
-            )
+            audit::deleted(conn, &ctx, "claim.release", &before)
         })
         .await?;
     Ok(())

@@ -178,3 +178,4 @@ pub fn set_lead(
     writes.flush(conn)?;
     Ok(changing.len())
 }
+crate::audit::audited!(Claim, "claim", id, owner = org_id);

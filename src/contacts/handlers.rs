@@ -4,7 +4,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::model::{self, ContactFields, ContactFilter, ContactRow, LibraryContact};
-use crate::audit::{self, Actor, Change};
+use crate::audit;
 use crate::auth::{AuthContext, Caller, Capability};
 use crate::catalogue::model as catalogue;
 use crate::catalogue::nullable;
@@ -43,29 +43,6 @@ fn check_product(
         None => v.error("device_model_id", "no such device model"),
     }
     Ok(())
-}
-
-fn audit_change(
-    conn: &mut DbConn,
-    ctx: &AuthContext,
-    action: &str,
-    id: &str,
-    org_id: &str,
-    before: Option<&LibraryContact>,
-    after: Option<&LibraryContact>,
-) -> Result<(), ApiError> {
-    audit::record(
-        conn,
-        &Actor::from(ctx),
-        Change {
-            action,
-            entity_type: "library_contact",
-            entity_id: id,
-            org_id: Some(org_id),
-            before: before.map(serde_json::to_value).transpose()?,
-            after: after.map(serde_json::to_value).transpose()?,
-        },
-    )
 }
 
 fn trimmed(value: Option<String>) -> Option<String> {
@@ -238,15 +215,7 @@ pub async fn create_library_contact(
                 };
                 model::insert(conn, &row)?;
                 let created = LibraryContact::new(row, today);
-                audit_change(
-                    conn,
-                    &ctx,
-                    "library_contact.create",
-                    &created.id,
-                    &created.manufacturer_org_id,
-                    None,
-                    Some(&created),
-                )?;
+                audit::created(conn, &ctx, "library_contact.create", &created)?;
                 StoredResponse::created(&created, Some(format!("/api/v1/library-contacts/{}", created.id)))
             })
         })
@@ -396,15 +365,7 @@ pub async fn update_library_contact(
             let saved = model::update(conn, &row)?.ok_or_else(ApiError::precondition_failed)?;
             let before = LibraryContact::new(before_row, today);
             let after = LibraryContact::new(saved.clone(), today);
-            audit_change(
-                conn,
-                &ctx,
-                "library_contact.update",
-                &id,
-                &after.manufacturer_org_id,
-                Some(&before),
-                Some(&after),
-            )?;
+            audit::changed(conn, &ctx, "library_contact.update", &before, &after)?;
             Ok((saved.version, after))
         })
         .await?;
@@ -449,15 +410,7 @@ pub async fn delete_library_contact(
                 return Err(ApiError::precondition_failed());
             }
             let before = LibraryContact::new(row, model::today());
-            audit_change(
-                conn,
-                &ctx,
-                "library_contact.delete",
-                &id,
-                &before.manufacturer_org_id,
-                Some(&before),
-                None,
-            )
+            audit::deleted(conn, &ctx, "library_contact.delete", &before)
         })
         .await?;
     Ok(HttpResponse::NoContent().finish())

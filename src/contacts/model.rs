@@ -243,6 +243,7 @@ pub fn delete(conn: &mut DbConn, id: &str, version: i64) -> QueryResult<bool> {
     let n = diesel::delete(lc::table.find(id).filter(lc::version.eq(version))).execute(conn)?;
     Ok(n == 1)
 }
+crate::audit::audited!(LibraryContact, "library_contact", id, owner = manufacturer_org_id);
 
 #[cfg(test)]
 mod tests {

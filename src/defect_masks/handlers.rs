@@ -233,18 +233,7 @@ pub fn publish(conn: &mut DbConn, ctx: &AuthContext, body: &NewDefectMask, code:
         ),
     )?;
     let (view, _) = load_one(conn, &row.id)?;
-    audit::record(
-        conn,
-        &Actor::from(ctx),
-        Change {
-            action: "defect_mask.create",
-            entity_type: "defect_mask",
-            entity_id: &view.id,
-            org_id: Some(&ctx.org_id),
-            before: None,
-            after: Some(serde_json::to_value(&view)?),
-        },
-    )?;
+    audit::created(conn, ctx, "defect_mask.create", &view)?;
     Ok(view)
 }
 
@@ -377,7 +366,9 @@ pub async fn update_defect_mask(
                 return Err(ApiError::forbidden("Only the owning organisation or the operator may change a mask."));
             }
             if_match.check(before.version)?;
-            let before_view = model::views(conn, vec![before.clone()])?.pop();
+            let before_view = model::views(conn, vec![before.clone()])?
+                .pop()
+                .ok_or_else(|| ApiError::internal("no row"))?;
             let mut after = before.clone();
             if let Some(v) = patch.title {
                 after.title = v.trim().to_string();
@@ -439,18 +430,7 @@ pub async fn update_defect_mask(
                 )?;
             }
             let (view, version) = load_one(conn, &id)?;
-            audit::record(
-                conn,
-                &Actor::from(&ctx),
-                Change {
-                    action: "defect_mask.update",
-                    entity_type: "defect_mask",
-                    entity_id: &id,
-                    org_id: Some(&after.owner_org_id),
-                    before: Some(serde_json::to_value(&before_view)?),
-                    after: Some(serde_json::to_value(&view)?),
-                },
-            )?;
+            audit::changed(conn, &ctx, "defect_mask.update", &before_view, &view)?;
             Ok((view, version))
         })
         .await?;

@@ -223,3 +223,4 @@ pub fn explaining(
     }
     Ok(out)
 }
+crate::audit::audited!(DefectMask, "defect_mask", id, owner = owner_org_id);

@@ -156,18 +156,7 @@ pub async fn create_device_set(
                 let set = model::with_members(conn, vec![row])?
                     .pop()
                     .ok_or_else(|| ApiError::internal("device set vanished"))?;
-                audit::record(
-                    conn,
-                    &Actor::from(&ctx),
-                    Change {
-                        action: "device_set.create",
-                        entity_type: "device_set",
-                        entity_id: &set.id,
-                        org_id: Some(&ctx.org_id),
-                        before: None,
-                        after: Some(serde_json::to_value(&set)?),
-                    },
-                )?;
+                audit::created(conn, &ctx, "device_set.create", &set)?;
                 StoredResponse::created(&set, Some(format!("/api/v1/device-sets/{}", set.id)))
             })
         })

@@ -3,7 +3,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::model::{self, Organisation};
-use crate::audit::{self, Actor, Change};
+use crate::audit;
 use crate::auth::{Caller, OrgKind};
 use crate::http::etag::{tagged, IfMatch};
 use crate::http::idempotency::{self, IdempotencyKey, StoredResponse};
@@ -137,18 +137,7 @@ pub async fn create_organisation(
                     );
                 }
                 let org = Organisation::from(model::insert_org(conn, body.name.trim(), &body.slug, body.kind)?);
-                audit::record(
-                    conn,
-                    &Actor::from(&ctx),
-                    Change {
-                        action: "organisation.create",
-                        entity_type: "organisation",
-                        entity_id: &org.id,
-                        org_id: Some(&org.id),
-                        before: None,
-                        after: Some(serde_json::to_value(&org)?),
-                    },
-                )?;
+                audit::created(conn, &ctx, "organisation.create", &org)?;
                 StoredResponse::created(&org, Some(format!("/api/v1/organisations/{}", org.id)))
             })
         })
@@ -263,17 +252,12 @@ pub async fn update_organisation(
                 return Err(ApiError::precondition_failed());
             }
             let updated = model::find_org(conn, &id)?.ok_or_else(ApiError::not_found)?;
-            audit::record(
+            audit::changed(
                 conn,
-                &Actor::from(&ctx),
-                Change {
-                    action: "organisation.update",
-                    entity_type: "organisation",
-                    entity_id: &id,
-                    org_id: Some(&id),
-                    before: Some(serde_json::to_value(Organisation::from(before))?),
-                    after: Some(serde_json::to_value(Organisation::from(updated.clone()))?),
-                },
+                &ctx,
+                "organisation.update",
+                &Organisation::from(before),
+                &Organisation::from(updated.clone()),
             )?;
             Ok(updated)
         })

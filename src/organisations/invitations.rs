@@ -108,18 +108,7 @@ pub async fn create_invitation(
                     ],
                 );
                 mail::enqueue(conn, &email, &rendered)?;
-                audit::record(
-                    conn,
-                    &Actor::from(&ctx),
-                    Change {
-                        action: "invitation.create",
-                        entity_type: "invitation",
-                        entity_id: &invitation.id,
-                        org_id: Some(&org_id),
-                        before: None,
-                        after: Some(serde_json::to_value(&invitation)?),
-                    },
-                )?;
+                audit::created(conn, &ctx, "invitation.create", &invitation)?;
                 StoredResponse::created(&invitation, None)
             })
         })
@@ -212,18 +201,7 @@ pub async fn revoke_invitation(
         .write_as(caller, move |conn, ctx| {
             authorise_admin(conn, &ctx, &org_id)?;
             let revoked = model::revoke_invitation(conn, &org_id, &invitation_id)?.ok_or_else(ApiError::not_found)?;
-            audit::record(
-                conn,
-                &Actor::from(&ctx),
-                Change {
-                    action: "invitation.revoke",
-                    entity_type: "invitation",
-                    entity_id: &invitation_id,
-                    org_id: Some(&org_id),
-                    before: Some(serde_json::to_value(&revoked)?),
-                    after: None,
-                },
-            )
+            audit::deleted(conn, &ctx, "invitation.revoke", &revoked)
         })
         .await?;
     Ok(HttpResponse::NoContent().finish())

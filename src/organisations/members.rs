@@ -3,7 +3,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::model::{self, User};
-use crate::audit::{self, Actor, Change};
+use crate::audit;
 use crate::auth::{AuthContext, Caller, Role};
 use crate::db::DbConn;
 use crate::http::etag::{tagged, IfMatch};
@@ -184,17 +184,12 @@ pub async fn update_member(
                 return Err(ApiError::precondition_failed());
             }
             let after = model::find_user(conn, &user_id)?.ok_or_else(ApiError::not_found)?;
-            audit::record(
+            audit::changed(
                 conn,
-                &Actor::from(&ctx),
-                Change {
-                    action: "member.update",
-                    entity_type: "user",
-                    entity_id: &user_id,
-                    org_id: Some(&org_id),
-                    before: Some(serde_json::to_value(User::from(before))?),
-                    after: Some(serde_json::to_value(User::from(after.clone()))?),
-                },
+                &ctx,
+                "member.update",
+                &User::from(before),
+                &User::from(after.clone()),
             )?;
             Ok(after)
         })
@@ -244,18 +239,7 @@ pub async fn remove_member(
                 return Err(last_admin());
             }
             model::delete_user(conn, &user_id)?;
-            audit::record(
-                conn,
-                &Actor::from(&ctx),
-                Change {
-                    action: "member.remove",
-                    entity_type: "user",
-                    entity_id: &user_id,
-                    org_id: Some(&org_id),
-                    before: Some(serde_json::to_value(User::from(before))?),
-                    after: None,
-                },
-            )
+            audit::deleted(conn, &ctx, "member.remove", &User::from(before))
         })
         .await?;
     Ok(HttpResponse::NoContent().finish())

@@ -438,3 +438,6 @@ pub fn peek_invitation(conn: &mut DbConn, secret: &str) -> Result<Option<(String
         })
         .transpose()
 }
+crate::audit::audited!(Organisation, "organisation", id, owner = id);
+crate::audit::audited!(Invitation, "invitation", id, owner = org_id);
+crate::audit::audited!(User, "user", id, owner = org_id);

@@ -5,7 +5,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::model::{self, Release, ReleaseRow, StageChangeRow};
 use super::{ReleaseKind, Stage};
-use crate::audit::{self, Actor, Change};
+use crate::audit;
 use crate::auth::{Caller, Capability};
 use crate::db::{new_id, now};
 use crate::events::{self, NewEvent, Topic};
@@ -224,18 +224,7 @@ pub async fn create_release(
                         .actor(&ctx.org_id),
                     ),
                 )?;
-                audit::record(
-                    conn,
-                    &Actor::from(&ctx),
-                    Change {
-                        action: "release.create",
-                        entity_type: "release",
-                        entity_id: &release.id,
-                        org_id: Some(&ctx.org_id),
-                        before: None,
-                        after: Some(serde_json::to_value(&release)?),
-                    },
-                )?;
+                audit::created(conn, &ctx, "release.create", &release)?;
                 StoredResponse::created(&release, Some(format!("/api/v1/releases/{}", release.id)))
             })
         })
@@ -400,18 +389,7 @@ pub async fn update_release(
                     ),
                 )?;
             }
-            audit::record(
-                conn,
-                &Actor::from(&ctx),
-                Change {
-                    action: "release.update",
-                    entity_type: "release",
-                    entity_id: &id,
-                    org_id: Some(&ctx.org_id),
-                    before: Some(serde_json::to_value(&before)?),
-                    after: Some(serde_json::to_value(&after)?),
-                },
-            )?;
+            audit::changed(conn, &ctx, "release.update", &before, &after)?;
             Ok((after_row.version, after))
         })
         .await?;

@@ -489,3 +489,4 @@ pub fn product_scope(conn: &mut DbConn, release_id: &str) -> QueryResult<Product
     }
     Ok(scope)
 }
+crate::audit::audited!(Release, "release", id);

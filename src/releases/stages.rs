@@ -7,7 +7,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::model::{self, Release, StageChange, StageChangeRow};
 use super::{gate, ReleaseKind, Stage};
-use crate::audit::{self, Actor, Change};
+use crate::audit;
 use crate::auth::{Caller, Capability};
 use crate::db::now;
 use crate::events::{self, show, NewEvent, Topic};
@@ -249,18 +249,7 @@ pub async fn move_stage(
                     .actor(&ctx.org_id),
                 ),
             )?;
-            audit::record(
-                conn,
-                &Actor::from(&ctx),
-                Change {
-                    action: "release.stage",
-                    entity_type: "release",
-                    entity_id: &id,
-                    org_id: Some(&ctx.org_id),
-                    before: Some(serde_json::to_value(&before)?),
-                    after: Some(serde_json::to_value(&after)?),
-                },
-            )?;
+            audit::changed(conn, &ctx, "release.stage", &before, &after)?;
             Ok((after_row.version, after))
         })
         .await?;

@@ -17,7 +17,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::handlers::readable;
 use super::model::ResultRow;
-use crate::audit::{self, Actor, Change};
+use crate::audit;
 use crate::auth::{AuthContext, Caller, Role};
 use crate::db::schema::{organisations, result_comments as rc, users};
 use crate::db::{new_id, now, DbConn};
@@ -161,18 +161,7 @@ fn insert(conn: &mut DbConn, ctx: &AuthContext, result_id: &str, body: &str) -> 
         ))
         .execute(conn)?;
     let comment = find(conn, result_id, &comment_id)?.ok_or_else(ApiError::not_found)?;
-    audit::record(
-        conn,
-        &Actor::from(ctx),
-        Change {
-            action: "result_comment.create",
-            entity_type: "result_comment",
-            entity_id: &comment.id,
-            org_id: Some(&ctx.org_id),
-            before: None,
-            after: Some(serde_json::to_value(&comment)?),
-        },
-    )?;
+    audit::created(conn, ctx, "result_comment.create", &comment)?;
     Ok(comment)
 }
 
@@ -352,19 +341,9 @@ pub async fn delete_comment(
                 ))
                 .execute(conn)?;
             let after = find(conn, &id, &comment_id)?.ok_or_else(ApiError::not_found)?;
-            audit::record(
-                conn,
-                &Actor::from(&ctx),
-                Change {
-                    action: "result_comment.delete",
-                    entity_type: "result_comment",
-                    entity_id: &comment_id,
-                    org_id: Some(&before.org_id),
-                    before: Some(serde_json::to_value(&before)?),
-                    after: Some(serde_json::to_value(&after)?),
-                },
-            )
+            audit::changed(conn, &ctx, "result_comment.delete", &before, &after)
         })
         .await?;
     Ok(HttpResponse::NoContent().finish())
 }
+crate::audit::audited!(Comment, "result_comment", id, owner = org_id);

@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::model::{self, Outcome, ResultInput, ResultRow, TestResult, Visibility, WriteOutcome};
-use crate::audit::{self, Actor, Change};
+use crate::audit;
 use crate::auth::{AuthContext, Caller, Capability};
 use crate::catalogue::nullable;
 use crate::db::schema::{result_revisions as rr, results as r};
@@ -81,18 +81,7 @@ pub async fn create_result(
                 let written = model::upsert(conn, &ctx, std::slice::from_ref(&item))?.pop().ok_or_else(|| ApiError::internal("no row"))?;
                 let mut result = TestResult::from(written.row);
                 super::context::describe(conn, std::slice::from_mut(&mut result), None)?;
-                audit::record(
-                    conn,
-                    &Actor::from(&ctx),
-                    Change {
-                        action: "result.create",
-                        entity_type: "result",
-                        entity_id: &result.id,
-                        org_id: Some(&ctx.org_id),
-                        before: None,
-                        after: Some(serde_json::to_value(&result)?),
-                    },
-                )?;
+                audit::created(conn, &ctx, "result.create", &result)?;
                 StoredResponse::created(&result, Some(format!("/api/v1/results/{}", result.id)))
             })
         })
@@ -345,18 +334,7 @@ pub async fn update_result(
                 .ok_or_else(|| ApiError::internal("no row"))?;
             let after = written.row;
             if written.status != WriteOutcome::Unchanged {
-                audit::record(
-                    conn,
-                    &Actor::from(&ctx),
-                    Change {
-                        action: "result.amend",
-                        entity_type: "result",
-                        entity_id: &id,
-                        org_id: Some(&ctx.org_id),
-                        before: Some(serde_json::to_value(&current)?),
-                        after: Some(serde_json::to_value(TestResult::from(after.clone()))?),
-                    },
-                )?;
+                audit::changed(conn, &ctx, "result.amend", &current, &TestResult::from(after.clone()))?;
             }
             Ok((after.version, described(conn, after, None)?))
         })

@@ -549,3 +549,4 @@ fn join_by_publishing(conn: &mut DbConn, ctx: &AuthContext, window_id: &str) -> 
     }
     Ok(())
 }
+crate::audit::audited!(TestResult, "result", id, owner = org_id);

@@ -109,18 +109,7 @@ pub fn freeze(
         }))
         .actor(&ctx.org_id),
     )?;
-    audit::record(
-        conn,
-        &Actor::from(ctx),
-        Change {
-            action: "review_pack.create",
-            entity_type: "review_pack",
-            entity_id: &pack.id,
-            org_id: Some(&ctx.org_id),
-            before: None,
-            after: Some(serde_json::to_value(&pack)?),
-        },
-    )?;
+    audit::created(conn, ctx, "review_pack.create", &pack)?;
     Ok(pack)
 }
 

@@ -606,6 +606,7 @@ fn cited_masks(conn: &mut DbConn, window_id: &str) -> Result<Vec<crate::defect_m
         .map(|id| crate::defect_masks::handlers::load_one(conn, id).map(|(m, _)| m))
         .collect()
 }
+crate::audit::audited!(ReviewPack, "review_pack", id);
 
 #[cfg(test)]
 mod tests {

@@ -6,11 +6,11 @@ use utoipa::{IntoParams, ToSchema};
 use super::announce::announce;
 use super::model::{self, ItemFilter, Order, RoadmapItem, RoadmapRow, Viewer};
 use super::{RoadmapCategory, RoadmapChangeKind, RoadmapStatus, RoadmapVisibility};
-use crate::audit::{self, Actor, Change};
-use crate::auth::{AuthContext, Caller, Capability};
+use crate::audit;
+use crate::auth::{Caller, Capability};
 use crate::catalogue::model as catalogue;
 use crate::catalogue::{authorise_owner, nullable};
-use crate::db::{new_id, now, DbConn};
+use crate::db::{new_id, now};
 use crate::http::etag::{tagged, IfMatch};
 use crate::http::idempotency::{self, IdempotencyKey, StoredResponse};
 use crate::http::json::Json;
@@ -51,27 +51,6 @@ fn check_fields(v: &mut Validator, version: Option<&str>, summary: Option<&str>,
     if let Some(date) = date {
         crate::releases::model::check_year(v, "planned_date", date.year());
     }
-}
-
-fn audit_change(
-    conn: &mut DbConn,
-    ctx: &AuthContext,
-    action: &str,
-    before: Option<&RoadmapItem>,
-    after: &RoadmapItem,
-) -> Result<(), ApiError> {
-    audit::record(
-        conn,
-        &Actor::from(ctx),
-        Change {
-            action,
-            entity_type: "roadmap_item",
-            entity_id: &after.id,
-            org_id: Some(&after.owner_org_id),
-            before: before.map(serde_json::to_value).transpose()?,
-            after: Some(serde_json::to_value(after)?),
-        },
-    )
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -238,7 +217,7 @@ pub async fn create_roadmap_item(
                 let item = RoadmapItem::new(row.clone(), product.device_type());
                 model::record_history(conn, &ctx, &row, &item, RoadmapChangeKind::Created)?;
                 announce(conn, &ctx, &product, None, &item)?;
-                audit_change(conn, &ctx, "roadmap_item.create", None, &item)?;
+                audit::created(conn, &ctx, "roadmap_item.create", &item)?;
                 StoredResponse::created(&item, Some(format!("/api/v1/roadmap-items/{}", item.id)))
             })
         })
@@ -378,7 +357,7 @@ pub async fn update_roadmap_item(
             let after = RoadmapItem::new(saved.clone(), product.device_type());
             model::record_history(conn, &ctx, &saved, &after, RoadmapChangeKind::Updated)?;
             announce(conn, &ctx, &product, Some(&before), &after)?;
-            audit_change(conn, &ctx, "roadmap_item.update", Some(&before), &after)?;
+            audit::changed(conn, &ctx, "roadmap_item.update", &before, &after)?;
             Ok((saved.version, after))
         })
         .await?;
@@ -427,18 +406,7 @@ pub async fn delete_roadmap_item(
             let saved = model::update(conn, &row)?.ok_or_else(ApiError::precondition_failed)?;
             let last = RoadmapItem::new(saved.clone(), product.device_type());
             model::record_history(conn, &ctx, &saved, &last, RoadmapChangeKind::Deleted)?;
-            audit::record(
-                conn,
-                &Actor::from(&ctx),
-                Change {
-                    action: "roadmap_item.delete",
-                    entity_type: "roadmap_item",
-                    entity_id: &before.id,
-                    org_id: Some(&before.owner_org_id),
-                    before: Some(serde_json::to_value(&before)?),
-                    after: None,
-                },
-            )?;
+            audit::deleted(conn, &ctx, "roadmap_item.delete", &before)?;
             Ok(())
         })
         .await?;

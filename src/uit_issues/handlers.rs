@@ -7,7 +7,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::model::{self, HistoryRow, IssueFilter, IssueRow, IssueSeverity, IssueStatus, Party, UitIssue};
 use super::notify;
-use crate::audit::{self, Actor, Change};
+use crate::audit;
 use crate::auth::{AuthContext, Caller, Capability, OrgKind};
 use crate::db::schema::{device_sets, results as r};
 use crate::db::{new_id, now, DbConn};
@@ -180,30 +180,6 @@ pub(super) fn history_row(row: &IssueRow, ctx: &AuthContext, from: Option<&str>,
     }
 }
 
-/// Records the audit row of a change to an issue. The row belongs to the acting organisation
-/// (its admins read it); its snapshots are shown by the issue's own visibility rule.
-pub(super) fn audit_change(
-    conn: &mut DbConn,
-    ctx: &AuthContext,
-    action: &str,
-    id: &str,
-    before: Option<&UitIssue>,
-    after: &UitIssue,
-) -> Result<(), ApiError> {
-    audit::record(
-        conn,
-        &Actor::from(ctx),
-        Change {
-            action,
-            entity_type: "uit_issue",
-            entity_id: id,
-            org_id: Some(&ctx.org_id),
-            before: before.map(serde_json::to_value).transpose()?,
-            after: Some(serde_json::to_value(after)?),
-        },
-    )
-}
-
 /// Raise a UIT issue
 ///
 /// An organisation that joined the window (or the operator) raises an incident found in
@@ -303,7 +279,7 @@ pub async fn create_issue(
                 )?;
                 emailed = notify::email_resolvers(conn, &row, &names, &public_url)?;
                 let view = model::view(conn, &ctx, row)?;
-                audit_change(conn, &ctx, "uit_issue.create", &view.id, None, &view)?;
+                audit::created(conn, &ctx, "uit_issue.create", &view)?;
                 StoredResponse::created(&view, Some(format!("/api/v1/uit-issues/{}", view.id)))
             })?;
             Ok((stored, emailed))
@@ -507,7 +483,7 @@ pub async fn update_issue(
                 emailed = notify::email_resolvers(conn, &after, &names, &public_url)?;
             }
             let view = model::view(conn, &ctx, after)?;
-            audit_change(conn, &ctx, "uit_issue.update", &id, Some(&before_view), &view)?;
+            audit::changed(conn, &ctx, "uit_issue.update", &before_view, &view)?;
             Ok((view, emailed))
         })
         .await?;

@@ -408,6 +408,7 @@ pub fn history(conn: &mut DbConn, issue_id: &str, after: Option<String>, limit: 
         .map(IssueStep::from)
         .collect())
 }
+crate::audit::audited!(UitIssue, "uit_issue", id);
 
 #[cfg(test)]
 mod tests {

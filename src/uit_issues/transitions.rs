@@ -1,10 +1,11 @@
 //! Moving a UIT issue along its status track, its history, and turning it into a defect mask.
 
+use crate::audit;
 use actix_web::{get, post, web, HttpRequest, HttpResponse};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use super::handlers::{audit_change, history_row};
+use super::handlers::history_row;
 use super::model::{self, IssueStatus, IssueStep, Party, UitIssue};
 use super::notify;
 use crate::auth::{AuthContext, Caller, Capability};
@@ -154,7 +155,7 @@ pub fn transition(
         serde_json::json!({ "field": "status", "from": from, "to": body.to, "comment": comment }),
     )?;
     let view = model::view(conn, ctx, after)?;
-    audit_change(conn, ctx, "uit_issue.transition", id, Some(&before_view), &view)?;
+    audit::changed(conn, ctx, "uit_issue.transition", &before_view, &view)?;
     Ok(view)
 }
 
@@ -294,7 +295,7 @@ pub async fn convert_issue(
                     serde_json::json!({ "defect_mask_id": mask.id, "defect_mask_code": mask.code }),
                 )?;
                 let view = model::view(conn, &ctx, after)?;
-                audit_change(conn, &ctx, "uit_issue.convert", &id, Some(&before_view), &view)?;
+                audit::changed(conn, &ctx, "uit_issue.convert", &before_view, &view)?;
                 StoredResponse::created(&mask, Some(format!("/api/v1/defect-masks/{}", mask.id)))
             })
         })

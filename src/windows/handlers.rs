@@ -6,7 +6,7 @@ use utoipa::{IntoParams, ToSchema};
 use super::model::{self, UitWindow, WindowRow};
 use super::scenarios::{self, DEFAULT_SCENARIOS};
 use super::WindowStatus;
-use crate::audit::{self, Actor, Change};
+use crate::audit;
 use crate::auth::{Caller, Capability};
 use crate::db::{new_id, now, DbConn};
 use crate::events::{self, show, NewEvent, Topic};
@@ -287,18 +287,7 @@ pub async fn create_window(
                 .actor(&ctx.org_id);
                 let event = scoped(conn, &release.id, event)?;
                 events::record(conn, event)?;
-                audit::record(
-                    conn,
-                    &Actor::from(&ctx),
-                    Change {
-                        action: "uit_window.create",
-                        entity_type: "uit_window",
-                        entity_id: &window.id,
-                        org_id: Some(&ctx.org_id),
-                        before: None,
-                        after: Some(serde_json::to_value(&window)?),
-                    },
-                )?;
+                audit::created(conn, &ctx, "uit_window.create", &window)?;
                 StoredResponse::created(&window, Some(format!("/api/v1/uit-windows/{}", window.id)))
             })
         })
@@ -519,22 +508,12 @@ pub async fn update_window(
                     .actor(&ctx.org_id);
                 events::record(conn, scope.clone().apply(event))?;
             }
-            audit::record(
-                conn,
-                &Actor::from(&ctx),
-                Change {
-                    action: if cancel {
-                        "uit_window.cancel"
-                    } else {
-                        "uit_window.update"
-                    },
-                    entity_type: "uit_window",
-                    entity_id: &id,
-                    org_id: Some(&ctx.org_id),
-                    before: Some(serde_json::to_value(&before)?),
-                    after: Some(serde_json::to_value(&after)?),
-                },
-            )?;
+            let action = if cancel {
+                "uit_window.cancel"
+            } else {
+                "uit_window.update"
+            };
+            audit::changed(conn, &ctx, action, &before, &after)?;
             Ok((after_row.version, after))
         })
         .await?;

@@ -228,3 +228,4 @@ pub fn update(conn: &mut DbConn, row: &WindowRow) -> QueryResult<bool> {
     .execute(conn)?;
     Ok(n == 1)
 }
+crate::audit::audited!(UitWindow, "uit_window", id);

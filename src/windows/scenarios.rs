@@ -6,7 +6,7 @@ use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use crate::audit::{self, Actor, Change};
+use crate::audit;
 use crate::auth::{Caller, Capability};
 use crate::db::schema::scenarios;
 use crate::db::{now, DbConn};
@@ -203,21 +203,11 @@ pub async fn create_scenario(
                 };
                 diesel::insert_into(scenarios::table).values(&row).execute(conn)?;
                 let scenario = Scenario::from(row);
-                audit::record(
-                    conn,
-                    &Actor::from(&ctx),
-                    Change {
-                        action: "scenario.create",
-                        entity_type: "scenario",
-                        entity_id: &scenario.code,
-                        org_id: Some(&ctx.org_id),
-                        before: None,
-                        after: Some(serde_json::to_value(&scenario)?),
-                    },
-                )?;
+                audit::created(conn, &ctx, "scenario.create", &scenario)?;
                 StoredResponse::created(&scenario, None)
             })
         })
         .await?;
     Ok(stored.into_response())
 }
+crate::audit::audited!(Scenario, "scenario", code);
