@@ -109,7 +109,66 @@ pub fn spec() -> utoipa::openapi::OpenApi {
         .split_for_parts();
     document_nul_refusal(&mut spec);
     document_not_acceptable(&mut spec);
+    document_generic_errors(&mut spec);
     spec
+}
+
+/// Every operation's mutable parts, whatever its method.
+fn operations(spec: &mut utoipa::openapi::OpenApi) -> impl Iterator<Item = &mut utoipa::openapi::path::Operation> {
+    spec.paths.paths.values_mut().flat_map(|item| {
+        [
+            &mut item.get,
+            &mut item.put,
+            &mut item.post,
+            &mut item.delete,
+            &mut item.options,
+            &mut item.head,
+            &mut item.patch,
+            &mut item.trace,
+        ]
+        .into_iter()
+        .flatten()
+    })
+}
+
+/// The errors every operation of a kind answers, so that annotations list only what is their
+/// own: a bearer-authenticated operation answers 401 (`Unauthorized`); one with a request body
+/// 400 (`BadRequest`: malformed, wrong types, unknown fields), 413 (`PayloadTooLarge`) and 415
+/// (`UnsupportedMediaType`); one with query parameters 400 (unknown or ill-typed parameter).
+/// An annotation that says more (its own 400 or 401 description) keeps its own.
+fn document_generic_errors(spec: &mut utoipa::openapi::OpenApi) {
+    use utoipa::openapi::path::ParameterIn;
+    use utoipa::openapi::{Ref, RefOr};
+    for operation in operations(spec) {
+        let bearer = operation
+            .security
+            .iter()
+            .flatten()
+            .any(|requirement| serde_json::to_value(requirement).is_ok_and(|v| v.get("bearer").is_some()));
+        let body = operation.request_body.is_some();
+        let query = operation
+            .parameters
+            .iter()
+            .flatten()
+            .any(|p| matches!(p.parameter_in, ParameterIn::Query));
+        let mut add = |status: &str, name: &str| {
+            operation
+                .responses
+                .responses
+                .entry(status.to_string())
+                .or_insert_with(|| RefOr::Ref(Ref::from_response_name(name)));
+        };
+        if bearer {
+            add("401", "Unauthorized");
+        }
+        if body || query {
+            add("400", "BadRequest");
+        }
+        if body {
+            add("413", "PayloadTooLarge");
+            add("415", "UnsupportedMediaType");
+        }
+    }
 }
 
 /// Every operation that answers with a body refuses an `Accept` that admits none of its media

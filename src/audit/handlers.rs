@@ -6,7 +6,7 @@ use super::model::{self, AuditEvent, AuditFilter};
 use super::visibility;
 use crate::auth::Caller;
 use crate::http::pagination::{page_response, Page, PageRequest};
-use crate::http::responses::{BadRequest, Forbidden, Unauthorized};
+use crate::http::responses::Forbidden;
 use crate::http::ApiError;
 use crate::AppState;
 
@@ -39,8 +39,6 @@ pub struct AuditQuery {
     params(AuditQuery),
     responses(
         (status = 200, description = "A page of audit events", body = Page<AuditEvent>),
-        (status = 400, response = BadRequest),
-        (status = 401, response = Unauthorized),
         (status = 403, response = Forbidden),
     ),
     security(("bearer" = []))

@@ -42,7 +42,6 @@ pub struct CalendarToken {
     operation_id = "rotateCalendarToken",
     responses(
         (status = 201, description = "A new feed token", body = CalendarToken),
-        (status = 401, response = Unauthorized),
     ),
     security(("bearer" = []))
 )]
@@ -132,7 +131,6 @@ pub struct FeedQuery {
     )),
     responses(
         (status = 200, description = "The calendar", content_type = "text/calendar", body = String),
-        (status = 400, response = BadRequest),
         (status = 404, response = NotFound),
     ),
     security(())

@@ -39,8 +39,6 @@ pub struct DeviceModelQuery {
     params(DeviceModelQuery),
     responses(
         (status = 200, description = "A page of device models", body = Page<DeviceModel>),
-        (status = 400, response = BadRequest),
-        (status = 401, response = Unauthorized),
     ),
     security(("bearer" = []))
 )]
@@ -99,10 +97,6 @@ pub struct NewDeviceModel {
         )),
     responses(
         (status = 201, description = "Created", body = DeviceModel),
-        (status = 400, response = BadRequest),
-        (status = 413, response = PayloadTooLarge),
-        (status = 415, response = UnsupportedMediaType),
-        (status = 401, response = Unauthorized),
         (status = 403, response = Forbidden),
         (status = 409, response = Conflict),
         (status = 422, response = Unprocessable),
@@ -183,7 +177,6 @@ pub async fn create_device_model(
     params(("id" = String, Path, description = "Device model id")),
     responses(
         (status = 200, description = "The device model", body = DeviceModel, headers(("ETag" = String))),
-        (status = 401, response = Unauthorized),
         (status = 404, response = NotFound),
     ),
     security(("bearer" = []))
@@ -225,10 +218,6 @@ pub struct DeviceModelPatch {
     ),
     responses(
         (status = 200, description = "Updated", body = DeviceModel, headers(("ETag" = String))),
-        (status = 400, response = BadRequest),
-        (status = 413, response = PayloadTooLarge),
-        (status = 415, response = UnsupportedMediaType),
-        (status = 401, response = Unauthorized),
         (status = 403, response = Forbidden),
         (status = 404, response = NotFound),
         (status = 409, response = Conflict),

@@ -40,8 +40,6 @@ pub struct FirmwareQuery {
     params(("id" = String, Path, description = "Device model id"), FirmwareQuery),
     responses(
         (status = 200, description = "A page of firmware versions", body = Page<Firmware>),
-        (status = 400, response = BadRequest),
-        (status = 401, response = Unauthorized),
         (status = 404, response = NotFound),
     ),
     security(("bearer" = []))
@@ -213,10 +211,6 @@ fn retirement_events(
     ),
     responses(
         (status = 201, description = "Created", body = Firmware),
-        (status = 400, response = BadRequest),
-        (status = 413, response = PayloadTooLarge),
-        (status = 415, response = UnsupportedMediaType),
-        (status = 401, response = Unauthorized),
         (status = 403, response = Forbidden),
         (status = 404, response = NotFound),
         (status = 409, response = Conflict),
@@ -302,7 +296,6 @@ pub fn load_view(conn: &mut DbConn, id: &str) -> Result<(Firmware, i64), ApiErro
     params(("id" = String, Path, description = "Firmware id")),
     responses(
         (status = 200, description = "The firmware version", body = Firmware, headers(("ETag" = String))),
-        (status = 401, response = Unauthorized),
         (status = 404, response = NotFound),
     ),
     security(("bearer" = []))
@@ -354,10 +347,6 @@ pub struct FirmwarePatch {
     ),
     responses(
         (status = 200, description = "Updated", body = Firmware, headers(("ETag" = String))),
-        (status = 400, response = BadRequest),
-        (status = 413, response = PayloadTooLarge),
-        (status = 415, response = UnsupportedMediaType),
-        (status = 401, response = Unauthorized),
         (status = 403, response = Forbidden),
         (status = 404, response = NotFound),
         (status = 412, response = PreconditionFailed),

@@ -46,10 +46,6 @@ fn location(claim: &Claim) -> (header::HeaderName, String) {
             body = Claim, headers(("Location" = String, description = "The claim"))),
         (status = 201, description = "Claimed", body = Claim,
             headers(("Location" = String, description = "The claim"))),
-        (status = 400, response = BadRequest),
-        (status = 413, response = PayloadTooLarge),
-        (status = 415, response = UnsupportedMediaType),
-        (status = 401, response = Unauthorized),
         (status = 403, response = Forbidden),
         (status = 404, response = NotFound),
         (status = 409, response = Conflict),
@@ -177,8 +173,6 @@ pub struct ClaimQuery {
     params(("id" = String, Path, description = "UIT window id"), ClaimQuery),
     responses(
         (status = 200, description = "A page of claims", body = Page<Claim>),
-        (status = 400, response = BadRequest),
-        (status = 401, response = Unauthorized),
         (status = 404, response = NotFound),
     ),
     security(("bearer" = []))
@@ -231,8 +225,6 @@ pub struct ClaimEmbedQuery {
     params(("id" = String, Path, description = "Claim id"), ClaimEmbedQuery),
     responses(
         (status = 200, description = "The claim", body = Claim),
-        (status = 400, response = BadRequest),
-        (status = 401, response = Unauthorized),
         (status = 404, response = NotFound),
     ),
     security(("bearer" = []))
@@ -269,7 +261,6 @@ pub async fn get_claim(
     params(("id" = String, Path, description = "Claim id")),
     responses(
         (status = 204, description = "Released"),
-        (status = 401, response = Unauthorized),
         (status = 403, response = Forbidden),
         (status = 404, response = NotFound),
     ),

@@ -74,8 +74,6 @@ pub struct ContactQuery {
     params(ContactQuery),
     responses(
         (status = 200, description = "A page of library contacts", body = Page<LibraryContact>),
-        (status = 400, response = BadRequest),
-        (status = 401, response = Unauthorized),
     ),
     security(("bearer" = []))
 )]
@@ -148,11 +146,7 @@ pub struct NewLibraryContact {
     )),
     responses(
         (status = 201, description = "Created", body = LibraryContact),
-        (status = 400, response = BadRequest),
-        (status = 401, response = Unauthorized),
         (status = 403, response = Forbidden),
-        (status = 413, response = PayloadTooLarge),
-        (status = 415, response = UnsupportedMediaType),
         (status = 422, response = Unprocessable),
     ),
     security(("bearer" = []))
@@ -233,7 +227,6 @@ pub async fn create_library_contact(
     params(("id" = String, Path, description = "Library contact id")),
     responses(
         (status = 200, description = "The library contact", body = LibraryContact, headers(("ETag" = String))),
-        (status = 401, response = Unauthorized),
         (status = 404, response = NotFound),
     ),
     security(("bearer" = []))
@@ -292,13 +285,9 @@ pub struct LibraryContactPatch {
     ),
     responses(
         (status = 200, description = "Updated", body = LibraryContact, headers(("ETag" = String))),
-        (status = 400, response = BadRequest),
-        (status = 401, response = Unauthorized),
         (status = 403, response = Forbidden),
         (status = 404, response = NotFound),
         (status = 412, response = PreconditionFailed),
-        (status = 413, response = PayloadTooLarge),
-        (status = 415, response = UnsupportedMediaType),
         (status = 422, response = Unprocessable),
     ),
     security(("bearer" = []))
@@ -384,7 +373,6 @@ pub async fn update_library_contact(
     ),
     responses(
         (status = 204, description = "Deleted"),
-        (status = 401, response = Unauthorized),
         (status = 403, response = Forbidden),
         (status = 404, response = NotFound),
         (status = 412, response = PreconditionFailed),

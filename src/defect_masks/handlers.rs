@@ -46,8 +46,6 @@ pub struct MaskQuery {
     params(MaskQuery),
     responses(
         (status = 200, description = "A page of defect masks", body = Page<DefectMask>),
-        (status = 400, response = BadRequest),
-        (status = 401, response = Unauthorized),
     ),
     security(("bearer" = []))
 )]
@@ -251,10 +249,6 @@ pub fn publish(conn: &mut DbConn, ctx: &AuthContext, body: &NewDefectMask, code:
         )),
     responses(
         (status = 201, description = "Published", body = DefectMask),
-        (status = 400, response = BadRequest),
-        (status = 413, response = PayloadTooLarge),
-        (status = 415, response = UnsupportedMediaType),
-        (status = 401, response = Unauthorized),
         (status = 403, response = Forbidden),
         (status = 409, response = Conflict),
         (status = 422, response = Unprocessable),
@@ -293,7 +287,6 @@ pub async fn create_defect_mask(
     params(("id" = String, Path, description = "Defect mask id")),
     responses(
         (status = 200, description = "The defect mask", body = DefectMask, headers(("ETag" = String))),
-        (status = 401, response = Unauthorized),
         (status = 404, response = NotFound),
     ),
     security(("bearer" = []))
@@ -338,10 +331,6 @@ pub struct DefectMaskPatch {
     ),
     responses(
         (status = 200, description = "Updated", body = DefectMask, headers(("ETag" = String))),
-        (status = 400, response = BadRequest),
-        (status = 413, response = PayloadTooLarge),
-        (status = 415, response = UnsupportedMediaType),
-        (status = 401, response = Unauthorized),
         (status = 403, response = Forbidden),
         (status = 404, response = NotFound),
         (status = 412, response = PreconditionFailed),
@@ -474,7 +463,6 @@ fn adoption(conn: &mut DbConn, mask_id: &str, org_id: &str) -> QueryResult<Optio
     responses(
         (status = 201, description = "Adopted", body = Adoption),
         (status = 200, description = "Already adopted", body = Adoption),
-        (status = 401, response = Unauthorized),
         (status = 403, response = Forbidden),
         (status = 404, response = NotFound),
     ),
@@ -546,8 +534,6 @@ pub struct AdoptionQuery {
     params(("id" = String, Path, description = "Defect mask id"), AdoptionQuery),
     responses(
         (status = 200, description = "Organisations following the mask", body = Page<Adoption>),
-        (status = 400, response = BadRequest),
-        (status = 401, response = Unauthorized),
         (status = 404, response = NotFound),
     ),
     security(("bearer" = []))

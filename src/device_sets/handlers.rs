@@ -41,8 +41,6 @@ pub struct DeviceSetQuery {
     params(DeviceSetQuery),
     responses(
         (status = 200, description = "A page of device sets", body = Page<DeviceSet>),
-        (status = 400, response = BadRequest),
-        (status = 401, response = Unauthorized),
     ),
     security(("bearer" = []))
 )]
@@ -104,10 +102,6 @@ fn exists(existing_id: String) -> ApiError {
         )),
     responses(
         (status = 201, description = "Created", body = DeviceSet),
-        (status = 400, response = BadRequest),
-        (status = 413, response = PayloadTooLarge),
-        (status = 415, response = UnsupportedMediaType),
-        (status = 401, response = Unauthorized),
         (status = 403, response = Forbidden),
         (status = 409, response = Conflict),
         (status = 422, response = Unprocessable),
@@ -194,7 +188,6 @@ fn load(conn: &mut crate::db::DbConn, id: &str) -> Result<(DeviceSet, i64), ApiE
     params(("id" = String, Path, description = "Device set id")),
     responses(
         (status = 200, description = "The device set", body = DeviceSet, headers(("ETag" = String))),
-        (status = 401, response = Unauthorized),
         (status = 404, response = NotFound),
     ),
     security(("bearer" = []))
@@ -233,10 +226,6 @@ pub struct DeviceSetPatch {
     ),
     responses(
         (status = 200, description = "Updated", body = DeviceSet, headers(("ETag" = String))),
-        (status = 400, response = BadRequest),
-        (status = 413, response = PayloadTooLarge),
-        (status = 415, response = UnsupportedMediaType),
-        (status = 401, response = Unauthorized),
         (status = 403, response = Forbidden),
         (status = 404, response = NotFound),
         (status = 412, response = PreconditionFailed),

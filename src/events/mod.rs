@@ -11,7 +11,7 @@ use crate::auth::Caller;
 use crate::db::schema::change_events as ce;
 use crate::db::{new_id, now, DbConn};
 use crate::http::pagination::{page_response, Page, PageRequest};
-use crate::http::responses::{BadRequest, Forbidden, Unauthorized};
+use crate::http::responses::Forbidden;
 use crate::http::ApiError;
 use crate::AppState;
 
@@ -247,8 +247,6 @@ pub struct EventQuery {
     params(EventQuery),
     responses(
         (status = 200, description = "A page of change events", body = Page<ChangeEvent>),
-        (status = 400, response = BadRequest),
-        (status = 401, response = Unauthorized),
         (status = 403, response = Forbidden),
     ),
     security(("bearer" = []))

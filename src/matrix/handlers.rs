@@ -203,8 +203,6 @@ pub fn coverage(grid: Grid, filter: Option<CoverageState>) -> Coverage {
     responses(
         (status = 200, description = "The window's coverage", body = Coverage, headers(("ETag" = String))),
         (status = 304, description = "Not modified (the ETag matches)"),
-        (status = 400, response = BadRequest),
-        (status = 401, response = Unauthorized),
         (status = 404, response = NotFound),
     ),
     security(("bearer" = []))
@@ -407,9 +405,8 @@ pub struct MatrixQuery {}
     responses(
         (status = 200, description = "The matrix (JSON, or CSV with `Accept: text/csv`)",
             content((Matrix = "application/json"), (String = "text/csv")), headers(("ETag" = String))),
-        (status = 304, description = "Not modified (the ETag matches)"),
         (status = 400, response = BadRequest),
-        (status = 401, response = Unauthorized),
+        (status = 304, description = "Not modified (the ETag matches)"),
         (status = 404, response = NotFound),
     ),
     security(("bearer" = []))

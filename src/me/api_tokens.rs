@@ -92,8 +92,6 @@ pub struct TokenQuery {
     params(TokenQuery),
     responses(
         (status = 200, description = "A page of tokens", body = Page<ApiToken>),
-        (status = 400, response = BadRequest),
-        (status = 401, response = Unauthorized),
     ),
     security(("bearer" = []))
 )]
@@ -143,10 +141,6 @@ pub struct NewApiToken {
     request_body = NewApiToken,
     responses(
         (status = 201, description = "Created; copy the token now", body = CreatedApiToken),
-        (status = 400, response = BadRequest),
-        (status = 401, response = Unauthorized),
-        (status = 413, response = PayloadTooLarge),
-        (status = 415, response = UnsupportedMediaType),
         (status = 422, response = Unprocessable),
     ),
     security(("bearer" = []))
@@ -232,7 +226,6 @@ pub async fn create_api_token(
     params(("id" = String, Path, description = "Token id")),
     responses(
         (status = 204, description = "Revoked"),
-        (status = 401, response = Unauthorized),
         (status = 404, response = NotFound),
     ),
     security(("bearer" = []))

@@ -45,7 +45,6 @@ fn load(conn: &mut crate::db::DbConn, user_id: &str) -> Result<(Me, i64), ApiErr
     operation_id = "getMe",
     responses(
         (status = 200, description = "The caller", body = Me, headers(("ETag" = String))),
-        (status = 401, response = Unauthorized),
     ),
     security(("bearer" = []))
 )]
@@ -84,11 +83,7 @@ pub struct MePatch {
     params(("If-Match" = Option<String>, Header, nullable = false, description = "ETag from GET /me; 412 when stale")),
     responses(
         (status = 200, description = "Updated", body = Me, headers(("ETag" = String))),
-        (status = 400, response = BadRequest),
-        (status = 401, response = Unauthorized),
         (status = 412, response = PreconditionFailed),
-        (status = 413, response = PayloadTooLarge),
-        (status = 415, response = UnsupportedMediaType),
         (status = 422, response = Unprocessable),
         (status = 429, response = TooManyRequests),
     ),

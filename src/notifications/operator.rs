@@ -167,8 +167,6 @@ pub struct NotificationQuery {
     params(NotificationQuery),
     responses(
         (status = 200, description = "A page of notifications", body = Page<Notification>),
-        (status = 400, response = BadRequest),
-        (status = 401, response = Unauthorized),
         (status = 403, response = Forbidden),
     ),
     security(("bearer" = []))
@@ -222,7 +220,6 @@ pub async fn list_notifications(
     params(("id" = String, Path, description = "Notification id")),
     responses(
         (status = 200, description = "Queued again", body = Notification),
-        (status = 401, response = Unauthorized),
         (status = 403, response = Forbidden),
         (status = 404, response = NotFound),
         (status = 422, response = Unprocessable),

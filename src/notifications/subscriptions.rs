@@ -126,10 +126,6 @@ fn check_topics(v: &mut Validator, topics: &[Topic]) {
     responses(
         (status = 201, description = "Subscribed (signed in)", body = Subscription),
         (status = 202, description = "Without an account: a confirmation email may be on its way", body = SubscriptionRequested),
-        (status = 400, response = BadRequest),
-        (status = 401, response = Unauthorized),
-        (status = 413, response = PayloadTooLarge),
-        (status = 415, response = UnsupportedMediaType),
         (status = 422, response = Unprocessable),
         (status = 429, response = TooManyRequests),
     ),
@@ -423,10 +419,7 @@ pub struct ConfirmSubscription {
     request_body = ConfirmSubscription,
     responses(
         (status = 200, description = "The active subscription", body = Subscription),
-        (status = 400, response = BadRequest),
         (status = 404, response = NotFound),
-        (status = 413, response = PayloadTooLarge),
-        (status = 415, response = UnsupportedMediaType),
         (status = 422, response = Unprocessable),
     ),
     security(())
@@ -530,8 +523,6 @@ pub struct SubscriptionQuery {
     params(SubscriptionQuery),
     responses(
         (status = 200, description = "A page of subscriptions", body = Page<Subscription>),
-        (status = 400, response = BadRequest),
-        (status = 401, response = Unauthorized),
     ),
     security(("bearer" = []))
 )]
@@ -568,7 +559,6 @@ pub async fn list_subscriptions(
     params(("id" = String, Path, description = "Subscription id")),
     responses(
         (status = 200, description = "The subscription", body = Subscription, headers(("ETag" = String))),
-        (status = 401, response = Unauthorized),
         (status = 404, response = NotFound),
     ),
     security(("bearer" = []))
@@ -618,12 +608,8 @@ pub struct SubscriptionPatch {
     ),
     responses(
         (status = 200, description = "Updated", body = Subscription, headers(("ETag" = String))),
-        (status = 400, response = BadRequest),
-        (status = 401, response = Unauthorized),
         (status = 404, response = NotFound),
         (status = 412, response = PreconditionFailed),
-        (status = 413, response = PayloadTooLarge),
-        (status = 415, response = UnsupportedMediaType),
         (status = 422, response = Unprocessable),
     ),
     security(("bearer" = []))
@@ -724,7 +710,6 @@ pub fn update_own(
     ),
     responses(
         (status = 204, description = "Ended"),
-        (status = 401, response = Unauthorized),
         (status = 404, response = NotFound),
         (status = 412, response = PreconditionFailed),
     ),

@@ -104,7 +104,6 @@ fn lookup(conn: &mut crate::db::DbConn, token: &str) -> Result<(SubscriptionRow,
     params(UnsubscribeQuery),
     responses(
         (status = 200, description = "An HTML page with the unsubscribe button", content_type = "text/html", body = String),
-        (status = 400, response = BadRequest),
         (status = 404, response = NotFound),
     ),
     security(())
@@ -184,10 +183,7 @@ fn one_click(content_type: &str, body: &[u8]) -> Result<bool, ApiError> {
     request_body(content = OneClick, content_type = "application/x-www-form-urlencoded"),
     responses(
         (status = 200, description = "Unsubscribed (also when it already was)", content_type = "text/html", body = String),
-        (status = 400, response = BadRequest),
         (status = 404, response = NotFound),
-        (status = 413, response = PayloadTooLarge),
-        (status = 415, response = UnsupportedMediaType),
     ),
     security(())
 )]

@@ -8,7 +8,7 @@ use utoipa::ToSchema;
 
 use crate::auth::AuthContext;
 use crate::db::migrations;
-use crate::http::responses::{Forbidden, Unauthorized, Unavailable};
+use crate::http::responses::{Forbidden, Unavailable};
 use crate::http::ApiError;
 use crate::AppState;
 
@@ -70,7 +70,6 @@ pub async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, ApiError
     operation_id = "metrics",
     responses(
         (status = 200, description = "Prometheus text format", body = String, content_type = "text/plain; version=0.0.4"),
-        (status = 401, response = Unauthorized),
         (status = 403, response = Forbidden),
     ),
     security(("bearer" = []))

@@ -83,8 +83,6 @@ pub struct MemberTokenQuery {
     params(("id" = String, Path, description = "Organisation id"), MemberTokenQuery),
     responses(
         (status = 200, description = "A page of tokens", body = Page<MemberApiToken>),
-        (status = 400, response = BadRequest),
-        (status = 401, response = Unauthorized),
         (status = 403, response = Forbidden),
         (status = 404, response = NotFound),
     ),
@@ -146,7 +144,6 @@ pub async fn list_member_api_tokens(
     ),
     responses(
         (status = 204, description = "Revoked"),
-        (status = 401, response = Unauthorized),
         (status = 403, response = Forbidden),
         (status = 404, response = NotFound),
     ),

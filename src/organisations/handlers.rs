@@ -37,8 +37,6 @@ pub struct OrganisationQuery {
     params(OrganisationQuery),
     responses(
         (status = 200, description = "A page of organisations", body = Page<Organisation>),
-        (status = 400, response = BadRequest),
-        (status = 401, response = Unauthorized),
     ),
     security(("bearer" = []))
 )]
@@ -102,12 +100,8 @@ pub(crate) fn validate_slug(v: &mut Validator, slug: &str) {
         )),
     responses(
         (status = 201, description = "Created", body = Organisation),
-        (status = 400, response = BadRequest),
-        (status = 401, response = Unauthorized),
         (status = 403, response = Forbidden),
         (status = 409, response = Conflict),
-        (status = 413, response = PayloadTooLarge),
-        (status = 415, response = UnsupportedMediaType),
         (status = 422, response = Unprocessable),
     ),
     security(("bearer" = []))
@@ -155,7 +149,6 @@ pub async fn create_organisation(
     params(("id" = String, Path, description = "Organisation id")),
     responses(
         (status = 200, description = "The organisation", body = Organisation, headers(("ETag" = String))),
-        (status = 401, response = Unauthorized),
         (status = 404, response = NotFound),
     ),
     security(("bearer" = []))
@@ -199,14 +192,10 @@ pub struct OrganisationPatch {
     ),
     responses(
         (status = 200, description = "Updated", body = Organisation, headers(("ETag" = String))),
-        (status = 400, response = BadRequest),
-        (status = 401, response = Unauthorized),
         (status = 403, response = Forbidden),
         (status = 404, response = NotFound),
         (status = 409, response = Conflict),
         (status = 412, response = PreconditionFailed),
-        (status = 413, response = PayloadTooLarge),
-        (status = 415, response = UnsupportedMediaType),
         (status = 422, response = Unprocessable),
     ),
     security(("bearer" = []))

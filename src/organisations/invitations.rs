@@ -46,13 +46,9 @@ pub struct NewInvitation {
     ),
     responses(
         (status = 201, description = "Invitation sent", body = Invitation),
-        (status = 400, response = BadRequest),
-        (status = 401, response = Unauthorized),
         (status = 403, response = Forbidden),
         (status = 404, response = NotFound),
         (status = 409, response = Conflict),
-        (status = 413, response = PayloadTooLarge),
-        (status = 415, response = UnsupportedMediaType),
         (status = 422, response = Unprocessable),
     ),
     security(("bearer" = []))
@@ -141,8 +137,6 @@ pub struct InvitationQuery {
     params(("id" = String, Path, description = "Organisation id"), InvitationQuery),
     responses(
         (status = 200, description = "A page of pending invitations", body = Page<Invitation>),
-        (status = 400, response = BadRequest),
-        (status = 401, response = Unauthorized),
         (status = 403, response = Forbidden),
         (status = 404, response = NotFound),
     ),
@@ -183,7 +177,6 @@ pub async fn list_invitations(
     ),
     responses(
         (status = 204, description = "Revoked"),
-        (status = 401, response = Unauthorized),
         (status = 403, response = Forbidden),
         (status = 404, response = NotFound),
     ),
@@ -234,10 +227,7 @@ pub struct AcceptInvitation {
         )),
     responses(
         (status = 201, description = "Account created", body = User),
-        (status = 400, response = BadRequest),
         (status = 409, response = Conflict),
-        (status = 413, response = PayloadTooLarge),
-        (status = 415, response = UnsupportedMediaType),
         (status = 422, response = Unprocessable),
         (status = 429, response = TooManyRequests),
     ),

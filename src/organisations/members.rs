@@ -57,8 +57,6 @@ pub(super) fn authorise_admin(conn: &mut DbConn, ctx: &AuthContext, org_id: &str
     params(("id" = String, Path, description = "Organisation id"), MemberQuery),
     responses(
         (status = 200, description = "A page of members", body = Page<User>),
-        (status = 400, response = BadRequest),
-        (status = 401, response = Unauthorized),
         (status = 403, response = Forbidden),
         (status = 404, response = NotFound),
     ),
@@ -97,7 +95,6 @@ pub async fn list_members(
     params(("id" = String, Path, description = "Organisation id"), ("user_id" = String, Path, description = "User id")),
     responses(
         (status = 200, description = "The member", body = User, headers(("ETag" = String))),
-        (status = 401, response = Unauthorized),
         (status = 403, response = Forbidden),
         (status = 404, response = NotFound),
     ),
@@ -146,14 +143,10 @@ fn last_admin() -> ApiError {
     ),
     responses(
         (status = 200, description = "Updated", body = User, headers(("ETag" = String))),
-        (status = 400, response = BadRequest),
-        (status = 401, response = Unauthorized),
         (status = 403, response = Forbidden),
         (status = 404, response = NotFound),
         (status = 409, response = Conflict),
         (status = 412, response = PreconditionFailed),
-        (status = 413, response = PayloadTooLarge),
-        (status = 415, response = UnsupportedMediaType),
         (status = 422, response = Unprocessable),
     ),
     security(("bearer" = []))
@@ -210,7 +203,6 @@ pub async fn update_member(
     ),
     responses(
         (status = 204, description = "Removed"),
-        (status = 401, response = Unauthorized),
         (status = 403, response = Forbidden),
         (status = 404, response = NotFound),
         (status = 409, response = Conflict),

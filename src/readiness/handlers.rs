@@ -21,7 +21,6 @@ use crate::AppState;
     params(("id" = String, Path, description = "UIT window id")),
     responses(
         (status = 200, description = "The window's readiness", body = Readiness),
-        (status = 401, response = Unauthorized),
         (status = 404, response = NotFound),
     ),
     security(("bearer" = []))

@@ -70,8 +70,6 @@ pub struct ReleaseQuery {
     params(ReleaseQuery),
     responses(
         (status = 200, description = "A page of releases", body = Page<Release>),
-        (status = 400, response = BadRequest),
-        (status = 401, response = Unauthorized),
     ),
     security(("bearer" = []))
 )]
@@ -140,12 +138,8 @@ pub struct NewRelease {
     )),
     responses(
         (status = 201, description = "Created", body = Release),
-        (status = 400, response = BadRequest),
-        (status = 401, response = Unauthorized),
         (status = 403, response = Forbidden),
         (status = 409, response = Conflict),
-        (status = 413, response = PayloadTooLarge),
-        (status = 415, response = UnsupportedMediaType),
         (status = 422, response = Unprocessable),
     ),
     security(("bearer" = []))
@@ -241,7 +235,6 @@ pub async fn create_release(
     params(("id" = String, Path, description = "Release id")),
     responses(
         (status = 200, description = "The release", body = Release, headers(("ETag" = String))),
-        (status = 401, response = Unauthorized),
         (status = 404, response = NotFound),
     ),
     security(("bearer" = []))
@@ -290,14 +283,10 @@ pub struct ReleasePatch {
     ),
     responses(
         (status = 200, description = "Updated", body = Release, headers(("ETag" = String))),
-        (status = 400, response = BadRequest),
-        (status = 401, response = Unauthorized),
         (status = 403, response = Forbidden),
         (status = 404, response = NotFound),
         (status = 409, response = Conflict),
         (status = 412, response = PreconditionFailed),
-        (status = 413, response = PayloadTooLarge),
-        (status = 415, response = UnsupportedMediaType),
         (status = 422, response = Unprocessable),
     ),
     security(("bearer" = []))

@@ -115,13 +115,9 @@ fn out_of_order(
     ),
     responses(
         (status = 200, description = "Moved; the updated release", body = Release, headers(("ETag" = String))),
-        (status = 400, response = BadRequest),
-        (status = 401, response = Unauthorized),
         (status = 403, response = Forbidden),
         (status = 404, response = NotFound),
         (status = 412, response = PreconditionFailed),
-        (status = 413, response = PayloadTooLarge),
-        (status = 415, response = UnsupportedMediaType),
         (status = 422, response = Unprocessable),
     ),
     security(("bearer" = []))
@@ -279,8 +275,6 @@ pub struct StageQuery {
     params(("id" = String, Path, description = "Release id"), StageQuery),
     responses(
         (status = 200, description = "A page of stage changes", body = Page<StageChange>),
-        (status = 400, response = BadRequest),
-        (status = 401, response = Unauthorized),
         (status = 404, response = NotFound),
     ),
     security(("bearer" = []))

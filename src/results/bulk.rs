@@ -126,11 +126,7 @@ pub(super) fn ok(outcome: &BatchOutcome) -> Result<StoredResponse, ApiError> {
         )),
     responses(
         (status = 200, description = "Written", body = BatchOutcome),
-        (status = 400, response = BadRequest),
-        (status = 401, response = Unauthorized),
         (status = 403, response = Forbidden),
-        (status = 413, response = PayloadTooLarge),
-        (status = 415, response = UnsupportedMediaType),
         (status = 422, response = Unprocessable),
     ),
     security(("bearer" = []))

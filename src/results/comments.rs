@@ -204,8 +204,6 @@ pub struct CommentQuery {
     params(("id" = String, Path, description = "Result id"), CommentQuery),
     responses(
         (status = 200, description = "A page of comments", body = Page<Comment>),
-        (status = 400, response = BadRequest),
-        (status = 401, response = Unauthorized),
         (status = 404, response = NotFound),
     ),
     security(("bearer" = []))
@@ -256,10 +254,6 @@ pub struct NewComment {
     ),
     responses(
         (status = 201, description = "Posted", body = Comment),
-        (status = 400, response = BadRequest),
-        (status = 413, response = PayloadTooLarge),
-        (status = 415, response = UnsupportedMediaType),
-        (status = 401, response = Unauthorized),
         (status = 403, response = Forbidden),
         (status = 404, response = NotFound),
         (status = 422, response = Unprocessable),
@@ -305,7 +299,6 @@ pub async fn create_comment(
     ),
     responses(
         (status = 204, description = "Deleted"),
-        (status = 401, response = Unauthorized),
         (status = 403, response = Forbidden),
         (status = 404, response = NotFound),
     ),

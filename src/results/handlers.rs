@@ -37,10 +37,6 @@ use crate::AppState;
         )),
     responses(
         (status = 201, description = "Published", body = TestResult),
-        (status = 400, response = BadRequest),
-        (status = 413, response = PayloadTooLarge),
-        (status = 415, response = UnsupportedMediaType),
-        (status = 401, response = Unauthorized),
         (status = 403, response = Forbidden),
         (status = 409, response = Conflict),
         (status = 422, response = Unprocessable),
@@ -119,8 +115,6 @@ pub struct ResultQuery {
     params(ResultQuery),
     responses(
         (status = 200, description = "A page of results", body = Page<TestResult>),
-        (status = 400, response = BadRequest),
-        (status = 401, response = Unauthorized),
     ),
     security(("bearer" = []))
 )]
@@ -206,8 +200,6 @@ pub fn readable(conn: &mut DbConn, ctx: &AuthContext, id: &str) -> Result<Result
     params(("id" = String, Path, description = "Result id"), ResultEmbedQuery),
     responses(
         (status = 200, description = "The result", body = TestResult, headers(("ETag" = String))),
-        (status = 400, response = BadRequest),
-        (status = 401, response = Unauthorized),
         (status = 404, response = NotFound),
     ),
     security(("bearer" = []))
@@ -277,10 +269,6 @@ pub struct ResultPatch {
     ),
     responses(
         (status = 200, description = "Amended", body = TestResult, headers(("ETag" = String))),
-        (status = 400, response = BadRequest),
-        (status = 413, response = PayloadTooLarge),
-        (status = 415, response = UnsupportedMediaType),
-        (status = 401, response = Unauthorized),
         (status = 403, response = Forbidden),
         (status = 404, response = NotFound),
         (status = 412, response = PreconditionFailed),
@@ -376,8 +364,6 @@ pub struct RevisionQuery {
     params(("id" = String, Path, description = "Result id"), RevisionQuery),
     responses(
         (status = 200, description = "Earlier revisions", body = Page<Revision>),
-        (status = 400, response = BadRequest),
-        (status = 401, response = Unauthorized),
         (status = 404, response = NotFound),
     ),
     security(("bearer" = []))

@@ -351,11 +351,7 @@ fn items_of(conn: &mut DbConn, q: &JunitQuery, report: &Report) -> Result<Vec<Re
     ),
     responses(
         (status = 200, description = "Written", body = BatchOutcome),
-        (status = 400, response = BadRequest),
-        (status = 401, response = Unauthorized),
         (status = 403, response = Forbidden),
-        (status = 413, response = PayloadTooLarge),
-        (status = 415, response = UnsupportedMediaType),
         (status = 422, response = Unprocessable),
     ),
     security(("bearer" = []))

@@ -49,13 +49,9 @@ pub struct NewReviewPack {
     ),
     responses(
         (status = 201, description = "Frozen", body = ReviewPack, headers(("Location" = String))),
-        (status = 400, response = BadRequest),
-        (status = 401, response = Unauthorized),
         (status = 403, response = Forbidden),
         (status = 404, response = NotFound),
         (status = 409, response = Conflict),
-        (status = 413, response = PayloadTooLarge),
-        (status = 415, response = UnsupportedMediaType),
         (status = 422, response = Unprocessable),
     ),
     security(("bearer" = []))
@@ -106,8 +102,6 @@ pub struct PackListQuery {
     params(("id" = String, Path, description = "UIT window id"), PackListQuery),
     responses(
         (status = 200, description = "A page of review packs", body = Page<ReviewPack>),
-        (status = 400, response = BadRequest),
-        (status = 401, response = Unauthorized),
         (status = 404, response = NotFound),
     ),
     security(("bearer" = []))
@@ -188,7 +182,6 @@ pub fn stream_part(db: Db, pack_id: String, part: &'static str) -> Parts {
         (status = 200, description = "The pack (JSON), or its results (CSV with `Accept: text/csv`)",
             content((Object = "application/json"), (String = "text/csv")), headers(("ETag" = String))),
         (status = 304, description = "Not modified (the ETag matches)"),
-        (status = 401, response = Unauthorized),
         (status = 404, response = NotFound),
     ),
     security(("bearer" = []))
@@ -256,8 +249,6 @@ pub struct DiffQuery {
     params(("id" = String, Path, description = "Review pack id"), DiffQuery),
     responses(
         (status = 200, description = "The differences", body = PackDiff),
-        (status = 400, response = BadRequest),
-        (status = 401, response = Unauthorized),
         (status = 404, response = NotFound),
         (status = 422, response = Unprocessable),
     ),
@@ -302,12 +293,8 @@ pub struct NewReview {
     params(("id" = String, Path, description = "Review pack id")),
     responses(
         (status = 201, description = "Recorded", body = Review),
-        (status = 400, response = BadRequest),
-        (status = 401, response = Unauthorized),
         (status = 403, response = Forbidden),
         (status = 404, response = NotFound),
-        (status = 413, response = PayloadTooLarge),
-        (status = 415, response = UnsupportedMediaType),
         (status = 422, response = Unprocessable),
     ),
     security(("bearer" = []))
@@ -345,8 +332,6 @@ pub async fn create_review(
     params(("id" = String, Path, description = "Review pack id"), PackListQuery),
     responses(
         (status = 200, description = "A page of verdicts", body = Page<Review>),
-        (status = 400, response = BadRequest),
-        (status = 401, response = Unauthorized),
         (status = 404, response = NotFound),
     ),
     security(("bearer" = []))

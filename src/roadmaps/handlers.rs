@@ -84,8 +84,6 @@ pub struct RoadmapItemQuery {
     params(RoadmapItemQuery),
     responses(
         (status = 200, description = "A page of roadmap items", body = Page<RoadmapItem>),
-        (status = 400, response = BadRequest),
-        (status = 401, response = Unauthorized),
         (status = 422, response = Unprocessable),
     ),
     security(("bearer" = []))
@@ -159,11 +157,7 @@ pub struct NewRoadmapItem {
     )),
     responses(
         (status = 201, description = "Created", body = RoadmapItem),
-        (status = 400, response = BadRequest),
-        (status = 401, response = Unauthorized),
         (status = 403, response = Forbidden),
-        (status = 413, response = PayloadTooLarge),
-        (status = 415, response = UnsupportedMediaType),
         (status = 422, response = Unprocessable),
     ),
     security(("bearer" = []))
@@ -234,7 +228,6 @@ pub async fn create_roadmap_item(
     params(("id" = String, Path, description = "Roadmap item id")),
     responses(
         (status = 200, description = "The roadmap item", body = RoadmapItem, headers(("ETag" = String))),
-        (status = 401, response = Unauthorized),
         (status = 404, response = NotFound),
     ),
     security(("bearer" = []))
@@ -287,13 +280,9 @@ pub struct RoadmapItemPatch {
     ),
     responses(
         (status = 200, description = "Updated", body = RoadmapItem, headers(("ETag" = String))),
-        (status = 400, response = BadRequest),
-        (status = 401, response = Unauthorized),
         (status = 403, response = Forbidden),
         (status = 404, response = NotFound),
         (status = 412, response = PreconditionFailed),
-        (status = 413, response = PayloadTooLarge),
-        (status = 415, response = UnsupportedMediaType),
         (status = 422, response = Unprocessable),
     ),
     security(("bearer" = []))
@@ -377,7 +366,6 @@ pub async fn update_roadmap_item(
     ),
     responses(
         (status = 204, description = "Deleted"),
-        (status = 401, response = Unauthorized),
         (status = 403, response = Forbidden),
         (status = 404, response = NotFound),
         (status = 412, response = PreconditionFailed),

@@ -41,8 +41,6 @@ pub struct HistoryQuery {
     params(("id" = String, Path, description = "Roadmap item id"), HistoryQuery),
     responses(
         (status = 200, description = "A page of changes", body = Page<RoadmapItemChange>),
-        (status = 400, response = BadRequest),
-        (status = 401, response = Unauthorized),
         (status = 404, response = NotFound),
     ),
     security(("bearer" = []))
@@ -121,8 +119,6 @@ pub struct RoadmapProduct {
     params(RoadmapViewQuery),
     responses(
         (status = 200, description = "Products with their planned versions", body = Vec<RoadmapProduct>),
-        (status = 400, response = BadRequest),
-        (status = 401, response = Unauthorized),
         (status = 422, response = Unprocessable),
     ),
     security(("bearer" = []))

@@ -49,8 +49,6 @@ pub struct IssueQuery {
     params(IssueQuery),
     responses(
         (status = 200, description = "A page of UIT issues", body = Page<UitIssue>),
-        (status = 400, response = BadRequest),
-        (status = 401, response = Unauthorized),
     ),
     security(("bearer" = []))
 )]
@@ -199,10 +197,6 @@ pub(super) fn history_row(row: &IssueRow, ctx: &AuthContext, from: Option<&str>,
         )),
     responses(
         (status = 201, description = "Raised", body = UitIssue),
-        (status = 400, response = BadRequest),
-        (status = 413, response = PayloadTooLarge),
-        (status = 415, response = UnsupportedMediaType),
-        (status = 401, response = Unauthorized),
         (status = 403, response = Forbidden),
         (status = 422, response = Unprocessable),
     ),
@@ -302,7 +296,6 @@ pub async fn create_issue(
     params(("id" = String, Path, description = "UIT issue id")),
     responses(
         (status = 200, description = "The UIT issue", body = UitIssue, headers(("ETag" = String))),
-        (status = 401, response = Unauthorized),
         (status = 404, response = NotFound),
     ),
     security(("bearer" = []))
@@ -356,10 +349,6 @@ pub struct IssuePatch {
     ),
     responses(
         (status = 200, description = "Updated", body = UitIssue, headers(("ETag" = String))),
-        (status = 400, response = BadRequest),
-        (status = 413, response = PayloadTooLarge),
-        (status = 415, response = UnsupportedMediaType),
-        (status = 401, response = Unauthorized),
         (status = 403, response = Forbidden),
         (status = 404, response = NotFound),
         (status = 412, response = PreconditionFailed),

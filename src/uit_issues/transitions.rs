@@ -67,10 +67,6 @@ fn illegal(from: IssueStatus, to: IssueStatus) -> ApiError {
     ),
     responses(
         (status = 200, description = "Moved; the updated issue", body = UitIssue, headers(("ETag" = String))),
-        (status = 400, response = BadRequest),
-        (status = 413, response = PayloadTooLarge),
-        (status = 415, response = UnsupportedMediaType),
-        (status = 401, response = Unauthorized),
         (status = 403, response = Forbidden),
         (status = 404, response = NotFound),
         (status = 412, response = PreconditionFailed),
@@ -181,8 +177,6 @@ pub struct HistoryQuery {
     params(("id" = String, Path, description = "UIT issue id"), HistoryQuery),
     responses(
         (status = 200, description = "The issue's steps", body = Page<IssueStep>),
-        (status = 400, response = BadRequest),
-        (status = 401, response = Unauthorized),
         (status = 404, response = NotFound),
     ),
     security(("bearer" = []))
@@ -231,10 +225,6 @@ pub async fn issue_history(
     ),
     responses(
         (status = 201, description = "The defect mask, published and linked", body = DefectMask),
-        (status = 400, response = BadRequest),
-        (status = 413, response = PayloadTooLarge),
-        (status = 415, response = UnsupportedMediaType),
-        (status = 401, response = Unauthorized),
         (status = 403, response = Forbidden),
         (status = 404, response = NotFound),
         (status = 409, response = Conflict),

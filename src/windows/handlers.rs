@@ -112,8 +112,6 @@ pub struct WindowQuery {
     params(WindowQuery),
     responses(
         (status = 200, description = "A page of UIT windows", body = Page<UitWindow>),
-        (status = 400, response = BadRequest),
-        (status = 401, response = Unauthorized),
     ),
     security(("bearer" = []))
 )]
@@ -178,12 +176,8 @@ pub struct NewWindow {
     )),
     responses(
         (status = 201, description = "Scheduled", body = UitWindow),
-        (status = 400, response = BadRequest),
-        (status = 401, response = Unauthorized),
         (status = 403, response = Forbidden),
         (status = 409, response = Conflict),
-        (status = 413, response = PayloadTooLarge),
-        (status = 415, response = UnsupportedMediaType),
         (status = 422, response = Unprocessable),
     ),
     security(("bearer" = []))
@@ -305,7 +299,6 @@ pub async fn create_window(
     params(("id" = String, Path, description = "UIT window id")),
     responses(
         (status = 200, description = "The UIT window", body = UitWindow, headers(("ETag" = String))),
-        (status = 401, response = Unauthorized),
         (status = 404, response = NotFound),
     ),
     security(("bearer" = []))
@@ -365,13 +358,9 @@ pub struct WindowPatch {
     ),
     responses(
         (status = 200, description = "Updated", body = UitWindow, headers(("ETag" = String))),
-        (status = 400, response = BadRequest),
-        (status = 401, response = Unauthorized),
         (status = 403, response = Forbidden),
         (status = 404, response = NotFound),
         (status = 412, response = PreconditionFailed),
-        (status = 413, response = PayloadTooLarge),
-        (status = 415, response = UnsupportedMediaType),
         (status = 422, response = Unprocessable),
     ),
     security(("bearer" = []))

@@ -135,12 +135,8 @@ pub struct JoinWindow {
     responses(
         (status = 200, description = "Already a participant", body = Participant),
         (status = 201, description = "Joined", body = Participant),
-        (status = 400, response = BadRequest),
-        (status = 401, response = Unauthorized),
         (status = 403, response = Forbidden),
         (status = 404, response = NotFound),
-        (status = 413, response = PayloadTooLarge),
-        (status = 415, response = UnsupportedMediaType),
         (status = 422, response = Unprocessable),
     ),
     security(("bearer" = []))
@@ -222,8 +218,6 @@ pub struct ParticipantQuery {
     params(("id" = String, Path, description = "UIT window id"), ParticipantQuery),
     responses(
         (status = 200, description = "A page of participants", body = Page<Participant>),
-        (status = 400, response = BadRequest),
-        (status = 401, response = Unauthorized),
         (status = 404, response = NotFound),
     ),
     security(("bearer" = []))

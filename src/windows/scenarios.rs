@@ -98,8 +98,6 @@ pub struct ScenarioQuery {
     params(ScenarioQuery),
     responses(
         (status = 200, description = "A page of scenarios", body = Page<Scenario>),
-        (status = 400, response = BadRequest),
-        (status = 401, response = Unauthorized),
     ),
     security(("bearer" = []))
 )]
@@ -154,12 +152,8 @@ pub struct NewScenario {
     )),
     responses(
         (status = 201, description = "Created", body = Scenario),
-        (status = 400, response = BadRequest),
-        (status = 401, response = Unauthorized),
         (status = 403, response = Forbidden),
         (status = 409, response = Conflict),
-        (status = 413, response = PayloadTooLarge),
-        (status = 415, response = UnsupportedMediaType),
         (status = 422, response = Unprocessable),
     ),
     security(("bearer" = []))
