@@ -175,25 +175,16 @@ fn document_generic_errors(spec: &mut utoipa::openapi::OpenApi) {
 /// types with 406 (`crate::http::accept`), so each documents it.
 fn document_not_acceptable(spec: &mut utoipa::openapi::OpenApi) {
     use utoipa::openapi::{Ref, RefOr};
-    for item in spec.paths.paths.values_mut() {
-        let operations = [
-            &mut item.get,
-            &mut item.put,
-            &mut item.post,
-            &mut item.delete,
-            &mut item.patch,
-        ];
-        for operation in operations.into_iter().flatten() {
-            let has_body = operation.responses.responses.iter().any(|(status, response)| {
-                status.starts_with('2') && matches!(response, RefOr::T(r) if !r.content.is_empty())
-            });
-            if has_body {
-                operation
-                    .responses
-                    .responses
-                    .entry("406".to_string())
-                    .or_insert_with(|| RefOr::Ref(Ref::from_response_name("NotAcceptable")));
-            }
+    for operation in operations(spec) {
+        let has_body = operation.responses.responses.iter().any(|(status, response)| {
+            status.starts_with('2') && matches!(response, RefOr::T(r) if !r.content.is_empty())
+        });
+        if has_body {
+            operation
+                .responses
+                .responses
+                .entry("406".to_string())
+                .or_insert_with(|| RefOr::Ref(Ref::from_response_name("NotAcceptable")));
         }
     }
 }
@@ -203,23 +194,11 @@ fn document_not_acceptable(spec: &mut utoipa::openapi::OpenApi) {
 /// documents 422.
 fn document_nul_refusal(spec: &mut utoipa::openapi::OpenApi) {
     use utoipa::openapi::{Ref, RefOr};
-    for item in spec.paths.paths.values_mut() {
-        let operations = [
-            &mut item.get,
-            &mut item.put,
-            &mut item.post,
-            &mut item.delete,
-            &mut item.options,
-            &mut item.head,
-            &mut item.patch,
-            &mut item.trace,
-        ];
-        for operation in operations.into_iter().flatten() {
-            operation
-                .responses
-                .responses
-                .entry("422".to_string())
-                .or_insert_with(|| RefOr::Ref(Ref::from_response_name("Unprocessable")));
-        }
+    for operation in operations(spec) {
+        operation
+            .responses
+            .responses
+            .entry("422".to_string())
+            .or_insert_with(|| RefOr::Ref(Ref::from_response_name("Unprocessable")));
     }
 }
