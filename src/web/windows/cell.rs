@@ -1,0 +1,188 @@
+//! `/windows/{id}/cell`: the results behind a heatmap cell, with their revisions.
+
+use std::collections::BTreeMap;
+
+use actix_web::http::StatusCode;
+use actix_web::web;
+use askama::Template;
+use diesel::prelude::*;
+use serde::Deserialize;
+
+use super::words::*;
+use super::Page;
+use crate::db::schema::{device_sets, scenarios};
+use crate::http::ApiError;
+use crate::results::handlers::ResultQuery;
+use crate::results::model::TestResult;
+use crate::ui::member::Member;
+use crate::ui::pages::human_time;
+use crate::ui::{error_page, render, Chrome, Exposure};
+use crate::windows::model as windows;
+use crate::AppState;
+
+#[derive(Deserialize)]
+pub struct CellQuery {
+    device_set: Option<String>,
+    scenario: Option<String>,
+}
+
+/// An earlier revision, as the cell page shows it.
+pub struct RevisionView {
+    pub revision: i64,
+    pub replaced: String,
+    pub changed: String,
+    pub outcome: &'static str,
+    pub class: &'static str,
+    pub notes: String,
+}
+
+/// A result behind a cell.
+pub struct ResultView {
+    pub id: String,
+    pub org: String,
+    pub outcome: &'static str,
+    pub class: &'static str,
+    pub words: &'static str,
+    pub executed: String,
+    pub notes: String,
+    pub masks: Vec<(String, String)>,
+    pub visibility: &'static str,
+    pub lead: bool,
+    pub revision: i64,
+    pub revisions: Vec<RevisionView>,
+    pub comments: Vec<crate::ui::comments::CommentView>,
+}
+
+#[derive(Template)]
+#[template(path = "win_cell.html")]
+pub struct CellPage {
+    pub chrome: Chrome,
+    pub window_id: String,
+    pub window_name: String,
+    pub set_name: String,
+    pub scenario_title: String,
+    pub results: Vec<ResultView>,
+    pub may_comment: bool,
+    pub csrf: String,
+}
+
+pub(super) fn result_outcome(r: &TestResult) -> &'static str {
+    if r.context.known_issue {
+        "known_issue"
+    } else {
+        r.outcome.as_str()
+    }
+}
+
+/// The results behind one cell that the member may read (the API's results list and
+/// revisions, with the member's context), in one database hop.
+pub async fn cell(
+    state: web::Data<AppState>,
+    member: Member,
+    path: web::Path<String>,
+    query: web::Query<CellQuery>,
+) -> Page {
+    let id = path.into_inner();
+    let (Some(set), Some(code)) = (query.device_set.clone(), query.scenario.clone()) else {
+        return error_page(ApiError::not_found());
+    };
+    let ctx = member.auth.clone();
+    let loaded = state
+        .db
+        .run(move |conn| {
+            let window = windows::find(conn, &id)?.ok_or_else(ApiError::not_found)?;
+            let set_name: String = device_sets::table
+                .find(&set)
+                .select(device_sets::name)
+                .first(conn)
+                .optional()?
+                .ok_or_else(ApiError::not_found)?;
+            let title: String = scenarios::table
+                .find(&code)
+                .select(scenarios::title)
+                .first(conn)
+                .optional()?
+                .ok_or_else(ApiError::not_found)?;
+            let q = ResultQuery {
+                uit_window_id: Some(id.clone()),
+                device_set_id: Some(set),
+                scenario: Some(code),
+                outcome: None,
+                org_id: None,
+                visibility: None,
+                embed: None,
+                limit: None,
+                cursor: None,
+            };
+            let results = crate::results::handlers::list(conn, &ctx, q, None, 500)?;
+            let mut revisions = BTreeMap::new();
+            let mut threads = BTreeMap::new();
+            for r in &results {
+                revisions.insert(
+                    r.id.clone(),
+                    crate::results::handlers::revisions(conn, &ctx, &r.id, None, 100)?,
+                );
+                threads.insert(r.id.clone(), crate::ui::comments::thread(conn, &ctx, &r.id)?);
+            }
+            Ok((window, set_name, title, results, (revisions, threads)))
+        })
+        .await;
+    let (window, set_name, title, mut results, (mut revisions, mut threads)) = match loaded {
+        Ok(x) => x,
+        Err(e) => return error_page(e),
+    };
+    results.sort_by(|a, b| a.context.org_name.cmp(&b.context.org_name));
+    let views = results
+        .into_iter()
+        .map(|r| {
+            let outcome = result_outcome(&r);
+            let (label, class) = outcome_label(Some(outcome));
+            ResultView {
+                comments: threads.remove(&r.id).unwrap_or_default(),
+                id: r.id.clone(),
+                org: r.context.org_name.clone(),
+                outcome: label,
+                class,
+                words: outcome_words(outcome),
+                executed: r.executed_at.map(human_time).unwrap_or_else(|| "not given".to_string()),
+                masks: r
+                    .context
+                    .known_issue_masks
+                    .iter()
+                    .map(|m| (m.id.clone(), m.code.clone()))
+                    .collect(),
+                visibility: r.visibility.as_str(),
+                lead: r.lead,
+                revision: r.revision,
+                revisions: revisions
+                    .remove(&r.id)
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|(_, rev)| {
+                        let (label, class) = outcome_label(Some(rev.result.outcome.as_str()));
+                        RevisionView {
+                            revision: rev.revision,
+                            replaced: human_time(rev.replaced_at),
+                            changed: rev.changed.join(", "),
+                            outcome: label,
+                            class,
+                            notes: rev.result.notes,
+                        }
+                    })
+                    .collect(),
+                notes: r.notes,
+            }
+        })
+        .collect();
+    let page = CellPage {
+        chrome: Chrome::new(format!("{set_name}: {title}"), Some(member.nav())),
+        window_id: window.id,
+        window_name: window.name,
+        set_name,
+        scenario_title: title,
+        results: views,
+        may_comment: crate::ui::comments::may_comment(&member),
+        csrf: member.csrf().to_string(),
+    };
+    Ok(render(StatusCode::OK, Exposure::Private, &page, |_| {}))
+}
