@@ -1,5 +1,6 @@
 //! First start: with an empty database, an operator organisation and its admin are created.
 
+use crate::http::ErrorCode;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -30,13 +31,13 @@ pub fn create_operator(
     write_tx(conn, |conn| {
         if model::slug_taken(conn, slug, None)?.is_some() {
             return Err(ApiError::conflict(
-                "slug_taken",
+                ErrorCode::SlugTaken,
                 format!("an organisation with slug {slug} exists"),
             ));
         }
         if model::email_taken(conn, email)? {
             return Err(ApiError::conflict(
-                "user_exists",
+                ErrorCode::UserExists,
                 format!("a user with email {email} exists"),
             ));
         }

@@ -1,5 +1,6 @@
 //! Login, refresh, logout and password reset.
 
+use crate::http::ErrorCode;
 use actix_web::{post, web, HttpRequest, HttpResponse};
 use chrono::Duration;
 use serde::{Deserialize, Serialize};
@@ -74,7 +75,7 @@ fn session_event(conn: &mut crate::db::DbConn, actor: &Actor, action: &str, fami
 }
 
 fn bad_login() -> ApiError {
-    ApiError::unauthorized("invalid_credentials", "The email or password is incorrect.")
+    ApiError::unauthorized(ErrorCode::InvalidCredentials, "The email or password is incorrect.")
 }
 
 /// The credential check of every sign-in (the API's login and the web page's): the rate limits
@@ -214,13 +215,13 @@ pub async fn refresh(
             refresh_token,
         } => Ok(HttpResponse::Ok().json(pair(&state, &user_id, &org_id, token_version, refresh_token))),
         Rotation::Invalid => Err(ApiError::unauthorized(
-            "invalid_refresh_token",
+            ErrorCode::InvalidRefreshToken,
             "The refresh token is invalid or expired.",
         )),
         Rotation::Reused { .. } => {
             tracing::warn!("refresh token reuse: family revoked");
             Err(ApiError::unauthorized(
-                "refresh_token_reused",
+                ErrorCode::RefreshTokenReused,
                 "This refresh token was already used; every session from the same login is now revoked.",
             ))
         }
@@ -418,7 +419,7 @@ pub async fn reset_password(
         .db
         .write(move |conn| {
             let user_id = model::consume_password_reset(conn, &token)?.ok_or_else(|| {
-                ApiError::bad_request("invalid_token", "The reset token is invalid, used or expired.")
+                ApiError::bad_request(ErrorCode::InvalidToken, "The reset token is invalid, used or expired.")
             })?;
             crate::organisations::model::set_password(conn, &user_id, &hash)?;
             let ended = model::end_all_credentials(conn, &user_id)?;

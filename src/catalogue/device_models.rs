@@ -1,3 +1,4 @@
+use crate::http::ErrorCode;
 use actix_web::{get, patch, post, web, HttpRequest, HttpResponse};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -141,7 +142,7 @@ pub async fn create_device_model(
                 let (name, hw) = (body.name.trim(), body.hardware_version.trim());
                 if let Some(existing) = model::existing_model(conn, &body.manufacturer_org_id, name, hw)? {
                     return Err(ApiError::conflict(
-                        "device_model_exists",
+                        ErrorCode::DeviceModelExists,
                         "This manufacturer already has a model with this name and hardware version.",
                     )
                     .with_context(serde_json::json!({ "existing_id": existing })));
@@ -265,7 +266,7 @@ pub async fn update_device_model(
             {
                 if existing != id {
                     return Err(ApiError::conflict(
-                        "device_model_exists",
+                        ErrorCode::DeviceModelExists,
                         "This manufacturer already has a model with this name and hardware version.",
                     )
                     .with_context(serde_json::json!({ "existing_id": existing })));

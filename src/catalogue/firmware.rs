@@ -1,3 +1,4 @@
+use crate::http::ErrorCode;
 use actix_web::{get, patch, post, web, HttpRequest, HttpResponse};
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
@@ -243,10 +244,11 @@ pub async fn create_firmware(
             idempotency::once(conn, idem.as_ref(), &ctx.user_id, |conn| {
                 let version_text = body.version.trim();
                 if let Some(existing) = model::version_taken(conn, &model_id, version_text)? {
-                    return Err(
-                        ApiError::conflict("firmware_exists", "This product already has this version.")
-                            .with_context(serde_json::json!({ "existing_id": existing })),
-                    );
+                    return Err(ApiError::conflict(
+                        ErrorCode::FirmwareExists,
+                        "This product already has this version.",
+                    )
+                    .with_context(serde_json::json!({ "existing_id": existing })));
                 }
                 model::check_relations(
                     conn,

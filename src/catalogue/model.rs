@@ -1,5 +1,6 @@
 //! Device models and firmware versions: enums, lifecycle rules, rows and queries.
 
+use crate::http::ErrorCode;
 use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
 use diesel::prelude::*;
 use serde::Serialize;
@@ -73,7 +74,7 @@ impl FirmwareStatus {
                 names.join(" or ")
             )
         };
-        Err(ApiError::unprocessable("illegal_status_move", detail)
+        Err(ApiError::unprocessable(ErrorCode::IllegalStatusMove, detail)
             .with_context(serde_json::json!({ "current": self, "requested": to, "allowed": allowed })))
     }
 }

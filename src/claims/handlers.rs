@@ -1,3 +1,4 @@
+use crate::http::ErrorCode;
 use actix_web::http::header;
 use actix_web::{delete, get, post, web, HttpRequest, HttpResponse};
 use diesel::prelude::*;
@@ -94,7 +95,7 @@ pub async fn claim(
             let status = window.status_at(now());
             if matches!(status, WindowStatus::Closed | WindowStatus::Cancelled) {
                 return Err(ApiError::unprocessable(
-                    "window_not_open_for_claims",
+                    ErrorCode::WindowNotOpenForClaims,
                     format!(
                         "{} is {status}; only scheduled and open windows take claims.",
                         window.name
@@ -130,7 +131,7 @@ pub async fn claim(
         Ok(made) => Ok(made),
         // The unique key refused the insert: say who holds the set (or, when a concurrent
         // request of the caller's own organisation won, answer with its claim).
-        Err(e) if e.code == "conflict" => {
+        Err(e) if e.code == ErrorCode::Conflict => {
             let (org, holder) = state
                 .db
                 .read_as(again, move |conn, ctx| Ok((ctx.org_id, model::holder(conn, &w, &s)?)))
@@ -138,7 +139,7 @@ pub async fn claim(
             match holder {
                 Some(h) if h.org_id == org => Ok((false, h)),
                 Some(h) => Err(ApiError::conflict(
-                    "claim_conflict",
+                    ErrorCode::ClaimConflict,
                     format!("{} already leads on this device set in this window.", h.org_name),
                 )
                 .with_context(serde_json::json!({ "holder": h }))),

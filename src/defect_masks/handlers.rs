@@ -1,3 +1,4 @@
+use crate::http::ErrorCode;
 use actix_web::{get, patch, post, web, HttpRequest, HttpResponse};
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
@@ -184,7 +185,7 @@ pub fn publish(conn: &mut DbConn, ctx: &AuthContext, body: &NewDefectMask, code:
         .ok_or_else(|| ApiError::invalid_field("device_model_id", "no such device model"))?;
     if let Some(existing) = model::code_taken(conn, code)? {
         return Err(
-            ApiError::conflict("defect_mask_code_taken", "A defect mask with this code exists.")
+            ApiError::conflict(ErrorCode::DefectMaskCodeTaken, "A defect mask with this code exists.")
                 .with_context(serde_json::json!({ "existing_id": existing })),
         );
     }

@@ -1,3 +1,4 @@
+use crate::http::ErrorCode;
 use actix_web::{get, patch, post, web, HttpRequest, HttpResponse};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -84,8 +85,11 @@ pub struct NewDeviceSet {
 }
 
 fn exists(existing_id: String) -> ApiError {
-    ApiError::conflict("device_set_exists", "A device set with exactly this membership exists.")
-        .with_context(serde_json::json!({ "existing_id": existing_id }))
+    ApiError::conflict(
+        ErrorCode::DeviceSetExists,
+        "A device set with exactly this membership exists.",
+    )
+    .with_context(serde_json::json!({ "existing_id": existing_id }))
 }
 
 /// Register a device set
@@ -159,7 +163,7 @@ pub async fn create_device_set(
         Ok(stored) => Ok(stored.into_response()),
         // Two registrations of one membership raced past the check (PostgreSQL): the unique
         // key turned the loser away; answer it as if the check had seen the winner.
-        Err(e) if e.code == "conflict" => {
+        Err(e) if e.code == ErrorCode::Conflict => {
             let found = state
                 .db
                 .run(move |conn| Ok(model::find_by_key(conn, &lookup_key)?))

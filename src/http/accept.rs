@@ -6,6 +6,7 @@
 //! our JSON. Routes with several representations (the matrix: JSON or CSV) pick with
 //! [`prefers`].
 
+use super::error::ErrorCode;
 use std::collections::HashMap;
 use std::sync::OnceLock;
 
@@ -145,7 +146,7 @@ pub fn refusal(req: &HttpRequest) -> Option<ApiError> {
     Some(
         ApiError::new(
             StatusCode::NOT_ACCEPTABLE,
-            "not_acceptable",
+            ErrorCode::NotAcceptable,
             format!(
                 "This resource is available as {}; the Accept header admits none of them.",
                 types.join(", ")

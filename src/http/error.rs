@@ -35,11 +35,104 @@ pub struct Problem {
     pub context: Option<serde_json::Value>,
 }
 
+/// Declares [`ErrorCode`]: each variant with the snake_case code clients see.
+macro_rules! error_codes {
+    ($($variant:ident = $code:literal,)*) => {
+        /// The stable, machine-readable `code` of a problem (README.md lists each with its status
+        /// and meaning; a unit test keeps the two in step).
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum ErrorCode {
+            $($variant,)*
+        }
+
+        impl ErrorCode {
+            /// Every code.
+            pub const ALL: &'static [ErrorCode] = &[$(ErrorCode::$variant,)*];
+
+            /// The code as clients see it, e.g. `claim_conflict`.
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $(ErrorCode::$variant => $code,)*
+                }
+            }
+        }
+    };
+}
+
+error_codes! {
+    ValidationFailed = "validation_failed",
+    InvalidCharacter = "invalid_character",
+    InvalidToken = "invalid_token",
+    Forbidden = "forbidden",
+    NotFound = "not_found",
+    PreconditionFailed = "precondition_failed",
+    RateLimited = "rate_limited",
+    DuplicateKey = "duplicate_key",
+    Unavailable = "unavailable",
+    InternalError = "internal_error",
+    BadRequest = "bad_request",
+    MethodNotAllowed = "method_not_allowed",
+    Conflict = "conflict",
+    PayloadTooLarge = "payload_too_large",
+    UnsupportedMediaType = "unsupported_media_type",
+    NotAcceptable = "not_acceptable",
+    MalformedBody = "malformed_body",
+    InvalidQuery = "invalid_query",
+    InvalidCursor = "invalid_cursor",
+    InvalidIdempotencyKey = "invalid_idempotency_key",
+    IdempotencyKeyReused = "idempotency_key_reused",
+    InvalidCredentials = "invalid_credentials",
+    InvalidRefreshToken = "invalid_refresh_token",
+    RefreshTokenReused = "refresh_token_reused",
+    SlugTaken = "slug_taken",
+    UserExists = "user_exists",
+    LastAdmin = "last_admin",
+    DeviceModelExists = "device_model_exists",
+    FirmwareExists = "firmware_exists",
+    DeviceSetExists = "device_set_exists",
+    DefectMaskCodeTaken = "defect_mask_code_taken",
+    ReleaseNameTaken = "release_name_taken",
+    WindowNameTaken = "window_name_taken",
+    ScenarioCodeTaken = "scenario_code_taken",
+    ResultExists = "result_exists",
+    ClaimConflict = "claim_conflict",
+    ExitCriteriaUnmet = "exit_criteria_unmet",
+    ReviewPackRequired = "review_pack_required",
+    IllegalStageMove = "illegal_stage_move",
+    IllegalStatusMove = "illegal_status_move",
+    IllegalTransition = "illegal_transition",
+    InsufficientNotice = "insufficient_notice",
+    StageMoveOutOfOrder = "stage_move_out_of_order",
+    ReleaseFinished = "release_finished",
+    InvalidJunit = "invalid_junit",
+    NoOperator = "no_operator",
+    NotEmpty = "not_empty",
+    NotificationNotDead = "notification_not_dead",
+    PacksOfDifferentWindows = "packs_of_different_windows",
+    RangeTooLarge = "range_too_large",
+    ReferenceNotFound = "reference_not_found",
+    Retry = "retry",
+    UitIssueAlreadyConverted = "uit_issue_already_converted",
+    UitIssueNotPending = "uit_issue_not_pending",
+    ValueOutOfRange = "value_out_of_range",
+    WindowCancelled = "window_cancelled",
+    WindowNotOpenForClaims = "window_not_open_for_claims",
+    WindowNotOpenForJoining = "window_not_open_for_joining",
+    WindowTooLong = "window_too_long",
+    Error = "error",
+}
+
+impl std::fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// An error a handler returns; it becomes a problem+json response.
 #[derive(Debug, Clone)]
 pub struct ApiError {
     pub status: StatusCode,
-    pub code: &'static str,
+    pub code: ErrorCode,
     pub detail: String,
     pub errors: Vec<FieldError>,
     pub context: Option<serde_json::Value>,
@@ -47,7 +140,7 @@ pub struct ApiError {
 }
 
 impl ApiError {
-    pub fn new(status: StatusCode, code: &'static str, detail: impl Into<String>) -> Self {
+    pub fn new(status: StatusCode, code: ErrorCode, detail: impl Into<String>) -> Self {
         Self {
             status,
             code,
@@ -63,7 +156,7 @@ impl ApiError {
         self
     }
 
-    pub fn bad_request(code: &'static str, detail: impl Into<String>) -> Self {
+    pub fn bad_request(code: ErrorCode, detail: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, code, detail)
     }
 
@@ -71,7 +164,7 @@ impl ApiError {
     pub fn validation(errors: Vec<FieldError>) -> Self {
         let mut e = Self::new(
             StatusCode::UNPROCESSABLE_ENTITY,
-            "validation_failed",
+            ErrorCode::ValidationFailed,
             "One or more fields are invalid.",
         );
         e.errors = errors;
@@ -86,49 +179,49 @@ impl ApiError {
         }])
     }
 
-    pub fn unprocessable(code: &'static str, detail: impl Into<String>) -> Self {
+    pub fn unprocessable(code: ErrorCode, detail: impl Into<String>) -> Self {
         Self::new(StatusCode::UNPROCESSABLE_ENTITY, code, detail)
     }
 
     /// 422 `invalid_character`: text holding U+0000, which PostgreSQL cannot store or compare
     /// (in a JSON body, or as `%00` in the path or query).
     pub fn invalid_character(detail: impl Into<String>) -> Self {
-        Self::unprocessable("invalid_character", detail)
+        Self::unprocessable(ErrorCode::InvalidCharacter, detail)
     }
 
-    pub fn unauthorized(code: &'static str, detail: impl Into<String>) -> Self {
+    pub fn unauthorized(code: ErrorCode, detail: impl Into<String>) -> Self {
         Self::new(StatusCode::UNAUTHORIZED, code, detail)
     }
 
     /// The one 401 every bad credential gets, so callers learn nothing about why.
     pub fn invalid_token() -> Self {
         Self::unauthorized(
-            "invalid_token",
+            ErrorCode::InvalidToken,
             "The access token is missing, invalid, expired or revoked.",
         )
     }
 
     pub fn forbidden(detail: impl Into<String>) -> Self {
-        Self::new(StatusCode::FORBIDDEN, "forbidden", detail)
+        Self::new(StatusCode::FORBIDDEN, ErrorCode::Forbidden, detail)
     }
 
     /// The same body whether the thing is missing or belongs to someone you cannot see.
     pub fn not_found() -> Self {
         Self::new(
             StatusCode::NOT_FOUND,
-            "not_found",
+            ErrorCode::NotFound,
             "No such resource, or it is not visible to you.",
         )
     }
 
-    pub fn conflict(code: &'static str, detail: impl Into<String>) -> Self {
+    pub fn conflict(code: ErrorCode, detail: impl Into<String>) -> Self {
         Self::new(StatusCode::CONFLICT, code, detail)
     }
 
     pub fn precondition_failed() -> Self {
         Self::new(
             StatusCode::PRECONDITION_FAILED,
-            "precondition_failed",
+            ErrorCode::PreconditionFailed,
             "The resource changed since you read it (If-Match does not match its ETag).",
         )
     }
@@ -136,7 +229,7 @@ impl ApiError {
     pub fn rate_limited(retry_after_secs: u64) -> Self {
         let mut e = Self::new(
             StatusCode::TOO_MANY_REQUESTS,
-            "rate_limited",
+            ErrorCode::RateLimited,
             format!("Too many attempts. Try again in {retry_after_secs} seconds."),
         );
         e.retry_after = Some(retry_after_secs.max(1));
@@ -146,7 +239,7 @@ impl ApiError {
     /// 400: a JSON object of the body has `key` (a path such as `items[3].outcome`) twice.
     pub fn duplicate_key(key: &str) -> Self {
         Self::bad_request(
-            "duplicate_key",
+            ErrorCode::DuplicateKey,
             format!("The JSON body has the key {key} more than once; send each key once."),
         )
         .with_context(serde_json::json!({ "key": key }))
@@ -155,7 +248,7 @@ impl ApiError {
     pub fn unavailable() -> Self {
         Self::new(
             StatusCode::SERVICE_UNAVAILABLE,
-            "unavailable",
+            ErrorCode::Unavailable,
             "The service is temporarily unavailable.",
         )
     }
@@ -165,7 +258,7 @@ impl ApiError {
         tracing::error!(error = %cause, "internal error");
         Self::new(
             StatusCode::INTERNAL_SERVER_ERROR,
-            "internal_error",
+            ErrorCode::InternalError,
             "An unexpected error occurred.",
         )
     }
@@ -173,20 +266,20 @@ impl ApiError {
     /// A problem for a bare status code (used to rewrite actix's own plain-text errors).
     pub fn from_status(status: StatusCode) -> Self {
         let code = match status.as_u16() {
-            400 => "bad_request",
-            401 => "invalid_token",
-            403 => "forbidden",
-            404 => "not_found",
-            405 => "method_not_allowed",
-            409 => "conflict",
-            412 => "precondition_failed",
-            413 => "payload_too_large",
-            415 => "unsupported_media_type",
-            422 => "validation_failed",
-            429 => "rate_limited",
-            503 => "unavailable",
-            s if s >= 500 => "internal_error",
-            _ => "error",
+            400 => ErrorCode::BadRequest,
+            401 => ErrorCode::InvalidToken,
+            403 => ErrorCode::Forbidden,
+            404 => ErrorCode::NotFound,
+            405 => ErrorCode::MethodNotAllowed,
+            409 => ErrorCode::Conflict,
+            412 => ErrorCode::PreconditionFailed,
+            413 => ErrorCode::PayloadTooLarge,
+            415 => ErrorCode::UnsupportedMediaType,
+            422 => ErrorCode::ValidationFailed,
+            429 => ErrorCode::RateLimited,
+            503 => ErrorCode::Unavailable,
+            s if s >= 500 => ErrorCode::InternalError,
+            _ => ErrorCode::Error,
         };
         let detail = if status == StatusCode::NOT_FOUND {
             "No such resource, or it is not visible to you.".to_string()
@@ -202,7 +295,7 @@ impl ApiError {
             title: self.status.canonical_reason().unwrap_or("Error").to_string(),
             status: self.status.as_u16(),
             detail: self.detail.clone(),
-            code: self.code.to_string(),
+            code: self.code.as_str().to_string(),
             errors: self.errors.clone(),
             context: self.context.clone(),
         }
@@ -238,20 +331,21 @@ impl From<diesel::result::Error> for ApiError {
         use diesel::result::{DatabaseErrorKind, Error};
         match e {
             Error::NotFound => ApiError::not_found(),
-            Error::DatabaseError(DatabaseErrorKind::UniqueViolation, _) => {
-                ApiError::conflict("conflict", "A resource with the same unique value already exists.")
-            }
+            Error::DatabaseError(DatabaseErrorKind::UniqueViolation, _) => ApiError::conflict(
+                ErrorCode::Conflict,
+                "A resource with the same unique value already exists.",
+            ),
             Error::DatabaseError(DatabaseErrorKind::ForeignKeyViolation, _) => {
-                ApiError::unprocessable("reference_not_found", "A referenced resource does not exist.")
+                ApiError::unprocessable(ErrorCode::ReferenceNotFound, "A referenced resource does not exist.")
             }
             // A value the database cannot store (e.g. a year PostgreSQL's timestamp cannot hold)
             // is the caller's input, not a server fault.
             Error::DatabaseError(_, ref info) if info.message().contains("out of range") => ApiError::unprocessable(
-                "value_out_of_range",
+                ErrorCode::ValueOutOfRange,
                 "A value is outside the range the service can store.",
             ),
             Error::DatabaseError(DatabaseErrorKind::SerializationFailure, _) => {
-                ApiError::conflict("retry", "A concurrent change interfered; retry the request.")
+                ApiError::conflict(ErrorCode::Retry, "A concurrent change interfered; retry the request.")
             }
             other => ApiError::internal(other),
         }
@@ -270,12 +364,12 @@ pub fn json_error(err: actix_web::error::JsonPayloadError, _req: &actix_web::Htt
     let api = match &err {
         J::OverflowKnownLength { limit, .. } | J::Overflow { limit } => ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
-            "payload_too_large",
+            ErrorCode::PayloadTooLarge,
             format!("The request body exceeds the limit of {limit} bytes."),
         ),
         J::ContentType => ApiError::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "unsupported_media_type",
+            ErrorCode::UnsupportedMediaType,
             "The request body must be application/json.",
         ),
         J::Deserialize(e) => {
@@ -284,27 +378,63 @@ pub fn json_error(err: actix_web::error::JsonPayloadError, _req: &actix_web::Htt
                 // Where the document broke (`items[217].outcome`), as a field error like a
                 // body that parses but does not fit.
                 Some((field, message)) => {
-                    let mut api = ApiError::bad_request("malformed_body", format!("The JSON body is invalid {text}"));
+                    let mut api =
+                        ApiError::bad_request(ErrorCode::MalformedBody, format!("The JSON body is invalid {text}"));
                     api.errors.push(FieldError {
                         field: field.to_string(),
                         message: message.to_string(),
                     });
                     api
                 }
-                None => ApiError::bad_request("malformed_body", format!("The JSON body is invalid: {text}")),
+                None => ApiError::bad_request(ErrorCode::MalformedBody, format!("The JSON body is invalid: {text}")),
             }
         }
-        _ => ApiError::bad_request("malformed_body", "The request body could not be read."),
+        _ => ApiError::bad_request(ErrorCode::MalformedBody, "The request body could not be read."),
     };
     api.into()
 }
 
 /// Maps query-string errors (unknown filters, wrong types) to 400.
 pub fn query_error(err: actix_web::error::QueryPayloadError, _req: &actix_web::HttpRequest) -> actix_web::Error {
-    ApiError::bad_request("invalid_query", format!("The query string is invalid: {err}")).into()
+    ApiError::bad_request(ErrorCode::InvalidQuery, format!("The query string is invalid: {err}")).into()
 }
 
 /// Maps path errors to 404: a path that cannot be parsed names nothing that exists.
 pub fn path_error(_err: actix_web::error::PathError, _req: &actix_web::HttpRequest) -> actix_web::Error {
     ApiError::not_found().into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ErrorCode;
+
+    /// README.md's table of error codes is the clients' reference: it names every code the
+    /// service can answer with, and no code it cannot.
+    #[test]
+    fn the_readme_lists_every_error_code() {
+        let readme = include_str!("../../README.md");
+        let table: Vec<&str> = readme
+            .lines()
+            .skip_while(|l| !l.starts_with("| code | status |"))
+            .take_while(|l| l.starts_with('|'))
+            .collect();
+        assert!(!table.is_empty(), "README.md has no `| code | status |` table");
+        let listed: std::collections::BTreeSet<&str> = table
+            .iter()
+            .filter_map(|row| row.split('|').nth(1))
+            .flat_map(|cell| cell.split(',').map(|c| c.trim().trim_matches('`')))
+            .filter(|c| !c.is_empty() && *c != "code" && !c.starts_with("---"))
+            .collect();
+        let missing: Vec<&str> = ErrorCode::ALL
+            .iter()
+            .map(|c| c.as_str())
+            .filter(|c| !listed.contains(c))
+            .collect();
+        assert!(missing.is_empty(), "README.md's error table lacks {missing:?}");
+        let unknown: Vec<&&str> = listed
+            .iter()
+            .filter(|l| !ErrorCode::ALL.iter().any(|c| c.as_str() == **l))
+            .collect();
+        assert!(unknown.is_empty(), "README.md lists {unknown:?}, which ErrorCode does not have");
+    }
 }

@@ -4,6 +4,7 @@
 //! The key is checked and the response stored inside the creation's own write transaction,
 //! so a creation and its idempotency record commit together or not at all.
 
+use super::error::ErrorCode;
 use actix_web::dev::Payload;
 use actix_web::http::{header, StatusCode};
 use actix_web::{FromRequest, HttpRequest, HttpResponse};
@@ -35,7 +36,7 @@ impl FromRequest for IdempotencyKey {
                     Ok(IdempotencyKey(Some(s.to_string())))
                 }
                 _ => Err(ApiError::bad_request(
-                    "invalid_idempotency_key",
+                    ErrorCode::InvalidIdempotencyKey,
                     "Idempotency-Key must be 1-255 visible ASCII characters.",
                 )),
             },
@@ -126,7 +127,7 @@ pub fn once(
     if let Some((fingerprint, status, body, location)) = existing {
         if fingerprint != idem.fingerprint {
             return Err(ApiError::unprocessable(
-                "idempotency_key_reused",
+                ErrorCode::IdempotencyKeyReused,
                 "This Idempotency-Key was used with a different request body.",
             ));
         }

@@ -13,6 +13,7 @@
 //! JSON Schema counts `8398.0` as an integer, serde does not: a whole number written with a
 //! fraction is read as the integer it is, so what the spec calls an integer is accepted.
 
+use super::error::ErrorCode;
 use std::future::Future;
 use std::pin::Pin;
 
@@ -52,7 +53,7 @@ pub fn from_object<T: DeserializeOwned>(mut value: serde_json::Value) -> Result<
     }
     if !value.is_object() {
         return Err(ApiError::bad_request(
-            "malformed_body",
+            ErrorCode::MalformedBody,
             "The JSON body must be an object.",
         ));
     }
@@ -62,7 +63,7 @@ pub fn from_object<T: DeserializeOwned>(mut value: serde_json::Value) -> Result<
         let field = e.path().to_string();
         let message = e.into_inner().to_string();
         let mut err = ApiError::bad_request(
-            "malformed_body",
+            ErrorCode::MalformedBody,
             format!("The JSON body is invalid at {field}: {message}"),
         );
         if field != "." {
@@ -122,6 +123,7 @@ impl<T: DeserializeOwned + 'static> FromRequest for Json<T> {
 
 #[cfg(test)]
 mod tests {
+    use super::ErrorCode;
     use serde::Deserialize;
     use serde_json::json;
 
@@ -151,7 +153,7 @@ mod tests {
         ] {
             let err = from_object::<Login>(body).unwrap_err();
             assert_eq!(err.status.as_u16(), 400);
-            assert_eq!(err.code, "malformed_body");
+            assert_eq!(err.code, ErrorCode::MalformedBody);
         }
     }
 
@@ -174,7 +176,7 @@ mod tests {
             }
         );
         let err = from_object::<Numbers>(json!({"count": 1.5, "share": 1, "ids": []})).unwrap_err();
-        assert_eq!(err.code, "malformed_body");
+        assert_eq!(err.code, ErrorCode::MalformedBody);
         assert!(from_object::<Numbers>(json!({"count": -9.2e18, "share": 0.5, "ids": [1e19]})).is_ok());
     }
 
@@ -189,7 +191,7 @@ mod tests {
         let mut items = vec![json!({"count": 1, "share": 1, "ids": []}); 218];
         items[217] = json!({"count": "many", "share": 1, "ids": []});
         let err = from_object::<Batch>(json!({ "items": items })).unwrap_err();
-        assert_eq!(err.code, "malformed_body");
+        assert_eq!(err.code, ErrorCode::MalformedBody);
         assert_eq!(err.errors[0].field, "items[217].count");
         assert!(err.detail.contains("items[217].count"), "{}", err.detail);
     }
@@ -197,6 +199,6 @@ mod tests {
     #[test]
     fn unknown_fields_are_still_refused() {
         let err = from_object::<Login>(json!({"email": "a", "password": "p", "extra": 1})).unwrap_err();
-        assert_eq!(err.code, "malformed_body");
+        assert_eq!(err.code, ErrorCode::MalformedBody);
     }
 }

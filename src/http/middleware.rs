@@ -3,6 +3,7 @@
 //! 405 for a served path asked with a method it does not support, and 406 for an `Accept`
 //! its route cannot satisfy.
 
+use super::error::ErrorCode;
 use std::time::Instant;
 
 use actix_web::body::{BoxBody, MessageBody};
@@ -113,7 +114,7 @@ pub async fn observe(
             let (http_req, _) = res.into_parts();
             let mut replacement = ApiError::new(
                 StatusCode::METHOD_NOT_ALLOWED,
-                "method_not_allowed",
+                ErrorCode::MethodNotAllowed,
                 format!("{method} is not supported here; allowed: {allow}."),
             )
             .error_response();

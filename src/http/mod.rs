@@ -18,7 +18,7 @@ use std::net::IpAddr;
 
 use actix_web::HttpRequest;
 
-pub use error::{ApiError, FieldError};
+pub use error::{ApiError, ErrorCode, FieldError};
 pub use middleware::RequestId;
 
 /// The request id of `req` (set by the middleware).

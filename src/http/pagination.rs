@@ -3,6 +3,7 @@
 //! Lists order by their UUIDv7 id, so the cursor is simply the last id seen, base64url-encoded
 //! to keep it opaque.
 
+use super::error::ErrorCode;
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -46,7 +47,7 @@ impl PageRequest {
         let limit = limit.unwrap_or(DEFAULT_LIMIT);
         if !(1..=MAX_LIMIT).contains(&limit) {
             return Err(ApiError::bad_request(
-                "invalid_query",
+                ErrorCode::InvalidQuery,
                 format!("limit must be between 1 and {MAX_LIMIT}."),
             ));
         }
@@ -55,11 +56,11 @@ impl PageRequest {
             Some(c) => {
                 let bytes = URL_SAFE_NO_PAD
                     .decode(c)
-                    .map_err(|_| ApiError::bad_request("invalid_cursor", "The cursor is not valid."))?;
+                    .map_err(|_| ApiError::bad_request(ErrorCode::InvalidCursor, "The cursor is not valid."))?;
                 let id = String::from_utf8(bytes)
                     .ok()
                     .filter(|s| !s.is_empty() && s.len() <= 64)
-                    .ok_or_else(|| ApiError::bad_request("invalid_cursor", "The cursor is not valid."))?;
+                    .ok_or_else(|| ApiError::bad_request(ErrorCode::InvalidCursor, "The cursor is not valid."))?;
                 Some(id)
             }
         };

@@ -1,5 +1,6 @@
 //! The operator's view of the notification outbox and its delivery log, and retrying dead ones.
 
+use crate::http::ErrorCode;
 use std::collections::HashMap;
 
 use actix_web::{get, post, web, HttpRequest, HttpResponse};
@@ -238,7 +239,7 @@ pub async fn retry_notification(
             let before = load_one(conn, &id)?;
             if before.status != NotificationStatus::Dead {
                 return Err(ApiError::unprocessable(
-                    "notification_not_dead",
+                    ErrorCode::NotificationNotDead,
                     format!("The notification is {}; only dead ones can be retried.", before.status),
                 )
                 .with_context(serde_json::json!({ "status": before.status })));

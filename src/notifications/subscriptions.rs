@@ -1,6 +1,7 @@
 //! `/subscriptions`: signed-in users subscribe themselves; an address without an account
 //! subscribes with double opt-in (one confirmation email, nothing else until confirmed).
 
+use crate::http::ErrorCode;
 use std::future::Future;
 use std::pin::Pin;
 
@@ -492,7 +493,7 @@ pub fn confirm(conn: &mut DbConn, hash: &str, public_url: &str, actor: &Actor) -
     confirmed.confirmed_at = Some(now());
     if !model::update(conn, &confirmed)? {
         return Err(ApiError::conflict(
-            "retry",
+            ErrorCode::Retry,
             "A concurrent change interfered; retry the request.",
         ));
     }

@@ -3,6 +3,7 @@
 //! mail clients send it) ends the subscription at once: no sign-in, no redirect, idempotent,
 //! and whatever was not sent yet is cancelled.
 
+use crate::http::ErrorCode;
 use actix_web::http::header;
 use actix_web::{get, post, web, HttpRequest, HttpResponse};
 use serde::{Deserialize, Serialize};
@@ -163,7 +164,7 @@ fn one_click(content_type: &str, body: &[u8]) -> Result<bool, ApiError> {
         }
         _ => Err(ApiError::new(
             actix_web::http::StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "unsupported_media_type",
+            ErrorCode::UnsupportedMediaType,
             "The body must be the form List-Unsubscribe=One-Click (application/x-www-form-urlencoded).",
         )),
     }
@@ -201,7 +202,7 @@ pub async fn unsubscribe(
         .unwrap_or_default();
     if !one_click(content_type, &body)? {
         return Err(ApiError::bad_request(
-            "malformed_body",
+            ErrorCode::MalformedBody,
             "The body must be the form List-Unsubscribe=One-Click (RFC 8058).",
         ));
     }

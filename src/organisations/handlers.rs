@@ -1,3 +1,4 @@
+use crate::http::ErrorCode;
 use actix_web::{get, patch, post, web, HttpRequest, HttpResponse};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -126,7 +127,7 @@ pub async fn create_organisation(
             idempotency::once(conn, idem.as_ref(), &ctx.user_id, |conn| {
                 if let Some(existing) = model::slug_taken(conn, &body.slug, None)? {
                     return Err(
-                        ApiError::conflict("slug_taken", "An organisation with this slug exists.")
+                        ApiError::conflict(ErrorCode::SlugTaken, "An organisation with this slug exists.")
                             .with_context(serde_json::json!({ "existing_id": existing })),
                     );
                 }
@@ -231,7 +232,7 @@ pub async fn update_organisation(
             if let Some(slug) = patch.slug {
                 if model::slug_taken(conn, &slug, Some(&id))?.is_some() {
                     return Err(ApiError::conflict(
-                        "slug_taken",
+                        ErrorCode::SlugTaken,
                         "An organisation with this slug exists.",
                     ));
                 }

@@ -1,3 +1,4 @@
+use crate::http::ErrorCode;
 use actix_web::{delete, get, post, web, HttpRequest, HttpResponse};
 use chrono::Duration;
 use serde::{Deserialize, Serialize};
@@ -81,7 +82,7 @@ pub async fn create_invitation(
             idempotency::once(conn, idem.as_ref(), &ctx.user_id, |conn| {
                 if model::email_taken(conn, &email)? {
                     return Err(ApiError::conflict(
-                        "user_exists",
+                        ErrorCode::UserExists,
                         "A user with this email already exists.",
                     ));
                 }
@@ -287,10 +288,10 @@ pub fn accept(
     rid: Option<String>,
 ) -> Result<User, ApiError> {
     let (org_id, email, role) = model::consume_invitation(conn, token)?
-        .ok_or_else(|| ApiError::bad_request("invalid_token", "The invitation is invalid, used or expired."))?;
+        .ok_or_else(|| ApiError::bad_request(ErrorCode::InvalidToken, "The invitation is invalid, used or expired."))?;
     if model::email_taken(conn, &email)? {
         return Err(ApiError::conflict(
-            "user_exists",
+            ErrorCode::UserExists,
             "A user with this email already exists.",
         ));
     }

@@ -1,3 +1,4 @@
+use crate::http::ErrorCode;
 use actix_web::{delete, get, patch, web, HttpRequest, HttpResponse};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -126,7 +127,7 @@ pub struct MemberPatch {
 }
 
 fn last_admin() -> ApiError {
-    ApiError::conflict("last_admin", "An organisation must keep at least one admin.")
+    ApiError::conflict(ErrorCode::LastAdmin, "An organisation must keep at least one admin.")
 }
 
 /// Change a member's role

@@ -6,6 +6,7 @@ use super::model::ReleaseRow;
 use super::Stage;
 use crate::db::DbConn;
 use crate::http::ApiError;
+use crate::http::ErrorCode;
 use crate::review_packs::model::{self as packs, PackRow, PackSummary, ReviewSnapshot};
 
 /// The stages that need a review pack.
@@ -59,7 +60,7 @@ pub fn check(
         }
         if needs_pack(stage) {
             return Err(ApiError::unprocessable(
-                "review_pack_required",
+                ErrorCode::ReviewPackRequired,
                 format!(
                     "Moving release {} to {stage} needs the evidence it rests on: give review_pack_id, a review \
                      pack of one of its UIT windows (POST /api/v1/uit-windows/{{id}}/review-packs).",
@@ -88,7 +89,7 @@ pub fn check(
                 .map(|c| c.description.clone())
                 .collect();
             return Err(ApiError::unprocessable(
-                "exit_criteria_unmet",
+                ErrorCode::ExitCriteriaUnmet,
                 format!(
                     "Review pack \"{}\" does not meet its window's exit criteria: {}. Give override_reason to \
                      go ahead anyway; the override is recorded and announced.",

@@ -1,3 +1,4 @@
+use crate::http::ErrorCode;
 use actix_web::{get, patch, post, web, HttpRequest, HttpResponse};
 use chrono::{Datelike, NaiveDate};
 use serde::{Deserialize, Deserializer, Serialize};
@@ -37,7 +38,7 @@ fn check_notes(v: &mut Validator, notes: &str) {
 }
 
 fn name_taken(existing_id: String) -> ApiError {
-    ApiError::conflict("release_name_taken", "A release with this name exists.")
+    ApiError::conflict(ErrorCode::ReleaseNameTaken, "A release with this name exists.")
         .with_context(serde_json::json!({ "existing_id": existing_id }))
 }
 

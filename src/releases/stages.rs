@@ -1,5 +1,6 @@
 //! Moving a release along its track, and the record of every move.
 
+use crate::http::ErrorCode;
 use actix_web::{get, post, web, HttpRequest, HttpResponse};
 use chrono::{DateTime, Datelike, Duration, SubsecRound, Utc};
 use serde::{Deserialize, Serialize};
@@ -59,7 +60,7 @@ fn illegal_move(current: Stage) -> ApiError {
     } else {
         format!("Release is in {current}; it can move to {}.", names.join(" or "))
     };
-    ApiError::unprocessable("illegal_stage_move", detail)
+    ApiError::unprocessable(ErrorCode::IllegalStageMove, detail)
         .with_context(serde_json::json!({ "current": current, "allowed": allowed }))
 }
 
@@ -71,7 +72,7 @@ fn out_of_order(
     previous_at: chrono::NaiveDateTime,
 ) -> ApiError {
     ApiError::unprocessable(
-        "stage_move_out_of_order",
+        ErrorCode::StageMoveOutOfOrder,
         format!(
             "{stage} would take effect {}, before the move it follows ({previous}) takes effect {}. \
              Moves take effect in the order they are decided: choose an effective_at on or after {}.",
@@ -159,7 +160,7 @@ pub async fn move_stage(
             if body.stage.is_deployment() && row.kind() != ReleaseKind::UnplannedMaintenance && effective_at < earliest
             {
                 return Err(ApiError::unprocessable(
-                    "insufficient_notice",
+                    ErrorCode::InsufficientNotice,
                     format!(
                         "OTA deployment needs at least {DEPLOYMENT_NOTICE_DAYS} days' notice (SEC Appendix AB): \
                          {} would start {}, but the earliest start for notice given now is {}. \

@@ -9,6 +9,7 @@
 //! organisation, deletes a comment: softly, so the thread keeps its shape (the comment lists
 //! as deleted, without its body) and the audit row keeps what it said.
 
+use crate::http::ErrorCode;
 use actix_web::{delete, get, post, web, HttpRequest, HttpResponse};
 use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::prelude::*;
@@ -116,7 +117,7 @@ pub fn snapshot_readable(conn: &mut DbConn, ctx: &AuthContext, snapshot: &serde_
     };
     match readable(conn, ctx, result_id) {
         Ok(_) => Ok(true),
-        Err(e) if e.code == "not_found" => Ok(false),
+        Err(e) if e.code == ErrorCode::NotFound => Ok(false),
         Err(e) => Err(e),
     }
 }

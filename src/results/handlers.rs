@@ -1,3 +1,4 @@
+use crate::http::ErrorCode;
 use actix_web::{get, patch, post, web, HttpRequest, HttpResponse};
 use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::prelude::*;
@@ -69,7 +70,7 @@ pub async fn create_result(
                     .optional()?;
                 if let Some(id) = existing {
                     return Err(ApiError::conflict(
-                        "result_exists",
+                        ErrorCode::ResultExists,
                         "Your organisation already has a result for this window, device set and scenario; amend it with PATCH.",
                     )
                     .with_context(serde_json::json!({ "existing_id": id })));

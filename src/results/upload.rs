@@ -3,6 +3,7 @@
 //! blocking pool, never on an HTTP worker; the report is placed (device set and scenario of
 //! every test case) and written in one transaction with the batch's upsert rules.
 
+use crate::http::ErrorCode;
 use std::collections::{HashMap, HashSet};
 
 use actix_web::http::{header, StatusCode};
@@ -64,13 +65,16 @@ fn body_kind(req: &HttpRequest) -> Result<Body, ApiError> {
     }
     Err(ApiError::new(
         StatusCode::UNSUPPORTED_MEDIA_TYPE,
-        "unsupported_media_type",
+        ErrorCode::UnsupportedMediaType,
         "The request body must be JUnit XML (application/xml), or a multipart/form-data form with the report as its `file` part.",
     ))
 }
 
 fn invalid(message: impl std::fmt::Display) -> ApiError {
-    ApiError::bad_request("invalid_junit", format!("The JUnit report is invalid: {message}."))
+    ApiError::bad_request(
+        ErrorCode::InvalidJunit,
+        format!("The JUnit report is invalid: {message}."),
+    )
 }
 
 /// Unpacks and parses the report, and binds the idempotency key to what it says (not to a

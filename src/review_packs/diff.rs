@@ -1,6 +1,7 @@
 //! What changed between two review packs of one window, from their stored indexes (one line
 //! per criterion `K`, non-empty cell `C` and result `R`, results in id order).
 
+use crate::http::ErrorCode;
 use std::collections::BTreeMap;
 
 use serde::Serialize;
@@ -115,7 +116,7 @@ pub fn diff(conn: &mut DbConn, id: &str, against: &str) -> Result<PackDiff, ApiE
     let from = model::find(conn, against)?.ok_or_else(|| ApiError::invalid_field("against", "no such review pack"))?;
     if from.window_id != to.window_id {
         return Err(ApiError::unprocessable(
-            "packs_of_different_windows",
+            ErrorCode::PacksOfDifferentWindows,
             "Only packs of the same UIT window can be compared.",
         )
         .with_context(serde_json::json!({ "uit_window_id": to.window_id, "against_uit_window_id": from.window_id })));

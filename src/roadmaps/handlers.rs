@@ -1,3 +1,4 @@
+use crate::http::ErrorCode;
 use actix_web::{delete, get, patch, post, web, HttpRequest, HttpResponse};
 use chrono::{Datelike, NaiveDate};
 use serde::{Deserialize, Serialize};
@@ -28,7 +29,7 @@ pub fn check_range(from: Option<NaiveDate>, to: Option<NaiveDate>) -> Result<(),
     for d in [from, to].into_iter().flatten() {
         if !(0..=9999).contains(&d.year()) {
             return Err(ApiError::bad_request(
-                "invalid_query",
+                ErrorCode::InvalidQuery,
                 "from and to must be dates with a four-digit year (YYYY-MM-DD).",
             ));
         }

@@ -1,5 +1,6 @@
 //! Reading roadmaps: an item's history, and the cross-product view for a date range.
 
+use crate::http::ErrorCode;
 use actix_web::{get, web, HttpRequest, HttpResponse};
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
@@ -145,7 +146,7 @@ pub async fn roadmap_view(
         .await?;
     if rows.len() as i64 > MAX_VIEW_ITEMS {
         return Err(ApiError::unprocessable(
-            "range_too_large",
+            ErrorCode::RangeTooLarge,
             format!("More than {MAX_VIEW_ITEMS} roadmap items are planned in this range; narrow from and to."),
         )
         .with_context(serde_json::json!({ "max_items": MAX_VIEW_ITEMS })));

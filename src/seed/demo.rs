@@ -2,6 +2,7 @@
 //! Organisation names are invented; the shapes (N/N-1 firmware, North and Central/South
 //! Comms Hubs, a SEC release in UIT with an open window) follow the industry's.
 
+use crate::http::ErrorCode;
 use chrono::{Duration, NaiveDate};
 use diesel::prelude::*;
 
@@ -117,7 +118,7 @@ pub fn seed(conn: &mut DbConn) -> Result<Demo, ApiError> {
     let existing: i64 = device_models::table.count().get_result(conn)?;
     if existing > 0 {
         return Err(ApiError::conflict(
-            "not_empty",
+            ErrorCode::NotEmpty,
             "the catalogue already holds data; seed-demo wants a fresh database",
         ));
     }
@@ -126,7 +127,7 @@ pub fn seed(conn: &mut DbConn) -> Result<Demo, ApiError> {
         .order(organisations::id)
         .select((organisations::id, organisations::slug))
         .first(conn)
-        .map_err(|_| ApiError::unprocessable("no_operator", "start the server once (or run migrate) first"))?;
+        .map_err(|_| ApiError::unprocessable(ErrorCode::NoOperator, "start the server once (or run migrate) first"))?;
     let hash = password::hash_blocking(DEMO_PASSWORD)?;
     let now = now();
     let today = now.date();

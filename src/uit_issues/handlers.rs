@@ -1,5 +1,6 @@
 //! Raising, listing, reading and editing UIT issues.
 
+use crate::http::ErrorCode;
 use actix_web::{get, patch, post, web, HttpRequest, HttpResponse};
 use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -400,7 +401,7 @@ pub async fn update_issue(
             if let Some(org) = reassign {
                 if !before.status().is_pending() {
                     return Err(ApiError::unprocessable(
-                        "uit_issue_not_pending",
+                        ErrorCode::UitIssueNotPending,
                         format!(
                             "The issue is {}; only an open or triaged issue is passed to another resolving party.",
                             before.status

@@ -1,6 +1,7 @@
 //! Moving a UIT issue along its status track, its history, and turning it into a defect mask.
 
 use crate::audit;
+use crate::http::ErrorCode;
 use actix_web::{get, post, web, HttpRequest, HttpResponse};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -42,7 +43,7 @@ fn illegal(from: IssueStatus, to: IssueStatus) -> ApiError {
         format!("it can move to {}", names.join(" or "))
     };
     ApiError::unprocessable(
-        "illegal_transition",
+        ErrorCode::IllegalTransition,
         format!("The issue is {from}; it cannot move to {to}: {next}."),
     )
     .with_context(serde_json::json!({ "from": from, "to": to, "allowed": allowed }))
@@ -258,7 +259,7 @@ pub async fn convert_issue(
             idempotency::once(conn, idem.as_ref(), &ctx.user_id, |conn| {
                 if let Some(existing) = &before.defect_mask_id {
                     return Err(ApiError::conflict(
-                        "uit_issue_already_converted",
+                        ErrorCode::UitIssueAlreadyConverted,
                         "This issue is already a defect mask.",
                     )
                     .with_context(serde_json::json!({ "defect_mask_id": existing })));

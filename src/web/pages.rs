@@ -2,6 +2,7 @@
 //! Each calls the domain function its API twin calls; a GET never changes anything; every
 //! POST checks its CSRF token first and answers 403 without one.
 
+use crate::http::ErrorCode;
 use actix_web::http::{header, StatusCode};
 use actix_web::{web, HttpRequest, HttpResponse};
 use askama::Template;
@@ -562,7 +563,7 @@ pub async fn reset_password(state: web::Data<AppState>, req: HttpRequest, body: 
                 StatusCode::UNPROCESSABLE_ENTITY,
             ));
         }
-        Err(e) if e.code == "invalid_token" => return Ok(reset_dead_end()),
+        Err(e) if e.code == ErrorCode::InvalidToken => return Ok(reset_dead_end()),
         Err(e) => return Err(e),
     }
     let mut res = message(
@@ -695,8 +696,8 @@ pub async fn accept_invitation(state: web::Data<AppState>, req: HttpRequest, bod
         .await;
     match started {
         Ok(secret) => Ok(signed_in(&state, &secret, "/")),
-        Err(e) if e.code == "invalid_token" => Ok(invitation_dead_end()),
-        Err(e) if e.code == "user_exists" => Ok(message(
+        Err(e) if e.code == ErrorCode::InvalidToken => Ok(invitation_dead_end()),
+        Err(e) if e.code == ErrorCode::UserExists => Ok(message(
             StatusCode::CONFLICT,
             Exposure::Private,
             "You have an account already",

@@ -1,3 +1,4 @@
+use crate::http::ErrorCode;
 use actix_web::{get, patch, post, web, HttpRequest, HttpResponse};
 use chrono::{DateTime, Datelike, Duration, NaiveDateTime, SubsecRound, Utc};
 use serde::{Deserialize, Serialize};
@@ -37,7 +38,7 @@ fn check_release_in_progress(release: &ReleaseRow) -> Result<(), ApiError> {
     let stage = release.stage();
     if stage.is_finished() {
         return Err(ApiError::unprocessable(
-            "release_finished",
+            ErrorCode::ReleaseFinished,
             format!(
                 "Release {} is {stage}; its UIT windows cannot be scheduled or moved.",
                 release.name
@@ -54,7 +55,7 @@ fn check_length(release: &ReleaseRow, opens_at: NaiveDateTime, closes_at: NaiveD
     if release.kind() == ReleaseKind::PlannedMaintenance && length > Duration::days(PLANNED_MAINTENANCE_MAX_DAYS) {
         let days = length.num_seconds() as f64 / 86_400.0;
         return Err(ApiError::unprocessable(
-            "window_too_long",
+            ErrorCode::WindowTooLong,
             format!(
                 "A planned_maintenance release's UIT window may last at most {PLANNED_MAINTENANCE_MAX_DAYS} days; \
                  this one lasts {days:.1} days."
@@ -77,7 +78,7 @@ fn default_name(conn: &mut DbConn, release: &ReleaseRow, opens_at: NaiveDateTime
         }
     }
     Err(ApiError::conflict(
-        "window_name_taken",
+        ErrorCode::WindowNameTaken,
         "Too many windows of this release open in this month; name the window.",
     ))
 }
@@ -234,10 +235,11 @@ pub async fn create_window(
                     Some(name) => {
                         let name = name.trim().to_string();
                         if let Some(existing) = model::name_taken(conn, &name)? {
-                            return Err(
-                                ApiError::conflict("window_name_taken", "A UIT window with this name exists.")
-                                    .with_context(serde_json::json!({ "existing_id": existing })),
-                            );
+                            return Err(ApiError::conflict(
+                                ErrorCode::WindowNameTaken,
+                                "A UIT window with this name exists.",
+                            )
+                            .with_context(serde_json::json!({ "existing_id": existing })));
                         }
                         name
                     }
@@ -401,7 +403,7 @@ pub async fn update_window(
             if_match.check(before_row.version)?;
             if before_row.cancelled_at.is_some() {
                 return Err(ApiError::unprocessable(
-                    "window_cancelled",
+                    ErrorCode::WindowCancelled,
                     format!("{} is cancelled; a cancelled window cannot change.", before.name),
                 ));
             }

@@ -1,5 +1,6 @@
 //! Organisations taking part in a UIT window.
 
+use crate::http::ErrorCode;
 use actix_web::{get, post, web, HttpRequest, HttpResponse};
 use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::prelude::*;
@@ -35,7 +36,7 @@ pub fn accepts_joining(window: &model::WindowRow, at: NaiveDateTime) -> Result<(
     let status = window.status_at(at);
     if matches!(status, WindowStatus::Closed | WindowStatus::Cancelled) {
         return Err(ApiError::unprocessable(
-            "window_not_open_for_joining",
+            ErrorCode::WindowNotOpenForJoining,
             format!(
                 "{} is {status}; only scheduled and open windows can be joined.",
                 window.name

@@ -1,5 +1,6 @@
 //! Business scenarios a UIT window asks participants to run.
 
+use crate::http::ErrorCode;
 use actix_web::{get, post, web, HttpRequest, HttpResponse};
 use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::prelude::*;
@@ -185,7 +186,7 @@ pub async fn create_scenario(
                     diesel::select(diesel::dsl::exists(scenarios::table.find(&body.code))).get_result(conn)?;
                 if exists {
                     return Err(
-                        ApiError::conflict("scenario_code_taken", "A scenario with this code exists.")
+                        ApiError::conflict(ErrorCode::ScenarioCodeTaken, "A scenario with this code exists.")
                             .with_context(serde_json::json!({ "existing_code": body.code })),
                     );
                 }
