@@ -435,6 +435,9 @@ mod tests {
             .iter()
             .filter(|l| !ErrorCode::ALL.iter().any(|c| c.as_str() == **l))
             .collect();
-        assert!(unknown.is_empty(), "README.md lists {unknown:?}, which ErrorCode does not have");
+        assert!(
+            unknown.is_empty(),
+            "README.md lists {unknown:?}, which ErrorCode does not have"
+        );
     }
 }
