@@ -1,6 +1,5 @@
 //! First start: with an empty database, an operator organisation and its admin are created.
 
-use crate::http::ErrorCode;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -11,6 +10,7 @@ use crate::auth::{password, tokens, OrgKind, Role};
 use crate::db::schema::organisations;
 use crate::db::{write_tx, DbConn};
 use crate::http::ApiError;
+use crate::http::ErrorCode;
 use crate::organisations::model::{self, Organisation, User};
 
 /// What `create_operator` made.

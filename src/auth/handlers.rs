@@ -1,6 +1,5 @@
 //! Login, refresh, logout and password reset.
 
-use crate::http::ErrorCode;
 use actix_web::{post, web, HttpRequest, HttpResponse};
 use chrono::Duration;
 use serde::{Deserialize, Serialize};
@@ -13,6 +12,7 @@ use crate::http::json::Json;
 use crate::http::ratelimit::{Bucket, Spend};
 use crate::http::responses::{TooManyRequests, Unauthorized, Unprocessable};
 use crate::http::validate::{normalise_email, Validator};
+use crate::http::ErrorCode;
 use crate::http::{client_ip, request_id, ApiError};
 use crate::mail::{self, Template};
 use crate::AppState;

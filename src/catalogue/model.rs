@@ -1,6 +1,5 @@
 //! Device models and firmware versions: enums, lifecycle rules, rows and queries.
 
-use crate::http::ErrorCode;
 use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
 use diesel::prelude::*;
 use serde::Serialize;
@@ -10,6 +9,7 @@ use super::version;
 use crate::db::schema::{device_models as dm, firmware_upgrade_paths as up, firmware_versions as fw, organisations};
 use crate::db::{new_id, now, DbConn};
 use crate::http::ApiError;
+use crate::http::ErrorCode;
 
 crate::text_enum!(
     /// The kind of smart-metering device.

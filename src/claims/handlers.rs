@@ -1,4 +1,3 @@
-use crate::http::ErrorCode;
 use actix_web::http::header;
 use actix_web::{delete, get, post, web, HttpRequest, HttpResponse};
 use diesel::prelude::*;
@@ -15,6 +14,7 @@ use crate::http::json::Json;
 use crate::http::pagination::{page_response, Page, PageRequest};
 use crate::http::responses::*;
 use crate::http::ApiError;
+use crate::http::ErrorCode;
 use crate::windows::{self, WindowStatus};
 use crate::AppState;
 

@@ -320,7 +320,7 @@ pub async fn update_library_contact(
     let (version, contact) = state
         .db
         .write_as(caller, move |conn, ctx| {
-            model::lock(conn, &id)?;
+            crate::db::lock_row(conn, crate::db::Lockable::LibraryContacts, &id)?;
             let before_row = model::find(conn, &id)?.ok_or_else(ApiError::not_found)?;
             authorise(&ctx, &before_row.manufacturer_org_id)?;
             if_match.check(before_row.version)?;
@@ -390,7 +390,7 @@ pub async fn delete_library_contact(
     state
         .db
         .write_as(caller, move |conn, ctx| {
-            model::lock(conn, &id)?;
+            crate::db::lock_row(conn, crate::db::Lockable::LibraryContacts, &id)?;
             let row = model::find(conn, &id)?.ok_or_else(ApiError::not_found)?;
             authorise(&ctx, &row.manufacturer_org_id)?;
             if_match.check(row.version)?;

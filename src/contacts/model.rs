@@ -201,17 +201,6 @@ pub fn find(conn: &mut DbConn, id: &str) -> QueryResult<Option<ContactRow>> {
         .optional()
 }
 
-/// Serialises changes to one contact (PostgreSQL row lock; SQLite's write transaction already
-/// holds the single write lock).
-pub fn lock(conn: &mut DbConn, id: &str) -> QueryResult<()> {
-    if let DbConn::Pg(_) = conn {
-        diesel::sql_query("SELECT id FROM library_contacts WHERE id = $1 FOR UPDATE")
-            .bind::<diesel::sql_types::Text, _>(id)
-            .execute(conn)?;
-    }
-    Ok(())
-}
-
 pub fn insert(conn: &mut DbConn, row: &ContactRow) -> QueryResult<()> {
     diesel::insert_into(lc::table).values(row).execute(conn).map(|_| ())
 }

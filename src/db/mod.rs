@@ -269,6 +269,41 @@ where
     }
 }
 
+/// A table whose rows a write may lock before reading them (see [`lock_row`]).
+#[derive(Debug, Clone, Copy)]
+pub enum Lockable {
+    Organisations,
+    Releases,
+    RoadmapItems,
+    LibraryContacts,
+    UitWindows,
+}
+
+impl Lockable {
+    fn statement(self) -> &'static str {
+        match self {
+            Lockable::Organisations => "SELECT id FROM organisations WHERE id = $1 FOR UPDATE",
+            Lockable::Releases => "SELECT id FROM releases WHERE id = $1 FOR UPDATE",
+            Lockable::RoadmapItems => "SELECT id FROM roadmap_items WHERE id = $1 FOR UPDATE",
+            Lockable::LibraryContacts => "SELECT id FROM library_contacts WHERE id = $1 FOR UPDATE",
+            Lockable::UitWindows => "SELECT id FROM uit_windows WHERE id = $1 FOR UPDATE",
+        }
+    }
+}
+
+/// Serialises the writes of one row for the rest of the transaction: a read-check-write
+/// (a version check, a rule over the row's neighbours) then sees no concurrent change. On
+/// PostgreSQL a row lock; on SQLite nothing, as [`write_tx`] already holds the database's one
+/// write lock from `BEGIN IMMEDIATE`.
+pub fn lock_row(conn: &mut DbConn, table: Lockable, id: &str) -> QueryResult<()> {
+    if let DbConn::Pg(_) = conn {
+        diesel::sql_query(table.statement())
+            .bind::<diesel::sql_types::Text, _>(id)
+            .execute(conn)?;
+    }
+    Ok(())
+}
+
 /// The backend type of [`DbConn`], for boxed queries.
 pub type DbBackend = <DbConn as Connection>::Backend;
 

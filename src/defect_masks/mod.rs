@@ -1,5 +1,6 @@
 //! Defect masks: industry-wide known defects, and the organisations that follow them.
 
+pub mod adoptions;
 pub mod handlers;
 pub mod model;
 
@@ -8,6 +9,6 @@ pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
         .service(handlers::create_defect_mask)
         .service(handlers::get_defect_mask)
         .service(handlers::update_defect_mask)
-        .service(handlers::adopt_defect_mask)
-        .service(handlers::list_adoptions);
+        .service(adoptions::adopt_defect_mask)
+        .service(adoptions::list_adoptions);
 }

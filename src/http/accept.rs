@@ -6,7 +6,6 @@
 //! our JSON. Routes with several representations (the matrix: JSON or CSV) pick with
 //! [`prefers`].
 
-use super::error::ErrorCode;
 use std::collections::HashMap;
 use std::sync::OnceLock;
 
@@ -15,6 +14,7 @@ use actix_web::http::StatusCode;
 use actix_web::HttpRequest;
 
 use super::error::ApiError;
+use super::error::ErrorCode;
 use super::methods;
 
 /// One media range of an `Accept` header.

@@ -4,7 +4,6 @@
 //! The key is checked and the response stored inside the creation's own write transaction,
 //! so a creation and its idempotency record commit together or not at all.
 
-use super::error::ErrorCode;
 use actix_web::dev::Payload;
 use actix_web::http::{header, StatusCode};
 use actix_web::{FromRequest, HttpRequest, HttpResponse};
@@ -13,6 +12,7 @@ use diesel::prelude::*;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
+use super::error::ErrorCode;
 use super::error::{ApiError, PROBLEM_JSON};
 use crate::db::schema::idempotency_keys as ik;
 use crate::db::{now, DbConn};

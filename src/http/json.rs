@@ -13,7 +13,6 @@
 //! JSON Schema counts `8398.0` as an integer, serde does not: a whole number written with a
 //! fraction is read as the integer it is, so what the spec calls an integer is accepted.
 
-use super::error::ErrorCode;
 use std::future::Future;
 use std::pin::Pin;
 
@@ -21,6 +20,7 @@ use actix_web::dev::Payload;
 use actix_web::{web, FromRequest, HttpRequest};
 use serde::de::DeserializeOwned;
 
+use super::error::ErrorCode;
 use super::error::{ApiError, FieldError};
 use super::unique_keys::UniqueKeys;
 

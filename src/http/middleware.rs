@@ -3,7 +3,6 @@
 //! 405 for a served path asked with a method it does not support, and 406 for an `Accept`
 //! its route cannot satisfy.
 
-use super::error::ErrorCode;
 use std::time::Instant;
 
 use actix_web::body::{BoxBody, MessageBody};
@@ -14,6 +13,7 @@ use actix_web::middleware::Next;
 use actix_web::{web, HttpMessage, ResponseError};
 use tracing::Instrument;
 
+use super::error::ErrorCode;
 use super::error::{ApiError, PROBLEM_JSON};
 use super::{accept, methods};
 use crate::AppState;

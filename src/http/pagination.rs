@@ -3,7 +3,6 @@
 //! Lists order by their UUIDv7 id, so the cursor is simply the last id seen, base64url-encoded
 //! to keep it opaque.
 
-use super::error::ErrorCode;
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -12,6 +11,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::error::ApiError;
+use super::error::ErrorCode;
 
 pub const DEFAULT_LIMIT: i64 = 50;
 pub const MAX_LIMIT: i64 = 500;

@@ -1,6 +1,5 @@
 //! The operator's view of the notification outbox and its delivery log, and retrying dead ones.
 
-use crate::http::ErrorCode;
 use std::collections::HashMap;
 
 use actix_web::{get, post, web, HttpRequest, HttpResponse};
@@ -17,6 +16,7 @@ use crate::db::{now, DbConn};
 use crate::http::pagination::{page_response, Page, PageRequest};
 use crate::http::responses::*;
 use crate::http::ApiError;
+use crate::http::ErrorCode;
 use crate::AppState;
 
 crate::text_enum!(

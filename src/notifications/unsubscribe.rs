@@ -3,7 +3,6 @@
 //! mail clients send it) ends the subscription at once: no sign-in, no redirect, idempotent,
 //! and whatever was not sent yet is cancelled.
 
-use crate::http::ErrorCode;
 use actix_web::http::header;
 use actix_web::{get, post, web, HttpRequest, HttpResponse};
 use serde::{Deserialize, Serialize};
@@ -13,6 +12,7 @@ use super::model::{self, describe_topics, SubscriptionRow};
 use super::{Mode, SubscriptionStatus};
 use crate::audit::{self, Actor, Change};
 use crate::http::responses::*;
+use crate::http::ErrorCode;
 use crate::http::{request_id, ApiError};
 use crate::AppState;
 

@@ -1,4 +1,3 @@
-use crate::http::ErrorCode;
 use actix_web::{get, patch, post, web, HttpRequest, HttpResponse};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -13,6 +12,7 @@ use crate::http::pagination::{page_response, Page, PageRequest};
 use crate::http::responses::*;
 use crate::http::validate::Validator;
 use crate::http::ApiError;
+use crate::http::ErrorCode;
 use crate::AppState;
 
 #[derive(Debug, Deserialize, IntoParams)]

@@ -1,4 +1,3 @@
-use crate::http::ErrorCode;
 use actix_web::{delete, get, post, web, HttpRequest, HttpResponse};
 use chrono::Duration;
 use serde::{Deserialize, Serialize};
@@ -15,6 +14,7 @@ use crate::http::pagination::{page_response, Page, PageRequest};
 use crate::http::ratelimit::{Bucket, Spend};
 use crate::http::responses::*;
 use crate::http::validate::{normalise_email, Validator};
+use crate::http::ErrorCode;
 use crate::http::{client_ip, request_id, ApiError};
 use crate::mail::{self, Template};
 use crate::AppState;

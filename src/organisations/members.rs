@@ -1,4 +1,3 @@
-use crate::http::ErrorCode;
 use actix_web::{delete, get, patch, web, HttpRequest, HttpResponse};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -12,6 +11,7 @@ use crate::http::json::Json;
 use crate::http::pagination::{page_response, Page, PageRequest};
 use crate::http::responses::*;
 use crate::http::ApiError;
+use crate::http::ErrorCode;
 use crate::AppState;
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -166,7 +166,7 @@ pub async fn update_member(
         .db
         .write_as(caller, move |conn, ctx| {
             authorise_admin(conn, &ctx, &org_id)?;
-            model::lock_org(conn, &org_id)?;
+            crate::db::lock_row(conn, crate::db::Lockable::Organisations, &org_id)?;
             let before = model::find_user(conn, &user_id)?
                 .filter(|u| u.org_id == org_id)
                 .ok_or_else(ApiError::not_found)?;
@@ -223,7 +223,7 @@ pub async fn remove_member(
         .db
         .write_as(caller, move |conn, ctx| {
             authorise_admin(conn, &ctx, &org_id)?;
-            model::lock_org(conn, &org_id)?;
+            crate::db::lock_row(conn, crate::db::Lockable::Organisations, &org_id)?;
             let before = model::find_user(conn, &user_id)?
                 .filter(|u| u.org_id == org_id)
                 .ok_or_else(ApiError::not_found)?;

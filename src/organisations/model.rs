@@ -241,17 +241,6 @@ pub fn admin_count(conn: &mut DbConn, org_id: &str) -> QueryResult<i64> {
         .get_result(conn)
 }
 
-/// Serialises membership changes of one organisation (PostgreSQL row lock; on SQLite the
-/// write transaction already holds the database's single write lock).
-pub fn lock_org(conn: &mut DbConn, org_id: &str) -> QueryResult<()> {
-    if let DbConn::Pg(_) = conn {
-        diesel::sql_query("SELECT id FROM organisations WHERE id = $1 FOR UPDATE")
-            .bind::<diesel::sql_types::Text, _>(org_id)
-            .execute(conn)?;
-    }
-    Ok(())
-}
-
 pub fn set_role(conn: &mut DbConn, user_id: &str, role: Role, version: i64) -> QueryResult<bool> {
     let n = diesel::update(users::table.find(user_id).filter(users::version.eq(version)))
         .set((

@@ -1,4 +1,3 @@
-use crate::http::ErrorCode;
 use actix_web::{get, patch, post, web, HttpRequest, HttpResponse};
 use chrono::{Datelike, NaiveDate};
 use serde::{Deserialize, Deserializer, Serialize};
@@ -17,6 +16,7 @@ use crate::http::pagination::{page_response, Page, PageRequest};
 use crate::http::responses::*;
 use crate::http::validate::Validator;
 use crate::http::ApiError;
+use crate::http::ErrorCode;
 use crate::AppState;
 
 /// Longest `notes`, in characters.
@@ -306,7 +306,7 @@ pub async fn update_release(
         .db
         .write_as(caller, move |conn, ctx| {
             ctx.require(Capability::ManageIndustry)?;
-            model::lock(conn, &id)?;
+            crate::db::lock_row(conn, crate::db::Lockable::Releases, &id)?;
             let (before_row, before) = model::load(conn, &id)?;
             let mut v = Validator::new();
             if let Some(name) = &patch.name {

@@ -208,17 +208,6 @@ pub fn find(conn: &mut DbConn, id: &str) -> QueryResult<Option<ReleaseRow>> {
         .optional()
 }
 
-/// Serialises changes to one release (PostgreSQL row lock; on SQLite the write transaction
-/// already holds the database's single write lock).
-pub fn lock(conn: &mut DbConn, id: &str) -> QueryResult<()> {
-    if let DbConn::Pg(_) = conn {
-        diesel::sql_query("SELECT id FROM releases WHERE id = $1 FOR UPDATE")
-            .bind::<diesel::sql_types::Text, _>(id)
-            .execute(conn)?;
-    }
-    Ok(())
-}
-
 /// The release with its firmware; 404 when missing.
 pub fn load(conn: &mut DbConn, id: &str) -> Result<(ReleaseRow, Release), ApiError> {
     let row = find(conn, id)?.ok_or_else(ApiError::not_found)?;

@@ -1,6 +1,5 @@
 //! Moving a release along its track, and the record of every move.
 
-use crate::http::ErrorCode;
 use actix_web::{get, post, web, HttpRequest, HttpResponse};
 use chrono::{DateTime, Datelike, Duration, SubsecRound, Utc};
 use serde::{Deserialize, Serialize};
@@ -18,6 +17,7 @@ use crate::http::pagination::{page_response, Page, PageRequest};
 use crate::http::responses::*;
 use crate::http::validate::Validator;
 use crate::http::ApiError;
+use crate::http::ErrorCode;
 use crate::AppState;
 
 /// OTA deployment notice to suppliers (SEC Appendix AB).
@@ -146,7 +146,7 @@ pub async fn move_stage(
         .db
         .write_as(caller, move |conn, ctx| {
             ctx.require(Capability::ManageIndustry)?;
-            model::lock(conn, &id)?;
+            crate::db::lock_row(conn, crate::db::Lockable::Releases, &id)?;
             let (mut row, before) = model::load(conn, &id)?;
             if_match.check(row.version)?;
             // The move follows the last decided stage, which may not be in effect yet.

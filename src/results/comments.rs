@@ -9,7 +9,6 @@
 //! organisation, deletes a comment: softly, so the thread keeps its shape (the comment lists
 //! as deleted, without its body) and the audit row keeps what it said.
 
-use crate::http::ErrorCode;
 use actix_web::{delete, get, post, web, HttpRequest, HttpResponse};
 use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::prelude::*;
@@ -28,6 +27,7 @@ use crate::http::pagination::{page_response, Page, PageRequest};
 use crate::http::responses::*;
 use crate::http::validate::Validator;
 use crate::http::ApiError;
+use crate::http::ErrorCode;
 use crate::AppState;
 
 /// The most characters a comment may have.

@@ -3,7 +3,6 @@
 //! blocking pool, never on an HTTP worker; the report is placed (device set and scenario of
 //! every test case) and written in one transaction with the batch's upsert rules.
 
-use crate::http::ErrorCode;
 use std::collections::{HashMap, HashSet};
 
 use actix_web::http::{header, StatusCode};
@@ -21,6 +20,7 @@ use crate::db::schema::{device_sets, window_scenarios as ws};
 use crate::db::{write_tx, DbConn};
 use crate::http::idempotency::{self, Idempotency, IdempotencyKey};
 use crate::http::responses::*;
+use crate::http::ErrorCode;
 use crate::http::{ApiError, FieldError};
 use crate::AppState;
 

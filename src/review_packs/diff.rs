@@ -1,7 +1,6 @@
 //! What changed between two review packs of one window, from their stored indexes (one line
 //! per criterion `K`, non-empty cell `C` and result `R`, results in id order).
 
-use crate::http::ErrorCode;
 use std::collections::BTreeMap;
 
 use serde::Serialize;
@@ -10,6 +9,7 @@ use utoipa::ToSchema;
 use super::model;
 use crate::db::DbConn;
 use crate::http::ApiError;
+use crate::http::ErrorCode;
 
 /// Most entries listed per kind of change; the totals count them all.
 pub const MAX_LISTED: usize = 1_000;

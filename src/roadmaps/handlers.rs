@@ -1,4 +1,3 @@
-use crate::http::ErrorCode;
 use actix_web::{delete, get, patch, post, web, HttpRequest, HttpResponse};
 use chrono::{Datelike, NaiveDate};
 use serde::{Deserialize, Serialize};
@@ -19,6 +18,7 @@ use crate::http::pagination::{page_response, Page, PageRequest};
 use crate::http::responses::*;
 use crate::http::validate::Validator;
 use crate::http::ApiError;
+use crate::http::ErrorCode;
 use crate::AppState;
 
 const MAX_VERSION: usize = 100;
@@ -309,7 +309,7 @@ pub async fn update_roadmap_item(
     let (version, item) = state
         .db
         .write_as(caller, move |conn, ctx| {
-            model::lock(conn, &id)?;
+            crate::db::lock_row(conn, crate::db::Lockable::RoadmapItems, &id)?;
             let viewer = Viewer::of(conn, &ctx)?;
             let (before_row, product) = model::find_visible(conn, &viewer, &id)?;
             authorise_owner(&ctx, &product.manufacturer_org_id, product.device_type())?;
@@ -384,7 +384,7 @@ pub async fn delete_roadmap_item(
     state
         .db
         .write_as(caller, move |conn, ctx| {
-            model::lock(conn, &id)?;
+            crate::db::lock_row(conn, crate::db::Lockable::RoadmapItems, &id)?;
             let viewer = Viewer::of(conn, &ctx)?;
             let (before_row, product) = model::find_visible(conn, &viewer, &id)?;
             authorise_owner(&ctx, &product.manufacturer_org_id, product.device_type())?;

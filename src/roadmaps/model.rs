@@ -249,17 +249,6 @@ pub fn find_visible(conn: &mut DbConn, viewer: &Viewer, id: &str) -> Result<(Roa
     }
 }
 
-/// Serialises changes to one item (PostgreSQL row lock; SQLite's write transaction already
-/// holds the single write lock).
-pub fn lock(conn: &mut DbConn, id: &str) -> QueryResult<()> {
-    if let DbConn::Pg(_) = conn {
-        diesel::sql_query("SELECT id FROM roadmap_items WHERE id = $1 FOR UPDATE")
-            .bind::<diesel::sql_types::Text, _>(id)
-            .execute(conn)?;
-    }
-    Ok(())
-}
-
 pub fn insert(conn: &mut DbConn, row: &RoadmapRow) -> QueryResult<()> {
     diesel::insert_into(roadmap_items::table)
         .values(row)

@@ -1,6 +1,5 @@
 //! Reading roadmaps: an item's history, and the cross-product view for a date range.
 
-use crate::http::ErrorCode;
 use actix_web::{get, web, HttpRequest, HttpResponse};
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
@@ -13,6 +12,7 @@ use crate::catalogue::model::DeviceType;
 use crate::http::pagination::{page_response, Page, PageRequest};
 use crate::http::responses::*;
 use crate::http::ApiError;
+use crate::http::ErrorCode;
 use crate::AppState;
 
 /// Most items one roadmap view returns; a wider range is 422 `range_too_large`.

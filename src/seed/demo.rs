@@ -2,7 +2,6 @@
 //! Organisation names are invented; the shapes (N/N-1 firmware, North and Central/South
 //! Comms Hubs, a SEC release in UIT with an open window) follow the industry's.
 
-use crate::http::ErrorCode;
 use chrono::{Duration, NaiveDate};
 use diesel::prelude::*;
 
@@ -11,6 +10,7 @@ use crate::auth::password;
 use crate::db::schema::{device_models, organisations};
 use crate::db::{new_id, now, write_tx, DbConn};
 use crate::http::ApiError;
+use crate::http::ErrorCode;
 
 /// The password of every demo account.
 pub const DEMO_PASSWORD: &str = "uit-demo-password";

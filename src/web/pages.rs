@@ -2,7 +2,6 @@
 //! Each calls the domain function its API twin calls; a GET never changes anything; every
 //! POST checks its CSRF token first and answers 403 without one.
 
-use crate::http::ErrorCode;
 use actix_web::http::{header, StatusCode};
 use actix_web::{web, HttpRequest, HttpResponse};
 use askama::Template;
@@ -15,6 +14,7 @@ use super::{message, redirect, render, Chrome, Exposure, Nav};
 use crate::audit::{self, Actor, Change};
 use crate::auth::tokens::hash_secret;
 use crate::db::now;
+use crate::http::ErrorCode;
 use crate::http::{request_id, ApiError};
 use crate::notifications::model::{describe_topics, SubscriptionRow};
 use crate::notifications::{Mode, SubscriptionStatus};

@@ -1,4 +1,3 @@
-use crate::http::ErrorCode;
 use actix_web::{get, patch, post, web, HttpRequest, HttpResponse};
 use chrono::{DateTime, Datelike, Duration, NaiveDateTime, SubsecRound, Utc};
 use serde::{Deserialize, Serialize};
@@ -18,6 +17,7 @@ use crate::http::pagination::{page_response, Page, PageRequest};
 use crate::http::responses::*;
 use crate::http::validate::Validator;
 use crate::http::ApiError;
+use crate::http::ErrorCode;
 use crate::readiness::criteria::{self, ExitCriteria};
 use crate::releases::model::{self as releases, ReleaseRow};
 use crate::releases::ReleaseKind;
@@ -398,7 +398,7 @@ pub async fn update_window(
         .db
         .write_as(caller, move |conn, ctx| {
             ctx.require(Capability::ManageIndustry)?;
-            model::lock(conn, &id)?;
+            crate::db::lock_row(conn, crate::db::Lockable::UitWindows, &id)?;
             let (before_row, before) = model::load(conn, &id)?;
             if_match.check(before_row.version)?;
             if before_row.cancelled_at.is_some() {

@@ -126,17 +126,6 @@ pub fn find(conn: &mut DbConn, id: &str) -> QueryResult<Option<WindowRow>> {
         .optional()
 }
 
-/// Serialises changes to one window (PostgreSQL row lock; SQLite's write transaction already
-/// holds the single write lock).
-pub fn lock(conn: &mut DbConn, id: &str) -> QueryResult<()> {
-    if let DbConn::Pg(_) = conn {
-        diesel::sql_query("SELECT id FROM uit_windows WHERE id = $1 FOR UPDATE")
-            .bind::<diesel::sql_types::Text, _>(id)
-            .execute(conn)?;
-    }
-    Ok(())
-}
-
 /// The id of another window with this name.
 pub fn name_taken(conn: &mut DbConn, name: &str) -> QueryResult<Option<String>> {
     uit_windows::table

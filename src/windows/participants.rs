@@ -1,6 +1,5 @@
 //! Organisations taking part in a UIT window.
 
-use crate::http::ErrorCode;
 use actix_web::{get, post, web, HttpRequest, HttpResponse};
 use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::prelude::*;
@@ -17,6 +16,7 @@ use crate::http::json::Json;
 use crate::http::pagination::{page_response, Page, PageRequest};
 use crate::http::responses::*;
 use crate::http::ApiError;
+use crate::http::ErrorCode;
 use crate::organisations::model as orgs;
 use crate::AppState;
 

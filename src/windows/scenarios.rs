@@ -1,6 +1,5 @@
 //! Business scenarios a UIT window asks participants to run.
 
-use crate::http::ErrorCode;
 use actix_web::{get, post, web, HttpRequest, HttpResponse};
 use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::prelude::*;
@@ -17,6 +16,7 @@ use crate::http::pagination::{page_response, Page, PageRequest};
 use crate::http::responses::*;
 use crate::http::validate::Validator;
 use crate::http::ApiError;
+use crate::http::ErrorCode;
 use crate::AppState;
 
 /// The seeded scenarios, in seed order: what a window runs when it names none.

@@ -1,45 +1,42 @@
-//! `/subscriptions`: signed-in users subscribe themselves; an address without an account
-//! subscribes with double opt-in (one confirmation email, nothing else until confirmed).
+//! Subscribing: a signed-in user for themselves, an address without an account with double
+//! opt-in (one confirmation email, nothing else until confirmed).
 
-use crate::http::ErrorCode;
 use std::future::Future;
 use std::pin::Pin;
 
 use actix_web::dev::Payload;
 use actix_web::http::header;
-use actix_web::{delete, get, patch, post, web, FromRequest, HttpRequest, HttpResponse};
+use actix_web::{post, web, FromRequest, HttpRequest, HttpResponse};
 use chrono::Duration;
 use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
-use utoipa::{IntoParams, ToSchema};
+use utoipa::ToSchema;
 
-use super::model::{
-    self, describe_topics, filters_json, normalise_topics, topics_json, Filters, Subscription, SubscriptionRow,
-    CONFIRM_TOKEN_PREFIX, UNSUBSCRIBE_TOKEN_PREFIX,
-};
-use super::{Mode, SubscriptionStatus};
 use crate::audit::{self, Actor, Change};
 use crate::auth::tokens::{hash_secret, new_secret};
-use crate::auth::{AuthContext, Caller};
-use crate::db::schema::{subscriptions as s, users};
+use crate::auth::AuthContext;
+use crate::db::schema::subscriptions as s;
 use crate::db::{new_id, now, DbConn};
 use crate::events::Topic;
-use crate::http::etag::{tagged, IfMatch};
 use crate::http::idempotency::{self, IdempotencyKey, StoredResponse};
 use crate::http::json::Json;
-use crate::http::pagination::{page_response, Page, PageRequest};
 use crate::http::ratelimit::{Bucket, Spend};
 use crate::http::responses::*;
 use crate::http::validate::{normalise_email, Validator};
 use crate::http::{client_ip, request_id, ApiError};
 use crate::mail::{self, Template};
+use crate::notifications::model::{
+    self, describe_topics, filters_json, normalise_topics, topics_json, Filters, Subscription, SubscriptionRow,
+    CONFIRM_TOKEN_PREFIX, UNSUBSCRIBE_TOKEN_PREFIX,
+};
+use crate::notifications::{Mode, SubscriptionStatus};
 use crate::AppState;
 
 /// At most one confirmation email per address in this time.
-const CONFIRMATION_INTERVAL_HOURS: i64 = 1;
+pub(super) const CONFIRMATION_INTERVAL_HOURS: i64 = 1;
 
 /// How long a confirmation token works; unconfirmed subscriptions are dropped after it.
-const CONFIRMATION_TTL_HOURS: i64 = 48;
+pub(super) const CONFIRMATION_TTL_HOURS: i64 = 48;
 
 /// The caller when a bearer token is sent, or nobody. A token that is sent but invalid is
 /// still 401: a client that meant to sign in must not be taken for an anonymous one.
@@ -86,7 +83,7 @@ pub struct SubscriptionRequested {
     pub message: String,
 }
 
-fn requested() -> HttpResponse {
+pub(super) fn requested() -> HttpResponse {
     HttpResponse::Accepted().json(SubscriptionRequested {
         message: "If this address can receive email, a confirmation is on its way. Nothing else is sent \
                   until it is confirmed."
@@ -94,7 +91,7 @@ fn requested() -> HttpResponse {
     })
 }
 
-fn check_topics(v: &mut Validator, topics: &[Topic]) {
+pub(super) fn check_topics(v: &mut Validator, topics: &[Topic]) {
     if topics.is_empty() {
         v.error("topics", "must name at least one topic");
     }
@@ -255,7 +252,7 @@ pub fn create_own(
     Ok(view)
 }
 
-fn new_row(
+pub(super) fn new_row(
     user_id: Option<String>,
     email: Option<String>,
     body: &NewSubscription,
@@ -285,7 +282,7 @@ fn new_row(
 /// had a confirmation within the hour; a pending request of the address takes the new choice
 /// instead of a second row. Returns whether an email was queued. The caller learns nothing
 /// from it: the HTTP answer is the same either way.
-fn request_confirmation(
+pub(super) fn request_confirmation(
     conn: &mut DbConn,
     actor: &Actor,
     email: &str,
@@ -343,7 +340,7 @@ fn request_confirmation(
     row.confirm_token_hash = Some(hash_secret(&token));
     row.confirmation_sent_at = Some(now);
     diesel::insert_into(s::table).values(&row).execute(conn)?;
-    let expires_at = super::wording::instant((now + Duration::hours(CONFIRMATION_TTL_HOURS)).and_utc());
+    let expires_at = crate::notifications::wording::instant((now + Duration::hours(CONFIRMATION_TTL_HOURS)).and_utc());
     let mode = match body.mode.unwrap_or(Mode::Immediate) {
         Mode::Immediate => "an email for each change, as it happens",
         Mode::DailyDigest => "one email a day (a daily digest)",
@@ -369,7 +366,7 @@ fn request_confirmation(
     Ok(true)
 }
 
-fn audit_change(
+pub(super) fn audit_change(
     conn: &mut DbConn,
     actor: &Actor,
     action: &str,
@@ -397,371 +394,4 @@ fn audit_change(
             after: after.map(redact),
         },
     )
-}
-
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct ConfirmSubscription {
-    /// The token from the confirmation email (`uitn_...`).
-    #[schema(min_length = 1, max_length = 200)]
-    pub token: String,
-}
-
-/// Confirm a subscription
-///
-/// Activates the subscription of an address without an account, with the token from its
-/// confirmation email; from now on changes are emailed there. Confirming again answers the
-/// same. When the address already has an active subscription with the same topics, filters
-/// and mode, that one is returned and no second one is made. An unknown, expired or ended
-/// token is 404.
-#[utoipa::path(
-    tag = "notifications",
-    operation_id = "confirmSubscription",
-    request_body = ConfirmSubscription,
-    responses(
-        (status = 200, description = "The active subscription", body = Subscription),
-        (status = 404, response = NotFound),
-        (status = 422, response = Unprocessable),
-    ),
-    security(())
-)]
-#[post("/subscriptions/confirm")]
-pub async fn confirm_subscription(
-    state: web::Data<AppState>,
-    body: Json<ConfirmSubscription>,
-    req: HttpRequest,
-) -> Result<HttpResponse, ApiError> {
-    let hash = hash_secret(body.into_inner().token.trim());
-    let public_url = state.config.public_url.clone();
-    let actor = Actor {
-        user_id: None,
-        org_id: None,
-        request_id: request_id(&req),
-    };
-    let view = state
-        .db
-        .write(move |conn| confirm(conn, &hash, &public_url, &actor))
-        .await?;
-    Ok(HttpResponse::Ok().json(view))
-}
-
-/// The subscription a confirmation token (by its hash) confirms: a pending one whose token has
-/// not expired, or one it confirmed already; `None` for an unknown, expired or ended token.
-/// Reads only (the page the confirmation email links to shows it before the button).
-pub fn confirmable(conn: &mut DbConn, hash: &str) -> Result<Option<SubscriptionRow>, ApiError> {
-    let row: Option<SubscriptionRow> = s::table
-        .filter(s::confirm_token_hash.eq(hash))
-        .filter(s::user_id.is_null())
-        .select(SubscriptionRow::as_select())
-        .first(conn)
-        .optional()?;
-    let Some(row) = row else { return Ok(None) };
-    match row.status() {
-        SubscriptionStatus::Active => Ok(Some(row)),
-        SubscriptionStatus::Unsubscribed => Ok(None),
-        SubscriptionStatus::Pending => {
-            let sent = row.confirmation_sent_at.unwrap_or(row.created_at);
-            Ok((sent >= now() - Duration::hours(CONFIRMATION_TTL_HOURS)).then_some(row))
-        }
-    }
-}
-
-/// Confirms the subscription of a confirmation token (by its hash), with its audit row; the
-/// API's confirmation and the web page's button both call it.
-pub fn confirm(conn: &mut DbConn, hash: &str, public_url: &str, actor: &Actor) -> Result<Subscription, ApiError> {
-    let row = confirmable(conn, hash)?.ok_or_else(ApiError::not_found)?;
-    let email = row.email.clone().unwrap_or_default();
-    if row.status() == SubscriptionStatus::Active {
-        return Ok(Subscription::new(row, email, public_url));
-    }
-    let twin: Option<SubscriptionRow> = s::table
-        .filter(s::email.eq(&email))
-        .filter(s::status.eq(SubscriptionStatus::Active.as_str()))
-        .filter(s::topics_json.eq(&row.topics_json))
-        .filter(s::filters_json.eq(&row.filters_json))
-        .filter(s::mode.eq(&row.mode))
-        .select(SubscriptionRow::as_select())
-        .first(conn)
-        .optional()?;
-    if let Some(twin) = twin {
-        diesel::delete(s::table.find(&row.id)).execute(conn)?;
-        return Ok(Subscription::new(twin, email, public_url));
-    }
-    let before = Subscription::new(row.clone(), email.clone(), public_url);
-    let mut confirmed = row.clone();
-    confirmed.status = SubscriptionStatus::Active.as_str().into();
-    confirmed.confirmed_at = Some(now());
-    if !model::update(conn, &confirmed)? {
-        return Err(ApiError::conflict(
-            ErrorCode::Retry,
-            "A concurrent change interfered; retry the request.",
-        ));
-    }
-    let saved = model::find(conn, &row.id)?.ok_or_else(ApiError::not_found)?;
-    let after = Subscription::new(saved, email, public_url);
-    audit_change(conn, actor, "subscription.confirm", &after, Some(&before), Some(&after))?;
-    Ok(after)
-}
-
-#[derive(Debug, Deserialize, IntoParams)]
-#[serde(deny_unknown_fields)]
-#[into_params(parameter_in = Query)]
-pub struct SubscriptionQuery {
-    /// Page size, 1-500 (default 50).
-    #[param(minimum = 1, maximum = 500)]
-    pub limit: Option<i64>,
-    /// Opaque cursor from `next_cursor`.
-    #[param(min_length = 1, max_length = 86, pattern = "^[A-Za-z0-9_-]+$")]
-    pub cursor: Option<String>,
-}
-
-/// List my subscriptions
-///
-/// The signed-in user's own subscriptions that have not ended, by id.
-#[utoipa::path(
-    tag = "notifications",
-    operation_id = "listSubscriptions",
-    params(SubscriptionQuery),
-    responses(
-        (status = 200, description = "A page of subscriptions", body = Page<Subscription>),
-    ),
-    security(("bearer" = []))
-)]
-#[get("/subscriptions")]
-pub async fn list_subscriptions(
-    state: web::Data<AppState>,
-    caller: Caller,
-    query: web::Query<SubscriptionQuery>,
-    req: HttpRequest,
-) -> Result<HttpResponse, ApiError> {
-    let q = query.into_inner();
-    let page = PageRequest::new(q.limit, q.cursor.as_deref())?;
-    let (after, fetch) = (page.after.clone(), page.fetch());
-    let (email, rows) = state
-        .db
-        .read_as(caller, move |conn, ctx| {
-            Ok((ctx.email, model::list_own(conn, &ctx.user_id, after, fetch)?))
-        })
-        .await?;
-    let items: Vec<Subscription> = rows
-        .into_iter()
-        .map(|r| Subscription::new(r, email.clone(), &state.config.public_url))
-        .collect();
-    Ok(page_response(&req, &page.finish(items, |s| &s.id)))
-}
-
-/// Get one of my subscriptions
-///
-/// The signed-in user's own subscription; anyone else's id is 404. The `ETag` is the one
-/// `If-Match` on PATCH and DELETE expects.
-#[utoipa::path(
-    tag = "notifications",
-    operation_id = "getSubscription",
-    params(("id" = String, Path, description = "Subscription id")),
-    responses(
-        (status = 200, description = "The subscription", body = Subscription, headers(("ETag" = String))),
-        (status = 404, response = NotFound),
-    ),
-    security(("bearer" = []))
-)]
-#[get("/subscriptions/{id}")]
-pub async fn get_subscription(
-    state: web::Data<AppState>,
-    caller: Caller,
-    path: web::Path<String>,
-) -> Result<HttpResponse, ApiError> {
-    let id = path.into_inner();
-    let (email, row) = state
-        .db
-        .read_as(caller, move |conn, ctx| {
-            let row = model::find_own(conn, &ctx.user_id, &id)?.ok_or_else(ApiError::not_found)?;
-            Ok((ctx.email, row))
-        })
-        .await?;
-    Ok(tagged(
-        row.version,
-        &Subscription::new(row, email, &state.config.public_url),
-    ))
-}
-
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct SubscriptionPatch {
-    /// Replaces the topics; at least one.
-    #[schema(min_items = 1)]
-    pub topics: Option<Vec<Topic>>,
-    /// Replaces the filters as a whole.
-    pub filters: Option<Filters>,
-    /// From `daily_digest` to `immediate`, changes already waiting still go out in their digest.
-    pub mode: Option<Mode>,
-}
-
-/// Change one of my subscriptions
-///
-/// Topics, filters and mode of the signed-in user's own subscription; anyone else's id is 404.
-#[utoipa::path(
-    tag = "notifications",
-    operation_id = "updateSubscription",
-    request_body = SubscriptionPatch,
-    params(
-        ("id" = String, Path, description = "Subscription id"),
-        ("If-Match" = Option<String>, Header, nullable = false, description = "ETag from a previous read; 412 when stale"),
-    ),
-    responses(
-        (status = 200, description = "Updated", body = Subscription, headers(("ETag" = String))),
-        (status = 404, response = NotFound),
-        (status = 412, response = PreconditionFailed),
-        (status = 422, response = Unprocessable),
-    ),
-    security(("bearer" = []))
-)]
-#[patch("/subscriptions/{id}")]
-pub async fn update_subscription(
-    state: web::Data<AppState>,
-    caller: Caller,
-    path: web::Path<String>,
-    if_match: IfMatch,
-    body: Json<SubscriptionPatch>,
-) -> Result<HttpResponse, ApiError> {
-    let id = path.into_inner();
-    let patch = body.into_inner();
-    let mut v = Validator::new();
-    check_patch(&mut v, &patch);
-    v.finish()?;
-    let public_url = state.config.public_url.clone();
-    let (version, view) = state
-        .db
-        .write_as(caller, move |conn, ctx| {
-            update_own(conn, &ctx, &id, &if_match, patch, &public_url)
-        })
-        .await?;
-    Ok(tagged(version, &view))
-}
-
-/// The checks a change gets before the database: at least one topic, filter sizes.
-pub fn check_patch(v: &mut Validator, patch: &SubscriptionPatch) {
-    if let Some(topics) = &patch.topics {
-        check_topics(v, topics);
-    }
-    if let Some(filters) = &patch.filters {
-        filters.check(v);
-    }
-}
-
-/// Changes the caller's own subscription `id` (404 for anyone else's), with its audit row
-/// when something changed; returns its version and view. The API's PATCH and the
-/// subscriptions page both call it, after [`check_patch`].
-pub fn update_own(
-    conn: &mut DbConn,
-    ctx: &AuthContext,
-    id: &str,
-    if_match: &IfMatch,
-    patch: SubscriptionPatch,
-    public_url: &str,
-) -> Result<(i64, Subscription), ApiError> {
-    let before = model::find_own(conn, &ctx.user_id, id)?.ok_or_else(ApiError::not_found)?;
-    if_match.check(before.version)?;
-    let mut row = before.clone();
-    if let Some(topics) = &patch.topics {
-        row.topics_json = topics_json(topics);
-    }
-    if let Some(filters) = patch.filters {
-        let filters = filters.normalised();
-        let mut v = Validator::new();
-        filters.check_references(conn, &mut v)?;
-        v.finish()?;
-        row.filters_json = filters_json(&filters);
-    }
-    if let Some(mode) = patch.mode {
-        row.mode = mode.as_str().into();
-    }
-    let unchanged =
-        row.topics_json == before.topics_json && row.filters_json == before.filters_json && row.mode == before.mode;
-    if unchanged {
-        return Ok((before.version, Subscription::new(before, ctx.email.clone(), public_url)));
-    }
-    if !model::update(conn, &row)? {
-        return Err(ApiError::precondition_failed());
-    }
-    let saved = model::find(conn, id)?.ok_or_else(ApiError::not_found)?;
-    let before = Subscription::new(before, ctx.email.clone(), public_url);
-    let version = saved.version;
-    let after = Subscription::new(saved, ctx.email.clone(), public_url);
-    audit_change(
-        conn,
-        &Actor::from(ctx),
-        "subscription.update",
-        &after,
-        Some(&before),
-        Some(&after),
-    )?;
-    Ok((version, after))
-}
-
-/// End one of my subscriptions
-///
-/// Ends the signed-in user's own subscription at once: nothing more is sent for it, including
-/// notifications already queued. Anyone else's id is 404.
-#[utoipa::path(
-    tag = "notifications",
-    operation_id = "deleteSubscription",
-    params(
-        ("id" = String, Path, description = "Subscription id"),
-        ("If-Match" = Option<String>, Header, nullable = false, description = "ETag from a previous read; 412 when stale"),
-    ),
-    responses(
-        (status = 204, description = "Ended"),
-        (status = 404, response = NotFound),
-        (status = 412, response = PreconditionFailed),
-    ),
-    security(("bearer" = []))
-)]
-#[delete("/subscriptions/{id}")]
-pub async fn delete_subscription(
-    state: web::Data<AppState>,
-    caller: Caller,
-    path: web::Path<String>,
-    if_match: IfMatch,
-) -> Result<HttpResponse, ApiError> {
-    let id = path.into_inner();
-    let public_url = state.config.public_url.clone();
-    state
-        .db
-        .write_as(caller, move |conn, ctx| {
-            end_own(conn, &ctx, &id, &if_match, &public_url)
-        })
-        .await?;
-    Ok(HttpResponse::NoContent().finish())
-}
-
-/// Ends the caller's own subscription `id` (404 for anyone else's), with its audit row: the
-/// API's DELETE and the subscriptions page both call it.
-pub fn end_own(
-    conn: &mut DbConn,
-    ctx: &AuthContext,
-    id: &str,
-    if_match: &IfMatch,
-    public_url: &str,
-) -> Result<(), ApiError> {
-    let row = model::find_own(conn, &ctx.user_id, id)?.ok_or_else(ApiError::not_found)?;
-    if_match.check(row.version)?;
-    model::end(conn, &row)?;
-    let before = Subscription::new(row, ctx.email.clone(), public_url);
-    audit_change(
-        conn,
-        &Actor::from(ctx),
-        "subscription.delete",
-        &before,
-        Some(&before),
-        None,
-    )
-}
-
-/// The address a subscription's mail goes to: its own, or its user's current one.
-pub fn recipient_of(conn: &mut DbConn, row: &SubscriptionRow) -> QueryResult<Option<String>> {
-    match (&row.email, &row.user_id) {
-        (Some(email), _) => Ok(Some(email.clone())),
-        (None, Some(user_id)) => users::table.find(user_id).select(users::email).first(conn).optional(),
-        (None, None) => Ok(None),
-    }
 }

@@ -1,0 +1,169 @@
+//! Adopting a defect mask: an organisation records that it works around the defect too.
+
+use actix_web::{get, post, web, HttpRequest, HttpResponse};
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use super::model;
+use crate::audit::{self, Actor, Change};
+use crate::auth::{Caller, Capability};
+use crate::db::schema::{defect_mask_adoptions as dma, organisations};
+use crate::db::{now, DbConn};
+use crate::http::pagination::{page_response, Page, PageRequest};
+use crate::http::responses::*;
+use crate::http::ApiError;
+use crate::AppState;
+
+/// An organisation that follows a defect mask.
+#[derive(Debug, Serialize, ToSchema, Queryable)]
+pub struct Adoption {
+    pub defect_mask_id: String,
+    pub org_id: String,
+    pub org_name: String,
+    pub adopted_at: DateTime<Utc>,
+}
+
+fn adoption(conn: &mut DbConn, mask_id: &str, org_id: &str) -> QueryResult<Option<Adoption>> {
+    dma::table
+        .inner_join(organisations::table.on(organisations::id.eq(dma::org_id)))
+        .filter(dma::defect_mask_id.eq(mask_id).and(dma::org_id.eq(org_id)))
+        .select((dma::defect_mask_id, dma::org_id, organisations::name, dma::adopted_at))
+        .first::<(String, String, String, chrono::NaiveDateTime)>(conn)
+        .optional()
+        .map(|o| {
+            o.map(|(m, org, name, at)| Adoption {
+                defect_mask_id: m,
+                org_id: org,
+                org_name: name,
+                adopted_at: at.and_utc(),
+            })
+        })
+}
+
+/// Adopt a defect mask
+///
+/// Records that the caller's organisation follows the mask. Adopting twice is harmless:
+/// 200 with the existing adoption.
+#[utoipa::path(
+    tag = "defect-masks",
+    operation_id = "adoptDefectMask",
+    params(("id" = String, Path, description = "Defect mask id")),
+    responses(
+        (status = 201, description = "Adopted", body = Adoption),
+        (status = 200, description = "Already adopted", body = Adoption),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+    ),
+    security(("bearer" = []))
+)]
+#[post("/defect-masks/{id}/adoptions")]
+pub async fn adopt_defect_mask(
+    state: web::Data<AppState>,
+    caller: Caller,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let id = path.into_inner();
+    let (created, view) = state
+        .db
+        .write_as(caller, move |conn, ctx| {
+            model::find(conn, &id)?.ok_or_else(ApiError::not_found)?;
+            ctx.require(Capability::PublishDefectMasks)?;
+            if let Some(existing) = adoption(conn, &id, &ctx.org_id)? {
+                return Ok((false, existing));
+            }
+            diesel::insert_into(dma::table)
+                .values((
+                    dma::defect_mask_id.eq(&id),
+                    dma::org_id.eq(&ctx.org_id),
+                    dma::adopted_by_user_id.eq(&ctx.user_id),
+                    dma::adopted_at.eq(now()),
+                ))
+                .execute(conn)?;
+            audit::record(
+                conn,
+                &Actor::from(&ctx),
+                Change {
+                    action: "defect_mask.adopt",
+                    entity_type: "defect_mask",
+                    entity_id: &id,
+                    org_id: Some(&ctx.org_id),
+                    before: None,
+                    after: Some(serde_json::json!({ "org_id": ctx.org_id })),
+                },
+            )?;
+            Ok((true, adoption(conn, &id, &ctx.org_id)?.ok_or_else(ApiError::not_found)?))
+        })
+        .await?;
+    Ok(if created {
+        HttpResponse::Created().json(view)
+    } else {
+        HttpResponse::Ok().json(view)
+    })
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct AdoptionQuery {
+    /// Page size, 1-500 (default 50).
+    #[param(minimum = 1, maximum = 500)]
+    pub limit: Option<i64>,
+    /// Opaque cursor from `next_cursor`.
+    #[param(min_length = 1, max_length = 86, pattern = "^[A-Za-z0-9_-]+$")]
+    pub cursor: Option<String>,
+}
+
+/// List a mask's adoptions
+///
+/// The organisations that follow the mask, by organisation id.
+#[utoipa::path(
+    tag = "defect-masks",
+    operation_id = "listAdoptions",
+    params(("id" = String, Path, description = "Defect mask id"), AdoptionQuery),
+    responses(
+        (status = 200, description = "Organisations following the mask", body = Page<Adoption>),
+        (status = 404, response = NotFound),
+    ),
+    security(("bearer" = []))
+)]
+#[get("/defect-masks/{id}/adoptions")]
+pub async fn list_adoptions(
+    state: web::Data<AppState>,
+    caller: Caller,
+    path: web::Path<String>,
+    query: web::Query<AdoptionQuery>,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    let id = path.into_inner();
+    let q = query.into_inner();
+    let page = PageRequest::new(q.limit, q.cursor.as_deref())?;
+    let (after, fetch) = (page.after.clone(), page.fetch());
+    let items = state
+        .db
+        .read_as(caller, move |conn, _ctx| {
+            model::find(conn, &id)?.ok_or_else(ApiError::not_found)?;
+            let mut query = dma::table
+                .inner_join(organisations::table.on(organisations::id.eq(dma::org_id)))
+                .filter(dma::defect_mask_id.eq(&id))
+                .select((dma::defect_mask_id, dma::org_id, organisations::name, dma::adopted_at))
+                .into_boxed();
+            if let Some(after) = after {
+                query = query.filter(dma::org_id.gt(after));
+            }
+            let rows: Vec<(String, String, String, chrono::NaiveDateTime)> =
+                query.order(dma::org_id.asc()).limit(fetch).load(conn)?;
+            Ok(rows
+                .into_iter()
+                .map(|(m, org, name, at)| Adoption {
+                    defect_mask_id: m,
+                    org_id: org,
+                    org_name: name,
+                    adopted_at: at.and_utc(),
+                })
+                .collect::<Vec<_>>())
+        })
+        .await?;
+    Ok(page_response(&req, &page.finish(items, |a| &a.org_id)))
+}
