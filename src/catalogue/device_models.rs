@@ -5,8 +5,8 @@ use utoipa::{IntoParams, ToSchema};
 use super::authorise_owner;
 use super::model::{self, DeviceModel, DeviceModelRow, DeviceType};
 use crate::audit;
-use crate::auth::Caller;
-use crate::db::{new_id, now};
+use crate::auth::{AuthContext, Caller};
+use crate::db::{new_id, now, DbConn};
 use crate::http::etag::{tagged, IfMatch};
 use crate::http::idempotency::{self, IdempotencyKey, StoredResponse};
 use crate::http::json::Json;
@@ -116,57 +116,71 @@ pub async fn create_device_model(
     let stored = state
         .db
         .write_as(caller, move |conn, ctx| {
-            authorise_owner(&ctx, &body.manufacturer_org_id, body.device_type)?;
-            let mut v = Validator::new();
-            v.text("name", &body.name, 200);
-            v.text("hardware_version", &body.hardware_version, 100);
-            v.finish()?;
+            check_new(&ctx, &body)?;
             idempotency::once(conn, idem.as_ref(), &ctx.user_id, |conn| {
-                match model::org_kind(conn, &body.manufacturer_org_id)?.as_deref() {
-                    Some("manufacturer" | "operator") => {}
-                    Some("service_provider") if body.device_type == DeviceType::Chf => {}
-                    Some("service_provider") => {
-                        return Err(ApiError::invalid_field(
-                            "device_type",
-                            "service providers own Comms Hubs (CHF) only",
-                        ))
-                    }
-                    Some(_) => {
-                        return Err(ApiError::invalid_field(
-                            "manufacturer_org_id",
-                            "must be a manufacturer, a service provider or the operator",
-                        ))
-                    }
-                    None => return Err(ApiError::invalid_field("manufacturer_org_id", "no such organisation")),
-                }
-                let (name, hw) = (body.name.trim(), body.hardware_version.trim());
-                if let Some(existing) = model::existing_model(conn, &body.manufacturer_org_id, name, hw)? {
-                    return Err(ApiError::conflict(
-                        ErrorCode::DeviceModelExists,
-                        "This manufacturer already has a model with this name and hardware version.",
-                    )
-                    .with_context(serde_json::json!({ "existing_id": existing })));
-                }
-                let now = now();
-                let row = DeviceModelRow {
-                    id: new_id(),
-                    manufacturer_org_id: body.manufacturer_org_id.clone(),
-                    device_type: body.device_type.as_str().to_string(),
-                    name: name.to_string(),
-                    hardware_version: hw.to_string(),
-                    cpl_listed: body.cpl_listed,
-                    created_at: now,
-                    updated_at: now,
-                    version: 1,
-                };
-                model::insert_model(conn, &row)?;
-                let created = DeviceModel::from(row);
-                audit::created(conn, &ctx, "device_model.create", &created)?;
+                let created = create(conn, &ctx, &body)?;
                 StoredResponse::created(&created, Some(format!("/api/v1/device-models/{}", created.id)))
             })
         })
         .await?;
     Ok(stored.into_response())
+}
+
+/// What is checked before a replayed request could answer: the caller may own such a model,
+/// and the texts fit.
+fn check_new(ctx: &AuthContext, body: &NewDeviceModel) -> Result<(), ApiError> {
+    authorise_owner(ctx, &body.manufacturer_org_id, body.device_type)?;
+    let mut v = Validator::new();
+    v.text("name", &body.name, 200);
+    v.text("hardware_version", &body.hardware_version, 100);
+    v.finish()
+}
+
+/// Creates a device model with its audit row. The owner must be a manufacturer, the operator,
+/// or a service provider (of Comms Hubs only); the same manufacturer, name and hardware
+/// version twice is 409 `device_model_exists`.
+pub fn create(conn: &mut DbConn, ctx: &AuthContext, body: &NewDeviceModel) -> Result<DeviceModel, ApiError> {
+    match model::org_kind(conn, &body.manufacturer_org_id)?.as_deref() {
+        Some("manufacturer" | "operator") => {}
+        Some("service_provider") if body.device_type == DeviceType::Chf => {}
+        Some("service_provider") => {
+            return Err(ApiError::invalid_field(
+                "device_type",
+                "service providers own Comms Hubs (CHF) only",
+            ))
+        }
+        Some(_) => {
+            return Err(ApiError::invalid_field(
+                "manufacturer_org_id",
+                "must be a manufacturer, a service provider or the operator",
+            ))
+        }
+        None => return Err(ApiError::invalid_field("manufacturer_org_id", "no such organisation")),
+    }
+    let (name, hw) = (body.name.trim(), body.hardware_version.trim());
+    if let Some(existing) = model::existing_model(conn, &body.manufacturer_org_id, name, hw)? {
+        return Err(ApiError::conflict(
+            ErrorCode::DeviceModelExists,
+            "This manufacturer already has a model with this name and hardware version.",
+        )
+        .with_context(serde_json::json!({ "existing_id": existing })));
+    }
+    let now = now();
+    let row = DeviceModelRow {
+        id: new_id(),
+        manufacturer_org_id: body.manufacturer_org_id.clone(),
+        device_type: body.device_type.as_str().to_string(),
+        name: name.to_string(),
+        hardware_version: hw.to_string(),
+        cpl_listed: body.cpl_listed,
+        created_at: now,
+        updated_at: now,
+        version: 1,
+    };
+    model::insert_model(conn, &row)?;
+    let created = DeviceModel::from(row);
+    audit::created(conn, ctx, "device_model.create", &created)?;
+    Ok(created)
 }
 
 /// Get a device model
