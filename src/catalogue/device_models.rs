@@ -8,7 +8,7 @@ use crate::audit;
 use crate::auth::{AuthContext, Caller};
 use crate::db::{new_id, now, DbConn};
 use crate::http::etag::{tagged, IfMatch};
-use crate::http::idempotency::{self, IdempotencyKey, StoredResponse};
+use crate::http::idempotency::{self, IdempotencyKey};
 use crate::http::json::Json;
 use crate::http::pagination::{page_response, Page, PageRequest};
 use crate::http::responses::*;
@@ -117,10 +117,7 @@ pub async fn create_device_model(
         .db
         .write_as(caller, move |conn, ctx| {
             check_new(&ctx, &body)?;
-            idempotency::once(conn, idem.as_ref(), &ctx.user_id, |conn| {
-                let created = create(conn, &ctx, &body)?;
-                StoredResponse::created(&created, Some(format!("/api/v1/device-models/{}", created.id)))
-            })
+            idempotency::created(conn, idem.as_ref(), &ctx.user_id, |conn| create(conn, &ctx, &body))
         })
         .await?;
     Ok(stored.into_response())

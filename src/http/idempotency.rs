@@ -152,3 +152,45 @@ pub fn once(
         .execute(conn)?;
     Ok(response)
 }
+
+/// A created resource's address, for the `Location` of its 201 (`None` when it has no URL of
+/// its own, e.g. a comment read through its result). Implemented with [`located!`].
+pub trait Located {
+    fn location(&self) -> Option<String>;
+}
+
+/// `located!(DeviceModel, "/api/v1/device-models", id)`: 201s carry `Location:
+/// /api/v1/device-models/{id}`; `located!(Comment)`: no `Location`.
+macro_rules! located {
+    ($t:ty, $collection:literal, $id:ident) => {
+        impl $crate::http::idempotency::Located for $t {
+            fn location(&self) -> Option<String> {
+                Some(format!(concat!($collection, "/{}"), self.$id))
+            }
+        }
+    };
+    ($t:ty) => {
+        impl $crate::http::idempotency::Located for $t {
+            fn location(&self) -> Option<String> {
+                None
+            }
+        }
+    };
+}
+pub(crate) use located;
+
+/// The idempotent-create tail (`Created<T>`): replays the stored 201 for a repeated key,
+/// otherwise runs `create` and stores its answer, a 201 with the resource and its `Location`.
+/// Call it inside the request's write closure, after the checks a replay must not skip:
+/// `idempotency::created(conn, idem.as_ref(), &ctx.user_id, |conn| create(conn, &ctx, &body))`.
+pub fn created<T: Serialize + Located>(
+    conn: &mut DbConn,
+    idem: Option<&Idempotency>,
+    principal: &str,
+    create: impl FnOnce(&mut DbConn) -> Result<T, ApiError>,
+) -> Result<StoredResponse, ApiError> {
+    once(conn, idem, principal, |conn| {
+        let resource = create(conn)?;
+        StoredResponse::created(&resource, resource.location())
+    })
+}
