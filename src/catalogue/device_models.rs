@@ -246,8 +246,16 @@ pub async fn update_device_model(
     if_match: IfMatch,
     body: Json<DeviceModelPatch>,
 ) -> Result<HttpResponse, ApiError> {
-    let id = path.into_inner();
-    let patch = body.into_inner();
+    let (id, patch) = (path.into_inner(), body.into_inner());
+    check_patch(&patch)?;
+    let row = state
+        .db
+        .write_as(caller, move |conn, ctx| update(conn, &ctx, &id, if_match, patch))
+        .await?;
+    Ok(tagged(row.version, &DeviceModel::from(row)))
+}
+
+fn check_patch(patch: &DeviceModelPatch) -> Result<(), ApiError> {
     let mut v = Validator::new();
     if let Some(name) = &patch.name {
         v.text("name", name, 200);
@@ -255,47 +263,53 @@ pub async fn update_device_model(
     if let Some(hw) = &patch.hardware_version {
         v.text("hardware_version", hw, 100);
     }
-    v.finish()?;
-    let row = state
-        .db
-        .write_as(caller, move |conn, ctx| {
-            let before = model::find_model(conn, &id)?.ok_or_else(ApiError::not_found)?;
-            authorise_owner(&ctx, &before.manufacturer_org_id, before.device_type())?;
-            if_match.check(before.version)?;
-            let mut after = before.clone();
-            if let Some(name) = patch.name {
-                after.name = name.trim().to_string();
-            }
-            if let Some(hw) = patch.hardware_version {
-                after.hardware_version = hw.trim().to_string();
-            }
-            if let Some(cpl) = patch.cpl_listed {
-                after.cpl_listed = cpl;
-            }
-            if let Some(existing) =
-                model::existing_model(conn, &after.manufacturer_org_id, &after.name, &after.hardware_version)?
-            {
-                if existing != id {
-                    return Err(ApiError::conflict(
-                        ErrorCode::DeviceModelExists,
-                        "This manufacturer already has a model with this name and hardware version.",
-                    )
-                    .with_context(serde_json::json!({ "existing_id": existing })));
-                }
-            }
-            if !model::update_model(conn, &after)? {
-                return Err(ApiError::precondition_failed());
-            }
-            let saved = model::find_model(conn, &id)?.ok_or_else(ApiError::not_found)?;
-            audit::changed(
-                conn,
-                &ctx,
-                "device_model.update",
-                &DeviceModel::from(before),
-                &DeviceModel::from(saved.clone()),
-            )?;
-            Ok(saved)
-        })
-        .await?;
-    Ok(tagged(row.version, &DeviceModel::from(row)))
+    v.finish()
+}
+
+/// Applies a patch with its audit row. The owner or the operator; `If-Match` must name the
+/// current version; a name and hardware version the manufacturer already has is 409
+/// `device_model_exists`.
+pub fn update(
+    conn: &mut DbConn,
+    ctx: &AuthContext,
+    id: &str,
+    if_match: IfMatch,
+    patch: DeviceModelPatch,
+) -> Result<DeviceModelRow, ApiError> {
+    let before = model::find_model(conn, id)?.ok_or_else(ApiError::not_found)?;
+    authorise_owner(ctx, &before.manufacturer_org_id, before.device_type())?;
+    if_match.check(before.version)?;
+    let mut after = before.clone();
+    if let Some(name) = patch.name {
+        after.name = name.trim().to_string();
+    }
+    if let Some(hw) = patch.hardware_version {
+        after.hardware_version = hw.trim().to_string();
+    }
+    if let Some(cpl) = patch.cpl_listed {
+        after.cpl_listed = cpl;
+    }
+    if let Some(existing) =
+        model::existing_model(conn, &after.manufacturer_org_id, &after.name, &after.hardware_version)?
+    {
+        if existing != id {
+            return Err(ApiError::conflict(
+                ErrorCode::DeviceModelExists,
+                "This manufacturer already has a model with this name and hardware version.",
+            )
+            .with_context(serde_json::json!({ "existing_id": existing })));
+        }
+    }
+    if !model::update_model(conn, &after)? {
+        return Err(ApiError::precondition_failed());
+    }
+    let saved = model::find_model(conn, id)?.ok_or_else(ApiError::not_found)?;
+    audit::changed(
+        conn,
+        ctx,
+        "device_model.update",
+        &DeviceModel::from(before),
+        &DeviceModel::from(saved.clone()),
+    )?;
+    Ok(saved)
 }
