@@ -3,6 +3,7 @@
 
 pub mod migrations;
 pub mod schema;
+pub mod sql;
 pub mod timestamps;
 
 pub use timestamps::{OptTs, Ts};

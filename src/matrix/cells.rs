@@ -98,7 +98,7 @@ impl Deltas {
                 "INSERT INTO result_cells (window_id, device_set_id, scenario_code, {}) VALUES {} \
                  ON CONFLICT (window_id, device_set_id, scenario_code) DO UPDATE SET {}",
                 cols.join(", "),
-                crate::notifications::fanout::values_clause(conn, chunk.len(), 3 + cols.len(), None),
+                crate::db::sql::values_clause(conn, chunk.len(), 3 + cols.len(), None),
                 set.join(", ")
             );
             let mut q = diesel::sql_query(sql).into_boxed::<DbBackend>();
@@ -118,7 +118,7 @@ impl Deltas {
             let sql = format!(
                 "INSERT INTO result_publishers (window_id, org_id, visibility, n) VALUES {} \
                  ON CONFLICT (window_id, org_id, visibility) DO UPDATE SET n = result_publishers.n + excluded.n",
-                crate::notifications::fanout::values_clause(conn, chunk.len(), 4, None)
+                crate::db::sql::values_clause(conn, chunk.len(), 4, None)
             );
             let mut q = diesel::sql_query(sql).into_boxed::<DbBackend>();
             for ((w, o, v), n) in chunk {

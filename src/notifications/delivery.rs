@@ -526,7 +526,7 @@ fn record(conn: &mut DbConn, lease: &str, batch: &[Claimed], outcomes: &[Outcome
             let sql = format!(
                 "INSERT INTO notification_deliveries (id, notification_id, attempt, attempted_at, outcome, error) \
                  VALUES {}",
-                super::fanout::values_clause(conn, chunk.len(), 6, None)
+                crate::db::sql::values_clause(conn, chunk.len(), 6, None)
             );
             let mut query = diesel::sql_query(sql).into_boxed::<DbBackend>();
             for (item, outcome, error) in chunk {

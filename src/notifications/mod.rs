@@ -9,6 +9,7 @@
 //! Daily-digest subscribers' notifications wait until their day is over and go out as one
 //! email. Unsubscribing cancels whatever was not sent yet.
 
+pub mod audience;
 pub mod delivery;
 pub mod digest;
 pub mod email;

@@ -1,13 +1,13 @@
 //! The latest changes a reader may hear of, for the home page: the newest change events, each
-//! kept only when the fan-out's own rule ([`fanout::audience`]) would tell this reader of it,
+//! kept only when the fan-out's own rule ([`audience::audience`]) would tell this reader of it,
 //! named and worded as the notification emails are.
 
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
+use super::audience::{self, Audience, Participation, Reader};
 use super::delivery::{change, ChangeRow, CHANGE_COLUMNS};
 use super::email::Change;
-use super::fanout::{self, Participation, Reader};
 use super::wording;
 use crate::db::schema::change_events as ce;
 use crate::db::DbConn;
@@ -39,9 +39,9 @@ pub fn latest_for(conn: &mut DbConn, reader: &Reader, now: NaiveDateTime, limit:
         before = rows.last().map(|r| r.0.clone());
         for row in rows {
             let c = change(row);
-            let audience = fanout::audience(&c.entity_type, &c.details);
-            if matches!(audience, fanout::Audience::Participants { .. }) && !open_loaded {
-                participation.open = fanout::open_window_participants(conn, now)?;
+            let audience = audience::audience(&c.entity_type, &c.details);
+            if matches!(audience, Audience::Participants { .. }) && !open_loaded {
+                participation.open = audience::open_window_participants(conn, now)?;
                 open_loaded = true;
             }
             participation.load_windows(conn, std::iter::once(&audience))?;

@@ -2,7 +2,7 @@
 //! new known issues among shared results. One change event per window and visibility a write
 //! touched (a single result, a batch or a JUnit upload alike), in the write's own transaction,
 //! so a batch of 500 makes one email (or one digest line), not 500. Its audience is the
-//! results' own readers (`notifications::fanout::audience`, entity type `results`); a private
+//! results' own readers (`notifications::audience::audience`, entity type `results`); a private
 //! result makes no event at all.
 
 use std::collections::{BTreeMap, HashMap};

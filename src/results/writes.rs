@@ -7,9 +7,9 @@ use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Bool, Integer, Nullable, Text, Timestamp};
 
 use super::model::{ResultRow, TestResult};
+use crate::db::sql::values_clause;
 use crate::db::{DbBackend, DbConn};
 use crate::http::ApiError;
-use crate::notifications::fanout::values_clause;
 
 /// Rows per statement: at most 16 binds each, 8,000 a statement, under SQLite's 32,766 and
 /// PostgreSQL's 65,535.

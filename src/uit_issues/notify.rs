@@ -1,5 +1,5 @@
 //! What a change to a UIT issue tells others: its change event (topic `uit_issues`, heard by
-//! the audience of `notifications::fanout::Audience::WindowParticipants`), and on assignment an
+//! the audience of `notifications::audience::Audience::WindowParticipants`), and on assignment an
 //! email to the resolving organisation's admins through the mail outbox, both in the change's
 //! own transaction.
 

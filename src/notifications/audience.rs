@@ -1,0 +1,323 @@
+//! Who may hear of a change event: the audience of its subject, from what the API shows to
+//! whom, and whether a reader (a user's organisation and role, or an address without an
+//! account) is in it. The fan-out, the recent-changes list and the web pages ask the same rule.
+
+use std::collections::{HashMap, HashSet};
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+
+use crate::auth::{OrgKind, Role};
+use crate::db::schema::{uit_windows, window_participants as wp};
+use crate::db::DbConn;
+
+/// Window ids per participants query.
+const WINDOWS_PER_QUERY: usize = 1_000;
+
+/// The reader behind a user's subscription.
+#[derive(Debug, Clone)]
+pub struct Reader {
+    pub org_id: String,
+    pub org_kind: OrgKind,
+    pub role: Role,
+}
+
+/// Who may read an event's subject, beyond the topic and filters.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Audience {
+    /// Every signed-in user and every confirmed address.
+    Industry,
+    /// Every signed-in user, no address without an account (industry-visible results: the API
+    /// shows them to every organisation, but only with a token).
+    Members,
+    /// Users of the owner, of the operator and of organisations in a UIT window open now.
+    Participants { owner_org_id: String },
+    /// Users of the owner organisation only.
+    Owner { owner_org_id: String },
+    /// Admin users of the owner organisation only.
+    OwnerAdmins { owner_org_id: String },
+    /// Users of the operator, of `org_ids` and of every organisation that joined UIT window
+    /// `window_id` (a UIT issue: participants-level visibility, plus the organisations that
+    /// raised it and resolve it; the rule of `uit_issues::model::visible_to`).
+    WindowParticipants { window_id: String, org_ids: Vec<String> },
+    /// Nobody (an event the fan-out does not know how to scope).
+    Nobody,
+}
+
+/// Who may hear of `event`, from what the API shows to whom. Roadmap events carry the item's
+/// `visibility` and `owner_org_id`. A private item is told to its owner organisation only,
+/// although the operator could read it: "private" is the manufacturer's own plan. Stale
+/// library-contact reminders are an action for the manufacturer's admins. Unknown kinds of
+/// subject reach nobody rather than risk telling someone what they could not read.
+pub fn audience(entity_type: &str, details: &serde_json::Value) -> Audience {
+    let owner = |key: &str| details.get(key).and_then(|v| v.as_str()).map(str::to_string);
+    match entity_type {
+        "release" | "uit_window" | "firmware" | "defect_mask" => Audience::Industry,
+        "roadmap_item" => match (
+            details.get("visibility").and_then(|v| v.as_str()),
+            owner("owner_org_id"),
+        ) {
+            (Some("industry"), _) => Audience::Industry,
+            (Some("participants"), Some(owner_org_id)) => Audience::Participants { owner_org_id },
+            (Some("private"), Some(owner_org_id)) => Audience::Owner { owner_org_id },
+            _ => Audience::Nobody,
+        },
+        "library_contact" => match owner("manufacturer_org_id") {
+            Some(owner_org_id) => Audience::OwnerAdmins { owner_org_id },
+            None => Audience::Nobody,
+        },
+        // New failures and known issues of shared results: `industry` ones reach every
+        // member, `participants` ones the rule of `results::model::visible_to` (the window's
+        // participants, the operator, the publisher). Private results make no event.
+        "results" => match (
+            details.get("visibility").and_then(|v| v.as_str()),
+            owner("uit_window_id"),
+            owner("org_id"),
+        ) {
+            (Some("industry"), Some(_), Some(_)) => Audience::Members,
+            (Some("participants"), Some(window_id), Some(publisher)) => Audience::WindowParticipants {
+                window_id,
+                org_ids: vec![publisher],
+            },
+            _ => Audience::Nobody,
+        },
+        "uit_issue" => match (
+            owner("uit_window_id"),
+            owner("raised_by_org_id"),
+            owner("resolving_org_id"),
+        ) {
+            (Some(window_id), Some(raiser), Some(resolver)) => Audience::WindowParticipants {
+                window_id,
+                org_ids: vec![raiser, resolver],
+            },
+            _ => Audience::Nobody,
+        },
+        _ => Audience::Nobody,
+    }
+}
+
+/// Who takes part where, as far as the audiences of a batch of events need it.
+#[derive(Debug, Clone, Default)]
+pub struct Participation {
+    /// Organisations taking part in a UIT window open now.
+    pub open: HashSet<String>,
+    /// Organisations that joined each window, for the windows the events name.
+    pub windows: HashMap<String, HashSet<String>>,
+}
+
+impl Participation {
+    /// Loads the participants of the windows among `audiences` not loaded yet.
+    pub fn load_windows<'a>(
+        &mut self,
+        conn: &mut DbConn,
+        audiences: impl Iterator<Item = &'a Audience>,
+    ) -> QueryResult<()> {
+        let mut wanted: Vec<String> = audiences
+            .filter_map(Audience::window_id)
+            .filter(|w| !self.windows.contains_key(*w))
+            .map(str::to_string)
+            .collect();
+        wanted.sort();
+        wanted.dedup();
+        for chunk in wanted.chunks(WINDOWS_PER_QUERY) {
+            let rows: Vec<(String, String)> = wp::table
+                .filter(wp::window_id.eq_any(chunk))
+                .select((wp::window_id, wp::org_id))
+                .load(conn)?;
+            for w in chunk {
+                self.windows.entry(w.clone()).or_default();
+            }
+            for (w, org) in rows {
+                self.windows.entry(w).or_default().insert(org);
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Audience {
+    /// The window whose participants decide this audience, if any.
+    pub fn window_id(&self) -> Option<&str> {
+        match self {
+            Audience::WindowParticipants { window_id, .. } => Some(window_id),
+            _ => None,
+        }
+    }
+
+    /// Whether `reader` (`None`: no account) is in it, given who takes part where.
+    pub fn admits(&self, reader: Option<&Reader>, participation: &Participation) -> bool {
+        match (self, reader) {
+            (Audience::Industry, _) => true,
+            (Audience::Nobody, _) | (_, None) => false,
+            (Audience::Members, Some(_)) => true,
+            (Audience::Participants { owner_org_id }, Some(r)) => {
+                r.org_kind == OrgKind::Operator || r.org_id == *owner_org_id || participation.open.contains(&r.org_id)
+            }
+            (Audience::WindowParticipants { window_id, org_ids }, Some(r)) => {
+                r.org_kind == OrgKind::Operator
+                    || org_ids.contains(&r.org_id)
+                    || participation
+                        .windows
+                        .get(window_id)
+                        .is_some_and(|orgs| orgs.contains(&r.org_id))
+            }
+            (Audience::Owner { owner_org_id }, Some(r)) => r.org_id == *owner_org_id,
+            (Audience::OwnerAdmins { owner_org_id }, Some(r)) => r.org_id == *owner_org_id && r.role == Role::Admin,
+        }
+    }
+}
+
+/// Organisations that joined a UIT window open at `now`.
+pub(crate) fn open_window_participants(conn: &mut DbConn, now: NaiveDateTime) -> QueryResult<HashSet<String>> {
+    let orgs: Vec<String> = wp::table
+        .inner_join(uit_windows::table)
+        .filter(uit_windows::cancelled_at.is_null())
+        .filter(uit_windows::opens_at.le(now))
+        .filter(uit_windows::closes_at.gt(now))
+        .select(wp::org_id)
+        .distinct()
+        .load(conn)?;
+    Ok(orgs.into_iter().collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn reader(org: &str, kind: OrgKind, role: Role) -> Reader {
+        Reader {
+            org_id: org.into(),
+            org_kind: kind,
+            role,
+        }
+    }
+
+    #[test]
+    fn roadmap_visibility_decides_who_hears() {
+        let owner = reader("maker", OrgKind::Manufacturer, Role::Member);
+        let operator = reader("dcc", OrgKind::Operator, Role::Admin);
+        let joined = reader("supplier-a", OrgKind::Supplier, Role::Viewer);
+        let other = reader("supplier-b", OrgKind::Supplier, Role::Admin);
+        let participants = Participation {
+            open: HashSet::from(["supplier-a".to_string()]),
+            ..Participation::default()
+        };
+        let item = |visibility: &str| {
+            audience(
+                "roadmap_item",
+                &json!({ "visibility": visibility, "owner_org_id": "maker" }),
+            )
+        };
+        let hears = |a: &Audience, r: Option<&Reader>| a.admits(r, &participants);
+
+        let private = item("private");
+        assert!(hears(&private, Some(&owner)));
+        for r in [&operator, &joined, &other] {
+            assert!(!hears(&private, Some(r)), "{r:?}");
+        }
+        assert!(!hears(&private, None));
+
+        let shared = item("participants");
+        assert!(hears(&shared, Some(&owner)) && hears(&shared, Some(&operator)) && hears(&shared, Some(&joined)));
+        assert!(!hears(&shared, Some(&other)) && !hears(&shared, None));
+
+        let public = item("industry");
+        assert!(hears(&public, None) && hears(&public, Some(&other)));
+
+        assert_eq!(audience("roadmap_item", &json!({})), Audience::Nobody);
+        assert_eq!(audience("something_new", &json!({})), Audience::Nobody);
+        assert_eq!(audience("uit_window", &json!({})), Audience::Industry);
+    }
+
+    #[test]
+    fn stale_contacts_reach_the_manufacturers_admins_only() {
+        let a = audience("library_contact", &json!({ "manufacturer_org_id": "maker" }));
+        let none = Participation::default();
+        assert!(a.admits(Some(&reader("maker", OrgKind::Manufacturer, Role::Admin)), &none));
+        assert!(!a.admits(Some(&reader("maker", OrgKind::Manufacturer, Role::Member)), &none));
+        assert!(!a.admits(Some(&reader("dcc", OrgKind::Operator, Role::Admin)), &none));
+        assert!(!a.admits(None, &none));
+    }
+
+    #[test]
+    fn uit_issues_reach_the_windows_participants_the_operator_the_raiser_and_the_resolver() {
+        let a = audience(
+            "uit_issue",
+            &json!({ "uit_window_id": "w1", "raised_by_org_id": "supplier-a", "resolving_org_id": "maker" }),
+        );
+        assert_eq!(a.window_id(), Some("w1"));
+        let participation = Participation {
+            // Taking part in an open window is not enough: it must be this window.
+            open: HashSet::from(["supplier-c".to_string()]),
+            windows: HashMap::from([
+                (
+                    "w1".to_string(),
+                    HashSet::from(["supplier-a".to_string(), "supplier-b".to_string()]),
+                ),
+                ("w2".to_string(), HashSet::from(["supplier-c".to_string()])),
+            ]),
+        };
+        let hears = |r: &Reader| a.admits(Some(r), &participation);
+        assert!(
+            hears(&reader("supplier-b", OrgKind::Supplier, Role::Viewer)),
+            "a participant of w1"
+        );
+        assert!(
+            hears(&reader("supplier-a", OrgKind::Supplier, Role::Member)),
+            "the raiser"
+        );
+        assert!(
+            hears(&reader("maker", OrgKind::Manufacturer, Role::Admin)),
+            "the resolver"
+        );
+        assert!(hears(&reader("dcc", OrgKind::Operator, Role::Viewer)), "the operator");
+        assert!(
+            !hears(&reader("supplier-c", OrgKind::Supplier, Role::Admin)),
+            "another window's participant"
+        );
+        assert!(!hears(&reader("secas", OrgKind::Reviewer, Role::Admin)), "a reviewer");
+        assert!(!a.admits(None, &participation), "an address without an account");
+        // Participants of a window the fan-out did not load hear nothing rather than too much.
+        assert!(!a.admits(
+            Some(&reader("supplier-b", OrgKind::Supplier, Role::Member)),
+            &Participation::default()
+        ));
+        assert_eq!(
+            audience("uit_issue", &json!({ "uit_window_id": "w1" })),
+            Audience::Nobody
+        );
+    }
+
+    #[test]
+    fn shared_results_reach_whoever_may_read_them() {
+        let of = |visibility: &str| {
+            audience(
+                "results",
+                &json!({ "visibility": visibility, "uit_window_id": "w1", "org_id": "supplier-a" }),
+            )
+        };
+        let participation = Participation {
+            windows: HashMap::from([("w1".to_string(), HashSet::from(["supplier-b".to_string()]))]),
+            ..Participation::default()
+        };
+        let reviewer = reader("secas", OrgKind::Reviewer, Role::Viewer);
+        let joined = reader("supplier-b", OrgKind::Supplier, Role::Viewer);
+        let publisher = reader("supplier-a", OrgKind::Supplier, Role::Member);
+        let other = reader("supplier-c", OrgKind::Supplier, Role::Admin);
+
+        let industry = of("industry");
+        assert_eq!(industry, Audience::Members);
+        assert!(industry.admits(Some(&reviewer), &participation) && industry.admits(Some(&other), &participation));
+        assert!(!industry.admits(None, &participation), "results need an account");
+
+        let shared = of("participants");
+        assert_eq!(shared.window_id(), Some("w1"));
+        assert!(shared.admits(Some(&joined), &participation) && shared.admits(Some(&publisher), &participation));
+        assert!(shared.admits(Some(&reader("dcc", OrgKind::Operator, Role::Viewer)), &participation));
+        assert!(!shared.admits(Some(&reviewer), &participation) && !shared.admits(Some(&other), &participation));
+        assert!(!shared.admits(None, &participation));
+
+        assert_eq!(of("private"), Audience::Nobody, "a private result is nobody's news");
+    }
+}
