@@ -2,23 +2,15 @@
 //! as people write them ("Fri 19 Dec 2026 17:00 UTC"), how much a date moved, and no internal
 //! codes (event kinds, field names, topic codes).
 
-use std::collections::{HashMap, HashSet};
+mod dates;
+mod names;
 
-use chrono::{DateTime, Datelike, Duration, NaiveDate, Utc};
-use diesel::prelude::*;
+use chrono::{Duration, NaiveDate};
 
 use super::email::Change;
-use crate::db::schema::{organisations, releases, uit_windows};
-use crate::db::DbConn;
-
-/// The names an email shows for a change's ids.
-#[derive(Debug, Clone, Default)]
-pub struct Names {
-    /// The organisation that made the change; none for the clock's own events.
-    pub actor_org: Option<String>,
-    pub release: Option<String>,
-    pub window: Option<String>,
-}
+use dates::{date_of, instant_beside, instant_of, moved};
+pub use dates::{day, instant, span};
+pub use names::{name_all, Names};
 
 /// What an email says about one change.
 #[derive(Debug, Clone, PartialEq)]
@@ -85,62 +77,6 @@ fn evidence(d: &serde_json::Value) -> Option<String> {
         out += &format!(" The operator overrode the unmet criteria: {reason}");
     }
     Some(out)
-}
-
-/// Fills in the names of `changes` (acting organisations, windows and their releases,
-/// releases) in three queries.
-pub fn name_all<'a>(conn: &mut DbConn, changes: impl Iterator<Item = &'a mut Change>) -> QueryResult<()> {
-    let changes: Vec<&mut Change> = changes.collect();
-    let ids = |pick: &dyn Fn(&Change) -> Option<String>| -> Vec<String> {
-        let set: HashSet<String> = changes.iter().filter_map(|c| pick(c)).collect();
-        set.into_iter().collect()
-    };
-    let org_ids = ids(&|c| c.actor_org_id.clone());
-    let window_ids = ids(&|c| window_of(c).map(str::to_string));
-    let orgs: HashMap<String, String> = organisations::table
-        .filter(organisations::id.eq_any(&org_ids))
-        .select((organisations::id, organisations::name))
-        .load::<(String, String)>(conn)?
-        .into_iter()
-        .collect();
-    let windows: HashMap<String, (String, String)> = uit_windows::table
-        .filter(uit_windows::id.eq_any(&window_ids))
-        .select((uit_windows::id, uit_windows::name, uit_windows::release_id))
-        .load::<(String, String, String)>(conn)?
-        .into_iter()
-        .map(|(id, name, release)| (id, (name, release)))
-        .collect();
-    let mut release_ids = ids(&|c| (c.entity_type == "release").then(|| c.entity_id.clone()));
-    release_ids.extend(windows.values().map(|(_, release)| release.clone()));
-    let release_names: HashMap<String, String> = releases::table
-        .filter(releases::id.eq_any(&release_ids))
-        .select((releases::id, releases::name))
-        .load::<(String, String)>(conn)?
-        .into_iter()
-        .collect();
-    for change in changes {
-        change.names.actor_org = change.actor_org_id.as_ref().and_then(|id| orgs.get(id).cloned());
-        match change.entity_type.as_str() {
-            "uit_window" | "uit_issue" | "results" => {
-                if let Some((name, release)) = window_of(change).and_then(|w| windows.get(w)) {
-                    change.names.window = Some(name.clone());
-                    change.names.release = release_names.get(release).cloned();
-                }
-            }
-            "release" => change.names.release = release_names.get(&change.entity_id).cloned(),
-            _ => {}
-        }
-    }
-    Ok(())
-}
-
-/// The UIT window a change is about or within: the window itself, or a UIT issue's window.
-fn window_of(change: &Change) -> Option<&str> {
-    match change.entity_type.as_str() {
-        "uit_window" => Some(&change.entity_id),
-        "uit_issue" | "results" => change.details.get("uit_window_id").and_then(|w| w.as_str()),
-        _ => None,
-    }
 }
 
 /// Results named one by one in an email; the rest are counted.
@@ -210,40 +146,6 @@ fn results(change: &Change) -> Wording {
     }
 }
 
-/// "Fri 19 Dec 2026 17:00 UTC".
-pub fn instant(t: DateTime<Utc>) -> String {
-    t.format("%a %-d %b %Y %H:%M UTC").to_string()
-}
-
-/// Like [`instant`], without the year when it is `reference`'s: "Mon 15 Dec 21:43 UTC".
-fn instant_beside(t: DateTime<Utc>, reference: DateTime<Utc>) -> String {
-    if t.year() == reference.year() {
-        t.format("%a %-d %b %H:%M UTC").to_string()
-    } else {
-        instant(t)
-    }
-}
-
-/// "Fri 19 Dec 2026".
-pub fn day(d: NaiveDate) -> String {
-    d.format("%a %-d %b %Y").to_string()
-}
-
-/// A length of time as people say it: minutes under an hour, hours under two days, then
-/// days (rounded).
-pub fn span(d: Duration) -> String {
-    let seconds = d.num_seconds().unsigned_abs();
-    let plural = |n: u64, unit: &str| format!("{n} {unit}{}", if n == 1 { "" } else { "s" });
-    let round = |unit: u64| (seconds + unit / 2) / unit;
-    if seconds < 3_600 {
-        plural(round(60).max(1), "minute")
-    } else if seconds < 48 * 3_600 {
-        plural(round(3_600), "hour")
-    } else {
-        plural(round(86_400), "day")
-    }
-}
-
 /// A stage of the release track in words.
 pub fn stage(code: &str) -> String {
     match code {
@@ -257,22 +159,6 @@ pub fn stage(code: &str) -> String {
 /// A code from the details (a status, a category) in words.
 fn words(v: Option<&serde_json::Value>) -> Option<String> {
     v.and_then(|v| v.as_str()).map(|s| s.replace('_', " "))
-}
-
-fn instant_of(v: Option<&serde_json::Value>) -> Option<DateTime<Utc>> {
-    DateTime::parse_from_rfc3339(v?.as_str()?)
-        .ok()
-        .map(|t| t.with_timezone(&Utc))
-}
-
-fn date_of(v: Option<&serde_json::Value>) -> Option<NaiveDate> {
-    v?.as_str()?.get(..10)?.parse().ok()
-}
-
-/// "later"/"earlier" with how much: "4 days later".
-fn moved(from: DateTime<Utc>, to: DateTime<Utc>) -> String {
-    let direction = if to >= from { "later" } else { "earlier" };
-    format!("{} {direction}", span(to - from))
 }
 
 /// The words for `change`.
