@@ -10,22 +10,21 @@
 //! still carries the worker's lease. A worker that dies leaves its rows to be retried when the
 //! lease ends: delivery is at least once, and the duplicates are at most the rows in flight.
 
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration as StdDuration, Instant};
 
-use chrono::{Duration, NaiveDate, NaiveDateTime};
+use chrono::{Duration, NaiveDate};
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Integer, Nullable, Text, Timestamp};
 use lettre::message::Mailbox;
 use sha2::{Digest, Sha256};
 use tokio::sync::Notify;
 
-use super::email::{self, Change, Recipient};
-use super::model::SubscriptionRow;
+use super::changes::Context;
+use super::email::{self, Recipient};
 use super::{NotificationKind, NotificationStatus, SubscriptionStatus};
-use crate::db::schema::{change_events as ce, notifications as n, subscriptions as s};
+use crate::db::schema::notifications as n;
 use crate::db::{new_id, now, write_tx, Db, DbBackend, DbConn};
 use crate::http::metrics::Metrics;
 use crate::mail::transport::{build_message_with_headers, SendError, Transport};
@@ -228,13 +227,16 @@ impl Delivery {
         let started = Instant::now();
         // Half the lease: a send started before it ends well inside the lease.
         let send_until = started + StdDuration::from_millis((self.lease.num_milliseconds() / 2).max(1) as u64);
-        let context = match self
-            .db
-            .pool
-            .get()
-            .map_err(|e| e.to_string())
-            .and_then(|mut conn| load_context(&mut conn, &batch).map_err(|e| e.to_string()))
-        {
+        let context = match self.db.pool.get().map_err(|e| e.to_string()).and_then(|mut conn| {
+            let subscriptions = batch.iter().map(|c| c.subscription_id.as_str()).collect();
+            let events = batch.iter().filter_map(|c| c.change_event_id.as_deref()).collect();
+            let digests = batch
+                .iter()
+                .filter(|c| c.kind == NotificationKind::Digest.as_str())
+                .map(|c| c.id.as_str())
+                .collect();
+            Context::load(&mut conn, subscriptions, events, digests).map_err(|e| e.to_string())
+        }) {
             Ok(c) => c,
             Err(e) => {
                 // The lease runs out and the batch is claimed again.
@@ -336,114 +338,6 @@ impl Delivery {
             Err(SendError { message, .. }) => Outcome::Failed(message),
         }
     }
-}
-
-/// What rendering a batch needs, loaded in three queries.
-struct Context {
-    subscriptions: HashMap<String, SubscriptionRow>,
-    changes: HashMap<String, Change>,
-    /// Digest id -> its changes, oldest first.
-    digests: HashMap<String, Vec<Change>>,
-}
-
-pub(crate) type ChangeRow = (
-    String,
-    NaiveDateTime,
-    String,
-    String,
-    String,
-    String,
-    String,
-    String,
-    Option<String>,
-);
-
-pub(crate) fn change(
-    (id, occurred_at, topic, kind, entity_type, entity_id, summary, details, actor_org_id): ChangeRow,
-) -> Change {
-    Change {
-        id,
-        occurred_at,
-        topic,
-        kind,
-        entity_type,
-        entity_id,
-        summary,
-        details: serde_json::from_str(&details).unwrap_or_default(),
-        actor_org_id,
-        names: Default::default(),
-    }
-}
-
-pub(crate) const CHANGE_COLUMNS: (
-    ce::id,
-    ce::occurred_at,
-    ce::topic,
-    ce::kind,
-    ce::entity_type,
-    ce::entity_id,
-    ce::summary,
-    ce::details_json,
-    ce::actor_org_id,
-) = (
-    ce::id,
-    ce::occurred_at,
-    ce::topic,
-    ce::kind,
-    ce::entity_type,
-    ce::entity_id,
-    ce::summary,
-    ce::details_json,
-    ce::actor_org_id,
-);
-
-fn load_context(conn: &mut DbConn, batch: &[Claimed]) -> QueryResult<Context> {
-    let mut sub_ids: Vec<&str> = batch.iter().map(|c| c.subscription_id.as_str()).collect();
-    sub_ids.sort_unstable();
-    sub_ids.dedup();
-    let subscriptions = s::table
-        .filter(s::id.eq_any(&sub_ids))
-        .select(SubscriptionRow::as_select())
-        .load::<SubscriptionRow>(conn)?
-        .into_iter()
-        .map(|r| (r.id.clone(), r))
-        .collect();
-    let mut event_ids: Vec<&str> = batch.iter().filter_map(|c| c.change_event_id.as_deref()).collect();
-    event_ids.sort_unstable();
-    event_ids.dedup();
-    let changes = ce::table
-        .filter(ce::id.eq_any(&event_ids))
-        .select(CHANGE_COLUMNS)
-        .load::<ChangeRow>(conn)?
-        .into_iter()
-        .map(|r| (r.0.clone(), change(r)))
-        .collect();
-    let digest_ids: Vec<&str> = batch
-        .iter()
-        .filter(|c| c.kind == NotificationKind::Digest.as_str())
-        .map(|c| c.id.as_str())
-        .collect();
-    let mut digests: HashMap<String, Vec<Change>> = HashMap::new();
-    if !digest_ids.is_empty() {
-        let items: Vec<(Option<String>, ChangeRow)> = n::table
-            .inner_join(ce::table)
-            .filter(n::digest_id.eq_any(&digest_ids))
-            .order((ce::occurred_at.asc(), ce::id.asc()))
-            .select((n::digest_id, CHANGE_COLUMNS))
-            .load(conn)?;
-        for (digest_id, row) in items {
-            if let Some(digest_id) = digest_id {
-                digests.entry(digest_id).or_default().push(change(row));
-            }
-        }
-    }
-    let mut changes: HashMap<String, Change> = changes;
-    super::wording::name_all(conn, changes.values_mut().chain(digests.values_mut().flatten()))?;
-    Ok(Context {
-        subscriptions,
-        changes,
-        digests,
-    })
 }
 
 /// Writes the outcomes of a batch where the rows still carry `lease`, and logs each attempt.

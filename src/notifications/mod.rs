@@ -10,6 +10,7 @@
 //! email. Unsubscribing cancels whatever was not sent yet.
 
 pub mod audience;
+pub mod changes;
 pub mod delivery;
 pub mod digest;
 pub mod email;

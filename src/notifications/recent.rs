@@ -6,7 +6,7 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 use super::audience::{self, Audience, Participation, Reader};
-use super::delivery::{change, ChangeRow, CHANGE_COLUMNS};
+use super::changes::{change, ChangeRow, CHANGE_COLUMNS};
 use super::email::Change;
 use super::wording;
 use crate::db::schema::change_events as ce;

@@ -1,0 +1,122 @@
+//! Change events as emails and the home page read them back: the row, its columns, and the
+//! context a batch of notifications renders from.
+
+use std::collections::HashMap;
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+
+use super::email::Change;
+use super::model::SubscriptionRow;
+use crate::db::schema::{change_events as ce, notifications as n, subscriptions as s};
+use crate::db::DbConn;
+
+/// What rendering a batch needs, loaded in three queries.
+pub struct Context {
+    pub subscriptions: HashMap<String, SubscriptionRow>,
+    pub changes: HashMap<String, Change>,
+    /// Digest id -> its changes, oldest first.
+    pub digests: HashMap<String, Vec<Change>>,
+}
+
+pub type ChangeRow = (
+    String,
+    NaiveDateTime,
+    String,
+    String,
+    String,
+    String,
+    String,
+    String,
+    Option<String>,
+);
+
+pub fn change(
+    (id, occurred_at, topic, kind, entity_type, entity_id, summary, details, actor_org_id): ChangeRow,
+) -> Change {
+    Change {
+        id,
+        occurred_at,
+        topic,
+        kind,
+        entity_type,
+        entity_id,
+        summary,
+        details: serde_json::from_str(&details).unwrap_or_default(),
+        actor_org_id,
+        names: Default::default(),
+    }
+}
+
+pub const CHANGE_COLUMNS: (
+    ce::id,
+    ce::occurred_at,
+    ce::topic,
+    ce::kind,
+    ce::entity_type,
+    ce::entity_id,
+    ce::summary,
+    ce::details_json,
+    ce::actor_org_id,
+) = (
+    ce::id,
+    ce::occurred_at,
+    ce::topic,
+    ce::kind,
+    ce::entity_type,
+    ce::entity_id,
+    ce::summary,
+    ce::details_json,
+    ce::actor_org_id,
+);
+
+impl Context {
+    /// Loads the subscriptions, the change events and the digests' changes (named) that a
+    /// batch of notifications renders from.
+    pub fn load(
+        conn: &mut DbConn,
+        mut sub_ids: Vec<&str>,
+        mut event_ids: Vec<&str>,
+        digest_ids: Vec<&str>,
+    ) -> QueryResult<Context> {
+        sub_ids.sort_unstable();
+        sub_ids.dedup();
+        let subscriptions = s::table
+            .filter(s::id.eq_any(&sub_ids))
+            .select(SubscriptionRow::as_select())
+            .load::<SubscriptionRow>(conn)?
+            .into_iter()
+            .map(|r| (r.id.clone(), r))
+            .collect();
+        event_ids.sort_unstable();
+        event_ids.dedup();
+        let changes = ce::table
+            .filter(ce::id.eq_any(&event_ids))
+            .select(CHANGE_COLUMNS)
+            .load::<ChangeRow>(conn)?
+            .into_iter()
+            .map(|r| (r.0.clone(), change(r)))
+            .collect();
+        let mut digests: HashMap<String, Vec<Change>> = HashMap::new();
+        if !digest_ids.is_empty() {
+            let items: Vec<(Option<String>, ChangeRow)> = n::table
+                .inner_join(ce::table)
+                .filter(n::digest_id.eq_any(&digest_ids))
+                .order((ce::occurred_at.asc(), ce::id.asc()))
+                .select((n::digest_id, CHANGE_COLUMNS))
+                .load(conn)?;
+            for (digest_id, row) in items {
+                if let Some(digest_id) = digest_id {
+                    digests.entry(digest_id).or_default().push(change(row));
+                }
+            }
+        }
+        let mut changes: HashMap<String, Change> = changes;
+        super::wording::name_all(conn, changes.values_mut().chain(digests.values_mut().flatten()))?;
+        Ok(Context {
+            subscriptions,
+            changes,
+            digests,
+        })
+    }
+}
