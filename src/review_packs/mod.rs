@@ -2,6 +2,7 @@
 //! and what changed between two packs.
 
 pub mod diff;
+pub mod freeze;
 pub mod handlers;
 pub mod model;
 
@@ -77,9 +78,9 @@ pub fn freeze(
     ctx.require(Capability::ManageIndustry)?;
     crate::windows::model::find(conn, window_id)?.ok_or_else(ApiError::not_found)?;
     let uit_issues = open_issues(conn, ctx, window_id)?;
-    let row = model::create(
+    let row = freeze::create(
         conn,
-        model::NewPack {
+        freeze::NewPack {
             ctx,
             window_id,
             title,
