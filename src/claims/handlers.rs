@@ -6,9 +6,9 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::model::{self, set_lead, Claim, ClaimFilter};
 use crate::audit;
-use crate::auth::{Caller, Capability};
+use crate::auth::{AuthContext, Caller, Capability};
 use crate::db::schema::{claims, device_sets};
-use crate::db::{new_id, now};
+use crate::db::{new_id, now, DbConn};
 use crate::device_sets::composition::Embed;
 use crate::http::json::Json;
 use crate::http::pagination::{page_response, Page, PageRequest};
@@ -81,50 +81,7 @@ pub async fn claim(
     let inserted = state
         .db
         .write_as(caller, move |conn, ctx| {
-            ctx.require(Capability::Participate)?;
-            if note.chars().count() > 2000 {
-                return Err(ApiError::invalid_field("note", "must be at most 2000 characters"));
-            }
-            let window = windows::model::find(conn, &window_id)?.ok_or_else(ApiError::not_found)?;
-            // Asking again for what you hold is answered with what you hold.
-            if let Some(held) = model::holder(conn, &window_id, &device_set_id)? {
-                if held.org_id == ctx.org_id {
-                    return Ok((false, held));
-                }
-            }
-            let status = window.status_at(now());
-            if matches!(status, WindowStatus::Closed | WindowStatus::Cancelled) {
-                return Err(ApiError::unprocessable(
-                    ErrorCode::WindowNotOpenForClaims,
-                    format!(
-                        "{} is {status}; only scheduled and open windows take claims.",
-                        window.name
-                    ),
-                ));
-            }
-            let exists: bool =
-                diesel::select(diesel::dsl::exists(device_sets::table.find(&device_set_id))).get_result(conn)?;
-            if !exists {
-                return Err(ApiError::invalid_field("device_set_id", "no such device set"));
-            }
-            let id = new_id();
-            // The unique (window, set) key decides: no check-then-insert.
-            diesel::insert_into(claims::table)
-                .values((
-                    claims::id.eq(&id),
-                    claims::window_id.eq(&window_id),
-                    claims::device_set_id.eq(&device_set_id),
-                    claims::org_id.eq(&ctx.org_id),
-                    claims::note.eq(&note),
-                    claims::claimed_by_user_id.eq(&ctx.user_id),
-                    claims::claimed_at.eq(now()),
-                ))
-                .execute(conn)?;
-            windows::join(conn, &window_id, &ctx.org_id, &ctx.user_id)?;
-            set_lead(conn, &window_id, &device_set_id, &ctx.org_id, true, &ctx.user_id)?;
-            let claim = model::find(conn, &id)?.ok_or_else(ApiError::not_found)?;
-            audit::created(conn, &ctx, "claim.create", &claim)?;
-            Ok((true, claim))
+            take_lead(conn, &ctx, &window_id, &device_set_id, &note)
         })
         .await;
     match inserted {
@@ -136,17 +93,82 @@ pub async fn claim(
                 .db
                 .read_as(again, move |conn, ctx| Ok((ctx.org_id, model::holder(conn, &w, &s)?)))
                 .await?;
-            match holder {
-                Some(h) if h.org_id == org => Ok((false, h)),
-                Some(h) => Err(ApiError::conflict(
-                    ErrorCode::ClaimConflict,
-                    format!("{} already leads on this device set in this window.", h.org_name),
-                )
-                .with_context(serde_json::json!({ "holder": h }))),
-                None => Err(e),
-            }
+            lost_to(&org, holder, e)
         }
         Err(e) => Err(e),
+    }
+}
+
+/// Makes the caller's organisation the lead on the device set in the window, joining it to
+/// the window, with its audit row: `(true, claim)`. In order: a participant (403), the window
+/// exists (404), a set the organisation already leads on is answered `(false, claim)`,
+/// closed and cancelled windows refuse (422 `window_not_open_for_claims`), the set exists
+/// (422 naming `device_set_id`). Another organisation's claim makes the insert fail with 409
+/// (see [`lost_to`]).
+pub fn take_lead(
+    conn: &mut DbConn,
+    ctx: &AuthContext,
+    window_id: &str,
+    device_set_id: &str,
+    note: &str,
+) -> Result<(bool, Claim), ApiError> {
+    ctx.require(Capability::Participate)?;
+    if note.chars().count() > 2000 {
+        return Err(ApiError::invalid_field("note", "must be at most 2000 characters"));
+    }
+    let window = windows::model::find(conn, window_id)?.ok_or_else(ApiError::not_found)?;
+    // Asking again for what you hold is answered with what you hold.
+    if let Some(held) = model::holder(conn, window_id, device_set_id)? {
+        if held.org_id == ctx.org_id {
+            return Ok((false, held));
+        }
+    }
+    let status = window.status_at(now());
+    if matches!(status, WindowStatus::Closed | WindowStatus::Cancelled) {
+        return Err(ApiError::unprocessable(
+            ErrorCode::WindowNotOpenForClaims,
+            format!(
+                "{} is {status}; only scheduled and open windows take claims.",
+                window.name
+            ),
+        ));
+    }
+    let exists: bool = diesel::select(diesel::dsl::exists(device_sets::table.find(device_set_id))).get_result(conn)?;
+    if !exists {
+        return Err(ApiError::invalid_field("device_set_id", "no such device set"));
+    }
+    let id = new_id();
+    // The unique (window, set) key decides: no check-then-insert.
+    diesel::insert_into(claims::table)
+        .values((
+            claims::id.eq(&id),
+            claims::window_id.eq(window_id),
+            claims::device_set_id.eq(device_set_id),
+            claims::org_id.eq(&ctx.org_id),
+            claims::note.eq(note),
+            claims::claimed_by_user_id.eq(&ctx.user_id),
+            claims::claimed_at.eq(now()),
+        ))
+        .execute(conn)?;
+    windows::join(conn, window_id, &ctx.org_id, &ctx.user_id)?;
+    set_lead(conn, window_id, device_set_id, &ctx.org_id, true, &ctx.user_id)?;
+    let claim = model::find(conn, &id)?.ok_or_else(ApiError::not_found)?;
+    audit::created(conn, ctx, "claim.create", &claim)?;
+    Ok((true, claim))
+}
+
+/// The answer when the unique key refused a claim (`refused`): the claim of the caller's own
+/// organisation `org` when a concurrent request of it won, otherwise 409 `claim_conflict`
+/// naming the holder (or `refused` itself when nobody holds the set any more).
+fn lost_to(org: &str, holder: Option<Claim>, refused: ApiError) -> Result<(bool, Claim), ApiError> {
+    match holder {
+        Some(h) if h.org_id == org => Ok((false, h)),
+        Some(h) => Err(ApiError::conflict(
+            ErrorCode::ClaimConflict,
+            format!("{} already leads on this device set in this window.", h.org_name),
+        )
+        .with_context(serde_json::json!({ "holder": h }))),
+        None => Err(refused),
     }
 }
 

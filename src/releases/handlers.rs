@@ -6,11 +6,11 @@ use utoipa::{IntoParams, ToSchema};
 use super::model::{self, Release, ReleaseRow, StageChangeRow};
 use super::{ReleaseKind, Stage};
 use crate::audit;
-use crate::auth::{Caller, Capability};
-use crate::db::{new_id, now};
+use crate::auth::{AuthContext, Caller, Capability};
+use crate::db::{new_id, now, DbConn};
 use crate::events::{self, NewEvent, Topic};
 use crate::http::etag::{tagged, IfMatch};
-use crate::http::idempotency::{self, IdempotencyKey, StoredResponse};
+use crate::http::idempotency::{self, IdempotencyKey};
 use crate::http::json::Json;
 use crate::http::pagination::{page_response, Page, PageRequest};
 use crate::http::responses::*;
@@ -158,73 +158,78 @@ pub async fn create_release(
         .db
         .write_as(caller, move |conn, ctx| {
             ctx.require(Capability::ManageIndustry)?;
-            idempotency::once(conn, idem.as_ref(), &ctx.user_id, |conn| {
-                let mut v = Validator::new();
-                v.text("name", &body.name, 200);
-                if let Some(date) = body.target_date {
-                    model::check_year(&mut v, "target_date", date.year());
-                }
-                check_notes(&mut v, &body.notes);
-                let firmware = model::check_firmware(conn, &mut v, body.firmware_ids)?;
-                v.finish()?;
-                let name = body.name.trim().to_string();
-                if let Some(existing) = model::name_taken(conn, &name, None)? {
-                    return Err(name_taken(existing));
-                }
-                let now = now();
-                let row = ReleaseRow {
-                    id: new_id(),
-                    name,
-                    kind: body.kind.as_str().to_string(),
-                    target_date: body.target_date,
-                    stage: Stage::ContentAgreed.as_str().to_string(),
-                    notes: body.notes,
-                    created_at: now,
-                    updated_at: now,
-                    version: 1,
-                };
-                model::insert(conn, &row)?;
-                model::set_firmware(conn, &row.id, &firmware)?;
-                model::insert_stage_change(
-                    conn,
-                    &StageChangeRow::plain(
-                        &row.id,
-                        None,
-                        row.stage.clone(),
-                        now,
-                        now,
-                        Some((&ctx.user_id, &ctx.org_id)),
-                        "Release created".into(),
-                    ),
-                )?;
-                let (_, release) = model::load(conn, &row.id)?;
-                let scope = model::product_scope(conn, &release.id)?;
-                events::record(
-                    conn,
-                    scope.apply(
-                        NewEvent::new(
-                            Topic::Releases,
-                            "release.created",
-                            "release",
-                            &release.id,
-                            format!("Release {} created ({})", release.name, release.kind),
-                        )
-                        .details(serde_json::json!({
-                            "name": release.name,
-                            "kind": release.kind,
-                            "stage": release.stage,
-                            "target_date": release.target_date,
-                            "firmware_ids": release.firmware_ids,
-                        }))
-                        .actor(&ctx.org_id),
-                    ),
-                )?;
-                audit::created(conn, &ctx, "release.create", &release)?;
-                StoredResponse::created(&release, Some(format!("/api/v1/releases/{}", release.id)))
-            })
+            idempotency::created(conn, idem.as_ref(), &ctx.user_id, |conn| create(conn, &ctx, body))
         })
         .await?;
     Ok(stored.into_response())
+}
+
+/// Creates a release at `content_agreed` with that first stage in its history, its
+/// `release.created` event and its audit row. The name, date, notes and firmware are
+/// validated together (422 naming each field); a name in use is 409 `release_name_taken`.
+pub fn create(conn: &mut DbConn, ctx: &AuthContext, body: NewRelease) -> Result<Release, ApiError> {
+    let mut v = Validator::new();
+    v.text("name", &body.name, 200);
+    if let Some(date) = body.target_date {
+        model::check_year(&mut v, "target_date", date.year());
+    }
+    check_notes(&mut v, &body.notes);
+    let firmware = model::check_firmware(conn, &mut v, body.firmware_ids)?;
+    v.finish()?;
+    let name = body.name.trim().to_string();
+    if let Some(existing) = model::name_taken(conn, &name, None)? {
+        return Err(name_taken(existing));
+    }
+    let now = now();
+    let row = ReleaseRow {
+        id: new_id(),
+        name,
+        kind: body.kind.as_str().to_string(),
+        target_date: body.target_date,
+        stage: Stage::ContentAgreed.as_str().to_string(),
+        notes: body.notes,
+        created_at: now,
+        updated_at: now,
+        version: 1,
+    };
+    model::insert(conn, &row)?;
+    model::set_firmware(conn, &row.id, &firmware)?;
+    model::insert_stage_change(
+        conn,
+        &StageChangeRow::plain(
+            &row.id,
+            None,
+            row.stage.clone(),
+            now,
+            now,
+            Some((&ctx.user_id, &ctx.org_id)),
+            "Release created".into(),
+        ),
+    )?;
+    let (_, release) = model::load(conn, &row.id)?;
+    let scope = model::product_scope(conn, &release.id)?;
+    events::record(
+        conn,
+        scope.apply(
+            NewEvent::new(
+                Topic::Releases,
+                "release.created",
+                "release",
+                &release.id,
+                format!("Release {} created ({})", release.name, release.kind),
+            )
+            .details(serde_json::json!({
+                "name": release.name,
+                "kind": release.kind,
+                "stage": release.stage,
+                "target_date": release.target_date,
+                "firmware_ids": release.firmware_ids,
+            }))
+            .actor(&ctx.org_id),
+        ),
+    )?;
+    audit::created(conn, ctx, "release.create", &release)?;
+    Ok(release)
 }
 
 /// Get a release
@@ -300,88 +305,112 @@ pub async fn update_release(
     if_match: IfMatch,
     body: Json<ReleasePatch>,
 ) -> Result<HttpResponse, ApiError> {
-    let id = path.into_inner();
-    let patch = body.into_inner();
+    let (id, patch) = (path.into_inner(), body.into_inner());
     let (version, release) = state
         .db
-        .write_as(caller, move |conn, ctx| {
-            ctx.require(Capability::ManageIndustry)?;
-            crate::db::lock_row(conn, crate::db::Lockable::Releases, &id)?;
-            let (before_row, before) = model::load(conn, &id)?;
-            let mut v = Validator::new();
-            if let Some(name) = &patch.name {
-                v.text("name", name, 200);
-            }
-            if let Some(Some(date)) = patch.target_date {
-                model::check_year(&mut v, "target_date", date.year());
-            }
-            if let Some(notes) = &patch.notes {
-                check_notes(&mut v, notes);
-            }
-            let firmware = match patch.firmware_ids {
-                Some(ids) => Some(model::check_firmware(conn, &mut v, ids)?),
-                None => None,
-            };
-            v.finish()?;
-            // After validation: a request that could never succeed is 422, not 412.
-            if_match.check(before_row.version)?;
-            let mut row = before_row.clone();
-            if let Some(name) = patch.name {
-                let name = name.trim().to_string();
-                if let Some(existing) = model::name_taken(conn, &name, Some(&id))? {
-                    return Err(name_taken(existing));
-                }
-                row.name = name;
-            }
-            if let Some(date) = patch.target_date {
-                row.target_date = date;
-            }
-            if let Some(notes) = patch.notes {
-                row.notes = notes;
-            }
-            if !model::update(conn, &row)? {
-                return Err(ApiError::precondition_failed());
-            }
-            if let Some(firmware) = &firmware {
-                model::set_firmware(conn, &id, firmware)?;
-            }
-            let (after_row, after) = model::load(conn, &id)?;
-            if before.target_date != after.target_date {
-                let summary = match (before.target_date, after.target_date) {
-                    (Some(_), Some(_)) => format!(
-                        "Release {} target date moved from {} to {}",
-                        after.name,
-                        show_date(before.target_date),
-                        show_date(after.target_date)
-                    ),
-                    (None, _) => format!(
-                        "Release {} target date set to {}",
-                        after.name,
-                        show_date(after.target_date)
-                    ),
-                    (_, None) => format!(
-                        "Release {} target date cleared, was {}",
-                        after.name,
-                        show_date(before.target_date)
-                    ),
-                };
-                let scope = model::product_scope(conn, &id)?;
-                events::record(
-                    conn,
-                    scope.apply(
-                        NewEvent::new(Topic::Releases, "release.date_changed", "release", &id, summary)
-                            .details(serde_json::json!({
-                                "field": "target_date",
-                                "from": before.target_date,
-                                "to": after.target_date,
-                            }))
-                            .actor(&ctx.org_id),
-                    ),
-                )?;
-            }
-            audit::changed(conn, &ctx, "release.update", &before, &after)?;
-            Ok((after_row.version, after))
-        })
+        .write_as(caller, move |conn, ctx| update(conn, &ctx, &id, if_match, patch))
         .await?;
     Ok(tagged(version, &release))
+}
+
+/// Applies a patch with its audit row and, when the target date changed, its
+/// `release.date_changed` event; answers the release's version and the release. Operator
+/// organisations only; the fields are validated (422) before `If-Match` is checked (412); a
+/// name in use is 409 `release_name_taken`.
+pub fn update(
+    conn: &mut DbConn,
+    ctx: &AuthContext,
+    id: &str,
+    if_match: IfMatch,
+    patch: ReleasePatch,
+) -> Result<(i64, Release), ApiError> {
+    ctx.require(Capability::ManageIndustry)?;
+    crate::db::lock_row(conn, crate::db::Lockable::Releases, id)?;
+    let (before_row, before) = model::load(conn, id)?;
+    let mut v = Validator::new();
+    if let Some(name) = &patch.name {
+        v.text("name", name, 200);
+    }
+    if let Some(Some(date)) = patch.target_date {
+        model::check_year(&mut v, "target_date", date.year());
+    }
+    if let Some(notes) = &patch.notes {
+        check_notes(&mut v, notes);
+    }
+    let firmware = match patch.firmware_ids {
+        Some(ids) => Some(model::check_firmware(conn, &mut v, ids)?),
+        None => None,
+    };
+    v.finish()?;
+    // After validation: a request that could never succeed is 422, not 412.
+    if_match.check(before_row.version)?;
+    let mut row = before_row.clone();
+    if let Some(name) = patch.name {
+        let name = name.trim().to_string();
+        if let Some(existing) = model::name_taken(conn, &name, Some(id))? {
+            return Err(name_taken(existing));
+        }
+        row.name = name;
+    }
+    if let Some(date) = patch.target_date {
+        row.target_date = date;
+    }
+    if let Some(notes) = patch.notes {
+        row.notes = notes;
+    }
+    if !model::update(conn, &row)? {
+        return Err(ApiError::precondition_failed());
+    }
+    if let Some(firmware) = &firmware {
+        model::set_firmware(conn, id, firmware)?;
+    }
+    let (after_row, after) = model::load(conn, id)?;
+    if before.target_date != after.target_date {
+        announce_date_change(conn, ctx, id, &before, &after)?;
+    }
+    audit::changed(conn, ctx, "release.update", &before, &after)?;
+    Ok((after_row.version, after))
+}
+
+/// Tells subscribers to `releases` (scoped to the release's products) that the target date
+/// was set, moved or cleared.
+fn announce_date_change(
+    conn: &mut DbConn,
+    ctx: &AuthContext,
+    id: &str,
+    before: &Release,
+    after: &Release,
+) -> Result<(), ApiError> {
+    let summary = match (before.target_date, after.target_date) {
+        (Some(_), Some(_)) => format!(
+            "Release {} target date moved from {} to {}",
+            after.name,
+            show_date(before.target_date),
+            show_date(after.target_date)
+        ),
+        (None, _) => format!(
+            "Release {} target date set to {}",
+            after.name,
+            show_date(after.target_date)
+        ),
+        (_, None) => format!(
+            "Release {} target date cleared, was {}",
+            after.name,
+            show_date(before.target_date)
+        ),
+    };
+    let scope = model::product_scope(conn, id)?;
+    events::record(
+        conn,
+        scope.apply(
+            NewEvent::new(Topic::Releases, "release.date_changed", "release", id, summary)
+                .details(serde_json::json!({
+                    "field": "target_date",
+                    "from": before.target_date,
+                    "to": after.target_date,
+                }))
+                .actor(&ctx.org_id),
+        ),
+    )?;
+    Ok(())
 }

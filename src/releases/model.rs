@@ -479,3 +479,4 @@ pub fn product_scope(conn: &mut DbConn, release_id: &str) -> QueryResult<Product
     Ok(scope)
 }
 crate::audit::audited!(Release, "release", id);
+crate::http::idempotency::located!(Release, "/api/v1/releases", id);

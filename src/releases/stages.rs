@@ -1,15 +1,15 @@
 //! Moving a release along its track, and the record of every move.
 
 use actix_web::{get, post, web, HttpRequest, HttpResponse};
-use chrono::{DateTime, Datelike, Duration, SubsecRound, Utc};
+use chrono::{DateTime, Datelike, Duration, NaiveDateTime, SubsecRound, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::model::{self, Release, StageChange, StageChangeRow};
 use super::{gate, ReleaseKind, Stage};
 use crate::audit;
-use crate::auth::{Caller, Capability};
-use crate::db::now;
+use crate::auth::{AuthContext, Caller, Capability};
+use crate::db::{now, DbConn};
 use crate::events::{self, show, NewEvent, Topic};
 use crate::http::etag::{tagged, IfMatch};
 use crate::http::json::Json;
@@ -131,8 +131,17 @@ pub async fn move_stage(
     if_match: IfMatch,
     body: Json<StageMove>,
 ) -> Result<HttpResponse, ApiError> {
-    let id = path.into_inner();
-    let body = body.into_inner();
+    let (id, body) = (path.into_inner(), body.into_inner());
+    check_move(&body)?;
+    let (version, release) = state
+        .db
+        .write_as(caller, move |conn, ctx| move_to(conn, &ctx, &id, if_match, body))
+        .await?;
+    Ok(tagged(version, &release))
+}
+
+/// What is checked before the database: the texts' lengths and a plausible year.
+fn check_move(body: &StageMove) -> Result<(), ApiError> {
     let mut v = Validator::new();
     v.text("decision_note", &body.decision_note, 2000);
     if let Some(reason) = &body.override_reason {
@@ -141,116 +150,172 @@ pub async fn move_stage(
     if let Some(t) = body.effective_at {
         model::check_year(&mut v, "effective_at", t.year());
     }
-    v.finish()?;
-    let (version, release) = state
-        .db
-        .write_as(caller, move |conn, ctx| {
-            ctx.require(Capability::ManageIndustry)?;
-            crate::db::lock_row(conn, crate::db::Lockable::Releases, &id)?;
-            let (mut row, before) = model::load(conn, &id)?;
-            if_match.check(row.version)?;
-            // The move follows the last decided stage, which may not be in effect yet.
-            let current = row.stage();
-            if !current.allowed_moves().contains(&body.stage) {
-                return Err(illegal_move(current));
-            }
-            let now = now();
-            let effective_at = body.effective_at.map(|t| t.naive_utc().trunc_subsecs(6)).unwrap_or(now);
-            let earliest = now + Duration::days(DEPLOYMENT_NOTICE_DAYS);
-            if body.stage.is_deployment() && row.kind() != ReleaseKind::UnplannedMaintenance && effective_at < earliest
-            {
-                return Err(ApiError::unprocessable(
-                    ErrorCode::InsufficientNotice,
+    v.finish()
+}
+
+/// 422 `insufficient_notice` when a deployment phase of a release other than
+/// `unplanned_maintenance` would start less than 7 days from `now` (SEC Appendix AB).
+fn check_notice(
+    kind: ReleaseKind,
+    stage: Stage,
+    effective_at: NaiveDateTime,
+    now: NaiveDateTime,
+) -> Result<(), ApiError> {
+    let earliest = now + Duration::days(DEPLOYMENT_NOTICE_DAYS);
+    if stage.is_deployment() && kind != ReleaseKind::UnplannedMaintenance && effective_at < earliest {
+        return Err(ApiError::unprocessable(
+            ErrorCode::InsufficientNotice,
+            format!(
+                "OTA deployment needs at least {DEPLOYMENT_NOTICE_DAYS} days' notice (SEC Appendix AB): \
+                 {} would start {}, but the earliest start for notice given now is {}. \
+                 Only unplanned_maintenance releases are exempt.",
+                stage,
+                show(effective_at),
+                show(earliest)
+            ),
+        )
+        .with_context(serde_json::json!({
+            "effective_at": effective_at.and_utc(),
+            "earliest_effective_at": earliest.and_utc(),
+        })));
+    }
+    Ok(())
+}
+
+/// Decides the move of release `id` to `body.stage`, keeps it in the stage history with the
+/// pack it cites, tells subscribers and audits; answers the release's version and the
+/// release. Operator organisations only; `If-Match` must name the current version; then, in
+/// order: the track (422 `illegal_stage_move`), the deployment notice (422
+/// `insufficient_notice`), the order of moves (422 `stage_move_out_of_order`, except for
+/// `withdrawn`) and the stage gate ([`gate::check`]).
+pub fn move_to(
+    conn: &mut DbConn,
+    ctx: &AuthContext,
+    id: &str,
+    if_match: IfMatch,
+    body: StageMove,
+) -> Result<(i64, Release), ApiError> {
+    ctx.require(Capability::ManageIndustry)?;
+    crate::db::lock_row(conn, crate::db::Lockable::Releases, id)?;
+    let (mut row, before) = model::load(conn, id)?;
+    if_match.check(row.version)?;
+    // The move follows the last decided stage, which may not be in effect yet.
+    let current = row.stage();
+    if !current.allowed_moves().contains(&body.stage) {
+        return Err(illegal_move(current));
+    }
+    let now = now();
+    let effective_at = body.effective_at.map(|t| t.naive_utc().trunc_subsecs(6)).unwrap_or(now);
+    check_notice(row.kind(), body.stage, effective_at, now)?;
+    let track = model::tracks(conn, &[id.to_string()], now)?
+        .remove(id)
+        .unwrap_or_default();
+    if let Some((previous, previous_at)) = track.last {
+        if body.stage != Stage::Withdrawn && effective_at < previous_at {
+            return Err(out_of_order(body.stage, effective_at, previous, previous_at));
+        }
+    }
+    let cited = gate::check(
+        conn,
+        &row,
+        body.stage,
+        body.review_pack_id.as_deref(),
+        body.override_reason.as_deref(),
+    )?;
+    row.stage = body.stage.as_str().to_string();
+    if !model::update(conn, &row)? {
+        return Err(ApiError::precondition_failed());
+    }
+    let note = body.decision_note.trim().to_string();
+    model::insert_stage_change(
+        conn,
+        &StageChangeRow {
+            review_pack_id: cited.as_ref().map(|c| c.pack.id.clone()),
+            review_pack_sha256: cited.as_ref().map(|c| c.pack.sha256.clone()),
+            reviews: cited.as_ref().map(|c| serde_json::to_string(&c.reviews)).transpose()?,
+            override_reason: cited.as_ref().and_then(|c| c.override_reason.clone()),
+            ..StageChangeRow::plain(
+                id,
+                Some(current.as_str().to_string()),
+                row.stage.clone(),
+                now,
+                effective_at,
+                Some((&ctx.user_id, &ctx.org_id)),
+                note.clone(),
+            )
+        },
+    )?;
+    let (after_row, after) = model::load(conn, id)?;
+    let decided = Decided {
+        from: current,
+        to: body.stage,
+        effective_at,
+        note,
+        cited,
+    };
+    announce_move(conn, ctx, &after, &decided, now)?;
+    audit::changed(conn, ctx, "release.stage", &before, &after)?;
+    Ok((after_row.version, after))
+}
+
+/// A decided move, as announced.
+struct Decided {
+    from: Stage,
+    to: Stage,
+    effective_at: NaiveDateTime,
+    note: String,
+    cited: Option<gate::Cited>,
+}
+
+/// Tells subscribers to `releases` (scoped to the release's products) about a decided move:
+/// "moved" when it is in effect, "moves ... on" when it takes effect later.
+fn announce_move(
+    conn: &mut DbConn,
+    ctx: &AuthContext,
+    after: &Release,
+    decided: &Decided,
+    now: NaiveDateTime,
+) -> Result<(), ApiError> {
+    let Decided {
+        from: current,
+        to: stage,
+        effective_at,
+        note,
+        cited,
+    } = decided;
+    let scope = model::product_scope(conn, &after.id)?;
+    events::record(
+        conn,
+        scope.apply(
+            NewEvent::new(
+                Topic::Releases,
+                "release.stage_changed",
+                "release",
+                &after.id,
+                if *effective_at > now {
                     format!(
-                        "OTA deployment needs at least {DEPLOYMENT_NOTICE_DAYS} days' notice (SEC Appendix AB): \
-                         {} would start {}, but the earliest start for notice given now is {}. \
-                         Only unplanned_maintenance releases are exempt.",
-                        body.stage,
-                        show(effective_at),
-                        show(earliest)
-                    ),
-                )
-                .with_context(serde_json::json!({
-                    "effective_at": effective_at.and_utc(),
-                    "earliest_effective_at": earliest.and_utc(),
-                })));
-            }
-            let track = model::tracks(conn, std::slice::from_ref(&id), now)?
-                .remove(&id)
-                .unwrap_or_default();
-            if let Some((previous, previous_at)) = track.last {
-                if body.stage != Stage::Withdrawn && effective_at < previous_at {
-                    return Err(out_of_order(body.stage, effective_at, previous, previous_at));
-                }
-            }
-            let cited = gate::check(
-                conn,
-                &row,
-                body.stage,
-                body.review_pack_id.as_deref(),
-                body.override_reason.as_deref(),
-            )?;
-            row.stage = body.stage.as_str().to_string();
-            if !model::update(conn, &row)? {
-                return Err(ApiError::precondition_failed());
-            }
-            let note = body.decision_note.trim().to_string();
-            model::insert_stage_change(
-                conn,
-                &StageChangeRow {
-                    review_pack_id: cited.as_ref().map(|c| c.pack.id.clone()),
-                    review_pack_sha256: cited.as_ref().map(|c| c.pack.sha256.clone()),
-                    reviews: cited.as_ref().map(|c| serde_json::to_string(&c.reviews)).transpose()?,
-                    override_reason: cited.as_ref().and_then(|c| c.override_reason.clone()),
-                    ..StageChangeRow::plain(
-                        &id,
-                        Some(current.as_str().to_string()),
-                        row.stage.clone(),
-                        now,
-                        effective_at,
-                        Some((&ctx.user_id, &ctx.org_id)),
-                        note.clone(),
+                        "Release {} moves from {} to {} on {}",
+                        after.name,
+                        current,
+                        stage,
+                        show(*effective_at)
                     )
+                } else {
+                    format!("Release {} moved from {} to {}", after.name, current, stage)
                 },
-            )?;
-            let (after_row, after) = model::load(conn, &id)?;
-            let scope = model::product_scope(conn, &id)?;
-            events::record(
-                conn,
-                scope.apply(
-                    NewEvent::new(
-                        Topic::Releases,
-                        "release.stage_changed",
-                        "release",
-                        &id,
-                        if effective_at > now {
-                            format!(
-                                "Release {} moves from {} to {} on {}",
-                                after.name,
-                                current,
-                                body.stage,
-                                show(effective_at)
-                            )
-                        } else {
-                            format!("Release {} moved from {} to {}", after.name, current, body.stage)
-                        },
-                    )
-                    .details(serde_json::json!({
-                        "from": current,
-                        "to": body.stage,
-                        "effective_at": effective_at.and_utc(),
-                        "decision_note": note,
-                        "review_pack": cited.as_ref().map(gate::Cited::details),
-                        "override_reason": cited.as_ref().and_then(|c| c.override_reason.clone()),
-                    }))
-                    .actor(&ctx.org_id),
-                ),
-            )?;
-            audit::changed(conn, &ctx, "release.stage", &before, &after)?;
-            Ok((after_row.version, after))
-        })
-        .await?;
-    Ok(tagged(version, &release))
+            )
+            .details(serde_json::json!({
+                "from": current,
+                "to": stage,
+                "effective_at": effective_at.and_utc(),
+                "decision_note": note,
+                "review_pack": cited.as_ref().map(gate::Cited::details),
+                "override_reason": cited.as_ref().and_then(|c| c.override_reason.clone()),
+            }))
+            .actor(&ctx.org_id),
+        ),
+    )?;
+    Ok(())
 }
 
 #[derive(Debug, Deserialize, IntoParams)]

@@ -1,24 +1,18 @@
-//! Raising, listing, reading and editing UIT issues.
-
 use actix_web::{get, patch, post, web, HttpRequest, HttpResponse};
-use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use super::model::{self, HistoryRow, IssueFilter, IssueRow, IssueSeverity, IssueStatus, Party, UitIssue};
-use super::notify;
-use crate::audit;
-use crate::auth::{AuthContext, Caller, Capability, OrgKind};
-use crate::db::schema::{device_sets, results as r};
-use crate::db::{new_id, now, DbConn};
+use super::model::{self, HistoryRow, IssueFilter, IssueRow, IssueSeverity, IssueStatus, UitIssue};
+use super::{raise, update};
+use crate::auth::{AuthContext, Caller, Capability};
+use crate::db::new_id;
 use crate::http::etag::{tagged, IfMatch};
-use crate::http::idempotency::{self, IdempotencyKey, StoredResponse};
+use crate::http::idempotency::{self, IdempotencyKey};
 use crate::http::json::Json;
 use crate::http::pagination::{page_response, Page, PageRequest};
 use crate::http::responses::*;
 use crate::http::validate::Validator;
 use crate::http::ApiError;
-use crate::http::ErrorCode;
 use crate::AppState;
 
 /// At most this many device sets and results per issue.
@@ -110,61 +104,6 @@ fn check_texts(v: &mut Validator, title: Option<&str>, description: Option<&str>
     }
 }
 
-fn dedup(ids: &[String]) -> Vec<String> {
-    let mut out: Vec<String> = Vec::with_capacity(ids.len());
-    for id in ids {
-        if !out.contains(id) {
-            out.push(id.clone());
-        }
-    }
-    out
-}
-
-/// 422 naming `resolving_org_id` unless it is an organisation that can resolve issues.
-fn check_resolver(conn: &mut DbConn, org_id: &str) -> Result<(), ApiError> {
-    let org = crate::organisations::model::find_org(conn, org_id)?
-        .ok_or_else(|| ApiError::invalid_field("resolving_org_id", "no such organisation"))?;
-    match OrgKind::parse(&org.kind) {
-        Some(OrgKind::Manufacturer | OrgKind::ServiceProvider | OrgKind::Operator) => Ok(()),
-        _ => Err(ApiError::invalid_field(
-            "resolving_org_id",
-            "must be a manufacturer, a service provider or the operator",
-        )),
-    }
-}
-
-/// The device sets must exist, and the results must be results of `window_id` that `ctx`
-/// may read: any other id (missing, invisible or of another window) gets the same message.
-fn check_links(
-    conn: &mut DbConn,
-    ctx: &AuthContext,
-    window_id: &str,
-    sets: &[String],
-    results: &[String],
-) -> Result<(), ApiError> {
-    let mut v = Validator::new();
-    let found_sets: Vec<String> = device_sets::table
-        .filter(device_sets::id.eq_any(sets))
-        .select(device_sets::id)
-        .load(conn)?;
-    for (i, id) in sets.iter().enumerate() {
-        if !found_sets.contains(id) {
-            v.error(&format!("device_set_ids[{i}]"), "no such device set");
-        }
-    }
-    let readable: Vec<String> = crate::results::model::visible_to(ctx)
-        .filter(r::id.eq_any(results.to_vec()))
-        .filter(r::window_id.eq(window_id.to_string()))
-        .select(r::id)
-        .load(conn)?;
-    for (i, id) in results.iter().enumerate() {
-        if !readable.contains(id) {
-            v.error(&format!("result_ids[{i}]"), "no such result in this UIT window");
-        }
-    }
-    v.finish()
-}
-
 pub(super) fn history_row(row: &IssueRow, ctx: &AuthContext, from: Option<&str>, comment: &str) -> HistoryRow {
     HistoryRow {
         id: new_id(),
@@ -211,6 +150,30 @@ pub async fn create_issue(
     body: Json<NewIssue>,
 ) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
+    check_new(&body)?;
+    let idem = key.bind("POST /uit-issues", &body);
+    let public_url = state.config.public_url.clone();
+    let (stored, emailed) = state
+        .db
+        .write_as(caller, move |conn, ctx| {
+            ctx.require(Capability::Participate)?;
+            let mut emailed = 0;
+            let stored = idempotency::created(conn, idem.as_ref(), &ctx.user_id, |conn| {
+                let (view, sent) = raise::raise(conn, &ctx, &body, &public_url)?;
+                emailed = sent;
+                Ok(view)
+            })?;
+            Ok((stored, emailed))
+        })
+        .await?;
+    if emailed > 0 {
+        state.mail_wake.notify_one();
+    }
+    Ok(stored.into_response())
+}
+
+/// What is checked before the database: the texts' lengths and at most 200 links of each kind.
+fn check_new(body: &NewIssue) -> Result<(), ApiError> {
     let mut v = Validator::new();
     check_texts(&mut v, Some(&body.title), Some(&body.description));
     for (field, n) in [
@@ -221,69 +184,7 @@ pub async fn create_issue(
             v.error(field, format!("must list at most {MAX_LINKS} ids"));
         }
     }
-    v.finish()?;
-    let idem = key.bind("POST /uit-issues", &body);
-    let public_url = state.config.public_url.clone();
-    let (stored, emailed) = state
-        .db
-        .write_as(caller, move |conn, ctx| {
-            ctx.require(Capability::Participate)?;
-            let mut emailed = 0;
-            let stored = idempotency::once(conn, idem.as_ref(), &ctx.user_id, |conn| {
-                let window = crate::windows::model::find(conn, &body.uit_window_id)?
-                    .ok_or_else(|| ApiError::invalid_field("uit_window_id", "no such UIT window"))?;
-                if window.cancelled_at.is_some() {
-                    return Err(ApiError::invalid_field("uit_window_id", "the UIT window is cancelled"));
-                }
-                if !ctx.is_operator() && !crate::results::model::is_participant(conn, &window.id, &ctx.org_id)? {
-                    return Err(ApiError::forbidden(
-                        "Only organisations that joined the UIT window (and the operator) raise issues in it.",
-                    ));
-                }
-                check_resolver(conn, &body.resolving_org_id)?;
-                check_links(conn, &ctx, &window.id, &body.device_set_ids, &body.result_ids)?;
-                let now = now();
-                let row = IssueRow {
-                    id: new_id(),
-                    window_id: window.id.clone(),
-                    title: body.title.trim().to_string(),
-                    description: body.description.clone(),
-                    severity: body.severity.as_str().to_string(),
-                    status: IssueStatus::Open.as_str().to_string(),
-                    raised_by_org_id: ctx.org_id.clone(),
-                    raised_by_user_id: Some(ctx.user_id.clone()),
-                    resolving_org_id: body.resolving_org_id.clone(),
-                    defect_mask_id: None,
-                    created_at: now,
-                    updated_at: now,
-                    version: 1,
-                };
-                model::insert(conn, &row, &dedup(&body.device_set_ids), &dedup(&body.result_ids))?;
-                model::insert_history(conn, &history_row(&row, &ctx, None, ""))?;
-                let names = notify::names(conn, &row)?;
-                notify::record(
-                    conn,
-                    &row,
-                    "uit_issue.raised",
-                    format!(
-                        "{} raised a {} UIT issue in {}: \"{}\"; {} is to resolve it",
-                        names.raiser, row.severity, names.window, row.title, names.resolver
-                    ),
-                    &ctx.org_id,
-                    serde_json::json!({}),
-                )?;
-                emailed = notify::email_resolvers(conn, &row, &names, &public_url)?;
-                let view = model::view(conn, &ctx, row)?;
-                audit::created(conn, &ctx, "uit_issue.create", &view)?;
-                StoredResponse::created(&view, Some(format!("/api/v1/uit-issues/{}", view.id)))
-            })?;
-            Ok((stored, emailed))
-        })
-        .await?;
-    if emailed > 0 {
-        state.mail_wake.notify_one();
-    }
-    Ok(stored.into_response())
+    v.finish()
 }
 
 /// Get a UIT issue
@@ -371,110 +272,10 @@ pub async fn update_issue(
     check_texts(&mut v, patch.title.as_deref(), patch.description.as_deref());
     v.finish()?;
     let public_url = state.config.public_url.clone();
-    let (view, emailed) = state.db.write_as(caller, move |conn, ctx| {
-            ctx.require(Capability::Participate)?;
-            let before = model::find_visible(conn, &ctx, &id)?;
-            let edits = patch.title.is_some() || patch.description.is_some() || patch.severity.is_some();
-            if edits && !before.acts_as(&ctx, Party::Raiser) {
-                return Err(ApiError::forbidden(
-                    "Only the organisation that raised the issue (or the operator) changes its title, description or severity.",
-                ));
-            }
-            let reassign = patch.resolving_org_id.as_ref().filter(|o| **o != before.resolving_org_id);
-            if reassign.is_some() && !before.acts_as(&ctx, Party::Raiser) && !before.acts_as(&ctx, Party::Resolver) {
-                return Err(ApiError::forbidden(
-                    "Only the raising organisation, the resolving organisation or the operator passes an issue on.",
-                ));
-            }
-            if_match.check(before.version)?;
-            let before_view = model::view(conn, &ctx, before.clone())?;
-            let mut after = before.clone();
-            if let Some(t) = &patch.title {
-                after.title = t.trim().to_string();
-            }
-            if let Some(d) = &patch.description {
-                after.description = d.clone();
-            }
-            if let Some(s) = patch.severity {
-                after.severity = s.as_str().to_string();
-            }
-            if let Some(org) = reassign {
-                if !before.status().is_pending() {
-                    return Err(ApiError::unprocessable(
-                        ErrorCode::UitIssueNotPending,
-                        format!(
-                            "The issue is {}; only an open or triaged issue is passed to another resolving party.",
-                            before.status
-                        ),
-                    )
-                    .with_context(serde_json::json!({ "status": before.status })));
-                }
-                check_resolver(conn, org)?;
-                after.resolving_org_id = org.clone();
-                after.status = IssueStatus::Open.as_str().to_string();
-            }
-            if after == before {
-                return Ok((before_view, 0));
-            }
-            after.updated_at = now();
-            after.version = before.version + 1;
-            if !model::update(conn, &after)? {
-                return Err(ApiError::precondition_failed());
-            }
-            let names = notify::names(conn, &after)?;
-            let mut emailed = 0;
-            let mut changed: Vec<&str> = Vec::new();
-            for (field, differs) in [
-                ("title", before.title != after.title),
-                ("description", before.description != after.description),
-                ("severity", before.severity != after.severity),
-            ] {
-                if differs {
-                    changed.push(field);
-                }
-            }
-            if !changed.is_empty() {
-                let severity = if before.severity != after.severity {
-                    format!(" (now {}, was {})", after.severity, before.severity)
-                } else {
-                    String::new()
-                };
-                notify::record(
-                    conn,
-                    &after,
-                    "uit_issue.updated",
-                    format!(
-                        "UIT issue \"{}\" in {} was edited: {}{severity}",
-                        after.title,
-                        names.window,
-                        changed.join(", ")
-                    ),
-                    &ctx.org_id,
-                    serde_json::json!({ "fields": changed, "from_severity": before.severity }),
-                )?;
-            }
-            if before.resolving_org_id != after.resolving_org_id {
-                let old = crate::organisations::model::find_org(conn, &before.resolving_org_id)?
-                    .map(|o| o.name)
-                    .unwrap_or_default();
-                let comment = format!("Passed from {old} to {}", names.resolver);
-                model::insert_history(conn, &history_row(&after, &ctx, Some(&before.status), &comment))?;
-                notify::record(
-                    conn,
-                    &after,
-                    "uit_issue.reassigned",
-                    format!(
-                        "UIT issue \"{}\" in {} passed from {old} to {}",
-                        after.title, names.window, names.resolver
-                    ),
-                    &ctx.org_id,
-                    serde_json::json!({ "from_resolving_org_id": before.resolving_org_id, "from_status": before.status }),
-                )?;
-                emailed = notify::email_resolvers(conn, &after, &names, &public_url)?;
-            }
-            let view = model::view(conn, &ctx, after)?;
-            audit::changed(conn, &ctx, "uit_issue.update", &before_view, &view)?;
-            Ok((view, emailed))
+    let (view, emailed) = state
+        .db
+        .write_as(caller, move |conn, ctx| {
+            update::apply(conn, &ctx, &id, if_match, patch, &public_url)
         })
         .await?;
     if emailed > 0 {

@@ -6,7 +6,9 @@
 pub mod handlers;
 pub mod model;
 pub mod notify;
+pub mod raise;
 pub mod transitions;
+pub mod update;
 
 pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     cfg.service(handlers::list_issues)

@@ -409,6 +409,7 @@ pub fn history(conn: &mut DbConn, issue_id: &str, after: Option<String>, limit: 
         .collect())
 }
 crate::audit::audited!(UitIssue, "uit_issue", id);
+crate::http::idempotency::located!(UitIssue, "/api/v1/uit-issues", id);
 
 #[cfg(test)]
 mod tests {

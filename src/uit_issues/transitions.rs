@@ -7,10 +7,10 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::handlers::history_row;
-use super::model::{self, IssueStatus, IssueStep, Party, UitIssue};
+use super::model::{self, IssueRow, IssueStatus, IssueStep, Party, UitIssue};
 use super::notify;
 use crate::auth::{AuthContext, Caller, Capability};
-use crate::db::now;
+use crate::db::{now, DbConn};
 use crate::defect_masks::handlers::{self as masks, NewDefectMask};
 use crate::defect_masks::model::DefectMask;
 use crate::http::etag::{tagged, IfMatch};
@@ -248,48 +248,70 @@ pub async fn convert_issue(
     let stored = state
         .db
         .write_as(caller, move |conn, ctx| {
-            ctx.require(Capability::Participate)?;
-            ctx.require(Capability::PublishDefectMasks)?;
-            let before = model::find_visible(conn, &ctx, &id)?;
-            if !before.acts_as(&ctx, Party::Resolver) {
-                return Err(ApiError::forbidden(
-                    "Only the resolving organisation (or the operator) turns an issue into a defect mask.",
-                ));
-            }
+            let before = convertible(conn, &ctx, &id)?;
             idempotency::once(conn, idem.as_ref(), &ctx.user_id, |conn| {
-                if let Some(existing) = &before.defect_mask_id {
-                    return Err(ApiError::conflict(
-                        ErrorCode::UitIssueAlreadyConverted,
-                        "This issue is already a defect mask.",
-                    )
-                    .with_context(serde_json::json!({ "defect_mask_id": existing })));
-                }
-                let mask = masks::publish(conn, &ctx, &body, &code)?;
-                let before_view = model::view(conn, &ctx, before.clone())?;
-                let mut after = before.clone();
-                after.defect_mask_id = Some(mask.id.clone());
-                after.updated_at = now();
-                after.version = before.version + 1;
-                if !model::update(conn, &after)? {
-                    return Err(ApiError::precondition_failed());
-                }
-                let names = notify::names(conn, &after)?;
-                notify::record(
-                    conn,
-                    &after,
-                    "uit_issue.converted",
-                    format!(
-                        "UIT issue \"{}\" in {} is now defect mask {}",
-                        after.title, names.window, mask.code
-                    ),
-                    &ctx.org_id,
-                    serde_json::json!({ "defect_mask_id": mask.id, "defect_mask_code": mask.code }),
-                )?;
-                let view = model::view(conn, &ctx, after)?;
-                audit::changed(conn, &ctx, "uit_issue.convert", &before_view, &view)?;
+                let mask = convert(conn, &ctx, before, &body, &code)?;
                 StoredResponse::created(&mask, Some(format!("/api/v1/defect-masks/{}", mask.id)))
             })
         })
         .await?;
     Ok(stored.into_response())
+}
+
+/// The issue `id`, when `ctx` may turn it into a defect mask (checked before a replay could
+/// answer): a participant that publishes defect masks (403), the issue visible (404), and the
+/// resolving organisation or the operator (403).
+fn convertible(conn: &mut DbConn, ctx: &AuthContext, id: &str) -> Result<IssueRow, ApiError> {
+    ctx.require(Capability::Participate)?;
+    ctx.require(Capability::PublishDefectMasks)?;
+    let before = model::find_visible(conn, ctx, id)?;
+    if !before.acts_as(ctx, Party::Resolver) {
+        return Err(ApiError::forbidden(
+            "Only the resolving organisation (or the operator) turns an issue into a defect mask.",
+        ));
+    }
+    Ok(before)
+}
+
+/// Publishes the issue as a defect mask (exactly as `POST /defect-masks` does), links it in
+/// `defect_mask_id`, tells subscribers (`uit_issue.converted`) and audits; answers the mask.
+/// An issue becomes one mask only (409 `uit_issue_already_converted`, with the mask's id).
+pub fn convert(
+    conn: &mut DbConn,
+    ctx: &AuthContext,
+    before: IssueRow,
+    body: &NewDefectMask,
+    code: &str,
+) -> Result<DefectMask, ApiError> {
+    if let Some(existing) = &before.defect_mask_id {
+        return Err(ApiError::conflict(
+            ErrorCode::UitIssueAlreadyConverted,
+            "This issue is already a defect mask.",
+        )
+        .with_context(serde_json::json!({ "defect_mask_id": existing })));
+    }
+    let mask = masks::publish(conn, ctx, body, code)?;
+    let before_view = model::view(conn, ctx, before.clone())?;
+    let mut after = before.clone();
+    after.defect_mask_id = Some(mask.id.clone());
+    after.updated_at = now();
+    after.version = before.version + 1;
+    if !model::update(conn, &after)? {
+        return Err(ApiError::precondition_failed());
+    }
+    let names = notify::names(conn, &after)?;
+    notify::record(
+        conn,
+        &after,
+        "uit_issue.converted",
+        format!(
+            "UIT issue \"{}\" in {} is now defect mask {}",
+            after.title, names.window, mask.code
+        ),
+        &ctx.org_id,
+        serde_json::json!({ "defect_mask_id": mask.id, "defect_mask_code": mask.code }),
+    )?;
+    let view = model::view(conn, ctx, after)?;
+    audit::changed(conn, ctx, "uit_issue.convert", &before_view, &view)?;
+    Ok(mask)
 }

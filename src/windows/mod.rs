@@ -1,10 +1,12 @@
 //! UIT windows, their scenarios and participants.
 
 pub mod clock;
+pub mod create;
 pub mod handlers;
 pub mod model;
 pub mod participants;
 pub mod scenarios;
+pub mod update;
 
 pub use clock::sweep;
 pub use participants::join;

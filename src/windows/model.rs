@@ -218,3 +218,4 @@ pub fn update(conn: &mut DbConn, row: &WindowRow) -> QueryResult<bool> {
     Ok(n == 1)
 }
 crate::audit::audited!(UitWindow, "uit_window", id);
+crate::http::idempotency::located!(UitWindow, "/api/v1/uit-windows", id);

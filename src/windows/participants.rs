@@ -9,7 +9,7 @@ use utoipa::{IntoParams, ToSchema};
 use super::model;
 use super::WindowStatus;
 use crate::audit::{self, Actor, Change};
-use crate::auth::{Caller, Capability, OrgKind};
+use crate::auth::{AuthContext, Caller, Capability, OrgKind};
 use crate::db::schema::{organisations, window_participants as wp};
 use crate::db::{now, DbConn};
 use crate::http::json::Json;
@@ -153,49 +153,61 @@ pub async fn join_window(
     let asked = body.into_inner().org_id;
     let (joined, participation) = state
         .db
-        .write_as(caller, move |conn, ctx| {
-            ctx.require(Capability::Participate)?;
-            let org_id = asked.unwrap_or_else(|| ctx.org_id.clone());
-            if org_id != ctx.org_id && !ctx.is_operator() {
-                return Err(ApiError::forbidden("Only the operator may enrol another organisation."));
-            }
-            model::find(conn, &window_id)?.ok_or_else(ApiError::not_found)?;
-            let org = orgs::find_org(conn, &org_id)?
-                .ok_or_else(|| ApiError::invalid_field("org_id", "no such organisation"))?;
-            let kind = OrgKind::parse(&org.kind).unwrap_or(OrgKind::Other);
-            if !Capability::Participate.allowed_for(kind) {
-                return Err(ApiError::invalid_field(
-                    "org_id",
-                    format!("organisations of kind {kind} do not take part in windows"),
-                ));
-            }
-            let joined = join(conn, &window_id, &org_id, &ctx.user_id)?;
-            let found = participants(conn, &window_id, Some(&org_id), None, 1)?
-                .pop()
-                .map(participant)
-                .ok_or_else(|| ApiError::internal("participation vanished"))?;
-            if joined {
-                audit::record(
-                    conn,
-                    &Actor::from(&ctx),
-                    Change {
-                        action: "uit_window.join",
-                        entity_type: "uit_window",
-                        entity_id: &window_id,
-                        org_id: Some(&org_id),
-                        before: None,
-                        after: Some(serde_json::to_value(&found)?),
-                    },
-                )?;
-            }
-            Ok((joined, found))
-        })
+        .write_as(caller, move |conn, ctx| enrol(conn, &ctx, &window_id, asked))
         .await?;
     Ok(if joined {
         HttpResponse::Created().json(participation)
     } else {
         HttpResponse::Ok().json(participation)
     })
+}
+
+/// Enrols `asked` (default the caller's own organisation) in the window, with its audit row
+/// when it was not a participant yet; `(true, participation)` when it joined now. Only the
+/// operator names another organisation (403); the window must exist (404); the organisation
+/// must exist and be of a kind that takes part (422 naming `org_id`); the window must accept
+/// participants ([`join`]).
+pub fn enrol(
+    conn: &mut DbConn,
+    ctx: &AuthContext,
+    window_id: &str,
+    asked: Option<String>,
+) -> Result<(bool, Participant), ApiError> {
+    ctx.require(Capability::Participate)?;
+    let org_id = asked.unwrap_or_else(|| ctx.org_id.clone());
+    if org_id != ctx.org_id && !ctx.is_operator() {
+        return Err(ApiError::forbidden("Only the operator may enrol another organisation."));
+    }
+    model::find(conn, window_id)?.ok_or_else(ApiError::not_found)?;
+    let org =
+        orgs::find_org(conn, &org_id)?.ok_or_else(|| ApiError::invalid_field("org_id", "no such organisation"))?;
+    let kind = OrgKind::parse(&org.kind).unwrap_or(OrgKind::Other);
+    if !Capability::Participate.allowed_for(kind) {
+        return Err(ApiError::invalid_field(
+            "org_id",
+            format!("organisations of kind {kind} do not take part in windows"),
+        ));
+    }
+    let joined = join(conn, window_id, &org_id, &ctx.user_id)?;
+    let found = participants(conn, window_id, Some(&org_id), None, 1)?
+        .pop()
+        .map(participant)
+        .ok_or_else(|| ApiError::internal("participation vanished"))?;
+    if joined {
+        audit::record(
+            conn,
+            &Actor::from(ctx),
+            Change {
+                action: "uit_window.join",
+                entity_type: "uit_window",
+                entity_id: window_id,
+                org_id: Some(&org_id),
+                before: None,
+                after: Some(serde_json::to_value(&found)?),
+            },
+        )?;
+    }
+    Ok((joined, found))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]

@@ -7,10 +7,10 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::audit;
-use crate::auth::{Caller, Capability};
+use crate::auth::{AuthContext, Caller, Capability};
 use crate::db::schema::scenarios;
 use crate::db::{now, DbConn};
-use crate::http::idempotency::{self, IdempotencyKey, StoredResponse};
+use crate::http::idempotency::{self, IdempotencyKey};
 use crate::http::json::Json;
 use crate::http::pagination::{page_response, Page, PageRequest};
 use crate::http::responses::*;
@@ -167,6 +167,20 @@ pub async fn create_scenario(
     body: Json<NewScenario>,
 ) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
+    check_new(&body)?;
+    let idem = key.bind("POST /scenarios", &body);
+    let stored = state
+        .db
+        .write_as(caller, move |conn, ctx| {
+            ctx.require(Capability::ManageIndustry)?;
+            idempotency::created(conn, idem.as_ref(), &ctx.user_id, |conn| define(conn, &ctx, body))
+        })
+        .await?;
+    Ok(stored.into_response())
+}
+
+/// What is checked before the database: the code's shape and the texts' lengths.
+fn check_new(body: &NewScenario) -> Result<(), ApiError> {
     let mut v = Validator::new();
     if !valid_code(&body.code) {
         v.error("code", "must be 2-64 lower-case letters, digits or underscores");
@@ -175,34 +189,28 @@ pub async fn create_scenario(
     if body.description.chars().count() > 5000 {
         v.error("description", "must be at most 5000 characters");
     }
-    v.finish()?;
-    let idem = key.bind("POST /scenarios", &body);
-    let stored = state
-        .db
-        .write_as(caller, move |conn, ctx| {
-            ctx.require(Capability::ManageIndustry)?;
-            idempotency::once(conn, idem.as_ref(), &ctx.user_id, |conn| {
-                let exists: bool =
-                    diesel::select(diesel::dsl::exists(scenarios::table.find(&body.code))).get_result(conn)?;
-                if exists {
-                    return Err(
-                        ApiError::conflict(ErrorCode::ScenarioCodeTaken, "A scenario with this code exists.")
-                            .with_context(serde_json::json!({ "existing_code": body.code })),
-                    );
-                }
-                let row = ScenarioRow {
-                    code: body.code,
-                    title: body.title.trim().to_string(),
-                    description: body.description,
-                    created_at: now(),
-                };
-                diesel::insert_into(scenarios::table).values(&row).execute(conn)?;
-                let scenario = Scenario::from(row);
-                audit::created(conn, &ctx, "scenario.create", &scenario)?;
-                StoredResponse::created(&scenario, None)
-            })
-        })
-        .await?;
-    Ok(stored.into_response())
+    v.finish()
+}
+
+/// Defines a scenario with its audit row; a code in use is 409 `scenario_code_taken`.
+pub fn define(conn: &mut DbConn, ctx: &AuthContext, body: NewScenario) -> Result<Scenario, ApiError> {
+    let exists: bool = diesel::select(diesel::dsl::exists(scenarios::table.find(&body.code))).get_result(conn)?;
+    if exists {
+        return Err(
+            ApiError::conflict(ErrorCode::ScenarioCodeTaken, "A scenario with this code exists.")
+                .with_context(serde_json::json!({ "existing_code": body.code })),
+        );
+    }
+    let row = ScenarioRow {
+        code: body.code,
+        title: body.title.trim().to_string(),
+        description: body.description,
+        created_at: now(),
+    };
+    diesel::insert_into(scenarios::table).values(&row).execute(conn)?;
+    let scenario = Scenario::from(row);
+    audit::created(conn, ctx, "scenario.create", &scenario)?;
+    Ok(scenario)
 }
 crate::audit::audited!(Scenario, "scenario", code);
+crate::http::idempotency::located!(Scenario);
