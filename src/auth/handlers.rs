@@ -8,6 +8,7 @@ use utoipa::ToSchema;
 use super::model::{self, Rotation};
 use crate::audit::{self, Actor, Change};
 use crate::auth::Caller;
+use crate::db::DbConn;
 use crate::http::json::Json;
 use crate::http::ratelimit::{Bucket, Spend};
 use crate::http::responses::{TooManyRequests, Unauthorized, Unprocessable};
@@ -59,7 +60,7 @@ fn pair(state: &AppState, user_id: &str, org_id: &str, token_version: i64, refre
 }
 
 /// Audits a change to a session (a refresh-token family) of the actor.
-fn session_event(conn: &mut crate::db::DbConn, actor: &Actor, action: &str, family: &str) -> Result<(), ApiError> {
+fn session_event(conn: &mut DbConn, actor: &Actor, action: &str, family: &str) -> Result<(), ApiError> {
     audit::record(
         conn,
         actor,
@@ -187,26 +188,7 @@ pub async fn refresh(
     let ttl = state.config.refresh_token_ttl_days as i64;
     // The revocation on reuse must commit, so the outcome is returned rather than raised.
     let rid = request_id(&req);
-    let rotation = state
-        .db
-        .write(move |conn| {
-            let rotation = model::rotate_refresh(conn, &secret, ttl)?;
-            if let Rotation::Reused {
-                user_id,
-                org_id,
-                family_id,
-            } = &rotation
-            {
-                let actor = Actor {
-                    user_id: Some(user_id.clone()),
-                    org_id: Some(org_id.clone()),
-                    request_id: rid,
-                };
-                session_event(conn, &actor, "session.revoked_on_reuse", family_id)?;
-            }
-            Ok(rotation)
-        })
-        .await?;
+    let rotation = state.db.write(move |conn| rotate(conn, &secret, ttl, rid)).await?;
     match rotation {
         Rotation::Rotated {
             user_id,
@@ -226,6 +208,27 @@ pub async fn refresh(
             ))
         }
     }
+}
+
+/// Spends a refresh token for a new one of the same family. A spent token presented again
+/// revokes its whole family and is audited (`session.revoked_on_reuse`); the outcome is
+/// returned rather than raised so that the revocation commits.
+pub fn rotate(conn: &mut DbConn, secret: &str, ttl: i64, rid: Option<String>) -> Result<Rotation, ApiError> {
+    let rotation = model::rotate_refresh(conn, secret, ttl)?;
+    if let Rotation::Reused {
+        user_id,
+        org_id,
+        family_id,
+    } = &rotation
+    {
+        let actor = Actor {
+            user_id: Some(user_id.clone()),
+            org_id: Some(org_id.clone()),
+            request_id: rid,
+        };
+        session_event(conn, &actor, "session.revoked_on_reuse", family_id)?;
+    }
+    Ok(rotation)
 }
 
 /// Log out
@@ -320,47 +323,57 @@ async fn queue_password_reset(state: web::Data<AppState>, email: String, rid: Op
     let public_url = state.config.public_url.trim_end_matches('/').to_string();
     let queued = state
         .db
-        .write(move |conn| {
-            let Some(user) = model::find_login_user(conn, &email)? else {
-                return Ok(false);
-            };
-            let token = model::create_password_reset(conn, &user.id, Duration::minutes(RESET_TTL_MINUTES))?;
-            let reset_url = format!("{public_url}/reset-password?token={token}");
-            let rendered = mail::render(
-                Template::PasswordReset,
-                &[
-                    ("reset_url", &reset_url),
-                    ("token", &token),
-                    ("ttl_minutes", &RESET_TTL_MINUTES.to_string()),
-                    ("public_url", &public_url),
-                ],
-            );
-            mail::enqueue(conn, &email, &rendered)?;
-            let actor = Actor {
-                user_id: None,
-                org_id: None,
-                request_id: rid,
-            };
-            audit::record(
-                conn,
-                &actor,
-                Change {
-                    action: "user.password_reset_requested",
-                    entity_type: "user",
-                    entity_id: &user.id,
-                    org_id: Some(&user.org_id),
-                    before: None,
-                    after: None,
-                },
-            )?;
-            Ok(true)
-        })
+        .write(move |conn| issue_password_reset(conn, &email, &public_url, rid))
         .await;
     match queued {
         Ok(true) => state.mail_wake.notify_one(),
         Ok(false) => {}
         Err(e) => tracing::error!(error = %e, "password reset request not queued"),
     }
+}
+
+/// When an account has this (normalised) email: a single-use reset token valid for
+/// [`RESET_TTL_MINUTES`], its email with a link under `public_url` (queued in the outbox) and
+/// an audit row; `true` then, `false` when there is no such account.
+pub fn issue_password_reset(
+    conn: &mut DbConn,
+    email: &str,
+    public_url: &str,
+    rid: Option<String>,
+) -> Result<bool, ApiError> {
+    let Some(user) = model::find_login_user(conn, email)? else {
+        return Ok(false);
+    };
+    let token = model::create_password_reset(conn, &user.id, Duration::minutes(RESET_TTL_MINUTES))?;
+    let reset_url = format!("{public_url}/reset-password?token={token}");
+    let rendered = mail::render(
+        Template::PasswordReset,
+        &[
+            ("reset_url", &reset_url),
+            ("token", &token),
+            ("ttl_minutes", &RESET_TTL_MINUTES.to_string()),
+            ("public_url", public_url),
+        ],
+    );
+    mail::enqueue(conn, email, &rendered)?;
+    let actor = Actor {
+        user_id: None,
+        org_id: None,
+        request_id: rid,
+    };
+    audit::record(
+        conn,
+        &actor,
+        Change {
+            action: "user.password_reset_requested",
+            entity_type: "user",
+            entity_id: &user.id,
+            org_id: Some(&user.org_id),
+            before: None,
+            after: None,
+        },
+    )?;
+    Ok(true)
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -417,30 +430,34 @@ pub async fn reset_password(
     let rid = request_id(req);
     state
         .db
-        .write(move |conn| {
-            let user_id = model::consume_password_reset(conn, &token)?.ok_or_else(|| {
-                ApiError::bad_request(ErrorCode::InvalidToken, "The reset token is invalid, used or expired.")
-            })?;
-            crate::organisations::model::set_password(conn, &user_id, &hash)?;
-            let ended = model::end_all_credentials(conn, &user_id)?;
-            let org_id = crate::organisations::model::user_org(conn, &user_id)?;
-            let actor = Actor {
-                user_id: Some(user_id.clone()),
-                org_id: Some(org_id.clone()),
-                request_id: rid,
-            };
-            audit::record(
-                conn,
-                &actor,
-                Change {
-                    action: "user.password_reset",
-                    entity_type: "user",
-                    entity_id: &user_id,
-                    org_id: Some(&org_id),
-                    before: None,
-                    after: Some(serde_json::json!({ "credentials_ended": ended })),
-                },
-            )
-        })
+        .write(move |conn| spend_password_reset(conn, &token, &hash, rid))
         .await
+}
+
+/// Spends a reset token (400 `invalid_token` when it is unknown, used or expired): sets the
+/// new password (`hash`: its argon2 hash), ends every credential of the user and audits it.
+pub fn spend_password_reset(conn: &mut DbConn, token: &str, hash: &str, rid: Option<String>) -> Result<(), ApiError> {
+    let user_id = model::consume_password_reset(conn, token)?.ok_or_else(|| {
+        ApiError::bad_request(ErrorCode::InvalidToken, "The reset token is invalid, used or expired.")
+    })?;
+    crate::organisations::model::set_password(conn, &user_id, hash)?;
+    let ended = model::end_all_credentials(conn, &user_id)?;
+    let org_id = crate::organisations::model::user_org(conn, &user_id)?;
+    let actor = Actor {
+        user_id: Some(user_id.clone()),
+        org_id: Some(org_id.clone()),
+        request_id: rid,
+    };
+    audit::record(
+        conn,
+        &actor,
+        Change {
+            action: "user.password_reset",
+            entity_type: "user",
+            entity_id: &user_id,
+            org_id: Some(&org_id),
+            before: None,
+            after: Some(serde_json::json!({ "credentials_ended": ended })),
+        },
+    )
 }

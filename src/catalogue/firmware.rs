@@ -10,7 +10,7 @@ use crate::auth::{AuthContext, Caller};
 use crate::db::DbConn;
 use crate::events::{self, NewEvent, Topic};
 use crate::http::etag::{tagged, IfMatch};
-use crate::http::idempotency::{self, IdempotencyKey, StoredResponse};
+use crate::http::idempotency::{self, IdempotencyKey};
 use crate::http::json::Json;
 use crate::http::pagination::{page_response, Page, PageRequest};
 use crate::http::responses::*;
@@ -229,54 +229,78 @@ pub async fn create_firmware(
 ) -> Result<HttpResponse, ApiError> {
     let model_id = path.into_inner();
     let body = body.into_inner();
+    check_new(&body)?;
+    let idem = key.bind(&format!("POST /device-models/{model_id}/firmware"), &body);
+    let stored = state
+        .db
+        .write_as(caller, move |conn, ctx| {
+            let product = managed_product(conn, &ctx, &model_id)?;
+            idempotency::created(conn, idem.as_ref(), &ctx.user_id, |conn| {
+                create(conn, &ctx, &product, &body)
+            })
+        })
+        .await?;
+    Ok(stored.into_response())
+}
+
+fn check_new(body: &NewFirmware) -> Result<(), ApiError> {
     let mut v = Validator::new();
     if !version::is_valid(&body.version) {
         v.error("version", "must be 1-64 characters with at least one digit");
     }
     validate_common(&mut v, &body.notes, body.released_on, body.retirement_date);
-    v.finish()?;
-    let idem = key.bind(&format!("POST /device-models/{model_id}/firmware"), &body);
-    let stored = state
-        .db
-        .write_as(caller, move |conn, ctx| {
-            let product = model::find_model(conn, &model_id)?.ok_or_else(ApiError::not_found)?;
-            authorise_owner(&ctx, &product.manufacturer_org_id, product.device_type())?;
-            idempotency::once(conn, idem.as_ref(), &ctx.user_id, |conn| {
-                let version_text = body.version.trim();
-                if let Some(existing) = model::version_taken(conn, &model_id, version_text)? {
-                    return Err(ApiError::conflict(
-                        ErrorCode::FirmwareExists,
-                        "This product already has this version.",
-                    )
-                    .with_context(serde_json::json!({ "existing_id": existing })));
-                }
-                model::check_relations(
-                    conn,
-                    &model_id,
-                    version_text,
-                    body.successor_id.as_deref(),
-                    Some(&body.upgrade_from),
-                )?;
-                let status = body.status.unwrap_or(FirmwareStatus::Planned);
-                let mut row = model::new_firmware_row(&model_id, version_text, status);
-                row.released_on = body.released_on;
-                row.retirement_date = body.retirement_date;
-                row.successor_id = body.successor_id.clone();
-                row.ota_upgradable = body.ota_upgradable.unwrap_or(true);
-                row.notes = body.notes.clone();
-                if status == FirmwareStatus::Deployed {
-                    demote_current(conn, &ctx, &product, &row.id)?;
-                }
-                model::insert_firmware(conn, &row)?;
-                model::replace_upgrade_paths(conn, &row.id, &body.upgrade_from)?;
-                retirement_events(conn, &ctx, None, &row, &product)?;
-                let created = Firmware::new(row, &product, body.upgrade_from.clone());
-                audit::created(conn, &ctx, "firmware.create", &created)?;
-                StoredResponse::created(&created, Some(format!("/api/v1/firmware/{}", created.id)))
-            })
-        })
-        .await?;
-    Ok(stored.into_response())
+    v.finish()
+}
+
+/// What is checked before a replayed request could answer: the product exists (404) and the
+/// caller may manage it (403).
+fn managed_product(conn: &mut DbConn, ctx: &AuthContext, model_id: &str) -> Result<DeviceModelRow, ApiError> {
+    let product = model::find_model(conn, model_id)?.ok_or_else(ApiError::not_found)?;
+    authorise_owner(ctx, &product.manufacturer_org_id, product.device_type())?;
+    Ok(product)
+}
+
+/// Adds a firmware version to `product` with its audit row and retirement events. A version
+/// the product already has is 409 `firmware_exists`; the successor and upgrade sources must be
+/// versions of the same product; creating it `deployed` makes the current deployed one
+/// `previous`.
+pub fn create(
+    conn: &mut DbConn,
+    ctx: &AuthContext,
+    product: &DeviceModelRow,
+    body: &NewFirmware,
+) -> Result<Firmware, ApiError> {
+    let model_id = &product.id;
+    let version_text = body.version.trim();
+    if let Some(existing) = model::version_taken(conn, model_id, version_text)? {
+        return Err(
+            ApiError::conflict(ErrorCode::FirmwareExists, "This product already has this version.")
+                .with_context(serde_json::json!({ "existing_id": existing })),
+        );
+    }
+    model::check_relations(
+        conn,
+        model_id,
+        version_text,
+        body.successor_id.as_deref(),
+        Some(&body.upgrade_from),
+    )?;
+    let status = body.status.unwrap_or(FirmwareStatus::Planned);
+    let mut row = model::new_firmware_row(model_id, version_text, status);
+    row.released_on = body.released_on;
+    row.retirement_date = body.retirement_date;
+    row.successor_id = body.successor_id.clone();
+    row.ota_upgradable = body.ota_upgradable.unwrap_or(true);
+    row.notes = body.notes.clone();
+    if status == FirmwareStatus::Deployed {
+        demote_current(conn, ctx, product, &row.id)?;
+    }
+    model::insert_firmware(conn, &row)?;
+    model::replace_upgrade_paths(conn, &row.id, &body.upgrade_from)?;
+    retirement_events(conn, ctx, None, &row, product)?;
+    let created = Firmware::new(row, product, body.upgrade_from.clone());
+    audit::created(conn, ctx, "firmware.create", &created)?;
+    Ok(created)
 }
 
 pub fn load_view(conn: &mut DbConn, id: &str) -> Result<(Firmware, i64), ApiError> {
@@ -368,60 +392,72 @@ pub async fn update_firmware(
     let patch = body.into_inner();
     let (view, version) = state
         .db
-        .write_as(caller, move |conn, ctx| {
-            let (before, product) = model::find_firmware_with_model(conn, &id)?.ok_or_else(ApiError::not_found)?;
-            authorise_owner(&ctx, &product.manufacturer_org_id, product.device_type())?;
-            if_match.check(before.row_version)?;
-            let before_view = model::firmware_views(conn, vec![before.clone()], &product)?
-                .pop()
-                .ok_or_else(|| ApiError::internal("no row"))?;
-            let mut after = before.clone();
-            if let Some(status) = patch.status {
-                if status != before.status() {
-                    before.status().check_move(status)?;
-                    after.status = status.as_str().to_string();
-                }
-            }
-            if let Some(released_on) = patch.released_on {
-                after.released_on = released_on;
-            }
-            if let Some(retirement) = patch.retirement_date {
-                after.retirement_date = retirement;
-            }
-            if let Some(successor) = patch.successor_id {
-                after.successor_id = successor;
-            }
-            if let Some(ota) = patch.ota_upgradable {
-                after.ota_upgradable = ota;
-            }
-            if let Some(notes) = patch.notes {
-                after.notes = notes;
-            }
-            let mut v = Validator::new();
-            validate_common(&mut v, &after.notes, after.released_on, after.retirement_date);
-            v.finish()?;
-            let successor_changed = after.successor_id != before.successor_id;
-            model::check_relations(
-                conn,
-                &product.id,
-                &after.version,
-                after.successor_id.as_deref().filter(|_| successor_changed),
-                patch.upgrade_from.as_deref(),
-            )?;
-            if after.status() == FirmwareStatus::Deployed && before.status() != FirmwareStatus::Deployed {
-                demote_current(conn, &ctx, &product, &after.id)?;
-            }
-            if !model::update_firmware(conn, &after)? {
-                return Err(ApiError::precondition_failed());
-            }
-            if let Some(from) = &patch.upgrade_from {
-                model::replace_upgrade_paths(conn, &id, from)?;
-            }
-            retirement_events(conn, &ctx, Some(&before), &after, &product)?;
-            let (view, version) = load_view(conn, &id)?;
-            audit::changed(conn, &ctx, "firmware.update", &before_view, &view)?;
-            Ok((view, version))
-        })
+        .write_as(caller, move |conn, ctx| update(conn, &ctx, &id, if_match, patch))
         .await?;
     Ok(tagged(version, &view))
+}
+
+/// Applies a patch with its audit row and retirement events; returns the view and its row
+/// version. The product's owner or the operator; `If-Match` must name the current version;
+/// status moves follow the lifecycle; the dates and notes are validated as they end up;
+/// deploying a version makes the current deployed one `previous`.
+pub fn update(
+    conn: &mut DbConn,
+    ctx: &AuthContext,
+    id: &str,
+    if_match: IfMatch,
+    patch: FirmwarePatch,
+) -> Result<(Firmware, i64), ApiError> {
+    let (before, product) = model::find_firmware_with_model(conn, id)?.ok_or_else(ApiError::not_found)?;
+    authorise_owner(ctx, &product.manufacturer_org_id, product.device_type())?;
+    if_match.check(before.row_version)?;
+    let before_view = model::firmware_views(conn, vec![before.clone()], &product)?
+        .pop()
+        .ok_or_else(|| ApiError::internal("no row"))?;
+    let mut after = before.clone();
+    if let Some(status) = patch.status {
+        if status != before.status() {
+            before.status().check_move(status)?;
+            after.status = status.as_str().to_string();
+        }
+    }
+    if let Some(released_on) = patch.released_on {
+        after.released_on = released_on;
+    }
+    if let Some(retirement) = patch.retirement_date {
+        after.retirement_date = retirement;
+    }
+    if let Some(successor) = patch.successor_id {
+        after.successor_id = successor;
+    }
+    if let Some(ota) = patch.ota_upgradable {
+        after.ota_upgradable = ota;
+    }
+    if let Some(notes) = patch.notes {
+        after.notes = notes;
+    }
+    let mut v = Validator::new();
+    validate_common(&mut v, &after.notes, after.released_on, after.retirement_date);
+    v.finish()?;
+    let successor_changed = after.successor_id != before.successor_id;
+    model::check_relations(
+        conn,
+        &product.id,
+        &after.version,
+        after.successor_id.as_deref().filter(|_| successor_changed),
+        patch.upgrade_from.as_deref(),
+    )?;
+    if after.status() == FirmwareStatus::Deployed && before.status() != FirmwareStatus::Deployed {
+        demote_current(conn, ctx, &product, &after.id)?;
+    }
+    if !model::update_firmware(conn, &after)? {
+        return Err(ApiError::precondition_failed());
+    }
+    if let Some(from) = &patch.upgrade_from {
+        model::replace_upgrade_paths(conn, id, from)?;
+    }
+    retirement_events(conn, ctx, Some(&before), &after, &product)?;
+    let (view, version) = load_view(conn, id)?;
+    audit::changed(conn, ctx, "firmware.update", &before_view, &view)?;
+    Ok((view, version))
 }

@@ -445,4 +445,5 @@ pub fn new_firmware_row(model_id: &str, version_text: &str, status: FirmwareStat
 }
 crate::audit::audited!(DeviceModel, "device_model", id, owner = manufacturer_org_id);
 crate::audit::audited!(Firmware, "firmware", id, owner = manufacturer_org_id);
+crate::http::idempotency::located!(Firmware, "/api/v1/firmware", id);
 crate::http::idempotency::located!(DeviceModel, "/api/v1/device-models", id);

@@ -10,7 +10,7 @@ use crate::catalogue::model as catalogue;
 use crate::catalogue::nullable;
 use crate::db::{new_id, now, DbConn};
 use crate::http::etag::{tagged, IfMatch};
-use crate::http::idempotency::{self, IdempotencyKey, StoredResponse};
+use crate::http::idempotency::{self, IdempotencyKey};
 use crate::http::json::Json;
 use crate::http::pagination::{page_response, Page, PageRequest};
 use crate::http::responses::*;
@@ -165,56 +165,68 @@ pub async fn create_library_contact(
         .db
         .write_as(caller, move |conn, ctx| {
             authorise(&ctx, &body.manufacturer_org_id)?;
-            idempotency::once(conn, idem.as_ref(), &ctx.user_id, |conn| {
-                let mut v = Validator::new();
-                model::check(
-                    &mut v,
-                    ContactFields {
-                        contact_name: Some(&body.contact_name),
-                        email: Some(&body.email),
-                        phone: body.phone.as_deref(),
-                        url: body.url.as_deref(),
-                        notes: Some(&body.notes),
-                        verified_on: Some(body.verified_on),
-                    },
-                    today,
-                );
-                match catalogue::org_kind(conn, &body.manufacturer_org_id)?.as_deref() {
-                    Some("manufacturer" | "service_provider" | "operator") => {}
-                    Some(_) => v.error(
-                        "manufacturer_org_id",
-                        "must be a manufacturer, a service provider or the operator",
-                    ),
-                    None => v.error("manufacturer_org_id", "no such organisation"),
-                }
-                if let Some(model_id) = &body.device_model_id {
-                    check_product(conn, &mut v, &body.manufacturer_org_id, model_id)?;
-                }
-                v.finish()?;
-                let now = now();
-                let row = ContactRow {
-                    id: new_id(),
-                    manufacturer_org_id: body.manufacturer_org_id.clone(),
-                    device_model_id: body.device_model_id.clone(),
-                    contact_name: body.contact_name.trim().to_string(),
-                    email: body.email.trim().to_string(),
-                    phone: trimmed(body.phone.clone()),
-                    url: trimmed(body.url.clone()),
-                    notes: body.notes.clone(),
-                    verified_on: body.verified_on,
-                    stale_reminded_for: None,
-                    created_at: now,
-                    updated_at: now,
-                    version: 1,
-                };
-                model::insert(conn, &row)?;
-                let created = LibraryContact::new(row, today);
-                audit::created(conn, &ctx, "library_contact.create", &created)?;
-                StoredResponse::created(&created, Some(format!("/api/v1/library-contacts/{}", created.id)))
+            idempotency::created(conn, idem.as_ref(), &ctx.user_id, |conn| {
+                create(conn, &ctx, &body, today)
             })
         })
         .await?;
     Ok(stored.into_response())
+}
+
+/// Adds a library contact with its audit row. The fields must be well formed (`verified_on`
+/// not after `today`), the manufacturer a manufacturer, a service provider or the operator, and
+/// the product, if any, one of its products; all field errors come in one 422.
+pub fn create(
+    conn: &mut DbConn,
+    ctx: &AuthContext,
+    body: &NewLibraryContact,
+    today: NaiveDate,
+) -> Result<LibraryContact, ApiError> {
+    let mut v = Validator::new();
+    model::check(
+        &mut v,
+        ContactFields {
+            contact_name: Some(&body.contact_name),
+            email: Some(&body.email),
+            phone: body.phone.as_deref(),
+            url: body.url.as_deref(),
+            notes: Some(&body.notes),
+            verified_on: Some(body.verified_on),
+        },
+        today,
+    );
+    match catalogue::org_kind(conn, &body.manufacturer_org_id)?.as_deref() {
+        Some("manufacturer" | "service_provider" | "operator") => {}
+        Some(_) => v.error(
+            "manufacturer_org_id",
+            "must be a manufacturer, a service provider or the operator",
+        ),
+        None => v.error("manufacturer_org_id", "no such organisation"),
+    }
+    if let Some(model_id) = &body.device_model_id {
+        check_product(conn, &mut v, &body.manufacturer_org_id, model_id)?;
+    }
+    v.finish()?;
+    let now = now();
+    let row = ContactRow {
+        id: new_id(),
+        manufacturer_org_id: body.manufacturer_org_id.clone(),
+        device_model_id: body.device_model_id.clone(),
+        contact_name: body.contact_name.trim().to_string(),
+        email: body.email.trim().to_string(),
+        phone: trimmed(body.phone.clone()),
+        url: trimmed(body.url.clone()),
+        notes: body.notes.clone(),
+        verified_on: body.verified_on,
+        stale_reminded_for: None,
+        created_at: now,
+        updated_at: now,
+        version: 1,
+    };
+    model::insert(conn, &row)?;
+    let created = LibraryContact::new(row, today);
+    audit::created(conn, ctx, "library_contact.create", &created)?;
+    Ok(created)
 }
 
 /// Get a firmware-library contact
@@ -303,6 +315,15 @@ pub async fn update_library_contact(
     let id = path.into_inner();
     let patch = body.into_inner();
     let today = model::today();
+    check_patch(&patch, today)?;
+    let (version, contact) = state
+        .db
+        .write_as(caller, move |conn, ctx| update(conn, &ctx, &id, if_match, patch, today))
+        .await?;
+    Ok(tagged(version, &contact))
+}
+
+fn check_patch(patch: &LibraryContactPatch, today: NaiveDate) -> Result<(), ApiError> {
     let mut v = Validator::new();
     model::check(
         &mut v,
@@ -316,49 +337,56 @@ pub async fn update_library_contact(
         },
         today,
     );
-    v.finish()?;
-    let (version, contact) = state
-        .db
-        .write_as(caller, move |conn, ctx| {
-            crate::db::lock_row(conn, crate::db::Lockable::LibraryContacts, &id)?;
-            let before_row = model::find(conn, &id)?.ok_or_else(ApiError::not_found)?;
-            authorise(&ctx, &before_row.manufacturer_org_id)?;
-            if_match.check(before_row.version)?;
-            if let Some(Some(model_id)) = &patch.device_model_id {
-                let mut v = Validator::new();
-                check_product(conn, &mut v, &before_row.manufacturer_org_id, model_id)?;
-                v.finish()?;
-            }
-            let mut row = before_row.clone();
-            if let Some(model_id) = patch.device_model_id {
-                row.device_model_id = model_id;
-            }
-            if let Some(name) = patch.contact_name {
-                row.contact_name = name.trim().to_string();
-            }
-            if let Some(email) = patch.email {
-                row.email = email.trim().to_string();
-            }
-            if let Some(phone) = patch.phone {
-                row.phone = trimmed(phone);
-            }
-            if let Some(url) = patch.url {
-                row.url = trimmed(url);
-            }
-            if let Some(notes) = patch.notes {
-                row.notes = notes;
-            }
-            if let Some(date) = patch.verified_on {
-                row.verified_on = date;
-            }
-            let saved = model::update(conn, &row)?.ok_or_else(ApiError::precondition_failed)?;
-            let before = LibraryContact::new(before_row, today);
-            let after = LibraryContact::new(saved.clone(), today);
-            audit::changed(conn, &ctx, "library_contact.update", &before, &after)?;
-            Ok((saved.version, after))
-        })
-        .await?;
-    Ok(tagged(version, &contact))
+    v.finish()
+}
+
+/// Applies a patch with its audit row; returns the new row version and the contact. The
+/// manufacturer itself or the operator; `If-Match` must name the current version; a new
+/// product must be one of the manufacturer's.
+pub fn update(
+    conn: &mut DbConn,
+    ctx: &AuthContext,
+    id: &str,
+    if_match: IfMatch,
+    patch: LibraryContactPatch,
+    today: NaiveDate,
+) -> Result<(i64, LibraryContact), ApiError> {
+    crate::db::lock_row(conn, crate::db::Lockable::LibraryContacts, id)?;
+    let before_row = model::find(conn, id)?.ok_or_else(ApiError::not_found)?;
+    authorise(ctx, &before_row.manufacturer_org_id)?;
+    if_match.check(before_row.version)?;
+    if let Some(Some(model_id)) = &patch.device_model_id {
+        let mut v = Validator::new();
+        check_product(conn, &mut v, &before_row.manufacturer_org_id, model_id)?;
+        v.finish()?;
+    }
+    let mut row = before_row.clone();
+    if let Some(model_id) = patch.device_model_id {
+        row.device_model_id = model_id;
+    }
+    if let Some(name) = patch.contact_name {
+        row.contact_name = name.trim().to_string();
+    }
+    if let Some(email) = patch.email {
+        row.email = email.trim().to_string();
+    }
+    if let Some(phone) = patch.phone {
+        row.phone = trimmed(phone);
+    }
+    if let Some(url) = patch.url {
+        row.url = trimmed(url);
+    }
+    if let Some(notes) = patch.notes {
+        row.notes = notes;
+    }
+    if let Some(date) = patch.verified_on {
+        row.verified_on = date;
+    }
+    let saved = model::update(conn, &row)?.ok_or_else(ApiError::precondition_failed)?;
+    let before = LibraryContact::new(before_row, today);
+    let after = LibraryContact::new(saved.clone(), today);
+    audit::changed(conn, ctx, "library_contact.update", &before, &after)?;
+    Ok((saved.version, after))
 }
 
 /// Delete a firmware-library contact

@@ -233,6 +233,7 @@ pub fn delete(conn: &mut DbConn, id: &str, version: i64) -> QueryResult<bool> {
     Ok(n == 1)
 }
 crate::audit::audited!(LibraryContact, "library_contact", id, owner = manufacturer_org_id);
+crate::http::idempotency::located!(LibraryContact, "/api/v1/library-contacts", id);
 
 #[cfg(test)]
 mod tests {

@@ -8,7 +8,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::model;
 use crate::audit::{self, Actor, Change};
-use crate::auth::{Caller, Capability};
+use crate::auth::{AuthContext, Caller, Capability};
 use crate::db::schema::{defect_mask_adoptions as dma, organisations};
 use crate::db::{now, DbConn};
 use crate::http::pagination::{page_response, Page, PageRequest};
@@ -67,40 +67,48 @@ pub async fn adopt_defect_mask(
     let id = path.into_inner();
     let (created, view) = state
         .db
-        .write_as(caller, move |conn, ctx| {
-            model::find(conn, &id)?.ok_or_else(ApiError::not_found)?;
-            ctx.require(Capability::PublishDefectMasks)?;
-            if let Some(existing) = adoption(conn, &id, &ctx.org_id)? {
-                return Ok((false, existing));
-            }
-            diesel::insert_into(dma::table)
-                .values((
-                    dma::defect_mask_id.eq(&id),
-                    dma::org_id.eq(&ctx.org_id),
-                    dma::adopted_by_user_id.eq(&ctx.user_id),
-                    dma::adopted_at.eq(now()),
-                ))
-                .execute(conn)?;
-            audit::record(
-                conn,
-                &Actor::from(&ctx),
-                Change {
-                    action: "defect_mask.adopt",
-                    entity_type: "defect_mask",
-                    entity_id: &id,
-                    org_id: Some(&ctx.org_id),
-                    before: None,
-                    after: Some(serde_json::json!({ "org_id": ctx.org_id })),
-                },
-            )?;
-            Ok((true, adoption(conn, &id, &ctx.org_id)?.ok_or_else(ApiError::not_found)?))
-        })
+        .write_as(caller, move |conn, ctx| adopt(conn, &ctx, &id))
         .await?;
     Ok(if created {
         HttpResponse::Created().json(view)
     } else {
         HttpResponse::Ok().json(view)
     })
+}
+
+/// Records that the caller's organisation follows the mask, with its audit row; `true` with
+/// the new adoption, or `false` with the existing one when it already follows it. A missing
+/// mask is 404 before the capability to publish masks is checked (403).
+pub fn adopt(conn: &mut DbConn, ctx: &AuthContext, mask_id: &str) -> Result<(bool, Adoption), ApiError> {
+    model::find(conn, mask_id)?.ok_or_else(ApiError::not_found)?;
+    ctx.require(Capability::PublishDefectMasks)?;
+    if let Some(existing) = adoption(conn, mask_id, &ctx.org_id)? {
+        return Ok((false, existing));
+    }
+    diesel::insert_into(dma::table)
+        .values((
+            dma::defect_mask_id.eq(mask_id),
+            dma::org_id.eq(&ctx.org_id),
+            dma::adopted_by_user_id.eq(&ctx.user_id),
+            dma::adopted_at.eq(now()),
+        ))
+        .execute(conn)?;
+    audit::record(
+        conn,
+        &Actor::from(ctx),
+        Change {
+            action: "defect_mask.adopt",
+            entity_type: "defect_mask",
+            entity_id: mask_id,
+            org_id: Some(&ctx.org_id),
+            before: None,
+            after: Some(serde_json::json!({ "org_id": ctx.org_id })),
+        },
+    )?;
+    Ok((
+        true,
+        adoption(conn, mask_id, &ctx.org_id)?.ok_or_else(ApiError::not_found)?,
+    ))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]

@@ -12,7 +12,7 @@ use crate::db::schema::firmware_versions as fw;
 use crate::db::{new_id, now, DbConn};
 use crate::events::{self, NewEvent, Topic};
 use crate::http::etag::{tagged, IfMatch};
-use crate::http::idempotency::{self, IdempotencyKey, StoredResponse};
+use crate::http::idempotency::{self, IdempotencyKey};
 use crate::http::json::Json;
 use crate::http::pagination::{page_response, Page, PageRequest};
 use crate::http::responses::*;
@@ -269,9 +269,8 @@ pub async fn create_defect_mask(
         .db
         .write_as(caller, move |conn, ctx| {
             ctx.require(Capability::PublishDefectMasks)?;
-            idempotency::once(conn, idem.as_ref(), &ctx.user_id, |conn| {
-                let view = publish(conn, &ctx, &body, &code)?;
-                StoredResponse::created(&view, Some(format!("/api/v1/defect-masks/{}", view.id)))
+            idempotency::created(conn, idem.as_ref(), &ctx.user_id, |conn| {
+                publish(conn, &ctx, &body, &code)
             })
         })
         .await?;
@@ -348,80 +347,102 @@ pub async fn update_defect_mask(
 ) -> Result<HttpResponse, ApiError> {
     let id = path.into_inner();
     let patch = body.into_inner();
-    let (view, version) = state.db.write_as(caller, move |conn, ctx| {
-            let before = model::find(conn, &id)?.ok_or_else(ApiError::not_found)?;
-            ctx.require(Capability::PublishDefectMasks)?;
-            if before.owner_org_id != ctx.org_id && !ctx.is_operator() {
-                return Err(ApiError::forbidden("Only the owning organisation or the operator may change a mask."));
-            }
-            if_match.check(before.version)?;
-            let before_view = model::views(conn, vec![before.clone()])?
-                .pop()
-                .ok_or_else(|| ApiError::internal("no row"))?;
-            let mut after = before.clone();
-            if let Some(v) = patch.title {
-                after.title = v.trim().to_string();
-            }
-            if let Some(v) = patch.description {
-                after.description = v;
-            }
-            if let Some(v) = patch.severity {
-                after.severity = v.as_str().to_string();
-            }
-            if let Some(v) = patch.symptom {
-                after.symptom = v;
-            }
-            if let Some(v) = patch.workaround {
-                after.workaround = v;
-            }
-            if let Some(v) = patch.status {
-                after.status = v.as_str().to_string();
-            }
-            if let Some(v) = patch.fixed_in_firmware_id {
-                after.fixed_in_firmware_id = v;
-            }
-            let mut v = Validator::new();
-            check_texts(&mut v, &after.title, &after.description, &after.symptom, &after.workaround);
-            v.finish()?;
-            let affected = patch.affected_firmware_ids.map(|mut a| {
-                a.sort();
-                a.dedup();
-                a
-            });
-            check_firmware(conn, &after.device_model_id, affected.as_deref().unwrap_or_default(), after.fixed_in_firmware_id.as_deref())?;
-            let n = diesel::update(crate::db::schema::defect_masks::table.find(&id))
-                .filter(crate::db::schema::defect_masks::version.eq(before.version))
-                .set((
-                    crate::db::schema::defect_masks::title.eq(&after.title),
-                    crate::db::schema::defect_masks::description.eq(&after.description),
-                    crate::db::schema::defect_masks::severity.eq(&after.severity),
-                    crate::db::schema::defect_masks::symptom.eq(&after.symptom),
-                    crate::db::schema::defect_masks::workaround.eq(&after.workaround),
-                    crate::db::schema::defect_masks::status.eq(&after.status),
-                    crate::db::schema::defect_masks::fixed_in_firmware_id.eq(&after.fixed_in_firmware_id),
-                    crate::db::schema::defect_masks::updated_at.eq(now()),
-                    crate::db::schema::defect_masks::version.eq(before.version + 1),
-                ))
-                .execute(conn)?;
-            if n != 1 {
-                return Err(ApiError::precondition_failed());
-            }
-            if let Some(affected) = &affected {
-                model::replace_firmware(conn, &id, affected)?;
-            }
-            if before.status != after.status {
-                let product = catalogue::find_model(conn, &after.device_model_id)?.ok_or_else(ApiError::not_found)?;
-                let summary = format!("Defect mask {} is now {}, was {}", after.code, after.status, before.status);
-                let details = serde_json::json!({ "field": "status", "from": before.status, "to": after.status, "code": after.code });
-                events::record(
-                    conn,
-                    scoped(NewEvent::new(Topic::DefectMasks, "defect_mask.status_changed", "defect_mask", &id, summary).details(details), &product, &ctx),
-                )?;
-            }
-            let (view, version) = load_one(conn, &id)?;
-            audit::changed(conn, &ctx, "defect_mask.update", &before_view, &view)?;
-            Ok((view, version))
-        })
+    let (view, version) = state
+        .db
+        .write_as(caller, move |conn, ctx| update(conn, &ctx, &id, if_match, patch))
         .await?;
     Ok(tagged(version, &view))
+}
+
+/// Applies a patch with its audit row; returns the view and its row version. The owning
+/// organisation or the operator (with the capability to publish masks); `If-Match` must name
+/// the current version; the texts are validated as they end up, and affected and fixed-in
+/// firmware must be versions of the mask's product. A status change is announced
+/// (`defect_mask.status_changed`).
+pub fn update(
+    conn: &mut DbConn,
+    ctx: &AuthContext,
+    id: &str,
+    if_match: IfMatch,
+    patch: DefectMaskPatch,
+) -> Result<(DefectMask, i64), ApiError> {
+    let before = model::find(conn, id)?.ok_or_else(ApiError::not_found)?;
+    ctx.require(Capability::PublishDefectMasks)?;
+    if before.owner_org_id != ctx.org_id && !ctx.is_operator() {
+        return Err(ApiError::forbidden(
+            "Only the owning organisation or the operator may change a mask.",
+        ));
+    }
+    if_match.check(before.version)?;
+    let before_view = model::views(conn, vec![before.clone()])?
+        .pop()
+        .ok_or_else(|| ApiError::internal("no row"))?;
+    let mut after = before.clone();
+    if let Some(v) = patch.title {
+        after.title = v.trim().to_string();
+    }
+    if let Some(v) = patch.description {
+        after.description = v;
+    }
+    if let Some(v) = patch.severity {
+        after.severity = v.as_str().to_string();
+    }
+    if let Some(v) = patch.symptom {
+        after.symptom = v;
+    }
+    if let Some(v) = patch.workaround {
+        after.workaround = v;
+    }
+    if let Some(v) = patch.status {
+        after.status = v.as_str().to_string();
+    }
+    if let Some(v) = patch.fixed_in_firmware_id {
+        after.fixed_in_firmware_id = v;
+    }
+    let mut v = Validator::new();
+    check_texts(
+        &mut v,
+        &after.title,
+        &after.description,
+        &after.symptom,
+        &after.workaround,
+    );
+    v.finish()?;
+    let affected = patch.affected_firmware_ids.map(|mut a| {
+        a.sort();
+        a.dedup();
+        a
+    });
+    check_firmware(
+        conn,
+        &after.device_model_id,
+        affected.as_deref().unwrap_or_default(),
+        after.fixed_in_firmware_id.as_deref(),
+    )?;
+    if !model::update(conn, &after)? {
+        return Err(ApiError::precondition_failed());
+    }
+    if let Some(affected) = &affected {
+        model::replace_firmware(conn, id, affected)?;
+    }
+    if before.status != after.status {
+        let product = catalogue::find_model(conn, &after.device_model_id)?.ok_or_else(ApiError::not_found)?;
+        let summary = format!(
+            "Defect mask {} is now {}, was {}",
+            after.code, after.status, before.status
+        );
+        let details =
+            serde_json::json!({ "field": "status", "from": before.status, "to": after.status, "code": after.code });
+        let event = NewEvent::new(
+            Topic::DefectMasks,
+            "defect_mask.status_changed",
+            "defect_mask",
+            id,
+            summary,
+        );
+        events::record(conn, scoped(event.details(details), &product, ctx))?;
+    }
+    let (view, version) = load_one(conn, id)?;
+    audit::changed(conn, ctx, "defect_mask.update", &before_view, &view)?;
+    Ok((view, version))
 }

@@ -168,6 +168,25 @@ pub fn replace_firmware(conn: &mut DbConn, mask_id: &str, firmware: &[String]) -
     Ok(())
 }
 
+/// Saves the editable fields when the row is still at `row.version`; `false` when it moved on.
+pub fn update(conn: &mut DbConn, row: &MaskRow) -> QueryResult<bool> {
+    let n = diesel::update(dm::table.find(&row.id))
+        .filter(dm::version.eq(row.version))
+        .set((
+            dm::title.eq(&row.title),
+            dm::description.eq(&row.description),
+            dm::severity.eq(&row.severity),
+            dm::symptom.eq(&row.symptom),
+            dm::workaround.eq(&row.workaround),
+            dm::status.eq(&row.status),
+            dm::fixed_in_firmware_id.eq(&row.fixed_in_firmware_id),
+            dm::updated_at.eq(crate::db::now()),
+            dm::version.eq(row.version + 1),
+        ))
+        .execute(conn)?;
+    Ok(n == 1)
+}
+
 /// Of `ids`, the masks that exist.
 pub fn existing(conn: &mut DbConn, ids: &[String]) -> QueryResult<Vec<String>> {
     dm::table.filter(dm::id.eq_any(ids)).select(dm::id).load(conn)
@@ -224,3 +243,4 @@ pub fn explaining(
     Ok(out)
 }
 crate::audit::audited!(DefectMask, "defect_mask", id, owner = owner_org_id);
+crate::http::idempotency::located!(DefectMask, "/api/v1/defect-masks", id);

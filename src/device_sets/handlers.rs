@@ -4,10 +4,10 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::model::{self, DeviceSet, DeviceSetRow, SetFilter};
 use crate::audit::{self, Actor, Change};
-use crate::auth::{Caller, Capability};
-use crate::db::{new_id, now};
+use crate::auth::{AuthContext, Caller, Capability};
+use crate::db::{new_id, now, DbConn};
 use crate::http::etag::{tagged, IfMatch};
-use crate::http::idempotency::{self, IdempotencyKey, StoredResponse};
+use crate::http::idempotency::{self, IdempotencyKey};
 use crate::http::json::Json;
 use crate::http::pagination::{page_response, Page, PageRequest};
 use crate::http::responses::*;
@@ -120,43 +120,14 @@ pub async fn create_device_set(
     body: Json<NewDeviceSet>,
 ) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
-    let mut v = Validator::new();
-    v.text("name", &body.name, 200);
-    model::check_prevalence(&mut v, "prevalence", body.prevalence);
-    v.finish()?;
-    let key_text = model::membership_key(&body.firmware_ids);
+    check_new(&body)?;
+    let lookup_key = model::membership_key(&body.firmware_ids);
     let idem = key.bind("POST /device-sets", &body);
-    let lookup_key = key_text.clone();
     let created = state
         .db
         .write_as(caller, move |conn, ctx| {
             ctx.require(Capability::ManageDeviceSets)?;
-            idempotency::once(conn, idem.as_ref(), &ctx.user_id, |conn| {
-                let hub = model::check_membership(conn, &body.firmware_ids)?;
-                if let Some(existing) = model::find_by_key(conn, &key_text)? {
-                    return Err(exists(existing));
-                }
-                let now = now();
-                let row = DeviceSetRow {
-                    id: new_id(),
-                    name: body.name.trim().to_string(),
-                    membership_key: key_text.clone(),
-                    comms_hub_firmware_id: hub,
-                    prevalence: body.prevalence,
-                    created_by_org_id: ctx.org_id.clone(),
-                    created_at: now,
-                    updated_at: now,
-                    version: 1,
-                };
-                let mut members = body.firmware_ids.clone();
-                members.sort();
-                model::insert(conn, &row, &members)?;
-                let set = model::with_members(conn, vec![row])?
-                    .pop()
-                    .ok_or_else(|| ApiError::internal("device set vanished"))?;
-                audit::created(conn, &ctx, "device_set.create", &set)?;
-                StoredResponse::created(&set, Some(format!("/api/v1/device-sets/{}", set.id)))
-            })
+            idempotency::created(conn, idem.as_ref(), &ctx.user_id, |conn| create(conn, &ctx, &body))
         })
         .await;
     match created {
@@ -174,7 +145,45 @@ pub async fn create_device_set(
     }
 }
 
-fn load(conn: &mut crate::db::DbConn, id: &str) -> Result<(DeviceSet, i64), ApiError> {
+fn check_new(body: &NewDeviceSet) -> Result<(), ApiError> {
+    let mut v = Validator::new();
+    v.text("name", &body.name, 200);
+    model::check_prevalence(&mut v, "prevalence", body.prevalence);
+    v.finish()
+}
+
+/// Registers a device set owned by the caller's organisation, with its audit row. The
+/// membership must be exactly one Comms Hub firmware plus one or more device firmware; a set
+/// with exactly this membership already is 409 `device_set_exists` with its id.
+pub fn create(conn: &mut DbConn, ctx: &AuthContext, body: &NewDeviceSet) -> Result<DeviceSet, ApiError> {
+    let key_text = model::membership_key(&body.firmware_ids);
+    let hub = model::check_membership(conn, &body.firmware_ids)?;
+    if let Some(existing) = model::find_by_key(conn, &key_text)? {
+        return Err(exists(existing));
+    }
+    let now = now();
+    let row = DeviceSetRow {
+        id: new_id(),
+        name: body.name.trim().to_string(),
+        membership_key: key_text,
+        comms_hub_firmware_id: hub,
+        prevalence: body.prevalence,
+        created_by_org_id: ctx.org_id.clone(),
+        created_at: now,
+        updated_at: now,
+        version: 1,
+    };
+    let mut members = body.firmware_ids.clone();
+    members.sort();
+    model::insert(conn, &row, &members)?;
+    let set = model::with_members(conn, vec![row])?
+        .pop()
+        .ok_or_else(|| ApiError::internal("device set vanished"))?;
+    audit::created(conn, ctx, "device_set.create", &set)?;
+    Ok(set)
+}
+
+fn load(conn: &mut DbConn, id: &str) -> Result<(DeviceSet, i64), ApiError> {
     let row = model::find(conn, id)?.ok_or_else(ApiError::not_found)?;
     let version = row.version;
     let set = model::with_members(conn, vec![row])?
@@ -247,6 +256,15 @@ pub async fn update_device_set(
 ) -> Result<HttpResponse, ApiError> {
     let id = path.into_inner();
     let patch = body.into_inner();
+    check_patch(&patch)?;
+    let (set, version) = state
+        .db
+        .write_as(caller, move |conn, ctx| update(conn, &ctx, &id, if_match, patch))
+        .await?;
+    Ok(tagged(version, &set))
+}
+
+fn check_patch(patch: &DeviceSetPatch) -> Result<(), ApiError> {
     let mut v = Validator::new();
     if let Some(name) = &patch.name {
         v.text("name", name, 200);
@@ -254,43 +272,49 @@ pub async fn update_device_set(
     if let Some(prevalence) = patch.prevalence {
         model::check_prevalence(&mut v, "prevalence", prevalence);
     }
-    v.finish()?;
-    let (set, version) = state
-        .db
-        .write_as(caller, move |conn, ctx| {
-            let before = model::find(conn, &id)?.ok_or_else(ApiError::not_found)?;
-            ctx.require(Capability::ManageDeviceSets)?;
-            if before.created_by_org_id != ctx.org_id && !ctx.is_operator() {
-                return Err(ApiError::forbidden(
-                    "Only the registering organisation or the operator may change a set.",
-                ));
-            }
-            if_match.check(before.version)?;
-            let mut after = before.clone();
-            if let Some(name) = patch.name {
-                after.name = name.trim().to_string();
-            }
-            if let Some(prevalence) = patch.prevalence {
-                after.prevalence = prevalence;
-            }
-            if !model::update(conn, &after)? {
-                return Err(ApiError::precondition_failed());
-            }
-            let (set, version) = load(conn, &id)?;
-            audit::record(
-                conn,
-                &Actor::from(&ctx),
-                Change {
-                    action: "device_set.update",
-                    entity_type: "device_set",
-                    entity_id: &id,
-                    org_id: Some(&before.created_by_org_id),
-                    before: Some(serde_json::json!({ "name": before.name, "prevalence": before.prevalence })),
-                    after: Some(serde_json::json!({ "name": set.name, "prevalence": set.prevalence })),
-                },
-            )?;
-            Ok((set, version))
-        })
-        .await?;
-    Ok(tagged(version, &set))
+    v.finish()
+}
+
+/// Renames a set or sets its prevalence, with its audit row; returns the set and its row
+/// version. The registering organisation or the operator (with the capability to manage
+/// device sets); `If-Match` must name the current version.
+pub fn update(
+    conn: &mut DbConn,
+    ctx: &AuthContext,
+    id: &str,
+    if_match: IfMatch,
+    patch: DeviceSetPatch,
+) -> Result<(DeviceSet, i64), ApiError> {
+    let before = model::find(conn, id)?.ok_or_else(ApiError::not_found)?;
+    ctx.require(Capability::ManageDeviceSets)?;
+    if before.created_by_org_id != ctx.org_id && !ctx.is_operator() {
+        return Err(ApiError::forbidden(
+            "Only the registering organisation or the operator may change a set.",
+        ));
+    }
+    if_match.check(before.version)?;
+    let mut after = before.clone();
+    if let Some(name) = patch.name {
+        after.name = name.trim().to_string();
+    }
+    if let Some(prevalence) = patch.prevalence {
+        after.prevalence = prevalence;
+    }
+    if !model::update(conn, &after)? {
+        return Err(ApiError::precondition_failed());
+    }
+    let (set, version) = load(conn, id)?;
+    audit::record(
+        conn,
+        &Actor::from(ctx),
+        Change {
+            action: "device_set.update",
+            entity_type: "device_set",
+            entity_id: id,
+            org_id: Some(&before.created_by_org_id),
+            before: Some(serde_json::json!({ "name": before.name, "prevalence": before.prevalence })),
+            after: Some(serde_json::json!({ "name": set.name, "prevalence": set.prevalence })),
+        },
+    )?;
+    Ok((set, version))
 }

@@ -239,3 +239,4 @@ pub fn list(conn: &mut DbConn, f: SetFilter, after: Option<String>, limit: i64) 
     q.order(ds::id.asc()).limit(limit).load(conn)
 }
 crate::audit::audited!(DeviceSet, "device_set", id, owner = created_by_org_id);
+crate::http::idempotency::located!(DeviceSet, "/api/v1/device-sets", id);

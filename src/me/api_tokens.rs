@@ -11,7 +11,7 @@ use crate::audit::{self, Actor, Change};
 use crate::auth::tokens::{hash_secret, new_secret, API_TOKEN_PREFIX};
 use crate::auth::{AuthContext, Caller};
 use crate::db::schema::api_tokens as t;
-use crate::db::{new_id, now};
+use crate::db::{new_id, now, DbConn};
 use crate::http::json::Json;
 use crate::http::pagination::{page_response, Page, PageRequest};
 use crate::http::responses::*;
@@ -153,6 +153,22 @@ pub async fn create_api_token(
 ) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
     let now = now();
+    let expires_at = check_new(&body, now)?;
+    let created = state
+        .db
+        .write_as(caller, move |conn, ctx| create(conn, &ctx, &body.name, expires_at, now))
+        .await?;
+    Ok(HttpResponse::Created()
+        .insert_header((
+            actix_web::http::header::LOCATION,
+            format!("/api/v1/me/api-tokens/{}", created.id),
+        ))
+        .json(created))
+}
+
+/// The checks that need no database; returns when the token expires (by default
+/// [`DEFAULT_TTL_DAYS`] after `now`, in the future and at most [`MAX_TTL_DAYS`] ahead).
+fn check_new(body: &NewApiToken, now: NaiveDateTime) -> Result<NaiveDateTime, ApiError> {
     let mut v = Validator::new();
     v.text("name", &body.name, 100);
     let expires_at = body
@@ -165,10 +181,22 @@ pub async fn create_api_token(
         v.error("expires_at", format!("must be at most {MAX_TTL_DAYS} days ahead"));
     }
     v.finish()?;
+    Ok(expires_at)
+}
+
+/// Issues an API token for the caller, with its audit row: a new secret, stored only as its
+/// hash and returned only here.
+pub fn create(
+    conn: &mut DbConn,
+    ctx: &AuthContext,
+    name: &str,
+    expires_at: NaiveDateTime,
+    now: NaiveDateTime,
+) -> Result<CreatedApiToken, ApiError> {
     let secret = new_secret(API_TOKEN_PREFIX);
     let created = CreatedApiToken {
         id: new_id(),
-        name: body.name.trim().to_string(),
+        name: name.trim().to_string(),
         token_prefix: secret.chars().take(12).collect(),
         token: secret,
         expires_at: Some(expires_at.and_utc()),
@@ -176,45 +204,35 @@ pub async fn create_api_token(
         created_at: now.and_utc(),
     };
     let (id, name, prefix, hash) = (
-        created.id.clone(),
-        created.name.clone(),
-        created.token_prefix.clone(),
+        &created.id,
+        &created.name,
+        &created.token_prefix,
         hash_secret(&created.token),
     );
-    state
-        .db
-        .write_as(caller, move |conn, ctx| {
-            diesel::insert_into(t::table)
-                .values((
-                    t::id.eq(&id),
-                    t::user_id.eq(&ctx.user_id),
-                    t::name.eq(&name),
-                    t::token_hash.eq(&hash),
-                    t::token_prefix.eq(&prefix),
-                    t::expires_at.eq(expires_at),
-                    t::created_at.eq(now),
-                ))
-                .execute(conn)?;
-            audit::record(
-                conn,
-                &Actor::from(&ctx),
-                Change {
-                    action: "api_token.create",
-                    entity_type: "api_token",
-                    entity_id: &id,
-                    org_id: Some(&ctx.org_id),
-                    before: None,
-                    after: Some(serde_json::json!({ "name": name, "token_prefix": prefix, "user_id": ctx.user_id })),
-                },
-            )
-        })
-        .await?;
-    Ok(HttpResponse::Created()
-        .insert_header((
-            actix_web::http::header::LOCATION,
-            format!("/api/v1/me/api-tokens/{}", created.id),
+    diesel::insert_into(t::table)
+        .values((
+            t::id.eq(id),
+            t::user_id.eq(&ctx.user_id),
+            t::name.eq(name),
+            t::token_hash.eq(&hash),
+            t::token_prefix.eq(prefix),
+            t::expires_at.eq(expires_at),
+            t::created_at.eq(now),
         ))
-        .json(created))
+        .execute(conn)?;
+    audit::record(
+        conn,
+        &Actor::from(ctx),
+        Change {
+            action: "api_token.create",
+            entity_type: "api_token",
+            entity_id: id,
+            org_id: Some(&ctx.org_id),
+            before: None,
+            after: Some(serde_json::json!({ "name": name, "token_prefix": prefix, "user_id": ctx.user_id })),
+        },
+    )?;
+    Ok(created)
 }
 
 /// Revoke an API token
@@ -271,7 +289,7 @@ pub async fn revoke_api_token(
 /// Whether the caller may read the API token `id` (revoked ones included), e.g. in the audit
 /// log: its user, and whoever administers the user's organisation (who may list and revoke it
 /// through `/organisations/{id}/api-tokens`). Secrets are never stored, so never shown.
-pub fn readable_by(conn: &mut crate::db::DbConn, ctx: &AuthContext, id: &str) -> QueryResult<bool> {
+pub fn readable_by(conn: &mut DbConn, ctx: &AuthContext, id: &str) -> QueryResult<bool> {
     use crate::db::schema::users;
     let owner: Option<(String, String)> = t::table
         .inner_join(users::table)

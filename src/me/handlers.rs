@@ -4,6 +4,7 @@ use utoipa::ToSchema;
 
 use crate::audit::{self, Actor, Change};
 use crate::auth::{model as auth_model, AuthContext, Caller, Role};
+use crate::db::DbConn;
 use crate::http::etag::{tagged, IfMatch};
 use crate::http::json::Json;
 use crate::http::ratelimit::{Bucket, Spend};
@@ -21,7 +22,7 @@ pub struct Me {
     pub role: Role,
 }
 
-fn load(conn: &mut crate::db::DbConn, user_id: &str) -> Result<(Me, i64), ApiError> {
+fn load(conn: &mut DbConn, user_id: &str) -> Result<(Me, i64), ApiError> {
     let user = org_model::find_user(conn, user_id)?.ok_or_else(ApiError::not_found)?;
     let org = org_model::find_org(conn, &user.org_id)?.ok_or_else(ApiError::not_found)?;
     let version = user.version;
@@ -97,6 +98,16 @@ pub async fn update_me(
     body: Json<MePatch>,
 ) -> Result<HttpResponse, ApiError> {
     let patch = body.into_inner();
+    check_patch(&patch)?;
+    let new_hash = new_password_hash(&state, &ctx, &patch).await?;
+    let (me, version) = state
+        .db
+        .write(move |conn| update(conn, &ctx, if_match, &patch, new_hash))
+        .await?;
+    Ok(tagged(version, &me))
+}
+
+fn check_patch(patch: &MePatch) -> Result<(), ApiError> {
     let mut v = Validator::new();
     if let Some(name) = &patch.name {
         v.text("name", name, 200);
@@ -107,59 +118,69 @@ pub async fn update_me(
             v.error("current_password", "is required to change the password");
         }
     }
-    v.finish()?;
-    let new_hash = match (&patch.new_password, &patch.current_password) {
-        (Some(password), Some(current)) => {
-            // A stolen access token must not become an oracle for the password.
-            state
-                .limits
-                .check([Some(Spend::new(Bucket::PasswordCheck, ctx.user_id.clone()))])
-                .await?;
-            let user_id = ctx.user_id.clone();
-            let hash = state
-                .db
-                .run(move |conn| Ok(org_model::password_hash(conn, &user_id)?))
-                .await?;
-            if !state.hasher.verify(Some(hash), current.clone()).await? {
-                return Err(ApiError::invalid_field("current_password", "is not correct"));
-            }
-            Some(state.hasher.hash(password.clone()).await?)
-        }
-        _ => None,
+    v.finish()
+}
+
+/// For a password change, the new password's hash once the current one is verified (422
+/// when it is not); wrong guesses are rate limited per user (429). `None` when the patch
+/// changes no password.
+async fn new_password_hash(state: &AppState, ctx: &AuthContext, patch: &MePatch) -> Result<Option<String>, ApiError> {
+    let (Some(password), Some(current)) = (&patch.new_password, &patch.current_password) else {
+        return Ok(None);
     };
-    let (me, version) = state
-        .db
-        .write(move |conn| {
-            let before = org_model::find_user(conn, &ctx.user_id)?.ok_or_else(ApiError::not_found)?;
-            if_match.check(before.version)?;
-            if let Some(name) = &patch.name {
-                if !org_model::rename_user(conn, &ctx.user_id, name.trim(), before.version)? {
-                    return Err(ApiError::precondition_failed());
-                }
-            }
-            if let Some(hash) = &new_hash {
-                org_model::set_password(conn, &ctx.user_id, hash)?;
-                auth_model::end_all_credentials(conn, &ctx.user_id)?;
-            }
-            let (me, version) = load(conn, &ctx.user_id)?;
-            audit::record(
-                conn,
-                &Actor::from(&ctx),
-                Change {
-                    action: if new_hash.is_some() {
-                        "user.password_change"
-                    } else {
-                        "user.update"
-                    },
-                    entity_type: "user",
-                    entity_id: &ctx.user_id,
-                    org_id: Some(&ctx.org_id),
-                    before: Some(serde_json::to_value(User::from(before))?),
-                    after: Some(serde_json::to_value(&me.user)?),
-                },
-            )?;
-            Ok((me, version))
-        })
+    // A stolen access token must not become an oracle for the password.
+    state
+        .limits
+        .check([Some(Spend::new(Bucket::PasswordCheck, ctx.user_id.clone()))])
         .await?;
-    Ok(tagged(version, &me))
+    let user_id = ctx.user_id.clone();
+    let hash = state
+        .db
+        .run(move |conn| Ok(org_model::password_hash(conn, &user_id)?))
+        .await?;
+    if !state.hasher.verify(Some(hash), current.clone()).await? {
+        return Err(ApiError::invalid_field("current_password", "is not correct"));
+    }
+    Ok(Some(state.hasher.hash(password.clone()).await?))
+}
+
+/// Renames the caller and/or sets their new password hash (from [`new_password_hash`]), with
+/// an audit row; returns the caller and the user's row version. `If-Match` must name the
+/// current version; a new password ends every credential of the user.
+pub fn update(
+    conn: &mut DbConn,
+    ctx: &AuthContext,
+    if_match: IfMatch,
+    patch: &MePatch,
+    new_hash: Option<String>,
+) -> Result<(Me, i64), ApiError> {
+    let before = org_model::find_user(conn, &ctx.user_id)?.ok_or_else(ApiError::not_found)?;
+    if_match.check(before.version)?;
+    if let Some(name) = &patch.name {
+        if !org_model::rename_user(conn, &ctx.user_id, name.trim(), before.version)? {
+            return Err(ApiError::precondition_failed());
+        }
+    }
+    if let Some(hash) = &new_hash {
+        org_model::set_password(conn, &ctx.user_id, hash)?;
+        auth_model::end_all_credentials(conn, &ctx.user_id)?;
+    }
+    let (me, version) = load(conn, &ctx.user_id)?;
+    audit::record(
+        conn,
+        &Actor::from(ctx),
+        Change {
+            action: if new_hash.is_some() {
+                "user.password_change"
+            } else {
+                "user.update"
+            },
+            entity_type: "user",
+            entity_id: &ctx.user_id,
+            org_id: Some(&ctx.org_id),
+            before: Some(serde_json::to_value(User::from(before))?),
+            after: Some(serde_json::to_value(&me.user)?),
+        },
+    )?;
+    Ok((me, version))
 }

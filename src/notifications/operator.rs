@@ -10,7 +10,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::{NotificationKind, NotificationStatus};
 use crate::audit::{self, Actor, Change};
-use crate::auth::{Caller, Capability};
+use crate::auth::{AuthContext, Caller, Capability};
 use crate::db::schema::{change_events as ce, notification_deliveries as nd, notifications as n};
 use crate::db::{now, DbConn};
 use crate::http::pagination::{page_response, Page, PageRequest};
@@ -234,45 +234,54 @@ pub async fn retry_notification(
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let id = path.into_inner();
-    let view = state.db.write_as(caller, move |conn, ctx| {
-            ctx.require(Capability::ManageIndustry)?;
-            let before = load_one(conn, &id)?;
-            if before.status != NotificationStatus::Dead {
-                return Err(ApiError::unprocessable(
-                    ErrorCode::NotificationNotDead,
-                    format!("The notification is {}; only dead ones can be retried.", before.status),
-                )
-                .with_context(serde_json::json!({ "status": before.status })));
-            }
-            let now = now();
-            diesel::update(n::table.find(&id).filter(n::status.eq(NotificationStatus::Dead.as_str())))
-                .set((
-                    n::status.eq(NotificationStatus::Pending.as_str()),
-                    n::attempts.eq(0),
-                    n::next_attempt_at.eq(now),
-                    n::lease_id.eq(None::<String>),
-                    n::updated_at.eq(now),
-                ))
-                .execute(conn)?;
-            let after = load_one(conn, &id)?;
-            let brief = |v: &Notification| {
-                serde_json::json!({ "status": v.status, "attempts": v.attempts, "last_error": v.last_error })
-            };
-            audit::record(
-                conn,
-                &Actor::from(&ctx),
-                Change {
-                    action: "notification.retry",
-                    entity_type: "notification",
-                    entity_id: &id,
-                    org_id: Some(&ctx.org_id),
-                    before: Some(brief(&before)),
-                    after: Some(brief(&after)),
-                },
-            )?;
-            Ok(after)
-        })
+    let view = state
+        .db
+        .write_as(caller, move |conn, ctx| retry(conn, &ctx, &id))
         .await?;
     state.notification_wake.notify_waiters();
     Ok(HttpResponse::Ok().json(view))
+}
+
+/// Makes a `dead` notification due again with a fresh set of attempts (its delivery log is
+/// kept), with its audit row. Needs the capability to manage the industry (403), then an
+/// existing notification (404); any status but `dead` is 422 `notification_not_dead`.
+pub fn retry(conn: &mut DbConn, ctx: &AuthContext, id: &str) -> Result<Notification, ApiError> {
+    ctx.require(Capability::ManageIndustry)?;
+    let before = load_one(conn, id)?;
+    if before.status != NotificationStatus::Dead {
+        return Err(ApiError::unprocessable(
+            ErrorCode::NotificationNotDead,
+            format!("The notification is {}; only dead ones can be retried.", before.status),
+        )
+        .with_context(serde_json::json!({ "status": before.status })));
+    }
+    let now = now();
+    diesel::update(
+        n::table
+            .find(id)
+            .filter(n::status.eq(NotificationStatus::Dead.as_str())),
+    )
+    .set((
+        n::status.eq(NotificationStatus::Pending.as_str()),
+        n::attempts.eq(0),
+        n::next_attempt_at.eq(now),
+        n::lease_id.eq(None::<String>),
+        n::updated_at.eq(now),
+    ))
+    .execute(conn)?;
+    let after = load_one(conn, id)?;
+    let brief = |v: &Notification| serde_json::json!({ "status": v.status, "attempts": v.attempts, "last_error": v.last_error });
+    audit::record(
+        conn,
+        &Actor::from(ctx),
+        Change {
+            action: "notification.retry",
+            entity_type: "notification",
+            entity_id: id,
+            org_id: Some(&ctx.org_id),
+            before: Some(brief(&before)),
+            after: Some(brief(&after)),
+        },
+    )?;
+    Ok(after)
 }

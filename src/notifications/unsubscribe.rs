@@ -11,6 +11,7 @@ use utoipa::{IntoParams, ToSchema};
 use super::model::{self, describe_topics, SubscriptionRow};
 use super::{Mode, SubscriptionStatus};
 use crate::audit::{self, Actor, Change};
+use crate::db::DbConn;
 use crate::http::responses::*;
 use crate::http::ErrorCode;
 use crate::http::{request_id, ApiError};
@@ -88,7 +89,7 @@ fn page(title: &str, description: String, action: Option<String>) -> HttpRespons
     )
 }
 
-fn lookup(conn: &mut crate::db::DbConn, token: &str) -> Result<(SubscriptionRow, String), ApiError> {
+fn lookup(conn: &mut DbConn, token: &str) -> Result<(SubscriptionRow, String), ApiError> {
     let row = model::find_by_unsubscribe_token(conn, token)?.ok_or_else(ApiError::not_found)?;
     let email = super::subscriptions::recipient_of(conn, &row)?.unwrap_or_default();
     Ok((row, email))
@@ -215,34 +216,7 @@ pub async fn unsubscribe(
     let public_url = state.config.public_url.clone();
     let (row, email) = state
         .db
-        .write(move |conn| {
-            let (row, email) = lookup(conn, &token)?;
-            if model::end(conn, &row)? {
-                let before = model::Subscription::new(row.clone(), email.clone(), &public_url);
-                let mut after = before.clone();
-                after.status = SubscriptionStatus::Unsubscribed;
-                let redact = |s: &model::Subscription| {
-                    let mut v = serde_json::to_value(s).unwrap_or_default();
-                    if let Some(map) = v.as_object_mut() {
-                        map.remove("unsubscribe_url");
-                    }
-                    v
-                };
-                audit::record(
-                    conn,
-                    &actor,
-                    Change {
-                        action: "subscription.unsubscribe",
-                        entity_type: "subscription",
-                        entity_id: &row.id,
-                        org_id: None,
-                        before: Some(redact(&before)),
-                        after: Some(redact(&after)),
-                    },
-                )?;
-            }
-            Ok((row, email))
-        })
+        .write(move |conn| end_by_token(conn, &token, &actor, &public_url))
         .await?;
     Ok(page(
         "Unsubscribed",
@@ -252,6 +226,43 @@ pub async fn unsubscribe(
         ),
         None,
     ))
+}
+
+/// Ends the subscription of an unsubscribe token (404 when unknown); returns it with its
+/// recipient's address. Ending one already ended changes nothing; otherwise the change is
+/// audited, without the unsubscribe link (the token is a credential).
+pub fn end_by_token(
+    conn: &mut DbConn,
+    token: &str,
+    actor: &Actor,
+    public_url: &str,
+) -> Result<(SubscriptionRow, String), ApiError> {
+    let (row, email) = lookup(conn, token)?;
+    if model::end(conn, &row)? {
+        let before = model::Subscription::new(row.clone(), email.clone(), public_url);
+        let mut after = before.clone();
+        after.status = SubscriptionStatus::Unsubscribed;
+        let redact = |s: &model::Subscription| {
+            let mut v = serde_json::to_value(s).unwrap_or_default();
+            if let Some(map) = v.as_object_mut() {
+                map.remove("unsubscribe_url");
+            }
+            v
+        };
+        audit::record(
+            conn,
+            actor,
+            Change {
+                action: "subscription.unsubscribe",
+                entity_type: "subscription",
+                entity_id: &row.id,
+                org_id: None,
+                before: Some(redact(&before)),
+                after: Some(redact(&after)),
+            },
+        )?;
+    }
+    Ok((row, email))
 }
 
 #[cfg(test)]

@@ -9,9 +9,9 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::members::authorise_admin;
 use crate::audit::{self, Actor, Change};
-use crate::auth::Caller;
-use crate::db::now;
+use crate::auth::{AuthContext, Caller};
 use crate::db::schema::{api_tokens as t, users};
+use crate::db::{now, DbConn};
 use crate::http::pagination::{page_response, Page, PageRequest};
 use crate::http::responses::*;
 use crate::http::ApiError;
@@ -100,35 +100,49 @@ pub async fn list_member_api_tokens(
     let q = query.into_inner();
     let page = PageRequest::new(q.limit, q.cursor.as_deref())?;
     let (after, fetch) = (page.after.clone(), page.fetch());
-    let rows: Vec<Row> = state
+    let items = state
         .db
         .read_as(caller, move |conn, ctx| {
-            authorise_admin(conn, &ctx, &org_id)?;
-            let mut query = t::table
-                .inner_join(users::table)
-                .filter(users::org_id.eq(&org_id).and(t::revoked_at.is_null()))
-                .select((
-                    t::id,
-                    t::user_id,
-                    users::email,
-                    t::name,
-                    t::token_prefix,
-                    t::expires_at,
-                    t::last_used_at,
-                    t::created_at,
-                ))
-                .into_boxed();
-            if let Some(user_id) = q.user_id {
-                query = query.filter(t::user_id.eq(user_id));
-            }
-            if let Some(after) = after {
-                query = query.filter(t::id.gt(after));
-            }
-            Ok(query.order(t::id.asc()).limit(fetch).load(conn)?)
+            list(conn, &ctx, &org_id, q.user_id, after, fetch)
         })
         .await?;
-    let items: Vec<MemberApiToken> = rows.into_iter().map(MemberApiToken::from).collect();
     Ok(page_response(&req, &page.finish(items, |t| &t.id)))
+}
+
+/// A page of the organisation's members' tokens not revoked (expired ones included), by id,
+/// optionally of one member. The organisation's admins (or operator admins); 404 for no such
+/// organisation.
+pub fn list(
+    conn: &mut DbConn,
+    ctx: &AuthContext,
+    org_id: &str,
+    user_id: Option<String>,
+    after: Option<String>,
+    fetch: i64,
+) -> Result<Vec<MemberApiToken>, ApiError> {
+    authorise_admin(conn, ctx, org_id)?;
+    let mut query = t::table
+        .inner_join(users::table)
+        .filter(users::org_id.eq(org_id).and(t::revoked_at.is_null()))
+        .select((
+            t::id,
+            t::user_id,
+            users::email,
+            t::name,
+            t::token_prefix,
+            t::expires_at,
+            t::last_used_at,
+            t::created_at,
+        ))
+        .into_boxed();
+    if let Some(user_id) = user_id {
+        query = query.filter(t::user_id.eq(user_id));
+    }
+    if let Some(after) = after {
+        query = query.filter(t::id.gt(after));
+    }
+    let rows: Vec<Row> = query.order(t::id.asc()).limit(fetch).load(conn)?;
+    Ok(rows.into_iter().map(MemberApiToken::from).collect())
 }
 
 /// Revoke a member's API token

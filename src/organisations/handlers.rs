@@ -4,9 +4,10 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::model::{self, Organisation};
 use crate::audit;
-use crate::auth::{Caller, OrgKind};
+use crate::auth::{AuthContext, Caller, OrgKind};
+use crate::db::DbConn;
 use crate::http::etag::{tagged, IfMatch};
-use crate::http::idempotency::{self, IdempotencyKey, StoredResponse};
+use crate::http::idempotency::{self, IdempotencyKey};
 use crate::http::json::Json;
 use crate::http::pagination::{page_response, Page, PageRequest};
 use crate::http::responses::*;
@@ -119,25 +120,34 @@ pub async fn create_organisation(
     let stored = state
         .db
         .write_as(caller, move |conn, ctx| {
-            ctx.require_operator_admin()?;
-            let mut v = Validator::new();
-            v.text("name", &body.name, 200);
-            validate_slug(&mut v, &body.slug);
-            v.finish()?;
-            idempotency::once(conn, idem.as_ref(), &ctx.user_id, |conn| {
-                if let Some(existing) = model::slug_taken(conn, &body.slug, None)? {
-                    return Err(
-                        ApiError::conflict(ErrorCode::SlugTaken, "An organisation with this slug exists.")
-                            .with_context(serde_json::json!({ "existing_id": existing })),
-                    );
-                }
-                let org = Organisation::from(model::insert_org(conn, body.name.trim(), &body.slug, body.kind)?);
-                audit::created(conn, &ctx, "organisation.create", &org)?;
-                StoredResponse::created(&org, Some(format!("/api/v1/organisations/{}", org.id)))
-            })
+            check_new(&ctx, &body)?;
+            idempotency::created(conn, idem.as_ref(), &ctx.user_id, |conn| create(conn, &ctx, &body))
         })
         .await?;
     Ok(stored.into_response())
+}
+
+/// What is checked before a replayed request could answer: an operator admin, and a well
+/// formed name and slug.
+fn check_new(ctx: &AuthContext, body: &NewOrganisation) -> Result<(), ApiError> {
+    ctx.require_operator_admin()?;
+    let mut v = Validator::new();
+    v.text("name", &body.name, 200);
+    validate_slug(&mut v, &body.slug);
+    v.finish()
+}
+
+/// Creates an organisation with its audit row; a slug in use is 409 `slug_taken`.
+pub fn create(conn: &mut DbConn, ctx: &AuthContext, body: &NewOrganisation) -> Result<Organisation, ApiError> {
+    if let Some(existing) = model::slug_taken(conn, &body.slug, None)? {
+        return Err(
+            ApiError::conflict(ErrorCode::SlugTaken, "An organisation with this slug exists.")
+                .with_context(serde_json::json!({ "existing_id": existing })),
+        );
+    }
+    let org = Organisation::from(model::insert_org(conn, body.name.trim(), &body.slug, body.kind)?);
+    audit::created(conn, ctx, "organisation.create", &org)?;
+    Ok(org)
 }
 
 /// Get an organisation
@@ -213,44 +223,55 @@ pub async fn update_organisation(
     let patch = body.into_inner();
     let row = state
         .db
-        .write_as(caller, move |conn, ctx| {
-            ctx.require_operator_admin()?;
-            let mut v = Validator::new();
-            if let Some(name) = &patch.name {
-                v.text("name", name, 200);
-            }
-            if let Some(slug) = &patch.slug {
-                validate_slug(&mut v, slug);
-            }
-            v.finish()?;
-            let before = model::find_org(conn, &id)?.ok_or_else(ApiError::not_found)?;
-            if_match.check(before.version)?;
-            let mut after = before.clone();
-            if let Some(name) = patch.name {
-                after.name = name.trim().to_string();
-            }
-            if let Some(slug) = patch.slug {
-                if model::slug_taken(conn, &slug, Some(&id))?.is_some() {
-                    return Err(ApiError::conflict(
-                        ErrorCode::SlugTaken,
-                        "An organisation with this slug exists.",
-                    ));
-                }
-                after.slug = slug;
-            }
-            if !model::update_org(conn, &after)? {
-                return Err(ApiError::precondition_failed());
-            }
-            let updated = model::find_org(conn, &id)?.ok_or_else(ApiError::not_found)?;
-            audit::changed(
-                conn,
-                &ctx,
-                "organisation.update",
-                &Organisation::from(before),
-                &Organisation::from(updated.clone()),
-            )?;
-            Ok(updated)
-        })
+        .write_as(caller, move |conn, ctx| update(conn, &ctx, &id, if_match, patch))
         .await?;
     Ok(tagged(row.version, &Organisation::from(row)))
+}
+
+/// Renames an organisation or changes its slug, with its audit row. Operator admins only
+/// (403 before 422 before 404); `If-Match` must name the current version; a slug another
+/// organisation has is 409 `slug_taken`.
+pub fn update(
+    conn: &mut DbConn,
+    ctx: &AuthContext,
+    id: &str,
+    if_match: IfMatch,
+    patch: OrganisationPatch,
+) -> Result<model::OrgRow, ApiError> {
+    ctx.require_operator_admin()?;
+    let mut v = Validator::new();
+    if let Some(name) = &patch.name {
+        v.text("name", name, 200);
+    }
+    if let Some(slug) = &patch.slug {
+        validate_slug(&mut v, slug);
+    }
+    v.finish()?;
+    let before = model::find_org(conn, id)?.ok_or_else(ApiError::not_found)?;
+    if_match.check(before.version)?;
+    let mut after = before.clone();
+    if let Some(name) = patch.name {
+        after.name = name.trim().to_string();
+    }
+    if let Some(slug) = patch.slug {
+        if model::slug_taken(conn, &slug, Some(id))?.is_some() {
+            return Err(ApiError::conflict(
+                ErrorCode::SlugTaken,
+                "An organisation with this slug exists.",
+            ));
+        }
+        after.slug = slug;
+    }
+    if !model::update_org(conn, &after)? {
+        return Err(ApiError::precondition_failed());
+    }
+    let updated = model::find_org(conn, id)?.ok_or_else(ApiError::not_found)?;
+    audit::changed(
+        conn,
+        ctx,
+        "organisation.update",
+        &Organisation::from(before),
+        &Organisation::from(updated.clone()),
+    )?;
+    Ok(updated)
 }

@@ -7,8 +7,9 @@ use super::members::authorise_admin;
 use super::model::{self, Invitation, User};
 use crate::audit::{self, Actor, Change};
 use crate::auth::tokens::hash_secret;
-use crate::auth::{Caller, Role};
-use crate::http::idempotency::{self, IdempotencyKey, StoredResponse};
+use crate::auth::{AuthContext, Caller, Role};
+use crate::db::DbConn;
+use crate::http::idempotency::{self, IdempotencyKey};
 use crate::http::json::Json;
 use crate::http::pagination::{page_response, Page, PageRequest};
 use crate::http::ratelimit::{Bucket, Spend};
@@ -73,40 +74,9 @@ pub async fn create_invitation(
     let stored = state
         .db
         .write_as(caller, move |conn, ctx| {
-            let org = model::find_org(conn, &org_id)?.ok_or_else(ApiError::not_found)?;
-            if !ctx.can_administer(&org_id) {
-                return Err(ApiError::forbidden(
-                    "Only the organisation's admins may invite members.",
-                ));
-            }
-            idempotency::once(conn, idem.as_ref(), &ctx.user_id, |conn| {
-                if model::email_taken(conn, &email)? {
-                    return Err(ApiError::conflict(
-                        ErrorCode::UserExists,
-                        "A user with this email already exists.",
-                    ));
-                }
-                let ttl = Duration::days(INVITATION_TTL_DAYS);
-                let (invitation, token) =
-                    model::create_invitation(conn, &org_id, &email, body.role, &ctx.user_id, ttl)?;
-                let rendered = mail::render(
-                    Template::Invitation,
-                    &[
-                        ("org_name", &org.name),
-                        ("inviter", &ctx.email),
-                        ("role", body.role.as_str()),
-                        ("accept_url", &format!("{public_url}/accept-invitation?token={token}")),
-                        ("token", &token),
-                        (
-                            "expires_at",
-                            &invitation.expires_at.format("%Y-%m-%d %H:%M UTC").to_string(),
-                        ),
-                        ("public_url", &public_url),
-                    ],
-                );
-                mail::enqueue(conn, &email, &rendered)?;
-                audit::created(conn, &ctx, "invitation.create", &invitation)?;
-                StoredResponse::created(&invitation, None)
+            let org = inviting_org(conn, &ctx, &org_id)?;
+            idempotency::created(conn, idem.as_ref(), &ctx.user_id, |conn| {
+                invite(conn, &ctx, &org, &email, body.role, &public_url)
             })
         })
         .await?;
@@ -114,6 +84,57 @@ pub async fn create_invitation(
         state.mail_wake.notify_one();
     }
     Ok(stored.into_response())
+}
+
+/// What is checked before a replayed request could answer: the organisation exists (404) and
+/// the caller administers it (403).
+fn inviting_org(conn: &mut DbConn, ctx: &AuthContext, org_id: &str) -> Result<model::OrgRow, ApiError> {
+    let org = model::find_org(conn, org_id)?.ok_or_else(ApiError::not_found)?;
+    if !ctx.can_administer(org_id) {
+        return Err(ApiError::forbidden(
+            "Only the organisation's admins may invite members.",
+        ));
+    }
+    Ok(org)
+}
+
+/// Invites `email` (normalised) to `org` with `role`: the invitation, its email (a
+/// single-use link under `public_url`, valid for 7 days, queued in the outbox) and its audit
+/// row. An email that already has an account is 409 `user_exists`.
+pub fn invite(
+    conn: &mut DbConn,
+    ctx: &AuthContext,
+    org: &model::OrgRow,
+    email: &str,
+    role: Role,
+    public_url: &str,
+) -> Result<Invitation, ApiError> {
+    if model::email_taken(conn, email)? {
+        return Err(ApiError::conflict(
+            ErrorCode::UserExists,
+            "A user with this email already exists.",
+        ));
+    }
+    let ttl = Duration::days(INVITATION_TTL_DAYS);
+    let (invitation, token) = model::create_invitation(conn, &org.id, email, role, &ctx.user_id, ttl)?;
+    let rendered = mail::render(
+        Template::Invitation,
+        &[
+            ("org_name", &org.name),
+            ("inviter", &ctx.email),
+            ("role", role.as_str()),
+            ("accept_url", &format!("{public_url}/accept-invitation?token={token}")),
+            ("token", &token),
+            (
+                "expires_at",
+                &invitation.expires_at.format("%Y-%m-%d %H:%M UTC").to_string(),
+            ),
+            ("public_url", public_url),
+        ],
+    );
+    mail::enqueue(conn, email, &rendered)?;
+    audit::created(conn, ctx, "invitation.create", &invitation)?;
+    Ok(invitation)
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -256,11 +277,8 @@ pub async fn accept_invitation(
     let stored = state
         .db
         .write(move |conn| {
-            idempotency::once(conn, idem.as_ref(), &principal, |conn| {
-                let user = accept(conn, &token, &name, &hash, rid)?;
-                let org_id = &user.org_id;
-                let location = format!("/api/v1/organisations/{org_id}/members/{}", user.id);
-                StoredResponse::created(&user, Some(location))
+            idempotency::created(conn, idem.as_ref(), &principal, |conn| {
+                accept(conn, &token, &name, &hash, rid)
             })
         })
         .await?;
@@ -280,13 +298,7 @@ pub async fn check_acceptance(state: &AppState, req: &HttpRequest, name: &str, p
 
 /// Spends an invitation token and creates the invited account (`hash`: the new password's
 /// argon2 hash), with its audit row. The API's acceptance and the web page's form both call it.
-pub fn accept(
-    conn: &mut crate::db::DbConn,
-    token: &str,
-    name: &str,
-    hash: &str,
-    rid: Option<String>,
-) -> Result<User, ApiError> {
+pub fn accept(conn: &mut DbConn, token: &str, name: &str, hash: &str, rid: Option<String>) -> Result<User, ApiError> {
     let (org_id, email, role) = model::consume_invitation(conn, token)?
         .ok_or_else(|| ApiError::bad_request(ErrorCode::InvalidToken, "The invitation is invalid, used or expired."))?;
     if model::email_taken(conn, &email)? {

@@ -430,3 +430,11 @@ pub fn peek_invitation(conn: &mut DbConn, secret: &str) -> Result<Option<(String
 crate::audit::audited!(Organisation, "organisation", id, owner = id);
 crate::audit::audited!(Invitation, "invitation", id, owner = org_id);
 crate::audit::audited!(User, "user", id, owner = org_id);
+crate::http::idempotency::located!(Organisation, "/api/v1/organisations", id);
+crate::http::idempotency::located!(Invitation);
+/// An accepted invitation's 201 points at the new member.
+impl crate::http::idempotency::Located for User {
+    fn location(&self) -> Option<String> {
+        Some(format!("/api/v1/organisations/{}/members/{}", self.org_id, self.id))
+    }
+}

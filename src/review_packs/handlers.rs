@@ -201,18 +201,25 @@ pub async fn get_pack(
             model::find(conn, &lookup)?.ok_or_else(ApiError::not_found)
         })
         .await?;
-    let csv = accept::prefers(&req, "text/csv", "application/json");
+    Ok(download(&req, state.db.clone(), id, &row.sha256, row.bytes))
+}
+
+/// The pack `id` (`bytes` long, hashed `sha256`) as its canonical JSON, or its results as CSV
+/// when the client prefers `text/csv`: the hash is the `ETag` (the CSV's its own), a matching
+/// `If-None-Match` is 304, and the body streams part by part.
+fn download(req: &HttpRequest, db: Db, id: String, sha256: &str, bytes: i64) -> HttpResponse {
+    let csv = accept::prefers(req, "text/csv", "application/json");
     // The CSV is another representation of the same pack: its own tag.
     let etag = if csv {
-        format!("\"{}-csv\"", row.sha256)
+        format!("\"{sha256}-csv\"")
     } else {
-        format!("\"{}\"", row.sha256)
+        format!("\"{sha256}\"")
     };
-    let unchanged = crate::http::etag::if_none_match(&req)
+    let unchanged = crate::http::etag::if_none_match(req)
         .iter()
         .any(|t| *t == etag || t == "*");
     if unchanged {
-        return Ok(HttpResponse::NotModified().insert_header((header::ETAG, etag)).finish());
+        return HttpResponse::NotModified().insert_header((header::ETAG, etag)).finish();
     }
     let mut resp = HttpResponse::Ok();
     resp.insert_header((header::ETAG, etag))
@@ -222,11 +229,11 @@ pub async fn get_pack(
             header::CONTENT_DISPOSITION,
             format!("attachment; filename=\"review-pack-{id}.csv\""),
         ));
-        Ok(resp.streaming(stream_part(state.db.clone(), id, "csv")))
+        resp.streaming(stream_part(db, id, "csv"))
     } else {
         resp.content_type("application/json")
-            .insert_header((header::CONTENT_LENGTH, row.bytes.to_string()));
-        Ok(resp.streaming(stream_part(state.db.clone(), id, "json")))
+            .insert_header((header::CONTENT_LENGTH, bytes.to_string()));
+        resp.streaming(stream_part(db, id, "json"))
     }
 }
 

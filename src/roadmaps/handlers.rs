@@ -7,12 +7,12 @@ use super::announce::announce;
 use super::model::{self, ItemFilter, Order, RoadmapItem, RoadmapRow, Viewer};
 use super::{RoadmapCategory, RoadmapChangeKind, RoadmapStatus, RoadmapVisibility};
 use crate::audit;
-use crate::auth::{Caller, Capability};
+use crate::auth::{AuthContext, Caller, Capability};
 use crate::catalogue::model as catalogue;
 use crate::catalogue::{authorise_owner, nullable};
-use crate::db::{new_id, now};
+use crate::db::{new_id, now, DbConn};
 use crate::http::etag::{tagged, IfMatch};
-use crate::http::idempotency::{self, IdempotencyKey, StoredResponse};
+use crate::http::idempotency::{self, IdempotencyKey};
 use crate::http::json::Json;
 use crate::http::pagination::{page_response, Page, PageRequest};
 use crate::http::responses::*;
@@ -171,6 +171,19 @@ pub async fn create_roadmap_item(
     body: Json<NewRoadmapItem>,
 ) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
+    check_new(&body)?;
+    let idem = key.bind("POST /roadmap-items", &body);
+    let stored = state
+        .db
+        .write_as(caller, move |conn, ctx| {
+            ctx.require(Capability::ManageRoadmaps)?;
+            idempotency::created(conn, idem.as_ref(), &ctx.user_id, |conn| create(conn, &ctx, &body))
+        })
+        .await?;
+    Ok(stored.into_response())
+}
+
+fn check_new(body: &NewRoadmapItem) -> Result<(), ApiError> {
     let mut v = Validator::new();
     check_fields(
         &mut v,
@@ -178,46 +191,41 @@ pub async fn create_roadmap_item(
         Some(&body.summary),
         body.planned_date,
     );
-    v.finish()?;
-    let idem = key.bind("POST /roadmap-items", &body);
-    let stored = state
-        .db
-        .write_as(caller, move |conn, ctx| {
-            ctx.require(Capability::ManageRoadmaps)?;
-            idempotency::once(conn, idem.as_ref(), &ctx.user_id, |conn| {
-                let product = catalogue::find_model(conn, &body.device_model_id)?
-                    .ok_or_else(|| ApiError::invalid_field("device_model_id", "no such device model"))?;
-                authorise_owner(&ctx, &product.manufacturer_org_id, product.device_type())?;
-                let now = now();
-                let row = RoadmapRow {
-                    id: new_id(),
-                    device_model_id: product.id.clone(),
-                    owner_org_id: product.manufacturer_org_id.clone(),
-                    planned_version: body.planned_version.trim().to_string(),
-                    planned_date: body.planned_date,
-                    category: body.category.as_str().to_string(),
-                    summary: body.summary.trim().to_string(),
-                    status: body.status.unwrap_or(RoadmapStatus::Proposed).as_str().to_string(),
-                    visibility: body
-                        .visibility
-                        .unwrap_or(RoadmapVisibility::Private)
-                        .as_str()
-                        .to_string(),
-                    deleted_at: None,
-                    created_at: now,
-                    updated_at: now,
-                    version: 1,
-                };
-                model::insert(conn, &row)?;
-                let item = RoadmapItem::new(row.clone(), product.device_type());
-                model::record_history(conn, &ctx, &row, &item, RoadmapChangeKind::Created)?;
-                announce(conn, &ctx, &product, None, &item)?;
-                audit::created(conn, &ctx, "roadmap_item.create", &item)?;
-                StoredResponse::created(&item, Some(format!("/api/v1/roadmap-items/{}", item.id)))
-            })
-        })
-        .await?;
-    Ok(stored.into_response())
+    v.finish()
+}
+
+/// Adds a roadmap item with its history entry, its announcement (when shared) and its audit
+/// row. The product must exist (422) and the caller own it or be the operator (403).
+pub fn create(conn: &mut DbConn, ctx: &AuthContext, body: &NewRoadmapItem) -> Result<RoadmapItem, ApiError> {
+    let product = catalogue::find_model(conn, &body.device_model_id)?
+        .ok_or_else(|| ApiError::invalid_field("device_model_id", "no such device model"))?;
+    authorise_owner(ctx, &product.manufacturer_org_id, product.device_type())?;
+    let now = now();
+    let row = RoadmapRow {
+        id: new_id(),
+        device_model_id: product.id.clone(),
+        owner_org_id: product.manufacturer_org_id.clone(),
+        planned_version: body.planned_version.trim().to_string(),
+        planned_date: body.planned_date,
+        category: body.category.as_str().to_string(),
+        summary: body.summary.trim().to_string(),
+        status: body.status.unwrap_or(RoadmapStatus::Proposed).as_str().to_string(),
+        visibility: body
+            .visibility
+            .unwrap_or(RoadmapVisibility::Private)
+            .as_str()
+            .to_string(),
+        deleted_at: None,
+        created_at: now,
+        updated_at: now,
+        version: 1,
+    };
+    model::insert(conn, &row)?;
+    let item = RoadmapItem::new(row.clone(), product.device_type());
+    model::record_history(conn, ctx, &row, &item, RoadmapChangeKind::Created)?;
+    announce(conn, ctx, &product, None, &item)?;
+    audit::created(conn, ctx, "roadmap_item.create", &item)?;
+    Ok(item)
 }
 
 /// Get a roadmap item
@@ -298,6 +306,15 @@ pub async fn update_roadmap_item(
 ) -> Result<HttpResponse, ApiError> {
     let id = path.into_inner();
     let patch = body.into_inner();
+    check_patch(&patch)?;
+    let (version, item) = state
+        .db
+        .write_as(caller, move |conn, ctx| update(conn, &ctx, &id, if_match, patch))
+        .await?;
+    Ok(tagged(version, &item))
+}
+
+fn check_patch(patch: &RoadmapItemPatch) -> Result<(), ApiError> {
     let mut v = Validator::new();
     check_fields(
         &mut v,
@@ -305,53 +322,60 @@ pub async fn update_roadmap_item(
         patch.summary.as_deref(),
         patch.planned_date.flatten(),
     );
-    v.finish()?;
-    let (version, item) = state
-        .db
-        .write_as(caller, move |conn, ctx| {
-            crate::db::lock_row(conn, crate::db::Lockable::RoadmapItems, &id)?;
-            let viewer = Viewer::of(conn, &ctx)?;
-            let (before_row, product) = model::find_visible(conn, &viewer, &id)?;
-            authorise_owner(&ctx, &product.manufacturer_org_id, product.device_type())?;
-            if_match.check(before_row.version)?;
-            let before = RoadmapItem::new(before_row.clone(), product.device_type());
-            let mut row = before_row.clone();
-            if let Some(version) = patch.planned_version {
-                row.planned_version = version.trim().to_string();
-            }
-            if let Some(date) = patch.planned_date {
-                row.planned_date = date;
-            }
-            if let Some(category) = patch.category {
-                row.category = category.as_str().to_string();
-            }
-            if let Some(summary) = patch.summary {
-                row.summary = summary.trim().to_string();
-            }
-            if let Some(status) = patch.status {
-                row.status = status.as_str().to_string();
-            }
-            if let Some(visibility) = patch.visibility {
-                row.visibility = visibility.as_str().to_string();
-            }
-            let unchanged = row.planned_version == before_row.planned_version
-                && row.planned_date == before_row.planned_date
-                && row.category == before_row.category
-                && row.summary == before_row.summary
-                && row.status == before_row.status
-                && row.visibility == before_row.visibility;
-            if unchanged {
-                return Ok((before_row.version, before));
-            }
-            let saved = model::update(conn, &row)?.ok_or_else(ApiError::precondition_failed)?;
-            let after = RoadmapItem::new(saved.clone(), product.device_type());
-            model::record_history(conn, &ctx, &saved, &after, RoadmapChangeKind::Updated)?;
-            announce(conn, &ctx, &product, Some(&before), &after)?;
-            audit::changed(conn, &ctx, "roadmap_item.update", &before, &after)?;
-            Ok((saved.version, after))
-        })
-        .await?;
-    Ok(tagged(version, &item))
+    v.finish()
+}
+
+/// Applies a patch; returns the row version and the item. An item the caller cannot see is
+/// 404, one of another owner's products 403; `If-Match` must name the current version. A patch
+/// that changes nothing writes nothing; otherwise the change goes into the item's history, is
+/// announced to subscribers and audited.
+pub fn update(
+    conn: &mut DbConn,
+    ctx: &AuthContext,
+    id: &str,
+    if_match: IfMatch,
+    patch: RoadmapItemPatch,
+) -> Result<(i64, RoadmapItem), ApiError> {
+    crate::db::lock_row(conn, crate::db::Lockable::RoadmapItems, id)?;
+    let viewer = Viewer::of(conn, ctx)?;
+    let (before_row, product) = model::find_visible(conn, &viewer, id)?;
+    authorise_owner(ctx, &product.manufacturer_org_id, product.device_type())?;
+    if_match.check(before_row.version)?;
+    let before = RoadmapItem::new(before_row.clone(), product.device_type());
+    let mut row = before_row.clone();
+    if let Some(version) = patch.planned_version {
+        row.planned_version = version.trim().to_string();
+    }
+    if let Some(date) = patch.planned_date {
+        row.planned_date = date;
+    }
+    if let Some(category) = patch.category {
+        row.category = category.as_str().to_string();
+    }
+    if let Some(summary) = patch.summary {
+        row.summary = summary.trim().to_string();
+    }
+    if let Some(status) = patch.status {
+        row.status = status.as_str().to_string();
+    }
+    if let Some(visibility) = patch.visibility {
+        row.visibility = visibility.as_str().to_string();
+    }
+    let unchanged = row.planned_version == before_row.planned_version
+        && row.planned_date == before_row.planned_date
+        && row.category == before_row.category
+        && row.summary == before_row.summary
+        && row.status == before_row.status
+        && row.visibility == before_row.visibility;
+    if unchanged {
+        return Ok((before_row.version, before));
+    }
+    let saved = model::update(conn, &row)?.ok_or_else(ApiError::precondition_failed)?;
+    let after = RoadmapItem::new(saved.clone(), product.device_type());
+    model::record_history(conn, ctx, &saved, &after, RoadmapChangeKind::Updated)?;
+    announce(conn, ctx, &product, Some(&before), &after)?;
+    audit::changed(conn, ctx, "roadmap_item.update", &before, &after)?;
+    Ok((saved.version, after))
 }
 
 /// Delete a roadmap item

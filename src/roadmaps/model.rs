@@ -366,3 +366,4 @@ pub fn history(conn: &mut DbConn, item_id: &str, after: Option<String>, limit: i
     q.order(roadmap_item_history::id.asc()).limit(limit).load(conn)
 }
 crate::audit::audited!(RoadmapItem, "roadmap_item", id, owner = owner_org_id);
+crate::http::idempotency::located!(RoadmapItem, "/api/v1/roadmap-items", id);

@@ -7,8 +7,9 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::handlers::check_range;
 use super::model::{self, ItemFilter, Order, RoadmapItem, RoadmapItemChange, Viewer};
-use crate::auth::Caller;
+use crate::auth::{AuthContext, Caller};
 use crate::catalogue::model::DeviceType;
+use crate::db::DbConn;
 use crate::http::pagination::{page_response, Page, PageRequest};
 use crate::http::responses::*;
 use crate::http::ApiError;
@@ -132,18 +133,29 @@ pub async fn roadmap_view(
 ) -> Result<HttpResponse, ApiError> {
     let q = query.into_inner();
     check_range(q.from, q.to)?;
+    let products = state
+        .db
+        .read_as(caller, move |conn, ctx| planned_by_product(conn, &ctx, q.from, q.to))
+        .await?;
+    Ok(HttpResponse::Ok().json(products))
+}
+
+/// The dated items `ctx` may see planned between `from` and `to`, grouped per product (by
+/// product name, then id) and by planned date within each. More than [`MAX_VIEW_ITEMS`] is
+/// 422 `range_too_large`.
+pub fn planned_by_product(
+    conn: &mut DbConn,
+    ctx: &AuthContext,
+    from: Option<NaiveDate>,
+    to: Option<NaiveDate>,
+) -> Result<Vec<RoadmapProduct>, ApiError> {
     let filter = ItemFilter {
-        from: q.from,
-        to: q.to,
+        from,
+        to,
         ..ItemFilter::default()
     };
-    let rows = state
-        .db
-        .read_as(caller, move |conn, ctx| {
-            let viewer = Viewer::of(conn, &ctx)?;
-            Ok(model::select(conn, &viewer, filter, Order::ByDate, MAX_VIEW_ITEMS + 1)?)
-        })
-        .await?;
+    let viewer = Viewer::of(conn, ctx)?;
+    let rows = model::select(conn, &viewer, filter, Order::ByDate, MAX_VIEW_ITEMS + 1)?;
     if rows.len() as i64 > MAX_VIEW_ITEMS {
         return Err(ApiError::unprocessable(
             ErrorCode::RangeTooLarge,
@@ -171,5 +183,5 @@ pub async fn roadmap_view(
         (a.device_model_name.as_str(), a.device_model_id.as_str())
             .cmp(&(b.device_model_name.as_str(), b.device_model_id.as_str()))
     });
-    Ok(HttpResponse::Ok().json(products))
+    Ok(products)
 }

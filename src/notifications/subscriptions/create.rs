@@ -18,7 +18,7 @@ use crate::auth::AuthContext;
 use crate::db::schema::subscriptions as s;
 use crate::db::{new_id, now, DbConn};
 use crate::events::Topic;
-use crate::http::idempotency::{self, IdempotencyKey, StoredResponse};
+use crate::http::idempotency::{self, IdempotencyKey};
 use crate::http::json::Json;
 use crate::http::ratelimit::{Bucket, Spend};
 use crate::http::responses::*;
@@ -31,6 +31,10 @@ use crate::notifications::model::{
 };
 use crate::notifications::{Mode, SubscriptionStatus};
 use crate::AppState;
+
+// The `Subscription` type lives in notifications/model.rs; its 201 (signed-in create) points
+// at the subscription.
+crate::http::idempotency::located!(Subscription, "/api/v1/subscriptions", id);
 
 /// At most one confirmation email per address in this time.
 pub(super) const CONFIRMATION_INTERVAL_HOURS: i64 = 1;
@@ -138,18 +142,7 @@ pub async fn create_subscription(
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     let mut body = body.into_inner();
-    let mut v = Validator::new();
-    check_new(&mut v, &body);
-    match (&auth, &body.email) {
-        (Some(_), Some(_)) => v.error(
-            "email",
-            "leave it out when signed in: your subscriptions go to your own address",
-        ),
-        (None, None) => v.error("email", "is required without a bearer token"),
-        (None, Some(email)) => v.email("email", email.trim()),
-        (Some(_), None) => {}
-    }
-    v.finish()?;
+    check_request(auth.as_ref(), &body)?;
     normalise_new(&mut body);
     let public_url = state.config.public_url.trim_end_matches('/').to_string();
     match auth {
@@ -158,9 +151,8 @@ pub async fn create_subscription(
             let stored = state
                 .db
                 .write(move |conn| {
-                    idempotency::once(conn, idem.as_ref(), &ctx.user_id, |conn| {
-                        let view = create_own(conn, &ctx, &body, &public_url)?;
-                        StoredResponse::created(&view, Some(format!("/api/v1/subscriptions/{}", view.id)))
+                    idempotency::created(conn, idem.as_ref(), &ctx.user_id, |conn| {
+                        create_own(conn, &ctx, &body, &public_url)
                     })
                 })
                 .await?;
@@ -173,27 +165,30 @@ pub async fn create_subscription(
     }
 }
 
+/// The handler's checks before the database: [`check_new`], and `email` given exactly when
+/// no one is signed in.
+fn check_request(auth: Option<&AuthContext>, body: &NewSubscription) -> Result<(), ApiError> {
+    let mut v = Validator::new();
+    check_new(&mut v, body);
+    match (auth, &body.email) {
+        (Some(_), Some(_)) => v.error(
+            "email",
+            "leave it out when signed in: your subscriptions go to your own address",
+        ),
+        (None, None) => v.error("email", "is required without a bearer token"),
+        (None, Some(email)) => v.email("email", email.trim()),
+        (Some(_), None) => {}
+    }
+    v.finish()
+}
+
 /// A subscription request from an address without an account (`body.email`): the checks,
 /// rate limits, then a pending subscription and its confirmation
 /// email, or nothing when one went out within the hour. The caller answers the same either
 /// way. The API's anonymous `POST /subscriptions` and the web page's form both call it.
 pub async fn subscribe_address(state: &AppState, req: &HttpRequest, mut body: NewSubscription) -> Result<(), ApiError> {
     // The handler's rules again (a no-op after them), for callers that did not check.
-    let mut v = Validator::new();
-    check_new(&mut v, &body);
-    v.email("email", body.email.as_deref().unwrap_or_default().trim());
-    for (i, topic) in body.topics.iter().enumerate() {
-        if model::needs_account(*topic) {
-            v.error(
-                &format!("topics[{i}]"),
-                format!(
-                    "`{}` tells of what only signed-in organisations may read; subscribe with an account to follow it",
-                    topic.as_str()
-                ),
-            );
-        }
-    }
-    v.finish()?;
+    check_address_request(&body)?;
     normalise_new(&mut body);
     let public_url = state.config.public_url.trim_end_matches('/').to_string();
     let email = normalise_email(body.email.as_deref().unwrap_or_default());
@@ -219,6 +214,26 @@ pub async fn subscribe_address(state: &AppState, req: &HttpRequest, mut body: Ne
         state.mail_wake.notify_one();
     }
     Ok(())
+}
+
+/// The checks of a request without an account: [`check_new`], a well-formed `email`, and no
+/// topic that needs an account (422 naming `topics[i]`).
+fn check_address_request(body: &NewSubscription) -> Result<(), ApiError> {
+    let mut v = Validator::new();
+    check_new(&mut v, body);
+    v.email("email", body.email.as_deref().unwrap_or_default().trim());
+    for (i, topic) in body.topics.iter().enumerate() {
+        if model::needs_account(*topic) {
+            v.error(
+                &format!("topics[{i}]"),
+                format!(
+                    "`{}` tells of what only signed-in organisations may read; subscribe with an account to follow it",
+                    topic.as_str()
+                ),
+            );
+        }
+    }
+    v.finish()
 }
 
 /// The checks a new subscription gets before the database: at least one topic, filter sizes.
