@@ -3,10 +3,10 @@
 //! Reads and writes go through `results::comments::{read, post}`, the API's own functions:
 //! a thread is visible to exactly those who may read its result.
 
-use actix_web::{web, HttpRequest};
+use actix_web::web;
 use serde::Deserialize;
 
-use super::member::{forbidden, Member};
+use super::member::{Member, MemberForm};
 use super::pages::human_time;
 use super::{error_page, see_other};
 use crate::auth::AuthContext;
@@ -66,14 +66,9 @@ pub struct CommentForm {
 /// The comment form: posts, then 303 to the result's cell, at its thread.
 pub async fn comment(
     state: web::Data<AppState>,
-    member: Member,
+    MemberForm { member, form }: MemberForm<CommentForm>,
     path: web::Path<String>,
-    req: HttpRequest,
-    body: web::Bytes,
 ) -> Page {
-    let Some(form) = member.form::<CommentForm>(&state, &req, &body) else {
-        return Ok(forbidden());
-    };
     let id = path.into_inner();
     let ctx = member.auth;
     let posted = state

@@ -7,15 +7,16 @@
 //! `AuthContext` (`readiness::model::readiness`, `review_packs::{freeze, check_verdict,
 //! record_verdict}`, `review_packs::diff::diff`), so a page shows and does what the API would.
 
-use actix_web::http::{header, StatusCode};
-use actix_web::{web, HttpRequest, HttpResponse};
+use actix_web::http::header;
+use actix_web::{web, HttpResponse};
 use askama::Template;
 use serde::Deserialize;
 
-use super::member::{forbidden, Member};
+use super::member::{Member, MemberForm};
 use super::pages::human_time;
-use super::{error_page, render, see_other, Chrome, Exposure};
+use super::{error_page, member_page, see_other, Chrome};
 use crate::auth::Capability;
+use crate::db::DbConn;
 use crate::http::ApiError;
 use crate::readiness::criteria::percent;
 use crate::readiness::model::{Criterion, Finding, FindingKind, Readiness};
@@ -150,24 +151,18 @@ pub struct ReadinessPage {
 /// A window's readiness and its review packs.
 pub async fn readiness(state: web::Data<AppState>, member: Member, path: web::Path<String>) -> Page {
     let id = path.into_inner();
-    let ctx = member.auth.clone();
-    let wid = id.clone();
-    let loaded = state
-        .db
-        .run(move |conn| {
-            let r = crate::readiness::model::readiness(conn, &ctx, &wid)?;
-            let packs = packs::of_window(conn, &wid, None, 500)?
-                .into_iter()
-                .map(|p| p.api(conn))
-                .collect::<Result<Vec<ReviewPack>, ApiError>>()?;
-            Ok((r, packs))
-        })
-        .await;
-    let (r, list) = match loaded {
-        Ok(x) => x,
-        Err(e) => return error_page(e),
-    };
-    let page = ReadinessPage {
+    member_page(state.db.run(move |conn| load_readiness(conn, &member, id)).await)
+}
+
+/// The readiness page of window `id`: the API's readiness for `member` (404 when they may not
+/// see the window) and the window's review packs, the newest first.
+fn load_readiness(conn: &mut DbConn, member: &Member, id: String) -> Result<ReadinessPage, ApiError> {
+    let r = crate::readiness::model::readiness(conn, &member.auth, &id)?;
+    let list = packs::of_window(conn, &id, None, 500)?
+        .into_iter()
+        .map(|p| p.api(conn))
+        .collect::<Result<Vec<ReviewPack>, ApiError>>()?;
+    Ok(ReadinessPage {
         chrome: Chrome::new(format!("Readiness of {}", r.uit_window_name), Some(member.nav())),
         window_id: id,
         window_name: r.uit_window_name.clone(),
@@ -191,8 +186,7 @@ pub async fn readiness(state: web::Data<AppState>, member: Member, path: web::Pa
             .collect(),
         may_freeze: member.may(Capability::ManageIndustry),
         csrf: member.csrf().to_string(),
-    };
-    Ok(render(StatusCode::OK, Exposure::Private, &page, |_| {}))
+    })
 }
 
 #[derive(Deserialize)]
@@ -203,14 +197,9 @@ pub struct FreezeForm {
 /// "Freeze a review pack" (the operator): 303 to the new pack.
 pub async fn freeze(
     state: web::Data<AppState>,
-    member: Member,
+    MemberForm { member, form }: MemberForm<FreezeForm>,
     path: web::Path<String>,
-    req: HttpRequest,
-    body: web::Bytes,
 ) -> Page {
-    let Some(form) = member.form::<FreezeForm>(&state, &req, &body) else {
-        return Ok(forbidden());
-    };
     let id = path.into_inner();
     let title = form.title.filter(|t| !t.trim().is_empty());
     if let Err(e) = crate::review_packs::check_title(title.as_deref()) {
@@ -293,26 +282,22 @@ fn change_lines(d: &PackDiff) -> Vec<String> {
 /// A review pack: what it froze, its verdicts and what changed since the previous pack.
 pub async fn pack(state: web::Data<AppState>, member: Member, path: web::Path<String>) -> Page {
     let id = path.into_inner();
-    let pid = id.clone();
-    let loaded = state
-        .db
-        .run(move |conn| {
-            let row = packs::find(conn, &pid)?.ok_or_else(ApiError::not_found)?;
-            let previous = packs::previous(conn, &row.window_id, &row.id)?;
-            let diff = match &previous {
-                Some((prev, _)) => Some(crate::review_packs::diff::diff(conn, &pid, prev)?),
-                None => None,
-            };
-            let all = packs::reviews(conn, &pid, false)?;
-            Ok((row.api(conn)?, previous, diff, all))
-        })
-        .await;
-    let (p, previous, diff, all) = match loaded {
-        Ok(x) => x,
-        Err(e) => return error_page(e),
+    member_page(state.db.run(move |conn| load_pack(conn, &member, id)).await)
+}
+
+/// The page of review pack `id` (404 when there is none): what it froze, every verdict (the
+/// newest first) and what changed since the window's previous pack, if it has one.
+fn load_pack(conn: &mut DbConn, member: &Member, id: String) -> Result<PackPage, ApiError> {
+    let row = packs::find(conn, &id)?.ok_or_else(ApiError::not_found)?;
+    let previous = packs::previous(conn, &row.window_id, &row.id)?;
+    let diff = match &previous {
+        Some((prev, _)) => Some(crate::review_packs::diff::diff(conn, &id, prev)?),
+        None => None,
     };
+    let all = packs::reviews(conn, &id, false)?;
+    let p = row.api(conn)?;
     let s = &p.summary;
-    let page = PackPage {
+    Ok(PackPage {
         chrome: Chrome::new(p.title.clone(), Some(member.nav())),
         window_id: p.uit_window_id.clone(),
         created: human_time(p.created_at),
@@ -346,8 +331,7 @@ pub async fn pack(state: web::Data<AppState>, member: Member, path: web::Path<St
         previous,
         changes: diff.as_ref().map(change_lines).unwrap_or_default(),
         id,
-    };
-    Ok(render(StatusCode::OK, Exposure::Private, &page, |_| {}))
+    })
 }
 
 async fn download(state: web::Data<AppState>, id: String, part: &'static str) -> Page {
@@ -395,14 +379,9 @@ pub struct VerdictForm {
 /// "Record our verdict": 303 back to the pack.
 pub async fn review(
     state: web::Data<AppState>,
-    member: Member,
+    MemberForm { member, form }: MemberForm<VerdictForm>,
     path: web::Path<String>,
-    req: HttpRequest,
-    body: web::Bytes,
 ) -> Page {
-    let Some(form) = member.form::<VerdictForm>(&state, &req, &body) else {
-        return Ok(forbidden());
-    };
     let id = path.into_inner();
     let Some(verdict) = Verdict::parse(&form.verdict) else {
         return error_page(ApiError::invalid_field("verdict", "choose approve, concerns or reject"));

@@ -9,13 +9,13 @@
 use std::collections::HashMap;
 
 use actix_web::http::StatusCode;
-use actix_web::{web, HttpRequest};
+use actix_web::web;
 use askama::Template;
 use diesel::prelude::*;
 use serde::Deserialize;
 
 use super::library::{words, Names};
-use super::member::{forbidden, Member};
+use super::member::{Member, MemberForm};
 use super::pages::human_time;
 use super::{error_page, render, see_other, Chrome, Exposure};
 use crate::auth::{AuthContext, Capability};
@@ -343,14 +343,9 @@ pub struct MoveForm {
 /// a move someone made meanwhile) shows on the issue page again.
 pub async fn move_issue(
     state: web::Data<AppState>,
-    member: Member,
+    MemberForm { member, form }: MemberForm<MoveForm>,
     path: web::Path<String>,
-    req: HttpRequest,
-    body: web::Bytes,
 ) -> Page {
-    let Some(form) = member.form::<MoveForm>(&state, &req, &body) else {
-        return Ok(forbidden());
-    };
     let id = path.into_inner();
     let Some(to) = IssueStatus::parse(&form.to) else {
         return error_page(ApiError::invalid_field("to", "names a status that does not exist"));
@@ -369,32 +364,41 @@ pub async fn move_issue(
     match outcome {
         Ok(_) => Ok(see_other(&format!("/uit-issues/{id}"))),
         Err(e) if e.status == StatusCode::PRECONDITION_FAILED || e.status == StatusCode::UNPROCESSABLE_ENTITY => {
-            let stale = e.status == StatusCode::PRECONDITION_FAILED;
-            let message = match e.status.as_u16() {
-                _ if stale => {
-                    "Someone changed this issue while you were reading it; here it is as it is now.".to_string()
-                }
-                _ if !e.errors.is_empty() => e
-                    .errors
-                    .iter()
-                    .map(|f| format!("{}: {}.", words(&f.field), f.message))
-                    .collect::<Vec<_>>()
-                    .join(" "),
-                _ => e.detail.clone(),
-            };
-            let ctx = member.auth.clone();
-            match state.db.run(move |conn| load(conn, &ctx, &id)).await {
-                Ok(l) => {
-                    let status = if stale {
-                        StatusCode::CONFLICT
-                    } else {
-                        StatusCode::UNPROCESSABLE_ENTITY
-                    };
-                    issue_page(&member, l, status, Some(message))
-                }
-                Err(e) => error_page(e),
-            }
+            show_refusal(&state, &member, id, &e).await
         }
         Err(e) => error_page(e),
+    }
+}
+
+/// The issue page again, as it is now, saying why the move was refused: 409 when someone
+/// moved the issue meanwhile (the API's 412), 422 for a move the person can mend.
+async fn show_refusal(state: &AppState, member: &Member, id: String, e: &ApiError) -> Page {
+    let stale = e.status == StatusCode::PRECONDITION_FAILED;
+    let message = refusal_words(e, stale);
+    let ctx = member.auth.clone();
+    match state.db.run(move |conn| load(conn, &ctx, &id)).await {
+        Ok(l) => {
+            let status = if stale {
+                StatusCode::CONFLICT
+            } else {
+                StatusCode::UNPROCESSABLE_ENTITY
+            };
+            issue_page(member, l, status, Some(message))
+        }
+        Err(e) => error_page(e),
+    }
+}
+
+/// Why a move was refused, in words: the stale page, each field's message, or the detail.
+fn refusal_words(e: &ApiError, stale: bool) -> String {
+    match e.status.as_u16() {
+        _ if stale => "Someone changed this issue while you were reading it; here it is as it is now.".to_string(),
+        _ if !e.errors.is_empty() => e
+            .errors
+            .iter()
+            .map(|f| format!("{}: {}.", words(&f.field), f.message))
+            .collect::<Vec<_>>()
+            .join(" "),
+        _ => e.detail.clone(),
     }
 }

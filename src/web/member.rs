@@ -134,6 +134,37 @@ impl FromRequest for Member {
     }
 }
 
+/// A signed-in person's POST form: the [`Member`] and the form's fields, extracted only when
+/// its `csrf` field is the session's token (see [`Member::form`]). A body that does not parse or
+/// carries no or a wrong token is answered with [`forbidden`] before the handler runs, so
+/// nothing is changed; signed out, the answer is [`Member`]'s 303 to sign in.
+pub struct MemberForm<T> {
+    pub member: Member,
+    pub form: T,
+}
+
+impl<T: DeserializeOwned + 'static> FromRequest for MemberForm<T> {
+    type Error = actix_web::Error;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, Self::Error>>>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        // The member and the body, extracted as the handlers' own arguments were.
+        let parts = <(Member, web::Bytes)>::from_request(req, payload);
+        let req = req.clone();
+        Box::pin(async move {
+            let (member, body) = parts.await?;
+            let state = req
+                .app_data::<web::Data<AppState>>()
+                .cloned()
+                .ok_or_else(|| actix_web::error::ErrorInternalServerError("no state"))?;
+            match member.form::<T>(&state, &req, &body) {
+                Some(form) => Ok(MemberForm { member, form }),
+                None => Err(InternalError::from_response("form without its CSRF token", forbidden()).into()),
+            }
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::safe_next;

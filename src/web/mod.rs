@@ -8,11 +8,15 @@
 //! Sessions and CSRF live in [`session`].
 
 pub mod comments;
+pub mod confirm_subscription;
 pub mod evidence;
+pub mod home;
+pub mod invitations;
 pub mod issues;
 pub mod library;
 pub mod member;
 pub mod pages;
+pub mod reset_password;
 pub mod rest;
 pub mod session;
 pub mod windows;
@@ -202,6 +206,15 @@ pub fn error_page(e: ApiError) -> Result<HttpResponse, ApiError> {
     ))
 }
 
+/// A page loaded for a signed-in member, rendered (200, private), or the error page for the
+/// domain error that stopped it.
+pub fn member_page(loaded: Result<impl Template, ApiError>) -> Result<HttpResponse, ApiError> {
+    match loaded {
+        Ok(page) => Ok(render(StatusCode::OK, Exposure::Private, &page, |_| {})),
+        Err(e) => error_page(e),
+    }
+}
+
 /// Whether the request comes from a browser wanting a page: not under `/api/`, and `Accept`
 /// prefers `text/html` to JSON.
 pub fn wants_html(req: &HttpRequest) -> bool {
@@ -243,7 +256,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.configure(library::routes)
         .service(web::resource(style_path()).route(web::get().to(stylesheet)))
         .service(web::resource(icon_path()).route(web::get().to(icon)))
-        .service(web::resource("/").route(web::get().to(pages::home)))
+        .service(web::resource("/").route(web::get().to(home::home)))
         .service(
             web::resource("/sign-in")
                 .route(web::get().to(pages::sign_in_page))
@@ -258,18 +271,18 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         )
         .service(
             web::resource("/confirm-subscription")
-                .route(web::get().to(pages::confirm_subscription_page))
-                .route(web::post().to(pages::confirm_subscription)),
+                .route(web::get().to(confirm_subscription::confirm_subscription_page))
+                .route(web::post().to(confirm_subscription::confirm_subscription)),
         )
         .service(
             web::resource("/reset-password")
-                .route(web::get().to(pages::reset_password_page))
-                .route(web::post().to(pages::reset_password)),
+                .route(web::get().to(reset_password::reset_password_page))
+                .route(web::post().to(reset_password::reset_password)),
         )
         .service(
             web::resource("/accept-invitation")
-                .route(web::get().to(pages::accept_invitation_page))
-                .route(web::post().to(pages::accept_invitation)),
+                .route(web::get().to(invitations::accept_invitation_page))
+                .route(web::post().to(invitations::accept_invitation)),
         )
         .configure(rest::routes)
         .configure(windows::routes)

@@ -228,15 +228,7 @@ pub async fn subscribe(state: web::Data<AppState>, req: HttpRequest, body: web::
         Ok(()) => {}
         Err(e) if e.status == StatusCode::TOO_MANY_REQUESTS => return Ok(too_many(&e)),
         Err(e) if e.status == StatusCode::UNPROCESSABLE_ENTITY => {
-            let said = |field: &str, text: &str| e.errors.iter().any(|f| f.field == field).then(|| text.to_string());
-            // A topic the page does not offer (only a hand-made form sends one) is named too.
-            let members_only = e.errors.iter().any(|f| f.field.starts_with("topics[")).then(|| {
-                "Results and UIT issues are for signed-in members: sign in and use your subscriptions page.".to_string()
-            });
-            let errors = (
-                said("email", "Enter an email address, like name@example.org."),
-                said("topics", "Choose at least one topic.").or(members_only),
-            );
+            let errors = subscribe_errors(&e);
             let signed_in = signed_in(&state, &req).await?;
             return Ok(subscribe_form(
                 &state,
@@ -249,7 +241,25 @@ pub async fn subscribe(state: web::Data<AppState>, req: HttpRequest, body: web::
         }
         Err(e) => return Err(e),
     }
-    Ok(message(
+    Ok(confirmation_sent())
+}
+
+/// The form's messages for the API's 422: (beside the address, beside the topics).
+fn subscribe_errors(e: &ApiError) -> (Option<String>, Option<String>) {
+    let said = |field: &str, text: &str| e.errors.iter().any(|f| f.field == field).then(|| text.to_string());
+    // A topic the page does not offer (only a hand-made form sends one) is named too.
+    let members_only = e.errors.iter().any(|f| f.field.starts_with("topics[")).then(|| {
+        "Results and UIT issues are for signed-in members: sign in and use your subscriptions page.".to_string()
+    });
+    (
+        said("email", "Enter an email address, like name@example.org."),
+        said("topics", "Choose at least one topic.").or(members_only),
+    )
+}
+
+/// The answer to a subscription the API took: the same words whatever the address.
+fn confirmation_sent() -> HttpResponse {
+    message(
         StatusCode::OK,
         Exposure::Private,
         "Check your inbox",
@@ -258,7 +268,7 @@ pub async fn subscribe(state: web::Data<AppState>, req: HttpRequest, body: web::
             "The link works for 48 hours. Every email after that carries a link to unsubscribe.",
         ],
         Some(("/", "Go to the home page")),
-    ))
+    )
 }
 
 // ---- the home page's additions ----------------------------------------------------------------

@@ -197,54 +197,55 @@ pub async fn current(state: &AppState, req: &HttpRequest) -> Result<Option<WebSe
         return Ok(None);
     };
     let hash = hash_secret(&secret);
-    state
-        .db
-        .run(move |conn| {
-            let found: Option<Found> = web_sessions::table
-                .inner_join(users::table.inner_join(organisations::table))
-                .filter(web_sessions::token_hash.eq(&hash))
-                .select((
-                    web_sessions::id,
-                    web_sessions::last_seen_at,
-                    web_sessions::expires_at,
-                    web_sessions::token_version,
-                    users::id,
-                    users::name,
-                    users::email,
-                    users::role,
-                    users::token_version,
-                    organisations::id,
-                    organisations::name,
-                    organisations::kind,
-                ))
-                .first(conn)
-                .optional()?;
-            let Some((id, seen, expires, tv, user_id, name, email, role, user_tv, org_id, org_name, kind)) = found
-            else {
-                return Ok(None);
-            };
-            let now = now();
-            if expires <= now || seen <= now - Duration::hours(IDLE_HOURS) || tv != user_tv {
-                diesel::delete(web_sessions::table.find(&id)).execute(conn)?;
-                return Ok(None);
-            }
-            if now - seen > Duration::seconds(TOUCH_SECONDS) {
-                diesel::update(web_sessions::table.find(&id))
-                    .set(web_sessions::last_seen_at.eq(now))
-                    .execute(conn)?;
-            }
-            Ok(Some(WebSession {
-                id,
-                user_id,
-                name,
-                email,
-                role: Role::parse(&role).ok_or_else(|| ApiError::internal("unknown role"))?,
-                org_id,
-                org_name,
-                org_kind: OrgKind::parse(&kind).ok_or_else(|| ApiError::internal("unknown organisation kind"))?,
-            }))
-        })
-        .await
+    state.db.run(move |conn| live(conn, &hash)).await
+}
+
+/// The session whose cookie secret hashes to `hash`, when it is live: one that has expired,
+/// been idle for [`IDLE_HOURS`] or outlived its user's token version is deleted and `None`.
+/// `last_seen_at` is written at most every [`TOUCH_SECONDS`].
+fn live(conn: &mut DbConn, hash: &str) -> Result<Option<WebSession>, ApiError> {
+    let found: Option<Found> = web_sessions::table
+        .inner_join(users::table.inner_join(organisations::table))
+        .filter(web_sessions::token_hash.eq(hash))
+        .select((
+            web_sessions::id,
+            web_sessions::last_seen_at,
+            web_sessions::expires_at,
+            web_sessions::token_version,
+            users::id,
+            users::name,
+            users::email,
+            users::role,
+            users::token_version,
+            organisations::id,
+            organisations::name,
+            organisations::kind,
+        ))
+        .first(conn)
+        .optional()?;
+    let Some((id, seen, expires, tv, user_id, name, email, role, user_tv, org_id, org_name, kind)) = found else {
+        return Ok(None);
+    };
+    let now = now();
+    if expires <= now || seen <= now - Duration::hours(IDLE_HOURS) || tv != user_tv {
+        diesel::delete(web_sessions::table.find(&id)).execute(conn)?;
+        return Ok(None);
+    }
+    if now - seen > Duration::seconds(TOUCH_SECONDS) {
+        diesel::update(web_sessions::table.find(&id))
+            .set(web_sessions::last_seen_at.eq(now))
+            .execute(conn)?;
+    }
+    Ok(Some(WebSession {
+        id,
+        user_id,
+        name,
+        email,
+        role: Role::parse(&role).ok_or_else(|| ApiError::internal("unknown role"))?,
+        org_id,
+        org_name,
+        org_kind: OrgKind::parse(&kind).ok_or_else(|| ApiError::internal("unknown organisation kind"))?,
+    }))
 }
 
 /// Starts a session for `user_id` at its current token version; returns `(session id, cookie

@@ -2,20 +2,27 @@
 //! hold them) and the button that makes the member's personal feed link (`POST /me/calendar-token`).
 
 use actix_web::http::StatusCode;
-use actix_web::{web, HttpRequest};
+use std::collections::HashMap;
+
+use actix_web::web;
 use askama::Template;
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use serde::Deserialize;
 
 use super::{human_date, paginate, relative_days, relative_time, Names, Page, Pager};
 use crate::auth::tokens::{hash_secret, new_secret};
+use crate::auth::AuthContext;
 use crate::calendar::feed;
 use crate::calendar::handlers::{feed_url, store_token, CALENDAR_TOKEN_PREFIX};
-use crate::db::now;
+use crate::catalogue::model::{DeviceModelRow, FirmwareRow};
+use crate::db::{now, DbConn};
+use crate::http::ApiError;
+use crate::roadmaps::model::RoadmapRow;
 use crate::roadmaps::Viewer;
-use crate::ui::member::{forbidden, Member};
+use crate::ui::member::{Member, MemberForm};
 use crate::ui::pages::human_time;
 use crate::ui::{render, Chrome, Exposure};
+use crate::windows::model::WindowRow;
 use crate::AppState;
 
 pub struct EntryLine {
@@ -42,23 +49,28 @@ pub struct CalendarQuery {
     page: Option<usize>,
 }
 
-/// The entries from now on, by date.
-async fn upcoming(state: &AppState, member: &Member) -> Result<Vec<EntryLine>, crate::http::ApiError> {
-    let ctx = member.auth.clone();
-    let (entries, names) = state
-        .db
-        .run(move |conn| {
-            let at = now();
-            let viewer = Viewer::of(conn, &ctx)?;
-            let entries = feed::entries(conn, &viewer, at)?;
-            Ok((entries, Names::load(conn)?))
-        })
-        .await?;
+/// A line and the moment it sorts by.
+type Dated = (DateTime<Utc>, EntryLine);
+
+/// The entries from now on that `ctx`'s feed holds, by date.
+fn upcoming(conn: &mut DbConn, ctx: &AuthContext) -> Result<Vec<EntryLine>, ApiError> {
+    let since = now();
+    let viewer = Viewer::of(conn, ctx)?;
+    let entries = feed::entries(conn, &viewer, since)?;
+    let names = Names::load(conn)?;
     let at = Utc::now();
     let today = at.date_naive();
-    let mut dated: Vec<(DateTime<Utc>, EntryLine)> = Vec::new();
-    let at_time = |t: DateTime<Utc>| (human_time(t), relative_time(t, at));
-    for (w, release) in entries.windows {
+    let mut dated = window_entries(entries.windows, at);
+    dated.extend(retirement_entries(entries.retiring, &entries.successors, &names, today));
+    dated.extend(roadmap_entries(entries.committed, &names, today));
+    dated.sort_by_key(|a| a.0);
+    Ok(dated.into_iter().map(|(_, e)| e).collect())
+}
+
+/// Each window's opening and closing still ahead of `at` (cancelled windows have none).
+fn window_entries(windows: Vec<(WindowRow, String)>, at: DateTime<Utc>) -> Vec<Dated> {
+    let mut dated = Vec::new();
+    for (w, release) in windows {
         if w.cancelled_at.is_some() {
             continue;
         }
@@ -66,12 +78,11 @@ async fn upcoming(state: &AppState, member: &Member) -> Result<Vec<EntryLine>, c
             if t < at {
                 continue;
             }
-            let (when, relative) = at_time(t);
             dated.push((
                 t,
                 EntryLine {
-                    when,
-                    relative,
+                    when: human_time(t),
+                    relative: relative_time(t, at),
                     kind: "UIT window",
                     what: format!("{} ({release}) {verb}", w.name),
                     href: format!("/windows/{}", w.id),
@@ -79,7 +90,18 @@ async fn upcoming(state: &AppState, member: &Member) -> Result<Vec<EntryLine>, c
             ));
         }
     }
-    for (f, product) in entries.retiring {
+    dated
+}
+
+/// Each firmware retirement from `today` on, with its successor when it has one.
+fn retirement_entries(
+    retiring: Vec<(FirmwareRow, DeviceModelRow)>,
+    successors: &HashMap<String, String>,
+    names: &Names,
+    today: NaiveDate,
+) -> Vec<Dated> {
+    let mut dated = Vec::new();
+    for (f, product) in retiring {
         let Some(d) = f.retirement_date else { continue };
         if d < today {
             continue;
@@ -87,7 +109,7 @@ async fn upcoming(state: &AppState, member: &Member) -> Result<Vec<EntryLine>, c
         let successor = f
             .successor_id
             .as_ref()
-            .and_then(|s| entries.successors.get(s))
+            .and_then(|s| successors.get(s))
             .map(|v| format!(", replaced by {v}"))
             .unwrap_or_default();
         dated.push((
@@ -105,7 +127,13 @@ async fn upcoming(state: &AppState, member: &Member) -> Result<Vec<EntryLine>, c
             },
         ));
     }
-    for (item, product) in entries.committed {
+    dated
+}
+
+/// Each committed roadmap date from `today` on.
+fn roadmap_entries(committed: Vec<(RoadmapRow, DeviceModelRow)>, names: &Names, today: NaiveDate) -> Vec<Dated> {
+    let mut dated = Vec::new();
+    for (item, product) in committed {
         let Some(d) = item.planned_date else { continue };
         if d < today {
             continue;
@@ -121,12 +149,12 @@ async fn upcoming(state: &AppState, member: &Member) -> Result<Vec<EntryLine>, c
             },
         ));
     }
-    dated.sort_by_key(|a| a.0);
-    Ok(dated.into_iter().map(|(_, e)| e).collect())
+    dated
 }
 
 async fn page(state: &AppState, member: &Member, page: Option<usize>, feed_url: Option<String>) -> Page {
-    let entries = upcoming(state, member).await?;
+    let ctx = member.auth.clone();
+    let entries = state.db.run(move |conn| upcoming(conn, &ctx)).await?;
     let (entries, pager) = paginate(entries, page, "/calendar", &[]);
     let page = CalendarPage {
         chrome: Chrome::new("Calendar", Some(member.nav())),
@@ -147,10 +175,8 @@ pub struct FeedForm {}
 
 /// `POST /calendar`: a new feed link for the member (the old one stops working), shown once
 /// on the page this answers with.
-pub async fn create_feed(state: web::Data<AppState>, member: Member, req: HttpRequest, body: web::Bytes) -> Page {
-    if member.form::<FeedForm>(&state, &req, &body).is_none() {
-        return Ok(forbidden());
-    }
+pub async fn create_feed(state: web::Data<AppState>, form: MemberForm<FeedForm>) -> Page {
+    let member = form.member;
     let token = new_secret(CALENDAR_TOKEN_PREFIX);
     let hash = hash_secret(&token);
     let ctx = member.auth.clone();

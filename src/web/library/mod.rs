@@ -1,10 +1,14 @@
 //! The reference pages (releases, firmware, defect masks, the roadmap, library contacts, the
-//! calendar) and the signed-in user's subscriptions. Each page calls the domain functions its
+//! calendar) and the signed-in user's subscriptions: read-only pages on the API's reads, one
+//! file each, beside the subscription forms. Each page calls the domain functions its
 //! `GET /api/v1/...` twin calls, with the member's `AuthContext`, so it shows what the API
 //! would; the lists are small reference data, read whole and paged here at 50.
 
 pub mod calendar;
-pub mod reference;
+pub mod contacts;
+pub mod firmware;
+pub mod masks;
+pub mod releases;
 pub mod roadmap;
 pub mod subscriptions;
 
@@ -26,14 +30,14 @@ pub const MAX_ROWS: i64 = 10_000;
 pub type Page = Result<HttpResponse, ApiError>;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.service(web::resource("/releases/{id}").route(web::get().to(reference::release)))
-        .service(web::resource("/firmware/{id}").route(web::get().to(reference::firmware)))
-        .service(web::resource("/defect-masks").route(web::get().to(reference::masks)))
-        .service(web::resource("/defect-masks/{id}").route(web::get().to(reference::mask)))
+    cfg.service(web::resource("/releases/{id}").route(web::get().to(releases::release)))
+        .service(web::resource("/firmware/{id}").route(web::get().to(firmware::firmware)))
+        .service(web::resource("/defect-masks").route(web::get().to(masks::masks)))
+        .service(web::resource("/defect-masks/{id}").route(web::get().to(masks::mask)))
         .service(web::resource("/roadmap").route(web::get().to(roadmap::roadmap)))
         .service(web::resource("/roadmap/{id}").route(web::get().to(roadmap::item)))
-        .service(web::resource("/library-contacts").route(web::get().to(reference::contacts)))
-        .service(web::resource("/library-contacts/{id}").route(web::get().to(reference::contact)))
+        .service(web::resource("/library-contacts").route(web::get().to(contacts::contacts)))
+        .service(web::resource("/library-contacts/{id}").route(web::get().to(contacts::contact)))
         .service(
             web::resource("/calendar")
                 .route(web::get().to(calendar::calendar))
@@ -49,6 +53,12 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 }
 
 pub use crate::ui::see_other;
+
+/// A link: where, and what a person reads.
+pub struct Link {
+    pub href: String,
+    pub text: String,
+}
 
 /// "Fri 19 Dec 2026".
 pub fn human_date(d: NaiveDate) -> String {

@@ -89,18 +89,7 @@ pub async fn roadmap(state: web::Data<AppState>, member: Member, query: web::Que
     let q = query.into_inner();
     let (from, to) = (date(&q.from), date(&q.to));
     let status = RoadmapStatus::parse(&q.status);
-    let mut error = None;
-    if (!q.from.trim().is_empty() && from.is_none()) || (!q.to.trim().is_empty() && to.is_none()) {
-        error = Some("Write dates as YYYY-MM-DD, for example 2027-03-01.".to_string());
-    }
-    if let Err(e) = crate::roadmaps::handlers::check_range(from, to) {
-        error = Some(
-            e.errors
-                .first()
-                .map(|f| format!("{} {}.", f.field, f.message))
-                .unwrap_or(e.detail),
-        );
-    }
+    let error = filter_error(&q, from, to);
     let filter = ItemFilter {
         from,
         to,
@@ -122,6 +111,47 @@ pub async fn roadmap(state: web::Data<AppState>, member: Member, query: web::Que
             ("status", status_text.clone()),
         ],
     );
+    let page = RoadmapPage {
+        chrome: Chrome::new("Roadmap", Some(member.nav())),
+        groups: groups(shown, &names),
+        pager,
+        from: from_text,
+        to: to_text,
+        status: status_text,
+        statuses: status_choices(),
+        error,
+    };
+    Ok(render(StatusCode::OK, Exposure::Private, &page, |_| {}))
+}
+
+/// The status menu: (value, label).
+fn status_choices() -> Vec<(&'static str, String)> {
+    RoadmapStatus::ALL
+        .iter()
+        .map(|s| (s.as_str(), words(s.as_str())))
+        .collect()
+}
+
+/// What is wrong with the date filters, said beside them (the list is shown all the same): a
+/// date that does not parse, then the API's range check.
+fn filter_error(q: &RoadmapQuery, from: Option<NaiveDate>, to: Option<NaiveDate>) -> Option<String> {
+    let mut error = None;
+    if (!q.from.trim().is_empty() && from.is_none()) || (!q.to.trim().is_empty() && to.is_none()) {
+        error = Some("Write dates as YYYY-MM-DD, for example 2027-03-01.".to_string());
+    }
+    if let Err(e) = crate::roadmaps::handlers::check_range(from, to) {
+        error = Some(
+            e.errors
+                .first()
+                .map(|f| format!("{} {}.", f.field, f.message))
+                .unwrap_or(e.detail),
+        );
+    }
+    error
+}
+
+/// The page's items under their products, in the order given.
+fn groups(shown: Vec<(RoadmapRow, DeviceModelRow)>, names: &Names) -> Vec<ProductGroup> {
     let mut groups: Vec<ProductGroup> = Vec::new();
     for (row, product) in shown {
         let name = names.product(&product.id);
@@ -149,20 +179,7 @@ pub async fn roadmap(state: web::Data<AppState>, member: Member, query: web::Que
             }),
         }
     }
-    let page = RoadmapPage {
-        chrome: Chrome::new("Roadmap", Some(member.nav())),
-        groups,
-        pager,
-        from: from_text,
-        to: to_text,
-        status: status_text,
-        statuses: RoadmapStatus::ALL
-            .iter()
-            .map(|s| (s.as_str(), words(s.as_str())))
-            .collect(),
-        error,
-    };
-    Ok(render(StatusCode::OK, Exposure::Private, &page, |_| {}))
+    groups
 }
 
 /// `/roadmap/{id}`: 303 to the item's row on the roadmap when the member may see it

@@ -4,7 +4,7 @@
 //! refusal (422) shows next to its field on the form, re-filled.
 
 use actix_web::http::StatusCode;
-use actix_web::{web, HttpRequest};
+use actix_web::web;
 use askama::Template;
 
 use super::{see_other, words, Names, Page, MAX_ROWS};
@@ -19,7 +19,7 @@ use crate::notifications::subscriptions::{
     check_new, check_patch, create_own, end_own, normalise_new, update_own, NewSubscription, SubscriptionPatch,
 };
 use crate::notifications::Mode;
-use crate::ui::member::{forbidden, Member};
+use crate::ui::member::{Member, MemberForm};
 use crate::ui::{error_page, render, Chrome, Exposure};
 use crate::AppState;
 
@@ -283,16 +283,30 @@ fn describe(lists: &Lists, f: &Filters) -> String {
 /// subscription that is not the member's own (`GET /subscriptions` lists only those).
 async fn page(state: &AppState, member: &Member, retry: Option<Retry>) -> Page {
     let user_id = member.auth.user_id.clone();
-    let (rows, names) = state
+    let (rows, lists) = state
         .db
         .run(move |conn| Ok((model::list_own(conn, &user_id, None, MAX_ROWS)?, Lists::load(conn)?)))
         .await?;
+    match subscriptions_page(member, &rows, &lists, retry) {
+        Some((status, page)) => Ok(render(status, Exposure::Private, &page, |_| {})),
+        None => error_page(ApiError::not_found()),
+    }
+}
+
+/// The page of the member's own subscriptions `rows`, with its status: 422 when it answers a
+/// refused form (`retry`), else 200; `None` when `retry` names a subscription not in `rows`.
+fn subscriptions_page(
+    member: &Member,
+    rows: &[SubscriptionRow],
+    lists: &Lists,
+    retry: Option<Retry>,
+) -> Option<(StatusCode, SubscriptionsPage)> {
     let (mut retry_new, mut retry_one) = (None, None);
     match retry {
         Some(r @ Retry { id: None, .. }) => retry_new = Some(r),
         Some(r) => {
             if !rows.iter().any(|row| Some(&row.id) == r.id.as_ref()) {
-                return error_page(ApiError::not_found());
+                return None;
             }
             retry_one = Some(r)
         }
@@ -306,30 +320,7 @@ async fn page(state: &AppState, member: &Member, retry: Option<Retry>) -> Page {
     let subscriptions = rows
         .iter()
         .enumerate()
-        .map(|(i, row)| {
-            let (chosen, errors) = match &retry_one {
-                Some(r) if r.id.as_ref() == Some(&row.id) => (r.chosen.clone(), FormErrors::of(&r.error)),
-                _ => (Chosen::of(row), FormErrors::default()),
-            };
-            SubLine {
-                topics: model::describe_topics(&row.topics()),
-                filters: describe(&names, &row.filters()),
-                mode: match row.mode() {
-                    Mode::Immediate => "an email for each change",
-                    Mode::DailyDigest => "a daily digest",
-                },
-                status: words(row.status().as_str()),
-                delete_action: format!("/subscriptions/{}/delete", row.id),
-                form: form(
-                    &names,
-                    &format!("s{}", i + 1),
-                    format!("/subscriptions/{}", row.id),
-                    "Save changes",
-                    &chosen,
-                    errors,
-                ),
-            }
-        })
+        .map(|(i, row)| sub_line(lists, i, row, retry_one.as_ref()))
         .collect();
     let (chosen, errors) = match &retry_new {
         Some(r) => (r.chosen.clone(), FormErrors::of(&r.error)),
@@ -346,25 +337,48 @@ async fn page(state: &AppState, member: &Member, retry: Option<Retry>) -> Page {
         email: member.session.email.clone(),
         csrf: member.csrf().to_string(),
         subscriptions,
-        new: form(&names, "new", "/subscriptions".into(), "Subscribe", &chosen, errors),
+        new: form(lists, "new", "/subscriptions".into(), "Subscribe", &chosen, errors),
     };
-    Ok(render(status, Exposure::Private, &page, |_| {}))
+    Some((status, page))
+}
+
+/// The line and form of the member's `i`th subscription: as it is, or as sent when `retry` is
+/// the refusal of its form.
+fn sub_line(lists: &Lists, i: usize, row: &SubscriptionRow, retry: Option<&Retry>) -> SubLine {
+    let (chosen, errors) = match retry {
+        Some(r) if r.id.as_ref() == Some(&row.id) => (r.chosen.clone(), FormErrors::of(&r.error)),
+        _ => (Chosen::of(row), FormErrors::default()),
+    };
+    SubLine {
+        topics: model::describe_topics(&row.topics()),
+        filters: describe(lists, &row.filters()),
+        mode: match row.mode() {
+            Mode::Immediate => "an email for each change",
+            Mode::DailyDigest => "a daily digest",
+        },
+        status: words(row.status().as_str()),
+        delete_action: format!("/subscriptions/{}/delete", row.id),
+        form: form(
+            lists,
+            &format!("s{}", i + 1),
+            format!("/subscriptions/{}", row.id),
+            "Save changes",
+            &chosen,
+            errors,
+        ),
+    }
 }
 
 pub async fn list(state: web::Data<AppState>, member: Member) -> Page {
     page(&state, &member, None).await
 }
 
-/// The form's pairs when its CSRF token is right.
-fn pairs(state: &AppState, member: &Member, req: &HttpRequest, body: &[u8]) -> Option<Vec<(String, String)>> {
-    member.form::<Vec<(String, String)>>(state, req, body)
-}
+/// A subscription form's fields, in order (`topics` and the filters repeat).
+type Pairs = Vec<(String, String)>;
 
 /// `POST /subscriptions`: subscribe the member (`create_own`, as the API with a bearer token).
-pub async fn create(state: web::Data<AppState>, member: Member, req: HttpRequest, body: web::Bytes) -> Page {
-    let Some(pairs) = pairs(&state, &member, &req, &body) else {
-        return Ok(forbidden());
-    };
+pub async fn create(state: web::Data<AppState>, form: MemberForm<Pairs>) -> Page {
+    let MemberForm { member, form: pairs } = form;
     let mut v = Validator::new();
     let chosen = Chosen::parse(&pairs, &mut v);
     let mut new = NewSubscription {
@@ -392,16 +406,8 @@ pub async fn create(state: web::Data<AppState>, member: Member, req: HttpRequest
 
 /// `POST /subscriptions/{id}`: change the member's own subscription (`update_own`, as `PATCH`):
 /// topics, filters and mode as the form shows them.
-pub async fn change(
-    state: web::Data<AppState>,
-    member: Member,
-    path: web::Path<String>,
-    req: HttpRequest,
-    body: web::Bytes,
-) -> Page {
-    let Some(pairs) = pairs(&state, &member, &req, &body) else {
-        return Ok(forbidden());
-    };
+pub async fn change(state: web::Data<AppState>, form: MemberForm<Pairs>, path: web::Path<String>) -> Page {
+    let MemberForm { member, form: pairs } = form;
     let id = path.into_inner();
     let mut v = Validator::new();
     let chosen = Chosen::parse(&pairs, &mut v);
@@ -446,16 +452,8 @@ async fn answer(
 }
 
 /// `POST /subscriptions/{id}/delete`: end the member's own subscription (`end_own`, as `DELETE`).
-pub async fn delete(
-    state: web::Data<AppState>,
-    member: Member,
-    path: web::Path<String>,
-    req: HttpRequest,
-    body: web::Bytes,
-) -> Page {
-    if pairs(&state, &member, &req, &body).is_none() {
-        return Ok(forbidden());
-    }
+pub async fn delete(state: web::Data<AppState>, form: MemberForm<Pairs>, path: web::Path<String>) -> Page {
+    let member = form.member;
     let id = path.into_inner();
     let ctx = member.auth.clone();
     let public_url = state.config.public_url.clone();

@@ -1,12 +1,12 @@
 //! Claiming and releasing a device set from the window page.
 
-use actix_web::{web, HttpRequest};
+use actix_web::web;
 use serde::Deserialize;
 
 use super::Page;
 use crate::claims::handlers::NewClaim;
 use crate::http::ApiError;
-use crate::ui::member::{forbidden, safe_next, Member};
+use crate::ui::member::{safe_next, MemberForm};
 use crate::ui::{error_page, see_other};
 use crate::AppState;
 
@@ -31,14 +31,9 @@ pub(super) fn back_to(window_id: &str, back: Option<&str>) -> String {
 /// "Lead this set": the API's claim, for the member's organisation; 303 back to the page.
 pub async fn claim(
     state: web::Data<AppState>,
-    member: Member,
+    MemberForm { member, form }: MemberForm<SetForm>,
     path: web::Path<String>,
-    req: HttpRequest,
-    body: web::Bytes,
 ) -> Page {
-    let Some(form) = member.form::<SetForm>(&state, &req, &body) else {
-        return Ok(forbidden());
-    };
     let id = path.into_inner();
     let back = back_to(&id, form.back.as_deref());
     let new = NewClaim {
@@ -54,14 +49,9 @@ pub async fn claim(
 /// "Release": the API's release of the member's organisation's claim on the set; 303 back.
 pub async fn release(
     state: web::Data<AppState>,
-    member: Member,
+    MemberForm { member, form }: MemberForm<SetForm>,
     path: web::Path<String>,
-    req: HttpRequest,
-    body: web::Bytes,
 ) -> Page {
-    let Some(form) = member.form::<SetForm>(&state, &req, &body) else {
-        return Ok(forbidden());
-    };
     let id = path.into_inner();
     let back = back_to(&id, form.back.as_deref());
     let (w, s) = (id.clone(), form.device_set_id);

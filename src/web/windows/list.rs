@@ -2,20 +2,22 @@
 
 use std::collections::HashMap;
 
-use actix_web::http::StatusCode;
 use actix_web::web;
 use askama::Template;
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use serde::Deserialize;
 
 use super::words::*;
 use super::{Page, PER_PAGE};
 use crate::db::schema::releases;
+use crate::db::DbConn;
+use crate::http::ApiError;
 use crate::ui::member::Member;
 use crate::ui::pages::human_time;
-use crate::ui::{error_page, render, Chrome, Exposure};
-use crate::windows::{model as windows, WindowStatus};
+use crate::ui::{member_page, Chrome};
+use crate::windows::model::{self as windows, UitWindow};
+use crate::windows::WindowStatus;
 use crate::AppState;
 
 /// A window as the list shows it.
@@ -49,26 +51,23 @@ pub struct ListQuery {
 
 /// Every window (the API's list: any signed-in member sees them all), open ones first.
 pub async fn list(state: web::Data<AppState>, member: Member, query: web::Query<ListQuery>) -> Page {
-    let loaded = state
-        .db
-        .run(|conn| {
-            let now = crate::db::now();
-            let rows = windows::list(conn, None, None, now, None, i64::MAX)?;
-            let items = windows::assemble(conn, rows, now)?;
-            let ids: Vec<String> = items.iter().map(|w| w.release_id.clone()).collect();
-            let names: HashMap<String, String> = releases::table
-                .filter(releases::id.eq_any(&ids))
-                .select((releases::id, releases::name))
-                .load::<(String, String)>(conn)?
-                .into_iter()
-                .collect();
-            Ok((items, names))
-        })
-        .await;
-    let (mut items, names) = match loaded {
-        Ok(x) => x,
-        Err(e) => return error_page(e),
-    };
+    let page = page_number(query.page.as_deref());
+    member_page(state.db.run(move |conn| load(conn, &member, page)).await)
+}
+
+/// Page `page` of every window with its release's name: open ones first (closing soonest
+/// first), then upcoming (opening soonest first), then closed (latest first), then cancelled.
+fn load(conn: &mut DbConn, member: &Member, page: usize) -> Result<ListPage, ApiError> {
+    let now = crate::db::now();
+    let rows = windows::list(conn, None, None, now, None, i64::MAX)?;
+    let mut items = windows::assemble(conn, rows, now)?;
+    let ids: Vec<String> = items.iter().map(|w| w.release_id.clone()).collect();
+    let names: HashMap<String, String> = releases::table
+        .filter(releases::id.eq_any(&ids))
+        .select((releases::id, releases::name))
+        .load::<(String, String)>(conn)?
+        .into_iter()
+        .collect();
     let rank = |s: WindowStatus| match s {
         WindowStatus::Open => 0,
         WindowStatus::Scheduled => 1,
@@ -84,41 +83,45 @@ pub async fn list(state: web::Data<AppState>, member: Member, query: web::Query<
     });
     let total = items.len();
     let pages = total.div_ceil(PER_PAGE).max(1);
-    let current = page_number(query.page.as_deref()).min(pages);
+    let current = page.min(pages);
     let now = Utc::now();
     let shown: Vec<WindowItem> = items
         .into_iter()
         .skip((current - 1) * PER_PAGE)
         .take(PER_PAGE)
-        .map(|w| WindowItem {
-            release: names.get(&w.release_id).cloned().unwrap_or_default(),
-            status: w.status.as_str(),
-            opens: human_time(w.opens_at),
-            closes: human_time(w.closes_at),
-            when: match w.status {
-                WindowStatus::Open => format!("closes {}", relative(w.closes_at, now)),
-                WindowStatus::Scheduled => format!("opens {}", relative(w.opens_at, now)),
-                WindowStatus::Closed => format!("closed {}", relative(w.closes_at, now)),
-                WindowStatus::Cancelled => "cancelled".to_string(),
-            },
-            scenarios: w.scenarios.len(),
-            participants: w.participant_count,
-            id: w.id,
-            name: w.name,
-        })
+        .map(|w| window_item(w, &names, now))
         .collect();
     let first = if shown.is_empty() {
         0
     } else {
         (current - 1) * PER_PAGE + 1
     };
-    let page = ListPage {
+    Ok(ListPage {
         chrome: Chrome::new("UIT windows", Some(member.nav())),
         total,
         first,
         last: first + shown.len().saturating_sub(1),
         items: shown,
         pages: pager(current, pages, |n| format!("/windows?page={n}")),
-    };
-    Ok(render(StatusCode::OK, Exposure::Private, &page, |_| {}))
+    })
+}
+
+/// A window as the list shows it; `releases`: release names by id.
+fn window_item(w: UitWindow, releases: &HashMap<String, String>, now: DateTime<Utc>) -> WindowItem {
+    WindowItem {
+        release: releases.get(&w.release_id).cloned().unwrap_or_default(),
+        status: w.status.as_str(),
+        opens: human_time(w.opens_at),
+        closes: human_time(w.closes_at),
+        when: match w.status {
+            WindowStatus::Open => format!("closes {}", relative(w.closes_at, now)),
+            WindowStatus::Scheduled => format!("opens {}", relative(w.opens_at, now)),
+            WindowStatus::Closed => format!("closed {}", relative(w.closes_at, now)),
+            WindowStatus::Cancelled => "cancelled".to_string(),
+        },
+        scenarios: w.scenarios.len(),
+        participants: w.participant_count,
+        id: w.id,
+        name: w.name,
+    }
 }

@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 
-use actix_web::http::{header, StatusCode};
+use actix_web::http::header;
 use actix_web::{web, HttpResponse};
 use askama::Template;
 use chrono::Utc;
@@ -15,12 +15,14 @@ use super::{Page, PER_PAGE};
 use crate::auth::Capability;
 use crate::catalogue::model::DeviceType;
 use crate::db::schema::releases;
+use crate::db::DbConn;
 use crate::device_sets::composition::{Composition, DEVICE_TYPE_ORDER};
-use crate::matrix::handlers::{self as matrix, CoverageState, MatrixRow};
+use crate::http::ApiError;
+use crate::matrix::handlers::{self as matrix, CoverageItem, CoverageState, CoverageTotals, Matrix, MatrixRow};
 use crate::matrix::model::{Cell, ORDER};
 use crate::ui::member::Member;
 use crate::ui::pages::human_time;
-use crate::ui::{error_page, render, Chrome, Exposure};
+use crate::ui::{error_page, member_page, Chrome};
 use crate::windows::{participants, WindowStatus};
 use crate::AppState;
 
@@ -81,6 +83,27 @@ impl Filter {
         } else {
             format!("?{}", serde_urlencoded::to_string(&pairs).unwrap_or_default())
         }
+    }
+
+    /// The state menu, with the filter's choice selected.
+    fn state_choices(&self) -> Vec<Choice> {
+        let opts: Vec<(&str, &str)> = CoverageState::ALL
+            .iter()
+            .map(|s| (s.as_str(), state_words(*s)))
+            .collect();
+        choices("any", self.state.map(|s| s.as_str()), &opts)
+    }
+
+    /// The outcome menu.
+    fn outcome_choices(&self) -> Vec<Choice> {
+        let opts: Vec<(&str, &str)> = ORDER.iter().map(|o| (*o, outcome_words(o))).collect();
+        choices("any", self.outcome, &opts)
+    }
+
+    /// The device type menu.
+    fn type_choices(&self) -> Vec<Choice> {
+        let opts: Vec<(&str, &str)> = DEVICE_TYPE_ORDER.iter().map(|t| (t.as_str(), t.as_str())).collect();
+        choices("any", self.device_type.map(|t| t.as_str()), &opts)
     }
 
     fn keeps(&self, row: &MatrixRow, state: CoverageState) -> bool {
@@ -231,25 +254,19 @@ pub async fn window(
 ) -> Page {
     let id = path.into_inner();
     let filter = Filter::new(&query);
-    let ctx = member.auth.clone();
-    let wid = id.clone();
-    let loaded = state
-        .db
-        .run(move |conn| {
-            let grid = crate::matrix::model::grid(conn, &ctx, &wid)?;
-            let release: Option<String> = releases::table
-                .find(&grid.window.release_id)
-                .select(releases::name)
-                .first(conn)
-                .optional()?;
-            let participants = participants::list(conn, &wid, 1_000)?;
-            Ok((grid, release, participants))
-        })
-        .await;
-    let (grid, release, participants) = match loaded {
-        Ok(x) => x,
-        Err(e) => return error_page(e),
-    };
+    member_page(state.db.run(move |conn| load(conn, &member, id, &filter)).await)
+}
+
+/// Window `id`'s page for `member`: the API's grid (404 when they may not see the window), its
+/// release's name and participants, the coverage and the page of heatmap rows `filter` asks for.
+fn load(conn: &mut DbConn, member: &Member, id: String, filter: &Filter) -> Result<WindowPage, ApiError> {
+    let grid = crate::matrix::model::grid(conn, &member.auth, &id)?;
+    let release: Option<String> = releases::table
+        .find(&grid.window.release_id)
+        .select(releases::name)
+        .first(conn)
+        .optional()?;
+    let participants = participants::list(conn, &id, 1_000)?;
     let now = Utc::now();
     let w = grid.window.clone();
     let status = w.status_at(now.naive_utc());
@@ -262,10 +279,56 @@ pub async fn window(
     let gaps_coverage = matrix::coverage(grid.clone(), Some(CoverageState::Unclaimed));
     let m = matrix::matrix(grid);
     let totals = &gaps_coverage.totals;
+    let heat = Heatmap::new(&m, &states, filter, &member.auth.org_id, &id);
+    let base = format!("/windows/{id}");
+    let may_claim =
+        member.may(Capability::Participate) && matches!(status, WindowStatus::Open | WindowStatus::Scheduled);
+    Ok(WindowPage {
+        chrome: Chrome::new(w.name.clone(), Some(member.nav())),
+        release_id: w.release_id.clone(),
+        release: release.unwrap_or_default(),
+        status: status_words(status, w.opens_at.and_utc(), w.closes_at.and_utc(), now),
+        opens: human_time(w.opens_at.and_utc()),
+        scenarios: m
+            .scenarios
+            .iter()
+            .map(|code| ScenarioView {
+                code: code.clone(),
+                title: m.scenario_titles.get(code).cloned().unwrap_or_else(|| code.clone()),
+            })
+            .collect(),
+        participants: participants.into_iter().map(|p| p.org_name).collect(),
+        sets: thousands(totals.device_sets),
+        prevalence: thousands(i64::try_from(totals.prevalence).unwrap_or(i64::MAX)),
+        shares: shares(totals, claimed_sets),
+        states: state_lines(totals),
+        gaps: gaps(&gaps_coverage.items),
+        gaps_total: gaps_coverage.items.len(),
+        state_choices: filter.state_choices(),
+        outcome_choices: filter.outcome_choices(),
+        type_choices: filter.type_choices(),
+        by_name: filter.by_name,
+        filtered: filter.state.is_some() || filter.outcome.is_some() || filter.device_type.is_some(),
+        total_text: thousands(heat.total as i64),
+        total_rows: heat.total,
+        first: heat.first,
+        last: heat.last,
+        rows: heat.rows,
+        pages: pager(heat.current, heat.pages, |n| format!("{base}{}", filter.query(n))),
+        may_claim,
+        csrf: member.csrf().to_string(),
+        back: format!("{base}{}", filter.query(heat.current)),
+        printed: human_time(now),
+        id,
+    })
+}
+
+/// The claimed, tested and complete shares of the window's prevalence, with their sets.
+fn shares(totals: &CoverageTotals, claimed_sets: i64) -> Vec<ShareBar> {
     let by_state = |s: CoverageState| totals.by_state.get(s.as_str());
     let sets_in =
         |list: &[CoverageState]| -> i64 { list.iter().filter_map(|s| by_state(*s)).map(|t| t.device_sets).sum() };
-    let shares = vec![
+    vec![
         ShareBar {
             id: "share-claimed",
             label: "Claimed",
@@ -287,12 +350,16 @@ pub async fn window(
             value: format!("{:.1}", totals.complete_share * 100.0),
             sets: sets_phrase(sets_in(&[CoverageState::Complete])),
         },
-    ];
+    ]
+}
+
+/// Each coverage state's sets, prevalence and share of the whole.
+fn state_lines(totals: &CoverageTotals) -> Vec<StateLine> {
     let whole = totals.prevalence;
-    let state_lines = CoverageState::ALL
+    CoverageState::ALL
         .iter()
         .map(|s| {
-            let t = by_state(*s);
+            let t = totals.by_state.get(s.as_str());
             let p = t.map(|t| t.prevalence).unwrap_or(0);
             StateLine {
                 label: state_words(*s),
@@ -301,119 +368,87 @@ pub async fn window(
                 share: percent(if whole == 0 { 0.0 } else { p as f64 / whole as f64 }),
             }
         })
-        .collect();
-    let gaps_total = gaps_coverage.items.len();
-    let gaps = gaps_coverage
-        .items
+        .collect()
+}
+
+/// The ten most prevalent unclaimed sets.
+fn gaps(items: &[CoverageItem]) -> Vec<Gap> {
+    items
         .iter()
         .take(10)
         .map(|g| Gap {
             name: g.name.clone(),
             prevalence: thousands(g.prevalence),
         })
-        .collect();
+        .collect()
+}
 
-    let mut rows: Vec<&MatrixRow> = m
-        .rows
-        .iter()
-        .filter(|r| {
-            let s = states
+/// The heatmap page shown: the rows the filter keeps (by name when asked, else as the matrix
+/// orders them), and which of them are on this page.
+struct Heatmap {
+    rows: Vec<RowView>,
+    total: usize,
+    pages: usize,
+    current: usize,
+    first: usize,
+    last: usize,
+}
+
+impl Heatmap {
+    /// `own`: the member's organisation, whose leads the page marks.
+    fn new(m: &Matrix, states: &HashMap<String, CoverageState>, filter: &Filter, own: &str, window_id: &str) -> Self {
+        let state_of = |r: &MatrixRow| {
+            states
                 .get(&r.device_set_id)
                 .copied()
-                .unwrap_or(CoverageState::Unclaimed);
-            filter.keeps(r, s)
-        })
-        .collect();
-    if filter.by_name {
-        rows.sort_by(|a, b| {
-            a.device_set_name
-                .to_lowercase()
-                .cmp(&b.device_set_name.to_lowercase())
-                .then_with(|| a.device_set_id.cmp(&b.device_set_id))
-        });
-    }
-    let total_rows = rows.len();
-    let pages = total_rows.div_ceil(PER_PAGE).max(1);
-    let current = filter.page.min(pages);
-    let own = member.auth.org_id.clone();
-    let row_views: Vec<RowView> = rows
-        .iter()
-        .skip((current - 1) * PER_PAGE)
-        .take(PER_PAGE)
-        .map(|r| RowView {
-            id: r.device_set_id.clone(),
-            name: r.device_set_name.clone(),
-            prevalence: thousands(r.prevalence),
-            state: state_words(
-                states
-                    .get(&r.device_set_id)
-                    .copied()
-                    .unwrap_or(CoverageState::Unclaimed),
-            ),
-            members: members_of(&r.composition),
-            lead: r.lead_org_name.clone(),
-            own_lead: r.lead_org_id.as_deref() == Some(own.as_str()),
-            cells: m
-                .scenarios
-                .iter()
-                .map(|code| cell_view(&id, &r.device_set_id, code, r.cells.get(code)))
-                .collect(),
-        })
-        .collect();
-    let first = if row_views.is_empty() {
-        0
-    } else {
-        (current - 1) * PER_PAGE + 1
-    };
-    let last = first + row_views.len().saturating_sub(1);
-    let state_opts: Vec<(&str, &str)> = CoverageState::ALL
-        .iter()
-        .map(|s| (s.as_str(), state_words(*s)))
-        .collect();
-    let outcome_opts: Vec<(&str, &str)> = ORDER.iter().map(|o| (*o, outcome_words(o))).collect();
-    let type_opts: Vec<(&str, &str)> = DEVICE_TYPE_ORDER.iter().map(|t| (t.as_str(), t.as_str())).collect();
-    let base = format!("/windows/{id}");
-    let may_claim =
-        member.may(Capability::Participate) && matches!(status, WindowStatus::Open | WindowStatus::Scheduled);
-    let page = WindowPage {
-        chrome: Chrome::new(w.name.clone(), Some(member.nav())),
-        release_id: w.release_id.clone(),
-        release: release.unwrap_or_default(),
-        status: status_words(status, w.opens_at.and_utc(), w.closes_at.and_utc(), now),
-        opens: human_time(w.opens_at.and_utc()),
-        scenarios: m
-            .scenarios
+                .unwrap_or(CoverageState::Unclaimed)
+        };
+        let mut rows: Vec<&MatrixRow> = m.rows.iter().filter(|r| filter.keeps(r, state_of(r))).collect();
+        if filter.by_name {
+            rows.sort_by(|a, b| {
+                a.device_set_name
+                    .to_lowercase()
+                    .cmp(&b.device_set_name.to_lowercase())
+                    .then_with(|| a.device_set_id.cmp(&b.device_set_id))
+            });
+        }
+        let total = rows.len();
+        let pages = total.div_ceil(PER_PAGE).max(1);
+        let current = filter.page.min(pages);
+        let row_views: Vec<RowView> = rows
             .iter()
-            .map(|code| ScenarioView {
-                code: code.clone(),
-                title: m.scenario_titles.get(code).cloned().unwrap_or_else(|| code.clone()),
+            .skip((current - 1) * PER_PAGE)
+            .take(PER_PAGE)
+            .map(|r| RowView {
+                id: r.device_set_id.clone(),
+                name: r.device_set_name.clone(),
+                prevalence: thousands(r.prevalence),
+                state: state_words(state_of(r)),
+                members: members_of(&r.composition),
+                lead: r.lead_org_name.clone(),
+                own_lead: r.lead_org_id.as_deref() == Some(own),
+                cells: m
+                    .scenarios
+                    .iter()
+                    .map(|code| cell_view(window_id, &r.device_set_id, code, r.cells.get(code)))
+                    .collect(),
             })
-            .collect(),
-        participants: participants.into_iter().map(|p| p.org_name).collect(),
-        sets: thousands(totals.device_sets),
-        prevalence: thousands(i64::try_from(totals.prevalence).unwrap_or(i64::MAX)),
-        shares,
-        states: state_lines,
-        gaps,
-        gaps_total,
-        state_choices: choices("any", filter.state.map(|s| s.as_str()), &state_opts),
-        outcome_choices: choices("any", filter.outcome, &outcome_opts),
-        type_choices: choices("any", filter.device_type.map(|t| t.as_str()), &type_opts),
-        by_name: filter.by_name,
-        filtered: filter.state.is_some() || filter.outcome.is_some() || filter.device_type.is_some(),
-        total_text: thousands(total_rows as i64),
-        total_rows,
-        first,
-        last,
-        rows: row_views,
-        pages: pager(current, pages, |n| format!("{base}{}", filter.query(n))),
-        may_claim,
-        csrf: member.csrf().to_string(),
-        back: format!("{base}{}", filter.query(current)),
-        printed: human_time(now),
-        id,
-    };
-    Ok(render(StatusCode::OK, Exposure::Private, &page, |_| {}))
+            .collect();
+        let first = if row_views.is_empty() {
+            0
+        } else {
+            (current - 1) * PER_PAGE + 1
+        };
+        let last = first + row_views.len().saturating_sub(1);
+        Self {
+            rows: row_views,
+            total,
+            pages,
+            current,
+            first,
+            last,
+        }
+    }
 }
 
 // ---- /windows/{id}/matrix.csv -----------------------------------------------------------------
