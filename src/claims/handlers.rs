@@ -88,7 +88,7 @@ pub async fn claim(
         Ok(made) => Ok(made),
         // The unique key refused the insert: say who holds the set (or, when a concurrent
         // request of the caller's own organisation won, answer with its claim).
-        Err(e) if e.code == ErrorCode::Conflict => {
+        Err(e) if e.code == ErrorCode::ClaimConflict && e.context.is_none() => {
             let (org, holder) = state
                 .db
                 .read_as(again, move |conn, ctx| Ok((ctx.org_id, model::holder(conn, &w, &s)?)))
@@ -104,7 +104,7 @@ pub async fn claim(
 /// exists (404), a set the organisation already leads on is answered `(false, claim)`,
 /// closed and cancelled windows refuse (422 `window_not_open_for_claims`), the set exists
 /// (422 naming `device_set_id`). Another organisation's claim makes the insert fail with 409
-/// (see [`lost_to`]).
+/// `claim_conflict` (see [`lost_to`]).
 pub fn take_lead(
     conn: &mut DbConn,
     ctx: &AuthContext,

@@ -1,11 +1,13 @@
 //! Database access: one connection type over SQLite and PostgreSQL, an r2d2 pool,
 //! per-connection SQLite settings, write transactions and migrations.
 
+pub mod error;
 pub mod migrations;
 pub mod schema;
 pub mod sql;
 pub mod timestamps;
 
+pub use error::UniqueKey;
 pub use timestamps::{OptTs, Ts};
 
 use std::time::{Duration, Instant};
@@ -13,9 +15,6 @@ use std::time::{Duration, Instant};
 use diesel::connection::{AnsiTransactionManager, SimpleConnection, TransactionManager};
 use diesel::prelude::*;
 use diesel::r2d2::{self, ManageConnection, R2D2Connection};
-
-use crate::auth::extractor::{AuthContext, Caller};
-use crate::http::error::ApiError;
 
 /// A connection to whichever backend the configured URL names.
 #[derive(diesel::MultiConnection)]
@@ -174,67 +173,6 @@ impl Db {
             .connection_timeout(Duration::from_secs(10))
             .build(Manager(target))?;
         Ok(Self { pool, backend })
-    }
-
-    /// Runs `f` with a pooled connection on the blocking pool, inside the caller's span.
-    pub async fn run<T, F>(&self, f: F) -> Result<T, ApiError>
-    where
-        T: Send + 'static,
-        F: FnOnce(&mut DbConn) -> Result<T, ApiError> + Send + 'static,
-    {
-        let pool = self.pool.clone();
-        let span = tracing::Span::current();
-        actix_web::rt::task::spawn_blocking(move || {
-            let _entered = span.enter();
-            let mut conn = pool.get().map_err(|e| {
-                tracing::error!(error = %e, "database pool exhausted or unreachable");
-                ApiError::unavailable()
-            })?;
-            f(&mut conn)
-        })
-        .await
-        .map_err(|e| ApiError::internal(format!("blocking task failed: {e}")))?
-    }
-
-    /// Like [`Db::run`], inside one write transaction (see [`write_tx`]).
-    pub async fn write<T, F>(&self, f: F) -> Result<T, ApiError>
-    where
-        T: Send + 'static,
-        F: FnOnce(&mut DbConn) -> Result<T, ApiError> + Send + 'static,
-    {
-        self.run(move |conn| write_tx(conn, f)).await
-    }
-}
-
-impl Db {
-    /// The request seam for reads: loads `caller` and runs `f` with it, on one pooled
-    /// connection in one blocking hop. 401 when the credentials no longer hold.
-    pub async fn read_as<T, F>(&self, caller: Caller, f: F) -> Result<T, ApiError>
-    where
-        T: Send + 'static,
-        F: FnOnce(&mut DbConn, AuthContext) -> Result<T, ApiError> + Send + 'static,
-    {
-        self.run(move |conn| {
-            let ctx = caller.resolve(conn)?;
-            f(conn, ctx)
-        })
-        .await
-    }
-
-    /// The request seam for writes: like [`Db::read_as`], with the caller loaded inside the
-    /// write's one transaction (see [`write_tx`]).
-    pub async fn write_as<T, F>(&self, caller: Caller, f: F) -> Result<T, ApiError>
-    where
-        T: Send + 'static,
-        F: FnOnce(&mut DbConn, AuthContext) -> Result<T, ApiError> + Send + 'static,
-    {
-        self.run(move |conn| {
-            write_tx(conn, |conn| {
-                let ctx = caller.resolve(conn)?;
-                f(conn, ctx)
-            })
-        })
-        .await
     }
 }
 

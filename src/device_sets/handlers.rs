@@ -134,7 +134,7 @@ pub async fn create_device_set(
         Ok(stored) => Ok(stored.into_response()),
         // Two registrations of one membership raced past the check (PostgreSQL): the unique
         // key turned the loser away; answer it as if the check had seen the winner.
-        Err(e) if e.code == ErrorCode::Conflict => {
+        Err(e) if e.code == ErrorCode::DeviceSetExists && e.context.is_none() => {
             let found = state
                 .db
                 .run(move |conn| Ok(model::find_by_key(conn, &lookup_key)?))

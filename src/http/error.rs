@@ -6,6 +6,8 @@ use actix_web::{HttpResponse, ResponseError};
 use serde::Serialize;
 use utoipa::ToSchema;
 
+use crate::db::UniqueKey;
+
 pub const PROBLEM_JSON: &str = "application/problem+json";
 
 /// One field that failed validation.
@@ -326,15 +328,51 @@ impl ResponseError for ApiError {
     }
 }
 
+impl ApiError {
+    /// The 409 for a unique key of the schema: the code and words its own check answers with
+    /// (the check adds the existing id, which a violation cannot know without a re-read).
+    pub fn taken(key: UniqueKey) -> Self {
+        let (code, detail) = match key {
+            UniqueKey::OrganisationSlug => (ErrorCode::SlugTaken, "An organisation with this slug exists."),
+            UniqueKey::UserEmail => (ErrorCode::UserExists, "A user with this email already exists."),
+            UniqueKey::DeviceModel => (
+                ErrorCode::DeviceModelExists,
+                "This manufacturer already has a model with this name and hardware version.",
+            ),
+            UniqueKey::FirmwareVersion => (ErrorCode::FirmwareExists, "This product already has this version."),
+            UniqueKey::DeviceSetMembership => (
+                ErrorCode::DeviceSetExists,
+                "A device set with exactly this membership exists.",
+            ),
+            UniqueKey::ReleaseName => (ErrorCode::ReleaseNameTaken, "A release with this name exists."),
+            UniqueKey::WindowName => (ErrorCode::WindowNameTaken, "A UIT window with this name exists."),
+            UniqueKey::ScenarioCode => (ErrorCode::ScenarioCodeTaken, "A scenario with this code exists."),
+            UniqueKey::Claim => (
+                ErrorCode::ClaimConflict,
+                "Another organisation already leads on this device set in this window.",
+            ),
+            UniqueKey::DefectMaskCode => (ErrorCode::DefectMaskCodeTaken, "A defect mask with this code exists."),
+            UniqueKey::Result => (
+                ErrorCode::ResultExists,
+                "Your organisation already has a result for this window, device set and scenario; amend it with PATCH.",
+            ),
+        };
+        ApiError::conflict(code, detail)
+    }
+}
+
 impl From<diesel::result::Error> for ApiError {
     fn from(e: diesel::result::Error) -> Self {
         use diesel::result::{DatabaseErrorKind, Error};
         match e {
             Error::NotFound => ApiError::not_found(),
-            Error::DatabaseError(DatabaseErrorKind::UniqueViolation, _) => ApiError::conflict(
-                ErrorCode::Conflict,
-                "A resource with the same unique value already exists.",
-            ),
+            Error::DatabaseError(DatabaseErrorKind::UniqueViolation, ref info) => match UniqueKey::of(info.as_ref()) {
+                Some(key) => ApiError::taken(key),
+                None => ApiError::conflict(
+                    ErrorCode::Conflict,
+                    "A resource with the same unique value already exists.",
+                ),
+            },
             Error::DatabaseError(DatabaseErrorKind::ForeignKeyViolation, _) => {
                 ApiError::unprocessable(ErrorCode::ReferenceNotFound, "A referenced resource does not exist.")
             }

@@ -11,6 +11,7 @@ pub mod middleware;
 pub mod pagination;
 pub mod ratelimit;
 pub mod responses;
+pub mod seam;
 pub mod unique_keys;
 pub mod validate;
 
