@@ -21,7 +21,7 @@ use crate::audit;
 use crate::auth::{AuthContext, Caller, Role};
 use crate::db::schema::{organisations, result_comments as rc, users};
 use crate::db::{new_id, now, DbConn};
-use crate::http::idempotency::{self, IdempotencyKey, StoredResponse};
+use crate::http::idempotency::{self, IdempotencyKey};
 use crate::http::json::Json;
 use crate::http::pagination::{page_response, Page, PageRequest};
 use crate::http::responses::*;
@@ -277,9 +277,8 @@ pub async fn create_comment(
         .write_as(caller, move |conn, ctx| {
             // Visibility first, also for a replay: a result that narrowed since is 404.
             check_post(conn, &ctx, &id, &new.body)?;
-            idempotency::once(conn, idem.as_ref(), &ctx.user_id, |conn| {
-                let comment = insert(conn, &ctx, &id, &new.body)?;
-                StoredResponse::created(&comment, None)
+            idempotency::created(conn, idem.as_ref(), &ctx.user_id, |conn| {
+                insert(conn, &ctx, &id, &new.body)
             })
         })
         .await?;
@@ -341,3 +340,4 @@ pub async fn delete_comment(
     Ok(HttpResponse::NoContent().finish())
 }
 crate::audit::audited!(Comment, "result_comment", id, owner = org_id);
+crate::http::idempotency::located!(Comment);

@@ -4,20 +4,19 @@ use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use super::model::{self, Outcome, ResultInput, ResultRow, TestResult, Visibility, WriteOutcome};
-use crate::audit;
+use super::model::{self, Outcome, ResultInput, ResultRow, TestResult, Visibility};
+use super::publish;
 use crate::auth::{AuthContext, Caller, Capability};
 use crate::catalogue::nullable;
 use crate::db::schema::{result_revisions as rr, results as r};
 use crate::db::DbConn;
 use crate::device_sets::composition::Embed;
 use crate::http::etag::{tagged, IfMatch};
-use crate::http::idempotency::{self, IdempotencyKey, StoredResponse};
+use crate::http::idempotency::{self, IdempotencyKey};
 use crate::http::json::Json;
 use crate::http::pagination::{page_response, Page, PageRequest};
 use crate::http::responses::*;
 use crate::http::ApiError;
-use crate::http::ErrorCode;
 use crate::AppState;
 
 /// Publish a result
@@ -53,33 +52,12 @@ pub async fn create_result(
 ) -> Result<HttpResponse, ApiError> {
     let item = body.into_inner();
     let idem = key.bind("POST /results", &item);
-    let stored = state.db.write_as(caller, move |conn, ctx| {
+    let stored = state
+        .db
+        .write_as(caller, move |conn, ctx| {
             ctx.require(Capability::Participate)?;
-            idempotency::once(conn, idem.as_ref(), &ctx.user_id, |conn| {
-                let errors = model::validate(conn, std::slice::from_ref(&item))?;
-                if !errors.is_empty() {
-                    return Err(ApiError::validation(model::field_errors(errors, "")));
-                }
-                let existing: Option<String> = r::table
-                    .filter(r::window_id.eq(&item.uit_window_id))
-                    .filter(r::device_set_id.eq(&item.device_set_id))
-                    .filter(r::scenario_code.eq(&item.scenario))
-                    .filter(r::org_id.eq(&ctx.org_id))
-                    .select(r::id)
-                    .first(conn)
-                    .optional()?;
-                if let Some(id) = existing {
-                    return Err(ApiError::conflict(
-                        ErrorCode::ResultExists,
-                        "Your organisation already has a result for this window, device set and scenario; amend it with PATCH.",
-                    )
-                    .with_context(serde_json::json!({ "existing_id": id })));
-                }
-                let written = model::upsert(conn, &ctx, std::slice::from_ref(&item))?.pop().ok_or_else(|| ApiError::internal("no row"))?;
-                let mut result = TestResult::from(written.row);
-                super::context::describe(conn, std::slice::from_mut(&mut result), None)?;
-                audit::created(conn, &ctx, "result.create", &result)?;
-                StoredResponse::created(&result, Some(format!("/api/v1/results/{}", result.id)))
+            idempotency::created(conn, idem.as_ref(), &ctx.user_id, |conn| {
+                publish::publish(conn, &ctx, &item)
             })
         })
         .await?;
@@ -233,7 +211,7 @@ pub struct ResultEmbedQuery {
 }
 
 /// The API view of one row, with names and known-issue masks.
-fn described(conn: &mut DbConn, row: ResultRow, embed: Option<Embed>) -> Result<TestResult, ApiError> {
+pub(super) fn described(conn: &mut DbConn, row: ResultRow, embed: Option<Embed>) -> Result<TestResult, ApiError> {
     let mut result = TestResult::from(row);
     super::context::describe(conn, std::slice::from_mut(&mut result), embed)?;
     Ok(result)
@@ -285,47 +263,11 @@ pub async fn update_result(
     if_match: IfMatch,
     body: Json<ResultPatch>,
 ) -> Result<HttpResponse, ApiError> {
-    let id = path.into_inner();
-    let patch = body.into_inner();
+    let (id, patch) = (path.into_inner(), body.into_inner());
     let row = state
         .db
         .write_as(caller, move |conn, ctx| {
-            let before = readable(conn, &ctx, &id)?;
-            if before.org_id != ctx.org_id {
-                return Err(ApiError::forbidden(
-                    "Only the publishing organisation may amend a result.",
-                ));
-            }
-            ctx.require(Capability::Participate)?;
-            if_match.check(before.version)?;
-            let current = TestResult::from(before.clone());
-            // An amendment of the one result: what the patch leaves out keeps its value.
-            let item = ResultInput {
-                uit_window_id: current.uit_window_id.clone(),
-                device_set_id: current.device_set_id.clone(),
-                scenario: current.scenario.clone(),
-                outcome: patch.outcome.unwrap_or(current.outcome),
-                executed_at: patch.executed_at,
-                notes: patch.notes,
-                defect_mask_ids: patch.defect_mask_ids,
-                visibility: patch.visibility,
-                external_ref: patch.external_ref,
-            };
-            let errors = model::validate(conn, std::slice::from_ref(&item))?
-                .into_iter()
-                .filter(|e| e.field != "uit_window_id")
-                .collect::<Vec<_>>();
-            if !errors.is_empty() {
-                return Err(ApiError::validation(model::field_errors(errors, "")));
-            }
-            let written = model::upsert(conn, &ctx, std::slice::from_ref(&item))?
-                .pop()
-                .ok_or_else(|| ApiError::internal("no row"))?;
-            let after = written.row;
-            if written.status != WriteOutcome::Unchanged {
-                audit::changed(conn, &ctx, "result.amend", &current, &TestResult::from(after.clone()))?;
-            }
-            Ok((after.version, described(conn, after, None)?))
+            publish::amend(conn, &ctx, &id, if_match, patch)
         })
         .await?;
     Ok(tagged(row.0, &row.1))

@@ -8,6 +8,7 @@ pub mod junit;
 pub mod model;
 pub mod multipart;
 pub mod notify;
+pub mod publish;
 pub mod upload;
 pub mod writes;
 

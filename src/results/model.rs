@@ -550,3 +550,4 @@ fn join_by_publishing(conn: &mut DbConn, ctx: &AuthContext, window_id: &str) -> 
     Ok(())
 }
 crate::audit::audited!(TestResult, "result", id, owner = org_id);
+crate::http::idempotency::located!(TestResult, "/api/v1/results", id);

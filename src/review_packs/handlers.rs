@@ -12,7 +12,7 @@ use super::model::{self, Review, ReviewPack, Verdict};
 use crate::auth::{Caller, Capability};
 use crate::db::Db;
 use crate::http::accept;
-use crate::http::idempotency::{self, IdempotencyKey, StoredResponse};
+use crate::http::idempotency::{self, IdempotencyKey};
 use crate::http::json::Json;
 use crate::http::pagination::{page_response, Page, PageRequest};
 use crate::http::responses::*;
@@ -72,9 +72,8 @@ pub async fn create_pack(
         .db
         .write_as(caller, move |conn, ctx| {
             ctx.require(Capability::ManageIndustry)?;
-            idempotency::once(conn, idem.as_ref(), &ctx.user_id, |conn| {
-                let pack = super::freeze(conn, &ctx, &window_id, body.title)?;
-                StoredResponse::created(&pack, Some(format!("/api/v1/review-packs/{}", pack.id)))
+            idempotency::created(conn, idem.as_ref(), &ctx.user_id, |conn| {
+                super::freeze(conn, &ctx, &window_id, body.title)
             })
         })
         .await?;

@@ -301,3 +301,4 @@ pub fn whole(conn: &mut DbConn, pack_id: &str, part: &str) -> QueryResult<String
 }
 
 crate::audit::audited!(ReviewPack, "review_pack", id);
+crate::http::idempotency::located!(ReviewPack, "/api/v1/review-packs", id);

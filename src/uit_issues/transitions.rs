@@ -14,7 +14,7 @@ use crate::db::{now, DbConn};
 use crate::defect_masks::handlers::{self as masks, NewDefectMask};
 use crate::defect_masks::model::DefectMask;
 use crate::http::etag::{tagged, IfMatch};
-use crate::http::idempotency::{self, IdempotencyKey, StoredResponse};
+use crate::http::idempotency::{self, IdempotencyKey};
 use crate::http::json::Json;
 use crate::http::pagination::{page_response, Page, PageRequest};
 use crate::http::responses::*;
@@ -249,9 +249,8 @@ pub async fn convert_issue(
         .db
         .write_as(caller, move |conn, ctx| {
             let before = convertible(conn, &ctx, &id)?;
-            idempotency::once(conn, idem.as_ref(), &ctx.user_id, |conn| {
-                let mask = convert(conn, &ctx, before, &body, &code)?;
-                StoredResponse::created(&mask, Some(format!("/api/v1/defect-masks/{}", mask.id)))
+            idempotency::created(conn, idem.as_ref(), &ctx.user_id, |conn| {
+                convert(conn, &ctx, before, &body, &code)
             })
         })
         .await?;
