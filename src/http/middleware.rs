@@ -73,6 +73,45 @@ pub async fn observe(
     let method = req.method().to_string();
     let span = tracing::info_span!("request", request_id = %id, method = %method, path = %req.path());
     let started = Instant::now();
+    let mut res = match refusal(&mut req) {
+        Some(refusal) => {
+            let (http_req, _) = req.into_parts();
+            ServiceResponse::new(http_req, refusal.error_response().map_into_boxed_body())
+        }
+        // Handlers' and extractors' errors arrive already rendered as responses; an Err only
+        // comes from a failing inner service, and actix renders it through ResponseError.
+        None => next
+            .call(req)
+            .instrument(span.clone())
+            .await
+            .map(ServiceResponse::map_into_boxed_body)?,
+    };
+    if res.status() == StatusCode::NOT_FOUND {
+        res = method_not_allowed(res, &method);
+    }
+    res = error_body(res, &method);
+    if let Ok(value) = HeaderValue::from_str(&id) {
+        res.headers_mut()
+            .insert(HeaderName::from_static(REQUEST_ID_HEADER), value);
+    }
+    let request = res.request().clone();
+    security_headers(request.path(), res.headers_mut());
+    let (status, elapsed) = (res.status(), started.elapsed());
+    let route = res.request().match_pattern().unwrap_or_else(|| "unmatched".to_string());
+    if let Some(state) = state {
+        state
+            .metrics
+            .observe(&method, &route, status.as_u16(), elapsed.as_secs_f64());
+    }
+    span.in_scope(|| {
+        tracing::info!(status = status.as_u16(), latency_ms = elapsed.as_millis() as u64, route = %route, "request");
+    });
+    Ok(res)
+}
+
+/// What is refused before any handler runs (a NUL in the path or query, an Accept the route
+/// cannot meet); HEAD is turned into GET on the way.
+fn refusal(req: &mut ServiceRequest) -> Option<ApiError> {
     // HEAD is GET without the body (RFC 9110 9.3.2): routed as GET, and actix-web's HTTP/1
     // encoder leaves the body out because the request on the wire was HEAD.
     if req.method() == actix_web::http::Method::HEAD {
@@ -82,48 +121,37 @@ pub async fn observe(
     // refuses; no identifier or filter of this API contains one. 422 like a NUL in a JSON body
     // (every operation documents it, see `openapi::spec`).
     let nul = req.uri().path_and_query().is_some_and(|pq| pq.as_str().contains("%00"));
-    let refusal = if nul {
-        Some(ApiError::invalid_character(
+    if nul {
+        return Some(ApiError::invalid_character(
             "The path or query contains a NUL (%00) character, which the service cannot store or match.",
-        ))
-    } else {
-        // An Accept that admits none of the route's media types: 406, decided once for all.
-        accept::refusal(req.request())
-    };
-    let result = if let Some(refusal) = refusal {
-        let (http_req, _) = req.into_parts();
-        Ok(ServiceResponse::new(
-            http_req,
-            refusal.error_response().map_into_boxed_body(),
-        ))
-    } else {
-        next.call(req)
-            .instrument(span.clone())
-            .await
-            .map(ServiceResponse::map_into_boxed_body)
-    };
-    let mut res = match result {
-        Ok(res) => res,
-        // Handlers' and extractors' errors arrive here already rendered as responses; an Err
-        // only comes from a failing inner service, and actix renders it through ResponseError.
-        Err(err) => return Err(err),
-    };
-    if res.status() == StatusCode::NOT_FOUND {
-        if let Some(allowed) = methods::allowed_methods(&method, res.request().path()) {
-            let allow = allowed.join(", ");
-            let (http_req, _) = res.into_parts();
-            let mut replacement = ApiError::new(
-                StatusCode::METHOD_NOT_ALLOWED,
-                ErrorCode::MethodNotAllowed,
-                format!("{method} is not supported here; allowed: {allow}."),
-            )
-            .error_response();
-            if let Ok(value) = HeaderValue::from_str(&allow) {
-                replacement.headers_mut().insert(header::ALLOW, value);
-            }
-            res = ServiceResponse::new(http_req, replacement.map_into_boxed_body());
-        }
+        ));
     }
+    // An Accept that admits none of the route's media types: 406, decided once for all.
+    accept::refusal(req.request())
+}
+
+/// A 404 for a path that exists with other methods becomes 405 with `Allow`.
+fn method_not_allowed(res: ServiceResponse<BoxBody>, method: &str) -> ServiceResponse<BoxBody> {
+    let Some(allowed) = methods::allowed_methods(method, res.request().path()) else {
+        return res;
+    };
+    let allow = allowed.join(", ");
+    let (http_req, _) = res.into_parts();
+    let mut replacement = ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        ErrorCode::MethodNotAllowed,
+        format!("{method} is not supported here; allowed: {allow}."),
+    )
+    .error_response();
+    if let Ok(value) = HeaderValue::from_str(&allow) {
+        replacement.headers_mut().insert(header::ALLOW, value);
+    }
+    ServiceResponse::new(http_req, replacement.map_into_boxed_body())
+}
+
+/// Every error leaves as problem+json (or, for a page, HTML): actix's own plain-text errors
+/// are replaced, keeping `Allow`.
+fn error_body(res: ServiceResponse<BoxBody>, method: &str) -> ServiceResponse<BoxBody> {
     let status = res.status();
     // The web pages' own error pages (src/web/) are HTML by design and stay as they are.
     let is_problem = res
@@ -140,8 +168,8 @@ pub async fn observe(
             .unwrap_or("GET")
             .to_string();
         let (http_req, _) = res.into_parts();
-        let page = crate::ui::rest::method_not_allowed(&method, &allow);
-        res = ServiceResponse::new(http_req, page.map_into_boxed_body());
+        let page = crate::ui::rest::method_not_allowed(method, &allow);
+        ServiceResponse::new(http_req, page.map_into_boxed_body())
     } else if status.as_u16() >= 400 && !is_problem {
         let keep_allow = res.headers().get(header::ALLOW).cloned();
         let (http_req, _) = res.into_parts();
@@ -149,23 +177,8 @@ pub async fn observe(
         if let Some(allow) = keep_allow {
             replacement.headers_mut().insert(header::ALLOW, allow);
         }
-        res = ServiceResponse::new(http_req, replacement.map_into_boxed_body());
+        ServiceResponse::new(http_req, replacement.map_into_boxed_body())
+    } else {
+        res
     }
-    if let Ok(value) = HeaderValue::from_str(&id) {
-        res.headers_mut()
-            .insert(HeaderName::from_static(REQUEST_ID_HEADER), value);
-    }
-    let request = res.request().clone();
-    security_headers(request.path(), res.headers_mut());
-    let elapsed = started.elapsed();
-    let route = res.request().match_pattern().unwrap_or_else(|| "unmatched".to_string());
-    if let Some(state) = state {
-        state
-            .metrics
-            .observe(&method, &route, status.as_u16(), elapsed.as_secs_f64());
-    }
-    span.in_scope(|| {
-        tracing::info!(status = status.as_u16(), latency_ms = elapsed.as_millis() as u64, route = %route, "request");
-    });
-    Ok(res)
 }
