@@ -74,7 +74,7 @@ fn result_readable(
     result_id: &str,
     snapshot: &serde_json::Value,
 ) -> Result<bool, ApiError> {
-    use crate::results::model::may_read;
+    use crate::results::visibility::may_read;
     let text = |key: &str| snapshot.get(key).and_then(|v| v.as_str()).unwrap_or_default();
     if !may_read(conn, ctx, text("org_id"), text("visibility"), text("uit_window_id"))? {
         return Ok(false);
@@ -130,7 +130,7 @@ fn visible_batch(
         let mut readable: HashSet<String> = HashSet::with_capacity(ids.len());
         for chunk in ids.chunks(500) {
             readable.extend(
-                crate::results::model::visible_to(ctx)
+                crate::results::visibility::visible_to(ctx)
                     .filter(r::id.eq_any(chunk))
                     .select(r::id)
                     .load::<String>(conn)?,

@@ -7,7 +7,7 @@
 //! The grid reads a window's cells ([`cells_sql`]: one row per cell instead of one per result) and
 //! counts from `results` only the reader's own results that the cells cannot attribute
 //! ([`OWN`]: its `private` working notes; its `participants` results when it does not see other
-//! organisations' ones). Together they are exactly the `VISIBLE` rule of `model.rs`, split
+//! organisations' ones). Together they are exactly the `VISIBLE` rule of `results::visibility`, split
 //! along the organisation: own OR industry OR (participants AND sees), and (own private counts
 //! OR not private).
 
@@ -248,7 +248,7 @@ pub fn own_visibilities(sees_participants: bool, own_private: bool) -> Option<(&
 }
 
 /// Per organisation, the results of window `$1` it published that a reader may see: the
-/// `VISIBLE` rule of `model.rs` itself, applied to the aggregate (named `results` for it).
+/// `VISIBLE` rule of `results::visibility` itself, applied to the aggregate (named `results` for it).
 pub fn publishers_sql(visible: &str) -> String {
     format!(
         "SELECT results.org_id, o.name AS org_name, CAST(SUM(results.n) AS BIGINT) AS n

@@ -16,7 +16,8 @@ use crate::db::DbConn;
 use crate::defect_masks::model::EXPLAINS_FAILURE;
 use crate::device_sets::composition::{self, Composition};
 use crate::http::ApiError;
-use crate::results::model::is_participant;
+pub use crate::results::visibility::Evidence;
+use crate::results::visibility::{self, VISIBLE};
 use crate::windows::model::WindowRow;
 
 /// Outcome columns, worst first: `fail` outranks a known issue, which outranks `blocked`, and
@@ -141,47 +142,6 @@ const SCOPE: &str = "SELECT ds.id, ds.name, ds.prevalence FROM release_firmware 
         JOIN device_sets ds ON ds.id = c.device_set_id
     WHERE c.window_id = $2";
 
-/// The results of window `$1` the caller may see: its organisation's (`$2`), `industry` ones,
-/// and `participants` ones when it may see those (`$3`); its own `private` ones only when
-/// `$4` (shared evidence leaves them out).
-const VISIBLE: &str = "results.window_id = $1
-      AND (results.org_id = $2 OR results.visibility = 'industry'
-           OR (results.visibility = 'participants' AND $3))
-      AND ($4 OR results.visibility <> 'private')";
-
-/// Which of the results a caller may see a grid counts.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Evidence {
-    /// Every result the caller may read, its own private working notes included (the matrix
-    /// and coverage).
-    Readable,
-    /// Shared evidence only: the results at `participants` or `industry` visibility the caller
-    /// may read. A `private` result counts for no one else, the operator included, and not for
-    /// its owner either, since nobody else could check it (readiness).
-    Shared,
-    /// `industry` results only, whoever asks: what every organisation may read (review packs).
-    Industry,
-}
-
-/// The binds behind [`VISIBLE`] for `ctx` and `evidence`: the reader's organisation, whether
-/// it sees `participants` results, whether its own `private` ones count. For
-/// [`Evidence::Industry`] the organisation is the empty string, which no organisation's id is.
-fn lens(
-    conn: &mut DbConn,
-    ctx: &AuthContext,
-    window_id: &str,
-    evidence: Evidence,
-) -> QueryResult<(String, bool, bool)> {
-    Ok(match evidence {
-        Evidence::Industry => (String::new(), false, false),
-        Evidence::Readable | Evidence::Shared => (
-            ctx.org_id.clone(),
-            ctx.is_operator() || is_participant(conn, window_id, &ctx.org_id)?,
-            evidence == Evidence::Readable,
-        ),
-    })
-}
-
 /// The visible failures that a mask explains (known issues), with the masks' codes: one row
 /// per (result, mask). Counted apart from the per-cell counts (`cells::cells_sql`), so the explanation is worked out for
 /// the few failures citing masks, not inside the aggregate over every result of the window.
@@ -292,7 +252,7 @@ pub fn grid_of(
 ) -> Result<Grid, ApiError> {
     let frame = frame(conn, window_id)?;
     let window = frame.window.clone();
-    let (org, sees_participants, own_private) = lens(conn, ctx, &window.id, evidence)?;
+    let (org, sees_participants, own_private) = visibility::lens(conn, ctx, &window.id, evidence)?;
     // The per-cell aggregates, plus the reader's own results they cannot attribute.
     let cell_rows: Vec<super::cells::Cell> = diesel::sql_query(super::cells::cells_sql())
         .bind::<Text, _>(&window.id)
@@ -459,7 +419,7 @@ pub fn publishers(
     window_id: &str,
     evidence: Evidence,
 ) -> Result<Vec<(String, String, i64)>, ApiError> {
-    let (org, sees_participants, own_private) = lens(conn, ctx, window_id, evidence)?;
+    let (org, sees_participants, own_private) = visibility::lens(conn, ctx, window_id, evidence)?;
     let sql = super::cells::publishers_sql(VISIBLE);
     let rows: Vec<PublisherRow> = diesel::sql_query(sql)
         .bind::<Text, _>(window_id)

@@ -67,7 +67,7 @@ pub fn audience(entity_type: &str, details: &serde_json::Value) -> Audience {
             None => Audience::Nobody,
         },
         // New failures and known issues of shared results: `industry` ones reach every
-        // member, `participants` ones the rule of `results::model::visible_to` (the window's
+        // member, `participants` ones the rule of `results::visibility::visible_to` (the window's
         // participants, the operator, the publisher). Private results make no event.
         "results" => match (
             details.get("visibility").and_then(|v| v.as_str()),

@@ -123,7 +123,7 @@ pub fn list(
     after: Option<String>,
     fetch: i64,
 ) -> Result<Vec<TestResult>, ApiError> {
-    let mut query = model::visible_to(ctx);
+    let mut query = super::visibility::visible_to(ctx);
     if let Some(v) = q.uit_window_id {
         query = query.filter(r::window_id.eq(v));
     }
@@ -164,7 +164,7 @@ pub fn readable(conn: &mut DbConn, ctx: &AuthContext, id: &str) -> Result<Result
         .first(conn)
         .optional()?
         .ok_or_else(ApiError::not_found)?;
-    if !model::may_read(conn, ctx, &row.org_id, &row.visibility, &row.window_id)? {
+    if !super::visibility::may_read(conn, ctx, &row.org_id, &row.visibility, &row.window_id)? {
         return Err(ApiError::not_found());
     }
     Ok(row)
@@ -372,7 +372,7 @@ pub fn revisions(
         if after.as_ref().is_some_and(|a| rev_id <= *a) {
             continue;
         }
-        if model::may_read(conn, ctx, &current.org_id, &visibility, &current.window_id)? {
+        if super::visibility::may_read(conn, ctx, &current.org_id, &visibility, &current.window_id)? {
             let result = snapshots[i].clone();
             let next = snapshots.get(i + 1).unwrap_or(&now);
             out.push((

@@ -10,6 +10,7 @@ pub mod multipart;
 pub mod notify;
 pub mod publish;
 pub mod upload;
+pub mod visibility;
 pub mod writes;
 
 pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {

@@ -10,9 +10,7 @@ use utoipa::ToSchema;
 
 use crate::auth::AuthContext;
 use crate::catalogue::nullable;
-use crate::db::schema::{
-    claims, device_sets, results as r, uit_windows, window_participants as wp, window_scenarios as ws,
-};
+use crate::db::schema::{claims, device_sets, results as r, uit_windows, window_scenarios as ws};
 use crate::db::{new_id, now, DbConn};
 use crate::http::{ApiError, FieldError};
 
@@ -108,47 +106,6 @@ impl From<ResultRow> for TestResult {
             context: Default::default(),
         }
     }
-}
-
-/// The boxed results query, narrowed to what `ctx` may read: its own organisation's results,
-/// `industry` ones, and `participants` ones of windows it joined (all of them for the operator).
-pub fn visible_to(ctx: &AuthContext) -> r::BoxedQuery<'static, crate::db::DbBackend> {
-    let org = ctx.org_id.clone();
-    let own_or_industry = r::org_id.eq(org.clone()).or(r::visibility.eq("industry"));
-    if ctx.is_operator() {
-        r::table
-            .filter(own_or_industry.or(r::visibility.eq("participants")))
-            .into_boxed()
-    } else {
-        let joined = wp::table.filter(wp::org_id.eq(org)).select(wp::window_id);
-        r::table
-            .filter(own_or_industry.or(r::visibility.eq("participants").and(r::window_id.eq_any(joined))))
-            .into_boxed()
-    }
-}
-
-/// Whether `ctx` may read a result of `org_id` with `visibility` in `window_id`.
-pub fn may_read(
-    conn: &mut DbConn,
-    ctx: &AuthContext,
-    org_id: &str,
-    visibility: &str,
-    window_id: &str,
-) -> QueryResult<bool> {
-    Ok(match visibility {
-        _ if org_id == ctx.org_id => true,
-        "industry" => true,
-        "participants" if ctx.is_operator() => true,
-        "participants" => is_participant(conn, window_id, &ctx.org_id)?,
-        _ => false,
-    })
-}
-
-pub fn is_participant(conn: &mut DbConn, window_id: &str, org_id: &str) -> QueryResult<bool> {
-    diesel::select(diesel::dsl::exists(
-        wp::table.filter(wp::window_id.eq(window_id).and(wp::org_id.eq(org_id))),
-    ))
-    .get_result(conn)
 }
 
 /// One result as submitted (single, batch item or JUnit test case). A batch or JUnit item
@@ -526,7 +483,7 @@ pub fn upsert(conn: &mut DbConn, ctx: &AuthContext, items: &[ResultInput]) -> Re
 /// only while the window accepts participants (the rule of `POST .../participants`). An
 /// organisation that already takes part may still publish once the window has closed.
 fn join_by_publishing(conn: &mut DbConn, ctx: &AuthContext, window_id: &str) -> Result<(), ApiError> {
-    if is_participant(conn, window_id, &ctx.org_id)? {
+    if super::visibility::is_participant(conn, window_id, &ctx.org_id)? {
         return Ok(());
     }
     if crate::windows::join(conn, window_id, &ctx.org_id, &ctx.user_id)? {

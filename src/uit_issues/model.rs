@@ -200,7 +200,7 @@ pub fn readable_results(conn: &mut DbConn, ctx: &AuthContext, result_ids: &[Stri
     let mut out = Vec::new();
     for chunk in result_ids.chunks(500) {
         out.extend(
-            crate::results::model::visible_to(ctx)
+            crate::results::visibility::visible_to(ctx)
                 .filter(r::id.eq_any(chunk.to_vec()))
                 .select(r::id)
                 .load::<String>(conn)?,

@@ -28,7 +28,7 @@ pub fn raise(
     if window.cancelled_at.is_some() {
         return Err(ApiError::invalid_field("uit_window_id", "the UIT window is cancelled"));
     }
-    if !ctx.is_operator() && !crate::results::model::is_participant(conn, &window.id, &ctx.org_id)? {
+    if !ctx.is_operator() && !crate::results::visibility::is_participant(conn, &window.id, &ctx.org_id)? {
         return Err(ApiError::forbidden(
             "Only organisations that joined the UIT window (and the operator) raise issues in it.",
         ));
@@ -113,7 +113,7 @@ fn check_links(
             v.error(&format!("device_set_ids[{i}]"), "no such device set");
         }
     }
-    let readable: Vec<String> = crate::results::model::visible_to(ctx)
+    let readable: Vec<String> = crate::results::visibility::visible_to(ctx)
         .filter(r::id.eq_any(results.to_vec()))
         .filter(r::window_id.eq(window_id.to_string()))
         .select(r::id)
