@@ -220,7 +220,6 @@ impl Application {
 
         let listener = TcpListener::bind(&state.config.bind)?;
         let local = listener.local_addr()?;
-        let port = local.port();
         // The document is built once and served as bytes: Swagger UI's own handler would keep
         // a copy of the parsed document per worker (18 MB of the idle heap) and serialise it
         // at every request.
@@ -234,39 +233,14 @@ impl Application {
             let (app, _) = App::new()
                 .into_utoipa_app()
                 .openapi(openapi::base())
-                .app_data(app_state.clone())
-                .app_data(
-                    web::JsonConfig::default()
-                        .limit(app_state.config.body_limit_bytes)
-                        .error_handler(json_error),
-                )
-                .app_data(web::PayloadConfig::new(app_state.config.body_limit_bytes))
-                .app_data(web::QueryConfig::default().error_handler(query_error))
-                .app_data(web::PathConfig::default().error_handler(path_error))
                 .configure(openapi::routes)
                 .split_for_parts();
-            let spec = spec.clone();
-            app.service(web::resource("/openapi.json").get(move || {
-                let spec = spec.clone();
-                async move {
-                    actix_web::HttpResponse::Ok()
-                        .content_type(actix_web::http::header::ContentType::json())
-                        .body(spec)
-                }
-            }))
-            .service(
-                utoipa_swagger_ui::SwaggerUi::new("/docs/{_:.*}")
-                    .config(utoipa_swagger_ui::Config::new(["/openapi.json"])),
-            )
-            .service(web::resource("/docs").to(|| async {
-                actix_web::HttpResponse::PermanentRedirect()
-                    .insert_header((actix_web::http::header::LOCATION, "/docs/"))
-                    .finish()
-            }))
-            .configure(ui::routes)
-            .default_service(web::to(ui::not_found))
-            .wrap(from_fn(auth::extractor::confirm_caller))
-            .wrap(from_fn(http::middleware::observe))
+            app.configure(|cfg| body_limits(cfg, &app_state))
+                .configure(|cfg| openapi::docs(cfg, spec.clone()))
+                .configure(ui::routes)
+                .default_service(web::to(ui::not_found))
+                .wrap(from_fn(auth::extractor::confirm_caller))
+                .wrap(from_fn(http::middleware::observe))
         })
         .workers(workers)
         .shutdown_timeout(state.config.shutdown_timeout_seconds)
@@ -275,17 +249,12 @@ impl Application {
 
         start_background(&state)?;
         start_housekeeping(&state);
-        // What a newcomer needs first: where the server answers and where its docs are.
-        let public = state.config.public_url.trim_end_matches('/');
-        tracing::info!(
-            port,
-            backend = ?state.db.backend,
-            url = %format!("http://{local}"),
-            docs = %format!("{public}/docs/"),
-            spec = %format!("{public}/openapi.json"),
-            "listening"
-        );
-        Ok(Self { port, server, state })
+        announce(&state, local);
+        Ok(Self {
+            port: local.port(),
+            server,
+            state,
+        })
     }
 
     pub fn port(&self) -> u16 {
@@ -384,4 +353,30 @@ fn start_housekeeping(state: &web::Data<AppState>) {
             }
         }
     });
+}
+
+/// The state, and the limits and error shapes of request bodies, queries and paths.
+fn body_limits(cfg: &mut web::ServiceConfig, state: &web::Data<AppState>) {
+    cfg.app_data(state.clone())
+        .app_data(
+            web::JsonConfig::default()
+                .limit(state.config.body_limit_bytes)
+                .error_handler(json_error),
+        )
+        .app_data(web::PayloadConfig::new(state.config.body_limit_bytes))
+        .app_data(web::QueryConfig::default().error_handler(query_error))
+        .app_data(web::PathConfig::default().error_handler(path_error));
+}
+
+/// What a newcomer needs first: where the server answers and where its docs are.
+fn announce(state: &AppState, local: std::net::SocketAddr) {
+    let public = state.config.public_url.trim_end_matches('/');
+    tracing::info!(
+        port = local.port(),
+        backend = ?state.db.backend,
+        url = %format!("http://{local}"),
+        docs = %format!("{public}/docs/"),
+        spec = %format!("{public}/openapi.json"),
+        "listening"
+    );
 }

@@ -36,6 +36,23 @@ pub fn routes(cfg: &mut ServiceConfig) {
     .configure(crate::ops::routes);
 }
 
+/// The document as bytes built once (`/openapi.json`) and Swagger UI over it (`/docs/`).
+pub fn docs(cfg: &mut actix_web::web::ServiceConfig, spec: actix_web::web::Bytes) {
+    use actix_web::{http::header, web, HttpResponse};
+    cfg.service(web::resource("/openapi.json").get(move || {
+        let spec = spec.clone();
+        async move { HttpResponse::Ok().content_type(header::ContentType::json()).body(spec) }
+    }))
+    .service(
+        utoipa_swagger_ui::SwaggerUi::new("/docs/{_:.*}").config(utoipa_swagger_ui::Config::new(["/openapi.json"])),
+    )
+    .service(web::resource("/docs").to(|| async {
+        HttpResponse::PermanentRedirect()
+            .insert_header((header::LOCATION, "/docs/"))
+            .finish()
+    }));
+}
+
 struct Security;
 
 impl Modify for Security {

@@ -4,8 +4,6 @@
 //! (a new `verified_on`) and going stale again reminds again. The event's dedupe key carries
 //! the same date, so instances sweeping at once record it only once.
 
-use std::time::Duration as StdDuration;
-
 use actix_web::web;
 use chrono::NaiveDate;
 use diesel::prelude::*;
@@ -93,23 +91,5 @@ pub fn sweep(conn: &mut DbConn, today: NaiveDate) -> Result<usize, ApiError> {
 /// clock's setting as its tick: staleness changes once a day, so any tick that keeps windows
 /// current is more than often enough, and one setting turns both clocks off.
 pub fn start(state: &web::Data<AppState>) {
-    let interval = state.config.window_clock_interval_seconds;
-    if interval == 0 {
-        return;
-    }
-    let state = state.clone();
-    actix_web::rt::spawn(async move {
-        let mut ticks = tokio::time::interval(StdDuration::from_secs(interval));
-        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            ticks.tick().await;
-            match state.db.write(move |conn| sweep(conn, today())).await {
-                Ok(0) => {}
-                Ok(n) => tracing::info!(events = n, "library contact clock recorded stale reminders"),
-                // Another instance may have recorded the same reminder first (unique dedupe
-                // key); the next tick sees it.
-                Err(e) => tracing::warn!(error = %e, "library contact sweep failed; retrying next tick"),
-            }
-        }
-    });
+    crate::ops::clock::every(state, "library contact", |conn| sweep(conn, today()));
 }

@@ -176,6 +176,20 @@ impl Db {
     }
 }
 
+/// The same code on whichever concrete connection `conn` holds, for the builders diesel
+/// offers per backend only (`on_conflict_do_nothing`, the transaction manager):
+/// `on_backend!(conn, c => insert_into(t).values(v).on_conflict_do_nothing().execute(c))`.
+/// SQL that differs between the backends is chosen with `match conn` instead.
+#[macro_export]
+macro_rules! on_backend {
+    ($conn:expr, $c:ident => $body:expr) => {
+        match $conn {
+            $crate::db::DbConn::Pg($c) => $body,
+            $crate::db::DbConn::Sqlite($c) => $body,
+        }
+    };
+}
+
 /// Runs `f` in a transaction that may write. On SQLite it starts with `BEGIN IMMEDIATE`, so
 /// the write lock is taken up front and concurrent writers queue on `busy_timeout` rather
 /// than failing with SQLITE_BUSY when a read lock would have to be upgraded.
@@ -190,19 +204,12 @@ where
     }
     match f(conn) {
         Ok(value) => {
-            let committed = match conn {
-                DbConn::Sqlite(c) => AnsiTransactionManager::commit_transaction(c),
-                DbConn::Pg(c) => AnsiTransactionManager::commit_transaction(c),
-            };
-            committed?;
+            crate::on_backend!(conn, c => AnsiTransactionManager::commit_transaction(c))?;
             Ok(value)
         }
         Err(e) => {
             // A failed rollback leaves the connection marked broken; r2d2 then discards it.
-            let _ = match conn {
-                DbConn::Sqlite(c) => AnsiTransactionManager::rollback_transaction(c),
-                DbConn::Pg(c) => AnsiTransactionManager::rollback_transaction(c),
-            };
+            let _ = crate::on_backend!(conn, c => AnsiTransactionManager::rollback_transaction(c));
             Err(e)
         }
     }

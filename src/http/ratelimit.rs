@@ -208,30 +208,18 @@ fn upsert(
     expires_at: NaiveDateTime,
     cap: i64,
 ) -> Result<bool, ApiError> {
-    // One statement, so concurrent instances cannot both take the last attempt; only the
-    // placeholders differ between the backends.
-    let sql = |p: [&str; 4]| {
-        format!(
-            "INSERT INTO rate_limit_counters (bucket_key, window_start, hits, expires_at) VALUES ({}, {}, 1, {}) \
-             ON CONFLICT (bucket_key, window_start) DO UPDATE SET hits = rate_limit_counters.hits + 1 \
-             WHERE rate_limit_counters.hits < {}",
-            p[0], p[1], p[2], p[3]
-        )
-    };
-    let n = match conn {
-        DbConn::Pg(c) => diesel::sql_query(sql(["$1", "$2", "$3", "$4"]))
-            .bind::<Text, _>(key)
-            .bind::<Timestamp, _>(start)
-            .bind::<Timestamp, _>(expires_at)
-            .bind::<BigInt, _>(cap)
-            .execute(c)?,
-        DbConn::Sqlite(c) => diesel::sql_query(sql(["?", "?", "?", "?"]))
-            .bind::<Text, _>(key)
-            .bind::<Timestamp, _>(start)
-            .bind::<Timestamp, _>(expires_at)
-            .bind::<BigInt, _>(cap)
-            .execute(c)?,
-    };
+    // One statement, so concurrent instances cannot both take the last attempt. `$n` works
+    // on both backends (SQLite numbers named parameters by first use).
+    let n = diesel::sql_query(
+        "INSERT INTO rate_limit_counters (bucket_key, window_start, hits, expires_at) VALUES ($1, $2, 1, $3) \
+         ON CONFLICT (bucket_key, window_start) DO UPDATE SET hits = rate_limit_counters.hits + 1 \
+         WHERE rate_limit_counters.hits < $4",
+    )
+    .bind::<Text, _>(key)
+    .bind::<Timestamp, _>(start)
+    .bind::<Timestamp, _>(expires_at)
+    .bind::<BigInt, _>(cap)
+    .execute(conn)?;
     Ok(n == 1)
 }
 

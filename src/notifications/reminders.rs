@@ -7,8 +7,6 @@
 //! ahead of it. (Windows closing in three days need nothing here: the window clock records
 //! `window.closing_soon`, and the fan-out sends it like any change.)
 
-use std::time::Duration as StdDuration;
-
 use actix_web::web;
 use chrono::{Duration, NaiveDate};
 use diesel::prelude::*;
@@ -110,29 +108,7 @@ pub fn sweep(conn: &mut DbConn, today: NaiveDate) -> Result<usize, ApiError> {
 /// Spawns the sweep every `window_clock_interval_seconds` (none when 0), the tick of the other
 /// clocks: retirement dates are days, so any tick that keeps windows current is often enough.
 pub fn start(state: &web::Data<AppState>) {
-    let interval = state.config.window_clock_interval_seconds;
-    if interval == 0 {
-        return;
-    }
-    let state = state.clone();
-    actix_web::rt::spawn(async move {
-        let mut ticks = tokio::time::interval(StdDuration::from_secs(interval));
-        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            ticks.tick().await;
-            if state.stopping.load(std::sync::atomic::Ordering::Relaxed) {
-                return;
-            }
-            let today = chrono::Utc::now().date_naive();
-            match state.db.write(move |conn| sweep(conn, today)).await {
-                Ok(0) => {}
-                Ok(n) => tracing::info!(events = n, "retirement clock recorded reminders"),
-                // Another instance may have recorded the same reminder first (unique dedupe
-                // key); the next tick sees it.
-                Err(e) => tracing::warn!(error = %e, "retirement sweep failed; retrying next tick"),
-            }
-        }
-    });
+    crate::ops::clock::every(state, "retirement", |conn| sweep(conn, chrono::Utc::now().date_naive()));
 }
 
 #[cfg(test)]

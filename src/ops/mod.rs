@@ -1,5 +1,6 @@
 //! Health, readiness and metrics; giving memory back.
 
+pub mod clock;
 pub mod memory;
 
 use actix_web::{get, web, HttpResponse};

@@ -151,9 +151,9 @@ pub async fn create_batch(
                 ));
             }
             idempotency::once(conn, idem.as_ref(), &ctx.user_id, |conn| {
-                let errors = model::validate(conn, &batch.items)?;
+                let errors = super::validation::validate(conn, &batch.items)?;
                 if !errors.is_empty() {
-                    return Err(ApiError::validation(model::field_errors(errors, "items")));
+                    return Err(ApiError::validation(super::validation::field_errors(errors, "items")));
                 }
                 ok(&write_all(conn, &ctx, &batch.items, "batch")?)
             })

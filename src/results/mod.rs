@@ -10,6 +10,7 @@ pub mod multipart;
 pub mod notify;
 pub mod publish;
 pub mod upload;
+pub mod validation;
 pub mod visibility;
 pub mod writes;
 

@@ -1,4 +1,4 @@
-//! Results: types, the visibility rule, and the validation and upsert machinery shared by
+//! Results: types and the upsert machinery shared by
 //! single, batch and JUnit writes.
 
 use std::collections::{HashMap, HashSet};
@@ -10,9 +10,9 @@ use utoipa::ToSchema;
 
 use crate::auth::AuthContext;
 use crate::catalogue::nullable;
-use crate::db::schema::{claims, device_sets, results as r, uit_windows, window_scenarios as ws};
+use crate::db::schema::{claims, results as r};
 use crate::db::{new_id, now, DbConn};
-use crate::http::{ApiError, FieldError};
+use crate::http::ApiError;
 
 crate::text_enum!(
     /// A test outcome, from worst to best: fail, blocked, pass_with_observations, pass, not_run.
@@ -147,7 +147,7 @@ fn present<'de, T: Deserialize<'de>, D: serde::Deserializer<'de>>(d: D) -> Resul
 }
 
 impl ResultInput {
-    fn key(&self) -> (String, String, String) {
+    pub(super) fn key(&self) -> (String, String, String) {
         (
             self.uit_window_id.clone(),
             self.device_set_id.clone(),
@@ -203,122 +203,11 @@ pub fn changed_fields(before: &TestResult, after: &TestResult) -> Vec<&'static s
     .collect()
 }
 
-/// A problem with one item of a write: its position, the field and what is wrong.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ItemError {
-    pub index: usize,
-    pub field: String,
-    pub message: String,
-}
-
-/// Item errors as field errors: `items[i].field` (or `field` when `prefix` is empty).
-pub fn field_errors(errors: Vec<ItemError>, prefix: &str) -> Vec<FieldError> {
-    errors
-        .into_iter()
-        .map(|e| FieldError {
-            field: if prefix.is_empty() {
-                e.field
-            } else {
-                format!("{prefix}[{}].{}", e.index, e.field)
-            },
-            message: e.message,
-        })
-        .collect()
-}
-
-/// Checks items against the database with a handful of set-based queries (not one per item);
-/// returns every problem with the item's position.
-pub fn validate(conn: &mut DbConn, items: &[ResultInput]) -> Result<Vec<ItemError>, ApiError> {
-    let window_ids: Vec<String> = unique(items.iter().map(|i| i.uit_window_id.clone()));
-    let set_ids: Vec<String> = unique(items.iter().map(|i| i.device_set_id.clone()));
-    let mask_ids: Vec<String> = unique(items.iter().flat_map(|i| i.defect_mask_ids.clone().unwrap_or_default()));
-    let windows: HashMap<String, Option<NaiveDateTime>> = chunked(&window_ids, |chunk| {
-        uit_windows::table
-            .filter(uit_windows::id.eq_any(chunk))
-            .select((uit_windows::id, uit_windows::cancelled_at))
-            .load::<(String, Option<NaiveDateTime>)>(conn)
-    })?
-    .into_iter()
-    .collect();
-    let scenarios: HashSet<(String, String)> = chunked(&window_ids, |chunk| {
-        ws::table
-            .filter(ws::window_id.eq_any(chunk))
-            .select((ws::window_id, ws::scenario_code))
-            .load(conn)
-    })?
-    .into_iter()
-    .collect();
-    let sets: HashSet<String> = chunked(&set_ids, |chunk| {
-        device_sets::table
-            .filter(device_sets::id.eq_any(chunk))
-            .select(device_sets::id)
-            .load(conn)
-    })?
-    .into_iter()
-    .collect();
-    let masks: HashSet<String> = chunked(&mask_ids, |chunk| crate::defect_masks::model::existing(conn, chunk))?
-        .into_iter()
-        .collect();
-
-    let mut errors = Vec::new();
-    let mut seen = HashSet::new();
-    for (i, item) in items.iter().enumerate() {
-        let mut error = |name: &str, message: &str| {
-            errors.push(ItemError {
-                index: i,
-                field: name.to_string(),
-                message: message.into(),
-            })
-        };
-        match windows.get(&item.uit_window_id) {
-            None => error("uit_window_id", "no such UIT window"),
-            Some(Some(_)) => error("uit_window_id", "the window is cancelled"),
-            Some(None) if !scenarios.contains(&(item.uit_window_id.clone(), item.scenario.clone())) => {
-                error("scenario", "is not one of the window's scenarios")
-            }
-            Some(None) => {}
-        }
-        if !sets.contains(&item.device_set_id) {
-            error("device_set_id", "no such device set");
-        }
-        let item_masks = item.defect_mask_ids.as_deref().unwrap_or_default();
-        for (m, id) in item_masks.iter().enumerate() {
-            if !masks.contains(id) {
-                error(&format!("defect_mask_ids[{m}]"), "no such defect mask");
-            }
-        }
-        if item_masks.len() > 20 {
-            error("defect_mask_ids", "at most 20 defect masks");
-        }
-        if item.notes.as_ref().is_some_and(|n| n.chars().count() > 4000) {
-            error("notes", "must be at most 4000 characters");
-        }
-        if item
-            .external_ref
-            .as_ref()
-            .is_some_and(|e| e.as_ref().is_some_and(|e| e.chars().count() > 200))
-        {
-            error("external_ref", "must be at most 200 characters");
-        }
-        if item
-            .executed_at
-            .flatten()
-            .is_some_and(|t| t.naive_utc() > now() + chrono::Duration::hours(24))
-        {
-            error("executed_at", "must not be in the future");
-        }
-        if !seen.insert(item.key()) {
-            error(
-                "scenario",
-                "the same window, device set and scenario appear twice in this request",
-            );
-        }
-    }
-    Ok(errors)
-}
-
 /// Runs `query` over `ids` in chunks, so very long IN lists stay within database limits.
-fn chunked<T>(ids: &[String], mut query: impl FnMut(&[String]) -> QueryResult<Vec<T>>) -> QueryResult<Vec<T>> {
+pub(super) fn chunked<T>(
+    ids: &[String],
+    mut query: impl FnMut(&[String]) -> QueryResult<Vec<T>>,
+) -> QueryResult<Vec<T>> {
     let mut out = Vec::new();
     for chunk in ids.chunks(500) {
         out.extend(query(chunk)?);

@@ -17,9 +17,9 @@ use crate::http::{ApiError, ErrorCode};
 /// must validate (422 naming each field), and a current result for the same window, device
 /// set, scenario and organisation is 409 `result_exists` with its id.
 pub fn publish(conn: &mut DbConn, ctx: &AuthContext, item: &ResultInput) -> Result<TestResult, ApiError> {
-    let errors = model::validate(conn, std::slice::from_ref(item))?;
+    let errors = super::validation::validate(conn, std::slice::from_ref(item))?;
     if !errors.is_empty() {
-        return Err(ApiError::validation(model::field_errors(errors, "")));
+        return Err(ApiError::validation(super::validation::field_errors(errors, "")));
     }
     let existing: Option<String> = r::table
         .filter(r::window_id.eq(&item.uit_window_id))
@@ -77,12 +77,12 @@ pub fn amend(
         visibility: patch.visibility,
         external_ref: patch.external_ref,
     };
-    let errors = model::validate(conn, std::slice::from_ref(&item))?
+    let errors = super::validation::validate(conn, std::slice::from_ref(&item))?
         .into_iter()
         .filter(|e| e.field != "uit_window_id")
         .collect::<Vec<_>>();
     if !errors.is_empty() {
-        return Err(ApiError::validation(model::field_errors(errors, "")));
+        return Err(ApiError::validation(super::validation::field_errors(errors, "")));
     }
     let written = model::upsert(conn, ctx, std::slice::from_ref(&item))?
         .pop()

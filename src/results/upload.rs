@@ -13,7 +13,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::bulk::{ok, write_all, BatchOutcome};
 use super::junit::{self, Placed, Report};
-use super::model::{self, ResultInput, Visibility};
+use super::model::{ResultInput, Visibility};
 use super::multipart;
 use crate::auth::{Caller, Capability};
 use crate::db::schema::{device_sets, window_scenarios as ws};
@@ -243,7 +243,7 @@ fn items_of(conn: &mut DbConn, q: &JunitQuery, report: &Report) -> Result<Vec<Re
         })
         .collect();
     let mut unknown_sets = HashSet::new();
-    for e in model::validate(conn, &items)? {
+    for e in super::validation::validate(conn, &items)? {
         let group = &groups[e.index];
         let first = group.cases[0];
         let case = &report.cases[first];

@@ -3,8 +3,6 @@
 //! Each event's dedupe key carries the instant it is about, so the sweep can run on every
 //! instance and as often as it likes, and a rescheduled window is announced afresh.
 
-use std::time::Duration as StdDuration;
-
 use actix_web::web;
 use chrono::{Duration, NaiveDateTime, SecondsFormat};
 use diesel::prelude::*;
@@ -103,24 +101,6 @@ pub fn sweep(conn: &mut DbConn, now: NaiveDateTime, closing_soon_hours: i64) -> 
 
 /// Spawns the sweep every `window_clock_interval_seconds` (none when 0).
 pub fn start(state: &web::Data<AppState>) {
-    let interval = state.config.window_clock_interval_seconds;
-    if interval == 0 {
-        return;
-    }
-    let state = state.clone();
-    actix_web::rt::spawn(async move {
-        let mut ticks = tokio::time::interval(StdDuration::from_secs(interval));
-        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            ticks.tick().await;
-            let hours = state.config.window_closing_soon_hours;
-            match state.db.write(move |conn| sweep(conn, now(), hours)).await {
-                Ok(0) => {}
-                Ok(n) => tracing::info!(events = n, "window clock recorded events"),
-                // Another instance may have recorded the same event first (unique dedupe
-                // key); the next tick sees it.
-                Err(e) => tracing::warn!(error = %e, "window clock sweep failed; retrying next tick"),
-            }
-        }
-    });
+    let hours = state.config.window_closing_soon_hours;
+    crate::ops::clock::every(state, "window", move |conn| sweep(conn, now(), hours));
 }

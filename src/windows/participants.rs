@@ -62,16 +62,10 @@ pub fn join(conn: &mut DbConn, window_id: &str, org_id: &str, user_id: &str) -> 
     );
     // ON CONFLICT DO NOTHING makes concurrent joins of one organisation safe; the upsert
     // needs the concrete backend.
-    let inserted = match conn {
-        DbConn::Pg(c) => diesel::insert_into(wp::table)
-            .values(values)
-            .on_conflict_do_nothing()
-            .execute(c)?,
-        DbConn::Sqlite(c) => diesel::insert_into(wp::table)
-            .values(values)
-            .on_conflict_do_nothing()
-            .execute(c)?,
-    };
+    let inserted = crate::on_backend!(conn, c => diesel::insert_into(wp::table)
+        .values(values)
+        .on_conflict_do_nothing()
+        .execute(c)?);
     Ok(inserted == 1)
 }
 

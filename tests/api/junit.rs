@@ -308,7 +308,7 @@ fn a_junit_re_upload_keeps_notes_and_visibility_it_does_not_set() {
 }
 
 #[test]
-fn a_hostile_report_is_refused_in_well_under_a_second() {
+fn a_hostile_report_is_refused_without_quadratic_work() {
     let app = TestApp::spawn();
     let w = world(&app);
     let query = format!("uit_window_id={}&device_set_id={}", w.window, w.sets[0]);
@@ -327,13 +327,15 @@ fn a_hostile_report_is_refused_in_well_under_a_second() {
     let took = started.elapsed();
     let problem = refused.expect_code(400, "invalid_junit");
     assert!(problem["detail"].as_str().unwrap().contains("attributes"), "{problem}");
-    assert!(took < Duration::from_millis(800), "refusing took {took:?}");
+    // The quadratic check this guards against took 22 s; a debug build on a busy two-core
+    // machine takes up to a second, so the bound leaves room for that and nothing more.
+    assert!(took < Duration::from_secs(3), "refusing took {took:?}");
     // As a form too, and the server answers others meanwhile.
     let (content_type, body) = form(&hostile);
     let started = Instant::now();
     upload(&app, &w.a.token, &query, &content_type, body).expect_code(400, "invalid_junit");
     app.get("/healthz", None).expect(200);
-    assert!(started.elapsed() < Duration::from_millis(800));
+    assert!(started.elapsed() < Duration::from_secs(3));
     // Deep, wide and many-element reports hit their bounds with a clear 400 as well.
     let deep = format!("{}{}", "<testsuite>".repeat(40), "</testsuite>".repeat(40));
     let wide = format!("<testsuite>{}</testsuite>", "<property/>".repeat(60_000));
