@@ -5,7 +5,7 @@ use utoipa::IntoParams;
 use super::model::{self, AuditEvent, AuditFilter};
 use super::visibility;
 use crate::auth::Caller;
-use crate::http::pagination::{page_response, Page, PageRequest};
+use crate::http::pagination::{paged, Page};
 use crate::http::responses::Forbidden;
 use crate::http::ApiError;
 use crate::AppState;
@@ -51,11 +51,13 @@ pub async fn list_audit_events(
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     let q = query.into_inner();
-    let page = PageRequest::new(q.limit, q.cursor.as_deref())?;
-    let (after, fetch) = (page.after.clone(), page.fetch());
-    let events = state
-        .db
-        .read_as(caller, move |conn, ctx| {
+    paged(
+        &state.db,
+        caller,
+        &req,
+        q.limit,
+        q.cursor.as_deref(),
+        move |conn, ctx, after, fetch| {
             let scope_org = if ctx.is_operator_admin() {
                 None
             } else if ctx.can_administer(&ctx.org_id) {
@@ -74,7 +76,8 @@ pub async fn list_audit_events(
             let mut events: Vec<AuditEvent> = rows.into_iter().map(AuditEvent::from).collect();
             visibility::redact(conn, &ctx, &mut events)?;
             Ok(events)
-        })
-        .await?;
-    Ok(page_response(&req, &page.finish(events, |e| &e.id)))
+        },
+        |e| &e.id,
+    )
+    .await
 }

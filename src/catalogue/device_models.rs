@@ -10,7 +10,7 @@ use crate::db::{new_id, now, DbConn};
 use crate::http::etag::{tagged, IfMatch};
 use crate::http::idempotency::{self, IdempotencyKey};
 use crate::http::json::Json;
-use crate::http::pagination::{page_response, Page, PageRequest};
+use crate::http::pagination::{paged, Page};
 use crate::http::responses::*;
 use crate::http::validate::Validator;
 use crate::http::ApiError;
@@ -51,22 +51,19 @@ pub async fn list_device_models(
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     let q = query.into_inner();
-    let page = PageRequest::new(q.limit, q.cursor.as_deref())?;
-    let (after, fetch) = (page.after.clone(), page.fetch());
-    let rows = state
-        .db
-        .read_as(caller, move |conn, _ctx| {
-            Ok(model::list_models(
-                conn,
-                q.device_type,
-                q.manufacturer_org_id,
-                after,
-                fetch,
-            )?)
-        })
-        .await?;
-    let items: Vec<DeviceModel> = rows.into_iter().map(DeviceModel::from).collect();
-    Ok(page_response(&req, &page.finish(items, |m| &m.id)))
+    paged(
+        &state.db,
+        caller,
+        &req,
+        q.limit,
+        q.cursor.as_deref(),
+        move |conn, _ctx, after, fetch| {
+            let rows = model::list_models(conn, q.device_type, q.manufacturer_org_id, after, fetch)?;
+            Ok(rows.into_iter().map(DeviceModel::from).collect())
+        },
+        |m| &m.id,
+    )
+    .await
 }
 
 #[derive(Debug, Deserialize, Serialize, ToSchema)]

@@ -12,7 +12,7 @@ use crate::events::{self, NewEvent, Topic};
 use crate::http::etag::{tagged, IfMatch};
 use crate::http::idempotency::{self, IdempotencyKey};
 use crate::http::json::Json;
-use crate::http::pagination::{page_response, Page, PageRequest};
+use crate::http::pagination::{paged, Page};
 use crate::http::responses::*;
 use crate::http::validate::Validator;
 use crate::http::ApiError;
@@ -55,17 +55,20 @@ pub async fn list_firmware(
 ) -> Result<HttpResponse, ApiError> {
     let model_id = path.into_inner();
     let q = query.into_inner();
-    let page = PageRequest::new(q.limit, q.cursor.as_deref())?;
-    let (after, fetch) = (page.after.clone(), page.fetch());
-    let items = state
-        .db
-        .read_as(caller, move |conn, _ctx| {
+    paged(
+        &state.db,
+        caller,
+        &req,
+        q.limit,
+        q.cursor.as_deref(),
+        move |conn, _ctx, after, fetch| {
             let product = model::find_model(conn, &model_id)?.ok_or_else(ApiError::not_found)?;
             let rows = model::list_firmware(conn, &model_id, q.status, after, fetch)?;
             Ok(model::firmware_views(conn, rows, &product)?)
-        })
-        .await?;
-    Ok(page_response(&req, &page.finish(items, |f| &f.id)))
+        },
+        |f| &f.id,
+    )
+    .await
 }
 
 #[derive(Debug, Deserialize, Serialize, ToSchema)]

@@ -11,7 +11,7 @@ use crate::db::schema::{claims, device_sets};
 use crate::db::{new_id, now, DbConn};
 use crate::device_sets::composition::Embed;
 use crate::http::json::Json;
-use crate::http::pagination::{page_response, Page, PageRequest};
+use crate::http::pagination::{paged, Page};
 use crate::http::responses::*;
 use crate::http::ApiError;
 use crate::http::ErrorCode;
@@ -210,11 +210,13 @@ pub async fn list_claims(
 ) -> Result<HttpResponse, ApiError> {
     let window_id = path.into_inner();
     let q = query.into_inner();
-    let page = PageRequest::new(q.limit, q.cursor.as_deref())?;
-    let (after, fetch) = (page.after.clone(), page.fetch());
-    let items = state
-        .db
-        .read_as(caller, move |conn, _ctx| {
+    paged(
+        &state.db,
+        caller,
+        &req,
+        q.limit,
+        q.cursor.as_deref(),
+        move |conn, _ctx, after, fetch| {
             windows::model::find(conn, &window_id)?.ok_or_else(ApiError::not_found)?;
             let filter = ClaimFilter {
                 window_id: Some(&window_id),
@@ -226,9 +228,10 @@ pub async fn list_claims(
                 model::embed_device_sets(conn, &mut items)?;
             }
             Ok(items)
-        })
-        .await?;
-    Ok(page_response(&req, &page.finish(items, |c| &c.id)))
+        },
+        |c| &c.id,
+    )
+    .await
 }
 
 #[derive(Debug, Deserialize, IntoParams)]

@@ -12,7 +12,7 @@ use crate::db::{new_id, now, DbConn};
 use crate::http::etag::{tagged, IfMatch};
 use crate::http::idempotency::{self, IdempotencyKey};
 use crate::http::json::Json;
-use crate::http::pagination::{page_response, Page, PageRequest};
+use crate::http::pagination::{paged, Page};
 use crate::http::responses::*;
 use crate::http::validate::Validator;
 use crate::http::ApiError;
@@ -85,22 +85,25 @@ pub async fn list_library_contacts(
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     let q = query.into_inner();
-    let page = PageRequest::new(q.limit, q.cursor.as_deref())?;
-    let (after, fetch) = (page.after.clone(), page.fetch());
     let filter = ContactFilter {
         manufacturer_org_id: q.manufacturer_org_id,
         device_model_id: q.device_model_id,
         stale: q.stale,
     };
     let today = model::today();
-    let rows = state
-        .db
-        .read_as(caller, move |conn, _ctx| {
-            Ok(model::list(conn, filter, today, after, fetch)?)
-        })
-        .await?;
-    let items: Vec<LibraryContact> = rows.into_iter().map(|r| LibraryContact::new(r, today)).collect();
-    Ok(page_response(&req, &page.finish(items, |c| &c.id)))
+    paged(
+        &state.db,
+        caller,
+        &req,
+        q.limit,
+        q.cursor.as_deref(),
+        move |conn, _ctx, after, fetch| {
+            let rows = model::list(conn, filter, today, after, fetch)?;
+            Ok(rows.into_iter().map(|r| LibraryContact::new(r, today)).collect())
+        },
+        |c| &c.id,
+    )
+    .await
 }
 
 #[derive(Debug, Deserialize, Serialize, ToSchema)]

@@ -11,7 +11,7 @@ use crate::audit::{self, Actor, Change};
 use crate::auth::{AuthContext, Caller, Capability};
 use crate::db::schema::{defect_mask_adoptions as dma, organisations};
 use crate::db::{now, DbConn};
-use crate::http::pagination::{page_response, Page, PageRequest};
+use crate::http::pagination::{paged, Page};
 use crate::http::responses::*;
 use crate::http::ApiError;
 use crate::AppState;
@@ -146,32 +146,44 @@ pub async fn list_adoptions(
 ) -> Result<HttpResponse, ApiError> {
     let id = path.into_inner();
     let q = query.into_inner();
-    let page = PageRequest::new(q.limit, q.cursor.as_deref())?;
-    let (after, fetch) = (page.after.clone(), page.fetch());
-    let items = state
-        .db
-        .read_as(caller, move |conn, _ctx| {
-            model::find(conn, &id)?.ok_or_else(ApiError::not_found)?;
-            let mut query = dma::table
-                .inner_join(organisations::table.on(organisations::id.eq(dma::org_id)))
-                .filter(dma::defect_mask_id.eq(&id))
-                .select((dma::defect_mask_id, dma::org_id, organisations::name, dma::adopted_at))
-                .into_boxed();
-            if let Some(after) = after {
-                query = query.filter(dma::org_id.gt(after));
-            }
-            let rows: Vec<(String, String, String, chrono::NaiveDateTime)> =
-                query.order(dma::org_id.asc()).limit(fetch).load(conn)?;
-            Ok(rows
-                .into_iter()
-                .map(|(m, org, name, at)| Adoption {
-                    defect_mask_id: m,
-                    org_id: org,
-                    org_name: name,
-                    adopted_at: at.and_utc(),
-                })
-                .collect::<Vec<_>>())
+    paged(
+        &state.db,
+        caller,
+        &req,
+        q.limit,
+        q.cursor.as_deref(),
+        move |conn, _ctx, after, fetch| adoptions_of(conn, &id, after, fetch),
+        |a| &a.org_id,
+    )
+    .await
+}
+
+/// Up to `fetch` adoptions of mask `mask_id` by organisation id after `after`; 404 when the
+/// mask does not exist.
+pub fn adoptions_of(
+    conn: &mut DbConn,
+    mask_id: &str,
+    after: Option<String>,
+    fetch: i64,
+) -> Result<Vec<Adoption>, ApiError> {
+    model::find(conn, mask_id)?.ok_or_else(ApiError::not_found)?;
+    let mut query = dma::table
+        .inner_join(organisations::table.on(organisations::id.eq(dma::org_id)))
+        .filter(dma::defect_mask_id.eq(mask_id))
+        .select((dma::defect_mask_id, dma::org_id, organisations::name, dma::adopted_at))
+        .into_boxed();
+    if let Some(after) = after {
+        query = query.filter(dma::org_id.gt(after));
+    }
+    let rows: Vec<(String, String, String, chrono::NaiveDateTime)> =
+        query.order(dma::org_id.asc()).limit(fetch).load(conn)?;
+    Ok(rows
+        .into_iter()
+        .map(|(m, org, name, at)| Adoption {
+            defect_mask_id: m,
+            org_id: org,
+            org_name: name,
+            adopted_at: at.and_utc(),
         })
-        .await?;
-    Ok(page_response(&req, &page.finish(items, |a| &a.org_id)))
+        .collect::<Vec<_>>())
 }

@@ -14,7 +14,7 @@ use crate::events::{self, NewEvent, Topic};
 use crate::http::etag::{tagged, IfMatch};
 use crate::http::idempotency::{self, IdempotencyKey};
 use crate::http::json::Json;
-use crate::http::pagination::{page_response, Page, PageRequest};
+use crate::http::pagination::{paged, Page};
 use crate::http::responses::*;
 use crate::http::validate::Validator;
 use crate::http::ApiError;
@@ -57,21 +57,24 @@ pub async fn list_defect_masks(
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     let q = query.into_inner();
-    let page = PageRequest::new(q.limit, q.cursor.as_deref())?;
-    let (after, fetch) = (page.after.clone(), page.fetch());
     let filter = MaskFilter {
         device_model_id: q.device_model_id,
         firmware_id: q.firmware_id,
         status: q.status,
     };
-    let items = state
-        .db
-        .read_as(caller, move |conn, _ctx| {
+    paged(
+        &state.db,
+        caller,
+        &req,
+        q.limit,
+        q.cursor.as_deref(),
+        move |conn, _ctx, after, fetch| {
             let rows = model::list(conn, filter, after, fetch)?;
             Ok(model::views(conn, rows)?)
-        })
-        .await?;
-    Ok(page_response(&req, &page.finish(items, |m| &m.id)))
+        },
+        |m| &m.id,
+    )
+    .await
 }
 
 #[derive(Debug, Deserialize, Serialize, ToSchema)]

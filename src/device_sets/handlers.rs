@@ -9,7 +9,7 @@ use crate::db::{new_id, now, DbConn};
 use crate::http::etag::{tagged, IfMatch};
 use crate::http::idempotency::{self, IdempotencyKey};
 use crate::http::json::Json;
-use crate::http::pagination::{page_response, Page, PageRequest};
+use crate::http::pagination::{paged, Page};
 use crate::http::responses::*;
 use crate::http::validate::Validator;
 use crate::http::ApiError;
@@ -53,21 +53,24 @@ pub async fn list_device_sets(
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     let q = query.into_inner();
-    let page = PageRequest::new(q.limit, q.cursor.as_deref())?;
-    let (after, fetch) = (page.after.clone(), page.fetch());
     let filter = SetFilter {
         firmware_id: q.firmware_id,
         device_model_id: q.device_model_id,
         min_prevalence: q.min_prevalence,
     };
-    let items = state
-        .db
-        .read_as(caller, move |conn, _ctx| {
+    paged(
+        &state.db,
+        caller,
+        &req,
+        q.limit,
+        q.cursor.as_deref(),
+        move |conn, _ctx, after, fetch| {
             let rows = model::list(conn, filter, after, fetch)?;
             Ok(model::with_members(conn, rows)?)
-        })
-        .await?;
-    Ok(page_response(&req, &page.finish(items, |s| &s.id)))
+        },
+        |s| &s.id,
+    )
+    .await
 }
 
 #[derive(Debug, Deserialize, Serialize, ToSchema)]

@@ -10,7 +10,7 @@ use utoipa::{IntoParams, ToSchema};
 use crate::auth::Caller;
 use crate::db::schema::change_events as ce;
 use crate::db::{new_id, now, DbConn};
-use crate::http::pagination::{page_response, Page, PageRequest};
+use crate::http::pagination::{paged, Page};
 use crate::http::responses::Forbidden;
 use crate::http::ApiError;
 use crate::AppState;
@@ -259,11 +259,13 @@ pub async fn list_change_events(
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     let q = query.into_inner();
-    let page = PageRequest::new(q.limit, q.cursor.as_deref())?;
-    let (after, fetch) = (page.after.clone(), page.fetch());
-    let rows: Vec<EventRow> = state
-        .db
-        .read_as(caller, move |conn, ctx| {
+    paged(
+        &state.db,
+        caller,
+        &req,
+        q.limit,
+        q.cursor.as_deref(),
+        move |conn, ctx, after, fetch| {
             if !ctx.is_operator() {
                 return Err(ApiError::forbidden("Change events are for the operator organisation."));
             }
@@ -280,11 +282,12 @@ pub async fn list_change_events(
             if let Some(after) = after {
                 query = query.filter(ce::id.gt(after));
             }
-            Ok(query.order(ce::id.asc()).limit(fetch).load(conn)?)
-        })
-        .await?;
-    let items: Vec<ChangeEvent> = rows.into_iter().map(ChangeEvent::from).collect();
-    Ok(page_response(&req, &page.finish(items, |e| &e.id)))
+            let rows: Vec<EventRow> = query.order(ce::id.asc()).limit(fetch).load(conn)?;
+            Ok(rows.into_iter().map(ChangeEvent::from).collect())
+        },
+        |e| &e.id,
+    )
+    .await
 }
 
 /// Formats an instant the way emails and summaries show it.

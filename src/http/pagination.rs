@@ -12,6 +12,8 @@ use utoipa::ToSchema;
 
 use super::error::ApiError;
 use super::error::ErrorCode;
+use crate::auth::{AuthContext, Caller};
+use crate::db::{Db, DbConn};
 
 pub const DEFAULT_LIMIT: i64 = 50;
 pub const MAX_LIMIT: i64 = 500;
@@ -99,4 +101,30 @@ pub fn page_response<T: Serialize>(req: &HttpRequest, page: &Page<T>) -> HttpRes
         resp.insert_header((header::LINK, format!("<{}?{}>; rel=\"next\"", req.path(), query)));
     }
     resp.json(page)
+}
+
+/// A cursor-paged list's whole round: validates `limit` and `cursor` (a 400 before any
+/// database work), then, in the caller's one read hop, `load`s up to `fetch` rows after the
+/// cursor's key (`after`) in key order, and answers with the page cut by `key` (the value the
+/// list is ordered by, usually the id) and its `Link` header. `key` comes after `load` because
+/// a closure's argument type is inferred in argument order: `load` names the item type first.
+pub async fn paged<T, F>(
+    db: &Db,
+    caller: Caller,
+    req: &HttpRequest,
+    limit: Option<i64>,
+    cursor: Option<&str>,
+    load: F,
+    key: fn(&T) -> &str,
+) -> Result<HttpResponse, ApiError>
+where
+    T: Serialize + Send + 'static,
+    F: FnOnce(&mut DbConn, AuthContext, Option<String>, i64) -> Result<Vec<T>, ApiError> + Send + 'static,
+{
+    let page = PageRequest::new(limit, cursor)?;
+    let (after, fetch) = (page.after.clone(), page.fetch());
+    let rows = db
+        .read_as(caller, move |conn, ctx| load(conn, ctx, after, fetch))
+        .await?;
+    Ok(page_response(req, &page.finish(rows, key)))
 }

@@ -13,7 +13,7 @@ use crate::auth::{AuthContext, Caller};
 use crate::db::schema::api_tokens as t;
 use crate::db::{new_id, now, DbConn};
 use crate::http::json::Json;
-use crate::http::pagination::{page_response, Page, PageRequest};
+use crate::http::pagination::{paged, Page};
 use crate::http::responses::*;
 use crate::http::validate::Validator;
 use crate::http::ApiError;
@@ -103,11 +103,13 @@ pub async fn list_api_tokens(
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     let q = query.into_inner();
-    let page = PageRequest::new(q.limit, q.cursor.as_deref())?;
-    let (after, fetch) = (page.after.clone(), page.fetch());
-    let rows: Vec<TokenRow> = state
-        .db
-        .read_as(caller, move |conn, ctx| {
+    paged(
+        &state.db,
+        caller,
+        &req,
+        q.limit,
+        q.cursor.as_deref(),
+        move |conn, ctx, after, fetch| {
             let mut query = t::table
                 .filter(t::user_id.eq(&ctx.user_id).and(t::revoked_at.is_null()))
                 .select(TokenRow::as_select())
@@ -115,11 +117,12 @@ pub async fn list_api_tokens(
             if let Some(after) = after {
                 query = query.filter(t::id.gt(after));
             }
-            Ok(query.order(t::id.asc()).limit(fetch).load(conn)?)
-        })
-        .await?;
-    let items: Vec<ApiToken> = rows.into_iter().map(ApiToken::from).collect();
-    Ok(page_response(&req, &page.finish(items, |t| &t.id)))
+            let rows: Vec<TokenRow> = query.order(t::id.asc()).limit(fetch).load(conn)?;
+            Ok(rows.into_iter().map(ApiToken::from).collect())
+        },
+        |t| &t.id,
+    )
+    .await
 }
 
 #[derive(Debug, Deserialize, ToSchema)]

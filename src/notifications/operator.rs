@@ -13,7 +13,7 @@ use crate::audit::{self, Actor, Change};
 use crate::auth::{AuthContext, Caller, Capability};
 use crate::db::schema::{change_events as ce, notification_deliveries as nd, notifications as n};
 use crate::db::{now, DbConn};
-use crate::http::pagination::{page_response, Page, PageRequest};
+use crate::http::pagination::{paged, Page};
 use crate::http::responses::*;
 use crate::http::ApiError;
 use crate::http::ErrorCode;
@@ -180,11 +180,13 @@ pub async fn list_notifications(
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     let q = query.into_inner();
-    let page = PageRequest::new(q.limit, q.cursor.as_deref())?;
-    let (after, fetch) = (page.after.clone(), page.fetch());
-    let items = state
-        .db
-        .read_as(caller, move |conn, ctx| {
+    paged(
+        &state.db,
+        caller,
+        &req,
+        q.limit,
+        q.cursor.as_deref(),
+        move |conn, ctx, after, fetch| {
             if !ctx.is_operator() {
                 return Err(ApiError::forbidden(
                     "The notification outbox is for the operator organisation.",
@@ -205,9 +207,10 @@ pub async fn list_notifications(
             }
             let rows = query.order(n::id.asc()).limit(fetch).load(conn)?;
             Ok(views(conn, rows)?)
-        })
-        .await?;
-    Ok(page_response(&req, &page.finish(items, |n| &n.id)))
+        },
+        |n| &n.id,
+    )
+    .await
 }
 
 /// Retry a dead notification

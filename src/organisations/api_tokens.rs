@@ -12,7 +12,7 @@ use crate::audit::{self, Actor, Change};
 use crate::auth::{AuthContext, Caller};
 use crate::db::schema::{api_tokens as t, users};
 use crate::db::{now, DbConn};
-use crate::http::pagination::{page_response, Page, PageRequest};
+use crate::http::pagination::{paged, Page};
 use crate::http::responses::*;
 use crate::http::ApiError;
 use crate::AppState;
@@ -98,15 +98,16 @@ pub async fn list_member_api_tokens(
 ) -> Result<HttpResponse, ApiError> {
     let org_id = path.into_inner();
     let q = query.into_inner();
-    let page = PageRequest::new(q.limit, q.cursor.as_deref())?;
-    let (after, fetch) = (page.after.clone(), page.fetch());
-    let items = state
-        .db
-        .read_as(caller, move |conn, ctx| {
-            list(conn, &ctx, &org_id, q.user_id, after, fetch)
-        })
-        .await?;
-    Ok(page_response(&req, &page.finish(items, |t| &t.id)))
+    paged(
+        &state.db,
+        caller,
+        &req,
+        q.limit,
+        q.cursor.as_deref(),
+        move |conn, ctx, after, fetch| list(conn, &ctx, &org_id, q.user_id, after, fetch),
+        |t| &t.id,
+    )
+    .await
 }
 
 /// A page of the organisation's members' tokens not revoked (expired ones included), by id,

@@ -9,7 +9,7 @@ use crate::db::DbConn;
 use crate::http::etag::{tagged, IfMatch};
 use crate::http::idempotency::{self, IdempotencyKey};
 use crate::http::json::Json;
-use crate::http::pagination::{page_response, Page, PageRequest};
+use crate::http::pagination::{paged, Page};
 use crate::http::responses::*;
 use crate::http::validate::Validator;
 use crate::http::ApiError;
@@ -50,16 +50,19 @@ pub async fn list_organisations(
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     let q = query.into_inner();
-    let page = PageRequest::new(q.limit, q.cursor.as_deref())?;
-    let (after, fetch) = (page.after.clone(), page.fetch());
-    let rows = state
-        .db
-        .read_as(caller, move |conn, _ctx| {
-            Ok(model::list_orgs(conn, q.kind, after, fetch)?)
-        })
-        .await?;
-    let items: Vec<Organisation> = rows.into_iter().map(Organisation::from).collect();
-    Ok(page_response(&req, &page.finish(items, |o| &o.id)))
+    paged(
+        &state.db,
+        caller,
+        &req,
+        q.limit,
+        q.cursor.as_deref(),
+        move |conn, _ctx, after, fetch| {
+            let rows = model::list_orgs(conn, q.kind, after, fetch)?;
+            Ok(rows.into_iter().map(Organisation::from).collect())
+        },
+        |o| &o.id,
+    )
+    .await
 }
 
 #[derive(Debug, Deserialize, Serialize, ToSchema)]

@@ -11,7 +11,7 @@ use crate::auth::{AuthContext, Caller, Role};
 use crate::db::DbConn;
 use crate::http::idempotency::{self, IdempotencyKey};
 use crate::http::json::Json;
-use crate::http::pagination::{page_response, Page, PageRequest};
+use crate::http::pagination::{paged, Page};
 use crate::http::ratelimit::{Bucket, Spend};
 use crate::http::responses::*;
 use crate::http::validate::{normalise_email, Validator};
@@ -174,16 +174,19 @@ pub async fn list_invitations(
 ) -> Result<HttpResponse, ApiError> {
     let org_id = path.into_inner();
     let q = query.into_inner();
-    let page = PageRequest::new(q.limit, q.cursor.as_deref())?;
-    let (after, fetch) = (page.after.clone(), page.fetch());
-    let items = state
-        .db
-        .read_as(caller, move |conn, ctx| {
+    paged(
+        &state.db,
+        caller,
+        &req,
+        q.limit,
+        q.cursor.as_deref(),
+        move |conn, ctx, after, fetch| {
             authorise_admin(conn, &ctx, &org_id)?;
             Ok(model::list_pending_invitations(conn, &org_id, after, fetch)?)
-        })
-        .await?;
-    Ok(page_response(&req, &page.finish(items, |i| &i.id)))
+        },
+        |i| &i.id,
+    )
+    .await
 }
 
 /// Revoke a pending invitation

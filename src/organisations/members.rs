@@ -8,7 +8,7 @@ use crate::auth::{AuthContext, Caller, Role};
 use crate::db::DbConn;
 use crate::http::etag::{tagged, IfMatch};
 use crate::http::json::Json;
-use crate::http::pagination::{page_response, Page, PageRequest};
+use crate::http::pagination::{paged, Page};
 use crate::http::responses::*;
 use crate::http::ApiError;
 use crate::http::ErrorCode;
@@ -73,17 +73,20 @@ pub async fn list_members(
 ) -> Result<HttpResponse, ApiError> {
     let org_id = path.into_inner();
     let q = query.into_inner();
-    let page = PageRequest::new(q.limit, q.cursor.as_deref())?;
-    let (after, fetch) = (page.after.clone(), page.fetch());
-    let rows = state
-        .db
-        .read_as(caller, move |conn, ctx| {
+    paged(
+        &state.db,
+        caller,
+        &req,
+        q.limit,
+        q.cursor.as_deref(),
+        move |conn, ctx, after, fetch| {
             authorise_reader(conn, &ctx, &org_id)?;
-            Ok(model::list_members(conn, &org_id, after, fetch)?)
-        })
-        .await?;
-    let items: Vec<User> = rows.into_iter().map(User::from).collect();
-    Ok(page_response(&req, &page.finish(items, |u| &u.id)))
+            let rows = model::list_members(conn, &org_id, after, fetch)?;
+            Ok(rows.into_iter().map(User::from).collect())
+        },
+        |u| &u.id,
+    )
+    .await
 }
 
 /// Get one member

@@ -12,7 +12,7 @@ use crate::events::{self, NewEvent, Topic};
 use crate::http::etag::{tagged, IfMatch};
 use crate::http::idempotency::{self, IdempotencyKey};
 use crate::http::json::Json;
-use crate::http::pagination::{page_response, Page, PageRequest};
+use crate::http::pagination::{paged, Page};
 use crate::http::responses::*;
 use crate::http::validate::Validator;
 use crate::http::ApiError;
@@ -82,11 +82,13 @@ pub async fn list_releases(
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     let q = query.into_inner();
-    let page = PageRequest::new(q.limit, q.cursor.as_deref())?;
-    let (after, fetch) = (page.after.clone(), page.fetch());
-    let items = state
-        .db
-        .read_as(caller, move |conn, _ctx| {
+    paged(
+        &state.db,
+        caller,
+        &req,
+        q.limit,
+        q.cursor.as_deref(),
+        move |conn, _ctx, after, fetch| {
             let rows = model::list(conn, q.kind, q.stage, after, fetch)?;
             let ids: Vec<String> = rows.iter().map(|r| r.id.clone()).collect();
             let mut firmware = model::firmware_of(conn, &ids)?;
@@ -99,9 +101,10 @@ pub async fn list_releases(
                     Release::new(r, f, track)
                 })
                 .collect::<Vec<_>>())
-        })
-        .await?;
-    Ok(page_response(&req, &page.finish(items, |r| &r.id)))
+        },
+        |r| &r.id,
+    )
+    .await
 }
 
 #[derive(Debug, Deserialize, Serialize, ToSchema)]

@@ -13,7 +13,7 @@ use crate::db::{now, DbConn};
 use crate::events::{self, show, NewEvent, Topic};
 use crate::http::etag::{tagged, IfMatch};
 use crate::http::json::Json;
-use crate::http::pagination::{page_response, Page, PageRequest};
+use crate::http::pagination::{paged, Page};
 use crate::http::responses::*;
 use crate::http::validate::Validator;
 use crate::http::ApiError;
@@ -355,11 +355,13 @@ pub async fn list_stages(
 ) -> Result<HttpResponse, ApiError> {
     let id = path.into_inner();
     let q = query.into_inner();
-    let page = PageRequest::new(q.limit, q.cursor.as_deref())?;
-    let (after, fetch) = (page.after.clone(), page.fetch());
-    let items = state
-        .db
-        .read_as(caller, move |conn, _ctx| {
+    paged(
+        &state.db,
+        caller,
+        &req,
+        q.limit,
+        q.cursor.as_deref(),
+        move |conn, _ctx, after, fetch| {
             model::find(conn, &id)?.ok_or_else(ApiError::not_found)?;
             let now = now();
             let track = model::tracks(conn, std::slice::from_ref(&id), now)?
@@ -370,7 +372,8 @@ pub async fn list_stages(
                 .into_iter()
                 .map(|r| StageChange::new(r, &track, now))
                 .collect::<Result<Vec<_>, _>>()?)
-        })
-        .await?;
-    Ok(page_response(&req, &page.finish(items, |c| &c.id)))
+        },
+        |c| &c.id,
+    )
+    .await
 }

@@ -23,7 +23,7 @@ use crate::db::schema::{organisations, result_comments as rc, users};
 use crate::db::{new_id, now, DbConn};
 use crate::http::idempotency::{self, IdempotencyKey};
 use crate::http::json::Json;
-use crate::http::pagination::{page_response, Page, PageRequest};
+use crate::http::pagination::{paged, Page};
 use crate::http::responses::*;
 use crate::http::validate::Validator;
 use crate::http::ApiError;
@@ -219,13 +219,16 @@ pub async fn list_comments(
 ) -> Result<HttpResponse, ApiError> {
     let id = path.into_inner();
     let q = query.into_inner();
-    let page = PageRequest::new(q.limit, q.cursor.as_deref())?;
-    let (after, fetch) = (page.after.clone(), page.fetch());
-    let items = state
-        .db
-        .read_as(caller, move |conn, ctx| read(conn, &ctx, &id, after, fetch))
-        .await?;
-    Ok(page_response(&req, &page.finish(items, |c| &c.id)))
+    paged(
+        &state.db,
+        caller,
+        &req,
+        q.limit,
+        q.cursor.as_deref(),
+        move |conn, ctx, after, fetch| read(conn, &ctx, &id, after, fetch),
+        |c| &c.id,
+    )
+    .await
 }
 
 #[derive(Debug, Deserialize, Serialize, ToSchema)]

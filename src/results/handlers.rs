@@ -14,7 +14,7 @@ use crate::device_sets::composition::Embed;
 use crate::http::etag::{tagged, IfMatch};
 use crate::http::idempotency::{self, IdempotencyKey};
 use crate::http::json::Json;
-use crate::http::pagination::{page_response, Page, PageRequest};
+use crate::http::pagination::{page_response, paged, Page, PageRequest};
 use crate::http::responses::*;
 use crate::http::ApiError;
 use crate::AppState;
@@ -105,13 +105,17 @@ pub async fn list_results(
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     let q = query.into_inner();
-    let page = PageRequest::new(q.limit, q.cursor.as_deref())?;
-    let (after, fetch) = (page.after.clone(), page.fetch());
-    let items: Vec<TestResult> = state
-        .db
-        .read_as(caller, move |conn, ctx| list(conn, &ctx, q, after, fetch))
-        .await?;
-    Ok(page_response(&req, &page.finish(items, |r| &r.id)))
+    let cursor = q.cursor.clone();
+    paged(
+        &state.db,
+        caller,
+        &req,
+        q.limit,
+        cursor.as_deref(),
+        move |conn, ctx, after, fetch| list(conn, &ctx, q, after, fetch),
+        |r| &r.id,
+    )
+    .await
 }
 
 /// The results `ctx` may read matching `q` (its paging fields aside), by id after `after`, at

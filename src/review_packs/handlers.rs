@@ -14,7 +14,7 @@ use crate::db::Db;
 use crate::http::accept;
 use crate::http::idempotency::{self, IdempotencyKey};
 use crate::http::json::Json;
-use crate::http::pagination::{page_response, Page, PageRequest};
+use crate::http::pagination::{paged, Page};
 use crate::http::responses::*;
 use crate::http::ApiError;
 use crate::AppState;
@@ -115,19 +115,22 @@ pub async fn list_packs(
 ) -> Result<HttpResponse, ApiError> {
     let window_id = path.into_inner();
     let q = query.into_inner();
-    let page = PageRequest::new(q.limit, q.cursor.as_deref())?;
-    let (after, fetch) = (page.after.clone(), page.fetch());
-    let items = state
-        .db
-        .read_as(caller, move |conn, _ctx| {
+    paged(
+        &state.db,
+        caller,
+        &req,
+        q.limit,
+        q.cursor.as_deref(),
+        move |conn, _ctx, after, fetch| {
             crate::windows::model::find(conn, &window_id)?.ok_or_else(ApiError::not_found)?;
             model::of_window(conn, &window_id, after, fetch)?
                 .into_iter()
                 .map(|row| row.api(conn))
                 .collect::<Result<Vec<ReviewPack>, ApiError>>()
-        })
-        .await?;
-    Ok(page_response(&req, &page.finish(items, |p| &p.id)))
+        },
+        |p| &p.id,
+    )
+    .await
 }
 
 /// The stored parts of a pack, read a part per blocking hop as the client takes them, so a
@@ -352,11 +355,13 @@ pub async fn list_reviews(
 ) -> Result<HttpResponse, ApiError> {
     let id = path.into_inner();
     let q = query.into_inner();
-    let page = PageRequest::new(q.limit, q.cursor.as_deref())?;
-    let (after, fetch) = (page.after.clone(), page.fetch());
-    let items = state
-        .db
-        .read_as(caller, move |conn, _ctx| {
+    paged(
+        &state.db,
+        caller,
+        &req,
+        q.limit,
+        q.cursor.as_deref(),
+        move |conn, _ctx, after, fetch| {
             model::find(conn, &id)?.ok_or_else(ApiError::not_found)?;
             let all = model::reviews(conn, &id, false)?;
             Ok(all
@@ -364,7 +369,8 @@ pub async fn list_reviews(
                 .filter(|r| after.as_ref().is_none_or(|a| r.id > *a))
                 .take(fetch as usize)
                 .collect::<Vec<Review>>())
-        })
-        .await?;
-    Ok(page_response(&req, &page.finish(items, |r| &r.id)))
+        },
+        |r| &r.id,
+    )
+    .await
 }

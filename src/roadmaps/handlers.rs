@@ -14,7 +14,7 @@ use crate::db::{new_id, now, DbConn};
 use crate::http::etag::{tagged, IfMatch};
 use crate::http::idempotency::{self, IdempotencyKey};
 use crate::http::json::Json;
-use crate::http::pagination::{page_response, Page, PageRequest};
+use crate::http::pagination::{paged, Page};
 use crate::http::responses::*;
 use crate::http::validate::Validator;
 use crate::http::ApiError;
@@ -98,8 +98,6 @@ pub async fn list_roadmap_items(
 ) -> Result<HttpResponse, ApiError> {
     let q = query.into_inner();
     check_range(q.from, q.to)?;
-    let page = PageRequest::new(q.limit, q.cursor.as_deref())?;
-    let (after, fetch) = (page.after.clone(), page.fetch());
     let filter = ItemFilter {
         device_model_id: q.device_model_id,
         owner_org_id: q.manufacturer_org_id,
@@ -107,18 +105,23 @@ pub async fn list_roadmap_items(
         to: q.to,
         status: q.status,
     };
-    let rows = state
-        .db
-        .read_as(caller, move |conn, ctx| {
+    paged(
+        &state.db,
+        caller,
+        &req,
+        q.limit,
+        q.cursor.as_deref(),
+        move |conn, ctx, after, fetch| {
             let viewer = Viewer::of(conn, &ctx)?;
-            Ok(model::select(conn, &viewer, filter, Order::ById { after }, fetch)?)
-        })
-        .await?;
-    let items: Vec<RoadmapItem> = rows
-        .into_iter()
-        .map(|(row, product)| RoadmapItem::new(row, product.device_type()))
-        .collect();
-    Ok(page_response(&req, &page.finish(items, |i| &i.id)))
+            let rows = model::select(conn, &viewer, filter, Order::ById { after }, fetch)?;
+            Ok(rows
+                .into_iter()
+                .map(|(row, product)| RoadmapItem::new(row, product.device_type()))
+                .collect())
+        },
+        |i| &i.id,
+    )
+    .await
 }
 
 #[derive(Debug, Deserialize, Serialize, ToSchema)]

@@ -10,7 +10,7 @@ use super::model::{self, ItemFilter, Order, RoadmapItem, RoadmapItemChange, View
 use crate::auth::{AuthContext, Caller};
 use crate::catalogue::model::DeviceType;
 use crate::db::DbConn;
-use crate::http::pagination::{page_response, Page, PageRequest};
+use crate::http::pagination::{paged, Page};
 use crate::http::responses::*;
 use crate::http::ApiError;
 use crate::http::ErrorCode;
@@ -57,36 +57,49 @@ pub async fn list_roadmap_item_history(
 ) -> Result<HttpResponse, ApiError> {
     let id = path.into_inner();
     let q = query.into_inner();
-    let page = PageRequest::new(q.limit, q.cursor.as_deref())?;
-    let (after, fetch) = (page.after.clone(), page.fetch());
-    let rows = state
-        .db
-        .read_as(caller, move |conn, ctx| {
-            let viewer = Viewer::of(conn, &ctx)?;
-            model::find_visible(conn, &viewer, &id)?;
-            // Each entry by the visibility its snapshot had: a private era stays private.
-            let mut shown = Vec::new();
-            let mut cursor = after;
-            loop {
-                let rows = model::history(conn, &id, cursor.clone(), fetch)?;
-                let exhausted = (rows.len() as i64) < fetch;
-                for row in rows {
-                    cursor = Some(row.id.clone());
-                    let change = RoadmapItemChange::from(row);
-                    if viewer.admits_snapshot(&change.snapshot) {
-                        shown.push(change);
-                        if shown.len() as i64 >= fetch {
-                            return Ok(shown);
-                        }
-                    }
-                }
-                if exhausted {
+    paged(
+        &state.db,
+        caller,
+        &req,
+        q.limit,
+        q.cursor.as_deref(),
+        move |conn, ctx, after, fetch| visible_history(conn, &ctx, &id, after, fetch),
+        |c| &c.id,
+    )
+    .await
+}
+
+/// Up to `fetch` changes of roadmap item `id` after `after`, oldest first, each shown only if
+/// the item's visibility at that change admits `ctx` (404 when `ctx` may not see the item now).
+pub fn visible_history(
+    conn: &mut DbConn,
+    ctx: &AuthContext,
+    id: &str,
+    after: Option<String>,
+    fetch: i64,
+) -> Result<Vec<RoadmapItemChange>, ApiError> {
+    let viewer = Viewer::of(conn, ctx)?;
+    model::find_visible(conn, &viewer, id)?;
+    // Each entry by the visibility its snapshot had: a private era stays private.
+    let mut shown = Vec::new();
+    let mut cursor = after;
+    loop {
+        let rows = model::history(conn, id, cursor.clone(), fetch)?;
+        let exhausted = (rows.len() as i64) < fetch;
+        for row in rows {
+            cursor = Some(row.id.clone());
+            let change = RoadmapItemChange::from(row);
+            if viewer.admits_snapshot(&change.snapshot) {
+                shown.push(change);
+                if shown.len() as i64 >= fetch {
                     return Ok(shown);
                 }
             }
-        })
-        .await?;
-    Ok(page_response(&req, &page.finish(rows, |c| &c.id)))
+        }
+        if exhausted {
+            return Ok(shown);
+        }
+    }
 }
 
 #[derive(Debug, Deserialize, IntoParams)]

@@ -9,7 +9,7 @@ use crate::db::new_id;
 use crate::http::etag::{tagged, IfMatch};
 use crate::http::idempotency::{self, IdempotencyKey};
 use crate::http::json::Json;
-use crate::http::pagination::{page_response, Page, PageRequest};
+use crate::http::pagination::{paged, Page};
 use crate::http::responses::*;
 use crate::http::validate::Validator;
 use crate::http::ApiError;
@@ -55,22 +55,25 @@ pub async fn list_issues(
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     let q = query.into_inner();
-    let page = PageRequest::new(q.limit, q.cursor.as_deref())?;
-    let (after, fetch) = (page.after.clone(), page.fetch());
     let filter = IssueFilter {
         window_id: q.uit_window_id,
         status: q.status,
         severity: q.severity,
         resolving_org_id: q.resolving_org_id,
     };
-    let items = state
-        .db
-        .read_as(caller, move |conn, ctx| {
+    paged(
+        &state.db,
+        caller,
+        &req,
+        q.limit,
+        q.cursor.as_deref(),
+        move |conn, ctx, after, fetch| {
             let rows = model::list(conn, &ctx, filter, after, fetch)?;
             Ok(model::views(conn, &ctx, rows)?)
-        })
-        .await?;
-    Ok(page_response(&req, &page.finish(items, |i| &i.id)))
+        },
+        |i| &i.id,
+    )
+    .await
 }
 
 #[derive(Debug, Deserialize, Serialize, ToSchema)]

@@ -16,7 +16,7 @@ use crate::defect_masks::model::DefectMask;
 use crate::http::etag::{tagged, IfMatch};
 use crate::http::idempotency::{self, IdempotencyKey};
 use crate::http::json::Json;
-use crate::http::pagination::{page_response, Page, PageRequest};
+use crate::http::pagination::{paged, Page};
 use crate::http::responses::*;
 use crate::http::validate::Validator;
 use crate::http::ApiError;
@@ -192,16 +192,19 @@ pub async fn issue_history(
 ) -> Result<HttpResponse, ApiError> {
     let id = path.into_inner();
     let q = query.into_inner();
-    let page = PageRequest::new(q.limit, q.cursor.as_deref())?;
-    let (after, fetch) = (page.after.clone(), page.fetch());
-    let items = state
-        .db
-        .read_as(caller, move |conn, ctx| {
+    paged(
+        &state.db,
+        caller,
+        &req,
+        q.limit,
+        q.cursor.as_deref(),
+        move |conn, ctx, after, fetch| {
             model::find_visible(conn, &ctx, &id)?;
             Ok(model::history(conn, &id, after, fetch)?)
-        })
-        .await?;
-    Ok(page_response(&req, &page.finish(items, |s| &s.id)))
+        },
+        |s| &s.id,
+    )
+    .await
 }
 
 /// Turn a UIT issue into a defect mask

@@ -10,7 +10,7 @@ use crate::db::now;
 use crate::http::etag::{tagged, IfMatch};
 use crate::http::idempotency::{self, IdempotencyKey};
 use crate::http::json::Json;
-use crate::http::pagination::{page_response, Page, PageRequest};
+use crate::http::pagination::{paged, Page};
 use crate::http::responses::*;
 use crate::http::ApiError;
 use crate::readiness::criteria::ExitCriteria;
@@ -52,17 +52,20 @@ pub async fn list_windows(
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     let q = query.into_inner();
-    let page = PageRequest::new(q.limit, q.cursor.as_deref())?;
-    let (after, fetch) = (page.after.clone(), page.fetch());
-    let items = state
-        .db
-        .read_as(caller, move |conn, _ctx| {
+    paged(
+        &state.db,
+        caller,
+        &req,
+        q.limit,
+        q.cursor.as_deref(),
+        move |conn, _ctx, after, fetch| {
             let now = now();
             let rows = model::list(conn, q.release_id, q.status, now, after, fetch)?;
             Ok(model::assemble(conn, rows, now)?)
-        })
-        .await?;
-    Ok(page_response(&req, &page.finish(items, |w| &w.id)))
+        },
+        |w| &w.id,
+    )
+    .await
 }
 
 #[derive(Debug, Deserialize, Serialize, ToSchema)]

@@ -13,7 +13,7 @@ use crate::auth::{AuthContext, Caller, Capability, OrgKind};
 use crate::db::schema::{organisations, window_participants as wp};
 use crate::db::{now, DbConn};
 use crate::http::json::Json;
-use crate::http::pagination::{page_response, Page, PageRequest};
+use crate::http::pagination::{paged, Page};
 use crate::http::responses::*;
 use crate::http::ApiError;
 use crate::http::ErrorCode;
@@ -239,15 +239,18 @@ pub async fn list_participants(
 ) -> Result<HttpResponse, ApiError> {
     let window_id = path.into_inner();
     let q = query.into_inner();
-    let page = PageRequest::new(q.limit, q.cursor.as_deref())?;
-    let (after, fetch) = (page.after.clone(), page.fetch());
-    let rows = state
-        .db
-        .read_as(caller, move |conn, _ctx| {
+    paged(
+        &state.db,
+        caller,
+        &req,
+        q.limit,
+        q.cursor.as_deref(),
+        move |conn, _ctx, after, fetch| {
             model::find(conn, &window_id)?.ok_or_else(ApiError::not_found)?;
-            Ok(participants(conn, &window_id, None, after, fetch)?)
-        })
-        .await?;
-    let items: Vec<Participant> = rows.into_iter().map(participant).collect();
-    Ok(page_response(&req, &page.finish(items, |p| &p.org_id)))
+            let rows = participants(conn, &window_id, None, after, fetch)?;
+            Ok(rows.into_iter().map(participant).collect())
+        },
+        |p| &p.org_id,
+    )
+    .await
 }

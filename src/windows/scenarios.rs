@@ -12,7 +12,7 @@ use crate::db::schema::scenarios;
 use crate::db::{now, DbConn};
 use crate::http::idempotency::{self, IdempotencyKey};
 use crate::http::json::Json;
-use crate::http::pagination::{page_response, Page, PageRequest};
+use crate::http::pagination::{paged, Page};
 use crate::http::responses::*;
 use crate::http::validate::Validator;
 use crate::http::ApiError;
@@ -110,20 +110,23 @@ pub async fn list_scenarios(
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     let q = query.into_inner();
-    let page = PageRequest::new(q.limit, q.cursor.as_deref())?;
-    let (after, fetch) = (page.after.clone(), page.fetch());
-    let rows: Vec<ScenarioRow> = state
-        .db
-        .read_as(caller, move |conn, _ctx| {
+    paged(
+        &state.db,
+        caller,
+        &req,
+        q.limit,
+        q.cursor.as_deref(),
+        move |conn, _ctx, after, fetch| {
             let mut q = scenarios::table.select(ScenarioRow::as_select()).into_boxed();
             if let Some(after) = after {
                 q = q.filter(scenarios::code.gt(after));
             }
-            Ok(q.order(scenarios::code.asc()).limit(fetch).load(conn)?)
-        })
-        .await?;
-    let items: Vec<Scenario> = rows.into_iter().map(Scenario::from).collect();
-    Ok(page_response(&req, &page.finish(items, |s| &s.code)))
+            let rows: Vec<ScenarioRow> = q.order(scenarios::code.asc()).limit(fetch).load(conn)?;
+            Ok(rows.into_iter().map(Scenario::from).collect())
+        },
+        |s| &s.code,
+    )
+    .await
 }
 
 #[derive(Debug, Deserialize, Serialize, ToSchema)]

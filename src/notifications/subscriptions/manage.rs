@@ -13,7 +13,7 @@ use crate::db::DbConn;
 use crate::events::Topic;
 use crate::http::etag::{tagged, IfMatch};
 use crate::http::json::Json;
-use crate::http::pagination::{page_response, Page, PageRequest};
+use crate::http::pagination::{paged, Page};
 use crate::http::responses::*;
 use crate::http::validate::Validator;
 use crate::http::ApiError;
@@ -53,19 +53,23 @@ pub async fn list_subscriptions(
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     let q = query.into_inner();
-    let page = PageRequest::new(q.limit, q.cursor.as_deref())?;
-    let (after, fetch) = (page.after.clone(), page.fetch());
-    let (email, rows) = state
-        .db
-        .read_as(caller, move |conn, ctx| {
-            Ok((ctx.email, model::list_own(conn, &ctx.user_id, after, fetch)?))
-        })
-        .await?;
-    let items: Vec<Subscription> = rows
-        .into_iter()
-        .map(|r| Subscription::new(r, email.clone(), &state.config.public_url))
-        .collect();
-    Ok(page_response(&req, &page.finish(items, |s| &s.id)))
+    let public_url = state.config.public_url.clone();
+    paged(
+        &state.db,
+        caller,
+        &req,
+        q.limit,
+        q.cursor.as_deref(),
+        move |conn, ctx, after, fetch| {
+            let rows = model::list_own(conn, &ctx.user_id, after, fetch)?;
+            Ok(rows
+                .into_iter()
+                .map(|r| Subscription::new(r, ctx.email.clone(), &public_url))
+                .collect())
+        },
+        |s| &s.id,
+    )
+    .await
 }
 
 /// Get one of my subscriptions
