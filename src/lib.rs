@@ -210,24 +210,13 @@ impl Application {
     /// Prepares the database, binds the listener (port 0 picks a free one) and starts the
     /// mail workers. Call from inside an actix system.
     pub async fn build(config: Config) -> anyhow::Result<Self> {
-        let prepared = {
-            let config = config.clone();
-            actix_web::rt::task::spawn_blocking(move || prepare_database(&config)).await??
-        };
-        ops::memory::trim_in_background();
-        let state = web::Data::new(AppState::new(config, prepared)?);
-        state.hasher.warm_up();
-
+        let state = start_state(config).await?;
         let listener = TcpListener::bind(&state.config.bind)?;
         let local = listener.local_addr()?;
         // The document is built once and served as bytes: Swagger UI's own handler would keep
         // a copy of the parsed document per worker (18 MB of the idle heap) and serialise it
         // at every request.
         let spec = web::Bytes::from(serde_json::to_vec(&openapi::spec())?);
-        let workers = match state.config.http_workers {
-            0 => Config::cpus(),
-            n => n,
-        };
         let app_state = state.clone();
         let server = HttpServer::new(move || {
             let (app, _) = App::new()
@@ -242,7 +231,10 @@ impl Application {
                 .wrap(from_fn(auth::extractor::confirm_caller))
                 .wrap(from_fn(http::middleware::observe))
         })
-        .workers(workers)
+        .workers(match state.config.http_workers {
+            0 => Config::cpus(),
+            n => n,
+        })
         .shutdown_timeout(state.config.shutdown_timeout_seconds)
         .listen(listener)?
         .run();
@@ -353,6 +345,19 @@ fn start_housekeeping(state: &web::Data<AppState>) {
             }
         }
     });
+}
+
+/// The database migrated and seeded, then the shared state, its password hasher warmed up.
+async fn start_state(config: Config) -> anyhow::Result<web::Data<AppState>> {
+    let prepared = actix_web::rt::task::spawn_blocking({
+        let config = config.clone();
+        move || prepare_database(&config)
+    })
+    .await??;
+    ops::memory::trim_in_background();
+    let state = web::Data::new(AppState::new(config, prepared)?);
+    state.hasher.warm_up();
+    Ok(state)
 }
 
 /// The state, and the limits and error shapes of request bodies, queries and paths.

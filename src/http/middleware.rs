@@ -90,23 +90,43 @@ pub async fn observe(
         res = method_not_allowed(res, &method);
     }
     res = error_body(res, &method);
-    if let Ok(value) = HeaderValue::from_str(&id) {
+    record(
+        &mut res,
+        &id,
+        state.as_ref().map(|s| s.get_ref()),
+        &method,
+        &span,
+        started.elapsed(),
+    );
+    Ok(res)
+}
+
+/// What every response gets on its way out: its request id, the security headers, its line in
+/// the metrics and the log.
+fn record(
+    res: &mut ServiceResponse<BoxBody>,
+    id: &str,
+    state: Option<&AppState>,
+    method: &str,
+    span: &tracing::Span,
+    elapsed: std::time::Duration,
+) {
+    if let Ok(value) = HeaderValue::from_str(id) {
         res.headers_mut()
             .insert(HeaderName::from_static(REQUEST_ID_HEADER), value);
     }
     let request = res.request().clone();
     security_headers(request.path(), res.headers_mut());
-    let (status, elapsed) = (res.status(), started.elapsed());
+    let status = res.status();
     let route = res.request().match_pattern().unwrap_or_else(|| "unmatched".to_string());
     if let Some(state) = state {
         state
             .metrics
-            .observe(&method, &route, status.as_u16(), elapsed.as_secs_f64());
+            .observe(method, &route, status.as_u16(), elapsed.as_secs_f64());
     }
     span.in_scope(|| {
         tracing::info!(status = status.as_u16(), latency_ms = elapsed.as_millis() as u64, route = %route, "request");
     });
-    Ok(res)
 }
 
 /// What is refused before any handler runs (a NUL in the path or query, an Accept the route
