@@ -88,11 +88,7 @@ pub struct NewDeviceModel {
     tag = "catalogue",
     operation_id = "createDeviceModel",
     request_body = NewDeviceModel,
-    params((
-            "Idempotency-Key" = Option<String>, Header, nullable = false,
-            min_length = 1, max_length = 255, pattern = "^[!-~]+$",
-            description = "1-255 visible ASCII characters; replays return the original response for 24 hours"
-        )),
+    params(crate::http::idempotency::IdempotencyKeyHeader),
     responses(
         (status = 201, description = "Created", body = DeviceModel),
         (status = 403, response = Forbidden),

@@ -207,11 +207,7 @@ fn retirement_events(
     request_body = NewFirmware,
     params(
         ("id" = String, Path, description = "Device model id"),
-        (
-            "Idempotency-Key" = Option<String>, Header, nullable = false,
-            min_length = 1, max_length = 255, pattern = "^[!-~]+$",
-            description = "1-255 visible ASCII characters; replays return the original response for 24 hours"
-        ),
+        crate::http::idempotency::IdempotencyKeyHeader,
     ),
     responses(
         (status = 201, description = "Created", body = Firmware),

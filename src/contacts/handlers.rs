@@ -142,11 +142,7 @@ pub struct NewLibraryContact {
     tag = "library-contacts",
     operation_id = "createLibraryContact",
     request_body = NewLibraryContact,
-    params((
-        "Idempotency-Key" = Option<String>, Header, nullable = false,
-        min_length = 1, max_length = 255, pattern = "^[!-~]+$",
-        description = "1-255 visible ASCII characters; replays return the original response for 24 hours"
-    )),
+    params(crate::http::idempotency::IdempotencyKeyHeader),
     responses(
         (status = 201, description = "Created", body = LibraryContact),
         (status = 403, response = Forbidden),

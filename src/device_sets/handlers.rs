@@ -102,11 +102,7 @@ fn exists(existing_id: String) -> ApiError {
     tag = "device-sets",
     operation_id = "createDeviceSet",
     request_body = NewDeviceSet,
-    params((
-            "Idempotency-Key" = Option<String>, Header, nullable = false,
-            min_length = 1, max_length = 255, pattern = "^[!-~]+$",
-            description = "1-255 visible ASCII characters; replays return the original response for 24 hours"
-        )),
+    params(crate::http::idempotency::IdempotencyKeyHeader),
     responses(
         (status = 201, description = "Created", body = DeviceSet),
         (status = 403, response = Forbidden),

@@ -45,6 +45,23 @@ impl FromRequest for IdempotencyKey {
     }
 }
 
+/// The `Idempotency-Key` header as the document describes it, for `#[utoipa::path]`:
+/// `params(crate::http::idempotency::IdempotencyKeyHeader)`.
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Header)]
+#[allow(dead_code)]
+pub struct IdempotencyKeyHeader {
+    /// 1-255 visible ASCII characters; replays return the original response for 24 hours
+    #[param(
+        rename = "Idempotency-Key",
+        nullable = false,
+        min_length = 1,
+        max_length = 255,
+        pattern = "^[!-~]+$"
+    )]
+    key: Option<String>,
+}
+
 /// A response as stored for replay.
 #[derive(Debug, Clone)]
 pub struct StoredResponse {

@@ -98,11 +98,7 @@ pub(crate) fn validate_slug(v: &mut Validator, slug: &str) {
     tag = "organisations",
     operation_id = "createOrganisation",
     request_body = NewOrganisation,
-    params((
-            "Idempotency-Key" = Option<String>, Header, nullable = false,
-            min_length = 1, max_length = 255, pattern = "^[!-~]+$",
-            description = "1-255 visible ASCII characters; replays return the original response for 24 hours"
-        )),
+    params(crate::http::idempotency::IdempotencyKeyHeader),
     responses(
         (status = 201, description = "Created", body = Organisation),
         (status = 403, response = Forbidden),

@@ -40,11 +40,7 @@ pub struct NewInvitation {
     request_body = NewInvitation,
     params(
         ("id" = String, Path, description = "Organisation id"),
-        (
-            "Idempotency-Key" = Option<String>, Header, nullable = false,
-            min_length = 1, max_length = 255, pattern = "^[!-~]+$",
-            description = "1-255 visible ASCII characters; replays return the original response for 24 hours"
-        ),
+        crate::http::idempotency::IdempotencyKeyHeader,
     ),
     responses(
         (status = 201, description = "Invitation sent", body = Invitation),
@@ -245,11 +241,7 @@ pub struct AcceptInvitation {
     tag = "organisations",
     operation_id = "acceptInvitation",
     request_body = AcceptInvitation,
-    params((
-            "Idempotency-Key" = Option<String>, Header, nullable = false,
-            min_length = 1, max_length = 255, pattern = "^[!-~]+$",
-            description = "1-255 visible ASCII characters; replays return the original response for 24 hours"
-        )),
+    params(crate::http::idempotency::IdempotencyKeyHeader),
     responses(
         (status = 201, description = "Account created", body = User),
         (status = 409, response = Conflict),

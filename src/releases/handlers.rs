@@ -135,11 +135,7 @@ pub struct NewRelease {
     tag = "releases",
     operation_id = "createRelease",
     request_body = NewRelease,
-    params((
-        "Idempotency-Key" = Option<String>, Header, nullable = false,
-        min_length = 1, max_length = 255, pattern = "^[!-~]+$",
-        description = "1-255 visible ASCII characters; replays return the original response for 24 hours"
-    )),
+    params(crate::http::idempotency::IdempotencyKeyHeader),
     responses(
         (status = 201, description = "Created", body = Release),
         (status = 403, response = Forbidden),

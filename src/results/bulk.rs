@@ -119,11 +119,7 @@ pub(super) fn ok(outcome: &BatchOutcome) -> Result<StoredResponse, ApiError> {
     tag = "results",
     operation_id = "createResultBatch",
     request_body = ResultBatch,
-    params((
-            "Idempotency-Key" = Option<String>, Header, nullable = false,
-            min_length = 1, max_length = 255, pattern = "^[!-~]+$",
-            description = "1-255 visible ASCII characters; replays return the original response for 24 hours"
-        )),
+    params(crate::http::idempotency::IdempotencyKeyHeader),
     responses(
         (status = 200, description = "Written", body = BatchOutcome),
         (status = 403, response = Forbidden),

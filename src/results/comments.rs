@@ -250,11 +250,7 @@ pub struct NewComment {
     request_body = NewComment,
     params(
         ("id" = String, Path, description = "Result id"),
-        (
-            "Idempotency-Key" = Option<String>, Header, nullable = false,
-            min_length = 1, max_length = 255, pattern = "^[!-~]+$",
-            description = "1-255 visible ASCII characters; replays return the original response for 24 hours"
-        ),
+        crate::http::idempotency::IdempotencyKeyHeader,
     ),
     responses(
         (status = 201, description = "Posted", body = Comment),

@@ -30,11 +30,7 @@ use crate::AppState;
     tag = "results",
     operation_id = "createResult",
     request_body = ResultInput,
-    params((
-            "Idempotency-Key" = Option<String>, Header, nullable = false,
-            min_length = 1, max_length = 255, pattern = "^[!-~]+$",
-            description = "1-255 visible ASCII characters; replays return the original response for 24 hours"
-        )),
+    params(crate::http::idempotency::IdempotencyKeyHeader),
     responses(
         (status = 201, description = "Published", body = TestResult),
         (status = 403, response = Forbidden),

@@ -341,11 +341,7 @@ fn items_of(conn: &mut DbConn, q: &JunitQuery, report: &Report) -> Result<Vec<Re
 #[utoipa::path(
     tag = "results",
     operation_id = "uploadJunit",
-    params(JunitQuery, (
-            "Idempotency-Key" = Option<String>, Header, nullable = false,
-            min_length = 1, max_length = 255, pattern = "^[!-~]+$",
-            description = "1-255 visible ASCII characters; replays return the original response for 24 hours"
-        )),
+    params(JunitQuery, crate::http::idempotency::IdempotencyKeyHeader),
     request_body(
         description = "A JUnit XML report, as the body or as the `file` part of a form",
         content(

@@ -43,9 +43,7 @@ pub struct NewReviewPack {
     request_body = NewReviewPack,
     params(
         ("id" = String, Path, description = "UIT window id"),
-        ("Idempotency-Key" = Option<String>, Header, nullable = false,
-         min_length = 1, max_length = 255, pattern = "^[!-~]+$",
-         description = "1-255 visible ASCII characters; replays return the original response for 24 hours"),
+        crate::http::idempotency::IdempotencyKeyHeader,
     ),
     responses(
         (status = 201, description = "Frozen", body = ReviewPack, headers(("Location" = String))),

@@ -154,11 +154,7 @@ pub struct NewRoadmapItem {
     tag = "roadmaps",
     operation_id = "createRoadmapItem",
     request_body = NewRoadmapItem,
-    params((
-        "Idempotency-Key" = Option<String>, Header, nullable = false,
-        min_length = 1, max_length = 255, pattern = "^[!-~]+$",
-        description = "1-255 visible ASCII characters; replays return the original response for 24 hours"
-    )),
+    params(crate::http::idempotency::IdempotencyKeyHeader),
     responses(
         (status = 201, description = "Created", body = RoadmapItem),
         (status = 403, response = Forbidden),

@@ -133,11 +133,7 @@ pub(super) fn history_row(row: &IssueRow, ctx: &AuthContext, from: Option<&str>,
     tag = "uit-issues",
     operation_id = "createUitIssue",
     request_body = NewIssue,
-    params((
-            "Idempotency-Key" = Option<String>, Header, nullable = false,
-            min_length = 1, max_length = 255, pattern = "^[!-~]+$",
-            description = "1-255 visible ASCII characters; replays return the original response for 24 hours"
-        )),
+    params(crate::http::idempotency::IdempotencyKeyHeader),
     responses(
         (status = 201, description = "Raised", body = UitIssue),
         (status = 403, response = Forbidden),

@@ -221,11 +221,7 @@ pub async fn issue_history(
     request_body = NewDefectMask,
     params(
         ("id" = String, Path, description = "UIT issue id"),
-        (
-            "Idempotency-Key" = Option<String>, Header, nullable = false,
-            min_length = 1, max_length = 255, pattern = "^[!-~]+$",
-            description = "1-255 visible ASCII characters; replays return the original response for 24 hours"
-        ),
+        crate::http::idempotency::IdempotencyKeyHeader,
     ),
     responses(
         (status = 201, description = "The defect mask, published and linked", body = DefectMask),

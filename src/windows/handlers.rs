@@ -101,11 +101,7 @@ pub struct NewWindow {
     tag = "uit-windows",
     operation_id = "createUitWindow",
     request_body = NewWindow,
-    params((
-        "Idempotency-Key" = Option<String>, Header, nullable = false,
-        min_length = 1, max_length = 255, pattern = "^[!-~]+$",
-        description = "1-255 visible ASCII characters; replays return the original response for 24 hours"
-    )),
+    params(crate::http::idempotency::IdempotencyKeyHeader),
     responses(
         (status = 201, description = "Scheduled", body = UitWindow),
         (status = 403, response = Forbidden),

@@ -149,11 +149,7 @@ pub struct NewScenario {
     tag = "uit-windows",
     operation_id = "createScenario",
     request_body = NewScenario,
-    params((
-        "Idempotency-Key" = Option<String>, Header, nullable = false,
-        min_length = 1, max_length = 255, pattern = "^[!-~]+$",
-        description = "1-255 visible ASCII characters; replays return the original response for 24 hours"
-    )),
+    params(crate::http::idempotency::IdempotencyKeyHeader),
     responses(
         (status = 201, description = "Created", body = Scenario),
         (status = 403, response = Forbidden),

@@ -120,11 +120,7 @@ pub(super) fn check_topics(v: &mut Validator, topics: &[Topic]) {
     tag = "notifications",
     operation_id = "createSubscription",
     request_body = NewSubscription,
-    params((
-            "Idempotency-Key" = Option<String>, Header, nullable = false,
-            min_length = 1, max_length = 255, pattern = "^[!-~]+$",
-            description = "1-255 visible ASCII characters; replays return the original response for 24 hours"
-        )),
+    params(crate::http::idempotency::IdempotencyKeyHeader),
     responses(
         (status = 201, description = "Subscribed (signed in)", body = Subscription),
         (status = 202, description = "Without an account: a confirmation email may be on its way", body = SubscriptionRequested),
