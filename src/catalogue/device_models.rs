@@ -219,7 +219,7 @@ pub struct DeviceModelPatch {
     request_body = DeviceModelPatch,
     params(
         ("id" = String, Path, description = "Device model id"),
-        ("If-Match" = Option<String>, Header, nullable = false, description = "ETag from a previous read; 412 when stale"),
+        crate::http::etag::IfMatchHeader,
     ),
     responses(
         (status = 200, description = "Updated", body = DeviceModel, headers(("ETag" = String))),

@@ -368,7 +368,7 @@ pub struct FirmwarePatch {
     request_body = FirmwarePatch,
     params(
         ("id" = String, Path, description = "Firmware id"),
-        ("If-Match" = Option<String>, Header, nullable = false, description = "ETag from a previous read; 412 when stale"),
+        crate::http::etag::IfMatchHeader,
     ),
     responses(
         (status = 200, description = "Updated", body = Firmware, headers(("ETag" = String))),

@@ -292,7 +292,7 @@ pub struct LibraryContactPatch {
     request_body = LibraryContactPatch,
     params(
         ("id" = String, Path, description = "Library contact id"),
-        ("If-Match" = Option<String>, Header, nullable = false, description = "ETag from a previous read; 412 when stale"),
+        crate::http::etag::IfMatchHeader,
     ),
     responses(
         (status = 200, description = "Updated", body = LibraryContact, headers(("ETag" = String))),
@@ -396,7 +396,7 @@ pub fn update(
     operation_id = "deleteLibraryContact",
     params(
         ("id" = String, Path, description = "Library contact id"),
-        ("If-Match" = Option<String>, Header, nullable = false, description = "ETag from a previous read; 412 when stale"),
+        crate::http::etag::IfMatchHeader,
     ),
     responses(
         (status = 204, description = "Deleted"),

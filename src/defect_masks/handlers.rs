@@ -325,7 +325,7 @@ pub struct DefectMaskPatch {
     request_body = DefectMaskPatch,
     params(
         ("id" = String, Path, description = "Defect mask id"),
-        ("If-Match" = Option<String>, Header, nullable = false, description = "ETag from a previous read; 412 when stale"),
+        crate::http::etag::IfMatchHeader,
     ),
     responses(
         (status = 200, description = "Updated", body = DefectMask, headers(("ETag" = String))),

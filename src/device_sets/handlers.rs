@@ -234,7 +234,7 @@ pub struct DeviceSetPatch {
     request_body = DeviceSetPatch,
     params(
         ("id" = String, Path, description = "Device set id"),
-        ("If-Match" = Option<String>, Header, nullable = false, description = "ETag from a previous read; 412 when stale"),
+        crate::http::etag::IfMatchHeader,
     ),
     responses(
         (status = 200, description = "Updated", body = DeviceSet, headers(("ETag" = String))),

@@ -7,6 +7,17 @@ use serde::Serialize;
 
 use super::error::ApiError;
 
+/// The `If-Match` header as the document describes it, for `#[utoipa::path]`:
+/// `params(("id" = String, Path, ..), crate::http::etag::IfMatchHeader)`.
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Header)]
+#[allow(dead_code)]
+pub struct IfMatchHeader {
+    /// ETag from a previous read; 412 when stale
+    #[param(rename = "If-Match", nullable = false)]
+    if_match: Option<String>,
+}
+
 /// The strong ETag of a row at `version`.
 pub fn etag(version: i64) -> String {
     format!("\"{version}\"")

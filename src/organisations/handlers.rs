@@ -198,7 +198,7 @@ pub struct OrganisationPatch {
     request_body = OrganisationPatch,
     params(
         ("id" = String, Path, description = "Organisation id"),
-        ("If-Match" = Option<String>, Header, nullable = false, description = "ETag from a previous read; 412 when stale"),
+        crate::http::etag::IfMatchHeader,
     ),
     responses(
         (status = 200, description = "Updated", body = Organisation, headers(("ETag" = String))),

@@ -284,7 +284,7 @@ pub struct ReleasePatch {
     request_body = ReleasePatch,
     params(
         ("id" = String, Path, description = "Release id"),
-        ("If-Match" = Option<String>, Header, nullable = false, description = "ETag from a previous read; 412 when stale"),
+        crate::http::etag::IfMatchHeader,
     ),
     responses(
         (status = 200, description = "Updated", body = Release, headers(("ETag" = String))),

@@ -112,7 +112,7 @@ fn out_of_order(
     request_body = StageMove,
     params(
         ("id" = String, Path, description = "Release id"),
-        ("If-Match" = Option<String>, Header, nullable = false, description = "ETag from a previous read; 412 when stale"),
+        crate::http::etag::IfMatchHeader,
     ),
     responses(
         (status = 200, description = "Moved; the updated release", body = Release, headers(("ETag" = String))),

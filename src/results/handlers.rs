@@ -244,7 +244,7 @@ pub struct ResultPatch {
     request_body = ResultPatch,
     params(
         ("id" = String, Path, description = "Result id"),
-        ("If-Match" = Option<String>, Header, nullable = false, description = "ETag from a previous read; 412 when stale"),
+        crate::http::etag::IfMatchHeader,
     ),
     responses(
         (status = 200, description = "Amended", body = TestResult, headers(("ETag" = String))),

@@ -284,7 +284,7 @@ pub struct RoadmapItemPatch {
     request_body = RoadmapItemPatch,
     params(
         ("id" = String, Path, description = "Roadmap item id"),
-        ("If-Match" = Option<String>, Header, nullable = false, description = "ETag from a previous read; 412 when stale"),
+        crate::http::etag::IfMatchHeader,
     ),
     responses(
         (status = 200, description = "Updated", body = RoadmapItem, headers(("ETag" = String))),
@@ -386,7 +386,7 @@ pub fn update(
     operation_id = "deleteRoadmapItem",
     params(
         ("id" = String, Path, description = "Roadmap item id"),
-        ("If-Match" = Option<String>, Header, nullable = false, description = "ETag from a previous read; 412 when stale"),
+        crate::http::etag::IfMatchHeader,
     ),
     responses(
         (status = 204, description = "Deleted"),

@@ -246,7 +246,7 @@ pub struct IssuePatch {
     request_body = IssuePatch,
     params(
         ("id" = String, Path, description = "UIT issue id"),
-        ("If-Match" = Option<String>, Header, nullable = false, description = "ETag from a previous read; 412 when stale"),
+        crate::http::etag::IfMatchHeader,
     ),
     responses(
         (status = 200, description = "Updated", body = UitIssue, headers(("ETag" = String))),

@@ -64,7 +64,7 @@ fn illegal(from: IssueStatus, to: IssueStatus) -> ApiError {
     request_body = Transition,
     params(
         ("id" = String, Path, description = "UIT issue id"),
-        ("If-Match" = Option<String>, Header, nullable = false, description = "ETag from a previous read; 412 when stale"),
+        crate::http::etag::IfMatchHeader,
     ),
     responses(
         (status = 200, description = "Moved; the updated issue", body = UitIssue, headers(("ETag" = String))),

@@ -196,7 +196,7 @@ pub struct WindowPatch {
     request_body = WindowPatch,
     params(
         ("id" = String, Path, description = "UIT window id"),
-        ("If-Match" = Option<String>, Header, nullable = false, description = "ETag from a previous read; 412 when stale"),
+        crate::http::etag::IfMatchHeader,
     ),
     responses(
         (status = 200, description = "Updated", body = UitWindow, headers(("ETag" = String))),

@@ -127,7 +127,7 @@ pub struct SubscriptionPatch {
     request_body = SubscriptionPatch,
     params(
         ("id" = String, Path, description = "Subscription id"),
-        ("If-Match" = Option<String>, Header, nullable = false, description = "ETag from a previous read; 412 when stale"),
+        crate::http::etag::IfMatchHeader,
     ),
     responses(
         (status = 200, description = "Updated", body = Subscription, headers(("ETag" = String))),
@@ -229,7 +229,7 @@ pub fn update_own(
     operation_id = "deleteSubscription",
     params(
         ("id" = String, Path, description = "Subscription id"),
-        ("If-Match" = Option<String>, Header, nullable = false, description = "ETag from a previous read; 412 when stale"),
+        crate::http::etag::IfMatchHeader,
     ),
     responses(
         (status = 204, description = "Ended"),
