@@ -331,7 +331,7 @@ fn hostile_names_render_as_text() {
         &json!({ "name": "<script>alert(1)</script> & Co", "slug": "hostile-co", "kind": "supplier" }),
     );
     org.expect(201);
-    let org_id = org.json()["id"].as_str().unwrap().to_string();
+    let org_id = org.id();
     let email = unique_email("hostile");
     app.post(
         &format!("/api/v1/organisations/{org_id}/invitations"),

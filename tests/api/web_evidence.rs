@@ -5,8 +5,8 @@
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
+use crate::fixtures::{publish, world, SCENARIOS};
 use crate::helpers::{TestApp, TestUser, ADMIN_EMAIL, ADMIN_PASSWORD};
-use crate::results::{publish, world, SCENARIOS};
 use crate::web::{assert_html_headers, hidden, Browser};
 
 const PASSWORD: &str = "a long enough password";
@@ -159,7 +159,7 @@ fn reviewers_read_readiness_and_packs_and_record_verdicts_in_the_browser() {
         &json!({}),
     );
     second.expect(201);
-    let page = reviewer.get(&format!("/review-packs/{}", second.json()["id"].as_str().unwrap()));
+    let page = reviewer.get(&format!("/review-packs/{}", second.id()));
     assert!(page.body.contains(&format!("/review-packs/{pack_id}")), "{}", page.body);
     assert!(page.body.contains("1 result(s) added"), "{}", page.body);
 

@@ -2,10 +2,10 @@
 //! src/web/comments.rs): who sees an issue and its evidence, the moves each party's buttons
 //! make, a stale page, comments on a cell's results, and the other side of each.
 
-use serde_json::{json, Value};
+use serde_json::json;
 
+use crate::fixtures::{publish, world, SCENARIOS};
 use crate::helpers::{TestApp, TestUser};
-use crate::results::{publish, world, SCENARIOS};
 use crate::web::{assert_html_headers, hidden, Browser};
 
 const PASSWORD: &str = "a long enough password";
@@ -18,13 +18,8 @@ fn as_user<'a>(app: &'a TestApp, user: &TestUser) -> Browser<'a> {
     b
 }
 
-fn id(resp: &crate::helpers::Resp) -> String {
-    let v: Value = resp.json();
-    v["id"].as_str().unwrap().to_string()
-}
-
 /// The issue's current version, as the page's hidden field carries it.
-fn hidden_version(app: &TestApp, w: &crate::results::World, issue: &str) -> String {
+fn hidden_version(app: &TestApp, w: &crate::fixtures::World, issue: &str) -> String {
     app.get(&format!("/api/v1/uit-issues/{issue}"), Some(&w.a.token)).json()["version"].to_string()
 }
 
@@ -45,7 +40,7 @@ fn issues_are_read_and_moved_on_their_pages_by_their_parties_only() {
         "fail",
         "participants",
     );
-    let result = id(result.expect(201));
+    let result = result.expect(201).id();
     let issue = app.post(
         "/api/v1/uit-issues",
         Some(&w.a.token),
@@ -53,7 +48,7 @@ fn issues_are_read_and_moved_on_their_pages_by_their_parties_only() {
                  "severity": "blocking", "device_set_ids": [w.sets[0]], "result_ids": [result],
                  "resolving_org_id": w.maker.org_id }),
     );
-    let issue = id(issue.expect(201));
+    let issue = issue.expect(201).id();
     let page = format!("/uit-issues/{issue}");
     let list = format!("/windows/{}/issues", w.window);
 
@@ -204,7 +199,7 @@ fn issues_are_read_and_moved_on_their_pages_by_their_parties_only() {
 fn comments_on_a_cells_results_are_read_and_written_by_the_results_readers() {
     let app = TestApp::spawn();
     let w = world(&app);
-    let shared = id(publish(
+    let shared = publish(
         &app,
         &w.a.token,
         &w.window,
@@ -213,8 +208,9 @@ fn comments_on_a_cells_results_are_read_and_written_by_the_results_readers() {
         "fail",
         "participants",
     )
-    .expect(201));
-    let public = id(publish(
+    .expect(201)
+    .id();
+    let public = publish(
         &app,
         &w.b.token,
         &w.window,
@@ -223,7 +219,8 @@ fn comments_on_a_cells_results_are_read_and_written_by_the_results_readers() {
         "pass",
         "industry",
     )
-    .expect(201));
+    .expect(201)
+    .id();
     let cell = format!(
         "/windows/{}/cell?device_set={}&scenario={}",
         w.window, w.sets[1], SCENARIOS[1]

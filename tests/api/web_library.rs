@@ -5,7 +5,7 @@
 use chrono::{Duration, Utc};
 use serde_json::{json, Value};
 
-use crate::catalogue::{firmware, product};
+use crate::fixtures::{firmware, product};
 use crate::helpers::{TestApp, TestUser};
 use crate::releases::{at, id, move_to, release};
 use crate::roadmaps::{item, MISSING};
@@ -117,14 +117,7 @@ fn private_roadmap_items_appear_only_for_their_owner_on_the_roadmap_and_calendar
     }
 
     // The API agrees with both pages.
-    let seen = |token: &str| -> Vec<String> {
-        app.get("/api/v1/roadmap-items", Some(token)).json()["items"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|i| i["id"].as_str().unwrap().to_string())
-            .collect()
-    };
+    let seen = |token: &str| app.get("/api/v1/roadmap-items", Some(token)).ids();
     assert!(!seen(&other.token).contains(&secret) && seen(&maker.token).contains(&secret));
 }
 

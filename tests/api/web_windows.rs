@@ -4,9 +4,9 @@
 
 use serde_json::{json, Value};
 
-use crate::catalogue::{firmware, product};
+use crate::fixtures::{firmware, product};
+use crate::fixtures::{world, World, SCENARIOS};
 use crate::helpers::{Resp, TestApp, TestUser};
-use crate::results::{world, World, SCENARIOS};
 use crate::web::{hidden, Browser};
 
 const PASSWORD: &str = "a long enough password";
@@ -283,7 +283,7 @@ fn the_heatmap_filters_sorts_and_pages_at_fifty() {
         &json!({ "device_set_id": w.sets[0] }),
     )
     .expect(201);
-    crate::results::publish(
+    crate::fixtures::publish(
         &app,
         &w.a.token,
         &w.window,
