@@ -2,8 +2,7 @@
 
 use serde_json::json;
 
-use crate::fixtures::firmware;
-use crate::fixtures::world;
+use crate::fixtures::{firmware, world};
 use crate::helpers::TestApp;
 
 #[test]

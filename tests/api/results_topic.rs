@@ -194,8 +194,7 @@ fn new_shared_failures_reach_exactly_their_readers_once_per_write() {
         (&w.outsider, false),
         (&w.reviewer, false),
     ] {
-        let mut browser = crate::web::Browser::new(&app);
-        assert_eq!(browser.sign_in(&user.email, crate::helpers::USER_PASSWORD).status, 303);
+        let mut browser = crate::web::Browser::signed_in(&app, &user.email);
         let home = browser.get("/");
         assert_eq!(home.body.contains(shared_news), sees, "{}: {}", user.email, home.body);
         assert!(

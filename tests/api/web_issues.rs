@@ -5,18 +5,10 @@
 use serde_json::json;
 
 use crate::fixtures::{publish, world, SCENARIOS};
-use crate::helpers::{TestApp, TestUser};
+use crate::helpers::TestApp;
 use crate::web::{assert_html_headers, hidden, Browser};
 
-const PASSWORD: &str = "a long enough password";
 const MISSING: &str = "01900000-0000-7000-8000-000000000000";
-
-fn as_user<'a>(app: &'a TestApp, user: &TestUser) -> Browser<'a> {
-    let mut b = Browser::new(app);
-    let resp = b.sign_in(&user.email, PASSWORD);
-    assert_eq!(resp.status, 303, "sign in: {}", resp.body);
-    b
-}
 
 /// The issue's current version, as the page's hidden field carries it.
 fn hidden_version(app: &TestApp, w: &crate::fixtures::World, issue: &str) -> String {
@@ -54,7 +46,7 @@ fn issues_are_read_and_moved_on_their_pages_by_their_parties_only() {
 
     // A participant: the window links to the list, the list to the issue, the issue to the
     // cell of the result behind it; the title is text, not markup.
-    let mut b = as_user(&app, &w.b);
+    let mut b = Browser::signed_in(&app, &w.b.email);
     assert!(b.get(&format!("/windows/{}", w.window)).body.contains(&list));
     let listed = b.get(&list);
     assert_eq!(listed.status, 200);
@@ -85,7 +77,7 @@ fn issues_are_read_and_moved_on_their_pages_by_their_parties_only() {
 
     // The outsider and the reviewer: the page is the 404 of a missing issue; the list is empty.
     for user in [&w.outsider, &w.reviewer] {
-        let mut other = as_user(&app, user);
+        let mut other = Browser::signed_in(&app, &user.email);
         let hidden_page = other.get(&page);
         assert_eq!(hidden_page.status, 404);
         assert_eq!(hidden_page.body, other.get(&format!("/uit-issues/{MISSING}")).body);
@@ -102,7 +94,7 @@ fn issues_are_read_and_moved_on_their_pages_by_their_parties_only() {
     // posted with their own page's token is refused.
     for org in [&w.maker.org_id, &w.a.org_id] {
         let viewer = app.invite_user(&w.admin, org, "viewer");
-        let mut v = as_user(&app, &viewer);
+        let mut v = Browser::signed_in(&app, &viewer.email);
         let shown = v.get(&page);
         assert_eq!(shown.status, 200);
         assert!(shown.body.contains(&secret), "{}", shown.body);
@@ -129,7 +121,7 @@ fn issues_are_read_and_moved_on_their_pages_by_their_parties_only() {
     );
 
     // The resolver triages it; won't-fix needs a reason, and says so on the page.
-    let mut maker = as_user(&app, &w.maker);
+    let mut maker = Browser::signed_in(&app, &w.maker.email);
     let shown = maker.get(&page);
     assert!(shown.body.contains("Mark as triaged"), "{}", shown.body);
     let csrf = hidden(&shown.body, "csrf");
@@ -190,7 +182,7 @@ fn issues_are_read_and_moved_on_their_pages_by_their_parties_only() {
     assert_eq!(api["status"], "triaged", "nothing else moved it");
 
     // The readiness page links to the window's issues.
-    let mut a = as_user(&app, &w.a);
+    let mut a = Browser::signed_in(&app, &w.a.email);
     let readiness = a.get(&format!("/windows/{}/readiness", w.window));
     assert!(readiness.body.contains(&list), "{}", readiness.body);
 }
@@ -227,7 +219,7 @@ fn comments_on_a_cells_results_are_read_and_written_by_the_results_readers() {
     );
 
     // A participant comments on the shared failure; the form returns to its thread.
-    let mut b = as_user(&app, &w.b);
+    let mut b = Browser::signed_in(&app, &w.b.email);
     let page = b.get(&cell);
     assert_eq!(page.status, 200);
     let csrf = hidden(&page.body, "csrf");
@@ -261,7 +253,7 @@ fn comments_on_a_cells_results_are_read_and_written_by_the_results_readers() {
 
     // The reviewer reads only the industry result: no thread of the shared one, and posting
     // on it is the 404 of a missing result.
-    let mut reviewer = as_user(&app, &w.reviewer);
+    let mut reviewer = Browser::signed_in(&app, &w.reviewer.email);
     let page = reviewer.get(&cell);
     assert!(!page.body.contains("Same on our rig"), "{}", page.body);
     assert!(!page.body.contains(&shared));
@@ -285,7 +277,7 @@ fn comments_on_a_cells_results_are_read_and_written_by_the_results_readers() {
         303
     );
     // A viewer reads the thread but gets no form, and a forged post is refused.
-    let mut viewer = as_user(&app, &w.a_viewer);
+    let mut viewer = Browser::signed_in(&app, &w.a_viewer.email);
     let page = viewer.get(&cell);
     assert!(
         page.body.contains("Same on our rig") && page.body.contains("Approved here."),

@@ -215,11 +215,7 @@ fn the_home_page_shows_only_its_organisations_claims_and_changes_its_reader_may_
     )
     .expect(200);
 
-    let home = |email: &str| {
-        let mut b = Browser::new(&app);
-        assert_eq!(b.sign_in(email, "a long enough password").status, 303);
-        b.get("/").body
-    };
+    let home = |email: &str| Browser::signed_in(&app, email).get("/").body;
     let a = home(&w.a.email);
     assert!(a.contains("Claims of "), "{a}");
     assert!(a.contains(">set 5000</td>"), "a's own claim: {a}");
