@@ -17,7 +17,7 @@ fn mutations_are_audited_with_actor_before_after_and_request_id() {
         )),
     );
     created.expect(201);
-    let id = created.json()["id"].as_str().unwrap().to_string();
+    let id = created.id();
     app.patch(
         &format!("/api/v1/organisations/{id}"),
         Some(&admin),
@@ -137,7 +137,7 @@ fn audit_rows(app: &TestApp, token: &str, entity_id: &str) -> Vec<serde_json::Va
 #[test]
 fn audit_rows_show_only_what_the_audited_entitys_own_visibility_admits() {
     let app = TestApp::spawn();
-    let w = crate::results::world(&app);
+    let w = crate::fixtures::world(&app);
     let secret = "Mode change bricks the hub: do not ship 3.0";
     let private = app.post(
         "/api/v1/results",
@@ -147,8 +147,8 @@ fn audit_rows_show_only_what_the_audited_entitys_own_visibility_admits() {
                  "executed_at": "2026-11-20T10:00:00Z" }),
     );
     private.expect(201);
-    let private_id = private.json()["id"].as_str().unwrap().to_string();
-    let shared = crate::results::publish(
+    let private_id = private.id();
+    let shared = crate::fixtures::publish(
         &app,
         &w.a.token,
         &w.window,
@@ -158,7 +158,7 @@ fn audit_rows_show_only_what_the_audited_entitys_own_visibility_admits() {
         "industry",
     );
     shared.expect(201);
-    let shared_id = shared.json()["id"].as_str().unwrap().to_string();
+    let shared_id = shared.id();
     let batch = app.post(
         "/api/v1/results/batch",
         Some(&w.a.token),
@@ -170,12 +170,7 @@ fn audit_rows_show_only_what_the_audited_entitys_own_visibility_admits() {
         ] }),
     );
     batch.expect(200);
-    let batch_ids: Vec<String> = batch.json()["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|i| i["id"].as_str().unwrap().to_string())
-        .collect();
+    let batch_ids = batch.ids();
 
     // The other tenant's side: the operator admin reads every row, but not the private result.
     let all = app.get("/api/v1/audit-events?limit=500", Some(&w.admin));
@@ -259,7 +254,7 @@ fn audit_rows_show_only_what_the_audited_entitys_own_visibility_admits() {
         &json!({ "topics": ["releases"] }),
     );
     sub.expect(201);
-    let sub_id = sub.json()["id"].as_str().unwrap().to_string();
+    let sub_id = sub.id();
     for reader in [&w.admin, &a_admin.token] {
         let rows = audit_rows(&app, reader, &sub_id);
         assert_eq!(rows.len(), 1);

@@ -305,6 +305,7 @@ fn undeliverable_mail_is_classified_permanent_and_not_retried() {
     let app = TestApp::spawn();
     let admin = app.admin_token();
     let org = app.create_org(&admin, "supplier");
+    app.allow_unsent_mail_to("reject-me@example.org");
     app.post(
         &format!("/api/v1/organisations/{org}/invitations"),
         Some(&admin),

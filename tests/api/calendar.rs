@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use chrono::Duration;
 use serde_json::json;
 
-use crate::catalogue::{firmware, product};
+use crate::fixtures::{firmware, product};
 use crate::helpers::{Resp, TestApp, TestUser};
 use crate::releases::{at, id, release};
 use crate::roadmaps::{item, join, open_window};

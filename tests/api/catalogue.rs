@@ -2,33 +2,8 @@
 
 use serde_json::{json, Value};
 
+use crate::fixtures::{firmware, product};
 use crate::helpers::{TestApp, TestUser};
-
-/// Creates a device model owned by `org`; returns its id.
-pub fn product(app: &TestApp, token: &str, org: &str, device_type: &str) -> String {
-    let name = format!(
-        "{device_type} model {}",
-        &uuid::Uuid::new_v4().simple().to_string()[..6]
-    );
-    let resp = app.post(
-        "/api/v1/device-models",
-        Some(token),
-        &json!({ "manufacturer_org_id": org, "device_type": device_type, "name": name, "hardware_version": "HW1" }),
-    );
-    resp.expect(201);
-    resp.json()["id"].as_str().unwrap().to_string()
-}
-
-/// Adds a firmware version to a product; returns its id.
-pub fn firmware(app: &TestApp, token: &str, model: &str, version: &str, status: &str) -> String {
-    let resp = app.post(
-        &format!("/api/v1/device-models/{model}/firmware"),
-        Some(token),
-        &json!({ "version": version, "status": status }),
-    );
-    resp.expect(201);
-    resp.json()["id"].as_str().unwrap().to_string()
-}
 
 fn status_of(app: &TestApp, token: &str, firmware: &str) -> Value {
     app.get(&format!("/api/v1/firmware/{firmware}"), Some(token)).json()["status"].clone()

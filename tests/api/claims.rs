@@ -2,8 +2,8 @@
 
 use serde_json::json;
 
+use crate::fixtures::{open_window, world};
 use crate::helpers::TestApp;
-use crate::results::{open_window, world};
 
 #[test]
 fn a_hundred_concurrent_claims_give_one_201_and_ninety_nine_409s() {
@@ -87,18 +87,15 @@ fn claims_join_the_window_and_are_released_by_their_holder_or_the_operator() {
     )
     .expect_code(404, "not_found");
 
-    let claim_path = format!("/api/v1/claims/{}", claim.json()["id"].as_str().unwrap());
+    let claim_path = format!("/api/v1/claims/{}", claim.id());
     app.delete(&claim_path, Some(&w.a.token)).expect_code(403, "forbidden");
     app.delete(&claim_path, Some(&w.outsider.token)).expect(204);
     app.delete(&claim_path, Some(&w.outsider.token))
         .expect_code(404, "not_found");
     let again = app.post(&path, Some(&w.a.token), &json!({ "device_set_id": w.sets[0] }));
     again.expect(201);
-    app.delete(
-        &format!("/api/v1/claims/{}", again.json()["id"].as_str().unwrap()),
-        Some(&w.admin),
-    )
-    .expect(204);
+    app.delete(&format!("/api/v1/claims/{}", again.id()), Some(&w.admin))
+        .expect(204);
 
     // Closed and cancelled windows refuse claims.
     let cancelled = open_window(&app, &w.admin, &w.release);
@@ -123,7 +120,7 @@ fn claims_join_the_window_and_are_released_by_their_holder_or_the_operator() {
     );
     closed.expect(201);
     app.post(
-        &format!("/api/v1/uit-windows/{}/claims", closed.json()["id"].as_str().unwrap()),
+        &format!("/api/v1/uit-windows/{}/claims", closed.id()),
         Some(&w.a.token),
         &json!({ "device_set_id": w.sets[0] }),
     )
@@ -134,17 +131,17 @@ fn claims_join_the_window_and_are_released_by_their_holder_or_the_operator() {
 fn a_claim_made_or_released_moves_the_etag_of_the_lead_results() {
     let app = TestApp::spawn();
     let w = world(&app);
-    let published = crate::results::publish(
+    let published = crate::fixtures::publish(
         &app,
         &w.a.token,
         &w.window,
         &w.sets[0],
-        crate::results::SCENARIOS[0],
+        crate::fixtures::SCENARIOS[0],
         "pass",
         "industry",
     );
     published.expect(201);
-    let result = format!("/api/v1/results/{}", published.json()["id"].as_str().unwrap());
+    let result = format!("/api/v1/results/{}", published.id());
     let before = app.get(&result, Some(&w.a.token));
     assert_eq!(before.json()["lead"], false);
     let stale = before.header("etag").unwrap();
@@ -174,7 +171,7 @@ fn a_claim_made_or_released_moves_the_etag_of_the_lead_results() {
     amend(&stale).expect_code(412, "precondition_failed");
 
     // Releasing the claim moves it again.
-    let released = format!("/api/v1/claims/{}", claim.json()["id"].as_str().unwrap());
+    let released = format!("/api/v1/claims/{}", claim.id());
     app.delete(&released, Some(&w.a.token)).expect(204);
     let unled = app.get(&result, Some(&w.a.token));
     assert_eq!(unled.json()["lead"], false);

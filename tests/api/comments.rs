@@ -4,14 +4,10 @@
 
 use serde_json::{json, Value};
 
+use crate::fixtures::{publish, world, SCENARIOS};
 use crate::helpers::{Resp, TestApp};
-use crate::results::{publish, world, SCENARIOS};
 
 const MISSING: &str = "01900000-0000-7000-8000-000000000000";
-
-fn id_of(resp: &Resp) -> String {
-    resp.json()["id"].as_str().unwrap().to_string()
-}
 
 fn comment(app: &TestApp, token: &str, result: &str, body: &str) -> Resp {
     app.post(
@@ -37,10 +33,10 @@ fn bodies(app: &TestApp, token: &str, result: &str) -> Vec<Value> {
         .collect()
 }
 
-fn result_id(app: &TestApp, token: &str, w: &crate::results::World, scenario: &str, visibility: &str) -> String {
+fn result_id(app: &TestApp, token: &str, w: &crate::fixtures::World, scenario: &str, visibility: &str) -> String {
     let resp = publish(app, token, &w.window, &w.sets[0], scenario, "fail", visibility);
     resp.expect(201);
-    id_of(&resp)
+    resp.id()
 }
 
 /// A 404 that says no more than a missing result's.
@@ -146,7 +142,7 @@ fn idempotency_key_replays_a_comment_once() {
     let again = send("Reproduced.");
     again.expect(201);
     assert_eq!(again.header("idempotent-replayed").as_deref(), Some("true"));
-    assert_eq!(id_of(&again), id_of(&first));
+    assert_eq!(again.id(), first.id());
     send("Something else.").expect_code(422, "idempotency_key_reused");
     assert_eq!(bodies(&app, &w.b.token, &result), vec![json!("Reproduced.")]);
 }
@@ -265,9 +261,9 @@ fn the_author_or_their_admin_deletes_a_comment_which_stays_listed_without_its_bo
     let result = result_id(&app, &w.a.token, &w, SCENARIOS[0], "industry");
     let a_admin = app.invite_user(&w.admin, &w.a.org_id, "admin");
     let a_other = app.invite_user(&w.admin, &w.a.org_id, "member");
-    let first = id_of(&comment(&app, &w.a.token, &result, "First thought."));
-    let second = id_of(&comment(&app, &w.a.token, &result, "Second thought."));
-    let reviewers = id_of(&comment(&app, &w.reviewer.token, &result, "Reviewer's note."));
+    let first = comment(&app, &w.a.token, &result, "First thought.").id();
+    let second = comment(&app, &w.a.token, &result, "Second thought.").id();
+    let reviewers = comment(&app, &w.reviewer.token, &result, "Reviewer's note.").id();
     let path = |id: &str| format!("/api/v1/results/{result}/comments/{id}");
 
     // Not the author: another member of the same organisation, another organisation's admin

@@ -5,7 +5,7 @@ use std::time::{Duration as StdDuration, Instant};
 use chrono::{Duration, Utc};
 use serde_json::{json, Value};
 
-use crate::catalogue::product;
+use crate::fixtures::product;
 use crate::helpers::{Resp, TestApp};
 use crate::releases::{events, id};
 
@@ -47,14 +47,9 @@ fn fields(problem: &Value) -> Vec<String> {
     f
 }
 
+/// A 200 page's ids, sorted.
 fn ids(resp: &Resp) -> Vec<String> {
-    resp.expect(200);
-    let mut ids: Vec<String> = resp.json()["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| c["id"].as_str().unwrap().to_string())
-        .collect();
+    let mut ids = resp.expect(200).ids();
     ids.sort();
     ids
 }

@@ -2,9 +2,8 @@
 
 use serde_json::json;
 
-use crate::catalogue::firmware;
+use crate::fixtures::{firmware, world};
 use crate::helpers::TestApp;
-use crate::results::world;
 
 #[test]
 fn masks_are_published_by_participants_edited_by_their_owner_and_adopted_by_anyone_who_tests() {
@@ -13,7 +12,7 @@ fn masks_are_published_by_participants_edited_by_their_owner_and_adopted_by_anyo
     let other_fw = firmware(
         &app,
         &w.admin,
-        &crate::catalogue::product(&app, &w.admin, &w.maker.org_id, "IHD"),
+        &crate::fixtures::product(&app, &w.admin, &w.maker.org_id, "IHD"),
         "9",
         "deployed",
     );

@@ -2,7 +2,7 @@
 
 use serde_json::json;
 
-use crate::catalogue::{firmware, product};
+use crate::fixtures::{firmware, product};
 use crate::helpers::TestApp;
 
 /// A manufacturer with a Comms Hub, an ESME and an IHD product, each with firmware.
@@ -143,16 +143,7 @@ fn lists_filter_by_firmware_product_and_prevalence() {
             &json!({ "name": "c", "firmware_ids": [e.hub_fw2, e.esme_fw, e.ihd_fw], "prevalence": 50 }),
         )
         .json();
-    let ids = |path: &str| -> Vec<String> {
-        let resp = app.get(path, t);
-        resp.expect(200);
-        resp.json()["items"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|s| s["id"].as_str().unwrap().to_string())
-            .collect()
-    };
+    let ids = |path: &str| app.get(path, t).expect(200).ids();
     let id = |v: &serde_json::Value| v["id"].as_str().unwrap().to_string();
     assert_eq!(
         ids(&format!("/api/v1/device-sets?firmware_id={}", e.esme_fw)),
@@ -290,8 +281,8 @@ fn a_set_says_what_it_is_and_results_embed_it_on_request() {
         &json!({ "name": "R-compose", "kind": "sec_release", "firmware_ids": [e.hub_fw2] }),
     );
     release.expect(201);
-    let window = crate::results::open_window(&app, &e.admin, release.json()["id"].as_str().unwrap());
-    let published = crate::results::publish(
+    let window = crate::fixtures::open_window(&app, &e.admin, &release.id());
+    let published = crate::fixtures::publish(
         &app,
         &supplier.token,
         &window,

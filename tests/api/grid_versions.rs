@@ -3,8 +3,8 @@
 
 use serde_json::json;
 
+use crate::fixtures::{claim, publish, world, World, SCENARIOS};
 use crate::helpers::{Resp, TestApp};
-use crate::results::{claim, publish, world, World, SCENARIOS};
 
 fn get(app: &TestApp, path: &str, token: &str, accept: &str, tag: Option<&str>) -> Resp {
     let mut headers = vec![("accept", accept)];

@@ -28,6 +28,46 @@ fn user_password_hash() -> &'static str {
     HASH.get_or_init(|| uit_portal::auth::password::hash_blocking(USER_PASSWORD).expect("hash"))
 }
 
+/// The SQLite database a fresh server makes of an empty one: migrated, with the bootstrap
+/// operator organisation and its admin. Made once per test process: the migrations and the
+/// admin's argon2 hash were most of what each server's start cost.
+fn sqlite_template() -> &'static [u8] {
+    static TEMPLATE: OnceLock<Vec<u8>> = OnceLock::new();
+    TEMPLATE.get_or_init(|| {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let config = Config {
+            data_dir: dir.path().to_path_buf(),
+            jwt_secret: Some(JWT_SECRET.into()),
+            bootstrap_email: ADMIN_EMAIL.into(),
+            bootstrap_password: Some(ADMIN_PASSWORD.into()),
+            ..Config::default()
+        };
+        let db = uit_portal::prepare_database(&config).expect("migrate and bootstrap the template");
+        let mut conn = db.pool.get().expect("a template connection");
+        conn.batch_execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            .expect("checkpoint the template");
+        std::fs::read(dir.path().join("portal.db")).expect("read the template")
+    })
+}
+
+/// Gives a server that would make its own SQLite database from nothing (no `database_url`,
+/// the suite's bootstrap admin, a data directory that exists and holds no database yet) a copy
+/// of [`sqlite_template`] instead; it starts as it would have, minus the work.
+fn start_from_template(config: &Config) {
+    let db = config.data_dir.join("portal.db");
+    let bootstraps_as_the_template =
+        config.bootstrap_email == ADMIN_EMAIL && config.bootstrap_password.as_deref() == Some(ADMIN_PASSWORD);
+    if config.database_url.is_some() || !bootstraps_as_the_template || !config.data_dir.is_dir() || db.exists() {
+        return;
+    }
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options.open(&db).expect("create portal.db");
+    std::io::Write::write_all(&mut file, sqlite_template()).expect("write portal.db");
+}
+
 /// A response, read fully.
 #[derive(Debug)]
 pub struct Resp {
@@ -60,6 +100,28 @@ impl Resp {
         self
     }
 
+    /// The `id` of the resource in the body (a 201's new resource, a 200's read).
+    #[track_caller]
+    pub fn id(&self) -> String {
+        let body = self.json();
+        body["id"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no id in {}", self.body))
+            .to_string()
+    }
+
+    /// The `id`s of a page's `items`, in the order listed.
+    #[track_caller]
+    pub fn ids(&self) -> Vec<String> {
+        let body = self.json();
+        body["items"]
+            .as_array()
+            .unwrap_or_else(|| panic!("no items in {}", self.body))
+            .iter()
+            .map(|item| item["id"].as_str().expect("an item without an id").to_string())
+            .collect()
+    }
+
     #[track_caller]
     pub fn expect_code(&self, status: u16, code: &str) -> Value {
         self.expect(status);
@@ -88,6 +150,8 @@ pub struct TestApp {
     pg_schema: Option<(DbTarget, String)>,
     /// The fixtures' own connection to the app's database, opened on first use.
     fixtures_db: Mutex<Option<DbConn>>,
+    /// Recipients whose emails may stay unsent: see [`TestApp::allow_unsent_mail_to`].
+    pub(crate) unsent_allowed: Mutex<Vec<String>>,
     _dir: tempfile::TempDir,
 }
 
@@ -124,6 +188,7 @@ impl TestApp {
         }
         tweak(&mut config);
         config.validate().expect("test configuration is valid");
+        start_from_template(&config);
         uit_portal::telemetry::init("pretty", &config.log_level);
 
         let (tx, rx) = mpsc::channel();
@@ -156,6 +221,7 @@ impl TestApp {
             agent,
             pg_schema,
             fixtures_db: Mutex::new(None),
+            unsent_allowed: Mutex::new(Vec::new()),
             _dir: dir,
         }
     }
@@ -286,7 +352,7 @@ impl TestApp {
             &json!({ "name": format!("Org {slug}"), "slug": slug, "kind": kind }),
         );
         resp.expect(201);
-        resp.json()["id"].as_str().unwrap().to_string()
+        resp.id()
     }
 
     /// A user of `role` in `org_id`, as an accepted invitation would leave one (name "Test
@@ -351,7 +417,7 @@ impl TestApp {
         accepted.expect(201);
         let pair = self.login_pair(&email, &password);
         TestUser {
-            id: accepted.json()["id"].as_str().unwrap().to_string(),
+            id: accepted.id(),
             org_id: org_id.to_string(),
             email,
             token: pair["access_token"].as_str().unwrap().to_string(),
@@ -373,6 +439,12 @@ impl TestApp {
 
 impl Drop for TestApp {
     fn drop(&mut self) {
+        // Only after a test that passed: a second panic would abort the whole suite.
+        let checked = if std::thread::panicking() {
+            Ok(())
+        } else {
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.assert_no_mail_left_unsent()))
+        };
         // The fixtures' connection first: PostgreSQL drops the schema below.
         self.fixtures_db.get_mut().unwrap_or_else(|e| e.into_inner()).take();
         // stop() sends the command at once; its future only reports completion.
@@ -381,6 +453,9 @@ impl Drop for TestApp {
             if let Ok(mut conn) = target.connect() {
                 let _ = conn.batch_execute(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"));
             }
+        }
+        if let Err(unsent) = checked {
+            std::panic::resume_unwind(unsent);
         }
     }
 }

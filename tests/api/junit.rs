@@ -6,8 +6,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
+use crate::fixtures::{world, World, SCENARIOS};
 use crate::helpers::{Resp, TestApp};
-use crate::results::{world, World, SCENARIOS};
 
 fn junit(app: &TestApp, w: &World, token: &str, xml: &str, content_type: &str) -> Resp {
     app.send(

@@ -2,8 +2,8 @@
 
 use serde_json::{json, Value};
 
+use crate::fixtures::{publish, world, SCENARIOS};
 use crate::helpers::TestApp;
-use crate::results::{publish, world, SCENARIOS};
 
 #[test]
 fn known_issues_are_failures_explained_by_a_live_defect_mask() {
@@ -14,7 +14,7 @@ fn known_issues_are_failures_explained_by_a_live_defect_mask() {
         Some(&w.b.token),
         &json!({ "code": "DM-7", "title": "t", "severity": "minor", "device_model_id": w.esme_model }),
     );
-    let mask_id = mask.json()["id"].as_str().unwrap().to_string();
+    let mask_id = mask.id();
     let explained = json!({ "uit_window_id": w.window, "device_set_id": w.sets[0], "scenario": SCENARIOS[0], "outcome": "fail",
                             "visibility": "industry", "defect_mask_ids": [mask_id] });
     app.post("/api/v1/results", Some(&w.a.token), &explained).expect(201);
@@ -238,12 +238,12 @@ fn only_a_mask_of_the_sets_products_makes_a_failure_a_known_issue() {
         body["severity"] = json!("minor");
         let r = app.post("/api/v1/defect-masks", Some(&w.maker.token), &body);
         r.expect(201);
-        r.json()["id"].as_str().unwrap().to_string()
+        r.id()
     };
     // sets[0] is the new hub + ESME 1.0: no gas meter in it.
-    let gas_model = crate::catalogue::product(&app, &w.maker.token, &w.maker.org_id, "GSME");
+    let gas_model = crate::fixtures::product(&app, &w.maker.token, &w.maker.org_id, "GSME");
     let foreign = mask("DM-GAS", json!({ "device_model_id": gas_model }));
-    let older_esme = crate::catalogue::firmware(&app, &w.maker.token, &w.esme_model, "0.9", "previous");
+    let older_esme = crate::fixtures::firmware(&app, &w.maker.token, &w.esme_model, "0.9", "previous");
     let other_version = mask(
         "DM-OLD",
         json!({ "device_model_id": w.esme_model, "affected_firmware_ids": [older_esme] }),
@@ -449,8 +449,8 @@ fn rows_say_what_each_device_set_is() {
 fn prevalence_is_bounded_and_totals_cannot_overflow() {
     let app = TestApp::spawn();
     let w = world(&app);
-    let hub = crate::catalogue::product(&app, &w.admin, &w.maker.org_id, "CHF");
-    let hub_fw = crate::catalogue::firmware(&app, &w.admin, &hub, "9.0", "in_test");
+    let hub = crate::fixtures::product(&app, &w.admin, &w.maker.org_id, "CHF");
+    let hub_fw = crate::fixtures::firmware(&app, &w.admin, &hub, "9.0", "in_test");
     let too_many = app.post(
         "/api/v1/device-sets",
         Some(&w.admin),

@@ -310,8 +310,8 @@ fn members_are_managed_by_their_admins_and_the_last_admin_stays() {
     let admin = app.admin_token();
     let org = app.create_org(&admin, "supplier");
     let boss = app.invite_user(&admin, &org, "admin");
-    let member = app.invite_user_by_email(&boss.token, &org, "member");
-    let viewer = app.invite_user_by_email(&boss.token, &org, "viewer");
+    let member = app.invite_user(&boss.token, &org, "member");
+    let viewer = app.invite_user(&boss.token, &org, "viewer");
 
     let members = app.get(&format!("/api/v1/organisations/{org}/members"), Some(&viewer.token));
     members.expect(200);
@@ -496,7 +496,7 @@ fn admins_list_and_revoke_pending_invitations() {
             &json!({ "email": email, "role": "member" }),
         );
         resp.expect(201);
-        resp.json()["id"].as_str().unwrap().to_string()
+        resp.id()
     };
     let kept = invite("kept@example.org");
     let withdrawn = invite("withdrawn@example.org");
@@ -506,9 +506,8 @@ fn admins_list_and_revoke_pending_invitations() {
     );
     list.expect(200);
     let items = list.json()["items"].as_array().unwrap().clone();
-    let ids: Vec<&str> = items.iter().map(|i| i["id"].as_str().unwrap()).collect();
     // Accepted invitations (the members') are no longer pending.
-    assert_eq!(ids, [kept.as_str(), withdrawn.as_str()], "{items:?}");
+    assert_eq!(list.ids(), [kept.as_str(), withdrawn.as_str()], "{items:?}");
     assert!(items.iter().all(|i| i.get("token").is_none() && i["email"].is_string()));
 
     // Members, viewers and other organisations' admins may not.
@@ -579,7 +578,7 @@ fn admins_list_and_revoke_their_members_api_tokens_without_seeing_secrets() {
     let operator = app.admin_token();
     let org = app.create_org(&operator, "supplier");
     let org_admin = app.invite_user(&operator, &org, "admin");
-    let member = app.invite_user_by_email(&org_admin.token, &org, "member");
+    let member = app.invite_user(&org_admin.token, &org, "member");
     let create = |user: &str, name: &str| {
         let resp = app.post("/api/v1/me/api-tokens", Some(user), &json!({ "name": name }));
         resp.expect(201);
@@ -604,8 +603,7 @@ fn admins_list_and_revoke_their_members_api_tokens_without_seeing_secrets() {
         assert!(!list.body.contains(secret.as_str()), "a secret in the list");
     }
     let items = list.json()["items"].as_array().unwrap().clone();
-    let ids: Vec<&str> = items.iter().map(|i| i["id"].as_str().unwrap()).collect();
-    assert_eq!(ids, [leaked_id.as_str(), kept_id.as_str(), own_id.as_str()]);
+    assert_eq!(list.ids(), [leaked_id.as_str(), kept_id.as_str(), own_id.as_str()]);
     assert_eq!(items[0]["user_id"], member.id.as_str());
     assert_eq!(items[0]["user_email"], member.email.as_str());
     assert_eq!(items[0]["name"], "leaked harness");

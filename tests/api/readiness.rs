@@ -3,8 +3,8 @@
 
 use serde_json::{json, Value};
 
+use crate::fixtures::{publish, world, World, SCENARIOS};
 use crate::helpers::{TestApp, TestUser};
-use crate::results::{publish, world, World, SCENARIOS};
 
 fn readiness(app: &TestApp, w: &World, user: &str) -> Value {
     let r = app.get(&format!("/api/v1/uit-windows/{}/readiness", w.window), Some(user));
@@ -258,7 +258,7 @@ fn an_unresolved_blocking_uit_issue_holds_readiness_and_is_frozen_in_packs() {
                  "resolving_org_id": w.maker.org_id, "device_set_ids": [w.sets[0]] }),
     );
     raised.expect(201);
-    let issue = raised.json()["id"].as_str().unwrap().to_string();
+    let issue = raised.id();
     let r = readiness(&app, &w, &w.b.token);
     assert_eq!(r["unmet"], json!(["no_open_blocking_issues"]));
     let finding = &criterion(&r, "no_open_blocking_issues")["findings"][0];

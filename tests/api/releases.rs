@@ -86,14 +86,14 @@ pub fn freeze_pack(app: &TestApp, token: &str, release: &str) -> String {
         &json!({ "release_id": release, "opens_at": at(Duration::days(1)), "closes_at": at(Duration::days(5)) }),
     );
     window.expect(201);
-    let window = window.json()["id"].as_str().unwrap().to_string();
+    let window = window.id();
     let pack = app.post(
         &format!("/api/v1/uit-windows/{window}/review-packs"),
         Some(token),
         &json!({}),
     );
     pack.expect(201);
-    pack.json()["id"].as_str().unwrap().to_string()
+    pack.id()
 }
 
 /// The change events about `entity_id`, oldest first (as the operator admin reads them).
@@ -286,17 +286,9 @@ fn release_lists_filter_by_kind_and_stage_and_paginate() {
     all.expect(200);
     assert_eq!(all.json()["items"].as_array().unwrap().len(), 5);
 
-    let ids = |resp: &Resp| -> Vec<String> {
-        resp.json()["items"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|r| r["id"].as_str().unwrap().to_string())
-            .collect()
-    };
     let first = app.get("/api/v1/releases?kind=sec_release&limit=2", Some(&admin));
     first.expect(200);
-    assert_eq!(ids(&first), sec[..2]);
+    assert_eq!(first.ids(), sec[..2]);
     let link = first.header("link").expect("a Link to the next page");
     assert!(
         link.contains("kind=sec_release") && link.contains("rel=\"next\""),
@@ -307,17 +299,17 @@ fn release_lists_filter_by_kind_and_stage_and_paginate() {
         &format!("/api/v1/releases?kind=sec_release&limit=2&cursor={cursor}"),
         Some(&admin),
     );
-    assert_eq!(ids(&second), sec[2..]);
+    assert_eq!(second.ids(), sec[2..]);
     assert!(second.json()["next_cursor"].is_null());
     assert!(second.header("link").is_none());
 
     let in_pit = app.get("/api/v1/releases?stage=pit", Some(&admin));
-    assert_eq!(ids(&in_pit), [planned[1].clone()]);
+    assert_eq!(in_pit.ids(), [planned[1].clone()]);
     let planned_agreed = app.get(
         "/api/v1/releases?kind=planned_maintenance&stage=content_agreed",
         Some(&admin),
     );
-    assert_eq!(ids(&planned_agreed), [planned[0].clone()]);
+    assert_eq!(planned_agreed.ids(), [planned[0].clone()]);
 
     for bad in [
         "/api/v1/releases?kind=hotfix",

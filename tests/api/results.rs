@@ -1,142 +1,10 @@
 //! Results: visibility in every read path, lead flags, amendments with revisions, batches and
-//! JUnit uploads. Also the shared fixture of the claims, matrix and defect-mask tests.
+//! JUnit uploads.
 
 use serde_json::{json, Value};
 
-use crate::catalogue::{firmware, product};
-use crate::helpers::{Resp, TestApp, TestUser};
-
-pub const SCENARIOS: [&str; 4] = [
-    "install_and_commission",
-    "prepayment_top_up",
-    "comms_hub_replacement",
-    "change_of_mode",
-];
-
-/// A UIT window in progress: a release with a new hub firmware, sets containing it, an open
-/// window, and organisations in every role.
-pub struct World {
-    pub admin: String,
-    pub maker: TestUser,
-    pub a: TestUser,
-    pub b: TestUser,
-    pub outsider: TestUser,
-    pub reviewer: TestUser,
-    pub a_viewer: TestUser,
-    pub esme_model: String,
-    pub esme_fw: String,
-    pub sets: Vec<String>,
-    pub release: String,
-    pub window: String,
-}
-
-pub fn world(app: &TestApp) -> World {
-    let admin = app.admin_token();
-    let maker = app.user_in_new_org(&admin, "manufacturer", "member");
-    let a = app.user_in_new_org(&admin, "supplier", "member");
-    let b = app.user_in_new_org(&admin, "supplier", "member");
-    let outsider = app.user_in_new_org(&admin, "supplier", "admin");
-    let reviewer = app.user_in_new_org(&admin, "reviewer", "admin");
-    let a_viewer = app.invite_user(&admin, &a.org_id, "viewer");
-    let hub = product(app, &admin, &maker.org_id, "CHF");
-    let esme_model = product(app, &maker.token, &maker.org_id, "ESME");
-    let gsme = product(app, &maker.token, &maker.org_id, "GSME");
-    let hub_new = firmware(app, &admin, &hub, "3.0", "in_test");
-    let esme_fw = firmware(app, &maker.token, &esme_model, "1.0", "deployed");
-    let gsme_fw = firmware(app, &maker.token, &gsme, "2.0", "deployed");
-    let mut sets = Vec::new();
-    for (members, prevalence) in [
-        (vec![hub_new.clone(), esme_fw.clone()], 5000),
-        (vec![hub_new.clone(), gsme_fw.clone()], 300),
-        (vec![hub_new.clone(), esme_fw.clone(), gsme_fw.clone()], 20000),
-    ] {
-        let resp = app.post(
-            "/api/v1/device-sets",
-            Some(&admin),
-            &json!({ "name": format!("set {prevalence}"), "firmware_ids": members, "prevalence": prevalence }),
-        );
-        resp.expect(201);
-        sets.push(resp.json()["id"].as_str().unwrap().to_string());
-    }
-    let release = app.post("/api/v1/releases", Some(&admin), &json!({ "name": format!("R-{}", uuid::Uuid::new_v4().simple()), "kind": "sec_release", "firmware_ids": [hub_new] }));
-    release.expect(201);
-    let release = release.json()["id"].as_str().unwrap().to_string();
-    let window = open_window(app, &admin, &release);
-    for user in [&a, &b] {
-        app.post(
-            &format!("/api/v1/uit-windows/{window}/participants"),
-            Some(&user.token),
-            &json!({}),
-        )
-        .expect(201);
-    }
-    World {
-        admin,
-        maker,
-        a,
-        b,
-        outsider,
-        reviewer,
-        a_viewer,
-        esme_model,
-        esme_fw,
-        sets,
-        release,
-        window,
-    }
-}
-
-/// An open window of `release` (opened an hour ago, closing in ten days).
-pub fn open_window(app: &TestApp, admin: &str, release: &str) -> String {
-    let now = chrono::Utc::now();
-    let resp = app.post(
-        "/api/v1/uit-windows",
-        Some(admin),
-        &json!({
-            "release_id": release,
-            "name": format!("UIT-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]),
-            "opens_at": (now - chrono::Duration::hours(1)).to_rfc3339(),
-            "closes_at": (now + chrono::Duration::days(10)).to_rfc3339(),
-        }),
-    );
-    resp.expect(201);
-    resp.json()["id"].as_str().unwrap().to_string()
-}
-
-/// `token`'s organisation claims `set` in the world's window.
-pub fn claim(app: &TestApp, w: &World, token: &str, set: &str) -> Resp {
-    app.post(
-        &format!("/api/v1/uit-windows/{}/claims", w.window),
-        Some(token),
-        &json!({ "device_set_id": set }),
-    )
-}
-
-pub fn publish(
-    app: &TestApp,
-    token: &str,
-    window: &str,
-    set: &str,
-    scenario: &str,
-    outcome: &str,
-    visibility: &str,
-) -> Resp {
-    app.post(
-        "/api/v1/results",
-        Some(token),
-        &json!({ "uit_window_id": window, "device_set_id": set, "scenario": scenario, "outcome": outcome,
-                 "visibility": visibility, "executed_at": "2026-11-20T10:00:00Z" }),
-    )
-}
-
-fn ids(resp: &Resp) -> Vec<String> {
-    resp.json()["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| r["id"].as_str().unwrap().to_string())
-        .collect()
-}
+use crate::fixtures::{claim, publish, world, World, SCENARIOS};
+use crate::helpers::TestApp;
 
 #[test]
 fn visibility_decides_who_sees_a_result_in_every_read_path() {
@@ -150,7 +18,7 @@ fn visibility_decides_who_sees_a_result_in_every_read_path() {
     ] {
         let resp = publish(&app, &w.a.token, &w.window, &w.sets[0], scenario, "fail", visibility);
         resp.expect(201);
-        published.push(resp.json()["id"].as_str().unwrap().to_string());
+        published.push(resp.id());
     }
     let (private, participants, industry) = (&published[0], &published[1], &published[2]);
     // (who, token, sees private, sees participants, sees industry)
@@ -170,7 +38,7 @@ fn visibility_decides_who_sees_a_result_in_every_read_path() {
             .collect();
         let listed = app.get(&format!("/api/v1/results?uit_window_id={}", w.window), Some(&token));
         listed.expect(200);
-        assert_eq!(ids(&listed).iter().collect::<Vec<_>>(), expected, "list for {who}");
+        assert_eq!(listed.ids().iter().collect::<Vec<_>>(), expected, "list for {who}");
         for (visible, id) in [(p, private), (s, participants), (i, industry)] {
             let got = app.get(&format!("/api/v1/results/{id}"), Some(&token));
             assert_eq!(got.status, if visible { 200 } else { 404 }, "get {id} for {who}");
@@ -475,7 +343,7 @@ fn closed_window(app: &TestApp, admin: &str, release: &str) -> String {
     );
     resp.expect(201);
     assert_eq!(resp.json()["status"], "closed");
-    resp.json()["id"].as_str().unwrap().to_string()
+    resp.id()
 }
 
 #[test]

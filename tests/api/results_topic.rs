@@ -4,9 +4,9 @@
 use diesel::prelude::*;
 use serde_json::{json, Value};
 
+use crate::fixtures::{open_window, publish, world, World, SCENARIOS};
 use crate::helpers::TestApp;
 use crate::notifications::{db, delivered, fanned_out};
-use crate::results::{open_window, publish, world, World, SCENARIOS};
 use crate::smtp::Received;
 
 const PUBLIC: &str = "https://portal.example.org";
@@ -29,7 +29,7 @@ fn heard(app: &TestApp, email: &str) -> Vec<Received> {
 fn subscribe(app: &TestApp, token: &str, body: Value) -> String {
     let resp = app.post("/api/v1/subscriptions", Some(token), &body);
     resp.expect(201);
-    resp.json()["id"].as_str().unwrap().to_string()
+    resp.id()
 }
 
 /// The `results` change events recorded so far, oldest first (operator's view).
@@ -51,7 +51,7 @@ fn new_shared_failures_reach_exactly_their_readers_once_per_write() {
                  "device_model_id": w.esme_model, "affected_firmware_ids": [w.esme_fw] }),
     );
     mask.expect(201);
-    let mask = mask.json()["id"].as_str().unwrap().to_string();
+    let mask = mask.id();
 
     // Subscribers: a participant; an outsider narrowed to this window; a reviewer by daily
     // digest; the manufacturer narrowed to another window. An address without an account is
@@ -104,12 +104,7 @@ fn new_shared_failures_reach_exactly_their_readers_once_per_write() {
         ] }),
     );
     batch.expect(200);
-    let ids: Vec<String> = batch.json()["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|i| i["id"].as_str().unwrap().to_string())
-        .collect();
+    let ids = batch.ids();
     delivered(&app);
 
     let events = result_events(&app, &w);
@@ -199,8 +194,7 @@ fn new_shared_failures_reach_exactly_their_readers_once_per_write() {
         (&w.outsider, false),
         (&w.reviewer, false),
     ] {
-        let mut browser = crate::web::Browser::new(&app);
-        assert_eq!(browser.sign_in(&user.email, crate::helpers::USER_PASSWORD).status, 303);
+        let mut browser = crate::web::Browser::signed_in(&app, &user.email);
         let home = browser.get("/");
         assert_eq!(home.body.contains(shared_news), sees, "{}: {}", user.email, home.body);
         assert!(

@@ -4,9 +4,9 @@
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
+use crate::fixtures::{publish, world, World, SCENARIOS};
 use crate::helpers::{Resp, TestApp};
 use crate::releases::move_to;
-use crate::results::{publish, world, World, SCENARIOS};
 
 fn freeze(app: &TestApp, w: &World) -> Value {
     let r = app.post(
@@ -222,7 +222,7 @@ fn a_pack_freezes_industry_evidence_under_a_hash_anyone_can_check() {
         Some(&w.a.token),
     )
     .expect(404);
-    let other_window = crate::results::open_window(&app, &w.admin, &w.release);
+    let other_window = crate::fixtures::open_window(&app, &w.admin, &w.release);
     let other = app.post(
         &format!("/api/v1/uit-windows/{other_window}/review-packs"),
         Some(&w.admin),

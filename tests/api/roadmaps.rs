@@ -4,7 +4,7 @@
 use chrono::Duration;
 use serde_json::{json, Value};
 
-use crate::catalogue::product;
+use crate::fixtures::product;
 use crate::helpers::{Resp, TestApp, TestUser};
 use crate::releases::{at, events, events_of_kind, id, release};
 
@@ -59,16 +59,6 @@ pub fn join(app: &TestApp, token: &str, window: &str) {
         &json!({}),
     );
     assert!(resp.status == 201 || resp.status == 200, "{}", resp.body);
-}
-
-fn ids(resp: &Resp) -> Vec<String> {
-    resp.expect(200);
-    resp.json()["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|i| i["id"].as_str().unwrap().to_string())
-        .collect()
 }
 
 fn fields(problem: &Value) -> Vec<String> {
@@ -281,7 +271,10 @@ fn private_items_are_invisible_to_other_organisations_everywhere() {
         assert_eq!(got.body, missing.body, "{who}: the same body as a missing id");
         let history = app.get(&format!("/api/v1/roadmap-items/{pid}/history"), Some(token));
         assert_eq!(history.body, missing.body, "{who}: history");
-        let listed = ids(&app.get("/api/v1/roadmap-items?limit=500", Some(token)));
+        let listed = app
+            .get("/api/v1/roadmap-items?limit=500", Some(token))
+            .expect(200)
+            .ids();
         assert!(!listed.contains(&pid) && listed.contains(&shared), "{who}: {listed:?}");
         let view = view_ids(&app, token, "?from=2027-01-01&to=2027-12-31");
         assert!(!view.contains(&pid) && view.contains(&shared), "{who}: {view:?}");
@@ -300,7 +293,10 @@ fn private_items_are_invisible_to_other_organisations_everywhere() {
             .expect(200);
         app.get(&format!("/api/v1/roadmap-items/{pid}/history"), Some(token))
             .expect(200);
-        let listed = ids(&app.get("/api/v1/roadmap-items?limit=500", Some(token)));
+        let listed = app
+            .get("/api/v1/roadmap-items?limit=500", Some(token))
+            .expect(200)
+            .ids();
         assert!(listed.contains(&pid), "{who}");
         assert!(view_ids(&app, token, "").contains(&pid), "{who}");
     }
@@ -326,7 +322,7 @@ fn participants_items_are_visible_only_to_participants_of_an_open_window() {
     let path = format!("/api/v1/roadmap-items/{pid}");
     let visible = |token: &str| {
         let got = app.get(&path, Some(token));
-        let listed = ids(&app.get("/api/v1/roadmap-items", Some(token)));
+        let listed = app.get("/api/v1/roadmap-items", Some(token)).expect(200).ids();
         assert_eq!(got.status == 200, listed.contains(&pid), "get and list agree");
         got.status == 200
     };
@@ -521,7 +517,11 @@ fn deleted_items_are_gone_from_every_read_but_keep_their_history_row() {
         app.patch(&path, Some(token), &json!({ "summary": "back" }))
             .expect_code(404, "not_found");
         app.delete(&path, Some(token)).expect_code(404, "not_found");
-        assert!(!ids(&app.get("/api/v1/roadmap-items", Some(token))).contains(&iid));
+        assert!(!app
+            .get("/api/v1/roadmap-items", Some(token))
+            .expect(200)
+            .ids()
+            .contains(&iid));
         assert!(!view_ids(&app, token, "").contains(&iid));
     }
     let audit = app
@@ -580,7 +580,10 @@ fn lists_filter_and_the_roadmap_view_groups_items_per_product_by_date() {
     ));
 
     let list = |query: &str| {
-        let mut got = ids(&app.get(&format!("/api/v1/roadmap-items?{query}"), Some(&supplier.token)));
+        let mut got = app
+            .get(&format!("/api/v1/roadmap-items?{query}"), Some(&supplier.token))
+            .expect(200)
+            .ids();
         got.sort();
         got
     };

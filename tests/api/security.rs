@@ -23,7 +23,7 @@ use crate::helpers::{Resp, TestApp, TestUser, ADMIN_EMAIL, ADMIN_PASSWORD, JWT_S
 
 mod fixture;
 
-use fixture::{id_of, spawn, Call, Fx};
+use fixture::{spawn, Call, Fx};
 
 /// An id no resource has (a well-formed UUIDv7).
 const MISSING: &str = "01900000-0000-7000-8000-000000000000";
@@ -616,7 +616,7 @@ fn write_routes_are_forbidden_to_viewers_and_reviewers() {
                         &json!({ "name": "short-lived" }),
                     );
                     created.expect(201);
-                    app.delete(&format!("/api/v1/me/api-tokens/{}", id_of(&created)), Some(&user.token))
+                    app.delete(&format!("/api/v1/me/api-tokens/{}", created.id()), Some(&user.token))
                 }
                 "PATCH /api/v1/subscriptions/{id}" | "DELETE /api/v1/subscriptions/{id}" => {
                     let own = fixture::subscribe(&app, &user.token);
@@ -640,7 +640,7 @@ fn only_the_public_routes_answer_without_valid_credentials() {
     let created = app.post("/api/v1/me/api-tokens", Some(&admin), &json!({ "name": "revoked" }));
     created.expect(201);
     let revoked = created.json()["token"].as_str().unwrap().to_string();
-    app.delete(&format!("/api/v1/me/api-tokens/{}", id_of(&created)), Some(&admin))
+    app.delete(&format!("/api/v1/me/api-tokens/{}", created.id()), Some(&admin))
         .expect(204);
     // The re-signing itself is sound: with the right key and expiry the token still works.
     app.get("/api/v1/me", Some(&resign(&admin, 0, JWT_SECRET.as_bytes())))
@@ -710,7 +710,7 @@ fn invalid_credentials_are_401_whatever_the_body() {
     let created = app.post("/api/v1/me/api-tokens", Some(&admin), &json!({ "name": "revoked" }));
     created.expect(201);
     let revoked = created.json()["token"].as_str().unwrap().to_string();
-    app.delete(&format!("/api/v1/me/api-tokens/{}", id_of(&created)), Some(&admin))
+    app.delete(&format!("/api/v1/me/api-tokens/{}", created.id()), Some(&admin))
         .expect(204);
     let mut wrong = Vec::new();
     for op in operations()

@@ -3,16 +3,12 @@
 
 use serde_json::{json, Value};
 
+use crate::fixtures::{open_window, publish, world, World, SCENARIOS};
 use crate::helpers::{Resp, TestApp, TestUser};
 use crate::notifications::{db, delivered, wait_until};
-use crate::results::{open_window, publish, world, World, SCENARIOS};
 
 const MISSING: &str = "01900000-0000-7000-8000-000000000000";
 const PUBLIC: &str = "https://portal.example.org";
-
-fn id(resp: &Resp) -> String {
-    resp.json()["id"].as_str().unwrap().to_string()
-}
 
 fn raise(app: &TestApp, w: &World, token: &str, extra: Value) -> Resp {
     let mut body = json!({
@@ -38,14 +34,9 @@ fn move_to(app: &TestApp, issue: &str, token: &str, to: &str, comment: &str) -> 
 }
 
 fn listed(app: &TestApp, token: &str, query: &str) -> Vec<String> {
-    let resp = app.get(&format!("/api/v1/uit-issues{query}"), Some(token));
-    resp.expect(200);
-    resp.json()["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|i| i["id"].as_str().unwrap().to_string())
-        .collect()
+    app.get(&format!("/api/v1/uit-issues{query}"), Some(token))
+        .expect(200)
+        .ids()
 }
 
 fn fields(body: &Value) -> Vec<String> {
@@ -75,11 +66,11 @@ fn raise_list_read_and_edit_an_issue() {
         &app,
         &w,
         &w.a.token,
-        json!({ "result_ids": [id(&result), id(&result)], "device_set_ids": [w.sets[0], w.sets[1], w.sets[0]] }),
+        json!({ "result_ids": [result.id(), result.id()], "device_set_ids": [w.sets[0], w.sets[1], w.sets[0]] }),
     );
     created.expect(201);
     let issue = created.json();
-    let issue_id = id(&created);
+    let issue_id = created.id();
     assert_eq!(
         created.header("location").as_deref(),
         Some(format!("/api/v1/uit-issues/{issue_id}").as_str())
@@ -89,7 +80,7 @@ fn raise_list_read_and_edit_an_issue() {
     assert_eq!(issue["raised_by_org_id"], w.a.org_id.as_str());
     assert_eq!(issue["raised_by_user_id"], w.a.id.as_str());
     assert_eq!(issue["resolving_org_id"], w.maker.org_id.as_str());
-    assert_eq!(issue["result_ids"], json!([id(&result)]));
+    assert_eq!(issue["result_ids"], json!([result.id()]));
     let mut sets = vec![w.sets[0].clone(), w.sets[1].clone()];
     sets.sort();
     assert_eq!(issue["device_set_ids"], json!(sets));
@@ -111,11 +102,11 @@ fn raise_list_read_and_edit_an_issue() {
     first.expect(201);
     let replay = send(&body);
     replay.expect(201);
-    assert_eq!(id(&replay), id(&first));
+    assert_eq!(replay.id(), first.id());
     let mut other = body.clone();
     other["title"] = json!("Display dark");
     send(&other).expect_code(422, "idempotency_key_reused");
-    let minor = id(&first);
+    let minor = first.id();
 
     // Readers: participants, the operator, the resolving organisation.
     for token in [&w.a.token, &w.b.token, &w.admin, &w.maker.token, &w.a_viewer.token] {
@@ -224,7 +215,7 @@ fn bad_input_names_the_field_and_writes_nothing() {
         &w,
         &w.a.token,
         json!({ "device_set_ids": [w.sets[0], MISSING],
-                "result_ids": [id(&a_here), id(&b_private), MISSING, id(&a_elsewhere)] }),
+                "result_ids": [a_here.id(), b_private.id(), MISSING, a_elsewhere.id()] }),
     )
     .expect_code(422, "validation_failed");
     assert_eq!(
@@ -237,7 +228,7 @@ fn bad_input_names_the_field_and_writes_nothing() {
         .map(|e| e["message"].as_str().unwrap())
         .collect();
     assert!(messages.iter().all(|m| *m == messages[0]), "{messages:?}");
-    assert!(!body.to_string().contains(&id(&b_private)));
+    assert!(!body.to_string().contains(&b_private.id()));
 
     let supplier =
         raise(&app, &w, &w.a.token, json!({ "resolving_org_id": w.b.org_id })).expect_code(422, "validation_failed");
@@ -276,12 +267,12 @@ fn bad_input_names_the_field_and_writes_nothing() {
         &app,
         &w,
         &w.a.token,
-        json!({ "resolving_org_id": operator_org, "result_ids": [id(&a_here)] }),
+        json!({ "resolving_org_id": operator_org, "result_ids": [a_here.id()] }),
     );
     own.expect(201);
-    assert_eq!(own.json()["result_ids"], json!([id(&a_here)]));
+    assert_eq!(own.json()["result_ids"], json!([a_here.id()]));
     // A's private result is cited, but only A reads its id.
-    let seen_by_b = app.get(&format!("/api/v1/uit-issues/{}", id(&own)), Some(&w.b.token));
+    let seen_by_b = app.get(&format!("/api/v1/uit-issues/{}", own.id()), Some(&w.b.token));
     assert_eq!(seen_by_b.json()["result_ids"], json!([]));
 }
 
@@ -305,7 +296,7 @@ fn the_status_track_moves_by_the_right_party_and_nothing_else() {
     let app = TestApp::spawn();
     let w = world(&app);
     let admin = w.admin.clone();
-    let issue = id(raise(&app, &w, &w.a.token, json!({})).expect(201));
+    let issue = raise(&app, &w, &w.a.token, json!({})).expect(201).id();
     let path = format!("/api/v1/uit-issues/{issue}");
     let status = || app.get(&path, Some(&w.a.token)).json()["status"].clone();
 
@@ -436,7 +427,7 @@ fn the_status_track_moves_by_the_right_party_and_nothing_else() {
 fn an_understood_issue_becomes_a_linked_defect_mask() {
     let app = TestApp::spawn();
     let w = world(&app);
-    let issue = id(raise(&app, &w, &w.a.token, json!({})).expect(201));
+    let issue = raise(&app, &w, &w.a.token, json!({})).expect(201).id();
     let path = format!("/api/v1/uit-issues/{issue}/defect-mask");
     let mask = |code: &str| {
         json!({ "code": code, "title": "Top-up lost after a hub swap", "severity": "major",
@@ -463,7 +454,7 @@ fn an_understood_issue_becomes_a_linked_defect_mask() {
 
     let created = app.post(&path, Some(&w.maker.token), &mask("DM-7001"));
     created.expect(201);
-    let mask_id = id(&created);
+    let mask_id = created.id();
     assert_eq!(created.json()["code"], "DM-7001");
     assert_eq!(created.json()["owner_org_id"], w.maker.org_id.as_str());
     // The mask is an ordinary, industry-visible mask.
@@ -544,7 +535,9 @@ fn outsiders_neither_see_nor_hear_of_an_issue() {
         "participants",
     );
     result.expect(201);
-    let issue = id(raise(&app, &w, &w.a.token, json!({ "result_ids": [id(&result)] })).expect(201));
+    let issue = raise(&app, &w, &w.a.token, json!({ "result_ids": [result.id()] }))
+        .expect(201)
+        .id();
     move_to(&app, &issue, &w.maker.token, "triaged", "On it.").expect(200);
 
     // Reads: 404 exactly as for a missing id; absent from lists.
@@ -609,7 +602,7 @@ fn the_resolving_admins_are_emailed_on_assignment_and_a_new_party_takes_over() {
     let csp: TestUser = app.user_in_new_org(&admin, "service_provider", "admin");
     let csp_member = app.invite_user(&admin, &csp.org_id, "member");
 
-    let issue = id(raise(&app, &w, &w.a.token, json!({})).expect(201));
+    let issue = raise(&app, &w, &w.a.token, json!({})).expect(201).id();
     let mail = assignment_to(&app, &maker_admin.email);
     let text = mail.decoded();
     assert!(
@@ -668,8 +661,12 @@ fn open_blocking_counts_what_the_reader_may_see() {
     use uit_portal::auth::{AuthContext, OrgKind, Role};
     let app = TestApp::spawn();
     let w = world(&app);
-    let blocking = id(raise(&app, &w, &w.a.token, json!({ "title": "Blocks" })).expect(201));
-    let done = id(raise(&app, &w, &w.a.token, json!({ "title": "Fixed" })).expect(201));
+    let blocking = raise(&app, &w, &w.a.token, json!({ "title": "Blocks" }))
+        .expect(201)
+        .id();
+    let done = raise(&app, &w, &w.a.token, json!({ "title": "Fixed" }))
+        .expect(201)
+        .id();
     raise(&app, &w, &w.a.token, json!({ "title": "Minor", "severity": "minor" })).expect(201);
     move_to(&app, &done, &w.maker.token, "triaged", "").expect(200);
     move_to(&app, &done, &w.maker.token, "resolved", "").expect(200);

@@ -88,6 +88,46 @@ impl<'a> Browser<'a> {
         self.cookies.iter().any(|(k, _)| k.ends_with(suffix))
     }
 
+    /// A browser signed in as the user with `email`, through a session row written straight
+    /// to the database as the sign-in form writes it (src/web/session.rs `start`: the secret's
+    /// hash, the user's token version, seven days): no form, rate limit or argon2 verification.
+    /// For the tests of pages; the tests of signing in use [`Browser::sign_in`].
+    pub(crate) fn signed_in(app: &'a TestApp, email: &str) -> Self {
+        use diesel::prelude::*;
+        use uit_portal::auth::tokens::{hash_secret, new_secret};
+        use uit_portal::db::schema::{users, web_sessions as ws};
+        let secret = new_secret("uits_");
+        app.with_db(|conn| {
+            let (user_id, token_version): (String, i64) = users::table
+                .filter(users::email.eq(email))
+                .select((users::id, users::token_version))
+                .first(conn)
+                .unwrap_or_else(|e| panic!("no user {email}: {e}"));
+            let now = uit_portal::db::now();
+            diesel::insert_into(ws::table)
+                .values((
+                    ws::id.eq(uit_portal::db::new_id()),
+                    ws::token_hash.eq(hash_secret(&secret)),
+                    ws::user_id.eq(user_id),
+                    ws::token_version.eq(token_version),
+                    ws::created_at.eq(now),
+                    ws::last_seen_at.eq(now),
+                    ws::expires_at.eq(now + chrono::Duration::days(7)),
+                ))
+                .execute(conn)
+                .expect("start a session");
+        });
+        // As session::session_cookie names it: `__Host-` needs https.
+        let name = if app.config.public_url.starts_with("https://") {
+            "__Host-uit_session"
+        } else {
+            "uit_session"
+        };
+        let mut browser = Self::new(app);
+        browser.cookies.push((name.to_string(), secret));
+        browser
+    }
+
     pub(crate) fn sign_in(&mut self, email: &str, password: &str) -> Resp {
         let page = self.get("/sign-in");
         assert_eq!(page.status, 200, "{}", page.body);
@@ -331,7 +371,7 @@ fn hostile_names_render_as_text() {
         &json!({ "name": "<script>alert(1)</script> & Co", "slug": "hostile-co", "kind": "supplier" }),
     );
     org.expect(201);
-    let org_id = org.json()["id"].as_str().unwrap().to_string();
+    let org_id = org.id();
     let email = unique_email("hostile");
     app.post(
         &format!("/api/v1/organisations/{org_id}/invitations"),

@@ -5,22 +5,9 @@
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
-use crate::helpers::{TestApp, TestUser, ADMIN_EMAIL, ADMIN_PASSWORD};
-use crate::results::{publish, world, SCENARIOS};
+use crate::fixtures::{publish, world, SCENARIOS};
+use crate::helpers::{TestApp, ADMIN_EMAIL};
 use crate::web::{assert_html_headers, hidden, Browser};
-
-const PASSWORD: &str = "a long enough password";
-
-fn signed_in<'a>(app: &'a TestApp, email: &str, password: &str) -> Browser<'a> {
-    let mut b = Browser::new(app);
-    let resp = b.sign_in(email, password);
-    assert_eq!(resp.status, 303, "sign in: {}", resp.body);
-    b
-}
-
-fn as_user<'a>(app: &'a TestApp, user: &TestUser) -> Browser<'a> {
-    signed_in(app, &user.email, PASSWORD)
-}
 
 #[test]
 fn reviewers_read_readiness_and_packs_and_record_verdicts_in_the_browser() {
@@ -53,7 +40,7 @@ fn reviewers_read_readiness_and_packs_and_record_verdicts_in_the_browser() {
     let readiness = format!("/windows/{}/readiness", w.window);
 
     // The window page links to it; a participant sees both suppliers and the failure.
-    let mut a = as_user(&app, &w.a);
+    let mut a = Browser::signed_in(&app, &w.a.email);
     assert!(a.get(&format!("/windows/{}", w.window)).body.contains(&readiness));
     let page = a.get(&readiness);
     assert_eq!(page.status, 200);
@@ -67,7 +54,7 @@ fn reviewers_read_readiness_and_packs_and_record_verdicts_in_the_browser() {
     assert!(!page.body.contains("Freeze a review pack"), "only the operator freezes");
 
     // A reviewer is no participant: one supplier, no failure.
-    let mut reviewer = as_user(&app, &w.reviewer);
+    let mut reviewer = Browser::signed_in(&app, &w.reviewer.email);
     let page = reviewer.get(&readiness);
     assert!(
         page.body.contains("At least 2 suppliers published shared results"),
@@ -81,7 +68,7 @@ fn reviewers_read_readiness_and_packs_and_record_verdicts_in_the_browser() {
     );
 
     // The operator freezes a pack from the page; the form needs its CSRF token.
-    let mut operator = signed_in(&app, ADMIN_EMAIL, ADMIN_PASSWORD);
+    let mut operator = Browser::signed_in(&app, ADMIN_EMAIL);
     let page = operator.get(&readiness);
     let csrf = hidden(&page.body, "csrf");
     let freeze = format!("/windows/{}/review-packs", w.window);
@@ -159,7 +146,7 @@ fn reviewers_read_readiness_and_packs_and_record_verdicts_in_the_browser() {
         &json!({}),
     );
     second.expect(201);
-    let page = reviewer.get(&format!("/review-packs/{}", second.json()["id"].as_str().unwrap()));
+    let page = reviewer.get(&format!("/review-packs/{}", second.id()));
     assert!(page.body.contains(&format!("/review-packs/{pack_id}")), "{}", page.body);
     assert!(page.body.contains("1 result(s) added"), "{}", page.body);
 
@@ -167,7 +154,7 @@ fn reviewers_read_readiness_and_packs_and_record_verdicts_in_the_browser() {
     // downloads but gets no form, and the domain refuses its POSTs with the page's own token.
     let reviewer_viewer = app.invite_user(&w.admin, &w.reviewer.org_id, "viewer");
     for viewer in [&reviewer_viewer, &w.a_viewer] {
-        let mut v = as_user(&app, viewer);
+        let mut v = Browser::signed_in(&app, &viewer.email);
         let page = v.get(&pack_page);
         assert_eq!(page.status, 200);
         assert!(page.body.contains("GSME prepayment untested"));
@@ -189,11 +176,11 @@ fn reviewers_read_readiness_and_packs_and_record_verdicts_in_the_browser() {
     }
     // The supplier's viewer reads its organisation's participants-level evidence; the
     // reviewer's viewer does not.
-    assert!(as_user(&app, &w.a_viewer)
+    assert!(Browser::signed_in(&app, &w.a_viewer.email)
         .get(&readiness)
         .body
         .contains("failure(s) no defect mask explains"));
-    assert!(!as_user(&app, &reviewer_viewer)
+    assert!(!Browser::signed_in(&app, &reviewer_viewer.email)
         .get(&readiness)
         .body
         .contains("failure(s) no defect mask explains"));

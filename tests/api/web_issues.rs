@@ -2,29 +2,16 @@
 //! src/web/comments.rs): who sees an issue and its evidence, the moves each party's buttons
 //! make, a stale page, comments on a cell's results, and the other side of each.
 
-use serde_json::{json, Value};
+use serde_json::json;
 
-use crate::helpers::{TestApp, TestUser};
-use crate::results::{publish, world, SCENARIOS};
+use crate::fixtures::{publish, world, SCENARIOS};
+use crate::helpers::TestApp;
 use crate::web::{assert_html_headers, hidden, Browser};
 
-const PASSWORD: &str = "a long enough password";
 const MISSING: &str = "01900000-0000-7000-8000-000000000000";
 
-fn as_user<'a>(app: &'a TestApp, user: &TestUser) -> Browser<'a> {
-    let mut b = Browser::new(app);
-    let resp = b.sign_in(&user.email, PASSWORD);
-    assert_eq!(resp.status, 303, "sign in: {}", resp.body);
-    b
-}
-
-fn id(resp: &crate::helpers::Resp) -> String {
-    let v: Value = resp.json();
-    v["id"].as_str().unwrap().to_string()
-}
-
 /// The issue's current version, as the page's hidden field carries it.
-fn hidden_version(app: &TestApp, w: &crate::results::World, issue: &str) -> String {
+fn hidden_version(app: &TestApp, w: &crate::fixtures::World, issue: &str) -> String {
     app.get(&format!("/api/v1/uit-issues/{issue}"), Some(&w.a.token)).json()["version"].to_string()
 }
 
@@ -45,7 +32,7 @@ fn issues_are_read_and_moved_on_their_pages_by_their_parties_only() {
         "fail",
         "participants",
     );
-    let result = id(result.expect(201));
+    let result = result.expect(201).id();
     let issue = app.post(
         "/api/v1/uit-issues",
         Some(&w.a.token),
@@ -53,13 +40,13 @@ fn issues_are_read_and_moved_on_their_pages_by_their_parties_only() {
                  "severity": "blocking", "device_set_ids": [w.sets[0]], "result_ids": [result],
                  "resolving_org_id": w.maker.org_id }),
     );
-    let issue = id(issue.expect(201));
+    let issue = issue.expect(201).id();
     let page = format!("/uit-issues/{issue}");
     let list = format!("/windows/{}/issues", w.window);
 
     // A participant: the window links to the list, the list to the issue, the issue to the
     // cell of the result behind it; the title is text, not markup.
-    let mut b = as_user(&app, &w.b);
+    let mut b = Browser::signed_in(&app, &w.b.email);
     assert!(b.get(&format!("/windows/{}", w.window)).body.contains(&list));
     let listed = b.get(&list);
     assert_eq!(listed.status, 200);
@@ -90,7 +77,7 @@ fn issues_are_read_and_moved_on_their_pages_by_their_parties_only() {
 
     // The outsider and the reviewer: the page is the 404 of a missing issue; the list is empty.
     for user in [&w.outsider, &w.reviewer] {
-        let mut other = as_user(&app, user);
+        let mut other = Browser::signed_in(&app, &user.email);
         let hidden_page = other.get(&page);
         assert_eq!(hidden_page.status, 404);
         assert_eq!(hidden_page.body, other.get(&format!("/uit-issues/{MISSING}")).body);
@@ -107,7 +94,7 @@ fn issues_are_read_and_moved_on_their_pages_by_their_parties_only() {
     // posted with their own page's token is refused.
     for org in [&w.maker.org_id, &w.a.org_id] {
         let viewer = app.invite_user(&w.admin, org, "viewer");
-        let mut v = as_user(&app, &viewer);
+        let mut v = Browser::signed_in(&app, &viewer.email);
         let shown = v.get(&page);
         assert_eq!(shown.status, 200);
         assert!(shown.body.contains(&secret), "{}", shown.body);
@@ -134,7 +121,7 @@ fn issues_are_read_and_moved_on_their_pages_by_their_parties_only() {
     );
 
     // The resolver triages it; won't-fix needs a reason, and says so on the page.
-    let mut maker = as_user(&app, &w.maker);
+    let mut maker = Browser::signed_in(&app, &w.maker.email);
     let shown = maker.get(&page);
     assert!(shown.body.contains("Mark as triaged"), "{}", shown.body);
     let csrf = hidden(&shown.body, "csrf");
@@ -195,7 +182,7 @@ fn issues_are_read_and_moved_on_their_pages_by_their_parties_only() {
     assert_eq!(api["status"], "triaged", "nothing else moved it");
 
     // The readiness page links to the window's issues.
-    let mut a = as_user(&app, &w.a);
+    let mut a = Browser::signed_in(&app, &w.a.email);
     let readiness = a.get(&format!("/windows/{}/readiness", w.window));
     assert!(readiness.body.contains(&list), "{}", readiness.body);
 }
@@ -204,7 +191,7 @@ fn issues_are_read_and_moved_on_their_pages_by_their_parties_only() {
 fn comments_on_a_cells_results_are_read_and_written_by_the_results_readers() {
     let app = TestApp::spawn();
     let w = world(&app);
-    let shared = id(publish(
+    let shared = publish(
         &app,
         &w.a.token,
         &w.window,
@@ -213,8 +200,9 @@ fn comments_on_a_cells_results_are_read_and_written_by_the_results_readers() {
         "fail",
         "participants",
     )
-    .expect(201));
-    let public = id(publish(
+    .expect(201)
+    .id();
+    let public = publish(
         &app,
         &w.b.token,
         &w.window,
@@ -223,14 +211,15 @@ fn comments_on_a_cells_results_are_read_and_written_by_the_results_readers() {
         "pass",
         "industry",
     )
-    .expect(201));
+    .expect(201)
+    .id();
     let cell = format!(
         "/windows/{}/cell?device_set={}&scenario={}",
         w.window, w.sets[1], SCENARIOS[1]
     );
 
     // A participant comments on the shared failure; the form returns to its thread.
-    let mut b = as_user(&app, &w.b);
+    let mut b = Browser::signed_in(&app, &w.b.email);
     let page = b.get(&cell);
     assert_eq!(page.status, 200);
     let csrf = hidden(&page.body, "csrf");
@@ -264,7 +253,7 @@ fn comments_on_a_cells_results_are_read_and_written_by_the_results_readers() {
 
     // The reviewer reads only the industry result: no thread of the shared one, and posting
     // on it is the 404 of a missing result.
-    let mut reviewer = as_user(&app, &w.reviewer);
+    let mut reviewer = Browser::signed_in(&app, &w.reviewer.email);
     let page = reviewer.get(&cell);
     assert!(!page.body.contains("Same on our rig"), "{}", page.body);
     assert!(!page.body.contains(&shared));
@@ -288,7 +277,7 @@ fn comments_on_a_cells_results_are_read_and_written_by_the_results_readers() {
         303
     );
     // A viewer reads the thread but gets no form, and a forged post is refused.
-    let mut viewer = as_user(&app, &w.a_viewer);
+    let mut viewer = Browser::signed_in(&app, &w.a_viewer.email);
     let page = viewer.get(&cell);
     assert!(
         page.body.contains("Same on our rig") && page.body.contains("Approved here."),

@@ -5,20 +5,11 @@
 use chrono::{Duration, Utc};
 use serde_json::{json, Value};
 
-use crate::catalogue::{firmware, product};
-use crate::helpers::{TestApp, TestUser};
+use crate::fixtures::{firmware, product};
+use crate::helpers::TestApp;
 use crate::releases::{at, id, move_to, release};
 use crate::roadmaps::{item, MISSING};
 use crate::web::{hidden, Browser};
-
-const PASSWORD: &str = "a long enough password";
-
-fn signed_in<'a>(app: &'a TestApp, user: &TestUser) -> Browser<'a> {
-    let mut b = Browser::new(app);
-    let resp = b.sign_in(&user.email, PASSWORD);
-    assert_eq!(resp.status, 303, "{}", resp.body);
-    b
-}
 
 fn location(resp: &crate::helpers::Resp) -> String {
     resp.header("location").unwrap_or_default()
@@ -52,7 +43,7 @@ fn private_roadmap_items_appear_only_for_their_owner_on_the_roadmap_and_calendar
     assert_eq!(first.status, 303);
     assert_eq!(location(&first), "/sign-in?next=%2Froadmap");
 
-    let mut theirs = signed_in(&app, &other);
+    let mut theirs = Browser::signed_in(&app, &other.email);
     let page = theirs.get("/roadmap");
     assert_eq!(page.status, 200, "{}", page.body);
     assert!(
@@ -81,7 +72,7 @@ fn private_roadmap_items_appear_only_for_their_owner_on_the_roadmap_and_calendar
         calendar.body
     );
 
-    let mut owner = signed_in(&app, &maker);
+    let mut owner = Browser::signed_in(&app, &maker.email);
     let page = owner.get("/roadmap");
     assert!(page.body.contains("Secret private plan ZX1"), "{}", page.body);
     assert!(page.body.contains(&format!("id=\"item-{secret}\"")));
@@ -99,7 +90,7 @@ fn private_roadmap_items_appear_only_for_their_owner_on_the_roadmap_and_calendar
     // the other organisation's viewer does not.
     for (org, sees) in [(&maker.org_id, true), (&other.org_id, false)] {
         let viewer = app.invite_user(&admin, org, "viewer");
-        let mut browser = signed_in(&app, &viewer);
+        let mut browser = Browser::signed_in(&app, &viewer.email);
         let page = browser.get("/roadmap");
         assert_eq!(page.status, 200, "{}", page.body);
         assert_eq!(page.body.contains("Secret private plan ZX1"), sees, "{}", page.body);
@@ -117,14 +108,7 @@ fn private_roadmap_items_appear_only_for_their_owner_on_the_roadmap_and_calendar
     }
 
     // The API agrees with both pages.
-    let seen = |token: &str| -> Vec<String> {
-        app.get("/api/v1/roadmap-items", Some(token)).json()["items"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|i| i["id"].as_str().unwrap().to_string())
-            .collect()
-    };
+    let seen = |token: &str| app.get("/api/v1/roadmap-items", Some(token)).ids();
     assert!(!seen(&other.token).contains(&secret) && seen(&maker.token).contains(&secret));
 }
 
@@ -180,7 +164,7 @@ fn release_firmware_mask_and_contact_pages_show_the_api_s_facts_with_names_escap
     let fresh = id(&contact(10, "Fresh desk"));
     let stale = id(&contact(400, "Stale desk"));
 
-    let mut b = signed_in(&app, &other);
+    let mut b = Browser::signed_in(&app, &other.email);
     let page = b.get(&format!("/releases/{rel_id}"));
     assert_eq!(page.status, 200, "{}", page.body);
     assert!(page.body.contains(rel["name"].as_str().unwrap()));
@@ -251,7 +235,7 @@ fn subscriptions_are_made_changed_and_ended_through_the_forms_as_through_the_api
     theirs.expect(201);
     let theirs = id(&theirs.json());
 
-    let mut b = signed_in(&app, &me);
+    let mut b = Browser::signed_in(&app, &me.email);
     let page = b.get("/subscriptions");
     assert_eq!(page.status, 200, "{}", page.body);
     let csrf = hidden(&page.body, "csrf");
@@ -370,7 +354,7 @@ fn the_calendar_page_makes_a_feed_link_only_from_its_own_form() {
     let app = TestApp::spawn();
     let admin = app.admin_token();
     let me = app.user_in_new_org(&admin, "supplier", "viewer");
-    let mut b = signed_in(&app, &me);
+    let mut b = Browser::signed_in(&app, &me.email);
     let page = b.get("/calendar");
     assert_eq!(page.status, 200);
     assert!(page.body.contains("Create my calendar feed link"));

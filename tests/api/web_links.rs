@@ -8,9 +8,9 @@ use std::collections::BTreeMap;
 use chrono::{Duration, Utc};
 use serde_json::json;
 
+use crate::fixtures::world;
 use crate::helpers::TestApp;
 use crate::notifications::{db, delivered, wait_until};
-use crate::results::world;
 use crate::smtp::Received;
 use crate::web::Browser;
 
@@ -170,7 +170,7 @@ fn every_link_of_every_email_leads_to_a_page_that_does_what_its_text_says() {
                  "verified_on": (Utc::now().date_naive() - Duration::days(400)).to_string() }),
     );
     contact.expect(201);
-    let contact_id = contact.json()["id"].as_str().unwrap().to_string();
+    let contact_id = contact.id();
     expect.insert(contact_id.clone(), format!("id=\"contact-{contact_id}\""));
     {
         let mut conn = db(&app);

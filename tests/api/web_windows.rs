@@ -4,19 +4,9 @@
 
 use serde_json::{json, Value};
 
-use crate::catalogue::{firmware, product};
+use crate::fixtures::{firmware, product, world, World, SCENARIOS};
 use crate::helpers::{Resp, TestApp, TestUser};
-use crate::results::{world, World, SCENARIOS};
 use crate::web::{hidden, Browser};
-
-const PASSWORD: &str = "a long enough password";
-
-fn signed_in<'a>(app: &'a TestApp, user: &TestUser) -> Browser<'a> {
-    let mut b = Browser::new(app);
-    let resp = b.sign_in(&user.email, PASSWORD);
-    assert_eq!(resp.status, 303, "sign in: {}", resp.body);
-    b
-}
 
 fn result_with_notes(
     app: &TestApp,
@@ -76,7 +66,7 @@ fn a_private_note_is_seen_by_its_organisation_only_on_every_window_page() {
 
     let b_viewer = app.invite_user(&w.admin, &w.b.org_id, "viewer");
     for other in [&w.b, &w.reviewer, &b_viewer] {
-        let mut b = signed_in(&app, other);
+        let mut b = Browser::signed_in(&app, &other.email);
         let page = b.get(&window);
         assert_eq!(page.status, 200, "{}", page.body);
         assert!(!page.body.contains(&secret));
@@ -111,7 +101,7 @@ fn a_private_note_is_seen_by_its_organisation_only_on_every_window_page() {
             .starts_with("attachment; filename="));
     }
 
-    let mut owner = signed_in(&app, &w.a);
+    let mut owner = Browser::signed_in(&app, &w.a.email);
     let page = owner.get(&window);
     assert!(
         page.body.contains("<span class=\"w\">FAIL</span><span class=\"n\">2<"),
@@ -121,7 +111,7 @@ fn a_private_note_is_seen_by_its_organisation_only_on_every_window_page() {
     let c = owner.get(&cell);
     assert!(c.body.contains(&secret), "the owner reads its own note: {}", c.body);
     // So does the owner's viewer, on the cell page and in the CSV.
-    let mut own_viewer = signed_in(&app, &w.a_viewer);
+    let mut own_viewer = Browser::signed_in(&app, &w.a_viewer.email);
     let vc = own_viewer.get(&cell);
     assert!(
         vc.body.contains(&secret),
@@ -149,12 +139,12 @@ fn only_suppliers_get_claim_buttons_and_refused_forms_change_nothing() {
     let claim = format!("/windows/{}/claim", w.window);
     let set = w.sets[2].clone();
 
-    let mut reviewer = signed_in(&app, &w.reviewer);
+    let mut reviewer = Browser::signed_in(&app, &w.reviewer.email);
     let page = reviewer.get(&window);
     assert_eq!(page.status, 200);
     assert!(!page.body.contains("Lead this set"), "{}", page.body);
 
-    let mut viewer = signed_in(&app, &w.a_viewer);
+    let mut viewer = Browser::signed_in(&app, &w.a_viewer.email);
     let page = viewer.get(&window);
     assert!(!page.body.contains("Lead this set"), "{}", page.body);
     let csrf = hidden(&page.body, "csrf");
@@ -163,7 +153,7 @@ fn only_suppliers_get_claim_buttons_and_refused_forms_change_nothing() {
     assert_eq!(refused.status, 403, "{}", refused.body);
     assert!(claims_on(&app, &w, &set).is_empty());
 
-    let mut supplier = signed_in(&app, &w.b);
+    let mut supplier = Browser::signed_in(&app, &w.b.email);
     let page = supplier.get(&window);
     assert!(page.body.contains("Lead this set"), "{}", page.body);
     let csrf = hidden(&page.body, "csrf");
@@ -192,7 +182,7 @@ fn only_suppliers_get_claim_buttons_and_refused_forms_change_nothing() {
     assert!(page.body.contains(">Release<span"), "{}", page.body);
 
     // Another supplier sees the lead but may not release it, nor take the set.
-    let mut other = signed_in(&app, &w.outsider);
+    let mut other = Browser::signed_in(&app, &w.outsider.email);
     let page = other.get(&window);
     assert!(page.body.contains(&format!("Led by {org_name}")));
     assert!(!page.body.contains(">Release<span"), "{}", page.body);
@@ -238,7 +228,7 @@ fn a_hostile_device_set_name_renders_as_text() {
         &json!({ "name": "<script>alert(1)</script> & set" }),
     )
     .expect(200);
-    let mut b = signed_in(&app, &w.b);
+    let mut b = Browser::signed_in(&app, &w.b.email);
     for path in [
         format!("/windows/{}", w.window),
         cell_path(&w, &w.sets[0], SCENARIOS[1]),
@@ -261,7 +251,7 @@ fn the_heatmap_filters_sorts_and_pages_at_fifty() {
     let app = TestApp::spawn();
     let w = world(&app);
     let window = format!("/windows/{}", w.window);
-    let mut b = signed_in(&app, &w.b);
+    let mut b = Browser::signed_in(&app, &w.b.email);
     let names = |b: &mut Browser, q: &str| row_names(&b.get(&format!("{window}{q}")).body);
 
     assert_eq!(
@@ -283,7 +273,7 @@ fn the_heatmap_filters_sorts_and_pages_at_fifty() {
         &json!({ "device_set_id": w.sets[0] }),
     )
     .expect(201);
-    crate::results::publish(
+    crate::fixtures::publish(
         &app,
         &w.a.token,
         &w.window,
@@ -358,7 +348,7 @@ fn the_heatmap_filters_sorts_and_pages_at_fifty() {
 fn the_window_list_names_each_window_with_its_release_and_deadline() {
     let app = TestApp::spawn();
     let w = world(&app);
-    let mut b = signed_in(&app, &w.reviewer);
+    let mut b = Browser::signed_in(&app, &w.reviewer.email);
     let page = b.get("/windows");
     assert_eq!(page.status, 200, "{}", page.body);
     assert!(page.body.contains("1 UIT window,"), "{}", page.body);

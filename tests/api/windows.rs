@@ -41,16 +41,6 @@ fn fields(problem: &Value) -> Vec<String> {
         .collect()
 }
 
-fn ids(resp: &Resp) -> Vec<String> {
-    resp.expect(200);
-    resp.json()["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|w| w["id"].as_str().unwrap().to_string())
-        .collect()
-}
-
 fn join(app: &TestApp, token: &str, window: &str, body: Value) -> Resp {
     app.post(
         &format!("/api/v1/uit-windows/{window}/participants"),
@@ -244,7 +234,7 @@ fn window_creation_honours_idempotency_keys() {
     let mut other = body.clone();
     other["name"] = json!("UIT-TWICE");
     send(&other).expect_code(422, "idempotency_key_reused");
-    assert_eq!(ids(&app.get("/api/v1/uit-windows", Some(&admin))).len(), 1);
+    assert_eq!(app.get("/api/v1/uit-windows", Some(&admin)).expect(200).ids().len(), 1);
 }
 
 #[test]
@@ -352,18 +342,20 @@ fn status_follows_the_clock_and_lists_filter_by_it() {
         ("cancelled", vec![id(&cancelled)]),
     ] {
         let listed = app.get(&format!("/api/v1/uit-windows?release_id={rel}&status={status}"), t);
-        assert_eq!(ids(&listed), expected, "status={status}");
+        assert_eq!(listed.expect(200).ids(), expected, "status={status}");
         assert!(listed.json()["items"]
             .as_array()
             .unwrap()
             .iter()
             .all(|w| w["status"] == status));
     }
-    let open_anywhere = ids(&app.get("/api/v1/uit-windows?status=open", t));
+    let open_anywhere = app.get("/api/v1/uit-windows?status=open", t).expect(200).ids();
     assert_eq!(open_anywhere.len(), 2);
     assert!(open_anywhere.contains(&id(&elsewhere.json())));
     assert_eq!(
-        ids(&app.get(&format!("/api/v1/uit-windows?release_id={other_release}"), t)),
+        app.get(&format!("/api/v1/uit-windows?release_id={other_release}"), t)
+            .expect(200)
+            .ids(),
         [id(&elsewhere.json())]
     );
 
@@ -372,7 +364,7 @@ fn status_follows_the_clock_and_lists_filter_by_it() {
     let mut path = "/api/v1/uit-windows?limit=2".to_string();
     loop {
         let page = app.get(&path, t);
-        seen.extend(ids(&page));
+        seen.extend(page.expect(200).ids());
         match page.header("link") {
             Some(link) => path = link.trim_start_matches('<').split('>').next().unwrap().to_string(),
             None => break,

@@ -4,11 +4,10 @@
 use serde_json::json;
 
 use super::{fill, Op, Org};
-use crate::catalogue::{firmware, product};
+use crate::fixtures::{firmware, product, publish, world, World, SCENARIOS};
 use crate::helpers::{Resp, TestApp, TestUser, ADMIN_EMAIL};
-use crate::results::{publish, world, World, SCENARIOS};
 
-/// `results::world` (organisations in every role, device sets, an open window) plus what these
+/// `fixtures::world` (organisations in every role, device sets, an open window) plus what these
 /// tests need: more viewers and admins, and one resource of each kind, some private.
 pub struct Fx {
     pub w: World,
@@ -55,7 +54,7 @@ pub struct Fx {
 pub fn subscribe(app: &TestApp, token: &str) -> String {
     let resp = app.post("/api/v1/subscriptions", Some(token), &json!({ "topics": ["releases"] }));
     resp.expect(201);
-    id_of(&resp)
+    resp.id()
 }
 
 /// A notification that gave up, written straight to the outbox: making one through SMTP
@@ -65,6 +64,7 @@ fn dead_notification(app: &TestApp) -> String {
     use diesel::prelude::*;
     use uit_portal::db::schema::{notifications as n, subscriptions as s};
     let email = format!("reject-{}@example.org", short());
+    app.allow_unsent_mail_to(&email);
     let resp = app.post(
         "/api/v1/subscriptions",
         None,
@@ -95,10 +95,6 @@ fn dead_notification(app: &TestApp) -> String {
         .execute(&mut conn)
         .unwrap();
     id
-}
-
-pub fn id_of(resp: &Resp) -> String {
-    resp.json()["id"].as_str().unwrap().to_string()
 }
 
 pub fn short() -> String {
@@ -132,7 +128,7 @@ impl Fx {
 
         let token = app.post("/api/v1/me/api-tokens", Some(&w.a.token), &json!({ "name": "harness" }));
         token.expect(201);
-        let a_token = (id_of(&token), token.json()["token"].as_str().unwrap().to_string());
+        let a_token = (token.id(), token.json()["token"].as_str().unwrap().to_string());
 
         let credentials = |org_id: &str, member: &TestUser| {
             let invitation = app.post(
@@ -143,7 +139,7 @@ impl Fx {
             invitation.expect(201);
             let token = app.post("/api/v1/me/api-tokens", Some(&member.token), &json!({ "name": "ci" }));
             token.expect(201);
-            (id_of(&invitation), id_of(&token))
+            (invitation.id(), token.id())
         };
         let a_credentials = credentials(&w.a.org_id, &w.a_viewer);
         let reviewer_credentials = credentials(&w.reviewer.org_id, &reviewer_member);
@@ -184,12 +180,12 @@ impl Fx {
         industry_result.expect(201);
         let comment = |result: &Resp, token: &str| {
             let resp = app.post(
-                &format!("/api/v1/results/{}/comments", id_of(result)),
+                &format!("/api/v1/results/{}/comments", result.id()),
                 Some(token),
                 &json!({ "body": "Seen on our meters too." }),
             );
             resp.expect(201);
-            id_of(&resp)
+            resp.id()
         };
         let private_comment = comment(&private_result, &w.a.token);
         let industry_comment = comment(&industry_result, &w.a.token);
@@ -202,7 +198,7 @@ impl Fx {
                          "summary": "Fixes the tariff switch", "visibility": visibility }),
             );
             resp.expect(201);
-            id_of(&resp)
+            resp.id()
         };
         let (private_item, industry_item) = (item("private"), item("industry"));
         let subscription = subscribe(app, &w.a.token);
@@ -213,7 +209,7 @@ impl Fx {
             &json!({}),
         );
         pack.expect(201);
-        let pack = id_of(&pack);
+        let pack = pack.id();
         let uit_issue = app.post(
             "/api/v1/uit-issues",
             Some(&w.a.token),
@@ -223,7 +219,7 @@ impl Fx {
         uit_issue.expect(201);
         Fx {
             pack,
-            uit_issue: id_of(&uit_issue),
+            uit_issue: uit_issue.id(),
             subscription,
             dead_notification,
             operator_viewer,
@@ -237,13 +233,13 @@ impl Fx {
             a_token,
             a_credentials,
             reviewer_credentials,
-            claim: id_of(&claim),
-            mask: id_of(&mask),
-            a_set: id_of(&a_set),
+            claim: claim.id(),
+            mask: mask.id(),
+            a_set: a_set.id(),
             new_hub_fw,
-            contact: id_of(&contact),
-            private_result: id_of(&private_result),
-            industry_result: id_of(&industry_result),
+            contact: contact.id(),
+            private_result: private_result.id(),
+            industry_result: industry_result.id(),
             private_comment,
             industry_comment,
             reviewer_comment,
