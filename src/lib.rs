@@ -1,12 +1,22 @@
 //! uit-portal: the UIT collaboration backend for GB smart metering.
 
 /// A closed set of snake_case strings, stored as TEXT and serialised as the same strings.
+///
+/// The type is its own diesel column type on both backends (`db::text`): a row field of this
+/// type reads the stored text, and a stored value that is none of the variants fails the query
+/// (a logged 500), never a silent default.
 #[macro_export]
 macro_rules! text_enum {
     ($(#[$doc:meta])* $name:ident { $($variant:ident => $text:tt),+ $(,)? }) => {
         $(#[$doc])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+        #[derive(
+            Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize, utoipa::ToSchema,
+            diesel::expression::AsExpression, diesel::deserialize::FromSqlRow,
+        )]
+        #[diesel(sql_type = diesel::sql_types::Text)]
         pub enum $name { $(#[serde(rename = $text)] $variant),+ }
+
+        $crate::text_column!($name);
 
         impl $name {
             pub const ALL: &'static [$name] = &[$($name::$variant),+];

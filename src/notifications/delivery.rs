@@ -59,7 +59,7 @@ struct Claimed {
     #[diesel(sql_type = Text)]
     id: String,
     #[diesel(sql_type = Text)]
-    kind: String,
+    kind: NotificationKind,
     #[diesel(sql_type = Text)]
     subscription_id: String,
     #[diesel(sql_type = Nullable<Text>)]
@@ -232,7 +232,7 @@ impl Delivery {
             let events = batch.iter().filter_map(|c| c.change_event_id.as_deref()).collect();
             let digests = batch
                 .iter()
-                .filter(|c| c.kind == NotificationKind::Digest.as_str())
+                .filter(|c| c.kind == NotificationKind::Digest)
                 .map(|c| c.id.as_str())
                 .collect();
             Context::load(&mut conn, subscriptions, events, digests).map_err(|e| e.to_string())
@@ -285,17 +285,17 @@ impl Delivery {
         let Some(sub) = context.subscriptions.get(&item.subscription_id) else {
             return Outcome::Cancelled;
         };
-        if sub.status() != SubscriptionStatus::Active {
+        if sub.status != SubscriptionStatus::Active {
             return Outcome::Cancelled;
         }
         let recipient = Recipient {
             topics: sub.topics(),
             filters: sub.filters(),
-            mode: sub.mode(),
+            mode: sub.mode,
             unsubscribe_token: sub.unsubscribe_token.clone(),
         };
-        let rendered = match NotificationKind::parse(&item.kind) {
-            Some(NotificationKind::Digest) => {
+        let rendered = match item.kind {
+            NotificationKind::Digest => {
                 let changes = context.digests.get(&item.id).map(Vec::as_slice).unwrap_or_default();
                 if changes.is_empty() {
                     return Outcome::Cancelled;
@@ -359,7 +359,7 @@ fn record(conn: &mut DbConn, lease: &str, batch: &[Claimed], outcomes: &[Outcome
         if !sent.is_empty() {
             diesel::update(n::table.filter(n::id.eq_any(&sent)).filter(leased))
                 .set((
-                    n::status.eq(NotificationStatus::Sent.as_str()),
+                    n::status.eq(NotificationStatus::Sent),
                     n::sent_at.eq(now),
                     n::last_error.eq(None::<String>),
                     n::lease_id.eq(None::<String>),
@@ -371,7 +371,7 @@ fn record(conn: &mut DbConn, lease: &str, batch: &[Claimed], outcomes: &[Outcome
         if !cancelled.is_empty() {
             diesel::update(n::table.filter(n::id.eq_any(&cancelled)).filter(leased))
                 .set((
-                    n::status.eq(NotificationStatus::Cancelled.as_str()),
+                    n::status.eq(NotificationStatus::Cancelled),
                     n::lease_id.eq(None::<String>),
                     n::next_attempt_at.eq(now),
                     n::updated_at.eq(now),
@@ -381,7 +381,7 @@ fn record(conn: &mut DbConn, lease: &str, batch: &[Claimed], outcomes: &[Outcome
         if !released.is_empty() {
             diesel::update(n::table.filter(n::id.eq_any(&released)).filter(leased))
                 .set((
-                    n::status.eq(NotificationStatus::Pending.as_str()),
+                    n::status.eq(NotificationStatus::Pending),
                     n::attempts.eq(n::attempts - 1),
                     n::lease_id.eq(None::<String>),
                     n::next_attempt_at.eq(now),
@@ -406,7 +406,7 @@ fn record(conn: &mut DbConn, lease: &str, batch: &[Claimed], outcomes: &[Outcome
             };
             diesel::update(n::table.find(&item.id).filter(n::lease_id.eq(lease)))
                 .set((
-                    n::status.eq(status.as_str()),
+                    n::status.eq(status),
                     n::last_error.eq(error),
                     n::lease_id.eq(None::<String>),
                     n::next_attempt_at.eq(next),

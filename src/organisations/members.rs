@@ -174,7 +174,7 @@ pub async fn update_member(
                 .filter(|u| u.org_id == org_id)
                 .ok_or_else(ApiError::not_found)?;
             if_match.check(before.version)?;
-            if before.role == "admin" && role != Role::Admin && model::admin_count(conn, &org_id)? <= 1 {
+            if before.role == Role::Admin && role != Role::Admin && model::admin_count(conn, &org_id)? <= 1 {
                 return Err(last_admin());
             }
             if !model::set_role(conn, &user_id, role, before.version)? {
@@ -231,7 +231,7 @@ pub async fn remove_member(
                 .filter(|u| u.org_id == org_id)
                 .ok_or_else(ApiError::not_found)?;
             if_match.check(before.version)?;
-            if before.role == "admin" && model::admin_count(conn, &org_id)? <= 1 {
+            if before.role == Role::Admin && model::admin_count(conn, &org_id)? <= 1 {
                 return Err(last_admin());
             }
             model::delete_user(conn, &user_id)?;
