@@ -2,6 +2,7 @@
 
 pub mod device_models;
 pub mod firmware;
+pub mod lifecycle;
 pub mod model;
 pub mod version;
 
@@ -19,7 +20,10 @@ pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
         .service(firmware::list_firmware)
         .service(firmware::create_firmware)
         .service(firmware::get_firmware)
-        .service(firmware::update_firmware);
+        .service(firmware::update_firmware)
+        .service(lifecycle::get_live_versions)
+        .service(lifecycle::get_upgrade_path)
+        .service(lifecycle::get_fragmentation);
 }
 
 /// Who may change a product: the operator any; a manufacturer its own; a Comms Hub service

@@ -363,3 +363,117 @@ fn catalogue_json_routes_reject_bad_input_with_problems() {
             .expect_code(400, "invalid_query");
     }
 }
+
+/// N and N-1 are live; a third live version is fragmentation, reported estate-wide. The
+/// upgrade path to N is one hop by rule, several only by exception, none when no approved
+/// upgrade leads there.
+#[test]
+fn live_versions_upgrade_paths_and_the_fragmentation_report() {
+    let app = TestApp::spawn();
+    let Industry { maker, other_maker, .. } = industry(&app);
+    let model = product(&app, &maker.token, &maker.org_id, "ESME");
+    let tidy = product(&app, &maker.token, &maker.org_id, "ESME");
+    let create = |model: &str, version: &str, status: &str, from: Vec<&String>| {
+        app.post(
+            &format!("/api/v1/device-models/{model}/firmware"),
+            Some(&maker.token),
+            &json!({ "version": version, "status": status, "upgrade_from": from }),
+        )
+        .expect(201)
+        .id()
+    };
+    let orphan = create(&model, "0.9", "planned", vec![]);
+    let v1 = create(&model, "1.0", "deployed", vec![]);
+    let v2 = create(&model, "1.1", "deployed", vec![&v1]);
+    let v3 = create(&model, "1.2", "deployed", vec![&v2]);
+    create(&tidy, "3.0", "deployed", vec![]);
+
+    let live = app
+        .get(
+            &format!("/api/v1/device-models/{model}/live-versions"),
+            Some(&other_maker.token),
+        )
+        .expect(200)
+        .json();
+    let versions: Vec<&str> = live["versions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["version"].as_str().unwrap())
+        .collect();
+    assert_eq!(versions, ["1.2", "1.1", "1.0"], "{live}");
+    assert_eq!(live["fragmented"], true);
+    let live = app
+        .get(
+            &format!("/api/v1/device-models/{tidy}/live-versions"),
+            Some(&maker.token),
+        )
+        .json();
+    assert_eq!(live["fragmented"], false);
+    app.get("/api/v1/device-models/nope/live-versions", Some(&maker.token))
+        .expect(404);
+
+    let path = |id: &str| {
+        app.get(&format!("/api/v1/firmware/{id}/upgrade-path"), Some(&other_maker.token))
+            .expect(200)
+            .json()
+    };
+    let one = path(&v2);
+    assert_eq!(
+        (one["reachable"].clone(), one["exception"].clone()),
+        (json!(true), json!(false)),
+        "{one}"
+    );
+    assert_eq!(
+        one["hops"],
+        json!([{ "from_id": v2, "from_version": "1.1", "to_id": v3, "to_version": "1.2" }])
+    );
+    let two = path(&v1);
+    assert_eq!(
+        (two["reachable"].clone(), two["exception"].clone()),
+        (json!(true), json!(true)),
+        "{two}"
+    );
+    assert_eq!(two["hops"].as_array().unwrap().len(), 2);
+    let none = path(&orphan);
+    assert_eq!(
+        (none["reachable"].clone(), none["hops"].clone()),
+        (json!(false), json!([])),
+        "{none}"
+    );
+    assert_eq!(none["target_version"], "1.2");
+    let at_n = path(&v3);
+    assert_eq!(
+        (at_n["reachable"].clone(), at_n["hops"].clone()),
+        (json!(true), json!([]))
+    );
+    app.get("/api/v1/firmware/nope/upgrade-path", Some(&maker.token))
+        .expect(404);
+
+    let report = app
+        .get("/api/v1/catalogue/fragmentation", Some(&other_maker.token))
+        .expect(200)
+        .json();
+    let products = report["products"].as_array().unwrap();
+    assert!(
+        products
+            .iter()
+            .any(|p| p["device_model_id"] == model.as_str() && p["live_versions"].as_array().unwrap().len() == 3),
+        "{report}"
+    );
+    assert!(
+        !products.iter().any(|p| p["device_model_id"] == tidy.as_str()),
+        "{report}"
+    );
+    set_status(&app, &maker.token, &v1, "retired").expect(200);
+    let report = app.get("/api/v1/catalogue/fragmentation", Some(&maker.token)).json();
+    assert!(
+        !report["products"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p["device_model_id"] == model.as_str()),
+        "retired is not live: {report}"
+    );
+    app.get("/api/v1/catalogue/fragmentation", None).expect(401);
+}
