@@ -139,7 +139,7 @@ pub async fn forward(mut payload: web::Payload, sender: mpsc::Sender<Chunk>, lim
 /// The blocking side: writes the chunks to a new file in `dir`, hashing them, and checks the
 /// file's start (a CSV header). Blocking: call on the blocking pool.
 pub fn receive(mut chunks: mpsc::Receiver<Chunk>, dir: &Path, format: ImportFormat) -> Result<Upload, ApiError> {
-    std::fs::create_dir_all(dir).map_err(|e| ApiError::internal(format!("creating {}: {e}", dir.display())))?;
+    crate::bootstrap::private_dir(dir).map_err(|e| ApiError::internal(format!("creating {}: {e}", dir.display())))?;
     let mut upload = Upload {
         path: dir.join(format!("upload-{}.part", crate::db::new_id())),
         sha256: String::new(),
