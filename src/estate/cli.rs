@@ -130,7 +130,9 @@ struct Bar {
 impl Bar {
     fn draw(&mut self, p: &Progress) {
         let done = p.sets_total > 0 && p.counters.sets_recorded >= p.sets_total;
-        if !done && self.last.is_some_and(|t| t.elapsed().as_millis() < 100) {
+        // Redrawn in place on a terminal; elsewhere (a log) only the last state.
+        let terminal = std::io::IsTerminal::is_terminal(&std::io::stderr());
+        if !done && (!terminal || self.last.is_some_and(|t| t.elapsed().as_millis() < 100)) {
             return;
         }
         self.last = Some(Instant::now());
@@ -150,6 +152,10 @@ impl Bar {
         );
         if p.sets_total > 0 {
             line.push_str(&format!(", device sets {}/{}", p.counters.sets_recorded, p.sets_total));
+        }
+        if terminal {
+            // Clears what a longer earlier line left.
+            line.push_str("\x1b[K");
         }
         let mut err = std::io::stderr();
         let _ = err.write_all(line.as_bytes());
