@@ -8,8 +8,11 @@ catalogue (200 models, 2,000 firmware versions, 20,000 device sets), a generated
   2. the next DPLs (other dates, same sets): history rows and prevalence only (median of
      `--runs`);
   3. the same bytes and date again: answered by the first import;
-  4. a DPL of a tenth of the rows over the same memberships, to show memory follows the
-     memberships, not the rows.
+  4. a DPL of a tenth of the rows over the same memberships (a later date), to show memory
+     follows the memberships, not the rows.
+
+Peak RSS includes the pages of the SQLite file the process maps (`mmap_size`, 256 MiB), so
+the heap (RssAnon, sampled) is reported beside it.
 
     cargo build --release
     python3 bench/dpl/run.py                       # SQLite and PostgreSQL
@@ -23,21 +26,47 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 
 
 def timed(binary, env, *args):
-    """(wall seconds, peak RSS MiB, stdout) of one command under /usr/bin/time -v."""
-    out = subprocess.run(["/usr/bin/time", "-v", binary, *args], env=env, capture_output=True, text=True)
-    if out.returncode != 0:
-        sys.exit(f"{' '.join(args)} failed:\n{out.stderr[-3000:]}")
-    wall = re.search(r"Elapsed \(wall clock\) time \(h:mm:ss or m:ss\): (?:(\d+):)?(\d+):([\d.]+)", out.stderr)
+    """(wall seconds, peak RSS MiB, peak anonymous RSS MiB, stdout) of one command: wall time
+    and peak RSS from /usr/bin/time -v; the anonymous part (the heap: what the import itself
+    holds, without the pages of the SQLite file it maps) sampled from /proc every 10 ms."""
+    # Files, not pipes: the import's JSON is larger than a pipe's buffer.
+    out_file, err_file = tempfile.TemporaryFile("w+"), tempfile.TemporaryFile("w+")
+    proc = subprocess.Popen(["/usr/bin/time", "-v", binary, *args], env=env, stdout=out_file, stderr=err_file)
+    anon_kb, child = 0, None
+    while proc.poll() is None:
+        if child is None:
+            try:
+                with open(f"/proc/{proc.pid}/task/{proc.pid}/children") as f:
+                    child = int(f.read().split()[0])
+            except (OSError, IndexError, ValueError):
+                pass
+        if child is not None:
+            try:
+                with open(f"/proc/{child}/status") as f:
+                    for line in f:
+                        if line.startswith("RssAnon:"):
+                            anon_kb = max(anon_kb, int(line.split()[1]))
+            except OSError:
+                pass
+        time.sleep(0.01)
+    out_file.seek(0)
+    err_file.seek(0)
+    stdout, stderr = out_file.read(), err_file.read()
+    if proc.returncode != 0:
+        sys.exit(f"{' '.join(args)} failed:\n{stderr[-3000:]}")
+    wall = re.search(r"Elapsed \(wall clock\) time \(h:mm:ss or m:ss\): (?:(\d+):)?(\d+):([\d.]+)", stderr)
     h, m, s = wall.groups()
     seconds = int(h or 0) * 3600 + int(m) * 60 + float(s)
-    rss_kb = int(re.search(r"Maximum resident set size \(kbytes\): (\d+)", out.stderr).group(1))
-    return seconds, rss_kb / 1024, out.stdout
+    rss_kb = int(re.search(r"Maximum resident set size \(kbytes\): (\d+)", stderr).group(1))
+    cpu = sum(float(re.search(rf"{k} time \(seconds\): ([\d.]+)", stderr).group(1)) for k in ("User", "System"))
+    return seconds, rss_kb / 1024, anon_kb / 1024, stdout, cpu
 
 
 def generate(args, source, rows, path):
@@ -65,15 +94,17 @@ def bench(args, backend):
         generate(args, source, args.rows // 10, small)
         size = os.path.getsize(big) / 2**20
         results = {"backend": backend, "rows": args.rows, "file_mib": round(size, 1)}
-        wall, rss, out = timed(args.binary, env, "import-dpl", big, "--as-of", "2026-01-01")
+        wall, rss, anon, out, cpu = timed(args.binary, env, "import-dpl", big, "--as-of", "2026-01-01")
         first = json.loads(out)
-        results["first"] = (wall, rss)
+        results["first"] = (wall, rss, anon, cpu)
         results["rejected"] = first["rows_rejected"]
-        later = [timed(args.binary, env, "import-dpl", big, "--as-of", f"2026-{m:02d}-01")[:2]
+        pick = lambda t: (t[0], t[1], t[2], t[4])  # noqa: E731
+        later = [pick(timed(args.binary, env, "import-dpl", big, "--as-of", f"2026-{m:02d}-01"))
                  for m in range(2, 2 + args.runs)]
-        results["later"] = (statistics.median(w for w, _ in later), max(r for _, r in later))
-        results["again"] = timed(args.binary, env, "import-dpl", big, "--as-of", "2026-01-01")[:2]
-        results["tenth"] = timed(args.binary, env, "import-dpl", small, "--as-of", "2025-12-01")[:2]
+        results["later"] = (statistics.median(t[0] for t in later), max(t[1] for t in later),
+                            max(t[2] for t in later), statistics.median(t[3] for t in later))
+        results["again"] = pick(timed(args.binary, env, "import-dpl", big, "--as-of", "2026-01-01"))
+        results["tenth"] = pick(timed(args.binary, env, "import-dpl", small, "--as-of", "2027-01-01"))
         return results
     finally:
         if database:
@@ -90,8 +121,8 @@ def main():
     ap.add_argument("--runs", type=int, default=3, help="later DPLs to take the median of")
     args = ap.parse_args()
     backends = ["sqlite", "postgres"] if args.backend == "both" else [args.backend]
-    print("| backend | scenario | wall | peak RSS |")
-    print("|---|---|---:|---:|")
+    print("| backend | scenario | wall | CPU (user+sys) | peak RSS | peak heap (RssAnon) |")
+    print("|---|---|---:|---:|---:|---:|")
     for backend in backends:
         r = bench(args, backend)
         rows = f"{r['rows']:,} rows ({r['file_mib']} MiB, {r['rejected']:,} rejected)"
@@ -99,8 +130,8 @@ def main():
                            (f"next DPL (median of {args.runs}), all sets known", "later"),
                            ("the same bytes and date again", "again"),
                            (f"{r['rows'] // 10:,} rows over the same memberships", "tenth")]:
-            wall, rss = r[key]
-            print(f"| {backend} | {label} | {wall:.1f} s | {rss:.0f} MiB |", flush=True)
+            wall, rss, anon, cpu = r[key]
+            print(f"| {backend} | {label} | {wall:.1f} s | {cpu:.1f} s | {rss:.0f} MiB | {anon:.0f} MiB |", flush=True)
 
 
 if __name__ == "__main__":

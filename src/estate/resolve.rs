@@ -122,29 +122,33 @@ impl Catalogue {
                 || slot.manufacturer.eq_ignore_ascii_case(maker)
                 || slot.manufacturer.eq_ignore_ascii_case(slug)
         };
-        let found: Vec<&Candidate> = self
-            .versions
-            .get(buf.as_str())
-            .map(|c| c.iter().filter(|c| by(&c.maker, &c.maker_slug)).collect())
-            .unwrap_or_default();
-        match found.as_slice() {
-            [one] if one.withdrawn => Err(format!(
+        let candidates = self.versions.get(buf.as_str()).map(Vec::as_slice).unwrap_or_default();
+        let mut matching = candidates.iter().filter(|c| by(&c.maker, &c.maker_slug));
+        match (matching.next(), matching.next()) {
+            (Some(one), None) if one.withdrawn => Err(format!(
                 "{}: {t} model {} firmware {} is withdrawn",
                 naming.field(group, Part::Firmware),
                 shown(&slot.model),
                 shown(&slot.firmware)
             )),
-            [one] => Ok(one.index),
-            [] => Err(self.unknown(slot, group, t, naming, buf)),
-            many => Err(format!(
-                "{}: {} {t} models named {} have firmware {} (by {}); name the manufacturer in {}",
-                naming.field(group, Part::Model),
-                many.len(),
-                shown(&slot.model),
-                shown(&slot.firmware),
-                many.iter().map(|c| c.maker.as_str()).collect::<Vec<_>>().join(", "),
-                naming.field(group, Part::Manufacturer)
-            )),
+            (Some(one), None) => Ok(one.index),
+            (None, _) => Err(self.unknown(slot, group, t, naming, buf)),
+            (Some(_), Some(_)) => {
+                let makers: Vec<&str> = candidates
+                    .iter()
+                    .filter(|c| by(&c.maker, &c.maker_slug))
+                    .map(|c| c.maker.as_str())
+                    .collect();
+                Err(format!(
+                    "{}: {} {t} models named {} have firmware {} (by {}); name the manufacturer in {}",
+                    naming.field(group, Part::Model),
+                    makers.len(),
+                    shown(&slot.model),
+                    shown(&slot.firmware),
+                    makers.join(", "),
+                    naming.field(group, Part::Manufacturer)
+                ))
+            }
         }
     }
 
@@ -181,8 +185,9 @@ impl Catalogue {
 /// A device's type: one of the device types other than the Comms Hub's.
 fn device_type(slot: &Slot, group: usize, naming: Naming) -> Result<DeviceType, String> {
     let field = naming.field(group, Part::Type);
-    let upper = slot.device_type.to_ascii_uppercase();
-    match DeviceType::parse(&upper) {
+    let parsed =
+        DeviceType::parse(&slot.device_type).or_else(|| DeviceType::parse(&slot.device_type.to_ascii_uppercase()));
+    match parsed {
         Some(DeviceType::Chf) => Err(format!(
             "{field}: CHF is the Comms Hub's type; a device set has exactly one Comms Hub (the comms_hub_ fields)"
         )),

@@ -392,3 +392,45 @@ fn uploads_that_cannot_be_read_are_refused_with_a_problem_and_write_nothing() {
     assert!(left.is_empty(), "{left:?}");
     assert_eq!(set_json(&app, &e.admin, &e.set)["prevalence"], 7);
 }
+
+#[test]
+fn a_model_name_two_manufacturers_share_needs_the_manufacturer_column() {
+    let app = TestApp::spawn();
+    let e = estate(&app);
+    // Another manufacturer's meter with the same name and version.
+    let other = app.user_in_new_org(&e.admin, "manufacturer", "member");
+    let twin = model(&app, &e.admin, &other.org_id, "ESME", &e.meter);
+    let twin_fw = firmware(&app, &e.admin, &twin, "1.0", "deployed");
+    let other_org = app
+        .get(&format!("/api/v1/organisations/{}", other.org_id), Some(&e.admin))
+        .json();
+    let header = "comms_hub_model,comms_hub_firmware,device1_type,device1_manufacturer,device1_model,\
+                  device1_firmware,installed_count";
+    let body = format!(
+        "{header}\n{h},3.0,ESME,,{m},1.0,5\n{h},3.0,esme,{slug},{m},1.0,6\n{h},3.0,ESME,Nobody,{m},1.0,7\n",
+        h = e.hub,
+        m = e.meter,
+        slug = other_org["slug"].as_str().unwrap()
+    );
+    let done = import(&app, &e, "2026-11-01", &body);
+    assert_eq!(
+        (&done["rows_imported"], &done["rows_rejected"]),
+        (&json!(1), &json!(2)),
+        "{done}"
+    );
+    let rejections = done["rejections"].as_array().unwrap();
+    assert_eq!(rejections[0]["line"], 2);
+    let reason = rejections[0]["reason"].as_str().unwrap();
+    assert!(reason.starts_with("device1_model: 2 ESME models named"), "{reason}");
+    assert!(reason.contains("device1_manufacturer"), "{reason}");
+    assert_eq!(rejections[1]["line"], 4);
+    assert!(rejections[1]["reason"]
+        .as_str()
+        .unwrap()
+        .starts_with("device1_manufacturer: no ESME model"));
+    // The row naming the other manufacturer (by slug, type in lower case) is its meter's set.
+    let sets = sets_with(&app, &e.admin, &twin_fw);
+    assert_eq!(sets.len(), 1);
+    assert_eq!(set_json(&app, &e.admin, &sets[0])["prevalence"], 6);
+    assert_eq!(set_json(&app, &e.admin, &e.set)["prevalence"], 7);
+}
