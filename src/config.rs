@@ -36,6 +36,8 @@ pub struct Config {
     pub refresh_token_ttl_days: u64,
     /// Largest accepted request body.
     pub body_limit_bytes: usize,
+    /// Largest accepted DPL upload (streamed to disk, so not held in memory).
+    pub estate_import_limit_bytes: u64,
     /// `file` (writes .eml into `mail_dir`), `smtp` or `memory` (tests only).
     pub mail_transport: String,
     /// Default `<data_dir>/mail`.
@@ -110,6 +112,7 @@ impl Default for Config {
             access_token_ttl_seconds: 900,
             refresh_token_ttl_days: 30,
             body_limit_bytes: 2 * 1024 * 1024,
+            estate_import_limit_bytes: 512 * 1024 * 1024,
             mail_transport: "file".into(),
             mail_dir: None,
             smtp_url: None,
@@ -235,6 +238,12 @@ impl Config {
         }
         if !(1024..=256 * 1024 * 1024).contains(&self.body_limit_bytes) {
             return Err(invalid("body_limit_bytes", "must be between 1024 and 268435456"));
+        }
+        if !(1024..=64 * 1024 * 1024 * 1024).contains(&self.estate_import_limit_bytes) {
+            return Err(invalid(
+                "estate_import_limit_bytes",
+                "must be between 1024 and 68719476736",
+            ));
         }
         match self.mail_transport.as_str() {
             "file" | "memory" => {}

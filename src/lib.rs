@@ -49,6 +49,7 @@ pub mod contacts;
 pub mod db;
 pub mod defect_masks;
 pub mod device_sets;
+pub mod estate;
 pub mod events;
 pub mod http;
 pub mod jobs;
@@ -104,6 +105,8 @@ pub struct AppState {
     pub mail_wake: Arc<Notify>,
     /// Wakes the notification workers when notifications were queued.
     pub notification_wake: Arc<Notify>,
+    /// Wakes the DPL import worker when an import was queued.
+    pub estate_wake: Arc<Notify>,
     /// Set when the process is shutting down: background workers stop taking work.
     pub stopping: Arc<AtomicBool>,
     /// The key of the web forms' CSRF tokens, derived from the JWT secret (`ui::session`).
@@ -132,6 +135,7 @@ impl AppState {
             metrics: Arc::new(Metrics::default()),
             mail_wake: Arc::new(Notify::new()),
             notification_wake: Arc::new(Notify::new()),
+            estate_wake: Arc::new(Notify::new()),
             stopping: Arc::new(AtomicBool::new(false)),
             web_key: ui::session::derive_key(&secret),
             grids: Arc::new(matrix::versions::GridCache::new(config.grid_cache_mb * 1024 * 1024)),
@@ -278,7 +282,8 @@ impl Application {
 }
 
 /// Everything that runs besides HTTP: the mail outbox workers (`mail_workers`), the
-/// notification fan-out, digests and delivery (`notification_workers`) and the clocks. One
+/// notification fan-out, digests and delivery (`notification_workers`), the clocks and the
+/// DPL import worker. One
 /// transport, so its SMTP connection pool is shared.
 fn start_background(state: &web::Data<AppState>) -> anyhow::Result<()> {
     let transport = Arc::new(Transport::from_config(&state.config)?);
@@ -291,6 +296,7 @@ fn start_background(state: &web::Data<AppState>) -> anyhow::Result<()> {
     notifications::start(state, transport)?;
     windows::start_clock(state);
     contacts::start_clock(state);
+    estate::start(state);
     if state.config.public_url.starts_with("http://") && state.config.notification_workers > 0 {
         tracing::warn!(
             public_url = %state.config.public_url,

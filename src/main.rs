@@ -57,6 +57,18 @@ enum Command {
         #[arg(long)]
         user_password: Option<String>,
     },
+    /// Import a Deployed Products List file (CSV with a header, or JSON lines) as of a date,
+    /// with a progress bar on stderr; prints the import as JSON.
+    ImportDpl {
+        /// The DPL file.
+        file: PathBuf,
+        /// The date the DPL describes (YYYY-MM-DD).
+        #[arg(long)]
+        as_of: chrono::NaiveDate,
+        /// csv or jsonl; by default from the file's extension (.jsonl, .ndjson: jsonl; else csv).
+        #[arg(long, value_parser = ["csv", "jsonl"])]
+        format: Option<String>,
+    },
 }
 
 fn main() -> anyhow::Result<()> {
@@ -139,6 +151,14 @@ fn main() -> anyhow::Result<()> {
             let report = uit_portal::seed::scale::seed(&mut conn, &options).map_err(|e| anyhow::anyhow!(e.detail))?;
             eprintln!("seeded in {:.1} s", started.elapsed().as_secs_f64());
             println!("{}", serde_json::to_string_pretty(&report)?);
+            Ok(())
+        }
+        Command::ImportDpl { file, as_of, format } => {
+            let format = format
+                .as_deref()
+                .and_then(uit_portal::estate::model::ImportFormat::parse);
+            let done = uit_portal::estate::cli::import_file(&config, &file, as_of, format)?;
+            println!("{}", serde_json::to_string_pretty(&done)?);
             Ok(())
         }
         Command::Openapi => unreachable!(),

@@ -17,6 +17,7 @@ pub fn routes(cfg: &mut ServiceConfig) {
             .configure(crate::organisations::routes)
             .configure(crate::catalogue::routes)
             .configure(crate::device_sets::routes)
+            .configure(crate::estate::routes)
             .configure(crate::releases::routes)
             .configure(crate::windows::routes)
             .configure(crate::claims::routes)
@@ -94,6 +95,7 @@ impl Modify for Security {
         (name = "organisations", description = "Organisations, members and invitations"),
         (name = "catalogue", description = "Device models and firmware versions with their lifecycle"),
         (name = "device-sets", description = "Comms Hub firmware plus the device firmware around it"),
+        (name = "estate", description = "Deployed Products List imports: the installed estate and each device set's prevalence over time"),
         (name = "releases", description = "Releases and their stage track"),
         (name = "uit-windows", description = "UIT windows, scenarios and participants"),
         (name = "claims", description = "Organisations leading on device sets in a window"),

@@ -696,6 +696,49 @@ diesel::table! {
 diesel::joinable!(result_comments -> results (result_id));
 diesel::joinable!(result_comments -> organisations (org_id));
 
+diesel::table! {
+    estate_imports (id) {
+        id -> Text,
+        content_sha256 -> Text,
+        format -> Text,
+        as_of -> Date,
+        status -> Text,
+        rows_imported -> BigInt,
+        rows_rejected -> BigInt,
+        bytes_total -> BigInt,
+        bytes_read -> BigInt,
+        error -> Nullable<Text>,
+        created_by_user_id -> Nullable<Text>,
+        created_by_org_id -> Text,
+        created_at -> Timestamp,
+        started_at -> Nullable<Timestamp>,
+        finished_at -> Nullable<Timestamp>,
+        heartbeat_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    estate_import_rejections (import_id, line) {
+        import_id -> Text,
+        line -> BigInt,
+        reason -> Text,
+    }
+}
+
+diesel::table! {
+    device_set_prevalence (device_set_id, as_of) {
+        device_set_id -> Text,
+        as_of -> Date,
+        installed_count -> BigInt,
+        import_id -> Text,
+    }
+}
+
+diesel::joinable!(estate_imports -> organisations (created_by_org_id));
+diesel::joinable!(estate_import_rejections -> estate_imports (import_id));
+diesel::joinable!(device_set_prevalence -> device_sets (device_set_id));
+diesel::joinable!(device_set_prevalence -> estate_imports (import_id));
+
 diesel::allow_tables_to_appear_in_same_query!(
     review_packs,
     review_pack_parts,
@@ -745,4 +788,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     uit_issue_device_sets,
     uit_issue_results,
     uit_issue_history,
+    estate_imports,
+    estate_import_rejections,
+    device_set_prevalence,
 );

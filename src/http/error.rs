@@ -107,6 +107,7 @@ error_codes! {
     StageMoveOutOfOrder = "stage_move_out_of_order",
     ReleaseFinished = "release_finished",
     InvalidJunit = "invalid_junit",
+    InvalidDpl = "invalid_dpl",
     NoOperator = "no_operator",
     NotEmpty = "not_empty",
     NotificationNotDead = "notification_not_dead",

@@ -11,6 +11,7 @@ mod contacts;
 mod contract;
 mod defect_masks;
 mod device_sets;
+mod estate;
 mod fixtures;
 mod grid_versions;
 mod helpers;

@@ -48,6 +48,8 @@ pub struct Fx {
     pub pack: String,
     /// A UIT issue A raised in the window, for the manufacturer to resolve.
     pub uit_issue: String,
+    /// A DPL import of the operator's, finished.
+    pub import: String,
 }
 
 /// A subscription of the signed-in user of `token`; its id.
@@ -94,6 +96,33 @@ fn dead_notification(app: &TestApp) -> String {
         ))
         .execute(&mut conn)
         .unwrap();
+    id
+}
+
+/// A DPL whose one row names no product of the catalogue: an import that finishes at once.
+const DPL: &str = "comms_hub_model,comms_hub_firmware,device1_type,device1_model,device1_firmware,installed_count\n\
+                   No hub,1.0,ESME,No meter,1.0,5\n";
+
+/// A finished DPL import of the operator's (finished, so that no job writes while the tests
+/// compare the audit log before and after): its id.
+fn dpl_import(app: &TestApp, admin: &str) -> String {
+    let resp = app.send(
+        "POST",
+        "/api/v1/estate/imports?as_of=2026-10-01",
+        Some(admin),
+        &[],
+        Some(("text/csv", DPL.as_bytes().to_vec())),
+    );
+    resp.expect(202);
+    let id = resp.id();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while app.get(&format!("/api/v1/estate/imports/{id}"), Some(admin)).json()["status"] != "done" {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the fixture's DPL import did not finish"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
     id
 }
 
@@ -217,7 +246,9 @@ impl Fx {
                      "resolving_org_id": w.maker.org_id }),
         );
         uit_issue.expect(201);
+        let import = dpl_import(app, &admin);
         Fx {
+            import,
             pack,
             uit_issue: uit_issue.id(),
             subscription,
@@ -302,6 +333,7 @@ impl Fx {
             "uit-issues" => one(&self.uit_issue, &w.a, &w.outsider),
             "subscriptions" => one(&self.subscription, &w.a, &w.b),
             "notifications" => one(&self.dead_notification, &operator, &w.b),
+            "estate" => one(&self.import, &operator, &w.b),
             // Packs are the operator's; the peer is a reviewer, whose verdicts they await.
             "review-packs" => one(&self.pack, &operator, &w.reviewer),
             // The peer, an admin of another organisation, asks about A's member under its own
@@ -376,6 +408,7 @@ impl Fx {
                 "scenario": SCENARIOS[0], "outcome": "pass", "visibility": "industry" }),
             "POST /api/v1/results/batch" => json!({ "items": [{ "uit_window_id": w.window,
                 "device_set_id": w.sets[2], "scenario": SCENARIOS[0], "outcome": "blocked" }] }),
+            "POST /api/v1/estate/imports" => return Some(("text/csv", DPL.as_bytes().to_vec())),
             "POST /api/v1/results/junit" => {
                 let xml = format!(r#"<testsuite><testcase name="{}"/></testsuite>"#, SCENARIOS[1]);
                 return Some(("application/xml", xml.into_bytes()));
@@ -416,6 +449,7 @@ impl Fx {
                 self.w.window, self.w.sets[2]
             ),
             "GET /api/v1/review-packs/{id}/diff" => format!("?against={}", self.pack),
+            "POST /api/v1/estate/imports" => "?as_of=2026-11-01".into(),
             _ => String::new(),
         }
     }
