@@ -314,12 +314,11 @@ pub async fn release(state: &AppState, caller: Caller, id: String) -> Result<(),
                 .first(conn)
                 .optional()?
                 .ok_or_else(ApiError::not_found)?;
-            ctx.require(Capability::Participate)?;
-            if org_id != ctx.org_id && !ctx.is_operator() {
-                return Err(ApiError::forbidden(
-                    "Only the claiming organisation or the operator may release a claim.",
-                ));
-            }
+            ctx.owner_or_operator(
+                &org_id,
+                Capability::Participate,
+                "Only the claiming organisation or the operator may release a claim.",
+            )?;
             let before = model::find(conn, &id)?.ok_or_else(ApiError::not_found)?;
             diesel::delete(claims::table.find(&id)).execute(conn)?;
             set_lead(conn, &window_id, &set_id, &org_id, false, &ctx.user_id)?;

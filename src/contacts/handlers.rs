@@ -20,14 +20,11 @@ use crate::AppState;
 
 /// The manufacturer itself (a manufacturer or service provider, not a viewer) or the operator.
 fn authorise(ctx: &AuthContext, manufacturer_org_id: &str) -> Result<(), ApiError> {
-    ctx.require(Capability::ManageRoadmaps)?;
-    if ctx.is_operator() || ctx.org_id == manufacturer_org_id {
-        Ok(())
-    } else {
-        Err(ApiError::forbidden(
-            "You may manage only your own organisation's library contacts.",
-        ))
-    }
+    ctx.owner_or_operator(
+        manufacturer_org_id,
+        Capability::ManageRoadmaps,
+        "You may manage only your own organisation's library contacts.",
+    )
 }
 
 /// Adds a field error unless `device_model_id` names a product of `manufacturer_org_id`.

@@ -366,12 +366,11 @@ pub fn update(
     patch: DefectMaskPatch,
 ) -> Result<(DefectMask, i64), ApiError> {
     let before = model::find(conn, id)?.ok_or_else(ApiError::not_found)?;
-    ctx.require(Capability::PublishDefectMasks)?;
-    if before.owner_org_id != ctx.org_id && !ctx.is_operator() {
-        return Err(ApiError::forbidden(
-            "Only the owning organisation or the operator may change a mask.",
-        ));
-    }
+    ctx.owner_or_operator(
+        &before.owner_org_id,
+        Capability::PublishDefectMasks,
+        "Only the owning organisation or the operator may change a mask.",
+    )?;
     if_match.check(before.version)?;
     let before_view = model::views(conn, vec![before.clone()])?
         .pop()

@@ -285,12 +285,11 @@ pub fn update(
     patch: DeviceSetPatch,
 ) -> Result<(DeviceSet, i64), ApiError> {
     let before = model::find(conn, id)?.ok_or_else(ApiError::not_found)?;
-    ctx.require(Capability::ManageDeviceSets)?;
-    if before.created_by_org_id != ctx.org_id && !ctx.is_operator() {
-        return Err(ApiError::forbidden(
-            "Only the registering organisation or the operator may change a set.",
-        ));
-    }
+    ctx.owner_or_operator(
+        &before.created_by_org_id,
+        Capability::ManageDeviceSets,
+        "Only the registering organisation or the operator may change a set.",
+    )?;
     if_match.check(before.version)?;
     let mut after = before.clone();
     if let Some(name) = patch.name {

@@ -167,11 +167,12 @@ pub fn enrol(
     window_id: &str,
     asked: Option<String>,
 ) -> Result<(bool, Participant), ApiError> {
-    ctx.require(Capability::Participate)?;
     let org_id = asked.unwrap_or_else(|| ctx.org_id.clone());
-    if org_id != ctx.org_id && !ctx.is_operator() {
-        return Err(ApiError::forbidden("Only the operator may enrol another organisation."));
-    }
+    ctx.owner_or_operator(
+        &org_id,
+        Capability::Participate,
+        "Only the operator may enrol another organisation.",
+    )?;
     model::find(conn, window_id)?.ok_or_else(ApiError::not_found)?;
     let org =
         orgs::find_org(conn, &org_id)?.ok_or_else(|| ApiError::invalid_field("org_id", "no such organisation"))?;
