@@ -93,7 +93,6 @@ pub struct NewDeviceModel {
         (status = 201, description = "Created", body = DeviceModel),
         (status = 403, response = Forbidden),
         (status = 409, response = Conflict),
-        (status = 422, response = Unprocessable),
     ),
     security(("bearer" = []))
 )]
@@ -182,7 +181,6 @@ pub fn create(conn: &mut DbConn, ctx: &AuthContext, body: &NewDeviceModel) -> Re
     params(("id" = String, Path, description = "Device model id")),
     responses(
         (status = 200, description = "The device model", body = DeviceModel, headers(("ETag" = String))),
-        (status = 404, response = NotFound),
     ),
     security(("bearer" = []))
 )]
@@ -224,10 +222,7 @@ pub struct DeviceModelPatch {
     responses(
         (status = 200, description = "Updated", body = DeviceModel, headers(("ETag" = String))),
         (status = 403, response = Forbidden),
-        (status = 404, response = NotFound),
         (status = 409, response = Conflict),
-        (status = 412, response = PreconditionFailed),
-        (status = 422, response = Unprocessable),
     ),
     security(("bearer" = []))
 )]

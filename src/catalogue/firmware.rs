@@ -41,7 +41,6 @@ pub struct FirmwareQuery {
     params(("id" = String, Path, description = "Device model id"), FirmwareQuery),
     responses(
         (status = 200, description = "A page of firmware versions", body = Page<Firmware>),
-        (status = 404, response = NotFound),
     ),
     security(("bearer" = []))
 )]
@@ -212,9 +211,7 @@ fn retirement_events(
     responses(
         (status = 201, description = "Created", body = Firmware),
         (status = 403, response = Forbidden),
-        (status = 404, response = NotFound),
         (status = 409, response = Conflict),
-        (status = 422, response = Unprocessable),
     ),
     security(("bearer" = []))
 )]
@@ -321,7 +318,6 @@ pub fn load_view(conn: &mut DbConn, id: &str) -> Result<(Firmware, i64), ApiErro
     params(("id" = String, Path, description = "Firmware id")),
     responses(
         (status = 200, description = "The firmware version", body = Firmware, headers(("ETag" = String))),
-        (status = 404, response = NotFound),
     ),
     security(("bearer" = []))
 )]
@@ -373,9 +369,6 @@ pub struct FirmwarePatch {
     responses(
         (status = 200, description = "Updated", body = Firmware, headers(("ETag" = String))),
         (status = 403, response = Forbidden),
-        (status = 404, response = NotFound),
-        (status = 412, response = PreconditionFailed),
-        (status = 422, response = Unprocessable),
     ),
     security(("bearer" = []))
 )]

@@ -48,9 +48,7 @@ fn location(claim: &Claim) -> (header::HeaderName, String) {
         (status = 201, description = "Claimed", body = Claim,
             headers(("Location" = String, description = "The claim"))),
         (status = 403, response = Forbidden),
-        (status = 404, response = NotFound),
         (status = 409, response = Conflict),
-        (status = 422, response = Unprocessable),
     ),
     security(("bearer" = []))
 )]
@@ -196,7 +194,6 @@ pub struct ClaimQuery {
     params(("id" = String, Path, description = "UIT window id"), ClaimQuery),
     responses(
         (status = 200, description = "A page of claims", body = Page<Claim>),
-        (status = 404, response = NotFound),
     ),
     security(("bearer" = []))
 )]
@@ -251,7 +248,6 @@ pub struct ClaimEmbedQuery {
     params(("id" = String, Path, description = "Claim id"), ClaimEmbedQuery),
     responses(
         (status = 200, description = "The claim", body = Claim),
-        (status = 404, response = NotFound),
     ),
     security(("bearer" = []))
 )]
@@ -288,7 +284,6 @@ pub async fn get_claim(
     responses(
         (status = 204, description = "Released"),
         (status = 403, response = Forbidden),
-        (status = 404, response = NotFound),
     ),
     security(("bearer" = []))
 )]

@@ -143,7 +143,6 @@ pub struct NewLibraryContact {
     responses(
         (status = 201, description = "Created", body = LibraryContact),
         (status = 403, response = Forbidden),
-        (status = 422, response = Unprocessable),
     ),
     security(("bearer" = []))
 )]
@@ -235,7 +234,6 @@ pub fn create(
     params(("id" = String, Path, description = "Library contact id")),
     responses(
         (status = 200, description = "The library contact", body = LibraryContact, headers(("ETag" = String))),
-        (status = 404, response = NotFound),
     ),
     security(("bearer" = []))
 )]
@@ -294,9 +292,6 @@ pub struct LibraryContactPatch {
     responses(
         (status = 200, description = "Updated", body = LibraryContact, headers(("ETag" = String))),
         (status = 403, response = Forbidden),
-        (status = 404, response = NotFound),
-        (status = 412, response = PreconditionFailed),
-        (status = 422, response = Unprocessable),
     ),
     security(("bearer" = []))
 )]
@@ -398,8 +393,6 @@ pub fn update(
     responses(
         (status = 204, description = "Deleted"),
         (status = 403, response = Forbidden),
-        (status = 404, response = NotFound),
-        (status = 412, response = PreconditionFailed),
     ),
     security(("bearer" = []))
 )]

@@ -54,7 +54,6 @@ fn adoption(conn: &mut DbConn, mask_id: &str, org_id: &str) -> QueryResult<Optio
         (status = 201, description = "Adopted", body = Adoption),
         (status = 200, description = "Already adopted", body = Adoption),
         (status = 403, response = Forbidden),
-        (status = 404, response = NotFound),
     ),
     security(("bearer" = []))
 )]
@@ -132,7 +131,6 @@ pub struct AdoptionQuery {
     params(("id" = String, Path, description = "Defect mask id"), AdoptionQuery),
     responses(
         (status = 200, description = "Organisations following the mask", body = Page<Adoption>),
-        (status = 404, response = NotFound),
     ),
     security(("bearer" = []))
 )]

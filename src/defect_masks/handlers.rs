@@ -250,7 +250,6 @@ pub fn publish(conn: &mut DbConn, ctx: &AuthContext, body: &NewDefectMask, code:
         (status = 201, description = "Published", body = DefectMask),
         (status = 403, response = Forbidden),
         (status = 409, response = Conflict),
-        (status = 422, response = Unprocessable),
     ),
     security(("bearer" = []))
 )]
@@ -285,7 +284,6 @@ pub async fn create_defect_mask(
     params(("id" = String, Path, description = "Defect mask id")),
     responses(
         (status = 200, description = "The defect mask", body = DefectMask, headers(("ETag" = String))),
-        (status = 404, response = NotFound),
     ),
     security(("bearer" = []))
 )]
@@ -330,9 +328,6 @@ pub struct DefectMaskPatch {
     responses(
         (status = 200, description = "Updated", body = DefectMask, headers(("ETag" = String))),
         (status = 403, response = Forbidden),
-        (status = 404, response = NotFound),
-        (status = 412, response = PreconditionFailed),
-        (status = 422, response = Unprocessable),
     ),
     security(("bearer" = []))
 )]

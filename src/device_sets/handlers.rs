@@ -107,7 +107,6 @@ fn exists(existing_id: String) -> ApiError {
         (status = 201, description = "Created", body = DeviceSet),
         (status = 403, response = Forbidden),
         (status = 409, response = Conflict),
-        (status = 422, response = Unprocessable),
     ),
     security(("bearer" = []))
 )]
@@ -200,7 +199,6 @@ fn load(conn: &mut DbConn, id: &str) -> Result<(DeviceSet, i64), ApiError> {
     params(("id" = String, Path, description = "Device set id")),
     responses(
         (status = 200, description = "The device set", body = DeviceSet, headers(("ETag" = String))),
-        (status = 404, response = NotFound),
     ),
     security(("bearer" = []))
 )]
@@ -239,9 +237,6 @@ pub struct DeviceSetPatch {
     responses(
         (status = 200, description = "Updated", body = DeviceSet, headers(("ETag" = String))),
         (status = 403, response = Forbidden),
-        (status = 404, response = NotFound),
-        (status = 412, response = PreconditionFailed),
-        (status = 422, response = Unprocessable),
     ),
     security(("bearer" = []))
 )]

@@ -14,7 +14,6 @@ use crate::db::schema::api_tokens as t;
 use crate::db::{new_id, now, DbConn};
 use crate::http::json::Json;
 use crate::http::pagination::{paged, Page};
-use crate::http::responses::*;
 use crate::http::validate::Validator;
 use crate::http::ApiError;
 use crate::AppState;
@@ -144,7 +143,6 @@ pub struct NewApiToken {
     request_body = NewApiToken,
     responses(
         (status = 201, description = "Created; copy the token now", body = CreatedApiToken),
-        (status = 422, response = Unprocessable),
     ),
     security(("bearer" = []))
 )]
@@ -247,7 +245,6 @@ pub fn create(
     params(("id" = String, Path, description = "Token id")),
     responses(
         (status = 204, description = "Revoked"),
-        (status = 404, response = NotFound),
     ),
     security(("bearer" = []))
 )]

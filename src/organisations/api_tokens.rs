@@ -84,7 +84,6 @@ pub struct MemberTokenQuery {
     responses(
         (status = 200, description = "A page of tokens", body = Page<MemberApiToken>),
         (status = 403, response = Forbidden),
-        (status = 404, response = NotFound),
     ),
     security(("bearer" = []))
 )]
@@ -160,7 +159,6 @@ pub fn list(
     responses(
         (status = 204, description = "Revoked"),
         (status = 403, response = Forbidden),
-        (status = 404, response = NotFound),
     ),
     security(("bearer" = []))
 )]

@@ -103,7 +103,6 @@ pub(crate) fn validate_slug(v: &mut Validator, slug: &str) {
         (status = 201, description = "Created", body = Organisation),
         (status = 403, response = Forbidden),
         (status = 409, response = Conflict),
-        (status = 422, response = Unprocessable),
     ),
     security(("bearer" = []))
 )]
@@ -159,7 +158,6 @@ pub fn create(conn: &mut DbConn, ctx: &AuthContext, body: &NewOrganisation) -> R
     params(("id" = String, Path, description = "Organisation id")),
     responses(
         (status = 200, description = "The organisation", body = Organisation, headers(("ETag" = String))),
-        (status = 404, response = NotFound),
     ),
     security(("bearer" = []))
 )]
@@ -203,10 +201,7 @@ pub struct OrganisationPatch {
     responses(
         (status = 200, description = "Updated", body = Organisation, headers(("ETag" = String))),
         (status = 403, response = Forbidden),
-        (status = 404, response = NotFound),
         (status = 409, response = Conflict),
-        (status = 412, response = PreconditionFailed),
-        (status = 422, response = Unprocessable),
     ),
     security(("bearer" = []))
 )]

@@ -45,9 +45,7 @@ pub struct NewInvitation {
     responses(
         (status = 201, description = "Invitation sent", body = Invitation),
         (status = 403, response = Forbidden),
-        (status = 404, response = NotFound),
         (status = 409, response = Conflict),
-        (status = 422, response = Unprocessable),
     ),
     security(("bearer" = []))
 )]
@@ -156,7 +154,6 @@ pub struct InvitationQuery {
     responses(
         (status = 200, description = "A page of pending invitations", body = Page<Invitation>),
         (status = 403, response = Forbidden),
-        (status = 404, response = NotFound),
     ),
     security(("bearer" = []))
 )]
@@ -199,7 +196,6 @@ pub async fn list_invitations(
     responses(
         (status = 204, description = "Revoked"),
         (status = 403, response = Forbidden),
-        (status = 404, response = NotFound),
     ),
     security(("bearer" = []))
 )]
@@ -245,7 +241,6 @@ pub struct AcceptInvitation {
     responses(
         (status = 201, description = "Account created", body = User),
         (status = 409, response = Conflict),
-        (status = 422, response = Unprocessable),
         (status = 429, response = TooManyRequests),
     ),
     security(())

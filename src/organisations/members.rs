@@ -59,7 +59,6 @@ pub(super) fn authorise_admin(conn: &mut DbConn, ctx: &AuthContext, org_id: &str
     responses(
         (status = 200, description = "A page of members", body = Page<User>),
         (status = 403, response = Forbidden),
-        (status = 404, response = NotFound),
     ),
     security(("bearer" = []))
 )]
@@ -100,7 +99,6 @@ pub async fn list_members(
     responses(
         (status = 200, description = "The member", body = User, headers(("ETag" = String))),
         (status = 403, response = Forbidden),
-        (status = 404, response = NotFound),
     ),
     security(("bearer" = []))
 )]
@@ -148,10 +146,7 @@ fn last_admin() -> ApiError {
     responses(
         (status = 200, description = "Updated", body = User, headers(("ETag" = String))),
         (status = 403, response = Forbidden),
-        (status = 404, response = NotFound),
         (status = 409, response = Conflict),
-        (status = 412, response = PreconditionFailed),
-        (status = 422, response = Unprocessable),
     ),
     security(("bearer" = []))
 )]
@@ -208,9 +203,7 @@ pub async fn update_member(
     responses(
         (status = 204, description = "Removed"),
         (status = 403, response = Forbidden),
-        (status = 404, response = NotFound),
         (status = 409, response = Conflict),
-        (status = 412, response = PreconditionFailed),
     ),
     security(("bearer" = []))
 )]

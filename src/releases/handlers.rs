@@ -140,7 +140,6 @@ pub struct NewRelease {
         (status = 201, description = "Created", body = Release),
         (status = 403, response = Forbidden),
         (status = 409, response = Conflict),
-        (status = 422, response = Unprocessable),
     ),
     security(("bearer" = []))
 )]
@@ -240,7 +239,6 @@ pub fn create(conn: &mut DbConn, ctx: &AuthContext, body: NewRelease) -> Result<
     params(("id" = String, Path, description = "Release id")),
     responses(
         (status = 200, description = "The release", body = Release, headers(("ETag" = String))),
-        (status = 404, response = NotFound),
     ),
     security(("bearer" = []))
 )]
@@ -289,10 +287,7 @@ pub struct ReleasePatch {
     responses(
         (status = 200, description = "Updated", body = Release, headers(("ETag" = String))),
         (status = 403, response = Forbidden),
-        (status = 404, response = NotFound),
         (status = 409, response = Conflict),
-        (status = 412, response = PreconditionFailed),
-        (status = 422, response = Unprocessable),
     ),
     security(("bearer" = []))
 )]

@@ -117,9 +117,6 @@ fn out_of_order(
     responses(
         (status = 200, description = "Moved; the updated release", body = Release, headers(("ETag" = String))),
         (status = 403, response = Forbidden),
-        (status = 404, response = NotFound),
-        (status = 412, response = PreconditionFailed),
-        (status = 422, response = Unprocessable),
     ),
     security(("bearer" = []))
 )]
@@ -341,7 +338,6 @@ pub struct StageQuery {
     params(("id" = String, Path, description = "Release id"), StageQuery),
     responses(
         (status = 200, description = "A page of stage changes", body = Page<StageChange>),
-        (status = 404, response = NotFound),
     ),
     security(("bearer" = []))
 )]

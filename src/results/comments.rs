@@ -205,7 +205,6 @@ pub struct CommentQuery {
     params(("id" = String, Path, description = "Result id"), CommentQuery),
     responses(
         (status = 200, description = "A page of comments", body = Page<Comment>),
-        (status = 404, response = NotFound),
     ),
     security(("bearer" = []))
 )]
@@ -255,8 +254,6 @@ pub struct NewComment {
     responses(
         (status = 201, description = "Posted", body = Comment),
         (status = 403, response = Forbidden),
-        (status = 404, response = NotFound),
-        (status = 422, response = Unprocessable),
     ),
     security(("bearer" = []))
 )]
@@ -299,7 +296,6 @@ pub async fn create_comment(
     responses(
         (status = 204, description = "Deleted"),
         (status = 403, response = Forbidden),
-        (status = 404, response = NotFound),
     ),
     security(("bearer" = []))
 )]

@@ -35,7 +35,6 @@ use crate::AppState;
         (status = 201, description = "Published", body = TestResult),
         (status = 403, response = Forbidden),
         (status = 409, response = Conflict),
-        (status = 422, response = Unprocessable),
     ),
     security(("bearer" = []))
 )]
@@ -179,7 +178,6 @@ pub fn readable(conn: &mut DbConn, ctx: &AuthContext, id: &str) -> Result<Result
     params(("id" = String, Path, description = "Result id"), ResultEmbedQuery),
     responses(
         (status = 200, description = "The result", body = TestResult, headers(("ETag" = String))),
-        (status = 404, response = NotFound),
     ),
     security(("bearer" = []))
 )]
@@ -249,9 +247,6 @@ pub struct ResultPatch {
     responses(
         (status = 200, description = "Amended", body = TestResult, headers(("ETag" = String))),
         (status = 403, response = Forbidden),
-        (status = 404, response = NotFound),
-        (status = 412, response = PreconditionFailed),
-        (status = 422, response = Unprocessable),
     ),
     security(("bearer" = []))
 )]
@@ -307,7 +302,6 @@ pub struct RevisionQuery {
     params(("id" = String, Path, description = "Result id"), RevisionQuery),
     responses(
         (status = 200, description = "Earlier revisions", body = Page<Revision>),
-        (status = 404, response = NotFound),
     ),
     security(("bearer" = []))
 )]

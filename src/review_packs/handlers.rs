@@ -48,9 +48,7 @@ pub struct NewReviewPack {
     responses(
         (status = 201, description = "Frozen", body = ReviewPack, headers(("Location" = String))),
         (status = 403, response = Forbidden),
-        (status = 404, response = NotFound),
         (status = 409, response = Conflict),
-        (status = 422, response = Unprocessable),
     ),
     security(("bearer" = []))
 )]
@@ -99,7 +97,6 @@ pub struct PackListQuery {
     params(("id" = String, Path, description = "UIT window id"), PackListQuery),
     responses(
         (status = 200, description = "A page of review packs", body = Page<ReviewPack>),
-        (status = 404, response = NotFound),
     ),
     security(("bearer" = []))
 )]
@@ -182,7 +179,6 @@ pub fn stream_part(db: Db, pack_id: String, part: &'static str) -> Parts {
         (status = 200, description = "The pack (JSON), or its results (CSV with `Accept: text/csv`)",
             content((Object = "application/json"), (String = "text/csv")), headers(("ETag" = String))),
         (status = 304, description = "Not modified (the ETag matches)"),
-        (status = 404, response = NotFound),
     ),
     security(("bearer" = []))
 )]
@@ -256,8 +252,6 @@ pub struct DiffQuery {
     params(("id" = String, Path, description = "Review pack id"), DiffQuery),
     responses(
         (status = 200, description = "The differences", body = PackDiff),
-        (status = 404, response = NotFound),
-        (status = 422, response = Unprocessable),
     ),
     security(("bearer" = []))
 )]
@@ -301,8 +295,6 @@ pub struct NewReview {
     responses(
         (status = 201, description = "Recorded", body = Review),
         (status = 403, response = Forbidden),
-        (status = 404, response = NotFound),
-        (status = 422, response = Unprocessable),
     ),
     security(("bearer" = []))
 )]
@@ -339,7 +331,6 @@ pub async fn create_review(
     params(("id" = String, Path, description = "Review pack id"), PackListQuery),
     responses(
         (status = 200, description = "A page of verdicts", body = Page<Review>),
-        (status = 404, response = NotFound),
     ),
     security(("bearer" = []))
 )]

@@ -85,7 +85,6 @@ pub struct RoadmapItemQuery {
     params(RoadmapItemQuery),
     responses(
         (status = 200, description = "A page of roadmap items", body = Page<RoadmapItem>),
-        (status = 422, response = Unprocessable),
     ),
     security(("bearer" = []))
 )]
@@ -158,7 +157,6 @@ pub struct NewRoadmapItem {
     responses(
         (status = 201, description = "Created", body = RoadmapItem),
         (status = 403, response = Forbidden),
-        (status = 422, response = Unprocessable),
     ),
     security(("bearer" = []))
 )]
@@ -236,7 +234,6 @@ pub fn create(conn: &mut DbConn, ctx: &AuthContext, body: &NewRoadmapItem) -> Re
     params(("id" = String, Path, description = "Roadmap item id")),
     responses(
         (status = 200, description = "The roadmap item", body = RoadmapItem, headers(("ETag" = String))),
-        (status = 404, response = NotFound),
     ),
     security(("bearer" = []))
 )]
@@ -289,9 +286,6 @@ pub struct RoadmapItemPatch {
     responses(
         (status = 200, description = "Updated", body = RoadmapItem, headers(("ETag" = String))),
         (status = 403, response = Forbidden),
-        (status = 404, response = NotFound),
-        (status = 412, response = PreconditionFailed),
-        (status = 422, response = Unprocessable),
     ),
     security(("bearer" = []))
 )]
@@ -391,8 +385,6 @@ pub fn update(
     responses(
         (status = 204, description = "Deleted"),
         (status = 403, response = Forbidden),
-        (status = 404, response = NotFound),
-        (status = 412, response = PreconditionFailed),
     ),
     security(("bearer" = []))
 )]

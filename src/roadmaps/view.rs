@@ -11,7 +11,6 @@ use crate::auth::{AuthContext, Caller};
 use crate::catalogue::model::DeviceType;
 use crate::db::DbConn;
 use crate::http::pagination::{paged, Page};
-use crate::http::responses::*;
 use crate::http::ApiError;
 use crate::http::ErrorCode;
 use crate::AppState;
@@ -43,7 +42,6 @@ pub struct HistoryQuery {
     params(("id" = String, Path, description = "Roadmap item id"), HistoryQuery),
     responses(
         (status = 200, description = "A page of changes", body = Page<RoadmapItemChange>),
-        (status = 404, response = NotFound),
     ),
     security(("bearer" = []))
 )]
@@ -134,7 +132,6 @@ pub struct RoadmapProduct {
     params(RoadmapViewQuery),
     responses(
         (status = 200, description = "Products with their planned versions", body = Vec<RoadmapProduct>),
-        (status = 422, response = Unprocessable),
     ),
     security(("bearer" = []))
 )]

@@ -137,7 +137,6 @@ pub(super) fn history_row(row: &IssueRow, ctx: &AuthContext, from: Option<&str>,
     responses(
         (status = 201, description = "Raised", body = UitIssue),
         (status = 403, response = Forbidden),
-        (status = 422, response = Unprocessable),
     ),
     security(("bearer" = []))
 )]
@@ -197,7 +196,6 @@ fn check_new(body: &NewIssue) -> Result<(), ApiError> {
     params(("id" = String, Path, description = "UIT issue id")),
     responses(
         (status = 200, description = "The UIT issue", body = UitIssue, headers(("ETag" = String))),
-        (status = 404, response = NotFound),
     ),
     security(("bearer" = []))
 )]
@@ -251,9 +249,6 @@ pub struct IssuePatch {
     responses(
         (status = 200, description = "Updated", body = UitIssue, headers(("ETag" = String))),
         (status = 403, response = Forbidden),
-        (status = 404, response = NotFound),
-        (status = 412, response = PreconditionFailed),
-        (status = 422, response = Unprocessable),
     ),
     security(("bearer" = []))
 )]

@@ -69,9 +69,6 @@ fn illegal(from: IssueStatus, to: IssueStatus) -> ApiError {
     responses(
         (status = 200, description = "Moved; the updated issue", body = UitIssue, headers(("ETag" = String))),
         (status = 403, response = Forbidden),
-        (status = 404, response = NotFound),
-        (status = 412, response = PreconditionFailed),
-        (status = 422, response = Unprocessable),
     ),
     security(("bearer" = []))
 )]
@@ -178,7 +175,6 @@ pub struct HistoryQuery {
     params(("id" = String, Path, description = "UIT issue id"), HistoryQuery),
     responses(
         (status = 200, description = "The issue's steps", body = Page<IssueStep>),
-        (status = 404, response = NotFound),
     ),
     security(("bearer" = []))
 )]
@@ -226,9 +222,7 @@ pub async fn issue_history(
     responses(
         (status = 201, description = "The defect mask, published and linked", body = DefectMask),
         (status = 403, response = Forbidden),
-        (status = 404, response = NotFound),
         (status = 409, response = Conflict),
-        (status = 422, response = Unprocessable),
     ),
     security(("bearer" = []))
 )]

@@ -106,7 +106,6 @@ pub struct NewWindow {
         (status = 201, description = "Scheduled", body = UitWindow),
         (status = 403, response = Forbidden),
         (status = 409, response = Conflict),
-        (status = 422, response = Unprocessable),
     ),
     security(("bearer" = []))
 )]
@@ -141,7 +140,6 @@ pub async fn create_window(
     params(("id" = String, Path, description = "UIT window id")),
     responses(
         (status = 200, description = "The UIT window", body = UitWindow, headers(("ETag" = String))),
-        (status = 404, response = NotFound),
     ),
     security(("bearer" = []))
 )]
@@ -201,9 +199,6 @@ pub struct WindowPatch {
     responses(
         (status = 200, description = "Updated", body = UitWindow, headers(("ETag" = String))),
         (status = 403, response = Forbidden),
-        (status = 404, response = NotFound),
-        (status = 412, response = PreconditionFailed),
-        (status = 422, response = Unprocessable),
     ),
     security(("bearer" = []))
 )]

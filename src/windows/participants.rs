@@ -131,8 +131,6 @@ pub struct JoinWindow {
         (status = 200, description = "Already a participant", body = Participant),
         (status = 201, description = "Joined", body = Participant),
         (status = 403, response = Forbidden),
-        (status = 404, response = NotFound),
-        (status = 422, response = Unprocessable),
     ),
     security(("bearer" = []))
 )]
@@ -226,7 +224,6 @@ pub struct ParticipantQuery {
     params(("id" = String, Path, description = "UIT window id"), ParticipantQuery),
     responses(
         (status = 200, description = "A page of participants", body = Page<Participant>),
-        (status = 404, response = NotFound),
     ),
     security(("bearer" = []))
 )]

@@ -154,7 +154,6 @@ pub struct NewScenario {
         (status = 201, description = "Created", body = Scenario),
         (status = 403, response = Forbidden),
         (status = 409, response = Conflict),
-        (status = 422, response = Unprocessable),
     ),
     security(("bearer" = []))
 )]
