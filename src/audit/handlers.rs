@@ -1,30 +1,22 @@
 use actix_web::{get, web, HttpRequest, HttpResponse};
-use serde::Deserialize;
-use utoipa::IntoParams;
 
 use super::model::{self, AuditEvent, AuditFilter};
 use super::visibility;
 use crate::auth::Caller;
+use crate::http::pagination::list_query;
 use crate::http::pagination::{paged, Page};
 use crate::http::responses::Forbidden;
 use crate::http::ApiError;
 use crate::AppState;
 
-#[derive(Debug, Deserialize, IntoParams)]
-#[serde(deny_unknown_fields)]
-#[into_params(parameter_in = Query)]
-pub struct AuditQuery {
-    pub entity_type: Option<String>,
-    pub entity_id: Option<String>,
-    pub actor_org_id: Option<String>,
-    /// Only events at or after this instant (RFC 3339).
-    pub since: Option<chrono::DateTime<chrono::Utc>>,
-    /// Page size, 1-500 (default 50).
-    #[param(minimum = 1, maximum = 500)]
-    pub limit: Option<i64>,
-    /// Opaque cursor from `next_cursor`.
-    #[param(min_length = 1, max_length = 86, pattern = "^[A-Za-z0-9_-]+$")]
-    pub cursor: Option<String>,
+list_query! {
+    pub struct AuditQuery {
+        pub entity_type: Option<String>,
+        pub entity_id: Option<String>,
+        pub actor_org_id: Option<String>,
+        /// Only events at or after this instant (RFC 3339).
+        pub since: Option<chrono::DateTime<chrono::Utc>>,
+    }
 }
 
 /// List audit events

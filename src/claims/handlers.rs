@@ -11,6 +11,7 @@ use crate::db::schema::{claims, device_sets};
 use crate::db::{new_id, now, DbConn};
 use crate::device_sets::composition::Embed;
 use crate::http::json::Json;
+use crate::http::pagination::list_query;
 use crate::http::pagination::{paged, Page};
 use crate::http::responses::*;
 use crate::http::ApiError;
@@ -170,19 +171,12 @@ fn lost_to(org: &str, holder: Option<Claim>, refused: ApiError) -> Result<(bool,
     }
 }
 
-#[derive(Debug, Deserialize, IntoParams)]
-#[serde(deny_unknown_fields)]
-#[into_params(parameter_in = Query)]
-pub struct ClaimQuery {
-    pub device_set_id: Option<String>,
-    /// `device_set` embeds each claim's device set (name, prevalence, composition).
-    pub embed: Option<Embed>,
-    /// Page size, 1-500 (default 50).
-    #[param(minimum = 1, maximum = 500)]
-    pub limit: Option<i64>,
-    /// Opaque cursor from `next_cursor`.
-    #[param(min_length = 1, max_length = 86, pattern = "^[A-Za-z0-9_-]+$")]
-    pub cursor: Option<String>,
+list_query! {
+    pub struct ClaimQuery {
+        pub device_set_id: Option<String>,
+        /// `device_set` embeds each claim's device set (name, prevalence, composition).
+        pub embed: Option<Embed>,
+    }
 }
 
 /// List a window's claims

@@ -1,7 +1,7 @@
 use actix_web::{delete, get, patch, post, web, HttpRequest, HttpResponse};
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
-use utoipa::{IntoParams, ToSchema};
+use utoipa::ToSchema;
 
 use super::model::{self, ContactFields, ContactFilter, ContactRow, LibraryContact};
 use crate::audit;
@@ -12,6 +12,7 @@ use crate::db::{new_id, now, DbConn};
 use crate::http::etag::{tagged, IfMatch};
 use crate::http::idempotency::{self, IdempotencyKey};
 use crate::http::json::Json;
+use crate::http::pagination::list_query;
 use crate::http::pagination::{paged, Page};
 use crate::http::responses::*;
 use crate::http::validate::Validator;
@@ -46,20 +47,13 @@ fn trimmed(value: Option<String>) -> Option<String> {
     value.map(|v| v.trim().to_string())
 }
 
-#[derive(Debug, Deserialize, IntoParams)]
-#[serde(deny_unknown_fields)]
-#[into_params(parameter_in = Query)]
-pub struct ContactQuery {
-    pub manufacturer_org_id: Option<String>,
-    pub device_model_id: Option<String>,
-    /// `true`: only entries not verified for more than 365 days; `false`: only the others.
-    pub stale: Option<bool>,
-    /// Page size, 1-500 (default 50).
-    #[param(minimum = 1, maximum = 500)]
-    pub limit: Option<i64>,
-    /// Opaque cursor from `next_cursor`.
-    #[param(min_length = 1, max_length = 86, pattern = "^[A-Za-z0-9_-]+$")]
-    pub cursor: Option<String>,
+list_query! {
+    pub struct ContactQuery {
+        pub manufacturer_org_id: Option<String>,
+        pub device_model_id: Option<String>,
+        /// `true`: only entries not verified for more than 365 days; `false`: only the others.
+        pub stale: Option<bool>,
+    }
 }
 
 /// List firmware-library contacts

@@ -1,7 +1,7 @@
 use actix_web::{get, patch, post, web, HttpRequest, HttpResponse};
 use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
-use utoipa::{IntoParams, ToSchema};
+use utoipa::ToSchema;
 
 use super::model::{self, DefectMask, MaskFilter, MaskRow, MaskStatus, Severity};
 use crate::audit;
@@ -14,6 +14,7 @@ use crate::events::{self, NewEvent, Topic};
 use crate::http::etag::{tagged, IfMatch};
 use crate::http::idempotency::{self, IdempotencyKey};
 use crate::http::json::Json;
+use crate::http::pagination::list_query;
 use crate::http::pagination::{paged, Page};
 use crate::http::responses::*;
 use crate::http::validate::Validator;
@@ -21,20 +22,13 @@ use crate::http::ApiError;
 use crate::http::ErrorCode;
 use crate::AppState;
 
-#[derive(Debug, Deserialize, IntoParams)]
-#[serde(deny_unknown_fields)]
-#[into_params(parameter_in = Query)]
-pub struct MaskQuery {
-    pub device_model_id: Option<String>,
-    /// Masks that list this firmware as affected.
-    pub firmware_id: Option<String>,
-    pub status: Option<MaskStatus>,
-    /// Page size, 1-500 (default 50).
-    #[param(minimum = 1, maximum = 500)]
-    pub limit: Option<i64>,
-    /// Opaque cursor from `next_cursor`.
-    #[param(min_length = 1, max_length = 86, pattern = "^[A-Za-z0-9_-]+$")]
-    pub cursor: Option<String>,
+list_query! {
+    pub struct MaskQuery {
+        pub device_model_id: Option<String>,
+        /// Masks that list this firmware as affected.
+        pub firmware_id: Option<String>,
+        pub status: Option<MaskStatus>,
+    }
 }
 
 /// List defect masks

@@ -1,6 +1,6 @@
 use actix_web::{get, patch, post, web, HttpRequest, HttpResponse};
 use serde::{Deserialize, Serialize};
-use utoipa::{IntoParams, ToSchema};
+use utoipa::ToSchema;
 
 use super::model::{self, DeviceSet, DeviceSetRow, SetFilter};
 use crate::audit::{self, Actor, Change};
@@ -9,6 +9,7 @@ use crate::db::{new_id, now, DbConn};
 use crate::http::etag::{tagged, IfMatch};
 use crate::http::idempotency::{self, IdempotencyKey};
 use crate::http::json::Json;
+use crate::http::pagination::list_query;
 use crate::http::pagination::{paged, Page};
 use crate::http::responses::*;
 use crate::http::validate::Validator;
@@ -16,21 +17,14 @@ use crate::http::ApiError;
 use crate::http::ErrorCode;
 use crate::AppState;
 
-#[derive(Debug, Deserialize, IntoParams)]
-#[serde(deny_unknown_fields)]
-#[into_params(parameter_in = Query)]
-pub struct DeviceSetQuery {
-    /// Sets that contain this firmware version.
-    pub firmware_id: Option<String>,
-    /// Sets that contain any firmware of this product.
-    pub device_model_id: Option<String>,
-    pub min_prevalence: Option<i64>,
-    /// Page size, 1-500 (default 50).
-    #[param(minimum = 1, maximum = 500)]
-    pub limit: Option<i64>,
-    /// Opaque cursor from `next_cursor`.
-    #[param(min_length = 1, max_length = 86, pattern = "^[A-Za-z0-9_-]+$")]
-    pub cursor: Option<String>,
+list_query! {
+    pub struct DeviceSetQuery {
+        /// Sets that contain this firmware version.
+        pub firmware_id: Option<String>,
+        /// Sets that contain any firmware of this product.
+        pub device_model_id: Option<String>,
+        pub min_prevalence: Option<i64>,
+    }
 }
 
 /// List device sets

@@ -35,6 +35,33 @@ fn items_of<T: ToSchema>() -> utoipa::openapi::schema::Array {
         .build()
 }
 
+/// A list's query parameters: `list_query! { pub struct MaskQuery { pub status: Option<MaskStatus> } }`
+/// declares the list's own filters, then adds `limit` and `cursor` as every list takes them;
+/// an unknown parameter is 400 (`deny_unknown_fields`).
+macro_rules! list_query {
+    (
+        $(#[$meta:meta])*
+        $vis:vis struct $name:ident {
+            $($(#[$field_meta:meta])* $field_vis:vis $field:ident: $ty:ty),* $(,)?
+        }
+    ) => {
+        $(#[$meta])*
+        #[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
+        #[serde(deny_unknown_fields)]
+        #[into_params(parameter_in = Query)]
+        $vis struct $name {
+            $($(#[$field_meta])* $field_vis $field: $ty,)*
+            /// Page size, 1-500 (default 50).
+            #[param(minimum = 1, maximum = 500)]
+            pub limit: Option<i64>,
+            /// Opaque cursor from `next_cursor`.
+            #[param(min_length = 1, max_length = 86, pattern = "^[A-Za-z0-9_-]+$")]
+            pub cursor: Option<String>,
+        }
+    };
+}
+pub(crate) use list_query;
+
 /// A validated page request.
 #[derive(Debug, Clone)]
 pub struct PageRequest {

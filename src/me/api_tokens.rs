@@ -5,7 +5,7 @@ use actix_web::{delete, get, post, web, HttpRequest, HttpResponse};
 use chrono::{DateTime, Duration, NaiveDateTime, Utc};
 use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
-use utoipa::{IntoParams, ToSchema};
+use utoipa::ToSchema;
 
 use crate::audit::{self, Actor, Change};
 use crate::auth::tokens::{hash_secret, new_secret, API_TOKEN_PREFIX};
@@ -13,6 +13,7 @@ use crate::auth::{AuthContext, Caller};
 use crate::db::schema::api_tokens as t;
 use crate::db::{new_id, now, DbConn};
 use crate::http::json::Json;
+use crate::http::pagination::list_query;
 use crate::http::pagination::{paged, Page};
 use crate::http::validate::Validator;
 use crate::http::ApiError;
@@ -70,16 +71,9 @@ pub struct CreatedApiToken {
     pub created_at: DateTime<Utc>,
 }
 
-#[derive(Debug, Deserialize, IntoParams)]
-#[serde(deny_unknown_fields)]
-#[into_params(parameter_in = Query)]
-pub struct TokenQuery {
-    /// Page size, 1-500 (default 50).
-    #[param(minimum = 1, maximum = 500)]
-    pub limit: Option<i64>,
-    /// Opaque cursor from `next_cursor`.
-    #[param(min_length = 1, max_length = 86, pattern = "^[A-Za-z0-9_-]+$")]
-    pub cursor: Option<String>,
+list_query! {
+    pub struct TokenQuery {
+    }
 }
 
 /// List my API tokens

@@ -4,14 +4,15 @@
 use actix_web::{delete, get, web, HttpRequest, HttpResponse};
 use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::prelude::*;
-use serde::{Deserialize, Serialize};
-use utoipa::{IntoParams, ToSchema};
+use serde::Serialize;
+use utoipa::ToSchema;
 
 use super::members::authorise_admin;
 use crate::audit::{self, Actor, Change};
 use crate::auth::{AuthContext, Caller};
 use crate::db::schema::{api_tokens as t, users};
 use crate::db::{now, DbConn};
+use crate::http::pagination::list_query;
 use crate::http::pagination::{paged, Page};
 use crate::http::responses::*;
 use crate::http::ApiError;
@@ -59,18 +60,11 @@ impl From<Row> for MemberApiToken {
     }
 }
 
-#[derive(Debug, Deserialize, IntoParams)]
-#[serde(deny_unknown_fields)]
-#[into_params(parameter_in = Query)]
-pub struct MemberTokenQuery {
-    /// Only this member's tokens.
-    pub user_id: Option<String>,
-    /// Page size, 1-500 (default 50).
-    #[param(minimum = 1, maximum = 500)]
-    pub limit: Option<i64>,
-    /// Opaque cursor from `next_cursor`.
-    #[param(min_length = 1, max_length = 86, pattern = "^[A-Za-z0-9_-]+$")]
-    pub cursor: Option<String>,
+list_query! {
+    pub struct MemberTokenQuery {
+        /// Only this member's tokens.
+        pub user_id: Option<String>,
+    }
 }
 
 /// List the API tokens of an organisation's members

@@ -14,6 +14,7 @@ use crate::device_sets::composition::Embed;
 use crate::http::etag::{tagged, IfMatch};
 use crate::http::idempotency::{self, IdempotencyKey};
 use crate::http::json::Json;
+use crate::http::pagination::list_query;
 use crate::http::pagination::{page_response, paged, Page, PageRequest};
 use crate::http::responses::*;
 use crate::http::ApiError;
@@ -59,24 +60,17 @@ pub async fn create_result(
     Ok(stored.into_response())
 }
 
-#[derive(Debug, Deserialize, IntoParams)]
-#[serde(deny_unknown_fields)]
-#[into_params(parameter_in = Query)]
-pub struct ResultQuery {
-    pub uit_window_id: Option<String>,
-    pub device_set_id: Option<String>,
-    pub scenario: Option<String>,
-    pub outcome: Option<Outcome>,
-    pub org_id: Option<String>,
-    pub visibility: Option<Visibility>,
-    /// `device_set` embeds each result's device set (name, prevalence, composition).
-    pub embed: Option<Embed>,
-    /// Page size, 1-500 (default 50).
-    #[param(minimum = 1, maximum = 500)]
-    pub limit: Option<i64>,
-    /// Opaque cursor from `next_cursor`.
-    #[param(min_length = 1, max_length = 86, pattern = "^[A-Za-z0-9_-]+$")]
-    pub cursor: Option<String>,
+list_query! {
+    pub struct ResultQuery {
+        pub uit_window_id: Option<String>,
+        pub device_set_id: Option<String>,
+        pub scenario: Option<String>,
+        pub outcome: Option<Outcome>,
+        pub org_id: Option<String>,
+        pub visibility: Option<Visibility>,
+        /// `device_set` embeds each result's device set (name, prevalence, composition).
+        pub embed: Option<Embed>,
+    }
 }
 
 /// List results
@@ -280,16 +274,9 @@ pub struct Revision {
     pub result: TestResult,
 }
 
-#[derive(Debug, Deserialize, IntoParams)]
-#[serde(deny_unknown_fields)]
-#[into_params(parameter_in = Query)]
-pub struct RevisionQuery {
-    /// Page size, 1-500 (default 50).
-    #[param(minimum = 1, maximum = 500)]
-    pub limit: Option<i64>,
-    /// Opaque cursor from `next_cursor`.
-    #[param(min_length = 1, max_length = 86, pattern = "^[A-Za-z0-9_-]+$")]
-    pub cursor: Option<String>,
+list_query! {
+    pub struct RevisionQuery {
+    }
 }
 
 /// List a result's earlier revisions

@@ -1,7 +1,7 @@
 use actix_web::{delete, get, patch, post, web, HttpRequest, HttpResponse};
 use chrono::{Datelike, NaiveDate};
 use serde::{Deserialize, Serialize};
-use utoipa::{IntoParams, ToSchema};
+use utoipa::ToSchema;
 
 use super::announce::announce;
 use super::model::{self, ItemFilter, Order, RoadmapItem, RoadmapRow, Viewer};
@@ -14,6 +14,7 @@ use crate::db::{new_id, now, DbConn};
 use crate::http::etag::{tagged, IfMatch};
 use crate::http::idempotency::{self, IdempotencyKey};
 use crate::http::json::Json;
+use crate::http::pagination::list_query;
 use crate::http::pagination::{paged, Page};
 use crate::http::responses::*;
 use crate::http::validate::Validator;
@@ -54,24 +55,17 @@ fn check_fields(v: &mut Validator, version: Option<&str>, summary: Option<&str>,
     }
 }
 
-#[derive(Debug, Deserialize, IntoParams)]
-#[serde(deny_unknown_fields)]
-#[into_params(parameter_in = Query)]
-pub struct RoadmapItemQuery {
-    pub device_model_id: Option<String>,
-    /// The product's manufacturer (the item's owner).
-    pub manufacturer_org_id: Option<String>,
-    /// Planned on or after this date (undated items drop out).
-    pub from: Option<NaiveDate>,
-    /// Planned on or before this date (undated items drop out).
-    pub to: Option<NaiveDate>,
-    pub status: Option<RoadmapStatus>,
-    /// Page size, 1-500 (default 50).
-    #[param(minimum = 1, maximum = 500)]
-    pub limit: Option<i64>,
-    /// Opaque cursor from `next_cursor`.
-    #[param(min_length = 1, max_length = 86, pattern = "^[A-Za-z0-9_-]+$")]
-    pub cursor: Option<String>,
+list_query! {
+    pub struct RoadmapItemQuery {
+        pub device_model_id: Option<String>,
+        /// The product's manufacturer (the item's owner).
+        pub manufacturer_org_id: Option<String>,
+        /// Planned on or after this date (undated items drop out).
+        pub from: Option<NaiveDate>,
+        /// Planned on or before this date (undated items drop out).
+        pub to: Option<NaiveDate>,
+        pub status: Option<RoadmapStatus>,
+    }
 }
 
 /// List roadmap items

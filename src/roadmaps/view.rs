@@ -10,6 +10,7 @@ use super::model::{self, ItemFilter, Order, RoadmapItem, RoadmapItemChange, View
 use crate::auth::{AuthContext, Caller};
 use crate::catalogue::model::DeviceType;
 use crate::db::DbConn;
+use crate::http::pagination::list_query;
 use crate::http::pagination::{paged, Page};
 use crate::http::ApiError;
 use crate::http::ErrorCode;
@@ -18,16 +19,9 @@ use crate::AppState;
 /// Most items one roadmap view returns; a wider range is 422 `range_too_large`.
 pub const MAX_VIEW_ITEMS: i64 = 5000;
 
-#[derive(Debug, Deserialize, IntoParams)]
-#[serde(deny_unknown_fields)]
-#[into_params(parameter_in = Query)]
-pub struct HistoryQuery {
-    /// Page size, 1-500 (default 50).
-    #[param(minimum = 1, maximum = 500)]
-    pub limit: Option<i64>,
-    /// Opaque cursor from `next_cursor`.
-    #[param(min_length = 1, max_length = 86, pattern = "^[A-Za-z0-9_-]+$")]
-    pub cursor: Option<String>,
+list_query! {
+    pub struct HistoryQuery {
+    }
 }
 
 /// List a roadmap item's history
