@@ -3,8 +3,7 @@ use actix_web::{get, web, HttpRequest, HttpResponse};
 use super::model::{self, AuditEvent, AuditFilter};
 use super::visibility;
 use crate::auth::Caller;
-use crate::http::pagination::list_query;
-use crate::http::pagination::{paged, Page};
+use crate::http::pagination::{keyed, list_page, list_query, Page};
 use crate::http::responses::Forbidden;
 use crate::http::ApiError;
 use crate::AppState;
@@ -43,33 +42,27 @@ pub async fn list_audit_events(
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     let q = query.into_inner();
-    paged(
-        &state.db,
-        caller,
-        &req,
-        q.limit,
-        q.cursor.as_deref(),
-        move |conn, ctx, after, fetch| {
-            let scope_org = if ctx.is_operator_admin() {
-                None
-            } else if ctx.can_administer(&ctx.org_id) {
-                Some(ctx.org_id.clone())
-            } else {
-                return Err(ApiError::forbidden("Only administrators may read the audit log."));
-            };
-            let filter = AuditFilter {
-                scope_org,
-                entity_type: q.entity_type,
-                entity_id: q.entity_id,
-                actor_org_id: q.actor_org_id,
-                since: q.since.map(|t| t.naive_utc()),
-            };
-            let rows = model::list(conn, filter, after, fetch)?;
-            let mut events: Vec<AuditEvent> = rows.into_iter().map(AuditEvent::from).collect();
-            visibility::redact(conn, &ctx, &mut events)?;
-            Ok(events)
-        },
-        |e| &e.id,
-    )
+    list_page(&state.db, caller, &req, q.page()?, move |conn, ctx, after, fetch| {
+        let scope_org = if ctx.is_operator_admin() {
+            None
+        } else if ctx.can_administer(&ctx.org_id) {
+            Some(ctx.org_id.clone())
+        } else {
+            return Err(ApiError::forbidden("Only administrators may read the audit log."));
+        };
+        let filter = AuditFilter {
+            scope_org,
+            entity_type: q.entity_type,
+            entity_id: q.entity_id,
+            actor_org_id: q.actor_org_id,
+            since: q.since.map(|t| t.naive_utc()),
+        };
+        let rows = model::list(conn, filter, after, fetch)?;
+        let mut events: Vec<AuditEvent> = rows.into_iter().map(AuditEvent::from).collect();
+        visibility::redact(conn, &ctx, &mut events)?;
+        Ok(events)
+    })
     .await
 }
+
+keyed!(AuditEvent, id);

@@ -10,8 +10,7 @@ use crate::db::{new_id, now, DbConn};
 use crate::http::etag::{tagged, IfMatch};
 use crate::http::idempotency::{self, IdempotencyKey};
 use crate::http::json::Json;
-use crate::http::pagination::list_query;
-use crate::http::pagination::{paged, Page};
+use crate::http::pagination::{keyed, list_page, list_query, Page};
 use crate::http::responses::*;
 use crate::http::validate::Validator;
 use crate::http::ApiError;
@@ -45,20 +44,14 @@ pub async fn list_device_models(
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     let q = query.into_inner();
-    paged(
-        &state.db,
-        caller,
-        &req,
-        q.limit,
-        q.cursor.as_deref(),
-        move |conn, _ctx, after, fetch| {
-            let rows = model::list_models(conn, q.device_type, q.manufacturer_org_id, after, fetch)?;
-            Ok(rows.into_iter().map(DeviceModel::from).collect())
-        },
-        |m| &m.id,
-    )
+    list_page(&state.db, caller, &req, q.page()?, move |conn, _ctx, after, fetch| {
+        let rows = model::list_models(conn, q.device_type, q.manufacturer_org_id, after, fetch)?;
+        Ok(rows.into_iter().map(DeviceModel::from).collect())
+    })
     .await
 }
+
+keyed!(DeviceModel, id);
 
 #[derive(Debug, Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]

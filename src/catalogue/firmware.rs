@@ -12,8 +12,7 @@ use crate::events::{self, NewEvent, Topic};
 use crate::http::etag::{tagged, IfMatch};
 use crate::http::idempotency::{self, IdempotencyKey};
 use crate::http::json::Json;
-use crate::http::pagination::list_query;
-use crate::http::pagination::{paged, Page};
+use crate::http::pagination::{keyed, list_page, list_query, Page};
 use crate::http::responses::*;
 use crate::http::validate::Validator;
 use crate::http::ApiError;
@@ -48,21 +47,15 @@ pub async fn list_firmware(
 ) -> Result<HttpResponse, ApiError> {
     let model_id = path.into_inner();
     let q = query.into_inner();
-    paged(
-        &state.db,
-        caller,
-        &req,
-        q.limit,
-        q.cursor.as_deref(),
-        move |conn, _ctx, after, fetch| {
-            let product = model::find_model(conn, &model_id)?.ok_or_else(ApiError::not_found)?;
-            let rows = model::list_firmware(conn, &model_id, q.status, after, fetch)?;
-            Ok(model::firmware_views(conn, rows, &product)?)
-        },
-        |f| &f.id,
-    )
+    list_page(&state.db, caller, &req, q.page()?, move |conn, _ctx, after, fetch| {
+        let product = model::find_model(conn, &model_id)?.ok_or_else(ApiError::not_found)?;
+        let rows = model::list_firmware(conn, &model_id, q.status, after, fetch)?;
+        Ok(model::firmware_views(conn, rows, &product)?)
+    })
     .await
 }
+
+keyed!(Firmware, id);
 
 #[derive(Debug, Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]

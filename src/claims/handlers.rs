@@ -11,8 +11,7 @@ use crate::db::schema::{claims, device_sets};
 use crate::db::{new_id, now, DbConn};
 use crate::device_sets::composition::Embed;
 use crate::http::json::Json;
-use crate::http::pagination::list_query;
-use crate::http::pagination::{paged, Page};
+use crate::http::pagination::{keyed, list_page, list_query, Page};
 use crate::http::responses::*;
 use crate::http::ApiError;
 use crate::http::ErrorCode;
@@ -201,29 +200,23 @@ pub async fn list_claims(
 ) -> Result<HttpResponse, ApiError> {
     let window_id = path.into_inner();
     let q = query.into_inner();
-    paged(
-        &state.db,
-        caller,
-        &req,
-        q.limit,
-        q.cursor.as_deref(),
-        move |conn, _ctx, after, fetch| {
-            windows::model::find(conn, &window_id)?.ok_or_else(ApiError::not_found)?;
-            let filter = ClaimFilter {
-                window_id: Some(&window_id),
-                device_set_id: q.device_set_id.as_deref(),
-                ..Default::default()
-            };
-            let mut items = model::load(conn, filter, after, fetch)?;
-            if q.embed == Some(Embed::DeviceSet) {
-                model::embed_device_sets(conn, &mut items)?;
-            }
-            Ok(items)
-        },
-        |c| &c.id,
-    )
+    list_page(&state.db, caller, &req, q.page()?, move |conn, _ctx, after, fetch| {
+        windows::model::find(conn, &window_id)?.ok_or_else(ApiError::not_found)?;
+        let filter = ClaimFilter {
+            window_id: Some(&window_id),
+            device_set_id: q.device_set_id.as_deref(),
+            ..Default::default()
+        };
+        let mut items = model::load(conn, filter, after, fetch)?;
+        if q.embed == Some(Embed::DeviceSet) {
+            model::embed_device_sets(conn, &mut items)?;
+        }
+        Ok(items)
+    })
     .await
 }
+
+keyed!(Claim, id);
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]

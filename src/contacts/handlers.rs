@@ -12,8 +12,7 @@ use crate::db::{new_id, now, DbConn};
 use crate::http::etag::{tagged, IfMatch};
 use crate::http::idempotency::{self, IdempotencyKey};
 use crate::http::json::Json;
-use crate::http::pagination::list_query;
-use crate::http::pagination::{paged, Page};
+use crate::http::pagination::{keyed, list_page, list_query, Page};
 use crate::http::responses::*;
 use crate::http::validate::Validator;
 use crate::http::ApiError;
@@ -76,26 +75,21 @@ pub async fn list_library_contacts(
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     let q = query.into_inner();
+    let page = q.page()?;
     let filter = ContactFilter {
         manufacturer_org_id: q.manufacturer_org_id,
         device_model_id: q.device_model_id,
         stale: q.stale,
     };
     let today = model::today();
-    paged(
-        &state.db,
-        caller,
-        &req,
-        q.limit,
-        q.cursor.as_deref(),
-        move |conn, _ctx, after, fetch| {
-            let rows = model::list(conn, filter, today, after, fetch)?;
-            Ok(rows.into_iter().map(|r| LibraryContact::new(r, today)).collect())
-        },
-        |c| &c.id,
-    )
+    list_page(&state.db, caller, &req, page, move |conn, _ctx, after, fetch| {
+        let rows = model::list(conn, filter, today, after, fetch)?;
+        Ok(rows.into_iter().map(|r| LibraryContact::new(r, today)).collect())
+    })
     .await
 }
+
+keyed!(LibraryContact, id);
 
 #[derive(Debug, Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]

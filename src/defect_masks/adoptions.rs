@@ -11,8 +11,7 @@ use crate::audit::{self, Actor, Change};
 use crate::auth::{AuthContext, Caller, Capability};
 use crate::db::schema::{defect_mask_adoptions as dma, organisations};
 use crate::db::{now, DbConn};
-use crate::http::pagination::list_query;
-use crate::http::pagination::{paged, Page};
+use crate::http::pagination::{keyed, list_page, list_query, Page};
 use crate::http::responses::*;
 use crate::http::ApiError;
 use crate::AppState;
@@ -138,17 +137,13 @@ pub async fn list_adoptions(
 ) -> Result<HttpResponse, ApiError> {
     let id = path.into_inner();
     let q = query.into_inner();
-    paged(
-        &state.db,
-        caller,
-        &req,
-        q.limit,
-        q.cursor.as_deref(),
-        move |conn, _ctx, after, fetch| adoptions_of(conn, &id, after, fetch),
-        |a| &a.org_id,
-    )
+    list_page(&state.db, caller, &req, q.page()?, move |conn, _ctx, after, fetch| {
+        adoptions_of(conn, &id, after, fetch)
+    })
     .await
 }
+
+keyed!(Adoption, org_id);
 
 /// Up to `fetch` adoptions of mask `mask_id` by organisation id after `after`; 404 when the
 /// mask does not exist.

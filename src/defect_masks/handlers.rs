@@ -14,8 +14,7 @@ use crate::events::{self, NewEvent, Topic};
 use crate::http::etag::{tagged, IfMatch};
 use crate::http::idempotency::{self, IdempotencyKey};
 use crate::http::json::Json;
-use crate::http::pagination::list_query;
-use crate::http::pagination::{paged, Page};
+use crate::http::pagination::{keyed, list_page, list_query, Page};
 use crate::http::responses::*;
 use crate::http::validate::Validator;
 use crate::http::ApiError;
@@ -51,25 +50,20 @@ pub async fn list_defect_masks(
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     let q = query.into_inner();
+    let page = q.page()?;
     let filter = MaskFilter {
         device_model_id: q.device_model_id,
         firmware_id: q.firmware_id,
         status: q.status,
     };
-    paged(
-        &state.db,
-        caller,
-        &req,
-        q.limit,
-        q.cursor.as_deref(),
-        move |conn, _ctx, after, fetch| {
-            let rows = model::list(conn, filter, after, fetch)?;
-            Ok(model::views(conn, rows)?)
-        },
-        |m| &m.id,
-    )
+    list_page(&state.db, caller, &req, page, move |conn, _ctx, after, fetch| {
+        let rows = model::list(conn, filter, after, fetch)?;
+        Ok(model::views(conn, rows)?)
+    })
     .await
 }
+
+keyed!(DefectMask, id);
 
 #[derive(Debug, Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]

@@ -9,8 +9,7 @@ use crate::db::{new_id, now, DbConn};
 use crate::http::etag::{tagged, IfMatch};
 use crate::http::idempotency::{self, IdempotencyKey};
 use crate::http::json::Json;
-use crate::http::pagination::list_query;
-use crate::http::pagination::{paged, Page};
+use crate::http::pagination::{keyed, list_page, list_query, Page};
 use crate::http::responses::*;
 use crate::http::validate::Validator;
 use crate::http::ApiError;
@@ -47,25 +46,20 @@ pub async fn list_device_sets(
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     let q = query.into_inner();
+    let page = q.page()?;
     let filter = SetFilter {
         firmware_id: q.firmware_id,
         device_model_id: q.device_model_id,
         min_prevalence: q.min_prevalence,
     };
-    paged(
-        &state.db,
-        caller,
-        &req,
-        q.limit,
-        q.cursor.as_deref(),
-        move |conn, _ctx, after, fetch| {
-            let rows = model::list(conn, filter, after, fetch)?;
-            Ok(model::with_members(conn, rows)?)
-        },
-        |s| &s.id,
-    )
+    list_page(&state.db, caller, &req, page, move |conn, _ctx, after, fetch| {
+        let rows = model::list(conn, filter, after, fetch)?;
+        Ok(model::with_members(conn, rows)?)
+    })
     .await
 }
+
+keyed!(DeviceSet, id);
 
 #[derive(Debug, Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]

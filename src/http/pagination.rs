@@ -58,9 +58,33 @@ macro_rules! list_query {
             #[param(min_length = 1, max_length = 86, pattern = "^[A-Za-z0-9_-]+$")]
             pub cursor: Option<String>,
         }
+
+        impl $name {
+            /// The page asked for: `limit` and `cursor`, validated (400 before any database work).
+            pub fn page(&self) -> Result<$crate::http::pagination::PageRequest, $crate::http::ApiError> {
+                $crate::http::pagination::PageRequest::new(self.limit, self.cursor.as_deref())
+            }
+        }
     };
 }
 pub(crate) use list_query;
+
+/// What a list is ordered by, usually the id: the last item's key is the next page's cursor.
+pub trait Keyed {
+    fn key(&self) -> &str;
+}
+
+/// `keyed!(DefectMask, id)`: lists of `DefectMask` are ordered by `id`.
+macro_rules! keyed {
+    ($t:ty, $field:ident) => {
+        impl $crate::http::pagination::Keyed for $t {
+            fn key(&self) -> &str {
+                &self.$field
+            }
+        }
+    };
+}
+pub(crate) use keyed;
 
 /// A validated page request.
 #[derive(Debug, Clone)]
@@ -148,7 +172,37 @@ where
     T: Serialize + Send + 'static,
     F: FnOnce(&mut DbConn, AuthContext, Option<String>, i64) -> Result<Vec<T>, ApiError> + Send + 'static,
 {
-    let page = PageRequest::new(limit, cursor)?;
+    answer(db, caller, req, PageRequest::new(limit, cursor)?, load, key).await
+}
+
+/// [`paged`] for a list declared with `list_query!` of items that are [`Keyed`]:
+/// `list_page(&state.db, caller, &req, q.page()?, move |conn, ctx, after, fetch| ..).await`.
+pub async fn list_page<T, F>(
+    db: &Db,
+    caller: Caller,
+    req: &HttpRequest,
+    page: PageRequest,
+    load: F,
+) -> Result<HttpResponse, ApiError>
+where
+    T: Serialize + Keyed + Send + 'static,
+    F: FnOnce(&mut DbConn, AuthContext, Option<String>, i64) -> Result<Vec<T>, ApiError> + Send + 'static,
+{
+    answer(db, caller, req, page, load, T::key).await
+}
+
+async fn answer<T, F>(
+    db: &Db,
+    caller: Caller,
+    req: &HttpRequest,
+    page: PageRequest,
+    load: F,
+    key: fn(&T) -> &str,
+) -> Result<HttpResponse, ApiError>
+where
+    T: Serialize + Send + 'static,
+    F: FnOnce(&mut DbConn, AuthContext, Option<String>, i64) -> Result<Vec<T>, ApiError> + Send + 'static,
+{
     let (after, fetch) = (page.after.clone(), page.fetch());
     let rows = db
         .read_as(caller, move |conn, ctx| load(conn, ctx, after, fetch))

@@ -13,8 +13,7 @@ use crate::auth::{AuthContext, Caller};
 use crate::db::schema::api_tokens as t;
 use crate::db::{new_id, now, DbConn};
 use crate::http::json::Json;
-use crate::http::pagination::list_query;
-use crate::http::pagination::{paged, Page};
+use crate::http::pagination::{keyed, list_page, list_query, Page};
 use crate::http::validate::Validator;
 use crate::http::ApiError;
 use crate::AppState;
@@ -96,27 +95,21 @@ pub async fn list_api_tokens(
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     let q = query.into_inner();
-    paged(
-        &state.db,
-        caller,
-        &req,
-        q.limit,
-        q.cursor.as_deref(),
-        move |conn, ctx, after, fetch| {
-            let mut query = t::table
-                .filter(t::user_id.eq(&ctx.user_id).and(t::revoked_at.is_null()))
-                .select(TokenRow::as_select())
-                .into_boxed();
-            if let Some(after) = after {
-                query = query.filter(t::id.gt(after));
-            }
-            let rows: Vec<TokenRow> = query.order(t::id.asc()).limit(fetch).load(conn)?;
-            Ok(rows.into_iter().map(ApiToken::from).collect())
-        },
-        |t| &t.id,
-    )
+    list_page(&state.db, caller, &req, q.page()?, move |conn, ctx, after, fetch| {
+        let mut query = t::table
+            .filter(t::user_id.eq(&ctx.user_id).and(t::revoked_at.is_null()))
+            .select(TokenRow::as_select())
+            .into_boxed();
+        if let Some(after) = after {
+            query = query.filter(t::id.gt(after));
+        }
+        let rows: Vec<TokenRow> = query.order(t::id.asc()).limit(fetch).load(conn)?;
+        Ok(rows.into_iter().map(ApiToken::from).collect())
+    })
     .await
 }
+
+keyed!(ApiToken, id);
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]

@@ -12,8 +12,7 @@ use crate::audit::{self, Actor, Change};
 use crate::auth::{AuthContext, Caller};
 use crate::db::schema::{api_tokens as t, users};
 use crate::db::{now, DbConn};
-use crate::http::pagination::list_query;
-use crate::http::pagination::{paged, Page};
+use crate::http::pagination::{keyed, list_page, list_query, Page};
 use crate::http::responses::*;
 use crate::http::ApiError;
 use crate::AppState;
@@ -91,17 +90,13 @@ pub async fn list_member_api_tokens(
 ) -> Result<HttpResponse, ApiError> {
     let org_id = path.into_inner();
     let q = query.into_inner();
-    paged(
-        &state.db,
-        caller,
-        &req,
-        q.limit,
-        q.cursor.as_deref(),
-        move |conn, ctx, after, fetch| list(conn, &ctx, &org_id, q.user_id, after, fetch),
-        |t| &t.id,
-    )
+    list_page(&state.db, caller, &req, q.page()?, move |conn, ctx, after, fetch| {
+        list(conn, &ctx, &org_id, q.user_id, after, fetch)
+    })
     .await
 }
+
+keyed!(MemberApiToken, id);
 
 /// A page of the organisation's members' tokens not revoked (expired ones included), by id,
 /// optionally of one member. The organisation's admins (or operator admins); 404 for no such

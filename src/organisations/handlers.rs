@@ -9,8 +9,7 @@ use crate::db::DbConn;
 use crate::http::etag::{tagged, IfMatch};
 use crate::http::idempotency::{self, IdempotencyKey};
 use crate::http::json::Json;
-use crate::http::pagination::list_query;
-use crate::http::pagination::{paged, Page};
+use crate::http::pagination::{keyed, list_page, list_query, Page};
 use crate::http::responses::*;
 use crate::http::validate::Validator;
 use crate::http::ApiError;
@@ -44,20 +43,14 @@ pub async fn list_organisations(
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     let q = query.into_inner();
-    paged(
-        &state.db,
-        caller,
-        &req,
-        q.limit,
-        q.cursor.as_deref(),
-        move |conn, _ctx, after, fetch| {
-            let rows = model::list_orgs(conn, q.kind, after, fetch)?;
-            Ok(rows.into_iter().map(Organisation::from).collect())
-        },
-        |o| &o.id,
-    )
+    list_page(&state.db, caller, &req, q.page()?, move |conn, _ctx, after, fetch| {
+        let rows = model::list_orgs(conn, q.kind, after, fetch)?;
+        Ok(rows.into_iter().map(Organisation::from).collect())
+    })
     .await
 }
+
+keyed!(Organisation, id);
 
 #[derive(Debug, Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]

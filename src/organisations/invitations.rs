@@ -11,8 +11,7 @@ use crate::auth::{AuthContext, Caller, Role};
 use crate::db::DbConn;
 use crate::http::idempotency::{self, IdempotencyKey};
 use crate::http::json::Json;
-use crate::http::pagination::list_query;
-use crate::http::pagination::{paged, Page};
+use crate::http::pagination::{keyed, list_page, list_query, Page};
 use crate::http::ratelimit::{Bucket, Spend};
 use crate::http::responses::*;
 use crate::http::validate::{normalise_email, Validator};
@@ -161,20 +160,14 @@ pub async fn list_invitations(
 ) -> Result<HttpResponse, ApiError> {
     let org_id = path.into_inner();
     let q = query.into_inner();
-    paged(
-        &state.db,
-        caller,
-        &req,
-        q.limit,
-        q.cursor.as_deref(),
-        move |conn, ctx, after, fetch| {
-            authorise_admin(conn, &ctx, &org_id)?;
-            Ok(model::list_pending_invitations(conn, &org_id, after, fetch)?)
-        },
-        |i| &i.id,
-    )
+    list_page(&state.db, caller, &req, q.page()?, move |conn, ctx, after, fetch| {
+        authorise_admin(conn, &ctx, &org_id)?;
+        Ok(model::list_pending_invitations(conn, &org_id, after, fetch)?)
+    })
     .await
 }
+
+keyed!(Invitation, id);
 
 /// Revoke a pending invitation
 ///

@@ -8,8 +8,7 @@ use crate::auth::{AuthContext, Caller, Role};
 use crate::db::DbConn;
 use crate::http::etag::{tagged, IfMatch};
 use crate::http::json::Json;
-use crate::http::pagination::list_query;
-use crate::http::pagination::{paged, Page};
+use crate::http::pagination::{keyed, list_page, list_query, Page};
 use crate::http::responses::*;
 use crate::http::ApiError;
 use crate::http::ErrorCode;
@@ -66,21 +65,15 @@ pub async fn list_members(
 ) -> Result<HttpResponse, ApiError> {
     let org_id = path.into_inner();
     let q = query.into_inner();
-    paged(
-        &state.db,
-        caller,
-        &req,
-        q.limit,
-        q.cursor.as_deref(),
-        move |conn, ctx, after, fetch| {
-            authorise_reader(conn, &ctx, &org_id)?;
-            let rows = model::list_members(conn, &org_id, after, fetch)?;
-            Ok(rows.into_iter().map(User::from).collect())
-        },
-        |u| &u.id,
-    )
+    list_page(&state.db, caller, &req, q.page()?, move |conn, ctx, after, fetch| {
+        authorise_reader(conn, &ctx, &org_id)?;
+        let rows = model::list_members(conn, &org_id, after, fetch)?;
+        Ok(rows.into_iter().map(User::from).collect())
+    })
     .await
 }
+
+keyed!(User, id);
 
 /// Get one member
 ///

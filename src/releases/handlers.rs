@@ -12,8 +12,7 @@ use crate::events::{self, NewEvent, Topic};
 use crate::http::etag::{tagged, IfMatch};
 use crate::http::idempotency::{self, IdempotencyKey};
 use crate::http::json::Json;
-use crate::http::pagination::list_query;
-use crate::http::pagination::{paged, Page};
+use crate::http::pagination::{keyed, list_page, list_query, Page};
 use crate::http::responses::*;
 use crate::http::validate::Validator;
 use crate::http::ApiError;
@@ -76,30 +75,24 @@ pub async fn list_releases(
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     let q = query.into_inner();
-    paged(
-        &state.db,
-        caller,
-        &req,
-        q.limit,
-        q.cursor.as_deref(),
-        move |conn, _ctx, after, fetch| {
-            let rows = model::list(conn, q.kind, q.stage, after, fetch)?;
-            let ids: Vec<String> = rows.iter().map(|r| r.id.clone()).collect();
-            let mut firmware = model::firmware_of(conn, &ids)?;
-            let mut tracks = model::tracks(conn, &ids, now())?;
-            Ok(rows
-                .into_iter()
-                .map(|r| {
-                    let f = firmware.remove(&r.id).unwrap_or_default();
-                    let track = tracks.remove(&r.id).unwrap_or_default();
-                    Release::new(r, f, track)
-                })
-                .collect::<Vec<_>>())
-        },
-        |r| &r.id,
-    )
+    list_page(&state.db, caller, &req, q.page()?, move |conn, _ctx, after, fetch| {
+        let rows = model::list(conn, q.kind, q.stage, after, fetch)?;
+        let ids: Vec<String> = rows.iter().map(|r| r.id.clone()).collect();
+        let mut firmware = model::firmware_of(conn, &ids)?;
+        let mut tracks = model::tracks(conn, &ids, now())?;
+        Ok(rows
+            .into_iter()
+            .map(|r| {
+                let f = firmware.remove(&r.id).unwrap_or_default();
+                let track = tracks.remove(&r.id).unwrap_or_default();
+                Release::new(r, f, track)
+            })
+            .collect::<Vec<_>>())
+    })
     .await
 }
+
+keyed!(Release, id);
 
 #[derive(Debug, Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]

@@ -13,8 +13,7 @@ use crate::db::{now, DbConn};
 use crate::events::{self, show, NewEvent, Topic};
 use crate::http::etag::{tagged, IfMatch};
 use crate::http::json::Json;
-use crate::http::pagination::list_query;
-use crate::http::pagination::{paged, Page};
+use crate::http::pagination::{keyed, list_page, list_query, Page};
 use crate::http::responses::*;
 use crate::http::validate::Validator;
 use crate::http::ApiError;
@@ -345,25 +344,19 @@ pub async fn list_stages(
 ) -> Result<HttpResponse, ApiError> {
     let id = path.into_inner();
     let q = query.into_inner();
-    paged(
-        &state.db,
-        caller,
-        &req,
-        q.limit,
-        q.cursor.as_deref(),
-        move |conn, _ctx, after, fetch| {
-            model::find(conn, &id)?.ok_or_else(ApiError::not_found)?;
-            let now = now();
-            let track = model::tracks(conn, std::slice::from_ref(&id), now)?
-                .remove(&id)
-                .unwrap_or_default();
-            let rows = model::stage_history(conn, &id, after, fetch)?;
-            Ok(rows
-                .into_iter()
-                .map(|r| StageChange::new(r, &track, now))
-                .collect::<Result<Vec<_>, _>>()?)
-        },
-        |c| &c.id,
-    )
+    list_page(&state.db, caller, &req, q.page()?, move |conn, _ctx, after, fetch| {
+        model::find(conn, &id)?.ok_or_else(ApiError::not_found)?;
+        let now = now();
+        let track = model::tracks(conn, std::slice::from_ref(&id), now)?
+            .remove(&id)
+            .unwrap_or_default();
+        let rows = model::stage_history(conn, &id, after, fetch)?;
+        Ok(rows
+            .into_iter()
+            .map(|r| StageChange::new(r, &track, now))
+            .collect::<Result<Vec<_>, _>>()?)
+    })
     .await
 }
+
+keyed!(StageChange, id);

@@ -14,8 +14,7 @@ use crate::device_sets::composition::Embed;
 use crate::http::etag::{tagged, IfMatch};
 use crate::http::idempotency::{self, IdempotencyKey};
 use crate::http::json::Json;
-use crate::http::pagination::list_query;
-use crate::http::pagination::{page_response, paged, Page, PageRequest};
+use crate::http::pagination::{keyed, list_page, list_query, page_response, Page};
 use crate::http::responses::*;
 use crate::http::ApiError;
 use crate::AppState;
@@ -94,18 +93,13 @@ pub async fn list_results(
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     let q = query.into_inner();
-    let cursor = q.cursor.clone();
-    paged(
-        &state.db,
-        caller,
-        &req,
-        q.limit,
-        cursor.as_deref(),
-        move |conn, ctx, after, fetch| list(conn, &ctx, q, after, fetch),
-        |r| &r.id,
-    )
+    list_page(&state.db, caller, &req, q.page()?, move |conn, ctx, after, fetch| {
+        list(conn, &ctx, q, after, fetch)
+    })
     .await
 }
+
+keyed!(TestResult, id);
 
 /// The results `ctx` may read matching `q` (its paging fields aside), by id after `after`, at
 /// most `fetch`, described (names, known-issue masks): the API's list and the pages' one read.
@@ -302,7 +296,7 @@ pub async fn list_revisions(
 ) -> Result<HttpResponse, ApiError> {
     let id = path.into_inner();
     let q = query.into_inner();
-    let page = PageRequest::new(q.limit, q.cursor.as_deref())?;
+    let page = q.page()?;
     let (after, fetch) = (page.after.clone(), page.fetch());
     let items = state
         .db

@@ -14,8 +14,7 @@ use crate::db::Db;
 use crate::http::accept;
 use crate::http::idempotency::{self, IdempotencyKey};
 use crate::http::json::Json;
-use crate::http::pagination::list_query;
-use crate::http::pagination::{paged, Page};
+use crate::http::pagination::{keyed, list_page, list_query, Page};
 use crate::http::responses::*;
 use crate::http::ApiError;
 use crate::AppState;
@@ -104,23 +103,17 @@ pub async fn list_packs(
 ) -> Result<HttpResponse, ApiError> {
     let window_id = path.into_inner();
     let q = query.into_inner();
-    paged(
-        &state.db,
-        caller,
-        &req,
-        q.limit,
-        q.cursor.as_deref(),
-        move |conn, _ctx, after, fetch| {
-            crate::windows::model::find(conn, &window_id)?.ok_or_else(ApiError::not_found)?;
-            model::of_window(conn, &window_id, after, fetch)?
-                .into_iter()
-                .map(|row| row.api(conn))
-                .collect::<Result<Vec<ReviewPack>, ApiError>>()
-        },
-        |p| &p.id,
-    )
+    list_page(&state.db, caller, &req, q.page()?, move |conn, _ctx, after, fetch| {
+        crate::windows::model::find(conn, &window_id)?.ok_or_else(ApiError::not_found)?;
+        model::of_window(conn, &window_id, after, fetch)?
+            .into_iter()
+            .map(|row| row.api(conn))
+            .collect::<Result<Vec<ReviewPack>, ApiError>>()
+    })
     .await
 }
+
+keyed!(ReviewPack, id);
 
 /// The stored parts of a pack, read a part per blocking hop as the client takes them, so a
 /// large pack streams with flat memory.
@@ -338,22 +331,16 @@ pub async fn list_reviews(
 ) -> Result<HttpResponse, ApiError> {
     let id = path.into_inner();
     let q = query.into_inner();
-    paged(
-        &state.db,
-        caller,
-        &req,
-        q.limit,
-        q.cursor.as_deref(),
-        move |conn, _ctx, after, fetch| {
-            model::find(conn, &id)?.ok_or_else(ApiError::not_found)?;
-            let all = model::reviews(conn, &id, false)?;
-            Ok(all
-                .into_iter()
-                .filter(|r| after.as_ref().is_none_or(|a| r.id > *a))
-                .take(fetch as usize)
-                .collect::<Vec<Review>>())
-        },
-        |r| &r.id,
-    )
+    list_page(&state.db, caller, &req, q.page()?, move |conn, _ctx, after, fetch| {
+        model::find(conn, &id)?.ok_or_else(ApiError::not_found)?;
+        let all = model::reviews(conn, &id, false)?;
+        Ok(all
+            .into_iter()
+            .filter(|r| after.as_ref().is_none_or(|a| r.id > *a))
+            .take(fetch as usize)
+            .collect::<Vec<Review>>())
+    })
     .await
 }
+
+keyed!(Review, id);

@@ -14,8 +14,7 @@ use crate::db::{new_id, now, DbConn};
 use crate::http::etag::{tagged, IfMatch};
 use crate::http::idempotency::{self, IdempotencyKey};
 use crate::http::json::Json;
-use crate::http::pagination::list_query;
-use crate::http::pagination::{paged, Page};
+use crate::http::pagination::{keyed, list_page, list_query, Page};
 use crate::http::responses::*;
 use crate::http::validate::Validator;
 use crate::http::ApiError;
@@ -91,6 +90,7 @@ pub async fn list_roadmap_items(
 ) -> Result<HttpResponse, ApiError> {
     let q = query.into_inner();
     check_range(q.from, q.to)?;
+    let page = q.page()?;
     let filter = ItemFilter {
         device_model_id: q.device_model_id,
         owner_org_id: q.manufacturer_org_id,
@@ -98,24 +98,18 @@ pub async fn list_roadmap_items(
         to: q.to,
         status: q.status,
     };
-    paged(
-        &state.db,
-        caller,
-        &req,
-        q.limit,
-        q.cursor.as_deref(),
-        move |conn, ctx, after, fetch| {
-            let viewer = Viewer::of(conn, &ctx)?;
-            let rows = model::select(conn, &viewer, filter, Order::ById { after }, fetch)?;
-            Ok(rows
-                .into_iter()
-                .map(|(row, product)| RoadmapItem::new(row, product.device_type()))
-                .collect())
-        },
-        |i| &i.id,
-    )
+    list_page(&state.db, caller, &req, page, move |conn, ctx, after, fetch| {
+        let viewer = Viewer::of(conn, &ctx)?;
+        let rows = model::select(conn, &viewer, filter, Order::ById { after }, fetch)?;
+        Ok(rows
+            .into_iter()
+            .map(|(row, product)| RoadmapItem::new(row, product.device_type()))
+            .collect())
+    })
     .await
 }
+
+keyed!(RoadmapItem, id);
 
 #[derive(Debug, Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]

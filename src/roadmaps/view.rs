@@ -10,8 +10,7 @@ use super::model::{self, ItemFilter, Order, RoadmapItem, RoadmapItemChange, View
 use crate::auth::{AuthContext, Caller};
 use crate::catalogue::model::DeviceType;
 use crate::db::DbConn;
-use crate::http::pagination::list_query;
-use crate::http::pagination::{paged, Page};
+use crate::http::pagination::{keyed, list_page, list_query, Page};
 use crate::http::ApiError;
 use crate::http::ErrorCode;
 use crate::AppState;
@@ -49,17 +48,13 @@ pub async fn list_roadmap_item_history(
 ) -> Result<HttpResponse, ApiError> {
     let id = path.into_inner();
     let q = query.into_inner();
-    paged(
-        &state.db,
-        caller,
-        &req,
-        q.limit,
-        q.cursor.as_deref(),
-        move |conn, ctx, after, fetch| visible_history(conn, &ctx, &id, after, fetch),
-        |c| &c.id,
-    )
+    list_page(&state.db, caller, &req, q.page()?, move |conn, ctx, after, fetch| {
+        visible_history(conn, &ctx, &id, after, fetch)
+    })
     .await
 }
+
+keyed!(RoadmapItemChange, id);
 
 /// Up to `fetch` changes of roadmap item `id` after `after`, oldest first, each shown only if
 /// the item's visibility at that change admits `ctx` (404 when `ctx` may not see the item now).

@@ -9,8 +9,7 @@ use crate::db::new_id;
 use crate::http::etag::{tagged, IfMatch};
 use crate::http::idempotency::{self, IdempotencyKey};
 use crate::http::json::Json;
-use crate::http::pagination::list_query;
-use crate::http::pagination::{paged, Page};
+use crate::http::pagination::{keyed, list_page, list_query, Page};
 use crate::http::responses::*;
 use crate::http::validate::Validator;
 use crate::http::ApiError;
@@ -49,26 +48,21 @@ pub async fn list_issues(
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     let q = query.into_inner();
+    let page = q.page()?;
     let filter = IssueFilter {
         window_id: q.uit_window_id,
         status: q.status,
         severity: q.severity,
         resolving_org_id: q.resolving_org_id,
     };
-    paged(
-        &state.db,
-        caller,
-        &req,
-        q.limit,
-        q.cursor.as_deref(),
-        move |conn, ctx, after, fetch| {
-            let rows = model::list(conn, &ctx, filter, after, fetch)?;
-            Ok(model::views(conn, &ctx, rows)?)
-        },
-        |i| &i.id,
-    )
+    list_page(&state.db, caller, &req, page, move |conn, ctx, after, fetch| {
+        let rows = model::list(conn, &ctx, filter, after, fetch)?;
+        Ok(model::views(conn, &ctx, rows)?)
+    })
     .await
 }
+
+keyed!(UitIssue, id);
 
 #[derive(Debug, Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]

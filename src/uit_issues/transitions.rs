@@ -16,8 +16,7 @@ use crate::defect_masks::model::DefectMask;
 use crate::http::etag::{tagged, IfMatch};
 use crate::http::idempotency::{self, IdempotencyKey};
 use crate::http::json::Json;
-use crate::http::pagination::list_query;
-use crate::http::pagination::{paged, Page};
+use crate::http::pagination::{keyed, list_page, list_query, Page};
 use crate::http::responses::*;
 use crate::http::validate::Validator;
 use crate::http::ApiError;
@@ -182,20 +181,14 @@ pub async fn issue_history(
 ) -> Result<HttpResponse, ApiError> {
     let id = path.into_inner();
     let q = query.into_inner();
-    paged(
-        &state.db,
-        caller,
-        &req,
-        q.limit,
-        q.cursor.as_deref(),
-        move |conn, ctx, after, fetch| {
-            model::find_visible(conn, &ctx, &id)?;
-            Ok(model::history(conn, &id, after, fetch)?)
-        },
-        |s| &s.id,
-    )
+    list_page(&state.db, caller, &req, q.page()?, move |conn, ctx, after, fetch| {
+        model::find_visible(conn, &ctx, &id)?;
+        Ok(model::history(conn, &id, after, fetch)?)
+    })
     .await
 }
+
+keyed!(IssueStep, id);
 
 /// Turn a UIT issue into a defect mask
 ///

@@ -10,8 +10,7 @@ use crate::db::now;
 use crate::http::etag::{tagged, IfMatch};
 use crate::http::idempotency::{self, IdempotencyKey};
 use crate::http::json::Json;
-use crate::http::pagination::list_query;
-use crate::http::pagination::{paged, Page};
+use crate::http::pagination::{keyed, list_page, list_query, Page};
 use crate::http::responses::*;
 use crate::http::ApiError;
 use crate::readiness::criteria::ExitCriteria;
@@ -46,21 +45,15 @@ pub async fn list_windows(
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     let q = query.into_inner();
-    paged(
-        &state.db,
-        caller,
-        &req,
-        q.limit,
-        q.cursor.as_deref(),
-        move |conn, _ctx, after, fetch| {
-            let now = now();
-            let rows = model::list(conn, q.release_id, q.status, now, after, fetch)?;
-            Ok(model::assemble(conn, rows, now)?)
-        },
-        |w| &w.id,
-    )
+    list_page(&state.db, caller, &req, q.page()?, move |conn, _ctx, after, fetch| {
+        let now = now();
+        let rows = model::list(conn, q.release_id, q.status, now, after, fetch)?;
+        Ok(model::assemble(conn, rows, now)?)
+    })
     .await
 }
+
+keyed!(UitWindow, id);
 
 #[derive(Debug, Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]

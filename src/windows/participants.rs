@@ -13,8 +13,7 @@ use crate::auth::{AuthContext, Caller, Capability, OrgKind};
 use crate::db::schema::{organisations, window_participants as wp};
 use crate::db::{now, DbConn};
 use crate::http::json::Json;
-use crate::http::pagination::list_query;
-use crate::http::pagination::{paged, Page};
+use crate::http::pagination::{keyed, list_page, list_query, Page};
 use crate::http::responses::*;
 use crate::http::ApiError;
 use crate::http::ErrorCode;
@@ -231,18 +230,12 @@ pub async fn list_participants(
 ) -> Result<HttpResponse, ApiError> {
     let window_id = path.into_inner();
     let q = query.into_inner();
-    paged(
-        &state.db,
-        caller,
-        &req,
-        q.limit,
-        q.cursor.as_deref(),
-        move |conn, _ctx, after, fetch| {
-            model::find(conn, &window_id)?.ok_or_else(ApiError::not_found)?;
-            let rows = participants(conn, &window_id, None, after, fetch)?;
-            Ok(rows.into_iter().map(participant).collect())
-        },
-        |p| &p.org_id,
-    )
+    list_page(&state.db, caller, &req, q.page()?, move |conn, _ctx, after, fetch| {
+        model::find(conn, &window_id)?.ok_or_else(ApiError::not_found)?;
+        let rows = participants(conn, &window_id, None, after, fetch)?;
+        Ok(rows.into_iter().map(participant).collect())
+    })
     .await
 }
+
+keyed!(Participant, org_id);

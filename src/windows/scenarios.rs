@@ -12,8 +12,7 @@ use crate::db::schema::scenarios;
 use crate::db::{now, DbConn};
 use crate::http::idempotency::{self, IdempotencyKey};
 use crate::http::json::Json;
-use crate::http::pagination::list_query;
-use crate::http::pagination::{paged, Page};
+use crate::http::pagination::{keyed, list_page, list_query, Page};
 use crate::http::responses::*;
 use crate::http::validate::Validator;
 use crate::http::ApiError;
@@ -104,24 +103,18 @@ pub async fn list_scenarios(
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     let q = query.into_inner();
-    paged(
-        &state.db,
-        caller,
-        &req,
-        q.limit,
-        q.cursor.as_deref(),
-        move |conn, _ctx, after, fetch| {
-            let mut q = scenarios::table.select(ScenarioRow::as_select()).into_boxed();
-            if let Some(after) = after {
-                q = q.filter(scenarios::code.gt(after));
-            }
-            let rows: Vec<ScenarioRow> = q.order(scenarios::code.asc()).limit(fetch).load(conn)?;
-            Ok(rows.into_iter().map(Scenario::from).collect())
-        },
-        |s| &s.code,
-    )
+    list_page(&state.db, caller, &req, q.page()?, move |conn, _ctx, after, fetch| {
+        let mut q = scenarios::table.select(ScenarioRow::as_select()).into_boxed();
+        if let Some(after) = after {
+            q = q.filter(scenarios::code.gt(after));
+        }
+        let rows: Vec<ScenarioRow> = q.order(scenarios::code.asc()).limit(fetch).load(conn)?;
+        Ok(rows.into_iter().map(Scenario::from).collect())
+    })
     .await
 }
+
+keyed!(Scenario, code);
 
 #[derive(Debug, Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
