@@ -214,16 +214,11 @@ pub async fn create_firmware(
     let body = body.into_inner();
     check_new(&body)?;
     let idem = key.bind(&format!("POST /device-models/{model_id}/firmware"), &body);
-    let stored = state
-        .db
-        .write_as(caller, move |conn, ctx| {
-            let product = managed_product(conn, &ctx, &model_id)?;
-            idempotency::created(conn, idem.as_ref(), &ctx.user_id, |conn| {
-                create(conn, &ctx, &product, &body)
-            })
-        })
-        .await?;
-    Ok(stored.into_response())
+    idempotency::create_as(&state.db, caller, idem, move |conn, ctx, once| {
+        let product = managed_product(conn, &ctx, &model_id)?;
+        once.create(conn, |conn| create(conn, &ctx, &product, &body))
+    })
+    .await
 }
 
 fn check_new(body: &NewFirmware) -> Result<(), ApiError> {

@@ -144,16 +144,11 @@ pub async fn create_library_contact(
     let body = body.into_inner();
     let today = model::today();
     let idem = key.bind("POST /library-contacts", &body);
-    let stored = state
-        .db
-        .write_as(caller, move |conn, ctx| {
-            authorise(&ctx, &body.manufacturer_org_id)?;
-            idempotency::created(conn, idem.as_ref(), &ctx.user_id, |conn| {
-                create(conn, &ctx, &body, today)
-            })
-        })
-        .await?;
-    Ok(stored.into_response())
+    idempotency::create_as(&state.db, caller, idem, move |conn, ctx, once| {
+        authorise(&ctx, &body.manufacturer_org_id)?;
+        once.create(conn, |conn| create(conn, &ctx, &body, today))
+    })
+    .await
 }
 
 /// Adds a library contact with its audit row. The fields must be well formed (`verified_on`

@@ -251,16 +251,11 @@ pub async fn create_defect_mask(
     let body = body.into_inner();
     let code = validate_new(&body)?;
     let idem = key.bind("POST /defect-masks", &body);
-    let stored = state
-        .db
-        .write_as(caller, move |conn, ctx| {
-            ctx.require(Capability::PublishDefectMasks)?;
-            idempotency::created(conn, idem.as_ref(), &ctx.user_id, |conn| {
-                publish(conn, &ctx, &body, &code)
-            })
-        })
-        .await?;
-    Ok(stored.into_response())
+    idempotency::create_as(&state.db, caller, idem, move |conn, ctx, once| {
+        ctx.require(Capability::PublishDefectMasks)?;
+        once.create(conn, |conn| publish(conn, &ctx, &body, &code))
+    })
+    .await
 }
 
 /// Get a defect mask

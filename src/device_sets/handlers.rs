@@ -109,15 +109,12 @@ pub async fn create_device_set(
     check_new(&body)?;
     let lookup_key = model::membership_key(&body.firmware_ids);
     let idem = key.bind("POST /device-sets", &body);
-    let created = state
-        .db
-        .write_as(caller, move |conn, ctx| {
-            ctx.require(Capability::ManageDeviceSets)?;
-            idempotency::created(conn, idem.as_ref(), &ctx.user_id, |conn| create(conn, &ctx, &body))
-        })
-        .await;
+    let created = idempotency::create_as(&state.db, caller, idem, move |conn, ctx, once| {
+        ctx.require(Capability::ManageDeviceSets)?;
+        once.create(conn, |conn| create(conn, &ctx, &body))
+    })
+    .await;
     match created {
-        Ok(stored) => Ok(stored.into_response()),
         // Two registrations of one membership raced past the check (PostgreSQL): the unique
         // key turned the loser away; answer it as if the check had seen the winner.
         Err(e) if e.code == ErrorCode::DeviceSetExists && e.context.is_none() => {
@@ -127,7 +124,7 @@ pub async fn create_device_set(
                 .await?;
             Err(found.map(exists).unwrap_or(e))
         }
-        Err(e) => Err(e),
+        answer => answer,
     }
 }
 

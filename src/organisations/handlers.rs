@@ -102,14 +102,11 @@ pub async fn create_organisation(
 ) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
     let idem = key.bind("POST /organisations", &body);
-    let stored = state
-        .db
-        .write_as(caller, move |conn, ctx| {
-            check_new(&ctx, &body)?;
-            idempotency::created(conn, idem.as_ref(), &ctx.user_id, |conn| create(conn, &ctx, &body))
-        })
-        .await?;
-    Ok(stored.into_response())
+    idempotency::create_as(&state.db, caller, idem, move |conn, ctx, once| {
+        check_new(&ctx, &body)?;
+        once.create(conn, |conn| create(conn, &ctx, &body))
+    })
+    .await
 }
 
 /// What is checked before a replayed request could answer: an operator admin, and a well

@@ -257,17 +257,12 @@ pub async fn create_comment(
     let id = path.into_inner();
     let new = body.into_inner();
     let idem = key.bind(&format!("POST /results/{id}/comments"), &new);
-    let stored = state
-        .db
-        .write_as(caller, move |conn, ctx| {
-            // Visibility first, also for a replay: a result that narrowed since is 404.
-            check_post(conn, &ctx, &id, &new.body)?;
-            idempotency::created(conn, idem.as_ref(), &ctx.user_id, |conn| {
-                insert(conn, &ctx, &id, &new.body)
-            })
-        })
-        .await?;
-    Ok(stored.into_response())
+    idempotency::create_as(&state.db, caller, idem, move |conn, ctx, once| {
+        // Visibility first, also for a replay: a result that narrowed since is 404.
+        check_post(conn, &ctx, &id, &new.body)?;
+        once.create(conn, |conn| insert(conn, &ctx, &id, &new.body))
+    })
+    .await
 }
 
 /// Delete a comment

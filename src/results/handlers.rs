@@ -47,16 +47,11 @@ pub async fn create_result(
 ) -> Result<HttpResponse, ApiError> {
     let item = body.into_inner();
     let idem = key.bind("POST /results", &item);
-    let stored = state
-        .db
-        .write_as(caller, move |conn, ctx| {
-            ctx.require(Capability::Participate)?;
-            idempotency::created(conn, idem.as_ref(), &ctx.user_id, |conn| {
-                publish::publish(conn, &ctx, &item)
-            })
-        })
-        .await?;
-    Ok(stored.into_response())
+    idempotency::create_as(&state.db, caller, idem, move |conn, ctx, once| {
+        ctx.require(Capability::Participate)?;
+        once.create(conn, |conn| publish::publish(conn, &ctx, &item))
+    })
+    .await
 }
 
 list_query! {

@@ -64,16 +64,11 @@ pub async fn create_pack(
     let body = body.into_inner();
     super::check_title(body.title.as_deref())?;
     let idem = key.bind(&format!("POST /uit-windows/{window_id}/review-packs"), &body);
-    let stored = state
-        .db
-        .write_as(caller, move |conn, ctx| {
-            ctx.require(Capability::ManageIndustry)?;
-            idempotency::created(conn, idem.as_ref(), &ctx.user_id, |conn| {
-                super::freeze(conn, &ctx, &window_id, body.title)
-            })
-        })
-        .await?;
-    Ok(stored.into_response())
+    idempotency::create_as(&state.db, caller, idem, move |conn, ctx, once| {
+        ctx.require(Capability::ManageIndustry)?;
+        once.create(conn, |conn| super::freeze(conn, &ctx, &window_id, body.title))
+    })
+    .await
 }
 
 list_query! {

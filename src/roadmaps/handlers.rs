@@ -158,14 +158,11 @@ pub async fn create_roadmap_item(
     let body = body.into_inner();
     check_new(&body)?;
     let idem = key.bind("POST /roadmap-items", &body);
-    let stored = state
-        .db
-        .write_as(caller, move |conn, ctx| {
-            ctx.require(Capability::ManageRoadmaps)?;
-            idempotency::created(conn, idem.as_ref(), &ctx.user_id, |conn| create(conn, &ctx, &body))
-        })
-        .await?;
-    Ok(stored.into_response())
+    idempotency::create_as(&state.db, caller, idem, move |conn, ctx, once| {
+        ctx.require(Capability::ManageRoadmaps)?;
+        once.create(conn, |conn| create(conn, &ctx, &body))
+    })
+    .await
 }
 
 fn check_new(body: &NewRoadmapItem) -> Result<(), ApiError> {

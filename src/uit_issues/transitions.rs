@@ -225,16 +225,11 @@ pub async fn convert_issue(
     let body = body.into_inner();
     let code = masks::validate_new(&body)?;
     let idem = key.bind(&format!("POST /uit-issues/{id}/defect-mask"), &body);
-    let stored = state
-        .db
-        .write_as(caller, move |conn, ctx| {
-            let before = convertible(conn, &ctx, &id)?;
-            idempotency::created(conn, idem.as_ref(), &ctx.user_id, |conn| {
-                convert(conn, &ctx, before, &body, &code)
-            })
-        })
-        .await?;
-    Ok(stored.into_response())
+    idempotency::create_as(&state.db, caller, idem, move |conn, ctx, once| {
+        let before = convertible(conn, &ctx, &id)?;
+        once.create(conn, |conn| convert(conn, &ctx, before, &body, &code))
+    })
+    .await
 }
 
 /// The issue `id`, when `ctx` may turn it into a defect mask (checked before a replay could

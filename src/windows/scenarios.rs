@@ -154,14 +154,11 @@ pub async fn create_scenario(
     let body = body.into_inner();
     check_new(&body)?;
     let idem = key.bind("POST /scenarios", &body);
-    let stored = state
-        .db
-        .write_as(caller, move |conn, ctx| {
-            ctx.require(Capability::ManageIndustry)?;
-            idempotency::created(conn, idem.as_ref(), &ctx.user_id, |conn| define(conn, &ctx, body))
-        })
-        .await?;
-    Ok(stored.into_response())
+    idempotency::create_as(&state.db, caller, idem, move |conn, ctx, once| {
+        ctx.require(Capability::ManageIndustry)?;
+        once.create(conn, |conn| define(conn, &ctx, body))
+    })
+    .await
 }
 
 /// What is checked before the database: the code's shape and the texts' lengths.
