@@ -7,7 +7,7 @@ use super::model::{self, DeviceModel, DeviceModelRow, DeviceType};
 use crate::audit;
 use crate::auth::{AuthContext, Caller};
 use crate::db::{new_id, now, DbConn};
-use crate::http::etag::{tagged, IfMatch};
+use crate::http::etag::{tagged, write_tagged, IfMatch};
 use crate::http::idempotency::{self, IdempotencyKey};
 use crate::http::json::Json;
 use crate::http::pagination::{keyed, list_page, list_query, Page};
@@ -220,11 +220,10 @@ pub async fn update_device_model(
 ) -> Result<HttpResponse, ApiError> {
     let (id, patch) = (path.into_inner(), body.into_inner());
     check_patch(&patch)?;
-    let row = state
-        .db
-        .write_as(caller, move |conn, ctx| update(conn, &ctx, &id, if_match, patch))
-        .await?;
-    Ok(tagged(row.version, &DeviceModel::from(row)))
+    write_tagged(&state.db, caller, move |conn, ctx| {
+        update(conn, &ctx, &id, if_match, patch)
+    })
+    .await
 }
 
 fn check_patch(patch: &DeviceModelPatch) -> Result<(), ApiError> {
@@ -238,7 +237,7 @@ fn check_patch(patch: &DeviceModelPatch) -> Result<(), ApiError> {
     v.finish()
 }
 
-/// Applies a patch with its audit row. The owner or the operator; `If-Match` must name the
+/// Applies a patch with its audit row; returns the row version and the model. The owner or the operator; `If-Match` must name the
 /// current version; a name and hardware version the manufacturer already has is 409
 /// `device_model_exists`.
 pub fn update(
@@ -247,7 +246,7 @@ pub fn update(
     id: &str,
     if_match: IfMatch,
     patch: DeviceModelPatch,
-) -> Result<DeviceModelRow, ApiError> {
+) -> Result<(i64, DeviceModel), ApiError> {
     let before = model::find_model(conn, id)?.ok_or_else(ApiError::not_found)?;
     authorise_owner(ctx, &before.manufacturer_org_id, before.device_type())?;
     if_match.check(before.version)?;
@@ -276,12 +275,8 @@ pub fn update(
         return Err(ApiError::precondition_failed());
     }
     let saved = model::find_model(conn, id)?.ok_or_else(ApiError::not_found)?;
-    audit::changed(
-        conn,
-        ctx,
-        "device_model.update",
-        &DeviceModel::from(before),
-        &DeviceModel::from(saved.clone()),
-    )?;
-    Ok(saved)
+    let version = saved.version;
+    let after = DeviceModel::from(saved);
+    audit::changed(conn, ctx, "device_model.update", &DeviceModel::from(before), &after)?;
+    Ok((version, after))
 }

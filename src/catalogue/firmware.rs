@@ -9,7 +9,7 @@ use crate::audit::{self, Actor, Change};
 use crate::auth::{AuthContext, Caller};
 use crate::db::DbConn;
 use crate::events::{self, NewEvent, Topic};
-use crate::http::etag::{tagged, IfMatch};
+use crate::http::etag::{tagged, write_tagged, IfMatch};
 use crate::http::idempotency::{self, IdempotencyKey};
 use crate::http::json::Json;
 use crate::http::pagination::{keyed, list_page, list_query, Page};
@@ -364,15 +364,14 @@ pub async fn update_firmware(
 ) -> Result<HttpResponse, ApiError> {
     let id = path.into_inner();
     let patch = body.into_inner();
-    let (view, version) = state
-        .db
-        .write_as(caller, move |conn, ctx| update(conn, &ctx, &id, if_match, patch))
-        .await?;
-    Ok(tagged(version, &view))
+    write_tagged(&state.db, caller, move |conn, ctx| {
+        update(conn, &ctx, &id, if_match, patch)
+    })
+    .await
 }
 
-/// Applies a patch with its audit row and retirement events; returns the view and its row
-/// version. The product's owner or the operator; `If-Match` must name the current version;
+/// Applies a patch with its audit row and retirement events; returns the row version and
+/// the view. The product's owner or the operator; `If-Match` must name the current version;
 /// status moves follow the lifecycle; the dates and notes are validated as they end up;
 /// deploying a version makes the current deployed one `previous`.
 pub fn update(
@@ -381,7 +380,7 @@ pub fn update(
     id: &str,
     if_match: IfMatch,
     patch: FirmwarePatch,
-) -> Result<(Firmware, i64), ApiError> {
+) -> Result<(i64, Firmware), ApiError> {
     let (before, product) = model::find_firmware_with_model(conn, id)?.ok_or_else(ApiError::not_found)?;
     authorise_owner(ctx, &product.manufacturer_org_id, product.device_type())?;
     if_match.check(before.row_version)?;
@@ -433,5 +432,5 @@ pub fn update(
     retirement_events(conn, ctx, Some(&before), &after, &product)?;
     let (view, version) = load_view(conn, id)?;
     audit::changed(conn, ctx, "firmware.update", &before_view, &view)?;
-    Ok((view, version))
+    Ok((version, view))
 }

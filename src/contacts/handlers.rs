@@ -9,7 +9,7 @@ use crate::auth::{AuthContext, Caller, Capability};
 use crate::catalogue::model as catalogue;
 use crate::catalogue::nullable;
 use crate::db::{new_id, now, DbConn};
-use crate::http::etag::{tagged, IfMatch};
+use crate::http::etag::{tagged, write_tagged, IfMatch};
 use crate::http::idempotency::{self, IdempotencyKey};
 use crate::http::json::Json;
 use crate::http::pagination::{keyed, list_page, list_query, Page};
@@ -290,11 +290,10 @@ pub async fn update_library_contact(
     let patch = body.into_inner();
     let today = model::today();
     check_patch(&patch, today)?;
-    let (version, contact) = state
-        .db
-        .write_as(caller, move |conn, ctx| update(conn, &ctx, &id, if_match, patch, today))
-        .await?;
-    Ok(tagged(version, &contact))
+    write_tagged(&state.db, caller, move |conn, ctx| {
+        update(conn, &ctx, &id, if_match, patch, today)
+    })
+    .await
 }
 
 fn check_patch(patch: &LibraryContactPatch, today: NaiveDate) -> Result<(), ApiError> {

@@ -11,7 +11,7 @@ use crate::catalogue::nullable;
 use crate::db::schema::firmware_versions as fw;
 use crate::db::{new_id, now, DbConn};
 use crate::events::{self, NewEvent, Topic};
-use crate::http::etag::{tagged, IfMatch};
+use crate::http::etag::{tagged, write_tagged, IfMatch};
 use crate::http::idempotency::{self, IdempotencyKey};
 use crate::http::json::Json;
 use crate::http::pagination::{keyed, list_page, list_query, Page};
@@ -324,14 +324,13 @@ pub async fn update_defect_mask(
 ) -> Result<HttpResponse, ApiError> {
     let id = path.into_inner();
     let patch = body.into_inner();
-    let (view, version) = state
-        .db
-        .write_as(caller, move |conn, ctx| update(conn, &ctx, &id, if_match, patch))
-        .await?;
-    Ok(tagged(version, &view))
+    write_tagged(&state.db, caller, move |conn, ctx| {
+        update(conn, &ctx, &id, if_match, patch)
+    })
+    .await
 }
 
-/// Applies a patch with its audit row; returns the view and its row version. The owning
+/// Applies a patch with its audit row; returns the row version and the view. The owning
 /// organisation or the operator (with the capability to publish masks); `If-Match` must name
 /// the current version; the texts are validated as they end up, and affected and fixed-in
 /// firmware must be versions of the mask's product. A status change is announced
@@ -342,7 +341,7 @@ pub fn update(
     id: &str,
     if_match: IfMatch,
     patch: DefectMaskPatch,
-) -> Result<(DefectMask, i64), ApiError> {
+) -> Result<(i64, DefectMask), ApiError> {
     let before = model::find(conn, id)?.ok_or_else(ApiError::not_found)?;
     ctx.owner_or_operator(
         &before.owner_org_id,
@@ -420,5 +419,5 @@ pub fn update(
     }
     let (view, version) = load_one(conn, id)?;
     audit::changed(conn, ctx, "defect_mask.update", &before_view, &view)?;
-    Ok((view, version))
+    Ok((version, view))
 }

@@ -6,7 +6,7 @@ use super::model::{self, DeviceSet, DeviceSetRow, SetFilter};
 use crate::audit::{self, Actor, Change};
 use crate::auth::{AuthContext, Caller, Capability};
 use crate::db::{new_id, now, DbConn};
-use crate::http::etag::{tagged, IfMatch};
+use crate::http::etag::{tagged, write_tagged, IfMatch};
 use crate::http::idempotency::{self, IdempotencyKey};
 use crate::http::json::Json;
 use crate::http::pagination::{keyed, list_page, list_query, Page};
@@ -236,11 +236,10 @@ pub async fn update_device_set(
     let id = path.into_inner();
     let patch = body.into_inner();
     check_patch(&patch)?;
-    let (set, version) = state
-        .db
-        .write_as(caller, move |conn, ctx| update(conn, &ctx, &id, if_match, patch))
-        .await?;
-    Ok(tagged(version, &set))
+    write_tagged(&state.db, caller, move |conn, ctx| {
+        update(conn, &ctx, &id, if_match, patch)
+    })
+    .await
 }
 
 fn check_patch(patch: &DeviceSetPatch) -> Result<(), ApiError> {
@@ -254,8 +253,8 @@ fn check_patch(patch: &DeviceSetPatch) -> Result<(), ApiError> {
     v.finish()
 }
 
-/// Renames a set or sets its prevalence, with its audit row; returns the set and its row
-/// version. The registering organisation or the operator (with the capability to manage
+/// Renames a set or sets its prevalence, with its audit row; returns the row version and the
+/// set. The registering organisation or the operator (with the capability to manage
 /// device sets); `If-Match` must name the current version.
 pub fn update(
     conn: &mut DbConn,
@@ -263,7 +262,7 @@ pub fn update(
     id: &str,
     if_match: IfMatch,
     patch: DeviceSetPatch,
-) -> Result<(DeviceSet, i64), ApiError> {
+) -> Result<(i64, DeviceSet), ApiError> {
     let before = model::find(conn, id)?.ok_or_else(ApiError::not_found)?;
     ctx.owner_or_operator(
         &before.created_by_org_id,
@@ -294,5 +293,5 @@ pub fn update(
             after: Some(serde_json::json!({ "name": set.name, "prevalence": set.prevalence })),
         },
     )?;
-    Ok((set, version))
+    Ok((version, set))
 }

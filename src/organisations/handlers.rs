@@ -6,7 +6,7 @@ use super::model::{self, Organisation};
 use crate::audit;
 use crate::auth::{AuthContext, Caller, OrgKind};
 use crate::db::DbConn;
-use crate::http::etag::{tagged, IfMatch};
+use crate::http::etag::{tagged, write_tagged, IfMatch};
 use crate::http::idempotency::{self, IdempotencyKey};
 use crate::http::json::Json;
 use crate::http::pagination::{keyed, list_page, list_query, Page};
@@ -199,23 +199,22 @@ pub async fn update_organisation(
 ) -> Result<HttpResponse, ApiError> {
     let id = path.into_inner();
     let patch = body.into_inner();
-    let row = state
-        .db
-        .write_as(caller, move |conn, ctx| update(conn, &ctx, &id, if_match, patch))
-        .await?;
-    Ok(tagged(row.version, &Organisation::from(row)))
+    write_tagged(&state.db, caller, move |conn, ctx| {
+        update(conn, &ctx, &id, if_match, patch)
+    })
+    .await
 }
 
-/// Renames an organisation or changes its slug, with its audit row. Operator admins only
-/// (403 before 422 before 404); `If-Match` must name the current version; a slug another
-/// organisation has is 409 `slug_taken`.
+/// Renames an organisation or changes its slug, with its audit row; returns the row version
+/// and the organisation. Operator admins only (403 before 422 before 404); `If-Match` must
+/// name the current version; a slug another organisation has is 409 `slug_taken`.
 pub fn update(
     conn: &mut DbConn,
     ctx: &AuthContext,
     id: &str,
     if_match: IfMatch,
     patch: OrganisationPatch,
-) -> Result<model::OrgRow, ApiError> {
+) -> Result<(i64, Organisation), ApiError> {
     ctx.require_operator_admin()?;
     let mut v = Validator::new();
     if let Some(name) = &patch.name {
@@ -244,12 +243,8 @@ pub fn update(
         return Err(ApiError::precondition_failed());
     }
     let updated = model::find_org(conn, id)?.ok_or_else(ApiError::not_found)?;
-    audit::changed(
-        conn,
-        ctx,
-        "organisation.update",
-        &Organisation::from(before),
-        &Organisation::from(updated.clone()),
-    )?;
-    Ok(updated)
+    let version = updated.version;
+    let after = Organisation::from(updated);
+    audit::changed(conn, ctx, "organisation.update", &Organisation::from(before), &after)?;
+    Ok((version, after))
 }

@@ -9,7 +9,7 @@ use crate::audit;
 use crate::auth::{AuthContext, Caller, Capability};
 use crate::db::{new_id, now, DbConn};
 use crate::events::{self, NewEvent, Topic};
-use crate::http::etag::{tagged, IfMatch};
+use crate::http::etag::{tagged, write_tagged, IfMatch};
 use crate::http::idempotency::{self, IdempotencyKey};
 use crate::http::json::Json;
 use crate::http::pagination::{keyed, list_page, list_query, Page};
@@ -284,11 +284,10 @@ pub async fn update_release(
     body: Json<ReleasePatch>,
 ) -> Result<HttpResponse, ApiError> {
     let (id, patch) = (path.into_inner(), body.into_inner());
-    let (version, release) = state
-        .db
-        .write_as(caller, move |conn, ctx| update(conn, &ctx, &id, if_match, patch))
-        .await?;
-    Ok(tagged(version, &release))
+    write_tagged(&state.db, caller, move |conn, ctx| {
+        update(conn, &ctx, &id, if_match, patch)
+    })
+    .await
 }
 
 /// Applies a patch with its audit row and, when the target date changed, its

@@ -11,7 +11,7 @@ use crate::auth::{AuthContext, Caller, Capability};
 use crate::catalogue::model as catalogue;
 use crate::catalogue::{authorise_owner, nullable};
 use crate::db::{new_id, now, DbConn};
-use crate::http::etag::{tagged, IfMatch};
+use crate::http::etag::{tagged, write_tagged, IfMatch};
 use crate::http::idempotency::{self, IdempotencyKey};
 use crate::http::json::Json;
 use crate::http::pagination::{keyed, list_page, list_query, Page};
@@ -285,11 +285,10 @@ pub async fn update_roadmap_item(
     let id = path.into_inner();
     let patch = body.into_inner();
     check_patch(&patch)?;
-    let (version, item) = state
-        .db
-        .write_as(caller, move |conn, ctx| update(conn, &ctx, &id, if_match, patch))
-        .await?;
-    Ok(tagged(version, &item))
+    write_tagged(&state.db, caller, move |conn, ctx| {
+        update(conn, &ctx, &id, if_match, patch)
+    })
+    .await
 }
 
 fn check_patch(patch: &RoadmapItemPatch) -> Result<(), ApiError> {
