@@ -42,6 +42,25 @@ pub(super) fn authorise_admin(conn: &mut DbConn, ctx: &AuthContext, org_id: &str
     Ok(())
 }
 
+/// Member `user_id` of `org_id`, for a change by one of its admins: the organisation locked
+/// (the last-admin rule reads its admin count), the member found in it (404) and at the
+/// version `If-Match` names (412).
+fn member_to_change(
+    conn: &mut DbConn,
+    ctx: &AuthContext,
+    org_id: &str,
+    user_id: &str,
+    if_match: &IfMatch,
+) -> Result<model::UserRow, ApiError> {
+    authorise_admin(conn, ctx, org_id)?;
+    crate::db::lock_row(conn, crate::db::Lockable::Organisations, org_id)?;
+    let before = model::find_user(conn, user_id)?
+        .filter(|u| u.org_id == org_id)
+        .ok_or_else(ApiError::not_found)?;
+    if_match.check(before.version)?;
+    Ok(before)
+}
+
 /// List an organisation's members
 ///
 /// Visible to the organisation's own users and to operator admins.
@@ -150,12 +169,7 @@ pub async fn update_member(
     let row = state
         .db
         .write_as(caller, move |conn, ctx| {
-            authorise_admin(conn, &ctx, &org_id)?;
-            crate::db::lock_row(conn, crate::db::Lockable::Organisations, &org_id)?;
-            let before = model::find_user(conn, &user_id)?
-                .filter(|u| u.org_id == org_id)
-                .ok_or_else(ApiError::not_found)?;
-            if_match.check(before.version)?;
+            let before = member_to_change(conn, &ctx, &org_id, &user_id, &if_match)?;
             if before.role == "admin" && role != Role::Admin && model::admin_count(conn, &org_id)? <= 1 {
                 return Err(last_admin());
             }
@@ -205,12 +219,7 @@ pub async fn remove_member(
     state
         .db
         .write_as(caller, move |conn, ctx| {
-            authorise_admin(conn, &ctx, &org_id)?;
-            crate::db::lock_row(conn, crate::db::Lockable::Organisations, &org_id)?;
-            let before = model::find_user(conn, &user_id)?
-                .filter(|u| u.org_id == org_id)
-                .ok_or_else(ApiError::not_found)?;
-            if_match.check(before.version)?;
+            let before = member_to_change(conn, &ctx, &org_id, &user_id, &if_match)?;
             if before.role == "admin" && model::admin_count(conn, &org_id)? <= 1 {
                 return Err(last_admin());
             }
