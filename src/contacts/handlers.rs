@@ -27,6 +27,16 @@ fn authorise(ctx: &AuthContext, manufacturer_org_id: &str) -> Result<(), ApiErro
     )
 }
 
+/// Contact `id`, locked, for a change by its manufacturer or the operator (403) at the version
+/// `If-Match` names (412); 404 when there is none.
+fn to_change(conn: &mut DbConn, ctx: &AuthContext, id: &str, if_match: &IfMatch) -> Result<ContactRow, ApiError> {
+    crate::db::lock_row(conn, crate::db::Lockable::LibraryContacts, id)?;
+    let row = model::find(conn, id)?.ok_or_else(ApiError::not_found)?;
+    authorise(ctx, &row.manufacturer_org_id)?;
+    if_match.check(row.version)?;
+    Ok(row)
+}
+
 /// Adds a field error unless `device_model_id` names a product of `manufacturer_org_id`.
 fn check_product(
     conn: &mut DbConn,
@@ -324,10 +334,7 @@ pub fn update(
     patch: LibraryContactPatch,
     today: NaiveDate,
 ) -> Result<(i64, LibraryContact), ApiError> {
-    crate::db::lock_row(conn, crate::db::Lockable::LibraryContacts, id)?;
-    let before_row = model::find(conn, id)?.ok_or_else(ApiError::not_found)?;
-    authorise(ctx, &before_row.manufacturer_org_id)?;
-    if_match.check(before_row.version)?;
+    let before_row = to_change(conn, ctx, id, &if_match)?;
     if let Some(Some(model_id)) = &patch.device_model_id {
         let mut v = Validator::new();
         check_product(conn, &mut v, &before_row.manufacturer_org_id, model_id)?;
@@ -389,10 +396,7 @@ pub async fn delete_library_contact(
     state
         .db
         .write_as(caller, move |conn, ctx| {
-            crate::db::lock_row(conn, crate::db::Lockable::LibraryContacts, &id)?;
-            let row = model::find(conn, &id)?.ok_or_else(ApiError::not_found)?;
-            authorise(&ctx, &row.manufacturer_org_id)?;
-            if_match.check(row.version)?;
+            let row = to_change(conn, &ctx, &id, &if_match)?;
             if !model::delete(conn, &id, row.version)? {
                 return Err(ApiError::precondition_failed());
             }

@@ -42,6 +42,23 @@ pub fn check_range(from: Option<NaiveDate>, to: Option<NaiveDate>) -> Result<(),
     Ok(())
 }
 
+/// Item `id`, locked, for a change by its product's owner or the operator: 404 when the
+/// caller cannot see it, 403 when it may not change it, 412 unless `If-Match` names its
+/// version. Returns the item and its product.
+fn to_change(
+    conn: &mut DbConn,
+    ctx: &AuthContext,
+    id: &str,
+    if_match: &IfMatch,
+) -> Result<(RoadmapRow, catalogue::DeviceModelRow), ApiError> {
+    crate::db::lock_row(conn, crate::db::Lockable::RoadmapItems, id)?;
+    let viewer = Viewer::of(conn, ctx)?;
+    let (row, product) = model::find_visible(conn, &viewer, id)?;
+    authorise_owner(ctx, &product.manufacturer_org_id, product.device_type())?;
+    if_match.check(row.version)?;
+    Ok((row, product))
+}
+
 fn check_fields(v: &mut Validator, version: Option<&str>, summary: Option<&str>, date: Option<NaiveDate>) {
     if let Some(version) = version {
         v.text("planned_version", version, MAX_VERSION);
@@ -313,11 +330,7 @@ pub fn update(
     if_match: IfMatch,
     patch: RoadmapItemPatch,
 ) -> Result<(i64, RoadmapItem), ApiError> {
-    crate::db::lock_row(conn, crate::db::Lockable::RoadmapItems, id)?;
-    let viewer = Viewer::of(conn, ctx)?;
-    let (before_row, product) = model::find_visible(conn, &viewer, id)?;
-    authorise_owner(ctx, &product.manufacturer_org_id, product.device_type())?;
-    if_match.check(before_row.version)?;
+    let (before_row, product) = to_change(conn, ctx, id, &if_match)?;
     let before = RoadmapItem::new(before_row.clone(), product.device_type());
     let mut row = before_row.clone();
     if let Some(version) = patch.planned_version {
@@ -383,11 +396,7 @@ pub async fn delete_roadmap_item(
     state
         .db
         .write_as(caller, move |conn, ctx| {
-            crate::db::lock_row(conn, crate::db::Lockable::RoadmapItems, &id)?;
-            let viewer = Viewer::of(conn, &ctx)?;
-            let (before_row, product) = model::find_visible(conn, &viewer, &id)?;
-            authorise_owner(&ctx, &product.manufacturer_org_id, product.device_type())?;
-            if_match.check(before_row.version)?;
+            let (before_row, product) = to_change(conn, &ctx, &id, &if_match)?;
             let before = RoadmapItem::new(before_row.clone(), product.device_type());
             let mut row = before_row;
             row.deleted_at = Some(now());
