@@ -256,21 +256,30 @@ pub async fn revoke_api_token(
             if n == 0 {
                 return Err(ApiError::not_found());
             }
-            audit::record(
-                conn,
-                &Actor::from(&ctx),
-                Change {
-                    action: "api_token.revoke",
-                    entity_type: "api_token",
-                    entity_id: &id,
-                    org_id: Some(&ctx.org_id),
-                    before: None,
-                    after: None,
-                },
-            )
+            audit_revocation(conn, &ctx, &id, &ctx.org_id, None)
         })
         .await?;
     Ok(HttpResponse::NoContent().finish())
+}
+
+/// The audit row of API token `id` revoked by `ctx` (its user, or an admin of `org_id`, the
+/// user's organisation); `before` says whose token it was when that is not the caller.
+pub(crate) fn audit_revocation(
+    conn: &mut DbConn,
+    ctx: &AuthContext,
+    id: &str,
+    org_id: &str,
+    before: Option<serde_json::Value>,
+) -> Result<(), ApiError> {
+    let change = Change {
+        action: "api_token.revoke",
+        entity_type: "api_token",
+        entity_id: id,
+        org_id: Some(org_id),
+        before,
+        after: None,
+    };
+    audit::record(conn, &Actor::from(ctx), change)
 }
 
 /// Whether the caller may read the API token `id` (revoked ones included), e.g. in the audit

@@ -8,13 +8,13 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::members::authorise_admin;
-use crate::audit::{self, Actor, Change};
 use crate::auth::{AuthContext, Caller};
 use crate::db::schema::{api_tokens as t, users};
 use crate::db::{now, DbConn};
 use crate::http::pagination::{keyed, list_page, list_query, Page};
 use crate::http::responses::*;
 use crate::http::ApiError;
+use crate::me::api_tokens::audit_revocation;
 use crate::AppState;
 
 /// A member's API token, without its secret.
@@ -173,18 +173,8 @@ pub async fn revoke_member_api_token(
             diesel::update(t::table.find(&token_id).filter(t::revoked_at.is_null()))
                 .set(t::revoked_at.eq(now()))
                 .execute(conn)?;
-            audit::record(
-                conn,
-                &Actor::from(&ctx),
-                Change {
-                    action: "api_token.revoke",
-                    entity_type: "api_token",
-                    entity_id: &token_id,
-                    org_id: Some(&org_id),
-                    before: Some(serde_json::json!({ "name": name, "token_prefix": prefix, "user_id": user_id })),
-                    after: None,
-                },
-            )
+            let before = serde_json::json!({ "name": name, "token_prefix": prefix, "user_id": user_id });
+            audit_revocation(conn, &ctx, &token_id, &org_id, Some(before))
         })
         .await?;
     Ok(HttpResponse::NoContent().finish())
