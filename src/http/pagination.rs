@@ -69,6 +69,17 @@ macro_rules! list_query {
 }
 pub(crate) use list_query;
 
+/// A list's read: up to `fetch` items after the key `after`, in key order, for the caller.
+pub trait Load<T>:
+    FnOnce(&mut DbConn, AuthContext, Option<String>, i64) -> Result<Vec<T>, ApiError> + Send + 'static
+{
+}
+
+impl<T, F> Load<T> for F where
+    F: FnOnce(&mut DbConn, AuthContext, Option<String>, i64) -> Result<Vec<T>, ApiError> + Send + 'static
+{
+}
+
 /// What a list is ordered by, usually the id: the last item's key is the next page's cursor.
 pub trait Keyed {
     fn key(&self) -> &str;
@@ -170,7 +181,7 @@ pub async fn paged<T, F>(
 ) -> Result<HttpResponse, ApiError>
 where
     T: Serialize + Send + 'static,
-    F: FnOnce(&mut DbConn, AuthContext, Option<String>, i64) -> Result<Vec<T>, ApiError> + Send + 'static,
+    F: Load<T>,
 {
     answer(db, caller, req, PageRequest::new(limit, cursor)?, load, key).await
 }
@@ -186,7 +197,7 @@ pub async fn list_page<T, F>(
 ) -> Result<HttpResponse, ApiError>
 where
     T: Serialize + Keyed + Send + 'static,
-    F: FnOnce(&mut DbConn, AuthContext, Option<String>, i64) -> Result<Vec<T>, ApiError> + Send + 'static,
+    F: Load<T>,
 {
     answer(db, caller, req, page, load, T::key).await
 }
@@ -201,7 +212,7 @@ async fn answer<T, F>(
 ) -> Result<HttpResponse, ApiError>
 where
     T: Serialize + Send + 'static,
-    F: FnOnce(&mut DbConn, AuthContext, Option<String>, i64) -> Result<Vec<T>, ApiError> + Send + 'static,
+    F: Load<T>,
 {
     let (after, fetch) = (page.after.clone(), page.fetch());
     let rows = db
