@@ -1,12 +1,22 @@
 //! uit-portal: the UIT collaboration backend for GB smart metering.
 
 /// A closed set of snake_case strings, stored as TEXT and serialised as the same strings.
+///
+/// The type is its own diesel column type on both backends (`db::text`): a row field of this
+/// type reads the stored text, and a stored value that is none of the variants fails the query
+/// (a logged 500), never a silent default.
 #[macro_export]
 macro_rules! text_enum {
     ($(#[$doc:meta])* $name:ident { $($variant:ident => $text:tt),+ $(,)? }) => {
         $(#[$doc])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+        #[derive(
+            Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize, utoipa::ToSchema,
+            diesel::expression::AsExpression, diesel::deserialize::FromSqlRow,
+        )]
+        #[diesel(sql_type = diesel::sql_types::Text)]
         pub enum $name { $(#[serde(rename = $text)] $variant),+ }
+
+        $crate::text_column!($name);
 
         impl $name {
             pub const ALL: &'static [$name] = &[$($name::$variant),+];
@@ -41,6 +51,7 @@ pub mod defect_masks;
 pub mod device_sets;
 pub mod events;
 pub mod http;
+pub mod jobs;
 pub mod mail;
 pub mod matrix;
 pub mod me;
@@ -79,7 +90,6 @@ use crate::db::Db;
 use crate::http::error::{json_error, path_error, query_error};
 use crate::http::metrics::Metrics;
 use crate::http::ratelimit::RateLimits;
-use crate::mail::outbox::Delivery;
 use crate::mail::transport::Transport;
 
 /// What every handler shares.
@@ -267,28 +277,13 @@ impl Application {
     }
 }
 
-/// Builds the delivery settings for the mail workers over a shared transport.
-pub fn delivery(state: &AppState, transport: Arc<Transport>) -> anyhow::Result<Delivery> {
-    let config = &state.config;
-    Ok(Delivery {
-        db: state.db.clone(),
-        transport,
-        from: config.mail_from.parse()?,
-        message_domain: notifications::delivery::message_domain(&config.public_url),
-        max_attempts: config.mail_max_attempts,
-        wake: state.mail_wake.clone(),
-        poll: Duration::from_millis(config.mail_poll_interval_ms.max(50)),
-        metrics: state.metrics.clone(),
-    })
-}
-
 /// Everything that runs besides HTTP: the mail outbox workers (`mail_workers`), the
 /// notification fan-out, digests and delivery (`notification_workers`) and the clocks. One
 /// transport, so its SMTP connection pool is shared.
 fn start_background(state: &web::Data<AppState>) -> anyhow::Result<()> {
     let transport = Arc::new(Transport::from_config(&state.config)?);
     if state.config.mail_workers > 0 {
-        let delivery = Arc::new(delivery(state, transport.clone())?);
+        let delivery = Arc::new(mail::outbox::runner(state, transport.clone())?);
         for _ in 0..state.config.mail_workers {
             actix_web::rt::spawn(delivery.clone().run());
         }

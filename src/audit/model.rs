@@ -7,7 +7,7 @@ use utoipa::ToSchema;
 
 use crate::auth::AuthContext;
 use crate::db::schema::audit_events;
-use crate::db::{new_id, now, DbConn};
+use crate::db::{new_id, now, DbConn, JsonText};
 use crate::http::ApiError;
 
 /// Who made a change: a user, or the system (bootstrap, CLI) when both ids are `None`.
@@ -164,8 +164,8 @@ pub struct AuditRow {
     pub action: String,
     pub entity_type: String,
     pub entity_id: String,
-    pub before_json: Option<String>,
-    pub after_json: Option<String>,
+    pub before_json: Option<JsonText<serde_json::Value>>,
+    pub after_json: Option<JsonText<serde_json::Value>>,
     pub request_id: Option<String>,
 }
 
@@ -193,7 +193,6 @@ pub struct AuditEvent {
 
 impl From<AuditRow> for AuditEvent {
     fn from(r: AuditRow) -> Self {
-        let parse = |s: Option<String>| s.and_then(|s| serde_json::from_str(&s).ok());
         Self {
             id: r.id,
             occurred_at: r.occurred_at.and_utc(),
@@ -203,8 +202,8 @@ impl From<AuditRow> for AuditEvent {
             action: r.action,
             entity_type: r.entity_type,
             entity_id: r.entity_id,
-            before: parse(r.before_json),
-            after: parse(r.after_json),
+            before: r.before_json.map(JsonText::into_inner),
+            after: r.after_json.map(JsonText::into_inner),
             request_id: r.request_id,
             redacted: false,
         }

@@ -86,7 +86,7 @@ impl AuthContext {
     }
 }
 
-type Row = (String, String, String, String, i64, String);
+type Row = (String, String, Role, String, i64, OrgKind);
 
 fn load_user(conn: &mut crate::db::DbConn, user_id: &str) -> QueryResult<Option<Row>> {
     users::table
@@ -109,8 +109,8 @@ fn context(row: Row, api_token_id: Option<String>, request_id: Option<String>) -
     Ok(AuthContext {
         user_id,
         org_id,
-        org_kind: OrgKind::parse(&kind).ok_or_else(|| ApiError::internal("unknown organisation kind"))?,
-        role: Role::parse(&role).ok_or_else(|| ApiError::internal("unknown role"))?,
+        org_kind: kind,
+        role,
         email,
         api_token_id,
         request_id,

@@ -198,10 +198,7 @@ fn roadmap_event(item: &roadmaps::RoadmapRow, product: &DeviceModelRow) -> Optio
         .created(item.created_at.and_utc())
         .summary(&clean(&format!(
             "{} ({}) firmware {} planned ({})",
-            product.name,
-            product.device_type,
-            item.planned_version,
-            item.category()
+            product.name, product.device_type, item.planned_version, item.category
         )))
         .description(&clean(&item.summary))
         .add_property("TRANSP", "TRANSPARENT");

@@ -142,7 +142,7 @@ pub fn create(conn: &mut DbConn, ctx: &AuthContext, body: &NewDeviceModel) -> Re
     let row = DeviceModelRow {
         id: new_id(),
         manufacturer_org_id: body.manufacturer_org_id.clone(),
-        device_type: body.device_type.as_str().to_string(),
+        device_type: body.device_type,
         name: name.to_string(),
         hardware_version: hw.to_string(),
         cpl_listed: body.cpl_listed,
@@ -248,7 +248,7 @@ pub fn update(
     patch: DeviceModelPatch,
 ) -> Result<(i64, DeviceModel), ApiError> {
     let before = model::find_model(conn, id)?.ok_or_else(ApiError::not_found)?;
-    authorise_owner(ctx, &before.manufacturer_org_id, before.device_type())?;
+    authorise_owner(ctx, &before.manufacturer_org_id, before.device_type)?;
     if_match.check(before.version)?;
     let mut after = before.clone();
     if let Some(name) = patch.name {

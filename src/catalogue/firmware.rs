@@ -152,7 +152,7 @@ fn retirement_events(
     };
     let scope = |e: NewEvent| {
         e.actor(&ctx.org_id).scope(
-            vec![product.device_type.clone()],
+            vec![product.device_type.as_str().to_string()],
             vec![product.id.clone()],
             vec![product.manufacturer_org_id.clone()],
         )
@@ -167,10 +167,10 @@ fn retirement_events(
             scope(NewEvent::new(Topic::Retirements, kind, "firmware", &after.id, summary).details(details)),
         )?;
     }
-    let was_retired = before.is_some_and(|b| b.status() == FirmwareStatus::Retired);
-    if after.status() == FirmwareStatus::Retired && !was_retired && before.is_some() {
+    let was_retired = before.is_some_and(|b| b.status == FirmwareStatus::Retired);
+    if after.status == FirmwareStatus::Retired && !was_retired && before.is_some() {
         let details = serde_json::json!({
-            "field": "status", "from": before.map(|b| b.status.clone()), "to": "retired",
+            "field": "status", "from": before.map(|b| b.status), "to": "retired",
             "version": after.version, "successor_id": after.successor_id, "successor_version": successor,
         });
         let summary = format!("{label} is retired{replaced_by}");
@@ -234,7 +234,7 @@ fn check_new(body: &NewFirmware) -> Result<(), ApiError> {
 /// caller may manage it (403).
 fn managed_product(conn: &mut DbConn, ctx: &AuthContext, model_id: &str) -> Result<DeviceModelRow, ApiError> {
     let product = model::find_model(conn, model_id)?.ok_or_else(ApiError::not_found)?;
-    authorise_owner(ctx, &product.manufacturer_org_id, product.device_type())?;
+    authorise_owner(ctx, &product.manufacturer_org_id, product.device_type)?;
     Ok(product)
 }
 
@@ -382,16 +382,16 @@ pub fn update(
     patch: FirmwarePatch,
 ) -> Result<(i64, Firmware), ApiError> {
     let (before, product) = model::find_firmware_with_model(conn, id)?.ok_or_else(ApiError::not_found)?;
-    authorise_owner(ctx, &product.manufacturer_org_id, product.device_type())?;
+    authorise_owner(ctx, &product.manufacturer_org_id, product.device_type)?;
     if_match.check(before.row_version)?;
     let before_view = model::firmware_views(conn, vec![before.clone()], &product)?
         .pop()
         .ok_or_else(|| ApiError::internal("no row"))?;
     let mut after = before.clone();
     if let Some(status) = patch.status {
-        if status != before.status() {
-            before.status().check_move(status)?;
-            after.status = status.as_str().to_string();
+        if status != before.status {
+            before.status.check_move(status)?;
+            after.status = status;
         }
     }
     if let Some(released_on) = patch.released_on {
@@ -420,7 +420,7 @@ pub fn update(
         after.successor_id.as_deref().filter(|_| successor_changed),
         patch.upgrade_from.as_deref(),
     )?;
-    if after.status() == FirmwareStatus::Deployed && before.status() != FirmwareStatus::Deployed {
+    if after.status == FirmwareStatus::Deployed && before.status != FirmwareStatus::Deployed {
         demote_current(conn, ctx, &product, &after.id)?;
     }
     if !model::update_firmware(conn, &after)? {

@@ -84,7 +84,7 @@ impl FirmwareStatus {
 pub struct DeviceModelRow {
     pub id: String,
     pub manufacturer_org_id: String,
-    pub device_type: String,
+    pub device_type: DeviceType,
     pub name: String,
     pub hardware_version: String,
     pub cpl_listed: bool,
@@ -107,16 +107,10 @@ pub struct DeviceModel {
     pub updated_at: DateTime<Utc>,
 }
 
-impl DeviceModelRow {
-    pub fn device_type(&self) -> DeviceType {
-        DeviceType::parse(&self.device_type).unwrap_or(DeviceType::Cad)
-    }
-}
-
 impl From<DeviceModelRow> for DeviceModel {
     fn from(r: DeviceModelRow) -> Self {
         Self {
-            device_type: r.device_type(),
+            device_type: r.device_type,
             id: r.id,
             manufacturer_org_id: r.manufacturer_org_id,
             name: r.name,
@@ -135,7 +129,7 @@ pub struct FirmwareRow {
     pub device_model_id: String,
     pub version: String,
     pub version_key: String,
-    pub status: String,
+    pub status: FirmwareStatus,
     pub released_on: Option<NaiveDate>,
     pub retirement_date: Option<NaiveDate>,
     pub successor_id: Option<String>,
@@ -144,12 +138,6 @@ pub struct FirmwareRow {
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
     pub row_version: i64,
-}
-
-impl FirmwareRow {
-    pub fn status(&self) -> FirmwareStatus {
-        FirmwareStatus::parse(&self.status).unwrap_or(FirmwareStatus::Planned)
-    }
 }
 
 /// A firmware version of a product.
@@ -177,10 +165,10 @@ pub struct Firmware {
 impl Firmware {
     pub fn new(r: FirmwareRow, model: &DeviceModelRow, upgrade_from: Vec<String>) -> Self {
         Self {
-            status: r.status(),
+            status: r.status,
             id: r.id,
             device_model_id: r.device_model_id,
-            device_type: model.device_type(),
+            device_type: model.device_type,
             manufacturer_org_id: model.manufacturer_org_id.clone(),
             version: r.version,
             released_on: r.released_on,
@@ -233,7 +221,7 @@ pub fn list_models(
 ) -> QueryResult<Vec<DeviceModelRow>> {
     let mut q = dm::table.select(DeviceModelRow::as_select()).into_boxed();
     if let Some(t) = device_type {
-        q = q.filter(dm::device_type.eq(t.as_str()));
+        q = q.filter(dm::device_type.eq(t));
     }
     if let Some(m) = manufacturer {
         q = q.filter(dm::manufacturer_org_id.eq(m));
@@ -317,7 +305,7 @@ pub fn list_firmware(
         .select(FirmwareRow::as_select())
         .into_boxed();
     if let Some(s) = status {
-        q = q.filter(fw::status.eq(s.as_str()));
+        q = q.filter(fw::status.eq(s));
     }
     if let Some(after) = after {
         q = q.filter(fw::id.gt(after));
@@ -350,7 +338,7 @@ pub fn deployed_other_than(conn: &mut DbConn, model_id: &str, except: &str) -> Q
 pub fn set_status(conn: &mut DbConn, id: &str, status: FirmwareStatus) -> QueryResult<()> {
     diesel::update(fw::table.find(id))
         .set((
-            fw::status.eq(status.as_str()),
+            fw::status.eq(status),
             fw::updated_at.eq(now()),
             fw::row_version.eq(fw::row_version + 1),
         ))
@@ -432,7 +420,7 @@ pub fn new_firmware_row(model_id: &str, version_text: &str, status: FirmwareStat
         device_model_id: model_id.to_string(),
         version: version_text.to_string(),
         version_key: version::sort_key(version_text),
-        status: status.as_str().to_string(),
+        status,
         released_on: None,
         retirement_date: None,
         successor_id: None,

@@ -5,9 +5,11 @@ pub mod error;
 pub mod migrations;
 pub mod schema;
 pub mod sql;
+pub mod text;
 pub mod timestamps;
 
 pub use error::UniqueKey;
+pub use text::JsonText;
 pub use timestamps::{OptTs, Ts};
 
 use std::time::{Duration, Instant};

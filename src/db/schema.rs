@@ -135,6 +135,7 @@ diesel::table! {
         last_error -> Nullable<Text>,
         created_at -> Timestamp,
         sent_at -> Nullable<Timestamp>,
+        lease_id -> Nullable<Text>,
     }
 }
 

@@ -138,7 +138,7 @@ fn check_firmware(
 
 fn scoped(event: NewEvent, product: &DeviceModelRow, ctx: &AuthContext) -> NewEvent {
     event.actor(&ctx.org_id).scope(
-        vec![product.device_type.clone()],
+        vec![product.device_type.as_str().to_string()],
         vec![product.id.clone()],
         vec![product.manufacturer_org_id.clone()],
     )
@@ -189,11 +189,11 @@ pub fn publish(conn: &mut DbConn, ctx: &AuthContext, body: &NewDefectMask, code:
         code: code.to_string(),
         title: body.title.trim().to_string(),
         description: body.description.clone(),
-        severity: body.severity.as_str().to_string(),
+        severity: body.severity,
         device_model_id: product.id.clone(),
         symptom: body.symptom.clone(),
         workaround: body.workaround.clone(),
-        status: body.status.unwrap_or(MaskStatus::Open).as_str().to_string(),
+        status: body.status.unwrap_or(MaskStatus::Open),
         fixed_in_firmware_id: body.fixed_in_firmware_id.clone(),
         owner_org_id: ctx.org_id.clone(),
         created_at: now,
@@ -360,7 +360,7 @@ pub fn update(
         after.description = v;
     }
     if let Some(v) = patch.severity {
-        after.severity = v.as_str().to_string();
+        after.severity = v;
     }
     if let Some(v) = patch.symptom {
         after.symptom = v;
@@ -369,7 +369,7 @@ pub fn update(
         after.workaround = v;
     }
     if let Some(v) = patch.status {
-        after.status = v.as_str().to_string();
+        after.status = v;
     }
     if let Some(v) = patch.fixed_in_firmware_id {
         after.fixed_in_firmware_id = v;

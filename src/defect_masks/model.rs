@@ -37,11 +37,11 @@ pub struct MaskRow {
     pub code: String,
     pub title: String,
     pub description: String,
-    pub severity: String,
+    pub severity: Severity,
     pub device_model_id: String,
     pub symptom: String,
     pub workaround: String,
-    pub status: String,
+    pub status: MaskStatus,
     pub fixed_in_firmware_id: Option<String>,
     pub owner_org_id: String,
     pub created_at: NaiveDateTime,
@@ -70,12 +70,6 @@ pub struct DefectMask {
     pub adoption_count: i64,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
-}
-
-impl MaskRow {
-    pub fn status(&self) -> MaskStatus {
-        MaskStatus::parse(&self.status).unwrap_or(MaskStatus::Open)
-    }
 }
 
 pub fn find(conn: &mut DbConn, id: &str) -> QueryResult<Option<MaskRow>> {
@@ -112,8 +106,8 @@ pub fn views(conn: &mut DbConn, rows: Vec<MaskRow>) -> QueryResult<Vec<DefectMas
                 .map(|(_, f)| f.clone())
                 .collect(),
             adoption_count: adoptions.iter().find(|(m, _)| *m == r.id).map(|(_, n)| *n).unwrap_or(0),
-            severity: Severity::parse(&r.severity).unwrap_or(Severity::Minor),
-            status: r.status(),
+            severity: r.severity,
+            status: r.status,
             id: r.id,
             code: r.code,
             title: r.title,
@@ -150,7 +144,7 @@ pub fn list(conn: &mut DbConn, f: MaskFilter, after: Option<String>, limit: i64)
         );
     }
     if let Some(status) = f.status {
-        q = q.filter(dm::status.eq(status.as_str()));
+        q = q.filter(dm::status.eq(status));
     }
     if let Some(after) = after {
         q = q.filter(dm::id.gt(after));

@@ -126,7 +126,17 @@ pub fn products(conn: &mut DbConn, set_ids: &[String]) -> QueryResult<HashMap<St
     Ok(out)
 }
 
-type MemberTuple = (String, String, String, String, String, String, String, String, String);
+type MemberTuple = (
+    String,
+    DeviceType,
+    String,
+    String,
+    String,
+    String,
+    String,
+    String,
+    String,
+);
 
 /// The compositions of `set_ids`, keyed by set id: one query per 500 sets.
 pub fn load(conn: &mut DbConn, set_ids: &[String]) -> QueryResult<HashMap<String, Composition>> {
@@ -154,7 +164,7 @@ pub fn load(conn: &mut DbConn, set_ids: &[String]) -> QueryResult<HashMap<String
             .load(conn)?;
         for (set, device_type, maker_id, maker, model_id, model, hardware, firmware_id, version) in rows {
             members.entry(set).or_default().push(SetMember {
-                device_type: DeviceType::parse(&device_type).unwrap_or(DeviceType::Cad),
+                device_type,
                 manufacturer_org_id: maker_id,
                 manufacturer_name: maker,
                 device_model_id: model_id,

@@ -6,6 +6,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::composition::{self, Composition};
+use crate::catalogue::model::{DeviceType, FirmwareStatus};
 use crate::db::schema::{
     device_models as dm, device_set_members as dsm, device_sets as ds, firmware_versions as fw, organisations as o,
 };
@@ -101,7 +102,7 @@ pub fn check_membership(conn: &mut DbConn, firmware_ids: &[String]) -> Result<St
             v.error(&format!("firmware_ids[{i}]"), "is listed twice");
         }
     }
-    let found: Vec<(String, String, String)> = fw::table
+    let found: Vec<(String, DeviceType, FirmwareStatus)> = fw::table
         .inner_join(dm::table)
         .filter(fw::id.eq_any(firmware_ids))
         .select((fw::id, dm::device_type, fw::status))
@@ -109,13 +110,13 @@ pub fn check_membership(conn: &mut DbConn, firmware_ids: &[String]) -> Result<St
     for (i, id) in firmware_ids.iter().enumerate() {
         match found.iter().find(|(fid, _, _)| fid == id) {
             None => v.error(&format!("firmware_ids[{i}]"), "no such firmware"),
-            Some((_, _, status)) if status == "withdrawn" => v.error(&format!("firmware_ids[{i}]"), "is withdrawn"),
+            Some((_, _, FirmwareStatus::Withdrawn)) => v.error(&format!("firmware_ids[{i}]"), "is withdrawn"),
             Some(_) => {}
         }
     }
     let hubs: Vec<&String> = found
         .iter()
-        .filter(|(_, t, _)| t == "CHF")
+        .filter(|(_, t, _)| *t == DeviceType::Chf)
         .map(|(id, _, _)| id)
         .collect();
     if hubs.len() != 1 {
@@ -127,7 +128,7 @@ pub fn check_membership(conn: &mut DbConn, firmware_ids: &[String]) -> Result<St
             ),
         );
     }
-    if found.iter().all(|(_, t, _)| t == "CHF") {
+    if found.iter().all(|(_, t, _)| *t == DeviceType::Chf) {
         v.error(
             "firmware_ids",
             "must contain at least one device firmware besides the Comms Hub",

@@ -9,7 +9,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use crate::auth::Caller;
 use crate::db::schema::change_events as ce;
-use crate::db::{new_id, now, DbConn};
+use crate::db::{new_id, now, DbConn, JsonText};
 use crate::http::pagination::{paged, Page};
 use crate::http::responses::Forbidden;
 use crate::http::ApiError;
@@ -127,7 +127,7 @@ pub fn record(conn: &mut DbConn, event: NewEvent) -> Result<String, ApiError> {
         .values((
             ce::id.eq(&id),
             ce::occurred_at.eq(now()),
-            ce::topic.eq(event.topic.as_str()),
+            ce::topic.eq(event.topic),
             ce::kind.eq(event.kind),
             ce::entity_type.eq(event.entity_type),
             ce::entity_id.eq(&event.entity_id),
@@ -165,16 +165,16 @@ pub fn record_once(conn: &mut DbConn, event: NewEvent) -> Result<bool, ApiError>
 struct EventRow {
     id: String,
     occurred_at: NaiveDateTime,
-    topic: String,
+    topic: Topic,
     kind: String,
     entity_type: String,
     entity_id: String,
     summary: String,
-    details_json: String,
-    device_types_json: String,
-    device_model_ids_json: String,
-    manufacturer_org_ids_json: String,
-    uit_window_ids_json: String,
+    details_json: JsonText<serde_json::Value>,
+    device_types_json: JsonText<Vec<String>>,
+    device_model_ids_json: JsonText<Vec<String>>,
+    manufacturer_org_ids_json: JsonText<Vec<String>>,
+    uit_window_ids_json: JsonText<Vec<String>>,
     actor_org_id: Option<String>,
     consumed_at: Option<NaiveDateTime>,
 }
@@ -203,20 +203,19 @@ pub struct ChangeEvent {
 
 impl From<EventRow> for ChangeEvent {
     fn from(r: EventRow) -> Self {
-        let list = |s: &str| serde_json::from_str(s).unwrap_or_default();
         Self {
             id: r.id,
             occurred_at: r.occurred_at.and_utc(),
-            topic: Topic::parse(&r.topic).unwrap_or(Topic::Releases),
+            topic: r.topic,
             kind: r.kind,
             entity_type: r.entity_type,
             entity_id: r.entity_id,
             summary: r.summary,
-            details: serde_json::from_str(&r.details_json).unwrap_or_default(),
-            device_types: list(&r.device_types_json),
-            device_model_ids: list(&r.device_model_ids_json),
-            manufacturer_org_ids: list(&r.manufacturer_org_ids_json),
-            uit_window_ids: list(&r.uit_window_ids_json),
+            details: r.details_json.0,
+            device_types: r.device_types_json.0,
+            device_model_ids: r.device_model_ids_json.0,
+            manufacturer_org_ids: r.manufacturer_org_ids_json.0,
+            uit_window_ids: r.uit_window_ids_json.0,
             actor_org_id: r.actor_org_id,
             consumed_at: r.consumed_at.map(|t| t.and_utc()),
         }
@@ -271,7 +270,7 @@ pub async fn list_change_events(
             }
             let mut query = ce::table.select(EventRow::as_select()).into_boxed();
             if let Some(topic) = q.topic {
-                query = query.filter(ce::topic.eq(topic.as_str()));
+                query = query.filter(ce::topic.eq(topic));
             }
             if let Some(v) = q.entity_type {
                 query = query.filter(ce::entity_type.eq(v));

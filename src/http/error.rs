@@ -385,9 +385,23 @@ impl From<diesel::result::Error> for ApiError {
             Error::DatabaseError(DatabaseErrorKind::SerializationFailure, _) => {
                 ApiError::conflict(ErrorCode::Retry, "A concurrent change interfered; retry the request.")
             }
+            // A stored value that does not read as its type: the log names the field, the type
+            // and the value (diesel's own message stops at the field).
+            Error::DeserializationError(ref inner) => ApiError::internal(chain(inner.as_ref())),
             other => ApiError::internal(other),
         }
     }
+}
+
+/// An error and its sources, `: `-separated.
+fn chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        text = format!("{text}: {c}");
+        cause = c.source();
+    }
+    text
 }
 
 impl From<serde_json::Error> for ApiError {

@@ -1,25 +1,42 @@
-//! The mail outbox: emails are written in the same transaction as the change that causes
-//! them, and delivery workers send them with leases, retries and exponential backoff.
+//! The mail outbox: account emails (invitations, password resets) are written in the same
+//! transaction as the change that causes them; the `mail_outbox` table is a [`Queue`] worked by
+//! the job runner (`crate::jobs`: leases, retries with backoff, dead letters, the loop).
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
+use diesel::sql_types::{Integer, Text};
 use lettre::message::Mailbox;
-use tokio::sync::Notify;
 
 use super::templates::Rendered;
 use super::transport::{build_message, Transport};
 use crate::db::schema::mail_outbox as mo;
-use crate::db::{new_id, now, write_tx, Db, DbConn};
-use crate::http::metrics::Metrics;
+use crate::db::{new_id, now, write_tx, DbConn};
 use crate::http::ApiError;
+use crate::jobs::{backoff, Lease, Outcome, Queue, Runner, Settings};
+use crate::AppState;
 
-// A batch is sent one by one with a 20 s SMTP timeout each, so BATCH * 20 s must stay well
-// under the lease, or another worker could take a row that is still being sent.
+/// A batch is sent one by one with a 20 s SMTP timeout each; the runner stops starting sends
+/// at half the lease and hands the rest back.
 const LEASE_SECONDS: i64 = 300;
 const BATCH: i64 = 5;
+
+/// Due: pending, its retry time come, no live lease.
+const DUE: &str = "SELECT id FROM mail_outbox
+    WHERE status = 'pending' AND next_attempt_at <= $1 AND (locked_until IS NULL OR locked_until < $1)
+    LIMIT 1";
+
+/// The claim (see [`Queue::CLAIM`]): oldest due first.
+const CLAIM: &str = "UPDATE mail_outbox
+    SET attempts = attempts + 1, lease_id = $1, locked_until = $2
+    WHERE id IN (
+        SELECT id FROM mail_outbox
+        WHERE status = 'pending' AND next_attempt_at <= $3 AND (locked_until IS NULL OR locked_until < $3)
+        ORDER BY next_attempt_at
+        LIMIT $4 LOCKING)
+    RETURNING id, recipient, subject, body_text, body_html, attempts";
 
 /// Queues one email; call inside the transaction of the change that causes it.
 pub fn enqueue(conn: &mut DbConn, recipient: &str, email: &Rendered) -> Result<String, ApiError> {
@@ -47,159 +64,114 @@ pub fn depth(conn: &mut DbConn) -> QueryResult<i64> {
     mo::table.filter(mo::status.eq("pending")).count().get_result(conn)
 }
 
-#[derive(Debug, Queryable)]
-struct Claimed {
+#[derive(Debug, QueryableByName)]
+pub struct Claimed {
+    #[diesel(sql_type = Text)]
     id: String,
+    #[diesel(sql_type = Text)]
     recipient: String,
+    #[diesel(sql_type = Text)]
     subject: String,
+    #[diesel(sql_type = Text)]
     body_text: String,
+    #[diesel(sql_type = Text)]
     body_html: String,
+    #[diesel(sql_type = Integer)]
     attempts: i32,
 }
 
-/// Leases up to `BATCH` due emails. The conditional update makes a row go to one worker
-/// only, also across instances on PostgreSQL (a concurrent claimer re-checks `locked_until`
-/// after the first commit and updates nothing).
-fn claim(conn: &mut DbConn) -> QueryResult<Vec<Claimed>> {
-    write_tx(conn, |conn| {
-        let now = now();
-        let free = mo::locked_until.is_null().or(mo::locked_until.lt(now));
-        let ids: Vec<String> = mo::table
-            .filter(mo::status.eq("pending").and(mo::next_attempt_at.le(now)).and(free))
-            .order(mo::next_attempt_at)
-            .select(mo::id)
-            .limit(BATCH)
-            .load(conn)?;
-        let mut claimed = Vec::new();
-        for id in ids {
-            let free = mo::locked_until.is_null().or(mo::locked_until.lt(now));
-            let n = diesel::update(mo::table.find(&id).filter(free))
-                .set((
-                    mo::locked_until.eq(now + chrono::Duration::seconds(LEASE_SECONDS)),
-                    mo::attempts.eq(mo::attempts + 1),
-                ))
-                .execute(conn)?;
-            if n == 1 {
-                claimed.push(
-                    mo::table
-                        .find(&id)
-                        .select((
-                            mo::id,
-                            mo::recipient,
-                            mo::subject,
-                            mo::body_text,
-                            mo::body_html,
-                            mo::attempts,
-                        ))
-                        .first(conn)?,
-                );
-            }
-        }
-        Ok(claimed)
+/// The outbox queue: how its emails go out.
+pub struct Outbox {
+    transport: Arc<Transport>,
+    from: Mailbox,
+    message_domain: String,
+}
+
+/// The mail workers' runner.
+pub type Delivery = Runner<Outbox>;
+
+/// The runner of the account-mail outbox over a shared transport.
+pub fn runner(state: &AppState, transport: Arc<Transport>) -> anyhow::Result<Delivery> {
+    let config = &state.config;
+    Ok(Runner {
+        queue: Outbox {
+            transport,
+            from: config.mail_from.parse()?,
+            message_domain: crate::notifications::delivery::message_domain(&config.public_url),
+        },
+        db: state.db.clone(),
+        settings: Settings {
+            batch: BATCH,
+            lease: chrono::Duration::seconds(LEASE_SECONDS),
+            poll: Duration::from_millis(config.mail_poll_interval_ms.max(50)),
+            max_attempts: config.mail_max_attempts,
+        },
+        metrics: state.metrics.clone(),
+        wake: state.mail_wake.clone(),
+        stop: state.stopping.clone(),
     })
 }
 
-fn backoff(attempts: i32) -> chrono::Duration {
-    chrono::Duration::seconds((30i64 << attempts.clamp(0, 10)).min(3600))
-}
+impl Queue for Outbox {
+    const NAME: &'static str = "mail_outbox";
+    const DUE: &'static str = DUE;
+    const CLAIM: &'static str = CLAIM;
+    type Job = Claimed;
+    type Context = ();
 
-/// What the worker needs.
-pub struct Delivery {
-    pub db: Db,
-    pub transport: Arc<Transport>,
-    pub from: Mailbox,
-    pub message_domain: String,
-    pub max_attempts: i32,
-    pub wake: Arc<Notify>,
-    pub poll: Duration,
-    pub metrics: Arc<Metrics>,
-}
-
-impl Delivery {
-    /// Delivers due emails until none are left; returns how many were attempted.
-    pub fn drain(&self) -> usize {
-        let mut attempted = 0;
-        loop {
-            let batch = match self
-                .db
-                .pool
-                .get()
-                .map_err(|e| e.to_string())
-                .and_then(|mut c| claim(&mut c).map_err(|e| e.to_string()))
-            {
-                Ok(b) => b,
-                Err(e) => {
-                    tracing::warn!(error = %e, "mail outbox claim failed");
-                    return attempted;
-                }
-            };
-            if batch.is_empty() {
-                return attempted;
-            }
-            for email in batch {
-                attempted += 1;
-                self.deliver(email);
-            }
-        }
+    fn id(job: &Claimed) -> &str {
+        &job.id
     }
 
-    fn deliver(&self, email: Claimed) {
+    fn attempts(job: &Claimed) -> i32 {
+        job.attempts
+    }
+
+    fn context(&self, _: &mut DbConn, _: &[Claimed]) -> QueryResult<()> {
+        Ok(())
+    }
+
+    fn attempt(&self, email: &Claimed, _: &()) -> Outcome {
         let message_id = format!("<{}@{}>", email.id, self.message_domain);
-        let result = build_message(
+        let sent = build_message(
             &self.from,
             &email.recipient,
             &message_id,
             &email.subject,
-            email.body_text,
-            email.body_html,
+            email.body_text.clone(),
+            email.body_html.clone(),
         )
         .and_then(|m| self.transport.send(&m));
-        let now = now();
-        let (outcome, last_error, next_attempt_at, sent_at) = match &result {
-            Ok(()) => ("sent", None, now, Some(now)),
-            Err(e) if e.permanent || email.attempts >= self.max_attempts => {
-                ("dead", Some(e.message.clone()), now, None)
-            }
-            Err(e) => ("retry", Some(e.message.clone()), now + backoff(email.attempts), None),
-        };
-        let status = if outcome == "retry" { "pending" } else { outcome };
-        let saved = self.db.pool.get().map_err(|e| e.to_string()).and_then(|mut conn| {
-            diesel::update(mo::table.find(&email.id))
-                .set((
-                    mo::status.eq(status),
-                    mo::last_error.eq(&last_error),
-                    mo::next_attempt_at.eq(next_attempt_at),
-                    mo::sent_at.eq(sent_at),
-                    mo::locked_until.eq(None::<NaiveDateTime>),
-                ))
-                .execute(&mut **conn)
-                .map_err(|e| e.to_string())
-        });
-        if let Err(e) = saved {
-            // The lease expires and the email is tried again: at-least-once delivery.
-            tracing::error!(outbox_id = %email.id, error = %e, "could not record delivery outcome");
-            return;
-        }
-        // Counted once the outcome is stored, so metrics never run ahead of the outbox.
-        self.metrics.mail(outcome);
-        let error = last_error.as_deref().unwrap_or_default();
-        match outcome {
-            "sent" => tracing::info!(outbox_id = %email.id, "email sent"),
-            "dead" => tracing::error!(outbox_id = %email.id, error, attempts = email.attempts, "email dead"),
-            _ => tracing::warn!(outbox_id = %email.id, error, attempts = email.attempts, "email will be retried"),
-        }
+        Outcome::of_send(sent)
     }
 
-    /// The worker loop: wake on new mail or every poll interval, then drain.
-    pub async fn run(self: Arc<Self>) {
-        loop {
-            let this = self.clone();
-            let span = tracing::info_span!("mail_worker");
-            let _ = actix_web::rt::task::spawn_blocking(move || span.in_scope(|| this.drain())).await;
-            tokio::select! {
-                _ = self.wake.notified() => {}
-                _ = tokio::time::sleep(self.poll) => {}
+    /// `sent` and `dead` are final; a failure waits for its backoff; a released email is due
+    /// at once with its attempt given back. Only rows still under `lease` are written.
+    fn record(&self, conn: &mut DbConn, lease: &Lease, batch: &[Claimed], outcomes: &[Outcome]) -> QueryResult<()> {
+        let now = now();
+        write_tx(conn, |conn| {
+            for (email, outcome) in batch.iter().zip(outcomes) {
+                let (status, error, next, sent_at, given_back) = match outcome {
+                    Outcome::Done => ("sent", None, now, Some(now), 0),
+                    Outcome::Dead(e) => ("dead", Some(e), now, None, 0),
+                    Outcome::Failed(e) => ("pending", Some(e), now + backoff(email.attempts), None, 0),
+                    Outcome::Cancelled => ("dead", None, now, None, 0),
+                    Outcome::Released => ("pending", None, now, None, 1),
+                };
+                let mine = mo::table.find(&email.id).filter(mo::lease_id.eq(&lease.id));
+                diesel::update(mine)
+                    .set((
+                        mo::status.eq(status),
+                        mo::last_error.eq(error),
+                        mo::attempts.eq(mo::attempts - given_back),
+                        mo::next_attempt_at.eq(next),
+                        mo::sent_at.eq(sent_at),
+                        mo::locked_until.eq(None::<NaiveDateTime>),
+                        mo::lease_id.eq(None::<String>),
+                    ))
+                    .execute(conn)?;
             }
-        }
+            Ok(())
+        })
     }
 }

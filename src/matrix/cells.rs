@@ -57,7 +57,7 @@ pub struct Deltas {
 
 impl Deltas {
     fn add(&mut self, row: &ResultRow, by: i64) {
-        if let Some(col) = column(&row.visibility, &row.outcome) {
+        if let Some(col) = column(row.visibility.as_str(), row.outcome.as_str()) {
             self.cells
                 .entry((
                     row.window_id.clone(),
@@ -68,7 +68,11 @@ impl Deltas {
         }
         *self
             .publishers
-            .entry((row.window_id.clone(), row.org_id.clone(), row.visibility.clone()))
+            .entry((
+                row.window_id.clone(),
+                row.org_id.clone(),
+                row.visibility.as_str().to_string(),
+            ))
             .or_default() += by;
     }
 

@@ -34,6 +34,11 @@ pub type ChangeRow = (
 pub fn change(
     (id, occurred_at, topic, kind, entity_type, entity_id, summary, details, actor_org_id): ChangeRow,
 ) -> Change {
+    let details = serde_json::from_str(&details).unwrap_or_else(|error| {
+        // The email goes out without the details it would quote.
+        tracing::error!(change_event_id = %id, %error, "stored details of a change do not read");
+        serde_json::Value::Null
+    });
     Change {
         id,
         occurred_at,
@@ -42,7 +47,7 @@ pub fn change(
         entity_type,
         entity_id,
         summary,
-        details: serde_json::from_str(&details).unwrap_or_default(),
+        details,
         actor_org_id,
         names: Default::default(),
     }

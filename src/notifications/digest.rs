@@ -42,8 +42,8 @@ pub fn assemble(conn: &mut DbConn, now: NaiveDateTime, hour: u32) -> Result<usiz
 
 fn due_groups(conn: &mut DbConn, cutoff: NaiveDateTime) -> QueryResult<Vec<(String, NaiveDate)>> {
     let rows: Vec<(String, Option<NaiveDate>)> = n::table
-        .filter(n::kind.eq(NotificationKind::DigestItem.as_str()))
-        .filter(n::status.eq(NotificationStatus::Pending.as_str()))
+        .filter(n::kind.eq(NotificationKind::DigestItem))
+        .filter(n::status.eq(NotificationStatus::Pending))
         .filter(n::next_attempt_at.le(cutoff))
         .select((n::subscription_id, n::digest_day))
         .distinct()
@@ -61,8 +61,8 @@ fn fold(
     now: NaiveDateTime,
 ) -> Result<usize, ApiError> {
     let items = n::table
-        .filter(n::kind.eq(NotificationKind::DigestItem.as_str()))
-        .filter(n::status.eq(NotificationStatus::Pending.as_str()))
+        .filter(n::kind.eq(NotificationKind::DigestItem))
+        .filter(n::status.eq(NotificationStatus::Pending))
         .filter(n::subscription_id.eq(subscription_id))
         .filter(n::digest_day.eq(day))
         .filter(n::next_attempt_at.le(cutoff));
@@ -73,7 +73,7 @@ fn fold(
     };
     let exists: bool = diesel::select(diesel::dsl::exists(
         n::table
-            .filter(n::kind.eq(NotificationKind::Digest.as_str()))
+            .filter(n::kind.eq(NotificationKind::Digest))
             .filter(n::subscription_id.eq(subscription_id))
             .filter(n::digest_day.eq(day)),
     ))
@@ -86,11 +86,11 @@ fn fold(
             diesel::insert_into(n::table)
                 .values((
                     n::id.eq(&id),
-                    n::kind.eq(NotificationKind::Digest.as_str()),
+                    n::kind.eq(NotificationKind::Digest),
                     n::subscription_id.eq(subscription_id),
                     n::digest_day.eq(day),
                     n::recipient.eq(&recipient),
-                    n::status.eq(NotificationStatus::Pending.as_str()),
+                    n::status.eq(NotificationStatus::Pending),
                     n::attempts.eq(0),
                     n::next_attempt_at.eq(made_at),
                     n::created_at.eq(made_at),
@@ -116,7 +116,7 @@ fn fold(
     };
     diesel::update(items)
         .set((
-            n::status.eq(NotificationStatus::Digested.as_str()),
+            n::status.eq(NotificationStatus::Digested),
             n::digest_id.eq(&digest_id),
             n::updated_at.eq(now),
         ))

@@ -35,7 +35,8 @@ const ROWS_PER_TX: usize = 20_000;
 /// Rows per INSERT statement (10 bound values each; well inside SQLite's 32,766 variables).
 const INSERT_CHUNK: usize = 1_000;
 
-/// A change event, as the fan-out needs it.
+/// A change event, as the fan-out needs it, as stored: each event is read on its own
+/// ([`PendingEvent::decode`]), so that one unreadable row cannot stop the queue.
 #[derive(Debug, Clone, Queryable)]
 pub struct PendingEvent {
     pub id: String,
@@ -133,20 +134,14 @@ pub fn fan_out_batch(conn: &mut DbConn, now: NaiveDateTime) -> Result<(usize, us
     if events.iter().any(|e| e.entity_type == "roadmap_item") {
         participation.open = open_window_participants(conn, now)?;
     }
-    let audiences: Vec<Audience> = events
-        .iter()
-        .map(|e| {
-            audience(
-                &e.entity_type,
-                &serde_json::from_str(&e.details_json).unwrap_or_default(),
-            )
-        })
-        .collect();
-    participation.load_windows(conn, audiences.iter())?;
+    let decoded: Vec<Option<Decoded>> = events.iter().map(PendingEvent::decode).collect();
+    participation.load_windows(conn, decoded.iter().flatten().map(|d| &d.audience))?;
     let mut rows = Vec::new();
     let mut consumed = Vec::new();
-    for event in &events {
-        notifications_for(event, &subscribers, &participation, now, &mut rows);
+    for (event, decoded) in events.iter().zip(&decoded) {
+        if let Some(decoded) = decoded {
+            notifications_for(event, decoded, &subscribers, &participation, now, &mut rows);
+        }
         consumed.push(event.id.clone());
         if rows.len() >= ROWS_PER_TX {
             break;
@@ -184,35 +179,67 @@ pub fn day_end(day: NaiveDate) -> NaiveDateTime {
     (day + Duration::days(1)).and_hms_opt(0, 0, 0).unwrap_or_default()
 }
 
+/// What the fan-out reads of a stored change event.
+pub struct Decoded {
+    topic: Topic,
+    audience: Audience,
+    lists: [Vec<String>; 4],
+}
+
+impl PendingEvent {
+    /// The event's topic, audience and lists; `None`, logged as an error, for an event whose
+    /// stored topic or JSON does not read (it reaches nobody rather than a guessed audience).
+    fn decode(&self) -> Option<Decoded> {
+        let read = || -> Result<Decoded, String> {
+            let topic = Topic::parse(&self.topic).ok_or_else(|| format!("unknown topic {:?}", self.topic))?;
+            let details: serde_json::Value =
+                serde_json::from_str(&self.details_json).map_err(|e| format!("details: {e}"))?;
+            let list = |s: &str| serde_json::from_str::<Vec<String>>(s).map_err(|e| format!("list {s:?}: {e}"));
+            let lists = [
+                list(&self.device_types_json)?,
+                list(&self.device_model_ids_json)?,
+                list(&self.manufacturer_org_ids_json)?,
+                list(&self.uit_window_ids_json)?,
+            ];
+            Ok(Decoded {
+                topic,
+                audience: audience(&self.entity_type, &details),
+                lists,
+            })
+        };
+        match read() {
+            Ok(d) if d.audience == Audience::Nobody => {
+                tracing::warn!(event_id = %self.id, entity_type = %self.entity_type, "change event of an unknown kind reaches nobody");
+                None
+            }
+            Ok(d) => Some(d),
+            Err(error) => {
+                tracing::error!(event_id = %self.id, %error, "stored change event does not read; it reaches nobody");
+                None
+            }
+        }
+    }
+}
+
 /// Appends the notifications of `event` for the subscribers it matches.
 fn notifications_for(
     event: &PendingEvent,
+    decoded: &Decoded,
     subscribers: &[Subscriber],
     participation: &Participation,
     now: NaiveDateTime,
     rows: &mut Vec<NewNotification>,
 ) {
-    let Some(topic) = Topic::parse(&event.topic) else {
-        return;
-    };
-    let details: serde_json::Value = serde_json::from_str(&event.details_json).unwrap_or_default();
-    let audience = audience(&event.entity_type, &details);
-    if audience == Audience::Nobody {
-        tracing::warn!(event_id = %event.id, entity_type = %event.entity_type, "change event of an unknown kind reaches nobody");
-        return;
-    }
-    let list = |s: &str| serde_json::from_str::<Vec<String>>(s).unwrap_or_default();
-    let (types, models, makers, windows) = (
-        list(&event.device_types_json),
-        list(&event.device_model_ids_json),
-        list(&event.manufacturer_org_ids_json),
-        list(&event.uit_window_ids_json),
-    );
+    let Decoded {
+        topic,
+        ref audience,
+        lists: [ref types, ref models, ref makers, ref windows],
+    } = *decoded;
     let today = now.date();
     for sub in subscribers {
         if event.occurred_at < sub.active_since
             || !sub.topics.contains(&topic)
-            || !sub.filters.matches(&types, &models, &makers, &windows)
+            || !sub.filters.matches(types, models, makers, windows)
             || !audience.admits(sub.reader.as_ref(), participation)
         {
             continue;
@@ -270,15 +297,15 @@ type SubscriberRow = (
     SubscriptionRow,
     Option<String>,
     Option<String>,
-    Option<String>,
-    Option<String>,
+    Option<Role>,
+    Option<OrgKind>,
 );
 
 /// Every active subscription with its recipient and, for users, their organisation and role.
 pub fn active_subscribers(conn: &mut DbConn) -> QueryResult<Vec<Subscriber>> {
     let rows: Vec<SubscriberRow> = s::table
         .left_join(users::table.left_join(organisations::table))
-        .filter(s::status.eq(SubscriptionStatus::Active.as_str()))
+        .filter(s::status.eq(SubscriptionStatus::Active))
         .select((
             SubscriptionRow::as_select(),
             users::email.nullable(),
@@ -292,11 +319,7 @@ pub fn active_subscribers(conn: &mut DbConn) -> QueryResult<Vec<Subscriber>> {
         .filter_map(|(row, user_email, org_id, role, kind)| {
             let reader = match (&row.user_id, org_id, role, kind) {
                 (None, ..) => None,
-                (Some(_), Some(org_id), Some(role), Some(kind)) => Some(Reader {
-                    org_id,
-                    org_kind: OrgKind::parse(&kind)?,
-                    role: Role::parse(&role)?,
-                }),
+                (Some(_), Some(org_id), Some(role), Some(org_kind)) => Some(Reader { org_id, org_kind, role }),
                 // A user's subscription without its user: nothing to send.
                 (Some(_), ..) => return None,
             };
@@ -306,7 +329,7 @@ pub fn active_subscribers(conn: &mut DbConn) -> QueryResult<Vec<Subscriber>> {
                 active_since,
                 topics: row.topics(),
                 filters: row.filters(),
-                mode: row.mode(),
+                mode: row.mode,
                 id: row.id,
                 recipient,
                 reader,

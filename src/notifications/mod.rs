@@ -93,7 +93,7 @@ pub fn start(state: &web::Data<AppState>, transport: Arc<crate::mail::transport:
     if workers == 0 {
         return Ok(());
     }
-    let delivery = Arc::new(delivery::Delivery::new(state, transport)?);
+    let delivery = Arc::new(delivery::runner(state, transport)?);
     actix_web::rt::spawn(pump(state.clone(), delivery.clone()));
     for _ in 0..workers {
         actix_web::rt::spawn(delivery.clone().run());

@@ -8,7 +8,7 @@ use utoipa::ToSchema;
 use super::{Mode, NotificationStatus, SubscriptionStatus};
 use crate::catalogue::model::DeviceType;
 use crate::db::schema::{device_models, notifications as n, organisations, subscriptions as s, uit_windows};
-use crate::db::{now, DbConn};
+use crate::db::{now, DbConn, JsonText};
 use crate::events::Topic;
 use crate::http::validate::Validator;
 use crate::http::ApiError;
@@ -182,10 +182,12 @@ pub struct SubscriptionRow {
     pub id: String,
     pub user_id: Option<String>,
     pub email: Option<String>,
-    pub topics_json: String,
-    pub filters_json: String,
-    pub mode: String,
-    pub status: String,
+    /// The topics, normalised ([`topics_json`]).
+    pub topics_json: JsonText<Vec<Topic>>,
+    /// The filters, normalised ([`filters_json`]).
+    pub filters_json: JsonText<Filters>,
+    pub mode: Mode,
+    pub status: SubscriptionStatus,
     pub confirm_token_hash: Option<String>,
     pub confirmation_sent_at: Option<NaiveDateTime>,
     pub confirmed_at: Option<NaiveDateTime>,
@@ -198,30 +200,23 @@ pub struct SubscriptionRow {
 
 impl SubscriptionRow {
     pub fn topics(&self) -> Vec<Topic> {
-        let names: Vec<String> = serde_json::from_str(&self.topics_json).unwrap_or_default();
-        let topics: Vec<Topic> = names.iter().filter_map(|t| Topic::parse(t)).collect();
-        normalise_topics(&topics)
+        self.topics_json.0.clone()
     }
 
     pub fn filters(&self) -> Filters {
-        serde_json::from_str(&self.filters_json).unwrap_or_default()
-    }
-
-    pub fn mode(&self) -> Mode {
-        Mode::parse(&self.mode).unwrap_or(Mode::Immediate)
-    }
-
-    pub fn status(&self) -> SubscriptionStatus {
-        SubscriptionStatus::parse(&self.status).unwrap_or(SubscriptionStatus::Unsubscribed)
+        self.filters_json.0.clone()
     }
 }
 
-pub fn topics_json(topics: &[Topic]) -> String {
-    serde_json::to_string(&normalise_topics(topics)).unwrap_or_else(|_| "[]".into())
+/// The stored form of a subscription's topics: sorted, without repeats, so that equal
+/// subscriptions store equal text.
+pub fn topics_json(topics: &[Topic]) -> JsonText<Vec<Topic>> {
+    JsonText(normalise_topics(topics))
 }
 
-pub fn filters_json(filters: &Filters) -> String {
-    serde_json::to_string(filters).unwrap_or_else(|_| "{}".into())
+/// The stored form of a subscription's filters (callers pass them normalised).
+pub fn filters_json(filters: &Filters) -> JsonText<Filters> {
+    JsonText(filters.clone())
 }
 
 /// A subscription, as its owner sees it.
@@ -257,8 +252,8 @@ impl Subscription {
         Self {
             topics: row.topics(),
             filters: row.filters(),
-            mode: row.mode(),
-            status: row.status(),
+            mode: row.mode,
+            status: row.status,
             email,
             confirmed_at: row.confirmed_at.map(|t| t.and_utc()),
             created_at: row.created_at.and_utc(),
@@ -288,7 +283,7 @@ pub fn find_own(conn: &mut DbConn, user_id: &str, id: &str) -> QueryResult<Optio
     s::table
         .filter(s::id.eq(id))
         .filter(owned_by(user_id))
-        .filter(s::status.ne(SubscriptionStatus::Unsubscribed.as_str()))
+        .filter(s::status.ne(SubscriptionStatus::Unsubscribed))
         .select(SubscriptionRow::as_select())
         .first(conn)
         .optional()
@@ -303,7 +298,7 @@ pub fn list_own(
 ) -> QueryResult<Vec<SubscriptionRow>> {
     let mut q = s::table
         .filter(owned_by(user_id))
-        .filter(s::status.ne(SubscriptionStatus::Unsubscribed.as_str()))
+        .filter(s::status.ne(SubscriptionStatus::Unsubscribed))
         .select(SubscriptionRow::as_select())
         .into_boxed();
     if let Some(after) = after {
@@ -349,11 +344,11 @@ pub fn find(conn: &mut DbConn, id: &str) -> QueryResult<Option<SubscriptionRow>>
 /// Ends a subscription at once: no further notifications are written for it and the ones not
 /// yet sent (pending, failed, waiting for a digest) are cancelled. Returns whether it was live.
 pub fn end(conn: &mut DbConn, row: &SubscriptionRow) -> Result<bool, ApiError> {
-    if row.status() == SubscriptionStatus::Unsubscribed {
+    if row.status == SubscriptionStatus::Unsubscribed {
         return Ok(false);
     }
     let mut ended = row.clone();
-    ended.status = SubscriptionStatus::Unsubscribed.as_str().into();
+    ended.status = SubscriptionStatus::Unsubscribed;
     ended.unsubscribed_at = Some(now());
     if !update(conn, &ended)? {
         return Err(ApiError::precondition_failed());
@@ -373,9 +368,6 @@ pub fn cancel_unsent(conn: &mut DbConn, subscription_id: &str) -> QueryResult<us
             .filter(n::subscription_id.eq(subscription_id))
             .filter(n::status.eq_any(unsent)),
     )
-    .set((
-        n::status.eq(NotificationStatus::Cancelled.as_str()),
-        n::updated_at.eq(now()),
-    ))
+    .set((n::status.eq(NotificationStatus::Cancelled), n::updated_at.eq(now())))
     .execute(conn)
 }

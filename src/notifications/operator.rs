@@ -71,13 +71,13 @@ pub struct Notification {
 #[diesel(table_name = n)]
 struct NotificationRow {
     id: String,
-    kind: String,
+    kind: NotificationKind,
     subscription_id: String,
     change_event_id: Option<String>,
     digest_id: Option<String>,
     digest_day: Option<NaiveDate>,
     recipient: String,
-    status: String,
+    status: NotificationStatus,
     attempts: i32,
     next_attempt_at: NaiveDateTime,
     last_error: Option<String>,
@@ -90,7 +90,7 @@ struct NotificationRow {
 fn views(conn: &mut DbConn, rows: Vec<(NotificationRow, Option<String>)>) -> QueryResult<Vec<Notification>> {
     let ids: Vec<&str> = rows.iter().map(|(r, _)| r.id.as_str()).collect();
     let mut log: HashMap<String, Vec<DeliveryAttempt>> = HashMap::new();
-    let attempts: Vec<(String, i32, NaiveDateTime, String, Option<String>)> = nd::table
+    let attempts: Vec<(String, i32, NaiveDateTime, DeliveryOutcome, Option<String>)> = nd::table
         .filter(nd::notification_id.eq_any(&ids))
         .order((nd::attempted_at.asc(), nd::id.asc()))
         .select((
@@ -105,7 +105,7 @@ fn views(conn: &mut DbConn, rows: Vec<(NotificationRow, Option<String>)>) -> Que
         log.entry(id).or_default().push(DeliveryAttempt {
             attempt,
             attempted_at: at.and_utc(),
-            outcome: DeliveryOutcome::parse(&outcome).unwrap_or(DeliveryOutcome::Failed),
+            outcome,
             error,
         });
     }
@@ -113,8 +113,8 @@ fn views(conn: &mut DbConn, rows: Vec<(NotificationRow, Option<String>)>) -> Que
         .into_iter()
         .map(|(r, summary)| Notification {
             deliveries: log.remove(&r.id).unwrap_or_default(),
-            kind: NotificationKind::parse(&r.kind).unwrap_or(NotificationKind::Event),
-            status: NotificationStatus::parse(&r.status).unwrap_or(NotificationStatus::Pending),
+            kind: r.kind,
+            status: r.status,
             id: r.id,
             subscription_id: r.subscription_id,
             change_event_id: r.change_event_id,
@@ -197,7 +197,7 @@ pub async fn list_notifications(
                 .select((NotificationRow::as_select(), ce::summary.nullable()))
                 .into_boxed();
             if let Some(status) = q.status {
-                query = query.filter(n::status.eq(status.as_str()));
+                query = query.filter(n::status.eq(status));
             }
             if let Some(id) = q.subscription_id {
                 query = query.filter(n::subscription_id.eq(id));
@@ -259,19 +259,15 @@ pub fn retry(conn: &mut DbConn, ctx: &AuthContext, id: &str) -> Result<Notificat
         .with_context(serde_json::json!({ "status": before.status })));
     }
     let now = now();
-    diesel::update(
-        n::table
-            .find(id)
-            .filter(n::status.eq(NotificationStatus::Dead.as_str())),
-    )
-    .set((
-        n::status.eq(NotificationStatus::Pending.as_str()),
-        n::attempts.eq(0),
-        n::next_attempt_at.eq(now),
-        n::lease_id.eq(None::<String>),
-        n::updated_at.eq(now),
-    ))
-    .execute(conn)?;
+    diesel::update(n::table.find(id).filter(n::status.eq(NotificationStatus::Dead)))
+        .set((
+            n::status.eq(NotificationStatus::Pending),
+            n::attempts.eq(0),
+            n::next_attempt_at.eq(now),
+            n::lease_id.eq(None::<String>),
+            n::updated_at.eq(now),
+        ))
+        .execute(conn)?;
     let after = load_one(conn, id)?;
     let brief = |v: &Notification| serde_json::json!({ "status": v.status, "attempts": v.attempts, "last_error": v.last_error });
     audit::record(

@@ -93,7 +93,7 @@ pub fn sweep(conn: &mut DbConn, today: NaiveDate) -> Result<usize, ApiError> {
             "successor_version": successor,
         }))
         .scope(
-            vec![product.device_type.clone()],
+            vec![product.device_type.as_str().to_string()],
             vec![product.id.clone()],
             vec![product.manufacturer_org_id.clone()],
         )

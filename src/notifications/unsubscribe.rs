@@ -52,7 +52,7 @@ fn masked(email: &str) -> String {
 }
 
 fn describe(row: &SubscriptionRow, email: &str) -> String {
-    let mode = match row.mode() {
+    let mode = match row.mode {
         Mode::Immediate => "as they happen",
         Mode::DailyDigest => "as a daily digest",
     };
@@ -121,7 +121,7 @@ pub async fn unsubscribe_page(
         let token = token.clone();
         state.db.run(move |conn| lookup(conn, &token)).await?
     };
-    if row.status() == SubscriptionStatus::Unsubscribed {
+    if row.status == SubscriptionStatus::Unsubscribed {
         return Ok(page(
             "Unsubscribed",
             format!(

@@ -170,7 +170,7 @@ pub async fn update_member(
         .db
         .write_as(caller, move |conn, ctx| {
             let before = member_to_change(conn, &ctx, &org_id, &user_id, &if_match)?;
-            if before.role == "admin" && role != Role::Admin && model::admin_count(conn, &org_id)? <= 1 {
+            if before.role == Role::Admin && role != Role::Admin && model::admin_count(conn, &org_id)? <= 1 {
                 return Err(last_admin());
             }
             if !model::set_role(conn, &user_id, role, before.version)? {
@@ -220,7 +220,7 @@ pub async fn remove_member(
         .db
         .write_as(caller, move |conn, ctx| {
             let before = member_to_change(conn, &ctx, &org_id, &user_id, &if_match)?;
-            if before.role == "admin" && model::admin_count(conn, &org_id)? <= 1 {
+            if before.role == Role::Admin && model::admin_count(conn, &org_id)? <= 1 {
                 return Err(last_admin());
             }
             model::delete_user(conn, &user_id)?;

@@ -17,7 +17,7 @@ pub struct OrgRow {
     pub id: String,
     pub name: String,
     pub slug: String,
-    pub kind: String,
+    pub kind: OrgKind,
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
     pub version: i64,
@@ -40,7 +40,7 @@ impl From<OrgRow> for Organisation {
             id: r.id,
             name: r.name,
             slug: r.slug,
-            kind: OrgKind::parse(&r.kind).unwrap_or(OrgKind::Other),
+            kind: r.kind,
             created_at: r.created_at.and_utc(),
             updated_at: r.updated_at.and_utc(),
         }
@@ -54,7 +54,7 @@ pub struct UserRow {
     pub org_id: String,
     pub email: String,
     pub name: String,
-    pub role: String,
+    pub role: Role,
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
     pub version: i64,
@@ -79,7 +79,7 @@ impl From<UserRow> for User {
             org_id: r.org_id,
             email: r.email,
             name: r.name,
-            role: Role::parse(&r.role).unwrap_or(Role::Viewer),
+            role: r.role,
             created_at: r.created_at.and_utc(),
             updated_at: r.updated_at.and_utc(),
         }
@@ -94,7 +94,7 @@ pub fn list_orgs(
 ) -> QueryResult<Vec<OrgRow>> {
     let mut q = organisations::table.select(OrgRow::as_select()).into_boxed();
     if let Some(kind) = kind {
-        q = q.filter(organisations::kind.eq(kind.as_str()));
+        q = q.filter(organisations::kind.eq(kind));
     }
     if let Some(after) = after {
         q = q.filter(organisations::id.gt(after));
@@ -127,7 +127,7 @@ pub fn insert_org(conn: &mut DbConn, name: &str, slug: &str, kind: OrgKind) -> Q
         id: new_id(),
         name: name.to_string(),
         slug: slug.to_string(),
-        kind: kind.as_str().to_string(),
+        kind,
         created_at: now,
         updated_at: now,
         version: 1,
@@ -185,7 +185,7 @@ pub fn insert_user(
             users::org_id.eq(org_id),
             users::email.eq(email),
             users::name.eq(name),
-            users::role.eq(role.as_str()),
+            users::role.eq(role),
             users::password_hash.eq(password_hash),
             users::token_version.eq(0i64),
             users::created_at.eq(now),
@@ -244,7 +244,7 @@ pub fn admin_count(conn: &mut DbConn, org_id: &str) -> QueryResult<i64> {
 pub fn set_role(conn: &mut DbConn, user_id: &str, role: Role, version: i64) -> QueryResult<bool> {
     let n = diesel::update(users::table.find(user_id).filter(users::version.eq(version)))
         .set((
-            users::role.eq(role.as_str()),
+            users::role.eq(role),
             users::updated_at.eq(now()),
             users::version.eq(version + 1),
         ))
@@ -284,7 +284,7 @@ pub fn create_invitation(
             invitations::id.eq(&id),
             invitations::org_id.eq(org_id),
             invitations::email.eq(email),
-            invitations::role.eq(role.as_str()),
+            invitations::role.eq(role),
             invitations::token_hash.eq(hash_secret(&secret)),
             invitations::invited_by.eq(invited_by),
             invitations::expires_at.eq(now + ttl),
@@ -336,14 +336,14 @@ pub fn consume_invitation(conn: &mut DbConn, secret: &str) -> Result<Option<(Str
     Ok((n == 1).then_some((org_id, email, role)))
 }
 
-type InvitationRow = (String, String, String, String, NaiveDateTime, NaiveDateTime);
+type InvitationRow = (String, String, String, Role, NaiveDateTime, NaiveDateTime);
 
 fn invitation(r: InvitationRow) -> Invitation {
     Invitation {
         id: r.0,
         org_id: r.1,
         email: r.2,
-        role: Role::parse(&r.3).unwrap_or(Role::Viewer),
+        role: r.3,
         expires_at: r.4.and_utc(),
         created_at: r.5.and_utc(),
     }

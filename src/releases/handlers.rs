@@ -166,9 +166,9 @@ pub fn create(conn: &mut DbConn, ctx: &AuthContext, body: NewRelease) -> Result<
     let row = ReleaseRow {
         id: new_id(),
         name,
-        kind: body.kind.as_str().to_string(),
+        kind: body.kind,
         target_date: body.target_date,
-        stage: Stage::ContentAgreed.as_str().to_string(),
+        stage: Stage::ContentAgreed,
         notes: body.notes,
         created_at: now,
         updated_at: now,
@@ -181,7 +181,7 @@ pub fn create(conn: &mut DbConn, ctx: &AuthContext, body: NewRelease) -> Result<
         &StageChangeRow::plain(
             &row.id,
             None,
-            row.stage.clone(),
+            row.stage,
             now,
             now,
             Some((&ctx.user_id, &ctx.org_id)),

@@ -9,6 +9,7 @@ use utoipa::ToSchema;
 
 use super::{ReleaseKind, Stage, StageMoveStatus};
 use crate::db::schema::{device_models, firmware_versions, release_firmware, release_stage_history, releases};
+use crate::db::JsonText;
 use crate::db::{now, DbConn};
 use crate::events::NewEvent;
 use crate::http::validate::Validator;
@@ -23,25 +24,15 @@ pub const MAX_FIRMWARE: usize = 500;
 pub struct ReleaseRow {
     pub id: String,
     pub name: String,
-    pub kind: String,
+    pub kind: ReleaseKind,
     pub target_date: Option<NaiveDate>,
-    pub stage: String,
+    /// The last decided stage: the head of the track, which the next move follows. It may not
+    /// be in effect yet (see [`Track`]).
+    pub stage: Stage,
     pub notes: String,
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
     pub version: i64,
-}
-
-impl ReleaseRow {
-    pub fn kind(&self) -> ReleaseKind {
-        ReleaseKind::parse(&self.kind).unwrap_or(ReleaseKind::SecRelease)
-    }
-
-    /// The last decided stage: the head of the track, which the next move follows. It may not
-    /// be in effect yet (see [`Track`]).
-    pub fn stage(&self) -> Stage {
-        Stage::parse(&self.stage).unwrap_or(Stage::ContentAgreed)
-    }
 }
 
 /// A firmware release moving through PIT, SIT, UIT and deployment.
@@ -69,8 +60,8 @@ pub struct Release {
 impl Release {
     pub fn new(r: ReleaseRow, firmware_ids: Vec<String>, track: Track) -> Self {
         Self {
-            kind: r.kind(),
-            stage: track.in_effect.unwrap_or_else(|| r.stage()),
+            kind: r.kind,
+            stage: track.in_effect.unwrap_or(r.stage),
             pending_moves: track.pending,
             id: r.id,
             name: r.name,
@@ -112,7 +103,7 @@ pub struct Track {
 impl Track {
     /// The track of one release at `now`, from its history oldest decision first.
     pub fn of(history: &[StageChangeRow], now: NaiveDateTime) -> Self {
-        let stage = |r: &StageChangeRow| Stage::parse(&r.to_stage).unwrap_or(Stage::ContentAgreed);
+        let stage = |r: &StageChangeRow| r.to_stage;
         let mut track = Track {
             in_effect: history.iter().rev().find(|r| r.effective_at <= now).map(stage),
             last: history.last().map(|r| (stage(r), r.effective_at)),
@@ -175,7 +166,7 @@ pub fn list(
 ) -> QueryResult<Vec<ReleaseRow>> {
     let mut q = releases::table.select(ReleaseRow::as_select()).into_boxed();
     if let Some(kind) = kind {
-        q = q.filter(releases::kind.eq(kind.as_str()));
+        q = q.filter(releases::kind.eq(kind));
     }
     if let Some(stage) = stage {
         // By the stage in effect: each release's last decided move that has taken effect.
@@ -188,7 +179,7 @@ pub fn list(
         q = q.filter(
             releases::id.eq_any(
                 release_stage_history::table
-                    .filter(release_stage_history::to_stage.eq(stage.as_str()))
+                    .filter(release_stage_history::to_stage.eq(stage))
                     .filter(release_stage_history::id.nullable().eq_any(in_effect))
                     .select(release_stage_history::release_id),
             ),
@@ -321,8 +312,8 @@ pub fn update(conn: &mut DbConn, row: &ReleaseRow) -> QueryResult<bool> {
 pub struct StageChangeRow {
     pub id: String,
     pub release_id: String,
-    pub from_stage: Option<String>,
-    pub to_stage: String,
+    pub from_stage: Option<Stage>,
+    pub to_stage: Stage,
     pub decided_at: NaiveDateTime,
     pub effective_at: NaiveDateTime,
     pub actor_user_id: Option<String>,
@@ -330,8 +321,7 @@ pub struct StageChangeRow {
     pub decision_note: String,
     pub review_pack_id: Option<String>,
     pub review_pack_sha256: Option<String>,
-    /// JSON list of [`ReviewSnapshot`]s.
-    pub reviews: Option<String>,
+    pub reviews: Option<JsonText<Vec<ReviewSnapshot>>>,
     pub override_reason: Option<String>,
 }
 
@@ -339,8 +329,8 @@ impl StageChangeRow {
     /// A decision that cites no review pack.
     pub fn plain(
         release_id: &str,
-        from_stage: Option<String>,
-        to_stage: String,
+        from_stage: Option<Stage>,
+        to_stage: Stage,
         decided_at: NaiveDateTime,
         effective_at: NaiveDateTime,
         actor: Option<(&str, &str)>,
@@ -398,19 +388,14 @@ impl StageChange {
     pub fn new(r: StageChangeRow, track: &Track, now: NaiveDateTime) -> QueryResult<Self> {
         Ok(Self {
             status: track.status_of(&r, now),
-            reviews: r
-                .reviews
-                .as_deref()
-                .map(serde_json::from_str)
-                .transpose()
-                .map_err(|e| diesel::result::Error::DeserializationError(Box::new(e)))?,
+            reviews: r.reviews.map(JsonText::into_inner),
             review_pack_id: r.review_pack_id,
             review_pack_sha256: r.review_pack_sha256,
             override_reason: r.override_reason,
             id: r.id,
             release_id: r.release_id,
-            from_stage: r.from_stage.as_deref().and_then(Stage::parse),
-            to_stage: Stage::parse(&r.to_stage).unwrap_or(Stage::ContentAgreed),
+            from_stage: r.from_stage,
+            to_stage: r.to_stage,
             decided_at: r.decided_at.and_utc(),
             effective_at: r.effective_at.and_utc(),
             actor_user_id: r.actor_user_id,

@@ -9,7 +9,7 @@ use super::model::{self, Release, StageChange, StageChangeRow};
 use super::{gate, ReleaseKind, Stage};
 use crate::audit;
 use crate::auth::{AuthContext, Caller, Capability};
-use crate::db::{now, DbConn};
+use crate::db::{now, DbConn, JsonText};
 use crate::events::{self, show, NewEvent, Topic};
 use crate::http::etag::{tagged, IfMatch};
 use crate::http::json::Json;
@@ -197,13 +197,13 @@ pub fn move_to(
     let (mut row, before) = model::load(conn, id)?;
     if_match.check(row.version)?;
     // The move follows the last decided stage, which may not be in effect yet.
-    let current = row.stage();
+    let current = row.stage;
     if !current.allowed_moves().contains(&body.stage) {
         return Err(illegal_move(current));
     }
     let now = now();
     let effective_at = body.effective_at.map(|t| t.naive_utc().trunc_subsecs(6)).unwrap_or(now);
-    check_notice(row.kind(), body.stage, effective_at, now)?;
+    check_notice(row.kind, body.stage, effective_at, now)?;
     let track = model::tracks(conn, &[id.to_string()], now)?
         .remove(id)
         .unwrap_or_default();
@@ -219,7 +219,7 @@ pub fn move_to(
         body.review_pack_id.as_deref(),
         body.override_reason.as_deref(),
     )?;
-    row.stage = body.stage.as_str().to_string();
+    row.stage = body.stage;
     if !model::update(conn, &row)? {
         return Err(ApiError::precondition_failed());
     }
@@ -229,12 +229,12 @@ pub fn move_to(
         &StageChangeRow {
             review_pack_id: cited.as_ref().map(|c| c.pack.id.clone()),
             review_pack_sha256: cited.as_ref().map(|c| c.pack.sha256.clone()),
-            reviews: cited.as_ref().map(|c| serde_json::to_string(&c.reviews)).transpose()?,
+            reviews: cited.as_ref().map(|c| JsonText(c.reviews.clone())),
             override_reason: cited.as_ref().and_then(|c| c.override_reason.clone()),
             ..StageChangeRow::plain(
                 id,
-                Some(current.as_str().to_string()),
-                row.stage.clone(),
+                Some(current),
+                row.stage,
                 now,
                 effective_at,
                 Some((&ctx.user_id, &ctx.org_id)),

@@ -116,13 +116,13 @@ pub fn list(
         query = query.filter(r::scenario_code.eq(v));
     }
     if let Some(v) = q.outcome {
-        query = query.filter(r::outcome.eq(v.as_str()));
+        query = query.filter(r::outcome.eq(v));
     }
     if let Some(v) = q.org_id {
         query = query.filter(r::org_id.eq(v));
     }
     if let Some(v) = q.visibility {
-        query = query.filter(r::visibility.eq(v.as_str()));
+        query = query.filter(r::visibility.eq(v));
     }
     if let Some(after) = after {
         query = query.filter(r::id.gt(after));
@@ -146,7 +146,7 @@ pub fn readable(conn: &mut DbConn, ctx: &AuthContext, id: &str) -> Result<Result
         .first(conn)
         .optional()?
         .ok_or_else(ApiError::not_found)?;
-    if !super::visibility::may_read(conn, ctx, &row.org_id, &row.visibility, &row.window_id)? {
+    if !super::visibility::may_read(conn, ctx, &row.org_id, row.visibility.as_str(), &row.window_id)? {
         return Err(ApiError::not_found());
     }
     Ok(row)

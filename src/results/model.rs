@@ -11,7 +11,7 @@ use utoipa::ToSchema;
 use crate::auth::AuthContext;
 use crate::catalogue::nullable;
 use crate::db::schema::{claims, results as r};
-use crate::db::{new_id, now, DbConn};
+use crate::db::{new_id, now, DbConn, JsonText};
 use crate::http::ApiError;
 
 crate::text_enum!(
@@ -43,14 +43,14 @@ pub struct ResultRow {
     pub device_set_id: String,
     pub scenario_code: String,
     pub org_id: String,
-    pub outcome: String,
+    pub outcome: Outcome,
     #[diesel(deserialize_as = crate::db::OptTs)]
     pub executed_at: Option<NaiveDateTime>,
     pub notes: String,
     pub external_ref: Option<String>,
-    pub visibility: String,
+    pub visibility: Visibility,
     pub lead: bool,
-    pub defect_mask_ids: String,
+    pub defect_mask_ids: JsonText<Vec<String>>,
     pub published_by_user_id: Option<String>,
     #[diesel(deserialize_as = crate::db::Ts)]
     pub created_at: NaiveDateTime,
@@ -88,9 +88,9 @@ pub struct TestResult {
 impl From<ResultRow> for TestResult {
     fn from(row: ResultRow) -> Self {
         Self {
-            outcome: Outcome::parse(&row.outcome).unwrap_or(Outcome::NotRun),
-            visibility: Visibility::parse(&row.visibility).unwrap_or(Visibility::Private),
-            defect_mask_ids: serde_json::from_str(&row.defect_mask_ids).unwrap_or_default(),
+            outcome: row.outcome,
+            visibility: row.visibility,
+            defect_mask_ids: row.defect_mask_ids.0,
             id: row.id,
             uit_window_id: row.window_id,
             device_set_id: row.device_set_id,
@@ -167,7 +167,7 @@ impl ResultInput {
     /// The stored values this item asks for: what it sends, and for what it leaves out the
     /// current row's value (an amendment) or the default (a creation).
     fn apply(&self, row: &mut ResultRow) -> Result<(), serde_json::Error> {
-        row.outcome = self.outcome.as_str().to_string();
+        row.outcome = self.outcome;
         if let Some(t) = self.executed_at {
             row.executed_at = t.map(|t| crate::db::truncate(t.naive_utc()));
         }
@@ -175,10 +175,10 @@ impl ResultInput {
             row.notes = notes.clone();
         }
         if let Some(masks) = self.masks() {
-            row.defect_mask_ids = serde_json::to_string(&masks)?;
+            row.defect_mask_ids = JsonText(masks);
         }
         if let Some(v) = self.visibility {
-            row.visibility = v.as_str().to_string();
+            row.visibility = v;
         }
         if let Some(e) = &self.external_ref {
             row.external_ref = e.clone();
@@ -331,13 +331,13 @@ pub fn upsert(conn: &mut DbConn, ctx: &AuthContext, items: &[ResultInput]) -> Re
                     device_set_id: item.device_set_id.clone(),
                     scenario_code: item.scenario.clone(),
                     org_id: ctx.org_id.clone(),
-                    outcome: String::new(),
+                    outcome: Outcome::NotRun,
                     executed_at: None,
                     notes: String::new(),
                     external_ref: None,
-                    visibility: Visibility::Private.as_str().to_string(),
+                    visibility: Visibility::Private,
                     lead,
-                    defect_mask_ids: "[]".to_string(),
+                    defect_mask_ids: JsonText(Vec::new()),
                     published_by_user_id: Some(ctx.user_id.clone()),
                     created_at: now,
                     updated_at: now,

@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use diesel::prelude::*;
 
-use super::model::{unique, ResultRow, Visibility};
+use super::model::{unique, Outcome, ResultRow, Visibility};
 use crate::auth::AuthContext;
 use crate::db::schema::{device_sets, organisations, uit_windows};
 use crate::db::DbConn;
@@ -21,11 +21,11 @@ use crate::http::ApiError;
 pub const ITEMS_PER_EVENT: usize = 50;
 
 /// How widely a visibility shares: private 0, participants 1, industry 2.
-fn reach(visibility: &str) -> u8 {
-    match Visibility::parse(visibility) {
-        Some(Visibility::Industry) => 2,
-        Some(Visibility::Participants) => 1,
-        _ => 0,
+fn reach(visibility: Visibility) -> u8 {
+    match visibility {
+        Visibility::Industry => 2,
+        Visibility::Participants => 1,
+        Visibility::Private => 0,
     }
 }
 
@@ -33,11 +33,11 @@ fn reach(visibility: &str) -> u8 {
 /// not been told of: a shared failure that was no failure before, or was one only for fewer
 /// readers (private, or participants before industry).
 pub fn newly_failed(before: Option<&ResultRow>, after: &ResultRow) -> bool {
-    if after.outcome != "fail" || reach(&after.visibility) == 0 {
+    if after.outcome != Outcome::Fail || reach(after.visibility) == 0 {
         return false;
     }
     match before {
-        Some(b) if b.outcome == "fail" => reach(&b.visibility) < reach(&after.visibility),
+        Some(b) if b.outcome == Outcome::Fail => reach(b.visibility) < reach(after.visibility),
         _ => true,
     }
 }
@@ -159,13 +159,13 @@ mod tests {
             device_set_id: "s".into(),
             scenario_code: "c".into(),
             org_id: "o".into(),
-            outcome: outcome.into(),
+            outcome: Outcome::parse(outcome).unwrap(),
             executed_at: None,
             notes: String::new(),
             external_ref: None,
-            visibility: visibility.into(),
+            visibility: Visibility::parse(visibility).unwrap(),
             lead: false,
-            defect_mask_ids: "[]".into(),
+            defect_mask_ids: crate::db::JsonText(Vec::new()),
             published_by_user_id: None,
             created_at: Default::default(),
             updated_at: Default::default(),

@@ -84,7 +84,7 @@ impl Writes {
             result_id: row.id.clone(),
             revision: row.version as i32,
             snapshot_json: serde_json::to_string(&TestResult::from(row.clone()))?,
-            visibility: row.visibility.clone(),
+            visibility: row.visibility.as_str().to_string(),
             replaced_at: at,
             replaced_by_user_id: user_id.to_string(),
         });

@@ -110,7 +110,7 @@ pub struct ReviewRow {
     pub pack_id: String,
     pub org_id: String,
     pub user_id: Option<String>,
-    pub verdict: String,
+    pub verdict: Verdict,
     pub comment: String,
     pub created_at: NaiveDateTime,
     pub superseded_at: Option<NaiveDateTime>,
@@ -145,8 +145,7 @@ pub struct ReviewSnapshot {
 impl ReviewRow {
     fn api(self, org_name: String) -> Result<Review, ApiError> {
         Ok(Review {
-            verdict: Verdict::parse(&self.verdict)
-                .ok_or_else(|| ApiError::internal(format!("stored verdict '{}' is not one we know", self.verdict)))?,
+            verdict: self.verdict,
             current: self.superseded_at.is_none(),
             id: self.id,
             review_pack_id: self.pack_id,
@@ -197,7 +196,7 @@ pub fn review(
         pack_id: pack_id.to_string(),
         org_id: ctx.org_id.clone(),
         user_id: Some(ctx.user_id.clone()),
-        verdict: verdict.as_str().to_string(),
+        verdict,
         comment: comment.to_string(),
         created_at: at,
         superseded_at: None,

@@ -102,7 +102,7 @@ pub fn announce(
         let event = NewEvent::new(Topic::Roadmaps, kind, "roadmap_item", &after.id, summary)
             .details(details)
             .scope(
-                vec![product.device_type.clone()],
+                vec![product.device_type.as_str().to_string()],
                 vec![product.id.clone()],
                 vec![product.manufacturer_org_id.clone()],
             )

@@ -54,7 +54,7 @@ fn to_change(
     crate::db::lock_row(conn, crate::db::Lockable::RoadmapItems, id)?;
     let viewer = Viewer::of(conn, ctx)?;
     let (row, product) = model::find_visible(conn, &viewer, id)?;
-    authorise_owner(ctx, &product.manufacturer_org_id, product.device_type())?;
+    authorise_owner(ctx, &product.manufacturer_org_id, product.device_type)?;
     if_match.check(row.version)?;
     Ok((row, product))
 }
@@ -120,7 +120,7 @@ pub async fn list_roadmap_items(
         let rows = model::select(conn, &viewer, filter, Order::ById { after }, fetch)?;
         Ok(rows
             .into_iter()
-            .map(|(row, product)| RoadmapItem::new(row, product.device_type()))
+            .map(|(row, product)| RoadmapItem::new(row, product.device_type))
             .collect())
     })
     .await
@@ -198,7 +198,7 @@ fn check_new(body: &NewRoadmapItem) -> Result<(), ApiError> {
 pub fn create(conn: &mut DbConn, ctx: &AuthContext, body: &NewRoadmapItem) -> Result<RoadmapItem, ApiError> {
     let product = catalogue::find_model(conn, &body.device_model_id)?
         .ok_or_else(|| ApiError::invalid_field("device_model_id", "no such device model"))?;
-    authorise_owner(ctx, &product.manufacturer_org_id, product.device_type())?;
+    authorise_owner(ctx, &product.manufacturer_org_id, product.device_type)?;
     let now = now();
     let row = RoadmapRow {
         id: new_id(),
@@ -206,21 +206,17 @@ pub fn create(conn: &mut DbConn, ctx: &AuthContext, body: &NewRoadmapItem) -> Re
         owner_org_id: product.manufacturer_org_id.clone(),
         planned_version: body.planned_version.trim().to_string(),
         planned_date: body.planned_date,
-        category: body.category.as_str().to_string(),
+        category: body.category,
         summary: body.summary.trim().to_string(),
-        status: body.status.unwrap_or(RoadmapStatus::Proposed).as_str().to_string(),
-        visibility: body
-            .visibility
-            .unwrap_or(RoadmapVisibility::Private)
-            .as_str()
-            .to_string(),
+        status: body.status.unwrap_or(RoadmapStatus::Proposed),
+        visibility: body.visibility.unwrap_or(RoadmapVisibility::Private),
         deleted_at: None,
         created_at: now,
         updated_at: now,
         version: 1,
     };
     model::insert(conn, &row)?;
-    let item = RoadmapItem::new(row.clone(), product.device_type());
+    let item = RoadmapItem::new(row.clone(), product.device_type);
     model::record_history(conn, ctx, &row, &item, RoadmapChangeKind::Created)?;
     announce(conn, ctx, &product, None, &item)?;
     audit::created(conn, ctx, "roadmap_item.create", &item)?;
@@ -253,7 +249,7 @@ pub async fn get_roadmap_item(
             model::find_visible(conn, &viewer, &id)
         })
         .await?;
-    Ok(tagged(row.version, &RoadmapItem::new(row, product.device_type())))
+    Ok(tagged(row.version, &RoadmapItem::new(row, product.device_type)))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -331,7 +327,7 @@ pub fn update(
     patch: RoadmapItemPatch,
 ) -> Result<(i64, RoadmapItem), ApiError> {
     let (before_row, product) = to_change(conn, ctx, id, &if_match)?;
-    let before = RoadmapItem::new(before_row.clone(), product.device_type());
+    let before = RoadmapItem::new(before_row.clone(), product.device_type);
     let mut row = before_row.clone();
     if let Some(version) = patch.planned_version {
         row.planned_version = version.trim().to_string();
@@ -340,16 +336,16 @@ pub fn update(
         row.planned_date = date;
     }
     if let Some(category) = patch.category {
-        row.category = category.as_str().to_string();
+        row.category = category;
     }
     if let Some(summary) = patch.summary {
         row.summary = summary.trim().to_string();
     }
     if let Some(status) = patch.status {
-        row.status = status.as_str().to_string();
+        row.status = status;
     }
     if let Some(visibility) = patch.visibility {
-        row.visibility = visibility.as_str().to_string();
+        row.visibility = visibility;
     }
     let unchanged = row.planned_version == before_row.planned_version
         && row.planned_date == before_row.planned_date
@@ -361,7 +357,7 @@ pub fn update(
         return Ok((before_row.version, before));
     }
     let saved = model::update(conn, &row)?.ok_or_else(ApiError::precondition_failed)?;
-    let after = RoadmapItem::new(saved.clone(), product.device_type());
+    let after = RoadmapItem::new(saved.clone(), product.device_type);
     model::record_history(conn, ctx, &saved, &after, RoadmapChangeKind::Updated)?;
     announce(conn, ctx, &product, Some(&before), &after)?;
     audit::changed(conn, ctx, "roadmap_item.update", &before, &after)?;
@@ -397,11 +393,11 @@ pub async fn delete_roadmap_item(
         .db
         .write_as(caller, move |conn, ctx| {
             let (before_row, product) = to_change(conn, &ctx, &id, &if_match)?;
-            let before = RoadmapItem::new(before_row.clone(), product.device_type());
+            let before = RoadmapItem::new(before_row.clone(), product.device_type);
             let mut row = before_row;
             row.deleted_at = Some(now());
             let saved = model::update(conn, &row)?.ok_or_else(ApiError::precondition_failed)?;
-            let last = RoadmapItem::new(saved.clone(), product.device_type());
+            let last = RoadmapItem::new(saved.clone(), product.device_type);
             model::record_history(conn, &ctx, &saved, &last, RoadmapChangeKind::Deleted)?;
             audit::deleted(conn, &ctx, "roadmap_item.delete", &before)?;
             Ok(())

@@ -9,7 +9,7 @@ use super::{RoadmapCategory, RoadmapChangeKind, RoadmapStatus, RoadmapVisibility
 use crate::auth::AuthContext;
 use crate::catalogue::model::{DeviceModelRow, DeviceType};
 use crate::db::schema::{device_models, roadmap_item_history, roadmap_items, uit_windows, window_participants};
-use crate::db::{new_id, now, DbConn};
+use crate::db::{new_id, now, DbConn, JsonText};
 use crate::http::ApiError;
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
@@ -20,29 +20,14 @@ pub struct RoadmapRow {
     pub owner_org_id: String,
     pub planned_version: String,
     pub planned_date: Option<NaiveDate>,
-    pub category: String,
+    pub category: RoadmapCategory,
     pub summary: String,
-    pub status: String,
-    pub visibility: String,
+    pub status: RoadmapStatus,
+    pub visibility: RoadmapVisibility,
     pub deleted_at: Option<NaiveDateTime>,
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
     pub version: i64,
-}
-
-impl RoadmapRow {
-    pub fn category(&self) -> RoadmapCategory {
-        RoadmapCategory::parse(&self.category).unwrap_or(RoadmapCategory::Enhancement)
-    }
-
-    pub fn status(&self) -> RoadmapStatus {
-        RoadmapStatus::parse(&self.status).unwrap_or(RoadmapStatus::Proposed)
-    }
-
-    pub fn visibility(&self) -> RoadmapVisibility {
-        // An unknown value must never widen who sees the item.
-        RoadmapVisibility::parse(&self.visibility).unwrap_or(RoadmapVisibility::Private)
-    }
 }
 
 /// A planned firmware version of a product.
@@ -69,9 +54,9 @@ pub struct RoadmapItem {
 impl RoadmapItem {
     pub fn new(r: RoadmapRow, device_type: DeviceType) -> Self {
         Self {
-            category: r.category(),
-            status: r.status(),
-            visibility: r.visibility(),
+            category: r.category,
+            status: r.status,
+            visibility: r.visibility,
             id: r.id,
             device_model_id: r.device_model_id,
             device_type,
@@ -112,7 +97,7 @@ impl Viewer {
 
     /// Whether an item that is not deleted may be shown.
     pub fn can_see(&self, row: &RoadmapRow) -> bool {
-        self.admits(&row.owner_org_id, row.visibility())
+        self.admits(&row.owner_org_id, row.visibility)
     }
 
     /// The rule: an item of `owner_org_id` with `visibility` is shown to the operator, the
@@ -217,7 +202,7 @@ pub fn select(
         q = q.filter(ri::planned_date.le(to));
     }
     if let Some(status) = filter.status {
-        q = q.filter(ri::status.eq(status.as_str()));
+        q = q.filter(ri::status.eq(status));
     }
     q = match order {
         Order::ById { after } => {
@@ -292,8 +277,8 @@ pub struct HistoryRow {
     pub id: String,
     pub roadmap_item_id: String,
     pub version: i64,
-    pub change: String,
-    pub snapshot_json: String,
+    pub change: RoadmapChangeKind,
+    pub snapshot_json: JsonText<serde_json::Value>,
     pub changed_at: NaiveDateTime,
     pub changed_by_user_id: Option<String>,
     pub changed_by_org_id: Option<String>,
@@ -318,8 +303,8 @@ pub struct RoadmapItemChange {
 impl From<HistoryRow> for RoadmapItemChange {
     fn from(r: HistoryRow) -> Self {
         Self {
-            change: RoadmapChangeKind::parse(&r.change).unwrap_or(RoadmapChangeKind::Updated),
-            snapshot: serde_json::from_str(&r.snapshot_json).unwrap_or_default(),
+            change: r.change,
+            snapshot: r.snapshot_json.0,
             id: r.id,
             roadmap_item_id: r.roadmap_item_id,
             version: r.version,
@@ -342,8 +327,8 @@ pub fn record_history(
         id: new_id(),
         roadmap_item_id: row.id.clone(),
         version: row.version,
-        change: change.as_str().to_string(),
-        snapshot_json: serde_json::to_string(item)?,
+        change,
+        snapshot_json: JsonText(serde_json::to_value(item)?),
         changed_at: row.updated_at,
         changed_by_user_id: Some(ctx.user_id.clone()),
         changed_by_org_id: Some(ctx.org_id.clone()),

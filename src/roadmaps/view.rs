@@ -165,7 +165,7 @@ pub fn planned_by_product(
     let mut products: Vec<RoadmapProduct> = Vec::new();
     let mut at: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
     for (row, product) in rows {
-        let device_type = product.device_type();
+        let device_type = product.device_type;
         let index = *at.entry(product.id.clone()).or_insert_with(|| {
             products.push(RoadmapProduct {
                 device_model_id: product.id.clone(),

@@ -95,12 +95,12 @@ fn check_texts(v: &mut Validator, title: Option<&str>, description: Option<&str>
     }
 }
 
-pub(super) fn history_row(row: &IssueRow, ctx: &AuthContext, from: Option<&str>, comment: &str) -> HistoryRow {
+pub(super) fn history_row(row: &IssueRow, ctx: &AuthContext, from: Option<IssueStatus>, comment: &str) -> HistoryRow {
     HistoryRow {
         id: new_id(),
         uit_issue_id: row.id.clone(),
-        from_status: from.map(str::to_string),
-        to_status: row.status.clone(),
+        from_status: from,
+        to_status: row.status,
         resolving_org_id: row.resolving_org_id.clone(),
         comment: comment.to_string(),
         actor_user_id: Some(ctx.user_id.clone()),

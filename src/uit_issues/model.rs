@@ -101,8 +101,8 @@ pub struct IssueRow {
     pub window_id: String,
     pub title: String,
     pub description: String,
-    pub severity: String,
-    pub status: String,
+    pub severity: IssueSeverity,
+    pub status: IssueStatus,
     pub raised_by_org_id: String,
     pub raised_by_user_id: Option<String>,
     pub resolving_org_id: String,
@@ -113,14 +113,6 @@ pub struct IssueRow {
 }
 
 impl IssueRow {
-    pub fn status(&self) -> IssueStatus {
-        IssueStatus::parse(&self.status).unwrap_or(IssueStatus::Open)
-    }
-
-    pub fn severity(&self) -> IssueSeverity {
-        IssueSeverity::parse(&self.severity).unwrap_or(IssueSeverity::Major)
-    }
-
     /// Whether `ctx` may act as `party` on this issue (the operator always may).
     pub fn acts_as(&self, ctx: &AuthContext, party: Party) -> bool {
         ctx.is_operator()
@@ -237,8 +229,8 @@ pub fn views(conn: &mut DbConn, ctx: &AuthContext, rows: Vec<IssueRow>) -> Query
     Ok(rows
         .into_iter()
         .map(|r| UitIssue {
-            severity: r.severity(),
-            status: r.status(),
+            severity: r.severity,
+            status: r.status,
             device_set_ids: sets.remove(&r.id).unwrap_or_default(),
             result_ids: results.remove(&r.id).unwrap_or_default(),
             id: r.id,
@@ -282,10 +274,10 @@ pub fn list(
         q = q.filter(ui::window_id.eq(w));
     }
     if let Some(s) = f.status {
-        q = q.filter(ui::status.eq(s.as_str()));
+        q = q.filter(ui::status.eq(s));
     }
     if let Some(s) = f.severity {
-        q = q.filter(ui::severity.eq(s.as_str()));
+        q = q.filter(ui::severity.eq(s));
     }
     if let Some(o) = f.resolving_org_id {
         q = q.filter(ui::resolving_org_id.eq(o));
@@ -302,7 +294,7 @@ pub fn list(
 pub fn open_blocking(conn: &mut DbConn, ctx: &AuthContext, window_id: &str) -> QueryResult<Vec<(String, String)>> {
     Ok(visible_to(ctx)
         .filter(ui::window_id.eq(window_id.to_string()))
-        .filter(ui::severity.eq(IssueSeverity::Blocking.as_str()))
+        .filter(ui::severity.eq(IssueSeverity::Blocking))
         .filter(ui::status.eq_any(PENDING))
         .order(ui::id.asc())
         .load::<IssueRow>(conn)?
@@ -345,8 +337,8 @@ pub fn update(conn: &mut DbConn, row: &IssueRow) -> QueryResult<bool> {
 pub struct HistoryRow {
     pub id: String,
     pub uit_issue_id: String,
-    pub from_status: Option<String>,
-    pub to_status: String,
+    pub from_status: Option<IssueStatus>,
+    pub to_status: IssueStatus,
     pub resolving_org_id: String,
     pub comment: String,
     pub actor_user_id: Option<String>,
@@ -374,8 +366,8 @@ pub struct IssueStep {
 impl From<HistoryRow> for IssueStep {
     fn from(r: HistoryRow) -> Self {
         Self {
-            from_status: r.from_status.as_deref().and_then(IssueStatus::parse),
-            to_status: IssueStatus::parse(&r.to_status).unwrap_or(IssueStatus::Open),
+            from_status: r.from_status,
+            to_status: r.to_status,
             id: r.id,
             uit_issue_id: r.uit_issue_id,
             resolving_org_id: r.resolving_org_id,

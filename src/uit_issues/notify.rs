@@ -109,7 +109,7 @@ pub fn email_resolvers(conn: &mut DbConn, row: &IssueRow, names: &Names, public_
             ("raiser", &names.raiser),
             ("window", &names.window),
             ("title", &row.title),
-            ("severity", &row.severity),
+            ("severity", row.severity.as_str()),
             ("description", &row.description),
             ("issue_url", &issue_url),
             ("public_url", public_url),

@@ -41,8 +41,8 @@ pub fn raise(
         window_id: window.id.clone(),
         title: body.title.trim().to_string(),
         description: body.description.clone(),
-        severity: body.severity.as_str().to_string(),
-        status: IssueStatus::Open.as_str().to_string(),
+        severity: body.severity,
+        status: IssueStatus::Open,
         raised_by_org_id: ctx.org_id.clone(),
         raised_by_user_id: Some(ctx.user_id.clone()),
         resolving_org_id: body.resolving_org_id.clone(),
@@ -85,8 +85,8 @@ fn dedup(ids: &[String]) -> Vec<String> {
 pub(super) fn check_resolver(conn: &mut DbConn, org_id: &str) -> Result<(), ApiError> {
     let org = crate::organisations::model::find_org(conn, org_id)?
         .ok_or_else(|| ApiError::invalid_field("resolving_org_id", "no such organisation"))?;
-    match OrgKind::parse(&org.kind) {
-        Some(OrgKind::Manufacturer | OrgKind::ServiceProvider | OrgKind::Operator) => Ok(()),
+    match org.kind {
+        OrgKind::Manufacturer | OrgKind::ServiceProvider | OrgKind::Operator => Ok(()),
         _ => Err(ApiError::invalid_field(
             "resolving_org_id",
             "must be a manufacturer, a service provider or the operator",

@@ -104,7 +104,7 @@ pub fn transition(
         return Err(ApiError::invalid_field("comment", "must be at most 2000 characters"));
     }
     let before = model::find_visible(conn, ctx, id)?;
-    let from = before.status();
+    let from = before.status;
     let step = from.step(body.to).ok_or_else(|| illegal(from, body.to))?;
     if !before.acts_as(ctx, step.party) {
         return Err(ApiError::forbidden(match step.party {
@@ -121,13 +121,13 @@ pub fn transition(
     if_match.check(before.version)?;
     let before_view = model::view(conn, ctx, before.clone())?;
     let mut after = before.clone();
-    after.status = body.to.as_str().to_string();
+    after.status = body.to;
     after.updated_at = now();
     after.version = before.version + 1;
     if !model::update(conn, &after)? {
         return Err(ApiError::precondition_failed());
     }
-    model::insert_history(conn, &history_row(&after, ctx, Some(&before.status), &comment))?;
+    model::insert_history(conn, &history_row(&after, ctx, Some(before.status), &comment))?;
     let names = notify::names(conn, &after)?;
     let reason = if comment.is_empty() {
         String::new()

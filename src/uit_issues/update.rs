@@ -52,10 +52,10 @@ pub fn apply(
         after.description = d.clone();
     }
     if let Some(s) = patch.severity {
-        after.severity = s.as_str().to_string();
+        after.severity = s;
     }
     if let Some(org) = reassign {
-        if !before.status().is_pending() {
+        if !before.status.is_pending() {
             return Err(ApiError::unprocessable(
                 ErrorCode::UitIssueNotPending,
                 format!(
@@ -67,7 +67,7 @@ pub fn apply(
         }
         check_resolver(conn, org)?;
         after.resolving_org_id = org.clone();
-        after.status = IssueStatus::Open.as_str().to_string();
+        after.status = IssueStatus::Open;
     }
     if after == before {
         return Ok((before_view, 0));
@@ -146,7 +146,7 @@ fn pass_on(
         .map(|o| o.name)
         .unwrap_or_default();
     let comment = format!("Passed from {old} to {}", names.resolver);
-    model::insert_history(conn, &history_row(after, ctx, Some(&before.status), &comment))?;
+    model::insert_history(conn, &history_row(after, ctx, Some(before.status), &comment))?;
     notify::record(
         conn,
         after,

@@ -51,7 +51,7 @@ fn described(row: &SubscriptionRow) -> Described {
     Described {
         topics: describe_topics(&row.topics()),
         filters: row.filters().describe(),
-        mode: match row.mode() {
+        mode: match row.mode {
             Mode::Immediate => "one email for each change, as it happens",
             Mode::DailyDigest => "one email a day, gathering the day's changes",
         },
@@ -90,7 +90,7 @@ pub async fn confirm_subscription_page(
         return Ok(unknown_link());
     };
     let guard = session::guard(&state, &req, None);
-    let done = row.status() == SubscriptionStatus::Active;
+    let done = row.status == SubscriptionStatus::Active;
     let title = if done {
         "Subscription confirmed"
     } else {

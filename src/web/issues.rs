@@ -67,9 +67,9 @@ fn line(names: &Names, r: &IssueRow) -> IssueLine {
     IssueLine {
         id: r.id.clone(),
         title: r.title.clone(),
-        severity: r.severity().as_str(),
-        status: r.status().words(),
-        pending: r.status().is_pending(),
+        severity: r.severity.as_str(),
+        status: r.status.words(),
+        pending: r.status.is_pending(),
         raiser: names.org(&r.raised_by_org_id),
         resolver: names.org(&r.resolving_org_id),
         updated: human_time(r.updated_at.and_utc()),
@@ -108,12 +108,12 @@ pub async fn list(state: web::Data<AppState>, member: Member, path: web::Path<St
         Ok(x) => x,
         Err(e) => return error_page(e),
     };
-    let rank = |r: &IssueRow| (!r.status().is_pending(), r.severity() != IssueSeverity::Blocking);
+    let rank = |r: &IssueRow| (!r.status.is_pending(), r.severity != IssueSeverity::Blocking);
     rows.sort_by(|a, b| rank(a).cmp(&rank(b)).then(b.updated_at.cmp(&a.updated_at)));
-    let pending = rows.iter().filter(|r| r.status().is_pending()).count();
+    let pending = rows.iter().filter(|r| r.status.is_pending()).count();
     let blocking = rows
         .iter()
-        .filter(|r| r.status().is_pending() && r.severity() == IssueSeverity::Blocking)
+        .filter(|r| r.status.is_pending() && r.severity == IssueSeverity::Blocking)
         .count();
     let page = ListPage {
         chrome: Chrome::new(format!("UIT issues of {name}"), Some(member.nav())),
@@ -221,7 +221,7 @@ fn load(conn: &mut DbConn, ctx: &AuthContext, id: &str) -> Result<Loaded, ApiErr
             org: names.org(&r.org_id),
             set: set_names.get(&r.device_set_id).cloned().unwrap_or_default(),
             scenario: words(&r.scenario_code),
-            outcome: words(&r.outcome),
+            outcome: words(r.outcome.as_str()),
             href: format!(
                 "/windows/{}/cell?device_set={}&scenario={}",
                 r.window_id, r.device_set_id, r.scenario_code
@@ -266,7 +266,7 @@ fn moves(member: &Member, row: &IssueRow) -> Vec<MoveButton> {
     if !member.may(Capability::Participate) {
         return Vec::new();
     }
-    let from = row.status();
+    let from = row.status;
     from.allowed()
         .into_iter()
         .filter_map(|to| {
@@ -293,8 +293,8 @@ fn issue_page(member: &Member, l: Loaded, status: StatusCode, error: Option<Stri
         id: row.id.clone(),
         window_id: row.window_id.clone(),
         window_name: l.window_name.clone(),
-        severity: row.severity().as_str(),
-        status: row.status().words(),
+        severity: row.severity.as_str(),
+        status: row.status.words(),
         description: row.description.clone(),
         raiser: l.names.org(&row.raised_by_org_id),
         resolver: l.names.org(&row.resolving_org_id),

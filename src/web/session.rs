@@ -184,11 +184,11 @@ type Found = (
     String,
     String,
     String,
-    String,
+    Role,
     i64,
     String,
     String,
-    String,
+    OrgKind,
 );
 
 /// The live session of the request's cookie, if any (touching `last_seen_at`).
@@ -241,10 +241,10 @@ fn live(conn: &mut DbConn, hash: &str) -> Result<Option<WebSession>, ApiError> {
         user_id,
         name,
         email,
-        role: Role::parse(&role).ok_or_else(|| ApiError::internal("unknown role"))?,
+        role,
         org_id,
         org_name,
-        org_kind: OrgKind::parse(&kind).ok_or_else(|| ApiError::internal("unknown organisation kind"))?,
+        org_kind: kind,
     }))
 }
 

@@ -28,7 +28,7 @@ pub(super) fn instant(t: DateTime<Utc>) -> NaiveDateTime {
 
 /// 422 unless the release is still in progress: a finished release gets no testing.
 pub(super) fn check_release_in_progress(release: &ReleaseRow) -> Result<(), ApiError> {
-    let stage = release.stage();
+    let stage = release.stage;
     if stage.is_finished() {
         return Err(ApiError::unprocessable(
             ErrorCode::ReleaseFinished,
@@ -49,7 +49,7 @@ pub(super) fn check_length(
     closes_at: NaiveDateTime,
 ) -> Result<(), ApiError> {
     let length = closes_at - opens_at;
-    if release.kind() == ReleaseKind::PlannedMaintenance && length > Duration::days(PLANNED_MAINTENANCE_MAX_DAYS) {
+    if release.kind == ReleaseKind::PlannedMaintenance && length > Duration::days(PLANNED_MAINTENANCE_MAX_DAYS) {
         let days = length.num_seconds() as f64 / 86_400.0;
         return Err(ApiError::unprocessable(
             ErrorCode::WindowTooLong,

@@ -9,7 +9,7 @@ use utoipa::ToSchema;
 use super::model;
 use super::WindowStatus;
 use crate::audit::{self, Actor, Change};
-use crate::auth::{AuthContext, Caller, Capability, OrgKind};
+use crate::auth::{AuthContext, Caller, Capability};
 use crate::db::schema::{organisations, window_participants as wp};
 use crate::db::{now, DbConn};
 use crate::http::json::Json;
@@ -174,7 +174,7 @@ pub fn enrol(
     model::find(conn, window_id)?.ok_or_else(ApiError::not_found)?;
     let org =
         orgs::find_org(conn, &org_id)?.ok_or_else(|| ApiError::invalid_field("org_id", "no such organisation"))?;
-    let kind = OrgKind::parse(&org.kind).unwrap_or(OrgKind::Other);
+    let kind = org.kind;
     if !Capability::Participate.allowed_for(kind) {
         return Err(ApiError::invalid_field(
             "org_id",

@@ -347,3 +347,41 @@ fn the_data_directory_database_and_emails_are_private_to_the_server() {
     assert_eq!(mode(&eml), 0o600, "{}", eml.display());
     assert!(std::fs::read_to_string(&eml).unwrap().contains("uitx_"));
 }
+
+/// A stored value that is none of its type's values (written behind the service's back) fails
+/// the read with a logged 500, never a guessed default: a release whose stage is corrupt, a
+/// defect mask whose severity is, an audit row whose JSON is.
+#[test]
+fn corrupt_stored_values_are_500_never_a_silent_default() {
+    use diesel::RunQueryDsl;
+    let app = TestApp::spawn();
+    let admin = app.admin_token();
+    let name = format!("R-{}", uuid::Uuid::new_v4().simple());
+    let release = app
+        .post(
+            "/api/v1/releases",
+            Some(&admin),
+            &json!({ "name": name, "kind": "sec_release" }),
+        )
+        .expect(201)
+        .id();
+    let path = format!("/api/v1/releases/{release}");
+    app.get(&path, Some(&admin)).expect(200);
+    let corrupt = |sql: String| {
+        app.with_db(|conn| diesel::sql_query(sql).execute(conn).expect("corrupt a row"));
+    };
+    corrupt(format!(
+        "UPDATE releases SET stage = 'half_done' WHERE id = '{release}'"
+    ));
+    app.get(&path, Some(&admin)).expect_code(500, "internal_error");
+    app.get("/api/v1/releases", Some(&admin))
+        .expect_code(500, "internal_error");
+    corrupt(format!(
+        "UPDATE releases SET stage = 'content_agreed' WHERE id = '{release}'"
+    ));
+    app.get(&path, Some(&admin)).expect(200);
+
+    corrupt("UPDATE audit_events SET after_json = '{not json'".to_string());
+    app.get("/api/v1/audit-events", Some(&admin))
+        .expect_code(500, "internal_error");
+}

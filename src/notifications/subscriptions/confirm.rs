@@ -76,7 +76,7 @@ pub fn confirmable(conn: &mut DbConn, hash: &str) -> Result<Option<SubscriptionR
         .first(conn)
         .optional()?;
     let Some(row) = row else { return Ok(None) };
-    match row.status() {
+    match row.status {
         SubscriptionStatus::Active => Ok(Some(row)),
         SubscriptionStatus::Unsubscribed => Ok(None),
         SubscriptionStatus::Pending => {
@@ -91,12 +91,12 @@ pub fn confirmable(conn: &mut DbConn, hash: &str) -> Result<Option<SubscriptionR
 pub fn confirm(conn: &mut DbConn, hash: &str, public_url: &str, actor: &Actor) -> Result<Subscription, ApiError> {
     let row = confirmable(conn, hash)?.ok_or_else(ApiError::not_found)?;
     let email = row.email.clone().unwrap_or_default();
-    if row.status() == SubscriptionStatus::Active {
+    if row.status == SubscriptionStatus::Active {
         return Ok(Subscription::new(row, email, public_url));
     }
     let twin: Option<SubscriptionRow> = s::table
         .filter(s::email.eq(&email))
-        .filter(s::status.eq(SubscriptionStatus::Active.as_str()))
+        .filter(s::status.eq(SubscriptionStatus::Active))
         .filter(s::topics_json.eq(&row.topics_json))
         .filter(s::filters_json.eq(&row.filters_json))
         .filter(s::mode.eq(&row.mode))
@@ -109,7 +109,7 @@ pub fn confirm(conn: &mut DbConn, hash: &str, public_url: &str, actor: &Actor) -
     }
     let before = Subscription::new(row.clone(), email.clone(), public_url);
     let mut confirmed = row.clone();
-    confirmed.status = SubscriptionStatus::Active.as_str().into();
+    confirmed.status = SubscriptionStatus::Active;
     confirmed.confirmed_at = Some(now());
     if !model::update(conn, &confirmed)? {
         return Err(ApiError::conflict(

@@ -276,8 +276,8 @@ pub(super) fn new_row(
         email,
         topics_json: topics_json(&body.topics),
         filters_json: filters_json(&body.filters),
-        mode: body.mode.unwrap_or(Mode::Immediate).as_str().into(),
-        status: status.as_str().into(),
+        mode: body.mode.unwrap_or(Mode::Immediate),
+        status,
         confirm_token_hash: None,
         confirmation_sent_at: None,
         confirmed_at: None,
@@ -307,7 +307,7 @@ pub(super) fn request_confirmation(
     // Unconfirmed subscriptions whose token expired are dropped here rather than by a sweep.
     diesel::delete(
         s::table
-            .filter(s::status.eq(SubscriptionStatus::Pending.as_str()))
+            .filter(s::status.eq(SubscriptionStatus::Pending))
             .filter(s::confirmation_sent_at.lt(now - Duration::hours(CONFIRMATION_TTL_HOURS))),
     )
     .execute(conn)?;
@@ -321,7 +321,7 @@ pub(super) fn request_confirmation(
     let pending: Option<SubscriptionRow> = s::table
         .filter(s::email.eq(email))
         .filter(s::user_id.is_null())
-        .filter(s::status.eq(SubscriptionStatus::Pending.as_str()))
+        .filter(s::status.eq(SubscriptionStatus::Pending))
         .order(s::created_at.desc())
         .select(SubscriptionRow::as_select())
         .first(conn)
@@ -331,7 +331,7 @@ pub(super) fn request_confirmation(
             let mut row = before.clone();
             row.topics_json = topics_json(&body.topics);
             row.filters_json = filters_json(&body.filters);
-            row.mode = body.mode.unwrap_or(Mode::Immediate).as_str().into();
+            row.mode = body.mode.unwrap_or(Mode::Immediate);
             let changed = (&row.topics_json, &row.filters_json, &row.mode)
                 != (&before.topics_json, &before.filters_json, &before.mode);
             if changed && model::update(conn, &row)? {

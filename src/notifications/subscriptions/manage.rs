@@ -195,7 +195,7 @@ pub fn update_own(
         row.filters_json = filters_json(&filters);
     }
     if let Some(mode) = patch.mode {
-        row.mode = mode.as_str().into();
+        row.mode = mode;
     }
     let unchanged =
         row.topics_json == before.topics_json && row.filters_json == before.filters_json && row.mode == before.mode;

@@ -162,9 +162,9 @@ fn groups(shown: Vec<(RoadmapRow, DeviceModelRow)>, names: &Names) -> Vec<Produc
                 .planned_date
                 .map(human_date)
                 .unwrap_or_else(|| "date not set".into()),
-            category: words(row.category().as_str()),
-            status: words(row.status().as_str()),
-            visibility: match row.visibility() {
+            category: words(row.category.as_str()),
+            status: words(row.status.as_str()),
+            visibility: match row.visibility {
                 crate::roadmaps::RoadmapVisibility::Private => "private to its owner".into(),
                 crate::roadmaps::RoadmapVisibility::Participants => "UIT participants".into(),
                 crate::roadmaps::RoadmapVisibility::Industry => "industry".into(),

@@ -43,7 +43,7 @@ impl Chosen {
         Self {
             topics: row.topics(),
             filters: row.filters(),
-            mode: Some(row.mode()),
+            mode: Some(row.mode),
         }
     }
 
@@ -352,11 +352,11 @@ fn sub_line(lists: &Lists, i: usize, row: &SubscriptionRow, retry: Option<&Retry
     SubLine {
         topics: model::describe_topics(&row.topics()),
         filters: describe(lists, &row.filters()),
-        mode: match row.mode() {
+        mode: match row.mode {
             Mode::Immediate => "an email for each change",
             Mode::DailyDigest => "a daily digest",
         },
-        status: words(row.status().as_str()),
+        status: words(row.status.as_str()),
         delete_action: format!("/subscriptions/{}/delete", row.id),
         form: form(
             lists,
