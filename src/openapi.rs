@@ -153,8 +153,10 @@ fn operations(spec: &mut utoipa::openapi::OpenApi) -> impl Iterator<Item = &mut 
 /// The errors every operation of a kind answers, so that annotations list only what is their
 /// own: a bearer-authenticated operation answers 401 (`Unauthorized`); one with a request body
 /// 400 (`BadRequest`: malformed, wrong types, unknown fields), 413 (`PayloadTooLarge`) and 415
-/// (`UnsupportedMediaType`); one with query parameters 400 (unknown or ill-typed parameter).
-/// An annotation that says more (its own 400 or 401 description) keeps its own.
+/// (`UnsupportedMediaType`); one with query parameters 400 (unknown or ill-typed parameter);
+/// one with a path parameter 404 (`NotFound`: no such resource, or not visible); one that
+/// takes `If-Match` 412 (`PreconditionFailed`). An annotation that says more (its own 400 or
+/// 401 description) keeps its own.
 fn document_generic_errors(spec: &mut utoipa::openapi::OpenApi) {
     use utoipa::openapi::path::ParameterIn;
     use utoipa::openapi::{Ref, RefOr};
@@ -165,11 +167,10 @@ fn document_generic_errors(spec: &mut utoipa::openapi::OpenApi) {
             .flatten()
             .any(|requirement| serde_json::to_value(requirement).is_ok_and(|v| v.get("bearer").is_some()));
         let body = operation.request_body.is_some();
-        let query = operation
-            .parameters
-            .iter()
-            .flatten()
-            .any(|p| matches!(p.parameter_in, ParameterIn::Query));
+        let parameters = || operation.parameters.iter().flatten();
+        let query = parameters().any(|p| matches!(p.parameter_in, ParameterIn::Query));
+        let path = parameters().any(|p| matches!(p.parameter_in, ParameterIn::Path));
+        let if_match = parameters().any(|p| matches!(p.parameter_in, ParameterIn::Header) && p.name == "If-Match");
         let mut add = |status: &str, name: &str| {
             operation
                 .responses
@@ -186,6 +187,12 @@ fn document_generic_errors(spec: &mut utoipa::openapi::OpenApi) {
         if body {
             add("413", "PayloadTooLarge");
             add("415", "UnsupportedMediaType");
+        }
+        if path {
+            add("404", "NotFound");
+        }
+        if if_match {
+            add("412", "PreconditionFailed");
         }
     }
 }

@@ -1,30 +1,21 @@
 use actix_web::{get, web, HttpRequest, HttpResponse};
-use serde::Deserialize;
-use utoipa::IntoParams;
 
 use super::model::{self, AuditEvent, AuditFilter};
 use super::visibility;
 use crate::auth::Caller;
-use crate::http::pagination::{paged, Page};
+use crate::http::pagination::{keyed, list_page, list_query, Page};
 use crate::http::responses::Forbidden;
 use crate::http::ApiError;
 use crate::AppState;
 
-#[derive(Debug, Deserialize, IntoParams)]
-#[serde(deny_unknown_fields)]
-#[into_params(parameter_in = Query)]
-pub struct AuditQuery {
-    pub entity_type: Option<String>,
-    pub entity_id: Option<String>,
-    pub actor_org_id: Option<String>,
-    /// Only events at or after this instant (RFC 3339).
-    pub since: Option<chrono::DateTime<chrono::Utc>>,
-    /// Page size, 1-500 (default 50).
-    #[param(minimum = 1, maximum = 500)]
-    pub limit: Option<i64>,
-    /// Opaque cursor from `next_cursor`.
-    #[param(min_length = 1, max_length = 86, pattern = "^[A-Za-z0-9_-]+$")]
-    pub cursor: Option<String>,
+list_query! {
+    pub struct AuditQuery {
+        pub entity_type: Option<String>,
+        pub entity_id: Option<String>,
+        pub actor_org_id: Option<String>,
+        /// Only events at or after this instant (RFC 3339).
+        pub since: Option<chrono::DateTime<chrono::Utc>>,
+    }
 }
 
 /// List audit events
@@ -51,33 +42,27 @@ pub async fn list_audit_events(
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     let q = query.into_inner();
-    paged(
-        &state.db,
-        caller,
-        &req,
-        q.limit,
-        q.cursor.as_deref(),
-        move |conn, ctx, after, fetch| {
-            let scope_org = if ctx.is_operator_admin() {
-                None
-            } else if ctx.can_administer(&ctx.org_id) {
-                Some(ctx.org_id.clone())
-            } else {
-                return Err(ApiError::forbidden("Only administrators may read the audit log."));
-            };
-            let filter = AuditFilter {
-                scope_org,
-                entity_type: q.entity_type,
-                entity_id: q.entity_id,
-                actor_org_id: q.actor_org_id,
-                since: q.since.map(|t| t.naive_utc()),
-            };
-            let rows = model::list(conn, filter, after, fetch)?;
-            let mut events: Vec<AuditEvent> = rows.into_iter().map(AuditEvent::from).collect();
-            visibility::redact(conn, &ctx, &mut events)?;
-            Ok(events)
-        },
-        |e| &e.id,
-    )
+    list_page(&state.db, caller, &req, q.page()?, move |conn, ctx, after, fetch| {
+        let scope_org = if ctx.is_operator_admin() {
+            None
+        } else if ctx.can_administer(&ctx.org_id) {
+            Some(ctx.org_id.clone())
+        } else {
+            return Err(ApiError::forbidden("Only administrators may read the audit log."));
+        };
+        let filter = AuditFilter {
+            scope_org,
+            entity_type: q.entity_type,
+            entity_id: q.entity_id,
+            actor_org_id: q.actor_org_id,
+            since: q.since.map(|t| t.naive_utc()),
+        };
+        let rows = model::list(conn, filter, after, fetch)?;
+        let mut events: Vec<AuditEvent> = rows.into_iter().map(AuditEvent::from).collect();
+        visibility::redact(conn, &ctx, &mut events)?;
+        Ok(events)
+    })
     .await
 }
+
+keyed!(AuditEvent, id);

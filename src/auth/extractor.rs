@@ -52,6 +52,17 @@ impl AuthContext {
         Ok(())
     }
 
+    /// 403 unless the caller may do `cap` and belongs to `owner_org_id` or to the operator;
+    /// `refusal` tells anyone else why.
+    pub fn owner_or_operator(&self, owner_org_id: &str, cap: Capability, refusal: &str) -> Result<(), ApiError> {
+        self.require(cap)?;
+        if self.is_operator() || self.org_id == owner_org_id {
+            Ok(())
+        } else {
+            Err(ApiError::forbidden(refusal))
+        }
+    }
+
     pub fn is_operator(&self) -> bool {
         self.org_kind == OrgKind::Operator
     }

@@ -11,7 +11,7 @@ use crate::auth::Caller;
 use crate::db::DbConn;
 use crate::http::json::Json;
 use crate::http::ratelimit::{Bucket, Spend};
-use crate::http::responses::{TooManyRequests, Unauthorized, Unprocessable};
+use crate::http::responses::{TooManyRequests, Unauthorized};
 use crate::http::validate::{normalise_email, Validator};
 use crate::http::ErrorCode;
 use crate::http::{client_ip, request_id, ApiError};
@@ -125,7 +125,6 @@ pub async fn authenticate(
     responses(
         (status = 200, description = "Signed in", body = TokenPair),
         (status = 401, response = Unauthorized),
-        (status = 422, response = Unprocessable),
         (status = 429, response = TooManyRequests),
     ),
     security(())
@@ -174,7 +173,6 @@ pub struct RefreshRequest {
     responses(
         (status = 200, description = "A new pair", body = TokenPair),
         (status = 401, response = Unauthorized),
-        (status = 422, response = Unprocessable),
     ),
     security(())
 )]
@@ -240,7 +238,6 @@ pub fn rotate(conn: &mut DbConn, secret: &str, ttl: i64, rid: Option<String>) ->
     request_body = RefreshRequest,
     responses(
         (status = 204, description = "Signed out"),
-        (status = 422, response = Unprocessable),
     ),
     security(("bearer" = []))
 )]
@@ -283,7 +280,6 @@ pub struct PasswordResetRequest {
     request_body = PasswordResetRequest,
     responses(
         (status = 202, description = "If the account exists, an email is on its way"),
-        (status = 422, response = Unprocessable),
         (status = 429, response = TooManyRequests),
     ),
     security(())
@@ -396,7 +392,6 @@ pub struct PasswordResetConfirm {
     request_body = PasswordResetConfirm,
     responses(
         (status = 204, description = "Password changed; sign in again"),
-        (status = 422, response = Unprocessable),
         (status = 429, response = TooManyRequests),
     ),
     security(())

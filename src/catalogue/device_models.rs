@@ -1,34 +1,27 @@
 use actix_web::{get, patch, post, web, HttpRequest, HttpResponse};
 use serde::{Deserialize, Serialize};
-use utoipa::{IntoParams, ToSchema};
+use utoipa::ToSchema;
 
 use super::authorise_owner;
 use super::model::{self, DeviceModel, DeviceModelRow, DeviceType};
 use crate::audit;
 use crate::auth::{AuthContext, Caller};
 use crate::db::{new_id, now, DbConn};
-use crate::http::etag::{tagged, IfMatch};
+use crate::http::etag::{tagged, write_tagged, IfMatch};
 use crate::http::idempotency::{self, IdempotencyKey};
 use crate::http::json::Json;
-use crate::http::pagination::{paged, Page};
+use crate::http::pagination::{keyed, list_page, list_query, Page};
 use crate::http::responses::*;
 use crate::http::validate::Validator;
 use crate::http::ApiError;
 use crate::http::ErrorCode;
 use crate::AppState;
 
-#[derive(Debug, Deserialize, IntoParams)]
-#[serde(deny_unknown_fields)]
-#[into_params(parameter_in = Query)]
-pub struct DeviceModelQuery {
-    pub device_type: Option<DeviceType>,
-    pub manufacturer_org_id: Option<String>,
-    /// Page size, 1-500 (default 50).
-    #[param(minimum = 1, maximum = 500)]
-    pub limit: Option<i64>,
-    /// Opaque cursor from `next_cursor`.
-    #[param(min_length = 1, max_length = 86, pattern = "^[A-Za-z0-9_-]+$")]
-    pub cursor: Option<String>,
+list_query! {
+    pub struct DeviceModelQuery {
+        pub device_type: Option<DeviceType>,
+        pub manufacturer_org_id: Option<String>,
+    }
 }
 
 /// List device models
@@ -51,20 +44,14 @@ pub async fn list_device_models(
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     let q = query.into_inner();
-    paged(
-        &state.db,
-        caller,
-        &req,
-        q.limit,
-        q.cursor.as_deref(),
-        move |conn, _ctx, after, fetch| {
-            let rows = model::list_models(conn, q.device_type, q.manufacturer_org_id, after, fetch)?;
-            Ok(rows.into_iter().map(DeviceModel::from).collect())
-        },
-        |m| &m.id,
-    )
+    list_page(&state.db, caller, &req, q.page()?, move |conn, _ctx, after, fetch| {
+        let rows = model::list_models(conn, q.device_type, q.manufacturer_org_id, after, fetch)?;
+        Ok(rows.into_iter().map(DeviceModel::from).collect())
+    })
     .await
 }
+
+keyed!(DeviceModel, id);
 
 #[derive(Debug, Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -93,7 +80,6 @@ pub struct NewDeviceModel {
         (status = 201, description = "Created", body = DeviceModel),
         (status = 403, response = Forbidden),
         (status = 409, response = Conflict),
-        (status = 422, response = Unprocessable),
     ),
     security(("bearer" = []))
 )]
@@ -106,14 +92,11 @@ pub async fn create_device_model(
 ) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
     let idem = key.bind("POST /device-models", &body);
-    let stored = state
-        .db
-        .write_as(caller, move |conn, ctx| {
-            check_new(&ctx, &body)?;
-            idempotency::created(conn, idem.as_ref(), &ctx.user_id, |conn| create(conn, &ctx, &body))
-        })
-        .await?;
-    Ok(stored.into_response())
+    idempotency::create_as(&state.db, caller, idem, move |conn, ctx, once| {
+        check_new(&ctx, &body)?;
+        once.create(conn, |conn| create(conn, &ctx, &body))
+    })
+    .await
 }
 
 /// What is checked before a replayed request could answer: the caller may own such a model,
@@ -182,7 +165,6 @@ pub fn create(conn: &mut DbConn, ctx: &AuthContext, body: &NewDeviceModel) -> Re
     params(("id" = String, Path, description = "Device model id")),
     responses(
         (status = 200, description = "The device model", body = DeviceModel, headers(("ETag" = String))),
-        (status = 404, response = NotFound),
     ),
     security(("bearer" = []))
 )]
@@ -224,10 +206,7 @@ pub struct DeviceModelPatch {
     responses(
         (status = 200, description = "Updated", body = DeviceModel, headers(("ETag" = String))),
         (status = 403, response = Forbidden),
-        (status = 404, response = NotFound),
         (status = 409, response = Conflict),
-        (status = 412, response = PreconditionFailed),
-        (status = 422, response = Unprocessable),
     ),
     security(("bearer" = []))
 )]
@@ -241,11 +220,10 @@ pub async fn update_device_model(
 ) -> Result<HttpResponse, ApiError> {
     let (id, patch) = (path.into_inner(), body.into_inner());
     check_patch(&patch)?;
-    let row = state
-        .db
-        .write_as(caller, move |conn, ctx| update(conn, &ctx, &id, if_match, patch))
-        .await?;
-    Ok(tagged(row.version, &DeviceModel::from(row)))
+    write_tagged(&state.db, caller, move |conn, ctx| {
+        update(conn, &ctx, &id, if_match, patch)
+    })
+    .await
 }
 
 fn check_patch(patch: &DeviceModelPatch) -> Result<(), ApiError> {
@@ -259,7 +237,7 @@ fn check_patch(patch: &DeviceModelPatch) -> Result<(), ApiError> {
     v.finish()
 }
 
-/// Applies a patch with its audit row. The owner or the operator; `If-Match` must name the
+/// Applies a patch with its audit row; returns the row version and the model. The owner or the operator; `If-Match` must name the
 /// current version; a name and hardware version the manufacturer already has is 409
 /// `device_model_exists`.
 pub fn update(
@@ -268,7 +246,7 @@ pub fn update(
     id: &str,
     if_match: IfMatch,
     patch: DeviceModelPatch,
-) -> Result<DeviceModelRow, ApiError> {
+) -> Result<(i64, DeviceModel), ApiError> {
     let before = model::find_model(conn, id)?.ok_or_else(ApiError::not_found)?;
     authorise_owner(ctx, &before.manufacturer_org_id, before.device_type)?;
     if_match.check(before.version)?;
@@ -297,12 +275,8 @@ pub fn update(
         return Err(ApiError::precondition_failed());
     }
     let saved = model::find_model(conn, id)?.ok_or_else(ApiError::not_found)?;
-    audit::changed(
-        conn,
-        ctx,
-        "device_model.update",
-        &DeviceModel::from(before),
-        &DeviceModel::from(saved.clone()),
-    )?;
-    Ok(saved)
+    let version = saved.version;
+    let after = DeviceModel::from(saved);
+    audit::changed(conn, ctx, "device_model.update", &DeviceModel::from(before), &after)?;
+    Ok((version, after))
 }

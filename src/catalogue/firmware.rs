@@ -1,7 +1,7 @@
 use actix_web::{get, patch, post, web, HttpRequest, HttpResponse};
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
-use utoipa::{IntoParams, ToSchema};
+use utoipa::ToSchema;
 
 use super::model::{self, DeviceModelRow, Firmware, FirmwareRow, FirmwareStatus};
 use super::{authorise_owner, nullable, version};
@@ -9,27 +9,20 @@ use crate::audit::{self, Actor, Change};
 use crate::auth::{AuthContext, Caller};
 use crate::db::DbConn;
 use crate::events::{self, NewEvent, Topic};
-use crate::http::etag::{tagged, IfMatch};
+use crate::http::etag::{tagged, write_tagged, IfMatch};
 use crate::http::idempotency::{self, IdempotencyKey};
 use crate::http::json::Json;
-use crate::http::pagination::{paged, Page};
+use crate::http::pagination::{keyed, list_page, list_query, Page};
 use crate::http::responses::*;
 use crate::http::validate::Validator;
 use crate::http::ApiError;
 use crate::http::ErrorCode;
 use crate::AppState;
 
-#[derive(Debug, Deserialize, IntoParams)]
-#[serde(deny_unknown_fields)]
-#[into_params(parameter_in = Query)]
-pub struct FirmwareQuery {
-    pub status: Option<FirmwareStatus>,
-    /// Page size, 1-500 (default 50).
-    #[param(minimum = 1, maximum = 500)]
-    pub limit: Option<i64>,
-    /// Opaque cursor from `next_cursor`.
-    #[param(min_length = 1, max_length = 86, pattern = "^[A-Za-z0-9_-]+$")]
-    pub cursor: Option<String>,
+list_query! {
+    pub struct FirmwareQuery {
+        pub status: Option<FirmwareStatus>,
+    }
 }
 
 /// List a product's firmware versions
@@ -41,7 +34,6 @@ pub struct FirmwareQuery {
     params(("id" = String, Path, description = "Device model id"), FirmwareQuery),
     responses(
         (status = 200, description = "A page of firmware versions", body = Page<Firmware>),
-        (status = 404, response = NotFound),
     ),
     security(("bearer" = []))
 )]
@@ -55,21 +47,15 @@ pub async fn list_firmware(
 ) -> Result<HttpResponse, ApiError> {
     let model_id = path.into_inner();
     let q = query.into_inner();
-    paged(
-        &state.db,
-        caller,
-        &req,
-        q.limit,
-        q.cursor.as_deref(),
-        move |conn, _ctx, after, fetch| {
-            let product = model::find_model(conn, &model_id)?.ok_or_else(ApiError::not_found)?;
-            let rows = model::list_firmware(conn, &model_id, q.status, after, fetch)?;
-            Ok(model::firmware_views(conn, rows, &product)?)
-        },
-        |f| &f.id,
-    )
+    list_page(&state.db, caller, &req, q.page()?, move |conn, _ctx, after, fetch| {
+        let product = model::find_model(conn, &model_id)?.ok_or_else(ApiError::not_found)?;
+        let rows = model::list_firmware(conn, &model_id, q.status, after, fetch)?;
+        Ok(model::firmware_views(conn, rows, &product)?)
+    })
     .await
 }
+
+keyed!(Firmware, id);
 
 #[derive(Debug, Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -212,9 +198,7 @@ fn retirement_events(
     responses(
         (status = 201, description = "Created", body = Firmware),
         (status = 403, response = Forbidden),
-        (status = 404, response = NotFound),
         (status = 409, response = Conflict),
-        (status = 422, response = Unprocessable),
     ),
     security(("bearer" = []))
 )]
@@ -230,16 +214,11 @@ pub async fn create_firmware(
     let body = body.into_inner();
     check_new(&body)?;
     let idem = key.bind(&format!("POST /device-models/{model_id}/firmware"), &body);
-    let stored = state
-        .db
-        .write_as(caller, move |conn, ctx| {
-            let product = managed_product(conn, &ctx, &model_id)?;
-            idempotency::created(conn, idem.as_ref(), &ctx.user_id, |conn| {
-                create(conn, &ctx, &product, &body)
-            })
-        })
-        .await?;
-    Ok(stored.into_response())
+    idempotency::create_as(&state.db, caller, idem, move |conn, ctx, once| {
+        let product = managed_product(conn, &ctx, &model_id)?;
+        once.create(conn, |conn| create(conn, &ctx, &product, &body))
+    })
+    .await
 }
 
 fn check_new(body: &NewFirmware) -> Result<(), ApiError> {
@@ -321,7 +300,6 @@ pub fn load_view(conn: &mut DbConn, id: &str) -> Result<(Firmware, i64), ApiErro
     params(("id" = String, Path, description = "Firmware id")),
     responses(
         (status = 200, description = "The firmware version", body = Firmware, headers(("ETag" = String))),
-        (status = 404, response = NotFound),
     ),
     security(("bearer" = []))
 )]
@@ -373,9 +351,6 @@ pub struct FirmwarePatch {
     responses(
         (status = 200, description = "Updated", body = Firmware, headers(("ETag" = String))),
         (status = 403, response = Forbidden),
-        (status = 404, response = NotFound),
-        (status = 412, response = PreconditionFailed),
-        (status = 422, response = Unprocessable),
     ),
     security(("bearer" = []))
 )]
@@ -389,15 +364,14 @@ pub async fn update_firmware(
 ) -> Result<HttpResponse, ApiError> {
     let id = path.into_inner();
     let patch = body.into_inner();
-    let (view, version) = state
-        .db
-        .write_as(caller, move |conn, ctx| update(conn, &ctx, &id, if_match, patch))
-        .await?;
-    Ok(tagged(version, &view))
+    write_tagged(&state.db, caller, move |conn, ctx| {
+        update(conn, &ctx, &id, if_match, patch)
+    })
+    .await
 }
 
-/// Applies a patch with its audit row and retirement events; returns the view and its row
-/// version. The product's owner or the operator; `If-Match` must name the current version;
+/// Applies a patch with its audit row and retirement events; returns the row version and
+/// the view. The product's owner or the operator; `If-Match` must name the current version;
 /// status moves follow the lifecycle; the dates and notes are validated as they end up;
 /// deploying a version makes the current deployed one `previous`.
 pub fn update(
@@ -406,7 +380,7 @@ pub fn update(
     id: &str,
     if_match: IfMatch,
     patch: FirmwarePatch,
-) -> Result<(Firmware, i64), ApiError> {
+) -> Result<(i64, Firmware), ApiError> {
     let (before, product) = model::find_firmware_with_model(conn, id)?.ok_or_else(ApiError::not_found)?;
     authorise_owner(ctx, &product.manufacturer_org_id, product.device_type)?;
     if_match.check(before.row_version)?;
@@ -458,5 +432,5 @@ pub fn update(
     retirement_events(conn, ctx, Some(&before), &after, &product)?;
     let (view, version) = load_view(conn, id)?;
     audit::changed(conn, ctx, "firmware.update", &before_view, &view)?;
-    Ok((view, version))
+    Ok((version, view))
 }

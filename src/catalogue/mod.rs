@@ -29,15 +29,11 @@ pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
 /// Who may change a product: the operator any; a manufacturer its own; a Comms Hub service
 /// provider its own Comms Hubs. Viewers never.
 pub fn authorise_owner(ctx: &AuthContext, owner_org_id: &str, device_type: DeviceType) -> Result<(), ApiError> {
-    ctx.require(Capability::ManageCatalogue)?;
-    if ctx.is_operator() {
-        return Ok(());
-    }
-    if ctx.org_id != owner_org_id {
-        return Err(ApiError::forbidden(
-            "You may manage only your own organisation's products.",
-        ));
-    }
+    ctx.owner_or_operator(
+        owner_org_id,
+        Capability::ManageCatalogue,
+        "You may manage only your own organisation's products.",
+    )?;
     if ctx.org_kind == OrgKind::ServiceProvider && device_type != DeviceType::Chf {
         return Err(ApiError::forbidden(
             "Service providers manage Comms Hub (CHF) products only.",

@@ -11,7 +11,7 @@ use crate::db::schema::{claims, device_sets};
 use crate::db::{new_id, now, DbConn};
 use crate::device_sets::composition::Embed;
 use crate::http::json::Json;
-use crate::http::pagination::{paged, Page};
+use crate::http::pagination::{keyed, list_page, list_query, Page};
 use crate::http::responses::*;
 use crate::http::ApiError;
 use crate::http::ErrorCode;
@@ -48,9 +48,7 @@ fn location(claim: &Claim) -> (header::HeaderName, String) {
         (status = 201, description = "Claimed", body = Claim,
             headers(("Location" = String, description = "The claim"))),
         (status = 403, response = Forbidden),
-        (status = 404, response = NotFound),
         (status = 409, response = Conflict),
-        (status = 422, response = Unprocessable),
     ),
     security(("bearer" = []))
 )]
@@ -172,19 +170,12 @@ fn lost_to(org: &str, holder: Option<Claim>, refused: ApiError) -> Result<(bool,
     }
 }
 
-#[derive(Debug, Deserialize, IntoParams)]
-#[serde(deny_unknown_fields)]
-#[into_params(parameter_in = Query)]
-pub struct ClaimQuery {
-    pub device_set_id: Option<String>,
-    /// `device_set` embeds each claim's device set (name, prevalence, composition).
-    pub embed: Option<Embed>,
-    /// Page size, 1-500 (default 50).
-    #[param(minimum = 1, maximum = 500)]
-    pub limit: Option<i64>,
-    /// Opaque cursor from `next_cursor`.
-    #[param(min_length = 1, max_length = 86, pattern = "^[A-Za-z0-9_-]+$")]
-    pub cursor: Option<String>,
+list_query! {
+    pub struct ClaimQuery {
+        pub device_set_id: Option<String>,
+        /// `device_set` embeds each claim's device set (name, prevalence, composition).
+        pub embed: Option<Embed>,
+    }
 }
 
 /// List a window's claims
@@ -196,7 +187,6 @@ pub struct ClaimQuery {
     params(("id" = String, Path, description = "UIT window id"), ClaimQuery),
     responses(
         (status = 200, description = "A page of claims", body = Page<Claim>),
-        (status = 404, response = NotFound),
     ),
     security(("bearer" = []))
 )]
@@ -210,29 +200,23 @@ pub async fn list_claims(
 ) -> Result<HttpResponse, ApiError> {
     let window_id = path.into_inner();
     let q = query.into_inner();
-    paged(
-        &state.db,
-        caller,
-        &req,
-        q.limit,
-        q.cursor.as_deref(),
-        move |conn, _ctx, after, fetch| {
-            windows::model::find(conn, &window_id)?.ok_or_else(ApiError::not_found)?;
-            let filter = ClaimFilter {
-                window_id: Some(&window_id),
-                device_set_id: q.device_set_id.as_deref(),
-                ..Default::default()
-            };
-            let mut items = model::load(conn, filter, after, fetch)?;
-            if q.embed == Some(Embed::DeviceSet) {
-                model::embed_device_sets(conn, &mut items)?;
-            }
-            Ok(items)
-        },
-        |c| &c.id,
-    )
+    list_page(&state.db, caller, &req, q.page()?, move |conn, _ctx, after, fetch| {
+        windows::model::find(conn, &window_id)?.ok_or_else(ApiError::not_found)?;
+        let filter = ClaimFilter {
+            window_id: Some(&window_id),
+            device_set_id: q.device_set_id.as_deref(),
+            ..Default::default()
+        };
+        let mut items = model::load(conn, filter, after, fetch)?;
+        if q.embed == Some(Embed::DeviceSet) {
+            model::embed_device_sets(conn, &mut items)?;
+        }
+        Ok(items)
+    })
     .await
 }
+
+keyed!(Claim, id);
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
@@ -251,7 +235,6 @@ pub struct ClaimEmbedQuery {
     params(("id" = String, Path, description = "Claim id"), ClaimEmbedQuery),
     responses(
         (status = 200, description = "The claim", body = Claim),
-        (status = 404, response = NotFound),
     ),
     security(("bearer" = []))
 )]
@@ -288,7 +271,6 @@ pub async fn get_claim(
     responses(
         (status = 204, description = "Released"),
         (status = 403, response = Forbidden),
-        (status = 404, response = NotFound),
     ),
     security(("bearer" = []))
 )]
@@ -314,12 +296,11 @@ pub async fn release(state: &AppState, caller: Caller, id: String) -> Result<(),
                 .first(conn)
                 .optional()?
                 .ok_or_else(ApiError::not_found)?;
-            ctx.require(Capability::Participate)?;
-            if org_id != ctx.org_id && !ctx.is_operator() {
-                return Err(ApiError::forbidden(
-                    "Only the claiming organisation or the operator may release a claim.",
-                ));
-            }
+            ctx.owner_or_operator(
+                &org_id,
+                Capability::Participate,
+                "Only the claiming organisation or the operator may release a claim.",
+            )?;
             let before = model::find(conn, &id)?.ok_or_else(ApiError::not_found)?;
             diesel::delete(claims::table.find(&id)).execute(conn)?;
             set_lead(conn, &window_id, &set_id, &org_id, false, &ctx.user_id)?;

@@ -1,7 +1,7 @@
 use actix_web::{delete, get, patch, post, web, HttpRequest, HttpResponse};
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
-use utoipa::{IntoParams, ToSchema};
+use utoipa::ToSchema;
 
 use super::model::{self, ContactFields, ContactFilter, ContactRow, LibraryContact};
 use crate::audit;
@@ -9,10 +9,10 @@ use crate::auth::{AuthContext, Caller, Capability};
 use crate::catalogue::model as catalogue;
 use crate::catalogue::nullable;
 use crate::db::{new_id, now, DbConn};
-use crate::http::etag::{tagged, IfMatch};
+use crate::http::etag::{tagged, write_tagged, IfMatch};
 use crate::http::idempotency::{self, IdempotencyKey};
 use crate::http::json::Json;
-use crate::http::pagination::{paged, Page};
+use crate::http::pagination::{keyed, list_page, list_query, Page};
 use crate::http::responses::*;
 use crate::http::validate::Validator;
 use crate::http::ApiError;
@@ -20,14 +20,21 @@ use crate::AppState;
 
 /// The manufacturer itself (a manufacturer or service provider, not a viewer) or the operator.
 fn authorise(ctx: &AuthContext, manufacturer_org_id: &str) -> Result<(), ApiError> {
-    ctx.require(Capability::ManageRoadmaps)?;
-    if ctx.is_operator() || ctx.org_id == manufacturer_org_id {
-        Ok(())
-    } else {
-        Err(ApiError::forbidden(
-            "You may manage only your own organisation's library contacts.",
-        ))
-    }
+    ctx.owner_or_operator(
+        manufacturer_org_id,
+        Capability::ManageRoadmaps,
+        "You may manage only your own organisation's library contacts.",
+    )
+}
+
+/// Contact `id`, locked, for a change by its manufacturer or the operator (403) at the version
+/// `If-Match` names (412); 404 when there is none.
+fn to_change(conn: &mut DbConn, ctx: &AuthContext, id: &str, if_match: &IfMatch) -> Result<ContactRow, ApiError> {
+    crate::db::lock_row(conn, crate::db::Lockable::LibraryContacts, id)?;
+    let row = model::find(conn, id)?.ok_or_else(ApiError::not_found)?;
+    authorise(ctx, &row.manufacturer_org_id)?;
+    if_match.check(row.version)?;
+    Ok(row)
 }
 
 /// Adds a field error unless `device_model_id` names a product of `manufacturer_org_id`.
@@ -49,20 +56,13 @@ fn trimmed(value: Option<String>) -> Option<String> {
     value.map(|v| v.trim().to_string())
 }
 
-#[derive(Debug, Deserialize, IntoParams)]
-#[serde(deny_unknown_fields)]
-#[into_params(parameter_in = Query)]
-pub struct ContactQuery {
-    pub manufacturer_org_id: Option<String>,
-    pub device_model_id: Option<String>,
-    /// `true`: only entries not verified for more than 365 days; `false`: only the others.
-    pub stale: Option<bool>,
-    /// Page size, 1-500 (default 50).
-    #[param(minimum = 1, maximum = 500)]
-    pub limit: Option<i64>,
-    /// Opaque cursor from `next_cursor`.
-    #[param(min_length = 1, max_length = 86, pattern = "^[A-Za-z0-9_-]+$")]
-    pub cursor: Option<String>,
+list_query! {
+    pub struct ContactQuery {
+        pub manufacturer_org_id: Option<String>,
+        pub device_model_id: Option<String>,
+        /// `true`: only entries not verified for more than 365 days; `false`: only the others.
+        pub stale: Option<bool>,
+    }
 }
 
 /// List firmware-library contacts
@@ -85,26 +85,21 @@ pub async fn list_library_contacts(
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     let q = query.into_inner();
+    let page = q.page()?;
     let filter = ContactFilter {
         manufacturer_org_id: q.manufacturer_org_id,
         device_model_id: q.device_model_id,
         stale: q.stale,
     };
     let today = model::today();
-    paged(
-        &state.db,
-        caller,
-        &req,
-        q.limit,
-        q.cursor.as_deref(),
-        move |conn, _ctx, after, fetch| {
-            let rows = model::list(conn, filter, today, after, fetch)?;
-            Ok(rows.into_iter().map(|r| LibraryContact::new(r, today)).collect())
-        },
-        |c| &c.id,
-    )
+    list_page(&state.db, caller, &req, page, move |conn, _ctx, after, fetch| {
+        let rows = model::list(conn, filter, today, after, fetch)?;
+        Ok(rows.into_iter().map(|r| LibraryContact::new(r, today)).collect())
+    })
     .await
 }
+
+keyed!(LibraryContact, id);
 
 #[derive(Debug, Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -146,7 +141,6 @@ pub struct NewLibraryContact {
     responses(
         (status = 201, description = "Created", body = LibraryContact),
         (status = 403, response = Forbidden),
-        (status = 422, response = Unprocessable),
     ),
     security(("bearer" = []))
 )]
@@ -160,16 +154,11 @@ pub async fn create_library_contact(
     let body = body.into_inner();
     let today = model::today();
     let idem = key.bind("POST /library-contacts", &body);
-    let stored = state
-        .db
-        .write_as(caller, move |conn, ctx| {
-            authorise(&ctx, &body.manufacturer_org_id)?;
-            idempotency::created(conn, idem.as_ref(), &ctx.user_id, |conn| {
-                create(conn, &ctx, &body, today)
-            })
-        })
-        .await?;
-    Ok(stored.into_response())
+    idempotency::create_as(&state.db, caller, idem, move |conn, ctx, once| {
+        authorise(&ctx, &body.manufacturer_org_id)?;
+        once.create(conn, |conn| create(conn, &ctx, &body, today))
+    })
+    .await
 }
 
 /// Adds a library contact with its audit row. The fields must be well formed (`verified_on`
@@ -238,7 +227,6 @@ pub fn create(
     params(("id" = String, Path, description = "Library contact id")),
     responses(
         (status = 200, description = "The library contact", body = LibraryContact, headers(("ETag" = String))),
-        (status = 404, response = NotFound),
     ),
     security(("bearer" = []))
 )]
@@ -297,9 +285,6 @@ pub struct LibraryContactPatch {
     responses(
         (status = 200, description = "Updated", body = LibraryContact, headers(("ETag" = String))),
         (status = 403, response = Forbidden),
-        (status = 404, response = NotFound),
-        (status = 412, response = PreconditionFailed),
-        (status = 422, response = Unprocessable),
     ),
     security(("bearer" = []))
 )]
@@ -315,11 +300,10 @@ pub async fn update_library_contact(
     let patch = body.into_inner();
     let today = model::today();
     check_patch(&patch, today)?;
-    let (version, contact) = state
-        .db
-        .write_as(caller, move |conn, ctx| update(conn, &ctx, &id, if_match, patch, today))
-        .await?;
-    Ok(tagged(version, &contact))
+    write_tagged(&state.db, caller, move |conn, ctx| {
+        update(conn, &ctx, &id, if_match, patch, today)
+    })
+    .await
 }
 
 fn check_patch(patch: &LibraryContactPatch, today: NaiveDate) -> Result<(), ApiError> {
@@ -350,10 +334,7 @@ pub fn update(
     patch: LibraryContactPatch,
     today: NaiveDate,
 ) -> Result<(i64, LibraryContact), ApiError> {
-    crate::db::lock_row(conn, crate::db::Lockable::LibraryContacts, id)?;
-    let before_row = model::find(conn, id)?.ok_or_else(ApiError::not_found)?;
-    authorise(ctx, &before_row.manufacturer_org_id)?;
-    if_match.check(before_row.version)?;
+    let before_row = to_change(conn, ctx, id, &if_match)?;
     if let Some(Some(model_id)) = &patch.device_model_id {
         let mut v = Validator::new();
         check_product(conn, &mut v, &before_row.manufacturer_org_id, model_id)?;
@@ -401,8 +382,6 @@ pub fn update(
     responses(
         (status = 204, description = "Deleted"),
         (status = 403, response = Forbidden),
-        (status = 404, response = NotFound),
-        (status = 412, response = PreconditionFailed),
     ),
     security(("bearer" = []))
 )]
@@ -417,10 +396,7 @@ pub async fn delete_library_contact(
     state
         .db
         .write_as(caller, move |conn, ctx| {
-            crate::db::lock_row(conn, crate::db::Lockable::LibraryContacts, &id)?;
-            let row = model::find(conn, &id)?.ok_or_else(ApiError::not_found)?;
-            authorise(&ctx, &row.manufacturer_org_id)?;
-            if_match.check(row.version)?;
+            let row = to_change(conn, &ctx, &id, &if_match)?;
             if !model::delete(conn, &id, row.version)? {
                 return Err(ApiError::precondition_failed());
             }

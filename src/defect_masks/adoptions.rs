@@ -3,15 +3,15 @@
 use actix_web::{get, post, web, HttpRequest, HttpResponse};
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
-use serde::{Deserialize, Serialize};
-use utoipa::{IntoParams, ToSchema};
+use serde::Serialize;
+use utoipa::ToSchema;
 
 use super::model;
 use crate::audit::{self, Actor, Change};
 use crate::auth::{AuthContext, Caller, Capability};
 use crate::db::schema::{defect_mask_adoptions as dma, organisations};
 use crate::db::{now, DbConn};
-use crate::http::pagination::{paged, Page};
+use crate::http::pagination::{keyed, list_page, list_query, Page};
 use crate::http::responses::*;
 use crate::http::ApiError;
 use crate::AppState;
@@ -54,7 +54,6 @@ fn adoption(conn: &mut DbConn, mask_id: &str, org_id: &str) -> QueryResult<Optio
         (status = 201, description = "Adopted", body = Adoption),
         (status = 200, description = "Already adopted", body = Adoption),
         (status = 403, response = Forbidden),
-        (status = 404, response = NotFound),
     ),
     security(("bearer" = []))
 )]
@@ -111,16 +110,9 @@ pub fn adopt(conn: &mut DbConn, ctx: &AuthContext, mask_id: &str) -> Result<(boo
     ))
 }
 
-#[derive(Debug, Deserialize, IntoParams)]
-#[serde(deny_unknown_fields)]
-#[into_params(parameter_in = Query)]
-pub struct AdoptionQuery {
-    /// Page size, 1-500 (default 50).
-    #[param(minimum = 1, maximum = 500)]
-    pub limit: Option<i64>,
-    /// Opaque cursor from `next_cursor`.
-    #[param(min_length = 1, max_length = 86, pattern = "^[A-Za-z0-9_-]+$")]
-    pub cursor: Option<String>,
+list_query! {
+    pub struct AdoptionQuery {
+    }
 }
 
 /// List a mask's adoptions
@@ -132,7 +124,6 @@ pub struct AdoptionQuery {
     params(("id" = String, Path, description = "Defect mask id"), AdoptionQuery),
     responses(
         (status = 200, description = "Organisations following the mask", body = Page<Adoption>),
-        (status = 404, response = NotFound),
     ),
     security(("bearer" = []))
 )]
@@ -146,17 +137,13 @@ pub async fn list_adoptions(
 ) -> Result<HttpResponse, ApiError> {
     let id = path.into_inner();
     let q = query.into_inner();
-    paged(
-        &state.db,
-        caller,
-        &req,
-        q.limit,
-        q.cursor.as_deref(),
-        move |conn, _ctx, after, fetch| adoptions_of(conn, &id, after, fetch),
-        |a| &a.org_id,
-    )
+    list_page(&state.db, caller, &req, q.page()?, move |conn, _ctx, after, fetch| {
+        adoptions_of(conn, &id, after, fetch)
+    })
     .await
 }
+
+keyed!(Adoption, org_id);
 
 /// Up to `fetch` adoptions of mask `mask_id` by organisation id after `after`; 404 when the
 /// mask does not exist.

@@ -1,7 +1,7 @@
 use actix_web::{get, patch, post, web, HttpRequest, HttpResponse};
 use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
-use utoipa::{IntoParams, ToSchema};
+use utoipa::ToSchema;
 
 use super::model::{self, DefectMask, MaskFilter, MaskRow, MaskStatus, Severity};
 use crate::audit;
@@ -11,30 +11,23 @@ use crate::catalogue::nullable;
 use crate::db::schema::firmware_versions as fw;
 use crate::db::{new_id, now, DbConn};
 use crate::events::{self, NewEvent, Topic};
-use crate::http::etag::{tagged, IfMatch};
+use crate::http::etag::{tagged, write_tagged, IfMatch};
 use crate::http::idempotency::{self, IdempotencyKey};
 use crate::http::json::Json;
-use crate::http::pagination::{paged, Page};
+use crate::http::pagination::{keyed, list_page, list_query, Page};
 use crate::http::responses::*;
 use crate::http::validate::Validator;
 use crate::http::ApiError;
 use crate::http::ErrorCode;
 use crate::AppState;
 
-#[derive(Debug, Deserialize, IntoParams)]
-#[serde(deny_unknown_fields)]
-#[into_params(parameter_in = Query)]
-pub struct MaskQuery {
-    pub device_model_id: Option<String>,
-    /// Masks that list this firmware as affected.
-    pub firmware_id: Option<String>,
-    pub status: Option<MaskStatus>,
-    /// Page size, 1-500 (default 50).
-    #[param(minimum = 1, maximum = 500)]
-    pub limit: Option<i64>,
-    /// Opaque cursor from `next_cursor`.
-    #[param(min_length = 1, max_length = 86, pattern = "^[A-Za-z0-9_-]+$")]
-    pub cursor: Option<String>,
+list_query! {
+    pub struct MaskQuery {
+        pub device_model_id: Option<String>,
+        /// Masks that list this firmware as affected.
+        pub firmware_id: Option<String>,
+        pub status: Option<MaskStatus>,
+    }
 }
 
 /// List defect masks
@@ -57,25 +50,20 @@ pub async fn list_defect_masks(
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     let q = query.into_inner();
+    let page = q.page()?;
     let filter = MaskFilter {
         device_model_id: q.device_model_id,
         firmware_id: q.firmware_id,
         status: q.status,
     };
-    paged(
-        &state.db,
-        caller,
-        &req,
-        q.limit,
-        q.cursor.as_deref(),
-        move |conn, _ctx, after, fetch| {
-            let rows = model::list(conn, filter, after, fetch)?;
-            Ok(model::views(conn, rows)?)
-        },
-        |m| &m.id,
-    )
+    list_page(&state.db, caller, &req, page, move |conn, _ctx, after, fetch| {
+        let rows = model::list(conn, filter, after, fetch)?;
+        Ok(model::views(conn, rows)?)
+    })
     .await
 }
+
+keyed!(DefectMask, id);
 
 #[derive(Debug, Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -250,7 +238,6 @@ pub fn publish(conn: &mut DbConn, ctx: &AuthContext, body: &NewDefectMask, code:
         (status = 201, description = "Published", body = DefectMask),
         (status = 403, response = Forbidden),
         (status = 409, response = Conflict),
-        (status = 422, response = Unprocessable),
     ),
     security(("bearer" = []))
 )]
@@ -264,16 +251,11 @@ pub async fn create_defect_mask(
     let body = body.into_inner();
     let code = validate_new(&body)?;
     let idem = key.bind("POST /defect-masks", &body);
-    let stored = state
-        .db
-        .write_as(caller, move |conn, ctx| {
-            ctx.require(Capability::PublishDefectMasks)?;
-            idempotency::created(conn, idem.as_ref(), &ctx.user_id, |conn| {
-                publish(conn, &ctx, &body, &code)
-            })
-        })
-        .await?;
-    Ok(stored.into_response())
+    idempotency::create_as(&state.db, caller, idem, move |conn, ctx, once| {
+        ctx.require(Capability::PublishDefectMasks)?;
+        once.create(conn, |conn| publish(conn, &ctx, &body, &code))
+    })
+    .await
 }
 
 /// Get a defect mask
@@ -285,7 +267,6 @@ pub async fn create_defect_mask(
     params(("id" = String, Path, description = "Defect mask id")),
     responses(
         (status = 200, description = "The defect mask", body = DefectMask, headers(("ETag" = String))),
-        (status = 404, response = NotFound),
     ),
     security(("bearer" = []))
 )]
@@ -330,9 +311,6 @@ pub struct DefectMaskPatch {
     responses(
         (status = 200, description = "Updated", body = DefectMask, headers(("ETag" = String))),
         (status = 403, response = Forbidden),
-        (status = 404, response = NotFound),
-        (status = 412, response = PreconditionFailed),
-        (status = 422, response = Unprocessable),
     ),
     security(("bearer" = []))
 )]
@@ -346,14 +324,13 @@ pub async fn update_defect_mask(
 ) -> Result<HttpResponse, ApiError> {
     let id = path.into_inner();
     let patch = body.into_inner();
-    let (view, version) = state
-        .db
-        .write_as(caller, move |conn, ctx| update(conn, &ctx, &id, if_match, patch))
-        .await?;
-    Ok(tagged(version, &view))
+    write_tagged(&state.db, caller, move |conn, ctx| {
+        update(conn, &ctx, &id, if_match, patch)
+    })
+    .await
 }
 
-/// Applies a patch with its audit row; returns the view and its row version. The owning
+/// Applies a patch with its audit row; returns the row version and the view. The owning
 /// organisation or the operator (with the capability to publish masks); `If-Match` must name
 /// the current version; the texts are validated as they end up, and affected and fixed-in
 /// firmware must be versions of the mask's product. A status change is announced
@@ -364,14 +341,13 @@ pub fn update(
     id: &str,
     if_match: IfMatch,
     patch: DefectMaskPatch,
-) -> Result<(DefectMask, i64), ApiError> {
+) -> Result<(i64, DefectMask), ApiError> {
     let before = model::find(conn, id)?.ok_or_else(ApiError::not_found)?;
-    ctx.require(Capability::PublishDefectMasks)?;
-    if before.owner_org_id != ctx.org_id && !ctx.is_operator() {
-        return Err(ApiError::forbidden(
-            "Only the owning organisation or the operator may change a mask.",
-        ));
-    }
+    ctx.owner_or_operator(
+        &before.owner_org_id,
+        Capability::PublishDefectMasks,
+        "Only the owning organisation or the operator may change a mask.",
+    )?;
     if_match.check(before.version)?;
     let before_view = model::views(conn, vec![before.clone()])?
         .pop()
@@ -443,5 +419,5 @@ pub fn update(
     }
     let (view, version) = load_one(conn, id)?;
     audit::changed(conn, ctx, "defect_mask.update", &before_view, &view)?;
-    Ok((view, version))
+    Ok((version, view))
 }

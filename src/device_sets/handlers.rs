@@ -1,36 +1,29 @@
 use actix_web::{get, patch, post, web, HttpRequest, HttpResponse};
 use serde::{Deserialize, Serialize};
-use utoipa::{IntoParams, ToSchema};
+use utoipa::ToSchema;
 
 use super::model::{self, DeviceSet, DeviceSetRow, SetFilter};
 use crate::audit::{self, Actor, Change};
 use crate::auth::{AuthContext, Caller, Capability};
 use crate::db::{new_id, now, DbConn};
-use crate::http::etag::{tagged, IfMatch};
+use crate::http::etag::{tagged, write_tagged, IfMatch};
 use crate::http::idempotency::{self, IdempotencyKey};
 use crate::http::json::Json;
-use crate::http::pagination::{paged, Page};
+use crate::http::pagination::{keyed, list_page, list_query, Page};
 use crate::http::responses::*;
 use crate::http::validate::Validator;
 use crate::http::ApiError;
 use crate::http::ErrorCode;
 use crate::AppState;
 
-#[derive(Debug, Deserialize, IntoParams)]
-#[serde(deny_unknown_fields)]
-#[into_params(parameter_in = Query)]
-pub struct DeviceSetQuery {
-    /// Sets that contain this firmware version.
-    pub firmware_id: Option<String>,
-    /// Sets that contain any firmware of this product.
-    pub device_model_id: Option<String>,
-    pub min_prevalence: Option<i64>,
-    /// Page size, 1-500 (default 50).
-    #[param(minimum = 1, maximum = 500)]
-    pub limit: Option<i64>,
-    /// Opaque cursor from `next_cursor`.
-    #[param(min_length = 1, max_length = 86, pattern = "^[A-Za-z0-9_-]+$")]
-    pub cursor: Option<String>,
+list_query! {
+    pub struct DeviceSetQuery {
+        /// Sets that contain this firmware version.
+        pub firmware_id: Option<String>,
+        /// Sets that contain any firmware of this product.
+        pub device_model_id: Option<String>,
+        pub min_prevalence: Option<i64>,
+    }
 }
 
 /// List device sets
@@ -53,25 +46,20 @@ pub async fn list_device_sets(
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     let q = query.into_inner();
+    let page = q.page()?;
     let filter = SetFilter {
         firmware_id: q.firmware_id,
         device_model_id: q.device_model_id,
         min_prevalence: q.min_prevalence,
     };
-    paged(
-        &state.db,
-        caller,
-        &req,
-        q.limit,
-        q.cursor.as_deref(),
-        move |conn, _ctx, after, fetch| {
-            let rows = model::list(conn, filter, after, fetch)?;
-            Ok(model::with_members(conn, rows)?)
-        },
-        |s| &s.id,
-    )
+    list_page(&state.db, caller, &req, page, move |conn, _ctx, after, fetch| {
+        let rows = model::list(conn, filter, after, fetch)?;
+        Ok(model::with_members(conn, rows)?)
+    })
     .await
 }
+
+keyed!(DeviceSet, id);
 
 #[derive(Debug, Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -107,7 +95,6 @@ fn exists(existing_id: String) -> ApiError {
         (status = 201, description = "Created", body = DeviceSet),
         (status = 403, response = Forbidden),
         (status = 409, response = Conflict),
-        (status = 422, response = Unprocessable),
     ),
     security(("bearer" = []))
 )]
@@ -122,15 +109,12 @@ pub async fn create_device_set(
     check_new(&body)?;
     let lookup_key = model::membership_key(&body.firmware_ids);
     let idem = key.bind("POST /device-sets", &body);
-    let created = state
-        .db
-        .write_as(caller, move |conn, ctx| {
-            ctx.require(Capability::ManageDeviceSets)?;
-            idempotency::created(conn, idem.as_ref(), &ctx.user_id, |conn| create(conn, &ctx, &body))
-        })
-        .await;
+    let created = idempotency::create_as(&state.db, caller, idem, move |conn, ctx, once| {
+        ctx.require(Capability::ManageDeviceSets)?;
+        once.create(conn, |conn| create(conn, &ctx, &body))
+    })
+    .await;
     match created {
-        Ok(stored) => Ok(stored.into_response()),
         // Two registrations of one membership raced past the check (PostgreSQL): the unique
         // key turned the loser away; answer it as if the check had seen the winner.
         Err(e) if e.code == ErrorCode::DeviceSetExists && e.context.is_none() => {
@@ -140,7 +124,7 @@ pub async fn create_device_set(
                 .await?;
             Err(found.map(exists).unwrap_or(e))
         }
-        Err(e) => Err(e),
+        answer => answer,
     }
 }
 
@@ -200,7 +184,6 @@ fn load(conn: &mut DbConn, id: &str) -> Result<(DeviceSet, i64), ApiError> {
     params(("id" = String, Path, description = "Device set id")),
     responses(
         (status = 200, description = "The device set", body = DeviceSet, headers(("ETag" = String))),
-        (status = 404, response = NotFound),
     ),
     security(("bearer" = []))
 )]
@@ -239,9 +222,6 @@ pub struct DeviceSetPatch {
     responses(
         (status = 200, description = "Updated", body = DeviceSet, headers(("ETag" = String))),
         (status = 403, response = Forbidden),
-        (status = 404, response = NotFound),
-        (status = 412, response = PreconditionFailed),
-        (status = 422, response = Unprocessable),
     ),
     security(("bearer" = []))
 )]
@@ -256,11 +236,10 @@ pub async fn update_device_set(
     let id = path.into_inner();
     let patch = body.into_inner();
     check_patch(&patch)?;
-    let (set, version) = state
-        .db
-        .write_as(caller, move |conn, ctx| update(conn, &ctx, &id, if_match, patch))
-        .await?;
-    Ok(tagged(version, &set))
+    write_tagged(&state.db, caller, move |conn, ctx| {
+        update(conn, &ctx, &id, if_match, patch)
+    })
+    .await
 }
 
 fn check_patch(patch: &DeviceSetPatch) -> Result<(), ApiError> {
@@ -274,8 +253,8 @@ fn check_patch(patch: &DeviceSetPatch) -> Result<(), ApiError> {
     v.finish()
 }
 
-/// Renames a set or sets its prevalence, with its audit row; returns the set and its row
-/// version. The registering organisation or the operator (with the capability to manage
+/// Renames a set or sets its prevalence, with its audit row; returns the row version and the
+/// set. The registering organisation or the operator (with the capability to manage
 /// device sets); `If-Match` must name the current version.
 pub fn update(
     conn: &mut DbConn,
@@ -283,14 +262,13 @@ pub fn update(
     id: &str,
     if_match: IfMatch,
     patch: DeviceSetPatch,
-) -> Result<(DeviceSet, i64), ApiError> {
+) -> Result<(i64, DeviceSet), ApiError> {
     let before = model::find(conn, id)?.ok_or_else(ApiError::not_found)?;
-    ctx.require(Capability::ManageDeviceSets)?;
-    if before.created_by_org_id != ctx.org_id && !ctx.is_operator() {
-        return Err(ApiError::forbidden(
-            "Only the registering organisation or the operator may change a set.",
-        ));
-    }
+    ctx.owner_or_operator(
+        &before.created_by_org_id,
+        Capability::ManageDeviceSets,
+        "Only the registering organisation or the operator may change a set.",
+    )?;
     if_match.check(before.version)?;
     let mut after = before.clone();
     if let Some(name) = patch.name {
@@ -315,5 +293,5 @@ pub fn update(
             after: Some(serde_json::json!({ "name": set.name, "prevalence": set.prevalence })),
         },
     )?;
-    Ok((set, version))
+    Ok((version, set))
 }

@@ -6,6 +6,8 @@ use actix_web::{FromRequest, HttpRequest, HttpResponse};
 use serde::Serialize;
 
 use super::error::ApiError;
+use crate::auth::{AuthContext, Caller};
+use crate::db::{Db, DbConn};
 
 /// The `If-Match` header as the document describes it, for `#[utoipa::path]`:
 /// `params(("id" = String, Path, ..), crate::http::etag::IfMatchHeader)`.
@@ -28,6 +30,17 @@ pub fn tagged<T: Serialize>(version: i64, body: &T) -> HttpResponse {
     HttpResponse::Ok()
         .insert_header((header::ETAG, etag(version)))
         .json(body)
+}
+
+/// A PATCH's whole hop: `update` runs in the caller's write transaction and returns the new
+/// row version and the resource, answered as 200 with that `ETag`.
+pub async fn write_tagged<T, F>(db: &Db, caller: Caller, update: F) -> Result<HttpResponse, ApiError>
+where
+    T: Serialize + Send + 'static,
+    F: FnOnce(&mut DbConn, AuthContext) -> Result<(i64, T), ApiError> + Send + 'static,
+{
+    let (version, body) = db.write_as(caller, update).await?;
+    Ok(tagged(version, &body))
 }
 
 /// The entity tags an `If-None-Match` header lists (weak ones by their opaque part, `*` as

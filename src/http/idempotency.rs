@@ -14,8 +14,9 @@ use sha2::{Digest, Sha256};
 
 use super::error::ErrorCode;
 use super::error::{ApiError, PROBLEM_JSON};
+use crate::auth::{AuthContext, Caller};
 use crate::db::schema::idempotency_keys as ik;
-use crate::db::{now, DbConn};
+use crate::db::{now, Db, DbConn};
 
 const HEADER: &str = "Idempotency-Key";
 const TTL_HOURS: i64 = 24;
@@ -195,6 +196,44 @@ macro_rules! located {
     };
 }
 pub(crate) use located;
+
+/// A creation's run once per key, handed to [`create_as`]'s closure for after the checks a
+/// replay must not skip.
+pub struct Once {
+    idem: Option<Idempotency>,
+    principal: String,
+}
+
+impl Once {
+    /// Replays the stored 201 for a repeated key, otherwise runs `create` and stores its answer
+    /// (see [`created`]).
+    pub fn create<T: Serialize + Located>(
+        self,
+        conn: &mut DbConn,
+        create: impl FnOnce(&mut DbConn) -> Result<T, ApiError>,
+    ) -> Result<StoredResponse, ApiError> {
+        created(conn, self.idem.as_ref(), &self.principal, create)
+    }
+}
+
+/// A creation's whole round in the caller's one write hop: `work` checks what a replay must
+/// not skip (the caller's right, a parent it may see) and ends in `once.create(conn, |conn|
+/// create(conn, &ctx, &body))`; the answer is the 201 with its `Location`, or the replay.
+pub async fn create_as<F>(db: &Db, caller: Caller, idem: Option<Idempotency>, work: F) -> Result<HttpResponse, ApiError>
+where
+    F: FnOnce(&mut DbConn, AuthContext, Once) -> Result<StoredResponse, ApiError> + Send + 'static,
+{
+    let stored = db
+        .write_as(caller, move |conn, ctx| {
+            let once = Once {
+                idem,
+                principal: ctx.user_id.clone(),
+            };
+            work(conn, ctx, once)
+        })
+        .await?;
+    Ok(stored.into_response())
+}
 
 /// The idempotent-create tail (`Created<T>`): replays the stored 201 for a repeated key,
 /// otherwise runs `create` and stores its answer, a 201 with the resource and its `Location`.

@@ -35,6 +35,68 @@ fn items_of<T: ToSchema>() -> utoipa::openapi::schema::Array {
         .build()
 }
 
+/// A list's query parameters: `list_query! { pub struct MaskQuery { pub status: Option<MaskStatus> } }`
+/// declares the list's own filters, then adds `limit` and `cursor` as every list takes them;
+/// an unknown parameter is 400 (`deny_unknown_fields`).
+macro_rules! list_query {
+    (
+        $(#[$meta:meta])*
+        $vis:vis struct $name:ident {
+            $($(#[$field_meta:meta])* $field_vis:vis $field:ident: $ty:ty),* $(,)?
+        }
+    ) => {
+        $(#[$meta])*
+        #[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
+        #[serde(deny_unknown_fields)]
+        #[into_params(parameter_in = Query)]
+        $vis struct $name {
+            $($(#[$field_meta])* $field_vis $field: $ty,)*
+            /// Page size, 1-500 (default 50).
+            #[param(minimum = 1, maximum = 500)]
+            pub limit: Option<i64>,
+            /// Opaque cursor from `next_cursor`.
+            #[param(min_length = 1, max_length = 86, pattern = "^[A-Za-z0-9_-]+$")]
+            pub cursor: Option<String>,
+        }
+
+        impl $name {
+            /// The page asked for: `limit` and `cursor`, validated (400 before any database work).
+            pub fn page(&self) -> Result<$crate::http::pagination::PageRequest, $crate::http::ApiError> {
+                $crate::http::pagination::PageRequest::new(self.limit, self.cursor.as_deref())
+            }
+        }
+    };
+}
+pub(crate) use list_query;
+
+/// A list's read: up to `fetch` items after the key `after`, in key order, for the caller.
+pub trait Load<T>:
+    FnOnce(&mut DbConn, AuthContext, Option<String>, i64) -> Result<Vec<T>, ApiError> + Send + 'static
+{
+}
+
+impl<T, F> Load<T> for F where
+    F: FnOnce(&mut DbConn, AuthContext, Option<String>, i64) -> Result<Vec<T>, ApiError> + Send + 'static
+{
+}
+
+/// What a list is ordered by, usually the id: the last item's key is the next page's cursor.
+pub trait Keyed {
+    fn key(&self) -> &str;
+}
+
+/// `keyed!(DefectMask, id)`: lists of `DefectMask` are ordered by `id`.
+macro_rules! keyed {
+    ($t:ty, $field:ident) => {
+        impl $crate::http::pagination::Keyed for $t {
+            fn key(&self) -> &str {
+                &self.$field
+            }
+        }
+    };
+}
+pub(crate) use keyed;
+
 /// A validated page request.
 #[derive(Debug, Clone)]
 pub struct PageRequest {
@@ -119,9 +181,39 @@ pub async fn paged<T, F>(
 ) -> Result<HttpResponse, ApiError>
 where
     T: Serialize + Send + 'static,
-    F: FnOnce(&mut DbConn, AuthContext, Option<String>, i64) -> Result<Vec<T>, ApiError> + Send + 'static,
+    F: Load<T>,
 {
-    let page = PageRequest::new(limit, cursor)?;
+    answer(db, caller, req, PageRequest::new(limit, cursor)?, load, key).await
+}
+
+/// [`paged`] for a list declared with `list_query!` of items that are [`Keyed`]:
+/// `list_page(&state.db, caller, &req, q.page()?, move |conn, ctx, after, fetch| ..).await`.
+pub async fn list_page<T, F>(
+    db: &Db,
+    caller: Caller,
+    req: &HttpRequest,
+    page: PageRequest,
+    load: F,
+) -> Result<HttpResponse, ApiError>
+where
+    T: Serialize + Keyed + Send + 'static,
+    F: Load<T>,
+{
+    answer(db, caller, req, page, load, T::key).await
+}
+
+async fn answer<T, F>(
+    db: &Db,
+    caller: Caller,
+    req: &HttpRequest,
+    page: PageRequest,
+    load: F,
+    key: fn(&T) -> &str,
+) -> Result<HttpResponse, ApiError>
+where
+    T: Serialize + Send + 'static,
+    F: Load<T>,
+{
     let (after, fetch) = (page.after.clone(), page.fetch());
     let rows = db
         .read_as(caller, move |conn, ctx| load(conn, ctx, after, fetch))

@@ -203,7 +203,6 @@ pub fn coverage(grid: Grid, filter: Option<CoverageState>) -> Coverage {
     responses(
         (status = 200, description = "The window's coverage", body = Coverage, headers(("ETag" = String))),
         (status = 304, description = "Not modified (the ETag matches)"),
-        (status = 404, response = NotFound),
     ),
     security(("bearer" = []))
 )]
@@ -407,7 +406,6 @@ pub struct MatrixQuery {}
             content((Matrix = "application/json"), (String = "text/csv")), headers(("ETag" = String))),
         (status = 400, response = BadRequest),
         (status = 304, description = "Not modified (the ETag matches)"),
-        (status = 404, response = NotFound),
     ),
     security(("bearer" = []))
 )]

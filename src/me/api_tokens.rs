@@ -5,7 +5,7 @@ use actix_web::{delete, get, post, web, HttpRequest, HttpResponse};
 use chrono::{DateTime, Duration, NaiveDateTime, Utc};
 use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
-use utoipa::{IntoParams, ToSchema};
+use utoipa::ToSchema;
 
 use crate::audit::{self, Actor, Change};
 use crate::auth::tokens::{hash_secret, new_secret, API_TOKEN_PREFIX};
@@ -13,8 +13,7 @@ use crate::auth::{AuthContext, Caller};
 use crate::db::schema::api_tokens as t;
 use crate::db::{new_id, now, DbConn};
 use crate::http::json::Json;
-use crate::http::pagination::{paged, Page};
-use crate::http::responses::*;
+use crate::http::pagination::{keyed, list_page, list_query, Page};
 use crate::http::validate::Validator;
 use crate::http::ApiError;
 use crate::AppState;
@@ -71,16 +70,9 @@ pub struct CreatedApiToken {
     pub created_at: DateTime<Utc>,
 }
 
-#[derive(Debug, Deserialize, IntoParams)]
-#[serde(deny_unknown_fields)]
-#[into_params(parameter_in = Query)]
-pub struct TokenQuery {
-    /// Page size, 1-500 (default 50).
-    #[param(minimum = 1, maximum = 500)]
-    pub limit: Option<i64>,
-    /// Opaque cursor from `next_cursor`.
-    #[param(min_length = 1, max_length = 86, pattern = "^[A-Za-z0-9_-]+$")]
-    pub cursor: Option<String>,
+list_query! {
+    pub struct TokenQuery {
+    }
 }
 
 /// List my API tokens
@@ -103,27 +95,21 @@ pub async fn list_api_tokens(
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     let q = query.into_inner();
-    paged(
-        &state.db,
-        caller,
-        &req,
-        q.limit,
-        q.cursor.as_deref(),
-        move |conn, ctx, after, fetch| {
-            let mut query = t::table
-                .filter(t::user_id.eq(&ctx.user_id).and(t::revoked_at.is_null()))
-                .select(TokenRow::as_select())
-                .into_boxed();
-            if let Some(after) = after {
-                query = query.filter(t::id.gt(after));
-            }
-            let rows: Vec<TokenRow> = query.order(t::id.asc()).limit(fetch).load(conn)?;
-            Ok(rows.into_iter().map(ApiToken::from).collect())
-        },
-        |t| &t.id,
-    )
+    list_page(&state.db, caller, &req, q.page()?, move |conn, ctx, after, fetch| {
+        let mut query = t::table
+            .filter(t::user_id.eq(&ctx.user_id).and(t::revoked_at.is_null()))
+            .select(TokenRow::as_select())
+            .into_boxed();
+        if let Some(after) = after {
+            query = query.filter(t::id.gt(after));
+        }
+        let rows: Vec<TokenRow> = query.order(t::id.asc()).limit(fetch).load(conn)?;
+        Ok(rows.into_iter().map(ApiToken::from).collect())
+    })
     .await
 }
+
+keyed!(ApiToken, id);
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -144,7 +130,6 @@ pub struct NewApiToken {
     request_body = NewApiToken,
     responses(
         (status = 201, description = "Created; copy the token now", body = CreatedApiToken),
-        (status = 422, response = Unprocessable),
     ),
     security(("bearer" = []))
 )]
@@ -247,7 +232,6 @@ pub fn create(
     params(("id" = String, Path, description = "Token id")),
     responses(
         (status = 204, description = "Revoked"),
-        (status = 404, response = NotFound),
     ),
     security(("bearer" = []))
 )]
@@ -272,21 +256,30 @@ pub async fn revoke_api_token(
             if n == 0 {
                 return Err(ApiError::not_found());
             }
-            audit::record(
-                conn,
-                &Actor::from(&ctx),
-                Change {
-                    action: "api_token.revoke",
-                    entity_type: "api_token",
-                    entity_id: &id,
-                    org_id: Some(&ctx.org_id),
-                    before: None,
-                    after: None,
-                },
-            )
+            audit_revocation(conn, &ctx, &id, &ctx.org_id, None)
         })
         .await?;
     Ok(HttpResponse::NoContent().finish())
+}
+
+/// The audit row of API token `id` revoked by `ctx` (its user, or an admin of `org_id`, the
+/// user's organisation); `before` says whose token it was when that is not the caller.
+pub(crate) fn audit_revocation(
+    conn: &mut DbConn,
+    ctx: &AuthContext,
+    id: &str,
+    org_id: &str,
+    before: Option<serde_json::Value>,
+) -> Result<(), ApiError> {
+    let change = Change {
+        action: "api_token.revoke",
+        entity_type: "api_token",
+        entity_id: id,
+        org_id: Some(org_id),
+        before,
+        after: None,
+    };
+    audit::record(conn, &Actor::from(ctx), change)
 }
 
 /// Whether the caller may read the API token `id` (revoked ones included), e.g. in the audit

@@ -84,8 +84,6 @@ pub struct MePatch {
     params(("If-Match" = Option<String>, Header, nullable = false, description = "ETag from GET /me; 412 when stale")),
     responses(
         (status = 200, description = "Updated", body = Me, headers(("ETag" = String))),
-        (status = 412, response = PreconditionFailed),
-        (status = 422, response = Unprocessable),
         (status = 429, response = TooManyRequests),
     ),
     security(("bearer" = []))

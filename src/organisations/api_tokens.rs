@@ -4,17 +4,17 @@
 use actix_web::{delete, get, web, HttpRequest, HttpResponse};
 use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::prelude::*;
-use serde::{Deserialize, Serialize};
-use utoipa::{IntoParams, ToSchema};
+use serde::Serialize;
+use utoipa::ToSchema;
 
 use super::members::authorise_admin;
-use crate::audit::{self, Actor, Change};
 use crate::auth::{AuthContext, Caller};
 use crate::db::schema::{api_tokens as t, users};
 use crate::db::{now, DbConn};
-use crate::http::pagination::{paged, Page};
+use crate::http::pagination::{keyed, list_page, list_query, Page};
 use crate::http::responses::*;
 use crate::http::ApiError;
+use crate::me::api_tokens::audit_revocation;
 use crate::AppState;
 
 /// A member's API token, without its secret.
@@ -59,18 +59,11 @@ impl From<Row> for MemberApiToken {
     }
 }
 
-#[derive(Debug, Deserialize, IntoParams)]
-#[serde(deny_unknown_fields)]
-#[into_params(parameter_in = Query)]
-pub struct MemberTokenQuery {
-    /// Only this member's tokens.
-    pub user_id: Option<String>,
-    /// Page size, 1-500 (default 50).
-    #[param(minimum = 1, maximum = 500)]
-    pub limit: Option<i64>,
-    /// Opaque cursor from `next_cursor`.
-    #[param(min_length = 1, max_length = 86, pattern = "^[A-Za-z0-9_-]+$")]
-    pub cursor: Option<String>,
+list_query! {
+    pub struct MemberTokenQuery {
+        /// Only this member's tokens.
+        pub user_id: Option<String>,
+    }
 }
 
 /// List the API tokens of an organisation's members
@@ -84,7 +77,6 @@ pub struct MemberTokenQuery {
     responses(
         (status = 200, description = "A page of tokens", body = Page<MemberApiToken>),
         (status = 403, response = Forbidden),
-        (status = 404, response = NotFound),
     ),
     security(("bearer" = []))
 )]
@@ -98,17 +90,13 @@ pub async fn list_member_api_tokens(
 ) -> Result<HttpResponse, ApiError> {
     let org_id = path.into_inner();
     let q = query.into_inner();
-    paged(
-        &state.db,
-        caller,
-        &req,
-        q.limit,
-        q.cursor.as_deref(),
-        move |conn, ctx, after, fetch| list(conn, &ctx, &org_id, q.user_id, after, fetch),
-        |t| &t.id,
-    )
+    list_page(&state.db, caller, &req, q.page()?, move |conn, ctx, after, fetch| {
+        list(conn, &ctx, &org_id, q.user_id, after, fetch)
+    })
     .await
 }
+
+keyed!(MemberApiToken, id);
 
 /// A page of the organisation's members' tokens not revoked (expired ones included), by id,
 /// optionally of one member. The organisation's admins (or operator admins); 404 for no such
@@ -160,7 +148,6 @@ pub fn list(
     responses(
         (status = 204, description = "Revoked"),
         (status = 403, response = Forbidden),
-        (status = 404, response = NotFound),
     ),
     security(("bearer" = []))
 )]
@@ -186,18 +173,8 @@ pub async fn revoke_member_api_token(
             diesel::update(t::table.find(&token_id).filter(t::revoked_at.is_null()))
                 .set(t::revoked_at.eq(now()))
                 .execute(conn)?;
-            audit::record(
-                conn,
-                &Actor::from(&ctx),
-                Change {
-                    action: "api_token.revoke",
-                    entity_type: "api_token",
-                    entity_id: &token_id,
-                    org_id: Some(&org_id),
-                    before: Some(serde_json::json!({ "name": name, "token_prefix": prefix, "user_id": user_id })),
-                    after: None,
-                },
-            )
+            let before = serde_json::json!({ "name": name, "token_prefix": prefix, "user_id": user_id });
+            audit_revocation(conn, &ctx, &token_id, &org_id, Some(before))
         })
         .await?;
     Ok(HttpResponse::NoContent().finish())

@@ -1,32 +1,25 @@
 use actix_web::{get, patch, post, web, HttpRequest, HttpResponse};
 use serde::{Deserialize, Serialize};
-use utoipa::{IntoParams, ToSchema};
+use utoipa::ToSchema;
 
 use super::model::{self, Organisation};
 use crate::audit;
 use crate::auth::{AuthContext, Caller, OrgKind};
 use crate::db::DbConn;
-use crate::http::etag::{tagged, IfMatch};
+use crate::http::etag::{tagged, write_tagged, IfMatch};
 use crate::http::idempotency::{self, IdempotencyKey};
 use crate::http::json::Json;
-use crate::http::pagination::{paged, Page};
+use crate::http::pagination::{keyed, list_page, list_query, Page};
 use crate::http::responses::*;
 use crate::http::validate::Validator;
 use crate::http::ApiError;
 use crate::http::ErrorCode;
 use crate::AppState;
 
-#[derive(Debug, Deserialize, IntoParams)]
-#[serde(deny_unknown_fields)]
-#[into_params(parameter_in = Query)]
-pub struct OrganisationQuery {
-    pub kind: Option<OrgKind>,
-    /// Page size, 1-500 (default 50).
-    #[param(minimum = 1, maximum = 500)]
-    pub limit: Option<i64>,
-    /// Opaque cursor from `next_cursor`.
-    #[param(min_length = 1, max_length = 86, pattern = "^[A-Za-z0-9_-]+$")]
-    pub cursor: Option<String>,
+list_query! {
+    pub struct OrganisationQuery {
+        pub kind: Option<OrgKind>,
+    }
 }
 
 /// List organisations
@@ -50,20 +43,14 @@ pub async fn list_organisations(
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     let q = query.into_inner();
-    paged(
-        &state.db,
-        caller,
-        &req,
-        q.limit,
-        q.cursor.as_deref(),
-        move |conn, _ctx, after, fetch| {
-            let rows = model::list_orgs(conn, q.kind, after, fetch)?;
-            Ok(rows.into_iter().map(Organisation::from).collect())
-        },
-        |o| &o.id,
-    )
+    list_page(&state.db, caller, &req, q.page()?, move |conn, _ctx, after, fetch| {
+        let rows = model::list_orgs(conn, q.kind, after, fetch)?;
+        Ok(rows.into_iter().map(Organisation::from).collect())
+    })
     .await
 }
+
+keyed!(Organisation, id);
 
 #[derive(Debug, Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -103,7 +90,6 @@ pub(crate) fn validate_slug(v: &mut Validator, slug: &str) {
         (status = 201, description = "Created", body = Organisation),
         (status = 403, response = Forbidden),
         (status = 409, response = Conflict),
-        (status = 422, response = Unprocessable),
     ),
     security(("bearer" = []))
 )]
@@ -116,14 +102,11 @@ pub async fn create_organisation(
 ) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
     let idem = key.bind("POST /organisations", &body);
-    let stored = state
-        .db
-        .write_as(caller, move |conn, ctx| {
-            check_new(&ctx, &body)?;
-            idempotency::created(conn, idem.as_ref(), &ctx.user_id, |conn| create(conn, &ctx, &body))
-        })
-        .await?;
-    Ok(stored.into_response())
+    idempotency::create_as(&state.db, caller, idem, move |conn, ctx, once| {
+        check_new(&ctx, &body)?;
+        once.create(conn, |conn| create(conn, &ctx, &body))
+    })
+    .await
 }
 
 /// What is checked before a replayed request could answer: an operator admin, and a well
@@ -159,7 +142,6 @@ pub fn create(conn: &mut DbConn, ctx: &AuthContext, body: &NewOrganisation) -> R
     params(("id" = String, Path, description = "Organisation id")),
     responses(
         (status = 200, description = "The organisation", body = Organisation, headers(("ETag" = String))),
-        (status = 404, response = NotFound),
     ),
     security(("bearer" = []))
 )]
@@ -203,10 +185,7 @@ pub struct OrganisationPatch {
     responses(
         (status = 200, description = "Updated", body = Organisation, headers(("ETag" = String))),
         (status = 403, response = Forbidden),
-        (status = 404, response = NotFound),
         (status = 409, response = Conflict),
-        (status = 412, response = PreconditionFailed),
-        (status = 422, response = Unprocessable),
     ),
     security(("bearer" = []))
 )]
@@ -220,23 +199,22 @@ pub async fn update_organisation(
 ) -> Result<HttpResponse, ApiError> {
     let id = path.into_inner();
     let patch = body.into_inner();
-    let row = state
-        .db
-        .write_as(caller, move |conn, ctx| update(conn, &ctx, &id, if_match, patch))
-        .await?;
-    Ok(tagged(row.version, &Organisation::from(row)))
+    write_tagged(&state.db, caller, move |conn, ctx| {
+        update(conn, &ctx, &id, if_match, patch)
+    })
+    .await
 }
 
-/// Renames an organisation or changes its slug, with its audit row. Operator admins only
-/// (403 before 422 before 404); `If-Match` must name the current version; a slug another
-/// organisation has is 409 `slug_taken`.
+/// Renames an organisation or changes its slug, with its audit row; returns the row version
+/// and the organisation. Operator admins only (403 before 422 before 404); `If-Match` must
+/// name the current version; a slug another organisation has is 409 `slug_taken`.
 pub fn update(
     conn: &mut DbConn,
     ctx: &AuthContext,
     id: &str,
     if_match: IfMatch,
     patch: OrganisationPatch,
-) -> Result<model::OrgRow, ApiError> {
+) -> Result<(i64, Organisation), ApiError> {
     ctx.require_operator_admin()?;
     let mut v = Validator::new();
     if let Some(name) = &patch.name {
@@ -265,12 +243,8 @@ pub fn update(
         return Err(ApiError::precondition_failed());
     }
     let updated = model::find_org(conn, id)?.ok_or_else(ApiError::not_found)?;
-    audit::changed(
-        conn,
-        ctx,
-        "organisation.update",
-        &Organisation::from(before),
-        &Organisation::from(updated.clone()),
-    )?;
-    Ok(updated)
+    let version = updated.version;
+    let after = Organisation::from(updated);
+    audit::changed(conn, ctx, "organisation.update", &Organisation::from(before), &after)?;
+    Ok((version, after))
 }

@@ -1,7 +1,7 @@
 use actix_web::{delete, get, post, web, HttpRequest, HttpResponse};
 use chrono::Duration;
 use serde::{Deserialize, Serialize};
-use utoipa::{IntoParams, ToSchema};
+use utoipa::ToSchema;
 
 use super::members::authorise_admin;
 use super::model::{self, Invitation, User};
@@ -11,7 +11,7 @@ use crate::auth::{AuthContext, Caller, Role};
 use crate::db::DbConn;
 use crate::http::idempotency::{self, IdempotencyKey};
 use crate::http::json::Json;
-use crate::http::pagination::{paged, Page};
+use crate::http::pagination::{keyed, list_page, list_query, Page};
 use crate::http::ratelimit::{Bucket, Spend};
 use crate::http::responses::*;
 use crate::http::validate::{normalise_email, Validator};
@@ -45,9 +45,7 @@ pub struct NewInvitation {
     responses(
         (status = 201, description = "Invitation sent", body = Invitation),
         (status = 403, response = Forbidden),
-        (status = 404, response = NotFound),
         (status = 409, response = Conflict),
-        (status = 422, response = Unprocessable),
     ),
     security(("bearer" = []))
 )]
@@ -133,16 +131,9 @@ pub fn invite(
     Ok(invitation)
 }
 
-#[derive(Debug, Deserialize, IntoParams)]
-#[serde(deny_unknown_fields)]
-#[into_params(parameter_in = Query)]
-pub struct InvitationQuery {
-    /// Page size, 1-500 (default 50).
-    #[param(minimum = 1, maximum = 500)]
-    pub limit: Option<i64>,
-    /// Opaque cursor from `next_cursor`.
-    #[param(min_length = 1, max_length = 86, pattern = "^[A-Za-z0-9_-]+$")]
-    pub cursor: Option<String>,
+list_query! {
+    pub struct InvitationQuery {
+    }
 }
 
 /// List pending invitations
@@ -156,7 +147,6 @@ pub struct InvitationQuery {
     responses(
         (status = 200, description = "A page of pending invitations", body = Page<Invitation>),
         (status = 403, response = Forbidden),
-        (status = 404, response = NotFound),
     ),
     security(("bearer" = []))
 )]
@@ -170,20 +160,14 @@ pub async fn list_invitations(
 ) -> Result<HttpResponse, ApiError> {
     let org_id = path.into_inner();
     let q = query.into_inner();
-    paged(
-        &state.db,
-        caller,
-        &req,
-        q.limit,
-        q.cursor.as_deref(),
-        move |conn, ctx, after, fetch| {
-            authorise_admin(conn, &ctx, &org_id)?;
-            Ok(model::list_pending_invitations(conn, &org_id, after, fetch)?)
-        },
-        |i| &i.id,
-    )
+    list_page(&state.db, caller, &req, q.page()?, move |conn, ctx, after, fetch| {
+        authorise_admin(conn, &ctx, &org_id)?;
+        Ok(model::list_pending_invitations(conn, &org_id, after, fetch)?)
+    })
     .await
 }
+
+keyed!(Invitation, id);
 
 /// Revoke a pending invitation
 ///
@@ -199,7 +183,6 @@ pub async fn list_invitations(
     responses(
         (status = 204, description = "Revoked"),
         (status = 403, response = Forbidden),
-        (status = 404, response = NotFound),
     ),
     security(("bearer" = []))
 )]
@@ -245,7 +228,6 @@ pub struct AcceptInvitation {
     responses(
         (status = 201, description = "Account created", body = User),
         (status = 409, response = Conflict),
-        (status = 422, response = Unprocessable),
         (status = 429, response = TooManyRequests),
     ),
     security(())

@@ -1,6 +1,6 @@
 use actix_web::{delete, get, patch, web, HttpRequest, HttpResponse};
 use serde::{Deserialize, Serialize};
-use utoipa::{IntoParams, ToSchema};
+use utoipa::ToSchema;
 
 use super::model::{self, User};
 use crate::audit;
@@ -8,22 +8,15 @@ use crate::auth::{AuthContext, Caller, Role};
 use crate::db::DbConn;
 use crate::http::etag::{tagged, IfMatch};
 use crate::http::json::Json;
-use crate::http::pagination::{paged, Page};
+use crate::http::pagination::{keyed, list_page, list_query, Page};
 use crate::http::responses::*;
 use crate::http::ApiError;
 use crate::http::ErrorCode;
 use crate::AppState;
 
-#[derive(Debug, Deserialize, IntoParams)]
-#[serde(deny_unknown_fields)]
-#[into_params(parameter_in = Query)]
-pub struct MemberQuery {
-    /// Page size, 1-500 (default 50).
-    #[param(minimum = 1, maximum = 500)]
-    pub limit: Option<i64>,
-    /// Opaque cursor from `next_cursor`.
-    #[param(min_length = 1, max_length = 86, pattern = "^[A-Za-z0-9_-]+$")]
-    pub cursor: Option<String>,
+list_query! {
+    pub struct MemberQuery {
+    }
 }
 
 /// The organisation must exist (404 otherwise) and the caller must belong to it or be an
@@ -49,6 +42,25 @@ pub(super) fn authorise_admin(conn: &mut DbConn, ctx: &AuthContext, org_id: &str
     Ok(())
 }
 
+/// Member `user_id` of `org_id`, for a change by one of its admins: the organisation locked
+/// (the last-admin rule reads its admin count), the member found in it (404) and at the
+/// version `If-Match` names (412).
+fn member_to_change(
+    conn: &mut DbConn,
+    ctx: &AuthContext,
+    org_id: &str,
+    user_id: &str,
+    if_match: &IfMatch,
+) -> Result<model::UserRow, ApiError> {
+    authorise_admin(conn, ctx, org_id)?;
+    crate::db::lock_row(conn, crate::db::Lockable::Organisations, org_id)?;
+    let before = model::find_user(conn, user_id)?
+        .filter(|u| u.org_id == org_id)
+        .ok_or_else(ApiError::not_found)?;
+    if_match.check(before.version)?;
+    Ok(before)
+}
+
 /// List an organisation's members
 ///
 /// Visible to the organisation's own users and to operator admins.
@@ -59,7 +71,6 @@ pub(super) fn authorise_admin(conn: &mut DbConn, ctx: &AuthContext, org_id: &str
     responses(
         (status = 200, description = "A page of members", body = Page<User>),
         (status = 403, response = Forbidden),
-        (status = 404, response = NotFound),
     ),
     security(("bearer" = []))
 )]
@@ -73,21 +84,15 @@ pub async fn list_members(
 ) -> Result<HttpResponse, ApiError> {
     let org_id = path.into_inner();
     let q = query.into_inner();
-    paged(
-        &state.db,
-        caller,
-        &req,
-        q.limit,
-        q.cursor.as_deref(),
-        move |conn, ctx, after, fetch| {
-            authorise_reader(conn, &ctx, &org_id)?;
-            let rows = model::list_members(conn, &org_id, after, fetch)?;
-            Ok(rows.into_iter().map(User::from).collect())
-        },
-        |u| &u.id,
-    )
+    list_page(&state.db, caller, &req, q.page()?, move |conn, ctx, after, fetch| {
+        authorise_reader(conn, &ctx, &org_id)?;
+        let rows = model::list_members(conn, &org_id, after, fetch)?;
+        Ok(rows.into_iter().map(User::from).collect())
+    })
     .await
 }
+
+keyed!(User, id);
 
 /// Get one member
 ///
@@ -100,7 +105,6 @@ pub async fn list_members(
     responses(
         (status = 200, description = "The member", body = User, headers(("ETag" = String))),
         (status = 403, response = Forbidden),
-        (status = 404, response = NotFound),
     ),
     security(("bearer" = []))
 )]
@@ -148,10 +152,7 @@ fn last_admin() -> ApiError {
     responses(
         (status = 200, description = "Updated", body = User, headers(("ETag" = String))),
         (status = 403, response = Forbidden),
-        (status = 404, response = NotFound),
         (status = 409, response = Conflict),
-        (status = 412, response = PreconditionFailed),
-        (status = 422, response = Unprocessable),
     ),
     security(("bearer" = []))
 )]
@@ -168,12 +169,7 @@ pub async fn update_member(
     let row = state
         .db
         .write_as(caller, move |conn, ctx| {
-            authorise_admin(conn, &ctx, &org_id)?;
-            crate::db::lock_row(conn, crate::db::Lockable::Organisations, &org_id)?;
-            let before = model::find_user(conn, &user_id)?
-                .filter(|u| u.org_id == org_id)
-                .ok_or_else(ApiError::not_found)?;
-            if_match.check(before.version)?;
+            let before = member_to_change(conn, &ctx, &org_id, &user_id, &if_match)?;
             if before.role == Role::Admin && role != Role::Admin && model::admin_count(conn, &org_id)? <= 1 {
                 return Err(last_admin());
             }
@@ -208,9 +204,7 @@ pub async fn update_member(
     responses(
         (status = 204, description = "Removed"),
         (status = 403, response = Forbidden),
-        (status = 404, response = NotFound),
         (status = 409, response = Conflict),
-        (status = 412, response = PreconditionFailed),
     ),
     security(("bearer" = []))
 )]
@@ -225,12 +219,7 @@ pub async fn remove_member(
     state
         .db
         .write_as(caller, move |conn, ctx| {
-            authorise_admin(conn, &ctx, &org_id)?;
-            crate::db::lock_row(conn, crate::db::Lockable::Organisations, &org_id)?;
-            let before = model::find_user(conn, &user_id)?
-                .filter(|u| u.org_id == org_id)
-                .ok_or_else(ApiError::not_found)?;
-            if_match.check(before.version)?;
+            let before = member_to_change(conn, &ctx, &org_id, &user_id, &if_match)?;
             if before.role == Role::Admin && model::admin_count(conn, &org_id)? <= 1 {
                 return Err(last_admin());
             }

@@ -2,7 +2,6 @@ use actix_web::{get, web, HttpResponse};
 
 use super::model::{self, Readiness};
 use crate::auth::Caller;
-use crate::http::responses::*;
 use crate::http::ApiError;
 use crate::AppState;
 
@@ -21,7 +20,6 @@ use crate::AppState;
     params(("id" = String, Path, description = "UIT window id")),
     responses(
         (status = 200, description = "The window's readiness", body = Readiness),
-        (status = 404, response = NotFound),
     ),
     security(("bearer" = []))
 )]

@@ -1,7 +1,7 @@
 use actix_web::{get, patch, post, web, HttpRequest, HttpResponse};
 use chrono::{Datelike, NaiveDate};
 use serde::{Deserialize, Deserializer, Serialize};
-use utoipa::{IntoParams, ToSchema};
+use utoipa::ToSchema;
 
 use super::model::{self, Release, ReleaseRow, StageChangeRow};
 use super::{ReleaseKind, Stage};
@@ -9,10 +9,10 @@ use crate::audit;
 use crate::auth::{AuthContext, Caller, Capability};
 use crate::db::{new_id, now, DbConn};
 use crate::events::{self, NewEvent, Topic};
-use crate::http::etag::{tagged, IfMatch};
+use crate::http::etag::{tagged, write_tagged, IfMatch};
 use crate::http::idempotency::{self, IdempotencyKey};
 use crate::http::json::Json;
-use crate::http::pagination::{paged, Page};
+use crate::http::pagination::{keyed, list_page, list_query, Page};
 use crate::http::responses::*;
 use crate::http::validate::Validator;
 use crate::http::ApiError;
@@ -47,18 +47,11 @@ fn show_date(d: Option<NaiveDate>) -> String {
         .unwrap_or_else(|| "none".into())
 }
 
-#[derive(Debug, Deserialize, IntoParams)]
-#[serde(deny_unknown_fields)]
-#[into_params(parameter_in = Query)]
-pub struct ReleaseQuery {
-    pub kind: Option<ReleaseKind>,
-    pub stage: Option<Stage>,
-    /// Page size, 1-500 (default 50).
-    #[param(minimum = 1, maximum = 500)]
-    pub limit: Option<i64>,
-    /// Opaque cursor from `next_cursor`.
-    #[param(min_length = 1, max_length = 86, pattern = "^[A-Za-z0-9_-]+$")]
-    pub cursor: Option<String>,
+list_query! {
+    pub struct ReleaseQuery {
+        pub kind: Option<ReleaseKind>,
+        pub stage: Option<Stage>,
+    }
 }
 
 /// List releases
@@ -82,30 +75,24 @@ pub async fn list_releases(
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     let q = query.into_inner();
-    paged(
-        &state.db,
-        caller,
-        &req,
-        q.limit,
-        q.cursor.as_deref(),
-        move |conn, _ctx, after, fetch| {
-            let rows = model::list(conn, q.kind, q.stage, after, fetch)?;
-            let ids: Vec<String> = rows.iter().map(|r| r.id.clone()).collect();
-            let mut firmware = model::firmware_of(conn, &ids)?;
-            let mut tracks = model::tracks(conn, &ids, now())?;
-            Ok(rows
-                .into_iter()
-                .map(|r| {
-                    let f = firmware.remove(&r.id).unwrap_or_default();
-                    let track = tracks.remove(&r.id).unwrap_or_default();
-                    Release::new(r, f, track)
-                })
-                .collect::<Vec<_>>())
-        },
-        |r| &r.id,
-    )
+    list_page(&state.db, caller, &req, q.page()?, move |conn, _ctx, after, fetch| {
+        let rows = model::list(conn, q.kind, q.stage, after, fetch)?;
+        let ids: Vec<String> = rows.iter().map(|r| r.id.clone()).collect();
+        let mut firmware = model::firmware_of(conn, &ids)?;
+        let mut tracks = model::tracks(conn, &ids, now())?;
+        Ok(rows
+            .into_iter()
+            .map(|r| {
+                let f = firmware.remove(&r.id).unwrap_or_default();
+                let track = tracks.remove(&r.id).unwrap_or_default();
+                Release::new(r, f, track)
+            })
+            .collect::<Vec<_>>())
+    })
     .await
 }
+
+keyed!(Release, id);
 
 #[derive(Debug, Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -140,7 +127,6 @@ pub struct NewRelease {
         (status = 201, description = "Created", body = Release),
         (status = 403, response = Forbidden),
         (status = 409, response = Conflict),
-        (status = 422, response = Unprocessable),
     ),
     security(("bearer" = []))
 )]
@@ -153,14 +139,11 @@ pub async fn create_release(
 ) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
     let idem = key.bind("POST /releases", &body);
-    let stored = state
-        .db
-        .write_as(caller, move |conn, ctx| {
-            ctx.require(Capability::ManageIndustry)?;
-            idempotency::created(conn, idem.as_ref(), &ctx.user_id, |conn| create(conn, &ctx, body))
-        })
-        .await?;
-    Ok(stored.into_response())
+    idempotency::create_as(&state.db, caller, idem, move |conn, ctx, once| {
+        ctx.require(Capability::ManageIndustry)?;
+        once.create(conn, |conn| create(conn, &ctx, body))
+    })
+    .await
 }
 
 /// Creates a release at `content_agreed` with that first stage in its history, its
@@ -240,7 +223,6 @@ pub fn create(conn: &mut DbConn, ctx: &AuthContext, body: NewRelease) -> Result<
     params(("id" = String, Path, description = "Release id")),
     responses(
         (status = 200, description = "The release", body = Release, headers(("ETag" = String))),
-        (status = 404, response = NotFound),
     ),
     security(("bearer" = []))
 )]
@@ -289,10 +271,7 @@ pub struct ReleasePatch {
     responses(
         (status = 200, description = "Updated", body = Release, headers(("ETag" = String))),
         (status = 403, response = Forbidden),
-        (status = 404, response = NotFound),
         (status = 409, response = Conflict),
-        (status = 412, response = PreconditionFailed),
-        (status = 422, response = Unprocessable),
     ),
     security(("bearer" = []))
 )]
@@ -305,11 +284,10 @@ pub async fn update_release(
     body: Json<ReleasePatch>,
 ) -> Result<HttpResponse, ApiError> {
     let (id, patch) = (path.into_inner(), body.into_inner());
-    let (version, release) = state
-        .db
-        .write_as(caller, move |conn, ctx| update(conn, &ctx, &id, if_match, patch))
-        .await?;
-    Ok(tagged(version, &release))
+    write_tagged(&state.db, caller, move |conn, ctx| {
+        update(conn, &ctx, &id, if_match, patch)
+    })
+    .await
 }
 
 /// Applies a patch with its audit row and, when the target date changed, its

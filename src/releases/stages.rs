@@ -3,7 +3,7 @@
 use actix_web::{get, post, web, HttpRequest, HttpResponse};
 use chrono::{DateTime, Datelike, Duration, NaiveDateTime, SubsecRound, Utc};
 use serde::{Deserialize, Serialize};
-use utoipa::{IntoParams, ToSchema};
+use utoipa::ToSchema;
 
 use super::model::{self, Release, StageChange, StageChangeRow};
 use super::{gate, ReleaseKind, Stage};
@@ -13,7 +13,7 @@ use crate::db::{now, DbConn, JsonText};
 use crate::events::{self, show, NewEvent, Topic};
 use crate::http::etag::{tagged, IfMatch};
 use crate::http::json::Json;
-use crate::http::pagination::{paged, Page};
+use crate::http::pagination::{keyed, list_page, list_query, Page};
 use crate::http::responses::*;
 use crate::http::validate::Validator;
 use crate::http::ApiError;
@@ -117,9 +117,6 @@ fn out_of_order(
     responses(
         (status = 200, description = "Moved; the updated release", body = Release, headers(("ETag" = String))),
         (status = 403, response = Forbidden),
-        (status = 404, response = NotFound),
-        (status = 412, response = PreconditionFailed),
-        (status = 422, response = Unprocessable),
     ),
     security(("bearer" = []))
 )]
@@ -318,16 +315,9 @@ fn announce_move(
     Ok(())
 }
 
-#[derive(Debug, Deserialize, IntoParams)]
-#[serde(deny_unknown_fields)]
-#[into_params(parameter_in = Query)]
-pub struct StageQuery {
-    /// Page size, 1-500 (default 50).
-    #[param(minimum = 1, maximum = 500)]
-    pub limit: Option<i64>,
-    /// Opaque cursor from `next_cursor`.
-    #[param(min_length = 1, max_length = 86, pattern = "^[A-Za-z0-9_-]+$")]
-    pub cursor: Option<String>,
+list_query! {
+    pub struct StageQuery {
+    }
 }
 
 /// List a release's stage history
@@ -341,7 +331,6 @@ pub struct StageQuery {
     params(("id" = String, Path, description = "Release id"), StageQuery),
     responses(
         (status = 200, description = "A page of stage changes", body = Page<StageChange>),
-        (status = 404, response = NotFound),
     ),
     security(("bearer" = []))
 )]
@@ -355,25 +344,19 @@ pub async fn list_stages(
 ) -> Result<HttpResponse, ApiError> {
     let id = path.into_inner();
     let q = query.into_inner();
-    paged(
-        &state.db,
-        caller,
-        &req,
-        q.limit,
-        q.cursor.as_deref(),
-        move |conn, _ctx, after, fetch| {
-            model::find(conn, &id)?.ok_or_else(ApiError::not_found)?;
-            let now = now();
-            let track = model::tracks(conn, std::slice::from_ref(&id), now)?
-                .remove(&id)
-                .unwrap_or_default();
-            let rows = model::stage_history(conn, &id, after, fetch)?;
-            Ok(rows
-                .into_iter()
-                .map(|r| StageChange::new(r, &track, now))
-                .collect::<Result<Vec<_>, _>>()?)
-        },
-        |c| &c.id,
-    )
+    list_page(&state.db, caller, &req, q.page()?, move |conn, _ctx, after, fetch| {
+        model::find(conn, &id)?.ok_or_else(ApiError::not_found)?;
+        let now = now();
+        let track = model::tracks(conn, std::slice::from_ref(&id), now)?
+            .remove(&id)
+            .unwrap_or_default();
+        let rows = model::stage_history(conn, &id, after, fetch)?;
+        Ok(rows
+            .into_iter()
+            .map(|r| StageChange::new(r, &track, now))
+            .collect::<Result<Vec<_>, _>>()?)
+    })
     .await
 }
+
+keyed!(StageChange, id);

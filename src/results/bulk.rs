@@ -123,7 +123,6 @@ pub(super) fn ok(outcome: &BatchOutcome) -> Result<StoredResponse, ApiError> {
     responses(
         (status = 200, description = "Written", body = BatchOutcome),
         (status = 403, response = Forbidden),
-        (status = 422, response = Unprocessable),
     ),
     security(("bearer" = []))
 )]

@@ -13,7 +13,7 @@ use actix_web::{delete, get, post, web, HttpRequest, HttpResponse};
 use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
-use utoipa::{IntoParams, ToSchema};
+use utoipa::ToSchema;
 
 use super::handlers::readable;
 use super::model::ResultRow;
@@ -23,7 +23,7 @@ use crate::db::schema::{organisations, result_comments as rc, users};
 use crate::db::{new_id, now, DbConn};
 use crate::http::idempotency::{self, IdempotencyKey};
 use crate::http::json::Json;
-use crate::http::pagination::{paged, Page};
+use crate::http::pagination::{keyed, list_page, list_query, Page};
 use crate::http::responses::*;
 use crate::http::validate::Validator;
 use crate::http::ApiError;
@@ -182,16 +182,9 @@ pub fn may_write(ctx: &AuthContext) -> Result<(), ApiError> {
     Ok(())
 }
 
-#[derive(Debug, Deserialize, IntoParams)]
-#[serde(deny_unknown_fields)]
-#[into_params(parameter_in = Query)]
-pub struct CommentQuery {
-    /// Page size, 1-500 (default 50).
-    #[param(minimum = 1, maximum = 500)]
-    pub limit: Option<i64>,
-    /// Opaque cursor from `next_cursor`.
-    #[param(min_length = 1, max_length = 86, pattern = "^[A-Za-z0-9_-]+$")]
-    pub cursor: Option<String>,
+list_query! {
+    pub struct CommentQuery {
+    }
 }
 
 /// List a result's comments
@@ -205,7 +198,6 @@ pub struct CommentQuery {
     params(("id" = String, Path, description = "Result id"), CommentQuery),
     responses(
         (status = 200, description = "A page of comments", body = Page<Comment>),
-        (status = 404, response = NotFound),
     ),
     security(("bearer" = []))
 )]
@@ -219,17 +211,13 @@ pub async fn list_comments(
 ) -> Result<HttpResponse, ApiError> {
     let id = path.into_inner();
     let q = query.into_inner();
-    paged(
-        &state.db,
-        caller,
-        &req,
-        q.limit,
-        q.cursor.as_deref(),
-        move |conn, ctx, after, fetch| read(conn, &ctx, &id, after, fetch),
-        |c| &c.id,
-    )
+    list_page(&state.db, caller, &req, q.page()?, move |conn, ctx, after, fetch| {
+        read(conn, &ctx, &id, after, fetch)
+    })
     .await
 }
+
+keyed!(Comment, id);
 
 #[derive(Debug, Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -255,8 +243,6 @@ pub struct NewComment {
     responses(
         (status = 201, description = "Posted", body = Comment),
         (status = 403, response = Forbidden),
-        (status = 404, response = NotFound),
-        (status = 422, response = Unprocessable),
     ),
     security(("bearer" = []))
 )]
@@ -271,17 +257,12 @@ pub async fn create_comment(
     let id = path.into_inner();
     let new = body.into_inner();
     let idem = key.bind(&format!("POST /results/{id}/comments"), &new);
-    let stored = state
-        .db
-        .write_as(caller, move |conn, ctx| {
-            // Visibility first, also for a replay: a result that narrowed since is 404.
-            check_post(conn, &ctx, &id, &new.body)?;
-            idempotency::created(conn, idem.as_ref(), &ctx.user_id, |conn| {
-                insert(conn, &ctx, &id, &new.body)
-            })
-        })
-        .await?;
-    Ok(stored.into_response())
+    idempotency::create_as(&state.db, caller, idem, move |conn, ctx, once| {
+        // Visibility first, also for a replay: a result that narrowed since is 404.
+        check_post(conn, &ctx, &id, &new.body)?;
+        once.create(conn, |conn| insert(conn, &ctx, &id, &new.body))
+    })
+    .await
 }
 
 /// Delete a comment
@@ -299,7 +280,6 @@ pub async fn create_comment(
     responses(
         (status = 204, description = "Deleted"),
         (status = 403, response = Forbidden),
-        (status = 404, response = NotFound),
     ),
     security(("bearer" = []))
 )]

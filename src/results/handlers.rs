@@ -14,7 +14,7 @@ use crate::device_sets::composition::Embed;
 use crate::http::etag::{tagged, IfMatch};
 use crate::http::idempotency::{self, IdempotencyKey};
 use crate::http::json::Json;
-use crate::http::pagination::{page_response, paged, Page, PageRequest};
+use crate::http::pagination::{keyed, list_page, list_query, page_response, Page};
 use crate::http::responses::*;
 use crate::http::ApiError;
 use crate::AppState;
@@ -35,7 +35,6 @@ use crate::AppState;
         (status = 201, description = "Published", body = TestResult),
         (status = 403, response = Forbidden),
         (status = 409, response = Conflict),
-        (status = 422, response = Unprocessable),
     ),
     security(("bearer" = []))
 )]
@@ -48,36 +47,24 @@ pub async fn create_result(
 ) -> Result<HttpResponse, ApiError> {
     let item = body.into_inner();
     let idem = key.bind("POST /results", &item);
-    let stored = state
-        .db
-        .write_as(caller, move |conn, ctx| {
-            ctx.require(Capability::Participate)?;
-            idempotency::created(conn, idem.as_ref(), &ctx.user_id, |conn| {
-                publish::publish(conn, &ctx, &item)
-            })
-        })
-        .await?;
-    Ok(stored.into_response())
+    idempotency::create_as(&state.db, caller, idem, move |conn, ctx, once| {
+        ctx.require(Capability::Participate)?;
+        once.create(conn, |conn| publish::publish(conn, &ctx, &item))
+    })
+    .await
 }
 
-#[derive(Debug, Deserialize, IntoParams)]
-#[serde(deny_unknown_fields)]
-#[into_params(parameter_in = Query)]
-pub struct ResultQuery {
-    pub uit_window_id: Option<String>,
-    pub device_set_id: Option<String>,
-    pub scenario: Option<String>,
-    pub outcome: Option<Outcome>,
-    pub org_id: Option<String>,
-    pub visibility: Option<Visibility>,
-    /// `device_set` embeds each result's device set (name, prevalence, composition).
-    pub embed: Option<Embed>,
-    /// Page size, 1-500 (default 50).
-    #[param(minimum = 1, maximum = 500)]
-    pub limit: Option<i64>,
-    /// Opaque cursor from `next_cursor`.
-    #[param(min_length = 1, max_length = 86, pattern = "^[A-Za-z0-9_-]+$")]
-    pub cursor: Option<String>,
+list_query! {
+    pub struct ResultQuery {
+        pub uit_window_id: Option<String>,
+        pub device_set_id: Option<String>,
+        pub scenario: Option<String>,
+        pub outcome: Option<Outcome>,
+        pub org_id: Option<String>,
+        pub visibility: Option<Visibility>,
+        /// `device_set` embeds each result's device set (name, prevalence, composition).
+        pub embed: Option<Embed>,
+    }
 }
 
 /// List results
@@ -101,18 +88,13 @@ pub async fn list_results(
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     let q = query.into_inner();
-    let cursor = q.cursor.clone();
-    paged(
-        &state.db,
-        caller,
-        &req,
-        q.limit,
-        cursor.as_deref(),
-        move |conn, ctx, after, fetch| list(conn, &ctx, q, after, fetch),
-        |r| &r.id,
-    )
+    list_page(&state.db, caller, &req, q.page()?, move |conn, ctx, after, fetch| {
+        list(conn, &ctx, q, after, fetch)
+    })
     .await
 }
+
+keyed!(TestResult, id);
 
 /// The results `ctx` may read matching `q` (its paging fields aside), by id after `after`, at
 /// most `fetch`, described (names, known-issue masks): the API's list and the pages' one read.
@@ -179,7 +161,6 @@ pub fn readable(conn: &mut DbConn, ctx: &AuthContext, id: &str) -> Result<Result
     params(("id" = String, Path, description = "Result id"), ResultEmbedQuery),
     responses(
         (status = 200, description = "The result", body = TestResult, headers(("ETag" = String))),
-        (status = 404, response = NotFound),
     ),
     security(("bearer" = []))
 )]
@@ -249,9 +230,6 @@ pub struct ResultPatch {
     responses(
         (status = 200, description = "Amended", body = TestResult, headers(("ETag" = String))),
         (status = 403, response = Forbidden),
-        (status = 404, response = NotFound),
-        (status = 412, response = PreconditionFailed),
-        (status = 422, response = Unprocessable),
     ),
     security(("bearer" = []))
 )]
@@ -285,16 +263,9 @@ pub struct Revision {
     pub result: TestResult,
 }
 
-#[derive(Debug, Deserialize, IntoParams)]
-#[serde(deny_unknown_fields)]
-#[into_params(parameter_in = Query)]
-pub struct RevisionQuery {
-    /// Page size, 1-500 (default 50).
-    #[param(minimum = 1, maximum = 500)]
-    pub limit: Option<i64>,
-    /// Opaque cursor from `next_cursor`.
-    #[param(min_length = 1, max_length = 86, pattern = "^[A-Za-z0-9_-]+$")]
-    pub cursor: Option<String>,
+list_query! {
+    pub struct RevisionQuery {
+    }
 }
 
 /// List a result's earlier revisions
@@ -307,7 +278,6 @@ pub struct RevisionQuery {
     params(("id" = String, Path, description = "Result id"), RevisionQuery),
     responses(
         (status = 200, description = "Earlier revisions", body = Page<Revision>),
-        (status = 404, response = NotFound),
     ),
     security(("bearer" = []))
 )]
@@ -321,7 +291,7 @@ pub async fn list_revisions(
 ) -> Result<HttpResponse, ApiError> {
     let id = path.into_inner();
     let q = query.into_inner();
-    let page = PageRequest::new(q.limit, q.cursor.as_deref())?;
+    let page = q.page()?;
     let (after, fetch) = (page.after.clone(), page.fetch());
     let items = state
         .db

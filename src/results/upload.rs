@@ -352,7 +352,6 @@ fn items_of(conn: &mut DbConn, q: &JunitQuery, report: &Report) -> Result<Vec<Re
     responses(
         (status = 200, description = "Written", body = BatchOutcome),
         (status = 403, response = Forbidden),
-        (status = 422, response = Unprocessable),
     ),
     security(("bearer" = []))
 )]

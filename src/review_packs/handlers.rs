@@ -14,7 +14,7 @@ use crate::db::Db;
 use crate::http::accept;
 use crate::http::idempotency::{self, IdempotencyKey};
 use crate::http::json::Json;
-use crate::http::pagination::{paged, Page};
+use crate::http::pagination::{keyed, list_page, list_query, Page};
 use crate::http::responses::*;
 use crate::http::ApiError;
 use crate::AppState;
@@ -48,9 +48,7 @@ pub struct NewReviewPack {
     responses(
         (status = 201, description = "Frozen", body = ReviewPack, headers(("Location" = String))),
         (status = 403, response = Forbidden),
-        (status = 404, response = NotFound),
         (status = 409, response = Conflict),
-        (status = 422, response = Unprocessable),
     ),
     security(("bearer" = []))
 )]
@@ -66,28 +64,16 @@ pub async fn create_pack(
     let body = body.into_inner();
     super::check_title(body.title.as_deref())?;
     let idem = key.bind(&format!("POST /uit-windows/{window_id}/review-packs"), &body);
-    let stored = state
-        .db
-        .write_as(caller, move |conn, ctx| {
-            ctx.require(Capability::ManageIndustry)?;
-            idempotency::created(conn, idem.as_ref(), &ctx.user_id, |conn| {
-                super::freeze(conn, &ctx, &window_id, body.title)
-            })
-        })
-        .await?;
-    Ok(stored.into_response())
+    idempotency::create_as(&state.db, caller, idem, move |conn, ctx, once| {
+        ctx.require(Capability::ManageIndustry)?;
+        once.create(conn, |conn| super::freeze(conn, &ctx, &window_id, body.title))
+    })
+    .await
 }
 
-#[derive(Debug, Deserialize, IntoParams)]
-#[serde(deny_unknown_fields)]
-#[into_params(parameter_in = Query)]
-pub struct PackListQuery {
-    /// Page size, 1-500 (default 50).
-    #[param(minimum = 1, maximum = 500)]
-    pub limit: Option<i64>,
-    /// Opaque cursor from `next_cursor`.
-    #[param(min_length = 1, max_length = 86, pattern = "^[A-Za-z0-9_-]+$")]
-    pub cursor: Option<String>,
+list_query! {
+    pub struct PackListQuery {
+    }
 }
 
 /// List a window's review packs
@@ -99,7 +85,6 @@ pub struct PackListQuery {
     params(("id" = String, Path, description = "UIT window id"), PackListQuery),
     responses(
         (status = 200, description = "A page of review packs", body = Page<ReviewPack>),
-        (status = 404, response = NotFound),
     ),
     security(("bearer" = []))
 )]
@@ -113,23 +98,17 @@ pub async fn list_packs(
 ) -> Result<HttpResponse, ApiError> {
     let window_id = path.into_inner();
     let q = query.into_inner();
-    paged(
-        &state.db,
-        caller,
-        &req,
-        q.limit,
-        q.cursor.as_deref(),
-        move |conn, _ctx, after, fetch| {
-            crate::windows::model::find(conn, &window_id)?.ok_or_else(ApiError::not_found)?;
-            model::of_window(conn, &window_id, after, fetch)?
-                .into_iter()
-                .map(|row| row.api(conn))
-                .collect::<Result<Vec<ReviewPack>, ApiError>>()
-        },
-        |p| &p.id,
-    )
+    list_page(&state.db, caller, &req, q.page()?, move |conn, _ctx, after, fetch| {
+        crate::windows::model::find(conn, &window_id)?.ok_or_else(ApiError::not_found)?;
+        model::of_window(conn, &window_id, after, fetch)?
+            .into_iter()
+            .map(|row| row.api(conn))
+            .collect::<Result<Vec<ReviewPack>, ApiError>>()
+    })
     .await
 }
+
+keyed!(ReviewPack, id);
 
 /// The stored parts of a pack, read a part per blocking hop as the client takes them, so a
 /// large pack streams with flat memory.
@@ -182,7 +161,6 @@ pub fn stream_part(db: Db, pack_id: String, part: &'static str) -> Parts {
         (status = 200, description = "The pack (JSON), or its results (CSV with `Accept: text/csv`)",
             content((Object = "application/json"), (String = "text/csv")), headers(("ETag" = String))),
         (status = 304, description = "Not modified (the ETag matches)"),
-        (status = 404, response = NotFound),
     ),
     security(("bearer" = []))
 )]
@@ -256,8 +234,6 @@ pub struct DiffQuery {
     params(("id" = String, Path, description = "Review pack id"), DiffQuery),
     responses(
         (status = 200, description = "The differences", body = PackDiff),
-        (status = 404, response = NotFound),
-        (status = 422, response = Unprocessable),
     ),
     security(("bearer" = []))
 )]
@@ -301,8 +277,6 @@ pub struct NewReview {
     responses(
         (status = 201, description = "Recorded", body = Review),
         (status = 403, response = Forbidden),
-        (status = 404, response = NotFound),
-        (status = 422, response = Unprocessable),
     ),
     security(("bearer" = []))
 )]
@@ -339,7 +313,6 @@ pub async fn create_review(
     params(("id" = String, Path, description = "Review pack id"), PackListQuery),
     responses(
         (status = 200, description = "A page of verdicts", body = Page<Review>),
-        (status = 404, response = NotFound),
     ),
     security(("bearer" = []))
 )]
@@ -353,22 +326,16 @@ pub async fn list_reviews(
 ) -> Result<HttpResponse, ApiError> {
     let id = path.into_inner();
     let q = query.into_inner();
-    paged(
-        &state.db,
-        caller,
-        &req,
-        q.limit,
-        q.cursor.as_deref(),
-        move |conn, _ctx, after, fetch| {
-            model::find(conn, &id)?.ok_or_else(ApiError::not_found)?;
-            let all = model::reviews(conn, &id, false)?;
-            Ok(all
-                .into_iter()
-                .filter(|r| after.as_ref().is_none_or(|a| r.id > *a))
-                .take(fetch as usize)
-                .collect::<Vec<Review>>())
-        },
-        |r| &r.id,
-    )
+    list_page(&state.db, caller, &req, q.page()?, move |conn, _ctx, after, fetch| {
+        model::find(conn, &id)?.ok_or_else(ApiError::not_found)?;
+        let all = model::reviews(conn, &id, false)?;
+        Ok(all
+            .into_iter()
+            .filter(|r| after.as_ref().is_none_or(|a| r.id > *a))
+            .take(fetch as usize)
+            .collect::<Vec<Review>>())
+    })
     .await
 }
+
+keyed!(Review, id);

@@ -1,7 +1,7 @@
 use actix_web::{delete, get, patch, post, web, HttpRequest, HttpResponse};
 use chrono::{Datelike, NaiveDate};
 use serde::{Deserialize, Serialize};
-use utoipa::{IntoParams, ToSchema};
+use utoipa::ToSchema;
 
 use super::announce::announce;
 use super::model::{self, ItemFilter, Order, RoadmapItem, RoadmapRow, Viewer};
@@ -11,10 +11,10 @@ use crate::auth::{AuthContext, Caller, Capability};
 use crate::catalogue::model as catalogue;
 use crate::catalogue::{authorise_owner, nullable};
 use crate::db::{new_id, now, DbConn};
-use crate::http::etag::{tagged, IfMatch};
+use crate::http::etag::{tagged, write_tagged, IfMatch};
 use crate::http::idempotency::{self, IdempotencyKey};
 use crate::http::json::Json;
-use crate::http::pagination::{paged, Page};
+use crate::http::pagination::{keyed, list_page, list_query, Page};
 use crate::http::responses::*;
 use crate::http::validate::Validator;
 use crate::http::ApiError;
@@ -42,6 +42,23 @@ pub fn check_range(from: Option<NaiveDate>, to: Option<NaiveDate>) -> Result<(),
     Ok(())
 }
 
+/// Item `id`, locked, for a change by its product's owner or the operator: 404 when the
+/// caller cannot see it, 403 when it may not change it, 412 unless `If-Match` names its
+/// version. Returns the item and its product.
+fn to_change(
+    conn: &mut DbConn,
+    ctx: &AuthContext,
+    id: &str,
+    if_match: &IfMatch,
+) -> Result<(RoadmapRow, catalogue::DeviceModelRow), ApiError> {
+    crate::db::lock_row(conn, crate::db::Lockable::RoadmapItems, id)?;
+    let viewer = Viewer::of(conn, ctx)?;
+    let (row, product) = model::find_visible(conn, &viewer, id)?;
+    authorise_owner(ctx, &product.manufacturer_org_id, product.device_type)?;
+    if_match.check(row.version)?;
+    Ok((row, product))
+}
+
 fn check_fields(v: &mut Validator, version: Option<&str>, summary: Option<&str>, date: Option<NaiveDate>) {
     if let Some(version) = version {
         v.text("planned_version", version, MAX_VERSION);
@@ -54,24 +71,17 @@ fn check_fields(v: &mut Validator, version: Option<&str>, summary: Option<&str>,
     }
 }
 
-#[derive(Debug, Deserialize, IntoParams)]
-#[serde(deny_unknown_fields)]
-#[into_params(parameter_in = Query)]
-pub struct RoadmapItemQuery {
-    pub device_model_id: Option<String>,
-    /// The product's manufacturer (the item's owner).
-    pub manufacturer_org_id: Option<String>,
-    /// Planned on or after this date (undated items drop out).
-    pub from: Option<NaiveDate>,
-    /// Planned on or before this date (undated items drop out).
-    pub to: Option<NaiveDate>,
-    pub status: Option<RoadmapStatus>,
-    /// Page size, 1-500 (default 50).
-    #[param(minimum = 1, maximum = 500)]
-    pub limit: Option<i64>,
-    /// Opaque cursor from `next_cursor`.
-    #[param(min_length = 1, max_length = 86, pattern = "^[A-Za-z0-9_-]+$")]
-    pub cursor: Option<String>,
+list_query! {
+    pub struct RoadmapItemQuery {
+        pub device_model_id: Option<String>,
+        /// The product's manufacturer (the item's owner).
+        pub manufacturer_org_id: Option<String>,
+        /// Planned on or after this date (undated items drop out).
+        pub from: Option<NaiveDate>,
+        /// Planned on or before this date (undated items drop out).
+        pub to: Option<NaiveDate>,
+        pub status: Option<RoadmapStatus>,
+    }
 }
 
 /// List roadmap items
@@ -85,7 +95,6 @@ pub struct RoadmapItemQuery {
     params(RoadmapItemQuery),
     responses(
         (status = 200, description = "A page of roadmap items", body = Page<RoadmapItem>),
-        (status = 422, response = Unprocessable),
     ),
     security(("bearer" = []))
 )]
@@ -98,6 +107,7 @@ pub async fn list_roadmap_items(
 ) -> Result<HttpResponse, ApiError> {
     let q = query.into_inner();
     check_range(q.from, q.to)?;
+    let page = q.page()?;
     let filter = ItemFilter {
         device_model_id: q.device_model_id,
         owner_org_id: q.manufacturer_org_id,
@@ -105,24 +115,18 @@ pub async fn list_roadmap_items(
         to: q.to,
         status: q.status,
     };
-    paged(
-        &state.db,
-        caller,
-        &req,
-        q.limit,
-        q.cursor.as_deref(),
-        move |conn, ctx, after, fetch| {
-            let viewer = Viewer::of(conn, &ctx)?;
-            let rows = model::select(conn, &viewer, filter, Order::ById { after }, fetch)?;
-            Ok(rows
-                .into_iter()
-                .map(|(row, product)| RoadmapItem::new(row, product.device_type))
-                .collect())
-        },
-        |i| &i.id,
-    )
+    list_page(&state.db, caller, &req, page, move |conn, ctx, after, fetch| {
+        let viewer = Viewer::of(conn, &ctx)?;
+        let rows = model::select(conn, &viewer, filter, Order::ById { after }, fetch)?;
+        Ok(rows
+            .into_iter()
+            .map(|(row, product)| RoadmapItem::new(row, product.device_type))
+            .collect())
+    })
     .await
 }
+
+keyed!(RoadmapItem, id);
 
 #[derive(Debug, Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -158,7 +162,6 @@ pub struct NewRoadmapItem {
     responses(
         (status = 201, description = "Created", body = RoadmapItem),
         (status = 403, response = Forbidden),
-        (status = 422, response = Unprocessable),
     ),
     security(("bearer" = []))
 )]
@@ -172,14 +175,11 @@ pub async fn create_roadmap_item(
     let body = body.into_inner();
     check_new(&body)?;
     let idem = key.bind("POST /roadmap-items", &body);
-    let stored = state
-        .db
-        .write_as(caller, move |conn, ctx| {
-            ctx.require(Capability::ManageRoadmaps)?;
-            idempotency::created(conn, idem.as_ref(), &ctx.user_id, |conn| create(conn, &ctx, &body))
-        })
-        .await?;
-    Ok(stored.into_response())
+    idempotency::create_as(&state.db, caller, idem, move |conn, ctx, once| {
+        ctx.require(Capability::ManageRoadmaps)?;
+        once.create(conn, |conn| create(conn, &ctx, &body))
+    })
+    .await
 }
 
 fn check_new(body: &NewRoadmapItem) -> Result<(), ApiError> {
@@ -232,7 +232,6 @@ pub fn create(conn: &mut DbConn, ctx: &AuthContext, body: &NewRoadmapItem) -> Re
     params(("id" = String, Path, description = "Roadmap item id")),
     responses(
         (status = 200, description = "The roadmap item", body = RoadmapItem, headers(("ETag" = String))),
-        (status = 404, response = NotFound),
     ),
     security(("bearer" = []))
 )]
@@ -285,9 +284,6 @@ pub struct RoadmapItemPatch {
     responses(
         (status = 200, description = "Updated", body = RoadmapItem, headers(("ETag" = String))),
         (status = 403, response = Forbidden),
-        (status = 404, response = NotFound),
-        (status = 412, response = PreconditionFailed),
-        (status = 422, response = Unprocessable),
     ),
     security(("bearer" = []))
 )]
@@ -302,11 +298,10 @@ pub async fn update_roadmap_item(
     let id = path.into_inner();
     let patch = body.into_inner();
     check_patch(&patch)?;
-    let (version, item) = state
-        .db
-        .write_as(caller, move |conn, ctx| update(conn, &ctx, &id, if_match, patch))
-        .await?;
-    Ok(tagged(version, &item))
+    write_tagged(&state.db, caller, move |conn, ctx| {
+        update(conn, &ctx, &id, if_match, patch)
+    })
+    .await
 }
 
 fn check_patch(patch: &RoadmapItemPatch) -> Result<(), ApiError> {
@@ -331,11 +326,7 @@ pub fn update(
     if_match: IfMatch,
     patch: RoadmapItemPatch,
 ) -> Result<(i64, RoadmapItem), ApiError> {
-    crate::db::lock_row(conn, crate::db::Lockable::RoadmapItems, id)?;
-    let viewer = Viewer::of(conn, ctx)?;
-    let (before_row, product) = model::find_visible(conn, &viewer, id)?;
-    authorise_owner(ctx, &product.manufacturer_org_id, product.device_type)?;
-    if_match.check(before_row.version)?;
+    let (before_row, product) = to_change(conn, ctx, id, &if_match)?;
     let before = RoadmapItem::new(before_row.clone(), product.device_type);
     let mut row = before_row.clone();
     if let Some(version) = patch.planned_version {
@@ -387,8 +378,6 @@ pub fn update(
     responses(
         (status = 204, description = "Deleted"),
         (status = 403, response = Forbidden),
-        (status = 404, response = NotFound),
-        (status = 412, response = PreconditionFailed),
     ),
     security(("bearer" = []))
 )]
@@ -403,11 +392,7 @@ pub async fn delete_roadmap_item(
     state
         .db
         .write_as(caller, move |conn, ctx| {
-            crate::db::lock_row(conn, crate::db::Lockable::RoadmapItems, &id)?;
-            let viewer = Viewer::of(conn, &ctx)?;
-            let (before_row, product) = model::find_visible(conn, &viewer, &id)?;
-            authorise_owner(&ctx, &product.manufacturer_org_id, product.device_type)?;
-            if_match.check(before_row.version)?;
+            let (before_row, product) = to_change(conn, &ctx, &id, &if_match)?;
             let before = RoadmapItem::new(before_row.clone(), product.device_type);
             let mut row = before_row;
             row.deleted_at = Some(now());

@@ -10,8 +10,7 @@ use super::model::{self, ItemFilter, Order, RoadmapItem, RoadmapItemChange, View
 use crate::auth::{AuthContext, Caller};
 use crate::catalogue::model::DeviceType;
 use crate::db::DbConn;
-use crate::http::pagination::{paged, Page};
-use crate::http::responses::*;
+use crate::http::pagination::{keyed, list_page, list_query, Page};
 use crate::http::ApiError;
 use crate::http::ErrorCode;
 use crate::AppState;
@@ -19,16 +18,9 @@ use crate::AppState;
 /// Most items one roadmap view returns; a wider range is 422 `range_too_large`.
 pub const MAX_VIEW_ITEMS: i64 = 5000;
 
-#[derive(Debug, Deserialize, IntoParams)]
-#[serde(deny_unknown_fields)]
-#[into_params(parameter_in = Query)]
-pub struct HistoryQuery {
-    /// Page size, 1-500 (default 50).
-    #[param(minimum = 1, maximum = 500)]
-    pub limit: Option<i64>,
-    /// Opaque cursor from `next_cursor`.
-    #[param(min_length = 1, max_length = 86, pattern = "^[A-Za-z0-9_-]+$")]
-    pub cursor: Option<String>,
+list_query! {
+    pub struct HistoryQuery {
+    }
 }
 
 /// List a roadmap item's history
@@ -43,7 +35,6 @@ pub struct HistoryQuery {
     params(("id" = String, Path, description = "Roadmap item id"), HistoryQuery),
     responses(
         (status = 200, description = "A page of changes", body = Page<RoadmapItemChange>),
-        (status = 404, response = NotFound),
     ),
     security(("bearer" = []))
 )]
@@ -57,17 +48,13 @@ pub async fn list_roadmap_item_history(
 ) -> Result<HttpResponse, ApiError> {
     let id = path.into_inner();
     let q = query.into_inner();
-    paged(
-        &state.db,
-        caller,
-        &req,
-        q.limit,
-        q.cursor.as_deref(),
-        move |conn, ctx, after, fetch| visible_history(conn, &ctx, &id, after, fetch),
-        |c| &c.id,
-    )
+    list_page(&state.db, caller, &req, q.page()?, move |conn, ctx, after, fetch| {
+        visible_history(conn, &ctx, &id, after, fetch)
+    })
     .await
 }
+
+keyed!(RoadmapItemChange, id);
 
 /// Up to `fetch` changes of roadmap item `id` after `after`, oldest first, each shown only if
 /// the item's visibility at that change admits `ctx` (404 when `ctx` may not see the item now).
@@ -134,7 +121,6 @@ pub struct RoadmapProduct {
     params(RoadmapViewQuery),
     responses(
         (status = 200, description = "Products with their planned versions", body = Vec<RoadmapProduct>),
-        (status = 422, response = Unprocessable),
     ),
     security(("bearer" = []))
 )]

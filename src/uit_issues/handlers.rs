@@ -1,6 +1,6 @@
 use actix_web::{get, patch, post, web, HttpRequest, HttpResponse};
 use serde::{Deserialize, Serialize};
-use utoipa::{IntoParams, ToSchema};
+use utoipa::ToSchema;
 
 use super::model::{self, HistoryRow, IssueFilter, IssueRow, IssueSeverity, IssueStatus, UitIssue};
 use super::{raise, update};
@@ -9,7 +9,7 @@ use crate::db::new_id;
 use crate::http::etag::{tagged, IfMatch};
 use crate::http::idempotency::{self, IdempotencyKey};
 use crate::http::json::Json;
-use crate::http::pagination::{paged, Page};
+use crate::http::pagination::{keyed, list_page, list_query, Page};
 use crate::http::responses::*;
 use crate::http::validate::Validator;
 use crate::http::ApiError;
@@ -18,20 +18,13 @@ use crate::AppState;
 /// At most this many device sets and results per issue.
 const MAX_LINKS: usize = 200;
 
-#[derive(Debug, Deserialize, IntoParams)]
-#[serde(deny_unknown_fields)]
-#[into_params(parameter_in = Query)]
-pub struct IssueQuery {
-    pub uit_window_id: Option<String>,
-    pub status: Option<IssueStatus>,
-    pub severity: Option<IssueSeverity>,
-    pub resolving_org_id: Option<String>,
-    /// Page size, 1-500 (default 50).
-    #[param(minimum = 1, maximum = 500)]
-    pub limit: Option<i64>,
-    /// Opaque cursor from `next_cursor`.
-    #[param(min_length = 1, max_length = 86, pattern = "^[A-Za-z0-9_-]+$")]
-    pub cursor: Option<String>,
+list_query! {
+    pub struct IssueQuery {
+        pub uit_window_id: Option<String>,
+        pub status: Option<IssueStatus>,
+        pub severity: Option<IssueSeverity>,
+        pub resolving_org_id: Option<String>,
+    }
 }
 
 /// List UIT issues
@@ -55,26 +48,21 @@ pub async fn list_issues(
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     let q = query.into_inner();
+    let page = q.page()?;
     let filter = IssueFilter {
         window_id: q.uit_window_id,
         status: q.status,
         severity: q.severity,
         resolving_org_id: q.resolving_org_id,
     };
-    paged(
-        &state.db,
-        caller,
-        &req,
-        q.limit,
-        q.cursor.as_deref(),
-        move |conn, ctx, after, fetch| {
-            let rows = model::list(conn, &ctx, filter, after, fetch)?;
-            Ok(model::views(conn, &ctx, rows)?)
-        },
-        |i| &i.id,
-    )
+    list_page(&state.db, caller, &req, page, move |conn, ctx, after, fetch| {
+        let rows = model::list(conn, &ctx, filter, after, fetch)?;
+        Ok(model::views(conn, &ctx, rows)?)
+    })
     .await
 }
+
+keyed!(UitIssue, id);
 
 #[derive(Debug, Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -137,7 +125,6 @@ pub(super) fn history_row(row: &IssueRow, ctx: &AuthContext, from: Option<IssueS
     responses(
         (status = 201, description = "Raised", body = UitIssue),
         (status = 403, response = Forbidden),
-        (status = 422, response = Unprocessable),
     ),
     security(("bearer" = []))
 )]
@@ -197,7 +184,6 @@ fn check_new(body: &NewIssue) -> Result<(), ApiError> {
     params(("id" = String, Path, description = "UIT issue id")),
     responses(
         (status = 200, description = "The UIT issue", body = UitIssue, headers(("ETag" = String))),
-        (status = 404, response = NotFound),
     ),
     security(("bearer" = []))
 )]
@@ -251,9 +237,6 @@ pub struct IssuePatch {
     responses(
         (status = 200, description = "Updated", body = UitIssue, headers(("ETag" = String))),
         (status = 403, response = Forbidden),
-        (status = 404, response = NotFound),
-        (status = 412, response = PreconditionFailed),
-        (status = 422, response = Unprocessable),
     ),
     security(("bearer" = []))
 )]

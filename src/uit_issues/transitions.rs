@@ -4,7 +4,7 @@ use crate::audit;
 use crate::http::ErrorCode;
 use actix_web::{get, post, web, HttpRequest, HttpResponse};
 use serde::{Deserialize, Serialize};
-use utoipa::{IntoParams, ToSchema};
+use utoipa::ToSchema;
 
 use super::handlers::history_row;
 use super::model::{self, IssueRow, IssueStatus, IssueStep, Party, UitIssue};
@@ -16,7 +16,7 @@ use crate::defect_masks::model::DefectMask;
 use crate::http::etag::{tagged, IfMatch};
 use crate::http::idempotency::{self, IdempotencyKey};
 use crate::http::json::Json;
-use crate::http::pagination::{paged, Page};
+use crate::http::pagination::{keyed, list_page, list_query, Page};
 use crate::http::responses::*;
 use crate::http::validate::Validator;
 use crate::http::ApiError;
@@ -69,9 +69,6 @@ fn illegal(from: IssueStatus, to: IssueStatus) -> ApiError {
     responses(
         (status = 200, description = "Moved; the updated issue", body = UitIssue, headers(("ETag" = String))),
         (status = 403, response = Forbidden),
-        (status = 404, response = NotFound),
-        (status = 412, response = PreconditionFailed),
-        (status = 422, response = Unprocessable),
     ),
     security(("bearer" = []))
 )]
@@ -156,16 +153,9 @@ pub fn transition(
     Ok(view)
 }
 
-#[derive(Debug, Deserialize, IntoParams)]
-#[serde(deny_unknown_fields)]
-#[into_params(parameter_in = Query)]
-pub struct HistoryQuery {
-    /// Page size, 1-500 (default 50).
-    #[param(minimum = 1, maximum = 500)]
-    pub limit: Option<i64>,
-    /// Opaque cursor from `next_cursor`.
-    #[param(min_length = 1, max_length = 86, pattern = "^[A-Za-z0-9_-]+$")]
-    pub cursor: Option<String>,
+list_query! {
+    pub struct HistoryQuery {
+    }
 }
 
 /// A UIT issue's history
@@ -178,7 +168,6 @@ pub struct HistoryQuery {
     params(("id" = String, Path, description = "UIT issue id"), HistoryQuery),
     responses(
         (status = 200, description = "The issue's steps", body = Page<IssueStep>),
-        (status = 404, response = NotFound),
     ),
     security(("bearer" = []))
 )]
@@ -192,20 +181,14 @@ pub async fn issue_history(
 ) -> Result<HttpResponse, ApiError> {
     let id = path.into_inner();
     let q = query.into_inner();
-    paged(
-        &state.db,
-        caller,
-        &req,
-        q.limit,
-        q.cursor.as_deref(),
-        move |conn, ctx, after, fetch| {
-            model::find_visible(conn, &ctx, &id)?;
-            Ok(model::history(conn, &id, after, fetch)?)
-        },
-        |s| &s.id,
-    )
+    list_page(&state.db, caller, &req, q.page()?, move |conn, ctx, after, fetch| {
+        model::find_visible(conn, &ctx, &id)?;
+        Ok(model::history(conn, &id, after, fetch)?)
+    })
     .await
 }
+
+keyed!(IssueStep, id);
 
 /// Turn a UIT issue into a defect mask
 ///
@@ -226,9 +209,7 @@ pub async fn issue_history(
     responses(
         (status = 201, description = "The defect mask, published and linked", body = DefectMask),
         (status = 403, response = Forbidden),
-        (status = 404, response = NotFound),
         (status = 409, response = Conflict),
-        (status = 422, response = Unprocessable),
     ),
     security(("bearer" = []))
 )]
@@ -244,16 +225,11 @@ pub async fn convert_issue(
     let body = body.into_inner();
     let code = masks::validate_new(&body)?;
     let idem = key.bind(&format!("POST /uit-issues/{id}/defect-mask"), &body);
-    let stored = state
-        .db
-        .write_as(caller, move |conn, ctx| {
-            let before = convertible(conn, &ctx, &id)?;
-            idempotency::created(conn, idem.as_ref(), &ctx.user_id, |conn| {
-                convert(conn, &ctx, before, &body, &code)
-            })
-        })
-        .await?;
-    Ok(stored.into_response())
+    idempotency::create_as(&state.db, caller, idem, move |conn, ctx, once| {
+        let before = convertible(conn, &ctx, &id)?;
+        once.create(conn, |conn| convert(conn, &ctx, before, &body, &code))
+    })
+    .await
 }
 
 /// The issue `id`, when `ctx` may turn it into a defect mask (checked before a replay could

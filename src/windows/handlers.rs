@@ -1,7 +1,7 @@
 use actix_web::{get, patch, post, web, HttpRequest, HttpResponse};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use utoipa::{IntoParams, ToSchema};
+use utoipa::ToSchema;
 
 use super::model::{self, UitWindow};
 use super::{create, update, WindowStatus};
@@ -10,25 +10,18 @@ use crate::db::now;
 use crate::http::etag::{tagged, IfMatch};
 use crate::http::idempotency::{self, IdempotencyKey};
 use crate::http::json::Json;
-use crate::http::pagination::{paged, Page};
+use crate::http::pagination::{keyed, list_page, list_query, Page};
 use crate::http::responses::*;
 use crate::http::ApiError;
 use crate::readiness::criteria::ExitCriteria;
 use crate::AppState;
 
-#[derive(Debug, Deserialize, IntoParams)]
-#[serde(deny_unknown_fields)]
-#[into_params(parameter_in = Query)]
-pub struct WindowQuery {
-    pub release_id: Option<String>,
-    /// As at the time of the request.
-    pub status: Option<WindowStatus>,
-    /// Page size, 1-500 (default 50).
-    #[param(minimum = 1, maximum = 500)]
-    pub limit: Option<i64>,
-    /// Opaque cursor from `next_cursor`.
-    #[param(min_length = 1, max_length = 86, pattern = "^[A-Za-z0-9_-]+$")]
-    pub cursor: Option<String>,
+list_query! {
+    pub struct WindowQuery {
+        pub release_id: Option<String>,
+        /// As at the time of the request.
+        pub status: Option<WindowStatus>,
+    }
 }
 
 /// List UIT windows
@@ -52,21 +45,15 @@ pub async fn list_windows(
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     let q = query.into_inner();
-    paged(
-        &state.db,
-        caller,
-        &req,
-        q.limit,
-        q.cursor.as_deref(),
-        move |conn, _ctx, after, fetch| {
-            let now = now();
-            let rows = model::list(conn, q.release_id, q.status, now, after, fetch)?;
-            Ok(model::assemble(conn, rows, now)?)
-        },
-        |w| &w.id,
-    )
+    list_page(&state.db, caller, &req, q.page()?, move |conn, _ctx, after, fetch| {
+        let now = now();
+        let rows = model::list(conn, q.release_id, q.status, now, after, fetch)?;
+        Ok(model::assemble(conn, rows, now)?)
+    })
     .await
 }
+
+keyed!(UitWindow, id);
 
 #[derive(Debug, Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -106,7 +93,6 @@ pub struct NewWindow {
         (status = 201, description = "Scheduled", body = UitWindow),
         (status = 403, response = Forbidden),
         (status = 409, response = Conflict),
-        (status = 422, response = Unprocessable),
     ),
     security(("bearer" = []))
 )]
@@ -119,16 +105,11 @@ pub async fn create_window(
 ) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
     let idem = key.bind("POST /uit-windows", &body);
-    let stored = state
-        .db
-        .write_as(caller, move |conn, ctx| {
-            ctx.require(Capability::ManageIndustry)?;
-            idempotency::created(conn, idem.as_ref(), &ctx.user_id, |conn| {
-                create::schedule(conn, &ctx, body)
-            })
-        })
-        .await?;
-    Ok(stored.into_response())
+    idempotency::create_as(&state.db, caller, idem, move |conn, ctx, once| {
+        ctx.require(Capability::ManageIndustry)?;
+        once.create(conn, |conn| create::schedule(conn, &ctx, body))
+    })
+    .await
 }
 
 /// Get a UIT window
@@ -141,7 +122,6 @@ pub async fn create_window(
     params(("id" = String, Path, description = "UIT window id")),
     responses(
         (status = 200, description = "The UIT window", body = UitWindow, headers(("ETag" = String))),
-        (status = 404, response = NotFound),
     ),
     security(("bearer" = []))
 )]
@@ -201,9 +181,6 @@ pub struct WindowPatch {
     responses(
         (status = 200, description = "Updated", body = UitWindow, headers(("ETag" = String))),
         (status = 403, response = Forbidden),
-        (status = 404, response = NotFound),
-        (status = 412, response = PreconditionFailed),
-        (status = 422, response = Unprocessable),
     ),
     security(("bearer" = []))
 )]

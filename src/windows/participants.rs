@@ -4,7 +4,7 @@ use actix_web::{get, post, web, HttpRequest, HttpResponse};
 use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
-use utoipa::{IntoParams, ToSchema};
+use utoipa::ToSchema;
 
 use super::model;
 use super::WindowStatus;
@@ -13,7 +13,7 @@ use crate::auth::{AuthContext, Caller, Capability};
 use crate::db::schema::{organisations, window_participants as wp};
 use crate::db::{now, DbConn};
 use crate::http::json::Json;
-use crate::http::pagination::{paged, Page};
+use crate::http::pagination::{keyed, list_page, list_query, Page};
 use crate::http::responses::*;
 use crate::http::ApiError;
 use crate::http::ErrorCode;
@@ -131,8 +131,6 @@ pub struct JoinWindow {
         (status = 200, description = "Already a participant", body = Participant),
         (status = 201, description = "Joined", body = Participant),
         (status = 403, response = Forbidden),
-        (status = 404, response = NotFound),
-        (status = 422, response = Unprocessable),
     ),
     security(("bearer" = []))
 )]
@@ -167,11 +165,12 @@ pub fn enrol(
     window_id: &str,
     asked: Option<String>,
 ) -> Result<(bool, Participant), ApiError> {
-    ctx.require(Capability::Participate)?;
     let org_id = asked.unwrap_or_else(|| ctx.org_id.clone());
-    if org_id != ctx.org_id && !ctx.is_operator() {
-        return Err(ApiError::forbidden("Only the operator may enrol another organisation."));
-    }
+    ctx.owner_or_operator(
+        &org_id,
+        Capability::Participate,
+        "Only the operator may enrol another organisation.",
+    )?;
     model::find(conn, window_id)?.ok_or_else(ApiError::not_found)?;
     let org =
         orgs::find_org(conn, &org_id)?.ok_or_else(|| ApiError::invalid_field("org_id", "no such organisation"))?;
@@ -204,16 +203,9 @@ pub fn enrol(
     Ok((joined, found))
 }
 
-#[derive(Debug, Deserialize, IntoParams)]
-#[serde(deny_unknown_fields)]
-#[into_params(parameter_in = Query)]
-pub struct ParticipantQuery {
-    /// Page size, 1-500 (default 50).
-    #[param(minimum = 1, maximum = 500)]
-    pub limit: Option<i64>,
-    /// Opaque cursor from `next_cursor`.
-    #[param(min_length = 1, max_length = 86, pattern = "^[A-Za-z0-9_-]+$")]
-    pub cursor: Option<String>,
+list_query! {
+    pub struct ParticipantQuery {
+    }
 }
 
 /// List a UIT window's participants
@@ -225,7 +217,6 @@ pub struct ParticipantQuery {
     params(("id" = String, Path, description = "UIT window id"), ParticipantQuery),
     responses(
         (status = 200, description = "A page of participants", body = Page<Participant>),
-        (status = 404, response = NotFound),
     ),
     security(("bearer" = []))
 )]
@@ -239,18 +230,12 @@ pub async fn list_participants(
 ) -> Result<HttpResponse, ApiError> {
     let window_id = path.into_inner();
     let q = query.into_inner();
-    paged(
-        &state.db,
-        caller,
-        &req,
-        q.limit,
-        q.cursor.as_deref(),
-        move |conn, _ctx, after, fetch| {
-            model::find(conn, &window_id)?.ok_or_else(ApiError::not_found)?;
-            let rows = participants(conn, &window_id, None, after, fetch)?;
-            Ok(rows.into_iter().map(participant).collect())
-        },
-        |p| &p.org_id,
-    )
+    list_page(&state.db, caller, &req, q.page()?, move |conn, _ctx, after, fetch| {
+        model::find(conn, &window_id)?.ok_or_else(ApiError::not_found)?;
+        let rows = participants(conn, &window_id, None, after, fetch)?;
+        Ok(rows.into_iter().map(participant).collect())
+    })
     .await
 }
+
+keyed!(Participant, org_id);

@@ -4,7 +4,7 @@ use actix_web::{get, post, web, HttpRequest, HttpResponse};
 use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
-use utoipa::{IntoParams, ToSchema};
+use utoipa::ToSchema;
 
 use crate::audit;
 use crate::auth::{AuthContext, Caller, Capability};
@@ -12,7 +12,7 @@ use crate::db::schema::scenarios;
 use crate::db::{now, DbConn};
 use crate::http::idempotency::{self, IdempotencyKey};
 use crate::http::json::Json;
-use crate::http::pagination::{paged, Page};
+use crate::http::pagination::{keyed, list_page, list_query, Page};
 use crate::http::responses::*;
 use crate::http::validate::Validator;
 use crate::http::ApiError;
@@ -78,16 +78,9 @@ fn valid_code(code: &str) -> bool {
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
 }
 
-#[derive(Debug, Deserialize, IntoParams)]
-#[serde(deny_unknown_fields)]
-#[into_params(parameter_in = Query)]
-pub struct ScenarioQuery {
-    /// Page size, 1-500 (default 50).
-    #[param(minimum = 1, maximum = 500)]
-    pub limit: Option<i64>,
-    /// Opaque cursor from `next_cursor`.
-    #[param(min_length = 1, max_length = 86, pattern = "^[A-Za-z0-9_-]+$")]
-    pub cursor: Option<String>,
+list_query! {
+    pub struct ScenarioQuery {
+    }
 }
 
 /// List scenarios
@@ -110,24 +103,18 @@ pub async fn list_scenarios(
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     let q = query.into_inner();
-    paged(
-        &state.db,
-        caller,
-        &req,
-        q.limit,
-        q.cursor.as_deref(),
-        move |conn, _ctx, after, fetch| {
-            let mut q = scenarios::table.select(ScenarioRow::as_select()).into_boxed();
-            if let Some(after) = after {
-                q = q.filter(scenarios::code.gt(after));
-            }
-            let rows: Vec<ScenarioRow> = q.order(scenarios::code.asc()).limit(fetch).load(conn)?;
-            Ok(rows.into_iter().map(Scenario::from).collect())
-        },
-        |s| &s.code,
-    )
+    list_page(&state.db, caller, &req, q.page()?, move |conn, _ctx, after, fetch| {
+        let mut q = scenarios::table.select(ScenarioRow::as_select()).into_boxed();
+        if let Some(after) = after {
+            q = q.filter(scenarios::code.gt(after));
+        }
+        let rows: Vec<ScenarioRow> = q.order(scenarios::code.asc()).limit(fetch).load(conn)?;
+        Ok(rows.into_iter().map(Scenario::from).collect())
+    })
     .await
 }
+
+keyed!(Scenario, code);
 
 #[derive(Debug, Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -154,7 +141,6 @@ pub struct NewScenario {
         (status = 201, description = "Created", body = Scenario),
         (status = 403, response = Forbidden),
         (status = 409, response = Conflict),
-        (status = 422, response = Unprocessable),
     ),
     security(("bearer" = []))
 )]
@@ -168,14 +154,11 @@ pub async fn create_scenario(
     let body = body.into_inner();
     check_new(&body)?;
     let idem = key.bind("POST /scenarios", &body);
-    let stored = state
-        .db
-        .write_as(caller, move |conn, ctx| {
-            ctx.require(Capability::ManageIndustry)?;
-            idempotency::created(conn, idem.as_ref(), &ctx.user_id, |conn| define(conn, &ctx, body))
-        })
-        .await?;
-    Ok(stored.into_response())
+    idempotency::create_as(&state.db, caller, idem, move |conn, ctx, once| {
+        ctx.require(Capability::ManageIndustry)?;
+        once.create(conn, |conn| define(conn, &ctx, body))
+    })
+    .await
 }
 
 /// What is checked before the database: the code's shape and the texts' lengths.
