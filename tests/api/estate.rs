@@ -434,3 +434,43 @@ fn a_model_name_two_manufacturers_share_needs_the_manufacturer_column() {
     assert_eq!(set_json(&app, &e.admin, &sets[0])["prevalence"], 6);
     assert_eq!(set_json(&app, &e.admin, &e.set)["prevalence"], 7);
 }
+
+#[test]
+fn a_job_whose_worker_died_is_taken_over_and_run_from_the_start() {
+    use uit_portal::estate::model::{self, ImportFormat, ImportRow, ImportStatus};
+    let app = TestApp::spawn();
+    let e = estate(&app);
+    let operator_org = app.get("/api/v1/me", Some(&e.admin)).json()["organisation"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    // A job left running by a worker that stopped beating ten minutes ago, its file in place.
+    let body = format!("{HEADER}\n{},3.0,ESME,{},1.0,,,,100\n", e.hub, e.meter);
+    let id = uuid::Uuid::now_v7().to_string();
+    let dir = app.config.data_dir.join("estate-imports");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join(format!("{id}.dpl")), &body).unwrap();
+    let mut row = ImportRow::queued(
+        id.clone(),
+        "0".repeat(64),
+        ImportFormat::Csv,
+        chrono::NaiveDate::from_ymd_opt(2026, 11, 1).unwrap(),
+        body.len() as i64,
+        (None, operator_org),
+    );
+    row.status = ImportStatus::Running.as_str().into();
+    row.heartbeat_at = Some(uit_portal::db::now() - chrono::Duration::minutes(10));
+    app.with_db(|conn| assert!(model::insert(conn, &row).unwrap()));
+    // The idle worker finds it at its next poll.
+    let done = finished(&app, &e.admin, &id);
+    assert_eq!(
+        (&done["status"], &done["rows_imported"]),
+        (&json!("done"), &json!(1)),
+        "{done}"
+    );
+    assert_eq!(set_json(&app, &e.admin, &e.set)["prevalence"], 100);
+    assert!(
+        !dir.join(format!("{id}.dpl")).exists(),
+        "the file is removed once its job ends"
+    );
+}
