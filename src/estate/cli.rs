@@ -89,8 +89,8 @@ fn take(
     let stale_before = now() - chrono::Duration::seconds(STALE_SECONDS);
     if let Some(existing) = model::find_by_content(conn, &sha256, as_of)? {
         let abandoned =
-            existing.status() == ImportStatus::Running && existing.heartbeat_at.is_some_and(|t| t < stale_before);
-        if existing.status() != ImportStatus::Failed && !abandoned {
+            existing.status == ImportStatus::Running && existing.heartbeat_at.is_some_and(|t| t < stale_before);
+        if existing.status != ImportStatus::Failed && !abandoned {
             return Ok(None);
         }
         model::requeue(conn, &existing.id, bytes, format)?;

@@ -43,7 +43,7 @@ pub fn enqueue(
     file: impl Fn(&str) -> std::path::PathBuf,
 ) -> Result<Enqueued, ApiError> {
     if let Some(existing) = model::find_by_content(conn, &upload.sha256, as_of)? {
-        if existing.status() != ImportStatus::Failed {
+        if existing.status != ImportStatus::Failed {
             return Ok(Enqueued::Existing(model::with_rejections(conn, existing)?));
         }
         upload.keep(&file(&existing.id))?;
@@ -264,7 +264,7 @@ fn read(
         inner: file,
         bytes: bytes.clone(),
     };
-    let format = job.format();
+    let format = job.format;
     let naming = match format {
         model::ImportFormat::Csv => Naming::Csv,
         model::ImportFormat::Jsonl => Naming::Jsonl,

@@ -36,9 +36,9 @@ pub const REJECTIONS_KEPT: i64 = 1000;
 pub struct ImportRow {
     pub id: String,
     pub content_sha256: String,
-    pub format: String,
+    pub format: ImportFormat,
     pub as_of: NaiveDate,
-    pub status: String,
+    pub status: ImportStatus,
     pub rows_imported: i64,
     pub rows_rejected: i64,
     pub bytes_total: i64,
@@ -65,9 +65,9 @@ impl ImportRow {
         Self {
             id,
             content_sha256: sha256,
-            format: format.as_str().into(),
+            format,
             as_of,
-            status: ImportStatus::Queued.as_str().into(),
+            status: ImportStatus::Queued,
             rows_imported: 0,
             rows_rejected: 0,
             bytes_total: bytes,
@@ -80,14 +80,6 @@ impl ImportRow {
             finished_at: None,
             heartbeat_at: None,
         }
-    }
-
-    pub fn format(&self) -> ImportFormat {
-        ImportFormat::parse(&self.format).unwrap_or(ImportFormat::Csv)
-    }
-
-    pub fn status(&self) -> ImportStatus {
-        ImportStatus::parse(&self.status).unwrap_or(ImportStatus::Failed)
     }
 }
 
@@ -139,14 +131,14 @@ pub struct EstateImport {
 
 impl From<ImportRow> for EstateImport {
     fn from(r: ImportRow) -> Self {
-        let status = r.status();
+        let status = r.status;
         let progress = match status {
             ImportStatus::Done => 1.0,
             _ if r.bytes_total > 0 => (r.bytes_read as f64 / r.bytes_total as f64).min(0.99),
             _ => 0.0,
         };
         Self {
-            format: r.format(),
+            format: r.format,
             status,
             progress,
             id: r.id,
@@ -229,7 +221,7 @@ pub fn requeue(conn: &mut DbConn, id: &str, bytes: i64, format: ImportFormat) ->
     diesel::delete(rej::table.filter(rej::import_id.eq(id))).execute(conn)?;
     diesel::update(ei::table.find(id))
         .set((
-            ei::status.eq(ImportStatus::Queued.as_str()),
+            ei::status.eq(ImportStatus::Queued),
             ei::format.eq(format.as_str()),
             ei::rows_imported.eq(0),
             ei::rows_rejected.eq(0),
@@ -251,7 +243,7 @@ pub fn start(conn: &mut DbConn, id: &str) -> QueryResult<()> {
     diesel::delete(rej::table.filter(rej::import_id.eq(id))).execute(conn)?;
     diesel::update(ei::table.find(id))
         .set((
-            ei::status.eq(ImportStatus::Running.as_str()),
+            ei::status.eq(ImportStatus::Running),
             ei::rows_imported.eq(0),
             ei::rows_rejected.eq(0),
             ei::bytes_read.eq(0),
@@ -272,8 +264,8 @@ pub fn claim(
     stale_before: NaiveDateTime,
     local: impl Fn(&str) -> bool,
 ) -> QueryResult<Option<ImportRow>> {
-    let claimable = ei::status.eq(ImportStatus::Queued.as_str()).or(ei::status
-        .eq(ImportStatus::Running.as_str())
+    let claimable = ei::status.eq(ImportStatus::Queued).or(ei::status
+        .eq(ImportStatus::Running)
         .and(ei::heartbeat_at.lt(stale_before)));
     let candidates: Vec<ImportRow> = ei::table
         .filter(claimable)
@@ -283,10 +275,7 @@ pub fn claim(
         .load(conn)?;
     for row in candidates.into_iter().filter(|r| local(&r.id)) {
         let taken = diesel::update(ei::table.find(&row.id).filter(claimable))
-            .set((
-                ei::status.eq(ImportStatus::Running.as_str()),
-                ei::heartbeat_at.eq(Some(now())),
-            ))
+            .set((ei::status.eq(ImportStatus::Running), ei::heartbeat_at.eq(Some(now()))))
             .execute(conn)?;
         if taken == 1 {
             return Ok(Some(row));

@@ -458,7 +458,7 @@ fn a_job_whose_worker_died_is_taken_over_and_run_from_the_start() {
         body.len() as i64,
         (None, operator_org),
     );
-    row.status = ImportStatus::Running.as_str().into();
+    row.status = ImportStatus::Running;
     row.heartbeat_at = Some(uit_portal::db::now() - chrono::Duration::minutes(10));
     app.with_db(|conn| assert!(model::insert(conn, &row).unwrap()));
     // The idle worker finds it at its next poll.
