@@ -4,6 +4,7 @@ pub mod device_models;
 pub mod firmware;
 pub mod lifecycle;
 pub mod model;
+pub mod retirement;
 pub mod version;
 
 use serde::{Deserialize, Deserializer};
