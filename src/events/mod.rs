@@ -4,13 +4,13 @@
 use actix_web::{get, web, HttpRequest, HttpResponse};
 use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::prelude::*;
-use serde::{Deserialize, Serialize};
-use utoipa::{IntoParams, ToSchema};
+use serde::Serialize;
+use utoipa::ToSchema;
 
 use crate::auth::Caller;
 use crate::db::schema::change_events as ce;
 use crate::db::{new_id, now, DbConn, JsonText};
-use crate::http::pagination::{paged, Page};
+use crate::http::pagination::{keyed, list_page, list_query, Page};
 use crate::http::responses::Forbidden;
 use crate::http::ApiError;
 use crate::AppState;
@@ -222,20 +222,15 @@ impl From<EventRow> for ChangeEvent {
     }
 }
 
-#[derive(Debug, Deserialize, IntoParams)]
-#[serde(deny_unknown_fields)]
-#[into_params(parameter_in = Query)]
-pub struct EventQuery {
-    pub topic: Option<Topic>,
-    pub entity_type: Option<String>,
-    pub entity_id: Option<String>,
-    /// Page size, 1-500 (default 50).
-    #[param(minimum = 1, maximum = 500)]
-    pub limit: Option<i64>,
-    /// Opaque cursor from `next_cursor`.
-    #[param(min_length = 1, max_length = 86, pattern = "^[A-Za-z0-9_-]+$")]
-    pub cursor: Option<String>,
+list_query! {
+    pub struct EventQuery {
+        pub topic: Option<Topic>,
+        pub entity_type: Option<String>,
+        pub entity_id: Option<String>,
+    }
 }
+
+keyed!(ChangeEvent, id);
 
 /// List change events
 ///
@@ -258,34 +253,27 @@ pub async fn list_change_events(
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     let q = query.into_inner();
-    paged(
-        &state.db,
-        caller,
-        &req,
-        q.limit,
-        q.cursor.as_deref(),
-        move |conn, ctx, after, fetch| {
-            if !ctx.is_operator() {
-                return Err(ApiError::forbidden("Change events are for the operator organisation."));
-            }
-            let mut query = ce::table.select(EventRow::as_select()).into_boxed();
-            if let Some(topic) = q.topic {
-                query = query.filter(ce::topic.eq(topic));
-            }
-            if let Some(v) = q.entity_type {
-                query = query.filter(ce::entity_type.eq(v));
-            }
-            if let Some(v) = q.entity_id {
-                query = query.filter(ce::entity_id.eq(v));
-            }
-            if let Some(after) = after {
-                query = query.filter(ce::id.gt(after));
-            }
-            let rows: Vec<EventRow> = query.order(ce::id.asc()).limit(fetch).load(conn)?;
-            Ok(rows.into_iter().map(ChangeEvent::from).collect())
-        },
-        |e| &e.id,
-    )
+    let page = q.page()?;
+    list_page(&state.db, caller, &req, page, move |conn, ctx, after, fetch| {
+        if !ctx.is_operator() {
+            return Err(ApiError::forbidden("Change events are for the operator organisation."));
+        }
+        let mut query = ce::table.select(EventRow::as_select()).into_boxed();
+        if let Some(topic) = q.topic {
+            query = query.filter(ce::topic.eq(topic));
+        }
+        if let Some(v) = q.entity_type {
+            query = query.filter(ce::entity_type.eq(v));
+        }
+        if let Some(v) = q.entity_id {
+            query = query.filter(ce::entity_id.eq(v));
+        }
+        if let Some(after) = after {
+            query = query.filter(ce::id.gt(after));
+        }
+        let rows: Vec<EventRow> = query.order(ce::id.asc()).limit(fetch).load(conn)?;
+        Ok(rows.into_iter().map(ChangeEvent::from).collect())
+    })
     .await
 }
 

@@ -165,29 +165,12 @@ pub fn page_response<T: Serialize>(req: &HttpRequest, page: &Page<T>) -> HttpRes
     resp.json(page)
 }
 
-/// A cursor-paged list's whole round: validates `limit` and `cursor` (a 400 before any
-/// database work), then, in the caller's one read hop, `load`s up to `fetch` rows after the
-/// cursor's key (`after`) in key order, and answers with the page cut by `key` (the value the
-/// list is ordered by, usually the id) and its `Link` header. `key` comes after `load` because
-/// a closure's argument type is inferred in argument order: `load` names the item type first.
-pub async fn paged<T, F>(
-    db: &Db,
-    caller: Caller,
-    req: &HttpRequest,
-    limit: Option<i64>,
-    cursor: Option<&str>,
-    load: F,
-    key: fn(&T) -> &str,
-) -> Result<HttpResponse, ApiError>
-where
-    T: Serialize + Send + 'static,
-    F: Load<T>,
-{
-    answer(db, caller, req, PageRequest::new(limit, cursor)?, load, key).await
-}
-
-/// [`paged`] for a list declared with `list_query!` of items that are [`Keyed`]:
-/// `list_page(&state.db, caller, &req, q.page()?, move |conn, ctx, after, fetch| ..).await`.
+/// A cursor-paged list's whole round, for a list declared with `list_query!` of items that
+/// are [`Keyed`]: `list_page(&state.db, caller, &req, q.page()?, move |conn, ctx, after,
+/// fetch| ..).await`. The page request is validated before (a 400 before any database work);
+/// in the caller's one read hop, `load` reads up to `fetch` rows after the cursor's key
+/// (`after`) in key order, and the answer is the page cut by the items' key with its `Link`
+/// header.
 pub async fn list_page<T, F>(
     db: &Db,
     caller: Caller,

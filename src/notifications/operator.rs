@@ -5,15 +5,15 @@ use std::collections::HashMap;
 use actix_web::{get, post, web, HttpRequest, HttpResponse};
 use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
 use diesel::prelude::*;
-use serde::{Deserialize, Serialize};
-use utoipa::{IntoParams, ToSchema};
+use serde::Serialize;
+use utoipa::ToSchema;
 
 use super::{NotificationKind, NotificationStatus};
 use crate::audit::{self, Actor, Change};
 use crate::auth::{AuthContext, Caller, Capability};
 use crate::db::schema::{change_events as ce, notification_deliveries as nd, notifications as n};
 use crate::db::{now, DbConn};
-use crate::http::pagination::{paged, Page};
+use crate::http::pagination::{keyed, list_page, list_query, Page};
 use crate::http::responses::*;
 use crate::http::ApiError;
 use crate::http::ErrorCode;
@@ -143,19 +143,14 @@ fn load_one(conn: &mut DbConn, id: &str) -> Result<Notification, ApiError> {
     views(conn, vec![row])?.pop().ok_or_else(ApiError::not_found)
 }
 
-#[derive(Debug, Deserialize, IntoParams)]
-#[serde(deny_unknown_fields)]
-#[into_params(parameter_in = Query)]
-pub struct NotificationQuery {
-    pub status: Option<NotificationStatus>,
-    pub subscription_id: Option<String>,
-    /// Page size, 1-500 (default 50).
-    #[param(minimum = 1, maximum = 500)]
-    pub limit: Option<i64>,
-    /// Opaque cursor from `next_cursor`.
-    #[param(min_length = 1, max_length = 86, pattern = "^[A-Za-z0-9_-]+$")]
-    pub cursor: Option<String>,
+list_query! {
+    pub struct NotificationQuery {
+        pub status: Option<NotificationStatus>,
+        pub subscription_id: Option<String>,
+    }
 }
+
+keyed!(Notification, id);
 
 /// List the notification outbox
 ///
@@ -180,36 +175,29 @@ pub async fn list_notifications(
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     let q = query.into_inner();
-    paged(
-        &state.db,
-        caller,
-        &req,
-        q.limit,
-        q.cursor.as_deref(),
-        move |conn, ctx, after, fetch| {
-            if !ctx.is_operator() {
-                return Err(ApiError::forbidden(
-                    "The notification outbox is for the operator organisation.",
-                ));
-            }
-            let mut query = n::table
-                .left_join(ce::table)
-                .select((NotificationRow::as_select(), ce::summary.nullable()))
-                .into_boxed();
-            if let Some(status) = q.status {
-                query = query.filter(n::status.eq(status));
-            }
-            if let Some(id) = q.subscription_id {
-                query = query.filter(n::subscription_id.eq(id));
-            }
-            if let Some(after) = after {
-                query = query.filter(n::id.gt(after));
-            }
-            let rows = query.order(n::id.asc()).limit(fetch).load(conn)?;
-            Ok(views(conn, rows)?)
-        },
-        |n| &n.id,
-    )
+    let page = q.page()?;
+    list_page(&state.db, caller, &req, page, move |conn, ctx, after, fetch| {
+        if !ctx.is_operator() {
+            return Err(ApiError::forbidden(
+                "The notification outbox is for the operator organisation.",
+            ));
+        }
+        let mut query = n::table
+            .left_join(ce::table)
+            .select((NotificationRow::as_select(), ce::summary.nullable()))
+            .into_boxed();
+        if let Some(status) = q.status {
+            query = query.filter(n::status.eq(status));
+        }
+        if let Some(id) = q.subscription_id {
+            query = query.filter(n::subscription_id.eq(id));
+        }
+        if let Some(after) = after {
+            query = query.filter(n::id.gt(after));
+        }
+        let rows = query.order(n::id.asc()).limit(fetch).load(conn)?;
+        Ok(views(conn, rows)?)
+    })
     .await
 }
 

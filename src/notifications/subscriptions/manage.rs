@@ -3,7 +3,7 @@
 use actix_web::{delete, get, patch, web, HttpRequest, HttpResponse};
 use diesel::prelude::*;
 use serde::Deserialize;
-use utoipa::{IntoParams, ToSchema};
+use utoipa::ToSchema;
 
 use super::create::*;
 use crate::audit::Actor;
@@ -13,7 +13,7 @@ use crate::db::DbConn;
 use crate::events::Topic;
 use crate::http::etag::{tagged, IfMatch};
 use crate::http::json::Json;
-use crate::http::pagination::{paged, Page};
+use crate::http::pagination::{keyed, list_page, list_query, Page};
 use crate::http::responses::*;
 use crate::http::validate::Validator;
 use crate::http::ApiError;
@@ -21,17 +21,12 @@ use crate::notifications::model::{self, filters_json, topics_json, Filters, Subs
 use crate::notifications::Mode;
 use crate::AppState;
 
-#[derive(Debug, Deserialize, IntoParams)]
-#[serde(deny_unknown_fields)]
-#[into_params(parameter_in = Query)]
-pub struct SubscriptionQuery {
-    /// Page size, 1-500 (default 50).
-    #[param(minimum = 1, maximum = 500)]
-    pub limit: Option<i64>,
-    /// Opaque cursor from `next_cursor`.
-    #[param(min_length = 1, max_length = 86, pattern = "^[A-Za-z0-9_-]+$")]
-    pub cursor: Option<String>,
+list_query! {
+    pub struct SubscriptionQuery {
+    }
 }
+
+keyed!(Subscription, id);
 
 /// List my subscriptions
 ///
@@ -54,21 +49,14 @@ pub async fn list_subscriptions(
 ) -> Result<HttpResponse, ApiError> {
     let q = query.into_inner();
     let public_url = state.config.public_url.clone();
-    paged(
-        &state.db,
-        caller,
-        &req,
-        q.limit,
-        q.cursor.as_deref(),
-        move |conn, ctx, after, fetch| {
-            let rows = model::list_own(conn, &ctx.user_id, after, fetch)?;
-            Ok(rows
-                .into_iter()
-                .map(|r| Subscription::new(r, ctx.email.clone(), &public_url))
-                .collect())
-        },
-        |s| &s.id,
-    )
+    let page = q.page()?;
+    list_page(&state.db, caller, &req, page, move |conn, ctx, after, fetch| {
+        let rows = model::list_own(conn, &ctx.user_id, after, fetch)?;
+        Ok(rows
+            .into_iter()
+            .map(|r| Subscription::new(r, ctx.email.clone(), &public_url))
+            .collect())
+    })
     .await
 }
 
