@@ -173,10 +173,7 @@ fn a_decision_is_a_change_event_and_subscribers_of_the_model_hear_of_it() {
         notice.header("Subject")
     );
     let text = notice.decoded();
-    assert!(
-        text.contains("before that they are manufactured with firmware 2.0"),
-        "{text}"
-    );
+    assert!(text.contains("following firmware 2.0 (manufactured from"), "{text}");
     assert!(text.contains("After UIT-2027-01."), "{text}");
     assert!(notices(&meters.email).is_empty(), "the ESME subscriber hears nothing");
 }
