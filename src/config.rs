@@ -82,6 +82,8 @@ pub struct Config {
     pub window_clock_interval_seconds: u64,
     /// How long before `closes_at` a window counts as closing soon.
     pub window_closing_soon_hours: i64,
+    /// When N+1 is deployed, the old N-1 retires this many days later (with N+1 as successor).
+    pub retirement_notice_days: i64,
     /// Notification delivery workers inside `serve`, each sending over its own pooled SMTP
     /// connection; 0 turns notification fan-out, digests and delivery off on this instance.
     pub notification_workers: u32,
@@ -140,6 +142,7 @@ impl Default for Config {
             shutdown_timeout_seconds: 30,
             window_clock_interval_seconds: 30,
             window_closing_soon_hours: 72,
+            retirement_notice_days: 90,
             notification_workers: 16,
             notification_batch_size: 50,
             notification_lease_seconds: 120,
@@ -278,6 +281,9 @@ impl Config {
         }
         if !(1..=24 * 30).contains(&self.window_closing_soon_hours) {
             return Err(invalid("window_closing_soon_hours", "must be between 1 and 720"));
+        }
+        if !(1..=3650).contains(&self.retirement_notice_days) {
+            return Err(invalid("retirement_notice_days", "must be between 1 and 3650"));
         }
         if !(1..=1000).contains(&self.notification_batch_size) {
             return Err(invalid("notification_batch_size", "must be between 1 and 1000"));

@@ -295,6 +295,7 @@ fn start_background(state: &web::Data<AppState>) -> anyhow::Result<()> {
     }
     notifications::start(state, transport)?;
     windows::start_clock(state);
+    catalogue::retirement::start_clock(state);
     contacts::start_clock(state);
     estate::start(state);
     if state.config.public_url.starts_with("http://") && state.config.notification_workers > 0 {

@@ -3,12 +3,11 @@ use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::model::{self, DeviceModelRow, Firmware, FirmwareRow, FirmwareStatus};
-use super::{authorise_owner, nullable, version};
-use crate::audit::{self, Actor, Change};
+use super::model::{self, DeviceModelRow, Firmware, FirmwareStatus};
+use super::{authorise_owner, nullable, retirement, version};
+use crate::audit::{self};
 use crate::auth::{AuthContext, Caller};
 use crate::db::DbConn;
-use crate::events::{self, NewEvent, Topic};
 use crate::http::etag::{tagged, write_tagged, IfMatch};
 use crate::http::idempotency::{self, IdempotencyKey};
 use crate::http::json::Json;
@@ -87,103 +86,6 @@ fn validate_common(v: &mut Validator, notes: &str, released_on: Option<NaiveDate
     }
 }
 
-/// Deploying a version makes the product's current `deployed` one `previous` (N becomes N-1).
-fn demote_current(
-    conn: &mut DbConn,
-    ctx: &AuthContext,
-    product: &DeviceModelRow,
-    new_id: &str,
-) -> Result<(), ApiError> {
-    if let Some(current) = model::deployed_other_than(conn, &product.id, new_id)? {
-        model::set_status(conn, &current.id, FirmwareStatus::Previous)?;
-        audit::record(
-            conn,
-            &Actor::from(ctx),
-            Change {
-                action: "firmware.superseded",
-                entity_type: "firmware",
-                entity_id: &current.id,
-                org_id: Some(&product.manufacturer_org_id),
-                before: Some(serde_json::json!({ "status": "deployed" })),
-                after: Some(serde_json::json!({ "status": "previous", "superseded_by": new_id })),
-            },
-        )?;
-    }
-    Ok(())
-}
-
-fn version_of(conn: &mut DbConn, id: Option<&str>) -> Result<Option<String>, ApiError> {
-    Ok(match id {
-        Some(id) => model::find_firmware(conn, id)?.map(|f| f.version),
-        None => None,
-    })
-}
-
-/// Records what subscribers of retirements care about: the retirement date set, moved or
-/// cleared, and the version retired.
-fn retirement_events(
-    conn: &mut DbConn,
-    ctx: &AuthContext,
-    before: Option<&FirmwareRow>,
-    after: &FirmwareRow,
-    product: &DeviceModelRow,
-) -> Result<(), ApiError> {
-    let label = format!("{} ({}) firmware {}", product.name, product.device_type, after.version);
-    let successor = version_of(conn, after.successor_id.as_deref())?;
-    let replaced_by = successor
-        .as_ref()
-        .map(|s| format!("; its successor is {s}"))
-        .unwrap_or_default();
-    let old_date = before.and_then(|b| b.retirement_date);
-    let date_event = match (old_date, after.retirement_date) {
-        (None, Some(new)) => Some((
-            "firmware.retirement_scheduled",
-            format!("{label} will retire on {new}{replaced_by}"),
-        )),
-        (Some(old), Some(new)) if old != new => Some((
-            "firmware.retirement_moved",
-            format!("{label} now retires on {new}, was {old}{replaced_by}"),
-        )),
-        (Some(old), None) => Some((
-            "firmware.retirement_cancelled",
-            format!("{label} no longer retires on {old}"),
-        )),
-        _ => None,
-    };
-    let scope = |e: NewEvent| {
-        e.actor(&ctx.org_id).scope(
-            vec![product.device_type.as_str().to_string()],
-            vec![product.id.clone()],
-            vec![product.manufacturer_org_id.clone()],
-        )
-    };
-    if let Some((kind, summary)) = date_event {
-        let details = serde_json::json!({
-            "field": "retirement_date", "from": old_date, "to": after.retirement_date,
-            "version": after.version, "successor_id": after.successor_id, "successor_version": successor,
-        });
-        events::record(
-            conn,
-            scope(NewEvent::new(Topic::Retirements, kind, "firmware", &after.id, summary).details(details)),
-        )?;
-    }
-    let was_retired = before.is_some_and(|b| b.status == FirmwareStatus::Retired);
-    if after.status == FirmwareStatus::Retired && !was_retired && before.is_some() {
-        let details = serde_json::json!({
-            "field": "status", "from": before.map(|b| b.status), "to": "retired",
-            "version": after.version, "successor_id": after.successor_id, "successor_version": successor,
-        });
-        let summary = format!("{label} is retired{replaced_by}");
-        events::record(
-            conn,
-            scope(
-                NewEvent::new(Topic::Retirements, "firmware.retired", "firmware", &after.id, summary).details(details),
-            ),
-        )?;
-    }
-    Ok(())
-}
-
 /// Add a firmware version
 ///
 /// The product's owner or the operator. Versions are unique per product.
@@ -214,9 +116,10 @@ pub async fn create_firmware(
     let body = body.into_inner();
     check_new(&body)?;
     let idem = key.bind(&format!("POST /device-models/{model_id}/firmware"), &body);
+    let notice_days = state.config.retirement_notice_days;
     idempotency::create_as(&state.db, caller, idem, move |conn, ctx, once| {
         let product = managed_product(conn, &ctx, &model_id)?;
-        once.create(conn, |conn| create(conn, &ctx, &product, &body))
+        once.create(conn, |conn| create(conn, &ctx, &product, &body, notice_days))
     })
     .await
 }
@@ -247,6 +150,7 @@ pub fn create(
     ctx: &AuthContext,
     product: &DeviceModelRow,
     body: &NewFirmware,
+    notice_days: i64,
 ) -> Result<Firmware, ApiError> {
     let model_id = &product.id;
     let version_text = body.version.trim();
@@ -270,12 +174,14 @@ pub fn create(
     row.successor_id = body.successor_id.clone();
     row.ota_upgradable = body.ota_upgradable.unwrap_or(true);
     row.notes = body.notes.clone();
-    if status == FirmwareStatus::Deployed {
-        demote_current(conn, ctx, product, &row.id)?;
-    }
+    let demoted = match status {
+        FirmwareStatus::Deployed => retirement::demote_current(conn, ctx, product, &row.id)?,
+        _ => None,
+    };
     model::insert_firmware(conn, &row)?;
     model::replace_upgrade_paths(conn, &row.id, &body.upgrade_from)?;
-    retirement_events(conn, ctx, None, &row, product)?;
+    retirement::events(conn, Some(&ctx.org_id), None, &row, product)?;
+    retirement::announce_deploy(conn, ctx, product, &row.id, demoted, notice_days)?;
     let created = Firmware::new(row, product, body.upgrade_from.clone());
     audit::created(conn, ctx, "firmware.create", &created)?;
     Ok(created)
@@ -364,8 +270,9 @@ pub async fn update_firmware(
 ) -> Result<HttpResponse, ApiError> {
     let id = path.into_inner();
     let patch = body.into_inner();
+    let notice_days = state.config.retirement_notice_days;
     write_tagged(&state.db, caller, move |conn, ctx| {
-        update(conn, &ctx, &id, if_match, patch)
+        update(conn, &ctx, &id, if_match, patch, notice_days)
     })
     .await
 }
@@ -380,6 +287,7 @@ pub fn update(
     id: &str,
     if_match: IfMatch,
     patch: FirmwarePatch,
+    notice_days: i64,
 ) -> Result<(i64, Firmware), ApiError> {
     let (before, product) = model::find_firmware_with_model(conn, id)?.ok_or_else(ApiError::not_found)?;
     authorise_owner(ctx, &product.manufacturer_org_id, product.device_type)?;
@@ -420,16 +328,20 @@ pub fn update(
         after.successor_id.as_deref().filter(|_| successor_changed),
         patch.upgrade_from.as_deref(),
     )?;
-    if after.status == FirmwareStatus::Deployed && before.status != FirmwareStatus::Deployed {
-        demote_current(conn, ctx, &product, &after.id)?;
-    }
+    let demoted = match after.status {
+        FirmwareStatus::Deployed if before.status != FirmwareStatus::Deployed => {
+            retirement::demote_current(conn, ctx, &product, &after.id)?
+        }
+        _ => None,
+    };
     if !model::update_firmware(conn, &after)? {
         return Err(ApiError::precondition_failed());
     }
     if let Some(from) = &patch.upgrade_from {
         model::replace_upgrade_paths(conn, id, from)?;
     }
-    retirement_events(conn, ctx, Some(&before), &after, &product)?;
+    retirement::events(conn, Some(&ctx.org_id), Some(&before), &after, &product)?;
+    retirement::announce_deploy(conn, ctx, &product, id, demoted, notice_days)?;
     let (view, version) = load_view(conn, id)?;
     audit::changed(conn, ctx, "firmware.update", &before_view, &view)?;
     Ok((version, view))

@@ -113,7 +113,7 @@ fn live_versions(conn: &mut DbConn, model_id: &str) -> Result<LiveVersions, ApiE
 
 /// The shortest chain of approved upgrades from `from` to the product's deployed version
 /// (breadth first over `firmware_upgrade_paths`, within the product).
-fn upgrade_path(conn: &mut DbConn, id: &str) -> Result<UpgradePath, ApiError> {
+pub fn upgrade_path(conn: &mut DbConn, id: &str) -> Result<UpgradePath, ApiError> {
     let start = model::find_firmware(conn, id)?.ok_or_else(ApiError::not_found)?;
     let versions: Vec<FirmwareRow> = fw::table
         .filter(fw::device_model_id.eq(&start.device_model_id))

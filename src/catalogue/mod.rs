@@ -5,6 +5,7 @@ pub mod firmware;
 pub mod lifecycle;
 pub mod manufacturing;
 pub mod model;
+pub mod retirement;
 pub mod version;
 
 use serde::{Deserialize, Deserializer};

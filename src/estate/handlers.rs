@@ -11,7 +11,7 @@ use super::upload;
 use super::worker::{file_of, import_dir};
 use crate::auth::{Caller, Capability};
 use crate::db::write_tx;
-use crate::http::pagination::{paged, Page};
+use crate::http::pagination::{keyed, list_page, list_query, Page};
 use crate::http::responses::*;
 use crate::http::ApiError;
 use crate::AppState;
@@ -135,17 +135,11 @@ pub async fn get_estate_import(
     Ok(HttpResponse::Ok().json(job))
 }
 
-#[derive(Debug, Deserialize, IntoParams)]
-#[serde(deny_unknown_fields)]
-#[into_params(parameter_in = Query)]
-pub struct ImportListQuery {
-    /// Page size, 1-500 (default 50).
-    #[param(minimum = 1, maximum = 500)]
-    pub limit: Option<i64>,
-    /// Opaque cursor from `next_cursor`.
-    #[param(min_length = 1, max_length = 86, pattern = "^[A-Za-z0-9_-]+$")]
-    pub cursor: Option<String>,
+list_query! {
+    pub struct ImportListQuery {}
 }
+
+keyed!(EstateImport, id);
 
 /// List DPL imports
 ///
@@ -167,21 +161,13 @@ pub async fn list_estate_imports(
     query: web::Query<ImportListQuery>,
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
-    let q = query.into_inner();
-    paged(
-        &state.db,
-        caller,
-        &req,
-        q.limit,
-        q.cursor.as_deref(),
-        move |conn, ctx, after, fetch| {
-            if !ctx.is_operator() {
-                return Err(ApiError::forbidden("DPL imports are the operator organisation's."));
-            }
-            Ok(model::list(conn, after, fetch)?)
-        },
-        |i| &i.id,
-    )
+    let page = query.into_inner().page()?;
+    list_page(&state.db, caller, &req, page, move |conn, ctx, after, fetch| {
+        if !ctx.is_operator() {
+            return Err(ApiError::forbidden("DPL imports are the operator organisation's."));
+        }
+        Ok(model::list(conn, after, fetch)?)
+    })
     .await
 }
 

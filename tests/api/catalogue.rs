@@ -304,6 +304,7 @@ fn retirement_dates_and_retirements_are_change_events_with_from_and_to() {
         [
             "firmware.retirement_scheduled",
             "firmware.retirement_moved",
+            "firmware.superseded",
             "firmware.retired"
         ]
     );
@@ -476,4 +477,99 @@ fn live_versions_upgrade_paths_and_the_fragmentation_report() {
         "retired is not live: {report}"
     );
     app.get("/api/v1/catalogue/fragmentation", None).expect(401);
+}
+
+/// Deploying N+1 makes N `previous` (announced) and gives the old N-1 a retirement date
+/// `retirement_notice_days` ahead with N+1 as successor, announced with its upgrade path; the
+/// retirement clock retires a version on its date, once.
+#[test]
+fn deploying_n_plus_one_schedules_n_minus_one_and_the_clock_retires_it() {
+    use chrono::{Duration, Utc};
+    let app = TestApp::spawn_with(|c| {
+        c.window_clock_interval_seconds = 1;
+        c.retirement_notice_days = 30;
+    });
+    let Industry { admin, maker, .. } = industry(&app);
+    let model = product(&app, &maker.token, &maker.org_id, "ESME");
+    let create = |version: &str, from: Vec<&String>| {
+        app.post(
+            &format!("/api/v1/device-models/{model}/firmware"),
+            Some(&maker.token),
+            &json!({ "version": version, "status": "deployed", "upgrade_from": from }),
+        )
+        .expect(201)
+        .id()
+    };
+    let events_of = |id: &str| -> Vec<Value> {
+        app.get(&format!("/api/v1/change-events?entity_id={id}"), Some(&admin))
+            .json()["items"]
+            .as_array()
+            .unwrap()
+            .clone()
+    };
+    let v1 = create("1.0", vec![]);
+    let v2 = create("1.1", vec![&v1]);
+    let v1_row = app.get(&format!("/api/v1/firmware/{v1}"), Some(&maker.token)).json();
+    assert_eq!(v1_row["status"], "previous");
+    assert_eq!(
+        v1_row["retirement_date"],
+        Value::Null,
+        "N-1 is not scheduled while it is the only previous"
+    );
+    let v3 = create("1.2", vec![&v2]);
+
+    let retire_on = Utc::now().date_naive() + Duration::days(30);
+    let v1_row = app.get(&format!("/api/v1/firmware/{v1}"), Some(&maker.token)).json();
+    assert_eq!(v1_row["retirement_date"], retire_on.to_string(), "{v1_row}");
+    assert_eq!(v1_row["successor_id"], v3.as_str());
+    assert_eq!(status_of(&app, &maker.token, &v2), "previous");
+    let kinds = |items: &[Value]| {
+        items
+            .iter()
+            .map(|e| e["kind"].as_str().unwrap().to_string())
+            .collect::<Vec<_>>()
+    };
+    let events = events_of(&v1);
+    assert_eq!(kinds(&events), ["firmware.superseded", "firmware.retirement_scheduled"]);
+    let scheduled = &events[1];
+    let summary = scheduled["summary"].as_str().unwrap();
+    assert!(
+        summary.contains(&format!("will retire on {retire_on}"))
+            && summary.contains("successor is 1.2")
+            && summary.contains("by exception in 2 hops (1.0 -> 1.1 -> 1.2)"),
+        "{summary}"
+    );
+    assert_eq!(scheduled["details"]["upgrade_hops"].as_array().unwrap().len(), 2);
+    let superseded = &events_of(&v2)[0];
+    assert_eq!(superseded["kind"], "firmware.superseded");
+    assert!(
+        superseded["summary"]
+            .as_str()
+            .unwrap()
+            .contains("single OTA hop to 1.2"),
+        "{superseded}"
+    );
+
+    // The sweep on the retirement date retires it once.
+    let sweep = |day| app.with_db(|conn| uit_portal::catalogue::retirement::sweep(conn, day).unwrap());
+    assert_eq!(sweep(retire_on - Duration::days(1)), 0);
+    assert_eq!(sweep(retire_on), 1);
+    assert_eq!(sweep(retire_on), 0);
+    assert_eq!(status_of(&app, &maker.token, &v1), "retired");
+    assert_eq!(kinds(&events_of(&v1)).last().unwrap(), "firmware.retired");
+
+    // The running clock does it by itself.
+    let yesterday = Utc::now().date_naive() - Duration::days(1);
+    app.patch(
+        &format!("/api/v1/firmware/{v2}"),
+        Some(&maker.token),
+        &json!({ "retirement_date": yesterday }),
+    )
+    .expect(200);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(8);
+    while status_of(&app, &maker.token, &v2) != "retired" {
+        assert!(std::time::Instant::now() < deadline, "the clock did not retire {v2}");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert_eq!(status_of(&app, &maker.token, &v3), "deployed");
 }
