@@ -3,6 +3,7 @@
 pub mod device_models;
 pub mod firmware;
 pub mod lifecycle;
+pub mod manufacturing;
 pub mod model;
 pub mod retirement;
 pub mod version;
@@ -24,7 +25,10 @@ pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
         .service(firmware::update_firmware)
         .service(lifecycle::get_live_versions)
         .service(lifecycle::get_upgrade_path)
-        .service(lifecycle::get_fragmentation);
+        .service(lifecycle::get_fragmentation)
+        .service(manufacturing::list_manufacturing_decisions)
+        .service(manufacturing::create_manufacturing_decision)
+        .service(manufacturing::get_manufacturing_decision);
 }
 
 /// Who may change a product: the operator any; a manufacturer its own; a Comms Hub service

@@ -20,6 +20,7 @@ pub enum UniqueKey {
     Claim,
     DefectMaskCode,
     Result,
+    ManufacturingDecision,
 }
 
 /// Each key: PostgreSQL's name for it (`<table>_<columns>_key`, `<table>_pkey`) and the
@@ -59,6 +60,11 @@ const KEYS: &[(UniqueKey, &str, &str)] = &[
         UniqueKey::Result,
         "results_window_id_device_set_id_scenario_code_org_id_key",
         "results.window_id, results.device_set_id, results.scenario_code, results.org_id",
+    ),
+    (
+        UniqueKey::ManufacturingDecision,
+        "manufacturing_decisions_device_model_id_from_date_key",
+        "manufacturing_decisions.device_model_id, manufacturing_decisions.from_date",
     ),
 ];
 

@@ -179,6 +179,18 @@ diesel::table! {
 }
 
 diesel::table! {
+    manufacturing_decisions (id) {
+        id -> Text,
+        device_model_id -> Text,
+        firmware_id -> Text,
+        from_date -> Date,
+        note -> Text,
+        decided_by_org_id -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
     firmware_upgrade_paths (firmware_id, from_firmware_id) {
         firmware_id -> Text,
         from_firmware_id -> Text,
@@ -309,6 +321,8 @@ diesel::table! {
 
 diesel::joinable!(device_models -> organisations (manufacturer_org_id));
 diesel::joinable!(firmware_versions -> device_models (device_model_id));
+diesel::joinable!(manufacturing_decisions -> device_models (device_model_id));
+diesel::joinable!(manufacturing_decisions -> firmware_versions (firmware_id));
 diesel::joinable!(device_set_members -> device_sets (device_set_id));
 diesel::joinable!(device_set_members -> firmware_versions (firmware_id));
 diesel::joinable!(release_firmware -> releases (release_id));
@@ -791,4 +805,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     estate_imports,
     estate_import_rejections,
     device_set_prevalence,
+    manufacturing_decisions,
 );

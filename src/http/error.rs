@@ -91,6 +91,7 @@ error_codes! {
     LastAdmin = "last_admin",
     DeviceModelExists = "device_model_exists",
     FirmwareExists = "firmware_exists",
+    ManufacturingDecisionExists = "manufacturing_decision_exists",
     DeviceSetExists = "device_set_exists",
     DefectMaskCodeTaken = "defect_mask_code_taken",
     ReleaseNameTaken = "release_name_taken",
@@ -357,6 +358,7 @@ impl ApiError {
                 ErrorCode::ResultExists,
                 "Your organisation already has a result for this window, device set and scenario; amend it with PATCH.",
             ),
+            UniqueKey::ManufacturingDecision => (ErrorCode::ManufacturingDecisionExists, "This date has a decision."),
         };
         ApiError::conflict(code, detail)
     }

@@ -3,6 +3,7 @@
 //! codes (event kinds, field names, topic codes).
 
 mod dates;
+mod manufacturing;
 mod names;
 
 use chrono::{Duration, NaiveDate};
@@ -247,6 +248,7 @@ pub fn describe(change: &Change) -> Wording {
                 _ => plain(change.summary.clone(), None),
             }
         }
+        "firmware" if change.kind == "firmware.manufacturing" => manufacturing::describe(change),
         "results" => results(change),
         "release" => {
             let release = names

@@ -31,6 +31,10 @@ pub struct Fx {
     pub mask: String,
     pub a_set: String,
     pub new_hub_fw: String,
+    /// The Comms Hub (w.maker's), its deployed firmware and a manufacturing decision of it.
+    pub hub: String,
+    pub hub_fw: String,
+    pub decision: String,
     pub contact: String,
     pub private_result: String,
     pub industry_result: String,
@@ -190,6 +194,12 @@ impl Fx {
         let hub = product(app, &admin, &w.maker.org_id, "CHF");
         let hub_fw = firmware(app, &admin, &hub, "1.0", "deployed");
         let new_hub_fw = firmware(app, &admin, &hub, "1.1", "in_test");
+        let decision = app.post(
+            &format!("/api/v1/device-models/{hub}/manufacturing"),
+            Some(&admin),
+            &json!({ "firmware_id": hub_fw, "from_date": "2026-01-01" }),
+        );
+        decision.expect(201);
         let a_set = app.post(
             "/api/v1/device-sets",
             Some(&w.a.token),
@@ -268,6 +278,9 @@ impl Fx {
             mask: mask.id(),
             a_set: a_set.id(),
             new_hub_fw,
+            decision: decision.id(),
+            hub,
+            hub_fw,
             contact: contact.id(),
             private_result: private_result.id(),
             industry_result: industry_result.id(),
@@ -319,7 +332,9 @@ impl Fx {
             }
             "claims" => one(&self.claim, &w.a, &w.b),
             "defect-masks" => one(&self.mask, &w.a, &w.b),
+            "device-models" if path.ends_with("/manufacturing") => one(&self.hub, &w.maker, &self.other_maker),
             "device-models" => one(&w.esme_model, &w.maker, &self.other_maker),
+            "manufacturing-decisions" => one(&self.decision, &w.maker, &self.other_maker),
             "device-sets" => one(&self.a_set, &w.a, &w.b),
             "firmware" => one(&w.esme_fw, &w.maker, &self.other_maker),
             "library-contacts" => one(&self.contact, &w.maker, &self.other_maker),
@@ -387,6 +402,9 @@ impl Fx {
                 "name": format!("ESME {}", short()), "hardware_version": "HW2" }),
             "PATCH /api/v1/device-models/{id}" => json!({ "hardware_version": "HW1b" }),
             "POST /api/v1/device-models/{id}/firmware" => json!({ "version": format!("9.{}", rand_digits()) }),
+            "POST /api/v1/device-models/{id}/manufacturing" => json!({ "firmware_id": self.hub_fw,
+                "from_date": (chrono::NaiveDate::from_ymd_opt(2030, 1, 1).unwrap()
+                    + chrono::Duration::days(i64::from(rand_digits() % 36_500))).to_string() }),
             "POST /api/v1/device-sets" => json!({ "name": "new set", "firmware_ids": [self.new_hub_fw, w.esme_fw] }),
             "PATCH /api/v1/device-sets/{id}" => json!({ "prevalence": 42 }),
             "PATCH /api/v1/firmware/{id}" => json!({ "notes": "Fixes the tariff switch." }),
