@@ -50,7 +50,7 @@ pub struct ImportQuery {
 /// found by its membership or registered, and its installed count as of `as_of` recorded in
 /// its history; its `prevalence` becomes the count of its latest date. The same bytes as of
 /// the same date are the same import: 200 with it, nothing changes (a failed one is queued
-/// again). A file whose header cannot be read is 400 `invalid_dpl`.
+/// again). A file whose header cannot be read, or an empty one, is 422 `invalid_dpl`.
 #[utoipa::path(
     tag = "estate",
     operation_id = "createEstateImport",

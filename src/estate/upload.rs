@@ -54,9 +54,9 @@ impl Drop for Upload {
     }
 }
 
-/// 400 `invalid_dpl`: the file cannot be read as a DPL at all.
+/// 422 `invalid_dpl`: the body is text, as the spec says, but cannot be read as a DPL at all.
 pub fn invalid(message: impl std::fmt::Display) -> ApiError {
-    ApiError::bad_request(
+    ApiError::unprocessable(
         ErrorCode::InvalidDpl,
         format!("The DPL file cannot be read: {message}."),
     )

@@ -369,7 +369,7 @@ fn uploads_that_cannot_be_read_are_refused_with_a_problem_and_write_nothing() {
     upload(&app, t, "2026-13-01", "text/csv", &body).expect_code(400, "invalid_query");
     upload(&app, t, "yesterday", "text/csv", &body).expect_code(400, "invalid_query");
     let bad_header = upload(&app, t, "2026-11-01", "text/csv", "comms_hub_model,colour\nx,y\n");
-    let problem = bad_header.expect_code(400, "invalid_dpl");
+    let problem = bad_header.expect_code(422, "invalid_dpl");
     assert!(
         problem["detail"]
             .as_str()
@@ -377,7 +377,7 @@ fn uploads_that_cannot_be_read_are_refused_with_a_problem_and_write_nothing() {
             .contains("unknown column \"colour\""),
         "{problem}"
     );
-    upload(&app, t, "2026-11-01", "text/csv", "").expect_code(400, "invalid_dpl");
+    upload(&app, t, "2026-11-01", "text/csv", "").expect_code(422, "invalid_dpl");
     let big = format!(
         "{body}{}",
         format!("{},3.0,ESME,{},1.0,,,,1\n", e.hub, e.meter).repeat(200)
