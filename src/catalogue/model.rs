@@ -327,7 +327,7 @@ pub fn deployed_other_than(conn: &mut DbConn, model_id: &str, except: &str) -> Q
         .filter(
             fw::device_model_id
                 .eq(model_id)
-                .and(fw::status.eq("deployed"))
+                .and(fw::status.eq(FirmwareStatus::Deployed))
                 .and(fw::id.ne(except)),
         )
         .select(FirmwareRow::as_select())

@@ -223,7 +223,7 @@ pub fn explaining(
             .inner_join(r::table.on(r::id.eq(rdm::result_id)))
             .inner_join(dm::table.on(dm::id.eq(rdm::defect_mask_id)))
             .filter(rdm::result_id.eq_any(chunk))
-            .filter(r::outcome.eq("fail"))
+            .filter(r::outcome.eq(crate::results::model::Outcome::Fail))
             .filter(diesel::dsl::sql::<diesel::sql_types::Bool>(EXPLAINS_FAILURE))
             .select((rdm::result_id, dm::id, dm::code))
             .load(conn)?;

@@ -97,7 +97,7 @@ fn take(
         return Ok(model::find(conn, &existing.id)?);
     }
     let operator: String = o::table
-        .filter(o::kind.eq("operator"))
+        .filter(o::kind.eq(crate::auth::OrgKind::Operator))
         .order(o::created_at.asc())
         .select(o::id)
         .first(conn)

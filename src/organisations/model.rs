@@ -236,7 +236,7 @@ pub fn list_members(conn: &mut DbConn, org_id: &str, after: Option<String>, limi
 
 pub fn admin_count(conn: &mut DbConn, org_id: &str) -> QueryResult<i64> {
     users::table
-        .filter(users::org_id.eq(org_id).and(users::role.eq("admin")))
+        .filter(users::org_id.eq(org_id).and(users::role.eq(Role::Admin)))
         .count()
         .get_result(conn)
 }

@@ -17,15 +17,21 @@ use crate::db::{DbBackend, DbConn};
 /// `industry` ones, and `participants` ones of windows it joined (all of them for the operator).
 pub fn visible_to(ctx: &AuthContext) -> r::BoxedQuery<'static, DbBackend> {
     let org = ctx.org_id.clone();
-    let own_or_industry = r::org_id.eq(org.clone()).or(r::visibility.eq("industry"));
+    let own_or_industry = r::org_id
+        .eq(org.clone())
+        .or(r::visibility.eq(crate::results::model::Visibility::Industry));
     if ctx.is_operator() {
         r::table
-            .filter(own_or_industry.or(r::visibility.eq("participants")))
+            .filter(own_or_industry.or(r::visibility.eq(crate::results::model::Visibility::Participants)))
             .into_boxed()
     } else {
         let joined = wp::table.filter(wp::org_id.eq(org)).select(wp::window_id);
         r::table
-            .filter(own_or_industry.or(r::visibility.eq("participants").and(r::window_id.eq_any(joined))))
+            .filter(
+                own_or_industry.or(r::visibility
+                    .eq(crate::results::model::Visibility::Participants)
+                    .and(r::window_id.eq_any(joined))),
+            )
             .into_boxed()
     }
 }

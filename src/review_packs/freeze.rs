@@ -259,7 +259,7 @@ pub fn create(conn: &mut DbConn, new: NewPack<'_>) -> Result<PackRow, ApiError> 
     loop {
         let mut q = r::table
             .filter(r::window_id.eq(&window.id))
-            .filter(r::visibility.eq("industry"))
+            .filter(r::visibility.eq(crate::results::model::Visibility::Industry))
             .select(ResultRow::as_select())
             .order(r::id.asc())
             .limit(BATCH)
@@ -309,7 +309,7 @@ fn cited_masks(conn: &mut DbConn, window_id: &str) -> Result<Vec<crate::defect_m
     let ids: Vec<String> = rdm::table
         .inner_join(r::table.on(r::id.eq(rdm::result_id)))
         .filter(r::window_id.eq(window_id))
-        .filter(r::visibility.eq("industry"))
+        .filter(r::visibility.eq(crate::results::model::Visibility::Industry))
         .select(rdm::defect_mask_id)
         .distinct()
         .order(rdm::defect_mask_id.asc())
