@@ -371,7 +371,11 @@ fn catalogue_json_routes_reject_bad_input_with_problems() {
 #[test]
 fn live_versions_upgrade_paths_and_the_fragmentation_report() {
     let app = TestApp::spawn();
-    let Industry { maker, other_maker, .. } = industry(&app);
+    let Industry {
+        admin,
+        maker,
+        other_maker,
+    } = industry(&app);
     let model = product(&app, &maker.token, &maker.org_id, "ESME");
     let tidy = product(&app, &maker.token, &maker.org_id, "ESME");
     let create = |model: &str, version: &str, status: &str, from: Vec<&String>| {
@@ -477,6 +481,21 @@ fn live_versions_upgrade_paths_and_the_fragmentation_report() {
         "retired is not live: {report}"
     );
     app.get("/api/v1/catalogue/fragmentation", None).expect(401);
+
+    // The catalogue is industry-visible: another organisation's viewer and a reviewer read the
+    // same answers as the owner.
+    let viewer = app.user_in_new_org(&admin, "supplier", "viewer");
+    let reviewer = app.user_in_new_org(&admin, "reviewer", "member");
+    for reader in [&viewer.token, &reviewer.token] {
+        for path in [
+            format!("/api/v1/device-models/{model}/live-versions"),
+            format!("/api/v1/firmware/{v2}/upgrade-path"),
+            "/api/v1/catalogue/fragmentation".to_string(),
+        ] {
+            let theirs = app.get(&path, Some(reader)).expect(200).json();
+            assert_eq!(theirs, app.get(&path, Some(&maker.token)).json(), "{path}");
+        }
+    }
 }
 
 /// Deploying N+1 makes N `previous` (announced) and gives the old N-1 a retirement date
