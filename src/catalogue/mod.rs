@@ -2,6 +2,7 @@
 
 pub mod device_models;
 pub mod firmware;
+pub mod labels;
 pub mod lifecycle;
 pub mod manufacturing;
 pub mod model;

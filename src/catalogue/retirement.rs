@@ -124,9 +124,10 @@ fn upgrade_words(conn: &mut DbConn, id: &str) -> Result<(String, serde_json::Val
     Ok((words, serde_json::to_value(&path.hops)?))
 }
 
-/// Records what subscribers of retirements care about: a version superseded (N becoming N-1),
-/// its retirement date set, moved or cleared, and the version retired, each with its successor
-/// and the upgrade path to the deployed version. `actor` is the acting organisation (none for
+/// Records what subscribers of retirements (the firmware lifecycle) care about: a version
+/// superseded (N becoming N-1), its retirement date set, moved or cleared, the version retired,
+/// each with its successor and the upgrade path to the deployed version, and any other status
+/// move (`firmware.status_changed`: approved, deployed, withdrawn, ...). `actor` is the acting organisation (none for
 /// the clock).
 pub fn events(
     conn: &mut DbConn,
@@ -137,7 +138,16 @@ pub fn events(
 ) -> Result<(), ApiError> {
     let old_date = before.and_then(|b| b.retirement_date);
     let moved = |to: FirmwareStatus| before.is_some_and(|b| b.status != to) && after.status == to;
-    if old_date == after.retirement_date && !moved(FirmwareStatus::Previous) && !moved(FirmwareStatus::Retired) {
+    // Any other status move (planned -> in_test -> approved -> deployed, or withdrawn).
+    let other_move = before
+        .filter(|b| b.status != after.status)
+        .filter(|_| !matches!(after.status, FirmwareStatus::Previous | FirmwareStatus::Retired))
+        .map(|b| b.status);
+    if old_date == after.retirement_date
+        && !moved(FirmwareStatus::Previous)
+        && !moved(FirmwareStatus::Retired)
+        && other_move.is_none()
+    {
         return Ok(());
     }
     let label = format!("{} ({}) firmware {}", product.name, product.device_type, after.version);
@@ -177,6 +187,14 @@ pub fn events(
         due.push((
             "firmware.retired",
             format!("{label} is retired{replaced_by}{upgrade}"),
+            "status",
+        ));
+    }
+    if let Some(from) = other_move {
+        let words = |s: FirmwareStatus| s.as_str().replace('_', " ");
+        due.push((
+            "firmware.status_changed",
+            format!("{label} is now {}, was {}", words(after.status), words(from)),
             "status",
         ));
     }

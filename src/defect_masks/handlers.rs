@@ -334,7 +334,8 @@ pub async fn update_defect_mask(
 /// organisation or the operator (with the capability to publish masks); `If-Match` must name
 /// the current version; the texts are validated as they end up, and affected and fixed-in
 /// firmware must be versions of the mask's product. A status change is announced
-/// (`defect_mask.status_changed`).
+/// (`defect_mask.status_changed`), and so is a change of any other field
+/// (`defect_mask.updated`, naming each field).
 pub fn update(
     conn: &mut DbConn,
     ctx: &AuthContext,
@@ -418,6 +419,10 @@ pub fn update(
         events::record(conn, scoped(event.details(details), &product, ctx))?;
     }
     let (view, version) = load_one(conn, id)?;
+    if let Some(event) = super::changes::event(conn, &before_view, &view)? {
+        let product = catalogue::find_model(conn, &after.device_model_id)?.ok_or_else(ApiError::not_found)?;
+        events::record(conn, scoped(event, &product, ctx))?;
+    }
     audit::changed(conn, ctx, "defect_mask.update", &before_view, &view)?;
     Ok((version, view))
 }

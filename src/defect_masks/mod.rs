@@ -1,6 +1,7 @@
 //! Defect masks: industry-wide known defects, and the organisations that follow them.
 
 pub mod adoptions;
+pub mod changes;
 pub mod handlers;
 pub mod model;
 

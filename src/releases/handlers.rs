@@ -3,6 +3,7 @@ use chrono::{Datelike, NaiveDate};
 use serde::{Deserialize, Deserializer, Serialize};
 use utoipa::ToSchema;
 
+use super::announce;
 use super::model::{self, Release, ReleaseRow, StageChangeRow};
 use super::{ReleaseKind, Stage};
 use crate::audit;
@@ -40,11 +41,6 @@ fn check_notes(v: &mut Validator, notes: &str) {
 fn name_taken(existing_id: String) -> ApiError {
     ApiError::conflict(ErrorCode::ReleaseNameTaken, "A release with this name exists.")
         .with_context(serde_json::json!({ "existing_id": existing_id }))
-}
-
-fn show_date(d: Option<NaiveDate>) -> String {
-    d.map(|d| d.format("%Y-%m-%d").to_string())
-        .unwrap_or_else(|| "none".into())
 }
 
 list_query! {
@@ -338,56 +334,18 @@ pub fn update(
     if !model::update(conn, &row)? {
         return Err(ApiError::precondition_failed());
     }
+    // The products the release leaves are told too.
+    let scope_before = model::product_scope(conn, id)?;
     if let Some(firmware) = &firmware {
         model::set_firmware(conn, id, firmware)?;
     }
     let (after_row, after) = model::load(conn, id)?;
     if before.target_date != after.target_date {
-        announce_date_change(conn, ctx, id, &before, &after)?;
+        announce::date_change(conn, ctx, id, &before, &after)?;
+    }
+    if before.firmware_ids != after.firmware_ids {
+        announce::firmware_change(conn, ctx, &before, &after, scope_before)?;
     }
     audit::changed(conn, ctx, "release.update", &before, &after)?;
     Ok((after_row.version, after))
-}
-
-/// Tells subscribers to `releases` (scoped to the release's products) that the target date
-/// was set, moved or cleared.
-fn announce_date_change(
-    conn: &mut DbConn,
-    ctx: &AuthContext,
-    id: &str,
-    before: &Release,
-    after: &Release,
-) -> Result<(), ApiError> {
-    let summary = match (before.target_date, after.target_date) {
-        (Some(_), Some(_)) => format!(
-            "Release {} target date moved from {} to {}",
-            after.name,
-            show_date(before.target_date),
-            show_date(after.target_date)
-        ),
-        (None, _) => format!(
-            "Release {} target date set to {}",
-            after.name,
-            show_date(after.target_date)
-        ),
-        (_, None) => format!(
-            "Release {} target date cleared, was {}",
-            after.name,
-            show_date(before.target_date)
-        ),
-    };
-    let scope = model::product_scope(conn, id)?;
-    events::record(
-        conn,
-        scope.apply(
-            NewEvent::new(Topic::Releases, "release.date_changed", "release", id, summary)
-                .details(serde_json::json!({
-                    "field": "target_date",
-                    "from": before.target_date,
-                    "to": after.target_date,
-                }))
-                .actor(&ctx.org_id),
-        ),
-    )?;
-    Ok(())
 }

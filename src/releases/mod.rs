@@ -1,5 +1,6 @@
 //! Releases and their stage track.
 
+pub mod announce;
 pub mod gate;
 pub mod handlers;
 pub mod model;

@@ -442,6 +442,20 @@ impl ProductScope {
     pub fn apply(self, event: NewEvent) -> NewEvent {
         event.scope(self.device_types, self.device_model_ids, self.manufacturer_org_ids)
     }
+
+    /// The products of both, each list sorted and without repeats.
+    pub fn merge(mut self, other: ProductScope) -> Self {
+        for (mine, theirs) in [
+            (&mut self.device_types, other.device_types),
+            (&mut self.device_model_ids, other.device_model_ids),
+            (&mut self.manufacturer_org_ids, other.manufacturer_org_ids),
+        ] {
+            mine.extend(theirs);
+            mine.sort();
+            mine.dedup();
+        }
+        self
+    }
 }
 
 /// The device types, models and manufacturers of the release's firmware.

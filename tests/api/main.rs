@@ -16,6 +16,7 @@ mod fixtures;
 mod grid_versions;
 mod helpers;
 mod junit;
+mod lifecycle_events;
 mod manufacturing;
 mod matrix;
 mod me;

@@ -5,8 +5,7 @@
 mod dates;
 mod manufacturing;
 mod names;
-
-use chrono::{Duration, NaiveDate};
+mod releases;
 
 use super::email::Change;
 use dates::{date_of, instant_beside, instant_of, moved};
@@ -22,62 +21,6 @@ pub struct Wording {
     pub detail: Option<String>,
     /// A note the decision-maker wrote, quoted as given.
     pub note: Option<String>,
-}
-
-/// The evidence a stage decision cites, in words: the review pack (its title and the start of
-/// its hash), what it froze, whether the exit criteria were met, the verdicts, any override.
-fn evidence(d: &serde_json::Value) -> Option<String> {
-    let pack = d.get("review_pack").filter(|p| p.is_object())?;
-    let text = |v: &serde_json::Value, key: &str| v.get(key).and_then(|x| x.as_str()).unwrap_or_default().to_string();
-    let summary = pack.get("summary").cloned().unwrap_or_default();
-    let int = |key: &str| summary.get(key).and_then(|x| x.as_i64()).unwrap_or(0);
-    let tested = summary.get("tested_share").and_then(|x| x.as_f64()).unwrap_or(0.0);
-    let sha = text(pack, "sha256");
-    let mut out = format!(
-        "The decision rests on review pack \"{}\" (SHA-256 {}…): {} industry results, {}% of the installed base \
-         tested, {} unexplained failures, {} open UIT issues.",
-        text(pack, "title"),
-        &sha[..sha.len().min(12)],
-        int("results"),
-        crate::readiness::criteria::percent(tested),
-        int("unexplained_failures"),
-        int("open_uit_issues"),
-    );
-    let criteria: Vec<String> = summary
-        .get("criteria")
-        .and_then(|c| c.as_array())
-        .map(|a| {
-            a.iter()
-                .map(|c| {
-                    let met = c.get("met").and_then(|m| m.as_bool()).unwrap_or(false);
-                    format!("{} ({})", text(c, "description"), if met { "met" } else { "not met" })
-                })
-                .collect()
-        })
-        .unwrap_or_default();
-    if criteria.is_empty() {
-        out += " The window had no exit criteria.";
-    } else {
-        out += &format!(" Exit criteria: {}.", criteria.join("; "));
-    }
-    let reviews: Vec<String> = pack
-        .get("reviews")
-        .and_then(|r| r.as_array())
-        .map(|a| {
-            a.iter()
-                .map(|r| format!("{} {}", text(r, "org_name"), text(r, "verdict")))
-                .collect()
-        })
-        .unwrap_or_default();
-    if reviews.is_empty() {
-        out += " No reviewer had recorded a verdict.";
-    } else {
-        out += &format!(" Verdicts: {}.", reviews.join(", "));
-    }
-    if let Some(reason) = d.get("override_reason").and_then(|r| r.as_str()) {
-        out += &format!(" The operator overrode the unmet criteria: {reason}");
-    }
-    Some(out)
 }
 
 /// Results named one by one in an email; the rest are counted.
@@ -162,15 +105,19 @@ fn words(v: Option<&serde_json::Value>) -> Option<String> {
     v.and_then(|v| v.as_str()).map(|s| s.replace('_', " "))
 }
 
+/// A headline and a detail, with no note.
+fn plain(headline: String, detail: Option<String>) -> Wording {
+    Wording {
+        headline,
+        detail,
+        note: None,
+    }
+}
+
 /// The words for `change`.
 pub fn describe(change: &Change) -> Wording {
     let d = &change.details;
     let names = &change.names;
-    let plain = |headline: String, detail: Option<String>| Wording {
-        headline,
-        detail,
-        note: None,
-    };
     match change.entity_type.as_str() {
         "uit_window" => {
             let window = names.window.clone().unwrap_or_else(|| "A UIT window".into());
@@ -250,88 +197,7 @@ pub fn describe(change: &Change) -> Wording {
         }
         "firmware" if change.kind == "firmware.manufacturing" => manufacturing::describe(change),
         "results" => results(change),
-        "release" => {
-            let release = names
-                .release
-                .clone()
-                .or_else(|| d.get("name").and_then(|n| n.as_str()).map(str::to_string))
-                .unwrap_or_else(|| "a release".into());
-            match change.kind.as_str() {
-                "release.stage_changed" => {
-                    let named = |key: &str| d.get(key).and_then(|v| v.as_str()).map(stage);
-                    let from = named("from").unwrap_or_else(|| "its last stage".into());
-                    let to = named("to").unwrap_or_else(|| "its next stage".into());
-                    let effective = instant_of(d.get("effective_at"));
-                    let later = effective.filter(|t| *t > change.occurred_at.and_utc() + Duration::minutes(1));
-                    let (headline, detail) = match (later, effective) {
-                        (Some(at), _) => (
-                            format!("Release {release} moves to {to} on {}", day(at.date_naive())),
-                            format!(
-                                "Release {release} moves from {from} to {to} on {}, {} from this decision; \
-                                 until then it stays in {from}.",
-                                instant(at),
-                                span(at - change.occurred_at.and_utc())
-                            ),
-                        ),
-                        (None, Some(at)) => (
-                            format!("Release {release} moved to {to}"),
-                            format!(
-                                "Release {release} moved from {from} to {to}, in effect from {}.",
-                                instant(at)
-                            ),
-                        ),
-                        (None, None) => (
-                            format!("Release {release} moved to {to}"),
-                            format!("Release {release} moved from {from} to {to}."),
-                        ),
-                    };
-                    let detail = match evidence(d) {
-                        Some(evidence) => format!("{detail} {evidence}"),
-                        None => detail,
-                    };
-                    Wording {
-                        headline,
-                        detail: Some(detail),
-                        note: d
-                            .get("decision_note")
-                            .and_then(|n| n.as_str())
-                            .filter(|n| !n.trim().is_empty())
-                            .map(str::to_string),
-                    }
-                }
-                "release.date_changed" => {
-                    let (from, to) = (date_of(d.get("from")), date_of(d.get("to")));
-                    let detail = match (from, to) {
-                        (Some(from), Some(to)) => {
-                            let at = |d: NaiveDate| d.and_hms_opt(0, 0, 0).unwrap_or_default().and_utc();
-                            format!(
-                                "The target date of release {release} is now {} instead of {}: {}.",
-                                day(to),
-                                day(from),
-                                moved(at(from), at(to))
-                            )
-                        }
-                        (None, Some(to)) => format!("The target date of release {release} is set to {}.", day(to)),
-                        (Some(from), None) => {
-                            format!("Release {release} no longer has a target date; it was {}.", day(from))
-                        }
-                        (None, None) => change.summary.clone(),
-                    };
-                    plain(format!("Release {release}: target date changed"), Some(detail))
-                }
-                "release.created" => plain(
-                    format!("Release {release} created"),
-                    d.get("kind").and_then(|k| k.as_str()).map(|kind| {
-                        let kind = match kind {
-                            "sec_release" => "SEC release".to_string(),
-                            other => format!("{} release", other.replace('_', " ")),
-                        };
-                        format!("A new {kind}, at its first stage (content agreed).")
-                    }),
-                ),
-                _ => plain(change.summary.clone(), None),
-            }
-        }
+        "release" => releases::describe(change),
         // The summaries of these already say a status change in words ("is now fixed, was
         // open"); dates and sharing get a sentence of their own.
         _ => {
@@ -357,6 +223,7 @@ pub fn describe(change: &Change) -> Wording {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use chrono::{Duration, NaiveDate};
     use serde_json::json;
 
     fn window_change(kind: &str, details: serde_json::Value) -> Change {
@@ -379,6 +246,22 @@ mod tests {
                 window: Some("UIT-2026-12".into()),
             },
         }
+    }
+
+    #[test]
+    fn a_release_firmware_change_names_the_versions_it_adds_and_drops() {
+        let mut c = window_change(
+            "release.firmware_changed",
+            json!({ "added": [{ "id": "f1", "label": "Aurora (CHF) 4.2" }],
+                    "removed": [{ "id": "f2", "label": "Aurora (CHF) 4.1" }] }),
+        );
+        c.entity_type = "release".into();
+        let w = describe(&c);
+        assert_eq!(w.headline, "Release CHF 4.2.1: firmware changed");
+        assert_eq!(
+            w.detail.as_deref(),
+            Some("Release CHF 4.2.1 now also carries Aurora (CHF) 4.2. It no longer carries Aurora (CHF) 4.1.")
+        );
     }
 
     #[test]
