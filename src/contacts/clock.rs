@@ -13,6 +13,7 @@ use crate::db::schema::{device_models, library_contacts as lc, organisations};
 use crate::db::DbConn;
 use crate::events::{self, NewEvent, Topic};
 use crate::http::ApiError;
+use crate::notifications::audience::Audience;
 use crate::AppState;
 
 /// Most contacts one sweep reminds about; the rest wait for the next tick.
@@ -71,6 +72,9 @@ pub fn sweep(conn: &mut DbConn, today: NaiveDate) -> Result<usize, ApiError> {
             "device_model_id": contact.device_model_id,
             "verified_on": contact.verified_on,
         }))
+        .audience(Audience::OwnerAdmins {
+            owner_org_id: contact.manufacturer_org_id.clone(),
+        })
         .scope(
             product.iter().map(|(_, device_type)| device_type.clone()).collect(),
             contact.device_model_id.iter().cloned().collect(),

@@ -27,6 +27,15 @@ pub fn revert_all(conn: &mut DbConn) -> Result<Vec<String>, BoxError> {
     Ok(reverted.into_iter().map(|v| v.to_string()).collect())
 }
 
+/// Reverts the latest applied migration; returns its name.
+pub fn revert_last(conn: &mut DbConn) -> Result<String, BoxError> {
+    let reverted = match conn {
+        DbConn::Sqlite(c) => c.revert_last_migration(SQLITE)?,
+        DbConn::Pg(c) => c.revert_last_migration(POSTGRES)?,
+    };
+    Ok(reverted.to_string())
+}
+
 /// True when every embedded migration has been applied.
 pub fn is_current(conn: &mut DbConn) -> Result<bool, BoxError> {
     let pending = match conn {

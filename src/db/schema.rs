@@ -316,6 +316,7 @@ diesel::table! {
         actor_org_id -> Nullable<Text>,
         dedupe_key -> Nullable<Text>,
         consumed_at -> Nullable<Timestamp>,
+        audience -> Text,
     }
 }
 

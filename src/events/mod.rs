@@ -13,6 +13,7 @@ use crate::db::{new_id, now, DbConn, JsonText};
 use crate::http::pagination::{keyed, list_page, list_query, Page};
 use crate::http::responses::Forbidden;
 use crate::http::ApiError;
+use crate::notifications::audience::Audience;
 use crate::AppState;
 
 crate::text_enum!(
@@ -54,7 +55,14 @@ pub struct NewEvent {
     pub actor_org_id: Option<String>,
     /// Makes the event once-only (clock-driven events).
     pub dedupe_key: Option<String>,
+    /// Who may hear of it: see [`NewEvent::audience`].
+    pub audience: Audience,
 }
+
+/// The subjects every reader of the API may read, signed in or not (the catalogue, releases,
+/// windows, defect masks): their events reach the whole industry unless the producer says
+/// otherwise. Any other subject's producer states its audience ([`NewEvent::audience`]).
+const INDUSTRY_SUBJECTS: [&str; 4] = ["release", "uit_window", "firmware", "defect_mask"];
 
 impl NewEvent {
     pub fn new(topic: Topic, kind: &'static str, entity_type: &'static str, entity_id: &str, summary: String) -> Self {
@@ -71,7 +79,19 @@ impl NewEvent {
             uit_window_ids: Vec::new(),
             actor_org_id: None,
             dedupe_key: None,
+            audience: if INDUSTRY_SUBJECTS.contains(&entity_type) {
+                Audience::Industry
+            } else {
+                Audience::Nobody
+            },
         }
+    }
+
+    /// Who may hear of the event, from what the API shows to whom of its subject: stored with
+    /// it, and all the fan-out, the recent-changes list and the pages go by.
+    pub fn audience(mut self, audience: Audience) -> Self {
+        self.audience = audience;
+        self
     }
 
     pub fn details(mut self, details: serde_json::Value) -> Self {
@@ -115,8 +135,15 @@ fn dedup(mut v: Vec<String>) -> Vec<String> {
     v
 }
 
-/// Records the event; call inside the change's own transaction.
+/// Records the event; call inside the change's own transaction. An event that states no
+/// audience is a programming error: refused (500), so the write it belongs to rolls back.
 pub fn record(conn: &mut DbConn, event: NewEvent) -> Result<String, ApiError> {
+    if event.audience == Audience::Nobody {
+        return Err(ApiError::internal(format!(
+            "change event {} about a {} states no audience",
+            event.kind, event.entity_type
+        )));
+    }
     let id = new_id();
     let list = |v: &Vec<String>| serde_json::to_string(v).unwrap_or_else(|_| "[]".into());
     let mut windows = event.uit_window_ids.clone();
@@ -139,6 +166,7 @@ pub fn record(conn: &mut DbConn, event: NewEvent) -> Result<String, ApiError> {
             ce::uit_window_ids_json.eq(list(&windows)),
             ce::actor_org_id.eq(&event.actor_org_id),
             ce::dedupe_key.eq(&event.dedupe_key),
+            ce::audience.eq(JsonText(event.audience.clone())),
         ))
         .execute(conn)?;
     Ok(id)

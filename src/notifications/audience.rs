@@ -1,11 +1,12 @@
-//! Who may hear of a change event: the audience of its subject, from what the API shows to
-//! whom, and whether a reader (a user's organisation and role, or an address without an
+//! Who may hear of a change event: the audience its producer stated (from what the API shows
+//! to whom), and whether a reader (a user's organisation and role, or an address without an
 //! account) is in it. The fan-out, the recent-changes list and the web pages ask the same rule.
 
 use std::collections::{HashMap, HashSet};
 
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
+use serde::{Deserialize, Serialize};
 
 use crate::auth::{OrgKind, Role};
 use crate::db::schema::{uit_windows, window_participants as wp};
@@ -22,8 +23,12 @@ pub struct Reader {
     pub role: Role,
 }
 
-/// Who may read an event's subject, beyond the topic and filters.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Who may read an event's subject, beyond the topic and filters. The producer of a change
+/// event states it ([`crate::events::NewEvent::audience`]), from what the API shows to whom;
+/// it is stored with the event (`change_events.audience`) and the fan-out, the recent-changes
+/// list and the web pages read it from there.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Audience {
     /// Every signed-in user and every confirmed address.
     Industry,
@@ -40,60 +45,9 @@ pub enum Audience {
     /// `window_id` (a UIT issue: participants-level visibility, plus the organisations that
     /// raised it and resolve it; the rule of `uit_issues::model::visible_to`).
     WindowParticipants { window_id: String, org_ids: Vec<String> },
-    /// Nobody (an event the fan-out does not know how to scope).
+    /// Nobody: what an event that states no audience gets; [`crate::events::record`] refuses
+    /// to record one.
     Nobody,
-}
-
-/// Who may hear of `event`, from what the API shows to whom. Roadmap events carry the item's
-/// `visibility` and `owner_org_id`. A private item is told to its owner organisation only,
-/// although the operator could read it: "private" is the manufacturer's own plan. Stale
-/// library-contact reminders are an action for the manufacturer's admins. Unknown kinds of
-/// subject reach nobody rather than risk telling someone what they could not read.
-pub fn audience(entity_type: &str, details: &serde_json::Value) -> Audience {
-    let owner = |key: &str| details.get(key).and_then(|v| v.as_str()).map(str::to_string);
-    match entity_type {
-        "release" | "uit_window" | "firmware" | "defect_mask" => Audience::Industry,
-        "roadmap_item" => match (
-            details.get("visibility").and_then(|v| v.as_str()),
-            owner("owner_org_id"),
-        ) {
-            (Some("industry"), _) => Audience::Industry,
-            (Some("participants"), Some(owner_org_id)) => Audience::Participants { owner_org_id },
-            (Some("private"), Some(owner_org_id)) => Audience::Owner { owner_org_id },
-            _ => Audience::Nobody,
-        },
-        "library_contact" => match owner("manufacturer_org_id") {
-            Some(owner_org_id) => Audience::OwnerAdmins { owner_org_id },
-            None => Audience::Nobody,
-        },
-        // New failures and known issues of shared results: `industry` ones reach every
-        // member, `participants` ones the rule of `results::visibility::visible_to` (the window's
-        // participants, the operator, the publisher). Private results make no event.
-        "results" => match (
-            details.get("visibility").and_then(|v| v.as_str()),
-            owner("uit_window_id"),
-            owner("org_id"),
-        ) {
-            (Some("industry"), Some(_), Some(_)) => Audience::Members,
-            (Some("participants"), Some(window_id), Some(publisher)) => Audience::WindowParticipants {
-                window_id,
-                org_ids: vec![publisher],
-            },
-            _ => Audience::Nobody,
-        },
-        "uit_issue" => match (
-            owner("uit_window_id"),
-            owner("raised_by_org_id"),
-            owner("resolving_org_id"),
-        ) {
-            (Some(window_id), Some(raiser), Some(resolver)) => Audience::WindowParticipants {
-                window_id,
-                org_ids: vec![raiser, resolver],
-            },
-            _ => Audience::Nobody,
-        },
-        _ => Audience::Nobody,
-    }
 }
 
 /// Who takes part where, as far as the audiences of a batch of events need it.
@@ -194,6 +148,24 @@ mod tests {
     }
 
     #[test]
+    fn an_audience_is_stored_as_tagged_json() {
+        let a = Audience::WindowParticipants {
+            window_id: "w1".into(),
+            org_ids: vec!["o1".into()],
+        };
+        let stored = serde_json::to_value(&a).unwrap();
+        assert_eq!(
+            stored,
+            json!({ "kind": "window_participants", "window_id": "w1", "org_ids": ["o1"] })
+        );
+        assert_eq!(serde_json::from_value::<Audience>(stored).unwrap(), a);
+        assert_eq!(
+            serde_json::from_value::<Audience>(json!({ "kind": "industry" })).unwrap(),
+            Audience::Industry
+        );
+    }
+
+    #[test]
     fn roadmap_visibility_decides_who_hears() {
         let owner = reader("maker", OrgKind::Manufacturer, Role::Member);
         let operator = reader("dcc", OrgKind::Operator, Role::Admin);
@@ -203,36 +175,32 @@ mod tests {
             open: HashSet::from(["supplier-a".to_string()]),
             ..Participation::default()
         };
-        let item = |visibility: &str| {
-            audience(
-                "roadmap_item",
-                &json!({ "visibility": visibility, "owner_org_id": "maker" }),
-            )
-        };
+        let owner_org_id = "maker".to_string();
         let hears = |a: &Audience, r: Option<&Reader>| a.admits(r, &participants);
 
-        let private = item("private");
+        let private = Audience::Owner {
+            owner_org_id: owner_org_id.clone(),
+        };
         assert!(hears(&private, Some(&owner)));
         for r in [&operator, &joined, &other] {
             assert!(!hears(&private, Some(r)), "{r:?}");
         }
         assert!(!hears(&private, None));
 
-        let shared = item("participants");
+        let shared = Audience::Participants { owner_org_id };
         assert!(hears(&shared, Some(&owner)) && hears(&shared, Some(&operator)) && hears(&shared, Some(&joined)));
         assert!(!hears(&shared, Some(&other)) && !hears(&shared, None));
 
-        let public = item("industry");
+        let public = Audience::Industry;
         assert!(hears(&public, None) && hears(&public, Some(&other)));
-
-        assert_eq!(audience("roadmap_item", &json!({})), Audience::Nobody);
-        assert_eq!(audience("something_new", &json!({})), Audience::Nobody);
-        assert_eq!(audience("uit_window", &json!({})), Audience::Industry);
+        assert!(!hears(&Audience::Nobody, Some(&operator)) && !hears(&Audience::Nobody, None));
     }
 
     #[test]
     fn stale_contacts_reach_the_manufacturers_admins_only() {
-        let a = audience("library_contact", &json!({ "manufacturer_org_id": "maker" }));
+        let a = Audience::OwnerAdmins {
+            owner_org_id: "maker".into(),
+        };
         let none = Participation::default();
         assert!(a.admits(Some(&reader("maker", OrgKind::Manufacturer, Role::Admin)), &none));
         assert!(!a.admits(Some(&reader("maker", OrgKind::Manufacturer, Role::Member)), &none));
@@ -242,10 +210,10 @@ mod tests {
 
     #[test]
     fn uit_issues_reach_the_windows_participants_the_operator_the_raiser_and_the_resolver() {
-        let a = audience(
-            "uit_issue",
-            &json!({ "uit_window_id": "w1", "raised_by_org_id": "supplier-a", "resolving_org_id": "maker" }),
-        );
+        let a = Audience::WindowParticipants {
+            window_id: "w1".into(),
+            org_ids: vec!["supplier-a".into(), "maker".into()],
+        };
         assert_eq!(a.window_id(), Some("w1"));
         let participation = Participation {
             // Taking part in an open window is not enough: it must be this window.
@@ -283,20 +251,10 @@ mod tests {
             Some(&reader("supplier-b", OrgKind::Supplier, Role::Member)),
             &Participation::default()
         ));
-        assert_eq!(
-            audience("uit_issue", &json!({ "uit_window_id": "w1" })),
-            Audience::Nobody
-        );
     }
 
     #[test]
     fn shared_results_reach_whoever_may_read_them() {
-        let of = |visibility: &str| {
-            audience(
-                "results",
-                &json!({ "visibility": visibility, "uit_window_id": "w1", "org_id": "supplier-a" }),
-            )
-        };
         let participation = Participation {
             windows: HashMap::from([("w1".to_string(), HashSet::from(["supplier-b".to_string()]))]),
             ..Participation::default()
@@ -306,18 +264,18 @@ mod tests {
         let publisher = reader("supplier-a", OrgKind::Supplier, Role::Member);
         let other = reader("supplier-c", OrgKind::Supplier, Role::Admin);
 
-        let industry = of("industry");
-        assert_eq!(industry, Audience::Members);
+        let industry = Audience::Members;
         assert!(industry.admits(Some(&reviewer), &participation) && industry.admits(Some(&other), &participation));
         assert!(!industry.admits(None, &participation), "results need an account");
 
-        let shared = of("participants");
+        let shared = Audience::WindowParticipants {
+            window_id: "w1".into(),
+            org_ids: vec!["supplier-a".into()],
+        };
         assert_eq!(shared.window_id(), Some("w1"));
         assert!(shared.admits(Some(&joined), &participation) && shared.admits(Some(&publisher), &participation));
         assert!(shared.admits(Some(&reader("dcc", OrgKind::Operator, Role::Viewer)), &participation));
         assert!(!shared.admits(Some(&reviewer), &participation) && !shared.admits(Some(&other), &participation));
         assert!(!shared.admits(None, &participation));
-
-        assert_eq!(of("private"), Audience::Nobody, "a private result is nobody's news");
     }
 }

@@ -14,7 +14,7 @@ use chrono::{Duration, NaiveDate, NaiveDateTime};
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Bool, Date, Nullable, Text, Timestamp};
 
-use super::audience::{audience, open_window_participants, Audience, Participation, Reader};
+use super::audience::{open_window_participants, Audience, Participation, Reader};
 use super::model::{Filters, SubscriptionRow};
 use super::{Mode, NotificationKind, NotificationStatus, SubscriptionStatus};
 use crate::auth::{OrgKind, Role};
@@ -44,7 +44,8 @@ pub struct PendingEvent {
     pub topic: String,
     pub kind: String,
     pub entity_type: String,
-    pub details_json: String,
+    /// Who may hear of it, as its producer stated ([`Audience`]).
+    pub audience: String,
     pub device_types_json: String,
     pub device_model_ids_json: String,
     pub manufacturer_org_ids_json: String,
@@ -118,7 +119,7 @@ pub fn fan_out_batch(conn: &mut DbConn, now: NaiveDateTime) -> Result<(usize, us
             ce::topic,
             ce::kind,
             ce::entity_type,
-            ce::details_json,
+            ce::audience,
             ce::device_types_json,
             ce::device_model_ids_json,
             ce::manufacturer_org_ids_json,
@@ -192,8 +193,7 @@ impl PendingEvent {
     fn decode(&self) -> Option<Decoded> {
         let read = || -> Result<Decoded, String> {
             let topic = Topic::parse(&self.topic).ok_or_else(|| format!("unknown topic {:?}", self.topic))?;
-            let details: serde_json::Value =
-                serde_json::from_str(&self.details_json).map_err(|e| format!("details: {e}"))?;
+            let audience: Audience = serde_json::from_str(&self.audience).map_err(|e| format!("audience: {e}"))?;
             let list = |s: &str| serde_json::from_str::<Vec<String>>(s).map_err(|e| format!("list {s:?}: {e}"));
             let lists = [
                 list(&self.device_types_json)?,
@@ -201,15 +201,11 @@ impl PendingEvent {
                 list(&self.manufacturer_org_ids_json)?,
                 list(&self.uit_window_ids_json)?,
             ];
-            Ok(Decoded {
-                topic,
-                audience: audience(&self.entity_type, &details),
-                lists,
-            })
+            Ok(Decoded { topic, audience, lists })
         };
         match read() {
             Ok(d) if d.audience == Audience::Nobody => {
-                tracing::warn!(event_id = %self.id, entity_type = %self.entity_type, "change event of an unknown kind reaches nobody");
+                tracing::warn!(event_id = %self.id, entity_type = %self.entity_type, "change event with no audience reaches nobody");
                 None
             }
             Ok(d) => Some(d),

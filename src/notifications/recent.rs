@@ -1,5 +1,5 @@
 //! The latest changes a reader may hear of, for the home page: the newest change events, each
-//! kept only when the fan-out's own rule ([`audience::audience`]) would tell this reader of it,
+//! kept only when its stated audience ([`Audience::admits`], the fan-out's rule) takes this reader,
 //! named and worded as the notification emails are.
 
 use chrono::NaiveDateTime;
@@ -10,7 +10,7 @@ use super::changes::{change, ChangeRow, CHANGE_COLUMNS};
 use super::email::Change;
 use super::wording;
 use crate::db::schema::change_events as ce;
-use crate::db::DbConn;
+use crate::db::{DbConn, JsonText};
 
 /// Events read per query while looking for `limit` the reader may see.
 const SCAN_CHUNK: i64 = 200;
@@ -29,17 +29,16 @@ pub fn latest_for(conn: &mut DbConn, reader: &Reader, now: NaiveDateTime, limit:
     // Newest first by id (UUIDv7, so in the order they were recorded), on the primary key's
     // index, a chunk at a time.
     while found.len() < limit && scanned < SCAN_MAX {
-        let mut query = ce::table.select(CHANGE_COLUMNS).into_boxed();
+        let mut query = ce::table.select((CHANGE_COLUMNS, ce::audience)).into_boxed();
         if let Some(before) = before.take() {
             query = query.filter(ce::id.lt(before));
         }
-        let rows: Vec<ChangeRow> = query.order(ce::id.desc()).limit(SCAN_CHUNK).load(conn)?;
+        let rows: Vec<(ChangeRow, JsonText<Audience>)> = query.order(ce::id.desc()).limit(SCAN_CHUNK).load(conn)?;
         let chunk = rows.len() as i64;
         scanned += chunk;
-        before = rows.last().map(|r| r.0.clone());
-        for row in rows {
+        before = rows.last().map(|r| r.0 .0.clone());
+        for (row, JsonText(audience)) in rows {
             let c = change(row);
-            let audience = audience::audience(&c.entity_type, &c.details);
             if matches!(audience, Audience::Participants { .. }) && !open_loaded {
                 participation.open = audience::open_window_participants(conn, now)?;
                 open_loaded = true;

@@ -16,9 +16,24 @@ use crate::db::DbConn;
 use crate::defect_masks::model::explaining;
 use crate::events::{self, NewEvent, Topic};
 use crate::http::ApiError;
+use crate::notifications::audience::Audience;
 
 /// Results named one by one in an event; the counts cover the rest.
 pub const ITEMS_PER_EVENT: usize = 50;
+
+/// Who may hear of shared results, the rule of `results::visibility::visible_to`: `industry`
+/// ones every member (with an account), `participants` ones the window's participants, the
+/// operator and the publisher. Private results make no event.
+fn audience(visibility: &str, window_id: &str, publisher: &str) -> Audience {
+    match Visibility::parse(visibility) {
+        Some(Visibility::Industry) => Audience::Members,
+        Some(Visibility::Participants) => Audience::WindowParticipants {
+            window_id: window_id.to_string(),
+            org_ids: vec![publisher.to_string()],
+        },
+        _ => Audience::Nobody,
+    }
+}
 
 /// How widely a visibility shares: private 0, participants 1, industry 2.
 fn reach(visibility: Visibility) -> u8 {
@@ -128,7 +143,8 @@ pub fn record(conn: &mut DbConn, ctx: &AuthContext, failed: &[ResultRow]) -> Res
                 }))
                 .actor(&ctx.org_id)
                 .scope(types, models, makers)
-                .windows(vec![window_id.to_string()]),
+                .windows(vec![window_id.to_string()])
+                .audience(audience(visibility, window_id, &ctx.org_id)),
         )?;
     }
     Ok(())

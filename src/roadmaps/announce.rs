@@ -9,6 +9,19 @@ use crate::catalogue::model::DeviceModelRow;
 use crate::db::DbConn;
 use crate::events::{self, NewEvent, Topic};
 use crate::http::ApiError;
+use crate::notifications::audience::Audience;
+
+/// Who may hear of a change to `item`: whom its visibility shows it to. A private item is told
+/// to its owner organisation only, although the operator could read it: "private" is the
+/// manufacturer's own plan.
+pub fn audience(item: &RoadmapItem) -> Audience {
+    let owner_org_id = item.owner_org_id.clone();
+    match item.visibility {
+        RoadmapVisibility::Industry => Audience::Industry,
+        RoadmapVisibility::Participants => Audience::Participants { owner_org_id },
+        RoadmapVisibility::Private => Audience::Owner { owner_org_id },
+    }
+}
 
 fn show_date(d: Option<NaiveDate>) -> String {
     d.map(|d| d.format("%Y-%m-%d").to_string())
@@ -17,8 +30,8 @@ fn show_date(d: Option<NaiveDate>) -> String {
 
 /// Records what subscribers of roadmaps hear about a create or update, in its transaction:
 /// `roadmap.published` when the item becomes shared (created shared, or private -> shared),
-/// `roadmap.date_moved` and `roadmap.status_changed`. Each carries the item's `visibility` so
-/// the notifications fan-out tells only those who may see it.
+/// `roadmap.date_moved` and `roadmap.status_changed`. Each states the audience of the item's
+/// `visibility` ([`audience`]), so the notifications fan-out tells only those who may see it.
 pub fn announce(
     conn: &mut DbConn,
     ctx: &AuthContext,
@@ -106,7 +119,8 @@ pub fn announce(
                 vec![product.id.clone()],
                 vec![product.manufacturer_org_id.clone()],
             )
-            .actor(&ctx.org_id);
+            .actor(&ctx.org_id)
+            .audience(audience(after));
         events::record(conn, event)?;
     }
     Ok(())

@@ -11,6 +11,7 @@ use crate::db::DbConn;
 use crate::events::{self, NewEvent, Topic};
 use crate::http::ApiError;
 use crate::mail::{self, Template};
+use crate::notifications::audience::Audience;
 
 /// Names a change needs: the window's and the organisations'.
 pub struct Names {
@@ -42,8 +43,9 @@ pub fn names(conn: &mut DbConn, row: &IssueRow) -> QueryResult<Names> {
     })
 }
 
-/// Records a change event about `row` as it is now (its audience is read from the details:
-/// window, raising and resolving organisations), scoped to the products of its device sets.
+/// Records a change event about `row` as it is now, for the audience of `uit_issues::model::
+/// visible_to` (the window's participants, the raising and resolving organisations, the
+/// operator), scoped to the products of its device sets.
 pub fn record(
     conn: &mut DbConn,
     row: &IssueRow,
@@ -85,7 +87,11 @@ pub fn record(
             .details(details)
             .actor(actor_org_id)
             .scope(types, models, makers)
-            .windows(vec![row.window_id.clone()]),
+            .windows(vec![row.window_id.clone()])
+            .audience(Audience::WindowParticipants {
+                window_id: row.window_id.clone(),
+                org_ids: vec![row.raised_by_org_id.clone(), row.resolving_org_id.clone()],
+            }),
     )?;
     Ok(())
 }
