@@ -60,18 +60,7 @@ pub fn create_operator(
             ),
             ("user.create", "user", &admin.id, serde_json::to_value(&admin)?),
         ] {
-            audit::record(
-                conn,
-                &actor,
-                Change {
-                    action,
-                    entity_type: kind,
-                    entity_id: id,
-                    org_id: Some(&org.id),
-                    before: None,
-                    after: Some(after),
-                },
-            )?;
+            audit::record(conn, &actor, Change::new(action, kind, id).org(&org.id).after(after))?;
         }
         Ok(Created {
             organisation: org,

@@ -40,6 +40,49 @@ pub struct Change<'a> {
     pub after: Option<serde_json::Value>,
 }
 
+impl<'a> Change<'a> {
+    /// A change of `entity_type` `entity_id` by `action`, of no organisation and with no
+    /// before or after until given.
+    pub fn new(action: &'a str, entity_type: &'a str, entity_id: &'a str) -> Self {
+        Self {
+            action,
+            entity_type,
+            entity_id,
+            org_id: None,
+            before: None,
+            after: None,
+        }
+    }
+
+    /// The organisation whose admins read the row.
+    pub fn org(self, org_id: &'a str) -> Self {
+        self.org_opt(Some(org_id))
+    }
+
+    pub fn org_opt(mut self, org_id: Option<&'a str>) -> Self {
+        self.org_id = org_id;
+        self
+    }
+
+    pub fn before(self, before: serde_json::Value) -> Self {
+        self.before_opt(Some(before))
+    }
+
+    pub fn before_opt(mut self, before: Option<serde_json::Value>) -> Self {
+        self.before = before;
+        self
+    }
+
+    pub fn after(self, after: serde_json::Value) -> Self {
+        self.after_opt(Some(after))
+    }
+
+    pub fn after_opt(mut self, after: Option<serde_json::Value>) -> Self {
+        self.after = after;
+        self
+    }
+}
+
 /// Writes the audit row; call inside the change's own transaction.
 pub fn record(conn: &mut DbConn, actor: &Actor, change: Change<'_>) -> Result<(), ApiError> {
     diesel::insert_into(audit_events::table)

@@ -64,14 +64,7 @@ fn session_event(conn: &mut DbConn, actor: &Actor, action: &str, family: &str) -
     audit::record(
         conn,
         actor,
-        Change {
-            action,
-            entity_type: "session",
-            entity_id: family,
-            org_id: actor.org_id.as_deref(),
-            before: None,
-            after: None,
-        },
+        Change::new(action, "session", family).org_opt(actor.org_id.as_deref()),
     )
 }
 
@@ -360,14 +353,7 @@ pub fn issue_password_reset(
     audit::record(
         conn,
         &actor,
-        Change {
-            action: "user.password_reset_requested",
-            entity_type: "user",
-            entity_id: &user.id,
-            org_id: Some(&user.org_id),
-            before: None,
-            after: None,
-        },
+        Change::new("user.password_reset_requested", "user", &user.id).org(&user.org_id),
     )?;
     Ok(true)
 }
@@ -446,13 +432,8 @@ pub fn spend_password_reset(conn: &mut DbConn, token: &str, hash: &str, rid: Opt
     audit::record(
         conn,
         &actor,
-        Change {
-            action: "user.password_reset",
-            entity_type: "user",
-            entity_id: &user_id,
-            org_id: Some(&org_id),
-            before: None,
-            after: Some(serde_json::json!({ "credentials_ended": ended })),
-        },
+        Change::new("user.password_reset", "user", &user_id)
+            .org(&org_id)
+            .after(serde_json::json!({ "credentials_ended": ended })),
     )
 }

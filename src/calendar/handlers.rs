@@ -91,18 +91,18 @@ pub fn store_token(
     audit::record(
         conn,
         &Actor::from(ctx),
-        Change {
-            action: if previous.is_some() {
+        Change::new(
+            if previous.is_some() {
                 "calendar_token.rotate"
             } else {
                 "calendar_token.create"
             },
-            entity_type: "calendar_token",
-            entity_id: &ctx.user_id,
-            org_id: Some(&ctx.org_id),
-            before: previous.map(|t| serde_json::json!({ "created_at": t.and_utc() })),
-            after: Some(serde_json::json!({ "created_at": created_at.and_utc() })),
-        },
+            "calendar_token",
+            &ctx.user_id,
+        )
+        .org(&ctx.org_id)
+        .before_opt(previous.map(|t| serde_json::json!({ "created_at": t.and_utc() })))
+        .after(serde_json::json!({ "created_at": created_at.and_utc() })),
     )?;
     Ok(created_at)
 }

@@ -39,14 +39,10 @@ pub fn demote_current(
     audit::record(
         conn,
         &Actor::from(ctx),
-        Change {
-            action: "firmware.superseded",
-            entity_type: "firmware",
-            entity_id: &current.id,
-            org_id: Some(&product.manufacturer_org_id),
-            before: Some(serde_json::json!({ "status": "deployed" })),
-            after: Some(serde_json::json!({ "status": "previous", "superseded_by": new_id })),
-        },
+        Change::new("firmware.superseded", "firmware", &current.id)
+            .org(&product.manufacturer_org_id)
+            .before(serde_json::json!({ "status": "deployed" }))
+            .after(serde_json::json!({ "status": "previous", "superseded_by": new_id })),
     )?;
     Ok(Some(current))
 }
@@ -86,14 +82,10 @@ pub fn announce_deploy(
         audit::record(
             conn,
             &Actor::from(ctx),
-            Change {
-                action: "firmware.retirement_scheduled",
-                entity_type: "firmware",
-                entity_id: &after.id,
-                org_id: Some(&product.manufacturer_org_id),
-                before: Some(serde_json::json!({ "retirement_date": null, "successor_id": before.successor_id })),
-                after: Some(serde_json::json!({ "retirement_date": retire_on, "successor_id": after.successor_id })),
-            },
+            Change::new("firmware.retirement_scheduled", "firmware", &after.id)
+                .org(&product.manufacturer_org_id)
+                .before(serde_json::json!({ "retirement_date": null, "successor_id": before.successor_id }))
+                .after(serde_json::json!({ "retirement_date": retire_on, "successor_id": after.successor_id })),
         )?;
         events(conn, Some(&ctx.org_id), Some(&before), &after, product)?;
     }
@@ -258,19 +250,11 @@ pub fn sweep(conn: &mut DbConn, today: NaiveDate) -> Result<usize, ApiError> {
         after.status = FirmwareStatus::Retired;
         audit::record(
             conn,
-            &Actor {
-                user_id: None,
-                org_id: None,
-                request_id: None,
-            },
-            Change {
-                action: "firmware.retired",
-                entity_type: "firmware",
-                entity_id: &after.id,
-                org_id: Some(&product.manufacturer_org_id),
-                before: Some(serde_json::json!({ "status": "previous" })),
-                after: Some(serde_json::json!({ "status": "retired", "retirement_date": after.retirement_date })),
-            },
+            &Actor::default(),
+            Change::new("firmware.retired", "firmware", &after.id)
+                .org(&product.manufacturer_org_id)
+                .before(serde_json::json!({ "status": "previous" }))
+                .after(serde_json::json!({ "status": "retired", "retirement_date": after.retirement_date })),
         )?;
         events(conn, None, Some(&before), &after, &product)?;
         retired += 1;

@@ -95,14 +95,9 @@ pub fn adopt(conn: &mut DbConn, ctx: &AuthContext, mask_id: &str) -> Result<(boo
     audit::record(
         conn,
         &Actor::from(ctx),
-        Change {
-            action: "defect_mask.adopt",
-            entity_type: "defect_mask",
-            entity_id: mask_id,
-            org_id: Some(&ctx.org_id),
-            before: None,
-            after: Some(serde_json::json!({ "org_id": ctx.org_id })),
-        },
+        Change::new("defect_mask.adopt", "defect_mask", mask_id)
+            .org(&ctx.org_id)
+            .after(serde_json::json!({ "org_id": ctx.org_id })),
     )?;
     Ok((
         true,

@@ -284,14 +284,10 @@ pub fn update(
     audit::record(
         conn,
         &Actor::from(ctx),
-        Change {
-            action: "device_set.update",
-            entity_type: "device_set",
-            entity_id: id,
-            org_id: Some(&before.created_by_org_id),
-            before: Some(serde_json::json!({ "name": before.name, "prevalence": before.prevalence })),
-            after: Some(serde_json::json!({ "name": set.name, "prevalence": set.prevalence })),
-        },
+        Change::new("device_set.update", "device_set", id)
+            .org(&before.created_by_org_id)
+            .before(serde_json::json!({ "name": before.name, "prevalence": before.prevalence }))
+            .after(serde_json::json!({ "name": set.name, "prevalence": set.prevalence })),
     )?;
     Ok((version, set))
 }

@@ -109,14 +109,9 @@ fn take(
     audit::record(
         conn,
         &Actor::default(),
-        Change {
-            action: "estate_import.create",
-            entity_type: "estate_import",
-            entity_id: &row.id,
-            org_id: Some(&operator),
-            before: None,
-            after: Some(serde_json::to_value(&view)?),
-        },
+        Change::new("estate_import.create", "estate_import", &row.id)
+            .org(&operator)
+            .after(serde_json::to_value(&view)?),
     )?;
     Ok(Some(row))
 }

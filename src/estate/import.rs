@@ -52,14 +52,10 @@ pub fn enqueue(
         audit::record(
             conn,
             &Actor::from(ctx),
-            Change {
-                action: "estate_import.retry",
-                entity_type: "estate_import",
-                entity_id: &existing.id,
-                org_id: Some(&existing.created_by_org_id),
-                before: Some(serde_json::json!({ "status": existing.status, "error": existing.error })),
-                after: Some(serde_json::json!({ "status": view.status })),
-            },
+            Change::new("estate_import.retry", "estate_import", &existing.id)
+                .org(&existing.created_by_org_id)
+                .before(serde_json::json!({ "status": existing.status, "error": existing.error }))
+                .after(serde_json::json!({ "status": view.status })),
         )?;
         return Ok(Enqueued::Queued(view));
     }
@@ -160,18 +156,13 @@ fn attempt(
                 org_id: Some(job.created_by_org_id.clone()),
                 request_id: None,
             },
-            Change {
-                action: "estate_import.finish",
-                entity_type: "estate_import",
-                entity_id: &job.id,
-                org_id: Some(&job.created_by_org_id),
-                before: None,
-                after: Some(serde_json::json!({
+            Change::new("estate_import.finish", "estate_import", &job.id)
+                .org(&job.created_by_org_id)
+                .after(serde_json::json!({
                     "as_of": job.as_of, "rows_read": counters.rows_read, "rows_imported": counters.rows_imported,
                     "rows_rejected": counters.rows_rejected, "sets_created": counters.sets_created,
                     "sets_recorded": counters.sets_recorded,
                 })),
-            },
         )
     })?;
     Ok(counters)

@@ -211,14 +211,9 @@ pub fn create(
     audit::record(
         conn,
         &Actor::from(ctx),
-        Change {
-            action: "api_token.create",
-            entity_type: "api_token",
-            entity_id: id,
-            org_id: Some(&ctx.org_id),
-            before: None,
-            after: Some(serde_json::json!({ "name": name, "token_prefix": prefix, "user_id": ctx.user_id })),
-        },
+        Change::new("api_token.create", "api_token", id)
+            .org(&ctx.org_id)
+            .after(serde_json::json!({ "name": name, "token_prefix": prefix, "user_id": ctx.user_id })),
     )?;
     Ok(created)
 }
@@ -271,14 +266,9 @@ pub(crate) fn audit_revocation(
     org_id: &str,
     before: Option<serde_json::Value>,
 ) -> Result<(), ApiError> {
-    let change = Change {
-        action: "api_token.revoke",
-        entity_type: "api_token",
-        entity_id: id,
-        org_id: Some(org_id),
-        before,
-        after: None,
-    };
+    let change = Change::new("api_token.revoke", "api_token", id)
+        .org(org_id)
+        .before_opt(before);
     audit::record(conn, &Actor::from(ctx), change)
 }
 

@@ -167,18 +167,18 @@ pub fn update(
     audit::record(
         conn,
         &Actor::from(ctx),
-        Change {
-            action: if new_hash.is_some() {
+        Change::new(
+            if new_hash.is_some() {
                 "user.password_change"
             } else {
                 "user.update"
             },
-            entity_type: "user",
-            entity_id: &ctx.user_id,
-            org_id: Some(&ctx.org_id),
-            before: Some(serde_json::to_value(User::from(before))?),
-            after: Some(serde_json::to_value(&me.user)?),
-        },
+            "user",
+            &ctx.user_id,
+        )
+        .org(&ctx.org_id)
+        .before(serde_json::to_value(User::from(before))?)
+        .after(serde_json::to_value(&me.user)?),
     )?;
     Ok((me, version))
 }

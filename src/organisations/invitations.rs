@@ -293,14 +293,9 @@ pub fn accept(conn: &mut DbConn, token: &str, name: &str, hash: &str, rid: Optio
     audit::record(
         conn,
         &actor,
-        Change {
-            action: "invitation.accept",
-            entity_type: "user",
-            entity_id: &user.id,
-            org_id: Some(&org_id),
-            before: None,
-            after: Some(serde_json::to_value(&user)?),
-        },
+        Change::new("invitation.accept", "user", &user.id)
+            .org(&org_id)
+            .after(serde_json::to_value(&user)?),
     )?;
     Ok(user)
 }

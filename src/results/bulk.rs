@@ -80,18 +80,13 @@ pub(super) fn write_all(
         audit::record(
             conn,
             &Actor::from(ctx),
-            Change {
-                action: "result.batch",
-                entity_type: "result_batch",
-                entity_id: &crate::db::new_id(),
-                org_id: Some(&ctx.org_id),
-                before: None,
-                after: Some(serde_json::json!({
+            Change::new("result.batch", "result_batch", &crate::db::new_id())
+                .org(&ctx.org_id)
+                .after(serde_json::json!({
                     "source": source,
                     "created": ids(WriteOutcome::Created),
                     "updated": ids(WriteOutcome::Updated),
                 })),
-            },
         )?;
     }
     Ok(outcome)

@@ -379,18 +379,13 @@ fn join_by_publishing(conn: &mut DbConn, ctx: &AuthContext, window_id: &str) -> 
         crate::audit::record(
             conn,
             &crate::audit::Actor::from(ctx),
-            crate::audit::Change {
-                action: "uit_window.join",
-                entity_type: "uit_window",
-                entity_id: window_id,
-                org_id: Some(&ctx.org_id),
-                before: None,
-                after: Some(serde_json::json!({
+            crate::audit::Change::new("uit_window.join", "uit_window", window_id)
+                .org(&ctx.org_id)
+                .after(serde_json::json!({
                     "uit_window_id": window_id,
                     "org_id": ctx.org_id,
                     "joined_by": "result",
                 })),
-            },
         )?;
     }
     Ok(())

@@ -159,14 +159,9 @@ pub fn record_verdict(
     audit::record(
         conn,
         &Actor::from(ctx),
-        Change {
-            action: "review_pack.review",
-            entity_type: "review_pack",
-            entity_id: pack_id,
-            org_id: Some(&ctx.org_id),
-            before: None,
-            after: Some(serde_json::to_value(&review)?),
-        },
+        Change::new("review_pack.review", "review_pack", pack_id)
+            .org(&ctx.org_id)
+            .after(serde_json::to_value(&review)?),
     )?;
     Ok(review)
 }

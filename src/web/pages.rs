@@ -179,18 +179,7 @@ pub(super) fn record(
         org_id: Some(org_id.to_string()),
         request_id: rid,
     };
-    audit::record(
-        conn,
-        &actor,
-        Change {
-            action,
-            entity_type: "session",
-            entity_id: session_id,
-            org_id: Some(org_id),
-            before: None,
-            after: None,
-        },
-    )
+    audit::record(conn, &actor, Change::new(action, "session", session_id).org(org_id))
 }
 
 /// The `?token=` of an email's link.

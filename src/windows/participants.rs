@@ -190,14 +190,9 @@ pub fn enrol(
         audit::record(
             conn,
             &Actor::from(ctx),
-            Change {
-                action: "uit_window.join",
-                entity_type: "uit_window",
-                entity_id: window_id,
-                org_id: Some(&org_id),
-                before: None,
-                after: Some(serde_json::to_value(&found)?),
-            },
+            Change::new("uit_window.join", "uit_window", window_id)
+                .org(&org_id)
+                .after(serde_json::to_value(&found)?),
         )?;
     }
     Ok((joined, found))
