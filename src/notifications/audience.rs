@@ -81,6 +81,15 @@ pub fn audience(entity_type: &str, details: &serde_json::Value) -> Audience {
             },
             _ => Audience::Nobody,
         },
+        // A claim's lapse, hand-over or grant from the waiting list: the window's
+        // participants (claims are visible to every member; the participants care).
+        "claim" => match (owner("uit_window_id"), owner("org_id")) {
+            (Some(window_id), Some(holder)) => Audience::WindowParticipants {
+                window_id,
+                org_ids: vec![holder],
+            },
+            _ => Audience::Nobody,
+        },
         "uit_issue" => match (
             owner("uit_window_id"),
             owner("raised_by_org_id"),
