@@ -326,7 +326,11 @@ pub async fn release(state: &AppState, caller: Caller, id: String) -> Result<(),
                 "Only the claiming organisation or the operator may release a claim.",
             )?;
             let before = model::find(conn, &id)?.ok_or_else(ApiError::not_found)?;
-            diesel::delete(claims::table.find(&id)).execute(conn)?;
+            // A claim that lapsed (or moved) meanwhile is not this caller's to release any more.
+            let gone = diesel::delete(claims::table.find(&id).filter(claims::org_id.eq(&org_id))).execute(conn)?;
+            if gone == 0 {
+                return Err(ApiError::not_found());
+            }
             set_lead(conn, &window_id, &set_id, &org_id, false, &ctx.user_id)?;
             audit::deleted(conn, &ctx, "claim.release", &before)?;
             queue::promote(

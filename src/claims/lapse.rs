@@ -130,6 +130,8 @@ pub fn sweep(conn: &mut DbConn, now: NaiveDateTime, public_url: &str) -> Result<
         .filter(uit_windows::cancelled_at.is_null())
         .filter(uit_windows::opens_at.le(now))
         .filter(uit_windows::closes_at.gt(now))
+        // Nothing claimed (or opened) within the last day is due: the shortest TTL is 3 days.
+        .filter(claims::claimed_at.le(now - Duration::days(MIN_TTL_DAYS - REMIND_DAYS)))
         .select((
             claims::id,
             claims::window_id,

@@ -299,6 +299,18 @@ mod tests {
     }
 
     #[test]
+    fn a_claims_change_reaches_the_windows_participants_and_its_holder() {
+        assert_eq!(
+            audience("claim", &json!({ "uit_window_id": "w1", "org_id": "supplier-a" })),
+            Audience::WindowParticipants {
+                window_id: "w1".into(),
+                org_ids: vec!["supplier-a".into()],
+            }
+        );
+        assert_eq!(audience("claim", &json!({ "org_id": "supplier-a" })), Audience::Nobody);
+    }
+
+    #[test]
     fn shared_results_reach_whoever_may_read_them() {
         let of = |visibility: &str| {
             audience(
