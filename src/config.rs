@@ -84,6 +84,8 @@ pub struct Config {
     pub window_closing_soon_hours: i64,
     /// When N+1 is deployed, the old N-1 retires this many days later (with N+1 as successor).
     pub retirement_notice_days: i64,
+    /// Days a claim lives without a result, for windows scheduled without `claim_ttl_days`.
+    pub claim_ttl_days: i64,
     /// Notification delivery workers inside `serve`, each sending over its own pooled SMTP
     /// connection; 0 turns notification fan-out, digests and delivery off on this instance.
     pub notification_workers: u32,
@@ -143,6 +145,7 @@ impl Default for Config {
             window_clock_interval_seconds: 30,
             window_closing_soon_hours: 72,
             retirement_notice_days: 90,
+            claim_ttl_days: 21,
             notification_workers: 16,
             notification_batch_size: 50,
             notification_lease_seconds: 120,
@@ -284,6 +287,9 @@ impl Config {
         }
         if !(1..=3650).contains(&self.retirement_notice_days) {
             return Err(invalid("retirement_notice_days", "must be between 1 and 3650"));
+        }
+        if !(crate::claims::lapse::MIN_TTL_DAYS..=crate::claims::lapse::MAX_TTL_DAYS).contains(&self.claim_ttl_days) {
+            return Err(invalid("claim_ttl_days", "must be between 3 and 365"));
         }
         if !(1..=1000).contains(&self.notification_batch_size) {
             return Err(invalid("notification_batch_size", "must be between 1 and 1000"));

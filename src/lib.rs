@@ -297,6 +297,7 @@ fn start_background(state: &web::Data<AppState>) -> anyhow::Result<()> {
     windows::start_clock(state);
     catalogue::retirement::start_clock(state);
     contacts::start_clock(state);
+    claims::lapse::start(state);
     estate::start(state);
     if state.config.public_url.starts_with("http://") && state.config.notification_workers > 0 {
         tracing::warn!(

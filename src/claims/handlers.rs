@@ -5,6 +5,7 @@ use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
 
 use super::model::{self, set_lead, Claim, ClaimFilter};
+use super::queue::{self, QueueEntry};
 use crate::audit;
 use crate::auth::{AuthContext, Caller, Capability};
 use crate::db::schema::{claims, device_sets};
@@ -25,6 +26,21 @@ pub struct NewClaim {
     pub device_set_id: String,
     #[serde(default)]
     pub note: String,
+    /// When another organisation leads on the set: wait in line for it (202 with the entry)
+    /// instead of 409. The first in line gets the claim when it is released or lapses.
+    #[serde(default)]
+    pub queue: bool,
+}
+
+/// What a claim request came to.
+#[derive(Debug)]
+pub enum Taken {
+    /// Claimed now (201).
+    Made(Claim),
+    /// The caller's organisation held it already (200).
+    Held(Claim),
+    /// Another organisation holds it; the caller's organisation waits in line (202).
+    Queued(QueueEntry),
 }
 
 fn location(claim: &Claim) -> (header::HeaderName, String) {
@@ -37,6 +53,8 @@ fn location(claim: &Claim) -> (header::HeaderName, String) {
 /// at most one lead per window: another organisation's claim is 409 naming the holder.
 /// Claiming a set your organisation already leads on changes nothing and answers 200 with the
 /// existing claim. Closed and cancelled windows refuse claims. `Location` is the claim.
+/// With `queue: true`, a set another organisation leads on answers 202 with the caller's
+/// entry in its waiting list (see `GET /claim-queue`).
 #[utoipa::path(
     tag = "claims",
     operation_id = "createClaim",
@@ -47,6 +65,8 @@ fn location(claim: &Claim) -> (header::HeaderName, String) {
             body = Claim, headers(("Location" = String, description = "The claim"))),
         (status = 201, description = "Claimed", body = Claim,
             headers(("Location" = String, description = "The claim"))),
+        (status = 202, description = "Another organisation leads on the set; yours waits in line",
+            body = QueueEntry),
         (status = 403, response = Forbidden),
         (status = 409, response = Conflict),
     ),
@@ -60,26 +80,26 @@ pub async fn create_claim(
     body: Json<NewClaim>,
 ) -> Result<HttpResponse, ApiError> {
     match claim(&state, caller, path.into_inner(), body.into_inner()).await? {
-        (true, claim) => Ok(HttpResponse::Created().insert_header(location(&claim)).json(claim)),
-        (false, claim) => Ok(HttpResponse::Ok().insert_header(location(&claim)).json(claim)),
+        Taken::Made(claim) => Ok(HttpResponse::Created().insert_header(location(&claim)).json(claim)),
+        Taken::Held(claim) => Ok(HttpResponse::Ok().insert_header(location(&claim)).json(claim)),
+        Taken::Queued(entry) => Ok(HttpResponse::Accepted().json(entry)),
     }
 }
 
 /// Claims a device set for the caller's organisation (the API's and the window page's one
-/// path): `(true, claim)` when made now, `(false, claim)` when the organisation already held it.
-pub async fn claim(
-    state: &AppState,
-    caller: Caller,
-    window_id: String,
-    new: NewClaim,
-) -> Result<(bool, Claim), ApiError> {
-    let NewClaim { device_set_id, note } = new;
+/// path).
+pub async fn claim(state: &AppState, caller: Caller, window_id: String, new: NewClaim) -> Result<Taken, ApiError> {
+    let NewClaim {
+        device_set_id,
+        note,
+        queue,
+    } = new;
     let (w, s) = (window_id.clone(), device_set_id.clone());
     let again = caller.clone();
     let inserted = state
         .db
         .write_as(caller, move |conn, ctx| {
-            take_lead(conn, &ctx, &window_id, &device_set_id, &note)
+            take_lead(conn, &ctx, &window_id, &device_set_id, &note, queue)
         })
         .await;
     match inserted {
@@ -98,28 +118,28 @@ pub async fn claim(
 }
 
 /// Makes the caller's organisation the lead on the device set in the window, joining it to
-/// the window, with its audit row: `(true, claim)`. In order: a participant (403), the window
-/// exists (404), a set the organisation already leads on is answered `(false, claim)`,
-/// closed and cancelled windows refuse (422 `window_not_open_for_claims`), the set exists
-/// (422 naming `device_set_id`). Another organisation's claim makes the insert fail with 409
-/// `claim_conflict` (see [`lost_to`]).
+/// the window, with its audit row: `Made`. In order: a participant (403), the window
+/// exists (404), a set the organisation already leads on is answered `Held`,
+/// closed and cancelled windows refuse (422 `window_not_open_for_claims`), a set another
+/// organisation holds is `Queued` with `queue`, the set exists (422 naming `device_set_id`).
+/// Another organisation's claim makes the insert fail with 409 `claim_conflict` (see [`lost_to`]).
 pub fn take_lead(
     conn: &mut DbConn,
     ctx: &AuthContext,
     window_id: &str,
     device_set_id: &str,
     note: &str,
-) -> Result<(bool, Claim), ApiError> {
+    queue: bool,
+) -> Result<Taken, ApiError> {
     ctx.require(Capability::Participate)?;
     if note.chars().count() > 2000 {
         return Err(ApiError::invalid_field("note", "must be at most 2000 characters"));
     }
     let window = windows::model::find(conn, window_id)?.ok_or_else(ApiError::not_found)?;
     // Asking again for what you hold is answered with what you hold.
-    if let Some(held) = model::holder(conn, window_id, device_set_id)? {
-        if held.org_id == ctx.org_id {
-            return Ok((false, held));
-        }
+    let held = model::holder(conn, window_id, device_set_id)?;
+    if let Some(held) = held.as_ref().filter(|h| h.org_id == ctx.org_id) {
+        return Ok(Taken::Held(held.clone()));
     }
     let status = window.status_at(now());
     if matches!(status, WindowStatus::Closed | WindowStatus::Cancelled) {
@@ -130,6 +150,9 @@ pub fn take_lead(
                 window.name
             ),
         ));
+    }
+    if held.is_some() && queue {
+        return Ok(Taken::Queued(queue::join(conn, ctx, window_id, device_set_id, note)?));
     }
     let exists: bool = diesel::select(diesel::dsl::exists(device_sets::table.find(device_set_id))).get_result(conn)?;
     if !exists {
@@ -152,15 +175,15 @@ pub fn take_lead(
     set_lead(conn, window_id, device_set_id, &ctx.org_id, true, &ctx.user_id)?;
     let claim = model::find(conn, &id)?.ok_or_else(ApiError::not_found)?;
     audit::created(conn, ctx, "claim.create", &claim)?;
-    Ok((true, claim))
+    Ok(Taken::Made(claim))
 }
 
 /// The answer when the unique key refused a claim (`refused`): the claim of the caller's own
 /// organisation `org` when a concurrent request of it won, otherwise 409 `claim_conflict`
 /// naming the holder (or `refused` itself when nobody holds the set any more).
-fn lost_to(org: &str, holder: Option<Claim>, refused: ApiError) -> Result<(bool, Claim), ApiError> {
+fn lost_to(org: &str, holder: Option<Claim>, refused: ApiError) -> Result<Taken, ApiError> {
     match holder {
-        Some(h) if h.org_id == org => Ok((false, h)),
+        Some(h) if h.org_id == org => Ok(Taken::Held(h)),
         Some(h) => Err(ApiError::conflict(
             ErrorCode::ClaimConflict,
             format!("{} already leads on this device set in this window.", h.org_name),
@@ -287,6 +310,7 @@ pub async fn release_claim(
 /// Releases claim `id` (the API's and the window page's one path): the claiming organisation
 /// or the operator.
 pub async fn release(state: &AppState, caller: Caller, id: String) -> Result<(), ApiError> {
+    let public_url = state.config.public_url.clone();
     state
         .db
         .write_as(caller, move |conn, ctx| {
@@ -302,9 +326,22 @@ pub async fn release(state: &AppState, caller: Caller, id: String) -> Result<(),
                 "Only the claiming organisation or the operator may release a claim.",
             )?;
             let before = model::find(conn, &id)?.ok_or_else(ApiError::not_found)?;
-            diesel::delete(claims::table.find(&id)).execute(conn)?;
+            // A claim that lapsed (or moved) meanwhile is not this caller's to release any more.
+            let gone = diesel::delete(claims::table.find(&id).filter(claims::org_id.eq(&org_id))).execute(conn)?;
+            if gone == 0 {
+                return Err(ApiError::not_found());
+            }
             set_lead(conn, &window_id, &set_id, &org_id, false, &ctx.user_id)?;
-            audit::deleted(conn, &ctx, "claim.release", &before)
+            audit::deleted(conn, &ctx, "claim.release", &before)?;
+            queue::promote(
+                conn,
+                &crate::audit::Actor::from(&ctx),
+                &window_id,
+                &set_id,
+                "was released",
+                &public_url,
+            )?;
+            Ok(())
         })
         .await?;
     Ok(())

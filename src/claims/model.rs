@@ -23,6 +23,10 @@ pub struct Claim {
     pub org_name: String,
     pub note: String,
     pub claimed_at: DateTime<Utc>,
+    /// When the claim lapses unless its holder publishes a result on the set in the window:
+    /// the window's `claim_ttl_days` after the claim, the window's opening or the holder's
+    /// latest result on the set, whichever is last. Null when the window's claims do not lapse.
+    pub expires_at: Option<DateTime<Utc>>,
     /// The device set's name, prevalence and composition; only with `?embed=device_set`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub device_set: Option<DeviceSetSummary>,
@@ -38,11 +42,15 @@ type ClaimTuple = (
     String,
     String,
     NaiveDateTime,
+    Option<i32>,
+    NaiveDateTime,
 );
 
-fn to_claim(t: ClaimTuple) -> Claim {
-    let (id, uit_window_id, uit_window_name, device_set_id, device_set_name, org_id, org_name, note, at) = t;
-    Claim {
+/// A claim and what its deadline needs: the window's `claim_ttl_days` and opening.
+fn to_claim(t: ClaimTuple) -> (Claim, Option<i32>, NaiveDateTime) {
+    let (id, uit_window_id, uit_window_name, device_set_id, device_set_name, org_id, org_name, note, at, ttl, opens) =
+        t;
+    let claim = Claim {
         id,
         uit_window_id,
         uit_window_name,
@@ -52,8 +60,10 @@ fn to_claim(t: ClaimTuple) -> Claim {
         org_name,
         note,
         claimed_at: at.and_utc(),
+        expires_at: None,
         device_set: None,
-    }
+    };
+    (claim, ttl, opens)
 }
 
 /// Which claims to load.
@@ -82,6 +92,8 @@ pub fn load(conn: &mut DbConn, f: ClaimFilter, after: Option<String>, limit: i64
             organisations::name,
             claims::note,
             claims::claimed_at,
+            uit_windows::claim_ttl_days,
+            uit_windows::opens_at,
         ))
         .into_boxed();
     if let Some(window) = f.window_id {
@@ -100,7 +112,8 @@ pub fn load(conn: &mut DbConn, f: ClaimFilter, after: Option<String>, limit: i64
         q = q.filter(claims::id.gt(after));
     }
     let rows: Vec<ClaimTuple> = q.order(claims::id.asc()).limit(limit).load(conn)?;
-    Ok(rows.into_iter().map(to_claim).collect())
+    let rows: Vec<_> = rows.into_iter().map(to_claim).collect();
+    super::lapse::with_deadlines(conn, rows)
 }
 
 /// One claim by id.

@@ -279,6 +279,7 @@ diesel::table! {
         updated_at -> Timestamp,
         version -> BigInt,
         exit_criteria -> Nullable<Text>,
+        claim_ttl_days -> Nullable<Integer>,
     }
 }
 
@@ -344,6 +345,35 @@ diesel::table! {
         note -> Text,
         claimed_by_user_id -> Nullable<Text>,
         claimed_at -> Timestamp,
+        reminded_for -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    claim_offers (id) {
+        id -> Text,
+        claim_id -> Text,
+        window_id -> Text,
+        device_set_id -> Text,
+        from_org_id -> Text,
+        to_org_id -> Text,
+        status -> Text,
+        offered_by_user_id -> Nullable<Text>,
+        created_at -> Timestamp,
+        decided_at -> Nullable<Timestamp>,
+        decided_by_user_id -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    claim_queue (id) {
+        id -> Text,
+        window_id -> Text,
+        device_set_id -> Text,
+        org_id -> Text,
+        note -> Text,
+        queued_by_user_id -> Nullable<Text>,
+        queued_at -> Timestamp,
     }
 }
 
@@ -518,6 +548,7 @@ diesel::table! {
 diesel::joinable!(claims -> uit_windows (window_id));
 diesel::joinable!(claims -> device_sets (device_set_id));
 diesel::joinable!(claims -> organisations (org_id));
+diesel::joinable!(claim_queue -> organisations (org_id));
 diesel::joinable!(defect_masks -> device_models (device_model_id));
 diesel::joinable!(defect_mask_firmware -> defect_masks (defect_mask_id));
 diesel::joinable!(defect_mask_adoptions -> defect_masks (defect_mask_id));
@@ -781,6 +812,8 @@ diesel::allow_tables_to_appear_in_same_query!(
     window_participants,
     change_events,
     claims,
+    claim_offers,
+    claim_queue,
     defect_masks,
     defect_mask_firmware,
     defect_mask_adoptions,

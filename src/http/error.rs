@@ -99,6 +99,8 @@ error_codes! {
     ScenarioCodeTaken = "scenario_code_taken",
     ResultExists = "result_exists",
     ClaimConflict = "claim_conflict",
+    ClaimOfferClosed = "claim_offer_closed",
+    ClaimOfferStale = "claim_offer_stale",
     ExitCriteriaUnmet = "exit_criteria_unmet",
     ReviewPackRequired = "review_pack_required",
     IllegalStageMove = "illegal_stage_move",

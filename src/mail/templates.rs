@@ -15,6 +15,10 @@ pub enum Template {
     Digest,
     /// A UIT issue assigned to an organisation, to its admins.
     UitIssueAssigned,
+    /// A claim lapses in 2 days, to the holder's members.
+    ClaimLapsing,
+    /// A waiting organisation got the claim, to its members.
+    ClaimGranted,
 }
 
 macro_rules! parts {
@@ -36,6 +40,8 @@ impl Template {
             Template::Notification => "notification",
             Template::Digest => "digest",
             Template::UitIssueAssigned => "uit_issue_assigned",
+            Template::ClaimLapsing => "claim_lapsing",
+            Template::ClaimGranted => "claim_granted",
         }
     }
 
@@ -47,6 +53,8 @@ impl Template {
             Template::Notification => parts!("notification"),
             Template::Digest => parts!("digest"),
             Template::UitIssueAssigned => parts!("uit_issue_assigned"),
+            Template::ClaimLapsing => parts!("claim_lapsing"),
+            Template::ClaimGranted => parts!("claim_granted"),
         }
     }
 }
@@ -165,6 +173,10 @@ mod tests {
             ("severity", "blocking"),
             ("description", "The credit never arrives."),
             ("issue_url", "https://x/uit-issues/1"),
+            ("device_set", "CHF 3.0 + ESME 1.0"),
+            ("expires_at", "Tue 8 Dec 2026 10:00 UTC"),
+            ("window_url", "https://x/windows/1"),
+            ("how", "released"),
         ];
         let blocks = [
             ("details_html", "<p>x</p>"),
@@ -178,6 +190,8 @@ mod tests {
             Template::Notification,
             Template::Digest,
             Template::UitIssueAssigned,
+            Template::ClaimLapsing,
+            Template::ClaimGranted,
         ] {
             let r = render_with_html(t, &vars, &blocks);
             for part in [&r.subject, &r.text, &r.html] {

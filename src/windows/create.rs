@@ -90,7 +90,7 @@ fn scoped(conn: &mut DbConn, release_id: &str, event: NewEvent) -> Result<NewEve
 /// criteria are validated together (422 naming each field); the release must be in progress
 /// (422 `release_finished`) and a `planned_maintenance` release's window at most 28 days long
 /// (422 `window_too_long`); a name in use is 409 `window_name_taken`.
-pub fn schedule(conn: &mut DbConn, ctx: &AuthContext, body: NewWindow) -> Result<UitWindow, ApiError> {
+pub fn schedule(conn: &mut DbConn, ctx: &AuthContext, body: NewWindow, ttl_days: i64) -> Result<UitWindow, ApiError> {
     let (opens_at, closes_at) = (instant(body.opens_at), instant(body.closes_at));
     let codes = body
         .scenarios
@@ -116,6 +116,9 @@ pub fn schedule(conn: &mut DbConn, ctx: &AuthContext, body: NewWindow) -> Result
     let release = releases::find(conn, &body.release_id)?;
     if release.is_none() {
         v.error("release_id", "no such release");
+    }
+    if let Some(days) = body.claim_ttl_days {
+        crate::claims::lapse::check_ttl(&mut v, days);
     }
     if let Some(criteria) = &body.exit_criteria {
         criteria.validate(&mut v, &codes);
@@ -151,6 +154,7 @@ pub fn schedule(conn: &mut DbConn, ctx: &AuthContext, body: NewWindow) -> Result
         updated_at: now,
         version: 1,
         exit_criteria: body.exit_criteria.as_ref().and_then(ExitCriteria::to_stored),
+        claim_ttl_days: Some(body.claim_ttl_days.unwrap_or(ttl_days as i32)),
     };
     model::insert(conn, &row, &codes)?;
     let (_, window) = model::load(conn, &row.id)?;

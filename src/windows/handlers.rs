@@ -77,6 +77,11 @@ pub struct NewWindow {
     /// `GET /uit-windows/{id}/readiness`. Default: none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub exit_criteria: Option<ExitCriteria>,
+    /// Days a claim lives without a result of its holder (3-365); it then lapses, with a
+    /// reminder 2 days before. Default: the `claim_ttl_days` setting (21).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(minimum = 3, maximum = 365)]
+    pub claim_ttl_days: Option<i32>,
 }
 
 /// Schedule a UIT window
@@ -105,9 +110,10 @@ pub async fn create_window(
 ) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
     let idem = key.bind("POST /uit-windows", &body);
+    let ttl = state.config.claim_ttl_days;
     idempotency::create_as(&state.db, caller, idem, move |conn, ctx, once| {
         ctx.require(Capability::ManageIndustry)?;
-        once.create(conn, |conn| create::schedule(conn, &ctx, body))
+        once.create(conn, |conn| create::schedule(conn, &ctx, body, ttl))
     })
     .await
 }
@@ -163,6 +169,11 @@ pub struct WindowPatch {
     #[serde(default, deserialize_with = "crate::catalogue::nullable")]
     #[schema(value_type = Option<ExitCriteria>)]
     pub exit_criteria: Option<Option<ExitCriteria>>,
+    /// Days a claim lives without a result of its holder (3-365); `null`: claims in this
+    /// window no longer lapse. Applies to the claims held now too.
+    #[serde(default, deserialize_with = "crate::catalogue::nullable")]
+    #[schema(value_type = Option<i32>, minimum = 3, maximum = 365)]
+    pub claim_ttl_days: Option<Option<i32>>,
 }
 
 /// Reschedule, extend, shorten or cancel a UIT window, or set its exit criteria

@@ -28,6 +28,8 @@ pub struct WindowRow {
     pub version: i64,
     /// JSON of [`ExitCriteria`]; null when none are set.
     pub exit_criteria: Option<String>,
+    /// Days a claim lives without a result; null: claims here do not lapse.
+    pub claim_ttl_days: Option<i32>,
 }
 
 impl WindowRow {
@@ -65,6 +67,10 @@ pub struct UitWindow {
     /// What the shared evidence must show before the firmware leaves UIT (see
     /// `GET /uit-windows/{id}/readiness`); null when the operator has set none.
     pub exit_criteria: Option<ExitCriteria>,
+    /// Days a claim in this window lives without a result of its holder (counted from the
+    /// claim, the window's opening or the holder's latest result on the set, whichever is
+    /// last); null: claims here do not lapse. See `Claim.expires_at`.
+    pub claim_ttl_days: Option<i32>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -74,6 +80,7 @@ impl UitWindow {
         Ok(Self {
             exit_criteria: ExitCriteria::from_stored(r.exit_criteria.as_deref())?,
             status: r.status_at(now),
+            claim_ttl_days: r.claim_ttl_days,
             id: r.id,
             release_id: r.release_id,
             name: r.name,
@@ -211,6 +218,7 @@ pub fn update(conn: &mut DbConn, row: &WindowRow) -> QueryResult<bool> {
         uit_windows::cancelled_at.eq(row.cancelled_at),
         uit_windows::cancel_reason.eq(&row.cancel_reason),
         uit_windows::exit_criteria.eq(&row.exit_criteria),
+        uit_windows::claim_ttl_days.eq(row.claim_ttl_days),
         uit_windows::updated_at.eq(now()),
         uit_windows::version.eq(row.version + 1),
     ))

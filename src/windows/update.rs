@@ -32,6 +32,9 @@ pub fn check_patch(patch: &WindowPatch) -> Result<(), ApiError> {
     if let Some(t) = patch.closes_at {
         releases::check_year(&mut v, "closes_at", t.year());
     }
+    if let Some(Some(days)) = patch.claim_ttl_days {
+        crate::claims::lapse::check_ttl(&mut v, days);
+    }
     match &patch.cancel_reason {
         Some(_) if !cancel => v.error("cancel_reason", "is only accepted with status cancelled"),
         Some(reason) => v.text("cancel_reason", reason, 2000),
@@ -68,6 +71,10 @@ pub fn apply(
         row.exit_criteria = criteria::checked(criteria.as_ref(), &before.scenarios)?;
     }
     let criteria_changed = row.exit_criteria != before_row.exit_criteria;
+    if let Some(days) = patch.claim_ttl_days {
+        row.claim_ttl_days = days;
+    }
+    let ttl_changed = row.claim_ttl_days != before_row.claim_ttl_days;
     if cancel {
         row.cancelled_at = Some(now());
         row.cancel_reason = patch.cancel_reason.map(|r| r.trim().to_string());
@@ -92,7 +99,7 @@ pub fn apply(
         check_release_in_progress(&release)?;
         check_length(&release, row.opens_at, row.closes_at)?;
     }
-    if !moved && !cancel && !criteria_changed {
+    if !moved && !cancel && !criteria_changed && !ttl_changed {
         return Ok((before_row.version, before));
     }
     if !model::update(conn, &row)? {

@@ -5,6 +5,7 @@ mod auth;
 mod binary;
 mod calendar;
 mod catalogue;
+mod claim_lifecycle;
 mod claims;
 mod comments;
 mod contacts;

@@ -51,7 +51,12 @@ use Foreign::{Hidden, Open, OwnerOnly, Readable};
 /// Every operation with an id in its path.
 #[rustfmt::skip]
 const FOREIGN: &[(&str, Foreign, &str)] = &[
+    ("DELETE /api/v1/claim-offers/{id}", Hidden, "an offer is visible to its two organisations and the operator"),
+    ("POST /api/v1/claim-offers/{id}/accept", Hidden, "an offer is visible to its two organisations and the operator"),
+    ("POST /api/v1/claim-offers/{id}/decline", Hidden, "an offer is visible to its two organisations and the operator"),
+    ("DELETE /api/v1/claim-queue/{id}", Hidden, "a waiting-list entry is visible to the queuing organisation and the operator"),
     ("DELETE /api/v1/claims/{id}", OwnerOnly, "claims are visible to all; the claiming org or the operator releases one"),
+    ("POST /api/v1/claims/{id}/offers", OwnerOnly, "claims are visible to all; the holder or the operator offers one"),
     ("GET /api/v1/claims/{id}", Readable, "claims are visible to all authenticated users"),
     ("GET /api/v1/defect-masks/{id}", Readable, "defect masks are industry-visible"),
     ("PATCH /api/v1/defect-masks/{id}", OwnerOnly, "owner org or operator"),
@@ -166,7 +171,12 @@ use Writer::{OwnOrgAdmin, Reader, Reviewers, SelfService};
 #[rustfmt::skip]
 const WRITES: &[(&str, Writer)] = &[
     ("POST /api/v1/auth/logout", SelfService("ends the caller's own session")),
+    ("DELETE /api/v1/claim-offers/{id}", Writer::Org(Org::Supplier)),
+    ("POST /api/v1/claim-offers/{id}/accept", Writer::Org(Org::Supplier)),
+    ("POST /api/v1/claim-offers/{id}/decline", Writer::Org(Org::Supplier)),
+    ("DELETE /api/v1/claim-queue/{id}", Writer::Org(Org::Supplier)),
     ("DELETE /api/v1/claims/{id}", Writer::Org(Org::Supplier)),
+    ("POST /api/v1/claims/{id}/offers", Writer::Org(Org::Supplier)),
     ("POST /api/v1/defect-masks", Writer::Org(Org::Supplier)),
     ("PATCH /api/v1/defect-masks/{id}", Writer::Org(Org::Supplier)),
     ("POST /api/v1/defect-masks/{id}/adoptions", Writer::Org(Org::Supplier)),

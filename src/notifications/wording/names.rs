@@ -51,7 +51,7 @@ pub fn name_all<'a>(conn: &mut DbConn, changes: impl Iterator<Item = &'a mut Cha
     for change in changes {
         change.names.actor_org = change.actor_org_id.as_ref().and_then(|id| orgs.get(id).cloned());
         match change.entity_type.as_str() {
-            "uit_window" | "uit_issue" | "results" => {
+            "uit_window" | "uit_issue" | "results" | "claim" => {
                 if let Some((name, release)) = window_of(change).and_then(|w| windows.get(w)) {
                     change.names.window = Some(name.clone());
                     change.names.release = release_names.get(release).cloned();
@@ -68,7 +68,7 @@ pub fn name_all<'a>(conn: &mut DbConn, changes: impl Iterator<Item = &'a mut Cha
 fn window_of(change: &Change) -> Option<&str> {
     match change.entity_type.as_str() {
         "uit_window" => Some(&change.entity_id),
-        "uit_issue" | "results" => change.details.get("uit_window_id").and_then(|w| w.as_str()),
+        "uit_issue" | "results" | "claim" => change.details.get("uit_window_id").and_then(|w| w.as_str()),
         _ => None,
     }
 }

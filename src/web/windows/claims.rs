@@ -39,6 +39,7 @@ pub async fn claim(
     let new = NewClaim {
         device_set_id: form.device_set_id,
         note: String::new(),
+        queue: false,
     };
     match crate::claims::handlers::claim(state.get_ref(), member.auth.into(), id, new).await {
         Ok(_) => Ok(see_other(&back)),

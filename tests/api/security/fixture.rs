@@ -28,6 +28,11 @@ pub struct Fx {
     /// The same in the reviewer's organisation (the token is the reviewer member's).
     pub reviewer_credentials: (String, String),
     pub claim: String,
+    /// Offers of B's claim to A (for A to accept and to decline) and of A's claim to B (for A
+    /// to withdraw).
+    pub offers: (String, String, String),
+    /// A's entry in the waiting list of a set B holds.
+    pub queue_entry: String,
     pub mask: String,
     pub a_set: String,
     pub new_hub_fw: String,
@@ -54,6 +59,37 @@ pub struct Fx {
     pub uit_issue: String,
     /// A DPL import of the operator's, finished.
     pub import: String,
+}
+
+/// B claims `sets[2]` and offers it to A twice; A offers `a_claim` to B; B claims `b_set` and
+/// A queues for it: the offers and A's queue entry.
+fn claim_lifecycle(app: &TestApp, w: &World, a_claim: &str, b_set: &str) -> ((String, String, String), String) {
+    let claims = format!("/api/v1/uit-windows/{}/claims", w.window);
+    let b_claim = app.post(&claims, Some(&w.b.token), &json!({ "device_set_id": w.sets[2] }));
+    b_claim.expect(201);
+    let offer = |claim: &str, from: &TestUser, to: &TestUser| {
+        let resp = app.post(
+            &format!("/api/v1/claims/{claim}/offers"),
+            Some(&from.token),
+            &json!({ "to_org_id": to.org_id }),
+        );
+        resp.expect(201);
+        resp.id()
+    };
+    let offers = (
+        offer(&b_claim.id(), &w.b, &w.a),
+        offer(&b_claim.id(), &w.b, &w.a),
+        offer(a_claim, &w.a, &w.b),
+    );
+    app.post(&claims, Some(&w.b.token), &json!({ "device_set_id": b_set }))
+        .expect(201);
+    let entry = app.post(
+        &claims,
+        Some(&w.a.token),
+        &json!({ "device_set_id": b_set, "queue": true }),
+    );
+    entry.expect(202);
+    (offers, entry.id())
 }
 
 /// A subscription of the signed-in user of `token`; its id.
@@ -206,6 +242,7 @@ impl Fx {
             &json!({ "name": "A's set", "firmware_ids": [hub_fw, w.esme_fw], "prevalence": 10 }),
         );
         a_set.expect(201);
+        let (offers, queue_entry) = claim_lifecycle(app, &w, &claim.id(), &a_set.id());
         let contact = app.post(
             "/api/v1/library-contacts",
             Some(&w.maker.token),
@@ -275,6 +312,8 @@ impl Fx {
             a_credentials,
             reviewer_credentials,
             claim: claim.id(),
+            offers,
+            queue_entry,
             mask: mask.id(),
             a_set: a_set.id(),
             new_hub_fw,
@@ -331,6 +370,19 @@ impl Fx {
                 }
             }
             "claims" => one(&self.claim, &w.a, &w.b),
+            // A is party to each offer it acts on; the outsider to none.
+            "claim-offers" => {
+                let offer = if path.ends_with("/accept") {
+                    &self.offers.0
+                } else if path.ends_with("/decline") {
+                    &self.offers.1
+                } else {
+                    &self.offers.2
+                };
+                one(offer, &w.a, &w.outsider)
+            }
+            // The holder B does not see A's entry either.
+            "claim-queue" => one(&self.queue_entry, &w.a, &w.b),
             "defect-masks" => one(&self.mask, &w.a, &w.b),
             "device-models" if path.ends_with("/manufacturing") => one(&self.hub, &w.maker, &self.other_maker),
             "device-models" => one(&w.esme_model, &w.maker, &self.other_maker),
@@ -451,6 +503,7 @@ impl Fx {
             "PATCH /api/v1/subscriptions/{id}" => json!({ "mode": "daily_digest" }),
             "PATCH /api/v1/uit-windows/{id}" => json!({ "closes_at": (now + chrono::Duration::days(11)).to_rfc3339() }),
             "POST /api/v1/uit-windows/{id}/claims" => json!({ "device_set_id": w.sets[1] }),
+            "POST /api/v1/claims/{id}/offers" => json!({ "to_org_id": w.b.org_id }),
             "POST /api/v1/uit-windows/{id}/participants" => json!({}),
             "POST /api/v1/uit-windows/{id}/review-packs" => json!({ "title": "security fixture" }),
             "POST /api/v1/review-packs/{id}/reviews" => json!({ "verdict": "approve" }),
