@@ -40,6 +40,9 @@ pub enum Audience {
     /// `window_id` (a UIT issue: participants-level visibility, plus the organisations that
     /// raised it and resolve it; the rule of `uit_issues::model::visible_to`).
     WindowParticipants { window_id: String, org_ids: Vec<String> },
+    /// Users of the operator, of reviewers and of `org_ids`: the organisations taking part in a
+    /// release when its deployment record changed (`releases::deployment::may_read`).
+    ReleaseParticipants { org_ids: Vec<String> },
     /// Nobody (an event the fan-out does not know how to scope).
     Nobody,
 }
@@ -91,6 +94,12 @@ pub fn audience(entity_type: &str, details: &serde_json::Value) -> Audience {
                 org_ids: vec![raiser, resolver],
             },
             _ => Audience::Nobody,
+        },
+        "release_deployment" => match details.get("participant_org_ids").and_then(|v| v.as_array()) {
+            Some(orgs) => Audience::ReleaseParticipants {
+                org_ids: orgs.iter().filter_map(|o| o.as_str()).map(str::to_string).collect(),
+            },
+            None => Audience::Nobody,
         },
         _ => Audience::Nobody,
     }
@@ -161,6 +170,9 @@ impl Audience {
                         .get(window_id)
                         .is_some_and(|orgs| orgs.contains(&r.org_id))
             }
+            (Audience::ReleaseParticipants { org_ids }, Some(r)) => {
+                matches!(r.org_kind, OrgKind::Operator | OrgKind::Reviewer) || org_ids.contains(&r.org_id)
+            }
             (Audience::Owner { owner_org_id }, Some(r)) => r.org_id == *owner_org_id,
             (Audience::OwnerAdmins { owner_org_id }, Some(r)) => r.org_id == *owner_org_id && r.role == Role::Admin,
         }
@@ -228,6 +240,21 @@ mod tests {
         assert_eq!(audience("roadmap_item", &json!({})), Audience::Nobody);
         assert_eq!(audience("something_new", &json!({})), Audience::Nobody);
         assert_eq!(audience("uit_window", &json!({})), Audience::Industry);
+    }
+
+    #[test]
+    fn deployment_records_reach_the_releases_participants_the_operator_and_reviewers() {
+        let a = audience(
+            "release_deployment",
+            &json!({ "release_id": "r1", "participant_org_ids": ["supplier-a"] }),
+        );
+        let none = Participation::default();
+        assert!(a.admits(Some(&reader("supplier-a", OrgKind::Supplier, Role::Viewer)), &none));
+        assert!(a.admits(Some(&reader("dcc", OrgKind::Operator, Role::Viewer)), &none));
+        assert!(a.admits(Some(&reader("secas", OrgKind::Reviewer, Role::Member)), &none));
+        assert!(!a.admits(Some(&reader("supplier-b", OrgKind::Supplier, Role::Admin)), &none));
+        assert!(!a.admits(None, &none), "an address without an account");
+        assert_eq!(audience("release_deployment", &json!({})), Audience::Nobody);
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! Releases and their stage track.
 
+pub mod deployment;
 pub mod gate;
 pub mod handlers;
 pub mod model;
@@ -81,7 +82,8 @@ pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
         .service(handlers::get_release)
         .service(handlers::update_release)
         .service(stages::move_stage)
-        .service(stages::list_stages);
+        .service(stages::list_stages)
+        .configure(deployment::routes);
 }
 
 #[cfg(test)]

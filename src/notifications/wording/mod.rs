@@ -3,6 +3,7 @@
 //! codes (event kinds, field names, topic codes).
 
 mod dates;
+mod deployment;
 mod manufacturing;
 mod names;
 
@@ -11,6 +12,7 @@ use chrono::{Duration, NaiveDate};
 use super::email::Change;
 use dates::{date_of, instant_beside, instant_of, moved};
 pub use dates::{day, instant, span};
+pub use deployment::stage;
 pub use names::{name_all, Names};
 
 /// What an email says about one change.
@@ -147,16 +149,6 @@ fn results(change: &Change) -> Wording {
     }
 }
 
-/// A stage of the release track in words.
-pub fn stage(code: &str) -> String {
-    match code {
-        "pit" => "PIT".into(),
-        "sit" => "SIT".into(),
-        "uit" => "UIT".into(),
-        other => other.replace('_', " "),
-    }
-}
-
 /// A code from the details (a status, a category) in words.
 fn words(v: Option<&serde_json::Value>) -> Option<String> {
     v.and_then(|v| v.as_str()).map(|s| s.replace('_', " "))
@@ -250,6 +242,7 @@ pub fn describe(change: &Change) -> Wording {
         }
         "firmware" if change.kind == "firmware.manufacturing" => manufacturing::describe(change),
         "results" => results(change),
+        "release_deployment" => deployment::describe(change),
         "release" => {
             let release = names
                 .release
