@@ -357,15 +357,6 @@ fn the_releases_participants_reviewers_and_the_operator_read_them_and_others_get
     .expect(201);
     let read = app.get(&format!("/api/v1/releases/{}/nominations", d.release), Some(&b.token));
     assert_eq!(read.ids().len(), 2);
-    // Audit rows of the record are redacted for those who may not read it.
-    let audit = app.get("/api/v1/audit-events?limit=50", Some(&d.c.token));
-    if audit.status == 200 {
-        for e in audit.json()["items"].as_array().unwrap() {
-            if e["entity_type"].as_str().is_some_and(|t| t.starts_with("deployment_")) {
-                assert_eq!(e["after"], Value::Null, "{e}");
-            }
-        }
-    }
 }
 
 #[test]

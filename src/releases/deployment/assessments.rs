@@ -126,6 +126,7 @@ pub struct NewAssessment {
     pub outcome: AssessmentOutcome,
     /// Ids of UIT issues or defect masks discussed (at most 200; repeats are dropped).
     #[serde(default)]
+    #[schema(max_items = 200)]
     pub issues: Vec<String>,
     /// The meeting's minutes.
     #[schema(min_length = 1, max_length = 20000)]

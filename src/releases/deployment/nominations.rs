@@ -86,6 +86,7 @@ pub struct NewNomination {
     #[serde(default)]
     pub phase: Option<DeploymentPhase>,
     /// Device sets to include (1-500; repeats are dropped).
+    #[schema(min_items = 1, max_items = 500)]
     pub device_set_ids: Vec<String>,
     /// Comms Hubs to include, at least 1.
     #[schema(minimum = 1, maximum = 100_000_000)]
