@@ -8,6 +8,7 @@ use crate::fixtures::{firmware, product};
 use crate::helpers::{Resp, TestApp, TestUser};
 use crate::notifications::{delivered, wait_until};
 use crate::releases::{advance_to, at, events_of_kind, id, move_to, release, walk_now};
+use crate::web::Browser;
 
 /// A release taking part in co-operative deployment, and who is who around it.
 struct Deploy {
@@ -357,6 +358,18 @@ fn the_releases_participants_reviewers_and_the_operator_read_them_and_others_get
     .expect(201);
     let read = app.get(&format!("/api/v1/releases/{}/nominations", d.release), Some(&b.token));
     assert_eq!(read.ids().len(), 2);
+
+    // The release's page, which the emails link, shows the record to the same people.
+    let page = |email: &str| Browser::signed_in(&app, email).get(&format!("/releases/{}", d.release));
+    for email in [&d.a_viewer.email, &d.reviewer.email] {
+        let shown = page(email);
+        assert_eq!(shown.status, 200, "{}", shown.body);
+        assert!(shown.body.contains("Co-operative deployment"), "{}", shown.body);
+        assert!(shown.body.contains("Meeting: hold."), "{}", shown.body);
+    }
+    let outside = page(&d.c.email);
+    assert_eq!(outside.status, 200, "{}", outside.body);
+    assert!(!outside.body.contains("Co-operative deployment") && !outside.body.contains("Meeting: hold."));
 }
 
 #[test]

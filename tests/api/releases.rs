@@ -100,21 +100,9 @@ pub fn proceed(app: &TestApp, token: &str, release: &str, phase: &str) {
 /// Walks `release` (`unplanned_maintenance`: no notice) up to `last` at once, citing a review
 /// pack of a window of it (opening tomorrow, without exit criteria); returns the window's id.
 pub fn walk_now(app: &TestApp, token: &str, release: &str, last: &str) -> String {
-    let window = app.post(
-        "/api/v1/uit-windows",
-        Some(token),
-        &json!({ "release_id": release, "opens_at": at(Duration::days(1)), "closes_at": at(Duration::days(5)) }),
-    );
-    window.expect(201);
-    let window = window.id();
-    let pack = app.post(
-        &format!("/api/v1/uit-windows/{window}/review-packs"),
-        Some(token),
-        &json!({}),
-    );
-    pack.expect(201);
+    let (window, pack) = window_and_pack(app, token, release);
     for stage in TRACK.iter().skip(1) {
-        let body = json!({ "stage": stage, "decision_note": "Agreed", "review_pack_id": pack.id() });
+        let body = json!({ "stage": stage, "decision_note": "Agreed", "review_pack_id": pack });
         app.post(&format!("/api/v1/releases/{release}/stage"), Some(token), &body)
             .expect(200);
         if *stage == last {
@@ -127,6 +115,12 @@ pub fn walk_now(app: &TestApp, token: &str, release: &str, last: &str) -> String
 /// Schedules a window of `release` (from tomorrow, for four days) and freezes a review pack
 /// of it; returns the pack's id.
 pub fn freeze_pack(app: &TestApp, token: &str, release: &str) -> String {
+    window_and_pack(app, token, release).1
+}
+
+/// Schedules a window of `release` (from tomorrow, for four days) and freezes a review pack
+/// of it: `(window, pack)`.
+pub fn window_and_pack(app: &TestApp, token: &str, release: &str) -> (String, String) {
     let window = app.post(
         "/api/v1/uit-windows",
         Some(token),
@@ -140,7 +134,7 @@ pub fn freeze_pack(app: &TestApp, token: &str, release: &str) -> String {
         &json!({}),
     );
     pack.expect(201);
-    pack.id()
+    (window, pack.id())
 }
 
 /// The change events about `entity_id`, oldest first (as the operator admin reads them).
