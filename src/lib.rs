@@ -88,7 +88,7 @@ use crate::auth::password::PasswordHasher;
 use crate::auth::tokens::Jwt;
 use crate::config::Config;
 use crate::db::Db;
-use crate::http::error::{json_error, path_error, query_error};
+use crate::http::extractor_errors::{json_error, path_error, query_error};
 use crate::http::metrics::Metrics;
 use crate::http::ratelimit::RateLimits;
 use crate::mail::transport::Transport;

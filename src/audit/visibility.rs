@@ -47,6 +47,10 @@ pub fn redact(conn: &mut DbConn, ctx: &AuthContext, events: &mut [AuditEvent]) -
                     }
                     roadmap_viewer.as_ref().is_some_and(|v| v.admits_snapshot(&snapshot))
                 }
+                "deployment_nomination" | "deployment_assessment" => {
+                    let release = snapshot.get("release_id").and_then(|v| v.as_str()).unwrap_or_default();
+                    crate::releases::deployment::may_read(conn, ctx, release)?
+                }
                 "subscription" => crate::notifications::model::readable_by(conn, &ctx.user_id, &event.entity_id)?,
                 "api_token" => crate::me::api_tokens::readable_by(conn, ctx, &event.entity_id)?,
                 // A calendar token is its user's own (the row's id is the user's).

@@ -785,6 +785,38 @@ diesel::joinable!(estate_import_rejections -> estate_imports (import_id));
 diesel::joinable!(device_set_prevalence -> device_sets (device_set_id));
 diesel::joinable!(device_set_prevalence -> estate_imports (import_id));
 
+diesel::table! {
+    deployment_nominations (id) {
+        id -> Text,
+        release_id -> Text,
+        phase -> Text,
+        org_id -> Text,
+        device_set_ids_json -> Text,
+        hub_count -> BigInt,
+        note -> Text,
+        created_by_user_id -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    deployment_assessments (id) {
+        id -> Text,
+        release_id -> Text,
+        phase -> Text,
+        outcome -> Text,
+        issues_json -> Text,
+        minutes -> Text,
+        recorded_by_user_id -> Text,
+        recorded_by_org_id -> Text,
+        recorded_at -> Timestamp,
+    }
+}
+
+diesel::joinable!(deployment_nominations -> releases (release_id));
+diesel::joinable!(deployment_nominations -> organisations (org_id));
+diesel::joinable!(deployment_assessments -> releases (release_id));
+
 diesel::allow_tables_to_appear_in_same_query!(
     review_packs,
     review_pack_parts,
@@ -840,4 +872,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     estate_import_rejections,
     device_set_prevalence,
     manufacturing_decisions,
+    deployment_nominations,
+    deployment_assessments,
 );

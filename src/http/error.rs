@@ -92,6 +92,7 @@ error_codes! {
     DeviceModelExists = "device_model_exists",
     FirmwareExists = "firmware_exists",
     ManufacturingDecisionExists = "manufacturing_decision_exists",
+    NominationExists = "nomination_exists",
     DeviceSetExists = "device_set_exists",
     DefectMaskCodeTaken = "defect_mask_code_taken",
     ReleaseNameTaken = "release_name_taken",
@@ -115,6 +116,8 @@ error_codes! {
     NotEmpty = "not_empty",
     NotificationNotDead = "notification_not_dead",
     PacksOfDifferentWindows = "packs_of_different_windows",
+    PhaseNotAssessed = "phase_not_assessed",
+    PhaseNotOpen = "phase_not_open",
     RangeTooLarge = "range_too_large",
     ReferenceNotFound = "reference_not_found",
     Retry = "retry",
@@ -413,52 +416,6 @@ impl From<serde_json::Error> for ApiError {
     fn from(e: serde_json::Error) -> Self {
         ApiError::internal(e)
     }
-}
-
-/// Maps actix's JSON body errors (syntax, types, size, content type) to problems.
-pub fn json_error(err: actix_web::error::JsonPayloadError, _req: &actix_web::HttpRequest) -> actix_web::Error {
-    use actix_web::error::JsonPayloadError as J;
-    let api = match &err {
-        J::OverflowKnownLength { limit, .. } | J::Overflow { limit } => ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            ErrorCode::PayloadTooLarge,
-            format!("The request body exceeds the limit of {limit} bytes."),
-        ),
-        J::ContentType => ApiError::new(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            ErrorCode::UnsupportedMediaType,
-            "The request body must be application/json.",
-        ),
-        J::Deserialize(e) => {
-            let text = e.to_string();
-            match super::unique_keys::path_of(&text) {
-                // Where the document broke (`items[217].outcome`), as a field error like a
-                // body that parses but does not fit.
-                Some((field, message)) => {
-                    let mut api =
-                        ApiError::bad_request(ErrorCode::MalformedBody, format!("The JSON body is invalid {text}"));
-                    api.errors.push(FieldError {
-                        field: field.to_string(),
-                        message: message.to_string(),
-                    });
-                    api
-                }
-                None => ApiError::bad_request(ErrorCode::MalformedBody, format!("The JSON body is invalid: {text}")),
-            }
-        }
-        _ => ApiError::bad_request(ErrorCode::MalformedBody, "The request body could not be read."),
-    };
-    api.into()
-}
-
-/// Maps query-string errors (unknown filters, wrong types) to 400.
-pub fn query_error(err: actix_web::error::QueryPayloadError, _req: &actix_web::HttpRequest) -> actix_web::Error {
-    ApiError::bad_request(ErrorCode::InvalidQuery, format!("The query string is invalid: {err}")).into()
-}
-
-/// Maps path errors to 404: a path that cannot be parsed names nothing that exists.
-pub fn path_error(_err: actix_web::error::PathError, _req: &actix_web::HttpRequest) -> actix_web::Error {
-    ApiError::not_found().into()
 }
 
 #[cfg(test)]

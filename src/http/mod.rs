@@ -3,6 +3,7 @@
 pub mod accept;
 pub mod error;
 pub mod etag;
+pub mod extractor_errors;
 pub mod idempotency;
 pub mod json;
 pub mod methods;

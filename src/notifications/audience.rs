@@ -45,6 +45,9 @@ pub enum Audience {
     /// `window_id` (a UIT issue: participants-level visibility, plus the organisations that
     /// raised it and resolve it; the rule of `uit_issues::model::visible_to`).
     WindowParticipants { window_id: String, org_ids: Vec<String> },
+    /// Users of the operator, of reviewers and of `org_ids`: the organisations taking part in a
+    /// release when its deployment record changed (`releases::deployment::may_read`).
+    ReleaseParticipants { org_ids: Vec<String> },
     /// Nobody: what an event that states no audience gets; [`crate::events::record`] refuses
     /// to record one.
     Nobody,
@@ -114,6 +117,9 @@ impl Audience {
                         .windows
                         .get(window_id)
                         .is_some_and(|orgs| orgs.contains(&r.org_id))
+            }
+            (Audience::ReleaseParticipants { org_ids }, Some(r)) => {
+                matches!(r.org_kind, OrgKind::Operator | OrgKind::Reviewer) || org_ids.contains(&r.org_id)
             }
             (Audience::Owner { owner_org_id }, Some(r)) => r.org_id == *owner_org_id,
             (Audience::OwnerAdmins { owner_org_id }, Some(r)) => r.org_id == *owner_org_id && r.role == Role::Admin,
@@ -194,6 +200,19 @@ mod tests {
         let public = Audience::Industry;
         assert!(hears(&public, None) && hears(&public, Some(&other)));
         assert!(!hears(&Audience::Nobody, Some(&operator)) && !hears(&Audience::Nobody, None));
+    }
+
+    #[test]
+    fn deployment_records_reach_the_releases_participants_the_operator_and_reviewers() {
+        let a = Audience::ReleaseParticipants {
+            org_ids: vec!["supplier-a".into()],
+        };
+        let none = Participation::default();
+        assert!(a.admits(Some(&reader("supplier-a", OrgKind::Supplier, Role::Viewer)), &none));
+        assert!(a.admits(Some(&reader("dcc", OrgKind::Operator, Role::Viewer)), &none));
+        assert!(a.admits(Some(&reader("secas", OrgKind::Reviewer, Role::Member)), &none));
+        assert!(!a.admits(Some(&reader("supplier-b", OrgKind::Supplier, Role::Admin)), &none));
+        assert!(!a.admits(None, &none), "an address without an account");
     }
 
     #[test]

@@ -41,7 +41,7 @@ pub struct Recipient {
 pub fn page_path(entity_type: &str, entity_id: &str) -> Option<String> {
     let collection = match entity_type {
         "uit_issue" => "uit-issues",
-        "release" => "releases",
+        "release" | "release_deployment" => "releases",
         "uit_window" | "results" => "windows",
         "firmware" => "firmware",
         "defect_mask" => "defect-masks",

@@ -115,3 +115,35 @@ pub fn check(
         override_reason: override_reason.map(str::to_string),
     }))
 }
+
+/// The phase gate of co-operative deployment: leaving `deployment_phase_1` for
+/// `deployment_phase_2`, or `deployment_phase_2` for `mass_deployment`, needs the latest
+/// assessment of the phase left to be `proceed`; otherwise 422 `phase_not_assessed`, saying
+/// which phase needs which assessment and what the latest one said. Withdrawal is never held.
+pub fn check_assessed(conn: &mut DbConn, release: &ReleaseRow, from: Stage, to: Stage) -> Result<(), ApiError> {
+    use super::deployment::assessments::{latest, AssessmentOutcome};
+    use super::deployment::DeploymentPhase;
+    let Some(phase) = DeploymentPhase::of(from).filter(|_| to != Stage::Withdrawn) else {
+        return Ok(());
+    };
+    let latest = latest(conn, &release.id, phase)?;
+    let said = match &latest {
+        Some((_, AssessmentOutcome::Proceed)) => return Ok(()),
+        Some((_, outcome)) => format!("its latest assessment says {outcome}"),
+        None => "it has no assessment yet".to_string(),
+    };
+    Err(ApiError::unprocessable(
+        ErrorCode::PhaseNotAssessed,
+        format!(
+            "Release {} may move from {from} to {to} only after an assessment of {from} that says proceed, \
+             and {said}. Record one with POST /api/v1/releases/{}/assessments.",
+            release.name, release.id
+        ),
+    )
+    .with_context(serde_json::json!({
+        "phase": phase,
+        "required_outcome": AssessmentOutcome::Proceed,
+        "latest_assessment_id": latest.as_ref().map(|(id, _)| id),
+        "latest_outcome": latest.as_ref().map(|(_, o)| o),
+    })))
+}

@@ -1,6 +1,7 @@
 //! Releases and their stage track.
 
 pub mod announce;
+pub mod deployment;
 pub mod gate;
 pub mod handlers;
 pub mod model;
@@ -82,7 +83,8 @@ pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
         .service(handlers::get_release)
         .service(handlers::update_release)
         .service(stages::move_stage)
-        .service(stages::list_stages);
+        .service(stages::list_stages)
+        .configure(deployment::routes);
 }
 
 #[cfg(test)]

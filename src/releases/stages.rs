@@ -184,7 +184,7 @@ fn check_notice(
 /// release. Operator organisations only; `If-Match` must name the current version; then, in
 /// order: the track (422 `illegal_stage_move`), the deployment notice (422
 /// `insufficient_notice`), the order of moves (422 `stage_move_out_of_order`, except for
-/// `withdrawn`) and the stage gate ([`gate::check`]).
+/// `withdrawn`), the phase gate ([`gate::check_assessed`]) and the stage gate ([`gate::check`]).
 pub fn move_to(
     conn: &mut DbConn,
     ctx: &AuthContext,
@@ -212,6 +212,7 @@ pub fn move_to(
             return Err(out_of_order(body.stage, effective_at, previous, previous_at));
         }
     }
+    gate::check_assessed(conn, &row, current, body.stage)?;
     let cited = gate::check(
         conn,
         &row,

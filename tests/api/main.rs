@@ -11,6 +11,7 @@ mod comments;
 mod contacts;
 mod contract;
 mod defect_masks;
+mod deployment;
 mod device_sets;
 mod estate;
 mod fixtures;

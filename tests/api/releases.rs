@@ -69,6 +69,7 @@ pub fn advance_to(app: &TestApp, token: &str, release: &str, stage: &str) {
             let pack = pack.get_or_insert_with(|| freeze_pack(app, token, release));
             body["review_pack_id"] = json!(pack);
         }
+        leave_phase(app, token, release, next);
         app.post(&format!("/api/v1/releases/{release}/stage"), Some(token), &body)
             .expect(200);
         if *next == stage {
@@ -77,9 +78,49 @@ pub fn advance_to(app: &TestApp, token: &str, release: &str, stage: &str) {
     }
 }
 
+/// Before a move to `next` that leaves a deployment phase, the `proceed` the phase gate wants.
+pub fn leave_phase(app: &TestApp, token: &str, release: &str, next: &str) {
+    match next {
+        "deployment_phase_2" => proceed(app, token, release, "deployment_phase_1"),
+        "mass_deployment" => proceed(app, token, release, "deployment_phase_2"),
+        _ => {}
+    }
+}
+
+/// Records the operator's `proceed` assessment of `phase`, which the next move leaves.
+pub fn proceed(app: &TestApp, token: &str, release: &str, phase: &str) {
+    app.post(
+        &format!("/api/v1/releases/{release}/assessments"),
+        Some(token),
+        &json!({ "phase": phase, "outcome": "proceed", "minutes": "No critical issues; proceed." }),
+    )
+    .expect(201);
+}
+
+/// Walks `release` (`unplanned_maintenance`: no notice) up to `last` at once, citing a review
+/// pack of a window of it (opening tomorrow, without exit criteria); returns the window's id.
+pub fn walk_now(app: &TestApp, token: &str, release: &str, last: &str) -> String {
+    let (window, pack) = window_and_pack(app, token, release);
+    for stage in TRACK.iter().skip(1) {
+        let body = json!({ "stage": stage, "decision_note": "Agreed", "review_pack_id": pack });
+        app.post(&format!("/api/v1/releases/{release}/stage"), Some(token), &body)
+            .expect(200);
+        if *stage == last {
+            break;
+        }
+    }
+    window
+}
+
 /// Schedules a window of `release` (from tomorrow, for four days) and freezes a review pack
 /// of it; returns the pack's id.
 pub fn freeze_pack(app: &TestApp, token: &str, release: &str) -> String {
+    window_and_pack(app, token, release).1
+}
+
+/// Schedules a window of `release` (from tomorrow, for four days) and freezes a review pack
+/// of it: `(window, pack)`.
+pub fn window_and_pack(app: &TestApp, token: &str, release: &str) -> (String, String) {
     let window = app.post(
         "/api/v1/uit-windows",
         Some(token),
@@ -93,7 +134,7 @@ pub fn freeze_pack(app: &TestApp, token: &str, release: &str) -> String {
         &json!({}),
     );
     pack.expect(201);
-    pack.id()
+    (window, pack.id())
 }
 
 /// The change events about `entity_id`, oldest first (as the operator admin reads them).
@@ -626,6 +667,7 @@ fn a_release_walks_the_whole_track_to_complete() {
         if matches!(*stage, "production_proving" | "approved") {
             body["review_pack_id"] = json!(pack);
         }
+        leave_phase(&app, &admin, &rid, stage);
         let moved = app.post(&format!("/api/v1/releases/{rid}/stage"), Some(&admin), &body);
         moved.expect(200);
         // Deployment starts in 10 days: until then the release stays approved.
@@ -720,6 +762,7 @@ fn deployment_needs_seven_days_notice_unless_the_release_is_unplanned() {
         // Each phase needs its own notice.
         move_to(&app, &admin, &rid, "deployment_phase_2", Some(&at(Duration::hours(36))))
             .expect_code(422, "insufficient_notice");
+        proceed(&app, &admin, &rid, "deployment_phase_1");
         move_to(&app, &admin, &rid, "deployment_phase_2", Some(&at(Duration::days(9)))).expect(200);
         move_to(&app, &admin, &rid, "mass_deployment", Some(&soon)).expect_code(422, "insufficient_notice");
         // Withdrawal needs no notice.
@@ -747,6 +790,7 @@ fn deployment_needs_seven_days_notice_unless_the_release_is_unplanned() {
     .expect(200);
     // No notice, but no phase before the one it follows either.
     move_to(&app, &admin, &urgent, "deployment_phase_2", None).expect_code(422, "stage_move_out_of_order");
+    proceed(&app, &admin, &urgent, "deployment_phase_1");
     move_to(
         &app,
         &admin,
@@ -785,6 +829,7 @@ fn deployment_phases_take_effect_in_order_when_they_start() {
         assert_eq!(problem["context"]["previous_stage"], "deployment_phase_1");
     }
     let phase2_at = at(Duration::days(44));
+    proceed(&app, &admin, &rid, "deployment_phase_1");
     let moved = move_to(&app, &admin, &rid, "deployment_phase_2", Some(&phase2_at));
     moved.expect(200);
     assert_eq!(moved.json()["stage"], "approved");

@@ -39,7 +39,7 @@ fn listed(app: &TestApp, token: &str, query: &str) -> Vec<String> {
         .ids()
 }
 
-fn fields(body: &Value) -> Vec<String> {
+pub fn fields(body: &Value) -> Vec<String> {
     body["errors"]
         .as_array()
         .unwrap()

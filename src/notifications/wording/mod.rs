@@ -3,6 +3,7 @@
 //! codes (event kinds, field names, topic codes).
 
 mod dates;
+mod deployment;
 mod manufacturing;
 mod names;
 mod releases;
@@ -10,6 +11,7 @@ mod releases;
 use super::email::Change;
 use dates::{date_of, instant_beside, instant_of, moved};
 pub use dates::{day, instant, span};
+pub use deployment::stage;
 pub use names::{name_all, Names};
 
 /// What an email says about one change.
@@ -87,16 +89,6 @@ fn results(change: &Change) -> Wording {
         headline: format!("{window}: {counted} from {org}"),
         detail: Some(detail),
         note: None,
-    }
-}
-
-/// A stage of the release track in words.
-pub fn stage(code: &str) -> String {
-    match code {
-        "pit" => "PIT".into(),
-        "sit" => "SIT".into(),
-        "uit" => "UIT".into(),
-        other => other.replace('_', " "),
     }
 }
 
@@ -197,6 +189,7 @@ pub fn describe(change: &Change) -> Wording {
         }
         "firmware" if change.kind == "firmware.manufacturing" => manufacturing::describe(change),
         "results" => results(change),
+        "release_deployment" => deployment::describe(change),
         "release" => releases::describe(change),
         // The summaries of these already say a status change in words ("is now fixed, was
         // open"); dates and sharing get a sentence of their own.

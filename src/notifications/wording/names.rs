@@ -40,7 +40,8 @@ pub fn name_all<'a>(conn: &mut DbConn, changes: impl Iterator<Item = &'a mut Cha
         .into_iter()
         .map(|(id, name, release)| (id, (name, release)))
         .collect();
-    let mut release_ids = ids(&|c| (c.entity_type == "release").then(|| c.entity_id.clone()));
+    let mut release_ids =
+        ids(&|c| matches!(c.entity_type.as_str(), "release" | "release_deployment").then(|| c.entity_id.clone()));
     release_ids.extend(windows.values().map(|(_, release)| release.clone()));
     let release_names: HashMap<String, String> = releases::table
         .filter(releases::id.eq_any(&release_ids))
@@ -57,7 +58,7 @@ pub fn name_all<'a>(conn: &mut DbConn, changes: impl Iterator<Item = &'a mut Cha
                     change.names.release = release_names.get(release).cloned();
                 }
             }
-            "release" => change.names.release = release_names.get(&change.entity_id).cloned(),
+            "release" | "release_deployment" => change.names.release = release_names.get(&change.entity_id).cloned(),
             _ => {}
         }
     }

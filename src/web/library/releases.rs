@@ -44,6 +44,16 @@ pub struct ReleasePage {
     pub history: Vec<StageLine>,
     pub windows: Vec<WindowLink>,
     pub firmware: Vec<Link>,
+    /// The co-operative deployment record, for those who may read it.
+    pub deployment: Option<Deployment>,
+}
+
+/// Nominations and assessments, in words.
+pub struct Deployment {
+    /// Phase, organisation, hubs, device sets, note.
+    pub nominations: Vec<[String; 5]>,
+    /// Phase, outcome, when, issues cited, minutes.
+    pub assessments: Vec<[String; 5]>,
 }
 
 /// `/releases/{id}`: `GET /releases/{id}`, `/releases/{id}/stages` and `/uit-windows?release_id=`.
@@ -80,6 +90,7 @@ fn load(conn: &mut DbConn, member: &Member, id: String) -> Result<ReleasePage, A
         });
     }
     let history = history.into_iter().map(|c| stage_line(c, &names)).collect();
+    let deployment = deployment(conn, member, &id, &names)?;
     let at = chrono::Utc::now();
     Ok(ReleasePage {
         chrome: Chrome::new(release.name.clone(), Some(member.nav())),
@@ -100,7 +111,46 @@ fn load(conn: &mut DbConn, member: &Member, id: String) -> Result<ReleasePage, A
         history,
         windows: windows.into_iter().map(|w| window_link(w, at)).collect(),
         firmware,
+        deployment,
     })
+}
+
+/// The release's nominations and assessments when `member` may read them (the API's rule,
+/// `releases::deployment::may_read`), else none.
+fn deployment(conn: &mut DbConn, member: &Member, id: &str, names: &Names) -> Result<Option<Deployment>, ApiError> {
+    use crate::releases::deployment::{assessments, may_read, nominations};
+    if !may_read(conn, &member.auth, id)? {
+        return Ok(None);
+    }
+    let nominations = nominations::page(conn, id, None, None, MAX_ROWS)?
+        .into_iter()
+        .map(|n| {
+            let sets = n.device_set_ids.len();
+            [
+                words(n.phase.as_str()),
+                names.org(&n.org_id),
+                n.hub_count.to_string(),
+                format!("{sets} device set{}", if sets == 1 { "" } else { "s" }),
+                n.note,
+            ]
+        })
+        .collect();
+    let assessments = assessments::page(conn, id, None, None, MAX_ROWS)?
+        .into_iter()
+        .map(|a| {
+            [
+                words(a.phase.as_str()),
+                words(a.outcome.as_str()),
+                human_time(a.recorded_at),
+                a.issues.len().to_string(),
+                a.minutes,
+            ]
+        })
+        .collect();
+    Ok(Some(Deployment {
+        nominations,
+        assessments,
+    }))
 }
 
 /// A decision on the track, in words.

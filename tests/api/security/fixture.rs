@@ -59,6 +59,21 @@ pub struct Fx {
     pub uit_issue: String,
     /// A DPL import of the operator's, finished.
     pub import: String,
+    /// A release in `deployment_phase_1` that no organisation takes part in yet.
+    pub deploying: String,
+}
+
+/// An `unplanned_maintenance` release in `deployment_phase_1` (in effect at once): its id.
+fn deploying_release(app: &TestApp, admin: &str) -> String {
+    let release = app.post(
+        "/api/v1/releases",
+        Some(admin),
+        &json!({ "name": format!("R-{}", short()), "kind": "unplanned_maintenance" }),
+    );
+    release.expect(201);
+    let release = release.id();
+    crate::releases::walk_now(app, admin, &release, "deployment_phase_1");
+    release
 }
 
 /// B claims `sets[2]` and offers it to A twice; A offers `a_claim` to B; B claims `b_set` and
@@ -294,7 +309,9 @@ impl Fx {
         );
         uit_issue.expect(201);
         let import = dpl_import(app, &admin);
+        let deploying = deploying_release(app, &admin);
         Fx {
+            deploying,
             import,
             pack,
             uit_issue: uit_issue.id(),
@@ -391,6 +408,10 @@ impl Fx {
             "firmware" => one(&w.esme_fw, &w.maker, &self.other_maker),
             "library-contacts" => one(&self.contact, &w.maker, &self.other_maker),
             "me" => one(&self.a_token.0, &w.a, &w.b),
+            // The outsider takes no part in the deploying release (w.b joined w.release's window).
+            "releases" if path.ends_with("/nominations") || path.ends_with("/assessments") => {
+                one(&self.deploying, &operator, &w.outsider)
+            }
             "releases" => one(&w.release, &operator, &w.b),
             "results" => one(result, &w.a, &w.b),
             "roadmap-items" => one(item, &w.maker, &self.other_maker),
@@ -473,6 +494,9 @@ impl Fx {
             "PATCH /api/v1/organisations/{id}/members/{user_id}" => json!({ "role": "viewer" }),
             "POST /api/v1/releases" => json!({ "name": format!("R-{}", short()), "kind": "sec_release" }),
             "PATCH /api/v1/releases/{id}" => json!({ "notes": "Content agreed at the board." }),
+            "POST /api/v1/releases/{id}/nominations" => json!({ "device_set_ids": [w.sets[0]], "hub_count": 40 }),
+            "POST /api/v1/releases/{id}/assessments" => json!({ "phase": "deployment_phase_1", "outcome": "hold",
+                "minutes": "Two hubs dropped their meters." }),
             "POST /api/v1/releases/{id}/stage" => json!({ "stage": "pit", "decision_note": "PIT starts" }),
             "POST /api/v1/results" => json!({ "uit_window_id": w.window, "device_set_id": w.sets[1],
                 "scenario": SCENARIOS[0], "outcome": "pass", "visibility": "industry" }),

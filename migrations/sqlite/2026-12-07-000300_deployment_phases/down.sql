@@ -1,0 +1,2 @@
+DROP TABLE deployment_assessments;
+DROP TABLE deployment_nominations;
