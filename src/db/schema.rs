@@ -753,6 +753,31 @@ diesel::joinable!(estate_import_rejections -> estate_imports (import_id));
 diesel::joinable!(device_set_prevalence -> device_sets (device_set_id));
 diesel::joinable!(device_set_prevalence -> estate_imports (import_id));
 
+diesel::table! {
+    window_scopes (window_id) {
+        window_id -> Text,
+        strategy -> Text,
+        top_n -> Nullable<BigInt>,
+        cover_every_live_version -> Bool,
+        dpl_as_of -> Nullable<Date>,
+        set_by_user_id -> Nullable<Text>,
+        set_by_org_id -> Text,
+        set_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    window_scope_sets (window_id, device_set_id) {
+        window_id -> Text,
+        device_set_id -> Text,
+        position -> BigInt,
+        reason -> Text,
+    }
+}
+
+diesel::joinable!(window_scope_sets -> window_scopes (window_id));
+diesel::joinable!(window_scope_sets -> device_sets (device_set_id));
+
 diesel::allow_tables_to_appear_in_same_query!(
     review_packs,
     review_pack_parts,
@@ -806,4 +831,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     estate_import_rejections,
     device_set_prevalence,
     manufacturing_decisions,
+    window_scopes,
+    window_scope_sets,
 );
