@@ -125,7 +125,7 @@ pub async fn suggestions(
         .db
         .read_as(caller, move |conn, ctx| {
             let grid = crate::matrix::model::grid(conn, &ctx, &id)?;
-            let explicit = model::stored(conn, &id)?.is_some();
+            let explicit = model::is_explicit(conn, &id)?;
             Ok(suggest::rank(&grid, explicit, limit))
         })
         .await?;

@@ -99,6 +99,11 @@ pub fn stored(conn: &mut DbConn, window_id: &str) -> QueryResult<Option<(ScopeRo
     Ok(Some((row, sets)))
 }
 
+/// Whether `window_id` has an explicit scope.
+pub fn is_explicit(conn: &mut DbConn, window_id: &str) -> QueryResult<bool> {
+    diesel::select(diesel::dsl::exists(ws::table.find(window_id))).get_result(conn)
+}
+
 /// The implied scope of `window`: the sets holding its release's firmware, then the other sets
 /// claimed in it, each `(id, name, reason)`.
 pub fn implied(conn: &mut DbConn, window: &WindowRow) -> QueryResult<Vec<Listed>> {
