@@ -65,6 +65,7 @@ pub mod releases;
 pub mod results;
 pub mod review_packs;
 pub mod roadmaps;
+pub mod scope;
 pub mod seed;
 pub mod telemetry;
 #[path = "web/mod.rs"]

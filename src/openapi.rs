@@ -24,6 +24,7 @@ pub fn routes(cfg: &mut ServiceConfig) {
             .configure(crate::results::routes)
             .configure(crate::matrix::routes)
             .configure(crate::readiness::routes)
+            .configure(crate::scope::routes)
             .configure(crate::review_packs::routes)
             .configure(crate::defect_masks::routes)
             .configure(crate::uit_issues::routes)

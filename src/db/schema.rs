@@ -817,6 +817,31 @@ diesel::joinable!(deployment_nominations -> releases (release_id));
 diesel::joinable!(deployment_nominations -> organisations (org_id));
 diesel::joinable!(deployment_assessments -> releases (release_id));
 
+diesel::table! {
+    window_scopes (window_id) {
+        window_id -> Text,
+        strategy -> Text,
+        top_n -> Nullable<BigInt>,
+        cover_every_live_version -> Bool,
+        dpl_as_of -> Nullable<Date>,
+        set_by_user_id -> Nullable<Text>,
+        set_by_org_id -> Text,
+        set_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    window_scope_sets (window_id, device_set_id) {
+        window_id -> Text,
+        device_set_id -> Text,
+        position -> BigInt,
+        reason -> Text,
+    }
+}
+
+diesel::joinable!(window_scope_sets -> window_scopes (window_id));
+diesel::joinable!(window_scope_sets -> device_sets (device_set_id));
+
 diesel::allow_tables_to_appear_in_same_query!(
     review_packs,
     review_pack_parts,
@@ -874,4 +899,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     manufacturing_decisions,
     deployment_nominations,
     deployment_assessments,
+    window_scopes,
+    window_scope_sets,
 );

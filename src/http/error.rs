@@ -112,6 +112,7 @@ error_codes! {
     ReleaseFinished = "release_finished",
     InvalidJunit = "invalid_junit",
     InvalidDpl = "invalid_dpl",
+    NoDpl = "no_dpl",
     NoOperator = "no_operator",
     NotEmpty = "not_empty",
     NotificationNotDead = "notification_not_dead",

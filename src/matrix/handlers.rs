@@ -190,12 +190,13 @@ pub fn coverage(grid: Grid, filter: Option<CoverageState>) -> Coverage {
 
 /// Coverage of a UIT window
 ///
-/// Every device set in the window's scope (sets containing firmware of the window's release,
-/// and any set claimed or tested in the window) with its lead, the results per scenario the
-/// caller may see, and its state; totals weighted by prevalence. `?state=unclaimed` lists the
-/// gaps, most prevalent first. The `ETag` changes with anything the answer is built from (a
-/// result, a claim, a defect mask, a device set, the release's firmware, a participant, an
-/// organisation's name); `If-None-Match` with the current one answers 304.
+/// Every device set in the window's scope (its explicit scope, `POST /uit-windows/{id}/scope`,
+/// else the sets containing firmware of the window's release; and any set claimed or tested
+/// in the window) with its lead, the results per scenario the caller may see, and its state;
+/// totals weighted by prevalence. `?state=unclaimed` lists the gaps, most prevalent first. The
+/// `ETag` changes with anything the answer is built from (a result, a claim, a defect mask, a
+/// device set, the release's firmware, the window's scope, a participant, an organisation's
+/// name); `If-None-Match` with the current one answers 304.
 #[utoipa::path(
     tag = "uit-windows",
     operation_id = "getWindowCoverage",

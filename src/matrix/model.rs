@@ -72,6 +72,9 @@ pub struct Row {
     pub lead_org_name: Option<String>,
     pub composition: Option<Composition>,
     pub cells: BTreeMap<String, Cell>,
+    /// In the window's scope (explicit or implied) or claimed in it; false for a set that is
+    /// here only for the visible results it has in the window.
+    pub in_scope: bool,
 }
 
 /// Everything about a window the caller may see.
@@ -128,16 +131,21 @@ struct LeadRow {
     org_name: String,
 }
 
-/// The window's scope: device sets containing any firmware of its release, plus any set
-/// claimed in it; `grid` adds sets with results the caller may see. Sets tested only in
-/// results the caller may not see stay out, so the scope leaks nothing. (`$n` placeholders
-/// work on both backends: SQLite reads `$2` as a named parameter bound by first use.)
-/// Each half looks its sets up by key, so PostgreSQL need not hash all device sets (9 ms to
-/// 5 ms for 2,000 of 20,000).
+/// The window's scope: its explicit scope when the operator set one (`window_scope_sets`,
+/// see `crate::scope`), else the implied one, device sets containing any firmware of its
+/// release; plus, either way, any set claimed in it. `grid` adds sets with results the caller
+/// may see. Sets tested only in results the caller may not see stay out, so the scope leaks
+/// nothing. (`$n` placeholders work on both backends: SQLite reads `$2` as a named parameter
+/// bound by first use.) Each part looks its sets up by key, so PostgreSQL need not hash all
+/// device sets (9 ms to 5 ms for 2,000 of 20,000).
 const SCOPE: &str = "SELECT ds.id, ds.name, ds.prevalence FROM release_firmware rf
         JOIN device_set_members dsm ON dsm.firmware_id = rf.firmware_id
         JOIN device_sets ds ON ds.id = dsm.device_set_id
     WHERE rf.release_id = $1
+        AND NOT EXISTS (SELECT 1 FROM window_scopes ws WHERE ws.window_id = $2)
+    UNION SELECT ds.id, ds.name, ds.prevalence FROM window_scope_sets wss
+        JOIN device_sets ds ON ds.id = wss.device_set_id
+    WHERE wss.window_id = $2
     UNION SELECT ds.id, ds.name, ds.prevalence FROM claims c
         JOIN device_sets ds ON ds.id = c.device_set_id
     WHERE c.window_id = $2";
@@ -377,6 +385,7 @@ pub fn grid_of(
                 false => None,
             };
             Row {
+                in_scope: in_scope.contains(s.id.as_str()),
                 composition,
                 cells: cells.remove(&s.id).unwrap_or_default(),
                 lead_org_id: lead.as_ref().map(|l| l.0.clone()),

@@ -44,4 +44,5 @@ mod web_library;
 mod web_links;
 mod web_rest;
 mod web_windows;
+mod window_scope;
 mod windows;

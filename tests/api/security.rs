@@ -132,6 +132,9 @@ const FOREIGN: &[(&str, Foreign, &str)] = &[
     ("GET /api/v1/review-packs/{id}/reviews", Readable, "verdicts on a pack are as public as the pack"),
     ("POST /api/v1/review-packs/{id}/reviews", Open, "every reviewer organisation records its verdict on the operator's pack"),
     ("GET /api/v1/uit-windows/{id}/matrix", Readable, "UIT windows are industry-visible (results filtered)"),
+    ("GET /api/v1/uit-windows/{id}/scope", Readable, "a window's scope is as industry-visible as the window"),
+    ("POST /api/v1/uit-windows/{id}/scope", OwnerOnly, "the operator sets a window's scope"),
+    ("GET /api/v1/uit-windows/{id}/suggestions", Readable, "UIT windows are industry-visible (tested sets from the reader's own grid)"),
     ("GET /api/v1/uit-windows/{id}/participants", Readable, "UIT windows are industry-visible"),
     ("POST /api/v1/uit-windows/{id}/participants", Open, "any participating organisation joins a window"),
 ];
@@ -233,6 +236,7 @@ const WRITES: &[(&str, Writer)] = &[
     ("POST /api/v1/uit-windows/{id}/claims", Writer::Org(Org::Supplier)),
     ("POST /api/v1/uit-windows/{id}/participants", Writer::Org(Org::Supplier)),
     ("POST /api/v1/uit-windows/{id}/review-packs", Writer::Org(Org::Operator)),
+    ("POST /api/v1/uit-windows/{id}/scope", Writer::Org(Org::Operator)),
     ("POST /api/v1/review-packs/{id}/reviews", Reviewers("SECAS and the working groups review; their verdict is part of the evidence")),
 ];
 

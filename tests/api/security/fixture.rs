@@ -530,6 +530,7 @@ impl Fx {
             "POST /api/v1/claims/{id}/offers" => json!({ "to_org_id": w.b.org_id }),
             "POST /api/v1/uit-windows/{id}/participants" => json!({}),
             "POST /api/v1/uit-windows/{id}/review-packs" => json!({ "title": "security fixture" }),
+            "POST /api/v1/uit-windows/{id}/scope" => json!({ "strategy": "explicit", "device_set_ids": [w.sets[0]] }),
             "POST /api/v1/review-packs/{id}/reviews" => json!({ "verdict": "approve" }),
             _ => return None,
         };

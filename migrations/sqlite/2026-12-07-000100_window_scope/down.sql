@@ -1,0 +1,2 @@
+DROP TABLE window_scope_sets;
+DROP TABLE window_scopes;
