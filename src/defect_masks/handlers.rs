@@ -401,8 +401,8 @@ pub fn update(
     if let Some(affected) = &affected {
         model::replace_firmware(conn, id, affected)?;
     }
+    let mut told = Vec::new();
     if before.status != after.status {
-        let product = catalogue::find_model(conn, &after.device_model_id)?.ok_or_else(ApiError::not_found)?;
         let summary = format!(
             "Defect mask {} is now {}, was {}",
             after.code, after.status, before.status
@@ -416,12 +416,16 @@ pub fn update(
             id,
             summary,
         );
-        events::record(conn, scoped(event.details(details), &product, ctx))?;
+        told.push(event.details(details));
     }
     let (view, version) = load_one(conn, id)?;
-    if let Some(event) = super::changes::event(conn, &before_view, &view)? {
+    told.extend(super::changes::event(conn, &before_view, &view)?);
+    if !told.is_empty() {
+        // One lookup of the product that scopes them (a patch does not move a mask).
         let product = catalogue::find_model(conn, &after.device_model_id)?.ok_or_else(ApiError::not_found)?;
-        events::record(conn, scoped(event, &product, ctx))?;
+        for event in told {
+            events::record(conn, scoped(event, &product, ctx))?;
+        }
     }
     audit::changed(conn, ctx, "defect_mask.update", &before_view, &view)?;
     Ok((version, view))
