@@ -45,6 +45,19 @@ def request(conn, method, path, token=None, body=None):
     return json.loads(data) if data else None
 
 
+def timed_fn(fn, n, warmup):
+    """(median, p95) in ms of `n` calls of `fn` after `warmup` untimed ones."""
+    for _ in range(warmup):
+        fn()
+    samples = []
+    for _ in range(n):
+        start = time.perf_counter()
+        fn()
+        samples.append((time.perf_counter() - start) * 1000)
+    samples.sort()
+    return statistics.median(samples), samples[max(0, int(len(samples) * 0.95) - 1)]
+
+
 def timed(conn, path, token, n, warmup=20):
     for _ in range(warmup):
         request(conn, "GET", path, token)

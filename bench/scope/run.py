@@ -29,21 +29,13 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
-from catalogue import ROOT, free_port, request  # noqa: E402
+from catalogue import ROOT, free_port, request, timed_fn  # noqa: E402
 
 PASSWORD = "bench-password-1"
 
 
 def timed(fn, n, warmup=2):
-    for _ in range(warmup):
-        fn()
-    samples = []
-    for _ in range(n):
-        start = time.perf_counter()
-        fn()
-        samples.append((time.perf_counter() - start) * 1000)
-    samples.sort()
-    return statistics.median(samples), samples[max(0, int(len(samples) * 0.95) - 1)]
+    return timed_fn(fn, n, warmup)
 
 
 def dpl_set_ids(env, backend):
