@@ -81,6 +81,9 @@ fn a_claim_lapses_by_the_clock_and_the_next_in_line_gets_it() {
     // Entries: the queuing organisation's own, all for the operator, none for the holder.
     assert_eq!(items(&app, "/api/v1/claim-queue", &w.b.token).len(), 1);
     assert!(items(&app, "/api/v1/claim-queue", &w.a.token).is_empty());
+    for other in [&w.a_viewer.token, &w.reviewer.token] {
+        assert!(items(&app, "/api/v1/claim-queue", other).is_empty());
+    }
     let path = format!("/api/v1/claim-queue?window_id={}", w.window);
     assert_eq!(items(&app, &path, &w.admin).len(), 2);
 
@@ -182,7 +185,8 @@ fn an_accepted_offer_moves_the_claim_and_a_third_organisation_sees_nothing() {
     assert_eq!(offer.json()["status"], "pending");
     let offer_id = offer.id();
 
-    // The third organisation neither sees nor answers it.
+    // A third organisation neither sees nor answers it; a reviewer does not see it either
+    // (and may answer no offer at all: 403, as for every write).
     assert!(items(&app, "/api/v1/claim-offers", &w.outsider.token).is_empty());
     for action in ["accept", "decline"] {
         app.post(
@@ -192,6 +196,17 @@ fn an_accepted_offer_moves_the_claim_and_a_third_organisation_sees_nothing() {
         )
         .expect_code(404, "not_found");
     }
+    assert!(items(&app, "/api/v1/claim-offers", &w.reviewer.token).is_empty());
+    app.post(
+        &format!("/api/v1/claim-offers/{offer_id}/accept"),
+        Some(&w.reviewer.token),
+        &json!({}),
+    )
+    .expect_code(403, "forbidden");
+    // The holder's viewer reads its organisation's offer and cannot withdraw it.
+    assert_eq!(items(&app, "/api/v1/claim-offers", &w.a_viewer.token).len(), 1);
+    app.delete(&format!("/api/v1/claim-offers/{offer_id}"), Some(&w.a_viewer.token))
+        .expect_code(403, "forbidden");
     app.delete(&format!("/api/v1/claim-offers/{offer_id}"), Some(&w.outsider.token))
         .expect_code(404, "not_found");
     for token in [&w.a.token, &w.b.token, &w.admin] {
