@@ -23,6 +23,16 @@ use crate::AppState;
 const LEASE_SECONDS: i64 = 300;
 const BATCH: i64 = 5;
 
+crate::text_enum!(
+    /// Where an account email is: `pending` (due at `next_attempt_at`), `sent`, or `dead`
+    /// (gave up, or cancelled). The SQL of [`DUE`] and [`CLAIM`] spells `pending` literally.
+    MailStatus {
+        Pending => "pending",
+        Sent => "sent",
+        Dead => "dead",
+    }
+);
+
 /// Due: pending, its retry time come, no live lease.
 const DUE: &str = "SELECT id FROM mail_outbox
     WHERE status = 'pending' AND next_attempt_at <= $1 AND (locked_until IS NULL OR locked_until < $1)
@@ -50,7 +60,7 @@ pub fn enqueue(conn: &mut DbConn, recipient: &str, email: &Rendered) -> Result<S
             mo::subject.eq(&email.subject),
             mo::body_text.eq(&email.text),
             mo::body_html.eq(&email.html),
-            mo::status.eq("pending"),
+            mo::status.eq(MailStatus::Pending),
             mo::attempts.eq(0),
             mo::next_attempt_at.eq(now),
             mo::created_at.eq(now),
@@ -61,7 +71,10 @@ pub fn enqueue(conn: &mut DbConn, recipient: &str, email: &Rendered) -> Result<S
 
 /// Emails waiting to go out.
 pub fn depth(conn: &mut DbConn) -> QueryResult<i64> {
-    mo::table.filter(mo::status.eq("pending")).count().get_result(conn)
+    mo::table
+        .filter(mo::status.eq(MailStatus::Pending))
+        .count()
+        .get_result(conn)
 }
 
 #[derive(Debug, QueryableByName)]
@@ -152,11 +165,11 @@ impl Queue for Outbox {
         write_tx(conn, |conn| {
             for (email, outcome) in batch.iter().zip(outcomes) {
                 let (status, error, next, sent_at, given_back) = match outcome {
-                    Outcome::Done => ("sent", None, now, Some(now), 0),
-                    Outcome::Dead(e) => ("dead", Some(e), now, None, 0),
-                    Outcome::Failed(e) => ("pending", Some(e), now + backoff(email.attempts), None, 0),
-                    Outcome::Cancelled => ("dead", None, now, None, 0),
-                    Outcome::Released => ("pending", None, now, None, 1),
+                    Outcome::Done => (MailStatus::Sent, None, now, Some(now), 0),
+                    Outcome::Dead(e) => (MailStatus::Dead, Some(e), now, None, 0),
+                    Outcome::Failed(e) => (MailStatus::Pending, Some(e), now + backoff(email.attempts), None, 0),
+                    Outcome::Cancelled => (MailStatus::Dead, None, now, None, 0),
+                    Outcome::Released => (MailStatus::Pending, None, now, None, 1),
                 };
                 let mine = mo::table.find(&email.id).filter(mo::lease_id.eq(&lease.id));
                 diesel::update(mine)
@@ -173,5 +186,17 @@ impl Queue for Outbox {
             }
             Ok(())
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_queue_sql_names_the_pending_status() {
+        let pending = format!("status = '{}'", MailStatus::Pending);
+        assert!(DUE.contains(&pending));
+        assert!(CLAIM.contains(&pending));
     }
 }
