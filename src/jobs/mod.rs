@@ -34,6 +34,7 @@ use tokio::sync::Notify;
 use crate::db::{new_id, now, write_tx, Db, DbBackend, DbConn};
 use crate::http::metrics::Metrics;
 use crate::mail::transport::SendError;
+use crate::AppState;
 
 /// What happened to one claimed job.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -132,6 +133,25 @@ pub struct Runner<Q: Queue> {
 }
 
 impl<Q: Queue> Runner<Q> {
+    /// A runner of one of the email queues on the app's database, metrics and shutdown flag:
+    /// polled every `mail_poll_interval_ms` (at least 50 ms), up to `mail_max_attempts`.
+    pub fn for_email(state: &AppState, queue: Q, wake: Arc<Notify>, batch: i64, lease: Duration) -> Self {
+        let config = &state.config;
+        Runner {
+            queue,
+            db: state.db.clone(),
+            settings: Settings {
+                batch,
+                lease,
+                poll: StdDuration::from_millis(config.mail_poll_interval_ms.max(50)),
+                max_attempts: config.mail_max_attempts,
+            },
+            metrics: state.metrics.clone(),
+            wake,
+            stop: state.stopping.clone(),
+        }
+    }
+
     /// Whether the process is shutting down.
     pub fn stopping(&self) -> bool {
         self.stop.load(Ordering::Relaxed)

@@ -3,7 +3,6 @@
 //! the job runner (`crate::jobs`: leases, retries with backoff, dead letters, the loop).
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
@@ -15,7 +14,7 @@ use super::transport::{build_message, Transport};
 use crate::db::schema::mail_outbox as mo;
 use crate::db::{new_id, now, write_tx, DbConn};
 use crate::http::ApiError;
-use crate::jobs::{backoff, Lease, Outcome, Queue, Runner, Settings};
+use crate::jobs::{backoff, Lease, Outcome, Queue, Runner};
 use crate::AppState;
 
 /// A batch is sent one by one with a 20 s SMTP timeout each; the runner stops starting sends
@@ -106,23 +105,13 @@ pub type Delivery = Runner<Outbox>;
 /// The runner of the account-mail outbox over a shared transport.
 pub fn runner(state: &AppState, transport: Arc<Transport>) -> anyhow::Result<Delivery> {
     let config = &state.config;
-    Ok(Runner {
-        queue: Outbox {
-            transport,
-            from: config.mail_from.parse()?,
-            message_domain: crate::notifications::delivery::message_domain(&config.public_url),
-        },
-        db: state.db.clone(),
-        settings: Settings {
-            batch: BATCH,
-            lease: chrono::Duration::seconds(LEASE_SECONDS),
-            poll: Duration::from_millis(config.mail_poll_interval_ms.max(50)),
-            max_attempts: config.mail_max_attempts,
-        },
-        metrics: state.metrics.clone(),
-        wake: state.mail_wake.clone(),
-        stop: state.stopping.clone(),
-    })
+    let queue = Outbox {
+        transport,
+        from: config.mail_from.parse()?,
+        message_domain: crate::notifications::delivery::message_domain(&config.public_url),
+    };
+    let lease = chrono::Duration::seconds(LEASE_SECONDS);
+    Ok(Runner::for_email(state, queue, state.mail_wake.clone(), BATCH, lease))
 }
 
 impl Queue for Outbox {

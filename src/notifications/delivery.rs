@@ -6,7 +6,6 @@
 //! worker loop are the runner's (`crate::jobs`).
 
 use std::sync::Arc;
-use std::time::Duration as StdDuration;
 
 use chrono::{Duration, NaiveDate};
 use diesel::prelude::*;
@@ -19,7 +18,7 @@ use super::email::{self, Recipient};
 use super::{NotificationKind, NotificationStatus, SubscriptionStatus};
 use crate::db::schema::notifications as n;
 use crate::db::{new_id, write_tx, DbBackend, DbConn};
-use crate::jobs::{backoff, Lease, Outcome, Queue, Runner, Settings};
+use crate::jobs::{backoff, Lease, Outcome, Queue, Runner};
 use crate::mail::transport::{build_message_with_headers, Transport};
 use crate::AppState;
 
@@ -103,24 +102,23 @@ pub fn depth(conn: &mut DbConn) -> QueryResult<i64> {
 /// `notification_lease_seconds`.
 pub fn runner(state: &AppState, transport: Arc<Transport>) -> anyhow::Result<Delivery> {
     let config = &state.config;
-    Ok(Runner {
-        queue: Notifications {
-            transport,
-            from: config.mail_from.parse()?,
-            domain: message_domain(&config.public_url),
-            public_url: config.public_url.trim_end_matches('/').to_string(),
-        },
-        db: state.db.clone(),
-        settings: Settings {
-            batch: config.notification_batch_size,
-            lease: Duration::seconds(config.notification_lease_seconds),
-            poll: StdDuration::from_millis(config.mail_poll_interval_ms.max(50)),
-            max_attempts: config.mail_max_attempts,
-        },
-        metrics: state.metrics.clone(),
-        wake: state.notification_wake.clone(),
-        stop: state.stopping.clone(),
-    })
+    let queue = Notifications {
+        transport,
+        from: config.mail_from.parse()?,
+        domain: message_domain(&config.public_url),
+        public_url: config.public_url.trim_end_matches('/').to_string(),
+    };
+    let (batch, lease) = (
+        config.notification_batch_size,
+        Duration::seconds(config.notification_lease_seconds),
+    );
+    Ok(Runner::for_email(
+        state,
+        queue,
+        state.notification_wake.clone(),
+        batch,
+        lease,
+    ))
 }
 
 impl Queue for Notifications {
