@@ -67,6 +67,15 @@ impl AuthContext {
         self.org_kind == OrgKind::Operator
     }
 
+    /// 403 unless the caller belongs to the operator organisation; `refusal` tells anyone else why.
+    pub fn require_operator(&self, refusal: &str) -> Result<(), ApiError> {
+        if self.is_operator() {
+            Ok(())
+        } else {
+            Err(ApiError::forbidden(refusal))
+        }
+    }
+
     pub fn is_operator_admin(&self) -> bool {
         self.is_operator() && self.role == Role::Admin
     }

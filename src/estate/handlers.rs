@@ -163,9 +163,7 @@ pub async fn list_estate_imports(
 ) -> Result<HttpResponse, ApiError> {
     let page = query.into_inner().page()?;
     list_page(&state.db, caller, &req, page, move |conn, ctx, after, fetch| {
-        if !ctx.is_operator() {
-            return Err(ApiError::forbidden("DPL imports are the operator organisation's."));
-        }
+        ctx.require_operator("DPL imports are the operator organisation's.")?;
         Ok(model::list(conn, after, fetch)?)
     })
     .await

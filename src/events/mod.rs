@@ -283,9 +283,7 @@ pub async fn list_change_events(
     let q = query.into_inner();
     let page = q.page()?;
     list_page(&state.db, caller, &req, page, move |conn, ctx, after, fetch| {
-        if !ctx.is_operator() {
-            return Err(ApiError::forbidden("Change events are for the operator organisation."));
-        }
+        ctx.require_operator("Change events are for the operator organisation.")?;
         let mut query = ce::table.select(EventRow::as_select()).into_boxed();
         if let Some(topic) = q.topic {
             query = query.filter(ce::topic.eq(topic));

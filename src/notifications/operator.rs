@@ -177,11 +177,7 @@ pub async fn list_notifications(
     let q = query.into_inner();
     let page = q.page()?;
     list_page(&state.db, caller, &req, page, move |conn, ctx, after, fetch| {
-        if !ctx.is_operator() {
-            return Err(ApiError::forbidden(
-                "The notification outbox is for the operator organisation.",
-            ));
-        }
+        ctx.require_operator("The notification outbox is for the operator organisation.")?;
         let mut query = n::table
             .left_join(ce::table)
             .select((NotificationRow::as_select(), ce::summary.nullable()))

@@ -77,9 +77,7 @@ pub async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, ApiError
 )]
 #[get("/metrics")]
 pub async fn metrics(state: web::Data<AppState>, ctx: AuthContext) -> Result<HttpResponse, ApiError> {
-    if !ctx.is_operator() {
-        return Err(ApiError::forbidden("Metrics are for the operator organisation."));
-    }
+    ctx.require_operator("Metrics are for the operator organisation.")?;
     let depth = state
         .db
         .run(|conn| {
