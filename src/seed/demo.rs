@@ -39,71 +39,18 @@ const ORGS: [(&str, &str, &str); 12] = [
 ];
 
 /// Products: (owner slug, device type, name, hardware version, firmware versions oldest first).
+#[rustfmt::skip]
 pub const PRODUCTS: [(&str, &str, &str, &str, [&str; 3]); 10] = [
-    (
-        "csp-north",
-        "CHF",
-        "Comms Hub North (SMETS2)",
-        "CH-N 3",
-        ["2.2.1", "2.3.0", "2.4.0"],
-    ),
-    (
-        "csp-central-south",
-        "CHF",
-        "Comms Hub Central/South (SMETS2)",
-        "CH-CS 2",
-        ["5.9", "5.10", "5.11"],
-    ),
-    (
-        "meterwise",
-        "ESME",
-        "Meterwise E470 single-phase",
-        "E470-2",
-        ["1.8", "1.9", "1.10"],
-    ),
-    (
-        "albion",
-        "ESME",
-        "Albion A100 credit/prepay",
-        "A100",
-        ["3.0.4", "3.1.0", "3.2.0"],
-    ),
-    (
-        "kelvin",
-        "ESME",
-        "Kelvin Twin-element",
-        "TE-1",
-        ["0B0D0011", "0B0D0012", "0B0D0013"],
-    ),
-    (
-        "pennine",
-        "GSME",
-        "Pennine G4 smart gas meter",
-        "G4-R2",
-        ["4.1", "4.2", "4.3"],
-    ),
+    ("csp-north", "CHF", "Comms Hub North (SMETS2)", "CH-N 3", ["2.2.1", "2.3.0", "2.4.0"]),
+    ("csp-central-south", "CHF", "Comms Hub Central/South (SMETS2)", "CH-CS 2", ["5.9", "5.10", "5.11"]),
+    ("meterwise", "ESME", "Meterwise E470 single-phase", "E470-2", ["1.8", "1.9", "1.10"]),
+    ("albion", "ESME", "Albion A100 credit/prepay", "A100", ["3.0.4", "3.1.0", "3.2.0"]),
+    ("kelvin", "ESME", "Kelvin Twin-element", "TE-1", ["0B0D0011", "0B0D0012", "0B0D0013"]),
+    ("pennine", "GSME", "Pennine G4 smart gas meter", "G4-R2", ["4.1", "4.2", "4.3"]),
     ("albion", "GSME", "Albion GX gas", "GX", ["2.0", "2.1", "2.2"]),
-    (
-        "meterwise",
-        "PPMID",
-        "Meterwise Keypad PPMID",
-        "KP-1",
-        ["1.0", "1.1", "1.2"],
-    ),
-    (
-        "brightside",
-        "IHD",
-        "Brightside Glow IHD",
-        "GLOW-3",
-        ["6.0", "6.1", "6.2"],
-    ),
-    (
-        "brightside",
-        "IHD",
-        "Brightside Mini IHD",
-        "MINI-1",
-        ["2.5", "2.6", "2.7"],
-    ),
+    ("meterwise", "PPMID", "Meterwise Keypad PPMID", "KP-1", ["1.0", "1.1", "1.2"]),
+    ("brightside", "IHD", "Brightside Glow IHD", "GLOW-3", ["6.0", "6.1", "6.2"]),
+    ("brightside", "IHD", "Brightside Mini IHD", "MINI-1", ["2.5", "2.6", "2.7"]),
 ];
 
 /// What `seed-demo` loaded, for its closing message.
