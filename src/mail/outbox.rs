@@ -142,6 +142,7 @@ impl Queue for Outbox {
             &email.subject,
             email.body_text.clone(),
             email.body_html.clone(),
+            &[],
         )
         .and_then(|m| self.transport.send(&m));
         Outcome::of_send(sent)

@@ -81,21 +81,10 @@ fn is_permanent(e: &lettre::transport::smtp::Error) -> bool {
     e.is_permanent() && !auth
 }
 
-/// Builds a multipart/alternative (plain text + HTML) message with a stable Message-ID.
+/// Builds a multipart/alternative (plain text + HTML) message with a stable Message-ID and
+/// any extra `headers`, e.g. `List-Id` and `List-Unsubscribe`. Header values must be ASCII
+/// without line breaks (they are URLs and ids the caller builds).
 pub fn build_message(
-    from: &Mailbox,
-    to: &str,
-    message_id: &str,
-    subject: &str,
-    text: String,
-    html: String,
-) -> Result<Message, SendError> {
-    build_message_with_headers(from, to, message_id, subject, text, html, &[])
-}
-
-/// [`build_message`] with extra headers, e.g. `List-Id` and `List-Unsubscribe`. Values must be
-/// ASCII without line breaks (they are URLs and ids the caller builds).
-pub fn build_message_with_headers(
     from: &Mailbox,
     to: &str,
     message_id: &str,
@@ -139,6 +128,7 @@ mod tests {
             "Hi",
             "plain".into(),
             "<p>html</p>".into(),
+            &[],
         )
         .unwrap();
         let transport = Transport::Memory(Arc::default());
@@ -150,7 +140,15 @@ mod tests {
         assert!(sent.contains("Message-ID: <42@example.org>"));
         assert!(sent.contains("multipart/alternative"));
         assert!(sent.contains("text/plain") && sent.contains("text/html"));
-        let bad = build_message(&from, "not an address", "<1@x>", "Hi", String::new(), String::new());
+        let bad = build_message(
+            &from,
+            "not an address",
+            "<1@x>",
+            "Hi",
+            String::new(),
+            String::new(),
+            &[],
+        );
         assert!(bad.is_err_and(|e| e.permanent));
     }
 
@@ -161,7 +159,7 @@ mod tests {
             "https://portal.example.org/api/v1/unsubscribe?token=uitu_{}",
             "x".repeat(43)
         );
-        let message = build_message_with_headers(
+        let message = build_message(
             &from,
             "a@example.org",
             "<n-1@example.org>",

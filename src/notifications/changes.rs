@@ -19,61 +19,40 @@ pub struct Context {
     pub digests: HashMap<String, Vec<Change>>,
 }
 
-pub type ChangeRow = (
-    String,
-    NaiveDateTime,
-    String,
-    String,
-    String,
-    String,
-    String,
-    String,
-    Option<String>,
-);
+/// The columns of a change event that an email or the home page quotes.
+#[derive(Debug, Queryable, Selectable)]
+#[diesel(table_name = ce)]
+pub struct ChangeRow {
+    pub id: String,
+    occurred_at: NaiveDateTime,
+    topic: String,
+    kind: String,
+    entity_type: String,
+    entity_id: String,
+    summary: String,
+    details_json: String,
+    actor_org_id: Option<String>,
+}
 
-pub fn change(
-    (id, occurred_at, topic, kind, entity_type, entity_id, summary, details, actor_org_id): ChangeRow,
-) -> Change {
-    let details = serde_json::from_str(&details).unwrap_or_else(|error| {
+pub fn change(row: ChangeRow) -> Change {
+    let details = serde_json::from_str(&row.details_json).unwrap_or_else(|error| {
         // The email goes out without the details it would quote.
-        tracing::error!(change_event_id = %id, %error, "stored details of a change do not read");
+        tracing::error!(change_event_id = %row.id, %error, "stored details of a change do not read");
         serde_json::Value::Null
     });
     Change {
-        id,
-        occurred_at,
-        topic,
-        kind,
-        entity_type,
-        entity_id,
-        summary,
+        id: row.id,
+        occurred_at: row.occurred_at,
+        topic: row.topic,
+        kind: row.kind,
+        entity_type: row.entity_type,
+        entity_id: row.entity_id,
+        summary: row.summary,
         details,
-        actor_org_id,
+        actor_org_id: row.actor_org_id,
         names: Default::default(),
     }
 }
-
-pub const CHANGE_COLUMNS: (
-    ce::id,
-    ce::occurred_at,
-    ce::topic,
-    ce::kind,
-    ce::entity_type,
-    ce::entity_id,
-    ce::summary,
-    ce::details_json,
-    ce::actor_org_id,
-) = (
-    ce::id,
-    ce::occurred_at,
-    ce::topic,
-    ce::kind,
-    ce::entity_type,
-    ce::entity_id,
-    ce::summary,
-    ce::details_json,
-    ce::actor_org_id,
-);
 
 impl Context {
     /// Loads the subscriptions, the change events and the digests' changes (named) that a
@@ -97,10 +76,10 @@ impl Context {
         event_ids.dedup();
         let changes = ce::table
             .filter(ce::id.eq_any(&event_ids))
-            .select(CHANGE_COLUMNS)
+            .select(ChangeRow::as_select())
             .load::<ChangeRow>(conn)?
             .into_iter()
-            .map(|r| (r.0.clone(), change(r)))
+            .map(|r| (r.id.clone(), change(r)))
             .collect();
         let mut digests: HashMap<String, Vec<Change>> = HashMap::new();
         if !digest_ids.is_empty() {
@@ -108,7 +87,7 @@ impl Context {
                 .inner_join(ce::table)
                 .filter(n::digest_id.eq_any(&digest_ids))
                 .order((ce::occurred_at.asc(), ce::id.asc()))
-                .select((n::digest_id, CHANGE_COLUMNS))
+                .select((n::digest_id, ChangeRow::as_select()))
                 .load(conn)?;
             for (digest_id, row) in items {
                 if let Some(digest_id) = digest_id {

@@ -19,7 +19,7 @@ use super::{NotificationKind, NotificationStatus, SubscriptionStatus};
 use crate::db::schema::notifications as n;
 use crate::db::{new_id, write_tx, DbBackend, DbConn};
 use crate::jobs::{backoff, Lease, Outcome, Queue, Runner};
-use crate::mail::transport::{build_message_with_headers, Transport};
+use crate::mail::transport::{build_message, Transport};
 use crate::AppState;
 
 /// The claim: due rows (pending, failed and retry-due, or `sending` with an expired lease),
@@ -194,7 +194,7 @@ impl Notifications {
             ("List-Unsubscribe-Post", "List-Unsubscribe=One-Click".to_string()),
             ("Auto-Submitted", "auto-generated".to_string()),
         ];
-        let sent = build_message_with_headers(
+        let sent = build_message(
             &self.from,
             &item.recipient,
             &message_id(&item.id, &item.recipient, &self.domain),

@@ -6,7 +6,7 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 use super::audience::{self, Audience, Participation, Reader};
-use super::changes::{change, ChangeRow, CHANGE_COLUMNS};
+use super::changes::{change, ChangeRow};
 use super::email::Change;
 use super::wording;
 use crate::db::schema::change_events as ce;
@@ -29,14 +29,14 @@ pub fn latest_for(conn: &mut DbConn, reader: &Reader, now: NaiveDateTime, limit:
     // Newest first by id (UUIDv7, so in the order they were recorded), on the primary key's
     // index, a chunk at a time.
     while found.len() < limit && scanned < SCAN_MAX {
-        let mut query = ce::table.select((CHANGE_COLUMNS, ce::audience)).into_boxed();
+        let mut query = ce::table.select((ChangeRow::as_select(), ce::audience)).into_boxed();
         if let Some(before) = before.take() {
             query = query.filter(ce::id.lt(before));
         }
         let rows: Vec<(ChangeRow, JsonText<Audience>)> = query.order(ce::id.desc()).limit(SCAN_CHUNK).load(conn)?;
         let chunk = rows.len() as i64;
         scanned += chunk;
-        before = rows.last().map(|r| r.0 .0.clone());
+        before = rows.last().map(|r| r.0.id.clone());
         for (row, JsonText(audience)) in rows {
             let c = change(row);
             if matches!(audience, Audience::Participants { .. }) && !open_loaded {
