@@ -27,6 +27,32 @@ pub struct Change {
     pub names: Names,
 }
 
+#[cfg(test)]
+impl Change {
+    /// A change for unit tests: event `e1` by organisation `o1`, about `entity` (type, id),
+    /// with no names filled in.
+    pub fn sample(
+        (topic, kind): (&str, &str),
+        (entity_type, entity_id): (&str, &str),
+        occurred_at: NaiveDateTime,
+        summary: &str,
+        details: serde_json::Value,
+    ) -> Change {
+        Change {
+            id: "e1".into(),
+            occurred_at,
+            topic: topic.into(),
+            kind: kind.into(),
+            entity_type: entity_type.into(),
+            entity_id: entity_id.into(),
+            summary: summary.into(),
+            details,
+            actor_org_id: Some("o1".into()),
+            names: Names::default(),
+        }
+    }
+}
+
 /// The subscription an email is sent for.
 #[derive(Debug, Clone)]
 pub struct Recipient {
@@ -208,25 +234,23 @@ mod tests {
     use serde_json::json;
 
     fn change(summary: &str, details: serde_json::Value) -> Change {
-        Change {
-            id: "e1".into(),
-            occurred_at: NaiveDate::from_ymd_opt(2027, 3, 20)
-                .unwrap()
-                .and_hms_opt(9, 30, 0)
-                .unwrap(),
-            topic: "uit_windows".into(),
-            kind: "window.extended".into(),
-            entity_type: "uit_window".into(),
-            entity_id: "w1".into(),
-            summary: summary.into(),
+        let at = NaiveDate::from_ymd_opt(2027, 3, 20)
+            .unwrap()
+            .and_hms_opt(9, 30, 0)
+            .unwrap();
+        let names = Names {
+            actor_org: Some("DCC <Operator>".into()),
+            release: Some("CHF 4.2.1".into()),
+            window: Some("UIT-2027-03".into()),
+        };
+        let change = Change::sample(
+            ("uit_windows", "window.extended"),
+            ("uit_window", "w1"),
+            at,
+            summary,
             details,
-            actor_org_id: Some("o1".into()),
-            names: Names {
-                actor_org: Some("DCC <Operator>".into()),
-                release: Some("CHF 4.2.1".into()),
-                window: Some("UIT-2027-03".into()),
-            },
-        }
+        );
+        Change { names, ..change }
     }
 
     fn recipient(mode: Mode) -> Recipient {

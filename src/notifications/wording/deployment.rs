@@ -80,25 +80,17 @@ mod tests {
     use super::*;
 
     fn change(kind: &str, details: serde_json::Value) -> Change {
-        Change {
-            id: "e1".into(),
-            occurred_at: NaiveDate::from_ymd_opt(2026, 12, 7)
-                .unwrap()
-                .and_hms_opt(9, 0, 0)
-                .unwrap(),
-            topic: "releases".into(),
-            kind: kind.into(),
-            entity_type: "release_deployment".into(),
-            entity_id: "r1".into(),
-            summary: "summary".into(),
-            details,
-            actor_org_id: Some("o1".into()),
-            names: crate::notifications::wording::Names {
-                actor_org: Some("Northern Lights".into()),
-                release: Some("CHF 4.2.1".into()),
-                window: None,
-            },
-        }
+        let at = NaiveDate::from_ymd_opt(2026, 12, 7)
+            .unwrap()
+            .and_hms_opt(9, 0, 0)
+            .unwrap();
+        let names = crate::notifications::wording::Names {
+            actor_org: Some("Northern Lights".into()),
+            release: Some("CHF 4.2.1".into()),
+            window: None,
+        };
+        let change = Change::sample(("releases", kind), ("release_deployment", "r1"), at, "summary", details);
+        Change { names, ..change }
     }
 
     #[test]

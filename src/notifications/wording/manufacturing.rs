@@ -38,20 +38,16 @@ mod tests {
     use super::*;
 
     fn decision(details: serde_json::Value) -> Change {
+        let at = NaiveDate::from_ymd_opt(2026, 12, 6)
+            .unwrap()
+            .and_hms_opt(9, 0, 0)
+            .unwrap();
+        let summary = "Comms Hubs of Hub X are manufactured with firmware 2.1 from 2027-02-01";
+        let kind = ("retirements", "firmware.manufacturing");
+        let change = Change::sample(kind, ("firmware", "f1"), at, summary, details);
         Change {
-            id: "e1".into(),
-            occurred_at: NaiveDate::from_ymd_opt(2026, 12, 6)
-                .unwrap()
-                .and_hms_opt(9, 0, 0)
-                .unwrap(),
-            topic: "retirements".into(),
-            kind: "firmware.manufacturing".into(),
-            entity_type: "firmware".into(),
-            entity_id: "f1".into(),
-            summary: "Comms Hubs of Hub X are manufactured with firmware 2.1 from 2027-02-01".into(),
-            details,
             actor_org_id: None,
-            names: Default::default(),
+            ..change
         }
     }
 

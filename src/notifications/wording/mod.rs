@@ -220,25 +220,18 @@ mod tests {
     use serde_json::json;
 
     fn window_change(kind: &str, details: serde_json::Value) -> Change {
-        Change {
-            id: "e1".into(),
-            occurred_at: NaiveDate::from_ymd_opt(2026, 12, 5)
-                .unwrap()
-                .and_hms_opt(9, 0, 0)
-                .unwrap(),
-            topic: "uit_windows".into(),
-            kind: kind.into(),
-            entity_type: "uit_window".into(),
-            entity_id: "w1".into(),
-            summary: "UIT-2026-12 now closes 2026-12-19 17:00 UTC, was 2026-12-15 21:43 UTC".into(),
-            details,
-            actor_org_id: Some("o1".into()),
-            names: Names {
-                actor_org: Some("Data Communications Company".into()),
-                release: Some("CHF 4.2.1".into()),
-                window: Some("UIT-2026-12".into()),
-            },
-        }
+        let at = NaiveDate::from_ymd_opt(2026, 12, 5)
+            .unwrap()
+            .and_hms_opt(9, 0, 0)
+            .unwrap();
+        let summary = "UIT-2026-12 now closes 2026-12-19 17:00 UTC, was 2026-12-15 21:43 UTC";
+        let names = Names {
+            actor_org: Some("Data Communications Company".into()),
+            release: Some("CHF 4.2.1".into()),
+            window: Some("UIT-2026-12".into()),
+        };
+        let change = Change::sample(("uit_windows", kind), ("uit_window", "w1"), at, summary, details);
+        Change { names, ..change }
     }
 
     #[test]
