@@ -5,12 +5,12 @@ use actix_web::web;
 use askama::Template;
 use serde::Deserialize;
 
-use super::{human_date, paginate, see_other, Names, Page, Pager, MAX_ROWS};
+use super::{human_date, paginate, Names, Page, Pager, MAX_ROWS};
 use crate::contacts::model::{self as contacts, ContactFilter};
 use crate::db::DbConn;
 use crate::http::ApiError;
 use crate::ui::member::Member;
-use crate::ui::{error_page, render, Chrome, Exposure};
+use crate::ui::{render, Chrome, Exposure};
 use crate::AppState;
 
 pub struct ContactLine {
@@ -136,18 +136,8 @@ pub async fn contact(state: web::Data<AppState>, _member: Member, path: web::Pat
             contacts::find(conn, &id)?.ok_or_else(ApiError::not_found)?;
             let (lines, _) = contact_lines(conn, Default::default())?;
             let at = lines.iter().position(|(c, _)| *c == id).unwrap_or(0);
-            Ok((id, super::page_of(at)))
+            Ok((id, at))
         })
         .await;
-    match found {
-        Ok((id, page)) => {
-            let query = if page > 1 {
-                format!("?page={page}")
-            } else {
-                String::new()
-            };
-            Ok(see_other(&format!("/library-contacts{query}#contact-{id}")))
-        }
-        Err(e) => error_page(e),
-    }
+    super::to_row(found, "/library-contacts", "contact")
 }

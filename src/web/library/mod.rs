@@ -129,8 +129,26 @@ pub fn paginate<T>(items: Vec<T>, page: Option<usize>, path: &str, filters: &[(&
 }
 
 /// The page a row at `index` (from 0) of a list lands on.
-pub fn page_of(index: usize) -> usize {
+fn page_of(index: usize) -> usize {
     index / PAGE_SIZE + 1
+}
+
+/// The 303 from an item's own address to its row on the list at `list`: `found` is the item's
+/// id and its index (from 0) in the list; the row's anchor is `{anchor}-{id}`. A failed lookup
+/// is the error page (404 for a missing item or one the member may not see).
+pub fn to_row(found: Result<(String, usize), ApiError>, list: &str, anchor: &str) -> Page {
+    match found {
+        Ok((id, index)) => {
+            let page = page_of(index);
+            let query = if page > 1 {
+                format!("?page={page}")
+            } else {
+                String::new()
+            };
+            Ok(see_other(&format!("{list}{query}#{anchor}-{id}")))
+        }
+        Err(e) => crate::ui::error_page(e),
+    }
 }
 
 /// Names for ids, from the directory every signed-in user may read (`GET /organisations`,

@@ -6,14 +6,14 @@ use askama::Template;
 use chrono::NaiveDate;
 use serde::Deserialize;
 
-use super::{human_date, paginate, see_other, words, Names, Page, Pager, MAX_ROWS};
+use super::{human_date, paginate, words, Names, Page, Pager, MAX_ROWS};
 use crate::catalogue::model::DeviceModelRow;
 use crate::db::DbConn;
 use crate::http::ApiError;
 use crate::roadmaps::model::{self as roadmaps, ItemFilter, Order, RoadmapRow, Viewer};
 use crate::roadmaps::RoadmapStatus;
 use crate::ui::member::Member;
-use crate::ui::{error_page, render, Chrome, Exposure};
+use crate::ui::{render, Chrome, Exposure};
 use crate::AppState;
 
 pub struct ItemLine {
@@ -194,18 +194,8 @@ pub async fn item(state: web::Data<AppState>, member: Member, path: web::Path<St
             roadmaps::find_visible(conn, &viewer, &id)?;
             let (rows, _) = ordered(conn, &ctx, ItemFilter::default())?;
             let at = rows.iter().position(|(r, _)| r.id == id).unwrap_or(0);
-            Ok((id, super::page_of(at)))
+            Ok((id, at))
         })
         .await;
-    match found {
-        Ok((id, page)) => {
-            let query = if page > 1 {
-                format!("?page={page}")
-            } else {
-                String::new()
-            };
-            Ok(see_other(&format!("/roadmap{query}#item-{id}")))
-        }
-        Err(e) => error_page(e),
-    }
+    super::to_row(found, "/roadmap", "item")
 }
