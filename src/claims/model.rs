@@ -32,38 +32,45 @@ pub struct Claim {
     pub device_set: Option<DeviceSetSummary>,
 }
 
-type ClaimTuple = (
-    String,
-    String,
-    String,
-    String,
-    String,
-    String,
-    String,
-    String,
-    NaiveDateTime,
-    Option<i32>,
-    NaiveDateTime,
-);
+/// A claim with the names it is shown with and what its deadline needs: the window's
+/// `claim_ttl_days` and opening.
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = claims)]
+struct ClaimRow {
+    id: String,
+    window_id: String,
+    #[diesel(select_expression = uit_windows::name)]
+    window_name: String,
+    device_set_id: String,
+    #[diesel(select_expression = device_sets::name)]
+    device_set_name: String,
+    org_id: String,
+    #[diesel(select_expression = organisations::name)]
+    org_name: String,
+    note: String,
+    claimed_at: NaiveDateTime,
+    #[diesel(select_expression = uit_windows::claim_ttl_days)]
+    claim_ttl_days: Option<i32>,
+    #[diesel(select_expression = uit_windows::opens_at)]
+    opens_at: NaiveDateTime,
+}
 
 /// A claim and what its deadline needs: the window's `claim_ttl_days` and opening.
-fn to_claim(t: ClaimTuple) -> (Claim, Option<i32>, NaiveDateTime) {
-    let (id, uit_window_id, uit_window_name, device_set_id, device_set_name, org_id, org_name, note, at, ttl, opens) =
-        t;
+fn to_claim(r: ClaimRow) -> (Claim, Option<i32>, NaiveDateTime) {
     let claim = Claim {
-        id,
-        uit_window_id,
-        uit_window_name,
-        device_set_id,
-        device_set_name,
-        org_id,
-        org_name,
-        note,
-        claimed_at: at.and_utc(),
+        id: r.id,
+        uit_window_id: r.window_id,
+        uit_window_name: r.window_name,
+        device_set_id: r.device_set_id,
+        device_set_name: r.device_set_name,
+        org_id: r.org_id,
+        org_name: r.org_name,
+        note: r.note,
+        claimed_at: r.claimed_at.and_utc(),
         expires_at: None,
         device_set: None,
     };
-    (claim, ttl, opens)
+    (claim, r.claim_ttl_days, r.opens_at)
 }
 
 /// Which claims to load.
@@ -82,19 +89,7 @@ pub fn load(conn: &mut DbConn, f: ClaimFilter, after: Option<String>, limit: i64
         .inner_join(organisations::table.on(organisations::id.eq(claims::org_id)))
         .inner_join(device_sets::table.on(device_sets::id.eq(claims::device_set_id)))
         .inner_join(uit_windows::table.on(uit_windows::id.eq(claims::window_id)))
-        .select((
-            claims::id,
-            claims::window_id,
-            uit_windows::name,
-            claims::device_set_id,
-            device_sets::name,
-            claims::org_id,
-            organisations::name,
-            claims::note,
-            claims::claimed_at,
-            uit_windows::claim_ttl_days,
-            uit_windows::opens_at,
-        ))
+        .select(ClaimRow::as_select())
         .into_boxed();
     if let Some(window) = f.window_id {
         q = q.filter(claims::window_id.eq(window.to_string()));
@@ -111,7 +106,7 @@ pub fn load(conn: &mut DbConn, f: ClaimFilter, after: Option<String>, limit: i64
     if let Some(after) = after {
         q = q.filter(claims::id.gt(after));
     }
-    let rows: Vec<ClaimTuple> = q.order(claims::id.asc()).limit(limit).load(conn)?;
+    let rows: Vec<ClaimRow> = q.order(claims::id.asc()).limit(limit).load(conn)?;
     let rows: Vec<_> = rows.into_iter().map(to_claim).collect();
     super::lapse::with_deadlines(conn, rows)
 }
