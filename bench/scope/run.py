@@ -8,13 +8,16 @@ HTTP against the release build (median and p95 of `--runs` requests after a warm
      loads the 20,000 sets of the latest DPL, samples, writes, announces;
   2. POST /uit-windows/{id}/scope, strategy explicit, listing all 20,000 DPL sets;
   3. GET /uit-windows/{id}/suggestions over that 20,000-set scope as a supplier: the first
-     request after the scope changed (the grid's frame rebuilt) and then warm ones.
+     request after the scope grew from the sample to the 20,000 sets (the grid's frame rebuilt
+     with every set's members read), after the same sets were listed again in another order and
+     after a claim (the frame rebuilt, the members it had kept), then warm ones.
 
 Bar: sampling and suggestions for 20,000 sets under 200 ms. Standard library only.
 
     cargo build --release
     python3 bench/scope/run.py                       # SQLite
     python3 bench/scope/run.py --backend postgres    # PostgreSQL on 127.0.0.1:5432
+    python3 bench/scope/run.py --baseline OLD_BINARY # the same against an older build, same run
 """
 import argparse
 import http.client
@@ -102,16 +105,38 @@ def bench(args, backend):
                     + timed(lambda: request(conn, "POST", scope, operator, sample), args.runs))
         rows.append((f"POST scope, explicit list of {len(ids):,} sets",)
                     + timed(lambda: request(conn, "POST", scope, operator, listed), args.runs))
-        colds = []
-        for _ in range(args.runs):
-            request(conn, "POST", scope, operator, listed if len(colds) % 2 else dict(listed, device_set_ids=ids[::-1]))
-            start = time.perf_counter()
+        def first_after(change, prepare=lambda: None):
+            """(median, p95) of the first suggestions after `change`, each run after `prepare`."""
+            samples = []
+            for n in range(args.runs):
+                prepare()
+                change(n)
+                start = time.perf_counter()
+                request(conn, "GET", suggestions, supplier)
+                samples.append((time.perf_counter() - start) * 1000)
+            samples.sort()
+            return statistics.median(samples), samples[max(0, int(len(samples) * 0.95) - 1)]
+
+        # The grid's frame keeps the members of the sets it had; a set's members never change.
+        # Worst case: the scope grows from the 309-set sample to the 20,000 listed sets, all
+        # of whose members are read.
+        def sampled():
+            request(conn, "POST", scope, operator, sample)
             request(conn, "GET", suggestions, supplier)
-            colds.append((time.perf_counter() - start) * 1000)
-        colds.sort()
+        order = lambda n: listed if n % 2 else dict(listed, device_set_ids=ids[::-1])  # noqa: E731
+        rows.append((f"GET suggestions, first after the scope grows from {len(answer['sets'])} to {len(ids):,} sets",)
+                    + first_after(lambda n: request(conn, "POST", scope, operator, order(n)), sampled))
+        rows.append((f"GET suggestions, first after a scope change (the same {len(ids):,} sets reordered)",)
+                    + first_after(lambda n: request(conn, "POST", scope, operator, order(n))))
+        claims = f"/api/v1/uit-windows/{window}/claims"
+        held = []
+        def claim(_):
+            top = request(conn, "GET", suggestions + "?limit=1", supplier)["items"][0]["device_set_id"]
+            held.append(request(conn, "POST", claims, supplier, {"device_set_id": top})["id"])
+        rows.append(("GET suggestions, first after a claim",) + first_after(claim))
+        for claim_id in held:
+            request(conn, "DELETE", f"/api/v1/claims/{claim_id}", supplier)
         candidates = request(conn, "GET", suggestions, supplier)["candidates"]
-        rows.append((f"GET suggestions, first after a scope change ({candidates:,} candidates)",
-                     statistics.median(colds), colds[max(0, int(len(colds) * 0.95) - 1)]))
         rows.append((f"GET suggestions, warm ({candidates:,} candidates)",)
                     + timed(lambda: request(conn, "GET", suggestions, supplier), args.runs))
         rows.append(("GET suggestions?limit=100, warm",)
@@ -129,15 +154,27 @@ def main():
     ap.add_argument("--backend", choices=["sqlite", "postgres", "both"], default="sqlite")
     ap.add_argument("--postgres-url", default="postgres://postgres@127.0.0.1:5432")
     ap.add_argument("--binary", default=os.path.join(ROOT, "target", "release", "uit-portal"))
+    ap.add_argument("--baseline", help="an older build to measure in the same run; adds its medians and the ratio")
     ap.add_argument("--sets", type=int, default=20_000, help="distinct memberships in the DPL")
     ap.add_argument("--runs", type=int, default=15)
     args = ap.parse_args()
     backends = ["sqlite", "postgres"] if args.backend == "both" else [args.backend]
-    print("| backend | request | median | p95 |")
-    print("|---|---|---:|---:|")
+    if not args.baseline:
+        print("| backend | request | median | p95 |")
+        print("|---|---|---:|---:|")
+    else:
+        print("| backend | request | median | p95 | baseline median | ratio |")
+        print("|---|---|---:|---:|---:|---:|")
     for backend in backends:
-        for name, median, p95 in bench(args, backend):
-            print(f"| {backend} | {name} | {median:.0f} ms | {p95:.0f} ms |", flush=True)
+        rows = bench(args, backend)
+        if not args.baseline:
+            for name, median, p95 in rows:
+                print(f"| {backend} | {name} | {median:.0f} ms | {p95:.0f} ms |", flush=True)
+            continue
+        base = bench(argparse.Namespace(**dict(vars(args), binary=args.baseline)), backend)
+        for (name, median, p95), (_, base_median, _) in zip(rows, base):
+            print(f"| {backend} | {name} | {median:.0f} ms | {p95:.0f} ms | {base_median:.0f} ms "
+                  f"| {median / base_median:.2f} |", flush=True)
 
 
 if __name__ == "__main__":

@@ -2,7 +2,7 @@
 //! manufacturer, model and firmware version. Loaded for a whole page of sets in one query per
 //! 500 sets, never one per row.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -62,15 +62,9 @@ impl Composition {
             .collect()
     }
 
-    fn new(mut members: Vec<SetMember>) -> Option<Self> {
-        members.sort_by(|a, b| {
-            rank(a.device_type)
-                .cmp(&rank(b.device_type))
-                .then_with(|| a.manufacturer_name.cmp(&b.manufacturer_name))
-                .then_with(|| a.model_name.cmp(&b.model_name))
-                .then_with(|| a.firmware_version.cmp(&b.firmware_version))
-                .then_with(|| a.firmware_id.cmp(&b.firmware_id))
-        });
+    /// The composition of `members` already in [`reading_order`]: the first Comms Hub is the
+    /// hub; `None` without one.
+    fn ordered(mut members: Vec<SetMember>) -> Option<Self> {
         let hub = members.iter().position(|m| m.device_type == DeviceType::Chf)?;
         let comms_hub = members.remove(hub);
         let summary = std::iter::once(&comms_hub)
@@ -126,59 +120,155 @@ pub fn products(conn: &mut DbConn, set_ids: &[String]) -> QueryResult<HashMap<St
     Ok(out)
 }
 
-type MemberTuple = (
-    String,
-    DeviceType,
-    String,
-    String,
-    String,
-    String,
-    String,
-    String,
-    String,
-);
+type MemberTuple = (DeviceType, String, String, String, String, String, String, String);
 
-/// The compositions of `set_ids`, keyed by set id: one query per 500 sets.
-pub fn load(conn: &mut DbConn, set_ids: &[String]) -> QueryResult<HashMap<String, Composition>> {
-    let mut ids: Vec<&String> = set_ids.iter().collect();
-    ids.sort();
-    ids.dedup();
-    let mut members: HashMap<String, Vec<SetMember>> = HashMap::new();
-    for chunk in ids.chunks(500) {
-        let rows: Vec<MemberTuple> = dsm::table
-            .inner_join(fw::table.on(fw::id.eq(dsm::firmware_id)))
-            .inner_join(dm::table.on(dm::id.eq(fw::device_model_id)))
-            .inner_join(o::table.on(o::id.eq(dm::manufacturer_org_id)))
-            .filter(dsm::device_set_id.eq_any(chunk))
-            .select((
-                dsm::device_set_id,
-                dm::device_type,
-                dm::manufacturer_org_id,
-                o::name,
-                dm::id,
-                dm::name,
-                dm::hardware_version,
-                fw::id,
-                fw::version,
-            ))
-            .load(conn)?;
-        for (set, device_type, maker_id, maker, model_id, model, hardware, firmware_id, version) in rows {
-            members.entry(set).or_default().push(SetMember {
-                device_type,
-                manufacturer_org_id: maker_id,
-                manufacturer_name: maker,
-                device_model_id: model_id,
-                model_name: model,
-                hardware_version: hardware,
-                firmware_id,
-                firmware_version: version,
+/// How many ids one `IN` list binds: few round trips for a window's whole scope (one per
+/// 5,000 sets), well under SQLite's 32,766 bound parameters.
+const CHUNK: usize = 5_000;
+
+/// The members of many device sets with each firmware held once: what their compositions are
+/// made of, in two narrow queries per 5,000 sets (which firmware each set holds, then those
+/// firmware with their products) instead of one wide row per member. The grid keeps this for
+/// a window's whole scope and builds compositions only for the readers that show them.
+#[derive(Debug, Default)]
+pub struct Members {
+    /// The firmware, in the order people read a set ([`reading_order`]).
+    firmware: Vec<SetMember>,
+    /// Per set, its firmware as indexes into `firmware`, ascending: the Comms Hub first.
+    sets: HashMap<String, Vec<u32>>,
+}
+
+impl Members {
+    /// The members of `set_ids`.
+    pub fn load(conn: &mut DbConn, set_ids: &[String]) -> QueryResult<Self> {
+        Self::load_reusing(conn, set_ids, None)
+    }
+
+    /// The members of `set_ids`, taking those of the sets `known` holds from it and reading
+    /// only the others': a set's members are fixed when it is created (its membership is its
+    /// identity, see `device_sets`), so a grid rebuilt after a claim or a scope change reads
+    /// only the sets new to it. The firmware and their products are read afresh either way,
+    /// so a renamed model or manufacturer shows its new name.
+    pub fn load_reusing(conn: &mut DbConn, set_ids: &[String], known: Option<&Members>) -> QueryResult<Self> {
+        let mut ids: Vec<&String> = set_ids.iter().collect();
+        ids.sort();
+        ids.dedup();
+        let mut pairs: Vec<(String, String)> = Vec::new();
+        if let Some(known) = known {
+            ids.retain(|set| match known.of(set) {
+                Some(firmware) => {
+                    let id = |&i: &u32| known.member(i).firmware_id.clone();
+                    pairs.extend(firmware.iter().map(|i| ((*set).clone(), id(i))));
+                    false
+                }
+                None => true,
             });
         }
+        for chunk in ids.chunks(CHUNK) {
+            pairs.extend(
+                dsm::table
+                    .filter(dsm::device_set_id.eq_any(chunk))
+                    .select((dsm::device_set_id, dsm::firmware_id))
+                    .load::<(String, String)>(conn)?,
+            );
+        }
+        let firmware_ids: Vec<&str> = pairs
+            .iter()
+            .map(|(_, f)| f.as_str())
+            .collect::<HashSet<&str>>()
+            .into_iter()
+            .collect();
+        let mut firmware: Vec<SetMember> = Vec::with_capacity(firmware_ids.len());
+        for chunk in firmware_ids.chunks(CHUNK) {
+            let rows: Vec<MemberTuple> = fw::table
+                .inner_join(dm::table.on(dm::id.eq(fw::device_model_id)))
+                .inner_join(o::table.on(o::id.eq(dm::manufacturer_org_id)))
+                .filter(fw::id.eq_any(chunk))
+                .select((
+                    dm::device_type,
+                    dm::manufacturer_org_id,
+                    o::name,
+                    dm::id,
+                    dm::name,
+                    dm::hardware_version,
+                    fw::id,
+                    fw::version,
+                ))
+                .load(conn)?;
+            firmware.extend(rows.into_iter().map(
+                |(device_type, maker_id, maker, model_id, model, hardware, firmware_id, version)| SetMember {
+                    device_type,
+                    manufacturer_org_id: maker_id,
+                    manufacturer_name: maker,
+                    device_model_id: model_id,
+                    model_name: model,
+                    hardware_version: hardware,
+                    firmware_id,
+                    firmware_version: version,
+                },
+            ));
+        }
+        firmware.sort_by(reading_order);
+        let index: HashMap<&str, u32> = firmware
+            .iter()
+            .enumerate()
+            .map(|(i, m)| (m.firmware_id.as_str(), i as u32))
+            .collect();
+        let mut sets: HashMap<String, Vec<u32>> = HashMap::with_capacity(ids.len());
+        for (set, firmware_id) in pairs {
+            if let Some(&i) = index.get(firmware_id.as_str()) {
+                sets.entry(set).or_default().push(i);
+            }
+        }
+        sets.values_mut().for_each(|v| v.sort_unstable());
+        Ok(Self { firmware, sets })
     }
-    Ok(members
-        .into_iter()
-        .filter_map(|(set, m)| Composition::new(m).map(|c| (set, c)))
-        .collect())
+
+    /// The firmware of set `set_id` in reading order (the Comms Hub first), as indexes for
+    /// [`Members::member`]; `None` for a set not loaded.
+    pub fn of(&self, set_id: &str) -> Option<&[u32]> {
+        self.sets.get(set_id).map(Vec::as_slice)
+    }
+
+    /// The member at index `i` of [`Members::of`].
+    pub fn member(&self, i: u32) -> &SetMember {
+        &self.firmware[i as usize]
+    }
+
+    /// How many distinct firmware the sets hold (the indexes run below it).
+    pub fn firmware_count(&self) -> usize {
+        self.firmware.len()
+    }
+
+    /// The composition of set `set_id`; `None` for a set not loaded or without a Comms Hub.
+    pub fn composition(&self, set_id: &str) -> Option<Composition> {
+        let members = self.of(set_id)?.iter().map(|&i| self.member(i).clone()).collect();
+        Composition::ordered(members)
+    }
+
+    /// Every loaded set's composition, by set id.
+    pub fn compositions(&self) -> HashMap<String, Composition> {
+        self.sets
+            .keys()
+            .filter_map(|set| self.composition(set).map(|c| (set.clone(), c)))
+            .collect()
+    }
+}
+
+/// The order people read a set's members in: device type ([`DEVICE_TYPE_ORDER`]), then
+/// manufacturer, model, firmware version and id.
+fn reading_order(a: &SetMember, b: &SetMember) -> std::cmp::Ordering {
+    rank(a.device_type)
+        .cmp(&rank(b.device_type))
+        .then_with(|| a.manufacturer_name.cmp(&b.manufacturer_name))
+        .then_with(|| a.model_name.cmp(&b.model_name))
+        .then_with(|| a.firmware_version.cmp(&b.firmware_version))
+        .then_with(|| a.firmware_id.cmp(&b.firmware_id))
+}
+
+/// The compositions of `set_ids`, keyed by set id.
+pub fn load(conn: &mut DbConn, set_ids: &[String]) -> QueryResult<HashMap<String, Composition>> {
+    Ok(Members::load(conn, set_ids)?.compositions())
 }
 
 /// A device set named and described, for embedding beside a `device_set_id`.

@@ -1,4 +1,5 @@
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use actix_web::http::header;
 use actix_web::{get, web, HttpRequest, HttpResponse};
@@ -161,7 +162,7 @@ pub fn coverage(grid: Grid, filter: Option<CoverageState>) -> Coverage {
         items.push(CoverageItem {
             device_set_id: row.device_set_id,
             name: row.name,
-            composition: row.composition,
+            composition: row.composition.map(Arc::unwrap_or_clone),
             prevalence: row.prevalence,
             lead_org_id: row.lead_org_id,
             lead_org_name: row.lead_org_name,
@@ -304,7 +305,7 @@ pub fn matrix(grid: Grid) -> Matrix {
             MatrixRow {
                 device_set_id: row.device_set_id,
                 device_set_name: row.name,
-                composition: row.composition,
+                composition: row.composition.map(Arc::unwrap_or_clone),
                 prevalence: row.prevalence,
                 lead_org_id: row.lead_org_id,
                 lead_org_name: row.lead_org_name,

@@ -1,6 +1,7 @@
 //! Coverage and the compatibility matrix of a UIT window.
 
 pub mod cells;
+mod frame;
 pub mod handlers;
 pub mod model;
 pub mod versions;

@@ -11,10 +11,11 @@ use diesel::sql_types::{BigInt, Bool, Text};
 use serde::Serialize;
 use utoipa::ToSchema;
 
+use super::frame::{self, SetRow};
 use crate::auth::AuthContext;
 use crate::db::DbConn;
 use crate::defect_masks::model::EXPLAINS_FAILURE;
-use crate::device_sets::composition::{self, Composition};
+use crate::device_sets::composition::{Composition, Members};
 use crate::http::ApiError;
 pub use crate::results::visibility::Evidence;
 use crate::results::visibility::{self, VISIBLE};
@@ -70,7 +71,7 @@ pub struct Row {
     pub prevalence: i64,
     pub lead_org_id: Option<String>,
     pub lead_org_name: Option<String>,
-    pub composition: Option<Composition>,
+    pub composition: Option<Arc<Composition>>,
     pub cells: BTreeMap<String, Cell>,
     /// In the window's scope (explicit or implied) or claimed in it; false for a set that is
     /// here only for the visible results it has in the window.
@@ -85,16 +86,30 @@ pub struct Grid {
     /// Scenario titles keyed by code.
     pub scenario_titles: BTreeMap<String, String>,
     pub rows: Vec<Row>,
+    /// The members of the rows' sets: the scope's, then (with [`Detail::Members`] or
+    /// [`Detail::Compositions`]) those of the sets outside it. See [`Grid::members_of`].
+    pub members: Vec<Arc<Members>>,
 }
 
-#[derive(Clone, QueryableByName)]
-struct SetRow {
-    #[diesel(sql_type = Text)]
-    id: String,
-    #[diesel(sql_type = Text)]
-    name: String,
-    #[diesel(sql_type = BigInt)]
-    prevalence: i64,
+impl Grid {
+    /// Which of [`Grid::members`] holds set `set_id`, and its firmware there (reading order).
+    pub fn members_of(&self, set_id: &str) -> Option<(usize, &[u32])> {
+        self.members
+            .iter()
+            .enumerate()
+            .find_map(|(n, m)| m.of(set_id).map(|f| (n, f)))
+    }
+}
+
+/// What a grid carries besides the counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Detail {
+    /// The counts (and the members of the scope's sets, which the frame holds anyway).
+    Counts,
+    /// The members of every row's set, the sets outside the scope included.
+    Members,
+    /// The members, and each row's composition.
+    Compositions,
 }
 
 #[derive(QueryableByName)]
@@ -121,35 +136,6 @@ struct MaskRow {
     code: String,
 }
 
-#[derive(QueryableByName)]
-struct LeadRow {
-    #[diesel(sql_type = Text)]
-    device_set_id: String,
-    #[diesel(sql_type = Text)]
-    org_id: String,
-    #[diesel(sql_type = Text)]
-    org_name: String,
-}
-
-/// The window's scope: its explicit scope when the operator set one (`window_scope_sets`,
-/// see `crate::scope`), else the implied one, device sets containing any firmware of its
-/// release; plus, either way, any set claimed in it. `grid` adds sets with results the caller
-/// may see. Sets tested only in results the caller may not see stay out, so the scope leaks
-/// nothing. (`$n` placeholders work on both backends: SQLite reads `$2` as a named parameter
-/// bound by first use.) Each part looks its sets up by key, so PostgreSQL need not hash all
-/// device sets (9 ms to 5 ms for 2,000 of 20,000).
-const SCOPE: &str = "SELECT ds.id, ds.name, ds.prevalence FROM release_firmware rf
-        JOIN device_set_members dsm ON dsm.firmware_id = rf.firmware_id
-        JOIN device_sets ds ON ds.id = dsm.device_set_id
-    WHERE rf.release_id = $1
-        AND NOT EXISTS (SELECT 1 FROM window_scopes ws WHERE ws.window_id = $2)
-    UNION SELECT ds.id, ds.name, ds.prevalence FROM window_scope_sets wss
-        JOIN device_sets ds ON ds.id = wss.device_set_id
-    WHERE wss.window_id = $2
-    UNION SELECT ds.id, ds.name, ds.prevalence FROM claims c
-        JOIN device_sets ds ON ds.id = c.device_set_id
-    WHERE c.window_id = $2";
-
 /// The visible failures that a mask explains (known issues), with the masks' codes: one row
 /// per (result, mask). Counted apart from the per-cell counts (`cells::cells_sql`), so the explanation is worked out for
 /// the few failures citing masks, not inside the aggregate over every result of the window.
@@ -166,99 +152,23 @@ fn masks_sql() -> String {
     )
 }
 
-const LEADS: &str = "SELECT c.device_set_id, c.org_id, o.name AS org_name FROM claims c
-    JOIN organisations o ON o.id = c.org_id WHERE c.window_id = $1";
-
 /// A cell's failures that masks explain: their result ids, and the masks' codes.
 type Explained = (HashSet<String>, Vec<String>);
 
-/// What a window's grid is drawn on, the same for every reader and changed only with the global
-/// grid version (`super::versions`): the window, its scenarios and their titles, the sets in its
-/// scope with their compositions, and the leads. Built once per version and kept, so a grid
-/// after a result write reads only the counts.
-struct Frame {
-    window: WindowRow,
-    scenarios: Vec<String>,
-    scenario_titles: BTreeMap<String, String>,
-    sets: Vec<SetRow>,
-    leads: HashMap<String, (String, String)>,
-    compositions: HashMap<String, Composition>,
-}
-
-/// Frames kept: the few windows being looked at.
-const FRAMES: usize = 4;
-
-/// The kept frames, most recently used last, by window id and global version. Window ids are
-/// unique across databases (UUIDv7), so one process serving several (the tests) cannot mix
-/// them up.
-static FRAME_CACHE: std::sync::Mutex<Vec<(String, i64, Arc<Frame>)>> = std::sync::Mutex::new(Vec::new());
-
-/// The frame of `window_id` at the current global version: kept, or built and kept.
-fn frame(conn: &mut DbConn, window_id: &str) -> Result<Arc<Frame>, ApiError> {
-    let (global, _) = super::versions::of(conn, window_id)?.ok_or_else(ApiError::not_found)?;
-    {
-        let mut kept = FRAME_CACHE.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(at) = kept.iter().position(|(w, v, _)| w == window_id && *v == global) {
-            let hit = kept.remove(at);
-            let frame = hit.2.clone();
-            kept.push(hit);
-            return Ok(frame);
-        }
-    }
-    let window = crate::windows::model::find(conn, window_id)?.ok_or_else(ApiError::not_found)?;
-    let scenarios = crate::windows::model::scenarios_of(conn, std::slice::from_ref(&window.id))?
-        .remove(&window.id)
-        .unwrap_or_default();
-    let sets: Vec<SetRow> = diesel::sql_query(SCOPE)
-        .bind::<Text, _>(&window.release_id)
-        .bind::<Text, _>(&window.id)
-        .load(conn)?;
-    let leads: HashMap<String, (String, String)> = diesel::sql_query(LEADS)
-        .bind::<Text, _>(&window.id)
-        .load::<LeadRow>(conn)?
-        .into_iter()
-        .map(|l| (l.device_set_id, (l.org_id, l.org_name)))
-        .collect();
-    let set_ids: Vec<String> = sets.iter().map(|s| s.id.clone()).collect();
-    let compositions = composition::load(conn, &set_ids)?;
-    let scenario_titles = crate::db::schema::scenarios::table
-        .filter(crate::db::schema::scenarios::code.eq_any(&scenarios))
-        .select((crate::db::schema::scenarios::code, crate::db::schema::scenarios::title))
-        .load::<(String, String)>(conn)?
-        .into_iter()
-        .collect();
-    let frame = Arc::new(Frame {
-        window,
-        scenarios,
-        scenario_titles,
-        sets,
-        leads,
-        compositions,
-    });
-    let mut kept = FRAME_CACHE.lock().unwrap_or_else(|p| p.into_inner());
-    kept.retain(|(w, _, _)| w != window_id);
-    kept.push((window_id.to_string(), global, frame.clone()));
-    if kept.len() > FRAMES {
-        kept.remove(0);
-    }
-    Ok(frame)
-}
-
 /// Builds the grid of `window_id` as `ctx` may see it.
 pub fn grid(conn: &mut DbConn, ctx: &AuthContext, window_id: &str) -> Result<Grid, ApiError> {
-    grid_of(conn, ctx, window_id, Evidence::Readable, true)
+    grid_of(conn, ctx, window_id, Evidence::Readable, Detail::Compositions)
 }
 
-/// Builds the grid of `window_id` from the `evidence` `ctx` may see; each row's composition
-/// only when `with_compositions`.
+/// Builds the grid of `window_id` from the `evidence` `ctx` may see, with `detail`.
 pub fn grid_of(
     conn: &mut DbConn,
     ctx: &AuthContext,
     window_id: &str,
     evidence: Evidence,
-    with_compositions: bool,
+    detail: Detail,
 ) -> Result<Grid, ApiError> {
-    let frame = frame(conn, window_id)?;
+    let frame = frame::frame(conn, window_id)?;
     let window = frame.window.clone();
     let (org, sees_participants, own_private) = visibility::lens(conn, ctx, &window.id, evidence)?;
     // The per-cell aggregates, plus the reader's own results they cannot attribute.
@@ -367,23 +277,21 @@ pub fn grid_of(
             cell.known_issue_masks = codes;
         }
     }
-    // Compositions from the frame; sets outside the scope (tested there all the same) have
-    // theirs read now.
-    let mut extra_compositions = if with_compositions && !outside.is_empty() {
-        composition::load(conn, &outside)?
-    } else {
-        HashMap::new()
-    };
+    // Members and compositions from the frame; sets outside the scope (tested there all the
+    // same) have theirs read now.
+    let mut members = vec![frame.members.clone()];
+    if detail != Detail::Counts && !outside.is_empty() {
+        members.push(Arc::new(Members::load(conn, &outside)?));
+    }
+    let compositions = (detail == Detail::Compositions).then(|| frame.compositions());
     let mut rows: Vec<Row> = sets
         .into_iter()
         .map(|s| {
             let lead = leads.get(&s.id).cloned();
-            let composition = match with_compositions {
-                true => extra_compositions
-                    .remove(&s.id)
-                    .or_else(|| frame.compositions.get(&s.id).cloned()),
-                false => None,
-            };
+            let composition = compositions.and_then(|kept| match kept.get(&s.id) {
+                Some(c) => Some(c.clone()),
+                None => members.get(1)?.composition(&s.id).map(Arc::new),
+            });
             Row {
                 in_scope: in_scope.contains(s.id.as_str()),
                 composition,
@@ -407,6 +315,7 @@ pub fn grid_of(
         scenarios: frame.scenarios.clone(),
         scenario_titles: frame.scenario_titles.clone(),
         rows,
+        members,
     })
 }
 

@@ -378,7 +378,7 @@ pub fn assess(
 /// The readiness of `window_id` from the shared evidence `ctx` may see; 404 when the window
 /// does not exist.
 pub fn readiness(conn: &mut DbConn, ctx: &AuthContext, window_id: &str) -> Result<Readiness, ApiError> {
-    let grid = matrix::grid_of(conn, ctx, window_id, Evidence::Shared, false)?;
+    let grid = matrix::grid_of(conn, ctx, window_id, Evidence::Shared, matrix::Detail::Counts)?;
     readiness_of(conn, ctx, &grid, Evidence::Shared)
 }
 

@@ -175,7 +175,13 @@ pub fn create(conn: &mut DbConn, new: NewPack<'_>) -> Result<PackRow, ApiError> 
         )
         .execute(conn)?;
     }
-    let grid = matrix::grid_of(conn, ctx, new.window_id, Evidence::Industry, true)?;
+    let grid = matrix::grid_of(
+        conn,
+        ctx,
+        new.window_id,
+        Evidence::Industry,
+        matrix::Detail::Compositions,
+    )?;
     let readiness: Readiness = readiness::readiness_of(conn, ctx, &grid, Evidence::Industry)?;
     let window = crate::windows::model::load(conn, new.window_id)?.1;
     let (_, release) = crate::releases::model::load(conn, &window.release_id)?;

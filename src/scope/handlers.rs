@@ -9,6 +9,7 @@ use crate::auth::Caller;
 use crate::http::json::Json;
 use crate::http::responses::*;
 use crate::http::ApiError;
+use crate::matrix::model as matrix;
 use crate::AppState;
 
 /// Get a UIT window's scope
@@ -124,7 +125,7 @@ pub async fn suggestions(
     let body = state
         .db
         .read_as(caller, move |conn, ctx| {
-            let grid = crate::matrix::model::grid(conn, &ctx, &id)?;
+            let grid = matrix::grid_of(conn, &ctx, &id, matrix::Evidence::Readable, matrix::Detail::Members)?;
             let explicit = model::is_explicit(conn, &id)?;
             Ok(suggest::rank(&grid, explicit, limit))
         })

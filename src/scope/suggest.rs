@@ -12,7 +12,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::greedy::{self, Cover};
-use crate::device_sets::composition::SetMember;
+use crate::catalogue::model::DeviceType;
 use crate::matrix::model::{Grid, Row};
 
 /// A pair no claimed or tested set covers yet.
@@ -113,37 +113,46 @@ impl Cover for Coverage<'_> {
     }
 }
 
-/// The index of `m`'s firmware, interned with its label.
-fn intern_one<'a>(index: &mut HashMap<&'a str, u32>, labels: &mut Vec<(String, String)>, m: &'a SetMember) -> u32 {
-    *index.entry(m.firmware_id.as_str()).or_insert_with(|| {
-        labels.push((m.firmware_id.clone(), m.label()));
-        labels.len() as u32 - 1
-    })
-}
-
 /// Per row its versions and pairs; the labels `(firmware id, label)` by firmware index.
 type Interned = (Vec<Vec<u32>>, Vec<Vec<u64>>, Vec<(String, String)>);
 
-/// Interns each row's firmware: versions (hub first) and pairs; the labels by firmware index.
-fn intern(rows: &[Row]) -> Interned {
+/// Each row's firmware as one index space over the grid's members (the scope's and those of
+/// sets outside it): versions (hub first) and (hub, device) pairs; the labels by index.
+fn intern(grid: &Grid) -> Interned {
     let mut index: HashMap<&str, u32> = HashMap::new();
     let mut labels: Vec<(String, String)> = Vec::new();
-    let mut versions = Vec::with_capacity(rows.len());
-    let mut pairs = Vec::with_capacity(rows.len());
-    for row in rows {
-        let Some(c) = &row.composition else {
-            versions.push(Vec::new());
-            pairs.push(Vec::new());
-            continue;
-        };
-        let hub = intern_one(&mut index, &mut labels, &c.comms_hub);
-        let devices: Vec<u32> = c
-            .devices
-            .iter()
-            .map(|m| intern_one(&mut index, &mut labels, m))
-            .collect();
-        pairs.push(devices.iter().map(|&d| (u64::from(hub) << 32) | u64::from(d)).collect());
-        versions.push(std::iter::once(hub).chain(devices).collect());
+    // Per members source, its firmware's index here (u32::MAX until seen).
+    let mut local: Vec<Vec<u32>> = grid
+        .members
+        .iter()
+        .map(|m| vec![u32::MAX; m.firmware_count()])
+        .collect();
+    let mut versions = Vec::with_capacity(grid.rows.len());
+    let mut pairs = Vec::with_capacity(grid.rows.len());
+    for row in &grid.rows {
+        let mut ids: Vec<u32> = Vec::new();
+        // A set without a Comms Hub (its first member in reading order) has no composition.
+        if let Some((n, firmware)) = grid.members_of(&row.device_set_id).filter(|&(n, f)| {
+            f.first()
+                .is_some_and(|&i| grid.members[n].member(i).device_type == DeviceType::Chf)
+        }) {
+            let members = &grid.members[n];
+            for &f in firmware {
+                if local[n][f as usize] == u32::MAX {
+                    let m = members.member(f);
+                    local[n][f as usize] = *index.entry(m.firmware_id.as_str()).or_insert_with(|| {
+                        labels.push((m.firmware_id.clone(), m.label()));
+                        labels.len() as u32 - 1
+                    });
+                }
+                ids.push(local[n][f as usize]);
+            }
+        }
+        pairs.push(match ids.split_first() {
+            Some((&hub, devices)) => devices.iter().map(|&d| (u64::from(hub) << 32) | u64::from(d)).collect(),
+            None => Vec::new(),
+        });
+        versions.push(ids);
     }
     (versions, pairs, labels)
 }
@@ -151,7 +160,7 @@ fn intern(rows: &[Row]) -> Interned {
 /// Ranks the unclaimed in-scope sets of `grid`, at most `limit`.
 pub fn rank(grid: &Grid, explicit_scope: bool, limit: usize) -> Suggestions {
     let rows = &grid.rows;
-    let (versions, pairs, labels) = intern(rows);
+    let (versions, pairs, labels) = intern(grid);
     let mut cover = Coverage {
         rows,
         versions,

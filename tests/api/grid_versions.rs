@@ -121,6 +121,18 @@ fn an_unchanged_window_answers_304_and_each_input_of_the_grid_moves_the_tag() {
             }),
         ),
         (
+            // The frame keeps its sets' members when rebuilt; their products are read afresh.
+            "a device model's name",
+            Box::new(|| {
+                app.patch(
+                    &format!("/api/v1/device-models/{}", w.esme_model),
+                    Some(&w.maker.token),
+                    &json!({ "name": "Renamed Meter" }),
+                )
+                .expect(200);
+            }),
+        ),
+        (
             "a participant",
             Box::new(|| {
                 app.post(
@@ -153,6 +165,11 @@ fn an_unchanged_window_answers_304_and_each_input_of_the_grid_moves_the_tag() {
     assert_eq!(row(&w.sets[1]).unwrap()["lead_org_name"], "Renamed Supplier");
     assert_eq!(row(&w.sets[1]).unwrap()["prevalence"], 99999);
     assert_eq!(row(&w.sets[0]).unwrap()["cells"][SCENARIOS[0]]["worst"], "fail");
+    let summary = row(&w.sets[0]).unwrap()["composition"]["summary"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(summary.contains("Renamed Meter"), "{summary}");
 }
 
 #[test]
