@@ -8,7 +8,7 @@
 use std::collections::HashMap;
 
 use actix_web::web;
-use chrono::{Duration, NaiveDateTime};
+use chrono::{DateTime, Duration, NaiveDateTime, Utc};
 use diesel::prelude::*;
 
 use super::model::{self, set_lead, Claim};
@@ -81,6 +81,20 @@ pub fn deadline(
 
 fn key(c: &Claim) -> (String, String, String) {
     (c.uit_window_id.clone(), c.device_set_id.clone(), c.org_id.clone())
+}
+
+/// When `org`'s claims in window `window_id` lapse, by set (claims without a deadline left out).
+pub fn deadlines_of(conn: &mut DbConn, window_id: &str, org: &str) -> QueryResult<HashMap<String, DateTime<Utc>>> {
+    let own = model::ClaimFilter {
+        window_id: Some(window_id),
+        org_id: Some(org),
+        ..Default::default()
+    };
+    let claims = model::load(conn, own, None, 100_000)?;
+    Ok(claims
+        .into_iter()
+        .filter_map(|c| Some((c.device_set_id, c.expires_at?)))
+        .collect())
 }
 
 /// Fills `expires_at` of claims loaded with their window's `claim_ttl_days` and opening.

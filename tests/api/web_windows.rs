@@ -180,11 +180,20 @@ fn only_suppliers_get_claim_buttons_and_refused_forms_change_nothing() {
     let page = supplier.get(&window);
     assert!(page.body.contains(&format!("Led by {org_name}")), "{}", page.body);
     assert!(page.body.contains(">Release<span"), "{}", page.body);
+    // The lead shows when it lapses without a result (the window's claim_ttl_days), to its
+    // organisation only.
+    let expires: chrono::DateTime<chrono::Utc> = claims[0]["expires_at"].as_str().unwrap().parse().unwrap();
+    let lapses = format!(
+        "until {} unless a result is published",
+        expires.format("%a %-d %b %Y, %H:%M UTC")
+    );
+    assert!(page.body.contains(&lapses), "{}", page.body);
 
     // Another supplier sees the lead but may not release it, nor take the set.
     let mut other = Browser::signed_in(&app, &w.outsider.email);
     let page = other.get(&window);
     assert!(page.body.contains(&format!("Led by {org_name}")));
+    assert!(!page.body.contains("unless a result is published"), "{}", page.body);
     assert!(!page.body.contains(">Release<span"), "{}", page.body);
     let csrf_other = hidden(&page.body, "csrf");
     let taken = other.post(&claim, &[("csrf", &csrf_other), ("device_set_id", &set)]);

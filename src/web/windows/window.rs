@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use actix_web::http::header;
 use actix_web::{web, HttpResponse};
 use askama::Template;
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use serde::Deserialize;
 
@@ -153,6 +153,8 @@ pub struct RowView {
     pub members: Vec<String>,
     pub lead: Option<String>,
     pub own_lead: bool,
+    /// When the member's organisation's lead lapses without a new result (`Claim.expires_at`).
+    pub lapses: Option<String>,
     pub cells: Vec<CellView>,
 }
 
@@ -257,6 +259,9 @@ pub async fn window(
     member_page(state.db.run(move |conn| load(conn, &member, id, &filter)).await)
 }
 
+/// An organisation and when each of its leads lapses, by set.
+type Lapses<'a> = (&'a str, HashMap<String, DateTime<Utc>>);
+
 /// Window `id`'s page for `member`: the API's grid (404 when they may not see the window), its
 /// release's name and participants, the coverage and the page of heatmap rows `filter` asks for.
 fn load(conn: &mut DbConn, member: &Member, id: String, filter: &Filter) -> Result<WindowPage, ApiError> {
@@ -279,7 +284,11 @@ fn load(conn: &mut DbConn, member: &Member, id: String, filter: &Filter) -> Resu
     let gaps_coverage = matrix::coverage(grid.clone(), Some(CoverageState::Unclaimed));
     let m = matrix::matrix(grid);
     let totals = &gaps_coverage.totals;
-    let heat = Heatmap::new(&m, &states, filter, &member.auth.org_id, &id);
+    let own = (
+        member.auth.org_id.as_str(),
+        crate::claims::lapse::deadlines_of(conn, &id, &member.auth.org_id)?,
+    );
+    let heat = Heatmap::new(&m, &states, filter, &own, &id);
     let base = format!("/windows/{id}");
     let may_claim =
         member.may(Capability::Participate) && matches!(status, WindowStatus::Open | WindowStatus::Scheduled);
@@ -395,8 +404,14 @@ struct Heatmap {
 }
 
 impl Heatmap {
-    /// `own`: the member's organisation, whose leads the page marks.
-    fn new(m: &Matrix, states: &HashMap<String, CoverageState>, filter: &Filter, own: &str, window_id: &str) -> Self {
+    /// `own`: the member's organisation, whose leads the page marks with `lapses` (by set).
+    fn new(
+        m: &Matrix,
+        states: &HashMap<String, CoverageState>,
+        filter: &Filter,
+        own: &Lapses,
+        window_id: &str,
+    ) -> Self {
         let state_of = |r: &MatrixRow| {
             states
                 .get(&r.device_set_id)
@@ -426,7 +441,8 @@ impl Heatmap {
                 state: state_words(state_of(r)),
                 members: members_of(&r.composition),
                 lead: r.lead_org_name.clone(),
-                own_lead: r.lead_org_id.as_deref() == Some(own),
+                own_lead: r.lead_org_id.as_deref() == Some(own.0),
+                lapses: own.1.get(&r.device_set_id).map(|t| human_time(*t)),
                 cells: m
                     .scenarios
                     .iter()
