@@ -21,6 +21,8 @@ pub enum UniqueKey {
     DefectMaskCode,
     Result,
     ManufacturingDecision,
+    DeploymentNomination,
+    ResultRevision,
 }
 
 /// Each key: PostgreSQL's name for it (`<table>_<columns>_key`, `<table>_pkey`) and the
@@ -65,6 +67,16 @@ const KEYS: &[(UniqueKey, &str, &str)] = &[
         UniqueKey::ManufacturingDecision,
         "manufacturing_decisions_device_model_id_from_date_key",
         "manufacturing_decisions.device_model_id, manufacturing_decisions.from_date",
+    ),
+    (
+        UniqueKey::DeploymentNomination,
+        "deployment_nominations_release_id_phase_org_id_key",
+        "deployment_nominations.release_id, deployment_nominations.phase, deployment_nominations.org_id",
+    ),
+    (
+        UniqueKey::ResultRevision,
+        "result_revisions_result_id_revision_key",
+        "result_revisions.result_id, result_revisions.revision",
     ),
 ];
 

@@ -337,7 +337,7 @@ impl ResponseError for ApiError {
 }
 
 impl ApiError {
-    /// The 409 for a unique key of the schema: the code and words its own check answers with
+    /// The answer for a unique key of the schema: the code and words its own check answers with
     /// (the check adds the existing id, which a violation cannot know without a re-read).
     pub fn taken(key: UniqueKey) -> Self {
         let (code, detail) = match key {
@@ -365,6 +365,13 @@ impl ApiError {
                 "Your organisation already has a result for this window, device set and scenario; amend it with PATCH.",
             ),
             UniqueKey::ManufacturingDecision => (ErrorCode::ManufacturingDecisionExists, "This date has a decision."),
+            UniqueKey::DeploymentNomination => (
+                ErrorCode::NominationExists,
+                "Your organisation has already nominated for this phase of this release.",
+            ),
+            // A concurrent amendment kept this revision first: the row moved on, which the
+            // amendment's own version check answers with 412.
+            UniqueKey::ResultRevision => return ApiError::precondition_failed(),
         };
         ApiError::conflict(code, detail)
     }

@@ -92,6 +92,37 @@ fn fields(resp: &Resp) -> Vec<String> {
 }
 
 #[test]
+fn concurrent_nominations_of_one_organisation_give_one_201_and_409s_naming_it() {
+    let app = TestApp::spawn_with(|c| c.database_pool_size = 8);
+    let d = deploy(&app);
+    let body = json!({ "device_set_ids": [d.sets[0]], "hub_count": 25 });
+    let answers: Vec<(u16, Value)> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..16)
+            .map(|_| {
+                let (app, d, body) = (&app, &d, body.clone());
+                s.spawn(move || {
+                    let r = nominate(app, d, &d.a.token, body);
+                    (r.status, r.json())
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let statuses: Vec<u16> = answers.iter().map(|(s, _)| *s).collect();
+    let winners: Vec<&Value> = answers.iter().filter(|(s, _)| *s == 201).map(|(_, b)| b).collect();
+    assert_eq!(winners.len(), 1, "{statuses:?}");
+    for (status, problem) in answers.iter().filter(|(s, _)| *s != 201) {
+        assert_eq!(
+            (*status, &problem["code"]),
+            (409, &json!("nomination_exists")),
+            "{problem}"
+        );
+        // The release's lock serialises the requests, so each loser's own check names the winner.
+        assert_eq!(problem["context"]["existing_id"], winners[0]["id"], "{problem}");
+    }
+}
+
+#[test]
 fn a_phase_moves_on_only_after_its_latest_assessment_says_proceed() {
     let app = TestApp::spawn();
     let d = deploy(&app);

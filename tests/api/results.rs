@@ -545,3 +545,47 @@ fn a_batch_item_that_does_not_parse_is_named_by_its_path() {
         "nothing was written"
     );
 }
+
+#[test]
+fn concurrent_amendments_of_one_result_are_each_kept_or_412_never_a_bare_409() {
+    let app = TestApp::spawn_with(|c| c.database_pool_size = 8);
+    let w = world(&app);
+    claim(&app, &w, &w.a.token, &w.sets[0]).expect(201);
+    let first = publish(
+        &app,
+        &w.a.token,
+        &w.window,
+        &w.sets[0],
+        SCENARIOS[0],
+        "pass",
+        "industry",
+    );
+    first.expect(201);
+    let path = format!("/api/v1/results/{}", first.id());
+    let answers: Vec<(u16, Value)> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..16)
+            .map(|i| {
+                let (app, path, token) = (&app, &path, &w.a.token);
+                s.spawn(move || {
+                    let r = app.patch(path, Some(token), &json!({ "notes": format!("take {i}") }));
+                    (r.status, r.json())
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    // A loser of the race read the row before the winner moved it on: the same 412 as a stale
+    // If-Match, not the unique key's bare 409.
+    for (status, body) in answers.iter().filter(|(s, _)| *s != 200) {
+        assert_eq!((*status, &body["code"]), (412, &json!("precondition_failed")), "{body}");
+    }
+    let kept = answers.iter().filter(|(s, _)| *s == 200).count();
+    assert!(kept >= 1);
+    let revisions = app.get(&format!("{path}/revisions"), Some(&w.a.token));
+    revisions.expect(200);
+    assert_eq!(
+        revisions.json()["items"].as_array().unwrap().len(),
+        kept,
+        "one revision per amendment kept"
+    );
+}

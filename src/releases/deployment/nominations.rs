@@ -218,6 +218,8 @@ fn create(
         let what = format!("Nominations for {phase} are taken from approved until {phase} ends");
         return Err(phase_not_open(release, stage, phase, &what));
     }
+    // The release row is locked ([`create_under`]), so this check sees any concurrent
+    // nomination; were it not, the unique key is answered with the same code, without the id.
     let existing: Option<String> = dn::table
         .filter(dn::release_id.eq(&release.id))
         .filter(dn::phase.eq(phase))
