@@ -104,32 +104,30 @@ pub fn join(
     set_id: &str,
     note: &str,
 ) -> Result<QueueEntry, ApiError> {
-    let existing: Option<String> = cq::table
+    let values = (
+        cq::id.eq(new_id()),
+        cq::window_id.eq(window_id),
+        cq::device_set_id.eq(set_id),
+        cq::org_id.eq(&ctx.org_id),
+        cq::note.eq(note),
+        cq::queued_by_user_id.eq(&ctx.user_id),
+        cq::queued_at.eq(now()),
+    );
+    // The unique (window, set, organisation) key decides, so two concurrent requests of one
+    // organisation both answer its one entry (a check-then-insert let the loser hit the key).
+    let inserted = crate::on_backend!(conn, c => diesel::insert_into(cq::table)
+        .values(values)
+        .on_conflict_do_nothing()
+        .execute(c)?);
+    if inserted == 1 {
+        windows::join(conn, window_id, &ctx.org_id, &ctx.user_id)?;
+    }
+    let id: String = cq::table
         .filter(cq::window_id.eq(window_id))
         .filter(cq::device_set_id.eq(set_id))
         .filter(cq::org_id.eq(&ctx.org_id))
         .select(cq::id)
-        .first(conn)
-        .optional()?;
-    let id = match existing {
-        Some(id) => id,
-        None => {
-            let id = new_id();
-            diesel::insert_into(cq::table)
-                .values((
-                    cq::id.eq(&id),
-                    cq::window_id.eq(window_id),
-                    cq::device_set_id.eq(set_id),
-                    cq::org_id.eq(&ctx.org_id),
-                    cq::note.eq(note),
-                    cq::queued_by_user_id.eq(&ctx.user_id),
-                    cq::queued_at.eq(now()),
-                ))
-                .execute(conn)?;
-            windows::join(conn, window_id, &ctx.org_id, &ctx.user_id)?;
-            id
-        }
-    };
+        .first(conn)?;
     let entry = visible(conn, ctx, None, Some(&id), None, 1)?
         .pop()
         .ok_or_else(ApiError::not_found)?;

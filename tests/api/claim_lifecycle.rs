@@ -59,6 +59,34 @@ fn email(app: &TestApp, to: &str) -> String {
 }
 
 #[test]
+fn concurrent_queue_joins_of_one_organisation_all_answer_its_one_entry() {
+    let app = TestApp::spawn_with(|c| {
+        c.window_clock_interval_seconds = 0;
+        c.database_pool_size = 8;
+    });
+    let w = world(&app);
+    let set = &w.sets[0];
+    claim(&app, &w, &w.a.token, set).expect(201);
+    let answers: Vec<(u16, Value)> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..16)
+            .map(|_| {
+                let (app, w) = (&app, &w);
+                s.spawn(move || {
+                    let r = queue(app, w, &w.b.token, set);
+                    (r.status, r.json())
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let first = &answers[0].1["id"];
+    for (status, body) in &answers {
+        assert_eq!((*status, &body["id"]), (202, first), "{body}");
+    }
+    assert_eq!(items(&app, "/api/v1/claim-queue", &w.b.token).len(), 1);
+}
+
+#[test]
 fn a_claim_lapses_by_the_clock_and_the_next_in_line_gets_it() {
     let app = app();
     let w = world(&app);
