@@ -9,6 +9,7 @@ use super::model::{self, Rotation};
 use crate::audit::{self, Actor, Change};
 use crate::auth::Caller;
 use crate::db::DbConn;
+use crate::http::etag::write_no_content;
 use crate::http::json::Json;
 use crate::http::ratelimit::{Bucket, Spend};
 use crate::http::responses::{TooManyRequests, Unauthorized};
@@ -241,18 +242,15 @@ pub async fn logout(
     body: Json<RefreshRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let secret = body.into_inner().refresh_token;
-    state
-        .db
-        .write_as(caller, move |conn, ctx| {
-            // Someone else's (or an unknown) token: nothing to do, and nothing to reveal.
-            if let Some(family) = model::family_of(conn, &secret, &ctx.user_id)? {
-                model::revoke_family(conn, &family)?;
-                session_event(conn, &Actor::from(&ctx), "session.logout", &family)?;
-            }
-            Ok(())
-        })
-        .await?;
-    Ok(HttpResponse::NoContent().finish())
+    write_no_content(&state.db, caller, move |conn, ctx| {
+        // Someone else's (or an unknown) token: nothing to do, and nothing to reveal.
+        if let Some(family) = model::family_of(conn, &secret, &ctx.user_id)? {
+            model::revoke_family(conn, &family)?;
+            session_event(conn, &Actor::from(&ctx), "session.logout", &family)?;
+        }
+        Ok(())
+    })
+    .await
 }
 
 #[derive(Debug, Deserialize, ToSchema)]

@@ -9,7 +9,7 @@ use crate::auth::{AuthContext, Caller, Capability};
 use crate::catalogue::model as catalogue;
 use crate::catalogue::nullable;
 use crate::db::{new_id, now, DbConn};
-use crate::http::etag::{tagged, write_tagged, IfMatch};
+use crate::http::etag::{tagged, write_no_content, write_tagged, IfMatch};
 use crate::http::idempotency::{self, IdempotencyKey};
 use crate::http::json::Json;
 use crate::http::pagination::{keyed, list_page, list_query, Page};
@@ -393,16 +393,13 @@ pub async fn delete_library_contact(
     if_match: IfMatch,
 ) -> Result<HttpResponse, ApiError> {
     let id = path.into_inner();
-    state
-        .db
-        .write_as(caller, move |conn, ctx| {
-            let row = to_change(conn, &ctx, &id, &if_match)?;
-            if !model::delete(conn, &id, row.version)? {
-                return Err(ApiError::precondition_failed());
-            }
-            let before = LibraryContact::new(row, model::today());
-            audit::deleted(conn, &ctx, "library_contact.delete", &before)
-        })
-        .await?;
-    Ok(HttpResponse::NoContent().finish())
+    write_no_content(&state.db, caller, move |conn, ctx| {
+        let row = to_change(conn, &ctx, &id, &if_match)?;
+        if !model::delete(conn, &id, row.version)? {
+            return Err(ApiError::precondition_failed());
+        }
+        let before = LibraryContact::new(row, model::today());
+        audit::deleted(conn, &ctx, "library_contact.delete", &before)
+    })
+    .await
 }

@@ -43,6 +43,16 @@ where
     Ok(tagged(version, &body))
 }
 
+/// A DELETE's whole hop (or another write with nothing to answer): `delete` runs in the
+/// caller's write transaction, answered as 204 No Content.
+pub async fn write_no_content<F>(db: &Db, caller: Caller, delete: F) -> Result<HttpResponse, ApiError>
+where
+    F: FnOnce(&mut DbConn, AuthContext) -> Result<(), ApiError> + Send + 'static,
+{
+    db.write_as(caller, delete).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
 /// The entity tags an `If-None-Match` header lists (weak ones by their opaque part, `*` as
 /// itself); empty when there is none.
 pub fn if_none_match(req: &HttpRequest) -> Vec<String> {

@@ -12,6 +12,7 @@ use crate::auth::tokens::{hash_secret, new_secret, API_TOKEN_PREFIX};
 use crate::auth::{AuthContext, Caller};
 use crate::db::schema::api_tokens as t;
 use crate::db::{new_id, now, DbConn};
+use crate::http::etag::write_no_content;
 use crate::http::json::Json;
 use crate::http::pagination::{keyed, list_page, list_query, Page};
 use crate::http::validate::Validator;
@@ -237,24 +238,21 @@ pub async fn revoke_api_token(
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let id = path.into_inner();
-    state
-        .db
-        .write_as(caller, move |conn, ctx| {
-            let n = diesel::update(
-                t::table
-                    .find(&id)
-                    .filter(t::user_id.eq(&ctx.user_id))
-                    .filter(t::revoked_at.is_null()),
-            )
-            .set(t::revoked_at.eq(now()))
-            .execute(conn)?;
-            if n == 0 {
-                return Err(ApiError::not_found());
-            }
-            audit_revocation(conn, &ctx, &id, &ctx.org_id, None)
-        })
-        .await?;
-    Ok(HttpResponse::NoContent().finish())
+    write_no_content(&state.db, caller, move |conn, ctx| {
+        let n = diesel::update(
+            t::table
+                .find(&id)
+                .filter(t::user_id.eq(&ctx.user_id))
+                .filter(t::revoked_at.is_null()),
+        )
+        .set(t::revoked_at.eq(now()))
+        .execute(conn)?;
+        if n == 0 {
+            return Err(ApiError::not_found());
+        }
+        audit_revocation(conn, &ctx, &id, &ctx.org_id, None)
+    })
+    .await
 }
 
 /// The audit row of API token `id` revoked by `ctx` (its user, or an admin of `org_id`, the

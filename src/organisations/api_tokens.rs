@@ -11,6 +11,7 @@ use super::members::authorise_admin;
 use crate::auth::{AuthContext, Caller};
 use crate::db::schema::{api_tokens as t, users};
 use crate::db::{now, DbConn};
+use crate::http::etag::write_no_content;
 use crate::http::pagination::{keyed, list_page, list_query, Page};
 use crate::http::responses::*;
 use crate::http::ApiError;
@@ -158,24 +159,21 @@ pub async fn revoke_member_api_token(
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
     let (org_id, token_id) = path.into_inner();
-    state
-        .db
-        .write_as(caller, move |conn, ctx| {
-            authorise_admin(conn, &ctx, &org_id)?;
-            let found: Option<(String, String, String)> = t::table
-                .inner_join(users::table)
-                .filter(t::id.eq(&token_id))
-                .filter(users::org_id.eq(&org_id).and(t::revoked_at.is_null()))
-                .select((t::user_id, t::name, t::token_prefix))
-                .first(conn)
-                .optional()?;
-            let (user_id, name, prefix) = found.ok_or_else(ApiError::not_found)?;
-            diesel::update(t::table.find(&token_id).filter(t::revoked_at.is_null()))
-                .set(t::revoked_at.eq(now()))
-                .execute(conn)?;
-            let before = serde_json::json!({ "name": name, "token_prefix": prefix, "user_id": user_id });
-            audit_revocation(conn, &ctx, &token_id, &org_id, Some(before))
-        })
-        .await?;
-    Ok(HttpResponse::NoContent().finish())
+    write_no_content(&state.db, caller, move |conn, ctx| {
+        authorise_admin(conn, &ctx, &org_id)?;
+        let found: Option<(String, String, String)> = t::table
+            .inner_join(users::table)
+            .filter(t::id.eq(&token_id))
+            .filter(users::org_id.eq(&org_id).and(t::revoked_at.is_null()))
+            .select((t::user_id, t::name, t::token_prefix))
+            .first(conn)
+            .optional()?;
+        let (user_id, name, prefix) = found.ok_or_else(ApiError::not_found)?;
+        diesel::update(t::table.find(&token_id).filter(t::revoked_at.is_null()))
+            .set(t::revoked_at.eq(now()))
+            .execute(conn)?;
+        let before = serde_json::json!({ "name": name, "token_prefix": prefix, "user_id": user_id });
+        audit_revocation(conn, &ctx, &token_id, &org_id, Some(before))
+    })
+    .await
 }

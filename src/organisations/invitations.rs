@@ -9,6 +9,7 @@ use crate::audit::{self, Actor, Change};
 use crate::auth::tokens::hash_secret;
 use crate::auth::{AuthContext, Caller, Role};
 use crate::db::DbConn;
+use crate::http::etag::write_no_content;
 use crate::http::idempotency::{self, IdempotencyKey};
 use crate::http::json::Json;
 use crate::http::pagination::{keyed, list_page, list_query, Page};
@@ -193,15 +194,12 @@ pub async fn revoke_invitation(
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
     let (org_id, invitation_id) = path.into_inner();
-    state
-        .db
-        .write_as(caller, move |conn, ctx| {
-            authorise_admin(conn, &ctx, &org_id)?;
-            let revoked = model::revoke_invitation(conn, &org_id, &invitation_id)?.ok_or_else(ApiError::not_found)?;
-            audit::deleted(conn, &ctx, "invitation.revoke", &revoked)
-        })
-        .await?;
-    Ok(HttpResponse::NoContent().finish())
+    write_no_content(&state.db, caller, move |conn, ctx| {
+        authorise_admin(conn, &ctx, &org_id)?;
+        let revoked = model::revoke_invitation(conn, &org_id, &invitation_id)?.ok_or_else(ApiError::not_found)?;
+        audit::deleted(conn, &ctx, "invitation.revoke", &revoked)
+    })
+    .await
 }
 
 #[derive(Debug, Deserialize, ToSchema)]

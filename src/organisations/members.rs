@@ -6,7 +6,7 @@ use super::model::{self, User};
 use crate::audit;
 use crate::auth::{AuthContext, Caller, Role};
 use crate::db::DbConn;
-use crate::http::etag::{tagged, IfMatch};
+use crate::http::etag::{tagged, write_no_content, IfMatch};
 use crate::http::json::Json;
 use crate::http::pagination::{keyed, list_page, list_query, Page};
 use crate::http::responses::*;
@@ -216,16 +216,13 @@ pub async fn remove_member(
     if_match: IfMatch,
 ) -> Result<HttpResponse, ApiError> {
     let (org_id, user_id) = path.into_inner();
-    state
-        .db
-        .write_as(caller, move |conn, ctx| {
-            let before = member_to_change(conn, &ctx, &org_id, &user_id, &if_match)?;
-            if before.role == Role::Admin && model::admin_count(conn, &org_id)? <= 1 {
-                return Err(last_admin());
-            }
-            model::delete_user(conn, &user_id)?;
-            audit::deleted(conn, &ctx, "member.remove", &User::from(before))
-        })
-        .await?;
-    Ok(HttpResponse::NoContent().finish())
+    write_no_content(&state.db, caller, move |conn, ctx| {
+        let before = member_to_change(conn, &ctx, &org_id, &user_id, &if_match)?;
+        if before.role == Role::Admin && model::admin_count(conn, &org_id)? <= 1 {
+            return Err(last_admin());
+        }
+        model::delete_user(conn, &user_id)?;
+        audit::deleted(conn, &ctx, "member.remove", &User::from(before))
+    })
+    .await
 }

@@ -21,6 +21,7 @@ use crate::audit;
 use crate::auth::{AuthContext, Caller, Role};
 use crate::db::schema::{organisations, result_comments as rc, users};
 use crate::db::{new_id, now, DbConn};
+use crate::http::etag::write_no_content;
 use crate::http::idempotency::{self, IdempotencyKey};
 use crate::http::json::Json;
 use crate::http::pagination::{keyed, list_page, list_query, Page};
@@ -290,33 +291,30 @@ pub async fn delete_comment(
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
     let (id, comment_id) = path.into_inner();
-    state
-        .db
-        .write_as(caller, move |conn, ctx| {
-            readable(conn, &ctx, &id)?;
-            let before = find(conn, &id, &comment_id)?.ok_or_else(ApiError::not_found)?;
-            may_write(&ctx)?;
-            let author_admin = ctx.org_id == before.org_id && ctx.role == Role::Admin;
-            if before.author_user_id != ctx.user_id && !author_admin {
-                return Err(ApiError::forbidden(
-                    "Only the author or an admin of the author's organisation may delete a comment.",
-                ));
-            }
-            if before.deleted {
-                return Ok(());
-            }
-            diesel::update(rc::table.find(&comment_id))
-                .set((
-                    rc::body.eq(""),
-                    rc::deleted_at.eq(Some(now())),
-                    rc::deleted_by_user_id.eq(Some(&ctx.user_id)),
-                ))
-                .execute(conn)?;
-            let after = find(conn, &id, &comment_id)?.ok_or_else(ApiError::not_found)?;
-            audit::changed(conn, &ctx, "result_comment.delete", &before, &after)
-        })
-        .await?;
-    Ok(HttpResponse::NoContent().finish())
+    write_no_content(&state.db, caller, move |conn, ctx| {
+        readable(conn, &ctx, &id)?;
+        let before = find(conn, &id, &comment_id)?.ok_or_else(ApiError::not_found)?;
+        may_write(&ctx)?;
+        let author_admin = ctx.org_id == before.org_id && ctx.role == Role::Admin;
+        if before.author_user_id != ctx.user_id && !author_admin {
+            return Err(ApiError::forbidden(
+                "Only the author or an admin of the author's organisation may delete a comment.",
+            ));
+        }
+        if before.deleted {
+            return Ok(());
+        }
+        diesel::update(rc::table.find(&comment_id))
+            .set((
+                rc::body.eq(""),
+                rc::deleted_at.eq(Some(now())),
+                rc::deleted_by_user_id.eq(Some(&ctx.user_id)),
+            ))
+            .execute(conn)?;
+        let after = find(conn, &id, &comment_id)?.ok_or_else(ApiError::not_found)?;
+        audit::changed(conn, &ctx, "result_comment.delete", &before, &after)
+    })
+    .await
 }
 crate::audit::audited!(Comment, "result_comment", id, owner = org_id);
 crate::http::idempotency::located!(Comment);

@@ -11,7 +11,7 @@ use crate::auth::{AuthContext, Caller, Capability};
 use crate::catalogue::model as catalogue;
 use crate::catalogue::{authorise_owner, nullable};
 use crate::db::{new_id, now, DbConn};
-use crate::http::etag::{tagged, write_tagged, IfMatch};
+use crate::http::etag::{tagged, write_no_content, write_tagged, IfMatch};
 use crate::http::idempotency::{self, IdempotencyKey};
 use crate::http::json::Json;
 use crate::http::pagination::{keyed, list_page, list_query, Page};
@@ -389,19 +389,16 @@ pub async fn delete_roadmap_item(
     if_match: IfMatch,
 ) -> Result<HttpResponse, ApiError> {
     let id = path.into_inner();
-    state
-        .db
-        .write_as(caller, move |conn, ctx| {
-            let (before_row, product) = to_change(conn, &ctx, &id, &if_match)?;
-            let before = RoadmapItem::new(before_row.clone(), product.device_type);
-            let mut row = before_row;
-            row.deleted_at = Some(now());
-            let saved = model::update(conn, &row)?.ok_or_else(ApiError::precondition_failed)?;
-            let last = RoadmapItem::new(saved.clone(), product.device_type);
-            model::record_history(conn, &ctx, &saved, &last, RoadmapChangeKind::Deleted)?;
-            audit::deleted(conn, &ctx, "roadmap_item.delete", &before)?;
-            Ok(())
-        })
-        .await?;
-    Ok(HttpResponse::NoContent().finish())
+    write_no_content(&state.db, caller, move |conn, ctx| {
+        let (before_row, product) = to_change(conn, &ctx, &id, &if_match)?;
+        let before = RoadmapItem::new(before_row.clone(), product.device_type);
+        let mut row = before_row;
+        row.deleted_at = Some(now());
+        let saved = model::update(conn, &row)?.ok_or_else(ApiError::precondition_failed)?;
+        let last = RoadmapItem::new(saved.clone(), product.device_type);
+        model::record_history(conn, &ctx, &saved, &last, RoadmapChangeKind::Deleted)?;
+        audit::deleted(conn, &ctx, "roadmap_item.delete", &before)?;
+        Ok(())
+    })
+    .await
 }

@@ -11,7 +11,7 @@ use crate::auth::{AuthContext, Caller};
 use crate::db::schema::users;
 use crate::db::DbConn;
 use crate::events::Topic;
-use crate::http::etag::{tagged, IfMatch};
+use crate::http::etag::{tagged, write_no_content, IfMatch};
 use crate::http::json::Json;
 use crate::http::pagination::{keyed, list_page, list_query, Page};
 use crate::http::responses::*;
@@ -235,13 +235,10 @@ pub async fn delete_subscription(
 ) -> Result<HttpResponse, ApiError> {
     let id = path.into_inner();
     let public_url = state.config.public_url.clone();
-    state
-        .db
-        .write_as(caller, move |conn, ctx| {
-            end_own(conn, &ctx, &id, &if_match, &public_url)
-        })
-        .await?;
-    Ok(HttpResponse::NoContent().finish())
+    write_no_content(&state.db, caller, move |conn, ctx| {
+        end_own(conn, &ctx, &id, &if_match, &public_url)
+    })
+    .await
 }
 
 /// Ends the caller's own subscription `id` (404 for anyone else's), with its audit row: the
