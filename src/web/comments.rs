@@ -8,7 +8,7 @@ use serde::Deserialize;
 
 use super::member::{Member, MemberForm};
 use super::pages::human_time;
-use super::{error_page, see_other};
+use super::see_other_or_error;
 use crate::auth::AuthContext;
 use crate::db::DbConn;
 use crate::http::ApiError;
@@ -75,11 +75,10 @@ pub async fn comment(
         .db
         .write(move |conn| comments::post(conn, &ctx, &id, &form.body))
         .await;
-    match posted {
-        Ok(r) => Ok(see_other(&format!(
+    see_other_or_error(posted, |r| {
+        format!(
             "/windows/{}/cell?device_set={}&scenario={}#r-{}",
             r.window_id, r.device_set_id, r.scenario_code, r.id
-        ))),
-        Err(e) => error_page(e),
-    }
+        )
+    })
 }

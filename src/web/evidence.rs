@@ -14,7 +14,7 @@ use serde::Deserialize;
 
 use super::member::{Member, MemberForm};
 use super::pages::human_time;
-use super::{error_page, member_page, see_other, Chrome};
+use super::{error_page, member_page, see_other_or_error, Chrome};
 use crate::auth::Capability;
 use crate::db::DbConn;
 use crate::http::ApiError;
@@ -206,14 +206,11 @@ pub async fn freeze(
         return error_page(e);
     }
     let ctx = member.auth;
-    match state
+    let frozen = state
         .db
         .write(move |conn| crate::review_packs::freeze(conn, &ctx, &id, title))
-        .await
-    {
-        Ok(p) => Ok(see_other(&format!("/review-packs/{}", p.id))),
-        Err(e) => error_page(e),
-    }
+        .await;
+    see_other_or_error(frozen, |p| format!("/review-packs/{}", p.id))
 }
 
 /// A verdict as the pack page lists it.
@@ -392,12 +389,9 @@ pub async fn review(
         Err(e) => return error_page(e),
     };
     let pid = id.clone();
-    match state
+    let recorded = state
         .db
         .write(move |conn| crate::review_packs::record_verdict(conn, &ctx, &pid, verdict, &comment))
-        .await
-    {
-        Ok(_) => Ok(see_other(&format!("/review-packs/{id}#verdicts"))),
-        Err(e) => error_page(e),
-    }
+        .await;
+    see_other_or_error(recorded, |_| format!("/review-packs/{id}#verdicts"))
 }

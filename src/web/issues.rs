@@ -17,7 +17,7 @@ use serde::Deserialize;
 use super::library::{words, Names};
 use super::member::{Member, MemberForm};
 use super::pages::human_time;
-use super::{error_page, render, see_other, Chrome, Exposure};
+use super::{error_page, render, see_other_or_error, Chrome, Exposure};
 use crate::auth::{AuthContext, Capability};
 use crate::db::schema::{defect_masks, device_sets, results, uit_windows};
 use crate::db::DbConn;
@@ -362,11 +362,10 @@ pub async fn move_issue(
         .write(move |conn| transition(conn, &ctx, &iid, &body, &if_match))
         .await;
     match outcome {
-        Ok(_) => Ok(see_other(&format!("/uit-issues/{id}"))),
         Err(e) if e.status == StatusCode::PRECONDITION_FAILED || e.status == StatusCode::UNPROCESSABLE_ENTITY => {
             show_refusal(&state, &member, id, &e).await
         }
-        Err(e) => error_page(e),
+        outcome => see_other_or_error(outcome, |_| format!("/uit-issues/{id}")),
     }
 }
 

@@ -215,6 +215,18 @@ pub fn member_page(loaded: Result<impl Template, ApiError>) -> Result<HttpRespon
     }
 }
 
+/// A form's answer once its write is done: 303 to `location(made)` (back to the page, or on to
+/// what it made), or the error page for the domain error that stopped it.
+pub fn see_other_or_error<T>(
+    done: Result<T, ApiError>,
+    location: impl FnOnce(T) -> String,
+) -> Result<HttpResponse, ApiError> {
+    match done {
+        Ok(made) => Ok(see_other(&location(made))),
+        Err(e) => error_page(e),
+    }
+}
+
 /// Whether the request comes from a browser wanting a page: not under `/api/`, and `Accept`
 /// prefers `text/html` to JSON.
 pub fn wants_html(req: &HttpRequest) -> bool {

@@ -7,7 +7,7 @@ use actix_web::http::StatusCode;
 use actix_web::web;
 use askama::Template;
 
-use super::{see_other, words, Names, Page, MAX_ROWS};
+use super::{words, Names, Page, MAX_ROWS};
 use crate::catalogue::model::DeviceType;
 use crate::events::Topic;
 use crate::http::etag::IfMatch;
@@ -20,7 +20,7 @@ use crate::notifications::subscriptions::{
 };
 use crate::notifications::Mode;
 use crate::ui::member::{Member, MemberForm};
-use crate::ui::{error_page, render, Chrome, Exposure};
+use crate::ui::{error_page, render, see_other_or_error, Chrome, Exposure};
 use crate::AppState;
 
 /// A checkbox or menu entry: value, label, whether chosen.
@@ -443,11 +443,10 @@ async fn answer(
     done: Result<(), ApiError>,
 ) -> Page {
     match done {
-        Ok(()) => Ok(see_other("/subscriptions")),
         Err(e) if e.status == StatusCode::UNPROCESSABLE_ENTITY => {
             page(state, member, Some(Retry { id, chosen, error: e })).await
         }
-        Err(e) => error_page(e),
+        done => see_other_or_error(done, |()| "/subscriptions".into()),
     }
 }
 
@@ -457,12 +456,9 @@ pub async fn delete(state: web::Data<AppState>, form: MemberForm<Pairs>, path: w
     let id = path.into_inner();
     let ctx = member.auth.clone();
     let public_url = state.config.public_url.clone();
-    match state
+    let done = state
         .db
         .write(move |conn| end_own(conn, &ctx, &id, &IfMatch(None), &public_url))
-        .await
-    {
-        Ok(()) => Ok(see_other("/subscriptions")),
-        Err(e) => error_page(e),
-    }
+        .await;
+    see_other_or_error(done, |()| "/subscriptions".into())
 }

@@ -7,7 +7,7 @@ use super::Page;
 use crate::claims::handlers::NewClaim;
 use crate::http::ApiError;
 use crate::ui::member::{safe_next, MemberForm};
-use crate::ui::{error_page, see_other};
+use crate::ui::{error_page, see_other_or_error};
 use crate::AppState;
 
 #[derive(Deserialize)]
@@ -41,10 +41,8 @@ pub async fn claim(
         note: String::new(),
         queue: false,
     };
-    match crate::claims::handlers::claim(state.get_ref(), member.auth.into(), id, new).await {
-        Ok(_) => Ok(see_other(&back)),
-        Err(e) => error_page(e),
-    }
+    let done = crate::claims::handlers::claim(state.get_ref(), member.auth.into(), id, new).await;
+    see_other_or_error(done, |_| back)
 }
 
 /// "Release": the API's release of the member's organisation's claim on the set; 303 back.
@@ -63,10 +61,8 @@ pub async fn release(
     let Some(held) = holder else {
         return error_page(ApiError::not_found());
     };
-    match crate::claims::handlers::release(state.get_ref(), member.auth.into(), held.id).await {
-        Ok(()) => Ok(see_other(&back)),
-        Err(e) => error_page(e),
-    }
+    let done = crate::claims::handlers::release(state.get_ref(), member.auth.into(), held.id).await;
+    see_other_or_error(done, |()| back)
 }
 
 #[cfg(test)]
