@@ -87,6 +87,29 @@ pub struct Lease {
     pub until: NaiveDateTime,
 }
 
+/// A claimed job as the runner sees it: its row's id and its attempts so far, this one
+/// included. [`leased!`] implements it for a row with `id: String` and `attempts: i32`.
+pub trait Leased {
+    fn id(&self) -> &str;
+    fn attempts(&self) -> i32;
+}
+
+/// `impl Leased` for a claimed-job row type with the fields `id` and `attempts`.
+macro_rules! leased {
+    ($job:ty) => {
+        impl $crate::jobs::Leased for $job {
+            fn id(&self) -> &str {
+                &self.id
+            }
+
+            fn attempts(&self) -> i32 {
+                self.attempts
+            }
+        }
+    };
+}
+pub(crate) use leased;
+
 /// A table of jobs.
 pub trait Queue: Send + Sync + 'static {
     /// For logs: `mail_outbox`, `notifications`.
@@ -97,13 +120,10 @@ pub trait Queue: Send + Sync + 'static {
     /// stands where the inner select takes its row locks; returns the leased jobs.
     const CLAIM: &'static str;
 
-    type Job: QueryableByName<DbBackend> + Send + Sync + 'static;
+    type Job: Leased + QueryableByName<DbBackend> + Send + Sync + 'static;
     /// What a batch's attempts read, loaded once per batch.
     type Context;
 
-    fn id(job: &Self::Job) -> &str;
-    /// Attempts so far, this one included.
-    fn attempts(job: &Self::Job) -> i32;
     fn context(&self, conn: &mut DbConn, batch: &[Self::Job]) -> QueryResult<Self::Context>;
     /// One attempt (an email sent, usually).
     fn attempt(&self, job: &Self::Job, context: &Self::Context) -> Outcome;
@@ -247,7 +267,7 @@ impl<Q: Queue> Runner<Q> {
                     return Outcome::Released;
                 }
                 match self.queue.attempt(job, &context) {
-                    Outcome::Failed(e) if Q::attempts(job) >= self.settings.max_attempts => Outcome::Dead(e),
+                    Outcome::Failed(e) if job.attempts() >= self.settings.max_attempts => Outcome::Dead(e),
                     outcome => outcome,
                 }
             })
@@ -272,7 +292,7 @@ impl<Q: Queue> Runner<Q> {
             if let Some(name) = outcome.metric() {
                 self.metrics.mail(name);
             }
-            let (id, attempts, queue) = (Q::id(job), Q::attempts(job), Q::NAME);
+            let (id, attempts, queue) = (job.id(), job.attempts(), Q::NAME);
             match outcome {
                 Outcome::Failed(error) => tracing::warn!(id, queue, %error, attempts, "job will be retried"),
                 Outcome::Dead(error) => tracing::error!(id, queue, %error, attempts, "job dead"),

@@ -91,6 +91,7 @@ pub struct Claimed {
     #[diesel(sql_type = Integer)]
     attempts: i32,
 }
+crate::jobs::leased!(Claimed);
 
 /// The outbox queue: how its emails go out.
 pub struct Outbox {
@@ -120,14 +121,6 @@ impl Queue for Outbox {
     const CLAIM: &'static str = CLAIM;
     type Job = Claimed;
     type Context = ();
-
-    fn id(job: &Claimed) -> &str {
-        &job.id
-    }
-
-    fn attempts(job: &Claimed) -> i32 {
-        job.attempts
-    }
 
     fn context(&self, _: &mut DbConn, _: &[Claimed]) -> QueryResult<()> {
         Ok(())

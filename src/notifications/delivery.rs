@@ -56,6 +56,7 @@ pub struct Claimed {
     #[diesel(sql_type = Integer)]
     attempts: i32,
 }
+crate::jobs::leased!(Claimed);
 
 /// The notifications queue: what an attempt needs to render and send.
 pub struct Notifications {
@@ -127,14 +128,6 @@ impl Queue for Notifications {
     const CLAIM: &'static str = CLAIM;
     type Job = Claimed;
     type Context = Context;
-
-    fn id(job: &Claimed) -> &str {
-        &job.id
-    }
-
-    fn attempts(job: &Claimed) -> i32 {
-        job.attempts
-    }
 
     fn context(&self, conn: &mut DbConn, batch: &[Claimed]) -> QueryResult<Context> {
         let subscriptions = batch.iter().map(|c| c.subscription_id.as_str()).collect();
