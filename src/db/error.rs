@@ -23,6 +23,7 @@ pub enum UniqueKey {
     ManufacturingDecision,
     DeploymentNomination,
     ResultRevision,
+    IdempotencyKey,
 }
 
 /// Each key: PostgreSQL's name for it (`<table>_<columns>_key`, `<table>_pkey`) and the
@@ -77,6 +78,11 @@ const KEYS: &[(UniqueKey, &str, &str)] = &[
         UniqueKey::ResultRevision,
         "result_revisions_result_id_revision_key",
         "result_revisions.result_id, result_revisions.revision",
+    ),
+    (
+        UniqueKey::IdempotencyKey,
+        "idempotency_keys_pkey",
+        "idempotency_keys.principal, idempotency_keys.idem_key",
     ),
 ];
 

@@ -372,6 +372,12 @@ impl ApiError {
             // A concurrent amendment kept this revision first: the row moved on, which the
             // amendment's own version check answers with 412.
             UniqueKey::ResultRevision => return ApiError::precondition_failed(),
+            // Two requests with one key at once: the other's answer is stored, and a retry
+            // replays it.
+            UniqueKey::IdempotencyKey => (
+                ErrorCode::Retry,
+                "Another request with this Idempotency-Key was handled at the same time; retry to read its answer.",
+            ),
         };
         ApiError::conflict(code, detail)
     }

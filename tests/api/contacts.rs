@@ -182,6 +182,48 @@ fn manufacturers_and_the_operator_manage_their_contacts_and_everyone_reads_them(
 }
 
 #[test]
+fn concurrent_requests_with_one_idempotency_key_make_one_contact() {
+    let app = TestApp::spawn_with(|c| c.database_pool_size = 8);
+    let admin = app.admin_token();
+    let maker = app.user_in_new_org(&admin, "manufacturer", "member");
+    let body = json!({
+        "manufacturer_org_id": maker.org_id, "contact_name": "Desk",
+        "email": "a@meterwise.example", "verified_on": days_ago(1),
+    });
+    let send = || {
+        app.send(
+            "POST",
+            "/api/v1/library-contacts",
+            Some(&maker.token),
+            &[("idempotency-key", "contact-race")],
+            Some(("application/json", body.to_string().into_bytes())),
+        )
+    };
+    let answers: Vec<(u16, Value)> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..16)
+            .map(|_| {
+                s.spawn(|| {
+                    let r = send();
+                    (r.status, r.json())
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    // Each is the one contact (made or replayed) or a 409 `retry`, never the bare `conflict`.
+    let made = send();
+    made.expect(201);
+    for (status, body) in &answers {
+        match status {
+            201 => assert_eq!(body["id"], made.json()["id"], "{body}"),
+            _ => assert_eq!((*status, &body["code"]), (409, &json!("retry")), "{body}"),
+        }
+    }
+    let path = format!("/api/v1/library-contacts?manufacturer_org_id={}", maker.org_id);
+    assert_eq!(ids(&app.get(&path, Some(&maker.token))).len(), 1);
+}
+
+#[test]
 fn contact_fields_are_validated() {
     let app = TestApp::spawn();
     let admin = app.admin_token();
