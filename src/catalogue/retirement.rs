@@ -32,6 +32,9 @@ pub fn demote_current(
     product: &DeviceModelRow,
     new_id: &str,
 ) -> Result<Option<FirmwareRow>, ApiError> {
+    // Concurrent deploys of one product's versions queue here, so each demotes the one before
+    // it rather than both demoting the same and meeting at the unique index.
+    crate::db::lock_row(conn, crate::db::Lockable::DeviceModels, &product.id)?;
     let Some(current) = model::deployed_other_than(conn, &product.id, new_id)? else {
         return Ok(None);
     };

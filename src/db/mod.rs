@@ -221,6 +221,7 @@ where
 #[derive(Debug, Clone, Copy)]
 pub enum Lockable {
     Organisations,
+    DeviceModels,
     Releases,
     RoadmapItems,
     LibraryContacts,
@@ -231,6 +232,7 @@ impl Lockable {
     fn statement(self) -> &'static str {
         match self {
             Lockable::Organisations => "SELECT id FROM organisations WHERE id = $1 FOR UPDATE",
+            Lockable::DeviceModels => "SELECT id FROM device_models WHERE id = $1 FOR UPDATE",
             Lockable::Releases => "SELECT id FROM releases WHERE id = $1 FOR UPDATE",
             Lockable::RoadmapItems => "SELECT id FROM roadmap_items WHERE id = $1 FOR UPDATE",
             Lockable::LibraryContacts => "SELECT id FROM library_contacts WHERE id = $1 FOR UPDATE",

@@ -154,6 +154,41 @@ fn device_models_are_managed_by_their_owner_and_the_operator() {
 }
 
 #[test]
+fn concurrent_deploys_of_one_products_versions_leave_one_deployed_and_the_rest_previous() {
+    let app = TestApp::spawn_with(|c| c.database_pool_size = 8);
+    let Industry { maker, .. } = industry(&app);
+    let model = product(&app, &maker.token, &maker.org_id, "ESME");
+    let path = format!("/api/v1/device-models/{model}/firmware");
+    let answers: Vec<(u16, Value)> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..8)
+            .map(|i| {
+                let (app, path, token) = (&app, &path, &maker.token);
+                s.spawn(move || {
+                    let r = app.post(
+                        path,
+                        Some(token),
+                        &json!({ "version": format!("2.{i}"), "status": "deployed" }),
+                    );
+                    (r.status, r.json())
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let mut statuses: Vec<Value> = answers
+        .iter()
+        .map(|(status, body)| {
+            assert_eq!(*status, 201, "{body}");
+            status_of(&app, &maker.token, body["id"].as_str().unwrap())
+        })
+        .collect();
+    statuses.sort_by_key(|s| s.to_string());
+    let mut expected = vec![json!("previous"); 7];
+    expected.insert(0, json!("deployed"));
+    assert_eq!(statuses, expected);
+}
+
+#[test]
 fn the_firmware_lifecycle_is_enforced_and_deploying_n_plus_one_makes_n_previous() {
     let app = TestApp::spawn();
     let Industry { maker, other_maker, .. } = industry(&app);
