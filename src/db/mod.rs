@@ -226,6 +226,7 @@ pub enum Lockable {
     RoadmapItems,
     LibraryContacts,
     UitWindows,
+    UitIssues,
 }
 
 impl Lockable {
@@ -237,6 +238,7 @@ impl Lockable {
             Lockable::RoadmapItems => "SELECT id FROM roadmap_items WHERE id = $1 FOR UPDATE",
             Lockable::LibraryContacts => "SELECT id FROM library_contacts WHERE id = $1 FOR UPDATE",
             Lockable::UitWindows => "SELECT id FROM uit_windows WHERE id = $1 FOR UPDATE",
+            Lockable::UitIssues => "SELECT id FROM uit_issues WHERE id = $1 FOR UPDATE",
         }
     }
 }

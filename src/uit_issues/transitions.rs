@@ -238,6 +238,9 @@ pub async fn convert_issue(
 fn convertible(conn: &mut DbConn, ctx: &AuthContext, id: &str) -> Result<IssueRow, ApiError> {
     ctx.require(Capability::Participate)?;
     ctx.require(Capability::PublishDefectMasks)?;
+    // Two conversions at once queue here, so the second reads the first's link and answers
+    // `uit_issue_already_converted` (not the first's version or mask code meeting it).
+    crate::db::lock_row(conn, crate::db::Lockable::UitIssues, id)?;
     let before = model::find_visible(conn, ctx, id)?;
     if !before.acts_as(ctx, Party::Resolver) {
         return Err(ApiError::forbidden(

@@ -424,6 +424,41 @@ fn the_status_track_moves_by_the_right_party_and_nothing_else() {
 }
 
 #[test]
+fn concurrent_conversions_of_one_issue_make_one_mask_and_name_it_to_the_others() {
+    let app = TestApp::spawn_with(|c| c.database_pool_size = 8);
+    let w = world(&app);
+    let issue = raise(&app, &w, &w.a.token, json!({})).expect(201).id();
+    let path = format!("/api/v1/uit-issues/{issue}/defect-mask");
+    let answers: Vec<(u16, Value)> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..12)
+            .map(|i| {
+                let (app, path, token) = (&app, &path, &w.maker.token);
+                let body = json!({ "code": format!("DM-75{i:02}"), "title": "Lost top-up", "severity": "major",
+                                   "device_model_id": w.esme_model });
+                s.spawn(move || {
+                    let r = app.post(path, Some(token), &body);
+                    (r.status, r.json())
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let statuses: Vec<u16> = answers.iter().map(|(s, _)| *s).collect();
+    let winners: Vec<&Value> = answers.iter().filter(|(s, _)| *s == 201).map(|(_, b)| b).collect();
+    assert_eq!(winners.len(), 1, "{statuses:?}");
+    for (status, problem) in answers.iter().filter(|(s, _)| *s != 201) {
+        assert_eq!(
+            (*status, &problem["code"]),
+            (409, &json!("uit_issue_already_converted")),
+            "{problem}"
+        );
+        assert_eq!(problem["context"]["defect_mask_id"], winners[0]["id"], "{problem}");
+    }
+    let linked = app.get(&format!("/api/v1/uit-issues/{issue}"), Some(&w.a.token));
+    assert_eq!(linked.json()["defect_mask_id"], winners[0]["id"]);
+}
+
+#[test]
 fn an_understood_issue_becomes_a_linked_defect_mask() {
     let app = TestApp::spawn();
     let w = world(&app);
