@@ -45,6 +45,19 @@ def request(conn, method, path, token=None, body=None):
     return json.loads(data) if data else None
 
 
+def connect(port, tries=200, timeout=30):
+    """An HTTP connection to the server on `port` once it answers /readyz (polled every 50 ms)."""
+    conn = None
+    for _ in range(tries):
+        try:
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+            request(conn, "GET", "/readyz")
+            break
+        except (ConnectionRefusedError, OSError):
+            time.sleep(0.05)
+    return conn
+
+
 def timed_fn(fn, n, warmup):
     """(median, p95) in ms of `n` calls of `fn` after `warmup` untimed ones."""
     for _ in range(warmup):
@@ -93,14 +106,7 @@ def main():
     env["PORTAL_BIND"] = f"127.0.0.1:{port}"
     server = subprocess.Popen([args.binary, "serve"], env=env)
     try:
-        conn = None
-        for _ in range(200):
-            try:
-                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-                request(conn, "GET", "/readyz")
-                break
-            except (ConnectionRefusedError, OSError):
-                time.sleep(0.05)
+        conn = connect(port)
         token = request(conn, "POST", "/api/v1/auth/login", body={"email": "bench@example.org", "password": PASSWORD})["access_token"]
         some_set = request(conn, "GET", "/api/v1/device-sets?limit=1", token)["items"][0]["id"]
         scenarios = [

@@ -11,7 +11,6 @@ each bar of issue 14 with met or missed. Standard library only.
     python3 bench/results.py --backend postgres   # PostgreSQL on 127.0.0.1:5432
 """
 import argparse
-import http.client
 import json
 import os
 import statistics
@@ -21,7 +20,7 @@ import time
 from datetime import datetime, timedelta, timezone
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from catalogue import ROOT, free_port, request, timed_fn  # noqa: E402
+from catalogue import ROOT, connect, free_port, request, timed_fn  # noqa: E402
 
 PASSWORD = "bench-password-1"
 
@@ -71,14 +70,7 @@ def main():
     env["PORTAL_BIND"] = f"127.0.0.1:{port}"
     server = subprocess.Popen([args.binary, "serve"], env=env)
     try:
-        conn = None
-        for _ in range(400):
-            try:
-                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
-                request(conn, "GET", "/readyz")
-                break
-            except (ConnectionRefusedError, OSError):
-                time.sleep(0.05)
+        conn = connect(port, tries=400, timeout=120)
         login = lambda email: request(conn, "POST", "/api/v1/auth/login", body={"email": email, "password": PASSWORD})["access_token"]  # noqa: E731
         # Supplier 4 publishes to participants: it sees industry, participants and its own private results.
         supplier = login(report["supplier_emails"][4])

@@ -20,7 +20,6 @@ Bar: sampling and suggestions for 20,000 sets under 200 ms. Standard library onl
     python3 bench/scope/run.py --baseline OLD_BINARY # the same against an older build, same run
 """
 import argparse
-import http.client
 import json
 import os
 import sqlite3
@@ -32,7 +31,7 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
-from catalogue import ROOT, free_port, request, timed_fn  # noqa: E402
+from catalogue import ROOT, connect, free_port, request, timed_fn  # noqa: E402
 
 PASSWORD = "bench-password-1"
 
@@ -83,14 +82,7 @@ def bench(args, backend):
     env["PORTAL_BIND"] = f"127.0.0.1:{port}"
     server = subprocess.Popen([args.binary, "serve"], env=env)
     try:
-        conn = None
-        for _ in range(400):
-            try:
-                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
-                request(conn, "GET", "/readyz")
-                break
-            except (ConnectionRefusedError, OSError):
-                time.sleep(0.05)
+        conn = connect(port, tries=400, timeout=120)
         login = lambda email: request(conn, "POST", "/api/v1/auth/login", body={"email": email, "password": PASSWORD})["access_token"]  # noqa: E731
         operator, supplier = login("bench@example.org"), login(report["supplier_emails"][4])
         window = report["bench_window_id"]
