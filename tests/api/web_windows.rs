@@ -194,6 +194,10 @@ fn only_suppliers_get_claim_buttons_and_refused_forms_change_nothing() {
     let page = other.get(&window);
     assert!(page.body.contains(&format!("Led by {org_name}")));
     assert!(!page.body.contains("unless a result is published"), "{}", page.body);
+    // Nor another organisation's viewer.
+    let viewed = viewer.get(&window);
+    assert!(viewed.body.contains(&format!("Led by {org_name}")));
+    assert!(!viewed.body.contains("unless a result is published"), "{}", viewed.body);
     assert!(!page.body.contains(">Release<span"), "{}", page.body);
     let csrf_other = hidden(&page.body, "csrf");
     let taken = other.post(&claim, &[("csrf", &csrf_other), ("device_set_id", &set)]);
