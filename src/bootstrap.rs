@@ -55,10 +55,10 @@ pub fn create_operator(
             (
                 "organisation.create",
                 "organisation",
-                &org.id,
+                org.id.as_str(),
                 serde_json::to_value(&org)?,
             ),
-            ("user.create", "user", &admin.id, serde_json::to_value(&admin)?),
+            ("user.create", "user", admin.id.as_str(), serde_json::to_value(&admin)?),
         ] {
             audit::record(conn, &actor, Change::new(action, kind, id).org(&org.id).after(after))?;
         }

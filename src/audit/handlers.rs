@@ -3,6 +3,7 @@ use actix_web::{get, web, HttpRequest, HttpResponse};
 use super::model::{self, AuditEvent, AuditFilter};
 use super::visibility;
 use crate::auth::Caller;
+use crate::db::OrgId;
 use crate::http::pagination::{keyed, list_page, list_query, Page};
 use crate::http::responses::Forbidden;
 use crate::http::ApiError;
@@ -12,7 +13,8 @@ list_query! {
     pub struct AuditQuery {
         pub entity_type: Option<String>,
         pub entity_id: Option<String>,
-        pub actor_org_id: Option<String>,
+        #[param(value_type = Option<String>)]
+        pub actor_org_id: Option<OrgId>,
         /// Only events at or after this instant (RFC 3339).
         pub since: Option<chrono::DateTime<chrono::Utc>>,
     }

@@ -8,13 +8,14 @@ use utoipa::ToSchema;
 use crate::auth::AuthContext;
 use crate::db::schema::audit_events;
 use crate::db::{new_id, now, DbConn, JsonText};
+use crate::db::{OrgId, UserId};
 use crate::http::ApiError;
 
 /// Who made a change: a user, or the system (bootstrap, CLI) when both ids are `None`.
 #[derive(Debug, Clone, Default)]
 pub struct Actor {
-    pub user_id: Option<String>,
-    pub org_id: Option<String>,
+    pub user_id: Option<UserId>,
+    pub org_id: Option<OrgId>,
     pub request_id: Option<String>,
 }
 
@@ -201,9 +202,9 @@ fn write<T: Audited>(
 pub struct AuditRow {
     pub id: String,
     pub occurred_at: NaiveDateTime,
-    pub actor_user_id: Option<String>,
-    pub actor_org_id: Option<String>,
-    pub org_id: Option<String>,
+    pub actor_user_id: Option<UserId>,
+    pub actor_org_id: Option<OrgId>,
+    pub org_id: Option<OrgId>,
     pub action: String,
     pub entity_type: String,
     pub entity_id: String,
@@ -217,9 +218,12 @@ pub struct AuditRow {
 pub struct AuditEvent {
     pub id: String,
     pub occurred_at: chrono::DateTime<chrono::Utc>,
-    pub actor_user_id: Option<String>,
-    pub actor_org_id: Option<String>,
-    pub org_id: Option<String>,
+    #[schema(value_type = Option<String>)]
+    pub actor_user_id: Option<UserId>,
+    #[schema(value_type = Option<String>)]
+    pub actor_org_id: Option<OrgId>,
+    #[schema(value_type = Option<String>)]
+    pub org_id: Option<OrgId>,
     pub action: String,
     pub entity_type: String,
     pub entity_id: String,
@@ -255,10 +259,10 @@ impl From<AuditRow> for AuditEvent {
 
 pub struct AuditFilter {
     /// `None` for operator admins (everything); otherwise the org whose rows are visible.
-    pub scope_org: Option<String>,
+    pub scope_org: Option<OrgId>,
     pub entity_type: Option<String>,
     pub entity_id: Option<String>,
-    pub actor_org_id: Option<String>,
+    pub actor_org_id: Option<OrgId>,
     pub since: Option<NaiveDateTime>,
 }
 

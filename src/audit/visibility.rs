@@ -11,6 +11,7 @@ use super::model::AuditEvent;
 use crate::auth::AuthContext;
 use crate::db::schema::results as r;
 use crate::db::DbConn;
+use crate::db::OrgId;
 use crate::http::ApiError;
 use crate::roadmaps::Viewer;
 
@@ -54,7 +55,7 @@ pub fn redact(conn: &mut DbConn, ctx: &AuthContext, events: &mut [AuditEvent]) -
                 "subscription" => crate::notifications::model::readable_by(conn, &ctx.user_id, &event.entity_id)?,
                 "api_token" => crate::me::api_tokens::readable_by(conn, ctx, &event.entity_id)?,
                 // A calendar token is its user's own (the row's id is the user's).
-                "calendar_token" => event.entity_id == ctx.user_id,
+                "calendar_token" => event.entity_id == ctx.user_id.as_str(),
                 _ => true,
             };
             if keep {
@@ -80,10 +81,16 @@ fn result_readable(
 ) -> Result<bool, ApiError> {
     use crate::results::visibility::may_read;
     let text = |key: &str| snapshot.get(key).and_then(|v| v.as_str()).unwrap_or_default();
-    if !may_read(conn, ctx, text("org_id"), text("visibility"), text("uit_window_id"))? {
+    if !may_read(
+        conn,
+        ctx,
+        &OrgId::from(text("org_id")),
+        text("visibility"),
+        text("uit_window_id"),
+    )? {
         return Ok(false);
     }
-    let now: Option<(String, String, String)> = r::table
+    let now: Option<(OrgId, String, String)> = r::table
         .find(result_id)
         .select((r::org_id, r::visibility, r::window_id))
         .first(conn)

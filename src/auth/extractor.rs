@@ -19,16 +19,16 @@ use diesel::prelude::*;
 
 use super::tokens::{hash_secret, API_TOKEN_PREFIX};
 use super::{Capability, OrgKind, Role};
-use crate::db::now;
 use crate::db::schema::{api_tokens, organisations, users};
+use crate::db::{now, OrgId, UserId};
 use crate::http::{request_id, ApiError};
 use crate::AppState;
 
 /// Who is calling, resolved on every request so role changes and revocations apply at once.
 #[derive(Debug, Clone)]
 pub struct AuthContext {
-    pub user_id: String,
-    pub org_id: String,
+    pub user_id: UserId,
+    pub org_id: OrgId,
     pub org_kind: OrgKind,
     pub role: Role,
     pub email: String,
@@ -54,7 +54,7 @@ impl AuthContext {
 
     /// 403 unless the caller may do `cap` and belongs to `owner_org_id` or to the operator;
     /// `refusal` tells anyone else why.
-    pub fn owner_or_operator(&self, owner_org_id: &str, cap: Capability, refusal: &str) -> Result<(), ApiError> {
+    pub fn owner_or_operator(&self, owner_org_id: &OrgId, cap: Capability, refusal: &str) -> Result<(), ApiError> {
         self.require(cap)?;
         if self.is_operator() || self.org_id == owner_org_id {
             Ok(())
@@ -90,14 +90,14 @@ impl AuthContext {
     }
 
     /// Admin of `org_id`, or an operator admin.
-    pub fn can_administer(&self, org_id: &str) -> bool {
+    pub fn can_administer(&self, org_id: &OrgId) -> bool {
         self.is_operator_admin() || (self.org_id == org_id && self.role == Role::Admin)
     }
 }
 
-type Row = (String, String, Role, String, i64, OrgKind);
+type Row = (UserId, OrgId, Role, String, i64, OrgKind);
 
-fn load_user(conn: &mut crate::db::DbConn, user_id: &str) -> QueryResult<Option<Row>> {
+fn load_user(conn: &mut crate::db::DbConn, user_id: &UserId) -> QueryResult<Option<Row>> {
     users::table
         .inner_join(organisations::table)
         .filter(users::id.eq(user_id))
@@ -141,8 +141,8 @@ enum Credentials {
         hash: String,
     },
     Jwt {
-        user_id: String,
-        org_id: String,
+        user_id: UserId,
+        org_id: OrgId,
         token_version: i64,
     },
     /// A caller already known (a signed-in page's session).
@@ -160,8 +160,8 @@ impl Credentials {
         }
         let claims = state.jwt.verify(&token).ok_or_else(ApiError::invalid_token)?;
         Ok(Credentials::Jwt {
-            user_id: claims.sub,
-            org_id: claims.org,
+            user_id: UserId::from(claims.sub),
+            org_id: OrgId::from(claims.org),
             token_version: claims.tv,
         })
     }
@@ -175,7 +175,7 @@ impl Credentials {
             Credentials::ApiToken { hash } => {
                 let found: Option<(
                     String,
-                    String,
+                    UserId,
                     Option<chrono::NaiveDateTime>,
                     Option<chrono::NaiveDateTime>,
                 )> = api_tokens::table

@@ -9,6 +9,7 @@ use super::model::{self, Rotation};
 use crate::audit::{self, Actor, Change};
 use crate::auth::Caller;
 use crate::db::DbConn;
+use crate::db::{OrgId, UserId};
 use crate::http::etag::write_no_content;
 use crate::http::json::Json;
 use crate::http::ratelimit::{Bucket, Spend};
@@ -51,7 +52,7 @@ pub struct TokenPair {
     pub refresh_token: String,
 }
 
-fn pair(state: &AppState, user_id: &str, org_id: &str, token_version: i64, refresh_token: String) -> TokenPair {
+fn pair(state: &AppState, user_id: &UserId, org_id: &OrgId, token_version: i64, refresh_token: String) -> TokenPair {
     TokenPair {
         access_token: state.jwt.issue(user_id, org_id, token_version),
         token_type: "Bearer".into(),
@@ -141,7 +142,7 @@ pub async fn login(
         .db
         .write(move |conn| {
             let family = crate::db::new_id();
-            let token = model::issue_refresh(conn, actor.user_id.as_deref().unwrap_or_default(), &family, ttl)?;
+            let token = model::issue_refresh(conn, actor.user_id.as_ref().expect("a signed-in user"), &family, ttl)?;
             session_event(conn, &actor, "session.login", &family)?;
             Ok(token)
         })

@@ -5,14 +5,16 @@ use diesel::prelude::*;
 
 use super::tokens::{hash_secret, new_secret, REFRESH_TOKEN_PREFIX};
 use crate::db::schema::{api_tokens, calendar_tokens, password_resets, refresh_tokens, users};
+use crate::db::OrgId;
+use crate::db::UserId;
 use crate::db::{new_id, now, DbConn};
 use crate::http::ApiError;
 
 /// The fields login needs.
 #[derive(Debug, Queryable)]
 pub struct LoginUser {
-    pub id: String,
-    pub org_id: String,
+    pub id: UserId,
+    pub org_id: OrgId,
     pub password_hash: String,
     pub token_version: i64,
 }
@@ -26,7 +28,7 @@ pub fn find_login_user(conn: &mut DbConn, email: &str) -> QueryResult<Option<Log
 }
 
 /// Starts (or continues) a family with a fresh refresh token; returns the secret.
-pub fn issue_refresh(conn: &mut DbConn, user_id: &str, family_id: &str, ttl_days: i64) -> QueryResult<String> {
+pub fn issue_refresh(conn: &mut DbConn, user_id: &UserId, family_id: &str, ttl_days: i64) -> QueryResult<String> {
     let secret = new_secret(REFRESH_TOKEN_PREFIX);
     let now = now();
     diesel::insert_into(refresh_tokens::table)
@@ -46,8 +48,8 @@ pub fn issue_refresh(conn: &mut DbConn, user_id: &str, family_id: &str, ttl_days
 pub enum Rotation {
     /// A new refresh token in the same family, for this user.
     Rotated {
-        user_id: String,
-        org_id: String,
+        user_id: UserId,
+        org_id: OrgId,
         token_version: i64,
         refresh_token: String,
     },
@@ -55,8 +57,8 @@ pub enum Rotation {
     Invalid,
     /// A spent token was presented again: the family is now revoked.
     Reused {
-        user_id: String,
-        org_id: String,
+        user_id: UserId,
+        org_id: OrgId,
         family_id: String,
     },
 }
@@ -64,7 +66,7 @@ pub enum Rotation {
 pub fn rotate_refresh(conn: &mut DbConn, secret: &str, ttl_days: i64) -> Result<Rotation, ApiError> {
     type Found = (
         String,
-        String,
+        UserId,
         String,
         NaiveDateTime,
         Option<NaiveDateTime>,
@@ -103,7 +105,7 @@ pub fn rotate_refresh(conn: &mut DbConn, secret: &str, ttl_days: i64) -> Result<
     if flipped == 0 {
         return reused(conn, user_id, family_id);
     }
-    let (org_id, token_version): (String, i64) = users::table
+    let (org_id, token_version): (OrgId, i64) = users::table
         .find(&user_id)
         .select((users::org_id, users::token_version))
         .first(conn)?;
@@ -116,7 +118,7 @@ pub fn rotate_refresh(conn: &mut DbConn, secret: &str, ttl_days: i64) -> Result<
     })
 }
 
-fn reused(conn: &mut DbConn, user_id: String, family_id: String) -> Result<Rotation, ApiError> {
+fn reused(conn: &mut DbConn, user_id: UserId, family_id: String) -> Result<Rotation, ApiError> {
     revoke_family(conn, &family_id)?;
     let org_id = users::table.find(&user_id).select(users::org_id).first(conn)?;
     Ok(Rotation::Reused {
@@ -134,7 +136,7 @@ pub fn revoke_family(conn: &mut DbConn, family_id: &str) -> QueryResult<usize> {
 }
 
 /// The family of a refresh token that belongs to `user_id`, if it does.
-pub fn family_of(conn: &mut DbConn, secret: &str, user_id: &str) -> QueryResult<Option<String>> {
+pub fn family_of(conn: &mut DbConn, secret: &str, user_id: &UserId) -> QueryResult<Option<String>> {
     refresh_tokens::table
         .filter(
             refresh_tokens::token_hash
@@ -158,7 +160,7 @@ pub struct EndedCredentials {
 /// Ends every credential of a user, as a password reset or change must: access tokens by
 /// bumping token_version, refresh tokens and API tokens by revoking them, the calendar feed
 /// token by deleting it, and outstanding password-reset tokens by spending them.
-pub fn end_all_credentials(conn: &mut DbConn, user_id: &str) -> QueryResult<EndedCredentials> {
+pub fn end_all_credentials(conn: &mut DbConn, user_id: &UserId) -> QueryResult<EndedCredentials> {
     let now = now();
     diesel::update(users::table.find(user_id))
         .set((
@@ -189,7 +191,7 @@ pub fn end_all_credentials(conn: &mut DbConn, user_id: &str) -> QueryResult<Ende
 }
 
 /// Creates a single-use reset token valid for `ttl`; returns the secret.
-pub fn create_password_reset(conn: &mut DbConn, user_id: &str, ttl: Duration) -> QueryResult<String> {
+pub fn create_password_reset(conn: &mut DbConn, user_id: &UserId, ttl: Duration) -> QueryResult<String> {
     let secret = new_secret("uitx_");
     let now = now();
     diesel::insert_into(password_resets::table)
@@ -205,9 +207,9 @@ pub fn create_password_reset(conn: &mut DbConn, user_id: &str, ttl: Duration) ->
 }
 
 /// Spends a reset token: the user id when it was valid and unused.
-pub fn consume_password_reset(conn: &mut DbConn, secret: &str) -> QueryResult<Option<String>> {
+pub fn consume_password_reset(conn: &mut DbConn, secret: &str) -> QueryResult<Option<UserId>> {
     let now = now();
-    let found: Option<(String, String)> = password_resets::table
+    let found: Option<(String, UserId)> = password_resets::table
         .filter(password_resets::token_hash.eq(hash_secret(secret)))
         .filter(password_resets::used_at.is_null())
         .filter(password_resets::expires_at.gt(now))

@@ -1,5 +1,6 @@
 //! Opaque secrets (API, refresh, invitation, reset tokens) and JWT access tokens.
 
+use crate::db::{OrgId, UserId};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use jsonwebtoken::{decode, encode, Algorithm, DecodingKey, EncodingKey, Header, Validation};
@@ -63,7 +64,7 @@ impl Jwt {
         }
     }
 
-    pub fn issue(&self, user_id: &str, org_id: &str, token_version: i64) -> String {
+    pub fn issue(&self, user_id: &UserId, org_id: &OrgId, token_version: i64) -> String {
         let now = chrono::Utc::now().timestamp();
         let claims = Claims {
             sub: user_id.to_string(),

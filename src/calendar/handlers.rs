@@ -11,6 +11,7 @@ use crate::auth::tokens::{hash_secret, new_secret};
 use crate::auth::{AuthContext, Caller, OrgKind};
 use crate::db::now;
 use crate::db::schema::{calendar_tokens as ct, organisations, users};
+use crate::db::OrgId;
 use crate::http::responses::*;
 use crate::http::ApiError;
 use crate::roadmaps::Viewer;
@@ -142,7 +143,7 @@ pub async fn calendar_feed(state: web::Data<AppState>, query: web::Query<FeedQue
     let body = state
         .db
         .run(move |conn| {
-            let (org_id, kind): (String, String) = ct::table
+            let (org_id, kind): (OrgId, String) = ct::table
                 .inner_join(users::table.inner_join(organisations::table))
                 .filter(ct::token_hash.eq(&hash))
                 .select((users::org_id, organisations::kind))

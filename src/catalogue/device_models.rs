@@ -6,6 +6,7 @@ use super::authorise_owner;
 use super::model::{self, DeviceModel, DeviceModelRow, DeviceType};
 use crate::audit;
 use crate::auth::{AuthContext, Caller};
+use crate::db::OrgId;
 use crate::db::{new_id, now, DbConn};
 use crate::http::etag::{tagged, write_tagged, IfMatch};
 use crate::http::idempotency::{self, IdempotencyKey};
@@ -20,7 +21,8 @@ use crate::AppState;
 list_query! {
     pub struct DeviceModelQuery {
         pub device_type: Option<DeviceType>,
-        pub manufacturer_org_id: Option<String>,
+        #[param(value_type = Option<String>)]
+        pub manufacturer_org_id: Option<OrgId>,
     }
 }
 
@@ -57,7 +59,8 @@ keyed!(DeviceModel, id);
 #[serde(deny_unknown_fields)]
 pub struct NewDeviceModel {
     /// The manufacturer (or, for Comms Hubs, the service provider) that owns the product.
-    pub manufacturer_org_id: String,
+    #[schema(value_type = String)]
+    pub manufacturer_org_id: OrgId,
     pub device_type: DeviceType,
     #[schema(example = "Aclara SGM1400")]
     pub name: String,

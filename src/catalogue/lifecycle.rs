@@ -16,6 +16,7 @@ use super::model::{self, DeviceModelRow, DeviceType, Firmware, FirmwareRow, Firm
 use crate::auth::Caller;
 use crate::db::schema::{device_models as dm, firmware_upgrade_paths as up, firmware_versions as fw};
 use crate::db::DbConn;
+use crate::db::OrgId;
 use crate::http::responses::*;
 use crate::http::ApiError;
 use crate::AppState;
@@ -67,7 +68,8 @@ pub struct UpgradePath {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct FragmentedProduct {
     pub device_model_id: String,
-    pub manufacturer_org_id: String,
+    #[schema(value_type = String)]
+    pub manufacturer_org_id: OrgId,
     pub device_type: DeviceType,
     pub name: String,
     pub hardware_version: String,

@@ -14,6 +14,7 @@ use super::model::{self, DeviceModelRow, DeviceType, FirmwareRow, FirmwareStatus
 use crate::audit;
 use crate::auth::{AuthContext, Caller};
 use crate::db::schema::{firmware_versions as fw, manufacturing_decisions as md};
+use crate::db::OrgId;
 use crate::db::{new_id, now, DbConn};
 use crate::events::{self, NewEvent, Topic};
 use crate::http::idempotency::{self, IdempotencyKey};
@@ -34,7 +35,7 @@ struct DecisionRow {
     firmware_id: String,
     from_date: NaiveDate,
     note: String,
-    decided_by_org_id: String,
+    decided_by_org_id: OrgId,
     created_at: NaiveDateTime,
 }
 
@@ -44,7 +45,8 @@ pub struct ManufacturingDecision {
     pub id: String,
     pub device_model_id: String,
     /// The model's owner (its manufacturer or Comms Hub service provider).
-    pub manufacturer_org_id: String,
+    #[schema(value_type = String)]
+    pub manufacturer_org_id: OrgId,
     pub firmware_id: String,
     #[schema(example = "2.1")]
     pub firmware_version: String,
@@ -54,7 +56,8 @@ pub struct ManufacturingDecision {
     pub current: bool,
     pub note: String,
     /// The organisation that recorded the decision: the model's owner or the operator.
-    pub decided_by_org_id: String,
+    #[schema(value_type = String)]
+    pub decided_by_org_id: OrgId,
     pub created_at: DateTime<Utc>,
 }
 

@@ -12,6 +12,7 @@ pub mod version;
 use serde::{Deserialize, Deserializer};
 
 use crate::auth::{AuthContext, Capability, OrgKind};
+use crate::db::OrgId;
 use crate::http::ApiError;
 use model::DeviceType;
 
@@ -34,7 +35,7 @@ pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
 
 /// Who may change a product: the operator any; a manufacturer its own; a Comms Hub service
 /// provider its own Comms Hubs. Viewers never.
-pub fn authorise_owner(ctx: &AuthContext, owner_org_id: &str, device_type: DeviceType) -> Result<(), ApiError> {
+pub fn authorise_owner(ctx: &AuthContext, owner_org_id: &OrgId, device_type: DeviceType) -> Result<(), ApiError> {
     ctx.owner_or_operator(
         owner_org_id,
         Capability::ManageCatalogue,

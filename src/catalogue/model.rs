@@ -7,6 +7,7 @@ use utoipa::ToSchema;
 
 use super::version;
 use crate::db::schema::{device_models as dm, firmware_upgrade_paths as up, firmware_versions as fw, organisations};
+use crate::db::OrgId;
 use crate::db::{new_id, now, DbConn};
 use crate::http::ApiError;
 use crate::http::ErrorCode;
@@ -83,7 +84,7 @@ impl FirmwareStatus {
 #[diesel(table_name = dm)]
 pub struct DeviceModelRow {
     pub id: String,
-    pub manufacturer_org_id: String,
+    pub manufacturer_org_id: OrgId,
     pub device_type: DeviceType,
     pub name: String,
     pub hardware_version: String,
@@ -97,7 +98,8 @@ pub struct DeviceModelRow {
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct DeviceModel {
     pub id: String,
-    pub manufacturer_org_id: String,
+    #[schema(value_type = String)]
+    pub manufacturer_org_id: OrgId,
     pub device_type: DeviceType,
     pub name: String,
     pub hardware_version: String,
@@ -146,7 +148,8 @@ pub struct Firmware {
     pub id: String,
     pub device_model_id: String,
     pub device_type: DeviceType,
-    pub manufacturer_org_id: String,
+    #[schema(value_type = String)]
+    pub manufacturer_org_id: OrgId,
     #[schema(example = "3.10.2")]
     pub version: String,
     pub status: FirmwareStatus,
@@ -191,7 +194,7 @@ pub fn find_model(conn: &mut DbConn, id: &str) -> QueryResult<Option<DeviceModel
         .optional()
 }
 
-pub fn org_kind(conn: &mut DbConn, org_id: &str) -> QueryResult<Option<String>> {
+pub fn org_kind(conn: &mut DbConn, org_id: &OrgId) -> QueryResult<Option<String>> {
     organisations::table
         .find(org_id)
         .select(organisations::kind)
@@ -215,7 +218,7 @@ pub fn existing_model(conn: &mut DbConn, org: &str, name: &str, hw: &str) -> Que
 pub fn list_models(
     conn: &mut DbConn,
     device_type: Option<DeviceType>,
-    manufacturer: Option<String>,
+    manufacturer: Option<OrgId>,
     after: Option<String>,
     limit: i64,
 ) -> QueryResult<Vec<DeviceModelRow>> {

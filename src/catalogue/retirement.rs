@@ -15,6 +15,7 @@ use super::model::{self, DeviceModelRow, FirmwareRow, FirmwareStatus};
 use crate::audit::{self, Actor, Change};
 use crate::auth::AuthContext;
 use crate::db::schema::firmware_versions as fw;
+use crate::db::OrgId;
 use crate::db::{now, DbConn};
 use crate::events::{self, NewEvent, Topic};
 use crate::http::ApiError;
@@ -126,7 +127,7 @@ fn upgrade_words(conn: &mut DbConn, id: &str) -> Result<(String, serde_json::Val
 /// the clock).
 pub fn events(
     conn: &mut DbConn,
-    actor: Option<&str>,
+    actor: Option<&OrgId>,
     before: Option<&FirmwareRow>,
     after: &FirmwareRow,
     product: &DeviceModelRow,

@@ -9,6 +9,7 @@ use super::queue::{self, QueueEntry};
 use crate::audit;
 use crate::auth::{AuthContext, Caller, Capability};
 use crate::db::schema::{claims, device_sets};
+use crate::db::OrgId;
 use crate::db::{new_id, now, DbConn};
 use crate::device_sets::composition::Embed;
 use crate::http::json::Json;
@@ -181,7 +182,7 @@ pub fn take_lead(
 /// The answer when the unique key refused a claim (`refused`): the claim of the caller's own
 /// organisation `org` when a concurrent request of it won, otherwise 409 `claim_conflict`
 /// naming the holder (or `refused` itself when nobody holds the set any more).
-fn lost_to(org: &str, holder: Option<Claim>, refused: ApiError) -> Result<Taken, ApiError> {
+fn lost_to(org: &OrgId, holder: Option<Claim>, refused: ApiError) -> Result<Taken, ApiError> {
     match holder {
         Some(h) if h.org_id == org => Ok(Taken::Held(h)),
         Some(h) => Err(ApiError::conflict(
@@ -314,7 +315,7 @@ pub async fn release(state: &AppState, caller: Caller, id: String) -> Result<(),
     state
         .db
         .write_as(caller, move |conn, ctx| {
-            let (window_id, set_id, org_id): (String, String, String) = claims::table
+            let (window_id, set_id, org_id): (String, String, OrgId) = claims::table
                 .find(&id)
                 .select((claims::window_id, claims::device_set_id, claims::org_id))
                 .first(conn)

@@ -15,6 +15,8 @@ use super::model::{self, set_lead, Claim};
 use super::{notify, queue};
 use crate::audit::{self, Actor, Change};
 use crate::db::schema::{claims, results, uit_windows};
+use crate::db::OrgId;
+use crate::db::UserId;
 use crate::db::{now, DbConn};
 use crate::events::show;
 use crate::http::validate::Validator;
@@ -38,7 +40,7 @@ pub fn check_ttl(v: &mut Validator, days: i32) {
 }
 
 /// (window, set, org) -> the latest `updated_at` of that organisation's results there.
-type Latest = HashMap<(String, String, String), NaiveDateTime>;
+type Latest = HashMap<(String, String, OrgId), NaiveDateTime>;
 
 /// The latest result of each (window, set, org) in `window_ids`, limited to `set_ids` when given.
 fn latest_results(conn: &mut DbConn, window_ids: &[String], set_ids: Option<&[String]>) -> QueryResult<Latest> {
@@ -57,7 +59,7 @@ fn latest_results(conn: &mut DbConn, window_ids: &[String], set_ids: Option<&[St
         if let Some(sets) = set_ids {
             q = q.filter(results::device_set_id.eq_any(sets.to_vec()));
         }
-        let rows: Vec<(String, String, String, Option<NaiveDateTime>)> = q.load(conn)?;
+        let rows: Vec<(String, String, OrgId, Option<NaiveDateTime>)> = q.load(conn)?;
         for (w, s, o, at) in rows {
             if let Some(at) = at {
                 out.insert((w, s, o), at);
@@ -79,7 +81,7 @@ pub fn deadline(
     Some(start + Duration::days(i64::from(ttl_days?)))
 }
 
-fn key(c: &Claim) -> (String, String, String) {
+fn key(c: &Claim) -> (String, String, OrgId) {
     (c.uit_window_id.clone(), c.device_set_id.clone(), c.org_id.clone())
 }
 
@@ -126,7 +128,7 @@ type Due = (
     String,
     String,
     String,
-    String,
+    OrgId,
     NaiveDateTime,
     Option<NaiveDateTime>,
     Option<i32>,
@@ -207,7 +209,7 @@ fn remind(conn: &mut DbConn, id: &str, org: &str, expires: NaiveDateTime, public
 fn lapse(
     conn: &mut DbConn,
     id: &str,
-    org: &str,
+    org: &OrgId,
     claimed_at: NaiveDateTime,
     expires: NaiveDateTime,
     public_url: &str,
@@ -216,7 +218,7 @@ fn lapse(
         return Ok(false);
     };
     // The lead flags of the holder's results change "by" the user who claimed.
-    let by: Option<String> = claims::table.find(id).select(claims::claimed_by_user_id).first(conn)?;
+    let by: Option<UserId> = claims::table.find(id).select(claims::claimed_by_user_id).first(conn)?;
     let gone = diesel::delete(
         claims::table
             .find(id)

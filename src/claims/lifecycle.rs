@@ -9,6 +9,7 @@ use super::offers::{self, ClaimOffer};
 use super::queue::{self, QueueEntry};
 use crate::auth::{AuthContext, Caller};
 use crate::db::DbConn;
+use crate::db::OrgId;
 use crate::http::json::Json;
 use crate::http::pagination::{keyed, list_page, list_query, Page};
 use crate::http::responses::*;
@@ -20,7 +21,8 @@ use crate::AppState;
 #[schema(example = json!({"to_org_id": "0193a1c2-4f10-7a88-b1c3-77d0e2f4a9b2"}))]
 pub struct NewOffer {
     /// A participant of the claim's window that may claim (not a reviewer), not the holder.
-    pub to_org_id: String,
+    #[schema(value_type = String)]
+    pub to_org_id: OrgId,
 }
 
 /// Offer a claim to another organisation

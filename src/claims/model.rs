@@ -6,6 +6,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::db::schema::{claims, device_sets, organisations, results, uit_windows};
+use crate::db::OrgId;
 use crate::db::{now, DbConn};
 use crate::device_sets::composition::{self, DeviceSetSummary};
 use crate::results::model::ResultRow;
@@ -19,7 +20,8 @@ pub struct Claim {
     pub uit_window_name: String,
     pub device_set_id: String,
     pub device_set_name: String,
-    pub org_id: String,
+    #[schema(value_type = String)]
+    pub org_id: OrgId,
     pub org_name: String,
     pub note: String,
     pub claimed_at: DateTime<Utc>,
@@ -44,7 +46,7 @@ struct ClaimRow {
     device_set_id: String,
     #[diesel(select_expression = device_sets::name)]
     device_set_name: String,
-    org_id: String,
+    org_id: OrgId,
     #[diesel(select_expression = organisations::name)]
     org_name: String,
     note: String,
@@ -158,7 +160,7 @@ pub fn set_lead(
     conn: &mut DbConn,
     window_id: &str,
     set_id: &str,
-    org_id: &str,
+    org_id: &OrgId,
     lead: bool,
     user_id: &str,
 ) -> Result<usize, crate::http::ApiError> {

@@ -8,6 +8,7 @@ use super::model::Claim;
 use crate::auth::Role;
 use crate::db::schema::users;
 use crate::db::DbConn;
+use crate::db::OrgId;
 use crate::events::{self, NewEvent, Topic};
 use crate::http::ApiError;
 use crate::mail::{self, Template};
@@ -19,7 +20,7 @@ pub fn event(
     claim: &Claim,
     kind: &'static str,
     summary: String,
-    actor_org_id: Option<&str>,
+    actor_org_id: Option<&OrgId>,
     extra: serde_json::Value,
 ) -> Result<(), ApiError> {
     let mut details = serde_json::json!({

@@ -13,6 +13,7 @@ use crate::audit;
 use crate::auth::{AuthContext, Capability, OrgKind};
 use crate::db::schema::{claim_offers as co, claims, organisations, window_participants as wp};
 use crate::db::{new_id, now, DbConn};
+use crate::db::{OrgId, UserId};
 use crate::http::{ApiError, ErrorCode};
 use crate::windows::{self, WindowStatus};
 
@@ -36,11 +37,14 @@ pub struct OfferRow {
     pub window_id: String,
     pub device_set_id: String,
     /// The holder when it was offered.
-    pub from_org_id: String,
-    pub to_org_id: String,
+    #[schema(value_type = String)]
+    pub from_org_id: OrgId,
+    #[schema(value_type = String)]
+    pub to_org_id: OrgId,
     pub status: OfferStatus,
     #[serde(skip)]
-    pub offered_by_user_id: Option<String>,
+    #[schema(value_type = Option<String>)]
+    pub offered_by_user_id: Option<UserId>,
     #[schema(value_type = chrono::DateTime<chrono::Utc>)]
     #[serde(serialize_with = "utc")]
     pub created_at: NaiveDateTime,
@@ -48,7 +52,8 @@ pub struct OfferRow {
     #[serde(serialize_with = "utc_opt")]
     pub decided_at: Option<NaiveDateTime>,
     #[serde(skip)]
-    pub decided_by_user_id: Option<String>,
+    #[schema(value_type = Option<String>)]
+    pub decided_by_user_id: Option<UserId>,
 }
 
 /// The representation of an offer.
@@ -98,7 +103,7 @@ fn find(conn: &mut DbConn, ctx: &AuthContext, id: &str) -> Result<OfferRow, ApiE
 
 /// 422 naming `to_org_id` unless that organisation may take the claim: it exists, is not the
 /// holder, may claim (not a reviewer) and takes part in the window.
-fn check_receiver(conn: &mut DbConn, claim: &Claim, to_org_id: &str) -> Result<(), ApiError> {
+fn check_receiver(conn: &mut DbConn, claim: &Claim, to_org_id: &OrgId) -> Result<(), ApiError> {
     let field = "to_org_id";
     if to_org_id == claim.org_id {
         return Err(ApiError::invalid_field(field, "already holds the claim"));
@@ -131,7 +136,7 @@ fn check_receiver(conn: &mut DbConn, claim: &Claim, to_org_id: &str) -> Result<(
 }
 
 /// Offers claim `claim_id` to `to_org_id`: the holder or the operator (403 otherwise).
-pub fn offer(conn: &mut DbConn, ctx: &AuthContext, claim_id: &str, to_org_id: &str) -> Result<OfferRow, ApiError> {
+pub fn offer(conn: &mut DbConn, ctx: &AuthContext, claim_id: &str, to_org_id: &OrgId) -> Result<OfferRow, ApiError> {
     ctx.require(Capability::Participate)?;
     let claim = model::find(conn, claim_id)?.ok_or_else(ApiError::not_found)?;
     ctx.owner_or_operator(

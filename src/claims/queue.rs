@@ -13,6 +13,8 @@ use super::notify;
 use crate::audit::{self, Actor, Change};
 use crate::auth::{AuthContext, Capability, OrgKind};
 use crate::db::schema::{claim_queue as cq, claims, organisations};
+use crate::db::OrgId;
+use crate::db::UserId;
 use crate::db::{new_id, now, DbConn};
 use crate::http::ApiError;
 use crate::mail::Template;
@@ -24,7 +26,8 @@ pub struct QueueEntry {
     pub id: String,
     pub uit_window_id: String,
     pub device_set_id: String,
-    pub org_id: String,
+    #[schema(value_type = String)]
+    pub org_id: OrgId,
     pub org_name: String,
     pub note: String,
     pub queued_at: DateTime<Utc>,
@@ -32,10 +35,10 @@ pub struct QueueEntry {
     pub position: i64,
 }
 
-type Row = (String, String, String, String, String, String, NaiveDateTime);
+type Row = (String, String, String, OrgId, String, String, NaiveDateTime);
 
 /// The queue of one (window, set), first in line first, as (entry id, org id, user id).
-fn line(conn: &mut DbConn, window_id: &str, set_id: &str) -> QueryResult<Vec<(String, String, Option<String>)>> {
+fn line(conn: &mut DbConn, window_id: &str, set_id: &str) -> QueryResult<Vec<(String, OrgId, Option<UserId>)>> {
     cq::table
         .filter(cq::window_id.eq(window_id).and(cq::device_set_id.eq(set_id)))
         .order((cq::queued_at.asc(), cq::id.asc()))
@@ -163,7 +166,7 @@ pub fn leave(conn: &mut DbConn, ctx: &AuthContext, id: &str) -> Result<(), ApiEr
 }
 
 /// Takes `org_id` out of the line for (window, set), e.g. when it gets the claim by hand-over.
-pub fn drop_org(conn: &mut DbConn, window_id: &str, set_id: &str, org_id: &str) -> QueryResult<usize> {
+pub fn drop_org(conn: &mut DbConn, window_id: &str, set_id: &str, org_id: &OrgId) -> QueryResult<usize> {
     diesel::delete(
         cq::table
             .filter(cq::window_id.eq(window_id))
@@ -226,7 +229,7 @@ pub fn promote(
         claim.org_name, claim.device_set_name, claim.uit_window_name
     );
     let details = serde_json::json!({ "from_queue_entry_id": entry_id, "previous_claim": how });
-    notify::event(conn, &claim, "claim.granted", summary, actor.org_id.as_deref(), details)?;
+    notify::event(conn, &claim, "claim.granted", summary, actor.org_id.as_ref(), details)?;
     notify::email_holder(conn, &claim, Template::ClaimGranted, public_url, &[("how", how)])?;
     Ok(Some(claim))
 }

@@ -8,6 +8,7 @@ use crate::audit;
 use crate::auth::{AuthContext, Caller, Capability};
 use crate::catalogue::model as catalogue;
 use crate::catalogue::nullable;
+use crate::db::OrgId;
 use crate::db::{new_id, now, DbConn};
 use crate::http::etag::{tagged, write_no_content, write_tagged, IfMatch};
 use crate::http::idempotency::{self, IdempotencyKey};
@@ -19,7 +20,7 @@ use crate::http::ApiError;
 use crate::AppState;
 
 /// The manufacturer itself (a manufacturer or service provider, not a viewer) or the operator.
-fn authorise(ctx: &AuthContext, manufacturer_org_id: &str) -> Result<(), ApiError> {
+fn authorise(ctx: &AuthContext, manufacturer_org_id: &OrgId) -> Result<(), ApiError> {
     ctx.owner_or_operator(
         manufacturer_org_id,
         Capability::ManageRoadmaps,
@@ -41,7 +42,7 @@ fn to_change(conn: &mut DbConn, ctx: &AuthContext, id: &str, if_match: &IfMatch)
 fn check_product(
     conn: &mut DbConn,
     v: &mut Validator,
-    manufacturer_org_id: &str,
+    manufacturer_org_id: &OrgId,
     device_model_id: &str,
 ) -> Result<(), ApiError> {
     match catalogue::find_model(conn, device_model_id)? {
@@ -58,7 +59,8 @@ fn trimmed(value: Option<String>) -> Option<String> {
 
 list_query! {
     pub struct ContactQuery {
-        pub manufacturer_org_id: Option<String>,
+        #[param(value_type = Option<String>)]
+        pub manufacturer_org_id: Option<OrgId>,
         pub device_model_id: Option<String>,
         /// `true`: only entries not verified for more than 365 days; `false`: only the others.
         pub stale: Option<bool>,
@@ -105,7 +107,8 @@ keyed!(LibraryContact, id);
 #[serde(deny_unknown_fields)]
 pub struct NewLibraryContact {
     /// A manufacturer or service provider (or the operator); you must be it, or the operator.
-    pub manufacturer_org_id: String,
+    #[schema(value_type = String)]
+    pub manufacturer_org_id: OrgId,
     /// One of the manufacturer's products; omit for all of them.
     pub device_model_id: Option<String>,
     #[schema(example = "Firmware library desk", min_length = 1, max_length = 200)]

@@ -6,6 +6,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::db::schema::library_contacts as lc;
+use crate::db::OrgId;
 use crate::db::{now, DbConn};
 use crate::http::validate::{is_email, Validator};
 
@@ -21,7 +22,7 @@ pub const MAX_NOTES: usize = 4000;
 #[diesel(table_name = lc)]
 pub struct ContactRow {
     pub id: String,
-    pub manufacturer_org_id: String,
+    pub manufacturer_org_id: OrgId,
     pub device_model_id: Option<String>,
     pub contact_name: String,
     pub email: String,
@@ -49,7 +50,8 @@ pub fn stale_before(today: NaiveDate) -> NaiveDate {
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct LibraryContact {
     pub id: String,
-    pub manufacturer_org_id: String,
+    #[schema(value_type = String)]
+    pub manufacturer_org_id: OrgId,
     /// The product this contact is for; null for all of the manufacturer's products.
     pub device_model_id: Option<String>,
     #[schema(example = "Firmware library desk")]
@@ -163,7 +165,7 @@ pub fn check(v: &mut Validator, f: ContactFields<'_>, today: NaiveDate) {
 /// What a list is narrowed to.
 #[derive(Debug, Default)]
 pub struct ContactFilter {
-    pub manufacturer_org_id: Option<String>,
+    pub manufacturer_org_id: Option<OrgId>,
     pub device_model_id: Option<String>,
     pub stale: Option<bool>,
 }

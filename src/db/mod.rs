@@ -2,6 +2,7 @@
 //! per-connection SQLite settings, write transactions and migrations.
 
 pub mod error;
+pub mod ids;
 pub mod migrations;
 pub mod schema;
 pub mod sql;
@@ -9,6 +10,7 @@ pub mod text;
 pub mod timestamps;
 
 pub use error::UniqueKey;
+pub use ids::{OrgId, UserId};
 pub use text::JsonText;
 pub use timestamps::{OptTs, Ts};
 

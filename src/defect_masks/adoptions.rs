@@ -10,6 +10,7 @@ use super::model;
 use crate::audit::{self, Actor, Change};
 use crate::auth::{AuthContext, Caller, Capability};
 use crate::db::schema::{defect_mask_adoptions as dma, organisations};
+use crate::db::OrgId;
 use crate::db::{now, DbConn};
 use crate::http::pagination::{keyed, list_page, list_query, Page};
 use crate::http::responses::*;
@@ -20,17 +21,18 @@ use crate::AppState;
 #[derive(Debug, Serialize, ToSchema, Queryable)]
 pub struct Adoption {
     pub defect_mask_id: String,
-    pub org_id: String,
+    #[schema(value_type = String)]
+    pub org_id: OrgId,
     pub org_name: String,
     pub adopted_at: DateTime<Utc>,
 }
 
-fn adoption(conn: &mut DbConn, mask_id: &str, org_id: &str) -> QueryResult<Option<Adoption>> {
+fn adoption(conn: &mut DbConn, mask_id: &str, org_id: &OrgId) -> QueryResult<Option<Adoption>> {
     dma::table
         .inner_join(organisations::table.on(organisations::id.eq(dma::org_id)))
         .filter(dma::defect_mask_id.eq(mask_id).and(dma::org_id.eq(org_id)))
         .select((dma::defect_mask_id, dma::org_id, organisations::name, dma::adopted_at))
-        .first::<(String, String, String, chrono::NaiveDateTime)>(conn)
+        .first::<(String, OrgId, String, chrono::NaiveDateTime)>(conn)
         .optional()
         .map(|o| {
             o.map(|(m, org, name, at)| Adoption {
@@ -157,7 +159,7 @@ pub fn adoptions_of(
     if let Some(after) = after {
         query = query.filter(dma::org_id.gt(after));
     }
-    let rows: Vec<(String, String, String, chrono::NaiveDateTime)> =
+    let rows: Vec<(String, OrgId, String, chrono::NaiveDateTime)> =
         query.order(dma::org_id.asc()).limit(fetch).load(conn)?;
     Ok(rows
         .into_iter()

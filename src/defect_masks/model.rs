@@ -7,6 +7,7 @@ use utoipa::ToSchema;
 
 use crate::db::schema::{defect_mask_adoptions as dma, defect_mask_firmware as dmf, defect_masks as dm};
 use crate::db::DbConn;
+use crate::db::OrgId;
 
 crate::text_enum!(
     /// How bad a known defect is.
@@ -43,7 +44,7 @@ pub struct MaskRow {
     pub workaround: String,
     pub status: MaskStatus,
     pub fixed_in_firmware_id: Option<String>,
-    pub owner_org_id: String,
+    pub owner_org_id: OrgId,
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
     pub version: i64,
@@ -65,7 +66,8 @@ pub struct DefectMask {
     pub status: MaskStatus,
     pub fixed_in_firmware_id: Option<String>,
     /// The publishing organisation.
-    pub owner_org_id: String,
+    #[schema(value_type = String)]
+    pub owner_org_id: OrgId,
     /// How many organisations follow the mask.
     pub adoption_count: i64,
     pub created_at: DateTime<Utc>,

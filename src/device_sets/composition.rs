@@ -13,12 +13,14 @@ use crate::db::schema::{
     device_models as dm, device_set_members as dsm, device_sets as ds, firmware_versions as fw, organisations as o,
 };
 use crate::db::DbConn;
+use crate::db::OrgId;
 
 /// One firmware of a device set and the product it runs on.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct SetMember {
     pub device_type: DeviceType,
-    pub manufacturer_org_id: String,
+    #[schema(value_type = String)]
+    pub manufacturer_org_id: OrgId,
     #[schema(example = "EDMI")]
     pub manufacturer_name: String,
     pub device_model_id: String,
@@ -100,14 +102,14 @@ fn rank(t: DeviceType) -> usize {
 }
 
 /// A member's product: (device type, device model id, manufacturer id).
-pub type Product = (String, String, String);
+pub type Product = (String, String, OrgId);
 
 /// The products of each set's members, keyed by set id: one [`Product`] per member, what subscription filters match a change about those sets
 /// against. One query per 500 sets.
 pub fn products(conn: &mut DbConn, set_ids: &[String]) -> QueryResult<HashMap<String, Vec<Product>>> {
     let mut out: HashMap<String, Vec<Product>> = HashMap::new();
     for chunk in set_ids.chunks(500) {
-        let rows: Vec<(String, String, String, String)> = dsm::table
+        let rows: Vec<(String, String, String, OrgId)> = dsm::table
             .inner_join(fw::table.on(fw::id.eq(dsm::firmware_id)))
             .inner_join(dm::table.on(dm::id.eq(fw::device_model_id)))
             .filter(dsm::device_set_id.eq_any(chunk))
@@ -120,7 +122,7 @@ pub fn products(conn: &mut DbConn, set_ids: &[String]) -> QueryResult<HashMap<St
     Ok(out)
 }
 
-type MemberTuple = (DeviceType, String, String, String, String, String, String, String);
+type MemberTuple = (DeviceType, OrgId, String, String, String, String, String, String);
 
 /// How many ids one `IN` list binds: few round trips for a window's whole scope (one per
 /// 5,000 sets), well under SQLite's 32,766 bound parameters.

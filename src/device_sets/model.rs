@@ -11,6 +11,7 @@ use crate::db::schema::{
     device_models as dm, device_set_members as dsm, device_sets as ds, firmware_versions as fw, organisations as o,
 };
 use crate::db::DbConn;
+use crate::db::OrgId;
 use crate::http::validate::Validator;
 use crate::http::ApiError;
 
@@ -22,7 +23,7 @@ pub struct DeviceSetRow {
     pub membership_key: String,
     pub comms_hub_firmware_id: String,
     pub prevalence: i64,
-    pub created_by_org_id: String,
+    pub created_by_org_id: OrgId,
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
     pub version: i64,
@@ -46,7 +47,8 @@ pub struct DeviceSet {
     /// How many such combinations are deployed (0 to 100,000,000).
     #[schema(maximum = 100_000_000, minimum = 0)]
     pub prevalence: i64,
-    pub created_by_org_id: String,
+    #[schema(value_type = String)]
+    pub created_by_org_id: OrgId,
     pub created_by_org_name: String,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
@@ -183,13 +185,13 @@ pub fn update(conn: &mut DbConn, row: &DeviceSetRow) -> QueryResult<bool> {
 pub fn with_members(conn: &mut DbConn, rows: Vec<DeviceSetRow>) -> QueryResult<Vec<DeviceSet>> {
     let ids: Vec<String> = rows.iter().map(|r| r.id.clone()).collect();
     let mut compositions = composition::load(conn, &ids)?;
-    let mut org_ids: Vec<&String> = rows.iter().map(|r| &r.created_by_org_id).collect();
+    let mut org_ids: Vec<&OrgId> = rows.iter().map(|r| &r.created_by_org_id).collect();
     org_ids.sort();
     org_ids.dedup();
-    let orgs: std::collections::HashMap<String, String> = o::table
+    let orgs: std::collections::HashMap<OrgId, String> = o::table
         .filter(o::id.eq_any(org_ids))
         .select((o::id, o::name))
-        .load::<(String, String)>(conn)?
+        .load::<(OrgId, String)>(conn)?
         .into_iter()
         .collect();
     Ok(rows

@@ -18,6 +18,7 @@ use super::worker::STALE_SECONDS;
 use crate::audit::{self, Actor, Change};
 use crate::config::Config;
 use crate::db::schema::organisations as o;
+use crate::db::OrgId;
 use crate::db::{new_id, now, write_tx, DbConn};
 use crate::http::ApiError;
 
@@ -103,7 +104,14 @@ fn take(
         .first(conn)
         .optional()?
         .ok_or_else(|| ApiError::internal("no operator organisation"))?;
-    let row = ImportRow::queued(new_id(), sha256, format, as_of, bytes, (None, operator.clone()));
+    let row = ImportRow::queued(
+        new_id(),
+        sha256,
+        format,
+        as_of,
+        bytes,
+        (None, OrgId::from(operator.clone())),
+    );
     model::insert(conn, &row)?;
     let view = EstateImport::from(row.clone());
     audit::record(

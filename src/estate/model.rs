@@ -7,6 +7,7 @@ use utoipa::ToSchema;
 
 use crate::db::schema::{estate_import_rejections as rej, estate_imports as ei};
 use crate::db::{now, DbConn};
+use crate::db::{OrgId, UserId};
 use crate::http::ApiError;
 
 crate::text_enum!(
@@ -44,8 +45,8 @@ pub struct ImportRow {
     pub bytes_total: i64,
     pub bytes_read: i64,
     pub error: Option<String>,
-    pub created_by_user_id: Option<String>,
-    pub created_by_org_id: String,
+    pub created_by_user_id: Option<UserId>,
+    pub created_by_org_id: OrgId,
     pub created_at: NaiveDateTime,
     pub started_at: Option<NaiveDateTime>,
     pub finished_at: Option<NaiveDateTime>,
@@ -60,7 +61,7 @@ impl ImportRow {
         format: ImportFormat,
         as_of: NaiveDate,
         bytes: i64,
-        by: (Option<String>, String),
+        by: (Option<UserId>, OrgId),
     ) -> Self {
         Self {
             id,
@@ -118,8 +119,10 @@ pub struct EstateImport {
     pub progress: f64,
     /// Why a `failed` import stopped.
     pub error: Option<String>,
-    pub created_by_user_id: Option<String>,
-    pub created_by_org_id: String,
+    #[schema(value_type = Option<String>)]
+    pub created_by_user_id: Option<UserId>,
+    #[schema(value_type = String)]
+    pub created_by_org_id: OrgId,
     pub created_at: DateTime<Utc>,
     pub started_at: Option<DateTime<Utc>>,
     pub finished_at: Option<DateTime<Utc>>,

@@ -9,6 +9,7 @@ use utoipa::ToSchema;
 
 use crate::auth::Caller;
 use crate::db::schema::change_events as ce;
+use crate::db::OrgId;
 use crate::db::{new_id, now, DbConn, JsonText};
 use crate::http::pagination::{keyed, list_page, list_query, Page};
 use crate::http::responses::Forbidden;
@@ -48,11 +49,11 @@ pub struct NewEvent {
     pub details: serde_json::Value,
     pub device_types: Vec<String>,
     pub device_model_ids: Vec<String>,
-    pub manufacturer_org_ids: Vec<String>,
+    pub manufacturer_org_ids: Vec<OrgId>,
     /// The UIT windows the change is about or within, for the `uit_window_ids` filter. A
     /// change to a window itself needs none: [`record`] takes its `entity_id`.
     pub uit_window_ids: Vec<String>,
-    pub actor_org_id: Option<String>,
+    pub actor_org_id: Option<OrgId>,
     /// Makes the event once-only (clock-driven events).
     pub dedupe_key: Option<String>,
     /// Who may hear of it: see [`NewEvent::audience`].
@@ -99,8 +100,8 @@ impl NewEvent {
         self
     }
 
-    pub fn actor(mut self, org_id: &str) -> Self {
-        self.actor_org_id = Some(org_id.to_string());
+    pub fn actor(mut self, org_id: &OrgId) -> Self {
+        self.actor_org_id = Some(org_id.clone());
         self
     }
 
@@ -109,7 +110,7 @@ impl NewEvent {
         mut self,
         device_types: Vec<String>,
         device_model_ids: Vec<String>,
-        manufacturers: Vec<String>,
+        manufacturers: Vec<OrgId>,
     ) -> Self {
         self.device_types = dedup(device_types);
         self.device_model_ids = dedup(device_model_ids);
@@ -129,10 +130,15 @@ impl NewEvent {
     }
 }
 
-fn dedup(mut v: Vec<String>) -> Vec<String> {
+fn dedup<T: Ord>(mut v: Vec<T>) -> Vec<T> {
     v.sort();
     v.dedup();
     v
+}
+
+/// A list column's JSON text.
+fn list<T: serde::Serialize>(v: &[T]) -> String {
+    serde_json::to_string(v).unwrap_or_else(|_| "[]".into())
 }
 
 /// Records the event; call inside the change's own transaction. An event that states no
@@ -145,7 +151,6 @@ pub fn record(conn: &mut DbConn, event: NewEvent) -> Result<String, ApiError> {
         )));
     }
     let id = new_id();
-    let list = |v: &Vec<String>| serde_json::to_string(v).unwrap_or_else(|_| "[]".into());
     let mut windows = event.uit_window_ids.clone();
     if windows.is_empty() && event.entity_type == "uit_window" {
         windows.push(event.entity_id.clone());
@@ -201,9 +206,9 @@ struct EventRow {
     details_json: JsonText<serde_json::Value>,
     device_types_json: JsonText<Vec<String>>,
     device_model_ids_json: JsonText<Vec<String>>,
-    manufacturer_org_ids_json: JsonText<Vec<String>>,
+    manufacturer_org_ids_json: JsonText<Vec<OrgId>>,
     uit_window_ids_json: JsonText<Vec<String>>,
-    actor_org_id: Option<String>,
+    actor_org_id: Option<OrgId>,
     consumed_at: Option<NaiveDateTime>,
 }
 
@@ -221,10 +226,12 @@ pub struct ChangeEvent {
     pub details: serde_json::Value,
     pub device_types: Vec<String>,
     pub device_model_ids: Vec<String>,
-    pub manufacturer_org_ids: Vec<String>,
+    #[schema(value_type = Vec<String>)]
+    pub manufacturer_org_ids: Vec<OrgId>,
     /// The UIT windows the change is about or within.
     pub uit_window_ids: Vec<String>,
-    pub actor_org_id: Option<String>,
+    #[schema(value_type = Option<String>)]
+    pub actor_org_id: Option<OrgId>,
     /// When the notifications fan-out took it; null while pending.
     pub consumed_at: Option<DateTime<Utc>>,
 }

@@ -227,7 +227,7 @@ where
         .write_as(caller, move |conn, ctx| {
             let once = Once {
                 idem,
-                principal: ctx.user_id.clone(),
+                principal: ctx.user_id.to_string(),
             };
             work(conn, ctx, once)
         })

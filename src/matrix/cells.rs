@@ -70,7 +70,7 @@ impl Deltas {
             .publishers
             .entry((
                 row.window_id.clone(),
-                row.org_id.clone(),
+                row.org_id.to_string(),
                 row.visibility.as_str().to_string(),
             ))
             .or_default() += by;

@@ -10,6 +10,7 @@ use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Text};
 
 use crate::db::DbConn;
+use crate::db::OrgId;
 use crate::device_sets::composition::{Composition, Members};
 use crate::http::ApiError;
 use crate::windows::model::WindowRow;
@@ -29,7 +30,7 @@ struct LeadRow {
     #[diesel(sql_type = Text)]
     device_set_id: String,
     #[diesel(sql_type = Text)]
-    org_id: String,
+    org_id: OrgId,
     #[diesel(sql_type = Text)]
     org_name: String,
 }
@@ -64,7 +65,7 @@ pub(super) struct Frame {
     pub scenario_titles: BTreeMap<String, String>,
     pub sets: Vec<SetRow>,
     /// Set id to (organisation id, organisation name).
-    pub leads: HashMap<String, (String, String)>,
+    pub leads: HashMap<String, (OrgId, String)>,
     /// The members of `sets`.
     pub members: Arc<Members>,
     compositions: OnceLock<HashMap<String, Arc<Composition>>>,
@@ -111,7 +112,7 @@ pub(super) fn frame(conn: &mut DbConn, window_id: &str) -> Result<Arc<Frame>, Ap
         .bind::<Text, _>(&window.release_id)
         .bind::<Text, _>(&window.id)
         .load(conn)?;
-    let leads: HashMap<String, (String, String)> = diesel::sql_query(LEADS)
+    let leads: HashMap<String, (OrgId, String)> = diesel::sql_query(LEADS)
         .bind::<Text, _>(&window.id)
         .load::<LeadRow>(conn)?
         .into_iter()

@@ -9,6 +9,7 @@ use utoipa::{IntoParams, ToSchema};
 use super::model::{self, Cell, Grid, Row, ORDER};
 use super::versions::Answer;
 use crate::auth::Caller;
+use crate::db::OrgId;
 use crate::device_sets::composition::{Composition, DEVICE_TYPE_ORDER};
 use crate::http::responses::*;
 use crate::http::ApiError;
@@ -57,7 +58,8 @@ pub struct CoverageItem {
     /// The Comms Hub firmware and each device's type, manufacturer, model and firmware version.
     pub composition: Option<Composition>,
     pub prevalence: i64,
-    pub lead_org_id: Option<String>,
+    #[schema(value_type = Option<String>)]
+    pub lead_org_id: Option<OrgId>,
     pub lead_org_name: Option<String>,
     pub state: CoverageState,
     pub scenarios: BTreeMap<String, ScenarioCoverage>,
@@ -262,7 +264,8 @@ pub struct MatrixRow {
     /// The Comms Hub firmware and each device's type, manufacturer, model and firmware version.
     pub composition: Option<Composition>,
     pub prevalence: i64,
-    pub lead_org_id: Option<String>,
+    #[schema(value_type = Option<String>)]
+    pub lead_org_id: Option<OrgId>,
     pub lead_org_name: Option<String>,
     /// Keyed by scenario code; every window scenario is present.
     pub cells: BTreeMap<String, Cell>,

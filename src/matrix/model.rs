@@ -14,6 +14,7 @@ use utoipa::ToSchema;
 use super::frame::{self, SetRow};
 use crate::auth::AuthContext;
 use crate::db::DbConn;
+use crate::db::OrgId;
 use crate::defect_masks::model::EXPLAINS_FAILURE;
 use crate::device_sets::composition::{Composition, Members};
 use crate::http::ApiError;
@@ -69,7 +70,7 @@ pub struct Row {
     pub device_set_id: String,
     pub name: String,
     pub prevalence: i64,
-    pub lead_org_id: Option<String>,
+    pub lead_org_id: Option<OrgId>,
     pub lead_org_name: Option<String>,
     pub composition: Option<Arc<Composition>>,
     pub cells: BTreeMap<String, Cell>,
@@ -322,7 +323,7 @@ pub fn grid_of(
 #[derive(QueryableByName)]
 struct PublisherRow {
     #[diesel(sql_type = Text)]
-    org_id: String,
+    org_id: OrgId,
     #[diesel(sql_type = Text)]
     org_name: String,
     #[diesel(sql_type = BigInt)]
@@ -336,7 +337,7 @@ pub fn publishers(
     ctx: &AuthContext,
     window_id: &str,
     evidence: Evidence,
-) -> Result<Vec<(String, String, i64)>, ApiError> {
+) -> Result<Vec<(OrgId, String, i64)>, ApiError> {
     let (org, sees_participants, own_private) = visibility::lens(conn, ctx, window_id, evidence)?;
     let sql = super::cells::publishers_sql(VISIBLE);
     let rows: Vec<PublisherRow> = diesel::sql_query(sql)

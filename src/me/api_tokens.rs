@@ -11,6 +11,8 @@ use crate::audit::{self, Actor, Change};
 use crate::auth::tokens::{hash_secret, new_secret, API_TOKEN_PREFIX};
 use crate::auth::{AuthContext, Caller};
 use crate::db::schema::api_tokens as t;
+use crate::db::OrgId;
+use crate::db::UserId;
 use crate::db::{new_id, now, DbConn};
 use crate::http::etag::write_no_content;
 use crate::http::json::Json;
@@ -261,7 +263,7 @@ pub(crate) fn audit_revocation(
     conn: &mut DbConn,
     ctx: &AuthContext,
     id: &str,
-    org_id: &str,
+    org_id: &OrgId,
     before: Option<serde_json::Value>,
 ) -> Result<(), ApiError> {
     let change = Change::new("api_token.revoke", "api_token", id)
@@ -275,7 +277,7 @@ pub(crate) fn audit_revocation(
 /// through `/organisations/{id}/api-tokens`). Secrets are never stored, so never shown.
 pub fn readable_by(conn: &mut DbConn, ctx: &AuthContext, id: &str) -> QueryResult<bool> {
     use crate::db::schema::users;
-    let owner: Option<(String, String)> = t::table
+    let owner: Option<(UserId, OrgId)> = t::table
         .inner_join(users::table)
         .filter(t::id.eq(id))
         .select((t::user_id, users::org_id))

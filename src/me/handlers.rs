@@ -5,6 +5,7 @@ use utoipa::ToSchema;
 use crate::audit::{self, Actor, Change};
 use crate::auth::{model as auth_model, AuthContext, Caller, Role};
 use crate::db::DbConn;
+use crate::db::UserId;
 use crate::http::etag::{tagged, IfMatch};
 use crate::http::json::Json;
 use crate::http::ratelimit::{Bucket, Spend};
@@ -22,7 +23,7 @@ pub struct Me {
     pub role: Role,
 }
 
-fn load(conn: &mut DbConn, user_id: &str) -> Result<(Me, i64), ApiError> {
+fn load(conn: &mut DbConn, user_id: &UserId) -> Result<(Me, i64), ApiError> {
     let user = org_model::find_user(conn, user_id)?.ok_or_else(ApiError::not_found)?;
     let org = org_model::find_org(conn, &user.org_id)?.ok_or_else(ApiError::not_found)?;
     let version = user.version;

@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use crate::auth::{OrgKind, Role};
 use crate::db::schema::{uit_windows, window_participants as wp};
 use crate::db::DbConn;
+use crate::db::OrgId;
 
 /// Window ids per participants query.
 const WINDOWS_PER_QUERY: usize = 1_000;
@@ -18,7 +19,7 @@ const WINDOWS_PER_QUERY: usize = 1_000;
 /// The reader behind a user's subscription.
 #[derive(Debug, Clone)]
 pub struct Reader {
-    pub org_id: String,
+    pub org_id: OrgId,
     pub org_kind: OrgKind,
     pub role: Role,
 }
@@ -36,18 +37,18 @@ pub enum Audience {
     /// shows them to every organisation, but only with a token).
     Members,
     /// Users of the owner, of the operator and of organisations in a UIT window open now.
-    Participants { owner_org_id: String },
+    Participants { owner_org_id: OrgId },
     /// Users of the owner organisation only.
-    Owner { owner_org_id: String },
+    Owner { owner_org_id: OrgId },
     /// Admin users of the owner organisation only.
-    OwnerAdmins { owner_org_id: String },
+    OwnerAdmins { owner_org_id: OrgId },
     /// Users of the operator, of `org_ids` and of every organisation that joined UIT window
     /// `window_id` (a UIT issue: participants-level visibility, plus the organisations that
     /// raised it and resolve it; the rule of `uit_issues::model::visible_to`).
-    WindowParticipants { window_id: String, org_ids: Vec<String> },
+    WindowParticipants { window_id: String, org_ids: Vec<OrgId> },
     /// Users of the operator, of reviewers and of `org_ids`: the organisations taking part in a
     /// release when its deployment record changed (`releases::deployment::may_read`).
-    ReleaseParticipants { org_ids: Vec<String> },
+    ReleaseParticipants { org_ids: Vec<OrgId> },
     /// Nobody: what an event that states no audience gets; [`crate::events::record`] refuses
     /// to record one.
     Nobody,
@@ -57,9 +58,9 @@ pub enum Audience {
 #[derive(Debug, Clone, Default)]
 pub struct Participation {
     /// Organisations taking part in a UIT window open now.
-    pub open: HashSet<String>,
+    pub open: HashSet<OrgId>,
     /// Organisations that joined each window, for the windows the events name.
-    pub windows: HashMap<String, HashSet<String>>,
+    pub windows: HashMap<String, HashSet<OrgId>>,
 }
 
 impl Participation {
@@ -77,7 +78,7 @@ impl Participation {
         wanted.sort();
         wanted.dedup();
         for chunk in wanted.chunks(WINDOWS_PER_QUERY) {
-            let rows: Vec<(String, String)> = wp::table
+            let rows: Vec<(String, OrgId)> = wp::table
                 .filter(wp::window_id.eq_any(chunk))
                 .select((wp::window_id, wp::org_id))
                 .load(conn)?;
@@ -128,8 +129,8 @@ impl Audience {
 }
 
 /// Organisations that joined a UIT window open at `now`.
-pub(crate) fn open_window_participants(conn: &mut DbConn, now: NaiveDateTime) -> QueryResult<HashSet<String>> {
-    let orgs: Vec<String> = wp::table
+pub(crate) fn open_window_participants(conn: &mut DbConn, now: NaiveDateTime) -> QueryResult<HashSet<OrgId>> {
+    let orgs: Vec<OrgId> = wp::table
         .inner_join(uit_windows::table)
         .filter(uit_windows::cancelled_at.is_null())
         .filter(uit_windows::opens_at.le(now))
@@ -178,10 +179,10 @@ mod tests {
         let joined = reader("supplier-a", OrgKind::Supplier, Role::Viewer);
         let other = reader("supplier-b", OrgKind::Supplier, Role::Admin);
         let participants = Participation {
-            open: HashSet::from(["supplier-a".to_string()]),
+            open: HashSet::from([OrgId::from("supplier-a")]),
             ..Participation::default()
         };
-        let owner_org_id = "maker".to_string();
+        let owner_org_id = OrgId::from("maker");
         let hears = |a: &Audience, r: Option<&Reader>| a.admits(r, &participants);
 
         let private = Audience::Owner {
@@ -236,13 +237,13 @@ mod tests {
         assert_eq!(a.window_id(), Some("w1"));
         let participation = Participation {
             // Taking part in an open window is not enough: it must be this window.
-            open: HashSet::from(["supplier-c".to_string()]),
+            open: HashSet::from([OrgId::from("supplier-c")]),
             windows: HashMap::from([
                 (
                     "w1".to_string(),
-                    HashSet::from(["supplier-a".to_string(), "supplier-b".to_string()]),
+                    HashSet::from([OrgId::from("supplier-a"), OrgId::from("supplier-b")]),
                 ),
-                ("w2".to_string(), HashSet::from(["supplier-c".to_string()])),
+                ("w2".to_string(), HashSet::from([OrgId::from("supplier-c")])),
             ]),
         };
         let hears = |r: &Reader| a.admits(Some(r), &participation);
@@ -275,7 +276,7 @@ mod tests {
     #[test]
     fn shared_results_reach_whoever_may_read_them() {
         let participation = Participation {
-            windows: HashMap::from([("w1".to_string(), HashSet::from(["supplier-b".to_string()]))]),
+            windows: HashMap::from([("w1".to_string(), HashSet::from([OrgId::from("supplier-b")]))]),
             ..Participation::default()
         };
         let reviewer = reader("secas", OrgKind::Reviewer, Role::Viewer);

@@ -10,6 +10,7 @@ use super::email::Change;
 use super::model::SubscriptionRow;
 use crate::db::schema::{change_events as ce, notifications as n, subscriptions as s};
 use crate::db::DbConn;
+use crate::db::OrgId;
 
 /// What rendering a batch needs, loaded in three queries.
 pub struct Context {
@@ -31,7 +32,7 @@ pub struct ChangeRow {
     entity_id: String,
     summary: String,
     details_json: String,
-    actor_org_id: Option<String>,
+    actor_org_id: Option<OrgId>,
 }
 
 pub fn change(row: ChangeRow) -> Change {

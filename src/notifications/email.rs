@@ -7,6 +7,7 @@ use chrono::{NaiveDate, NaiveDateTime};
 use super::model::{describe_topics, unsubscribe_url, Filters};
 use super::wording::{self, Names};
 use super::Mode;
+use crate::db::OrgId;
 use crate::events::Topic;
 use crate::mail::templates::{escape_html, render_with_html, Rendered};
 use crate::mail::Template;
@@ -22,7 +23,7 @@ pub struct Change {
     pub entity_id: String,
     pub summary: String,
     pub details: serde_json::Value,
-    pub actor_org_id: Option<String>,
+    pub actor_org_id: Option<OrgId>,
     /// Filled by [`wording::name_all`] before rendering.
     pub names: Names,
 }

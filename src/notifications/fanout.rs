@@ -19,6 +19,7 @@ use super::model::{Filters, SubscriptionRow};
 use super::{Mode, NotificationKind, NotificationStatus, SubscriptionStatus};
 use crate::auth::{OrgKind, Role};
 use crate::db::schema::{change_events as ce, organisations, subscriptions as s, users};
+use crate::db::OrgId;
 use crate::db::{new_id, now, write_tx, DbBackend, DbConn};
 use crate::events::Topic;
 use crate::http::ApiError;
@@ -292,7 +293,7 @@ pub fn insert(conn: &mut DbConn, rows: &[NewNotification]) -> Result<usize, ApiE
 type SubscriberRow = (
     SubscriptionRow,
     Option<String>,
-    Option<String>,
+    Option<OrgId>,
     Option<Role>,
     Option<OrgKind>,
 );
@@ -356,7 +357,7 @@ mod tests {
         );
         let both = Filters {
             device_types: vec![DeviceType::Esme],
-            manufacturer_org_ids: v(&["m1"]),
+            manufacturer_org_ids: vec!["m1".into()],
             ..Filters::default()
         };
         assert!(both.matches(&v(&["ESME"]), &v(&["p"]), &v(&["m1", "m2"]), &[]));

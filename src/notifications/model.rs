@@ -9,6 +9,7 @@ use super::{Mode, NotificationStatus, SubscriptionStatus};
 use crate::catalogue::model::DeviceType;
 use crate::db::schema::{device_models, notifications as n, organisations, subscriptions as s, uit_windows};
 use crate::db::{now, DbConn, JsonText};
+use crate::db::{OrgId, UserId};
 use crate::events::Topic;
 use crate::http::validate::Validator;
 use crate::http::ApiError;
@@ -34,8 +35,8 @@ pub struct Filters {
     #[schema(max_items = 100)]
     pub device_model_ids: Vec<String>,
     /// Manufacturer organisation ids; empty: every manufacturer.
-    #[schema(max_items = 100)]
-    pub manufacturer_org_ids: Vec<String>,
+    #[schema(value_type = Vec<String>, max_items = 100)]
+    pub manufacturer_org_ids: Vec<OrgId>,
     /// UIT window ids: changes within these windows (the windows themselves, their UIT issues
     /// and results); empty: every window. A change within no window (a release, a roadmap
     /// item, firmware) does not pass a list that is not empty.
@@ -43,22 +44,23 @@ pub struct Filters {
     pub uit_window_ids: Vec<String>,
 }
 
+/// Ids trimmed, sorted and without repeats.
+fn tidy<T: Ord + From<String> + AsRef<str>>(list: &mut Vec<T>) {
+    for id in list.iter_mut() {
+        *id = T::from(id.as_ref().trim().to_string());
+    }
+    list.sort();
+    list.dedup();
+}
+
 impl Filters {
     /// Sorted and without repeats, so equal filters compare and store equal.
     pub fn normalised(mut self) -> Self {
         self.device_types.sort_by_key(|t| t.as_str());
         self.device_types.dedup();
-        for list in [
-            &mut self.device_model_ids,
-            &mut self.manufacturer_org_ids,
-            &mut self.uit_window_ids,
-        ] {
-            for id in list.iter_mut() {
-                *id = id.trim().to_string();
-            }
-            list.sort();
-            list.dedup();
-        }
+        tidy(&mut self.device_model_ids);
+        tidy(&mut self.manufacturer_org_ids);
+        tidy(&mut self.uit_window_ids);
         self
     }
 
@@ -77,7 +79,10 @@ impl Filters {
                 .any(|t| device_types.iter().any(|d| d == t.as_str())))
             && (self.device_model_ids.is_empty() || self.device_model_ids.iter().any(|m| device_model_ids.contains(m)))
             && (self.manufacturer_org_ids.is_empty()
-                || self.manufacturer_org_ids.iter().any(|m| manufacturers.contains(m)))
+                || self
+                    .manufacturer_org_ids
+                    .iter()
+                    .any(|m| manufacturers.iter().any(|x| x == m.as_str())))
             && (self.uit_window_ids.is_empty() || self.uit_window_ids.iter().any(|w| windows.contains(w)))
     }
 
@@ -180,7 +185,7 @@ pub fn describe_topics(topics: &[Topic]) -> String {
 #[diesel(table_name = s)]
 pub struct SubscriptionRow {
     pub id: String,
-    pub user_id: Option<String>,
+    pub user_id: Option<UserId>,
     pub email: Option<String>,
     /// The topics, normalised ([`topics_json`]).
     pub topics_json: JsonText<Vec<Topic>>,
@@ -266,12 +271,12 @@ impl Subscription {
 
 /// Who reads a subscription through the API: the user it belongs to, nobody else (an address
 /// without an account reaches its own through the links in its emails only).
-fn owned_by(user_id: &str) -> diesel::dsl::Eq<s::user_id, String> {
+fn owned_by(user_id: &UserId) -> diesel::dsl::Eq<s::user_id, String> {
     s::user_id.eq(user_id.to_string())
 }
 
 /// Whether the user may read the subscription `id` (ended ones included), e.g. in the audit log.
-pub fn readable_by(conn: &mut DbConn, user_id: &str, id: &str) -> QueryResult<bool> {
+pub fn readable_by(conn: &mut DbConn, user_id: &UserId, id: &str) -> QueryResult<bool> {
     diesel::select(diesel::dsl::exists(
         s::table.filter(s::id.eq(id)).filter(owned_by(user_id)),
     ))
@@ -279,7 +284,7 @@ pub fn readable_by(conn: &mut DbConn, user_id: &str, id: &str) -> QueryResult<bo
 }
 
 /// A user's subscription that has not ended, or `None` (also for another user's id).
-pub fn find_own(conn: &mut DbConn, user_id: &str, id: &str) -> QueryResult<Option<SubscriptionRow>> {
+pub fn find_own(conn: &mut DbConn, user_id: &UserId, id: &str) -> QueryResult<Option<SubscriptionRow>> {
     s::table
         .filter(s::id.eq(id))
         .filter(owned_by(user_id))
@@ -292,7 +297,7 @@ pub fn find_own(conn: &mut DbConn, user_id: &str, id: &str) -> QueryResult<Optio
 /// A page of a user's subscriptions that have not ended, by id.
 pub fn list_own(
     conn: &mut DbConn,
-    user_id: &str,
+    user_id: &UserId,
     after: Option<String>,
     limit: i64,
 ) -> QueryResult<Vec<SubscriptionRow>> {

@@ -10,6 +10,8 @@ use utoipa::ToSchema;
 use super::members::authorise_admin;
 use crate::auth::{AuthContext, Caller};
 use crate::db::schema::{api_tokens as t, users};
+use crate::db::OrgId;
+use crate::db::UserId;
 use crate::db::{now, DbConn};
 use crate::http::etag::write_no_content;
 use crate::http::pagination::{keyed, list_page, list_query, Page};
@@ -23,7 +25,8 @@ use crate::AppState;
 pub struct MemberApiToken {
     pub id: String,
     /// The member who holds it.
-    pub user_id: String,
+    #[schema(value_type = String)]
+    pub user_id: UserId,
     pub user_email: String,
     pub name: String,
     /// The first characters of the secret, to tell tokens apart.
@@ -36,7 +39,7 @@ pub struct MemberApiToken {
 
 type Row = (
     String,
-    String,
+    UserId,
     String,
     String,
     String,
@@ -63,7 +66,8 @@ impl From<Row> for MemberApiToken {
 list_query! {
     pub struct MemberTokenQuery {
         /// Only this member's tokens.
-        pub user_id: Option<String>,
+        #[param(value_type = Option<String>)]
+        pub user_id: Option<UserId>,
     }
 }
 
@@ -85,7 +89,7 @@ list_query! {
 pub async fn list_member_api_tokens(
     state: web::Data<AppState>,
     caller: Caller,
-    path: web::Path<String>,
+    path: web::Path<OrgId>,
     query: web::Query<MemberTokenQuery>,
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
@@ -105,8 +109,8 @@ keyed!(MemberApiToken, id);
 pub fn list(
     conn: &mut DbConn,
     ctx: &AuthContext,
-    org_id: &str,
-    user_id: Option<String>,
+    org_id: &OrgId,
+    user_id: Option<UserId>,
     after: Option<String>,
     fetch: i64,
 ) -> Result<Vec<MemberApiToken>, ApiError> {
@@ -156,7 +160,7 @@ pub fn list(
 pub async fn revoke_member_api_token(
     state: web::Data<AppState>,
     caller: Caller,
-    path: web::Path<(String, String)>,
+    path: web::Path<(OrgId, String)>,
 ) -> Result<HttpResponse, ApiError> {
     let (org_id, token_id) = path.into_inner();
     write_no_content(&state.db, caller, move |conn, ctx| {

@@ -6,6 +6,7 @@ use super::model::{self, Organisation};
 use crate::audit;
 use crate::auth::{AuthContext, Caller, OrgKind};
 use crate::db::DbConn;
+use crate::db::OrgId;
 use crate::http::etag::{tagged, write_tagged, IfMatch};
 use crate::http::idempotency::{self, IdempotencyKey};
 use crate::http::json::Json;
@@ -149,7 +150,7 @@ pub fn create(conn: &mut DbConn, ctx: &AuthContext, body: &NewOrganisation) -> R
 pub async fn get_organisation(
     state: web::Data<AppState>,
     caller: Caller,
-    path: web::Path<String>,
+    path: web::Path<OrgId>,
 ) -> Result<HttpResponse, ApiError> {
     let id = path.into_inner();
     let row = state
@@ -193,7 +194,7 @@ pub struct OrganisationPatch {
 pub async fn update_organisation(
     state: web::Data<AppState>,
     caller: Caller,
-    path: web::Path<String>,
+    path: web::Path<OrgId>,
     if_match: IfMatch,
     body: Json<OrganisationPatch>,
 ) -> Result<HttpResponse, ApiError> {

@@ -9,6 +9,7 @@ use crate::audit::{self, Actor, Change};
 use crate::auth::tokens::hash_secret;
 use crate::auth::{AuthContext, Caller, Role};
 use crate::db::DbConn;
+use crate::db::OrgId;
 use crate::http::etag::write_no_content;
 use crate::http::idempotency::{self, IdempotencyKey};
 use crate::http::json::Json;
@@ -54,7 +55,7 @@ pub struct NewInvitation {
 pub async fn create_invitation(
     state: web::Data<AppState>,
     caller: Caller,
-    path: web::Path<String>,
+    path: web::Path<OrgId>,
     key: IdempotencyKey,
     body: Json<NewInvitation>,
 ) -> Result<HttpResponse, ApiError> {
@@ -83,7 +84,7 @@ pub async fn create_invitation(
 
 /// What is checked before a replayed request could answer: the organisation exists (404) and
 /// the caller administers it (403).
-fn inviting_org(conn: &mut DbConn, ctx: &AuthContext, org_id: &str) -> Result<model::OrgRow, ApiError> {
+fn inviting_org(conn: &mut DbConn, ctx: &AuthContext, org_id: &OrgId) -> Result<model::OrgRow, ApiError> {
     let org = model::find_org(conn, org_id)?.ok_or_else(ApiError::not_found)?;
     if !ctx.can_administer(org_id) {
         return Err(ApiError::forbidden(
@@ -155,7 +156,7 @@ list_query! {
 pub async fn list_invitations(
     state: web::Data<AppState>,
     caller: Caller,
-    path: web::Path<String>,
+    path: web::Path<OrgId>,
     query: web::Query<InvitationQuery>,
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
@@ -191,7 +192,7 @@ keyed!(Invitation, id);
 pub async fn revoke_invitation(
     state: web::Data<AppState>,
     caller: Caller,
-    path: web::Path<(String, String)>,
+    path: web::Path<(OrgId, String)>,
 ) -> Result<HttpResponse, ApiError> {
     let (org_id, invitation_id) = path.into_inner();
     write_no_content(&state.db, caller, move |conn, ctx| {

@@ -6,6 +6,7 @@ use super::model::{self, User};
 use crate::audit;
 use crate::auth::{AuthContext, Caller, Role};
 use crate::db::DbConn;
+use crate::db::{OrgId, UserId};
 use crate::http::etag::{tagged, write_no_content, IfMatch};
 use crate::http::json::Json;
 use crate::http::pagination::{keyed, list_page, list_query, Page};
@@ -21,7 +22,7 @@ list_query! {
 
 /// The organisation must exist (404 otherwise) and the caller must belong to it or be an
 /// operator admin (403): organisations are a public directory, their members are not.
-fn authorise_reader(conn: &mut DbConn, ctx: &AuthContext, org_id: &str) -> Result<(), ApiError> {
+fn authorise_reader(conn: &mut DbConn, ctx: &AuthContext, org_id: &OrgId) -> Result<(), ApiError> {
     model::find_org(conn, org_id)?.ok_or_else(ApiError::not_found)?;
     if ctx.org_id != org_id && !ctx.is_operator_admin() {
         return Err(ApiError::forbidden(
@@ -32,7 +33,7 @@ fn authorise_reader(conn: &mut DbConn, ctx: &AuthContext, org_id: &str) -> Resul
 }
 
 /// The organisation must exist (404 otherwise) and the caller must administer it (403).
-pub(super) fn authorise_admin(conn: &mut DbConn, ctx: &AuthContext, org_id: &str) -> Result<(), ApiError> {
+pub(super) fn authorise_admin(conn: &mut DbConn, ctx: &AuthContext, org_id: &OrgId) -> Result<(), ApiError> {
     model::find_org(conn, org_id)?.ok_or_else(ApiError::not_found)?;
     if !ctx.can_administer(org_id) {
         return Err(ApiError::forbidden(
@@ -48,8 +49,8 @@ pub(super) fn authorise_admin(conn: &mut DbConn, ctx: &AuthContext, org_id: &str
 fn member_to_change(
     conn: &mut DbConn,
     ctx: &AuthContext,
-    org_id: &str,
-    user_id: &str,
+    org_id: &OrgId,
+    user_id: &UserId,
     if_match: &IfMatch,
 ) -> Result<model::UserRow, ApiError> {
     authorise_admin(conn, ctx, org_id)?;
@@ -78,7 +79,7 @@ fn member_to_change(
 pub async fn list_members(
     state: web::Data<AppState>,
     caller: Caller,
-    path: web::Path<String>,
+    path: web::Path<OrgId>,
     query: web::Query<MemberQuery>,
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
@@ -112,7 +113,7 @@ keyed!(User, id);
 pub async fn get_member(
     state: web::Data<AppState>,
     caller: Caller,
-    path: web::Path<(String, String)>,
+    path: web::Path<(OrgId, UserId)>,
 ) -> Result<HttpResponse, ApiError> {
     let (org_id, user_id) = path.into_inner();
     let row = state
@@ -120,7 +121,7 @@ pub async fn get_member(
         .read_as(caller, move |conn, ctx| {
             authorise_reader(conn, &ctx, &org_id)?;
             model::find_user(conn, &user_id)?
-                .filter(|u| u.org_id == org_id)
+                .filter(|u| *u.org_id == *org_id)
                 .ok_or_else(ApiError::not_found)
         })
         .await?;
@@ -160,7 +161,7 @@ fn last_admin() -> ApiError {
 pub async fn update_member(
     state: web::Data<AppState>,
     caller: Caller,
-    path: web::Path<(String, String)>,
+    path: web::Path<(OrgId, UserId)>,
     if_match: IfMatch,
     body: Json<MemberPatch>,
 ) -> Result<HttpResponse, ApiError> {
@@ -212,7 +213,7 @@ pub async fn update_member(
 pub async fn remove_member(
     state: web::Data<AppState>,
     caller: Caller,
-    path: web::Path<(String, String)>,
+    path: web::Path<(OrgId, UserId)>,
     if_match: IfMatch,
 ) -> Result<HttpResponse, ApiError> {
     let (org_id, user_id) = path.into_inner();

@@ -8,13 +8,15 @@ use utoipa::ToSchema;
 use crate::auth::tokens::{hash_secret, new_secret};
 use crate::auth::{OrgKind, Role};
 use crate::db::schema::{invitations, organisations, users};
+use crate::db::OrgId;
+use crate::db::UserId;
 use crate::db::{new_id, now, DbConn};
 use crate::http::ApiError;
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = organisations)]
 pub struct OrgRow {
-    pub id: String,
+    pub id: OrgId,
     pub name: String,
     pub slug: String,
     pub kind: OrgKind,
@@ -26,7 +28,8 @@ pub struct OrgRow {
 /// An organisation taking part in the portal.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct Organisation {
-    pub id: String,
+    #[schema(value_type = String)]
+    pub id: OrgId,
     pub name: String,
     pub slug: String,
     pub kind: OrgKind,
@@ -50,8 +53,8 @@ impl From<OrgRow> for Organisation {
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = users)]
 pub struct UserRow {
-    pub id: String,
-    pub org_id: String,
+    pub id: UserId,
+    pub org_id: OrgId,
     pub email: String,
     pub name: String,
     pub role: Role,
@@ -63,8 +66,10 @@ pub struct UserRow {
 /// A user (never with credentials).
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct User {
-    pub id: String,
-    pub org_id: String,
+    #[schema(value_type = String)]
+    pub id: UserId,
+    #[schema(value_type = String)]
+    pub org_id: OrgId,
     pub email: String,
     pub name: String,
     pub role: Role,
@@ -124,7 +129,7 @@ pub fn slug_taken(conn: &mut DbConn, slug: &str, except_id: Option<&str>) -> Que
 pub fn insert_org(conn: &mut DbConn, name: &str, slug: &str, kind: OrgKind) -> QueryResult<OrgRow> {
     let now = now();
     let row = OrgRow {
-        id: new_id(),
+        id: OrgId::new(),
         name: name.to_string(),
         slug: slug.to_string(),
         kind,
@@ -161,7 +166,7 @@ pub fn find_user(conn: &mut DbConn, id: &str) -> QueryResult<Option<UserRow>> {
         .optional()
 }
 
-pub fn user_org(conn: &mut DbConn, user_id: &str) -> QueryResult<String> {
+pub fn user_org(conn: &mut DbConn, user_id: &UserId) -> QueryResult<OrgId> {
     users::table.find(user_id).select(users::org_id).first(conn)
 }
 
@@ -171,7 +176,7 @@ pub fn email_taken(conn: &mut DbConn, email: &str) -> QueryResult<bool> {
 
 pub fn insert_user(
     conn: &mut DbConn,
-    org_id: &str,
+    org_id: &OrgId,
     email: &str,
     name: &str,
     role: Role,
@@ -196,7 +201,7 @@ pub fn insert_user(
     users::table.find(&id).select(UserRow::as_select()).first(conn)
 }
 
-pub fn set_password(conn: &mut DbConn, user_id: &str, hash: &str) -> QueryResult<()> {
+pub fn set_password(conn: &mut DbConn, user_id: &UserId, hash: &str) -> QueryResult<()> {
     diesel::update(users::table.find(user_id))
         .set((
             users::password_hash.eq(hash),
@@ -207,12 +212,12 @@ pub fn set_password(conn: &mut DbConn, user_id: &str, hash: &str) -> QueryResult
     Ok(())
 }
 
-pub fn password_hash(conn: &mut DbConn, user_id: &str) -> QueryResult<String> {
+pub fn password_hash(conn: &mut DbConn, user_id: &UserId) -> QueryResult<String> {
     users::table.find(user_id).select(users::password_hash).first(conn)
 }
 
 /// Renames a user when still at `version`.
-pub fn rename_user(conn: &mut DbConn, user_id: &str, name: &str, version: i64) -> QueryResult<bool> {
+pub fn rename_user(conn: &mut DbConn, user_id: &UserId, name: &str, version: i64) -> QueryResult<bool> {
     let n = diesel::update(users::table.find(user_id).filter(users::version.eq(version)))
         .set((
             users::name.eq(name),
@@ -223,7 +228,7 @@ pub fn rename_user(conn: &mut DbConn, user_id: &str, name: &str, version: i64) -
     Ok(n == 1)
 }
 
-pub fn list_members(conn: &mut DbConn, org_id: &str, after: Option<String>, limit: i64) -> QueryResult<Vec<UserRow>> {
+pub fn list_members(conn: &mut DbConn, org_id: &OrgId, after: Option<String>, limit: i64) -> QueryResult<Vec<UserRow>> {
     let mut q = users::table
         .filter(users::org_id.eq(org_id))
         .select(UserRow::as_select())
@@ -234,14 +239,14 @@ pub fn list_members(conn: &mut DbConn, org_id: &str, after: Option<String>, limi
     q.order(users::id.asc()).limit(limit).load(conn)
 }
 
-pub fn admin_count(conn: &mut DbConn, org_id: &str) -> QueryResult<i64> {
+pub fn admin_count(conn: &mut DbConn, org_id: &OrgId) -> QueryResult<i64> {
     users::table
         .filter(users::org_id.eq(org_id).and(users::role.eq(Role::Admin)))
         .count()
         .get_result(conn)
 }
 
-pub fn set_role(conn: &mut DbConn, user_id: &str, role: Role, version: i64) -> QueryResult<bool> {
+pub fn set_role(conn: &mut DbConn, user_id: &UserId, role: Role, version: i64) -> QueryResult<bool> {
     let n = diesel::update(users::table.find(user_id).filter(users::version.eq(version)))
         .set((
             users::role.eq(role),
@@ -252,7 +257,7 @@ pub fn set_role(conn: &mut DbConn, user_id: &str, role: Role, version: i64) -> Q
     Ok(n == 1)
 }
 
-pub fn delete_user(conn: &mut DbConn, user_id: &str) -> QueryResult<usize> {
+pub fn delete_user(conn: &mut DbConn, user_id: &UserId) -> QueryResult<usize> {
     diesel::delete(users::table.find(user_id)).execute(conn)
 }
 
@@ -260,7 +265,8 @@ pub fn delete_user(conn: &mut DbConn, user_id: &str) -> QueryResult<usize> {
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct Invitation {
     pub id: String,
-    pub org_id: String,
+    #[schema(value_type = String)]
+    pub org_id: OrgId,
     pub email: String,
     pub role: Role,
     pub expires_at: DateTime<Utc>,
@@ -270,7 +276,7 @@ pub struct Invitation {
 /// Creates an invitation; returns it and its single-use secret (which only goes in the email).
 pub fn create_invitation(
     conn: &mut DbConn,
-    org_id: &str,
+    org_id: &OrgId,
     email: &str,
     role: Role,
     invited_by: &str,
@@ -293,7 +299,7 @@ pub fn create_invitation(
         .execute(conn)?;
     let invitation = Invitation {
         id,
-        org_id: org_id.to_string(),
+        org_id: org_id.clone(),
         email: email.to_string(),
         role,
         expires_at: (now + ttl).and_utc(),
@@ -313,9 +319,9 @@ fn pending(now: NaiveDateTime) -> _ {
 }
 
 /// Spends an invitation token: `(org_id, email, role)` when valid.
-pub fn consume_invitation(conn: &mut DbConn, secret: &str) -> Result<Option<(String, String, Role)>, ApiError> {
+pub fn consume_invitation(conn: &mut DbConn, secret: &str) -> Result<Option<(OrgId, String, Role)>, ApiError> {
     let now = now();
-    let found: Option<(String, String, String, String)> = invitations::table
+    let found: Option<(String, OrgId, String, String)> = invitations::table
         .filter(invitations::token_hash.eq(hash_secret(secret)))
         .filter(pending(now))
         .select((
@@ -336,7 +342,7 @@ pub fn consume_invitation(conn: &mut DbConn, secret: &str) -> Result<Option<(Str
     Ok((n == 1).then_some((org_id, email, role)))
 }
 
-type InvitationRow = (String, String, String, Role, NaiveDateTime, NaiveDateTime);
+type InvitationRow = (String, OrgId, String, Role, NaiveDateTime, NaiveDateTime);
 
 fn invitation(r: InvitationRow) -> Invitation {
     Invitation {
@@ -352,7 +358,7 @@ fn invitation(r: InvitationRow) -> Invitation {
 /// Invitations of `org_id` that can still be accepted: not accepted, revoked or expired.
 pub fn list_pending_invitations(
     conn: &mut DbConn,
-    org_id: &str,
+    org_id: &OrgId,
     after: Option<String>,
     limit: i64,
 ) -> QueryResult<Vec<Invitation>> {
@@ -377,7 +383,7 @@ pub fn list_pending_invitations(
 
 /// Revokes a pending invitation of `org_id`; the invitation as it was, or `None` when there
 /// is no such pending invitation.
-pub fn revoke_invitation(conn: &mut DbConn, org_id: &str, id: &str) -> QueryResult<Option<Invitation>> {
+pub fn revoke_invitation(conn: &mut DbConn, org_id: &OrgId, id: &str) -> QueryResult<Option<Invitation>> {
     let now = now();
     let found: Option<InvitationRow> = invitations::table
         .find(id)

@@ -8,6 +8,7 @@ use utoipa::ToSchema;
 use super::criteria::{percent, ExitCriteria};
 use crate::auth::AuthContext;
 use crate::db::DbConn;
+use crate::db::OrgId;
 use crate::http::ApiError;
 use crate::matrix::model::{self as matrix, Cell, Evidence, Grid, Row};
 
@@ -54,7 +55,8 @@ pub struct Finding {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub prevalence: Option<i64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub org_id: Option<String>,
+    #[schema(value_type = Option<String>)]
+    pub org_id: Option<OrgId>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub org_name: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -280,7 +282,7 @@ fn unexplained(grid: &Grid, max: i64) -> Measured {
     .findings(findings)
 }
 
-fn suppliers(publishers: &[(String, String, i64)], min: i64) -> Measured {
+fn suppliers(publishers: &[(OrgId, String, i64)], min: i64) -> Measured {
     let findings = publishers
         .iter()
         .map(|(id, name, n)| {
@@ -342,7 +344,7 @@ fn totals(grid: &Grid) -> EvidenceTotals {
 pub fn assess(
     grid: &Grid,
     criteria: Option<&ExitCriteria>,
-    publishers: &[(String, String, i64)],
+    publishers: &[(OrgId, String, i64)],
     open_blocking: &[(String, String)],
 ) -> Readiness {
     let mut out = Vec::new();

@@ -11,6 +11,7 @@ use super::{ReleaseKind, Stage, StageMoveStatus};
 use crate::db::schema::{device_models, firmware_versions, release_firmware, release_stage_history, releases};
 use crate::db::JsonText;
 use crate::db::{now, DbConn};
+use crate::db::{OrgId, UserId};
 use crate::events::NewEvent;
 use crate::http::validate::Validator;
 use crate::http::ApiError;
@@ -316,8 +317,8 @@ pub struct StageChangeRow {
     pub to_stage: Stage,
     pub decided_at: NaiveDateTime,
     pub effective_at: NaiveDateTime,
-    pub actor_user_id: Option<String>,
-    pub actor_org_id: Option<String>,
+    pub actor_user_id: Option<UserId>,
+    pub actor_org_id: Option<OrgId>,
     pub decision_note: String,
     pub review_pack_id: Option<String>,
     pub review_pack_sha256: Option<String>,
@@ -333,7 +334,7 @@ impl StageChangeRow {
         to_stage: Stage,
         decided_at: NaiveDateTime,
         effective_at: NaiveDateTime,
-        actor: Option<(&str, &str)>,
+        actor: Option<(&UserId, &OrgId)>,
         decision_note: String,
     ) -> Self {
         Self {
@@ -343,8 +344,8 @@ impl StageChangeRow {
             to_stage,
             decided_at,
             effective_at,
-            actor_user_id: actor.map(|a| a.0.to_string()),
-            actor_org_id: actor.map(|a| a.1.to_string()),
+            actor_user_id: actor.map(|a| a.0.clone()),
+            actor_org_id: actor.map(|a| a.1.clone()),
             decision_note,
             review_pack_id: None,
             review_pack_sha256: None,
@@ -370,8 +371,10 @@ pub struct StageChange {
     /// `effective` once `effective_at` has come, `scheduled` before, `superseded` when a later
     /// decision (a withdrawal) took effect first, so this move never will.
     pub status: StageMoveStatus,
-    pub actor_user_id: Option<String>,
-    pub actor_org_id: Option<String>,
+    #[schema(value_type = Option<String>)]
+    pub actor_user_id: Option<UserId>,
+    #[schema(value_type = Option<String>)]
+    pub actor_org_id: Option<OrgId>,
     pub decision_note: String,
     /// The review pack the decision cites (moves to `production_proving` and `approved`).
     pub review_pack_id: Option<String>,
@@ -434,7 +437,7 @@ pub fn stage_history(
 pub struct ProductScope {
     pub device_types: Vec<String>,
     pub device_model_ids: Vec<String>,
-    pub manufacturer_org_ids: Vec<String>,
+    pub manufacturer_org_ids: Vec<OrgId>,
 }
 
 impl ProductScope {
@@ -445,22 +448,23 @@ impl ProductScope {
 
     /// The products of both, each list sorted and without repeats.
     pub fn merge(mut self, other: ProductScope) -> Self {
-        for (mine, theirs) in [
-            (&mut self.device_types, other.device_types),
-            (&mut self.device_model_ids, other.device_model_ids),
-            (&mut self.manufacturer_org_ids, other.manufacturer_org_ids),
-        ] {
-            mine.extend(theirs);
-            mine.sort();
-            mine.dedup();
-        }
+        merge_sorted(&mut self.device_types, other.device_types);
+        merge_sorted(&mut self.device_model_ids, other.device_model_ids);
+        merge_sorted(&mut self.manufacturer_org_ids, other.manufacturer_org_ids);
         self
     }
 }
 
+/// `mine` with `theirs` added, sorted and without repeats.
+fn merge_sorted<T: Ord>(mine: &mut Vec<T>, theirs: Vec<T>) {
+    mine.extend(theirs);
+    mine.sort();
+    mine.dedup();
+}
+
 /// The device types, models and manufacturers of the release's firmware.
 pub fn product_scope(conn: &mut DbConn, release_id: &str) -> QueryResult<ProductScope> {
-    let rows: Vec<(String, String, String)> = release_firmware::table
+    let rows: Vec<(String, String, OrgId)> = release_firmware::table
         .inner_join(firmware_versions::table.inner_join(device_models::table))
         .filter(release_firmware::release_id.eq(release_id))
         .select((

@@ -21,6 +21,7 @@ use crate::audit;
 use crate::auth::{AuthContext, Caller, Role};
 use crate::db::schema::{organisations, result_comments as rc, users};
 use crate::db::{new_id, now, DbConn};
+use crate::db::{OrgId, UserId};
 use crate::http::etag::write_no_content;
 use crate::http::idempotency::{self, IdempotencyKey};
 use crate::http::json::Json;
@@ -39,8 +40,8 @@ pub const MAX_BODY: usize = 4000;
 struct CommentRow {
     id: String,
     result_id: String,
-    org_id: String,
-    author_user_id: String,
+    org_id: OrgId,
+    author_user_id: UserId,
     author_name: String,
     body: String,
     created_at: NaiveDateTime,
@@ -52,11 +53,13 @@ struct CommentRow {
 pub struct Comment {
     pub id: String,
     pub result_id: String,
-    pub author_user_id: String,
+    #[schema(value_type = String)]
+    pub author_user_id: UserId,
     /// The author's name when the comment was posted.
     pub author_name: String,
     /// The author's organisation.
-    pub org_id: String,
+    #[schema(value_type = String)]
+    pub org_id: OrgId,
     pub org_name: String,
     /// The text; null once the comment is deleted.
     pub body: Option<String>,

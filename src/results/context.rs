@@ -45,7 +45,7 @@ pub fn describe(conn: &mut DbConn, items: &mut [TestResult], embed: Option<Embed
     if items.is_empty() {
         return Ok(());
     }
-    let org_ids = names(items.iter().map(|r| r.org_id.clone()));
+    let org_ids = names(items.iter().map(|r| r.org_id.to_string()));
     let set_ids = names(items.iter().map(|r| r.device_set_id.clone()));
     let codes = names(items.iter().map(|r| r.scenario.clone()));
     // Only a failure that cites masks can be a known issue: the others need no query (the
@@ -89,7 +89,7 @@ pub fn describe(conn: &mut DbConn, items: &mut [TestResult], embed: Option<Embed
     for r in items {
         let known_issue_masks = masks.get(&r.id).cloned().unwrap_or_default();
         r.context = ResultContext {
-            org_name: orgs.get(&r.org_id).cloned().unwrap_or_default(),
+            org_name: orgs.get(r.org_id.as_str()).cloned().unwrap_or_default(),
             device_set_name: sets.get(&r.device_set_id).cloned().unwrap_or_default(),
             scenario_title: titles.get(&r.scenario).cloned().unwrap_or_default(),
             known_issue: !known_issue_masks.is_empty(),

@@ -10,6 +10,7 @@ use crate::auth::{AuthContext, Caller, Capability};
 use crate::catalogue::nullable;
 use crate::db::schema::{result_revisions as rr, results as r};
 use crate::db::DbConn;
+use crate::db::{OrgId, UserId};
 use crate::device_sets::composition::Embed;
 use crate::http::etag::{tagged, IfMatch};
 use crate::http::idempotency::{self, IdempotencyKey};
@@ -60,7 +61,8 @@ list_query! {
         pub device_set_id: Option<String>,
         pub scenario: Option<String>,
         pub outcome: Option<Outcome>,
-        pub org_id: Option<String>,
+        #[param(value_type = Option<String>)]
+        pub org_id: Option<OrgId>,
         pub visibility: Option<Visibility>,
         /// `device_set` embeds each result's device set (name, prevalence, composition).
         pub embed: Option<Embed>,
@@ -257,7 +259,8 @@ pub struct Revision {
     pub revision: i64,
     /// When the next revision replaced it.
     pub replaced_at: DateTime<Utc>,
-    pub replaced_by_user_id: Option<String>,
+    #[schema(value_type = Option<String>)]
+    pub replaced_by_user_id: Option<UserId>,
     /// The fields the amendment that replaced this revision changed, e.g. `["outcome", "notes"]`.
     pub changed: Vec<String>,
     pub result: TestResult,
@@ -320,7 +323,7 @@ pub fn revisions(
 ) -> Result<Vec<(String, Revision)>, ApiError> {
     let current = readable(conn, ctx, id)?;
     // A result has few revisions: filter by each revision's own visibility, then page.
-    let rows: Vec<(String, i32, String, String, NaiveDateTime, Option<String>)> = rr::table
+    let rows: Vec<(String, i32, String, String, NaiveDateTime, Option<UserId>)> = rr::table
         .filter(rr::result_id.eq(id))
         .select((
             rr::id,

@@ -12,6 +12,7 @@ use crate::auth::AuthContext;
 use crate::catalogue::nullable;
 use crate::db::schema::{claims, results as r};
 use crate::db::{new_id, now, DbConn, JsonText};
+use crate::db::{OrgId, UserId};
 use crate::http::ApiError;
 
 crate::text_enum!(
@@ -42,7 +43,7 @@ pub struct ResultRow {
     pub window_id: String,
     pub device_set_id: String,
     pub scenario_code: String,
-    pub org_id: String,
+    pub org_id: OrgId,
     pub outcome: Outcome,
     #[diesel(deserialize_as = crate::db::OptTs)]
     pub executed_at: Option<NaiveDateTime>,
@@ -51,7 +52,7 @@ pub struct ResultRow {
     pub visibility: Visibility,
     pub lead: bool,
     pub defect_mask_ids: JsonText<Vec<String>>,
-    pub published_by_user_id: Option<String>,
+    pub published_by_user_id: Option<UserId>,
     #[diesel(deserialize_as = crate::db::Ts)]
     pub created_at: NaiveDateTime,
     #[diesel(deserialize_as = crate::db::Ts)]
@@ -66,7 +67,8 @@ pub struct TestResult {
     pub uit_window_id: String,
     pub device_set_id: String,
     pub scenario: String,
-    pub org_id: String,
+    #[schema(value_type = String)]
+    pub org_id: OrgId,
     pub outcome: Outcome,
     pub executed_at: Option<DateTime<Utc>>,
     pub notes: String,

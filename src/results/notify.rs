@@ -13,6 +13,7 @@ use super::model::{unique, Outcome, ResultRow, Visibility};
 use crate::auth::AuthContext;
 use crate::db::schema::{device_sets, organisations, uit_windows};
 use crate::db::DbConn;
+use crate::db::OrgId;
 use crate::defect_masks::model::explaining;
 use crate::events::{self, NewEvent, Topic};
 use crate::http::ApiError;
@@ -24,12 +25,12 @@ pub const ITEMS_PER_EVENT: usize = 50;
 /// Who may hear of shared results, the rule of `results::visibility::visible_to`: `industry`
 /// ones every member (with an account), `participants` ones the window's participants, the
 /// operator and the publisher. Private results make no event.
-fn audience(visibility: &str, window_id: &str, publisher: &str) -> Audience {
+fn audience(visibility: &str, window_id: &str, publisher: &OrgId) -> Audience {
     match Visibility::parse(visibility) {
         Some(Visibility::Industry) => Audience::Members,
         Some(Visibility::Participants) => Audience::WindowParticipants {
             window_id: window_id.to_string(),
-            org_ids: vec![publisher.to_string()],
+            org_ids: vec![publisher.clone()],
         },
         _ => Audience::Nobody,
     }

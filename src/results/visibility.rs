@@ -11,6 +11,7 @@ use diesel::prelude::*;
 
 use crate::auth::AuthContext;
 use crate::db::schema::{results as r, window_participants as wp};
+use crate::db::OrgId;
 use crate::db::{DbBackend, DbConn};
 
 /// The boxed results query, narrowed to what `ctx` may read: its own organisation's results,
@@ -40,7 +41,7 @@ pub fn visible_to(ctx: &AuthContext) -> r::BoxedQuery<'static, DbBackend> {
 pub fn may_read(
     conn: &mut DbConn,
     ctx: &AuthContext,
-    org_id: &str,
+    org_id: &OrgId,
     visibility: &str,
     window_id: &str,
 ) -> QueryResult<bool> {
@@ -54,7 +55,7 @@ pub fn may_read(
 }
 
 /// Whether `org_id` joined UIT window `window_id`.
-pub fn is_participant(conn: &mut DbConn, window_id: &str, org_id: &str) -> QueryResult<bool> {
+pub fn is_participant(conn: &mut DbConn, window_id: &str, org_id: &OrgId) -> QueryResult<bool> {
     diesel::select(diesel::dsl::exists(
         wp::table.filter(wp::window_id.eq(window_id).and(wp::org_id.eq(org_id))),
     ))
@@ -92,9 +93,9 @@ pub fn lens(
     ctx: &AuthContext,
     window_id: &str,
     evidence: Evidence,
-) -> QueryResult<(String, bool, bool)> {
+) -> QueryResult<(OrgId, bool, bool)> {
     Ok(match evidence {
-        Evidence::Industry => (String::new(), false, false),
+        Evidence::Industry => (OrgId::from(""), false, false),
         Evidence::Readable | Evidence::Shared => (
             ctx.org_id.clone(),
             ctx.is_operator() || is_participant(conn, window_id, &ctx.org_id)?,
@@ -122,7 +123,7 @@ mod tests {
 
     fn reader(org: &str, kind: OrgKind) -> AuthContext {
         AuthContext {
-            user_id: format!("{org}-user"),
+            user_id: format!("{org}-user").into(),
             org_id: org.into(),
             org_kind: kind,
             role: Role::Member,
@@ -204,7 +205,9 @@ mod tests {
             }
             let by_check: BTreeSet<String> = rows
                 .iter()
-                .filter(|(_, window, visibility)| may_read(&mut conn, &ctx, "pub", visibility, window).unwrap())
+                .filter(|(_, window, visibility)| {
+                    may_read(&mut conn, &ctx, &OrgId::from("pub"), visibility, window).unwrap()
+                })
                 .map(|(id, ..)| id.clone())
                 .collect();
             assert_eq!(by_predicate, want, "diesel predicate, reader {org}");

@@ -8,6 +8,7 @@ use diesel::sql_types::{BigInt, Bool, Integer, Nullable, Text, Timestamp};
 
 use super::model::{ResultRow, TestResult};
 use crate::db::sql::values_clause;
+use crate::db::UserId;
 use crate::db::{DbBackend, DbConn};
 use crate::http::ApiError;
 
@@ -37,7 +38,7 @@ struct Revision {
     snapshot_json: String,
     visibility: String,
     replaced_at: NaiveDateTime,
-    replaced_by_user_id: String,
+    replaced_by_user_id: UserId,
 }
 
 /// The writes of one request, gathered while its items are checked and applied in [`Writes::flush`].
@@ -86,7 +87,7 @@ impl Writes {
             snapshot_json: serde_json::to_string(&TestResult::from(row.clone()))?,
             visibility: row.visibility.as_str().to_string(),
             replaced_at: at,
-            replaced_by_user_id: user_id.to_string(),
+            replaced_by_user_id: UserId::from(user_id),
         });
         Ok(())
     }

@@ -139,7 +139,7 @@ fn csv_record(t: &TestResult, v: &serde_json::Value) -> Vec<String> {
         t.device_set_id.clone(),
         crate::matrix::handlers::neutralise(&text("device_set_name")),
         t.scenario.clone(),
-        t.org_id.clone(),
+        t.org_id.to_string(),
         crate::matrix::handlers::neutralise(&text("org_name")),
         t.outcome.as_str().to_string(),
         known.join(" "),

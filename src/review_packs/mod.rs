@@ -50,7 +50,7 @@ pub fn open_issues(conn: &mut DbConn, ctx: &AuthContext, window_id: &str) -> Res
                 "severity": r.severity,
                 "status": r.status,
                 "resolving_org_id": r.resolving_org_id,
-                "resolving_org_name": names.get(&r.resolving_org_id),
+                "resolving_org_name": names.get(r.resolving_org_id.as_str()),
                 "raised_at": r.created_at.and_utc(),
             })
         })

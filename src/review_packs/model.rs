@@ -21,6 +21,7 @@ use utoipa::ToSchema;
 use crate::auth::AuthContext;
 use crate::db::schema::{pack_reviews, review_pack_parts as parts, review_packs};
 use crate::db::{new_id, now, DbConn};
+use crate::db::{OrgId, UserId};
 use crate::http::ApiError;
 use crate::readiness::model::Criterion;
 
@@ -42,8 +43,8 @@ pub struct PackRow {
     pub readiness_met: bool,
     pub summary: String,
     pub created_at: NaiveDateTime,
-    pub created_by_user_id: Option<String>,
-    pub created_by_org_id: String,
+    pub created_by_user_id: Option<UserId>,
+    pub created_by_org_id: OrgId,
 }
 
 /// A criterion as the pack measured it, without its findings.
@@ -89,7 +90,8 @@ pub struct ReviewPack {
     pub readiness_met: bool,
     pub summary: PackSummary,
     pub created_at: DateTime<Utc>,
-    pub created_by_org_id: String,
+    #[schema(value_type = String)]
+    pub created_by_org_id: OrgId,
     /// The current verdict of each organisation that reviewed the pack.
     pub reviews: Vec<Review>,
 }
@@ -108,8 +110,8 @@ crate::text_enum!(
 pub struct ReviewRow {
     pub id: String,
     pub pack_id: String,
-    pub org_id: String,
-    pub user_id: Option<String>,
+    pub org_id: OrgId,
+    pub user_id: Option<UserId>,
     pub verdict: Verdict,
     pub comment: String,
     pub created_at: NaiveDateTime,
@@ -121,9 +123,11 @@ pub struct ReviewRow {
 pub struct Review {
     pub id: String,
     pub review_pack_id: String,
-    pub org_id: String,
+    #[schema(value_type = String)]
+    pub org_id: OrgId,
     pub org_name: String,
-    pub user_id: Option<String>,
+    #[schema(value_type = Option<String>)]
+    pub user_id: Option<UserId>,
     pub verdict: Verdict,
     pub comment: String,
     pub created_at: DateTime<Utc>,
@@ -135,7 +139,8 @@ pub struct Review {
 /// A verdict as a stage decision recorded it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct ReviewSnapshot {
-    pub org_id: String,
+    #[schema(value_type = String)]
+    pub org_id: OrgId,
     pub org_name: String,
     pub verdict: Verdict,
     pub comment: String,

@@ -10,6 +10,7 @@ use crate::audit;
 use crate::auth::{AuthContext, Caller, Capability};
 use crate::catalogue::model as catalogue;
 use crate::catalogue::{authorise_owner, nullable};
+use crate::db::OrgId;
 use crate::db::{new_id, now, DbConn};
 use crate::http::etag::{tagged, write_no_content, write_tagged, IfMatch};
 use crate::http::idempotency::{self, IdempotencyKey};
@@ -75,7 +76,8 @@ list_query! {
     pub struct RoadmapItemQuery {
         pub device_model_id: Option<String>,
         /// The product's manufacturer (the item's owner).
-        pub manufacturer_org_id: Option<String>,
+        #[param(value_type = Option<String>)]
+        pub manufacturer_org_id: Option<OrgId>,
         /// Planned on or after this date (undated items drop out).
         pub from: Option<NaiveDate>,
         /// Planned on or before this date (undated items drop out).

@@ -10,6 +10,7 @@ use crate::auth::AuthContext;
 use crate::catalogue::model::{DeviceModelRow, DeviceType};
 use crate::db::schema::{device_models, roadmap_item_history, roadmap_items, uit_windows, window_participants};
 use crate::db::{new_id, now, DbConn, JsonText};
+use crate::db::{OrgId, UserId};
 use crate::http::ApiError;
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
@@ -17,7 +18,7 @@ use crate::http::ApiError;
 pub struct RoadmapRow {
     pub id: String,
     pub device_model_id: String,
-    pub owner_org_id: String,
+    pub owner_org_id: OrgId,
     pub planned_version: String,
     pub planned_date: Option<NaiveDate>,
     pub category: RoadmapCategory,
@@ -37,7 +38,8 @@ pub struct RoadmapItem {
     pub device_model_id: String,
     pub device_type: DeviceType,
     /// The product's manufacturer (or Comms Hub service provider).
-    pub owner_org_id: String,
+    #[schema(value_type = String)]
+    pub owner_org_id: OrgId,
     #[schema(example = "1.11")]
     pub planned_version: String,
     /// When the version is planned; null while undated.
@@ -73,7 +75,7 @@ impl RoadmapItem {
 /// Who is reading, as far as roadmap visibility is concerned.
 #[derive(Debug, Clone)]
 pub struct Viewer {
-    pub org_id: String,
+    pub org_id: OrgId,
     pub operator: bool,
     /// Takes part in a UIT window that is open now.
     pub participant: bool,
@@ -81,10 +83,10 @@ pub struct Viewer {
 
 impl Viewer {
     /// The viewer for `org_id`, with its window participation as at `now`.
-    pub fn load(conn: &mut DbConn, org_id: &str, operator: bool, now: NaiveDateTime) -> QueryResult<Self> {
+    pub fn load(conn: &mut DbConn, org_id: &OrgId, operator: bool, now: NaiveDateTime) -> QueryResult<Self> {
         let participant = !operator && takes_part_in_open_window(conn, org_id, now)?;
         Ok(Self {
-            org_id: org_id.to_string(),
+            org_id: org_id.clone(),
             operator,
             participant,
         })
@@ -102,7 +104,7 @@ impl Viewer {
 
     /// The rule: an item of `owner_org_id` with `visibility` is shown to the operator, the
     /// owner, and those its visibility names.
-    pub fn admits(&self, owner_org_id: &str, visibility: RoadmapVisibility) -> bool {
+    pub fn admits(&self, owner_org_id: &OrgId, visibility: RoadmapVisibility) -> bool {
         self.operator
             || owner_org_id == self.org_id
             || match visibility {
@@ -119,7 +121,7 @@ impl Viewer {
         let text = |key: &str| snapshot.get(key).and_then(|v| v.as_str());
         match (text("owner_org_id"), text("visibility")) {
             (Some(owner), Some(visibility)) => self.admits(
-                owner,
+                &OrgId::from(owner),
                 RoadmapVisibility::parse(visibility).unwrap_or(RoadmapVisibility::Private),
             ),
             _ => self.operator,
@@ -138,7 +140,7 @@ impl Viewer {
 
 /// Whether `org_id` has joined a window that is open at `now` (not cancelled,
 /// `opens_at <= now < closes_at`).
-pub fn takes_part_in_open_window(conn: &mut DbConn, org_id: &str, now: NaiveDateTime) -> QueryResult<bool> {
+pub fn takes_part_in_open_window(conn: &mut DbConn, org_id: &OrgId, now: NaiveDateTime) -> QueryResult<bool> {
     diesel::select(diesel::dsl::exists(
         window_participants::table
             .inner_join(uit_windows::table)
@@ -154,7 +156,7 @@ pub fn takes_part_in_open_window(conn: &mut DbConn, org_id: &str, now: NaiveDate
 #[derive(Debug, Clone, Default)]
 pub struct ItemFilter {
     pub device_model_id: Option<String>,
-    pub owner_org_id: Option<String>,
+    pub owner_org_id: Option<OrgId>,
     pub from: Option<NaiveDate>,
     pub to: Option<NaiveDate>,
     pub status: Option<RoadmapStatus>,
@@ -280,8 +282,8 @@ pub struct HistoryRow {
     pub change: RoadmapChangeKind,
     pub snapshot_json: JsonText<serde_json::Value>,
     pub changed_at: NaiveDateTime,
-    pub changed_by_user_id: Option<String>,
-    pub changed_by_org_id: Option<String>,
+    pub changed_by_user_id: Option<UserId>,
+    pub changed_by_org_id: Option<OrgId>,
 }
 
 /// One kept state of a roadmap item: what it looked like after the change, and who made it.
@@ -296,8 +298,10 @@ pub struct RoadmapItemChange {
     #[schema(value_type = RoadmapItem)]
     pub snapshot: serde_json::Value,
     pub changed_at: DateTime<Utc>,
-    pub changed_by_user_id: Option<String>,
-    pub changed_by_org_id: Option<String>,
+    #[schema(value_type = Option<String>)]
+    pub changed_by_user_id: Option<UserId>,
+    #[schema(value_type = Option<String>)]
+    pub changed_by_org_id: Option<OrgId>,
 }
 
 impl From<HistoryRow> for RoadmapItemChange {

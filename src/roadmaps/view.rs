@@ -10,6 +10,7 @@ use super::model::{self, ItemFilter, Order, RoadmapItem, RoadmapItemChange, View
 use crate::auth::{AuthContext, Caller};
 use crate::catalogue::model::DeviceType;
 use crate::db::DbConn;
+use crate::db::OrgId;
 use crate::http::pagination::{keyed, list_page, list_query, Page};
 use crate::http::ApiError;
 use crate::http::ErrorCode;
@@ -105,7 +106,8 @@ pub struct RoadmapProduct {
     pub device_model_id: String,
     pub device_model_name: String,
     pub device_type: DeviceType,
-    pub manufacturer_org_id: String,
+    #[schema(value_type = String)]
+    pub manufacturer_org_id: OrgId,
     /// By planned date.
     pub items: Vec<RoadmapItem>,
 }

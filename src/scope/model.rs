@@ -13,6 +13,7 @@ use crate::db::schema::{
 };
 use crate::db::sql::values_clause;
 use crate::db::{DbBackend, DbConn};
+use crate::db::{OrgId, UserId};
 use crate::windows::model::WindowRow;
 use diesel::sql_types::{BigInt, Text};
 
@@ -29,8 +30,8 @@ pub struct ScopeRow {
     pub top_n: Option<i64>,
     pub cover_every_live_version: bool,
     pub dpl_as_of: Option<NaiveDate>,
-    pub set_by_user_id: Option<String>,
-    pub set_by_org_id: String,
+    pub set_by_user_id: Option<UserId>,
+    pub set_by_org_id: OrgId,
     pub set_at: NaiveDateTime,
 }
 
@@ -72,8 +73,10 @@ pub struct WindowScope {
     /// set of the DPL holds, so no scope can cover them.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub uncovered_live_versions: Option<Vec<String>>,
-    pub set_by_user_id: Option<String>,
-    pub set_by_org_id: Option<String>,
+    #[schema(value_type = Option<String>)]
+    pub set_by_user_id: Option<UserId>,
+    #[schema(value_type = Option<String>)]
+    pub set_by_org_id: Option<OrgId>,
     pub set_at: Option<DateTime<Utc>>,
 }
 

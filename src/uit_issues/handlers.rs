@@ -6,6 +6,7 @@ use super::model::{self, HistoryRow, IssueFilter, IssueRow, IssueSeverity, Issue
 use super::{raise, update};
 use crate::auth::{AuthContext, Caller, Capability};
 use crate::db::new_id;
+use crate::db::OrgId;
 use crate::http::etag::{tagged, IfMatch};
 use crate::http::idempotency::{self, IdempotencyKey};
 use crate::http::json::Json;
@@ -23,7 +24,8 @@ list_query! {
         pub uit_window_id: Option<String>,
         pub status: Option<IssueStatus>,
         pub severity: Option<IssueSeverity>,
-        pub resolving_org_id: Option<String>,
+        #[param(value_type = Option<String>)]
+        pub resolving_org_id: Option<OrgId>,
     }
 }
 
@@ -83,7 +85,8 @@ pub struct NewIssue {
     #[serde(default)]
     pub result_ids: Vec<String>,
     /// An organisation of kind `manufacturer`, `service_provider` or `operator`.
-    pub resolving_org_id: String,
+    #[schema(value_type = String)]
+    pub resolving_org_id: OrgId,
 }
 
 fn check_texts(v: &mut Validator, title: Option<&str>, description: Option<&str>) {
@@ -219,7 +222,8 @@ pub struct IssuePatch {
     /// operator): the raising organisation, the operator or the current resolving organisation,
     /// while the issue is `open` or `triaged`. A `triaged` issue goes back to `open` for the new
     /// party to triage; the new party's admins are emailed.
-    pub resolving_org_id: Option<String>,
+    #[schema(value_type = Option<String>)]
+    pub resolving_org_id: Option<OrgId>,
 }
 
 /// Update a UIT issue

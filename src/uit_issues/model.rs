@@ -13,6 +13,7 @@ use crate::db::schema::{
     window_participants as wp,
 };
 use crate::db::{DbBackend, DbConn};
+use crate::db::{OrgId, UserId};
 use crate::http::ApiError;
 
 crate::text_enum!(
@@ -103,9 +104,9 @@ pub struct IssueRow {
     pub description: String,
     pub severity: IssueSeverity,
     pub status: IssueStatus,
-    pub raised_by_org_id: String,
-    pub raised_by_user_id: Option<String>,
-    pub resolving_org_id: String,
+    pub raised_by_org_id: OrgId,
+    pub raised_by_user_id: Option<UserId>,
+    pub resolving_org_id: OrgId,
     pub defect_mask_id: Option<String>,
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
@@ -137,10 +138,13 @@ pub struct UitIssue {
     pub device_set_ids: Vec<String>,
     /// The results that show it, as far as you may read them.
     pub result_ids: Vec<String>,
-    pub raised_by_org_id: String,
-    pub raised_by_user_id: Option<String>,
+    #[schema(value_type = String)]
+    pub raised_by_org_id: OrgId,
+    #[schema(value_type = Option<String>)]
+    pub raised_by_user_id: Option<UserId>,
     /// The manufacturer, service provider or operator that triages and resolves it.
-    pub resolving_org_id: String,
+    #[schema(value_type = String)]
+    pub resolving_org_id: OrgId,
     /// The defect mask the issue became, once understood.
     pub defect_mask_id: Option<String>,
     /// 1 when raised, +1 per change; the `ETag`.
@@ -258,7 +262,7 @@ pub struct IssueFilter {
     pub window_id: Option<String>,
     pub status: Option<IssueStatus>,
     pub severity: Option<IssueSeverity>,
-    pub resolving_org_id: Option<String>,
+    pub resolving_org_id: Option<OrgId>,
 }
 
 /// The issues `ctx` may read that match `f`, by id, `limit` after the cursor id.
@@ -339,10 +343,10 @@ pub struct HistoryRow {
     pub uit_issue_id: String,
     pub from_status: Option<IssueStatus>,
     pub to_status: IssueStatus,
-    pub resolving_org_id: String,
+    pub resolving_org_id: OrgId,
     pub comment: String,
-    pub actor_user_id: Option<String>,
-    pub actor_org_id: Option<String>,
+    pub actor_user_id: Option<UserId>,
+    pub actor_org_id: Option<OrgId>,
     pub occurred_at: NaiveDateTime,
 }
 
@@ -355,11 +359,14 @@ pub struct IssueStep {
     pub from_status: Option<IssueStatus>,
     pub to_status: IssueStatus,
     /// The resolving organisation after this step.
-    pub resolving_org_id: String,
+    #[schema(value_type = String)]
+    pub resolving_org_id: OrgId,
     /// The comment or reason given; empty when none.
     pub comment: String,
-    pub actor_user_id: Option<String>,
-    pub actor_org_id: Option<String>,
+    #[schema(value_type = Option<String>)]
+    pub actor_user_id: Option<UserId>,
+    #[schema(value_type = Option<String>)]
+    pub actor_org_id: Option<OrgId>,
     pub occurred_at: DateTime<Utc>,
 }
 

@@ -8,6 +8,7 @@ use diesel::prelude::*;
 use super::model::IssueRow;
 use crate::db::schema::{organisations, uit_issue_device_sets as ids, uit_windows, users};
 use crate::db::DbConn;
+use crate::db::OrgId;
 use crate::events::{self, NewEvent, Topic};
 use crate::http::ApiError;
 use crate::mail::{self, Template};
@@ -51,7 +52,7 @@ pub fn record(
     row: &IssueRow,
     kind: &'static str,
     summary: String,
-    actor_org_id: &str,
+    actor_org_id: &OrgId,
     extra: serde_json::Value,
 ) -> Result<(), ApiError> {
     let mut details = serde_json::json!({
@@ -71,7 +72,7 @@ pub fn record(
         .filter(ids::uit_issue_id.eq(&row.id))
         .select(ids::device_set_id)
         .load(conn)?;
-    let products: Vec<(String, String, String)> = crate::device_sets::composition::products(conn, &set_ids)?
+    let products: Vec<(String, String, OrgId)> = crate::device_sets::composition::products(conn, &set_ids)?
         .into_values()
         .flatten()
         .collect();

@@ -8,6 +8,7 @@ use super::notify;
 use crate::audit;
 use crate::auth::{AuthContext, OrgKind};
 use crate::db::schema::{device_sets, results as r};
+use crate::db::OrgId;
 use crate::db::{new_id, now, DbConn};
 use crate::http::validate::Validator;
 use crate::http::ApiError;
@@ -82,7 +83,7 @@ fn dedup(ids: &[String]) -> Vec<String> {
 }
 
 /// 422 naming `resolving_org_id` unless it is an organisation that can resolve issues.
-pub(super) fn check_resolver(conn: &mut DbConn, org_id: &str) -> Result<(), ApiError> {
+pub(super) fn check_resolver(conn: &mut DbConn, org_id: &OrgId) -> Result<(), ApiError> {
     let org = crate::organisations::model::find_org(conn, org_id)?
         .ok_or_else(|| ApiError::invalid_field("resolving_org_id", "no such organisation"))?;
     match org.kind {

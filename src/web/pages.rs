@@ -14,6 +14,7 @@ use super::member::{forbidden, safe_next};
 use super::session;
 use super::{message, redirect, render, Chrome, Exposure};
 use crate::audit::{self, Actor, Change};
+use crate::db::{OrgId, UserId};
 use crate::http::{request_id, ApiError};
 use crate::AppState;
 
@@ -168,15 +169,15 @@ pub(super) fn signed_in(state: &AppState, secret: &str, to: &str) -> HttpRespons
 /// Audits `action` on session `session_id` of `user_id`.
 pub(super) fn record(
     conn: &mut crate::db::DbConn,
-    user_id: &str,
-    org_id: &str,
+    user_id: &UserId,
+    org_id: &OrgId,
     rid: Option<String>,
     action: &str,
     session_id: &str,
 ) -> Result<(), ApiError> {
     let actor = Actor {
-        user_id: Some(user_id.to_string()),
-        org_id: Some(org_id.to_string()),
+        user_id: Some(user_id.clone()),
+        org_id: Some(org_id.clone()),
         request_id: rid,
     };
     audit::record(conn, &actor, Change::new(action, "session", session_id).org(org_id))

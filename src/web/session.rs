@@ -21,7 +21,7 @@ use sha2::{Digest, Sha256};
 use crate::auth::tokens::{hash_secret, new_secret};
 use crate::auth::{OrgKind, Role};
 use crate::db::schema::{organisations, users, web_sessions};
-use crate::db::{new_id, now, DbConn};
+use crate::db::{new_id, now, DbConn, OrgId, UserId};
 use crate::http::ApiError;
 use crate::AppState;
 
@@ -38,11 +38,11 @@ const TOUCH_SECONDS: i64 = 60;
 #[derive(Debug, Clone)]
 pub struct WebSession {
     pub id: String,
-    pub user_id: String,
+    pub user_id: UserId,
     pub name: String,
     pub email: String,
     pub role: Role,
-    pub org_id: String,
+    pub org_id: OrgId,
     pub org_name: String,
     pub org_kind: OrgKind,
 }
@@ -181,12 +181,12 @@ type Found = (
     NaiveDateTime,
     NaiveDateTime,
     i64,
-    String,
+    UserId,
     String,
     String,
     Role,
     i64,
-    String,
+    OrgId,
     String,
     OrgKind,
 );
@@ -250,7 +250,7 @@ fn live(conn: &mut DbConn, hash: &str) -> Result<Option<WebSession>, ApiError> {
 
 /// Starts a session for `user_id` at its current token version; returns `(session id, cookie
 /// secret)`. Any session the request's cookie named is ended first (no fixation).
-pub fn start(conn: &mut DbConn, user_id: &str, previous: Option<&str>) -> Result<(String, String), ApiError> {
+pub fn start(conn: &mut DbConn, user_id: &UserId, previous: Option<&str>) -> Result<(String, String), ApiError> {
     if let Some(previous) = previous {
         diesel::delete(web_sessions::table.filter(web_sessions::token_hash.eq(hash_secret(previous)))).execute(conn)?;
     }

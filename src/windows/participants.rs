@@ -11,6 +11,8 @@ use super::WindowStatus;
 use crate::audit::{self, Actor, Change};
 use crate::auth::{AuthContext, Caller, Capability};
 use crate::db::schema::{organisations, window_participants as wp};
+use crate::db::OrgId;
+use crate::db::UserId;
 use crate::db::{now, DbConn};
 use crate::http::json::Json;
 use crate::http::pagination::{keyed, list_page, list_query, Page};
@@ -24,7 +26,8 @@ use crate::AppState;
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct Participant {
     pub uit_window_id: String,
-    pub org_id: String,
+    #[schema(value_type = String)]
+    pub org_id: OrgId,
     pub org_name: String,
     pub joined_at: DateTime<Utc>,
 }
@@ -51,7 +54,7 @@ pub fn accepts_joining(window: &model::WindowRow, at: NaiveDateTime) -> Result<(
 /// 404 when the window does not exist; 422 `window_not_open_for_joining` when it does not
 /// accept participants ([`accepts_joining`]). Call inside the caller's write transaction (a
 /// claim and a first result join the window too).
-pub fn join(conn: &mut DbConn, window_id: &str, org_id: &str, user_id: &str) -> Result<bool, ApiError> {
+pub fn join(conn: &mut DbConn, window_id: &str, org_id: &OrgId, user_id: &UserId) -> Result<bool, ApiError> {
     let window = model::find(conn, window_id)?.ok_or_else(ApiError::not_found)?;
     accepts_joining(&window, now())?;
     let values = (
@@ -69,7 +72,7 @@ pub fn join(conn: &mut DbConn, window_id: &str, org_id: &str, user_id: &str) -> 
     Ok(inserted == 1)
 }
 
-type ParticipantRow = (String, String, String, NaiveDateTime);
+type ParticipantRow = (String, OrgId, String, NaiveDateTime);
 
 fn participant(r: ParticipantRow) -> Participant {
     Participant {
@@ -114,7 +117,8 @@ fn participants(
 pub struct JoinWindow {
     /// The organisation to enrol; default the caller's own. Only the operator may name another.
     #[serde(default)]
-    pub org_id: Option<String>,
+    #[schema(value_type = Option<String>)]
+    pub org_id: Option<OrgId>,
 }
 
 /// Join a UIT window
@@ -163,7 +167,7 @@ pub fn enrol(
     conn: &mut DbConn,
     ctx: &AuthContext,
     window_id: &str,
-    asked: Option<String>,
+    asked: Option<OrgId>,
 ) -> Result<(bool, Participant), ApiError> {
     let org_id = asked.unwrap_or_else(|| ctx.org_id.clone());
     ctx.owner_or_operator(

@@ -456,7 +456,7 @@ fn a_job_whose_worker_died_is_taken_over_and_run_from_the_start() {
         ImportFormat::Csv,
         chrono::NaiveDate::from_ymd_opt(2026, 11, 1).unwrap(),
         body.len() as i64,
-        (None, operator_org),
+        (None, operator_org.into()),
     );
     row.status = ImportStatus::Running;
     row.heartbeat_at = Some(uit_portal::db::now() - chrono::Duration::minutes(10));

@@ -340,7 +340,7 @@ impl TestApp {
             &self.config.jwt_audience,
             self.config.access_token_ttl_seconds as i64,
         )
-        .issue(user_id, org_id, token_version)
+        .issue(&user_id.into(), &org_id.into(), token_version)
     }
 
     /// Creates an organisation of `kind` as the operator admin; returns its id.
@@ -368,15 +368,22 @@ impl TestApp {
         let email = format!("user-{}@example.org", uuid::Uuid::new_v4().simple());
         let role = Role::parse(role).unwrap_or_else(|| panic!("no such role: {role}"));
         let user = self.with_db(|conn| {
-            uit_portal::organisations::model::insert_user(conn, org_id, &email, "Test User", role, user_password_hash())
-                .expect("insert the user")
+            uit_portal::organisations::model::insert_user(
+                conn,
+                &org_id.into(),
+                &email,
+                "Test User",
+                role,
+                user_password_hash(),
+            )
+            .expect("insert the user")
         });
         let token = match self.config.jwt_secret {
             Some(_) => self.sign(&user.id, org_id, 0),
             None => self.login(&email, USER_PASSWORD),
         };
         TestUser {
-            id: user.id,
+            id: user.id.into_string(),
             org_id: org_id.to_string(),
             email,
             token,

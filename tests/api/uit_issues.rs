@@ -707,8 +707,8 @@ fn open_blocking_counts_what_the_reader_may_see() {
     move_to(&app, &done, &w.maker.token, "resolved", "").expect(200);
     move_to(&app, &blocking, &w.maker.token, "triaged", "").expect(200);
     let ctx = |user: &TestUser, kind: OrgKind| AuthContext {
-        user_id: user.id.clone(),
-        org_id: user.org_id.clone(),
+        user_id: user.id.clone().into(),
+        org_id: user.org_id.clone().into(),
         org_kind: kind,
         role: Role::Member,
         email: user.email.clone(),

@@ -16,6 +16,7 @@ use crate::audit::{self, Actor, Change};
 use crate::auth::tokens::{hash_secret, new_secret};
 use crate::auth::AuthContext;
 use crate::db::schema::subscriptions as s;
+use crate::db::UserId;
 use crate::db::{new_id, now, DbConn};
 use crate::events::Topic;
 use crate::http::idempotency::{self, IdempotencyKey};
@@ -264,7 +265,7 @@ pub fn create_own(
 }
 
 pub(super) fn new_row(
-    user_id: Option<String>,
+    user_id: Option<UserId>,
     email: Option<String>,
     body: &NewSubscription,
     status: SubscriptionStatus,

@@ -6,6 +6,7 @@ use diesel::prelude::*;
 
 use crate::db::schema::{organisations, releases, uit_windows};
 use crate::db::DbConn;
+use crate::db::OrgId;
 use crate::notifications::email::Change;
 
 /// The names an email shows for a change's ids.
@@ -25,7 +26,7 @@ pub fn name_all<'a>(conn: &mut DbConn, changes: impl Iterator<Item = &'a mut Cha
         let set: HashSet<String> = changes.iter().filter_map(|c| pick(c)).collect();
         set.into_iter().collect()
     };
-    let org_ids = ids(&|c| c.actor_org_id.clone());
+    let org_ids = ids(&|c| c.actor_org_id.as_ref().map(OrgId::to_string));
     let window_ids = ids(&|c| window_of(c).map(str::to_string));
     let orgs: HashMap<String, String> = organisations::table
         .filter(organisations::id.eq_any(&org_ids))
@@ -50,7 +51,10 @@ pub fn name_all<'a>(conn: &mut DbConn, changes: impl Iterator<Item = &'a mut Cha
         .into_iter()
         .collect();
     for change in changes {
-        change.names.actor_org = change.actor_org_id.as_ref().and_then(|id| orgs.get(id).cloned());
+        change.names.actor_org = change
+            .actor_org_id
+            .as_ref()
+            .and_then(|id| orgs.get(id.as_str()).cloned());
         match change.entity_type.as_str() {
             "uit_window" | "uit_issue" | "results" | "claim" => {
                 if let Some((name, release)) = window_of(change).and_then(|w| windows.get(w)) {

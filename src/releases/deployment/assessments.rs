@@ -13,6 +13,7 @@ use crate::audit;
 use crate::auth::{AuthContext, Caller, Capability};
 use crate::db::schema::{defect_masks, deployment_assessments as da, uit_issues};
 use crate::db::{new_id, now, DbConn, JsonText};
+use crate::db::{OrgId, UserId};
 use crate::http::idempotency::IdempotencyKey;
 use crate::http::json::Json;
 use crate::http::pagination::{keyed, list_query, Page};
@@ -63,8 +64,8 @@ struct AssessmentRow {
     outcome: AssessmentOutcome,
     issues_json: JsonText<Vec<CitedIssue>>,
     minutes: String,
-    recorded_by_user_id: String,
-    recorded_by_org_id: String,
+    recorded_by_user_id: UserId,
+    recorded_by_org_id: OrgId,
     recorded_at: NaiveDateTime,
 }
 
@@ -78,8 +79,10 @@ pub struct Assessment {
     /// The UIT issues and defect masks discussed, in the order given.
     pub issues: Vec<CitedIssue>,
     pub minutes: String,
-    pub recorded_by_user_id: String,
-    pub recorded_by_org_id: String,
+    #[schema(value_type = String)]
+    pub recorded_by_user_id: UserId,
+    #[schema(value_type = String)]
+    pub recorded_by_org_id: OrgId,
     pub recorded_at: DateTime<Utc>,
 }
 

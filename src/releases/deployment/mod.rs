@@ -20,6 +20,7 @@ use super::Stage;
 use crate::auth::{AuthContext, Caller, Capability, OrgKind};
 use crate::db::schema::{deployment_nominations as dn, uit_windows, window_participants as wp};
 use crate::db::DbConn;
+use crate::db::OrgId;
 use crate::events::{self, NewEvent, Topic};
 use crate::http::idempotency::{self, IdempotencyKey, Located};
 use crate::http::pagination::{list_page, Keyed, PageRequest};
@@ -124,8 +125,8 @@ pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
 
 /// The organisations taking part in the release: those that joined one of its UIT windows and
 /// those that nominated for one of its phases, sorted.
-pub fn participants(conn: &mut DbConn, release_id: &str) -> QueryResult<Vec<String>> {
-    let mut orgs: Vec<String> = wp::table
+pub fn participants(conn: &mut DbConn, release_id: &str) -> QueryResult<Vec<OrgId>> {
+    let mut orgs: Vec<OrgId> = wp::table
         .inner_join(uit_windows::table)
         .filter(uit_windows::release_id.eq(release_id))
         .select(wp::org_id)
@@ -134,7 +135,7 @@ pub fn participants(conn: &mut DbConn, release_id: &str) -> QueryResult<Vec<Stri
         dn::table
             .filter(dn::release_id.eq(release_id))
             .select(dn::org_id)
-            .load::<String>(conn)?,
+            .load::<OrgId>(conn)?,
     );
     orgs.sort();
     orgs.dedup();

@@ -12,6 +12,7 @@ use crate::audit;
 use crate::auth::{AuthContext, Caller, Capability};
 use crate::db::schema::{deployment_nominations as dn, device_sets};
 use crate::db::{new_id, now, DbConn, JsonText};
+use crate::db::{OrgId, UserId};
 use crate::http::idempotency::IdempotencyKey;
 use crate::http::json::Json;
 use crate::http::pagination::{keyed, list_query, Page};
@@ -33,11 +34,11 @@ struct NominationRow {
     id: String,
     release_id: String,
     phase: DeploymentPhase,
-    org_id: String,
+    org_id: OrgId,
     device_set_ids_json: JsonText<Vec<String>>,
     hub_count: i64,
     note: String,
-    created_by_user_id: String,
+    created_by_user_id: UserId,
     created_at: NaiveDateTime,
 }
 
@@ -48,14 +49,16 @@ pub struct Nomination {
     pub release_id: String,
     pub phase: DeploymentPhase,
     /// The nominating organisation.
-    pub org_id: String,
+    #[schema(value_type = String)]
+    pub org_id: OrgId,
     /// The device sets (Comms Hub and device firmware combinations) it puts forward.
     pub device_set_ids: Vec<String>,
     /// How many of its Comms Hubs it puts forward.
     #[schema(example = 250)]
     pub hub_count: i64,
     pub note: String,
-    pub created_by_user_id: String,
+    #[schema(value_type = String)]
+    pub created_by_user_id: UserId,
     pub created_at: DateTime<Utc>,
 }
 

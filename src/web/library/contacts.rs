@@ -8,6 +8,7 @@ use serde::Deserialize;
 use super::{human_date, paginate, Names, Page, Pager, MAX_ROWS};
 use crate::contacts::model::{self as contacts, ContactFilter};
 use crate::db::DbConn;
+use crate::db::OrgId;
 use crate::http::ApiError;
 use crate::ui::member::Member;
 use crate::ui::{render, Chrome, Exposure};
@@ -99,7 +100,7 @@ fn load(conn: &mut DbConn, member: &Member, q: ContactQuery) -> Result<ContactsP
         _ => None,
     };
     let filter = ContactFilter {
-        manufacturer_org_id: (!manufacturer.is_empty()).then(|| manufacturer.clone()),
+        manufacturer_org_id: (!manufacturer.is_empty()).then(|| OrgId::from(manufacturer.as_str())),
         device_model_id: None,
         stale,
     };

@@ -19,6 +19,7 @@ use chrono::NaiveDate;
 
 use crate::catalogue::model::{self as catalogue, DeviceModelRow};
 use crate::db::DbConn;
+use crate::db::OrgId;
 use crate::http::ApiError;
 
 /// Rows a page shows.
@@ -154,7 +155,7 @@ pub fn to_row(found: Result<(String, usize), ApiError>, list: &str, anchor: &str
 /// Names for ids, from the directory every signed-in user may read (`GET /organisations`,
 /// `GET /device-models`, `GET /firmware/{id}`), so pages say names, never ids.
 pub struct Names {
-    orgs: HashMap<String, String>,
+    orgs: HashMap<OrgId, String>,
     models: HashMap<String, DeviceModelRow>,
     firmware: HashMap<String, Option<(String, String)>>,
 }
@@ -210,10 +211,10 @@ impl Names {
 
     /// Every manufacturer of a listed product, by name: (id, name).
     pub fn manufacturers(&self) -> Vec<(String, String)> {
-        let mut ids: Vec<&String> = self.models.values().map(|m| &m.manufacturer_org_id).collect();
+        let mut ids: Vec<&OrgId> = self.models.values().map(|m| &m.manufacturer_org_id).collect();
         ids.sort();
         ids.dedup();
-        let mut all: Vec<(String, String)> = ids.into_iter().map(|id| (id.clone(), self.org(id))).collect();
+        let mut all: Vec<(String, String)> = ids.into_iter().map(|id| (id.to_string(), self.org(id))).collect();
         all.sort_by(|a, b| a.1.cmp(&b.1));
         all
     }

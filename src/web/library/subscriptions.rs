@@ -9,6 +9,7 @@ use askama::Template;
 
 use super::{words, Names, Page, MAX_ROWS};
 use crate::catalogue::model::DeviceType;
+use crate::db::OrgId;
 use crate::events::Topic;
 use crate::http::etag::IfMatch;
 use crate::http::validate::Validator;
@@ -62,7 +63,7 @@ impl Chosen {
                     None => v.error("filters.device_types", "names a device type that does not exist"),
                 },
                 "device_model_ids" if !value.is_empty() => c.filters.device_model_ids.push(value.to_string()),
-                "manufacturer_org_ids" if !value.is_empty() => c.filters.manufacturer_org_ids.push(value.to_string()),
+                "manufacturer_org_ids" if !value.is_empty() => c.filters.manufacturer_org_ids.push(OrgId::from(value)),
                 "uit_window_ids" if !value.is_empty() => c.filters.uit_window_ids.push(value.to_string()),
                 "mode" => match Mode::parse(value) {
                     Some(m) => c.mode = Some(m),
@@ -207,7 +208,7 @@ fn form(lists: &Lists, key: &str, action: String, submit: &'static str, c: &Chos
             .manufacturers()
             .into_iter()
             .map(|(id, label)| Choice {
-                on: c.filters.manufacturer_org_ids.contains(&id),
+                on: c.filters.manufacturer_org_ids.iter().any(|m| m.as_str() == id),
                 value: id,
                 label,
             })
