@@ -12,6 +12,7 @@ use crate::auth::AuthContext;
 use crate::db::schema::results as r;
 use crate::db::DbConn;
 use crate::db::OrgId;
+use crate::db::WindowId;
 use crate::http::ApiError;
 use crate::roadmaps::Viewer;
 
@@ -86,11 +87,11 @@ fn result_readable(
         ctx,
         &OrgId::from(text("org_id")),
         text("visibility"),
-        text("uit_window_id"),
+        &WindowId::from(text("uit_window_id")),
     )? {
         return Ok(false);
     }
-    let now: Option<(OrgId, String, String)> = r::table
+    let now: Option<(OrgId, String, WindowId)> = r::table
         .find(result_id)
         .select((r::org_id, r::visibility, r::window_id))
         .first(conn)

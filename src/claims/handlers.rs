@@ -11,6 +11,7 @@ use crate::auth::{AuthContext, Caller, Capability};
 use crate::db::schema::{claims, device_sets};
 use crate::db::OrgId;
 use crate::db::{new_id, now, DbConn};
+use crate::db::{DeviceSetId, WindowId};
 use crate::device_sets::composition::Embed;
 use crate::http::json::Json;
 use crate::http::pagination::{keyed, list_page, list_query, Page};
@@ -24,7 +25,8 @@ use crate::AppState;
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"device_set_id": "0193a1c2-4f10-7a88-b1c3-77d0e2f4a9b2", "note": "We lead on this set for the November release."}))]
 pub struct NewClaim {
-    pub device_set_id: String,
+    #[schema(value_type = String)]
+    pub device_set_id: DeviceSetId,
     #[serde(default)]
     pub note: String,
     /// When another organisation leads on the set: wait in line for it (202 with the entry)
@@ -77,7 +79,7 @@ fn location(claim: &Claim) -> (header::HeaderName, String) {
 pub async fn create_claim(
     state: web::Data<AppState>,
     caller: Caller,
-    path: web::Path<String>,
+    path: web::Path<WindowId>,
     body: Json<NewClaim>,
 ) -> Result<HttpResponse, ApiError> {
     match claim(&state, caller, path.into_inner(), body.into_inner()).await? {
@@ -89,7 +91,7 @@ pub async fn create_claim(
 
 /// Claims a device set for the caller's organisation (the API's and the window page's one
 /// path).
-pub async fn claim(state: &AppState, caller: Caller, window_id: String, new: NewClaim) -> Result<Taken, ApiError> {
+pub async fn claim(state: &AppState, caller: Caller, window_id: WindowId, new: NewClaim) -> Result<Taken, ApiError> {
     let NewClaim {
         device_set_id,
         note,
@@ -127,8 +129,8 @@ pub async fn claim(state: &AppState, caller: Caller, window_id: String, new: New
 pub fn take_lead(
     conn: &mut DbConn,
     ctx: &AuthContext,
-    window_id: &str,
-    device_set_id: &str,
+    window_id: &WindowId,
+    device_set_id: &DeviceSetId,
     note: &str,
     queue: bool,
 ) -> Result<Taken, ApiError> {
@@ -196,7 +198,8 @@ fn lost_to(org: &OrgId, holder: Option<Claim>, refused: ApiError) -> Result<Take
 
 list_query! {
     pub struct ClaimQuery {
-        pub device_set_id: Option<String>,
+        #[param(value_type = Option<String>)]
+        pub device_set_id: Option<DeviceSetId>,
         /// `device_set` embeds each claim's device set (name, prevalence, composition).
         pub embed: Option<Embed>,
     }
@@ -218,7 +221,7 @@ list_query! {
 pub async fn list_claims(
     state: web::Data<AppState>,
     caller: Caller,
-    path: web::Path<String>,
+    path: web::Path<WindowId>,
     query: web::Query<ClaimQuery>,
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
@@ -315,7 +318,7 @@ pub async fn release(state: &AppState, caller: Caller, id: String) -> Result<(),
     state
         .db
         .write_as(caller, move |conn, ctx| {
-            let (window_id, set_id, org_id): (String, String, OrgId) = claims::table
+            let (window_id, set_id, org_id): (WindowId, DeviceSetId, OrgId) = claims::table
                 .find(&id)
                 .select((claims::window_id, claims::device_set_id, claims::org_id))
                 .first(conn)

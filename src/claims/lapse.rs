@@ -15,8 +15,10 @@ use super::model::{self, set_lead, Claim};
 use super::{notify, queue};
 use crate::audit::{self, Actor, Change};
 use crate::db::schema::{claims, results, uit_windows};
+use crate::db::DeviceSetId;
 use crate::db::OrgId;
 use crate::db::UserId;
+use crate::db::WindowId;
 use crate::db::{now, DbConn};
 use crate::events::show;
 use crate::http::validate::Validator;
@@ -40,10 +42,10 @@ pub fn check_ttl(v: &mut Validator, days: i32) {
 }
 
 /// (window, set, org) -> the latest `updated_at` of that organisation's results there.
-type Latest = HashMap<(String, String, OrgId), NaiveDateTime>;
+type Latest = HashMap<(WindowId, DeviceSetId, OrgId), NaiveDateTime>;
 
 /// The latest result of each (window, set, org) in `window_ids`, limited to `set_ids` when given.
-fn latest_results(conn: &mut DbConn, window_ids: &[String], set_ids: Option<&[String]>) -> QueryResult<Latest> {
+fn latest_results(conn: &mut DbConn, window_ids: &[WindowId], set_ids: Option<&[DeviceSetId]>) -> QueryResult<Latest> {
     let mut out = Latest::new();
     for chunk in window_ids.chunks(CHUNK) {
         let mut q = results::table
@@ -59,7 +61,7 @@ fn latest_results(conn: &mut DbConn, window_ids: &[String], set_ids: Option<&[St
         if let Some(sets) = set_ids {
             q = q.filter(results::device_set_id.eq_any(sets.to_vec()));
         }
-        let rows: Vec<(String, String, OrgId, Option<NaiveDateTime>)> = q.load(conn)?;
+        let rows: Vec<(WindowId, DeviceSetId, OrgId, Option<NaiveDateTime>)> = q.load(conn)?;
         for (w, s, o, at) in rows {
             if let Some(at) = at {
                 out.insert((w, s, o), at);
@@ -81,12 +83,16 @@ pub fn deadline(
     Some(start + Duration::days(i64::from(ttl_days?)))
 }
 
-fn key(c: &Claim) -> (String, String, OrgId) {
+fn key(c: &Claim) -> (WindowId, DeviceSetId, OrgId) {
     (c.uit_window_id.clone(), c.device_set_id.clone(), c.org_id.clone())
 }
 
 /// When `org`'s claims in window `window_id` lapse, by set (claims without a deadline left out).
-pub fn deadlines_of(conn: &mut DbConn, window_id: &str, org: &str) -> QueryResult<HashMap<String, DateTime<Utc>>> {
+pub fn deadlines_of(
+    conn: &mut DbConn,
+    window_id: &WindowId,
+    org: &str,
+) -> QueryResult<HashMap<DeviceSetId, DateTime<Utc>>> {
     let own = model::ClaimFilter {
         window_id: Some(window_id),
         org_id: Some(org),
@@ -105,8 +111,8 @@ pub fn with_deadlines(conn: &mut DbConn, rows: Vec<(Claim, Option<i32>, NaiveDat
     let latest = if lapsing.is_empty() {
         Latest::new()
     } else {
-        let mut windows: Vec<String> = lapsing.iter().map(|c| c.uit_window_id.clone()).collect();
-        let mut sets: Vec<String> = lapsing.iter().map(|c| c.device_set_id.clone()).collect();
+        let mut windows: Vec<WindowId> = lapsing.iter().map(|c| c.uit_window_id.clone()).collect();
+        let mut sets: Vec<DeviceSetId> = lapsing.iter().map(|c| c.device_set_id.clone()).collect();
         windows.sort();
         windows.dedup();
         sets.sort();
@@ -126,8 +132,8 @@ pub fn with_deadlines(conn: &mut DbConn, rows: Vec<(Claim, Option<i32>, NaiveDat
 /// A claim the sweep looks at: (id, window, set, org, claimed_at, reminded_for, ttl, opens_at).
 type Due = (
     String,
-    String,
-    String,
+    WindowId,
+    DeviceSetId,
     OrgId,
     NaiveDateTime,
     Option<NaiveDateTime>,
@@ -160,7 +166,7 @@ pub fn sweep(conn: &mut DbConn, now: NaiveDateTime, public_url: &str) -> Result<
         ))
         .order(claims::id.asc())
         .load(conn)?;
-    let mut windows: Vec<String> = due.iter().map(|d| d.1.clone()).collect();
+    let mut windows: Vec<WindowId> = due.iter().map(|d| d.1.clone()).collect();
     windows.sort();
     windows.dedup();
     let latest = latest_results(conn, &windows, None)?;

@@ -10,6 +10,7 @@ use super::queue::{self, QueueEntry};
 use crate::auth::{AuthContext, Caller};
 use crate::db::DbConn;
 use crate::db::OrgId;
+use crate::db::WindowId;
 use crate::http::json::Json;
 use crate::http::pagination::{keyed, list_page, list_query, Page};
 use crate::http::responses::*;
@@ -180,7 +181,8 @@ pub async fn withdraw_claim_offer(
 list_query! {
     pub struct QueueQuery {
         /// Only this window's entries.
-        pub window_id: Option<String>,
+        #[param(value_type = Option<String>)]
+        pub window_id: Option<WindowId>,
     }
 }
 

@@ -8,6 +8,7 @@ use utoipa::ToSchema;
 use crate::db::schema::{claims, device_sets, organisations, results, uit_windows};
 use crate::db::OrgId;
 use crate::db::{now, DbConn};
+use crate::db::{DeviceSetId, WindowId};
 use crate::device_sets::composition::{self, DeviceSetSummary};
 use crate::results::model::ResultRow;
 use crate::results::writes::Writes;
@@ -16,9 +17,11 @@ use crate::results::writes::Writes;
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct Claim {
     pub id: String,
-    pub uit_window_id: String,
+    #[schema(value_type = String)]
+    pub uit_window_id: WindowId,
     pub uit_window_name: String,
-    pub device_set_id: String,
+    #[schema(value_type = String)]
+    pub device_set_id: DeviceSetId,
     pub device_set_name: String,
     #[schema(value_type = String)]
     pub org_id: OrgId,
@@ -40,10 +43,10 @@ pub struct Claim {
 #[diesel(table_name = claims)]
 struct ClaimRow {
     id: String,
-    window_id: String,
+    window_id: WindowId,
     #[diesel(select_expression = uit_windows::name)]
     window_name: String,
-    device_set_id: String,
+    device_set_id: DeviceSetId,
     #[diesel(select_expression = device_sets::name)]
     device_set_name: String,
     org_id: OrgId,
@@ -128,7 +131,7 @@ pub fn find(conn: &mut DbConn, id: &str) -> QueryResult<Option<Claim>> {
 }
 
 /// The claim on `set_id` in `window_id`, whoever holds it.
-pub fn holder(conn: &mut DbConn, window_id: &str, set_id: &str) -> QueryResult<Option<Claim>> {
+pub fn holder(conn: &mut DbConn, window_id: &WindowId, set_id: &DeviceSetId) -> QueryResult<Option<Claim>> {
     Ok(load(
         conn,
         ClaimFilter {
@@ -144,7 +147,7 @@ pub fn holder(conn: &mut DbConn, window_id: &str, set_id: &str) -> QueryResult<O
 
 /// Embeds the device sets of a page of claims: two queries, whatever the page size.
 pub fn embed_device_sets(conn: &mut DbConn, claims: &mut [Claim]) -> QueryResult<()> {
-    let ids: Vec<String> = claims.iter().map(|c| c.device_set_id.clone()).collect();
+    let ids: Vec<DeviceSetId> = claims.iter().map(|c| c.device_set_id.clone()).collect();
     let summaries = composition::summaries(conn, &ids)?;
     for claim in claims {
         claim.device_set = summaries.get(&claim.device_set_id).cloned();
@@ -158,8 +161,8 @@ pub fn embed_device_sets(conn: &mut DbConn, claims: &mut [Claim]) -> QueryResult
 /// is stale after it.
 pub fn set_lead(
     conn: &mut DbConn,
-    window_id: &str,
-    set_id: &str,
+    window_id: &WindowId,
+    set_id: &DeviceSetId,
     org_id: &OrgId,
     lead: bool,
     user_id: &str,

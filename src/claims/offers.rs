@@ -13,6 +13,7 @@ use crate::audit;
 use crate::auth::{AuthContext, Capability, OrgKind};
 use crate::db::schema::{claim_offers as co, claims, organisations, window_participants as wp};
 use crate::db::{new_id, now, DbConn};
+use crate::db::{DeviceSetId, WindowId};
 use crate::db::{OrgId, UserId};
 use crate::http::{ApiError, ErrorCode};
 use crate::windows::{self, WindowStatus};
@@ -34,8 +35,10 @@ pub struct OfferRow {
     pub id: String,
     pub claim_id: String,
     #[serde(rename = "uit_window_id")]
-    pub window_id: String,
-    pub device_set_id: String,
+    #[schema(value_type = String)]
+    pub window_id: WindowId,
+    #[schema(value_type = String)]
+    pub device_set_id: DeviceSetId,
     /// The holder when it was offered.
     #[schema(value_type = String)]
     pub from_org_id: OrgId,

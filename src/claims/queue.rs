@@ -16,6 +16,7 @@ use crate::db::schema::{claim_queue as cq, claims, organisations};
 use crate::db::OrgId;
 use crate::db::UserId;
 use crate::db::{new_id, now, DbConn};
+use crate::db::{DeviceSetId, WindowId};
 use crate::http::ApiError;
 use crate::mail::Template;
 use crate::windows::{self, WindowStatus};
@@ -24,8 +25,10 @@ use crate::windows::{self, WindowStatus};
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct QueueEntry {
     pub id: String,
-    pub uit_window_id: String,
-    pub device_set_id: String,
+    #[schema(value_type = String)]
+    pub uit_window_id: WindowId,
+    #[schema(value_type = String)]
+    pub device_set_id: DeviceSetId,
     #[schema(value_type = String)]
     pub org_id: OrgId,
     pub org_name: String,
@@ -35,10 +38,14 @@ pub struct QueueEntry {
     pub position: i64,
 }
 
-type Row = (String, String, String, OrgId, String, String, NaiveDateTime);
+type Row = (String, WindowId, DeviceSetId, OrgId, String, String, NaiveDateTime);
 
 /// The queue of one (window, set), first in line first, as (entry id, org id, user id).
-fn line(conn: &mut DbConn, window_id: &str, set_id: &str) -> QueryResult<Vec<(String, OrgId, Option<UserId>)>> {
+fn line(
+    conn: &mut DbConn,
+    window_id: &WindowId,
+    set_id: &DeviceSetId,
+) -> QueryResult<Vec<(String, OrgId, Option<UserId>)>> {
     cq::table
         .filter(cq::window_id.eq(window_id).and(cq::device_set_id.eq(set_id)))
         .order((cq::queued_at.asc(), cq::id.asc()))
@@ -103,8 +110,8 @@ pub fn visible(
 pub fn join(
     conn: &mut DbConn,
     ctx: &AuthContext,
-    window_id: &str,
-    set_id: &str,
+    window_id: &WindowId,
+    set_id: &DeviceSetId,
     note: &str,
 ) -> Result<QueueEntry, ApiError> {
     let values = (
@@ -166,7 +173,7 @@ pub fn leave(conn: &mut DbConn, ctx: &AuthContext, id: &str) -> Result<(), ApiEr
 }
 
 /// Takes `org_id` out of the line for (window, set), e.g. when it gets the claim by hand-over.
-pub fn drop_org(conn: &mut DbConn, window_id: &str, set_id: &str, org_id: &OrgId) -> QueryResult<usize> {
+pub fn drop_org(conn: &mut DbConn, window_id: &WindowId, set_id: &DeviceSetId, org_id: &OrgId) -> QueryResult<usize> {
     diesel::delete(
         cq::table
             .filter(cq::window_id.eq(window_id))
@@ -183,8 +190,8 @@ pub fn drop_org(conn: &mut DbConn, window_id: &str, set_id: &str, org_id: &OrgId
 pub fn promote(
     conn: &mut DbConn,
     actor: &Actor,
-    window_id: &str,
-    set_id: &str,
+    window_id: &WindowId,
+    set_id: &DeviceSetId,
     how: &str,
     public_url: &str,
 ) -> Result<Option<Claim>, ApiError> {

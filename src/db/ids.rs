@@ -104,6 +104,10 @@ crate::id_type!(
     OrgId,
     /// A user's id.
     UserId,
+    /// A UIT window's id.
+    WindowId,
+    /// A device set's id: one Comms Hub firmware with the device firmware around it.
+    DeviceSetId,
 );
 
 #[cfg(test)]

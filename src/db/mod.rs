@@ -10,7 +10,7 @@ pub mod text;
 pub mod timestamps;
 
 pub use error::UniqueKey;
-pub use ids::{OrgId, UserId};
+pub use ids::{DeviceSetId, OrgId, UserId, WindowId};
 pub use text::JsonText;
 pub use timestamps::{OptTs, Ts};
 

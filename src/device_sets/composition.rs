@@ -13,6 +13,7 @@ use crate::db::schema::{
     device_models as dm, device_set_members as dsm, device_sets as ds, firmware_versions as fw, organisations as o,
 };
 use crate::db::DbConn;
+use crate::db::DeviceSetId;
 use crate::db::OrgId;
 
 /// One firmware of a device set and the product it runs on.
@@ -106,10 +107,10 @@ pub type Product = (String, String, OrgId);
 
 /// The products of each set's members, keyed by set id: one [`Product`] per member, what subscription filters match a change about those sets
 /// against. One query per 500 sets.
-pub fn products(conn: &mut DbConn, set_ids: &[String]) -> QueryResult<HashMap<String, Vec<Product>>> {
-    let mut out: HashMap<String, Vec<Product>> = HashMap::new();
+pub fn products(conn: &mut DbConn, set_ids: &[DeviceSetId]) -> QueryResult<HashMap<DeviceSetId, Vec<Product>>> {
+    let mut out: HashMap<DeviceSetId, Vec<Product>> = HashMap::new();
     for chunk in set_ids.chunks(500) {
-        let rows: Vec<(String, String, String, OrgId)> = dsm::table
+        let rows: Vec<(DeviceSetId, String, String, OrgId)> = dsm::table
             .inner_join(fw::table.on(fw::id.eq(dsm::firmware_id)))
             .inner_join(dm::table.on(dm::id.eq(fw::device_model_id)))
             .filter(dsm::device_set_id.eq_any(chunk))
@@ -137,12 +138,12 @@ pub struct Members {
     /// The firmware, in the order people read a set ([`reading_order`]).
     firmware: Vec<SetMember>,
     /// Per set, its firmware as indexes into `firmware`, ascending: the Comms Hub first.
-    sets: HashMap<String, Vec<u32>>,
+    sets: HashMap<DeviceSetId, Vec<u32>>,
 }
 
 impl Members {
     /// The members of `set_ids`.
-    pub fn load(conn: &mut DbConn, set_ids: &[String]) -> QueryResult<Self> {
+    pub fn load(conn: &mut DbConn, set_ids: &[DeviceSetId]) -> QueryResult<Self> {
         Self::load_reusing(conn, set_ids, None)
     }
 
@@ -151,11 +152,11 @@ impl Members {
     /// identity, see `device_sets`), so a grid rebuilt after a claim or a scope change reads
     /// only the sets new to it. The firmware and their products are read afresh either way,
     /// so a renamed model or manufacturer shows its new name.
-    pub fn load_reusing(conn: &mut DbConn, set_ids: &[String], known: Option<&Members>) -> QueryResult<Self> {
-        let mut ids: Vec<&String> = set_ids.iter().collect();
+    pub fn load_reusing(conn: &mut DbConn, set_ids: &[DeviceSetId], known: Option<&Members>) -> QueryResult<Self> {
+        let mut ids: Vec<&DeviceSetId> = set_ids.iter().collect();
         ids.sort();
         ids.dedup();
-        let mut pairs: Vec<(String, String)> = Vec::new();
+        let mut pairs: Vec<(DeviceSetId, String)> = Vec::new();
         if let Some(known) = known {
             ids.retain(|set| match known.of(set) {
                 Some(firmware) => {
@@ -171,7 +172,7 @@ impl Members {
                 dsm::table
                     .filter(dsm::device_set_id.eq_any(chunk))
                     .select((dsm::device_set_id, dsm::firmware_id))
-                    .load::<(String, String)>(conn)?,
+                    .load::<(DeviceSetId, String)>(conn)?,
             );
         }
         let firmware_ids: Vec<&str> = pairs
@@ -216,7 +217,7 @@ impl Members {
             .enumerate()
             .map(|(i, m)| (m.firmware_id.as_str(), i as u32))
             .collect();
-        let mut sets: HashMap<String, Vec<u32>> = HashMap::with_capacity(ids.len());
+        let mut sets: HashMap<DeviceSetId, Vec<u32>> = HashMap::with_capacity(ids.len());
         for (set, firmware_id) in pairs {
             if let Some(&i) = index.get(firmware_id.as_str()) {
                 sets.entry(set).or_default().push(i);
@@ -228,7 +229,7 @@ impl Members {
 
     /// The firmware of set `set_id` in reading order (the Comms Hub first), as indexes for
     /// [`Members::member`]; `None` for a set not loaded.
-    pub fn of(&self, set_id: &str) -> Option<&[u32]> {
+    pub fn of(&self, set_id: &DeviceSetId) -> Option<&[u32]> {
         self.sets.get(set_id).map(Vec::as_slice)
     }
 
@@ -243,13 +244,13 @@ impl Members {
     }
 
     /// The composition of set `set_id`; `None` for a set not loaded or without a Comms Hub.
-    pub fn composition(&self, set_id: &str) -> Option<Composition> {
+    pub fn composition(&self, set_id: &DeviceSetId) -> Option<Composition> {
         let members = self.of(set_id)?.iter().map(|&i| self.member(i).clone()).collect();
         Composition::ordered(members)
     }
 
     /// Every loaded set's composition, by set id.
-    pub fn compositions(&self) -> HashMap<String, Composition> {
+    pub fn compositions(&self) -> HashMap<DeviceSetId, Composition> {
         self.sets
             .keys()
             .filter_map(|set| self.composition(set).map(|c| (set.clone(), c)))
@@ -269,28 +270,29 @@ fn reading_order(a: &SetMember, b: &SetMember) -> std::cmp::Ordering {
 }
 
 /// The compositions of `set_ids`, keyed by set id.
-pub fn load(conn: &mut DbConn, set_ids: &[String]) -> QueryResult<HashMap<String, Composition>> {
+pub fn load(conn: &mut DbConn, set_ids: &[DeviceSetId]) -> QueryResult<HashMap<DeviceSetId, Composition>> {
     Ok(Members::load(conn, set_ids)?.compositions())
 }
 
 /// A device set named and described, for embedding beside a `device_set_id`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct DeviceSetSummary {
-    pub id: String,
+    #[schema(value_type = String)]
+    pub id: DeviceSetId,
     pub name: String,
     pub prevalence: i64,
     pub composition: Composition,
 }
 
 /// Summaries of `set_ids` (names, prevalence and compositions) in two queries per 500 sets.
-pub fn summaries(conn: &mut DbConn, set_ids: &[String]) -> QueryResult<HashMap<String, DeviceSetSummary>> {
+pub fn summaries(conn: &mut DbConn, set_ids: &[DeviceSetId]) -> QueryResult<HashMap<DeviceSetId, DeviceSetSummary>> {
     let mut compositions = load(conn, set_ids)?;
-    let mut ids: Vec<&String> = set_ids.iter().collect();
+    let mut ids: Vec<&DeviceSetId> = set_ids.iter().collect();
     ids.sort();
     ids.dedup();
     let mut out = HashMap::new();
     for chunk in ids.chunks(500) {
-        let rows: Vec<(String, String, i64)> = ds::table
+        let rows: Vec<(DeviceSetId, String, i64)> = ds::table
             .filter(ds::id.eq_any(chunk))
             .select((ds::id, ds::name, ds::prevalence))
             .load(conn)?;

@@ -5,7 +5,8 @@ use utoipa::ToSchema;
 use super::model::{self, DeviceSet, DeviceSetRow, SetFilter};
 use crate::audit::{self, Actor, Change};
 use crate::auth::{AuthContext, Caller, Capability};
-use crate::db::{new_id, now, DbConn};
+use crate::db::DeviceSetId;
+use crate::db::{now, DbConn};
 use crate::http::etag::{tagged, write_tagged, IfMatch};
 use crate::http::idempotency::{self, IdempotencyKey};
 use crate::http::json::Json;
@@ -146,7 +147,7 @@ pub fn create(conn: &mut DbConn, ctx: &AuthContext, body: &NewDeviceSet) -> Resu
     }
     let now = now();
     let row = DeviceSetRow {
-        id: new_id(),
+        id: DeviceSetId::new(),
         name: body.name.trim().to_string(),
         membership_key: key_text,
         comms_hub_firmware_id: hub,
@@ -191,7 +192,7 @@ fn load(conn: &mut DbConn, id: &str) -> Result<(DeviceSet, i64), ApiError> {
 pub async fn get_device_set(
     state: web::Data<AppState>,
     caller: Caller,
-    path: web::Path<String>,
+    path: web::Path<DeviceSetId>,
 ) -> Result<HttpResponse, ApiError> {
     let id = path.into_inner();
     let (set, version) = state.db.read_as(caller, move |conn, _ctx| load(conn, &id)).await?;
@@ -229,7 +230,7 @@ pub struct DeviceSetPatch {
 pub async fn update_device_set(
     state: web::Data<AppState>,
     caller: Caller,
-    path: web::Path<String>,
+    path: web::Path<DeviceSetId>,
     if_match: IfMatch,
     body: Json<DeviceSetPatch>,
 ) -> Result<HttpResponse, ApiError> {

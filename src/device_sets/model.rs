@@ -11,6 +11,7 @@ use crate::db::schema::{
     device_models as dm, device_set_members as dsm, device_sets as ds, firmware_versions as fw, organisations as o,
 };
 use crate::db::DbConn;
+use crate::db::DeviceSetId;
 use crate::db::OrgId;
 use crate::http::validate::Validator;
 use crate::http::ApiError;
@@ -18,7 +19,7 @@ use crate::http::ApiError;
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = ds)]
 pub struct DeviceSetRow {
-    pub id: String,
+    pub id: DeviceSetId,
     pub name: String,
     pub membership_key: String,
     pub comms_hub_firmware_id: String,
@@ -36,7 +37,8 @@ pub const MAX_PREVALENCE: i64 = 100_000_000;
 /// A Comms Hub firmware plus the firmware of the devices on the same home area network.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct DeviceSet {
-    pub id: String,
+    #[schema(value_type = String)]
+    pub id: DeviceSetId,
     pub name: String,
     pub comms_hub_firmware_id: String,
     /// Every member, the Comms Hub firmware included, sorted.
@@ -183,7 +185,7 @@ pub fn update(conn: &mut DbConn, row: &DeviceSetRow) -> QueryResult<bool> {
 /// Attaches members, compositions and organisation names to rows: three queries for the
 /// whole page.
 pub fn with_members(conn: &mut DbConn, rows: Vec<DeviceSetRow>) -> QueryResult<Vec<DeviceSet>> {
-    let ids: Vec<String> = rows.iter().map(|r| r.id.clone()).collect();
+    let ids: Vec<DeviceSetId> = rows.iter().map(|r| r.id.clone()).collect();
     let mut compositions = composition::load(conn, &ids)?;
     let mut org_ids: Vec<&OrgId> = rows.iter().map(|r| &r.created_by_org_id).collect();
     org_ids.sort();

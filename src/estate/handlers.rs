@@ -11,6 +11,7 @@ use super::upload;
 use super::worker::{file_of, import_dir};
 use crate::auth::{Caller, Capability};
 use crate::db::write_tx;
+use crate::db::DeviceSetId;
 use crate::http::pagination::{keyed, list_page, list_query, Page};
 use crate::http::responses::*;
 use crate::http::ApiError;
@@ -187,7 +188,7 @@ pub async fn list_estate_imports(
 pub async fn get_device_set_prevalence(
     state: web::Data<AppState>,
     caller: Caller,
-    path: web::Path<String>,
+    path: web::Path<DeviceSetId>,
 ) -> Result<HttpResponse, ApiError> {
     let id = path.into_inner();
     let found = state

@@ -7,6 +7,7 @@ use utoipa::ToSchema;
 
 use crate::db::schema::device_set_prevalence as dsp;
 use crate::db::DbConn;
+use crate::db::DeviceSetId;
 use crate::http::ApiError;
 
 /// A set's installed count as of one DPL date.
@@ -22,7 +23,8 @@ pub struct PrevalencePoint {
 /// A device set's prevalence history, newest first.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct PrevalenceHistory {
-    pub device_set_id: String,
+    #[schema(value_type = String)]
+    pub device_set_id: DeviceSetId,
     /// The set's prevalence today: the count of its latest DPL date (or, for a set no DPL
     /// named, the figure it was registered or edited with).
     pub prevalence: i64,

@@ -10,6 +10,7 @@ use utoipa::ToSchema;
 use crate::auth::Caller;
 use crate::db::schema::change_events as ce;
 use crate::db::OrgId;
+use crate::db::WindowId;
 use crate::db::{new_id, now, DbConn, JsonText};
 use crate::http::pagination::{keyed, list_page, list_query, Page};
 use crate::http::responses::Forbidden;
@@ -52,7 +53,7 @@ pub struct NewEvent {
     pub manufacturer_org_ids: Vec<OrgId>,
     /// The UIT windows the change is about or within, for the `uit_window_ids` filter. A
     /// change to a window itself needs none: [`record`] takes its `entity_id`.
-    pub uit_window_ids: Vec<String>,
+    pub uit_window_ids: Vec<WindowId>,
     pub actor_org_id: Option<OrgId>,
     /// Makes the event once-only (clock-driven events).
     pub dedupe_key: Option<String>,
@@ -119,7 +120,7 @@ impl NewEvent {
     }
 
     /// Places the event in UIT windows, for the `uit_window_ids` filter.
-    pub fn windows(mut self, window_ids: Vec<String>) -> Self {
+    pub fn windows(mut self, window_ids: Vec<WindowId>) -> Self {
         self.uit_window_ids = dedup(window_ids);
         self
     }
@@ -153,7 +154,7 @@ pub fn record(conn: &mut DbConn, event: NewEvent) -> Result<String, ApiError> {
     let id = new_id();
     let mut windows = event.uit_window_ids.clone();
     if windows.is_empty() && event.entity_type == "uit_window" {
-        windows.push(event.entity_id.clone());
+        windows.push(WindowId::from(event.entity_id.as_str()));
     }
     diesel::insert_into(ce::table)
         .values((
@@ -207,7 +208,7 @@ struct EventRow {
     device_types_json: JsonText<Vec<String>>,
     device_model_ids_json: JsonText<Vec<String>>,
     manufacturer_org_ids_json: JsonText<Vec<OrgId>>,
-    uit_window_ids_json: JsonText<Vec<String>>,
+    uit_window_ids_json: JsonText<Vec<WindowId>>,
     actor_org_id: Option<OrgId>,
     consumed_at: Option<NaiveDateTime>,
 }
@@ -229,7 +230,8 @@ pub struct ChangeEvent {
     #[schema(value_type = Vec<String>)]
     pub manufacturer_org_ids: Vec<OrgId>,
     /// The UIT windows the change is about or within.
-    pub uit_window_ids: Vec<String>,
+    #[schema(value_type = Vec<String>)]
+    pub uit_window_ids: Vec<WindowId>,
     #[schema(value_type = Option<String>)]
     pub actor_org_id: Option<OrgId>,
     /// When the notifications fan-out took it; null while pending.

@@ -17,7 +17,9 @@ use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Text};
 
+use crate::db::DeviceSetId;
 use crate::db::{DbBackend, DbConn};
+use crate::db::{OrgId, WindowId};
 use crate::http::ApiError;
 use crate::results::model::ResultRow;
 
@@ -50,9 +52,9 @@ fn column(visibility: &str, outcome: &str) -> Option<usize> {
 #[derive(Debug, Default)]
 pub struct Deltas {
     /// (window, set, scenario) -> change per count column.
-    cells: BTreeMap<(String, String, String), [i64; 10]>,
+    cells: BTreeMap<(WindowId, DeviceSetId, String), [i64; 10]>,
     /// (window, organisation, visibility) -> change.
-    publishers: BTreeMap<(String, String, String), i64>,
+    publishers: BTreeMap<(WindowId, OrgId, String), i64>,
 }
 
 impl Deltas {
@@ -70,7 +72,7 @@ impl Deltas {
             .publishers
             .entry((
                 row.window_id.clone(),
-                row.org_id.to_string(),
+                row.org_id.clone(),
                 row.visibility.as_str().to_string(),
             ))
             .or_default() += by;
@@ -184,7 +186,7 @@ pub fn cells_sql() -> String {
 #[derive(Debug, QueryableByName)]
 pub struct Cell {
     #[diesel(sql_type = Text)]
-    pub device_set_id: String,
+    pub device_set_id: DeviceSetId,
     #[diesel(sql_type = Text)]
     pub scenario_code: String,
     #[diesel(sql_type = BigInt)]

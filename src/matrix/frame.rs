@@ -11,6 +11,7 @@ use diesel::sql_types::{BigInt, Text};
 
 use crate::db::DbConn;
 use crate::db::OrgId;
+use crate::db::{DeviceSetId, WindowId};
 use crate::device_sets::composition::{Composition, Members};
 use crate::http::ApiError;
 use crate::windows::model::WindowRow;
@@ -18,7 +19,7 @@ use crate::windows::model::WindowRow;
 #[derive(Clone, QueryableByName)]
 pub(super) struct SetRow {
     #[diesel(sql_type = Text)]
-    pub id: String,
+    pub id: DeviceSetId,
     #[diesel(sql_type = Text)]
     pub name: String,
     #[diesel(sql_type = BigInt)]
@@ -28,7 +29,7 @@ pub(super) struct SetRow {
 #[derive(QueryableByName)]
 struct LeadRow {
     #[diesel(sql_type = Text)]
-    device_set_id: String,
+    device_set_id: DeviceSetId,
     #[diesel(sql_type = Text)]
     org_id: OrgId,
     #[diesel(sql_type = Text)]
@@ -65,15 +66,15 @@ pub(super) struct Frame {
     pub scenario_titles: BTreeMap<String, String>,
     pub sets: Vec<SetRow>,
     /// Set id to (organisation id, organisation name).
-    pub leads: HashMap<String, (OrgId, String)>,
+    pub leads: HashMap<DeviceSetId, (OrgId, String)>,
     /// The members of `sets`.
     pub members: Arc<Members>,
-    compositions: OnceLock<HashMap<String, Arc<Composition>>>,
+    compositions: OnceLock<HashMap<DeviceSetId, Arc<Composition>>>,
 }
 
 impl Frame {
     /// The compositions of `sets`, made from `members` on first use.
-    pub fn compositions(&self) -> &HashMap<String, Arc<Composition>> {
+    pub fn compositions(&self) -> &HashMap<DeviceSetId, Arc<Composition>> {
         self.compositions.get_or_init(|| {
             self.sets
                 .iter()
@@ -89,10 +90,10 @@ const FRAMES: usize = 4;
 /// The kept frames, most recently used last, by window id and global version. Window ids are
 /// unique across databases (UUIDv7), so one process serving several (the tests) cannot mix
 /// them up.
-static FRAME_CACHE: std::sync::Mutex<Vec<(String, i64, Arc<Frame>)>> = std::sync::Mutex::new(Vec::new());
+static FRAME_CACHE: std::sync::Mutex<Vec<(WindowId, i64, Arc<Frame>)>> = std::sync::Mutex::new(Vec::new());
 
 /// The frame of `window_id` at the current global version: kept, or built and kept.
-pub(super) fn frame(conn: &mut DbConn, window_id: &str) -> Result<Arc<Frame>, ApiError> {
+pub(super) fn frame(conn: &mut DbConn, window_id: &WindowId) -> Result<Arc<Frame>, ApiError> {
     let (global, _) = super::versions::of(conn, window_id)?.ok_or_else(ApiError::not_found)?;
     {
         let mut kept = FRAME_CACHE.lock().unwrap_or_else(|p| p.into_inner());
@@ -112,14 +113,14 @@ pub(super) fn frame(conn: &mut DbConn, window_id: &str) -> Result<Arc<Frame>, Ap
         .bind::<Text, _>(&window.release_id)
         .bind::<Text, _>(&window.id)
         .load(conn)?;
-    let leads: HashMap<String, (OrgId, String)> = diesel::sql_query(LEADS)
+    let leads: HashMap<DeviceSetId, (OrgId, String)> = diesel::sql_query(LEADS)
         .bind::<Text, _>(&window.id)
         .load::<LeadRow>(conn)?
         .into_iter()
         .map(|l| (l.device_set_id, (l.org_id, l.org_name)))
         .collect();
     let scoped = started.elapsed();
-    let set_ids: Vec<String> = sets.iter().map(|s| s.id.clone()).collect();
+    let set_ids: Vec<DeviceSetId> = sets.iter().map(|s| s.id.clone()).collect();
     // The window's previous frame, at an older version: its sets' members are still theirs.
     let previous = FRAME_CACHE
         .lock()
@@ -129,7 +130,7 @@ pub(super) fn frame(conn: &mut DbConn, window_id: &str) -> Result<Arc<Frame>, Ap
         .map(|(_, _, f)| f.members.clone());
     let members = Arc::new(Members::load_reusing(conn, &set_ids, previous.as_deref())?);
     tracing::debug!(
-        window_id,
+        window_id = window_id.as_str(),
         sets = sets.len(),
         scope_ms = scoped.as_millis() as u64,
         members_ms = (started.elapsed() - scoped).as_millis() as u64,
@@ -152,7 +153,7 @@ pub(super) fn frame(conn: &mut DbConn, window_id: &str) -> Result<Arc<Frame>, Ap
     });
     let mut kept = FRAME_CACHE.lock().unwrap_or_else(|p| p.into_inner());
     kept.retain(|(w, _, _)| w != window_id);
-    kept.push((window_id.to_string(), global, frame.clone()));
+    kept.push((window_id.clone(), global, frame.clone()));
     if kept.len() > FRAMES {
         kept.remove(0);
     }

@@ -10,6 +10,7 @@ use super::model::{self, Cell, Grid, Row, ORDER};
 use super::versions::Answer;
 use crate::auth::Caller;
 use crate::db::OrgId;
+use crate::db::{DeviceSetId, WindowId};
 use crate::device_sets::composition::{Composition, DEVICE_TYPE_ORDER};
 use crate::http::responses::*;
 use crate::http::ApiError;
@@ -53,7 +54,8 @@ pub struct ScenarioCoverage {
 /// One device set's coverage.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct CoverageItem {
-    pub device_set_id: String,
+    #[schema(value_type = String)]
+    pub device_set_id: DeviceSetId,
     pub name: String,
     /// The Comms Hub firmware and each device's type, manufacturer, model and firmware version.
     pub composition: Option<Composition>,
@@ -99,7 +101,8 @@ pub struct CoverageTotals {
 /// The coverage of a window.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Coverage {
-    pub uit_window_id: String,
+    #[schema(value_type = String)]
+    pub uit_window_id: WindowId,
     pub uit_window_name: String,
     pub scenarios: Vec<String>,
     /// Scenario titles keyed by code.
@@ -214,7 +217,7 @@ pub fn coverage(grid: Grid, filter: Option<CoverageState>) -> Coverage {
 pub async fn window_coverage(
     state: web::Data<AppState>,
     caller: Caller,
-    path: web::Path<String>,
+    path: web::Path<WindowId>,
     query: web::Query<CoverageQuery>,
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
@@ -259,7 +262,8 @@ fn respond(answer: Answer, ok: actix_web::HttpResponseBuilder) -> HttpResponse {
 /// One row of the matrix.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct MatrixRow {
-    pub device_set_id: String,
+    #[schema(value_type = String)]
+    pub device_set_id: DeviceSetId,
     pub device_set_name: String,
     /// The Comms Hub firmware and each device's type, manufacturer, model and firmware version.
     pub composition: Option<Composition>,
@@ -274,7 +278,8 @@ pub struct MatrixRow {
 /// Device sets x scenarios of a window, as the caller may see them.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Matrix {
-    pub uit_window_id: String,
+    #[schema(value_type = String)]
+    pub uit_window_id: WindowId,
     pub uit_window_name: String,
     pub scenarios: Vec<String>,
     /// Scenario titles keyed by code.
@@ -356,7 +361,7 @@ pub fn csv(m: &Matrix) -> Result<String, ApiError> {
             .collect();
         for (code, cell) in &row.cells {
             let mut record = vec![
-                row.device_set_id.clone(),
+                row.device_set_id.to_string(),
                 // A leading =, +, - or @ would be a formula to a spreadsheet.
                 neutralise(&row.device_set_name),
                 row.prevalence.to_string(),
@@ -418,7 +423,7 @@ pub struct MatrixQuery {}
 pub async fn window_matrix(
     state: web::Data<AppState>,
     caller: Caller,
-    path: web::Path<String>,
+    path: web::Path<WindowId>,
     _query: web::Query<MatrixQuery>,
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {

@@ -15,6 +15,7 @@ use super::frame::{self, SetRow};
 use crate::auth::AuthContext;
 use crate::db::DbConn;
 use crate::db::OrgId;
+use crate::db::{DeviceSetId, WindowId};
 use crate::defect_masks::model::EXPLAINS_FAILURE;
 use crate::device_sets::composition::{Composition, Members};
 use crate::http::ApiError;
@@ -67,7 +68,7 @@ impl Cell {
 /// A device set in the window's scope, with its lead and cells.
 #[derive(Debug, Clone)]
 pub struct Row {
-    pub device_set_id: String,
+    pub device_set_id: DeviceSetId,
     pub name: String,
     pub prevalence: i64,
     pub lead_org_id: Option<OrgId>,
@@ -94,7 +95,7 @@ pub struct Grid {
 
 impl Grid {
     /// Which of [`Grid::members`] holds set `set_id`, and its firmware there (reading order).
-    pub fn members_of(&self, set_id: &str) -> Option<(usize, &[u32])> {
+    pub fn members_of(&self, set_id: &DeviceSetId) -> Option<(usize, &[u32])> {
         self.members
             .iter()
             .enumerate()
@@ -116,7 +117,7 @@ pub enum Detail {
 #[derive(QueryableByName)]
 struct CountRow {
     #[diesel(sql_type = Text)]
-    device_set_id: String,
+    device_set_id: DeviceSetId,
     #[diesel(sql_type = Text)]
     scenario_code: String,
     #[diesel(sql_type = Text)]
@@ -128,7 +129,7 @@ struct CountRow {
 #[derive(QueryableByName)]
 struct MaskRow {
     #[diesel(sql_type = Text)]
-    device_set_id: String,
+    device_set_id: DeviceSetId,
     #[diesel(sql_type = Text)]
     scenario_code: String,
     #[diesel(sql_type = Text)]
@@ -157,7 +158,7 @@ fn masks_sql() -> String {
 type Explained = (HashSet<String>, Vec<String>);
 
 /// Builds the grid of `window_id` as `ctx` may see it.
-pub fn grid(conn: &mut DbConn, ctx: &AuthContext, window_id: &str) -> Result<Grid, ApiError> {
+pub fn grid(conn: &mut DbConn, ctx: &AuthContext, window_id: &WindowId) -> Result<Grid, ApiError> {
     grid_of(conn, ctx, window_id, Evidence::Readable, Detail::Compositions)
 }
 
@@ -165,7 +166,7 @@ pub fn grid(conn: &mut DbConn, ctx: &AuthContext, window_id: &str) -> Result<Gri
 pub fn grid_of(
     conn: &mut DbConn,
     ctx: &AuthContext,
-    window_id: &str,
+    window_id: &WindowId,
     evidence: Evidence,
     detail: Detail,
 ) -> Result<Grid, ApiError> {
@@ -177,7 +178,7 @@ pub fn grid_of(
         .bind::<Text, _>(&window.id)
         .load(conn)?;
     // Per set, per scenario: the visible counts in the order of `cells::OUTCOMES`.
-    let mut raw: HashMap<String, BTreeMap<String, [i64; 5]>> = HashMap::new();
+    let mut raw: HashMap<DeviceSetId, BTreeMap<String, [i64; 5]>> = HashMap::new();
     for c in cell_rows {
         let visible = c.visible(sees_participants);
         if visible.iter().any(|n| *n > 0) {
@@ -212,7 +213,7 @@ pub fn grid_of(
     let leads = &frame.leads;
     let mut sets: Vec<SetRow> = frame.sets.clone();
     let in_scope: std::collections::HashSet<&str> = frame.sets.iter().map(|s| s.id.as_str()).collect();
-    let mut outside: Vec<String> = raw
+    let mut outside: Vec<DeviceSetId> = raw
         .keys()
         .filter(|id| !in_scope.contains(id.as_str()))
         .cloned()
@@ -220,7 +221,7 @@ pub fn grid_of(
     outside.sort();
     outside.dedup();
     for chunk in outside.chunks(500) {
-        let extra: Vec<(String, String, i64)> = crate::db::schema::device_sets::table
+        let extra: Vec<(DeviceSetId, String, i64)> = crate::db::schema::device_sets::table
             .filter(crate::db::schema::device_sets::id.eq_any(chunk))
             .select((
                 crate::db::schema::device_sets::id,
@@ -235,7 +236,7 @@ pub fn grid_of(
         );
     }
     // Per (set, scenario): the explained failures and their masks' codes.
-    let mut known: HashMap<String, HashMap<String, Explained>> = HashMap::new();
+    let mut known: HashMap<DeviceSetId, HashMap<String, Explained>> = HashMap::new();
     for m in masks {
         let entry = known
             .entry(m.device_set_id)
@@ -245,7 +246,7 @@ pub fn grid_of(
         entry.0.insert(m.result_id);
         entry.1.push(m.code);
     }
-    let mut cells: HashMap<String, BTreeMap<String, Cell>> = HashMap::with_capacity(raw.len());
+    let mut cells: HashMap<DeviceSetId, BTreeMap<String, Cell>> = HashMap::with_capacity(raw.len());
     for (set, by_scenario) in raw {
         let explained_in = known.get(&set);
         let row: BTreeMap<String, Cell> = by_scenario
@@ -335,7 +336,7 @@ struct PublisherRow {
 pub fn publishers(
     conn: &mut DbConn,
     ctx: &AuthContext,
-    window_id: &str,
+    window_id: &WindowId,
     evidence: Evidence,
 ) -> Result<Vec<(OrgId, String, i64)>, ApiError> {
     let (org, sees_participants, own_private) = visibility::lens(conn, ctx, window_id, evidence)?;

@@ -23,6 +23,7 @@ use sha2::{Digest, Sha256};
 
 use crate::auth::AuthContext;
 use crate::db::DbConn;
+use crate::db::WindowId;
 use crate::http::ApiError;
 
 #[derive(QueryableByName)]
@@ -34,7 +35,7 @@ struct VersionsRow {
 }
 
 /// `(global, window)` versions of `window_id`; `None` when there is no such window.
-pub fn of(conn: &mut DbConn, window_id: &str) -> QueryResult<Option<(i64, i64)>> {
+pub fn of(conn: &mut DbConn, window_id: &WindowId) -> QueryResult<Option<(i64, i64)>> {
     let row: Option<VersionsRow> = diesel::sql_query(
         "SELECT g.version AS global,
             COALESCE((SELECT w.version FROM grid_versions w WHERE w.scope = $1), 0) AS window
@@ -49,8 +50,8 @@ pub fn of(conn: &mut DbConn, window_id: &str) -> QueryResult<Option<(i64, i64)>>
 
 /// Bumps the versions of `window_ids` (results were written in them). Sorted, so concurrent
 /// PostgreSQL writers lock the rows in one order; call it after the result rows and cells.
-pub fn bump(conn: &mut DbConn, window_ids: &[String]) -> QueryResult<()> {
-    let mut ids: Vec<&String> = window_ids.iter().collect();
+pub fn bump(conn: &mut DbConn, window_ids: &[WindowId]) -> QueryResult<()> {
+    let mut ids: Vec<&WindowId> = window_ids.iter().collect();
     ids.sort();
     ids.dedup();
     for id in ids {
@@ -73,7 +74,7 @@ pub fn bump_all(conn: &mut DbConn) -> QueryResult<()> {
 
 /// The strong ETag of `kind` (the representation, e.g. `matrix.csv`) of window `window_id`
 /// at `versions`, as `ctx` sees it. The reader's organisation is hashed: a tag names no one.
-pub fn etag(kind: &str, window_id: &str, versions: (i64, i64), ctx: &AuthContext) -> String {
+pub fn etag(kind: &str, window_id: &WindowId, versions: (i64, i64), ctx: &AuthContext) -> String {
     let lens = Sha256::digest(format!("{window_id}|{}|{}", ctx.org_id, ctx.is_operator()));
     let lens: String = lens[..6].iter().map(|b| format!("{b:02x}")).collect();
     format!("\"{kind}.{}.{}.{lens}\"", versions.0, versions.1)
@@ -164,7 +165,7 @@ impl GridCache {
         &self,
         conn: &mut DbConn,
         ctx: &AuthContext,
-        window_id: &str,
+        window_id: &WindowId,
         kind: &str,
         if_none_match: &[String],
         build: impl FnOnce(&mut DbConn) -> Result<Vec<u8>, ApiError>,

@@ -12,6 +12,7 @@ use crate::auth::{OrgKind, Role};
 use crate::db::schema::{uit_windows, window_participants as wp};
 use crate::db::DbConn;
 use crate::db::OrgId;
+use crate::db::WindowId;
 
 /// Window ids per participants query.
 const WINDOWS_PER_QUERY: usize = 1_000;
@@ -45,7 +46,7 @@ pub enum Audience {
     /// Users of the operator, of `org_ids` and of every organisation that joined UIT window
     /// `window_id` (a UIT issue: participants-level visibility, plus the organisations that
     /// raised it and resolve it; the rule of `uit_issues::model::visible_to`).
-    WindowParticipants { window_id: String, org_ids: Vec<OrgId> },
+    WindowParticipants { window_id: WindowId, org_ids: Vec<OrgId> },
     /// Users of the operator, of reviewers and of `org_ids`: the organisations taking part in a
     /// release when its deployment record changed (`releases::deployment::may_read`).
     ReleaseParticipants { org_ids: Vec<OrgId> },
@@ -60,7 +61,7 @@ pub struct Participation {
     /// Organisations taking part in a UIT window open now.
     pub open: HashSet<OrgId>,
     /// Organisations that joined each window, for the windows the events name.
-    pub windows: HashMap<String, HashSet<OrgId>>,
+    pub windows: HashMap<WindowId, HashSet<OrgId>>,
 }
 
 impl Participation {
@@ -70,15 +71,15 @@ impl Participation {
         conn: &mut DbConn,
         audiences: impl Iterator<Item = &'a Audience>,
     ) -> QueryResult<()> {
-        let mut wanted: Vec<String> = audiences
+        let mut wanted: Vec<WindowId> = audiences
             .filter_map(Audience::window_id)
             .filter(|w| !self.windows.contains_key(*w))
-            .map(str::to_string)
+            .map(WindowId::from)
             .collect();
         wanted.sort();
         wanted.dedup();
         for chunk in wanted.chunks(WINDOWS_PER_QUERY) {
-            let rows: Vec<(String, OrgId)> = wp::table
+            let rows: Vec<(WindowId, OrgId)> = wp::table
                 .filter(wp::window_id.eq_any(chunk))
                 .select((wp::window_id, wp::org_id))
                 .load(conn)?;
@@ -240,10 +241,10 @@ mod tests {
             open: HashSet::from([OrgId::from("supplier-c")]),
             windows: HashMap::from([
                 (
-                    "w1".to_string(),
+                    WindowId::from("w1"),
                     HashSet::from([OrgId::from("supplier-a"), OrgId::from("supplier-b")]),
                 ),
-                ("w2".to_string(), HashSet::from([OrgId::from("supplier-c")])),
+                (WindowId::from("w2"), HashSet::from([OrgId::from("supplier-c")])),
             ]),
         };
         let hears = |r: &Reader| a.admits(Some(r), &participation);
@@ -276,7 +277,7 @@ mod tests {
     #[test]
     fn shared_results_reach_whoever_may_read_them() {
         let participation = Participation {
-            windows: HashMap::from([("w1".to_string(), HashSet::from([OrgId::from("supplier-b")]))]),
+            windows: HashMap::from([(WindowId::from("w1"), HashSet::from([OrgId::from("supplier-b")]))]),
             ..Participation::default()
         };
         let reviewer = reader("secas", OrgKind::Reviewer, Role::Viewer);

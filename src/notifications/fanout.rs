@@ -363,7 +363,7 @@ mod tests {
         assert!(both.matches(&v(&["ESME"]), &v(&["p"]), &v(&["m1", "m2"]), &[]));
         assert!(!both.matches(&v(&["ESME"]), &v(&["p"]), &v(&["m2"]), &[]));
         let window = Filters {
-            uit_window_ids: v(&["w1"]),
+            uit_window_ids: vec!["w1".into()],
             ..Filters::default()
         };
         assert!(window.matches(&[], &[], &[], &v(&["w1"])));

@@ -8,6 +8,7 @@ use utoipa::ToSchema;
 use super::{Mode, NotificationStatus, SubscriptionStatus};
 use crate::catalogue::model::DeviceType;
 use crate::db::schema::{device_models, notifications as n, organisations, subscriptions as s, uit_windows};
+use crate::db::WindowId;
 use crate::db::{now, DbConn, JsonText};
 use crate::db::{OrgId, UserId};
 use crate::events::Topic;
@@ -40,8 +41,8 @@ pub struct Filters {
     /// UIT window ids: changes within these windows (the windows themselves, their UIT issues
     /// and results); empty: every window. A change within no window (a release, a roadmap
     /// item, firmware) does not pass a list that is not empty.
-    #[schema(max_items = 100)]
-    pub uit_window_ids: Vec<String>,
+    #[schema(value_type = Vec<String>, max_items = 100)]
+    pub uit_window_ids: Vec<WindowId>,
 }
 
 /// Ids trimmed, sorted and without repeats.
@@ -83,7 +84,11 @@ impl Filters {
                     .manufacturer_org_ids
                     .iter()
                     .any(|m| manufacturers.iter().any(|x| x == m.as_str())))
-            && (self.uit_window_ids.is_empty() || self.uit_window_ids.iter().any(|w| windows.contains(w)))
+            && (self.uit_window_ids.is_empty()
+                || self
+                    .uit_window_ids
+                    .iter()
+                    .any(|w| windows.iter().any(|x| x == w.as_str())))
     }
 
     /// Shape checks that need no database.

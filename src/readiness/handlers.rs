@@ -2,6 +2,7 @@ use actix_web::{get, web, HttpResponse};
 
 use super::model::{self, Readiness};
 use crate::auth::Caller;
+use crate::db::WindowId;
 use crate::http::ApiError;
 use crate::AppState;
 
@@ -27,7 +28,7 @@ use crate::AppState;
 pub async fn window_readiness(
     state: web::Data<AppState>,
     caller: Caller,
-    path: web::Path<String>,
+    path: web::Path<WindowId>,
 ) -> Result<HttpResponse, ApiError> {
     let id = path.into_inner();
     let readiness = state

@@ -9,6 +9,7 @@ use super::criteria::{percent, ExitCriteria};
 use crate::auth::AuthContext;
 use crate::db::DbConn;
 use crate::db::OrgId;
+use crate::db::{DeviceSetId, WindowId};
 use crate::http::ApiError;
 use crate::matrix::model::{self as matrix, Cell, Evidence, Grid, Row};
 
@@ -49,7 +50,8 @@ pub struct Finding {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scenario: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub device_set_id: Option<String>,
+    #[schema(value_type = Option<String>)]
+    pub device_set_id: Option<DeviceSetId>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub device_set_name: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -136,7 +138,8 @@ pub struct EvidenceTotals {
 /// A window's exit criteria measured against the shared evidence the caller may see.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct Readiness {
-    pub uit_window_id: String,
+    #[schema(value_type = String)]
+    pub uit_window_id: WindowId,
     pub uit_window_name: String,
     /// Every criterion set is met (true when the window has none).
     pub met: bool,
@@ -379,7 +382,7 @@ pub fn assess(
 
 /// The readiness of `window_id` from the shared evidence `ctx` may see; 404 when the window
 /// does not exist.
-pub fn readiness(conn: &mut DbConn, ctx: &AuthContext, window_id: &str) -> Result<Readiness, ApiError> {
+pub fn readiness(conn: &mut DbConn, ctx: &AuthContext, window_id: &WindowId) -> Result<Readiness, ApiError> {
     let grid = matrix::grid_of(conn, ctx, window_id, Evidence::Shared, matrix::Detail::Counts)?;
     readiness_of(conn, ctx, &grid, Evidence::Shared)
 }
@@ -411,7 +414,7 @@ pub fn readiness_of(
 fn open_blocking_issues(
     conn: &mut DbConn,
     ctx: &AuthContext,
-    window_id: &str,
+    window_id: &WindowId,
 ) -> Result<Vec<(String, String)>, ApiError> {
     Ok(crate::uit_issues::model::open_blocking(conn, ctx, window_id)?)
 }

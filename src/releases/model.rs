@@ -245,7 +245,7 @@ pub fn check_year(v: &mut Validator, field: &str, year: i32) {
 }
 
 /// Drops repeated ids, keeping the first of each.
-pub fn dedup_keep_order(ids: Vec<String>) -> Vec<String> {
+pub fn dedup_keep_order<T: Clone + Eq + std::hash::Hash>(ids: Vec<T>) -> Vec<T> {
     let mut seen = std::collections::HashSet::new();
     ids.into_iter().filter(|id| seen.insert(id.clone())).collect()
 }

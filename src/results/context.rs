@@ -11,6 +11,7 @@ use utoipa::ToSchema;
 use super::model::{Outcome, TestResult};
 use crate::db::schema::{device_sets, organisations, scenarios};
 use crate::db::DbConn;
+use crate::db::DeviceSetId;
 use crate::defect_masks::model::{explaining, MaskRef};
 use crate::device_sets::composition::{summaries, DeviceSetSummary, Embed};
 
@@ -33,8 +34,8 @@ pub struct ResultContext {
     pub device_set: Option<DeviceSetSummary>,
 }
 
-fn names<T: Iterator<Item = String>>(ids: T) -> Vec<String> {
-    let mut v: Vec<String> = ids.collect();
+fn names<I: Ord, T: Iterator<Item = I>>(ids: T) -> Vec<I> {
+    let mut v: Vec<I> = ids.collect();
     v.sort();
     v.dedup();
     v
@@ -70,7 +71,7 @@ pub fn describe(conn: &mut DbConn, items: &mut [TestResult], embed: Option<Embed
         .load::<(String, String)>(conn)?
         .into_iter()
         .collect();
-    let mut sets: HashMap<String, String> = HashMap::new();
+    let mut sets: HashMap<DeviceSetId, String> = HashMap::new();
     let mut embedded = HashMap::new();
     if embed == Some(Embed::DeviceSet) {
         embedded = summaries(conn, &set_ids)?;
@@ -81,7 +82,7 @@ pub fn describe(conn: &mut DbConn, items: &mut [TestResult], embed: Option<Embed
                 device_sets::table
                     .filter(device_sets::id.eq_any(chunk))
                     .select((device_sets::id, device_sets::name))
-                    .load::<(String, String)>(conn)?,
+                    .load::<(DeviceSetId, String)>(conn)?,
             );
         }
     }

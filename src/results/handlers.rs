@@ -10,6 +10,7 @@ use crate::auth::{AuthContext, Caller, Capability};
 use crate::catalogue::nullable;
 use crate::db::schema::{result_revisions as rr, results as r};
 use crate::db::DbConn;
+use crate::db::{DeviceSetId, WindowId};
 use crate::db::{OrgId, UserId};
 use crate::device_sets::composition::Embed;
 use crate::http::etag::{tagged, IfMatch};
@@ -57,8 +58,10 @@ pub async fn create_result(
 
 list_query! {
     pub struct ResultQuery {
-        pub uit_window_id: Option<String>,
-        pub device_set_id: Option<String>,
+        #[param(value_type = Option<String>)]
+        pub uit_window_id: Option<WindowId>,
+        #[param(value_type = Option<String>)]
+        pub device_set_id: Option<DeviceSetId>,
         pub scenario: Option<String>,
         pub outcome: Option<Outcome>,
         #[param(value_type = Option<String>)]

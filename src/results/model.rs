@@ -12,6 +12,7 @@ use crate::auth::AuthContext;
 use crate::catalogue::nullable;
 use crate::db::schema::{claims, results as r};
 use crate::db::{new_id, now, DbConn, JsonText};
+use crate::db::{DeviceSetId, WindowId};
 use crate::db::{OrgId, UserId};
 use crate::http::ApiError;
 
@@ -40,8 +41,8 @@ crate::text_enum!(
 #[diesel(table_name = r)]
 pub struct ResultRow {
     pub id: String,
-    pub window_id: String,
-    pub device_set_id: String,
+    pub window_id: WindowId,
+    pub device_set_id: DeviceSetId,
     pub scenario_code: String,
     pub org_id: OrgId,
     pub outcome: Outcome,
@@ -64,8 +65,10 @@ pub struct ResultRow {
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct TestResult {
     pub id: String,
-    pub uit_window_id: String,
-    pub device_set_id: String,
+    #[schema(value_type = String)]
+    pub uit_window_id: WindowId,
+    #[schema(value_type = String)]
+    pub device_set_id: DeviceSetId,
     pub scenario: String,
     #[schema(value_type = String)]
     pub org_id: OrgId,
@@ -117,8 +120,10 @@ impl From<ResultRow> for TestResult {
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"uit_window_id": "0193a1c2-5b7e-7c41-8d2f-3e9a1b6c4d01", "device_set_id": "0193a1c2-4f10-7a88-b1c3-77d0e2f4a9b2", "scenario": "change_of_mode", "outcome": "fail", "executed_at": "2026-12-03T14:20:00Z", "notes": "Credit to prepay timed out at the meter (alert 8F3E).", "defect_mask_ids": ["0193a1c1-9e22-7f05-a6b4-5c8d9e0f1a23"], "visibility": "industry", "external_ref": "RUN-1042"}))]
 pub struct ResultInput {
-    pub uit_window_id: String,
-    pub device_set_id: String,
+    #[schema(value_type = String)]
+    pub uit_window_id: WindowId,
+    #[schema(value_type = String)]
+    pub device_set_id: DeviceSetId,
     /// One of the window's scenario codes.
     pub scenario: String,
     pub outcome: Outcome,
@@ -149,7 +154,7 @@ fn present<'de, T: Deserialize<'de>, D: serde::Deserializer<'de>>(d: D) -> Resul
 }
 
 impl ResultInput {
-    pub(super) fn key(&self) -> (String, String, String) {
+    pub(super) fn key(&self) -> (WindowId, DeviceSetId, String) {
         (
             self.uit_window_id.clone(),
             self.device_set_id.clone(),
@@ -206,10 +211,7 @@ pub fn changed_fields(before: &TestResult, after: &TestResult) -> Vec<&'static s
 }
 
 /// Runs `query` over `ids` in chunks, so very long IN lists stay within database limits.
-pub(super) fn chunked<T>(
-    ids: &[String],
-    mut query: impl FnMut(&[String]) -> QueryResult<Vec<T>>,
-) -> QueryResult<Vec<T>> {
+pub(super) fn chunked<I, T>(ids: &[I], mut query: impl FnMut(&[I]) -> QueryResult<Vec<T>>) -> QueryResult<Vec<T>> {
     let mut out = Vec::new();
     for chunk in ids.chunks(500) {
         out.extend(query(chunk)?);
@@ -217,8 +219,8 @@ pub(super) fn chunked<T>(
     Ok(out)
 }
 
-pub(super) fn unique(values: impl Iterator<Item = String>) -> Vec<String> {
-    let mut v: Vec<String> = values.collect();
+pub(super) fn unique<T: Ord>(values: impl Iterator<Item = T>) -> Vec<T> {
+    let mut v: Vec<T> = values.collect();
     v.sort();
     v.dedup();
     v
@@ -252,7 +254,7 @@ pub struct Written {
 pub fn upsert(conn: &mut DbConn, ctx: &AuthContext, items: &[ResultInput]) -> Result<Vec<Written>, ApiError> {
     let window_ids = unique(items.iter().map(|i| i.uit_window_id.clone()));
     let set_ids = unique(items.iter().map(|i| i.device_set_id.clone()));
-    let mut existing: HashMap<(String, String, String), ResultRow> = HashMap::new();
+    let mut existing: HashMap<(WindowId, DeviceSetId, String), ResultRow> = HashMap::new();
     for windows in window_ids.chunks(100) {
         let rows: Vec<ResultRow> = chunked(&set_ids, |sets| {
             r::table
@@ -276,7 +278,7 @@ pub fn upsert(conn: &mut DbConn, ctx: &AuthContext, items: &[ResultInput]) -> Re
             );
         }
     }
-    let leads: HashSet<(String, String)> = chunked(&window_ids, |chunk| {
+    let leads: HashSet<(WindowId, DeviceSetId)> = chunked(&window_ids, |chunk| {
         claims::table
             .filter(claims::org_id.eq(&ctx.org_id).and(claims::window_id.eq_any(chunk)))
             .select((claims::window_id, claims::device_set_id))
@@ -373,7 +375,7 @@ pub fn upsert(conn: &mut DbConn, ctx: &AuthContext, items: &[ResultInput]) -> Re
 /// Publishing in a window is taking part: the first result of an organisation joins it, but
 /// only while the window accepts participants (the rule of `POST .../participants`). An
 /// organisation that already takes part may still publish once the window has closed.
-fn join_by_publishing(conn: &mut DbConn, ctx: &AuthContext, window_id: &str) -> Result<(), ApiError> {
+fn join_by_publishing(conn: &mut DbConn, ctx: &AuthContext, window_id: &WindowId) -> Result<(), ApiError> {
     if super::visibility::is_participant(conn, window_id, &ctx.org_id)? {
         return Ok(());
     }

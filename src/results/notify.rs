@@ -13,7 +13,9 @@ use super::model::{unique, Outcome, ResultRow, Visibility};
 use crate::auth::AuthContext;
 use crate::db::schema::{device_sets, organisations, uit_windows};
 use crate::db::DbConn;
+use crate::db::DeviceSetId;
 use crate::db::OrgId;
+use crate::db::WindowId;
 use crate::defect_masks::model::explaining;
 use crate::events::{self, NewEvent, Topic};
 use crate::http::ApiError;
@@ -25,11 +27,11 @@ pub const ITEMS_PER_EVENT: usize = 50;
 /// Who may hear of shared results, the rule of `results::visibility::visible_to`: `industry`
 /// ones every member (with an account), `participants` ones the window's participants, the
 /// operator and the publisher. Private results make no event.
-fn audience(visibility: &str, window_id: &str, publisher: &OrgId) -> Audience {
+fn audience(visibility: &str, window_id: &WindowId, publisher: &OrgId) -> Audience {
     match Visibility::parse(visibility) {
         Some(Visibility::Industry) => Audience::Members,
         Some(Visibility::Participants) => Audience::WindowParticipants {
-            window_id: window_id.to_string(),
+            window_id: window_id.clone(),
             org_ids: vec![publisher.clone()],
         },
         _ => Audience::Nobody,
@@ -66,13 +68,13 @@ pub fn record(conn: &mut DbConn, ctx: &AuthContext, failed: &[ResultRow]) -> Res
     let ids: Vec<String> = failed.iter().map(|r| r.id.clone()).collect();
     let known = explaining(conn, &ids)?;
     let set_ids = unique(failed.iter().map(|r| r.device_set_id.clone()));
-    let mut set_names: HashMap<String, String> = HashMap::new();
+    let mut set_names: HashMap<DeviceSetId, String> = HashMap::new();
     for chunk in set_ids.chunks(500) {
         set_names.extend(
             device_sets::table
                 .filter(device_sets::id.eq_any(chunk))
                 .select((device_sets::id, device_sets::name))
-                .load::<(String, String)>(conn)?,
+                .load::<(DeviceSetId, String)>(conn)?,
         );
     }
     let products = crate::device_sets::composition::products(conn, &set_ids)?;
@@ -82,10 +84,10 @@ pub fn record(conn: &mut DbConn, ctx: &AuthContext, failed: &[ResultRow]) -> Res
         .first(conn)
         .optional()?
         .unwrap_or_else(|| "An organisation".into());
-    let mut groups: BTreeMap<(&str, &str), Vec<&ResultRow>> = BTreeMap::new();
+    let mut groups: BTreeMap<(&WindowId, &str), Vec<&ResultRow>> = BTreeMap::new();
     for row in failed {
         groups
-            .entry((row.window_id.as_str(), row.visibility.as_str()))
+            .entry((&row.window_id, row.visibility.as_str()))
             .or_default()
             .push(row);
     }
@@ -144,7 +146,7 @@ pub fn record(conn: &mut DbConn, ctx: &AuthContext, failed: &[ResultRow]) -> Res
                 }))
                 .actor(&ctx.org_id)
                 .scope(types, models, makers)
-                .windows(vec![window_id.to_string()])
+                .windows(vec![window_id.clone()])
                 .audience(audience(visibility, window_id, &ctx.org_id)),
         )?;
     }

@@ -17,6 +17,7 @@ use super::model::{ResultInput, Visibility};
 use super::multipart;
 use crate::auth::{Caller, Capability};
 use crate::db::schema::{device_sets, window_scenarios as ws};
+use crate::db::DeviceSetId;
 use crate::db::{write_tx, DbConn};
 use crate::http::idempotency::{self, Idempotency, IdempotencyKey};
 use crate::http::responses::*;
@@ -134,9 +135,9 @@ fn items_of(conn: &mut DbConn, q: &JunitQuery, report: &Report) -> Result<Vec<Re
         names.dedup();
         names
     };
-    let mut sets_named: HashMap<String, Vec<String>> = HashMap::new();
+    let mut sets_named: HashMap<String, Vec<DeviceSetId>> = HashMap::new();
     for chunk in suite_names.chunks(500) {
-        let rows: Vec<(String, String)> = device_sets::table
+        let rows: Vec<(String, DeviceSetId)> = device_sets::table
             .filter(device_sets::name.eq_any(chunk))
             .select((device_sets::name, device_sets::id))
             .load(conn)?;
@@ -186,7 +187,11 @@ fn items_of(conn: &mut DbConn, q: &JunitQuery, report: &Report) -> Result<Vec<Re
                 }
             }
         }
-        let found = found.or_else(|| q.device_set_id.clone().map(|id| (id, SetSource::Query)));
+        let found = found.or_else(|| {
+            q.device_set_id
+                .clone()
+                .map(|id| (DeviceSetId::from(id), SetSource::Query))
+        });
         let mapped = junit::scenario_of(&case.name, |c| scenario_set.contains(c));
         if mapped.scenario.is_none() {
             problems.push(problem(

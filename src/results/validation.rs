@@ -10,6 +10,7 @@ use diesel::prelude::*;
 use super::model::{chunked, unique, ResultInput};
 use crate::db::schema::{device_sets, uit_windows, window_scenarios as ws};
 use crate::db::{now, DbConn};
+use crate::db::{DeviceSetId, WindowId};
 use crate::http::{ApiError, FieldError};
 
 /// A problem with one item of a write: its position, the field and what is wrong.
@@ -38,18 +39,18 @@ pub fn field_errors(errors: Vec<ItemError>, prefix: &str) -> Vec<FieldError> {
 /// Checks items against the database with a handful of set-based queries (not one per item);
 /// returns every problem with the item's position.
 pub fn validate(conn: &mut DbConn, items: &[ResultInput]) -> Result<Vec<ItemError>, ApiError> {
-    let window_ids: Vec<String> = unique(items.iter().map(|i| i.uit_window_id.clone()));
-    let set_ids: Vec<String> = unique(items.iter().map(|i| i.device_set_id.clone()));
+    let window_ids: Vec<WindowId> = unique(items.iter().map(|i| i.uit_window_id.clone()));
+    let set_ids: Vec<DeviceSetId> = unique(items.iter().map(|i| i.device_set_id.clone()));
     let mask_ids: Vec<String> = unique(items.iter().flat_map(|i| i.defect_mask_ids.clone().unwrap_or_default()));
-    let windows: HashMap<String, Option<NaiveDateTime>> = chunked(&window_ids, |chunk| {
+    let windows: HashMap<WindowId, Option<NaiveDateTime>> = chunked(&window_ids, |chunk| {
         uit_windows::table
             .filter(uit_windows::id.eq_any(chunk))
             .select((uit_windows::id, uit_windows::cancelled_at))
-            .load::<(String, Option<NaiveDateTime>)>(conn)
+            .load::<(WindowId, Option<NaiveDateTime>)>(conn)
     })?
     .into_iter()
     .collect();
-    let scenarios: HashSet<(String, String)> = chunked(&window_ids, |chunk| {
+    let scenarios: HashSet<(WindowId, String)> = chunked(&window_ids, |chunk| {
         ws::table
             .filter(ws::window_id.eq_any(chunk))
             .select((ws::window_id, ws::scenario_code))
@@ -57,7 +58,7 @@ pub fn validate(conn: &mut DbConn, items: &[ResultInput]) -> Result<Vec<ItemErro
     })?
     .into_iter()
     .collect();
-    let sets: HashSet<String> = chunked(&set_ids, |chunk| {
+    let sets: HashSet<DeviceSetId> = chunked(&set_ids, |chunk| {
         device_sets::table
             .filter(device_sets::id.eq_any(chunk))
             .select(device_sets::id)

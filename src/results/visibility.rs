@@ -12,6 +12,7 @@ use diesel::prelude::*;
 use crate::auth::AuthContext;
 use crate::db::schema::{results as r, window_participants as wp};
 use crate::db::OrgId;
+use crate::db::WindowId;
 use crate::db::{DbBackend, DbConn};
 
 /// The boxed results query, narrowed to what `ctx` may read: its own organisation's results,
@@ -43,7 +44,7 @@ pub fn may_read(
     ctx: &AuthContext,
     org_id: &OrgId,
     visibility: &str,
-    window_id: &str,
+    window_id: &WindowId,
 ) -> QueryResult<bool> {
     Ok(match visibility {
         _ if org_id == ctx.org_id => true,
@@ -55,7 +56,7 @@ pub fn may_read(
 }
 
 /// Whether `org_id` joined UIT window `window_id`.
-pub fn is_participant(conn: &mut DbConn, window_id: &str, org_id: &OrgId) -> QueryResult<bool> {
+pub fn is_participant(conn: &mut DbConn, window_id: &WindowId, org_id: &OrgId) -> QueryResult<bool> {
     diesel::select(diesel::dsl::exists(
         wp::table.filter(wp::window_id.eq(window_id).and(wp::org_id.eq(org_id))),
     ))
@@ -91,7 +92,7 @@ pub enum Evidence {
 pub fn lens(
     conn: &mut DbConn,
     ctx: &AuthContext,
-    window_id: &str,
+    window_id: &WindowId,
     evidence: Evidence,
 ) -> QueryResult<(OrgId, bool, bool)> {
     Ok(match evidence {
@@ -193,7 +194,7 @@ mod tests {
             let mut by_sql = BTreeSet::new();
             for window in ["w1", "w2"] {
                 let (reader_org, sees_participants, own_private) =
-                    lens(&mut conn, &ctx, window, Evidence::Readable).unwrap();
+                    lens(&mut conn, &ctx, &WindowId::from(window), Evidence::Readable).unwrap();
                 let ids: Vec<Id> = diesel::sql_query(format!("SELECT id FROM results WHERE {VISIBLE}"))
                     .bind::<Text, _>(window)
                     .bind::<Text, _>(reader_org)
@@ -206,7 +207,14 @@ mod tests {
             let by_check: BTreeSet<String> = rows
                 .iter()
                 .filter(|(_, window, visibility)| {
-                    may_read(&mut conn, &ctx, &OrgId::from("pub"), visibility, window).unwrap()
+                    may_read(
+                        &mut conn,
+                        &ctx,
+                        &OrgId::from("pub"),
+                        visibility,
+                        &WindowId::from(*window),
+                    )
+                    .unwrap()
                 })
                 .map(|(id, ..)| id.clone())
                 .collect();

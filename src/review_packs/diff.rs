@@ -8,6 +8,7 @@ use utoipa::ToSchema;
 
 use super::model;
 use crate::db::DbConn;
+use crate::db::DeviceSetId;
 use crate::http::ApiError;
 use crate::http::ErrorCode;
 
@@ -17,7 +18,8 @@ pub const MAX_LISTED: usize = 1_000;
 /// A cell whose worst outcome changed (null: no result).
 #[derive(Debug, Serialize, ToSchema)]
 pub struct CellChange {
-    pub device_set_id: String,
+    #[schema(value_type = String)]
+    pub device_set_id: DeviceSetId,
     pub scenario: String,
     pub from: Option<String>,
     pub to: Option<String>,
@@ -130,7 +132,7 @@ pub fn diff(conn: &mut DbConn, id: &str, against: &str) -> Result<PackDiff, ApiE
         let (a, b) = (old.cells.get(key), new.cells.get(key));
         if a != b {
             cells.push(CellChange {
-                device_set_id: key.0.clone(),
+                device_set_id: key.0.clone().into(),
                 scenario: key.1.clone(),
                 from: a.cloned(),
                 to: b.cloned(),

@@ -8,6 +8,7 @@ use sha2::{Digest, Sha256};
 use super::model::{CriterionSummary, PackRow, PackSummary, FORMAT, PART_BYTES};
 use crate::auth::AuthContext;
 use crate::db::schema::{results as r, review_pack_parts as parts, review_packs};
+use crate::db::WindowId;
 use crate::db::{new_id, now, DbConn};
 use crate::http::ApiError;
 use crate::matrix::model::{self as matrix, Evidence};
@@ -136,7 +137,7 @@ fn csv_record(t: &TestResult, v: &serde_json::Value) -> Vec<String> {
         .unwrap_or_default();
     vec![
         t.id.clone(),
-        t.device_set_id.clone(),
+        t.device_set_id.to_string(),
         crate::matrix::handlers::neutralise(&text("device_set_name")),
         t.scenario.clone(),
         t.org_id.to_string(),
@@ -178,7 +179,7 @@ pub fn create(conn: &mut DbConn, new: NewPack<'_>) -> Result<PackRow, ApiError> 
     let grid = matrix::grid_of(
         conn,
         ctx,
-        new.window_id,
+        &WindowId::from(new.window_id),
         Evidence::Industry,
         matrix::Detail::Compositions,
     )?;
@@ -310,7 +311,10 @@ pub fn create(conn: &mut DbConn, new: NewPack<'_>) -> Result<PackRow, ApiError> 
 }
 
 /// The defect masks the window's industry results cite, by id.
-fn cited_masks(conn: &mut DbConn, window_id: &str) -> Result<Vec<crate::defect_masks::model::DefectMask>, ApiError> {
+fn cited_masks(
+    conn: &mut DbConn,
+    window_id: &WindowId,
+) -> Result<Vec<crate::defect_masks::model::DefectMask>, ApiError> {
     use crate::db::schema::result_defect_masks as rdm;
     let ids: Vec<String> = rdm::table
         .inner_join(r::table.on(r::id.eq(rdm::result_id)))

@@ -11,6 +11,7 @@ use super::diff::{self, PackDiff};
 use super::model::{self, Review, ReviewPack, Verdict};
 use crate::auth::{Caller, Capability};
 use crate::db::Db;
+use crate::db::WindowId;
 use crate::http::accept;
 use crate::http::idempotency::{self, IdempotencyKey};
 use crate::http::json::Json;
@@ -56,7 +57,7 @@ pub struct NewReviewPack {
 pub async fn create_pack(
     state: web::Data<AppState>,
     caller: Caller,
-    path: web::Path<String>,
+    path: web::Path<WindowId>,
     key: IdempotencyKey,
     body: Json<NewReviewPack>,
 ) -> Result<HttpResponse, ApiError> {
@@ -92,7 +93,7 @@ list_query! {
 pub async fn list_packs(
     state: web::Data<AppState>,
     caller: Caller,
-    path: web::Path<String>,
+    path: web::Path<WindowId>,
     query: web::Query<PackListQuery>,
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {

@@ -9,6 +9,7 @@ pub mod model;
 use crate::audit::{self, Actor, Change};
 use crate::auth::{AuthContext, Capability, OrgKind, Role};
 use crate::db::DbConn;
+use crate::db::WindowId;
 use crate::events::{self, NewEvent, Topic};
 use crate::http::validate::Validator;
 use crate::http::ApiError;
@@ -27,7 +28,11 @@ pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
 /// title, severity, status, resolving organisation and when raised. Their descriptions and the
 /// results they cite stay behind the participants rule; freezing a pack is the operator
 /// publishing that these issues exist.
-pub fn open_issues(conn: &mut DbConn, ctx: &AuthContext, window_id: &str) -> Result<Vec<serde_json::Value>, ApiError> {
+pub fn open_issues(
+    conn: &mut DbConn,
+    ctx: &AuthContext,
+    window_id: &WindowId,
+) -> Result<Vec<serde_json::Value>, ApiError> {
     use crate::db::schema::{organisations as o, uit_issues as ui};
     use diesel::prelude::*;
     let rows: Vec<crate::uit_issues::model::IssueRow> = crate::uit_issues::model::visible_to(ctx)
@@ -72,7 +77,7 @@ pub fn check_title(title: Option<&str>) -> Result<(), ApiError> {
 pub fn freeze(
     conn: &mut DbConn,
     ctx: &AuthContext,
-    window_id: &str,
+    window_id: &WindowId,
     title: Option<String>,
 ) -> Result<ReviewPack, ApiError> {
     ctx.require(Capability::ManageIndustry)?;

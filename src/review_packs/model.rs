@@ -20,6 +20,7 @@ use utoipa::ToSchema;
 
 use crate::auth::AuthContext;
 use crate::db::schema::{pack_reviews, review_pack_parts as parts, review_packs};
+use crate::db::WindowId;
 use crate::db::{new_id, now, DbConn};
 use crate::db::{OrgId, UserId};
 use crate::http::ApiError;
@@ -34,7 +35,7 @@ pub const PART_BYTES: usize = 1 << 20;
 #[diesel(table_name = review_packs)]
 pub struct PackRow {
     pub id: String,
-    pub window_id: String,
+    pub window_id: WindowId,
     pub release_id: String,
     pub title: String,
     pub sha256: String,
@@ -78,7 +79,8 @@ pub struct PackSummary {
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct ReviewPack {
     pub id: String,
-    pub uit_window_id: String,
+    #[schema(value_type = String)]
+    pub uit_window_id: WindowId,
     pub release_id: String,
     #[schema(example = "UIT-2027-03 exit review")]
     pub title: String,
@@ -260,7 +262,12 @@ pub fn find(conn: &mut DbConn, id: &str) -> QueryResult<Option<PackRow>> {
 }
 
 /// Packs of a window, oldest first, after the cursor `after`.
-pub fn of_window(conn: &mut DbConn, window_id: &str, after: Option<String>, limit: i64) -> QueryResult<Vec<PackRow>> {
+pub fn of_window(
+    conn: &mut DbConn,
+    window_id: &WindowId,
+    after: Option<String>,
+    limit: i64,
+) -> QueryResult<Vec<PackRow>> {
     let mut q = review_packs::table
         .filter(review_packs::window_id.eq(window_id))
         .select(PackRow::as_select())
@@ -272,7 +279,7 @@ pub fn of_window(conn: &mut DbConn, window_id: &str, after: Option<String>, limi
 }
 
 /// The window's pack frozen just before `pack_id`, if any: (id, title).
-pub fn previous(conn: &mut DbConn, window_id: &str, pack_id: &str) -> QueryResult<Option<(String, String)>> {
+pub fn previous(conn: &mut DbConn, window_id: &WindowId, pack_id: &str) -> QueryResult<Option<(String, String)>> {
     review_packs::table
         .filter(review_packs::window_id.eq(window_id))
         .filter(review_packs::id.lt(pack_id))

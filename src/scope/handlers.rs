@@ -6,6 +6,7 @@ use super::model::{self, WindowScope};
 use super::set::{self, NewScope};
 use super::suggest::{self, Suggestions};
 use crate::auth::Caller;
+use crate::db::WindowId;
 use crate::http::json::Json;
 use crate::http::responses::*;
 use crate::http::ApiError;
@@ -32,7 +33,7 @@ use crate::AppState;
 pub async fn get_scope(
     state: web::Data<AppState>,
     caller: Caller,
-    path: web::Path<String>,
+    path: web::Path<WindowId>,
 ) -> Result<HttpResponse, ApiError> {
     let id = path.into_inner();
     let scope = state
@@ -72,7 +73,7 @@ pub async fn get_scope(
 pub async fn set_scope(
     state: web::Data<AppState>,
     caller: Caller,
-    path: web::Path<String>,
+    path: web::Path<WindowId>,
     body: Json<NewScope>,
 ) -> Result<HttpResponse, ApiError> {
     let (id, new) = (path.into_inner(), body.into_inner());
@@ -113,7 +114,7 @@ pub struct SuggestionQuery {
 pub async fn suggestions(
     state: web::Data<AppState>,
     caller: Caller,
-    path: web::Path<String>,
+    path: web::Path<WindowId>,
     query: web::Query<SuggestionQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let id = path.into_inner();

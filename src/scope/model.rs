@@ -13,6 +13,7 @@ use crate::db::schema::{
 };
 use crate::db::sql::values_clause;
 use crate::db::{DbBackend, DbConn};
+use crate::db::{DeviceSetId, WindowId};
 use crate::db::{OrgId, UserId};
 use crate::windows::model::WindowRow;
 use diesel::sql_types::{BigInt, Text};
@@ -25,7 +26,7 @@ pub const CLAIMED: &str = "claimed in the window";
 #[derive(Debug, Clone, Queryable, Selectable, Insertable, AsChangeset)]
 #[diesel(table_name = ws)]
 pub struct ScopeRow {
-    pub window_id: String,
+    pub window_id: WindowId,
     pub strategy: ScopeStrategy,
     pub top_n: Option<i64>,
     pub cover_every_live_version: bool,
@@ -38,7 +39,8 @@ pub struct ScopeRow {
 /// A set in a scope and why it is there.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct ScopeSet {
-    pub device_set_id: String,
+    #[schema(value_type = String)]
+    pub device_set_id: DeviceSetId,
     pub name: String,
     /// Its installed count in the latest DPL (0 when the DPL does not list it).
     pub installed_count: i64,
@@ -49,7 +51,8 @@ pub struct ScopeSet {
 /// A window's scope: the explicit one when the operator set one, else the implied one.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct WindowScope {
-    pub window_id: String,
+    #[schema(value_type = String)]
+    pub window_id: WindowId,
     /// False when no scope was set: `sets` are then the implied scope (the sets holding the
     /// release's firmware, and the sets claimed in the window).
     pub explicit: bool,
@@ -84,7 +87,7 @@ pub struct WindowScope {
 pub type Listed = (String, String, String);
 
 /// The stored scope of `window_id` with its sets in order.
-pub fn stored(conn: &mut DbConn, window_id: &str) -> QueryResult<Option<(ScopeRow, Vec<Listed>)>> {
+pub fn stored(conn: &mut DbConn, window_id: &WindowId) -> QueryResult<Option<(ScopeRow, Vec<Listed>)>> {
     let Some(row) = ws::table
         .find(window_id)
         .select(ScopeRow::as_select())
@@ -103,7 +106,7 @@ pub fn stored(conn: &mut DbConn, window_id: &str) -> QueryResult<Option<(ScopeRo
 }
 
 /// Whether `window_id` has an explicit scope.
-pub fn is_explicit(conn: &mut DbConn, window_id: &str) -> QueryResult<bool> {
+pub fn is_explicit(conn: &mut DbConn, window_id: &WindowId) -> QueryResult<bool> {
     diesel::select(diesel::dsl::exists(ws::table.find(window_id))).get_result(conn)
 }
 
@@ -172,7 +175,7 @@ pub fn view(conn: &mut DbConn, window: &WindowRow, counts: &Counts) -> QueryResu
         .into_iter()
         .map(|(id, name, reason)| ScopeSet {
             installed_count: counts.by_set.get(&id).copied().unwrap_or(0),
-            device_set_id: id,
+            device_set_id: id.into(),
             name,
             reason,
         })

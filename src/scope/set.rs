@@ -12,6 +12,7 @@ use super::{estate, sample, ScopeStrategy};
 use crate::audit::{self, Actor, Change};
 use crate::auth::{AuthContext, Capability};
 use crate::db::schema::device_sets as ds;
+use crate::db::DeviceSetId;
 use crate::db::{now, DbConn};
 use crate::events::{self, NewEvent, Topic};
 use crate::http::validate::Validator;
@@ -205,11 +206,12 @@ fn announce(
     before: &WindowScope,
     after: &WindowScope,
 ) -> Result<(), ApiError> {
-    let ids = |s: &WindowScope| -> Vec<String> { s.sets.iter().map(|x| x.device_set_id.clone()).collect() };
+    let ids = |s: &WindowScope| -> Vec<DeviceSetId> { s.sets.iter().map(|x| x.device_set_id.clone()).collect() };
     let (was, now_in) = (ids(before), ids(after));
-    let (was_set, now_set): (HashSet<&String>, HashSet<&String>) = (was.iter().collect(), now_in.iter().collect());
-    let added: Vec<&String> = now_in.iter().filter(|id| !was_set.contains(id)).collect();
-    let removed: Vec<&String> = was.iter().filter(|id| !now_set.contains(id)).collect();
+    let (was_set, now_set): (HashSet<&DeviceSetId>, HashSet<&DeviceSetId>) =
+        (was.iter().collect(), now_in.iter().collect());
+    let added: Vec<&DeviceSetId> = now_in.iter().filter(|id| !was_set.contains(id)).collect();
+    let removed: Vec<&DeviceSetId> = was.iter().filter(|id| !now_set.contains(id)).collect();
     if added.is_empty() && removed.is_empty() {
         return Ok(());
     }

@@ -13,6 +13,7 @@ use utoipa::ToSchema;
 
 use super::greedy::{self, Cover};
 use crate::catalogue::model::DeviceType;
+use crate::db::{DeviceSetId, WindowId};
 use crate::matrix::model::{Grid, Row};
 
 /// A pair no claimed or tested set covers yet.
@@ -37,7 +38,8 @@ pub struct NewVersion {
 pub struct Suggestion {
     /// 1 for the best.
     pub rank: usize,
-    pub device_set_id: String,
+    #[schema(value_type = String)]
+    pub device_set_id: DeviceSetId,
     pub name: String,
     pub prevalence: i64,
     /// Its prevalence as a share of the scope's, 0 to 1.
@@ -53,7 +55,8 @@ pub struct Suggestion {
 /// The suggestions for a window, as the reader sees its evidence.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct Suggestions {
-    pub window_id: String,
+    #[schema(value_type = String)]
+    pub window_id: WindowId,
     /// Whether the window has an explicit scope (else the implied one is ranked).
     pub explicit_scope: bool,
     /// How many unclaimed sets of the scope were ranked.

@@ -8,6 +8,7 @@ use diesel::prelude::*;
 use super::{date, firmware_row, insert_rows, model_row, org_row, q, set_rows, ts, FirmwareSeed, Rng};
 use crate::auth::password;
 use crate::db::schema::{device_models, organisations};
+use crate::db::WindowId;
 use crate::db::{new_id, now, write_tx, DbConn};
 use crate::http::ApiError;
 use crate::http::ErrorCode;
@@ -56,7 +57,7 @@ pub const PRODUCTS: [(&str, &str, &str, &str, [&str; 3]); 10] = [
 /// What `seed-demo` loaded, for its closing message.
 pub struct Demo {
     pub accounts: Vec<DemoAccount>,
-    pub window_id: String,
+    pub window_id: WindowId,
     pub window_name: String,
 }
 
@@ -334,7 +335,7 @@ pub fn seed(conn: &mut DbConn) -> Result<Demo, ApiError> {
     })?;
     Ok(Demo {
         accounts,
-        window_id,
+        window_id: window_id.into(),
         window_name: WINDOW_NAME.into(),
     })
 }

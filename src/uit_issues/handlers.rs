@@ -7,6 +7,7 @@ use super::{raise, update};
 use crate::auth::{AuthContext, Caller, Capability};
 use crate::db::new_id;
 use crate::db::OrgId;
+use crate::db::{DeviceSetId, WindowId};
 use crate::http::etag::{tagged, IfMatch};
 use crate::http::idempotency::{self, IdempotencyKey};
 use crate::http::json::Json;
@@ -21,7 +22,8 @@ const MAX_LINKS: usize = 200;
 
 list_query! {
     pub struct IssueQuery {
-        pub uit_window_id: Option<String>,
+        #[param(value_type = Option<String>)]
+        pub uit_window_id: Option<WindowId>,
         pub status: Option<IssueStatus>,
         pub severity: Option<IssueSeverity>,
         #[param(value_type = Option<String>)]
@@ -70,7 +72,8 @@ keyed!(UitIssue, id);
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"uit_window_id": "0193a1c2-5b7e-7c41-8d2f-3e9a1b6c4d01", "title": "Prepayment top-up lost after a Comms Hub replacement", "description": "The PPMID shows the credit, the meter never applies it (alert 8F3E).", "severity": "blocking", "device_set_ids": ["0193a1c2-4f10-7a88-b1c3-77d0e2f4a9b2"], "result_ids": ["0193a1c3-0a11-7b22-9c33-4d5e6f708192"], "resolving_org_id": "0193a1c0-1b2c-7d3e-8f40-5a6b7c8d9e0f"}))]
 pub struct NewIssue {
-    pub uit_window_id: String,
+    #[schema(value_type = String)]
+    pub uit_window_id: WindowId,
     #[schema(min_length = 1, max_length = 200)]
     pub title: String,
     /// Default empty.
@@ -80,7 +83,8 @@ pub struct NewIssue {
     pub severity: IssueSeverity,
     /// The device sets it was seen on; each must exist.
     #[serde(default)]
-    pub device_set_ids: Vec<String>,
+    #[schema(value_type = Vec<String>)]
+    pub device_set_ids: Vec<DeviceSetId>,
     /// Results of this window that show it; each must be one you may read.
     #[serde(default)]
     pub result_ids: Vec<String>,

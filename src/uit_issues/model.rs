@@ -13,6 +13,7 @@ use crate::db::schema::{
     window_participants as wp,
 };
 use crate::db::{DbBackend, DbConn};
+use crate::db::{DeviceSetId, WindowId};
 use crate::db::{OrgId, UserId};
 use crate::http::ApiError;
 
@@ -99,7 +100,7 @@ pub const PENDING: [&str; 2] = ["open", "triaged"];
 #[diesel(table_name = ui, treat_none_as_null = true)]
 pub struct IssueRow {
     pub id: String,
-    pub window_id: String,
+    pub window_id: WindowId,
     pub title: String,
     pub description: String,
     pub severity: IssueSeverity,
@@ -128,14 +129,16 @@ impl IssueRow {
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct UitIssue {
     pub id: String,
-    pub uit_window_id: String,
+    #[schema(value_type = String)]
+    pub uit_window_id: WindowId,
     #[schema(example = "Prepayment top-up lost after a Comms Hub replacement")]
     pub title: String,
     pub description: String,
     pub severity: IssueSeverity,
     pub status: IssueStatus,
     /// The device sets the incident was seen on.
-    pub device_set_ids: Vec<String>,
+    #[schema(value_type = Vec<String>)]
+    pub device_set_ids: Vec<DeviceSetId>,
     /// The results that show it, as far as you may read them.
     pub result_ids: Vec<String>,
     #[schema(value_type = String)]
@@ -208,12 +211,12 @@ pub fn readable_results(conn: &mut DbConn, ctx: &AuthContext, result_ids: &[Stri
 /// API views of rows for `ctx`: device sets, and the cited results `ctx` may read.
 pub fn views(conn: &mut DbConn, ctx: &AuthContext, rows: Vec<IssueRow>) -> QueryResult<Vec<UitIssue>> {
     let issue_ids: Vec<&String> = rows.iter().map(|r| &r.id).collect();
-    let mut sets: HashMap<String, Vec<String>> = HashMap::new();
+    let mut sets: HashMap<String, Vec<DeviceSetId>> = HashMap::new();
     for (issue, set) in ids::table
         .filter(ids::uit_issue_id.eq_any(&issue_ids))
         .select((ids::uit_issue_id, ids::device_set_id))
         .order((ids::uit_issue_id, ids::device_set_id))
-        .load::<(String, String)>(conn)?
+        .load::<(String, DeviceSetId)>(conn)?
     {
         sets.entry(issue).or_default().push(set);
     }
@@ -259,7 +262,7 @@ pub fn view(conn: &mut DbConn, ctx: &AuthContext, row: IssueRow) -> Result<UitIs
 
 #[derive(Debug, Default)]
 pub struct IssueFilter {
-    pub window_id: Option<String>,
+    pub window_id: Option<WindowId>,
     pub status: Option<IssueStatus>,
     pub severity: Option<IssueSeverity>,
     pub resolving_org_id: Option<OrgId>,
@@ -295,7 +298,7 @@ pub fn list(
 /// The `blocking` issues of `window_id` still to be dealt with (`open` or `triaged`: not
 /// resolved, confirmed or `wont_fix`) that `ctx` may read, as (id, title), oldest first. What
 /// the readiness check counts for "no open blocking UIT issue".
-pub fn open_blocking(conn: &mut DbConn, ctx: &AuthContext, window_id: &str) -> QueryResult<Vec<(String, String)>> {
+pub fn open_blocking(conn: &mut DbConn, ctx: &AuthContext, window_id: &WindowId) -> QueryResult<Vec<(String, String)>> {
     Ok(visible_to(ctx)
         .filter(ui::window_id.eq(window_id.to_string()))
         .filter(ui::severity.eq(IssueSeverity::Blocking))
@@ -307,7 +310,7 @@ pub fn open_blocking(conn: &mut DbConn, ctx: &AuthContext, window_id: &str) -> Q
         .collect())
 }
 
-pub fn insert(conn: &mut DbConn, row: &IssueRow, device_sets: &[String], results: &[String]) -> QueryResult<()> {
+pub fn insert(conn: &mut DbConn, row: &IssueRow, device_sets: &[DeviceSetId], results: &[String]) -> QueryResult<()> {
     diesel::insert_into(ui::table).values(row).execute(conn)?;
     for set in device_sets {
         diesel::insert_into(ids::table)

@@ -8,6 +8,7 @@ use diesel::prelude::*;
 use super::model::IssueRow;
 use crate::db::schema::{organisations, uit_issue_device_sets as ids, uit_windows, users};
 use crate::db::DbConn;
+use crate::db::DeviceSetId;
 use crate::db::OrgId;
 use crate::events::{self, NewEvent, Topic};
 use crate::http::ApiError;
@@ -68,7 +69,7 @@ pub fn record(
             details.insert(k.clone(), v.clone());
         }
     }
-    let set_ids: Vec<String> = ids::table
+    let set_ids: Vec<DeviceSetId> = ids::table
         .filter(ids::uit_issue_id.eq(&row.id))
         .select(ids::device_set_id)
         .load(conn)?;

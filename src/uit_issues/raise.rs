@@ -8,7 +8,9 @@ use super::notify;
 use crate::audit;
 use crate::auth::{AuthContext, OrgKind};
 use crate::db::schema::{device_sets, results as r};
+use crate::db::DeviceSetId;
 use crate::db::OrgId;
+use crate::db::WindowId;
 use crate::db::{new_id, now, DbConn};
 use crate::http::validate::Validator;
 use crate::http::ApiError;
@@ -72,8 +74,8 @@ pub fn raise(
     Ok((view, emailed))
 }
 
-fn dedup(ids: &[String]) -> Vec<String> {
-    let mut out: Vec<String> = Vec::with_capacity(ids.len());
+fn dedup<T: PartialEq + Clone>(ids: &[T]) -> Vec<T> {
+    let mut out: Vec<T> = Vec::with_capacity(ids.len());
     for id in ids {
         if !out.contains(id) {
             out.push(id.clone());
@@ -100,12 +102,12 @@ pub(super) fn check_resolver(conn: &mut DbConn, org_id: &OrgId) -> Result<(), Ap
 fn check_links(
     conn: &mut DbConn,
     ctx: &AuthContext,
-    window_id: &str,
-    sets: &[String],
+    window_id: &WindowId,
+    sets: &[DeviceSetId],
     results: &[String],
 ) -> Result<(), ApiError> {
     let mut v = Validator::new();
-    let found_sets: Vec<String> = device_sets::table
+    let found_sets: Vec<DeviceSetId> = device_sets::table
         .filter(device_sets::id.eq_any(sets))
         .select(device_sets::id)
         .load(conn)?;

@@ -17,6 +17,7 @@ use super::pages::human_time;
 use super::{error_page, member_page, see_other_or_error, Chrome};
 use crate::auth::Capability;
 use crate::db::DbConn;
+use crate::db::WindowId;
 use crate::http::ApiError;
 use crate::readiness::criteria::percent;
 use crate::readiness::model::{Criterion, Finding, FindingKind, Readiness};
@@ -82,7 +83,7 @@ fn finding_words(f: &Finding) -> String {
 }
 
 /// The page behind a finding: a blocking issue's page, or the cell of a failure.
-fn finding_href(window_id: &str, f: &Finding) -> Option<String> {
+fn finding_href(window_id: &WindowId, f: &Finding) -> Option<String> {
     match (f.kind, &f.uit_issue_id, &f.device_set_id, &f.scenario) {
         (FindingKind::BlockingIssue, Some(id), ..) => Some(format!("/uit-issues/{id}")),
         (FindingKind::UnexplainedFailure, _, Some(set), Some(scenario)) => Some(format!(
@@ -135,7 +136,7 @@ fn verdict_words(reviews: &[Review]) -> String {
 #[template(path = "ev_readiness.html")]
 pub struct ReadinessPage {
     pub chrome: Chrome,
-    pub window_id: String,
+    pub window_id: WindowId,
     pub window_name: String,
     pub has_criteria: bool,
     pub met: bool,
@@ -149,14 +150,14 @@ pub struct ReadinessPage {
 }
 
 /// A window's readiness and its review packs.
-pub async fn readiness(state: web::Data<AppState>, member: Member, path: web::Path<String>) -> Page {
+pub async fn readiness(state: web::Data<AppState>, member: Member, path: web::Path<WindowId>) -> Page {
     let id = path.into_inner();
     member_page(state.db.run(move |conn| load_readiness(conn, &member, id)).await)
 }
 
 /// The readiness page of window `id`: the API's readiness for `member` (404 when they may not
 /// see the window) and the window's review packs, the newest first.
-fn load_readiness(conn: &mut DbConn, member: &Member, id: String) -> Result<ReadinessPage, ApiError> {
+fn load_readiness(conn: &mut DbConn, member: &Member, id: WindowId) -> Result<ReadinessPage, ApiError> {
     let r = crate::readiness::model::readiness(conn, &member.auth, &id)?;
     let list = packs::of_window(conn, &id, None, 500)?
         .into_iter()
@@ -198,7 +199,7 @@ pub struct FreezeForm {
 pub async fn freeze(
     state: web::Data<AppState>,
     MemberForm { member, form }: MemberForm<FreezeForm>,
-    path: web::Path<String>,
+    path: web::Path<WindowId>,
 ) -> Page {
     let id = path.into_inner();
     let title = form.title.filter(|t| !t.trim().is_empty());
@@ -227,7 +228,7 @@ pub struct ReviewLine {
 pub struct PackPage {
     pub chrome: Chrome,
     pub id: String,
-    pub window_id: String,
+    pub window_id: WindowId,
     pub created: String,
     pub sha256: String,
     pub megabytes: String,

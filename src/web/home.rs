@@ -34,7 +34,7 @@ impl From<&UitWindow> for WindowLine {
             _ => w.closes_at,
         };
         Self {
-            id: w.id.clone(),
+            id: w.id.to_string(),
             name: w.name.clone(),
             status: match w.status {
                 WindowStatus::Open => "open",

@@ -21,6 +21,8 @@ use super::{error_page, render, see_other_or_error, Chrome, Exposure};
 use crate::auth::{AuthContext, Capability};
 use crate::db::schema::{defect_masks, device_sets, results, uit_windows};
 use crate::db::DbConn;
+use crate::db::DeviceSetId;
+use crate::db::WindowId;
 use crate::http::etag::{etag, IfMatch};
 use crate::http::ApiError;
 use crate::results::model::ResultRow;
@@ -80,7 +82,7 @@ fn line(names: &Names, r: &IssueRow) -> IssueLine {
 #[template(path = "iss_list.html")]
 pub struct ListPage {
     pub chrome: Chrome,
-    pub window_id: String,
+    pub window_id: WindowId,
     pub window_name: String,
     pub issues: Vec<IssueLine>,
     pub pending: usize,
@@ -88,7 +90,7 @@ pub struct ListPage {
 }
 
 /// The issues of a window that the member may read, blocking and pending ones first.
-pub async fn list(state: web::Data<AppState>, member: Member, path: web::Path<String>) -> Page {
+pub async fn list(state: web::Data<AppState>, member: Member, path: web::Path<WindowId>) -> Page {
     let id = path.into_inner();
     let ctx = member.auth.clone();
     let wid = id.clone();
@@ -155,7 +157,7 @@ pub struct MoveButton {
 pub struct IssuePage {
     pub chrome: Chrome,
     pub id: String,
-    pub window_id: String,
+    pub window_id: WindowId,
     pub window_name: String,
     pub severity: &'static str,
     pub status: &'static str,
@@ -195,17 +197,17 @@ fn load(conn: &mut DbConn, ctx: &AuthContext, id: &str) -> Result<Loaded, ApiErr
         .load(conn)?;
     found.sort_by(|a, b| (&a.device_set_id, &a.scenario_code).cmp(&(&b.device_set_id, &b.scenario_code)));
     // The names of the issue's sets and of the cited results' sets, in one query.
-    let mut set_ids: Vec<&String> = view
+    let mut set_ids: Vec<&DeviceSetId> = view
         .device_set_ids
         .iter()
         .chain(found.iter().map(|r| &r.device_set_id))
         .collect();
     set_ids.sort();
     set_ids.dedup();
-    let set_names: HashMap<String, String> = device_sets::table
+    let set_names: HashMap<DeviceSetId, String> = device_sets::table
         .filter(device_sets::id.eq_any(set_ids))
         .select((device_sets::id, device_sets::name))
-        .load::<(String, String)>(conn)?
+        .load::<(DeviceSetId, String)>(conn)?
         .into_iter()
         .collect();
     let mut sets: Vec<String> = view

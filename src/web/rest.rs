@@ -16,6 +16,7 @@ use super::session::{self, WebSession};
 use super::{message, render, Chrome, Exposure};
 use crate::claims::model::{self as claims, ClaimFilter};
 use crate::db::DbConn;
+use crate::db::WindowId;
 use crate::events::Topic;
 use crate::http::ApiError;
 use crate::notifications::audience::Reader;
@@ -275,7 +276,7 @@ fn confirmation_sent() -> HttpResponse {
 
 /// One of the organisation's claims.
 pub struct ClaimLine {
-    pub window_id: String,
+    pub window_id: WindowId,
     pub window: String,
     pub set: String,
     pub since: String,

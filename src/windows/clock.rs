@@ -9,6 +9,7 @@ use diesel::prelude::*;
 
 use super::model::WindowRow;
 use crate::db::schema::{change_events, uit_windows};
+use crate::db::WindowId;
 use crate::db::{now, DbConn};
 use crate::events::{self, show, NewEvent, Topic};
 use crate::http::ApiError;
@@ -18,7 +19,7 @@ use crate::AppState;
 /// How far back the sweep looks for windows that closed.
 const LOOK_BACK_DAYS: i64 = 7;
 
-fn key(kind: &str, window_id: &str, at: NaiveDateTime) -> String {
+fn key(kind: &str, window_id: &WindowId, at: NaiveDateTime) -> String {
     format!(
         "{kind}:{window_id}:{}",
         at.and_utc().to_rfc3339_opts(SecondsFormat::AutoSi, true)

@@ -7,7 +7,8 @@ use super::model::{self, UitWindow, WindowRow};
 use super::scenarios::{self, DEFAULT_SCENARIOS};
 use crate::audit;
 use crate::auth::AuthContext;
-use crate::db::{new_id, now, DbConn};
+use crate::db::WindowId;
+use crate::db::{now, DbConn};
 use crate::events::{self, show, NewEvent, Topic};
 use crate::http::validate::Validator;
 use crate::http::ApiError;
@@ -143,7 +144,7 @@ pub fn schedule(conn: &mut DbConn, ctx: &AuthContext, body: NewWindow, ttl_days:
     };
     let now = now();
     let row = WindowRow {
-        id: new_id(),
+        id: WindowId::new(),
         release_id: release.id.clone(),
         name,
         opens_at,

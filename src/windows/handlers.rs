@@ -7,6 +7,7 @@ use super::model::{self, UitWindow};
 use super::{create, update, WindowStatus};
 use crate::auth::{Caller, Capability};
 use crate::db::now;
+use crate::db::WindowId;
 use crate::http::etag::{tagged, IfMatch};
 use crate::http::idempotency::{self, IdempotencyKey};
 use crate::http::json::Json;
@@ -135,7 +136,7 @@ pub async fn create_window(
 pub async fn get_window(
     state: web::Data<AppState>,
     caller: Caller,
-    path: web::Path<String>,
+    path: web::Path<WindowId>,
 ) -> Result<HttpResponse, ApiError> {
     let id = path.into_inner();
     let (row, window) = state
@@ -199,7 +200,7 @@ pub struct WindowPatch {
 pub async fn update_window(
     state: web::Data<AppState>,
     caller: Caller,
-    path: web::Path<String>,
+    path: web::Path<WindowId>,
     if_match: IfMatch,
     body: Json<WindowPatch>,
 ) -> Result<HttpResponse, ApiError> {

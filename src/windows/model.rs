@@ -9,6 +9,7 @@ use utoipa::ToSchema;
 
 use super::WindowStatus;
 use crate::db::schema::{uit_windows, window_participants, window_scenarios};
+use crate::db::WindowId;
 use crate::db::{now, DbConn};
 use crate::http::ApiError;
 use crate::readiness::criteria::ExitCriteria;
@@ -16,7 +17,7 @@ use crate::readiness::criteria::ExitCriteria;
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = uit_windows)]
 pub struct WindowRow {
-    pub id: String,
+    pub id: WindowId,
     pub release_id: String,
     pub name: String,
     pub opens_at: NaiveDateTime,
@@ -50,7 +51,8 @@ impl WindowRow {
 /// A period in which organisations test a release's firmware against business scenarios.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct UitWindow {
-    pub id: String,
+    #[schema(value_type = String)]
+    pub id: WindowId,
     pub release_id: String,
     #[schema(example = "UIT-2027-03")]
     pub name: String,
@@ -143,13 +145,13 @@ pub fn name_taken(conn: &mut DbConn, name: &str) -> QueryResult<Option<String>> 
 }
 
 /// Scenario codes per window, in the window's order.
-pub fn scenarios_of(conn: &mut DbConn, window_ids: &[String]) -> QueryResult<HashMap<String, Vec<String>>> {
-    let rows: Vec<(String, String)> = window_scenarios::table
+pub fn scenarios_of(conn: &mut DbConn, window_ids: &[WindowId]) -> QueryResult<HashMap<WindowId, Vec<String>>> {
+    let rows: Vec<(WindowId, String)> = window_scenarios::table
         .filter(window_scenarios::window_id.eq_any(window_ids))
         .select((window_scenarios::window_id, window_scenarios::scenario_code))
         .order((window_scenarios::window_id.asc(), window_scenarios::position.asc()))
         .load(conn)?;
-    let mut map: HashMap<String, Vec<String>> = HashMap::new();
+    let mut map: HashMap<WindowId, Vec<String>> = HashMap::new();
     for (window, code) in rows {
         map.entry(window).or_default().push(code);
     }
@@ -157,8 +159,8 @@ pub fn scenarios_of(conn: &mut DbConn, window_ids: &[String]) -> QueryResult<Has
 }
 
 /// Participants per window.
-pub fn participant_counts(conn: &mut DbConn, window_ids: &[String]) -> QueryResult<HashMap<String, i64>> {
-    let rows: Vec<(String, i64)> = window_participants::table
+pub fn participant_counts(conn: &mut DbConn, window_ids: &[WindowId]) -> QueryResult<HashMap<WindowId, i64>> {
+    let rows: Vec<(WindowId, i64)> = window_participants::table
         .filter(window_participants::window_id.eq_any(window_ids))
         .group_by(window_participants::window_id)
         .select((window_participants::window_id, diesel::dsl::count_star()))
@@ -168,7 +170,7 @@ pub fn participant_counts(conn: &mut DbConn, window_ids: &[String]) -> QueryResu
 
 /// The API form of `rows`, with their scenarios and participant counts, status as at `now`.
 pub fn assemble(conn: &mut DbConn, rows: Vec<WindowRow>, now: NaiveDateTime) -> QueryResult<Vec<UitWindow>> {
-    let ids: Vec<String> = rows.iter().map(|r| r.id.clone()).collect();
+    let ids: Vec<WindowId> = rows.iter().map(|r| r.id.clone()).collect();
     let mut scenarios = scenarios_of(conn, &ids)?;
     let counts = participant_counts(conn, &ids)?;
     rows.into_iter()

@@ -13,6 +13,7 @@ use crate::auth::{AuthContext, Caller, Capability};
 use crate::db::schema::{organisations, window_participants as wp};
 use crate::db::OrgId;
 use crate::db::UserId;
+use crate::db::WindowId;
 use crate::db::{now, DbConn};
 use crate::http::json::Json;
 use crate::http::pagination::{keyed, list_page, list_query, Page};
@@ -25,7 +26,8 @@ use crate::AppState;
 /// An organisation's participation in a window.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct Participant {
-    pub uit_window_id: String,
+    #[schema(value_type = String)]
+    pub uit_window_id: WindowId,
     #[schema(value_type = String)]
     pub org_id: OrgId,
     pub org_name: String,
@@ -54,7 +56,7 @@ pub fn accepts_joining(window: &model::WindowRow, at: NaiveDateTime) -> Result<(
 /// 404 when the window does not exist; 422 `window_not_open_for_joining` when it does not
 /// accept participants ([`accepts_joining`]). Call inside the caller's write transaction (a
 /// claim and a first result join the window too).
-pub fn join(conn: &mut DbConn, window_id: &str, org_id: &OrgId, user_id: &UserId) -> Result<bool, ApiError> {
+pub fn join(conn: &mut DbConn, window_id: &WindowId, org_id: &OrgId, user_id: &UserId) -> Result<bool, ApiError> {
     let window = model::find(conn, window_id)?.ok_or_else(ApiError::not_found)?;
     accepts_joining(&window, now())?;
     let values = (
@@ -72,7 +74,7 @@ pub fn join(conn: &mut DbConn, window_id: &str, org_id: &OrgId, user_id: &UserId
     Ok(inserted == 1)
 }
 
-type ParticipantRow = (String, OrgId, String, NaiveDateTime);
+type ParticipantRow = (WindowId, OrgId, String, NaiveDateTime);
 
 fn participant(r: ParticipantRow) -> Participant {
     Participant {
@@ -84,7 +86,7 @@ fn participant(r: ParticipantRow) -> Participant {
 }
 
 /// A window's participants, ordered by organisation id, at most `limit`.
-pub fn list(conn: &mut DbConn, window_id: &str, limit: i64) -> QueryResult<Vec<Participant>> {
+pub fn list(conn: &mut DbConn, window_id: &WindowId, limit: i64) -> QueryResult<Vec<Participant>> {
     Ok(participants(conn, window_id, None, None, limit)?
         .into_iter()
         .map(participant)
@@ -93,7 +95,7 @@ pub fn list(conn: &mut DbConn, window_id: &str, limit: i64) -> QueryResult<Vec<P
 
 fn participants(
     conn: &mut DbConn,
-    window_id: &str,
+    window_id: &WindowId,
     only_org: Option<&str>,
     after: Option<String>,
     limit: i64,
@@ -142,7 +144,7 @@ pub struct JoinWindow {
 pub async fn join_window(
     state: web::Data<AppState>,
     caller: Caller,
-    path: web::Path<String>,
+    path: web::Path<WindowId>,
     body: Json<JoinWindow>,
 ) -> Result<HttpResponse, ApiError> {
     let window_id = path.into_inner();
@@ -166,7 +168,7 @@ pub async fn join_window(
 pub fn enrol(
     conn: &mut DbConn,
     ctx: &AuthContext,
-    window_id: &str,
+    window_id: &WindowId,
     asked: Option<OrgId>,
 ) -> Result<(bool, Participant), ApiError> {
     let org_id = asked.unwrap_or_else(|| ctx.org_id.clone());
@@ -223,7 +225,7 @@ list_query! {
 pub async fn list_participants(
     state: web::Data<AppState>,
     caller: Caller,
-    path: web::Path<String>,
+    path: web::Path<WindowId>,
     query: web::Query<ParticipantQuery>,
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {

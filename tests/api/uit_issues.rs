@@ -717,7 +717,7 @@ fn open_blocking_counts_what_the_reader_may_see() {
     };
     let mut conn = db(&app);
     let open = |c: &AuthContext, conn: &mut uit_portal::db::DbConn| {
-        uit_portal::uit_issues::model::open_blocking(conn, c, &w.window).unwrap()
+        uit_portal::uit_issues::model::open_blocking(conn, c, &w.window.clone().into()).unwrap()
     };
     assert_eq!(
         open(&ctx(&w.b, OrgKind::Supplier), &mut conn),

@@ -11,6 +11,7 @@ use super::{announce, create_under, list_under, page_of, phase_not_open, Deploym
 use crate::audit;
 use crate::auth::{AuthContext, Caller, Capability};
 use crate::db::schema::{deployment_nominations as dn, device_sets};
+use crate::db::DeviceSetId;
 use crate::db::{new_id, now, DbConn, JsonText};
 use crate::db::{OrgId, UserId};
 use crate::http::idempotency::IdempotencyKey;
@@ -35,7 +36,7 @@ struct NominationRow {
     release_id: String,
     phase: DeploymentPhase,
     org_id: OrgId,
-    device_set_ids_json: JsonText<Vec<String>>,
+    device_set_ids_json: JsonText<Vec<DeviceSetId>>,
     hub_count: i64,
     note: String,
     created_by_user_id: UserId,
@@ -52,7 +53,8 @@ pub struct Nomination {
     #[schema(value_type = String)]
     pub org_id: OrgId,
     /// The device sets (Comms Hub and device firmware combinations) it puts forward.
-    pub device_set_ids: Vec<String>,
+    #[schema(value_type = Vec<String>)]
+    pub device_set_ids: Vec<DeviceSetId>,
     /// How many of its Comms Hubs it puts forward.
     #[schema(example = 250)]
     pub hub_count: i64,
@@ -89,8 +91,8 @@ pub struct NewNomination {
     #[serde(default)]
     pub phase: Option<DeploymentPhase>,
     /// Device sets to include (1-500; repeats are dropped).
-    #[schema(min_items = 1, max_items = 500)]
-    pub device_set_ids: Vec<String>,
+    #[schema(value_type = Vec<String>, min_items = 1, max_items = 500)]
+    pub device_set_ids: Vec<DeviceSetId>,
     /// Comms Hubs to include, at least 1.
     #[schema(minimum = 1, maximum = 100_000_000)]
     pub hub_count: i64,
@@ -179,13 +181,13 @@ pub async fn create_nomination(
 }
 
 /// Field errors for the body; the device sets without repeats.
-fn check(conn: &mut DbConn, body: &NewNomination) -> Result<Vec<String>, ApiError> {
+fn check(conn: &mut DbConn, body: &NewNomination) -> Result<Vec<DeviceSetId>, ApiError> {
     let mut v = Validator::new();
     let ids = &body.device_set_ids;
     if ids.is_empty() || ids.len() > MAX_SETS {
         v.error("device_set_ids", format!("must list 1 to {MAX_SETS} device sets"));
     } else {
-        let found: Vec<String> = device_sets::table
+        let found: Vec<DeviceSetId> = device_sets::table
             .filter(device_sets::id.eq_any(ids))
             .select(device_sets::id)
             .load(conn)?;

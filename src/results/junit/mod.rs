@@ -21,6 +21,7 @@ use quick_xml::Reader;
 mod scenarios;
 
 use super::model::Outcome;
+use crate::db::DeviceSetId;
 pub use scenarios::{group, scenario_of, Group, Mapped, Placed};
 
 /// At most this many bytes of XML.
@@ -40,7 +41,7 @@ const MAX_NOTES: usize = 4000;
 #[derive(Debug, Clone, PartialEq)]
 pub struct Suite {
     pub name: Option<String>,
-    pub device_set_id: Option<String>,
+    pub device_set_id: Option<DeviceSetId>,
     pub timestamp: Option<DateTime<Utc>>,
     pub line: usize,
     /// The enclosing suite, for nested suites.
@@ -60,7 +61,7 @@ pub struct Case {
     pub notes: String,
     pub executed_at: Option<DateTime<Utc>>,
     /// From a `device_set_id` property of the case itself.
-    pub device_set_id: Option<String>,
+    pub device_set_id: Option<DeviceSetId>,
 }
 
 /// A parsed report.
@@ -263,9 +264,9 @@ impl Parser {
                     .filter(|v| !v.is_empty())
                     .ok_or("the device_set_id property has no value")?;
                 if let Some(case) = self.current.as_mut() {
-                    case.device_set_id = Some(value);
+                    case.device_set_id = Some(value.into());
                 } else if let Some(&suite) = self.open_suites.last() {
-                    self.report.suites[suite].device_set_id = Some(value);
+                    self.report.suites[suite].device_set_id = Some(value.into());
                 }
             }
             tag @ (b"failure" | b"error" | b"skipped") => {

@@ -4,6 +4,7 @@
 use chrono::{DateTime, Utc};
 
 use super::{push_note, Report};
+use crate::db::DeviceSetId;
 use crate::results::model::Outcome;
 
 /// How a test case's name maps to a scenario of the window.
@@ -50,7 +51,7 @@ pub fn scenario_of(name: &str, is_scenario: impl Fn(&str) -> bool) -> Mapped {
 /// One result to write: the runs of one scenario on one device set.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Group {
-    pub device_set_id: String,
+    pub device_set_id: DeviceSetId,
     pub scenario: String,
     /// The worst run outcome (`not_run` only when nothing ran).
     pub outcome: Outcome,
@@ -67,7 +68,7 @@ pub struct Group {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Placed {
     pub case: usize,
-    pub device_set_id: String,
+    pub device_set_id: DeviceSetId,
     pub scenario: String,
     pub parameter: Option<String>,
 }

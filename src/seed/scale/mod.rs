@@ -4,6 +4,7 @@
 
 use std::collections::HashSet;
 
+use crate::db::WindowId;
 use crate::db::{new_id, now, write_tx, DbConn};
 use crate::http::ApiError;
 
@@ -38,7 +39,7 @@ pub struct ScaleReport {
     pub quietest_firmware_sets: usize,
     pub results: usize,
     /// The open benchmark window (present when results were generated).
-    pub bench_window_id: Option<String>,
+    pub bench_window_id: Option<WindowId>,
     pub bench_window_sets: usize,
     /// Supplier admins (when a user password was given): participants of the bench window.
     pub supplier_emails: Vec<String>,
@@ -286,7 +287,7 @@ pub fn seed(conn: &mut DbConn, o: &ScaleOptions) -> Result<ScaleReport, ApiError
         quietest_firmware_sets: usage.get(&quietest).copied().unwrap_or(0),
         quietest_firmware_id: quietest,
         results: o.results,
-        bench_window_id,
+        bench_window_id: bench_window_id.map(Into::into),
         bench_window_sets: bench_sets,
         supplier_emails,
     })

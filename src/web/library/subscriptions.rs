@@ -10,6 +10,7 @@ use askama::Template;
 use super::{words, Names, Page, MAX_ROWS};
 use crate::catalogue::model::DeviceType;
 use crate::db::OrgId;
+use crate::db::WindowId;
 use crate::events::Topic;
 use crate::http::etag::IfMatch;
 use crate::http::validate::Validator;
@@ -64,7 +65,7 @@ impl Chosen {
                 },
                 "device_model_ids" if !value.is_empty() => c.filters.device_model_ids.push(value.to_string()),
                 "manufacturer_org_ids" if !value.is_empty() => c.filters.manufacturer_org_ids.push(OrgId::from(value)),
-                "uit_window_ids" if !value.is_empty() => c.filters.uit_window_ids.push(value.to_string()),
+                "uit_window_ids" if !value.is_empty() => c.filters.uit_window_ids.push(WindowId::from(value)),
                 "mode" => match Mode::parse(value) {
                     Some(m) => c.mode = Some(m),
                     None => v.error("mode", "must be immediate or daily digest"),
@@ -217,7 +218,7 @@ fn form(lists: &Lists, key: &str, action: String, submit: &'static str, c: &Chos
             .windows
             .iter()
             .map(|(id, name)| Choice {
-                on: c.filters.uit_window_ids.contains(id),
+                on: c.filters.uit_window_ids.iter().any(|w| w.as_str() == id),
                 value: id.clone(),
                 label: name.clone(),
             })

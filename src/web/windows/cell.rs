@@ -11,6 +11,8 @@ use super::words::*;
 use super::Page;
 use crate::db::schema::{device_sets, scenarios};
 use crate::db::DbConn;
+use crate::db::DeviceSetId;
+use crate::db::WindowId;
 use crate::http::ApiError;
 use crate::results::handlers::{ResultQuery, Revision};
 use crate::results::model::TestResult;
@@ -23,7 +25,7 @@ use crate::AppState;
 
 #[derive(Deserialize)]
 pub struct CellQuery {
-    device_set: Option<String>,
+    device_set: Option<DeviceSetId>,
     scenario: Option<String>,
 }
 
@@ -58,7 +60,7 @@ pub struct ResultView {
 #[template(path = "win_cell.html")]
 pub struct CellPage {
     pub chrome: Chrome,
-    pub window_id: String,
+    pub window_id: WindowId,
     pub window_name: String,
     pub set_name: String,
     pub scenario_title: String,
@@ -80,7 +82,7 @@ pub(super) fn result_outcome(r: &TestResult) -> &'static str {
 pub async fn cell(
     state: web::Data<AppState>,
     member: Member,
-    path: web::Path<String>,
+    path: web::Path<WindowId>,
     query: web::Query<CellQuery>,
 ) -> Page {
     let id = path.into_inner();
@@ -93,7 +95,13 @@ pub async fn cell(
 /// The cell of device set `set` and scenario `code` in window `id` (404 when one of them does
 /// not exist): the results `member` may read, by organisation, each with its revisions and
 /// comments.
-fn load(conn: &mut DbConn, member: &Member, id: String, set: String, code: String) -> Result<CellPage, ApiError> {
+fn load(
+    conn: &mut DbConn,
+    member: &Member,
+    id: WindowId,
+    set: DeviceSetId,
+    code: String,
+) -> Result<CellPage, ApiError> {
     let ctx = &member.auth;
     let window = windows::find(conn, &id)?.ok_or_else(ApiError::not_found)?;
     let set_name: String = device_sets::table

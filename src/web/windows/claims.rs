@@ -5,6 +5,7 @@ use serde::Deserialize;
 
 use super::Page;
 use crate::claims::handlers::NewClaim;
+use crate::db::{DeviceSetId, WindowId};
 use crate::http::ApiError;
 use crate::ui::member::{safe_next, MemberForm};
 use crate::ui::{error_page, see_other_or_error};
@@ -12,7 +13,7 @@ use crate::AppState;
 
 #[derive(Deserialize)]
 pub struct SetForm {
-    device_set_id: String,
+    device_set_id: DeviceSetId,
     /// The page (with its filters) to return to.
     back: Option<String>,
 }
@@ -32,7 +33,7 @@ pub(super) fn back_to(window_id: &str, back: Option<&str>) -> String {
 pub async fn claim(
     state: web::Data<AppState>,
     MemberForm { member, form }: MemberForm<SetForm>,
-    path: web::Path<String>,
+    path: web::Path<WindowId>,
 ) -> Page {
     let id = path.into_inner();
     let back = back_to(&id, form.back.as_deref());
@@ -49,7 +50,7 @@ pub async fn claim(
 pub async fn release(
     state: web::Data<AppState>,
     MemberForm { member, form }: MemberForm<SetForm>,
-    path: web::Path<String>,
+    path: web::Path<WindowId>,
 ) -> Page {
     let id = path.into_inner();
     let back = back_to(&id, form.back.as_deref());

@@ -121,7 +121,7 @@ fn window_item(w: UitWindow, releases: &HashMap<String, String>, now: DateTime<U
         },
         scenarios: w.scenarios.len(),
         participants: w.participant_count,
-        id: w.id,
+        id: w.id.into_string(),
         name: w.name,
     }
 }

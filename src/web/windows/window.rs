@@ -16,6 +16,7 @@ use crate::auth::Capability;
 use crate::catalogue::model::DeviceType;
 use crate::db::schema::releases;
 use crate::db::DbConn;
+use crate::db::{DeviceSetId, WindowId};
 use crate::device_sets::composition::{Composition, DEVICE_TYPE_ORDER};
 use crate::http::ApiError;
 use crate::matrix::handlers::{self as matrix, CoverageItem, CoverageState, CoverageTotals, Matrix, MatrixRow};
@@ -251,7 +252,7 @@ pub(super) fn cell_view(window_id: &str, set_id: &str, code: &str, cell: Option<
 pub async fn window(
     state: web::Data<AppState>,
     member: Member,
-    path: web::Path<String>,
+    path: web::Path<WindowId>,
     query: web::Query<MatrixQuery>,
 ) -> Page {
     let id = path.into_inner();
@@ -260,11 +261,11 @@ pub async fn window(
 }
 
 /// An organisation and when each of its leads lapses, by set.
-type Lapses<'a> = (&'a str, HashMap<String, DateTime<Utc>>);
+type Lapses<'a> = (&'a str, HashMap<DeviceSetId, DateTime<Utc>>);
 
 /// Window `id`'s page for `member`: the API's grid (404 when they may not see the window), its
 /// release's name and participants, the coverage and the page of heatmap rows `filter` asks for.
-fn load(conn: &mut DbConn, member: &Member, id: String, filter: &Filter) -> Result<WindowPage, ApiError> {
+fn load(conn: &mut DbConn, member: &Member, id: WindowId, filter: &Filter) -> Result<WindowPage, ApiError> {
     let grid = crate::matrix::model::grid(conn, &member.auth, &id)?;
     let release: Option<String> = releases::table
         .find(&grid.window.release_id)
@@ -275,7 +276,7 @@ fn load(conn: &mut DbConn, member: &Member, id: String, filter: &Filter) -> Resu
     let now = Utc::now();
     let w = grid.window.clone();
     let status = w.status_at(now.naive_utc());
-    let states: HashMap<String, CoverageState> = grid
+    let states: HashMap<DeviceSetId, CoverageState> = grid
         .rows
         .iter()
         .map(|r| (r.device_set_id.clone(), matrix::state_of(r, &grid.scenarios)))
@@ -328,7 +329,7 @@ fn load(conn: &mut DbConn, member: &Member, id: String, filter: &Filter) -> Resu
         csrf: member.csrf().to_string(),
         back: format!("{base}{}", filter.query(heat.current)),
         printed: human_time(now),
-        id,
+        id: id.into_string(),
     })
 }
 
@@ -407,10 +408,10 @@ impl Heatmap {
     /// `own`: the member's organisation, whose leads the page marks with `lapses` (by set).
     fn new(
         m: &Matrix,
-        states: &HashMap<String, CoverageState>,
+        states: &HashMap<DeviceSetId, CoverageState>,
         filter: &Filter,
         own: &Lapses,
-        window_id: &str,
+        window_id: &WindowId,
     ) -> Self {
         let state_of = |r: &MatrixRow| {
             states
@@ -435,7 +436,7 @@ impl Heatmap {
             .skip((current - 1) * PER_PAGE)
             .take(PER_PAGE)
             .map(|r| RowView {
-                id: r.device_set_id.clone(),
+                id: r.device_set_id.to_string(),
                 name: r.device_set_name.clone(),
                 prevalence: thousands(r.prevalence),
                 state: state_words(state_of(r)),
@@ -471,7 +472,7 @@ impl Heatmap {
 
 /// The API's CSV of the matrix (`GET /uit-windows/{id}/matrix`, `Accept: text/csv`), for the
 /// signed-in member, as a download.
-pub async fn matrix_csv(state: web::Data<AppState>, member: Member, path: web::Path<String>) -> Page {
+pub async fn matrix_csv(state: web::Data<AppState>, member: Member, path: web::Path<WindowId>) -> Page {
     let id = path.into_inner();
     let ctx = member.auth;
     let grid = match state
