@@ -7,7 +7,7 @@ use super::model::{self, DeviceModel, DeviceModelRow, DeviceType};
 use crate::audit;
 use crate::auth::{AuthContext, Caller};
 use crate::db::{new_id, now, DbConn};
-use crate::http::etag::{tagged, write_tagged, IfMatch};
+use crate::http::etag::{read_tagged, write_tagged, IfMatch};
 use crate::http::idempotency::{self, IdempotencyKey};
 use crate::http::json::Json;
 use crate::http::pagination::{keyed, list_page, list_query, Page};
@@ -174,14 +174,11 @@ pub async fn get_device_model(
     caller: Caller,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let id = path.into_inner();
-    let row = state
-        .db
-        .read_as(caller, move |conn, _ctx| {
-            model::find_model(conn, &id)?.ok_or_else(ApiError::not_found)
-        })
-        .await?;
-    Ok(tagged(row.version, &DeviceModel::from(row)))
+    read_tagged(&state.db, caller, move |conn, _ctx| {
+        let row = model::find_model(conn, &path)?.ok_or_else(ApiError::not_found)?;
+        Ok((row.version, DeviceModel::from(row)))
+    })
+    .await
 }
 
 #[derive(Debug, Deserialize, ToSchema)]

@@ -8,7 +8,7 @@ use super::{authorise_owner, nullable, retirement, version};
 use crate::audit::{self};
 use crate::auth::{AuthContext, Caller};
 use crate::db::DbConn;
-use crate::http::etag::{tagged, write_tagged, IfMatch};
+use crate::http::etag::{read_tagged, write_tagged, IfMatch};
 use crate::http::idempotency::{self, IdempotencyKey};
 use crate::http::json::Json;
 use crate::http::pagination::{keyed, list_page, list_query, Page};
@@ -215,9 +215,11 @@ pub async fn get_firmware(
     caller: Caller,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let id = path.into_inner();
-    let (view, version) = state.db.read_as(caller, move |conn, _ctx| load_view(conn, &id)).await?;
-    Ok(tagged(version, &view))
+    read_tagged(&state.db, caller, move |conn, _ctx| {
+        let (view, version) = load_view(conn, &path)?;
+        Ok((version, view))
+    })
+    .await
 }
 
 #[derive(Debug, Deserialize, ToSchema)]

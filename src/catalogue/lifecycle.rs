@@ -17,6 +17,7 @@ use crate::auth::Caller;
 use crate::db::schema::{device_models as dm, firmware_upgrade_paths as up, firmware_versions as fw};
 use crate::db::DbConn;
 use crate::http::responses::*;
+use crate::http::seam::read_json;
 use crate::http::ApiError;
 use crate::AppState;
 
@@ -235,12 +236,7 @@ pub async fn get_live_versions(
     caller: Caller,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let id = path.into_inner();
-    let view = state
-        .db
-        .read_as(caller, move |conn, _ctx| live_versions(conn, &id))
-        .await?;
-    Ok(HttpResponse::Ok().json(view))
+    read_json(&state.db, caller, move |conn, _ctx| live_versions(conn, &path)).await
 }
 
 /// How a version upgrades to N
@@ -264,12 +260,7 @@ pub async fn get_upgrade_path(
     caller: Caller,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let id = path.into_inner();
-    let view = state
-        .db
-        .read_as(caller, move |conn, _ctx| upgrade_path(conn, &id))
-        .await?;
-    Ok(HttpResponse::Ok().json(view))
+    read_json(&state.db, caller, move |conn, _ctx| upgrade_path(conn, &path)).await
 }
 
 /// Products with more than two live versions

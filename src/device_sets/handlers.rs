@@ -6,7 +6,7 @@ use super::model::{self, DeviceSet, DeviceSetRow, SetFilter};
 use crate::audit::{self, Actor, Change};
 use crate::auth::{AuthContext, Caller, Capability};
 use crate::db::{new_id, now, DbConn};
-use crate::http::etag::{tagged, write_tagged, IfMatch};
+use crate::http::etag::{read_tagged, write_tagged, IfMatch};
 use crate::http::idempotency::{self, IdempotencyKey};
 use crate::http::json::Json;
 use crate::http::pagination::{keyed, list_page, list_query, Page};
@@ -193,9 +193,11 @@ pub async fn get_device_set(
     caller: Caller,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let id = path.into_inner();
-    let (set, version) = state.db.read_as(caller, move |conn, _ctx| load(conn, &id)).await?;
-    Ok(tagged(version, &set))
+    read_tagged(&state.db, caller, move |conn, _ctx| {
+        let (set, version) = load(conn, &path)?;
+        Ok((version, set))
+    })
+    .await
 }
 
 #[derive(Debug, Deserialize, ToSchema)]

@@ -32,6 +32,17 @@ pub fn tagged<T: Serialize>(version: i64, body: &T) -> HttpResponse {
         .json(body)
 }
 
+/// A GET's whole hop: `read` runs as the caller and returns the row version and the
+/// resource, answered as 200 with that `ETag`.
+pub async fn read_tagged<T, F>(db: &Db, caller: Caller, read: F) -> Result<HttpResponse, ApiError>
+where
+    T: Serialize + Send + 'static,
+    F: FnOnce(&mut DbConn, AuthContext) -> Result<(i64, T), ApiError> + Send + 'static,
+{
+    let (version, body) = db.read_as(caller, read).await?;
+    Ok(tagged(version, &body))
+}
+
 /// A PATCH's whole hop: `update` runs in the caller's write transaction and returns the new
 /// row version and the resource, answered as 200 with that `ETag`.
 pub async fn write_tagged<T, F>(db: &Db, caller: Caller, update: F) -> Result<HttpResponse, ApiError>

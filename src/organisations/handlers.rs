@@ -6,7 +6,7 @@ use super::model::{self, Organisation};
 use crate::audit;
 use crate::auth::{AuthContext, Caller, OrgKind};
 use crate::db::DbConn;
-use crate::http::etag::{tagged, write_tagged, IfMatch};
+use crate::http::etag::{read_tagged, write_tagged, IfMatch};
 use crate::http::idempotency::{self, IdempotencyKey};
 use crate::http::json::Json;
 use crate::http::pagination::{keyed, list_page, list_query, Page};
@@ -151,14 +151,11 @@ pub async fn get_organisation(
     caller: Caller,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let id = path.into_inner();
-    let row = state
-        .db
-        .read_as(caller, move |conn, _ctx| {
-            model::find_org(conn, &id)?.ok_or_else(ApiError::not_found)
-        })
-        .await?;
-    Ok(tagged(row.version, &Organisation::from(row)))
+    read_tagged(&state.db, caller, move |conn, _ctx| {
+        let row = model::find_org(conn, &path)?.ok_or_else(ApiError::not_found)?;
+        Ok((row.version, Organisation::from(row)))
+    })
+    .await
 }
 
 #[derive(Debug, Deserialize, Serialize, ToSchema)]
