@@ -7,7 +7,7 @@ use super::model::{self, DeviceModel, DeviceModelRow, DeviceType};
 use crate::audit;
 use crate::auth::{AuthContext, Caller};
 use crate::db::{new_id, now, DbConn};
-use crate::http::etag::{read_tagged, write_tagged, IfMatch};
+use crate::http::etag::{patch_tagged, read_tagged, IfMatch};
 use crate::http::idempotency::{self, IdempotencyKey};
 use crate::http::json::Json;
 use crate::http::pagination::{keyed, list_page, list_query, Page};
@@ -215,12 +215,9 @@ pub async fn update_device_model(
     if_match: IfMatch,
     body: Json<DeviceModelPatch>,
 ) -> Result<HttpResponse, ApiError> {
-    let (id, patch) = (path.into_inner(), body.into_inner());
+    let patch = body.into_inner();
     check_patch(&patch)?;
-    write_tagged(&state.db, caller, move |conn, ctx| {
-        update(conn, &ctx, &id, if_match, patch)
-    })
-    .await
+    patch_tagged(&state.db, caller, path, if_match, patch, update).await
 }
 
 fn check_patch(patch: &DeviceModelPatch) -> Result<(), ApiError> {

@@ -11,7 +11,7 @@ use crate::catalogue::nullable;
 use crate::db::schema::firmware_versions as fw;
 use crate::db::{new_id, now, DbConn};
 use crate::events::{self, NewEvent, Topic};
-use crate::http::etag::{read_tagged, write_tagged, IfMatch};
+use crate::http::etag::{patch_tagged, read_tagged, IfMatch};
 use crate::http::idempotency::{self, IdempotencyKey};
 use crate::http::json::Json;
 use crate::http::pagination::{keyed, list_page, list_query, Page};
@@ -324,12 +324,7 @@ pub async fn update_defect_mask(
     if_match: IfMatch,
     body: Json<DefectMaskPatch>,
 ) -> Result<HttpResponse, ApiError> {
-    let id = path.into_inner();
-    let patch = body.into_inner();
-    write_tagged(&state.db, caller, move |conn, ctx| {
-        update(conn, &ctx, &id, if_match, patch)
-    })
-    .await
+    patch_tagged(&state.db, caller, path, if_match, body.into_inner(), update).await
 }
 
 /// Applies a patch with its audit row; returns the row version and the view. The owning

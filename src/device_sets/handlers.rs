@@ -6,7 +6,7 @@ use super::model::{self, DeviceSet, DeviceSetRow, SetFilter};
 use crate::audit::{self, Actor, Change};
 use crate::auth::{AuthContext, Caller, Capability};
 use crate::db::{new_id, now, DbConn};
-use crate::http::etag::{read_tagged, write_tagged, IfMatch};
+use crate::http::etag::{patch_tagged, read_tagged, IfMatch};
 use crate::http::idempotency::{self, IdempotencyKey};
 use crate::http::json::Json;
 use crate::http::pagination::{keyed, list_page, list_query, Page};
@@ -235,13 +235,9 @@ pub async fn update_device_set(
     if_match: IfMatch,
     body: Json<DeviceSetPatch>,
 ) -> Result<HttpResponse, ApiError> {
-    let id = path.into_inner();
     let patch = body.into_inner();
     check_patch(&patch)?;
-    write_tagged(&state.db, caller, move |conn, ctx| {
-        update(conn, &ctx, &id, if_match, patch)
-    })
-    .await
+    patch_tagged(&state.db, caller, path, if_match, patch, update).await
 }
 
 fn check_patch(patch: &DeviceSetPatch) -> Result<(), ApiError> {

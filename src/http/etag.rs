@@ -2,7 +2,7 @@
 
 use actix_web::dev::Payload;
 use actix_web::http::header;
-use actix_web::{FromRequest, HttpRequest, HttpResponse};
+use actix_web::{web, FromRequest, HttpRequest, HttpResponse};
 use serde::Serialize;
 
 use super::error::ApiError;
@@ -52,6 +52,25 @@ where
 {
     let (version, body) = db.write_as(caller, update).await?;
     Ok(tagged(version, &body))
+}
+
+/// A PATCH's whole tail: `update(conn, ctx, id, if_match, patch)` is the domain function (it
+/// checks `If-Match` against the row it loads), run as in [`write_tagged`].
+pub async fn patch_tagged<P, T, U>(
+    db: &Db,
+    caller: Caller,
+    path: web::Path<String>,
+    if_match: IfMatch,
+    patch: P,
+    update: U,
+) -> Result<HttpResponse, ApiError>
+where
+    P: Send + 'static,
+    T: Serialize + Send + 'static,
+    U: FnOnce(&mut DbConn, &AuthContext, &str, IfMatch, P) -> Result<(i64, T), ApiError> + Send + 'static,
+{
+    let id = path.into_inner();
+    write_tagged(db, caller, move |conn, ctx| update(conn, &ctx, &id, if_match, patch)).await
 }
 
 /// A DELETE's whole hop (or another write with nothing to answer): `delete` runs in the

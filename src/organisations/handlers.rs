@@ -6,7 +6,7 @@ use super::model::{self, Organisation};
 use crate::audit;
 use crate::auth::{AuthContext, Caller, OrgKind};
 use crate::db::DbConn;
-use crate::http::etag::{read_tagged, write_tagged, IfMatch};
+use crate::http::etag::{patch_tagged, read_tagged, IfMatch};
 use crate::http::idempotency::{self, IdempotencyKey};
 use crate::http::json::Json;
 use crate::http::pagination::{keyed, list_page, list_query, Page};
@@ -194,12 +194,7 @@ pub async fn update_organisation(
     if_match: IfMatch,
     body: Json<OrganisationPatch>,
 ) -> Result<HttpResponse, ApiError> {
-    let id = path.into_inner();
-    let patch = body.into_inner();
-    write_tagged(&state.db, caller, move |conn, ctx| {
-        update(conn, &ctx, &id, if_match, patch)
-    })
-    .await
+    patch_tagged(&state.db, caller, path, if_match, body.into_inner(), update).await
 }
 
 /// Renames an organisation or changes its slug, with its audit row; returns the row version
