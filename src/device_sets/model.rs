@@ -7,9 +7,7 @@ use utoipa::ToSchema;
 
 use super::composition::{self, Composition};
 use crate::catalogue::model::{DeviceType, FirmwareStatus};
-use crate::db::schema::{
-    device_models as dm, device_set_members as dsm, device_sets as ds, firmware_versions as fw, organisations as o,
-};
+use crate::db::schema::{device_models as dm, device_set_members as dsm, device_sets as ds, firmware_versions as fw};
 use crate::db::DbConn;
 use crate::http::validate::Validator;
 use crate::http::ApiError;
@@ -183,15 +181,10 @@ pub fn update(conn: &mut DbConn, row: &DeviceSetRow) -> QueryResult<bool> {
 pub fn with_members(conn: &mut DbConn, rows: Vec<DeviceSetRow>) -> QueryResult<Vec<DeviceSet>> {
     let ids: Vec<String> = rows.iter().map(|r| r.id.clone()).collect();
     let mut compositions = composition::load(conn, &ids)?;
-    let mut org_ids: Vec<&String> = rows.iter().map(|r| &r.created_by_org_id).collect();
+    let mut org_ids: Vec<&str> = rows.iter().map(|r| r.created_by_org_id.as_str()).collect();
     org_ids.sort();
     org_ids.dedup();
-    let orgs: std::collections::HashMap<String, String> = o::table
-        .filter(o::id.eq_any(org_ids))
-        .select((o::id, o::name))
-        .load::<(String, String)>(conn)?
-        .into_iter()
-        .collect();
+    let orgs = crate::organisations::model::names_of(conn, org_ids)?;
     Ok(rows
         .into_iter()
         .filter_map(|r| {
