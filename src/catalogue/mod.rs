@@ -35,8 +35,6 @@ pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
         .service(manufacturing::get_manufacturing_decision);
 }
 
-/// Who may change a product: the operator any; a manufacturer its own; a Comms Hub service
-/// provider its own Comms Hubs. Viewers never.
 /// A list handler's whole tail for one product's records: 404 unless `model_id` names a
 /// device model, then a page from `load` (`after`, `fetch` as in [`list_page`]).
 pub async fn list_of_product<T, F>(
@@ -57,6 +55,8 @@ where
     .await
 }
 
+/// Who may change a product: the operator any; a manufacturer its own; a Comms Hub service
+/// provider its own Comms Hubs. Viewers never.
 pub fn authorise_owner(ctx: &AuthContext, owner_org_id: &str, device_type: DeviceType) -> Result<(), ApiError> {
     ctx.owner_or_operator(
         owner_org_id,
