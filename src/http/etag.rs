@@ -55,16 +55,18 @@ where
 }
 
 /// A PATCH's whole tail: `update(conn, ctx, id, if_match, patch)` is the domain function (it
-/// checks `If-Match` against the row it loads), run as in [`write_tagged`].
-pub async fn patch_tagged<P, T, U>(
+/// checks `If-Match` against the row it loads), run as in [`write_tagged`]. The path's id may
+/// be any type that reads as a `str` (a `String` or an id newtype).
+pub async fn patch_tagged<I, P, T, U>(
     db: &Db,
     caller: Caller,
-    path: web::Path<String>,
+    path: web::Path<I>,
     if_match: IfMatch,
     patch: P,
     update: U,
 ) -> Result<HttpResponse, ApiError>
 where
+    I: std::ops::Deref<Target = str> + Send + 'static,
     P: Send + 'static,
     T: Serialize + Send + 'static,
     U: FnOnce(&mut DbConn, &AuthContext, &str, IfMatch, P) -> Result<(i64, T), ApiError> + Send + 'static,
