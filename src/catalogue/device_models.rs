@@ -8,7 +8,7 @@ use crate::audit;
 use crate::auth::{AuthContext, Caller};
 use crate::db::OrgId;
 use crate::db::{new_id, now, DbConn};
-use crate::http::etag::{tagged, write_tagged, IfMatch};
+use crate::http::etag::{patch_tagged, read_tagged, IfMatch};
 use crate::http::idempotency::{self, IdempotencyKey};
 use crate::http::json::Json;
 use crate::http::pagination::{keyed, list_page, list_query, Page};
@@ -177,14 +177,11 @@ pub async fn get_device_model(
     caller: Caller,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let id = path.into_inner();
-    let row = state
-        .db
-        .read_as(caller, move |conn, _ctx| {
-            model::find_model(conn, &id)?.ok_or_else(ApiError::not_found)
-        })
-        .await?;
-    Ok(tagged(row.version, &DeviceModel::from(row)))
+    read_tagged(&state.db, caller, move |conn, _ctx| {
+        let row = model::find_model(conn, &path)?.ok_or_else(ApiError::not_found)?;
+        Ok((row.version, DeviceModel::from(row)))
+    })
+    .await
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -221,12 +218,9 @@ pub async fn update_device_model(
     if_match: IfMatch,
     body: Json<DeviceModelPatch>,
 ) -> Result<HttpResponse, ApiError> {
-    let (id, patch) = (path.into_inner(), body.into_inner());
+    let patch = body.into_inner();
     check_patch(&patch)?;
-    write_tagged(&state.db, caller, move |conn, ctx| {
-        update(conn, &ctx, &id, if_match, patch)
-    })
-    .await
+    patch_tagged(&state.db, caller, path, if_match, patch, update).await
 }
 
 fn check_patch(patch: &DeviceModelPatch) -> Result<(), ApiError> {

@@ -4,14 +4,14 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::model::{self, DeviceModelRow, Firmware, FirmwareStatus};
-use super::{authorise_owner, nullable, retirement, version};
+use super::{authorise_owner, list_of_product, nullable, retirement, version};
 use crate::audit::{self};
 use crate::auth::{AuthContext, Caller};
 use crate::db::DbConn;
-use crate::http::etag::{tagged, write_tagged, IfMatch};
+use crate::http::etag::{read_tagged, write_tagged, IfMatch};
 use crate::http::idempotency::{self, IdempotencyKey};
 use crate::http::json::Json;
-use crate::http::pagination::{keyed, list_page, list_query, Page};
+use crate::http::pagination::{keyed, list_query, Page};
 use crate::http::responses::*;
 use crate::http::validate::Validator;
 use crate::http::ApiError;
@@ -44,12 +44,11 @@ pub async fn list_firmware(
     query: web::Query<FirmwareQuery>,
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
-    let model_id = path.into_inner();
     let q = query.into_inner();
-    list_page(&state.db, caller, &req, q.page()?, move |conn, _ctx, after, fetch| {
-        let product = model::find_model(conn, &model_id)?.ok_or_else(ApiError::not_found)?;
-        let rows = model::list_firmware(conn, &model_id, q.status, after, fetch)?;
-        Ok(model::firmware_views(conn, rows, &product)?)
+    let asked = (path.into_inner(), q.page()?);
+    list_of_product(&state.db, caller, &req, asked, move |conn, product, after, fetch| {
+        let rows = model::list_firmware(conn, &product.id, q.status, after, fetch)?;
+        Ok(model::firmware_views(conn, rows, product)?)
     })
     .await
 }
@@ -215,9 +214,11 @@ pub async fn get_firmware(
     caller: Caller,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let id = path.into_inner();
-    let (view, version) = state.db.read_as(caller, move |conn, _ctx| load_view(conn, &id)).await?;
-    Ok(tagged(version, &view))
+    read_tagged(&state.db, caller, move |conn, _ctx| {
+        let (view, version) = load_view(conn, &path)?;
+        Ok((version, view))
+    })
+    .await
 }
 
 #[derive(Debug, Deserialize, ToSchema)]

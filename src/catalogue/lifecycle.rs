@@ -18,6 +18,7 @@ use crate::db::schema::{device_models as dm, firmware_upgrade_paths as up, firmw
 use crate::db::DbConn;
 use crate::db::OrgId;
 use crate::http::responses::*;
+use crate::http::seam::read_json;
 use crate::http::ApiError;
 use crate::AppState;
 
@@ -237,12 +238,7 @@ pub async fn get_live_versions(
     caller: Caller,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let id = path.into_inner();
-    let view = state
-        .db
-        .read_as(caller, move |conn, _ctx| live_versions(conn, &id))
-        .await?;
-    Ok(HttpResponse::Ok().json(view))
+    read_json(&state.db, caller, move |conn, _ctx| live_versions(conn, &path)).await
 }
 
 /// How a version upgrades to N
@@ -266,12 +262,7 @@ pub async fn get_upgrade_path(
     caller: Caller,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let id = path.into_inner();
-    let view = state
-        .db
-        .read_as(caller, move |conn, _ctx| upgrade_path(conn, &id))
-        .await?;
-    Ok(HttpResponse::Ok().json(view))
+    read_json(&state.db, caller, move |conn, _ctx| upgrade_path(conn, &path)).await
 }
 
 /// Products with more than two live versions

@@ -9,8 +9,8 @@ use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::authorise_owner;
 use super::model::{self, DeviceModelRow, DeviceType, FirmwareRow, FirmwareStatus};
+use super::{authorise_owner, list_of_product};
 use crate::audit;
 use crate::auth::{AuthContext, Caller};
 use crate::db::schema::{firmware_versions as fw, manufacturing_decisions as md};
@@ -19,7 +19,7 @@ use crate::db::{new_id, now, DbConn};
 use crate::events::{self, NewEvent, Topic};
 use crate::http::idempotency::{self, IdempotencyKey};
 use crate::http::json::Json;
-use crate::http::pagination::{keyed, list_page, list_query, Page};
+use crate::http::pagination::{keyed, list_query, Page};
 use crate::http::responses::*;
 use crate::http::{ApiError, ErrorCode};
 use crate::AppState;
@@ -183,11 +183,9 @@ pub async fn list_manufacturing_decisions(
     query: web::Query<ManufacturingQuery>,
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
-    let model_id = path.into_inner();
-    let q = query.into_inner();
-    list_page(&state.db, caller, &req, q.page()?, move |conn, _ctx, after, fetch| {
-        let product = model::find_model(conn, &model_id)?.ok_or_else(ApiError::not_found)?;
-        list(conn, &product, after.as_deref(), fetch)
+    let asked = (path.into_inner(), query.page()?);
+    list_of_product(&state.db, caller, &req, asked, |conn, product, after, fetch| {
+        list(conn, product, after.as_deref(), fetch)
     })
     .await
 }

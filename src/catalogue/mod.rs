@@ -9,12 +9,15 @@ pub mod model;
 pub mod retirement;
 pub mod version;
 
-use serde::{Deserialize, Deserializer};
+use actix_web::{HttpRequest, HttpResponse};
+use serde::{Deserialize, Deserializer, Serialize};
 
-use crate::auth::{AuthContext, Capability, OrgKind};
+use crate::auth::{AuthContext, Caller, Capability, OrgKind};
 use crate::db::OrgId;
+use crate::db::{Db, DbConn};
+use crate::http::pagination::{list_page, Keyed, PageRequest};
 use crate::http::ApiError;
-use model::DeviceType;
+use model::{DeviceModelRow, DeviceType};
 
 pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     cfg.service(device_models::list_device_models)
@@ -31,6 +34,26 @@ pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
         .service(manufacturing::list_manufacturing_decisions)
         .service(manufacturing::create_manufacturing_decision)
         .service(manufacturing::get_manufacturing_decision);
+}
+
+/// A list handler's whole tail for one product's records: 404 unless `model_id` names a
+/// device model, then a page from `load` (`after`, `fetch` as in [`list_page`]).
+pub async fn list_of_product<T, F>(
+    db: &Db,
+    caller: Caller,
+    req: &HttpRequest,
+    (model_id, page): (String, PageRequest),
+    load: F,
+) -> Result<HttpResponse, ApiError>
+where
+    T: Serialize + Keyed + Send + 'static,
+    F: FnOnce(&mut DbConn, &DeviceModelRow, Option<String>, i64) -> Result<Vec<T>, ApiError> + Send + 'static,
+{
+    list_page(db, caller, req, page, move |conn, _ctx, after, fetch| {
+        let product = model::find_model(conn, &model_id)?.ok_or_else(ApiError::not_found)?;
+        load(conn, &product, after, fetch)
+    })
+    .await
 }
 
 /// Who may change a product: the operator any; a manufacturer its own; a Comms Hub service

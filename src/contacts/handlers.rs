@@ -10,7 +10,7 @@ use crate::catalogue::model as catalogue;
 use crate::catalogue::nullable;
 use crate::db::OrgId;
 use crate::db::{new_id, now, DbConn};
-use crate::http::etag::{tagged, write_no_content, write_tagged, IfMatch};
+use crate::http::etag::{read_tagged, write_no_content, write_tagged, IfMatch};
 use crate::http::idempotency::{self, IdempotencyKey};
 use crate::http::json::Json;
 use crate::http::pagination::{keyed, list_page, list_query, Page};
@@ -239,14 +239,11 @@ pub async fn get_library_contact(
     caller: Caller,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let id = path.into_inner();
-    let row = state
-        .db
-        .read_as(caller, move |conn, _ctx| {
-            model::find(conn, &id)?.ok_or_else(ApiError::not_found)
-        })
-        .await?;
-    Ok(tagged(row.version, &LibraryContact::new(row, model::today())))
+    read_tagged(&state.db, caller, move |conn, _ctx| {
+        let row = model::find(conn, &path)?.ok_or_else(ApiError::not_found)?;
+        Ok((row.version, LibraryContact::new(row, model::today())))
+    })
+    .await
 }
 
 #[derive(Debug, Deserialize, ToSchema)]

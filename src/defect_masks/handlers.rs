@@ -11,7 +11,7 @@ use crate::catalogue::nullable;
 use crate::db::schema::firmware_versions as fw;
 use crate::db::{new_id, now, DbConn};
 use crate::events::{self, NewEvent, Topic};
-use crate::http::etag::{tagged, write_tagged, IfMatch};
+use crate::http::etag::{patch_tagged, read_tagged, IfMatch};
 use crate::http::idempotency::{self, IdempotencyKey};
 use crate::http::json::Json;
 use crate::http::pagination::{keyed, list_page, list_query, Page};
@@ -276,9 +276,11 @@ pub async fn get_defect_mask(
     caller: Caller,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let id = path.into_inner();
-    let (view, version) = state.db.read_as(caller, move |conn, _ctx| load_one(conn, &id)).await?;
-    Ok(tagged(version, &view))
+    read_tagged(&state.db, caller, move |conn, _ctx| {
+        let (view, version) = load_one(conn, &path)?;
+        Ok((version, view))
+    })
+    .await
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -322,12 +324,7 @@ pub async fn update_defect_mask(
     if_match: IfMatch,
     body: Json<DefectMaskPatch>,
 ) -> Result<HttpResponse, ApiError> {
-    let id = path.into_inner();
-    let patch = body.into_inner();
-    write_tagged(&state.db, caller, move |conn, ctx| {
-        update(conn, &ctx, &id, if_match, patch)
-    })
-    .await
+    patch_tagged(&state.db, caller, path, if_match, body.into_inner(), update).await
 }
 
 /// Applies a patch with its audit row; returns the row version and the view. The owning

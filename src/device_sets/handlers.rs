@@ -7,7 +7,7 @@ use crate::audit::{self, Actor, Change};
 use crate::auth::{AuthContext, Caller, Capability};
 use crate::db::DeviceSetId;
 use crate::db::{now, DbConn};
-use crate::http::etag::{tagged, write_tagged, IfMatch};
+use crate::http::etag::{patch_tagged, read_tagged, IfMatch};
 use crate::http::idempotency::{self, IdempotencyKey};
 use crate::http::json::Json;
 use crate::http::pagination::{keyed, list_page, list_query, Page};
@@ -194,9 +194,11 @@ pub async fn get_device_set(
     caller: Caller,
     path: web::Path<DeviceSetId>,
 ) -> Result<HttpResponse, ApiError> {
-    let id = path.into_inner();
-    let (set, version) = state.db.read_as(caller, move |conn, _ctx| load(conn, &id)).await?;
-    Ok(tagged(version, &set))
+    read_tagged(&state.db, caller, move |conn, _ctx| {
+        let (set, version) = load(conn, &path)?;
+        Ok((version, set))
+    })
+    .await
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -234,13 +236,9 @@ pub async fn update_device_set(
     if_match: IfMatch,
     body: Json<DeviceSetPatch>,
 ) -> Result<HttpResponse, ApiError> {
-    let id = path.into_inner();
     let patch = body.into_inner();
     check_patch(&patch)?;
-    write_tagged(&state.db, caller, move |conn, ctx| {
-        update(conn, &ctx, &id, if_match, patch)
-    })
-    .await
+    patch_tagged(&state.db, caller, path, if_match, patch, update).await
 }
 
 fn check_patch(patch: &DeviceSetPatch) -> Result<(), ApiError> {

@@ -7,9 +7,7 @@ use utoipa::ToSchema;
 
 use super::composition::{self, Composition};
 use crate::catalogue::model::{DeviceType, FirmwareStatus};
-use crate::db::schema::{
-    device_models as dm, device_set_members as dsm, device_sets as ds, firmware_versions as fw, organisations as o,
-};
+use crate::db::schema::{device_models as dm, device_set_members as dsm, device_sets as ds, firmware_versions as fw};
 use crate::db::DbConn;
 use crate::db::DeviceSetId;
 use crate::db::OrgId;
@@ -190,12 +188,7 @@ pub fn with_members(conn: &mut DbConn, rows: Vec<DeviceSetRow>) -> QueryResult<V
     let mut org_ids: Vec<&OrgId> = rows.iter().map(|r| &r.created_by_org_id).collect();
     org_ids.sort();
     org_ids.dedup();
-    let orgs: std::collections::HashMap<OrgId, String> = o::table
-        .filter(o::id.eq_any(org_ids))
-        .select((o::id, o::name))
-        .load::<(OrgId, String)>(conn)?
-        .into_iter()
-        .collect();
+    let orgs = crate::organisations::model::names_of(conn, org_ids)?;
     Ok(rows
         .into_iter()
         .filter_map(|r| {

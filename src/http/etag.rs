@@ -2,7 +2,7 @@
 
 use actix_web::dev::Payload;
 use actix_web::http::header;
-use actix_web::{FromRequest, HttpRequest, HttpResponse};
+use actix_web::{web, FromRequest, HttpRequest, HttpResponse};
 use serde::Serialize;
 
 use super::error::ApiError;
@@ -32,6 +32,17 @@ pub fn tagged<T: Serialize>(version: i64, body: &T) -> HttpResponse {
         .json(body)
 }
 
+/// A GET's whole hop: `read` runs as the caller and returns the row version and the
+/// resource, answered as 200 with that `ETag`.
+pub async fn read_tagged<T, F>(db: &Db, caller: Caller, read: F) -> Result<HttpResponse, ApiError>
+where
+    T: Serialize + Send + 'static,
+    F: FnOnce(&mut DbConn, AuthContext) -> Result<(i64, T), ApiError> + Send + 'static,
+{
+    let (version, body) = db.read_as(caller, read).await?;
+    Ok(tagged(version, &body))
+}
+
 /// A PATCH's whole hop: `update` runs in the caller's write transaction and returns the new
 /// row version and the resource, answered as 200 with that `ETag`.
 pub async fn write_tagged<T, F>(db: &Db, caller: Caller, update: F) -> Result<HttpResponse, ApiError>
@@ -41,6 +52,27 @@ where
 {
     let (version, body) = db.write_as(caller, update).await?;
     Ok(tagged(version, &body))
+}
+
+/// A PATCH's whole tail: `update(conn, ctx, id, if_match, patch)` is the domain function (it
+/// checks `If-Match` against the row it loads), run as in [`write_tagged`]. The path's id may
+/// be any type that reads as a `str` (a `String` or an id newtype).
+pub async fn patch_tagged<I, P, T, U>(
+    db: &Db,
+    caller: Caller,
+    path: web::Path<I>,
+    if_match: IfMatch,
+    patch: P,
+    update: U,
+) -> Result<HttpResponse, ApiError>
+where
+    I: std::ops::Deref<Target = str> + Send + 'static,
+    P: Send + 'static,
+    T: Serialize + Send + 'static,
+    U: FnOnce(&mut DbConn, &AuthContext, &str, IfMatch, P) -> Result<(i64, T), ApiError> + Send + 'static,
+{
+    let id = path.into_inner();
+    write_tagged(db, caller, move |conn, ctx| update(conn, &ctx, &id, if_match, patch)).await
 }
 
 /// A DELETE's whole hop (or another write with nothing to answer): `delete` runs in the

@@ -4,6 +4,9 @@
 //! not in `db/`, because this is where a database answer becomes an HTTP one (503 when no
 //! connection can be had).
 
+use actix_web::HttpResponse;
+use serde::Serialize;
+
 use crate::auth::extractor::{AuthContext, Caller};
 use crate::db::{write_tx, Db, DbConn};
 use crate::http::error::ApiError;
@@ -67,4 +70,15 @@ impl Db {
         })
         .await
     }
+}
+
+/// A read's whole hop when the answer carries no `ETag`: `read` runs as the caller (see
+/// [`Db::read_as`]) and its result is answered as 200 JSON.
+pub async fn read_json<T, F>(db: &Db, caller: Caller, read: F) -> Result<HttpResponse, ApiError>
+where
+    T: Serialize + Send + 'static,
+    F: FnOnce(&mut DbConn, AuthContext) -> Result<T, ApiError> + Send + 'static,
+{
+    let body = db.read_as(caller, read).await?;
+    Ok(HttpResponse::Ok().json(body))
 }

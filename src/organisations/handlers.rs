@@ -7,7 +7,7 @@ use crate::audit;
 use crate::auth::{AuthContext, Caller, OrgKind};
 use crate::db::DbConn;
 use crate::db::OrgId;
-use crate::http::etag::{tagged, write_tagged, IfMatch};
+use crate::http::etag::{patch_tagged, read_tagged, IfMatch};
 use crate::http::idempotency::{self, IdempotencyKey};
 use crate::http::json::Json;
 use crate::http::pagination::{keyed, list_page, list_query, Page};
@@ -152,14 +152,11 @@ pub async fn get_organisation(
     caller: Caller,
     path: web::Path<OrgId>,
 ) -> Result<HttpResponse, ApiError> {
-    let id = path.into_inner();
-    let row = state
-        .db
-        .read_as(caller, move |conn, _ctx| {
-            model::find_org(conn, &id)?.ok_or_else(ApiError::not_found)
-        })
-        .await?;
-    Ok(tagged(row.version, &Organisation::from(row)))
+    read_tagged(&state.db, caller, move |conn, _ctx| {
+        let row = model::find_org(conn, &path)?.ok_or_else(ApiError::not_found)?;
+        Ok((row.version, Organisation::from(row)))
+    })
+    .await
 }
 
 #[derive(Debug, Deserialize, Serialize, ToSchema)]
@@ -198,12 +195,7 @@ pub async fn update_organisation(
     if_match: IfMatch,
     body: Json<OrganisationPatch>,
 ) -> Result<HttpResponse, ApiError> {
-    let id = path.into_inner();
-    let patch = body.into_inner();
-    write_tagged(&state.db, caller, move |conn, ctx| {
-        update(conn, &ctx, &id, if_match, patch)
-    })
-    .await
+    patch_tagged(&state.db, caller, path, if_match, body.into_inner(), update).await
 }
 
 /// Renames an organisation or changes its slug, with its audit row; returns the row version

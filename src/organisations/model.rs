@@ -1,5 +1,7 @@
 //! Organisations, their users and invitations: rows, API types and queries.
 
+use std::collections::HashMap;
+
 use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::prelude::*;
 use serde::Serialize;
@@ -113,6 +115,15 @@ pub fn find_org(conn: &mut DbConn, id: &str) -> QueryResult<Option<OrgRow>> {
         .select(OrgRow::as_select())
         .first(conn)
         .optional()
+}
+
+/// The names of the organisations `ids` names, by id (one query; an unknown id is left out).
+pub fn names_of(conn: &mut DbConn, ids: Vec<&OrgId>) -> QueryResult<HashMap<OrgId, String>> {
+    organisations::table
+        .filter(organisations::id.eq_any(ids))
+        .select((organisations::id, organisations::name))
+        .load::<(OrgId, String)>(conn)
+        .map(|rows| rows.into_iter().collect())
 }
 
 pub fn slug_taken(conn: &mut DbConn, slug: &str, except_id: Option<&str>) -> QueryResult<Option<String>> {
@@ -342,16 +353,26 @@ pub fn consume_invitation(conn: &mut DbConn, secret: &str) -> Result<Option<(Org
     Ok((n == 1).then_some((org_id, email, role)))
 }
 
-type InvitationRow = (String, OrgId, String, Role, NaiveDateTime, NaiveDateTime);
+/// What an [`Invitation`] is read from (never the token's hash).
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = invitations)]
+struct InvitationRow {
+    id: String,
+    org_id: OrgId,
+    email: String,
+    role: Role,
+    expires_at: NaiveDateTime,
+    created_at: NaiveDateTime,
+}
 
 fn invitation(r: InvitationRow) -> Invitation {
     Invitation {
-        id: r.0,
-        org_id: r.1,
-        email: r.2,
-        role: r.3,
-        expires_at: r.4.and_utc(),
-        created_at: r.5.and_utc(),
+        id: r.id,
+        org_id: r.org_id,
+        email: r.email,
+        role: r.role,
+        expires_at: r.expires_at.and_utc(),
+        created_at: r.created_at.and_utc(),
     }
 }
 
@@ -365,14 +386,7 @@ pub fn list_pending_invitations(
     let mut q = invitations::table
         .filter(invitations::org_id.eq(org_id))
         .filter(pending(now()))
-        .select((
-            invitations::id,
-            invitations::org_id,
-            invitations::email,
-            invitations::role,
-            invitations::expires_at,
-            invitations::created_at,
-        ))
+        .select(InvitationRow::as_select())
         .into_boxed();
     if let Some(after) = after {
         q = q.filter(invitations::id.gt(after));
@@ -389,14 +403,7 @@ pub fn revoke_invitation(conn: &mut DbConn, org_id: &OrgId, id: &str) -> QueryRe
         .find(id)
         .filter(invitations::org_id.eq(org_id))
         .filter(pending(now))
-        .select((
-            invitations::id,
-            invitations::org_id,
-            invitations::email,
-            invitations::role,
-            invitations::expires_at,
-            invitations::created_at,
-        ))
+        .select(InvitationRow::as_select())
         .first(conn)
         .optional()?;
     let Some(row) = found else {

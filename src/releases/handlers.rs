@@ -10,7 +10,7 @@ use crate::audit;
 use crate::auth::{AuthContext, Caller, Capability};
 use crate::db::{new_id, now, DbConn};
 use crate::events::{self, NewEvent, Topic};
-use crate::http::etag::{tagged, write_tagged, IfMatch};
+use crate::http::etag::{patch_tagged, tagged, IfMatch};
 use crate::http::idempotency::{self, IdempotencyKey};
 use crate::http::json::Json;
 use crate::http::pagination::{keyed, list_page, list_query, Page};
@@ -279,11 +279,7 @@ pub async fn update_release(
     if_match: IfMatch,
     body: Json<ReleasePatch>,
 ) -> Result<HttpResponse, ApiError> {
-    let (id, patch) = (path.into_inner(), body.into_inner());
-    write_tagged(&state.db, caller, move |conn, ctx| {
-        update(conn, &ctx, &id, if_match, patch)
-    })
-    .await
+    patch_tagged(&state.db, caller, path, if_match, body.into_inner(), update).await
 }
 
 /// Applies a patch with its audit row and, when the target date changed, its

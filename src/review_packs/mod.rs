@@ -33,19 +33,15 @@ pub fn open_issues(
     ctx: &AuthContext,
     window_id: &WindowId,
 ) -> Result<Vec<serde_json::Value>, ApiError> {
-    use crate::db::schema::{organisations as o, uit_issues as ui};
+    use crate::db::schema::uit_issues as ui;
     use diesel::prelude::*;
     let rows: Vec<crate::uit_issues::model::IssueRow> = crate::uit_issues::model::visible_to(ctx)
         .filter(ui::window_id.eq(window_id.to_string()))
         .filter(ui::status.eq_any(crate::uit_issues::model::PENDING))
         .order(ui::id.asc())
         .load(conn)?;
-    let names: std::collections::HashMap<String, String> = o::table
-        .filter(o::id.eq_any(rows.iter().map(|r| r.resolving_org_id.clone()).collect::<Vec<_>>()))
-        .select((o::id, o::name))
-        .load::<(String, String)>(conn)?
-        .into_iter()
-        .collect();
+    let org_ids = rows.iter().map(|r| &r.resolving_org_id).collect();
+    let names = crate::organisations::model::names_of(conn, org_ids)?;
     Ok(rows
         .into_iter()
         .map(|r| {

@@ -12,7 +12,7 @@ use crate::catalogue::model as catalogue;
 use crate::catalogue::{authorise_owner, nullable};
 use crate::db::OrgId;
 use crate::db::{new_id, now, DbConn};
-use crate::http::etag::{tagged, write_no_content, write_tagged, IfMatch};
+use crate::http::etag::{patch_tagged, tagged, write_no_content, IfMatch};
 use crate::http::idempotency::{self, IdempotencyKey};
 use crate::http::json::Json;
 use crate::http::pagination::{keyed, list_page, list_query, Page};
@@ -297,13 +297,9 @@ pub async fn update_roadmap_item(
     if_match: IfMatch,
     body: Json<RoadmapItemPatch>,
 ) -> Result<HttpResponse, ApiError> {
-    let id = path.into_inner();
     let patch = body.into_inner();
     check_patch(&patch)?;
-    write_tagged(&state.db, caller, move |conn, ctx| {
-        update(conn, &ctx, &id, if_match, patch)
-    })
-    .await
+    patch_tagged(&state.db, caller, path, if_match, patch, update).await
 }
 
 fn check_patch(patch: &RoadmapItemPatch) -> Result<(), ApiError> {

@@ -5,7 +5,9 @@
 use chrono::{Duration, NaiveDate};
 use diesel::prelude::*;
 
-use super::{date, firmware_row, insert_rows, model_row, org_row, q, set_rows, ts, FirmwareSeed, Rng};
+use super::{
+    date, firmware_row, insert_rows, insert_window_rows, model_row, org_row, q, set_rows, ts, FirmwareSeed, Rng,
+};
 use crate::auth::password;
 use crate::db::schema::{device_models, organisations};
 use crate::db::WindowId;
@@ -300,22 +302,11 @@ pub fn seed(conn: &mut DbConn) -> Result<Demo, ApiError> {
             .enumerate()
             .map(|(i, s)| format!("({}, {}, {i})", q(&window_id), q(s)))
             .collect();
-        insert_rows(
-            conn,
-            "window_scenarios",
-            "window_id, scenario_code, position",
-            &window_scenarios,
-        )?;
         let participants: Vec<String> = ["northern-lights", "thames-valley"]
             .iter()
             .map(|s| format!("({}, {}, {}, NULL)", q(&window_id), q(&id_of(s)), ts(opened)))
             .collect();
-        insert_rows(
-            conn,
-            "window_participants",
-            "window_id, org_id, joined_at, joined_by_user_id",
-            &participants,
-        )?;
+        insert_window_rows(conn, &window_scenarios, &participants)?;
         let orgs: Vec<(String, String, String)> = admins
             .iter()
             .cloned()

@@ -35,6 +35,23 @@ pub fn insert_rows(conn: &mut DbConn, table: &str, columns: &str, rows: &[String
     Ok(())
 }
 
+/// Inserts windows' scenarios (`(window_id, scenario_code, position)` tuples) and participants
+/// (`(window_id, org_id, joined_at, joined_by_user_id)` tuples).
+pub fn insert_window_rows(conn: &mut DbConn, scenarios: &[String], participants: &[String]) -> QueryResult<()> {
+    insert_rows(
+        conn,
+        "window_scenarios",
+        "window_id, scenario_code, position",
+        scenarios,
+    )?;
+    insert_rows(
+        conn,
+        "window_participants",
+        "window_id, org_id, joined_at, joined_by_user_id",
+        participants,
+    )
+}
+
 /// A small deterministic generator, so seeded estates are the same on every run.
 pub struct Rng(u64);
 

@@ -8,7 +8,7 @@ use crate::auth::{AuthContext, Caller, Capability};
 use crate::db::new_id;
 use crate::db::OrgId;
 use crate::db::{DeviceSetId, WindowId};
-use crate::http::etag::{tagged, IfMatch};
+use crate::http::etag::{read_tagged, tagged, IfMatch};
 use crate::http::idempotency::{self, IdempotencyKey};
 use crate::http::json::Json;
 use crate::http::pagination::{keyed, list_page, list_query, Page};
@@ -200,15 +200,12 @@ pub async fn get_issue(
     caller: Caller,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let id = path.into_inner();
-    let view = state
-        .db
-        .read_as(caller, move |conn, ctx| {
-            let row = model::find_visible(conn, &ctx, &id)?;
-            model::view(conn, &ctx, row)
-        })
-        .await?;
-    Ok(tagged(view.version, &view))
+    read_tagged(&state.db, caller, move |conn, ctx| {
+        let row = model::find_visible(conn, &ctx, &path)?;
+        let view = model::view(conn, &ctx, row)?;
+        Ok((view.version, view))
+    })
+    .await
 }
 
 #[derive(Debug, Deserialize, ToSchema)]

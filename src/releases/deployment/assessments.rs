@@ -162,23 +162,11 @@ pub async fn list_assessments(
     query: web::Query<AssessmentQuery>,
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
-    let q = query.into_inner();
-    let asked = (path.into_inner(), q.phase, q.page()?);
+    let asked = (path.into_inner(), query.phase, query.page()?);
     list_under(&state, caller, &req, asked, page).await
 }
 
-/// A page of the release's assessments, oldest first, of one phase if given (the caller checked
-/// [`super::may_read`]).
-pub fn page(
-    conn: &mut DbConn,
-    release_id: &str,
-    phase: Option<DeploymentPhase>,
-    after: Option<String>,
-    limit: i64,
-) -> QueryResult<Vec<Assessment>> {
-    let rows = page_of!(da, AssessmentRow, conn, release_id, phase, after, limit)?;
-    Ok(rows.into_iter().map(Assessment::from).collect())
-}
+page_of!(da, AssessmentRow, Assessment);
 
 /// Record the assessment of a deployment phase
 ///

@@ -28,22 +28,34 @@ use crate::http::{ApiError, ErrorCode};
 use crate::notifications::audience::Audience;
 use crate::AppState;
 
-/// A page of a release's records in `$table` (nominations or assessments, which share the
-/// columns `id`, `release_id` and `phase`), oldest first, of one phase if given.
+/// Defines the kind's `page` (a [`LoadPage`]) over its records in `$table` (nominations or
+/// assessments, which share the columns `id`, `release_id` and `phase`), read as `$row` and
+/// answered as `$view`.
 macro_rules! page_of {
-    ($table:ident, $row:ty, $conn:expr, $release:expr, $phase:expr, $after:expr, $fetch:expr) => {{
-        let mut query = $table::table
-            .filter($table::release_id.eq($release))
-            .select(<$row>::as_select())
-            .into_boxed();
-        if let Some(phase) = $phase {
-            query = query.filter($table::phase.eq(phase));
+    ($table:ident, $row:ty, $view:ty) => {
+        /// A page of the release's records, oldest first, of one phase if given (the caller
+        /// checked [`super::may_read`]).
+        pub fn page(
+            conn: &mut DbConn,
+            release_id: &str,
+            phase: Option<DeploymentPhase>,
+            after: Option<String>,
+            limit: i64,
+        ) -> QueryResult<Vec<$view>> {
+            let mut query = $table::table
+                .filter($table::release_id.eq(release_id))
+                .select(<$row>::as_select())
+                .into_boxed();
+            if let Some(phase) = phase {
+                query = query.filter($table::phase.eq(phase));
+            }
+            if let Some(after) = after {
+                query = query.filter($table::id.gt(after));
+            }
+            let rows = query.order($table::id.asc()).limit(limit).load::<$row>(conn)?;
+            Ok(rows.into_iter().map(<$view>::from).collect())
         }
-        if let Some(after) = $after {
-            query = query.filter($table::id.gt(after));
-        }
-        query.order($table::id.asc()).limit($fetch).load::<$row>($conn)
-    }};
+    };
 }
 pub(crate) use page_of;
 

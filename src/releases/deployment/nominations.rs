@@ -127,23 +127,11 @@ pub async fn list_nominations(
     query: web::Query<NominationQuery>,
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
-    let q = query.into_inner();
-    let asked = (path.into_inner(), q.phase, q.page()?);
+    let asked = (path.into_inner(), query.phase, query.page()?);
     list_under(&state, caller, &req, asked, page).await
 }
 
-/// A page of the release's nominations, oldest first, of one phase if given (the caller checked
-/// [`super::may_read`]).
-pub fn page(
-    conn: &mut DbConn,
-    release_id: &str,
-    phase: Option<DeploymentPhase>,
-    after: Option<String>,
-    limit: i64,
-) -> QueryResult<Vec<Nomination>> {
-    let rows = page_of!(dn, NominationRow, conn, release_id, phase, after, limit)?;
-    Ok(rows.into_iter().map(Nomination::from).collect())
-}
+page_of!(dn, NominationRow, Nomination);
 
 /// Nominate device sets and Comms Hubs for a deployment phase
 ///

@@ -9,7 +9,7 @@ use diesel::prelude::*;
 use crate::db::schema::firmware_versions;
 use crate::db::{new_id, write_tx, DbConn};
 use crate::http::ApiError;
-use crate::seed::{insert_rows, q, ts, Rng};
+use crate::seed::{insert_rows, insert_window_rows, q, ts, Rng};
 
 const SCENARIOS: [&str; 4] = [
     "install_and_commission",
@@ -154,18 +154,7 @@ pub fn seed(
             "id, release_id, name, opens_at, closes_at, cancelled_at, cancel_reason, created_at, updated_at, version",
             &windows,
         )?;
-        insert_rows(
-            conn,
-            "window_scenarios",
-            "window_id, scenario_code, position",
-            &scenarios,
-        )?;
-        insert_rows(
-            conn,
-            "window_participants",
-            "window_id, org_id, joined_at, joined_by_user_id",
-            &participants,
-        )?;
+        insert_window_rows(conn, &scenarios, &participants)?;
         insert_rows(
             conn,
             "defect_masks",
