@@ -6,8 +6,9 @@ use super::authorise_owner;
 use super::model::{self, DeviceModel, DeviceModelRow, DeviceType};
 use crate::audit;
 use crate::auth::{AuthContext, Caller};
+use crate::db::DeviceModelId;
 use crate::db::OrgId;
-use crate::db::{new_id, now, DbConn};
+use crate::db::{now, DbConn};
 use crate::http::etag::{patch_tagged, read_tagged, IfMatch};
 use crate::http::idempotency::{self, IdempotencyKey};
 use crate::http::json::Json;
@@ -143,7 +144,7 @@ pub fn create(conn: &mut DbConn, ctx: &AuthContext, body: &NewDeviceModel) -> Re
     }
     let now = now();
     let row = DeviceModelRow {
-        id: new_id(),
+        id: DeviceModelId::new(),
         manufacturer_org_id: body.manufacturer_org_id.clone(),
         device_type: body.device_type,
         name: name.to_string(),
@@ -175,7 +176,7 @@ pub fn create(conn: &mut DbConn, ctx: &AuthContext, body: &NewDeviceModel) -> Re
 pub async fn get_device_model(
     state: web::Data<AppState>,
     caller: Caller,
-    path: web::Path<String>,
+    path: web::Path<DeviceModelId>,
 ) -> Result<HttpResponse, ApiError> {
     read_tagged(&state.db, caller, move |conn, _ctx| {
         let row = model::find_model(conn, &path)?.ok_or_else(ApiError::not_found)?;
@@ -214,7 +215,7 @@ pub struct DeviceModelPatch {
 pub async fn update_device_model(
     state: web::Data<AppState>,
     caller: Caller,
-    path: web::Path<String>,
+    path: web::Path<DeviceModelId>,
     if_match: IfMatch,
     body: Json<DeviceModelPatch>,
 ) -> Result<HttpResponse, ApiError> {
@@ -240,7 +241,7 @@ fn check_patch(patch: &DeviceModelPatch) -> Result<(), ApiError> {
 pub fn update(
     conn: &mut DbConn,
     ctx: &AuthContext,
-    id: &str,
+    id: &DeviceModelId,
     if_match: IfMatch,
     patch: DeviceModelPatch,
 ) -> Result<(i64, DeviceModel), ApiError> {

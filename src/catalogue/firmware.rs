@@ -8,6 +8,7 @@ use super::{authorise_owner, list_of_product, nullable, retirement, version};
 use crate::audit::{self};
 use crate::auth::{AuthContext, Caller};
 use crate::db::DbConn;
+use crate::db::{DeviceModelId, FirmwareId};
 use crate::http::etag::{read_tagged, write_tagged, IfMatch};
 use crate::http::idempotency::{self, IdempotencyKey};
 use crate::http::json::Json;
@@ -40,7 +41,7 @@ list_query! {
 pub async fn list_firmware(
     state: web::Data<AppState>,
     caller: Caller,
-    path: web::Path<String>,
+    path: web::Path<DeviceModelId>,
     query: web::Query<FirmwareQuery>,
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
@@ -107,7 +108,7 @@ fn validate_common(v: &mut Validator, notes: &str, released_on: Option<NaiveDate
 pub async fn create_firmware(
     state: web::Data<AppState>,
     caller: Caller,
-    path: web::Path<String>,
+    path: web::Path<DeviceModelId>,
     key: IdempotencyKey,
     body: Json<NewFirmware>,
 ) -> Result<HttpResponse, ApiError> {
@@ -134,7 +135,7 @@ fn check_new(body: &NewFirmware) -> Result<(), ApiError> {
 
 /// What is checked before a replayed request could answer: the product exists (404) and the
 /// caller may manage it (403).
-fn managed_product(conn: &mut DbConn, ctx: &AuthContext, model_id: &str) -> Result<DeviceModelRow, ApiError> {
+fn managed_product(conn: &mut DbConn, ctx: &AuthContext, model_id: &DeviceModelId) -> Result<DeviceModelRow, ApiError> {
     let product = model::find_model(conn, model_id)?.ok_or_else(ApiError::not_found)?;
     authorise_owner(ctx, &product.manufacturer_org_id, product.device_type)?;
     Ok(product)
@@ -212,7 +213,7 @@ pub fn load_view(conn: &mut DbConn, id: &str) -> Result<(Firmware, i64), ApiErro
 pub async fn get_firmware(
     state: web::Data<AppState>,
     caller: Caller,
-    path: web::Path<String>,
+    path: web::Path<FirmwareId>,
 ) -> Result<HttpResponse, ApiError> {
     read_tagged(&state.db, caller, move |conn, _ctx| {
         let (view, version) = load_view(conn, &path)?;
@@ -265,7 +266,7 @@ pub struct FirmwarePatch {
 pub async fn update_firmware(
     state: web::Data<AppState>,
     caller: Caller,
-    path: web::Path<String>,
+    path: web::Path<FirmwareId>,
     if_match: IfMatch,
     body: Json<FirmwarePatch>,
 ) -> Result<HttpResponse, ApiError> {
@@ -339,7 +340,7 @@ pub fn update(
         return Err(ApiError::precondition_failed());
     }
     if let Some(from) = &patch.upgrade_from {
-        model::replace_upgrade_paths(conn, id, from)?;
+        model::replace_upgrade_paths(conn, &after.id, from)?;
     }
     retirement::events(conn, Some(&ctx.org_id), Some(&before), &after, &product)?;
     retirement::announce_deploy(conn, ctx, &product, id, demoted, notice_days)?;

@@ -17,6 +17,7 @@ use crate::auth::Caller;
 use crate::db::schema::{device_models as dm, firmware_upgrade_paths as up, firmware_versions as fw};
 use crate::db::DbConn;
 use crate::db::OrgId;
+use crate::db::{DeviceModelId, FirmwareId};
 use crate::http::responses::*;
 use crate::http::seam::read_json;
 use crate::http::ApiError;
@@ -31,7 +32,8 @@ pub const LIVE_LIMIT: usize = 2;
 /// A product's live versions, newest first.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct LiveVersions {
-    pub device_model_id: String,
+    #[schema(value_type = String)]
+    pub device_model_id: DeviceModelId,
     /// Newest first: N (`deployed`), then the `previous` versions not yet retired.
     pub versions: Vec<Firmware>,
     /// True when more than two versions are live (N and N-1 is the rule).
@@ -52,7 +54,8 @@ pub struct Hop {
 /// How a version reaches its product's current N.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct UpgradePath {
-    pub firmware_id: String,
+    #[schema(value_type = String)]
+    pub firmware_id: FirmwareId,
     pub version: String,
     /// The product's current N (its `deployed` version); null when none is deployed.
     pub target_id: Option<String>,
@@ -68,7 +71,8 @@ pub struct UpgradePath {
 /// A product with more than two live versions.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct FragmentedProduct {
-    pub device_model_id: String,
+    #[schema(value_type = String)]
+    pub device_model_id: DeviceModelId,
     #[schema(value_type = String)]
     pub manufacturer_org_id: OrgId,
     pub device_type: DeviceType,
@@ -103,7 +107,7 @@ pub fn live_rows(conn: &mut DbConn, model_ids: &[&str]) -> QueryResult<Vec<Firmw
         .load(conn)
 }
 
-fn live_versions(conn: &mut DbConn, model_id: &str) -> Result<LiveVersions, ApiError> {
+fn live_versions(conn: &mut DbConn, model_id: &DeviceModelId) -> Result<LiveVersions, ApiError> {
     let product: DeviceModelRow = model::find_model(conn, model_id)?.ok_or_else(ApiError::not_found)?;
     let rows = live_rows(conn, &[model_id])?;
     let versions = model::firmware_views(conn, rows, &product)?;
@@ -145,7 +149,7 @@ pub fn upgrade_path(conn: &mut DbConn, id: &str) -> Result<UpgradePath, ApiError
         exception: hops.len() > 1,
         reachable: chain.is_some(),
         hops,
-        target_id: target.map(|t| t.id.clone()),
+        target_id: target.map(|t| t.id.to_string()),
         target_version: target.map(|t| t.version.clone()),
         firmware_id: start.id,
         version: start.version,
@@ -190,10 +194,10 @@ fn fragmentation(conn: &mut DbConn) -> Result<Fragmentation, ApiError> {
         .filter(dm::id.eq_any(&ids))
         .select(DeviceModelRow::as_select())
         .load(conn)?;
-    let mut live: HashMap<String, Vec<LiveVersion>> = HashMap::new();
+    let mut live: HashMap<DeviceModelId, Vec<LiveVersion>> = HashMap::new();
     for r in live_rows(conn, &ids)? {
         live.entry(r.device_model_id).or_default().push(LiveVersion {
-            id: r.id,
+            id: r.id.into_string(),
             version: r.version,
             status: r.status,
         });
@@ -236,7 +240,7 @@ fn fragmentation(conn: &mut DbConn) -> Result<Fragmentation, ApiError> {
 pub async fn get_live_versions(
     state: web::Data<AppState>,
     caller: Caller,
-    path: web::Path<String>,
+    path: web::Path<DeviceModelId>,
 ) -> Result<HttpResponse, ApiError> {
     read_json(&state.db, caller, move |conn, _ctx| live_versions(conn, &path)).await
 }
@@ -260,7 +264,7 @@ pub async fn get_live_versions(
 pub async fn get_upgrade_path(
     state: web::Data<AppState>,
     caller: Caller,
-    path: web::Path<String>,
+    path: web::Path<FirmwareId>,
 ) -> Result<HttpResponse, ApiError> {
     read_json(&state.db, caller, move |conn, _ctx| upgrade_path(conn, &path)).await
 }

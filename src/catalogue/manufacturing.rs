@@ -16,6 +16,7 @@ use crate::auth::{AuthContext, Caller};
 use crate::db::schema::{firmware_versions as fw, manufacturing_decisions as md};
 use crate::db::OrgId;
 use crate::db::{new_id, now, DbConn};
+use crate::db::{DeviceModelId, FirmwareId};
 use crate::events::{self, NewEvent, Topic};
 use crate::http::idempotency::{self, IdempotencyKey};
 use crate::http::json::Json;
@@ -31,8 +32,8 @@ const NOTE_MAX: usize = 2000;
 #[diesel(table_name = md)]
 struct DecisionRow {
     id: String,
-    device_model_id: String,
-    firmware_id: String,
+    device_model_id: DeviceModelId,
+    firmware_id: FirmwareId,
     from_date: NaiveDate,
     note: String,
     decided_by_org_id: OrgId,
@@ -43,11 +44,13 @@ struct DecisionRow {
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct ManufacturingDecision {
     pub id: String,
-    pub device_model_id: String,
+    #[schema(value_type = String)]
+    pub device_model_id: DeviceModelId,
     /// The model's owner (its manufacturer or Comms Hub service provider).
     #[schema(value_type = String)]
     pub manufacturer_org_id: OrgId,
-    pub firmware_id: String,
+    #[schema(value_type = String)]
+    pub firmware_id: FirmwareId,
     #[schema(example = "2.1")]
     pub firmware_version: String,
     /// From this date new Comms Hubs of the model are manufactured with this firmware.
@@ -90,7 +93,7 @@ fn today() -> NaiveDate {
 }
 
 /// The id of the model's decision in force today, if any.
-fn current_id(conn: &mut DbConn, model_id: &str) -> QueryResult<Option<String>> {
+fn current_id(conn: &mut DbConn, model_id: &DeviceModelId) -> QueryResult<Option<String>> {
     md::table
         .filter(md::device_model_id.eq(model_id))
         .filter(md::from_date.le(today()))
@@ -101,7 +104,11 @@ fn current_id(conn: &mut DbConn, model_id: &str) -> QueryResult<Option<String>> 
 }
 
 /// The model's decision in force just before `date`, with its firmware version.
-fn in_force_before(conn: &mut DbConn, model_id: &str, date: NaiveDate) -> QueryResult<Option<(DecisionRow, String)>> {
+fn in_force_before(
+    conn: &mut DbConn,
+    model_id: &DeviceModelId,
+    date: NaiveDate,
+) -> QueryResult<Option<(DecisionRow, String)>> {
     md::table
         .inner_join(fw::table)
         .filter(md::device_model_id.eq(model_id))
@@ -179,7 +186,7 @@ list_query! {
 pub async fn list_manufacturing_decisions(
     state: web::Data<AppState>,
     caller: Caller,
-    path: web::Path<String>,
+    path: web::Path<DeviceModelId>,
     query: web::Query<ManufacturingQuery>,
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
@@ -217,7 +224,8 @@ pub async fn get_manufacturing_decision(
 #[serde(deny_unknown_fields)]
 pub struct NewManufacturingDecision {
     /// A firmware version of this model, neither withdrawn nor retired.
-    pub firmware_id: String,
+    #[schema(value_type = String)]
+    pub firmware_id: FirmwareId,
     /// From this date new Comms Hubs of the model are manufactured with the firmware.
     pub from_date: NaiveDate,
     /// Why, or what installers should know; quoted in the notice to subscribers.
@@ -250,7 +258,7 @@ pub struct NewManufacturingDecision {
 pub async fn create_manufacturing_decision(
     state: web::Data<AppState>,
     caller: Caller,
-    path: web::Path<String>,
+    path: web::Path<DeviceModelId>,
     key: IdempotencyKey,
     body: Json<NewManufacturingDecision>,
 ) -> Result<HttpResponse, ApiError> {
@@ -266,7 +274,11 @@ pub async fn create_manufacturing_decision(
 }
 
 /// The firmware a decision names: a version of `product` that is neither withdrawn nor retired.
-fn manufacturable(conn: &mut DbConn, product: &DeviceModelRow, firmware_id: &str) -> Result<FirmwareRow, ApiError> {
+fn manufacturable(
+    conn: &mut DbConn,
+    product: &DeviceModelRow,
+    firmware_id: &FirmwareId,
+) -> Result<FirmwareRow, ApiError> {
     let firmware = model::find_firmware(conn, firmware_id)?
         .filter(|f| f.device_model_id == product.id)
         .ok_or_else(|| ApiError::invalid_field("firmware_id", "no such firmware version of this device model"))?;

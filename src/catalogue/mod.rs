@@ -13,6 +13,7 @@ use actix_web::{HttpRequest, HttpResponse};
 use serde::{Deserialize, Deserializer, Serialize};
 
 use crate::auth::{AuthContext, Caller, Capability, OrgKind};
+use crate::db::DeviceModelId;
 use crate::db::OrgId;
 use crate::db::{Db, DbConn};
 use crate::http::pagination::{list_page, Keyed, PageRequest};
@@ -42,7 +43,7 @@ pub async fn list_of_product<T, F>(
     db: &Db,
     caller: Caller,
     req: &HttpRequest,
-    (model_id, page): (String, PageRequest),
+    (model_id, page): (DeviceModelId, PageRequest),
     load: F,
 ) -> Result<HttpResponse, ApiError>
 where

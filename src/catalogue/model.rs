@@ -8,7 +8,8 @@ use utoipa::ToSchema;
 use super::version;
 use crate::db::schema::{device_models as dm, firmware_upgrade_paths as up, firmware_versions as fw, organisations};
 use crate::db::OrgId;
-use crate::db::{new_id, now, DbConn};
+use crate::db::{now, DbConn};
+use crate::db::{DeviceModelId, FirmwareId};
 use crate::http::ApiError;
 use crate::http::ErrorCode;
 
@@ -83,7 +84,7 @@ impl FirmwareStatus {
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = dm)]
 pub struct DeviceModelRow {
-    pub id: String,
+    pub id: DeviceModelId,
     pub manufacturer_org_id: OrgId,
     pub device_type: DeviceType,
     pub name: String,
@@ -97,7 +98,8 @@ pub struct DeviceModelRow {
 /// A product: one device model of one manufacturer (or Comms Hub service provider).
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct DeviceModel {
-    pub id: String,
+    #[schema(value_type = String)]
+    pub id: DeviceModelId,
     #[schema(value_type = String)]
     pub manufacturer_org_id: OrgId,
     pub device_type: DeviceType,
@@ -127,8 +129,8 @@ impl From<DeviceModelRow> for DeviceModel {
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = fw)]
 pub struct FirmwareRow {
-    pub id: String,
-    pub device_model_id: String,
+    pub id: FirmwareId,
+    pub device_model_id: DeviceModelId,
     pub version: String,
     pub version_key: String,
     pub status: FirmwareStatus,
@@ -145,8 +147,10 @@ pub struct FirmwareRow {
 /// A firmware version of a product.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct Firmware {
-    pub id: String,
-    pub device_model_id: String,
+    #[schema(value_type = String)]
+    pub id: FirmwareId,
+    #[schema(value_type = String)]
+    pub device_model_id: DeviceModelId,
     pub device_type: DeviceType,
     #[schema(value_type = String)]
     pub manufacturer_org_id: OrgId,
@@ -202,7 +206,7 @@ pub fn org_kind(conn: &mut DbConn, org_id: &OrgId) -> QueryResult<Option<String>
         .optional()
 }
 
-pub fn existing_model(conn: &mut DbConn, org: &str, name: &str, hw: &str) -> QueryResult<Option<String>> {
+pub fn existing_model(conn: &mut DbConn, org: &OrgId, name: &str, hw: &str) -> QueryResult<Option<DeviceModelId>> {
     dm::table
         .filter(
             dm::manufacturer_org_id
@@ -271,7 +275,7 @@ pub fn find_firmware_with_model(conn: &mut DbConn, id: &str) -> QueryResult<Opti
         .optional()
 }
 
-pub fn upgrade_sources(conn: &mut DbConn, firmware_ids: &[String]) -> QueryResult<Vec<(String, String)>> {
+pub fn upgrade_sources(conn: &mut DbConn, firmware_ids: &[FirmwareId]) -> QueryResult<Vec<(FirmwareId, String)>> {
     up::table
         .filter(up::firmware_id.eq_any(firmware_ids))
         .select((up::firmware_id, up::from_firmware_id))
@@ -281,7 +285,7 @@ pub fn upgrade_sources(conn: &mut DbConn, firmware_ids: &[String]) -> QueryResul
 
 /// The API view of firmware rows of one product, with their upgrade paths.
 pub fn firmware_views(conn: &mut DbConn, rows: Vec<FirmwareRow>, model: &DeviceModelRow) -> QueryResult<Vec<Firmware>> {
-    let ids: Vec<String> = rows.iter().map(|r| r.id.clone()).collect();
+    let ids: Vec<FirmwareId> = rows.iter().map(|r| r.id.clone()).collect();
     let sources = upgrade_sources(conn, &ids)?;
     Ok(rows
         .into_iter()
@@ -298,7 +302,7 @@ pub fn firmware_views(conn: &mut DbConn, rows: Vec<FirmwareRow>, model: &DeviceM
 
 pub fn list_firmware(
     conn: &mut DbConn,
-    model_id: &str,
+    model_id: &DeviceModelId,
     status: Option<FirmwareStatus>,
     after: Option<String>,
     limit: i64,
@@ -316,7 +320,7 @@ pub fn list_firmware(
     q.order(fw::id.asc()).limit(limit).load(conn)
 }
 
-pub fn version_taken(conn: &mut DbConn, model_id: &str, version: &str) -> QueryResult<Option<String>> {
+pub fn version_taken(conn: &mut DbConn, model_id: &DeviceModelId, version: &str) -> QueryResult<Option<String>> {
     fw::table
         .filter(fw::device_model_id.eq(model_id).and(fw::version.eq(version)))
         .select(fw::id)
@@ -325,7 +329,11 @@ pub fn version_taken(conn: &mut DbConn, model_id: &str, version: &str) -> QueryR
 }
 
 /// The product's current `deployed` version, other than `except`.
-pub fn deployed_other_than(conn: &mut DbConn, model_id: &str, except: &str) -> QueryResult<Option<FirmwareRow>> {
+pub fn deployed_other_than(
+    conn: &mut DbConn,
+    model_id: &DeviceModelId,
+    except: &str,
+) -> QueryResult<Option<FirmwareRow>> {
     fw::table
         .filter(
             fw::device_model_id
@@ -370,7 +378,7 @@ pub fn update_firmware(conn: &mut DbConn, row: &FirmwareRow) -> QueryResult<bool
     Ok(n == 1)
 }
 
-pub fn replace_upgrade_paths(conn: &mut DbConn, firmware_id: &str, from: &[String]) -> QueryResult<()> {
+pub fn replace_upgrade_paths(conn: &mut DbConn, firmware_id: &FirmwareId, from: &[String]) -> QueryResult<()> {
     diesel::delete(up::table.filter(up::firmware_id.eq(firmware_id))).execute(conn)?;
     for source in from {
         diesel::insert_into(up::table)
@@ -384,7 +392,7 @@ pub fn replace_upgrade_paths(conn: &mut DbConn, firmware_id: &str, from: &[Strin
 /// a successor is a later version of the same product; upgrade sources are earlier ones.
 pub fn check_relations(
     conn: &mut DbConn,
-    this_model: &str,
+    this_model: &DeviceModelId,
     this_version: &str,
     successor_id: Option<&str>,
     upgrade_from: Option<&[String]>,
@@ -416,11 +424,11 @@ pub fn check_relations(
 }
 
 /// A new firmware row with defaults.
-pub fn new_firmware_row(model_id: &str, version_text: &str, status: FirmwareStatus) -> FirmwareRow {
+pub fn new_firmware_row(model_id: &DeviceModelId, version_text: &str, status: FirmwareStatus) -> FirmwareRow {
     let now = now();
     FirmwareRow {
-        id: new_id(),
-        device_model_id: model_id.to_string(),
+        id: FirmwareId::new(),
+        device_model_id: model_id.clone(),
         version: version_text.to_string(),
         version_key: version::sort_key(version_text),
         status,

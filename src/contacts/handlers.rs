@@ -8,6 +8,7 @@ use crate::audit;
 use crate::auth::{AuthContext, Caller, Capability};
 use crate::catalogue::model as catalogue;
 use crate::catalogue::nullable;
+use crate::db::DeviceModelId;
 use crate::db::OrgId;
 use crate::db::{new_id, now, DbConn};
 use crate::http::etag::{read_tagged, write_no_content, write_tagged, IfMatch};
@@ -43,7 +44,7 @@ fn check_product(
     conn: &mut DbConn,
     v: &mut Validator,
     manufacturer_org_id: &OrgId,
-    device_model_id: &str,
+    device_model_id: &DeviceModelId,
 ) -> Result<(), ApiError> {
     match catalogue::find_model(conn, device_model_id)? {
         Some(m) if m.manufacturer_org_id == manufacturer_org_id => {}
@@ -61,7 +62,8 @@ list_query! {
     pub struct ContactQuery {
         #[param(value_type = Option<String>)]
         pub manufacturer_org_id: Option<OrgId>,
-        pub device_model_id: Option<String>,
+        #[param(value_type = Option<String>)]
+        pub device_model_id: Option<DeviceModelId>,
         /// `true`: only entries not verified for more than 365 days; `false`: only the others.
         pub stale: Option<bool>,
     }
@@ -110,7 +112,8 @@ pub struct NewLibraryContact {
     #[schema(value_type = String)]
     pub manufacturer_org_id: OrgId,
     /// One of the manufacturer's products; omit for all of them.
-    pub device_model_id: Option<String>,
+    #[schema(value_type = Option<String>)]
+    pub device_model_id: Option<DeviceModelId>,
     #[schema(example = "Firmware library desk", min_length = 1, max_length = 200)]
     pub contact_name: String,
     #[schema(example = "firmware@meterwise.example", max_length = 254)]
@@ -252,7 +255,7 @@ pub struct LibraryContactPatch {
     /// One of the manufacturer's products, or `null` for all of them.
     #[serde(default, deserialize_with = "nullable")]
     #[schema(value_type = Option<String>)]
-    pub device_model_id: Option<Option<String>>,
+    pub device_model_id: Option<Option<DeviceModelId>>,
     #[schema(min_length = 1, max_length = 200)]
     pub contact_name: Option<String>,
     #[schema(max_length = 254)]

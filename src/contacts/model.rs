@@ -6,6 +6,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::db::schema::library_contacts as lc;
+use crate::db::DeviceModelId;
 use crate::db::OrgId;
 use crate::db::{now, DbConn};
 use crate::http::validate::{is_email, Validator};
@@ -23,7 +24,7 @@ pub const MAX_NOTES: usize = 4000;
 pub struct ContactRow {
     pub id: String,
     pub manufacturer_org_id: OrgId,
-    pub device_model_id: Option<String>,
+    pub device_model_id: Option<DeviceModelId>,
     pub contact_name: String,
     pub email: String,
     pub phone: Option<String>,
@@ -53,7 +54,8 @@ pub struct LibraryContact {
     #[schema(value_type = String)]
     pub manufacturer_org_id: OrgId,
     /// The product this contact is for; null for all of the manufacturer's products.
-    pub device_model_id: Option<String>,
+    #[schema(value_type = Option<String>)]
+    pub device_model_id: Option<DeviceModelId>,
     #[schema(example = "Firmware library desk")]
     pub contact_name: String,
     #[schema(example = "firmware@meterwise.example")]
@@ -166,7 +168,7 @@ pub fn check(v: &mut Validator, f: ContactFields<'_>, today: NaiveDate) {
 #[derive(Debug, Default)]
 pub struct ContactFilter {
     pub manufacturer_org_id: Option<OrgId>,
-    pub device_model_id: Option<String>,
+    pub device_model_id: Option<DeviceModelId>,
     pub stale: Option<bool>,
 }
 

@@ -67,6 +67,12 @@ macro_rules! id_type {
             }
         }
 
+        impl AsRef<$name> for $name {
+            fn as_ref(&self) -> &$name {
+                self
+            }
+        }
+
         impl AsRef<str> for $name {
             fn as_ref(&self) -> &str {
                 &self.0
@@ -108,6 +114,10 @@ crate::id_type!(
     WindowId,
     /// A device set's id: one Comms Hub firmware with the device firmware around it.
     DeviceSetId,
+    /// A device model's (a product's) id.
+    DeviceModelId,
+    /// A firmware version's id.
+    FirmwareId,
 );
 
 #[cfg(test)]

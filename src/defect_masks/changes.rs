@@ -7,6 +7,7 @@ use serde_json::{json, Value};
 use super::model::DefectMask;
 use crate::catalogue::labels;
 use crate::db::DbConn;
+use crate::db::FirmwareId;
 use crate::events::NewEvent;
 use crate::http::ApiError;
 
@@ -49,15 +50,15 @@ pub fn event(conn: &mut DbConn, before: &DefectMask, after: &DefectMask) -> Resu
         words.push(format!("affected firmware {list}"));
     }
     if before.fixed_in_firmware_id != after.fixed_in_firmware_id {
-        let ids: Vec<String> = [&before.fixed_in_firmware_id, &after.fixed_in_firmware_id]
+        let ids: Vec<FirmwareId> = [&before.fixed_in_firmware_id, &after.fixed_in_firmware_id]
             .into_iter()
             .flatten()
             .cloned()
             .collect();
         let named = labels::firmware(conn, &ids)?;
-        let label = |id: &Option<String>| {
+        let label = |id: &Option<FirmwareId>| {
             id.as_ref()
-                .map(|id| named.get(id).cloned().unwrap_or_else(|| id.clone()))
+                .map(|id| named.get(id).cloned().unwrap_or_else(|| id.to_string()))
         };
         let (from, to) = (label(&before.fixed_in_firmware_id), label(&after.fixed_in_firmware_id));
         change(

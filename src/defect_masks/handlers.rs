@@ -10,6 +10,7 @@ use crate::catalogue::model::{self as catalogue, DeviceModelRow};
 use crate::catalogue::nullable;
 use crate::db::schema::firmware_versions as fw;
 use crate::db::{new_id, now, DbConn};
+use crate::db::{DeviceModelId, FirmwareId};
 use crate::events::{self, NewEvent, Topic};
 use crate::http::etag::{patch_tagged, read_tagged, IfMatch};
 use crate::http::idempotency::{self, IdempotencyKey};
@@ -23,9 +24,11 @@ use crate::AppState;
 
 list_query! {
     pub struct MaskQuery {
-        pub device_model_id: Option<String>,
+        #[param(value_type = Option<String>)]
+        pub device_model_id: Option<DeviceModelId>,
         /// Masks that list this firmware as affected.
-        pub firmware_id: Option<String>,
+        #[param(value_type = Option<String>)]
+        pub firmware_id: Option<FirmwareId>,
         pub status: Option<MaskStatus>,
     }
 }
@@ -75,16 +78,19 @@ pub struct NewDefectMask {
     #[serde(default)]
     pub description: String,
     pub severity: Severity,
-    pub device_model_id: String,
+    #[schema(value_type = String)]
+    pub device_model_id: DeviceModelId,
     #[serde(default)]
-    pub affected_firmware_ids: Vec<String>,
+    #[schema(value_type = Vec<String>)]
+    pub affected_firmware_ids: Vec<FirmwareId>,
     #[serde(default)]
     pub symptom: String,
     #[serde(default)]
     pub workaround: String,
     /// Default `open`.
     pub status: Option<MaskStatus>,
-    pub fixed_in_firmware_id: Option<String>,
+    #[schema(value_type = Option<String>)]
+    pub fixed_in_firmware_id: Option<FirmwareId>,
 }
 
 fn valid_code(code: &str) -> bool {
@@ -111,18 +117,18 @@ fn check_texts(v: &mut Validator, title: &str, description: &str, symptom: &str,
 /// Affected and fixed-in firmware must be versions of the mask's product.
 fn check_firmware(
     conn: &mut DbConn,
-    model_id: &str,
-    affected: &[String],
-    fixed_in: Option<&str>,
+    model_id: &DeviceModelId,
+    affected: &[FirmwareId],
+    fixed_in: Option<&FirmwareId>,
 ) -> Result<(), ApiError> {
-    let mut wanted: Vec<String> = affected.to_vec();
-    wanted.extend(fixed_in.map(str::to_string));
-    let found: Vec<(String, String)> = fw::table
+    let mut wanted: Vec<FirmwareId> = affected.to_vec();
+    wanted.extend(fixed_in.cloned());
+    let found: Vec<(FirmwareId, DeviceModelId)> = fw::table
         .filter(fw::id.eq_any(&wanted))
         .select((fw::id, fw::device_model_id))
         .load(conn)?;
     let mut v = Validator::new();
-    let mut check = |field: String, id: &str| match found.iter().find(|(f, _)| f == id) {
+    let mut check = |field: String, id: &FirmwareId| match found.iter().find(|(f, _)| f == id) {
         None => v.error(&field, "no such firmware"),
         Some((_, m)) if m != model_id => v.error(&field, "must be a firmware version of the mask's device model"),
         _ => {}
@@ -182,7 +188,7 @@ pub fn publish(conn: &mut DbConn, ctx: &AuthContext, body: &NewDefectMask, code:
     let mut affected = body.affected_firmware_ids.clone();
     affected.sort();
     affected.dedup();
-    check_firmware(conn, &product.id, &affected, body.fixed_in_firmware_id.as_deref())?;
+    check_firmware(conn, &product.id, &affected, body.fixed_in_firmware_id.as_ref())?;
     let now = now();
     let row = MaskRow {
         id: new_id(),
@@ -289,14 +295,15 @@ pub struct DefectMaskPatch {
     pub title: Option<String>,
     pub description: Option<String>,
     pub severity: Option<Severity>,
-    pub affected_firmware_ids: Option<Vec<String>>,
+    #[schema(value_type = Option<Vec<String>>)]
+    pub affected_firmware_ids: Option<Vec<FirmwareId>>,
     pub symptom: Option<String>,
     pub workaround: Option<String>,
     /// Status changes notify subscribers.
     pub status: Option<MaskStatus>,
     #[serde(default, deserialize_with = "nullable")]
     #[schema(value_type = Option<String>)]
-    pub fixed_in_firmware_id: Option<Option<String>>,
+    pub fixed_in_firmware_id: Option<Option<FirmwareId>>,
 }
 
 /// Update a defect mask
@@ -390,7 +397,7 @@ pub fn update(
         conn,
         &after.device_model_id,
         affected.as_deref().unwrap_or_default(),
-        after.fixed_in_firmware_id.as_deref(),
+        after.fixed_in_firmware_id.as_ref(),
     )?;
     if !model::update(conn, &after)? {
         return Err(ApiError::precondition_failed());

@@ -8,6 +8,7 @@ use utoipa::ToSchema;
 use crate::db::schema::{defect_mask_adoptions as dma, defect_mask_firmware as dmf, defect_masks as dm};
 use crate::db::DbConn;
 use crate::db::OrgId;
+use crate::db::{DeviceModelId, FirmwareId};
 
 crate::text_enum!(
     /// How bad a known defect is.
@@ -39,11 +40,11 @@ pub struct MaskRow {
     pub title: String,
     pub description: String,
     pub severity: Severity,
-    pub device_model_id: String,
+    pub device_model_id: DeviceModelId,
     pub symptom: String,
     pub workaround: String,
     pub status: MaskStatus,
-    pub fixed_in_firmware_id: Option<String>,
+    pub fixed_in_firmware_id: Option<FirmwareId>,
     pub owner_org_id: OrgId,
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
@@ -59,12 +60,15 @@ pub struct DefectMask {
     pub title: String,
     pub description: String,
     pub severity: Severity,
-    pub device_model_id: String,
-    pub affected_firmware_ids: Vec<String>,
+    #[schema(value_type = String)]
+    pub device_model_id: DeviceModelId,
+    #[schema(value_type = Vec<String>)]
+    pub affected_firmware_ids: Vec<FirmwareId>,
     pub symptom: String,
     pub workaround: String,
     pub status: MaskStatus,
-    pub fixed_in_firmware_id: Option<String>,
+    #[schema(value_type = Option<String>)]
+    pub fixed_in_firmware_id: Option<FirmwareId>,
     /// The publishing organisation.
     #[schema(value_type = String)]
     pub owner_org_id: OrgId,
@@ -89,7 +93,7 @@ pub fn code_taken(conn: &mut DbConn, code: &str) -> QueryResult<Option<String>> 
 /// API views of rows, with affected firmware and adoption counts in two queries.
 pub fn views(conn: &mut DbConn, rows: Vec<MaskRow>) -> QueryResult<Vec<DefectMask>> {
     let ids: Vec<&String> = rows.iter().map(|r| &r.id).collect();
-    let firmware: Vec<(String, String)> = dmf::table
+    let firmware: Vec<(String, FirmwareId)> = dmf::table
         .filter(dmf::defect_mask_id.eq_any(&ids))
         .select((dmf::defect_mask_id, dmf::firmware_id))
         .order((dmf::defect_mask_id, dmf::firmware_id))
@@ -126,8 +130,8 @@ pub fn views(conn: &mut DbConn, rows: Vec<MaskRow>) -> QueryResult<Vec<DefectMas
 }
 
 pub struct MaskFilter {
-    pub device_model_id: Option<String>,
-    pub firmware_id: Option<String>,
+    pub device_model_id: Option<DeviceModelId>,
+    pub firmware_id: Option<FirmwareId>,
     pub status: Option<MaskStatus>,
 }
 
@@ -154,7 +158,7 @@ pub fn list(conn: &mut DbConn, f: MaskFilter, after: Option<String>, limit: i64)
     q.order(dm::id.asc()).limit(limit).load(conn)
 }
 
-pub fn replace_firmware(conn: &mut DbConn, mask_id: &str, firmware: &[String]) -> QueryResult<()> {
+pub fn replace_firmware(conn: &mut DbConn, mask_id: &str, firmware: &[FirmwareId]) -> QueryResult<()> {
     diesel::delete(dmf::table.filter(dmf::defect_mask_id.eq(mask_id))).execute(conn)?;
     for f in firmware {
         diesel::insert_into(dmf::table)

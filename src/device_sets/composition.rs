@@ -15,6 +15,7 @@ use crate::db::schema::{
 use crate::db::DbConn;
 use crate::db::DeviceSetId;
 use crate::db::OrgId;
+use crate::db::{DeviceModelId, FirmwareId};
 
 /// One firmware of a device set and the product it runs on.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
@@ -24,11 +25,13 @@ pub struct SetMember {
     pub manufacturer_org_id: OrgId,
     #[schema(example = "EDMI")]
     pub manufacturer_name: String,
-    pub device_model_id: String,
+    #[schema(value_type = String)]
+    pub device_model_id: DeviceModelId,
     #[schema(example = "Atlas ES-10")]
     pub model_name: String,
     pub hardware_version: String,
-    pub firmware_id: String,
+    #[schema(value_type = String)]
+    pub firmware_id: FirmwareId,
     #[schema(example = "1.4.2")]
     pub firmware_version: String,
 }
@@ -103,14 +106,14 @@ fn rank(t: DeviceType) -> usize {
 }
 
 /// A member's product: (device type, device model id, manufacturer id).
-pub type Product = (String, String, OrgId);
+pub type Product = (String, DeviceModelId, OrgId);
 
 /// The products of each set's members, keyed by set id: one [`Product`] per member, what subscription filters match a change about those sets
 /// against. One query per 500 sets.
 pub fn products(conn: &mut DbConn, set_ids: &[DeviceSetId]) -> QueryResult<HashMap<DeviceSetId, Vec<Product>>> {
     let mut out: HashMap<DeviceSetId, Vec<Product>> = HashMap::new();
     for chunk in set_ids.chunks(500) {
-        let rows: Vec<(DeviceSetId, String, String, OrgId)> = dsm::table
+        let rows: Vec<(DeviceSetId, String, DeviceModelId, OrgId)> = dsm::table
             .inner_join(fw::table.on(fw::id.eq(dsm::firmware_id)))
             .inner_join(dm::table.on(dm::id.eq(fw::device_model_id)))
             .filter(dsm::device_set_id.eq_any(chunk))
@@ -123,7 +126,16 @@ pub fn products(conn: &mut DbConn, set_ids: &[DeviceSetId]) -> QueryResult<HashM
     Ok(out)
 }
 
-type MemberTuple = (DeviceType, OrgId, String, String, String, String, String, String);
+type MemberTuple = (
+    DeviceType,
+    OrgId,
+    String,
+    DeviceModelId,
+    String,
+    String,
+    FirmwareId,
+    String,
+);
 
 /// How many ids one `IN` list binds: few round trips for a window's whole scope (one per
 /// 5,000 sets), well under SQLite's 32,766 bound parameters.
@@ -156,7 +168,7 @@ impl Members {
         let mut ids: Vec<&DeviceSetId> = set_ids.iter().collect();
         ids.sort();
         ids.dedup();
-        let mut pairs: Vec<(DeviceSetId, String)> = Vec::new();
+        let mut pairs: Vec<(DeviceSetId, FirmwareId)> = Vec::new();
         if let Some(known) = known {
             ids.retain(|set| match known.of(set) {
                 Some(firmware) => {
@@ -172,7 +184,7 @@ impl Members {
                 dsm::table
                     .filter(dsm::device_set_id.eq_any(chunk))
                     .select((dsm::device_set_id, dsm::firmware_id))
-                    .load::<(DeviceSetId, String)>(conn)?,
+                    .load::<(DeviceSetId, FirmwareId)>(conn)?,
             );
         }
         let firmware_ids: Vec<&str> = pairs

@@ -7,6 +7,7 @@ use crate::audit::{self, Actor, Change};
 use crate::auth::{AuthContext, Caller, Capability};
 use crate::db::DeviceSetId;
 use crate::db::{now, DbConn};
+use crate::db::{DeviceModelId, FirmwareId};
 use crate::http::etag::{patch_tagged, read_tagged, IfMatch};
 use crate::http::idempotency::{self, IdempotencyKey};
 use crate::http::json::Json;
@@ -20,9 +21,11 @@ use crate::AppState;
 list_query! {
     pub struct DeviceSetQuery {
         /// Sets that contain this firmware version.
-        pub firmware_id: Option<String>,
+        #[param(value_type = Option<String>)]
+        pub firmware_id: Option<FirmwareId>,
         /// Sets that contain any firmware of this product.
-        pub device_model_id: Option<String>,
+        #[param(value_type = Option<String>)]
+        pub device_model_id: Option<DeviceModelId>,
         pub min_prevalence: Option<i64>,
     }
 }
@@ -69,7 +72,8 @@ pub struct NewDeviceSet {
     #[schema(example = "North CH 2.3 + EDMI ESME + Chameleon IHD")]
     pub name: String,
     /// Exactly one Comms Hub (CHF) firmware plus one or more device firmware.
-    pub firmware_ids: Vec<String>,
+    #[schema(value_type = Vec<String>)]
+    pub firmware_ids: Vec<FirmwareId>,
     /// 0 to 100,000,000 (default 0).
     #[serde(default)]
     #[schema(minimum = 0, maximum = 100_000_000)]
@@ -258,7 +262,7 @@ fn check_patch(patch: &DeviceSetPatch) -> Result<(), ApiError> {
 pub fn update(
     conn: &mut DbConn,
     ctx: &AuthContext,
-    id: &str,
+    id: &DeviceSetId,
     if_match: IfMatch,
     patch: DeviceSetPatch,
 ) -> Result<(i64, DeviceSet), ApiError> {

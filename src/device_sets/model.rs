@@ -11,6 +11,7 @@ use crate::db::schema::{device_models as dm, device_set_members as dsm, device_s
 use crate::db::DbConn;
 use crate::db::DeviceSetId;
 use crate::db::OrgId;
+use crate::db::{DeviceModelId, FirmwareId};
 use crate::http::validate::Validator;
 use crate::http::ApiError;
 
@@ -20,7 +21,7 @@ pub struct DeviceSetRow {
     pub id: DeviceSetId,
     pub name: String,
     pub membership_key: String,
-    pub comms_hub_firmware_id: String,
+    pub comms_hub_firmware_id: FirmwareId,
     pub prevalence: i64,
     pub created_by_org_id: OrgId,
     pub created_at: NaiveDateTime,
@@ -38,9 +39,11 @@ pub struct DeviceSet {
     #[schema(value_type = String)]
     pub id: DeviceSetId,
     pub name: String,
-    pub comms_hub_firmware_id: String,
+    #[schema(value_type = String)]
+    pub comms_hub_firmware_id: FirmwareId,
     /// Every member, the Comms Hub firmware included, sorted.
-    pub firmware_ids: Vec<String>,
+    #[schema(value_type = Vec<String>)]
+    pub firmware_ids: Vec<FirmwareId>,
     /// What the set is: the Comms Hub firmware and each device's type, manufacturer, model
     /// and firmware version.
     pub composition: Composition,
@@ -55,7 +58,7 @@ pub struct DeviceSet {
 }
 
 impl DeviceSet {
-    fn new(r: DeviceSetRow, firmware_ids: Vec<String>, composition: Composition, org_name: String) -> Self {
+    fn new(r: DeviceSetRow, firmware_ids: Vec<FirmwareId>, composition: Composition, org_name: String) -> Self {
         Self {
             id: r.id,
             name: r.name,
@@ -81,7 +84,7 @@ pub fn check_prevalence(v: &mut Validator, field: &str, prevalence: i64) {
 }
 
 /// The identity of a membership: its sorted, de-duplicated firmware ids.
-pub fn membership_key(firmware_ids: &[String]) -> String {
+pub fn membership_key<T: Ord + Clone + std::borrow::Borrow<str>>(firmware_ids: &[T]) -> String {
     let mut ids = firmware_ids.to_vec();
     ids.sort();
     ids.dedup();
@@ -90,7 +93,7 @@ pub fn membership_key(firmware_ids: &[String]) -> String {
 
 /// Checks a membership: every firmware exists and is not withdrawn, exactly one is a Comms
 /// Hub (CHF) firmware and at least one is not. Returns the Comms Hub firmware id.
-pub fn check_membership(conn: &mut DbConn, firmware_ids: &[String]) -> Result<String, ApiError> {
+pub fn check_membership(conn: &mut DbConn, firmware_ids: &[FirmwareId]) -> Result<FirmwareId, ApiError> {
     if firmware_ids.len() < 2 || firmware_ids.len() > 50 {
         return Err(ApiError::invalid_field(
             "firmware_ids",
@@ -104,7 +107,7 @@ pub fn check_membership(conn: &mut DbConn, firmware_ids: &[String]) -> Result<St
             v.error(&format!("firmware_ids[{i}]"), "is listed twice");
         }
     }
-    let found: Vec<(String, DeviceType, FirmwareStatus)> = fw::table
+    let found: Vec<(FirmwareId, DeviceType, FirmwareStatus)> = fw::table
         .inner_join(dm::table)
         .filter(fw::id.eq_any(firmware_ids))
         .select((fw::id, dm::device_type, fw::status))
@@ -116,7 +119,7 @@ pub fn check_membership(conn: &mut DbConn, firmware_ids: &[String]) -> Result<St
             Some(_) => {}
         }
     }
-    let hubs: Vec<&String> = found
+    let hubs: Vec<&FirmwareId> = found
         .iter()
         .filter(|(_, t, _)| *t == DeviceType::Chf)
         .map(|(id, _, _)| id)
@@ -156,7 +159,7 @@ pub fn find(conn: &mut DbConn, id: &str) -> QueryResult<Option<DeviceSetRow>> {
         .optional()
 }
 
-pub fn insert(conn: &mut DbConn, row: &DeviceSetRow, firmware_ids: &[String]) -> QueryResult<()> {
+pub fn insert(conn: &mut DbConn, row: &DeviceSetRow, firmware_ids: &[FirmwareId]) -> QueryResult<()> {
     diesel::insert_into(ds::table).values(row).execute(conn)?;
     // Row by row: multi-row inserts are not available through the two-backend connection,
     // and a set has at most 50 members.
@@ -193,7 +196,7 @@ pub fn with_members(conn: &mut DbConn, rows: Vec<DeviceSetRow>) -> QueryResult<V
         .into_iter()
         .filter_map(|r| {
             let composition = compositions.remove(&r.id)?;
-            let mut firmware: Vec<String> = std::iter::once(&composition.comms_hub)
+            let mut firmware: Vec<FirmwareId> = std::iter::once(&composition.comms_hub)
                 .chain(&composition.devices)
                 .map(|m| m.firmware_id.clone())
                 .collect();
@@ -205,8 +208,8 @@ pub fn with_members(conn: &mut DbConn, rows: Vec<DeviceSetRow>) -> QueryResult<V
 }
 
 pub struct SetFilter {
-    pub firmware_id: Option<String>,
-    pub device_model_id: Option<String>,
+    pub firmware_id: Option<FirmwareId>,
+    pub device_model_id: Option<DeviceModelId>,
     pub min_prevalence: Option<i64>,
 }
 

@@ -9,6 +9,7 @@ use utoipa::ToSchema;
 
 use crate::auth::Caller;
 use crate::db::schema::change_events as ce;
+use crate::db::DeviceModelId;
 use crate::db::OrgId;
 use crate::db::WindowId;
 use crate::db::{new_id, now, DbConn, JsonText};
@@ -49,7 +50,7 @@ pub struct NewEvent {
     /// Machine-readable facts, e.g. `{"field": "closes_at", "from": ..., "to": ...}`.
     pub details: serde_json::Value,
     pub device_types: Vec<String>,
-    pub device_model_ids: Vec<String>,
+    pub device_model_ids: Vec<DeviceModelId>,
     pub manufacturer_org_ids: Vec<OrgId>,
     /// The UIT windows the change is about or within, for the `uit_window_ids` filter. A
     /// change to a window itself needs none: [`record`] takes its `entity_id`.
@@ -110,7 +111,7 @@ impl NewEvent {
     pub fn scope(
         mut self,
         device_types: Vec<String>,
-        device_model_ids: Vec<String>,
+        device_model_ids: Vec<DeviceModelId>,
         manufacturers: Vec<OrgId>,
     ) -> Self {
         self.device_types = dedup(device_types);
@@ -206,7 +207,7 @@ struct EventRow {
     summary: String,
     details_json: JsonText<serde_json::Value>,
     device_types_json: JsonText<Vec<String>>,
-    device_model_ids_json: JsonText<Vec<String>>,
+    device_model_ids_json: JsonText<Vec<DeviceModelId>>,
     manufacturer_org_ids_json: JsonText<Vec<OrgId>>,
     uit_window_ids_json: JsonText<Vec<WindowId>>,
     actor_org_id: Option<OrgId>,
@@ -226,7 +227,8 @@ pub struct ChangeEvent {
     #[schema(value_type = Object)]
     pub details: serde_json::Value,
     pub device_types: Vec<String>,
-    pub device_model_ids: Vec<String>,
+    #[schema(value_type = Vec<String>)]
+    pub device_model_ids: Vec<DeviceModelId>,
     #[schema(value_type = Vec<String>)]
     pub manufacturer_org_ids: Vec<OrgId>,
     /// The UIT windows the change is about or within.

@@ -55,9 +55,9 @@ where
 }
 
 /// A PATCH's whole tail: `update(conn, ctx, id, if_match, patch)` is the domain function (it
-/// checks `If-Match` against the row it loads), run as in [`write_tagged`]. The path's id may
-/// be any type that reads as a `str` (a `String` or an id newtype).
-pub async fn patch_tagged<I, P, T, U>(
+/// checks `If-Match` against the row it loads), run as in [`write_tagged`]. `update` takes the
+/// path's id as its own type (an id newtype) or as a `str` (a `String` path).
+pub async fn patch_tagged<I, R, P, T, U>(
     db: &Db,
     caller: Caller,
     path: web::Path<I>,
@@ -66,13 +66,17 @@ pub async fn patch_tagged<I, P, T, U>(
     update: U,
 ) -> Result<HttpResponse, ApiError>
 where
-    I: std::ops::Deref<Target = str> + Send + 'static,
+    I: AsRef<R> + Send + 'static,
+    R: ?Sized,
     P: Send + 'static,
     T: Serialize + Send + 'static,
-    U: FnOnce(&mut DbConn, &AuthContext, &str, IfMatch, P) -> Result<(i64, T), ApiError> + Send + 'static,
+    U: FnOnce(&mut DbConn, &AuthContext, &R, IfMatch, P) -> Result<(i64, T), ApiError> + Send + 'static,
 {
     let id = path.into_inner();
-    write_tagged(db, caller, move |conn, ctx| update(conn, &ctx, &id, if_match, patch)).await
+    write_tagged(db, caller, move |conn, ctx| {
+        update(conn, &ctx, id.as_ref(), if_match, patch)
+    })
+    .await
 }
 
 /// A DELETE's whole hop (or another write with nothing to answer): `delete` runs in the

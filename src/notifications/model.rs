@@ -8,6 +8,7 @@ use utoipa::ToSchema;
 use super::{Mode, NotificationStatus, SubscriptionStatus};
 use crate::catalogue::model::DeviceType;
 use crate::db::schema::{device_models, notifications as n, organisations, subscriptions as s, uit_windows};
+use crate::db::DeviceModelId;
 use crate::db::WindowId;
 use crate::db::{now, DbConn, JsonText};
 use crate::db::{OrgId, UserId};
@@ -33,8 +34,8 @@ pub struct Filters {
     #[schema(max_items = 100)]
     pub device_types: Vec<DeviceType>,
     /// Device model (product) ids; empty: every product.
-    #[schema(max_items = 100)]
-    pub device_model_ids: Vec<String>,
+    #[schema(value_type = Vec<String>, max_items = 100)]
+    pub device_model_ids: Vec<DeviceModelId>,
     /// Manufacturer organisation ids; empty: every manufacturer.
     #[schema(value_type = Vec<String>, max_items = 100)]
     pub manufacturer_org_ids: Vec<OrgId>,
@@ -78,7 +79,11 @@ impl Filters {
                 .device_types
                 .iter()
                 .any(|t| device_types.iter().any(|d| d == t.as_str())))
-            && (self.device_model_ids.is_empty() || self.device_model_ids.iter().any(|m| device_model_ids.contains(m)))
+            && (self.device_model_ids.is_empty()
+                || self
+                    .device_model_ids
+                    .iter()
+                    .any(|m| device_model_ids.iter().any(|x| x == m.as_str())))
             && (self.manufacturer_org_ids.is_empty()
                 || self
                     .manufacturer_org_ids

@@ -204,7 +204,7 @@ pub async fn update_organisation(
 pub fn update(
     conn: &mut DbConn,
     ctx: &AuthContext,
-    id: &str,
+    id: &OrgId,
     if_match: IfMatch,
     patch: OrganisationPatch,
 ) -> Result<(i64, Organisation), ApiError> {

@@ -121,7 +121,7 @@ pub async fn get_member(
         .read_as(caller, move |conn, ctx| {
             authorise_reader(conn, &ctx, &org_id)?;
             model::find_user(conn, &user_id)?
-                .filter(|u| *u.org_id == *org_id)
+                .filter(|u| u.org_id == org_id)
                 .ok_or_else(ApiError::not_found)
         })
         .await?;

@@ -8,6 +8,7 @@ use super::model::{self, Release, ReleaseRow, StageChangeRow};
 use super::{ReleaseKind, Stage};
 use crate::audit;
 use crate::auth::{AuthContext, Caller, Capability};
+use crate::db::FirmwareId;
 use crate::db::{new_id, now, DbConn};
 use crate::events::{self, NewEvent, Topic};
 use crate::http::etag::{patch_tagged, tagged, IfMatch};
@@ -103,8 +104,8 @@ pub struct NewRelease {
     pub target_date: Option<NaiveDate>,
     /// Firmware versions the release carries; each must exist.
     #[serde(default)]
-    #[schema(max_items = 500)]
-    pub firmware_ids: Vec<String>,
+    #[schema(value_type = Vec<String>, max_items = 500)]
+    pub firmware_ids: Vec<FirmwareId>,
     #[serde(default)]
     #[schema(max_length = 10000)]
     pub notes: String,
@@ -248,8 +249,8 @@ pub struct ReleasePatch {
     #[schema(max_length = 10000)]
     pub notes: Option<String>,
     /// Replaces the release's firmware; each must exist.
-    #[schema(max_items = 500)]
-    pub firmware_ids: Option<Vec<String>>,
+    #[schema(value_type = Option<Vec<String>>, max_items = 500)]
+    pub firmware_ids: Option<Vec<FirmwareId>>,
 }
 
 /// Update a release

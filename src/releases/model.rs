@@ -11,6 +11,7 @@ use super::{ReleaseKind, Stage, StageMoveStatus};
 use crate::db::schema::{device_models, firmware_versions, release_firmware, release_stage_history, releases};
 use crate::db::JsonText;
 use crate::db::{now, DbConn};
+use crate::db::{DeviceModelId, FirmwareId};
 use crate::db::{OrgId, UserId};
 use crate::events::NewEvent;
 use crate::http::validate::Validator;
@@ -53,13 +54,14 @@ pub struct Release {
     pub pending_moves: Vec<PendingMove>,
     pub notes: String,
     /// The firmware versions the release carries, sorted.
-    pub firmware_ids: Vec<String>,
+    #[schema(value_type = Vec<String>)]
+    pub firmware_ids: Vec<FirmwareId>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
 
 impl Release {
-    pub fn new(r: ReleaseRow, firmware_ids: Vec<String>, track: Track) -> Self {
+    pub fn new(r: ReleaseRow, firmware_ids: Vec<FirmwareId>, track: Track) -> Self {
         Self {
             kind: r.kind,
             stage: track.in_effect.unwrap_or(r.stage),
@@ -222,13 +224,13 @@ pub fn name_taken(conn: &mut DbConn, name: &str, except_id: Option<&str>) -> Que
 }
 
 /// Firmware ids per release, each list sorted.
-pub fn firmware_of(conn: &mut DbConn, release_ids: &[String]) -> QueryResult<HashMap<String, Vec<String>>> {
-    let pairs: Vec<(String, String)> = release_firmware::table
+pub fn firmware_of(conn: &mut DbConn, release_ids: &[String]) -> QueryResult<HashMap<String, Vec<FirmwareId>>> {
+    let pairs: Vec<(String, FirmwareId)> = release_firmware::table
         .filter(release_firmware::release_id.eq_any(release_ids))
         .select((release_firmware::release_id, release_firmware::firmware_id))
         .order((release_firmware::release_id.asc(), release_firmware::firmware_id.asc()))
         .load(conn)?;
-    let mut map: HashMap<String, Vec<String>> = HashMap::new();
+    let mut map: HashMap<String, Vec<FirmwareId>> = HashMap::new();
     for (release, firmware) in pairs {
         map.entry(release).or_default().push(firmware);
     }
@@ -252,7 +254,7 @@ pub fn dedup_keep_order<T: Clone + Eq + std::hash::Hash>(ids: Vec<T>) -> Vec<T> 
 
 /// Adds a field error for each firmware id that names no firmware version (or one for too
 /// many); returns the ids without repeats.
-pub fn check_firmware(conn: &mut DbConn, v: &mut Validator, ids: Vec<String>) -> QueryResult<Vec<String>> {
+pub fn check_firmware(conn: &mut DbConn, v: &mut Validator, ids: Vec<FirmwareId>) -> QueryResult<Vec<FirmwareId>> {
     if ids.len() > MAX_FIRMWARE {
         v.error(
             "firmware_ids",
@@ -260,7 +262,7 @@ pub fn check_firmware(conn: &mut DbConn, v: &mut Validator, ids: Vec<String>) ->
         );
         return Ok(Vec::new());
     }
-    let found: Vec<String> = firmware_versions::table
+    let found: Vec<FirmwareId> = firmware_versions::table
         .filter(firmware_versions::id.eq_any(&ids))
         .select(firmware_versions::id)
         .load(conn)?;
@@ -273,7 +275,7 @@ pub fn check_firmware(conn: &mut DbConn, v: &mut Validator, ids: Vec<String>) ->
 }
 
 /// Replaces the release's firmware with `ids`.
-pub fn set_firmware(conn: &mut DbConn, release_id: &str, ids: &[String]) -> QueryResult<()> {
+pub fn set_firmware(conn: &mut DbConn, release_id: &str, ids: &[FirmwareId]) -> QueryResult<()> {
     diesel::delete(release_firmware::table.filter(release_firmware::release_id.eq(release_id))).execute(conn)?;
     // One row at a time: MultiConnection has no batch insert.
     for firmware_id in ids {
@@ -436,7 +438,7 @@ pub fn stage_history(
 #[derive(Debug, Clone, Default)]
 pub struct ProductScope {
     pub device_types: Vec<String>,
-    pub device_model_ids: Vec<String>,
+    pub device_model_ids: Vec<DeviceModelId>,
     pub manufacturer_org_ids: Vec<OrgId>,
 }
 
@@ -464,7 +466,7 @@ fn merge_sorted<T: Ord>(mine: &mut Vec<T>, theirs: Vec<T>) {
 
 /// The device types, models and manufacturers of the release's firmware.
 pub fn product_scope(conn: &mut DbConn, release_id: &str) -> QueryResult<ProductScope> {
-    let rows: Vec<(String, String, OrgId)> = release_firmware::table
+    let rows: Vec<(String, DeviceModelId, OrgId)> = release_firmware::table
         .inner_join(firmware_versions::table.inner_join(device_models::table))
         .filter(release_firmware::release_id.eq(release_id))
         .select((

@@ -94,11 +94,11 @@ pub fn lens(
     ctx: &AuthContext,
     window_id: &WindowId,
     evidence: Evidence,
-) -> QueryResult<(OrgId, bool, bool)> {
+) -> QueryResult<(String, bool, bool)> {
     Ok(match evidence {
-        Evidence::Industry => (OrgId::from(""), false, false),
+        Evidence::Industry => (String::new(), false, false),
         Evidence::Readable | Evidence::Shared => (
-            ctx.org_id.clone(),
+            ctx.org_id.to_string(),
             ctx.is_operator() || is_participant(conn, window_id, &ctx.org_id)?,
             evidence == Evidence::Readable,
         ),

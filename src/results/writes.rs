@@ -8,7 +8,6 @@ use diesel::sql_types::{BigInt, Bool, Integer, Nullable, Text, Timestamp};
 
 use super::model::{ResultRow, TestResult};
 use crate::db::sql::values_clause;
-use crate::db::UserId;
 use crate::db::{DbBackend, DbConn};
 use crate::http::ApiError;
 
@@ -38,7 +37,8 @@ struct Revision {
     snapshot_json: String,
     visibility: String,
     replaced_at: NaiveDateTime,
-    replaced_by_user_id: UserId,
+    /// The user who replaced it; empty when the system did (a lapse, a grant from the queue).
+    replaced_by_user_id: String,
 }
 
 /// The writes of one request, gathered while its items are checked and applied in [`Writes::flush`].
@@ -87,7 +87,7 @@ impl Writes {
             snapshot_json: serde_json::to_string(&TestResult::from(row.clone()))?,
             visibility: row.visibility.as_str().to_string(),
             replaced_at: at,
-            replaced_by_user_id: UserId::from(user_id),
+            replaced_by_user_id: user_id.to_string(),
         });
         Ok(())
     }

@@ -10,6 +10,7 @@ use crate::audit;
 use crate::auth::{AuthContext, Caller, Capability};
 use crate::catalogue::model as catalogue;
 use crate::catalogue::{authorise_owner, nullable};
+use crate::db::DeviceModelId;
 use crate::db::OrgId;
 use crate::db::{new_id, now, DbConn};
 use crate::http::etag::{patch_tagged, tagged, write_no_content, IfMatch};
@@ -74,7 +75,8 @@ fn check_fields(v: &mut Validator, version: Option<&str>, summary: Option<&str>,
 
 list_query! {
     pub struct RoadmapItemQuery {
-        pub device_model_id: Option<String>,
+        #[param(value_type = Option<String>)]
+        pub device_model_id: Option<DeviceModelId>,
         /// The product's manufacturer (the item's owner).
         #[param(value_type = Option<String>)]
         pub manufacturer_org_id: Option<OrgId>,
@@ -134,7 +136,8 @@ keyed!(RoadmapItem, id);
 #[serde(deny_unknown_fields)]
 pub struct NewRoadmapItem {
     /// The product; you must own it (or be the operator).
-    pub device_model_id: String,
+    #[schema(value_type = String)]
+    pub device_model_id: DeviceModelId,
     #[schema(example = "1.11", min_length = 1, max_length = 100)]
     pub planned_version: String,
     /// When the version is planned; omit while undated.

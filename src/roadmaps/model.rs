@@ -9,6 +9,7 @@ use super::{RoadmapCategory, RoadmapChangeKind, RoadmapStatus, RoadmapVisibility
 use crate::auth::AuthContext;
 use crate::catalogue::model::{DeviceModelRow, DeviceType};
 use crate::db::schema::{device_models, roadmap_item_history, roadmap_items, uit_windows, window_participants};
+use crate::db::DeviceModelId;
 use crate::db::{new_id, now, DbConn, JsonText};
 use crate::db::{OrgId, UserId};
 use crate::http::ApiError;
@@ -17,7 +18,7 @@ use crate::http::ApiError;
 #[diesel(table_name = roadmap_items)]
 pub struct RoadmapRow {
     pub id: String,
-    pub device_model_id: String,
+    pub device_model_id: DeviceModelId,
     pub owner_org_id: OrgId,
     pub planned_version: String,
     pub planned_date: Option<NaiveDate>,
@@ -35,7 +36,8 @@ pub struct RoadmapRow {
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct RoadmapItem {
     pub id: String,
-    pub device_model_id: String,
+    #[schema(value_type = String)]
+    pub device_model_id: DeviceModelId,
     pub device_type: DeviceType,
     /// The product's manufacturer (or Comms Hub service provider).
     #[schema(value_type = String)]
@@ -155,7 +157,7 @@ pub fn takes_part_in_open_window(conn: &mut DbConn, org_id: &OrgId, now: NaiveDa
 /// What a list of items is narrowed to.
 #[derive(Debug, Clone, Default)]
 pub struct ItemFilter {
-    pub device_model_id: Option<String>,
+    pub device_model_id: Option<DeviceModelId>,
     pub owner_org_id: Option<OrgId>,
     pub from: Option<NaiveDate>,
     pub to: Option<NaiveDate>,

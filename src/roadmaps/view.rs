@@ -10,6 +10,7 @@ use super::model::{self, ItemFilter, Order, RoadmapItem, RoadmapItemChange, View
 use crate::auth::{AuthContext, Caller};
 use crate::catalogue::model::DeviceType;
 use crate::db::DbConn;
+use crate::db::DeviceModelId;
 use crate::db::OrgId;
 use crate::http::pagination::{keyed, list_page, list_query, Page};
 use crate::http::ApiError;
@@ -103,7 +104,8 @@ pub struct RoadmapViewQuery {
 /// One product's planned versions in the view.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct RoadmapProduct {
-    pub device_model_id: String,
+    #[schema(value_type = String)]
+    pub device_model_id: DeviceModelId,
     pub device_model_name: String,
     pub device_type: DeviceType,
     #[schema(value_type = String)]
@@ -165,7 +167,7 @@ pub fn planned_by_product(
         .with_context(serde_json::json!({ "max_items": MAX_VIEW_ITEMS })));
     }
     let mut products: Vec<RoadmapProduct> = Vec::new();
-    let mut at: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
+    let mut at: std::collections::HashMap<DeviceModelId, usize> = std::collections::HashMap::new();
     for (row, product) in rows {
         let device_type = product.device_type;
         let index = *at.entry(product.id.clone()).or_insert_with(|| {

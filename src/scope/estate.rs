@@ -14,6 +14,7 @@ use crate::db::schema::{
     firmware_versions as fw,
 };
 use crate::db::DbConn;
+use crate::db::DeviceModelId;
 
 /// A set of the latest DPL.
 pub struct EstateSet {
@@ -25,7 +26,7 @@ pub struct EstateSet {
 
 /// A firmware version of the catalogue.
 pub struct Fw {
-    pub device_model_id: String,
+    pub device_model_id: DeviceModelId,
     /// "CHF 1.2.0 of Hub X".
     pub label: String,
     pub live: bool,
@@ -101,7 +102,7 @@ pub fn load(conn: &mut DbConn) -> QueryResult<Option<Estate>> {
     let Some(as_of) = latest(conn)? else {
         return Ok(None);
     };
-    let catalogue: Vec<(String, String, FirmwareStatus, String, DeviceType, String)> = fw::table
+    let catalogue: Vec<(String, String, FirmwareStatus, DeviceModelId, DeviceType, String)> = fw::table
         .inner_join(dm::table)
         .select((fw::id, fw::version, fw::status, dm::id, dm::device_type, dm::name))
         .load(conn)?;

@@ -13,14 +13,17 @@ use utoipa::ToSchema;
 
 use super::greedy::{self, Cover};
 use crate::catalogue::model::DeviceType;
+use crate::db::FirmwareId;
 use crate::db::{DeviceSetId, WindowId};
 use crate::matrix::model::{Grid, Row};
 
 /// A pair no claimed or tested set covers yet.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct NewPair {
-    pub comms_hub_firmware_id: String,
-    pub device_firmware_id: String,
+    #[schema(value_type = String)]
+    pub comms_hub_firmware_id: FirmwareId,
+    #[schema(value_type = String)]
+    pub device_firmware_id: FirmwareId,
     /// "Toshiba CH2 3.0 + EDMI Atlas ES-10 1.4.2".
     pub label: String,
 }
@@ -28,7 +31,8 @@ pub struct NewPair {
 /// A firmware version no claimed or tested set covers yet.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct NewVersion {
-    pub firmware_id: String,
+    #[schema(value_type = String)]
+    pub firmware_id: FirmwareId,
     /// "EDMI Atlas ES-10 1.4.2".
     pub label: String,
 }
@@ -117,13 +121,13 @@ impl Cover for Coverage<'_> {
 }
 
 /// Per row its versions and pairs; the labels `(firmware id, label)` by firmware index.
-type Interned = (Vec<Vec<u32>>, Vec<Vec<u64>>, Vec<(String, String)>);
+type Interned = (Vec<Vec<u32>>, Vec<Vec<u64>>, Vec<(FirmwareId, String)>);
 
 /// Each row's firmware as one index space over the grid's members (the scope's and those of
 /// sets outside it): versions (hub first) and (hub, device) pairs; the labels by index.
 fn intern(grid: &Grid) -> Interned {
     let mut index: HashMap<&str, u32> = HashMap::new();
-    let mut labels: Vec<(String, String)> = Vec::new();
+    let mut labels: Vec<(FirmwareId, String)> = Vec::new();
     // Per members source, its firmware's index here (u32::MAX until seen).
     let mut local: Vec<Vec<u32>> = grid
         .members
@@ -203,7 +207,7 @@ pub fn rank(grid: &Grid, explicit_scope: bool, limit: usize) -> Suggestions {
     }
 }
 
-fn suggestion(cover: &Coverage<'_>, labels: &[(String, String)], i: usize, rank: usize, total: i64) -> Suggestion {
+fn suggestion(cover: &Coverage<'_>, labels: &[(FirmwareId, String)], i: usize, rank: usize, total: i64) -> Suggestion {
     let row = &cover.rows[i];
     let new_versions: Vec<NewVersion> = cover
         .new_versions(i)

@@ -8,6 +8,7 @@ use diesel::prelude::*;
 use super::model::IssueRow;
 use crate::db::schema::{organisations, uit_issue_device_sets as ids, uit_windows, users};
 use crate::db::DbConn;
+use crate::db::DeviceModelId;
 use crate::db::DeviceSetId;
 use crate::db::OrgId;
 use crate::events::{self, NewEvent, Topic};
@@ -73,7 +74,7 @@ pub fn record(
         .filter(ids::uit_issue_id.eq(&row.id))
         .select(ids::device_set_id)
         .load(conn)?;
-    let products: Vec<(String, String, OrgId)> = crate::device_sets::composition::products(conn, &set_ids)?
+    let products: Vec<(String, DeviceModelId, OrgId)> = crate::device_sets::composition::products(conn, &set_ids)?
         .into_values()
         .flatten()
         .collect();

@@ -5,6 +5,7 @@ use actix_web::web;
 use askama::Template;
 
 use super::{human_date, relative_days, words, Link, Names, Page, MAX_ROWS};
+use crate::db::FirmwareId;
 use crate::db::{now, DbConn};
 use crate::defect_masks::model::{self as masks, MaskFilter};
 use crate::http::ApiError;
@@ -59,7 +60,7 @@ fn load(conn: &mut DbConn, member: &Member, id: String) -> Result<FirmwarePage, 
     }
     let filter = MaskFilter {
         device_model_id: None,
-        firmware_id: Some(id.clone()),
+        firmware_id: Some(FirmwareId::from(id.clone())),
         status: None,
     };
     let masks: Vec<Link> = masks::list(conn, filter, None, MAX_ROWS)?

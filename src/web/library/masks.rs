@@ -8,6 +8,7 @@ use serde::Deserialize;
 
 use super::{paginate, words, Link, Names, Page, Pager, MAX_ROWS};
 use crate::db::DbConn;
+use crate::db::DeviceModelId;
 use crate::defect_masks::model::{self as masks, DefectMask, MaskFilter, MaskStatus};
 use crate::http::ApiError;
 use crate::ui::member::Member;
@@ -61,7 +62,7 @@ fn load_list(conn: &mut DbConn, member: &Member, q: MaskQuery) -> Result<MasksPa
     let status = MaskStatus::parse(&q.status);
     let product = q.device_model_id.trim().to_string();
     let filter = MaskFilter {
-        device_model_id: (!product.is_empty()).then(|| product.clone()),
+        device_model_id: (!product.is_empty()).then(|| DeviceModelId::from(product.clone())),
         firmware_id: None,
         status,
     };

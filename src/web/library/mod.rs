@@ -19,6 +19,7 @@ use chrono::NaiveDate;
 
 use crate::catalogue::model::{self as catalogue, DeviceModelRow};
 use crate::db::DbConn;
+use crate::db::DeviceModelId;
 use crate::db::OrgId;
 use crate::http::ApiError;
 
@@ -156,7 +157,7 @@ pub fn to_row(found: Result<(String, usize), ApiError>, list: &str, anchor: &str
 /// `GET /device-models`, `GET /firmware/{id}`), so pages say names, never ids.
 pub struct Names {
     orgs: HashMap<OrgId, String>,
-    models: HashMap<String, DeviceModelRow>,
+    models: HashMap<DeviceModelId, DeviceModelRow>,
     firmware: HashMap<String, Option<(String, String)>>,
 }
 
@@ -204,7 +205,11 @@ impl Names {
 
     /// Every product by name, for filter menus: (id, label).
     pub fn products(&self) -> Vec<(String, String)> {
-        let mut all: Vec<(String, String)> = self.models.keys().map(|id| (id.clone(), self.product(id))).collect();
+        let mut all: Vec<(String, String)> = self
+            .models
+            .keys()
+            .map(|id| (id.to_string(), self.product(id)))
+            .collect();
         all.sort_by(|a, b| a.1.cmp(&b.1));
         all
     }

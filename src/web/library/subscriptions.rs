@@ -9,6 +9,7 @@ use askama::Template;
 
 use super::{words, Names, Page, MAX_ROWS};
 use crate::catalogue::model::DeviceType;
+use crate::db::DeviceModelId;
 use crate::db::OrgId;
 use crate::db::WindowId;
 use crate::events::Topic;
@@ -63,7 +64,7 @@ impl Chosen {
                     Some(t) => c.filters.device_types.push(t),
                     None => v.error("filters.device_types", "names a device type that does not exist"),
                 },
-                "device_model_ids" if !value.is_empty() => c.filters.device_model_ids.push(value.to_string()),
+                "device_model_ids" if !value.is_empty() => c.filters.device_model_ids.push(DeviceModelId::from(value)),
                 "manufacturer_org_ids" if !value.is_empty() => c.filters.manufacturer_org_ids.push(OrgId::from(value)),
                 "uit_window_ids" if !value.is_empty() => c.filters.uit_window_ids.push(WindowId::from(value)),
                 "mode" => match Mode::parse(value) {
@@ -200,7 +201,7 @@ fn form(lists: &Lists, key: &str, action: String, submit: &'static str, c: &Chos
             .products()
             .into_iter()
             .map(|(id, label)| Choice {
-                on: c.filters.device_model_ids.contains(&id),
+                on: c.filters.device_model_ids.iter().any(|m| m.as_str() == id),
                 value: id,
                 label,
             })
