@@ -12,6 +12,8 @@ use crate::auth::AuthContext;
 use crate::db::schema::results as r;
 use crate::db::DbConn;
 use crate::db::OrgId;
+use crate::db::ReleaseId;
+use crate::db::ResultId;
 use crate::db::WindowId;
 use crate::http::ApiError;
 use crate::roadmaps::Viewer;
@@ -25,7 +27,7 @@ pub fn redact(conn: &mut DbConn, ctx: &AuthContext, events: &mut [AuditEvent]) -
         for (slot, snapshot) in shown.iter_mut().zip(snapshots) {
             let Some(snapshot) = snapshot else { continue };
             let keep = match event.entity_type.as_str() {
-                "result" => result_readable(conn, ctx, &event.entity_id, &snapshot)?,
+                "result" => result_readable(conn, ctx, &ResultId::from(event.entity_id.as_str()), &snapshot)?,
                 "uit_issue" => {
                     if crate::uit_issues::model::may_read(conn, ctx, &event.entity_id)? {
                         let (kept, cut) = readable_issue_results(conn, ctx, snapshot)?;
@@ -51,7 +53,7 @@ pub fn redact(conn: &mut DbConn, ctx: &AuthContext, events: &mut [AuditEvent]) -
                 }
                 "deployment_nomination" | "deployment_assessment" => {
                     let release = snapshot.get("release_id").and_then(|v| v.as_str()).unwrap_or_default();
-                    crate::releases::deployment::may_read(conn, ctx, release)?
+                    crate::releases::deployment::may_read(conn, ctx, &ReleaseId::from(release))?
                 }
                 "subscription" => crate::notifications::model::readable_by(conn, &ctx.user_id, &event.entity_id)?,
                 "api_token" => crate::me::api_tokens::readable_by(conn, ctx, &event.entity_id)?,
@@ -77,7 +79,7 @@ pub fn redact(conn: &mut DbConn, ctx: &AuthContext, events: &mut [AuditEvent]) -
 fn result_readable(
     conn: &mut DbConn,
     ctx: &AuthContext,
-    result_id: &str,
+    result_id: &ResultId,
     snapshot: &serde_json::Value,
 ) -> Result<bool, ApiError> {
     use crate::results::visibility::may_read;
@@ -109,18 +111,18 @@ fn readable_issue_results(
     ctx: &AuthContext,
     mut snapshot: serde_json::Value,
 ) -> Result<(serde_json::Value, bool), ApiError> {
-    let ids: Vec<String> = snapshot
+    let ids: Vec<ResultId> = snapshot
         .get("result_ids")
         .and_then(|v| v.as_array())
-        .map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_string)).collect())
+        .map(|a| a.iter().filter_map(|v| v.as_str().map(ResultId::from)).collect())
         .unwrap_or_default();
     if ids.is_empty() {
         return Ok((snapshot, false));
     }
-    let readable: HashSet<String> = crate::uit_issues::model::readable_results(conn, ctx, &ids)?
+    let readable: HashSet<ResultId> = crate::uit_issues::model::readable_results(conn, ctx, &ids)?
         .into_iter()
         .collect();
-    let kept: Vec<&String> = ids.iter().filter(|id| readable.contains(*id)).collect();
+    let kept: Vec<&ResultId> = ids.iter().filter(|id| readable.contains(*id)).collect();
     let cut = kept.len() < ids.len();
     snapshot["result_ids"] = serde_json::json!(kept);
     Ok((snapshot, cut))

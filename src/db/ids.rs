@@ -118,6 +118,10 @@ crate::id_type!(
     DeviceModelId,
     /// A firmware version's id.
     FirmwareId,
+    /// A release's id.
+    ReleaseId,
+    /// A compatibility result's id.
+    ResultId,
 );
 
 #[cfg(test)]

@@ -8,6 +8,7 @@ use utoipa::ToSchema;
 use crate::db::schema::{defect_mask_adoptions as dma, defect_mask_firmware as dmf, defect_masks as dm};
 use crate::db::DbConn;
 use crate::db::OrgId;
+use crate::db::ResultId;
 use crate::db::{DeviceModelId, FirmwareId};
 
 crate::text_enum!(
@@ -219,13 +220,13 @@ pub struct MaskRef {
 /// by result id; results that are not failures or cite no applicable mask are absent.
 pub fn explaining(
     conn: &mut DbConn,
-    result_ids: &[String],
-) -> QueryResult<std::collections::HashMap<String, Vec<MaskRef>>> {
+    result_ids: &[ResultId],
+) -> QueryResult<std::collections::HashMap<ResultId, Vec<MaskRef>>> {
     use crate::db::schema::{result_defect_masks as rdm, results as r};
-    let mut out: std::collections::HashMap<String, Vec<MaskRef>> = std::collections::HashMap::new();
+    let mut out: std::collections::HashMap<ResultId, Vec<MaskRef>> = std::collections::HashMap::new();
     // No query for no results (`chunks` of an empty slice yields none).
     for chunk in result_ids.chunks(500) {
-        let rows: Vec<(String, String, String)> = rdm::table
+        let rows: Vec<(ResultId, String, String)> = rdm::table
             .inner_join(r::table.on(r::id.eq(rdm::result_id)))
             .inner_join(dm::table.on(dm::id.eq(rdm::defect_mask_id)))
             .filter(rdm::result_id.eq_any(chunk))

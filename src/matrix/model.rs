@@ -15,6 +15,7 @@ use super::frame::{self, SetRow};
 use crate::auth::AuthContext;
 use crate::db::DbConn;
 use crate::db::OrgId;
+use crate::db::ResultId;
 use crate::db::{DeviceSetId, WindowId};
 use crate::defect_masks::model::EXPLAINS_FAILURE;
 use crate::device_sets::composition::{Composition, Members};
@@ -133,7 +134,7 @@ struct MaskRow {
     #[diesel(sql_type = Text)]
     scenario_code: String,
     #[diesel(sql_type = Text)]
-    result_id: String,
+    result_id: ResultId,
     #[diesel(sql_type = Text)]
     code: String,
 }
@@ -155,7 +156,7 @@ fn masks_sql() -> String {
 }
 
 /// A cell's failures that masks explain: their result ids, and the masks' codes.
-type Explained = (HashSet<String>, Vec<String>);
+type Explained = (HashSet<ResultId>, Vec<String>);
 
 /// Builds the grid of `window_id` as `ctx` may see it.
 pub fn grid(conn: &mut DbConn, ctx: &AuthContext, window_id: &WindowId) -> Result<Grid, ApiError> {

@@ -8,6 +8,7 @@ use super::model::{self, ProductScope, Release};
 use crate::auth::AuthContext;
 use crate::catalogue::labels;
 use crate::db::DbConn;
+use crate::db::ReleaseId;
 use crate::events::{self, NewEvent, Topic};
 use crate::http::ApiError;
 
@@ -21,7 +22,7 @@ fn show_date(d: Option<NaiveDate>) -> String {
 pub fn date_change(
     conn: &mut DbConn,
     ctx: &AuthContext,
-    id: &str,
+    id: &ReleaseId,
     before: &Release,
     after: &Release,
 ) -> Result<(), ApiError> {

@@ -9,7 +9,8 @@ use super::{ReleaseKind, Stage};
 use crate::audit;
 use crate::auth::{AuthContext, Caller, Capability};
 use crate::db::FirmwareId;
-use crate::db::{new_id, now, DbConn};
+use crate::db::ReleaseId;
+use crate::db::{now, DbConn};
 use crate::events::{self, NewEvent, Topic};
 use crate::http::etag::{patch_tagged, tagged, IfMatch};
 use crate::http::idempotency::{self, IdempotencyKey};
@@ -74,7 +75,7 @@ pub async fn list_releases(
     let q = query.into_inner();
     list_page(&state.db, caller, &req, q.page()?, move |conn, _ctx, after, fetch| {
         let rows = model::list(conn, q.kind, q.stage, after, fetch)?;
-        let ids: Vec<String> = rows.iter().map(|r| r.id.clone()).collect();
+        let ids: Vec<ReleaseId> = rows.iter().map(|r| r.id.clone()).collect();
         let mut firmware = model::firmware_of(conn, &ids)?;
         let mut tracks = model::tracks(conn, &ids, now())?;
         Ok(rows
@@ -161,7 +162,7 @@ pub fn create(conn: &mut DbConn, ctx: &AuthContext, body: NewRelease) -> Result<
     }
     let now = now();
     let row = ReleaseRow {
-        id: new_id(),
+        id: ReleaseId::new(),
         name,
         kind: body.kind,
         target_date: body.target_date,
@@ -227,7 +228,7 @@ pub fn create(conn: &mut DbConn, ctx: &AuthContext, body: NewRelease) -> Result<
 pub async fn get_release(
     state: web::Data<AppState>,
     caller: Caller,
-    path: web::Path<String>,
+    path: web::Path<ReleaseId>,
 ) -> Result<HttpResponse, ApiError> {
     let id = path.into_inner();
     let (row, release) = state
@@ -276,7 +277,7 @@ pub struct ReleasePatch {
 pub async fn update_release(
     state: web::Data<AppState>,
     caller: Caller,
-    path: web::Path<String>,
+    path: web::Path<ReleaseId>,
     if_match: IfMatch,
     body: Json<ReleasePatch>,
 ) -> Result<HttpResponse, ApiError> {
@@ -290,7 +291,7 @@ pub async fn update_release(
 pub fn update(
     conn: &mut DbConn,
     ctx: &AuthContext,
-    id: &str,
+    id: &ReleaseId,
     if_match: IfMatch,
     patch: ReleasePatch,
 ) -> Result<(i64, Release), ApiError> {

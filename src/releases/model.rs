@@ -10,6 +10,7 @@ use utoipa::ToSchema;
 use super::{ReleaseKind, Stage, StageMoveStatus};
 use crate::db::schema::{device_models, firmware_versions, release_firmware, release_stage_history, releases};
 use crate::db::JsonText;
+use crate::db::ReleaseId;
 use crate::db::{now, DbConn};
 use crate::db::{DeviceModelId, FirmwareId};
 use crate::db::{OrgId, UserId};
@@ -24,7 +25,7 @@ pub const MAX_FIRMWARE: usize = 500;
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = releases)]
 pub struct ReleaseRow {
-    pub id: String,
+    pub id: ReleaseId,
     pub name: String,
     pub kind: ReleaseKind,
     pub target_date: Option<NaiveDate>,
@@ -40,7 +41,8 @@ pub struct ReleaseRow {
 /// A firmware release moving through PIT, SIT, UIT and deployment.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct Release {
-    pub id: String,
+    #[schema(value_type = String)]
+    pub id: ReleaseId,
     #[schema(example = "CHF 4.2.1 planned maintenance")]
     pub name: String,
     pub kind: ReleaseKind,
@@ -144,13 +146,17 @@ impl Track {
 }
 
 /// The tracks of `release_ids` at `now`.
-pub fn tracks(conn: &mut DbConn, release_ids: &[String], now: NaiveDateTime) -> QueryResult<HashMap<String, Track>> {
+pub fn tracks(
+    conn: &mut DbConn,
+    release_ids: &[ReleaseId],
+    now: NaiveDateTime,
+) -> QueryResult<HashMap<ReleaseId, Track>> {
     let rows: Vec<StageChangeRow> = release_stage_history::table
         .filter(release_stage_history::release_id.eq_any(release_ids))
         .select(StageChangeRow::as_select())
         .order((release_stage_history::release_id.asc(), release_stage_history::id.asc()))
         .load(conn)?;
-    let mut per_release: HashMap<String, Vec<StageChangeRow>> = HashMap::new();
+    let mut per_release: HashMap<ReleaseId, Vec<StageChangeRow>> = HashMap::new();
     for row in rows {
         per_release.entry(row.release_id.clone()).or_default().push(row);
     }
@@ -194,7 +200,7 @@ pub fn list(
     q.order(releases::id.asc()).limit(limit).load(conn)
 }
 
-pub fn find(conn: &mut DbConn, id: &str) -> QueryResult<Option<ReleaseRow>> {
+pub fn find(conn: &mut DbConn, id: &ReleaseId) -> QueryResult<Option<ReleaseRow>> {
     releases::table
         .find(id)
         .select(ReleaseRow::as_select())
@@ -203,7 +209,7 @@ pub fn find(conn: &mut DbConn, id: &str) -> QueryResult<Option<ReleaseRow>> {
 }
 
 /// The release with its firmware; 404 when missing.
-pub fn load(conn: &mut DbConn, id: &str) -> Result<(ReleaseRow, Release), ApiError> {
+pub fn load(conn: &mut DbConn, id: &ReleaseId) -> Result<(ReleaseRow, Release), ApiError> {
     let row = find(conn, id)?.ok_or_else(ApiError::not_found)?;
     let ids = std::slice::from_ref(&row.id);
     let firmware = firmware_of(conn, ids)?.remove(&row.id).unwrap_or_default();
@@ -224,13 +230,13 @@ pub fn name_taken(conn: &mut DbConn, name: &str, except_id: Option<&str>) -> Que
 }
 
 /// Firmware ids per release, each list sorted.
-pub fn firmware_of(conn: &mut DbConn, release_ids: &[String]) -> QueryResult<HashMap<String, Vec<FirmwareId>>> {
-    let pairs: Vec<(String, FirmwareId)> = release_firmware::table
+pub fn firmware_of(conn: &mut DbConn, release_ids: &[ReleaseId]) -> QueryResult<HashMap<ReleaseId, Vec<FirmwareId>>> {
+    let pairs: Vec<(ReleaseId, FirmwareId)> = release_firmware::table
         .filter(release_firmware::release_id.eq_any(release_ids))
         .select((release_firmware::release_id, release_firmware::firmware_id))
         .order((release_firmware::release_id.asc(), release_firmware::firmware_id.asc()))
         .load(conn)?;
-    let mut map: HashMap<String, Vec<FirmwareId>> = HashMap::new();
+    let mut map: HashMap<ReleaseId, Vec<FirmwareId>> = HashMap::new();
     for (release, firmware) in pairs {
         map.entry(release).or_default().push(firmware);
     }
@@ -275,7 +281,7 @@ pub fn check_firmware(conn: &mut DbConn, v: &mut Validator, ids: Vec<FirmwareId>
 }
 
 /// Replaces the release's firmware with `ids`.
-pub fn set_firmware(conn: &mut DbConn, release_id: &str, ids: &[FirmwareId]) -> QueryResult<()> {
+pub fn set_firmware(conn: &mut DbConn, release_id: &ReleaseId, ids: &[FirmwareId]) -> QueryResult<()> {
     diesel::delete(release_firmware::table.filter(release_firmware::release_id.eq(release_id))).execute(conn)?;
     // One row at a time: MultiConnection has no batch insert.
     for firmware_id in ids {
@@ -314,7 +320,7 @@ pub fn update(conn: &mut DbConn, row: &ReleaseRow) -> QueryResult<bool> {
 #[diesel(table_name = release_stage_history)]
 pub struct StageChangeRow {
     pub id: String,
-    pub release_id: String,
+    pub release_id: ReleaseId,
     pub from_stage: Option<Stage>,
     pub to_stage: Stage,
     pub decided_at: NaiveDateTime,
@@ -331,7 +337,7 @@ pub struct StageChangeRow {
 impl StageChangeRow {
     /// A decision that cites no review pack.
     pub fn plain(
-        release_id: &str,
+        release_id: &ReleaseId,
         from_stage: Option<Stage>,
         to_stage: Stage,
         decided_at: NaiveDateTime,
@@ -341,7 +347,7 @@ impl StageChangeRow {
     ) -> Self {
         Self {
             id: crate::db::new_id(),
-            release_id: release_id.to_string(),
+            release_id: release_id.clone(),
             from_stage,
             to_stage,
             decided_at,
@@ -361,7 +367,8 @@ impl StageChangeRow {
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct StageChange {
     pub id: String,
-    pub release_id: String,
+    #[schema(value_type = String)]
+    pub release_id: ReleaseId,
     /// Null for the release's creation.
     pub from_stage: Option<Stage>,
     pub to_stage: Stage,
@@ -420,7 +427,7 @@ pub fn insert_stage_change(conn: &mut DbConn, row: &StageChangeRow) -> QueryResu
 /// Oldest first.
 pub fn stage_history(
     conn: &mut DbConn,
-    release_id: &str,
+    release_id: &ReleaseId,
     after: Option<String>,
     limit: i64,
 ) -> QueryResult<Vec<StageChangeRow>> {
@@ -465,7 +472,7 @@ fn merge_sorted<T: Ord>(mine: &mut Vec<T>, theirs: Vec<T>) {
 }
 
 /// The device types, models and manufacturers of the release's firmware.
-pub fn product_scope(conn: &mut DbConn, release_id: &str) -> QueryResult<ProductScope> {
+pub fn product_scope(conn: &mut DbConn, release_id: &ReleaseId) -> QueryResult<ProductScope> {
     let rows: Vec<(String, DeviceModelId, OrgId)> = release_firmware::table
         .inner_join(firmware_versions::table.inner_join(device_models::table))
         .filter(release_firmware::release_id.eq(release_id))

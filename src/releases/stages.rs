@@ -9,6 +9,7 @@ use super::model::{self, Release, StageChange, StageChangeRow};
 use super::{gate, ReleaseKind, Stage};
 use crate::audit;
 use crate::auth::{AuthContext, Caller, Capability};
+use crate::db::ReleaseId;
 use crate::db::{now, DbConn, JsonText};
 use crate::events::{self, show, NewEvent, Topic};
 use crate::http::etag::{tagged, IfMatch};
@@ -124,7 +125,7 @@ fn out_of_order(
 pub async fn move_stage(
     state: web::Data<AppState>,
     caller: Caller,
-    path: web::Path<String>,
+    path: web::Path<ReleaseId>,
     if_match: IfMatch,
     body: Json<StageMove>,
 ) -> Result<HttpResponse, ApiError> {
@@ -188,7 +189,7 @@ fn check_notice(
 pub fn move_to(
     conn: &mut DbConn,
     ctx: &AuthContext,
-    id: &str,
+    id: &ReleaseId,
     if_match: IfMatch,
     body: StageMove,
 ) -> Result<(i64, Release), ApiError> {
@@ -204,7 +205,7 @@ pub fn move_to(
     let now = now();
     let effective_at = body.effective_at.map(|t| t.naive_utc().trunc_subsecs(6)).unwrap_or(now);
     check_notice(row.kind, body.stage, effective_at, now)?;
-    let track = model::tracks(conn, &[id.to_string()], now)?
+    let track = model::tracks(conn, std::slice::from_ref(id), now)?
         .remove(id)
         .unwrap_or_default();
     if let Some((previous, previous_at)) = track.last {
@@ -339,7 +340,7 @@ list_query! {
 pub async fn list_stages(
     state: web::Data<AppState>,
     caller: Caller,
-    path: web::Path<String>,
+    path: web::Path<ReleaseId>,
     query: web::Query<StageQuery>,
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {

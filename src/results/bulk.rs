@@ -63,7 +63,7 @@ pub(super) fn write_all(
             .enumerate()
             .map(|(index, w)| BatchItem {
                 index,
-                id: w.row.id.clone(),
+                id: w.row.id.to_string(),
                 status: w.status,
                 changed: w.changed.iter().map(|f| f.to_string()).collect(),
             })

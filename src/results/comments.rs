@@ -20,6 +20,7 @@ use super::model::ResultRow;
 use crate::audit;
 use crate::auth::{AuthContext, Caller, Role};
 use crate::db::schema::{organisations, result_comments as rc, users};
+use crate::db::ResultId;
 use crate::db::{new_id, now, DbConn};
 use crate::db::{OrgId, UserId};
 use crate::http::etag::write_no_content;
@@ -39,7 +40,7 @@ pub const MAX_BODY: usize = 4000;
 #[diesel(table_name = rc)]
 struct CommentRow {
     id: String,
-    result_id: String,
+    result_id: ResultId,
     org_id: OrgId,
     author_user_id: UserId,
     author_name: String,
@@ -52,7 +53,8 @@ struct CommentRow {
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct Comment {
     pub id: String,
-    pub result_id: String,
+    #[schema(value_type = String)]
+    pub result_id: ResultId,
     #[schema(value_type = String)]
     pub author_user_id: UserId,
     /// The author's name when the comment was posted.
@@ -86,7 +88,7 @@ impl Comment {
 }
 
 /// The comments of result `result_id` by id after `after`, at most `fetch`, oldest first.
-fn load(conn: &mut DbConn, result_id: &str, after: Option<String>, fetch: i64) -> QueryResult<Vec<Comment>> {
+fn load(conn: &mut DbConn, result_id: &ResultId, after: Option<String>, fetch: i64) -> QueryResult<Vec<Comment>> {
     let mut query = rc::table
         .inner_join(organisations::table)
         .filter(rc::result_id.eq(result_id))
@@ -103,7 +105,7 @@ fn load(conn: &mut DbConn, result_id: &str, after: Option<String>, fetch: i64) -
 }
 
 /// Comment `id` of result `result_id`, deleted or not.
-fn find(conn: &mut DbConn, result_id: &str, id: &str) -> QueryResult<Option<Comment>> {
+fn find(conn: &mut DbConn, result_id: &ResultId, id: &str) -> QueryResult<Option<Comment>> {
     rc::table
         .inner_join(organisations::table)
         .filter(rc::id.eq(id).and(rc::result_id.eq(result_id)))
@@ -131,7 +133,7 @@ pub fn snapshot_readable(conn: &mut DbConn, ctx: &AuthContext, snapshot: &serde_
 pub fn read(
     conn: &mut DbConn,
     ctx: &AuthContext,
-    result_id: &str,
+    result_id: &ResultId,
     after: Option<String>,
     fetch: i64,
 ) -> Result<Vec<Comment>, ApiError> {
@@ -141,7 +143,7 @@ pub fn read(
 
 /// What posting `body` on result `result_id` needs: a result `ctx` may read (404 otherwise),
 /// a role that writes, a body of 1-4000 characters. Returns the result.
-fn check_post(conn: &mut DbConn, ctx: &AuthContext, result_id: &str, body: &str) -> Result<ResultRow, ApiError> {
+fn check_post(conn: &mut DbConn, ctx: &AuthContext, result_id: &ResultId, body: &str) -> Result<ResultRow, ApiError> {
     let result = readable(conn, ctx, result_id)?;
     may_write(ctx)?;
     let mut v = Validator::new();
@@ -151,7 +153,7 @@ fn check_post(conn: &mut DbConn, ctx: &AuthContext, result_id: &str, body: &str)
 }
 
 /// Stores the comment and its audit row, after [`check_post`].
-fn insert(conn: &mut DbConn, ctx: &AuthContext, result_id: &str, body: &str) -> Result<Comment, ApiError> {
+fn insert(conn: &mut DbConn, ctx: &AuthContext, result_id: &ResultId, body: &str) -> Result<Comment, ApiError> {
     let author_name: String = users::table.find(&ctx.user_id).select(users::name).first(conn)?;
     let comment_id = new_id();
     diesel::insert_into(rc::table)
@@ -172,7 +174,7 @@ fn insert(conn: &mut DbConn, ctx: &AuthContext, result_id: &str, body: &str) -> 
 
 /// Posts a comment on result `result_id` as `ctx` (the rules of `POST /results/{id}/comments`;
 /// the result page's form calls it); returns the result commented on.
-pub fn post(conn: &mut DbConn, ctx: &AuthContext, result_id: &str, body: &str) -> Result<ResultRow, ApiError> {
+pub fn post(conn: &mut DbConn, ctx: &AuthContext, result_id: &ResultId, body: &str) -> Result<ResultRow, ApiError> {
     let result = check_post(conn, ctx, result_id, body)?;
     insert(conn, ctx, result_id, body)?;
     Ok(result)
@@ -209,7 +211,7 @@ list_query! {
 pub async fn list_comments(
     state: web::Data<AppState>,
     caller: Caller,
-    path: web::Path<String>,
+    path: web::Path<ResultId>,
     query: web::Query<CommentQuery>,
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
@@ -254,7 +256,7 @@ pub struct NewComment {
 pub async fn create_comment(
     state: web::Data<AppState>,
     caller: Caller,
-    path: web::Path<String>,
+    path: web::Path<ResultId>,
     key: IdempotencyKey,
     body: Json<NewComment>,
 ) -> Result<HttpResponse, ApiError> {
@@ -291,7 +293,7 @@ pub async fn create_comment(
 pub async fn delete_comment(
     state: web::Data<AppState>,
     caller: Caller,
-    path: web::Path<(String, String)>,
+    path: web::Path<(ResultId, String)>,
 ) -> Result<HttpResponse, ApiError> {
     let (id, comment_id) = path.into_inner();
     write_no_content(&state.db, caller, move |conn, ctx| {

@@ -12,6 +12,7 @@ use super::model::{Outcome, TestResult};
 use crate::db::schema::{device_sets, organisations, scenarios};
 use crate::db::DbConn;
 use crate::db::DeviceSetId;
+use crate::db::ResultId;
 use crate::defect_masks::model::{explaining, MaskRef};
 use crate::device_sets::composition::{summaries, DeviceSetSummary, Embed};
 
@@ -51,7 +52,7 @@ pub fn describe(conn: &mut DbConn, items: &mut [TestResult], embed: Option<Embed
     let codes = names(items.iter().map(|r| r.scenario.clone()));
     // Only a failure that cites masks can be a known issue: the others need no query (the
     // known-issue query cannot be kept prepared, and PostgreSQL plans it afresh each time).
-    let result_ids: Vec<String> = items
+    let result_ids: Vec<ResultId> = items
         .iter()
         .filter(|r| r.outcome == Outcome::Fail && !r.defect_mask_ids.is_empty())
         .map(|r| r.id.clone())

@@ -10,6 +10,7 @@ use crate::auth::{AuthContext, Caller, Capability};
 use crate::catalogue::nullable;
 use crate::db::schema::{result_revisions as rr, results as r};
 use crate::db::DbConn;
+use crate::db::ResultId;
 use crate::db::{DeviceSetId, WindowId};
 use crate::db::{OrgId, UserId};
 use crate::device_sets::composition::Embed;
@@ -173,7 +174,7 @@ pub fn readable(conn: &mut DbConn, ctx: &AuthContext, id: &str) -> Result<Result
 pub async fn get_result(
     state: web::Data<AppState>,
     caller: Caller,
-    path: web::Path<String>,
+    path: web::Path<ResultId>,
     query: web::Query<ResultEmbedQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let id = path.into_inner();
@@ -242,7 +243,7 @@ pub struct ResultPatch {
 pub async fn update_result(
     state: web::Data<AppState>,
     caller: Caller,
-    path: web::Path<String>,
+    path: web::Path<ResultId>,
     if_match: IfMatch,
     body: Json<ResultPatch>,
 ) -> Result<HttpResponse, ApiError> {
@@ -291,7 +292,7 @@ list_query! {
 pub async fn list_revisions(
     state: web::Data<AppState>,
     caller: Caller,
-    path: web::Path<String>,
+    path: web::Path<ResultId>,
     query: web::Query<RevisionQuery>,
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {

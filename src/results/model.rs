@@ -11,7 +11,8 @@ use utoipa::ToSchema;
 use crate::auth::AuthContext;
 use crate::catalogue::nullable;
 use crate::db::schema::{claims, results as r};
-use crate::db::{new_id, now, DbConn, JsonText};
+use crate::db::ResultId;
+use crate::db::{now, DbConn, JsonText};
 use crate::db::{DeviceSetId, WindowId};
 use crate::db::{OrgId, UserId};
 use crate::http::ApiError;
@@ -40,7 +41,7 @@ crate::text_enum!(
 #[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable)]
 #[diesel(table_name = r)]
 pub struct ResultRow {
-    pub id: String,
+    pub id: ResultId,
     pub window_id: WindowId,
     pub device_set_id: DeviceSetId,
     pub scenario_code: String,
@@ -64,7 +65,8 @@ pub struct ResultRow {
 /// A compatibility result of one organisation for one device set and scenario in a window.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct TestResult {
-    pub id: String,
+    #[schema(value_type = String)]
+    pub id: ResultId,
     #[schema(value_type = String)]
     pub uit_window_id: WindowId,
     #[schema(value_type = String)]
@@ -330,7 +332,7 @@ pub fn upsert(conn: &mut DbConn, ctx: &AuthContext, items: &[ResultInput]) -> Re
             }
             None => {
                 let mut created = ResultRow {
-                    id: new_id(),
+                    id: ResultId::new(),
                     window_id: item.uit_window_id.clone(),
                     device_set_id: item.device_set_id.clone(),
                     scenario_code: item.scenario.clone(),

@@ -15,6 +15,7 @@ use crate::db::schema::{device_sets, organisations, uit_windows};
 use crate::db::DbConn;
 use crate::db::DeviceSetId;
 use crate::db::OrgId;
+use crate::db::ResultId;
 use crate::db::WindowId;
 use crate::defect_masks::model::explaining;
 use crate::events::{self, NewEvent, Topic};
@@ -65,7 +66,7 @@ pub fn record(conn: &mut DbConn, ctx: &AuthContext, failed: &[ResultRow]) -> Res
     if failed.is_empty() {
         return Ok(());
     }
-    let ids: Vec<String> = failed.iter().map(|r| r.id.clone()).collect();
+    let ids: Vec<ResultId> = failed.iter().map(|r| r.id.clone()).collect();
     let known = explaining(conn, &ids)?;
     let set_ids = unique(failed.iter().map(|r| r.device_set_id.clone()));
     let mut set_names: HashMap<DeviceSetId, String> = HashMap::new();

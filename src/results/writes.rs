@@ -8,6 +8,7 @@ use diesel::sql_types::{BigInt, Bool, Integer, Nullable, Text, Timestamp};
 
 use super::model::{ResultRow, TestResult};
 use crate::db::sql::values_clause;
+use crate::db::ResultId;
 use crate::db::{DbBackend, DbConn};
 use crate::http::ApiError;
 
@@ -32,7 +33,7 @@ fn bind_written<'a>(q: Boxed<'a>, row: &'a ResultRow) -> Boxed<'a> {
 
 /// A stored row as it was before an amendment.
 struct Revision {
-    result_id: String,
+    result_id: ResultId,
     revision: i32,
     snapshot_json: String,
     visibility: String,
@@ -49,8 +50,8 @@ pub struct Writes {
     /// Each amended row with the version it replaces (the optimistic check).
     amended: Vec<(ResultRow, i64)>,
     /// Results whose cited masks are replaced (their old citations are deleted first).
-    masks_replaced: Vec<String>,
-    masks: Vec<(String, String)>,
+    masks_replaced: Vec<ResultId>,
+    masks: Vec<(ResultId, String)>,
 }
 
 impl Writes {

@@ -9,6 +9,7 @@ use utoipa::ToSchema;
 use super::model;
 use crate::db::DbConn;
 use crate::db::DeviceSetId;
+use crate::db::ResultId;
 use crate::http::ApiError;
 use crate::http::ErrorCode;
 
@@ -28,7 +29,8 @@ pub struct CellChange {
 /// A result amended between the packs.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Amended {
-    pub result_id: String,
+    #[schema(value_type = String)]
+    pub result_id: ResultId,
     pub from_revision: i64,
     pub to_revision: i64,
 }
@@ -145,7 +147,7 @@ pub fn diff(conn: &mut DbConn, id: &str, against: &str) -> Result<PackDiff, ApiE
         match old.results.get(rid) {
             None => added.push(rid.clone()),
             Some(old_rev) if old_rev != rev => amended.push(Amended {
-                result_id: rid.clone(),
+                result_id: rid.clone().into(),
                 from_revision: *old_rev,
                 to_revision: *rev,
             }),

@@ -8,6 +8,7 @@ use sha2::{Digest, Sha256};
 use super::model::{CriterionSummary, PackRow, PackSummary, FORMAT, PART_BYTES};
 use crate::auth::AuthContext;
 use crate::db::schema::{results as r, review_pack_parts as parts, review_packs};
+use crate::db::ResultId;
 use crate::db::WindowId;
 use crate::db::{new_id, now, DbConn};
 use crate::http::ApiError;
@@ -136,7 +137,7 @@ fn csv_record(t: &TestResult, v: &serde_json::Value) -> Vec<String> {
         })
         .unwrap_or_default();
     vec![
-        t.id.clone(),
+        t.id.to_string(),
         t.device_set_id.to_string(),
         crate::matrix::handlers::neutralise(&text("device_set_name")),
         t.scenario.clone(),
@@ -261,7 +262,7 @@ pub fn create(conn: &mut DbConn, new: NewPack<'_>) -> Result<PackRow, ApiError> 
             }
         }
     }
-    let mut after: Option<String> = None;
+    let mut after: Option<ResultId> = None;
     let mut count = 0i64;
     loop {
         let mut q = r::table

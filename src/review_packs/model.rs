@@ -20,6 +20,7 @@ use utoipa::ToSchema;
 
 use crate::auth::AuthContext;
 use crate::db::schema::{pack_reviews, review_pack_parts as parts, review_packs};
+use crate::db::ReleaseId;
 use crate::db::WindowId;
 use crate::db::{new_id, now, DbConn};
 use crate::db::{OrgId, UserId};
@@ -36,7 +37,7 @@ pub const PART_BYTES: usize = 1 << 20;
 pub struct PackRow {
     pub id: String,
     pub window_id: WindowId,
-    pub release_id: String,
+    pub release_id: ReleaseId,
     pub title: String,
     pub sha256: String,
     pub bytes: i64,
@@ -81,7 +82,8 @@ pub struct ReviewPack {
     pub id: String,
     #[schema(value_type = String)]
     pub uit_window_id: WindowId,
-    pub release_id: String,
+    #[schema(value_type = String)]
+    pub release_id: ReleaseId,
     #[schema(example = "UIT-2027-03 exit review")]
     pub title: String,
     /// SHA-256 (hex) of the document `GET /review-packs/{id}` returns: its `ETag`.

@@ -7,6 +7,7 @@ use super::{raise, update};
 use crate::auth::{AuthContext, Caller, Capability};
 use crate::db::new_id;
 use crate::db::OrgId;
+use crate::db::ResultId;
 use crate::db::{DeviceSetId, WindowId};
 use crate::http::etag::{read_tagged, tagged, IfMatch};
 use crate::http::idempotency::{self, IdempotencyKey};
@@ -87,7 +88,8 @@ pub struct NewIssue {
     pub device_set_ids: Vec<DeviceSetId>,
     /// Results of this window that show it; each must be one you may read.
     #[serde(default)]
-    pub result_ids: Vec<String>,
+    #[schema(value_type = Vec<String>)]
+    pub result_ids: Vec<ResultId>,
     /// An organisation of kind `manufacturer`, `service_provider` or `operator`.
     #[schema(value_type = String)]
     pub resolving_org_id: OrgId,

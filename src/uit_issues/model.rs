@@ -12,6 +12,7 @@ use crate::db::schema::{
     uit_issue_device_sets as ids, uit_issue_history as h, uit_issue_results as irs, uit_issues as ui,
     window_participants as wp,
 };
+use crate::db::ResultId;
 use crate::db::{DbBackend, DbConn};
 use crate::db::{DeviceSetId, WindowId};
 use crate::db::{OrgId, UserId};
@@ -140,7 +141,8 @@ pub struct UitIssue {
     #[schema(value_type = Vec<String>)]
     pub device_set_ids: Vec<DeviceSetId>,
     /// The results that show it, as far as you may read them.
-    pub result_ids: Vec<String>,
+    #[schema(value_type = Vec<String>)]
+    pub result_ids: Vec<ResultId>,
     #[schema(value_type = String)]
     pub raised_by_org_id: OrgId,
     #[schema(value_type = Option<String>)]
@@ -194,7 +196,7 @@ pub fn may_read(conn: &mut DbConn, ctx: &AuthContext, id: &str) -> QueryResult<b
 }
 
 /// Of `result_ids`, those `ctx` may read.
-pub fn readable_results(conn: &mut DbConn, ctx: &AuthContext, result_ids: &[String]) -> QueryResult<Vec<String>> {
+pub fn readable_results(conn: &mut DbConn, ctx: &AuthContext, result_ids: &[ResultId]) -> QueryResult<Vec<ResultId>> {
     use crate::db::schema::results as r;
     let mut out = Vec::new();
     for chunk in result_ids.chunks(500) {
@@ -202,7 +204,7 @@ pub fn readable_results(conn: &mut DbConn, ctx: &AuthContext, result_ids: &[Stri
             crate::results::visibility::visible_to(ctx)
                 .filter(r::id.eq_any(chunk.to_vec()))
                 .select(r::id)
-                .load::<String>(conn)?,
+                .load::<ResultId>(conn)?,
         );
     }
     Ok(out)
@@ -220,14 +222,14 @@ pub fn views(conn: &mut DbConn, ctx: &AuthContext, rows: Vec<IssueRow>) -> Query
     {
         sets.entry(issue).or_default().push(set);
     }
-    let cited: Vec<(String, String)> = irs::table
+    let cited: Vec<(String, ResultId)> = irs::table
         .filter(irs::uit_issue_id.eq_any(&issue_ids))
         .select((irs::uit_issue_id, irs::result_id))
         .order((irs::uit_issue_id, irs::result_id))
         .load(conn)?;
-    let all: Vec<String> = cited.iter().map(|(_, r)| r.clone()).collect();
-    let readable: std::collections::HashSet<String> = readable_results(conn, ctx, &all)?.into_iter().collect();
-    let mut results: HashMap<String, Vec<String>> = HashMap::new();
+    let all: Vec<ResultId> = cited.iter().map(|(_, r)| r.clone()).collect();
+    let readable: std::collections::HashSet<ResultId> = readable_results(conn, ctx, &all)?.into_iter().collect();
+    let mut results: HashMap<String, Vec<ResultId>> = HashMap::new();
     for (issue, result) in cited {
         if readable.contains(&result) {
             results.entry(issue).or_default().push(result);
@@ -310,7 +312,7 @@ pub fn open_blocking(conn: &mut DbConn, ctx: &AuthContext, window_id: &WindowId)
         .collect())
 }
 
-pub fn insert(conn: &mut DbConn, row: &IssueRow, device_sets: &[DeviceSetId], results: &[String]) -> QueryResult<()> {
+pub fn insert(conn: &mut DbConn, row: &IssueRow, device_sets: &[DeviceSetId], results: &[ResultId]) -> QueryResult<()> {
     diesel::insert_into(ui::table).values(row).execute(conn)?;
     for set in device_sets {
         diesel::insert_into(ids::table)

@@ -10,6 +10,7 @@ use crate::auth::{AuthContext, OrgKind};
 use crate::db::schema::{device_sets, results as r};
 use crate::db::DeviceSetId;
 use crate::db::OrgId;
+use crate::db::ResultId;
 use crate::db::WindowId;
 use crate::db::{new_id, now, DbConn};
 use crate::http::validate::Validator;
@@ -104,7 +105,7 @@ fn check_links(
     ctx: &AuthContext,
     window_id: &WindowId,
     sets: &[DeviceSetId],
-    results: &[String],
+    results: &[ResultId],
 ) -> Result<(), ApiError> {
     let mut v = Validator::new();
     let found_sets: Vec<DeviceSetId> = device_sets::table
@@ -116,7 +117,7 @@ fn check_links(
             v.error(&format!("device_set_ids[{i}]"), "no such device set");
         }
     }
-    let readable: Vec<String> = crate::results::visibility::visible_to(ctx)
+    let readable: Vec<ResultId> = crate::results::visibility::visible_to(ctx)
         .filter(r::id.eq_any(results.to_vec()))
         .filter(r::window_id.eq(window_id.to_string()))
         .select(r::id)

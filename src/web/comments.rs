@@ -11,6 +11,7 @@ use super::pages::human_time;
 use super::see_other_or_error;
 use crate::auth::AuthContext;
 use crate::db::DbConn;
+use crate::db::ResultId;
 use crate::http::ApiError;
 use crate::results::comments::{self, Comment};
 use crate::AppState;
@@ -45,7 +46,7 @@ impl From<Comment> for CommentView {
 }
 
 /// The thread of a result `ctx` may read.
-pub fn thread(conn: &mut DbConn, ctx: &AuthContext, result_id: &str) -> Result<Vec<CommentView>, ApiError> {
+pub fn thread(conn: &mut DbConn, ctx: &AuthContext, result_id: &ResultId) -> Result<Vec<CommentView>, ApiError> {
     Ok(comments::read(conn, ctx, result_id, None, MAX_COMMENTS)?
         .into_iter()
         .map(CommentView::from)
@@ -67,7 +68,7 @@ pub struct CommentForm {
 pub async fn comment(
     state: web::Data<AppState>,
     MemberForm { member, form }: MemberForm<CommentForm>,
-    path: web::Path<String>,
+    path: web::Path<ResultId>,
 ) -> Page {
     let id = path.into_inner();
     let ctx = member.auth;

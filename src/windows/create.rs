@@ -7,6 +7,7 @@ use super::model::{self, UitWindow, WindowRow};
 use super::scenarios::{self, DEFAULT_SCENARIOS};
 use crate::audit;
 use crate::auth::AuthContext;
+use crate::db::ReleaseId;
 use crate::db::WindowId;
 use crate::db::{now, DbConn};
 use crate::events::{self, show, NewEvent, Topic};
@@ -82,7 +83,7 @@ fn default_name(conn: &mut DbConn, release: &ReleaseRow, opens_at: NaiveDateTime
 }
 
 /// The release's products, scoping `event` for subscription filters.
-fn scoped(conn: &mut DbConn, release_id: &str, event: NewEvent) -> Result<NewEvent, ApiError> {
+fn scoped(conn: &mut DbConn, release_id: &ReleaseId, event: NewEvent) -> Result<NewEvent, ApiError> {
     Ok(releases::product_scope(conn, release_id)?.apply(event))
 }
 

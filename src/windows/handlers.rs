@@ -7,6 +7,7 @@ use super::model::{self, UitWindow};
 use super::{create, update, WindowStatus};
 use crate::auth::{Caller, Capability};
 use crate::db::now;
+use crate::db::ReleaseId;
 use crate::db::WindowId;
 use crate::http::etag::{tagged, IfMatch};
 use crate::http::idempotency::{self, IdempotencyKey};
@@ -19,7 +20,8 @@ use crate::AppState;
 
 list_query! {
     pub struct WindowQuery {
-        pub release_id: Option<String>,
+        #[param(value_type = Option<String>)]
+        pub release_id: Option<ReleaseId>,
         /// As at the time of the request.
         pub status: Option<WindowStatus>,
     }
@@ -61,7 +63,8 @@ keyed!(UitWindow, id);
 #[schema(example = json!({"release_id": "0193a1bf-7711-7a02-8c3d-4e5f60718293", "name": "UIT-2027-03", "opens_at": "2027-03-01T09:00:00Z", "closes_at": "2027-03-26T17:00:00Z", "scenarios": ["install_and_commission", "prepayment_top_up", "comms_hub_replacement", "change_of_mode"]}))]
 pub struct NewWindow {
     /// A release that is neither `complete` nor `withdrawn`.
-    pub release_id: String,
+    #[schema(value_type = String)]
+    pub release_id: ReleaseId,
     /// Unique. Default: the release's name and the window's opening month, e.g. "SEC Release
     /// Feb 2027 UIT — March 2027" (with " (2)", " (3)"... when a window of that name exists).
     #[schema(example = "UIT-2027-03", min_length = 1, max_length = 100)]

@@ -9,6 +9,7 @@ use utoipa::ToSchema;
 
 use super::WindowStatus;
 use crate::db::schema::{uit_windows, window_participants, window_scenarios};
+use crate::db::ReleaseId;
 use crate::db::WindowId;
 use crate::db::{now, DbConn};
 use crate::http::ApiError;
@@ -18,7 +19,7 @@ use crate::readiness::criteria::ExitCriteria;
 #[diesel(table_name = uit_windows)]
 pub struct WindowRow {
     pub id: WindowId,
-    pub release_id: String,
+    pub release_id: ReleaseId,
     pub name: String,
     pub opens_at: NaiveDateTime,
     pub closes_at: NaiveDateTime,
@@ -53,7 +54,8 @@ impl WindowRow {
 pub struct UitWindow {
     #[schema(value_type = String)]
     pub id: WindowId,
-    pub release_id: String,
+    #[schema(value_type = String)]
+    pub release_id: ReleaseId,
     #[schema(example = "UIT-2027-03")]
     pub name: String,
     pub opens_at: DateTime<Utc>,
@@ -100,7 +102,7 @@ impl UitWindow {
 
 pub fn list(
     conn: &mut DbConn,
-    release_id: Option<String>,
+    release_id: Option<ReleaseId>,
     status: Option<WindowStatus>,
     now: NaiveDateTime,
     after: Option<String>,

@@ -12,6 +12,7 @@ use super::{announce, create_under, list_under, page_of, phase_not_open, Deploym
 use crate::audit;
 use crate::auth::{AuthContext, Caller, Capability};
 use crate::db::schema::{defect_masks, deployment_assessments as da, uit_issues};
+use crate::db::ReleaseId;
 use crate::db::{new_id, now, DbConn, JsonText};
 use crate::db::{OrgId, UserId};
 use crate::http::idempotency::IdempotencyKey;
@@ -59,7 +60,7 @@ pub struct CitedIssue {
 #[diesel(table_name = da)]
 struct AssessmentRow {
     id: String,
-    release_id: String,
+    release_id: ReleaseId,
     phase: DeploymentPhase,
     outcome: AssessmentOutcome,
     issues_json: JsonText<Vec<CitedIssue>>,
@@ -73,7 +74,8 @@ struct AssessmentRow {
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct Assessment {
     pub id: String,
-    pub release_id: String,
+    #[schema(value_type = String)]
+    pub release_id: ReleaseId,
     pub phase: DeploymentPhase,
     pub outcome: AssessmentOutcome,
     /// The UIT issues and defect masks discussed, in the order given.
@@ -109,7 +111,7 @@ impl From<AssessmentRow> for Assessment {
 /// The latest assessment of `phase` of the release: its id and outcome.
 pub fn latest(
     conn: &mut DbConn,
-    release_id: &str,
+    release_id: &ReleaseId,
     phase: DeploymentPhase,
 ) -> QueryResult<Option<(String, AssessmentOutcome)>> {
     da::table
@@ -158,7 +160,7 @@ list_query! {
 pub async fn list_assessments(
     state: web::Data<AppState>,
     caller: Caller,
-    path: web::Path<String>,
+    path: web::Path<ReleaseId>,
     query: web::Query<AssessmentQuery>,
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
@@ -194,7 +196,7 @@ page_of!(da, AssessmentRow, Assessment);
 pub async fn create_assessment(
     state: web::Data<AppState>,
     caller: Caller,
-    path: web::Path<String>,
+    path: web::Path<ReleaseId>,
     key: IdempotencyKey,
     body: Json<NewAssessment>,
 ) -> Result<HttpResponse, ApiError> {

@@ -21,6 +21,7 @@ use crate::auth::{AuthContext, Caller, Capability, OrgKind};
 use crate::db::schema::{deployment_nominations as dn, uit_windows, window_participants as wp};
 use crate::db::DbConn;
 use crate::db::OrgId;
+use crate::db::ReleaseId;
 use crate::events::{self, NewEvent, Topic};
 use crate::http::idempotency::{self, IdempotencyKey, Located};
 use crate::http::pagination::{list_page, Keyed, PageRequest};
@@ -37,7 +38,7 @@ macro_rules! page_of {
         /// checked [`super::may_read`]).
         pub fn page(
             conn: &mut DbConn,
-            release_id: &str,
+            release_id: &ReleaseId,
             phase: Option<DeploymentPhase>,
             after: Option<String>,
             limit: i64,
@@ -60,7 +61,7 @@ macro_rules! page_of {
 pub(crate) use page_of;
 
 /// Loads a page of a release's records: `(conn, release_id, phase, after, fetch)`.
-pub type LoadPage<T> = fn(&mut DbConn, &str, Option<DeploymentPhase>, Option<String>, i64) -> QueryResult<Vec<T>>;
+pub type LoadPage<T> = fn(&mut DbConn, &ReleaseId, Option<DeploymentPhase>, Option<String>, i64) -> QueryResult<Vec<T>>;
 
 /// A list handler's whole tail: 404 unless `ctx` may read the release's record
 /// ([`readable`]), then a page from `load`.
@@ -68,7 +69,7 @@ pub async fn list_under<T: Serialize + Keyed + Send + 'static>(
     state: &AppState,
     caller: Caller,
     req: &HttpRequest,
-    (release_id, phase, page): (String, Option<DeploymentPhase>, PageRequest),
+    (release_id, phase, page): (ReleaseId, Option<DeploymentPhase>, PageRequest),
     load: LoadPage<T>,
 ) -> Result<HttpResponse, ApiError> {
     list_page(&state.db, caller, req, page, move |conn, ctx, after, fetch| {
@@ -86,7 +87,7 @@ pub type Create<B, T> = fn(&mut DbConn, &AuthContext, &ReleaseRow, Stage, B) -> 
 pub async fn create_under<B, T>(
     state: &AppState,
     caller: Caller,
-    (release_id, what, key): (String, &'static str, IdempotencyKey),
+    (release_id, what, key): (ReleaseId, &'static str, IdempotencyKey),
     cap: Capability,
     body: B,
     create: Create<B, T>,
@@ -137,7 +138,7 @@ pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
 
 /// The organisations taking part in the release: those that joined one of its UIT windows and
 /// those that nominated for one of its phases, sorted.
-pub fn participants(conn: &mut DbConn, release_id: &str) -> QueryResult<Vec<OrgId>> {
+pub fn participants(conn: &mut DbConn, release_id: &ReleaseId) -> QueryResult<Vec<OrgId>> {
     let mut orgs: Vec<OrgId> = wp::table
         .inner_join(uit_windows::table)
         .filter(uit_windows::release_id.eq(release_id))
@@ -156,7 +157,7 @@ pub fn participants(conn: &mut DbConn, release_id: &str) -> QueryResult<Vec<OrgI
 
 /// Whether `ctx` may read the release's nominations and assessments: the operator, reviewers
 /// and the release's participants ([`participants`]).
-pub fn may_read(conn: &mut DbConn, ctx: &AuthContext, release_id: &str) -> QueryResult<bool> {
+pub fn may_read(conn: &mut DbConn, ctx: &AuthContext, release_id: &ReleaseId) -> QueryResult<bool> {
     if matches!(ctx.org_kind, OrgKind::Operator | OrgKind::Reviewer) {
         return Ok(true);
     }
@@ -165,7 +166,7 @@ pub fn may_read(conn: &mut DbConn, ctx: &AuthContext, release_id: &str) -> Query
 
 /// The release whose deployment record `ctx` reads; 404 alike when it is missing or `ctx` does
 /// not take part in it.
-pub fn readable(conn: &mut DbConn, ctx: &AuthContext, release_id: &str) -> Result<ReleaseRow, ApiError> {
+pub fn readable(conn: &mut DbConn, ctx: &AuthContext, release_id: &ReleaseId) -> Result<ReleaseRow, ApiError> {
     let row = model::find(conn, release_id)?.ok_or_else(ApiError::not_found)?;
     if !may_read(conn, ctx, release_id)? {
         return Err(ApiError::not_found());
@@ -174,7 +175,7 @@ pub fn readable(conn: &mut DbConn, ctx: &AuthContext, release_id: &str) -> Resul
 }
 
 /// The release's stage in effect now (a decided phase counts once it has started).
-pub fn in_effect(conn: &mut DbConn, release_id: &str) -> Result<(ReleaseRow, Stage), ApiError> {
+pub fn in_effect(conn: &mut DbConn, release_id: &ReleaseId) -> Result<(ReleaseRow, Stage), ApiError> {
     let (row, release) = model::load(conn, release_id)?;
     Ok((row, release.stage))
 }

@@ -12,6 +12,7 @@ use crate::audit;
 use crate::auth::{AuthContext, Caller, Capability};
 use crate::db::schema::{deployment_nominations as dn, device_sets};
 use crate::db::DeviceSetId;
+use crate::db::ReleaseId;
 use crate::db::{new_id, now, DbConn, JsonText};
 use crate::db::{OrgId, UserId};
 use crate::http::idempotency::IdempotencyKey;
@@ -33,7 +34,7 @@ const MAX_HUBS: i64 = 100_000_000;
 #[diesel(table_name = dn)]
 struct NominationRow {
     id: String,
-    release_id: String,
+    release_id: ReleaseId,
     phase: DeploymentPhase,
     org_id: OrgId,
     device_set_ids_json: JsonText<Vec<DeviceSetId>>,
@@ -47,7 +48,8 @@ struct NominationRow {
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct Nomination {
     pub id: String,
-    pub release_id: String,
+    #[schema(value_type = String)]
+    pub release_id: ReleaseId,
     pub phase: DeploymentPhase,
     /// The nominating organisation.
     #[schema(value_type = String)]
@@ -123,7 +125,7 @@ list_query! {
 pub async fn list_nominations(
     state: web::Data<AppState>,
     caller: Caller,
-    path: web::Path<String>,
+    path: web::Path<ReleaseId>,
     query: web::Query<NominationQuery>,
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
@@ -160,7 +162,7 @@ page_of!(dn, NominationRow, Nomination);
 pub async fn create_nomination(
     state: web::Data<AppState>,
     caller: Caller,
-    path: web::Path<String>,
+    path: web::Path<ReleaseId>,
     key: IdempotencyKey,
     body: Json<NewNomination>,
 ) -> Result<HttpResponse, ApiError> {

@@ -5,6 +5,7 @@ use actix_web::web;
 use askama::Template;
 
 use super::{human_date, relative_time, words, Link, Names, Page, MAX_ROWS};
+use crate::db::ReleaseId;
 use crate::db::{now, DbConn};
 use crate::http::ApiError;
 use crate::releases::model::{self as releases, StageChange};
@@ -57,14 +58,14 @@ pub struct Deployment {
 }
 
 /// `/releases/{id}`: `GET /releases/{id}`, `/releases/{id}/stages` and `/uit-windows?release_id=`.
-pub async fn release(state: web::Data<AppState>, member: Member, path: web::Path<String>) -> Page {
+pub async fn release(state: web::Data<AppState>, member: Member, path: web::Path<ReleaseId>) -> Page {
     let id = path.into_inner();
     member_page(state.db.run(move |conn| load(conn, &member, id)).await)
 }
 
 /// Release `id`'s page (404 when there is none): its track's history and pending moves, its
 /// windows by opening and its firmware, by name.
-fn load(conn: &mut DbConn, member: &Member, id: String) -> Result<ReleasePage, ApiError> {
+fn load(conn: &mut DbConn, member: &Member, id: ReleaseId) -> Result<ReleasePage, ApiError> {
     let (_, release) = releases::load(conn, &id)?;
     let at = now();
     let track = releases::tracks(conn, std::slice::from_ref(&id), at)?
@@ -117,7 +118,12 @@ fn load(conn: &mut DbConn, member: &Member, id: String) -> Result<ReleasePage, A
 
 /// The release's nominations and assessments when `member` may read them (the API's rule,
 /// `releases::deployment::may_read`), else none.
-fn deployment(conn: &mut DbConn, member: &Member, id: &str, names: &Names) -> Result<Option<Deployment>, ApiError> {
+fn deployment(
+    conn: &mut DbConn,
+    member: &Member,
+    id: &ReleaseId,
+    names: &Names,
+) -> Result<Option<Deployment>, ApiError> {
     use crate::releases::deployment::{assessments, may_read, nominations};
     if !may_read(conn, &member.auth, id)? {
         return Ok(None);

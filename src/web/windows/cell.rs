@@ -164,7 +164,7 @@ fn result_view(r: TestResult, revisions: Vec<(String, Revision)>, comments: Vec<
     let (label, class) = outcome_label(Some(outcome));
     ResultView {
         comments,
-        id: r.id.clone(),
+        id: r.id.to_string(),
         org: r.context.org_name.clone(),
         outcome: label,
         class,

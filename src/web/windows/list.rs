@@ -12,6 +12,7 @@ use super::words::*;
 use super::{Page, PER_PAGE};
 use crate::db::schema::releases;
 use crate::db::DbConn;
+use crate::db::ReleaseId;
 use crate::http::ApiError;
 use crate::ui::member::Member;
 use crate::ui::pages::human_time;
@@ -61,11 +62,11 @@ fn load(conn: &mut DbConn, member: &Member, page: usize) -> Result<ListPage, Api
     let now = crate::db::now();
     let rows = windows::list(conn, None, None, now, None, i64::MAX)?;
     let mut items = windows::assemble(conn, rows, now)?;
-    let ids: Vec<String> = items.iter().map(|w| w.release_id.clone()).collect();
-    let names: HashMap<String, String> = releases::table
+    let ids: Vec<ReleaseId> = items.iter().map(|w| w.release_id.clone()).collect();
+    let names: HashMap<ReleaseId, String> = releases::table
         .filter(releases::id.eq_any(&ids))
         .select((releases::id, releases::name))
-        .load::<(String, String)>(conn)?
+        .load::<(ReleaseId, String)>(conn)?
         .into_iter()
         .collect();
     let rank = |s: WindowStatus| match s {
@@ -107,7 +108,7 @@ fn load(conn: &mut DbConn, member: &Member, page: usize) -> Result<ListPage, Api
 }
 
 /// A window as the list shows it; `releases`: release names by id.
-fn window_item(w: UitWindow, releases: &HashMap<String, String>, now: DateTime<Utc>) -> WindowItem {
+fn window_item(w: UitWindow, releases: &HashMap<ReleaseId, String>, now: DateTime<Utc>) -> WindowItem {
     WindowItem {
         release: releases.get(&w.release_id).cloned().unwrap_or_default(),
         status: w.status.as_str(),

@@ -16,6 +16,7 @@ use crate::auth::Capability;
 use crate::catalogue::model::DeviceType;
 use crate::db::schema::releases;
 use crate::db::DbConn;
+use crate::db::ReleaseId;
 use crate::db::{DeviceSetId, WindowId};
 use crate::device_sets::composition::{Composition, DEVICE_TYPE_ORDER};
 use crate::http::ApiError;
@@ -193,7 +194,7 @@ pub struct Gap {
 pub struct WindowPage {
     pub chrome: Chrome,
     pub id: String,
-    pub release_id: String,
+    pub release_id: ReleaseId,
     pub release: String,
     pub status: String,
     pub opens: String,
