@@ -9,6 +9,7 @@ use super::queue::{self, QueueEntry};
 use crate::audit;
 use crate::auth::{AuthContext, Caller, Capability};
 use crate::db::schema::{claims, device_sets};
+use crate::db::ClaimId;
 use crate::db::OrgId;
 use crate::db::{new_id, now, DbConn};
 use crate::db::{DeviceSetId, WindowId};
@@ -269,7 +270,7 @@ pub struct ClaimEmbedQuery {
 pub async fn get_claim(
     state: web::Data<AppState>,
     caller: Caller,
-    path: web::Path<String>,
+    path: web::Path<ClaimId>,
     query: web::Query<ClaimEmbedQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let id = path.into_inner();
@@ -305,7 +306,7 @@ pub async fn get_claim(
 pub async fn release_claim(
     state: web::Data<AppState>,
     caller: Caller,
-    path: web::Path<String>,
+    path: web::Path<ClaimId>,
 ) -> Result<HttpResponse, ApiError> {
     release(&state, caller, path.into_inner()).await?;
     Ok(HttpResponse::NoContent().finish())
@@ -313,7 +314,7 @@ pub async fn release_claim(
 
 /// Releases claim `id` (the API's and the window page's one path): the claiming organisation
 /// or the operator.
-pub async fn release(state: &AppState, caller: Caller, id: String) -> Result<(), ApiError> {
+pub async fn release(state: &AppState, caller: Caller, id: ClaimId) -> Result<(), ApiError> {
     let public_url = state.config.public_url.clone();
     state
         .db

@@ -8,6 +8,7 @@ use super::model::Claim;
 use super::offers::{self, ClaimOffer};
 use super::queue::{self, QueueEntry};
 use crate::auth::{AuthContext, Caller};
+use crate::db::ClaimId;
 use crate::db::DbConn;
 use crate::db::OrgId;
 use crate::db::WindowId;
@@ -46,7 +47,7 @@ pub struct NewOffer {
 pub async fn offer_claim(
     state: web::Data<AppState>,
     caller: Caller,
-    path: web::Path<String>,
+    path: web::Path<ClaimId>,
     body: Json<NewOffer>,
 ) -> Result<HttpResponse, ApiError> {
     let (id, to) = (path.into_inner(), body.into_inner().to_org_id);

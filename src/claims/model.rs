@@ -6,6 +6,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::db::schema::{claims, device_sets, organisations, results, uit_windows};
+use crate::db::ClaimId;
 use crate::db::OrgId;
 use crate::db::{now, DbConn};
 use crate::db::{DeviceSetId, WindowId};
@@ -16,7 +17,8 @@ use crate::results::writes::Writes;
 /// An organisation's lead on a device set in a window.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct Claim {
-    pub id: String,
+    #[schema(value_type = String)]
+    pub id: ClaimId,
     #[schema(value_type = String)]
     pub uit_window_id: WindowId,
     pub uit_window_name: String,
@@ -42,7 +44,7 @@ pub struct Claim {
 #[derive(Queryable, Selectable)]
 #[diesel(table_name = claims)]
 struct ClaimRow {
-    id: String,
+    id: ClaimId,
     window_id: WindowId,
     #[diesel(select_expression = uit_windows::name)]
     window_name: String,

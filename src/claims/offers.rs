@@ -12,6 +12,7 @@ use super::{notify, queue};
 use crate::audit;
 use crate::auth::{AuthContext, Capability, OrgKind};
 use crate::db::schema::{claim_offers as co, claims, organisations, window_participants as wp};
+use crate::db::ClaimId;
 use crate::db::{new_id, now, DbConn};
 use crate::db::{DeviceSetId, WindowId};
 use crate::db::{OrgId, UserId};
@@ -33,7 +34,8 @@ crate::text_enum!(
 #[diesel(table_name = co)]
 pub struct OfferRow {
     pub id: String,
-    pub claim_id: String,
+    #[schema(value_type = String)]
+    pub claim_id: ClaimId,
     #[serde(rename = "uit_window_id")]
     #[schema(value_type = String)]
     pub window_id: WindowId,
@@ -139,7 +141,12 @@ fn check_receiver(conn: &mut DbConn, claim: &Claim, to_org_id: &OrgId) -> Result
 }
 
 /// Offers claim `claim_id` to `to_org_id`: the holder or the operator (403 otherwise).
-pub fn offer(conn: &mut DbConn, ctx: &AuthContext, claim_id: &str, to_org_id: &OrgId) -> Result<OfferRow, ApiError> {
+pub fn offer(
+    conn: &mut DbConn,
+    ctx: &AuthContext,
+    claim_id: &ClaimId,
+    to_org_id: &OrgId,
+) -> Result<OfferRow, ApiError> {
     ctx.require(Capability::Participate)?;
     let claim = model::find(conn, claim_id)?.ok_or_else(ApiError::not_found)?;
     ctx.owner_or_operator(

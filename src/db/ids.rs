@@ -122,6 +122,10 @@ crate::id_type!(
     ReleaseId,
     /// A compatibility result's id.
     ResultId,
+    /// A claim's id: one organisation's lead on one device set in one window.
+    ClaimId,
+    /// A defect mask's id.
+    DefectMaskId,
 );
 
 #[cfg(test)]

@@ -10,7 +10,9 @@ pub mod text;
 pub mod timestamps;
 
 pub use error::UniqueKey;
-pub use ids::{DeviceModelId, DeviceSetId, FirmwareId, OrgId, ReleaseId, ResultId, UserId, WindowId};
+pub use ids::{
+    ClaimId, DefectMaskId, DeviceModelId, DeviceSetId, FirmwareId, OrgId, ReleaseId, ResultId, UserId, WindowId,
+};
 pub use text::JsonText;
 pub use timestamps::{OptTs, Ts};
 

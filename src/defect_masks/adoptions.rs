@@ -10,6 +10,7 @@ use super::model;
 use crate::audit::{self, Actor, Change};
 use crate::auth::{AuthContext, Caller, Capability};
 use crate::db::schema::{defect_mask_adoptions as dma, organisations};
+use crate::db::DefectMaskId;
 use crate::db::OrgId;
 use crate::db::{now, DbConn};
 use crate::http::pagination::{keyed, list_page, list_query, Page};
@@ -20,19 +21,20 @@ use crate::AppState;
 /// An organisation that follows a defect mask.
 #[derive(Debug, Serialize, ToSchema, Queryable)]
 pub struct Adoption {
-    pub defect_mask_id: String,
+    #[schema(value_type = String)]
+    pub defect_mask_id: DefectMaskId,
     #[schema(value_type = String)]
     pub org_id: OrgId,
     pub org_name: String,
     pub adopted_at: DateTime<Utc>,
 }
 
-fn adoption(conn: &mut DbConn, mask_id: &str, org_id: &OrgId) -> QueryResult<Option<Adoption>> {
+fn adoption(conn: &mut DbConn, mask_id: &DefectMaskId, org_id: &OrgId) -> QueryResult<Option<Adoption>> {
     dma::table
         .inner_join(organisations::table.on(organisations::id.eq(dma::org_id)))
         .filter(dma::defect_mask_id.eq(mask_id).and(dma::org_id.eq(org_id)))
         .select((dma::defect_mask_id, dma::org_id, organisations::name, dma::adopted_at))
-        .first::<(String, OrgId, String, chrono::NaiveDateTime)>(conn)
+        .first::<(DefectMaskId, OrgId, String, chrono::NaiveDateTime)>(conn)
         .optional()
         .map(|o| {
             o.map(|(m, org, name, at)| Adoption {
@@ -63,7 +65,7 @@ fn adoption(conn: &mut DbConn, mask_id: &str, org_id: &OrgId) -> QueryResult<Opt
 pub async fn adopt_defect_mask(
     state: web::Data<AppState>,
     caller: Caller,
-    path: web::Path<String>,
+    path: web::Path<DefectMaskId>,
 ) -> Result<HttpResponse, ApiError> {
     let id = path.into_inner();
     let (created, view) = state
@@ -80,7 +82,7 @@ pub async fn adopt_defect_mask(
 /// Records that the caller's organisation follows the mask, with its audit row; `true` with
 /// the new adoption, or `false` with the existing one when it already follows it. A missing
 /// mask is 404 before the capability to publish masks is checked (403).
-pub fn adopt(conn: &mut DbConn, ctx: &AuthContext, mask_id: &str) -> Result<(bool, Adoption), ApiError> {
+pub fn adopt(conn: &mut DbConn, ctx: &AuthContext, mask_id: &DefectMaskId) -> Result<(bool, Adoption), ApiError> {
     model::find(conn, mask_id)?.ok_or_else(ApiError::not_found)?;
     ctx.require(Capability::PublishDefectMasks)?;
     if let Some(existing) = adoption(conn, mask_id, &ctx.org_id)? {
@@ -128,7 +130,7 @@ list_query! {
 pub async fn list_adoptions(
     state: web::Data<AppState>,
     caller: Caller,
-    path: web::Path<String>,
+    path: web::Path<DefectMaskId>,
     query: web::Query<AdoptionQuery>,
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
@@ -146,7 +148,7 @@ keyed!(Adoption, org_id);
 /// mask does not exist.
 pub fn adoptions_of(
     conn: &mut DbConn,
-    mask_id: &str,
+    mask_id: &DefectMaskId,
     after: Option<String>,
     fetch: i64,
 ) -> Result<Vec<Adoption>, ApiError> {
@@ -159,7 +161,7 @@ pub fn adoptions_of(
     if let Some(after) = after {
         query = query.filter(dma::org_id.gt(after));
     }
-    let rows: Vec<(String, OrgId, String, chrono::NaiveDateTime)> =
+    let rows: Vec<(DefectMaskId, OrgId, String, chrono::NaiveDateTime)> =
         query.order(dma::org_id.asc()).limit(fetch).load(conn)?;
     Ok(rows
         .into_iter()

@@ -9,7 +9,8 @@ use crate::auth::{AuthContext, Caller, Capability};
 use crate::catalogue::model::{self as catalogue, DeviceModelRow};
 use crate::catalogue::nullable;
 use crate::db::schema::firmware_versions as fw;
-use crate::db::{new_id, now, DbConn};
+use crate::db::DefectMaskId;
+use crate::db::{now, DbConn};
 use crate::db::{DeviceModelId, FirmwareId};
 use crate::events::{self, NewEvent, Topic};
 use crate::http::etag::{patch_tagged, read_tagged, IfMatch};
@@ -191,7 +192,7 @@ pub fn publish(conn: &mut DbConn, ctx: &AuthContext, body: &NewDefectMask, code:
     check_firmware(conn, &product.id, &affected, body.fixed_in_firmware_id.as_ref())?;
     let now = now();
     let row = MaskRow {
-        id: new_id(),
+        id: DefectMaskId::new(),
         code: code.to_string(),
         title: body.title.trim().to_string(),
         description: body.description.clone(),
@@ -280,7 +281,7 @@ pub async fn create_defect_mask(
 pub async fn get_defect_mask(
     state: web::Data<AppState>,
     caller: Caller,
-    path: web::Path<String>,
+    path: web::Path<DefectMaskId>,
 ) -> Result<HttpResponse, ApiError> {
     read_tagged(&state.db, caller, move |conn, _ctx| {
         let (view, version) = load_one(conn, &path)?;
@@ -327,7 +328,7 @@ pub struct DefectMaskPatch {
 pub async fn update_defect_mask(
     state: web::Data<AppState>,
     caller: Caller,
-    path: web::Path<String>,
+    path: web::Path<DefectMaskId>,
     if_match: IfMatch,
     body: Json<DefectMaskPatch>,
 ) -> Result<HttpResponse, ApiError> {
@@ -403,7 +404,7 @@ pub fn update(
         return Err(ApiError::precondition_failed());
     }
     if let Some(affected) = &affected {
-        model::replace_firmware(conn, id, affected)?;
+        model::replace_firmware(conn, &after.id, affected)?;
     }
     let mut told = Vec::new();
     if before.status != after.status {

@@ -7,6 +7,7 @@ use utoipa::ToSchema;
 
 use crate::db::schema::{defect_mask_adoptions as dma, defect_mask_firmware as dmf, defect_masks as dm};
 use crate::db::DbConn;
+use crate::db::DefectMaskId;
 use crate::db::OrgId;
 use crate::db::ResultId;
 use crate::db::{DeviceModelId, FirmwareId};
@@ -36,7 +37,7 @@ crate::text_enum!(
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = dm)]
 pub struct MaskRow {
-    pub id: String,
+    pub id: DefectMaskId,
     pub code: String,
     pub title: String,
     pub description: String,
@@ -55,7 +56,8 @@ pub struct MaskRow {
 /// A known defect that everyone can match failures against.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct DefectMask {
-    pub id: String,
+    #[schema(value_type = String)]
+    pub id: DefectMaskId,
     #[schema(example = "DM-0042")]
     pub code: String,
     pub title: String,
@@ -93,13 +95,13 @@ pub fn code_taken(conn: &mut DbConn, code: &str) -> QueryResult<Option<String>> 
 
 /// API views of rows, with affected firmware and adoption counts in two queries.
 pub fn views(conn: &mut DbConn, rows: Vec<MaskRow>) -> QueryResult<Vec<DefectMask>> {
-    let ids: Vec<&String> = rows.iter().map(|r| &r.id).collect();
-    let firmware: Vec<(String, FirmwareId)> = dmf::table
+    let ids: Vec<&DefectMaskId> = rows.iter().map(|r| &r.id).collect();
+    let firmware: Vec<(DefectMaskId, FirmwareId)> = dmf::table
         .filter(dmf::defect_mask_id.eq_any(&ids))
         .select((dmf::defect_mask_id, dmf::firmware_id))
         .order((dmf::defect_mask_id, dmf::firmware_id))
         .load(conn)?;
-    let adoptions: Vec<(String, i64)> = dma::table
+    let adoptions: Vec<(DefectMaskId, i64)> = dma::table
         .filter(dma::defect_mask_id.eq_any(&ids))
         .group_by(dma::defect_mask_id)
         .select((dma::defect_mask_id, diesel::dsl::count_star()))
@@ -159,7 +161,7 @@ pub fn list(conn: &mut DbConn, f: MaskFilter, after: Option<String>, limit: i64)
     q.order(dm::id.asc()).limit(limit).load(conn)
 }
 
-pub fn replace_firmware(conn: &mut DbConn, mask_id: &str, firmware: &[FirmwareId]) -> QueryResult<()> {
+pub fn replace_firmware(conn: &mut DbConn, mask_id: &DefectMaskId, firmware: &[FirmwareId]) -> QueryResult<()> {
     diesel::delete(dmf::table.filter(dmf::defect_mask_id.eq(mask_id))).execute(conn)?;
     for f in firmware {
         diesel::insert_into(dmf::table)
@@ -189,7 +191,7 @@ pub fn update(conn: &mut DbConn, row: &MaskRow) -> QueryResult<bool> {
 }
 
 /// Of `ids`, the masks that exist.
-pub fn existing(conn: &mut DbConn, ids: &[String]) -> QueryResult<Vec<String>> {
+pub fn existing(conn: &mut DbConn, ids: &[DefectMaskId]) -> QueryResult<Vec<DefectMaskId>> {
     dm::table.filter(dm::id.eq_any(ids)).select(dm::id).load(conn)
 }
 
@@ -211,7 +213,8 @@ pub const EXPLAINS_FAILURE: &str = "(defect_masks.status <> 'withdrawn' AND (
 /// A defect mask named by its code beside its id.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, serde::Deserialize, ToSchema)]
 pub struct MaskRef {
-    pub id: String,
+    #[schema(value_type = String)]
+    pub id: DefectMaskId,
     #[schema(example = "DM-0042")]
     pub code: String,
 }
@@ -226,7 +229,7 @@ pub fn explaining(
     let mut out: std::collections::HashMap<ResultId, Vec<MaskRef>> = std::collections::HashMap::new();
     // No query for no results (`chunks` of an empty slice yields none).
     for chunk in result_ids.chunks(500) {
-        let rows: Vec<(ResultId, String, String)> = rdm::table
+        let rows: Vec<(ResultId, DefectMaskId, String)> = rdm::table
             .inner_join(r::table.on(r::id.eq(rdm::result_id)))
             .inner_join(dm::table.on(dm::id.eq(rdm::defect_mask_id)))
             .filter(rdm::result_id.eq_any(chunk))

@@ -10,6 +10,7 @@ use crate::auth::{AuthContext, Caller, Capability};
 use crate::catalogue::nullable;
 use crate::db::schema::{result_revisions as rr, results as r};
 use crate::db::DbConn;
+use crate::db::DefectMaskId;
 use crate::db::ResultId;
 use crate::db::{DeviceSetId, WindowId};
 use crate::db::{OrgId, UserId};
@@ -213,7 +214,8 @@ pub struct ResultPatch {
     #[schema(value_type = Option<DateTime<Utc>>)]
     pub executed_at: Option<Option<DateTime<Utc>>>,
     pub notes: Option<String>,
-    pub defect_mask_ids: Option<Vec<String>>,
+    #[schema(value_type = Option<Vec<String>>)]
+    pub defect_mask_ids: Option<Vec<DefectMaskId>>,
     pub visibility: Option<Visibility>,
     #[serde(default, deserialize_with = "nullable")]
     #[schema(value_type = Option<String>)]

@@ -11,6 +11,7 @@ use utoipa::ToSchema;
 use crate::auth::AuthContext;
 use crate::catalogue::nullable;
 use crate::db::schema::{claims, results as r};
+use crate::db::DefectMaskId;
 use crate::db::ResultId;
 use crate::db::{now, DbConn, JsonText};
 use crate::db::{DeviceSetId, WindowId};
@@ -53,7 +54,7 @@ pub struct ResultRow {
     pub external_ref: Option<String>,
     pub visibility: Visibility,
     pub lead: bool,
-    pub defect_mask_ids: JsonText<Vec<String>>,
+    pub defect_mask_ids: JsonText<Vec<DefectMaskId>>,
     pub published_by_user_id: Option<UserId>,
     #[diesel(deserialize_as = crate::db::Ts)]
     pub created_at: NaiveDateTime,
@@ -77,7 +78,8 @@ pub struct TestResult {
     pub outcome: Outcome,
     pub executed_at: Option<DateTime<Utc>>,
     pub notes: String,
-    pub defect_mask_ids: Vec<String>,
+    #[schema(value_type = Vec<String>)]
+    pub defect_mask_ids: Vec<DefectMaskId>,
     pub visibility: Visibility,
     pub external_ref: Option<String>,
     /// True when the organisation holds the window's claim on the device set.
@@ -140,7 +142,7 @@ pub struct ResultInput {
     /// Defect masks that explain a failure; default none.
     #[serde(default, deserialize_with = "present", skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Vec<String>)]
-    pub defect_mask_ids: Option<Vec<String>>,
+    pub defect_mask_ids: Option<Vec<DefectMaskId>>,
     /// Default `private`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub visibility: Option<Visibility>,
@@ -164,7 +166,7 @@ impl ResultInput {
         )
     }
 
-    fn masks(&self) -> Option<Vec<String>> {
+    fn masks(&self) -> Option<Vec<DefectMaskId>> {
         self.defect_mask_ids.as_ref().map(|ids| {
             let mut masks = ids.clone();
             masks.sort();

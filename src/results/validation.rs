@@ -9,6 +9,7 @@ use diesel::prelude::*;
 
 use super::model::{chunked, unique, ResultInput};
 use crate::db::schema::{device_sets, uit_windows, window_scenarios as ws};
+use crate::db::DefectMaskId;
 use crate::db::{now, DbConn};
 use crate::db::{DeviceSetId, WindowId};
 use crate::http::{ApiError, FieldError};
@@ -41,7 +42,7 @@ pub fn field_errors(errors: Vec<ItemError>, prefix: &str) -> Vec<FieldError> {
 pub fn validate(conn: &mut DbConn, items: &[ResultInput]) -> Result<Vec<ItemError>, ApiError> {
     let window_ids: Vec<WindowId> = unique(items.iter().map(|i| i.uit_window_id.clone()));
     let set_ids: Vec<DeviceSetId> = unique(items.iter().map(|i| i.device_set_id.clone()));
-    let mask_ids: Vec<String> = unique(items.iter().flat_map(|i| i.defect_mask_ids.clone().unwrap_or_default()));
+    let mask_ids: Vec<DefectMaskId> = unique(items.iter().flat_map(|i| i.defect_mask_ids.clone().unwrap_or_default()));
     let windows: HashMap<WindowId, Option<NaiveDateTime>> = chunked(&window_ids, |chunk| {
         uit_windows::table
             .filter(uit_windows::id.eq_any(chunk))
@@ -66,7 +67,7 @@ pub fn validate(conn: &mut DbConn, items: &[ResultInput]) -> Result<Vec<ItemErro
     })?
     .into_iter()
     .collect();
-    let masks: HashSet<String> = chunked(&mask_ids, |chunk| crate::defect_masks::model::existing(conn, chunk))?
+    let masks: HashSet<DefectMaskId> = chunked(&mask_ids, |chunk| crate::defect_masks::model::existing(conn, chunk))?
         .into_iter()
         .collect();
 

@@ -8,6 +8,7 @@ use diesel::sql_types::{BigInt, Bool, Integer, Nullable, Text, Timestamp};
 
 use super::model::{ResultRow, TestResult};
 use crate::db::sql::values_clause;
+use crate::db::DefectMaskId;
 use crate::db::ResultId;
 use crate::db::{DbBackend, DbConn};
 use crate::http::ApiError;
@@ -51,12 +52,12 @@ pub struct Writes {
     amended: Vec<(ResultRow, i64)>,
     /// Results whose cited masks are replaced (their old citations are deleted first).
     masks_replaced: Vec<ResultId>,
-    masks: Vec<(ResultId, String)>,
+    masks: Vec<(ResultId, DefectMaskId)>,
 }
 
 impl Writes {
     /// A new result citing `masks`.
-    pub fn create(&mut self, row: ResultRow, masks: Vec<String>) {
+    pub fn create(&mut self, row: ResultRow, masks: Vec<DefectMaskId>) {
         self.masks.extend(masks.into_iter().map(|m| (row.id.clone(), m)));
         self.created.push(row);
     }
@@ -69,7 +70,7 @@ impl Writes {
         after: ResultRow,
         user_id: &str,
         at: NaiveDateTime,
-        masks: Option<Vec<String>>,
+        masks: Option<Vec<DefectMaskId>>,
     ) -> Result<(), ApiError> {
         self.keep(before, user_id, at)?;
         if let Some(masks) = masks {

@@ -12,6 +12,7 @@ use crate::db::schema::{
     uit_issue_device_sets as ids, uit_issue_history as h, uit_issue_results as irs, uit_issues as ui,
     window_participants as wp,
 };
+use crate::db::DefectMaskId;
 use crate::db::ResultId;
 use crate::db::{DbBackend, DbConn};
 use crate::db::{DeviceSetId, WindowId};
@@ -109,7 +110,7 @@ pub struct IssueRow {
     pub raised_by_org_id: OrgId,
     pub raised_by_user_id: Option<UserId>,
     pub resolving_org_id: OrgId,
-    pub defect_mask_id: Option<String>,
+    pub defect_mask_id: Option<DefectMaskId>,
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
     pub version: i64,
@@ -151,7 +152,8 @@ pub struct UitIssue {
     #[schema(value_type = String)]
     pub resolving_org_id: OrgId,
     /// The defect mask the issue became, once understood.
-    pub defect_mask_id: Option<String>,
+    #[schema(value_type = Option<String>)]
+    pub defect_mask_id: Option<DefectMaskId>,
     /// 1 when raised, +1 per change; the `ETag`.
     pub version: i64,
     pub created_at: DateTime<Utc>,

@@ -174,7 +174,7 @@ fn result_view(r: TestResult, revisions: Vec<(String, Revision)>, comments: Vec<
             .context
             .known_issue_masks
             .iter()
-            .map(|m| (m.id.clone(), m.code.clone()))
+            .map(|m| (m.id.to_string(), m.code.clone()))
             .collect(),
         visibility: r.visibility.as_str(),
         lead: r.lead,
