@@ -46,6 +46,11 @@ pub struct Filters {
     pub uit_window_ids: Vec<WindowId>,
 }
 
+/// Whether a filter (`wanted`, empty: anything) lets through a change scoped to `scoped`.
+fn passes<T>(wanted: &[T], scoped: &[String], text: impl Fn(&T) -> &str) -> bool {
+    wanted.is_empty() || wanted.iter().any(|w| scoped.iter().any(|x| x == text(w)))
+}
+
 /// Ids trimmed, sorted and without repeats.
 fn tidy<T: Ord + From<String> + AsRef<str>>(list: &mut Vec<T>) {
     for id in list.iter_mut() {
@@ -74,26 +79,10 @@ impl Filters {
         manufacturers: &[String],
         windows: &[String],
     ) -> bool {
-        (self.device_types.is_empty()
-            || self
-                .device_types
-                .iter()
-                .any(|t| device_types.iter().any(|d| d == t.as_str())))
-            && (self.device_model_ids.is_empty()
-                || self
-                    .device_model_ids
-                    .iter()
-                    .any(|m| device_model_ids.iter().any(|x| x == m.as_str())))
-            && (self.manufacturer_org_ids.is_empty()
-                || self
-                    .manufacturer_org_ids
-                    .iter()
-                    .any(|m| manufacturers.iter().any(|x| x == m.as_str())))
-            && (self.uit_window_ids.is_empty()
-                || self
-                    .uit_window_ids
-                    .iter()
-                    .any(|w| windows.iter().any(|x| x == w.as_str())))
+        passes(&self.device_types, device_types, |t| t.as_str())
+            && passes(&self.device_model_ids, device_model_ids, |m| m.as_str())
+            && passes(&self.manufacturer_org_ids, manufacturers, |m| m.as_str())
+            && passes(&self.uit_window_ids, windows, |w| w.as_str())
     }
 
     /// Shape checks that need no database.
