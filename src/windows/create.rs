@@ -141,7 +141,13 @@ pub fn schedule(conn: &mut DbConn, ctx: &AuthContext, body: NewWindow, ttl_days:
             }
             name
         }
-        None => default_name(conn, &release, opens_at)?,
+        None => {
+            // Windows of one release share a default name's base: on PostgreSQL the release's
+            // row lock makes concurrent creations pick their numbers one after the other, so
+            // none is refused a name its client never chose (SQLite's write lock already does).
+            crate::db::lock_row(conn, crate::db::Lockable::Releases, &release.id)?;
+            default_name(conn, &release, opens_at)?
+        }
     };
     let now = now();
     let row = WindowRow {

@@ -909,3 +909,38 @@ fn a_window_without_a_name_is_named_after_its_release_and_opening_month() {
     );
     taken.expect_code(409, "window_name_taken");
 }
+
+#[test]
+fn concurrent_windows_without_a_name_each_get_their_own_default_name() {
+    let app = TestApp::spawn_with(|c| c.database_pool_size = 8);
+    let admin = app.admin_token();
+    let (fw, _, _) = firmware(&app, &admin, "CHF");
+    let created = app.post(
+        "/api/v1/releases",
+        Some(&admin),
+        &json!({ "name": "SEC Release Jun 2027", "kind": "sec_release", "firmware_ids": [fw] }),
+    );
+    created.expect(201);
+    let rel = id(&created.json());
+    let body = json!({ "release_id": rel, "opens_at": "2030-07-02T09:00:00Z", "closes_at": "2030-07-30T17:00:00Z" });
+    let answers: Vec<(u16, Value)> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..12)
+            .map(|_| {
+                let (app, admin, body) = (&app, &admin, body.clone());
+                s.spawn(move || {
+                    let r = app.post("/api/v1/uit-windows", Some(admin), &body);
+                    (r.status, r.json())
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    // The client named none of them: no request may be refused a name it did not choose.
+    for (status, body) in &answers {
+        assert_eq!(*status, 201, "{body}");
+    }
+    let mut names: Vec<&str> = answers.iter().map(|(_, b)| b["name"].as_str().unwrap()).collect();
+    names.sort();
+    names.dedup();
+    assert_eq!(names.len(), 12, "{names:?}");
+}
