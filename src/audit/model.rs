@@ -7,8 +7,7 @@ use utoipa::ToSchema;
 
 use crate::auth::AuthContext;
 use crate::db::schema::audit_events;
-use crate::db::{new_id, now, DbConn, JsonText};
-use crate::db::{OrgId, UserId};
+use crate::db::{new_id, now, DbConn, JsonText, OrgId, UserId};
 use crate::http::ApiError;
 
 /// Who made a change: a user, or the system (bootstrap, CLI) when both ids are `None`.

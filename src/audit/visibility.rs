@@ -10,11 +10,7 @@ use diesel::prelude::*;
 use super::model::AuditEvent;
 use crate::auth::AuthContext;
 use crate::db::schema::results as r;
-use crate::db::DbConn;
-use crate::db::OrgId;
-use crate::db::ReleaseId;
-use crate::db::ResultId;
-use crate::db::WindowId;
+use crate::db::{DbConn, OrgId, ReleaseId, ResultId, WindowId};
 use crate::http::ApiError;
 use crate::roadmaps::Viewer;
 

@@ -5,9 +5,7 @@ use diesel::prelude::*;
 
 use super::tokens::{hash_secret, new_secret, REFRESH_TOKEN_PREFIX};
 use crate::db::schema::{api_tokens, calendar_tokens, password_resets, refresh_tokens, users};
-use crate::db::OrgId;
-use crate::db::UserId;
-use crate::db::{new_id, now, DbConn};
+use crate::db::{new_id, now, DbConn, OrgId, UserId};
 use crate::http::ApiError;
 
 /// The fields login needs.

@@ -13,9 +13,7 @@ use actix_web::{HttpRequest, HttpResponse};
 use serde::{Deserialize, Deserializer, Serialize};
 
 use crate::auth::{AuthContext, Caller, Capability, OrgKind};
-use crate::db::DeviceModelId;
-use crate::db::OrgId;
-use crate::db::{Db, DbConn};
+use crate::db::{Db, DbConn, DeviceModelId, OrgId};
 use crate::http::pagination::{list_page, Keyed, PageRequest};
 use crate::http::ApiError;
 use model::{DeviceModelRow, DeviceType};

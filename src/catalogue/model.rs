@@ -7,9 +7,7 @@ use utoipa::ToSchema;
 
 use super::version;
 use crate::db::schema::{device_models as dm, firmware_upgrade_paths as up, firmware_versions as fw, organisations};
-use crate::db::OrgId;
-use crate::db::{now, DbConn};
-use crate::db::{DeviceModelId, FirmwareId};
+use crate::db::{now, DbConn, DeviceModelId, FirmwareId, OrgId};
 use crate::http::ApiError;
 use crate::http::ErrorCode;
 

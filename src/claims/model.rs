@@ -6,10 +6,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::db::schema::{claims, device_sets, organisations, results, uit_windows};
-use crate::db::ClaimId;
-use crate::db::OrgId;
-use crate::db::{now, DbConn};
-use crate::db::{DeviceSetId, WindowId};
+use crate::db::{now, ClaimId, DbConn, DeviceSetId, OrgId, WindowId};
 use crate::device_sets::composition::{self, DeviceSetSummary};
 use crate::results::model::ResultRow;
 use crate::results::writes::Writes;

@@ -12,10 +12,7 @@ use super::{notify, queue};
 use crate::audit;
 use crate::auth::{AuthContext, Capability, OrgKind};
 use crate::db::schema::{claim_offers as co, claims, organisations, window_participants as wp};
-use crate::db::ClaimId;
-use crate::db::{new_id, now, DbConn};
-use crate::db::{DeviceSetId, WindowId};
-use crate::db::{OrgId, UserId};
+use crate::db::{new_id, now, ClaimId, DbConn, DeviceSetId, OrgId, UserId, WindowId};
 use crate::http::{ApiError, ErrorCode};
 use crate::windows::{self, WindowStatus};
 

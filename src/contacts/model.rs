@@ -6,9 +6,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::db::schema::library_contacts as lc;
-use crate::db::DeviceModelId;
-use crate::db::OrgId;
-use crate::db::{now, DbConn};
+use crate::db::{now, DbConn, DeviceModelId, OrgId};
 use crate::http::validate::{is_email, Validator};
 
 /// A contact not verified for this many days is stale.

@@ -6,8 +6,7 @@ use serde_json::{json, Value};
 
 use super::model::DefectMask;
 use crate::catalogue::labels;
-use crate::db::DbConn;
-use crate::db::FirmwareId;
+use crate::db::{DbConn, FirmwareId};
 use crate::events::NewEvent;
 use crate::http::ApiError;
 

@@ -6,11 +6,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::db::schema::{defect_mask_adoptions as dma, defect_mask_firmware as dmf, defect_masks as dm};
-use crate::db::DbConn;
-use crate::db::DefectMaskId;
-use crate::db::OrgId;
-use crate::db::ResultId;
-use crate::db::{DeviceModelId, FirmwareId};
+use crate::db::{DbConn, DefectMaskId, DeviceModelId, FirmwareId, OrgId, ResultId};
 
 crate::text_enum!(
     /// How bad a known defect is.

@@ -12,10 +12,7 @@ use crate::catalogue::model::DeviceType;
 use crate::db::schema::{
     device_models as dm, device_set_members as dsm, device_sets as ds, firmware_versions as fw, organisations as o,
 };
-use crate::db::DbConn;
-use crate::db::DeviceSetId;
-use crate::db::OrgId;
-use crate::db::{DeviceModelId, FirmwareId};
+use crate::db::{DbConn, DeviceModelId, DeviceSetId, FirmwareId, OrgId};
 
 /// One firmware of a device set and the product it runs on.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]

@@ -8,10 +8,7 @@ use utoipa::ToSchema;
 use super::composition::{self, Composition};
 use crate::catalogue::model::{DeviceType, FirmwareStatus};
 use crate::db::schema::{device_models as dm, device_set_members as dsm, device_sets as ds, firmware_versions as fw};
-use crate::db::DbConn;
-use crate::db::DeviceSetId;
-use crate::db::OrgId;
-use crate::db::{DeviceModelId, FirmwareId};
+use crate::db::{DbConn, DeviceModelId, DeviceSetId, FirmwareId, OrgId};
 use crate::http::validate::Validator;
 use crate::http::ApiError;
 

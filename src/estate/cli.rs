@@ -18,8 +18,7 @@ use super::worker::STALE_SECONDS;
 use crate::audit::{self, Actor, Change};
 use crate::config::Config;
 use crate::db::schema::organisations as o;
-use crate::db::OrgId;
-use crate::db::{new_id, now, write_tx, DbConn};
+use crate::db::{new_id, now, write_tx, DbConn, OrgId};
 use crate::http::ApiError;
 
 /// The format a file's name suggests: `.jsonl`, `.ndjson` and `.json` are JSON lines.

@@ -6,8 +6,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::db::schema::device_set_prevalence as dsp;
-use crate::db::DbConn;
-use crate::db::DeviceSetId;
+use crate::db::{DbConn, DeviceSetId};
 use crate::http::ApiError;
 
 /// A set's installed count as of one DPL date.

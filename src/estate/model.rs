@@ -6,8 +6,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::db::schema::{estate_import_rejections as rej, estate_imports as ei};
-use crate::db::{now, DbConn};
-use crate::db::{OrgId, UserId};
+use crate::db::{now, DbConn, OrgId, UserId};
 use crate::http::ApiError;
 
 crate::text_enum!(

@@ -9,10 +9,7 @@ use utoipa::ToSchema;
 
 use crate::auth::Caller;
 use crate::db::schema::change_events as ce;
-use crate::db::DeviceModelId;
-use crate::db::OrgId;
-use crate::db::WindowId;
-use crate::db::{new_id, now, DbConn, JsonText};
+use crate::db::{new_id, now, DbConn, DeviceModelId, JsonText, OrgId, WindowId};
 use crate::http::pagination::{keyed, list_page, list_query, Page};
 use crate::http::responses::Forbidden;
 use crate::http::ApiError;

@@ -17,9 +17,7 @@ use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Text};
 
-use crate::db::DeviceSetId;
-use crate::db::{DbBackend, DbConn};
-use crate::db::{OrgId, WindowId};
+use crate::db::{DbBackend, DbConn, DeviceSetId, OrgId, WindowId};
 use crate::http::ApiError;
 use crate::results::model::ResultRow;
 

@@ -9,9 +9,7 @@ use std::sync::{Arc, OnceLock};
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Text};
 
-use crate::db::DbConn;
-use crate::db::OrgId;
-use crate::db::{DeviceSetId, WindowId};
+use crate::db::{DbConn, DeviceSetId, OrgId, WindowId};
 use crate::device_sets::composition::{Composition, Members};
 use crate::http::ApiError;
 use crate::windows::model::WindowRow;

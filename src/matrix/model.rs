@@ -13,10 +13,7 @@ use utoipa::ToSchema;
 
 use super::frame::{self, SetRow};
 use crate::auth::AuthContext;
-use crate::db::DbConn;
-use crate::db::OrgId;
-use crate::db::ResultId;
-use crate::db::{DeviceSetId, WindowId};
+use crate::db::{DbConn, DeviceSetId, OrgId, ResultId, WindowId};
 use crate::defect_masks::model::EXPLAINS_FAILURE;
 use crate::device_sets::composition::{Composition, Members};
 use crate::http::ApiError;

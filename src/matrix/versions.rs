@@ -22,8 +22,7 @@ use diesel::sql_types::{BigInt, Text};
 use sha2::{Digest, Sha256};
 
 use crate::auth::AuthContext;
-use crate::db::DbConn;
-use crate::db::WindowId;
+use crate::db::{DbConn, WindowId};
 use crate::http::ApiError;
 
 #[derive(QueryableByName)]

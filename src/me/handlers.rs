@@ -4,8 +4,7 @@ use utoipa::ToSchema;
 
 use crate::audit::{self, Actor, Change};
 use crate::auth::{model as auth_model, AuthContext, Caller, Role};
-use crate::db::DbConn;
-use crate::db::UserId;
+use crate::db::{DbConn, UserId};
 use crate::http::etag::{tagged, IfMatch};
 use crate::http::json::Json;
 use crate::http::ratelimit::{Bucket, Spend};

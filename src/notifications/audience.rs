@@ -10,9 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::auth::{OrgKind, Role};
 use crate::db::schema::{uit_windows, window_participants as wp};
-use crate::db::DbConn;
-use crate::db::OrgId;
-use crate::db::WindowId;
+use crate::db::{DbConn, OrgId, WindowId};
 
 /// Window ids per participants query.
 const WINDOWS_PER_QUERY: usize = 1_000;

@@ -9,8 +9,7 @@ use diesel::prelude::*;
 use super::email::Change;
 use super::model::SubscriptionRow;
 use crate::db::schema::{change_events as ce, notifications as n, subscriptions as s};
-use crate::db::DbConn;
-use crate::db::OrgId;
+use crate::db::{DbConn, OrgId};
 
 /// What rendering a batch needs, loaded in three queries.
 pub struct Context {

@@ -19,8 +19,7 @@ use super::model::{Filters, SubscriptionRow};
 use super::{Mode, NotificationKind, NotificationStatus, SubscriptionStatus};
 use crate::auth::{OrgKind, Role};
 use crate::db::schema::{change_events as ce, organisations, subscriptions as s, users};
-use crate::db::OrgId;
-use crate::db::{new_id, now, write_tx, DbBackend, DbConn};
+use crate::db::{new_id, now, write_tx, DbBackend, DbConn, OrgId};
 use crate::events::Topic;
 use crate::http::ApiError;
 

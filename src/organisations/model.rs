@@ -10,9 +10,7 @@ use utoipa::ToSchema;
 use crate::auth::tokens::{hash_secret, new_secret};
 use crate::auth::{OrgKind, Role};
 use crate::db::schema::{invitations, organisations, users};
-use crate::db::OrgId;
-use crate::db::UserId;
-use crate::db::{new_id, now, DbConn};
+use crate::db::{new_id, now, DbConn, OrgId, UserId};
 use crate::http::ApiError;
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]

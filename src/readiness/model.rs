@@ -7,9 +7,7 @@ use utoipa::ToSchema;
 
 use super::criteria::{percent, ExitCriteria};
 use crate::auth::AuthContext;
-use crate::db::DbConn;
-use crate::db::OrgId;
-use crate::db::{DeviceSetId, WindowId};
+use crate::db::{DbConn, DeviceSetId, OrgId, WindowId};
 use crate::http::ApiError;
 use crate::matrix::model::{self as matrix, Cell, Evidence, Grid, Row};
 

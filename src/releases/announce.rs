@@ -7,8 +7,7 @@ use chrono::NaiveDate;
 use super::model::{self, ProductScope, Release};
 use crate::auth::AuthContext;
 use crate::catalogue::labels;
-use crate::db::DbConn;
-use crate::db::ReleaseId;
+use crate::db::{DbConn, ReleaseId};
 use crate::events::{self, NewEvent, Topic};
 use crate::http::ApiError;
 

@@ -9,11 +9,7 @@ use utoipa::ToSchema;
 
 use super::{ReleaseKind, Stage, StageMoveStatus};
 use crate::db::schema::{device_models, firmware_versions, release_firmware, release_stage_history, releases};
-use crate::db::JsonText;
-use crate::db::ReleaseId;
-use crate::db::{now, DbConn};
-use crate::db::{DeviceModelId, FirmwareId};
-use crate::db::{OrgId, UserId};
+use crate::db::{now, DbConn, DeviceModelId, FirmwareId, JsonText, OrgId, ReleaseId, UserId};
 use crate::events::NewEvent;
 use crate::http::validate::Validator;
 use crate::http::ApiError;

@@ -10,9 +10,7 @@ use utoipa::ToSchema;
 
 use super::model::{Outcome, TestResult};
 use crate::db::schema::{device_sets, organisations, scenarios};
-use crate::db::DbConn;
-use crate::db::DeviceSetId;
-use crate::db::ResultId;
+use crate::db::{DbConn, DeviceSetId, ResultId};
 use crate::defect_masks::model::{explaining, MaskRef};
 use crate::device_sets::composition::{summaries, DeviceSetSummary, Embed};
 

@@ -11,11 +11,7 @@ use utoipa::ToSchema;
 use crate::auth::AuthContext;
 use crate::catalogue::nullable;
 use crate::db::schema::{claims, results as r};
-use crate::db::DefectMaskId;
-use crate::db::ResultId;
-use crate::db::{now, DbConn, JsonText};
-use crate::db::{DeviceSetId, WindowId};
-use crate::db::{OrgId, UserId};
+use crate::db::{now, DbConn, DefectMaskId, DeviceSetId, JsonText, OrgId, ResultId, UserId, WindowId};
 use crate::http::ApiError;
 
 crate::text_enum!(

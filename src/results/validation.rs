@@ -9,9 +9,7 @@ use diesel::prelude::*;
 
 use super::model::{chunked, unique, ResultInput};
 use crate::db::schema::{device_sets, uit_windows, window_scenarios as ws};
-use crate::db::DefectMaskId;
-use crate::db::{now, DbConn};
-use crate::db::{DeviceSetId, WindowId};
+use crate::db::{now, DbConn, DefectMaskId, DeviceSetId, WindowId};
 use crate::http::{ApiError, FieldError};
 
 /// A problem with one item of a write: its position, the field and what is wrong.

@@ -11,9 +11,7 @@ use diesel::prelude::*;
 
 use crate::auth::AuthContext;
 use crate::db::schema::{results as r, window_participants as wp};
-use crate::db::OrgId;
-use crate::db::WindowId;
-use crate::db::{DbBackend, DbConn};
+use crate::db::{DbBackend, DbConn, OrgId, WindowId};
 
 /// The boxed results query, narrowed to what `ctx` may read: its own organisation's results,
 /// `industry` ones, and `participants` ones of windows it joined (all of them for the operator).

@@ -8,9 +8,7 @@ use diesel::sql_types::{BigInt, Bool, Integer, Nullable, Text, Timestamp};
 
 use super::model::{ResultRow, TestResult};
 use crate::db::sql::values_clause;
-use crate::db::DefectMaskId;
-use crate::db::ResultId;
-use crate::db::{DbBackend, DbConn};
+use crate::db::{DbBackend, DbConn, DefectMaskId, ResultId};
 use crate::http::ApiError;
 
 /// Rows per statement: at most 16 binds each, 8,000 a statement, under SQLite's 32,766 and

@@ -7,9 +7,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::model;
-use crate::db::DbConn;
-use crate::db::DeviceSetId;
-use crate::db::ResultId;
+use crate::db::{DbConn, DeviceSetId, ResultId};
 use crate::http::ApiError;
 use crate::http::ErrorCode;
 

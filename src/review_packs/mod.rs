@@ -8,8 +8,7 @@ pub mod model;
 
 use crate::audit::{self, Actor, Change};
 use crate::auth::{AuthContext, Capability, OrgKind, Role};
-use crate::db::DbConn;
-use crate::db::WindowId;
+use crate::db::{DbConn, WindowId};
 use crate::events::{self, NewEvent, Topic};
 use crate::http::validate::Validator;
 use crate::http::ApiError;

@@ -20,10 +20,7 @@ use utoipa::ToSchema;
 
 use crate::auth::AuthContext;
 use crate::db::schema::{pack_reviews, review_pack_parts as parts, review_packs};
-use crate::db::ReleaseId;
-use crate::db::WindowId;
-use crate::db::{new_id, now, DbConn};
-use crate::db::{OrgId, UserId};
+use crate::db::{new_id, now, DbConn, OrgId, ReleaseId, UserId, WindowId};
 use crate::http::ApiError;
 use crate::readiness::model::Criterion;
 

@@ -9,9 +9,7 @@ use super::{RoadmapCategory, RoadmapChangeKind, RoadmapStatus, RoadmapVisibility
 use crate::auth::AuthContext;
 use crate::catalogue::model::{DeviceModelRow, DeviceType};
 use crate::db::schema::{device_models, roadmap_item_history, roadmap_items, uit_windows, window_participants};
-use crate::db::DeviceModelId;
-use crate::db::{new_id, now, DbConn, JsonText};
-use crate::db::{OrgId, UserId};
+use crate::db::{new_id, now, DbConn, DeviceModelId, JsonText, OrgId, UserId};
 use crate::http::ApiError;
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]

@@ -13,8 +13,7 @@ use crate::db::schema::{
     device_models as dm, device_set_members as dsm, device_set_prevalence as p, device_sets as ds,
     firmware_versions as fw,
 };
-use crate::db::DbConn;
-use crate::db::DeviceModelId;
+use crate::db::{DbConn, DeviceModelId};
 
 /// A set of the latest DPL.
 pub struct EstateSet {

@@ -12,9 +12,7 @@ use crate::db::schema::{
     window_scopes as ws,
 };
 use crate::db::sql::values_clause;
-use crate::db::{DbBackend, DbConn};
-use crate::db::{DeviceSetId, WindowId};
-use crate::db::{OrgId, UserId};
+use crate::db::{DbBackend, DbConn, DeviceSetId, OrgId, UserId, WindowId};
 use crate::windows::model::WindowRow;
 use diesel::sql_types::{BigInt, Text};
 

@@ -13,8 +13,7 @@ use utoipa::ToSchema;
 
 use super::greedy::{self, Cover};
 use crate::catalogue::model::DeviceType;
-use crate::db::FirmwareId;
-use crate::db::{DeviceSetId, WindowId};
+use crate::db::{DeviceSetId, FirmwareId, WindowId};
 use crate::matrix::model::{Grid, Row};
 
 /// A pair no claimed or tested set covers yet.

@@ -10,8 +10,7 @@ use super::{
 };
 use crate::auth::password;
 use crate::db::schema::{device_models, organisations};
-use crate::db::WindowId;
-use crate::db::{new_id, now, write_tx, DbConn};
+use crate::db::{new_id, now, write_tx, DbConn, WindowId};
 use crate::http::ApiError;
 use crate::http::ErrorCode;
 

@@ -12,11 +12,7 @@ use crate::db::schema::{
     uit_issue_device_sets as ids, uit_issue_history as h, uit_issue_results as irs, uit_issues as ui,
     window_participants as wp,
 };
-use crate::db::DefectMaskId;
-use crate::db::ResultId;
-use crate::db::{DbBackend, DbConn};
-use crate::db::{DeviceSetId, WindowId};
-use crate::db::{OrgId, UserId};
+use crate::db::{DbBackend, DbConn, DefectMaskId, DeviceSetId, OrgId, ResultId, UserId, WindowId};
 use crate::http::ApiError;
 
 crate::text_enum!(

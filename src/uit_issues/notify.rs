@@ -7,10 +7,7 @@ use diesel::prelude::*;
 
 use super::model::IssueRow;
 use crate::db::schema::{organisations, uit_issue_device_sets as ids, uit_windows, users};
-use crate::db::DbConn;
-use crate::db::DeviceModelId;
-use crate::db::DeviceSetId;
-use crate::db::OrgId;
+use crate::db::{DbConn, DeviceModelId, DeviceSetId, OrgId};
 use crate::events::{self, NewEvent, Topic};
 use crate::http::ApiError;
 use crate::mail::{self, Template};

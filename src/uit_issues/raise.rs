@@ -8,11 +8,7 @@ use super::notify;
 use crate::audit;
 use crate::auth::{AuthContext, OrgKind};
 use crate::db::schema::{device_sets, results as r};
-use crate::db::DeviceSetId;
-use crate::db::OrgId;
-use crate::db::ResultId;
-use crate::db::WindowId;
-use crate::db::{new_id, now, DbConn};
+use crate::db::{new_id, now, DbConn, DeviceSetId, OrgId, ResultId, WindowId};
 use crate::http::validate::Validator;
 use crate::http::ApiError;
 

@@ -9,8 +9,7 @@ use diesel::prelude::*;
 
 use super::model::WindowRow;
 use crate::db::schema::{change_events, uit_windows};
-use crate::db::WindowId;
-use crate::db::{now, DbConn};
+use crate::db::{now, DbConn, WindowId};
 use crate::events::{self, show, NewEvent, Topic};
 use crate::http::ApiError;
 use crate::releases;

@@ -9,9 +9,7 @@ use utoipa::ToSchema;
 
 use super::WindowStatus;
 use crate::db::schema::{uit_windows, window_participants, window_scenarios};
-use crate::db::ReleaseId;
-use crate::db::WindowId;
-use crate::db::{now, DbConn};
+use crate::db::{now, DbConn, ReleaseId, WindowId};
 use crate::http::ApiError;
 use crate::readiness::criteria::ExitCriteria;
 

@@ -5,8 +5,7 @@ use std::collections::{HashMap, HashSet};
 use diesel::prelude::*;
 
 use crate::db::schema::{organisations, releases, uit_windows};
-use crate::db::DbConn;
-use crate::db::OrgId;
+use crate::db::{DbConn, OrgId};
 use crate::notifications::email::Change;
 
 /// The names an email shows for a change's ids.

@@ -11,10 +11,7 @@ use super::{announce, create_under, list_under, page_of, phase_not_open, Deploym
 use crate::audit;
 use crate::auth::{AuthContext, Caller, Capability};
 use crate::db::schema::{deployment_nominations as dn, device_sets};
-use crate::db::DeviceSetId;
-use crate::db::ReleaseId;
-use crate::db::{new_id, now, DbConn, JsonText};
-use crate::db::{OrgId, UserId};
+use crate::db::{new_id, now, DbConn, DeviceSetId, JsonText, OrgId, ReleaseId, UserId};
 use crate::http::idempotency::IdempotencyKey;
 use crate::http::json::Json;
 use crate::http::pagination::{keyed, list_query, Page};

@@ -4,8 +4,7 @@
 
 use std::collections::HashSet;
 
-use crate::db::WindowId;
-use crate::db::{new_id, now, write_tx, DbConn};
+use crate::db::{new_id, now, write_tx, DbConn, WindowId};
 use crate::http::ApiError;
 
 use super::{firmware_row, insert_rows, model_row, org_row, q, set_rows, ts, FirmwareSeed, Rng};

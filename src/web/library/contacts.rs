@@ -7,8 +7,7 @@ use serde::Deserialize;
 
 use super::{human_date, paginate, Names, Page, Pager, MAX_ROWS};
 use crate::contacts::model::{self as contacts, ContactFilter};
-use crate::db::DbConn;
-use crate::db::OrgId;
+use crate::db::{DbConn, OrgId};
 use crate::http::ApiError;
 use crate::ui::member::Member;
 use crate::ui::{render, Chrome, Exposure};

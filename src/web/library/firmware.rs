@@ -5,8 +5,7 @@ use actix_web::web;
 use askama::Template;
 
 use super::{human_date, relative_days, words, Link, Names, Page, MAX_ROWS};
-use crate::db::FirmwareId;
-use crate::db::{now, DbConn};
+use crate::db::{now, DbConn, FirmwareId};
 use crate::defect_masks::model::{self as masks, MaskFilter};
 use crate::http::ApiError;
 use crate::ui::member::Member;

@@ -7,8 +7,7 @@ use askama::Template;
 use serde::Deserialize;
 
 use super::{paginate, words, Link, Names, Page, Pager, MAX_ROWS};
-use crate::db::DbConn;
-use crate::db::DeviceModelId;
+use crate::db::{DbConn, DeviceModelId};
 use crate::defect_masks::model::{self as masks, DefectMask, MaskFilter, MaskStatus};
 use crate::http::ApiError;
 use crate::ui::member::Member;

@@ -18,9 +18,7 @@ use actix_web::{web, HttpResponse};
 use chrono::NaiveDate;
 
 use crate::catalogue::model::{self as catalogue, DeviceModelRow};
-use crate::db::DbConn;
-use crate::db::DeviceModelId;
-use crate::db::OrgId;
+use crate::db::{DbConn, DeviceModelId, OrgId};
 use crate::http::ApiError;
 
 /// Rows a page shows.

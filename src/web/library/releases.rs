@@ -5,8 +5,7 @@ use actix_web::web;
 use askama::Template;
 
 use super::{human_date, relative_time, words, Link, Names, Page, MAX_ROWS};
-use crate::db::ReleaseId;
-use crate::db::{now, DbConn};
+use crate::db::{now, DbConn, ReleaseId};
 use crate::http::ApiError;
 use crate::releases::model::{self as releases, StageChange};
 use crate::ui::member::Member;

@@ -9,9 +9,7 @@ use askama::Template;
 
 use super::{words, Names, Page, MAX_ROWS};
 use crate::catalogue::model::DeviceType;
-use crate::db::DeviceModelId;
-use crate::db::OrgId;
-use crate::db::WindowId;
+use crate::db::{DeviceModelId, OrgId, WindowId};
 use crate::events::Topic;
 use crate::http::etag::IfMatch;
 use crate::http::validate::Validator;
