@@ -3,7 +3,7 @@
 use serde_json::{json, Value};
 
 use crate::fixtures::{firmware, product};
-use crate::helpers::{TestApp, TestUser};
+use crate::helpers::{at_once, TestApp, TestUser};
 
 fn status_of(app: &TestApp, token: &str, firmware: &str) -> Value {
     app.get(&format!("/api/v1/firmware/{firmware}"), Some(token)).json()["status"].clone()
@@ -159,21 +159,12 @@ fn concurrent_deploys_of_one_products_versions_leave_one_deployed_and_the_rest_p
     let Industry { maker, .. } = industry(&app);
     let model = product(&app, &maker.token, &maker.org_id, "ESME");
     let path = format!("/api/v1/device-models/{model}/firmware");
-    let answers: Vec<(u16, Value)> = std::thread::scope(|s| {
-        let handles: Vec<_> = (0..8)
-            .map(|i| {
-                let (app, path, token) = (&app, &path, &maker.token);
-                s.spawn(move || {
-                    let r = app.post(
-                        path,
-                        Some(token),
-                        &json!({ "version": format!("2.{i}"), "status": "deployed" }),
-                    );
-                    (r.status, r.json())
-                })
-            })
-            .collect();
-        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    let answers = at_once(8, |i| {
+        app.post(
+            &path,
+            Some(&maker.token),
+            &json!({ "version": format!("2.{i}"), "status": "deployed" }),
+        )
     });
     let mut statuses: Vec<Value> = answers
         .iter()

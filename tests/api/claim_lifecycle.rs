@@ -7,7 +7,7 @@ use serde_json::{json, Value};
 use uit_portal::db::schema::{claims, uit_windows};
 
 use crate::fixtures::{claim, publish, world, World, SCENARIOS};
-use crate::helpers::TestApp;
+use crate::helpers::{at_once, TestApp};
 
 /// A server whose clocks stay still: the tests sweep by hand.
 fn app() -> TestApp {
@@ -67,18 +67,7 @@ fn concurrent_queue_joins_of_one_organisation_all_answer_its_one_entry() {
     let w = world(&app);
     let set = &w.sets[0];
     claim(&app, &w, &w.a.token, set).expect(201);
-    let answers: Vec<(u16, Value)> = std::thread::scope(|s| {
-        let handles: Vec<_> = (0..16)
-            .map(|_| {
-                let (app, w) = (&app, &w);
-                s.spawn(move || {
-                    let r = queue(app, w, &w.b.token, set);
-                    (r.status, r.json())
-                })
-            })
-            .collect();
-        handles.into_iter().map(|h| h.join().unwrap()).collect()
-    });
+    let answers = at_once(16, |_| queue(&app, &w, &w.b.token, set));
     let first = &answers[0].1["id"];
     for (status, body) in &answers {
         assert_eq!((*status, &body["id"]), (202, first), "{body}");

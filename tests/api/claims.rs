@@ -3,7 +3,7 @@
 use serde_json::json;
 
 use crate::fixtures::{open_window, world};
-use crate::helpers::TestApp;
+use crate::helpers::{at_once, TestApp};
 
 #[test]
 fn a_hundred_concurrent_claims_give_one_201_and_ninety_nine_409s() {
@@ -12,19 +12,7 @@ fn a_hundred_concurrent_claims_give_one_201_and_ninety_nine_409s() {
     let contenders = [&w.a, &w.b, &w.outsider];
     let path = format!("/api/v1/uit-windows/{}/claims", w.window);
     let body = json!({ "device_set_id": w.sets[2], "note": "we lead" });
-    let results: Vec<(u16, serde_json::Value)> = std::thread::scope(|s| {
-        let handles: Vec<_> = (0..100)
-            .map(|i| {
-                let (token, path, body) = (&contenders[i % 3].token, &path, &body);
-                let app = &app;
-                s.spawn(move || {
-                    let r = app.post(path, Some(token), body);
-                    (r.status, r.json())
-                })
-            })
-            .collect();
-        handles.into_iter().map(|h| h.join().unwrap()).collect()
-    });
+    let results = at_once(100, |i| app.post(&path, Some(&contenders[i % 3].token), &body));
     let winners: Vec<_> = results.iter().filter(|(s, _)| *s == 201).collect();
     assert_eq!(
         winners.len(),

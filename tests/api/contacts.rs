@@ -6,7 +6,7 @@ use chrono::{Duration, Utc};
 use serde_json::{json, Value};
 
 use crate::fixtures::product;
-use crate::helpers::{Resp, TestApp};
+use crate::helpers::{at_once, Resp, TestApp};
 use crate::releases::{events, id};
 
 /// The date `days` ago (UTC), as `YYYY-MM-DD`.
@@ -199,17 +199,7 @@ fn concurrent_requests_with_one_idempotency_key_make_one_contact() {
             Some(("application/json", body.to_string().into_bytes())),
         )
     };
-    let answers: Vec<(u16, Value)> = std::thread::scope(|s| {
-        let handles: Vec<_> = (0..16)
-            .map(|_| {
-                s.spawn(|| {
-                    let r = send();
-                    (r.status, r.json())
-                })
-            })
-            .collect();
-        handles.into_iter().map(|h| h.join().unwrap()).collect()
-    });
+    let answers = at_once(16, |_| send());
     // Each is the one contact (made or replayed) or a 409 `retry`, never the bare `conflict`.
     let made = send();
     made.expect(201);

@@ -5,7 +5,7 @@ use chrono::Duration;
 use serde_json::{json, Value};
 
 use crate::fixtures::{firmware, product};
-use crate::helpers::{Resp, TestApp, TestUser};
+use crate::helpers::{at_once, Resp, TestApp, TestUser};
 use crate::notifications::{delivered, wait_until};
 use crate::releases::{advance_to, at, events_of_kind, id, move_to, release, walk_now};
 use crate::web::Browser;
@@ -96,18 +96,7 @@ fn concurrent_nominations_of_one_organisation_give_one_201_and_409s_naming_it() 
     let app = TestApp::spawn_with(|c| c.database_pool_size = 8);
     let d = deploy(&app);
     let body = json!({ "device_set_ids": [d.sets[0]], "hub_count": 25 });
-    let answers: Vec<(u16, Value)> = std::thread::scope(|s| {
-        let handles: Vec<_> = (0..16)
-            .map(|_| {
-                let (app, d, body) = (&app, &d, body.clone());
-                s.spawn(move || {
-                    let r = nominate(app, d, &d.a.token, body);
-                    (r.status, r.json())
-                })
-            })
-            .collect();
-        handles.into_iter().map(|h| h.join().unwrap()).collect()
-    });
+    let answers = at_once(16, |_| nominate(&app, &d, &d.a.token, body.clone()));
     let statuses: Vec<u16> = answers.iter().map(|(s, _)| *s).collect();
     let winners: Vec<&Value> = answers.iter().filter(|(s, _)| *s == 201).map(|(_, b)| b).collect();
     assert_eq!(winners.len(), 1, "{statuses:?}");

@@ -3,7 +3,7 @@
 use serde_json::json;
 
 use crate::fixtures::{firmware, product};
-use crate::helpers::TestApp;
+use crate::helpers::{at_once, TestApp};
 
 /// A manufacturer with a Comms Hub, an ESME and an IHD product, each with firmware.
 struct Estate {
@@ -97,17 +97,7 @@ fn concurrent_registrations_of_one_membership_create_one_set() {
     let app = TestApp::spawn();
     let e = estate(&app);
     let body = json!({ "name": "race", "firmware_ids": [e.hub_fw, e.esme_fw, e.ihd_fw] });
-    let results: Vec<(u16, serde_json::Value)> = std::thread::scope(|s| {
-        let handles: Vec<_> = (0..12)
-            .map(|_| {
-                s.spawn(|| {
-                    let r = app.post("/api/v1/device-sets", Some(&e.admin), &body);
-                    (r.status, r.json())
-                })
-            })
-            .collect();
-        handles.into_iter().map(|h| h.join().unwrap()).collect()
-    });
+    let results = at_once(12, |_| app.post("/api/v1/device-sets", Some(&e.admin), &body));
     let winners: Vec<_> = results.iter().filter(|(s, _)| *s == 201).collect();
     assert_eq!(winners.len(), 1, "{results:?}");
     let id = &winners[0].1["id"];

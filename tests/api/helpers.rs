@@ -68,6 +68,23 @@ fn start_from_template(config: &Config) {
     std::io::Write::write_all(&mut file, sqlite_template()).expect("write portal.db");
 }
 
+/// `n` requests sent at once, one thread each (`request(i)` makes the i-th): each answer's
+/// status and body, in the order the requests were made. For the race tests.
+pub fn at_once(n: usize, request: impl Fn(usize) -> Resp + Sync) -> Vec<(u16, Value)> {
+    std::thread::scope(|s| {
+        let request = &request;
+        let handles: Vec<_> = (0..n)
+            .map(|i| {
+                s.spawn(move || {
+                    let r = request(i);
+                    (r.status, r.json())
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    })
+}
+
 /// A response, read fully.
 #[derive(Debug)]
 pub struct Resp {

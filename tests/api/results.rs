@@ -4,7 +4,7 @@
 use serde_json::{json, Value};
 
 use crate::fixtures::{claim, publish, world, World, SCENARIOS};
-use crate::helpers::TestApp;
+use crate::helpers::{at_once, TestApp};
 
 #[test]
 fn visibility_decides_who_sees_a_result_in_every_read_path() {
@@ -562,17 +562,8 @@ fn concurrent_amendments_of_one_result_are_each_kept_or_412_never_a_bare_409() {
     );
     first.expect(201);
     let path = format!("/api/v1/results/{}", first.id());
-    let answers: Vec<(u16, Value)> = std::thread::scope(|s| {
-        let handles: Vec<_> = (0..16)
-            .map(|i| {
-                let (app, path, token) = (&app, &path, &w.a.token);
-                s.spawn(move || {
-                    let r = app.patch(path, Some(token), &json!({ "notes": format!("take {i}") }));
-                    (r.status, r.json())
-                })
-            })
-            .collect();
-        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    let answers = at_once(16, |i| {
+        app.patch(&path, Some(&w.a.token), &json!({ "notes": format!("take {i}") }))
     });
     // A loser of the race read the row before the winner moved it on: the same 412 as a stale
     // If-Match, not the unique key's bare 409.

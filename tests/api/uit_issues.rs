@@ -4,7 +4,7 @@
 use serde_json::{json, Value};
 
 use crate::fixtures::{open_window, publish, world, World, SCENARIOS};
-use crate::helpers::{Resp, TestApp, TestUser};
+use crate::helpers::{at_once, Resp, TestApp, TestUser};
 use crate::notifications::{db, delivered, wait_until};
 
 const MISSING: &str = "01900000-0000-7000-8000-000000000000";
@@ -429,19 +429,10 @@ fn concurrent_conversions_of_one_issue_make_one_mask_and_name_it_to_the_others()
     let w = world(&app);
     let issue = raise(&app, &w, &w.a.token, json!({})).expect(201).id();
     let path = format!("/api/v1/uit-issues/{issue}/defect-mask");
-    let answers: Vec<(u16, Value)> = std::thread::scope(|s| {
-        let handles: Vec<_> = (0..12)
-            .map(|i| {
-                let (app, path, token) = (&app, &path, &w.maker.token);
-                let body = json!({ "code": format!("DM-75{i:02}"), "title": "Lost top-up", "severity": "major",
-                                   "device_model_id": w.esme_model });
-                s.spawn(move || {
-                    let r = app.post(path, Some(token), &body);
-                    (r.status, r.json())
-                })
-            })
-            .collect();
-        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    let answers = at_once(12, |i| {
+        let body = json!({ "code": format!("DM-75{i:02}"), "title": "Lost top-up", "severity": "major",
+                           "device_model_id": w.esme_model });
+        app.post(&path, Some(&w.maker.token), &body)
     });
     let statuses: Vec<u16> = answers.iter().map(|(s, _)| *s).collect();
     let winners: Vec<&Value> = answers.iter().filter(|(s, _)| *s == 201).map(|(_, b)| b).collect();

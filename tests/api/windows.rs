@@ -6,7 +6,7 @@ use std::time::{Duration as StdDuration, Instant};
 use chrono::Duration;
 use serde_json::{json, Value};
 
-use crate::helpers::{Resp, TestApp};
+use crate::helpers::{at_once, Resp, TestApp};
 use crate::releases::{advance_to, at, events, events_of_kind, firmware, id, move_to, release};
 
 const SEEDED: [&str; 4] = [
@@ -923,18 +923,7 @@ fn concurrent_windows_without_a_name_each_get_their_own_default_name() {
     created.expect(201);
     let rel = id(&created.json());
     let body = json!({ "release_id": rel, "opens_at": "2030-07-02T09:00:00Z", "closes_at": "2030-07-30T17:00:00Z" });
-    let answers: Vec<(u16, Value)> = std::thread::scope(|s| {
-        let handles: Vec<_> = (0..12)
-            .map(|_| {
-                let (app, admin, body) = (&app, &admin, body.clone());
-                s.spawn(move || {
-                    let r = app.post("/api/v1/uit-windows", Some(admin), &body);
-                    (r.status, r.json())
-                })
-            })
-            .collect();
-        handles.into_iter().map(|h| h.join().unwrap()).collect()
-    });
+    let answers = at_once(12, |_| app.post("/api/v1/uit-windows", Some(&admin), &body));
     // The client named none of them: no request may be refused a name it did not choose.
     for (status, body) in &answers {
         assert_eq!(*status, 201, "{body}");
