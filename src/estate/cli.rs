@@ -96,21 +96,14 @@ fn take(
         model::requeue(conn, &existing.id, bytes, format)?;
         return Ok(model::find(conn, &existing.id)?);
     }
-    let operator: String = o::table
+    let operator: OrgId = o::table
         .filter(o::kind.eq(crate::auth::OrgKind::Operator))
         .order(o::created_at.asc())
         .select(o::id)
         .first(conn)
         .optional()?
         .ok_or_else(|| ApiError::internal("no operator organisation"))?;
-    let row = ImportRow::queued(
-        new_id(),
-        sha256,
-        format,
-        as_of,
-        bytes,
-        (None, OrgId::from(operator.clone())),
-    );
+    let row = ImportRow::queued(new_id(), sha256, format, as_of, bytes, (None, operator.clone()));
     model::insert(conn, &row)?;
     let view = EstateImport::from(row.clone());
     audit::record(

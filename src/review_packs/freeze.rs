@@ -155,7 +155,7 @@ fn csv_record(t: &TestResult, v: &serde_json::Value) -> Vec<String> {
 /// What a new pack is made of besides the window's results.
 pub struct NewPack<'a> {
     pub ctx: &'a AuthContext,
-    pub window_id: &'a str,
+    pub window_id: &'a WindowId,
     pub title: Option<String>,
     /// Unresolved UIT issues to freeze, as JSON values, and their count.
     pub uit_issues: Vec<serde_json::Value>,
@@ -178,7 +178,7 @@ pub fn create(conn: &mut DbConn, new: NewPack<'_>) -> Result<PackRow, ApiError> 
     let grid = matrix::grid_of(
         conn,
         ctx,
-        &WindowId::from(new.window_id),
+        new.window_id,
         Evidence::Industry,
         matrix::Detail::Compositions,
     )?;
